@@ -1,0 +1,52 @@
+/*
+ * mikeysakke error codes.
+ *
+ * One enum for the whole library. The numbers are stable: a code is never renumbered
+ * or reused, new codes are only appended (before MS_ERR__LAST). The `mikeysakke`
+ * command uses the code as its exit status, so scripts can rely on them too
+ * (docs/cli.md lists them).
+ */
+#ifndef MIKEYSAKKE_ERRORS_H
+#define MIKEYSAKKE_ERRORS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ms_err {
+    MS_OK = 0,
+    /* 1 is kept for "verification said no" so the CLI's exit 1 means "invalid". */
+    MS_ERR_INVALID = 1,            /* generic: the checked value is not valid */
+    MS_ERR_ARG = 2,                /* bad argument (NULL, wrong length, bad usage) */
+    MS_ERR_NOMEM = 3,              /* out of memory (or locked memory) */
+    MS_ERR_RNG = 4,                /* the random number generator failed */
+    MS_ERR_INTERNAL = 5,           /* a library we use failed unexpectedly */
+    MS_ERR_BAD_LENGTH = 6,         /* an encoded value has the wrong length */
+    MS_ERR_BAD_ENCODING = 7,       /* malformed encoding (point prefix, hex digit) */
+    MS_ERR_POINT_NOT_ON_CURVE = 8, /* a point does not satisfy the curve equation */
+    MS_ERR_POINT_ORDER = 9,        /* a point is infinity or not of order q */
+    MS_ERR_SCALAR_RANGE = 10,      /* a scalar is zero or not below the group order */
+    MS_ERR_ID_RANGE = 11,          /* SAKKE identifier not an integer in [2, q-1] */
+    MS_ERR_SSV_SIZE = 12,          /* SSV is not n/8 = 16 octets */
+    MS_ERR_RSK_INVALID = 13,       /* RSK fails <[a]P + Z, K> == g (RFC 6508 6.1.2) */
+    MS_ERR_SSK_INVALID = 14,       /* SSK fails KPAK == [SSK]G - [HS]PVT (RFC 6507 5.1.2) */
+    MS_ERR_SIGNATURE = 15,         /* ECCSI signature does not verify */
+    MS_ERR_DECAP_TEST = 16,        /* SAKKE TEST check failed: R != [r]([b]P + Z) */
+    MS_ERR_KPAK_INVALID = 17,      /* KPAK not a valid P-256 point */
+    MS_ERR_KMS_PUBLIC_INVALID = 18,/* SAKKE Z not a valid point of order q */
+    MS_ERR_IO = 19,                /* reading or writing a file failed */
+    MS_ERR_KEYFILE_MODE = 20,      /* a secret key file is readable by other users */
+    MS_ERR_USAGE = 21,             /* command-line usage error */
+    MS_ERR__LAST                   /* never use: one past the last code */
+} ms_err;
+
+/* A short English sentence for `err`; never NULL, "unknown error" for unknown codes. */
+const char *ms_strerror(ms_err err);
+
+/* The symbolic name of `err` ("MS_ERR_SIGNATURE"); "MS_ERR_UNKNOWN" for unknown codes. */
+const char *ms_errname(ms_err err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

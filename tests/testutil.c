@@ -1,0 +1,155 @@
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int ms_test_passed;
+int ms_test_failed;
+
+void ms_test_check_mem(const char *file, int line, const char *what, const void *got,
+                       const void *want, size_t len)
+{
+    if (memcmp(got, want, len) == 0) {
+        ms_test_passed++;
+        return;
+    }
+    ms_test_failed++;
+    fprintf(stderr, "%s:%d: %s differs\n  got  ", file, line, what);
+    for (size_t i = 0; i < len; i++)
+        fprintf(stderr, "%02X", ((const uint8_t *)got)[i]);
+    fprintf(stderr, "\n  want ");
+    for (size_t i = 0; i < len; i++)
+        fprintf(stderr, "%02X", ((const uint8_t *)want)[i]);
+    fprintf(stderr, "\n");
+}
+
+int ms_test_finish(void)
+{
+    printf("%d passed, %d failed\n", ms_test_passed, ms_test_failed);
+    return (ms_test_failed == 0 && ms_test_passed > 0) ? 0 : 1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t ms_test_hex(uint8_t *out, size_t cap, const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n % 2 != 0 || n / 2 > cap) {
+        fprintf(stderr, "ms_test_hex: bad hex or too long (%zu digits)\n", n);
+        exit(2);
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            fprintf(stderr, "ms_test_hex: bad digit in %s\n", hex);
+            exit(2);
+        }
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return n / 2;
+}
+
+size_t ms_test_vector(const char *file, const char *name, uint8_t *out, size_t cap)
+{
+    const char *dir = getenv("MS_TEST_VECTORS");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/vectors", file);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open vector file %s\n", path);
+        exit(2);
+    }
+    char line[4096];
+    size_t nlen = strlen(name);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, name, nlen) == 0 && strncmp(line + nlen, " = ", 3) == 0) {
+            fclose(f);
+            line[strcspn(line, "\r\n")] = 0;
+            return ms_test_hex(out, cap, line + nlen + 3);
+        }
+    }
+    fclose(f);
+    fprintf(stderr, "vector %s not found in %s\n", name, path);
+    exit(2);
+}
+
+/* xoshiro256** seeded through splitmix64: fast, reproducible, not for keys. */
+static uint64_t rng_state[4];
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void ms_test_seed(void)
+{
+    const char *env = getenv("MS_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
+    printf("test seed: MS_TEST_SEED=%llu\n", (unsigned long long)seed);
+    for (int i = 0; i < 4; i++)
+        rng_state[i] = splitmix(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t ms_test_random_u64(void)
+{
+    uint64_t *s = rng_state;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+void ms_test_random(uint8_t *out, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = (uint8_t)ms_test_random_u64();
+}
+
+static ms_err test_rng_fill(void *ctx, uint8_t *out, size_t len)
+{
+    (void)ctx;
+    ms_test_random(out, len);
+    return MS_OK;
+}
+
+const ms_rng ms_test_rng = {test_rng_fill, NULL};
+
+static ms_err fixed_rng_fill(void *ctx, uint8_t *out, size_t len)
+{
+    ms_fixed_rng *st = ctx;
+    if (st->len - st->pos < len)
+        return MS_ERR_RNG;
+    memcpy(out, st->data + st->pos, len);
+    st->pos += len;
+    return MS_OK;
+}
+
+ms_rng ms_fixed_rng_make(ms_fixed_rng *state, const uint8_t *data, size_t len)
+{
+    state->data = data;
+    state->len = len;
+    state->pos = 0;
+    return (ms_rng){fixed_rng_fill, state};
+}
