@@ -77,11 +77,6 @@ MS_API MS_WARN_UNUSED ms_err ms_sakke_master_keygen(uint8_t z[MS_SAKKE_SECRET_BY
 MS_API MS_WARN_UNUSED ms_err ms_sakke_master_public(uint8_t Z[MS_SAKKE_POINT_BYTES],
                                                     const uint8_t z[MS_SAKKE_SECRET_BYTES]);
 
-/* RSK = [(a + z)^-1 mod q]P for identifier a (RFC 6508 6.1.1). */
-MS_API MS_WARN_UNUSED ms_err ms_sakke_rsk_issue(uint8_t rsk[MS_SAKKE_POINT_BYTES],
-                                                const uint8_t z[MS_SAKKE_SECRET_BYTES],
-                                                const uint8_t *id, size_t id_len);
-
 /* ---- SAKKE: one KMS's public parameters --------------------------------------------- */
 
 /* Z checked (on the curve, order q) with its fixed-base table; built once per community. */
@@ -91,6 +86,13 @@ MS_API MS_WARN_UNUSED ms_err ms_sakke_kms_new(ms_sakke_kms **out,
                                               const uint8_t Z[MS_SAKKE_POINT_BYTES]);
 MS_API void ms_sakke_kms_free(ms_sakke_kms *kms);
 MS_API size_t ms_sakke_kms_table_bytes(const ms_sakke_kms *kms);
+
+/* RSK = [(a + z)^-1 mod q]P for identifier a (RFC 6508 6.1.1). `kms` must hold the Z
+ * belonging to z (its table for P makes issuing cheap); z is not checked against it. */
+MS_API MS_WARN_UNUSED ms_err ms_sakke_rsk_issue(const ms_sakke_kms *kms,
+                                                uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                                                const uint8_t z[MS_SAKKE_SECRET_BYTES],
+                                                const uint8_t *id, size_t id_len);
 
 /* I = [a]P + Z for identifier a (public; what an encapsulation is made to). */
 MS_API MS_WARN_UNUSED ms_err ms_sakke_identity_point(const ms_sakke_kms *kms,
