@@ -159,7 +159,6 @@ int ms_mont_inv_blinded(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const 
     uint8_t buf[MS_BYTES + 16];
     BN_CTX *ctx = BN_CTX_new();
     BIGNUM *x = BN_new(), *m = BN_new();
-    memset(r, 0, MS_LIMBS * sizeof r[0]);
     if (ctx == NULL || x == NULL || m == NULL)
         goto out;
 
@@ -201,6 +200,8 @@ int ms_mont_inv_blinded(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const 
     ms_mont_mul(r, plain, blind, mod);       /* a^-1 Montgomery */
     ret = 0;
 out:
+    if (ret != 0) /* only now: r may alias a */
+        memset(r, 0, MS_LIMBS * sizeof r[0]);
     ms_wipe(blind, sizeof blind);
     ms_wipe(prod, sizeof prod);
     ms_wipe(buf, sizeof buf);
