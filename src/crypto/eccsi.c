@@ -1,0 +1,832 @@
+/*
+ * ECCSI (RFC 6507) on NIST P-256 with SHA-256, the curve and hash RFC 6509 fixes for
+ * MIKEY-SAKKE.
+ *
+ * Group arithmetic is OpenSSL's. A secret scalar is only ever multiplied alone by G
+ * (EC_POINT_mul with one scalar runs OpenSSL's constant-time P-256 code); the
+ * double-scalar form, which is variable time, is used on public data only (verifying).
+ * Arithmetic mod q on secrets uses BIGNUMs flagged BN_FLG_CONSTTIME, and the one
+ * inversion, (HE + r*SSK)^-1, is x^(q-2) by BN_mod_exp_mont_consttime: it needs no
+ * blinding value, so signing draws exactly one 32-octet j, as RFC 6507 Appendix A does.
+ *
+ * Each object owns its EC_GROUP; the stand-alone functions build one for the call.
+ * Every public function leaves OpenSSL's error queue as it found it.
+ */
+#include "eccsi_internal.h"
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct.h"
+#include "rng.h"
+#include "secmem.h"
+
+#define SCALAR_BYTES MS_ECCSI_SCALAR_BYTES
+#define POINT_BYTES MS_ECCSI_POINT_BYTES
+
+/* A drawn scalar outside [1, q-1] is drawn again. q is within 2^224 of 2^256, so that
+ * happens about once in 2^32 draws: a generator that fails this often is broken. */
+#define MAX_DRAWS 64
+
+/* P-256 (FIPS 186-3, RFC 6507 Appendix A): field prime, group order, base point. */
+static const uint8_t p256_p[SCALAR_BYTES] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+static const uint8_t p256_q[SCALAR_BYTES] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+static const uint8_t p256_g[POINT_BYTES] = {
+    0x04, 0x6B, 0x17, 0xD1, 0xF2, 0xE1, 0x2C, 0x42, 0x47, 0xF8, 0xBC, 0xE6, 0xE5, 0x63, 0xA4,
+    0x40, 0xF2, 0x77, 0x03, 0x7D, 0x81, 0x2D, 0xEB, 0x33, 0xA0, 0xF4, 0xA1, 0x39, 0x45, 0xD8,
+    0x98, 0xC2, 0x96, 0x4F, 0xE3, 0x42, 0xE2, 0xFE, 0x1A, 0x7F, 0x9B, 0x8E, 0xE7, 0xEB, 0x4A,
+    0x7C, 0x0F, 0x9E, 0x16, 0x2B, 0xCE, 0x33, 0x57, 0x6B, 0x31, 0x5E, 0xCE, 0xCB, 0xB6, 0x40,
+    0x68, 0x37, 0xBF, 0x51, 0xF5};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+/* All ones if the big-endian a is in [1, q-1]; constant time, so a may be secret. */
+static uint64_t scalar_in_range(const uint8_t a[SCALAR_BYTES])
+{
+    uint64_t borrow = 0, any = 0;
+    for (size_t i = SCALAR_BYTES; i-- > 0;) {
+        uint64_t d = (uint64_t)a[i] - p256_q[i] - borrow;
+        borrow = d >> 63; /* a word that went below zero wrapped around */
+        any |= a[i];
+    }
+    return ms_ct_mask(borrow) & ms_ct_nonzero(any);
+}
+
+/* All ones if any of the n octets at a is non-zero; constant time. */
+static uint64_t bytes_nonzero(const uint8_t *a, size_t n)
+{
+    uint64_t any = 0;
+    for (size_t i = 0; i < n; i++)
+        any |= a[i];
+    return ms_ct_nonzero(any);
+}
+
+/* Turns a mask computed from secrets into a branch condition. Only used where the
+ * outcome is public anyway: a rejected draw, a failed validation. */
+static int declassify(uint64_t mask)
+{
+    MS_CT_PUBLIC(&mask, sizeof mask);
+    return mask != 0;
+}
+
+static EC_GROUP *p256_new(void)
+{
+    return EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+}
+
+/* A BIGNUM for a secret, flagged so OpenSSL takes its constant-time paths. */
+static BIGNUM *bn_secret_new(void)
+{
+    BIGNUM *b = BN_secure_new();
+    if (b != NULL)
+        BN_set_flags(b, BN_FLG_CONSTTIME);
+    return b;
+}
+
+static ms_err bn_load(BIGNUM *b, const uint8_t a[SCALAR_BYTES])
+{
+    return BN_bin2bn(a, SCALAR_BYTES, b) != NULL ? MS_OK : MS_ERR_NOMEM;
+}
+
+static ms_err bn_store(uint8_t out[SCALAR_BYTES], const BIGNUM *b)
+{
+    return BN_bn2binpad(b, out, SCALAR_BYTES) == SCALAR_BYTES ? MS_OK : MS_ERR_INTERNAL;
+}
+
+/* Draws a scalar uniform in [1, q-1]: 32 octets per draw, drawn again (not reduced)
+ * when out of range, so a fixed generator yields exactly the value it was given. */
+static ms_err draw_scalar(const ms_rng *rng, uint8_t out[SCALAR_BYTES])
+{
+    for (int i = 0; i < MAX_DRAWS; i++) {
+        ms_err err = ms_rng_fill(rng, out, SCALAR_BYTES);
+        if (err != MS_OK)
+            return err;
+        if (declassify(scalar_in_range(out)))
+            return MS_OK;
+    }
+    ms_wipe(out, SCALAR_BYTES);
+    return MS_ERR_RNG;
+}
+
+/* ---- points ----------------------------------------------------------------------- */
+
+/* Decodes 0x04 || x || y: MS_ERR_BAD_ENCODING for another prefix or a coordinate not
+ * below p, MS_ERR_POINT_NOT_ON_CURVE off the curve. P-256 has cofactor 1 and infinity
+ * has no such encoding, so a point that decodes has order q. */
+static ms_err point_decode(const EC_GROUP *group, EC_POINT *pt, const uint8_t in[POINT_BYTES],
+                           BN_CTX *bn)
+{
+    if (in[0] != 0x04)
+        return MS_ERR_BAD_ENCODING;
+    if (memcmp(in + 1, p256_p, SCALAR_BYTES) >= 0 ||
+        memcmp(in + 1 + SCALAR_BYTES, p256_p, SCALAR_BYTES) >= 0)
+        return MS_ERR_BAD_ENCODING;
+
+    ms_err err = MS_ERR_NOMEM;
+    BN_CTX_start(bn);
+    BIGNUM *x = BN_CTX_get(bn);
+    BIGNUM *y = BN_CTX_get(bn);
+    if (y == NULL || BN_bin2bn(in + 1, SCALAR_BYTES, x) == NULL ||
+        BN_bin2bn(in + 1 + SCALAR_BYTES, SCALAR_BYTES, y) == NULL)
+        goto out;
+    /* OpenSSL 3 checks the curve equation here and says so when it fails. */
+    if (EC_POINT_set_affine_coordinates(group, pt, x, y, bn) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        err = ERR_GET_LIB(e) == ERR_LIB_EC && ERR_GET_REASON(e) == EC_R_POINT_IS_NOT_ON_CURVE
+                  ? MS_ERR_POINT_NOT_ON_CURVE
+                  : MS_ERR_INTERNAL;
+        goto out;
+    }
+    err = MS_OK;
+out:
+    BN_CTX_end(bn);
+    return err;
+}
+
+/* A KPAK that does not decode is reported as such, whatever was wrong with it. */
+static ms_err kpak_decode(const EC_GROUP *group, EC_POINT *pt, const uint8_t in[POINT_BYTES],
+                          BN_CTX *bn)
+{
+    ms_err err = point_decode(group, pt, in, bn);
+    if (err == MS_ERR_BAD_ENCODING || err == MS_ERR_POINT_NOT_ON_CURVE)
+        err = MS_ERR_KPAK_INVALID;
+    return err;
+}
+
+/* 0x04 || x || y; infinity has no such encoding (MS_ERR_POINT_ORDER). */
+static ms_err point_encode(const EC_GROUP *group, uint8_t out[POINT_BYTES], const EC_POINT *pt,
+                           BN_CTX *bn)
+{
+    if (EC_POINT_is_at_infinity(group, pt))
+        return MS_ERR_POINT_ORDER;
+    if (EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, out, POINT_BYTES, bn) !=
+        POINT_BYTES)
+        return MS_ERR_INTERNAL;
+    return MS_OK;
+}
+
+/* out = [k]G for a secret k in [1, q-1] (constant time in OpenSSL). The result is a
+ * public key (KPAK, PVT, J, or Y when validating), so it is declassified. */
+static ms_err mul_g_secret(const EC_GROUP *group, uint8_t out[POINT_BYTES],
+                           const uint8_t k[SCALAR_BYTES], BN_CTX *bn)
+{
+    ms_err err = MS_ERR_NOMEM;
+    BIGNUM *kb = bn_secret_new();
+    EC_POINT *pt = EC_POINT_new(group);
+    if (kb == NULL || pt == NULL)
+        goto out;
+    if ((err = bn_load(kb, k)) != MS_OK)
+        goto out;
+    err = MS_ERR_INTERNAL;
+    if (EC_POINT_mul(group, pt, kb, NULL, NULL, bn) != 1)
+        goto out;
+    err = point_encode(group, out, pt, bn);
+    if (err == MS_ERR_POINT_ORDER) /* k in [1, q-1] never gives infinity */
+        err = MS_ERR_INTERNAL;
+    MS_CT_PUBLIC(out, POINT_BYTES);
+out:
+    EC_POINT_clear_free(pt);
+    BN_clear_free(kb);
+    return err;
+}
+
+/* ---- hashes ----------------------------------------------------------------------- */
+
+typedef struct hash_part {
+    const uint8_t *data;
+    size_t len;
+} hash_part;
+
+static ms_err sha256_parts(uint8_t out[SCALAR_BYTES], const hash_part *parts, size_t n)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL)
+        return MS_ERR_NOMEM;
+    ms_err err = MS_ERR_INTERNAL;
+    unsigned int len = 0;
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len > 0 && EVP_DigestUpdate(md, parts[i].data, parts[i].len) != 1)
+            goto out;
+    if (EVP_DigestFinal_ex(md, out, &len) != 1 || len != SCALAR_BYTES)
+        goto out;
+    err = MS_OK;
+out:
+    EVP_MD_CTX_free(md);
+    return err;
+}
+
+/* HS = hash(G || KPAK || ID || PVT) (RFC 6507 5.1.1 step 3). */
+static ms_err hash_hs(uint8_t hs[SCALAR_BYTES], const uint8_t kpak[POINT_BYTES],
+                      const uint8_t *id, size_t id_len, const uint8_t pvt[POINT_BYTES])
+{
+    const hash_part parts[] = {
+        {p256_g, POINT_BYTES}, {kpak, POINT_BYTES}, {id, id_len}, {pvt, POINT_BYTES}};
+    return sha256_parts(hs, parts, sizeof parts / sizeof parts[0]);
+}
+
+/* HE = hash(HS || r || M) (RFC 6507 5.2.1 step 3). */
+static ms_err hash_he(uint8_t he[SCALAR_BYTES], const uint8_t hs[SCALAR_BYTES],
+                      const uint8_t r[SCALAR_BYTES], const uint8_t *msg, size_t msg_len)
+{
+    const hash_part parts[] = {{hs, SCALAR_BYTES}, {r, SCALAR_BYTES}, {msg, msg_len}};
+    return sha256_parts(he, parts, sizeof parts / sizeof parts[0]);
+}
+
+/* ---- KMS side --------------------------------------------------------------------- */
+
+ms_err ms_eccsi_master_public(uint8_t kpak[MS_ECCSI_POINT_BYTES],
+                              const uint8_t ksak[MS_ECCSI_SCALAR_BYTES])
+{
+    if (kpak == NULL || ksak == NULL)
+        return MS_ERR_ARG;
+    if (!declassify(scalar_in_range(ksak)))
+        return MS_ERR_SCALAR_RANGE;
+
+    ERR_set_mark();
+    ms_err err = MS_ERR_NOMEM;
+    EC_GROUP *group = p256_new();
+    BN_CTX *bn = BN_CTX_secure_new();
+    if (group != NULL && bn != NULL)
+        err = mul_g_secret(group, kpak, ksak, bn);
+    BN_CTX_free(bn);
+    EC_GROUP_free(group);
+    ERR_pop_to_mark();
+    return err;
+}
+
+ms_err ms_eccsi_master_keygen(uint8_t ksak[MS_ECCSI_SCALAR_BYTES],
+                              uint8_t kpak[MS_ECCSI_POINT_BYTES], const ms_rng *rng)
+{
+    if (ksak == NULL || kpak == NULL)
+        return MS_ERR_ARG;
+    ms_err err = draw_scalar(rng, ksak);
+    if (err == MS_OK)
+        err = ms_eccsi_master_public(kpak, ksak);
+    if (err != MS_OK)
+        ms_wipe(ksak, SCALAR_BYTES);
+    return err;
+}
+
+static ms_err ssk_issue(const EC_GROUP *group, BN_CTX *bn, uint8_t ssk[SCALAR_BYTES],
+                        uint8_t pvt[POINT_BYTES], const uint8_t ksak[SCALAR_BYTES],
+                        const uint8_t kpak[POINT_BYTES], const uint8_t *id, size_t id_len,
+                        const ms_rng *rng)
+{
+    const BIGNUM *q = EC_GROUP_get0_order(group);
+    uint8_t v[SCALAR_BYTES], hs[SCALAR_BYTES];
+    ms_err err = MS_ERR_NOMEM;
+    EC_POINT *kpak_pt = EC_POINT_new(group);
+    BIGNUM *h = BN_new();
+    BIGNUM *vb = bn_secret_new();
+    BIGNUM *kb = bn_secret_new();
+    BIGNUM *t = bn_secret_new();
+    if (kpak_pt == NULL || h == NULL || vb == NULL || kb == NULL || t == NULL)
+        goto out;
+    if ((err = kpak_decode(group, kpak_pt, kpak, bn)) != MS_OK)
+        goto out;
+    if ((err = bn_load(kb, ksak)) != MS_OK)
+        goto out;
+
+    for (int attempt = 0; attempt < MAX_DRAWS; attempt++) {
+        if ((err = draw_scalar(rng, v)) != MS_OK)
+            goto out;
+        if ((err = mul_g_secret(group, pvt, v, bn)) != MS_OK)
+            goto out;
+        if ((err = hash_hs(hs, kpak, id, id_len, pvt)) != MS_OK)
+            goto out;
+        err = MS_ERR_INTERNAL;
+        if (BN_bin2bn(hs, SCALAR_BYTES, h) == NULL || BN_nnmod(h, h, q, bn) != 1)
+            goto out;
+        if (BN_is_zero(h)) /* RFC 6507 5.1.1 step 5: HS = 0 mod q, restart */
+            continue;
+        /* SSK = KSAK + HS * v mod q */
+        if ((err = bn_load(vb, v)) != MS_OK)
+            goto out;
+        err = MS_ERR_INTERNAL;
+        if (BN_mod_mul(t, h, vb, q, bn) != 1 || BN_mod_add_quick(t, t, kb, q) != 1)
+            goto out;
+        if ((err = bn_store(ssk, t)) != MS_OK)
+            goto out;
+        if (declassify(bytes_nonzero(ssk, SCALAR_BYTES))) {
+            err = MS_OK;
+            goto out;
+        }
+        /* SSK = 0: step 5 again */
+    }
+    err = MS_ERR_RNG;
+out:
+    ms_wipe(v, sizeof v);
+    BN_clear_free(t);
+    BN_clear_free(kb);
+    BN_clear_free(vb);
+    BN_free(h);
+    EC_POINT_free(kpak_pt);
+    return err;
+}
+
+ms_err ms_eccsi_ssk_issue(uint8_t ssk[MS_ECCSI_SCALAR_BYTES], uint8_t pvt[MS_ECCSI_POINT_BYTES],
+                          const uint8_t ksak[MS_ECCSI_SCALAR_BYTES],
+                          const uint8_t kpak[MS_ECCSI_POINT_BYTES], const uint8_t *id,
+                          size_t id_len, const ms_rng *rng)
+{
+    if (ssk == NULL || pvt == NULL || ksak == NULL || kpak == NULL || id == NULL || id_len == 0)
+        return MS_ERR_ARG;
+    if (!declassify(scalar_in_range(ksak)))
+        return MS_ERR_SCALAR_RANGE;
+
+    ERR_set_mark();
+    ms_err err = MS_ERR_NOMEM;
+    EC_GROUP *group = p256_new();
+    BN_CTX *bn = BN_CTX_secure_new();
+    if (group != NULL && bn != NULL)
+        err = ssk_issue(group, bn, ssk, pvt, ksak, kpak, id, id_len, rng);
+    if (err != MS_OK)
+        ms_wipe(ssk, SCALAR_BYTES);
+    BN_CTX_free(bn);
+    EC_GROUP_free(group);
+    ERR_pop_to_mark();
+    return err;
+}
+
+/* RFC 6507 5.1.2: PVT on the curve, HS, and KPAK == [SSK]G - [HS]PVT, checked as
+ * [SSK]G == [HS]PVT + KPAK so the secret SSK is only multiplied alone by G. */
+static ms_err ssk_check(const EC_GROUP *group, BN_CTX *bn, uint8_t hs[SCALAR_BYTES],
+                        const uint8_t kpak[POINT_BYTES], const uint8_t *id, size_t id_len,
+                        const uint8_t ssk[SCALAR_BYTES], const uint8_t pvt[POINT_BYTES])
+{
+    uint8_t lhs[POINT_BYTES], rhs[POINT_BYTES];
+    ms_err err = MS_ERR_NOMEM;
+    EC_POINT *kpak_pt = EC_POINT_new(group);
+    EC_POINT *pvt_pt = EC_POINT_new(group);
+    EC_POINT *y = EC_POINT_new(group);
+    BIGNUM *h = BN_new();
+    if (kpak_pt == NULL || pvt_pt == NULL || y == NULL || h == NULL)
+        goto out;
+    if ((err = kpak_decode(group, kpak_pt, kpak, bn)) != MS_OK)
+        goto out;
+    if ((err = point_decode(group, pvt_pt, pvt, bn)) != MS_OK)
+        goto out;
+    if ((err = hash_hs(hs, kpak, id, id_len, pvt)) != MS_OK)
+        goto out;
+    err = MS_ERR_SCALAR_RANGE;
+    if (!declassify(scalar_in_range(ssk)))
+        goto out;
+    /* [SSK]G is the signer's public Y when valid; a wrong SSK is rejected either way */
+    if ((err = mul_g_secret(group, lhs, ssk, bn)) != MS_OK)
+        goto out;
+    err = MS_ERR_INTERNAL;
+    if (BN_bin2bn(hs, SCALAR_BYTES, h) == NULL ||
+        EC_POINT_mul(group, y, NULL, pvt_pt, h, bn) != 1 ||
+        EC_POINT_add(group, y, y, kpak_pt, bn) != 1)
+        goto out;
+    err = point_encode(group, rhs, y, bn);
+    if (err == MS_ERR_POINT_ORDER) /* [HS]PVT = -KPAK: [SSK]G is never infinity */
+        err = MS_ERR_SSK_INVALID;
+    if (err != MS_OK)
+        goto out;
+    err = memcmp(lhs, rhs, POINT_BYTES) == 0 ? MS_OK : MS_ERR_SSK_INVALID;
+out:
+    BN_free(h);
+    EC_POINT_free(y);
+    EC_POINT_free(pvt_pt);
+    EC_POINT_free(kpak_pt);
+    return err;
+}
+
+ms_err ms_eccsi_ssk_validate(uint8_t hs[MS_ECCSI_SCALAR_BYTES],
+                             const uint8_t kpak[MS_ECCSI_POINT_BYTES], const uint8_t *id,
+                             size_t id_len, const uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                             const uint8_t pvt[MS_ECCSI_POINT_BYTES])
+{
+    if (kpak == NULL || id == NULL || id_len == 0 || ssk == NULL || pvt == NULL)
+        return MS_ERR_ARG;
+
+    ERR_set_mark();
+    uint8_t h[SCALAR_BYTES];
+    ms_err err = MS_ERR_NOMEM;
+    EC_GROUP *group = p256_new();
+    BN_CTX *bn = BN_CTX_secure_new();
+    if (group != NULL && bn != NULL)
+        err = ssk_check(group, bn, h, kpak, id, id_len, ssk, pvt);
+    if (err == MS_OK && hs != NULL)
+        memcpy(hs, h, SCALAR_BYTES);
+    BN_CTX_free(bn);
+    EC_GROUP_free(group);
+    ERR_pop_to_mark();
+    return err;
+}
+
+/* ---- signer ----------------------------------------------------------------------- */
+
+struct ms_eccsi_signer {
+    EC_GROUP *group;
+    BIGNUM *q_minus_2;   /* exponent of the Fermat inversion mod q */
+    BN_MONT_CTX *mont_q; /* Montgomery context for q, for that inversion */
+    uint8_t *ssk;        /* SCALAR_BYTES from ms_secure_alloc */
+    uint8_t hs[SCALAR_BYTES];
+    uint8_t pvt[POINT_BYTES];
+};
+
+void ms_eccsi_signer_free(ms_eccsi_signer *signer)
+{
+    if (signer == NULL)
+        return;
+    ms_secure_free(signer->ssk, SCALAR_BYTES);
+    BN_MONT_CTX_free(signer->mont_q);
+    BN_free(signer->q_minus_2);
+    EC_GROUP_free(signer->group);
+    ms_wipe(signer, sizeof *signer);
+    free(signer);
+}
+
+static ms_err signer_init(ms_eccsi_signer *s, const uint8_t kpak[POINT_BYTES],
+                          const uint8_t *id, size_t id_len, const uint8_t ssk[SCALAR_BYTES],
+                          const uint8_t pvt[POINT_BYTES])
+{
+    ms_err err = MS_ERR_NOMEM;
+    BN_CTX *bn = BN_CTX_secure_new();
+    s->ssk = ms_secure_alloc(SCALAR_BYTES);
+    s->group = p256_new();
+    s->mont_q = BN_MONT_CTX_new();
+    if (bn == NULL || s->ssk == NULL || s->group == NULL || s->mont_q == NULL)
+        goto out;
+    const BIGNUM *q = EC_GROUP_get0_order(s->group);
+    if ((s->q_minus_2 = BN_dup(q)) == NULL)
+        goto out;
+    err = MS_ERR_INTERNAL;
+    if (BN_sub_word(s->q_minus_2, 2) != 1 || BN_MONT_CTX_set(s->mont_q, q, bn) != 1)
+        goto out;
+    if ((err = ssk_check(s->group, bn, s->hs, kpak, id, id_len, ssk, pvt)) != MS_OK)
+        goto out;
+    memcpy(s->ssk, ssk, SCALAR_BYTES);
+    memcpy(s->pvt, pvt, POINT_BYTES);
+out:
+    BN_CTX_free(bn);
+    return err;
+}
+
+ms_err ms_eccsi_signer_new(ms_eccsi_signer **out, const uint8_t kpak[MS_ECCSI_POINT_BYTES],
+                           const uint8_t *id, size_t id_len,
+                           const uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                           const uint8_t pvt[MS_ECCSI_POINT_BYTES])
+{
+    if (out == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    if (kpak == NULL || id == NULL || id_len == 0 || ssk == NULL || pvt == NULL)
+        return MS_ERR_ARG;
+
+    ERR_set_mark();
+    ms_err err = MS_ERR_NOMEM;
+    ms_eccsi_signer *s = calloc(1, sizeof *s);
+    if (s != NULL)
+        err = signer_init(s, kpak, id, id_len, ssk, pvt);
+    if (err == MS_OK) {
+        *out = s;
+    } else {
+        ms_eccsi_signer_free(s);
+    }
+    ERR_pop_to_mark();
+    return err;
+}
+
+/* RFC 6507 5.2.1. */
+static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECCSI_SIG_BYTES],
+                   const uint8_t *msg, size_t msg_len, const ms_rng *rng,
+                   ms_eccsi_trace *trace)
+{
+    const BIGNUM *q = EC_GROUP_get0_order(signer->group);
+    uint8_t jb[SCALAR_BYTES], tb[SCALAR_BYTES], he[SCALAR_BYTES], sb[SCALAR_BYTES];
+    uint8_t jpt[POINT_BYTES];
+    const uint8_t *r = jpt + 1; /* r = Jx */
+    ms_err err = MS_ERR_NOMEM;
+    BIGNUM *rb = BN_new();
+    BIGNUM *e = BN_new();
+    BIGNUM *j = bn_secret_new();
+    BIGNUM *k = bn_secret_new();
+    BIGNUM *t = bn_secret_new();
+    BIGNUM *inv = bn_secret_new();
+    BIGNUM *s = bn_secret_new();
+    if (rb == NULL || e == NULL || j == NULL || k == NULL || t == NULL || inv == NULL ||
+        s == NULL)
+        goto out;
+    if ((err = bn_load(k, signer->ssk)) != MS_OK)
+        goto out;
+
+    for (int attempt = 0; attempt < MAX_DRAWS; attempt++) {
+        if ((err = draw_scalar(rng, jb)) != MS_OK)
+            goto out;
+        if ((err = mul_g_secret(signer->group, jpt, jb, bn)) != MS_OK)
+            goto out;
+        /* Jx is below p, and p > q. Our verifier (like ECDSA's) wants r in [1, q-1],
+         * so the rare J with Jx >= q (about 2^-128) is drawn again. */
+        if (!declassify(scalar_in_range(r)))
+            continue;
+        if ((err = hash_he(he, signer->hs, r, msg, msg_len)) != MS_OK)
+            goto out;
+        if ((err = bn_load(j, jb)) != MS_OK)
+            goto out;
+        err = MS_ERR_INTERNAL;
+        /* t = HE + r * SSK mod q */
+        if (BN_bin2bn(r, SCALAR_BYTES, rb) == NULL || BN_bin2bn(he, SCALAR_BYTES, e) == NULL ||
+            BN_nnmod(e, e, q, bn) != 1 || BN_mod_mul(t, rb, k, q, bn) != 1 ||
+            BN_mod_add_quick(t, t, e, q) != 1)
+            goto out;
+        if ((err = bn_store(tb, t)) != MS_OK)
+            goto out;
+        if (!declassify(bytes_nonzero(tb, SCALAR_BYTES)))
+            continue; /* step 4: t = 0, draw j again */
+        /* s = t^(q-2) * j mod q; it is below q < 2^256, so step 6 keeps s = s' */
+        err = MS_ERR_INTERNAL;
+        if (BN_mod_exp_mont_consttime(inv, t, signer->q_minus_2, q, bn, signer->mont_q) != 1 ||
+            BN_mod_mul(s, inv, j, q, bn) != 1)
+            goto out;
+        if ((err = bn_store(sb, s)) != MS_OK)
+            goto out;
+        MS_CT_PUBLIC(sb, sizeof sb);
+
+        memcpy(sig, r, SCALAR_BYTES);
+        memcpy(sig + SCALAR_BYTES, sb, SCALAR_BYTES);
+        memcpy(sig + 2 * SCALAR_BYTES, signer->pvt, POINT_BYTES);
+        if (trace != NULL) {
+            memcpy(trace->hs, signer->hs, SCALAR_BYTES);
+            memcpy(trace->he, he, SCALAR_BYTES);
+            memcpy(trace->r, r, SCALAR_BYTES);
+            memcpy(trace->s, sb, SCALAR_BYTES);
+            memcpy(trace->j, jpt, POINT_BYTES);
+        }
+        err = MS_OK;
+        goto out;
+    }
+    err = MS_ERR_RNG;
+out:
+    ms_wipe(jb, sizeof jb);
+    ms_wipe(tb, sizeof tb);
+    BN_clear_free(s);
+    BN_clear_free(inv);
+    BN_clear_free(t);
+    BN_clear_free(k);
+    BN_clear_free(j);
+    BN_free(e);
+    BN_free(rb);
+    return err;
+}
+
+ms_err ms_eccsi_sign(const ms_eccsi_signer *signer, uint8_t sig[MS_ECCSI_SIG_BYTES],
+                     const uint8_t *msg, size_t msg_len, const ms_rng *rng,
+                     ms_eccsi_trace *trace)
+{
+    if (signer == NULL || sig == NULL || (msg == NULL && msg_len > 0))
+        return MS_ERR_ARG;
+    if (trace != NULL)
+        memset(trace, 0, sizeof *trace);
+
+    ERR_set_mark();
+    ms_err err = MS_ERR_NOMEM;
+    BN_CTX *bn = BN_CTX_secure_new();
+    if (bn != NULL)
+        err = sign(signer, bn, sig, msg, msg_len, rng, trace);
+    if (err != MS_OK) {
+        memset(sig, 0, MS_ECCSI_SIG_BYTES);
+        if (trace != NULL)
+            memset(trace, 0, sizeof *trace);
+    }
+    BN_CTX_free(bn);
+    ERR_pop_to_mark();
+    return err;
+}
+
+/* ---- verifier --------------------------------------------------------------------- */
+
+/* A signer seen before: what RFC 6507 5.2.2 steps 1, 2 and 4 derive from ID and PVT. */
+typedef struct signer_slot {
+    uint8_t *id; /* NULL: the slot is empty */
+    size_t id_len;
+    uint8_t pvt[POINT_BYTES];
+    uint8_t hs[SCALAR_BYTES];
+    uint8_t y[POINT_BYTES];
+    EC_POINT *y_pt; /* Y = [HS]PVT + KPAK, with Z = 1 */
+} signer_slot;
+
+struct ms_eccsi_verifier {
+    EC_GROUP *group;
+    EC_POINT *kpak_pt;
+    uint8_t kpak[POINT_BYTES];
+    BN_CTX *bn; /* verifying is serialised by the caller, so one context serves */
+    signer_slot slots[MS_ECCSI_VERIFIER_CACHE_SLOTS];
+    size_t next_slot; /* round robin: the next slot to replace */
+    ms_eccsi_cache_stats stats;
+};
+
+static void slot_clear(signer_slot *slot)
+{
+    free(slot->id);
+    EC_POINT_free(slot->y_pt);
+    memset(slot, 0, sizeof *slot);
+}
+
+void ms_eccsi_verifier_free(ms_eccsi_verifier *verifier)
+{
+    if (verifier == NULL)
+        return;
+    for (size_t i = 0; i < MS_ECCSI_VERIFIER_CACHE_SLOTS; i++)
+        slot_clear(&verifier->slots[i]);
+    BN_CTX_free(verifier->bn);
+    EC_POINT_free(verifier->kpak_pt);
+    EC_GROUP_free(verifier->group);
+    free(verifier);
+}
+
+ms_err ms_eccsi_verifier_new(ms_eccsi_verifier **out, const uint8_t kpak[MS_ECCSI_POINT_BYTES])
+{
+    if (out == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    if (kpak == NULL)
+        return MS_ERR_ARG;
+
+    ERR_set_mark();
+    ms_err err = MS_ERR_NOMEM;
+    ms_eccsi_verifier *v = calloc(1, sizeof *v);
+    if (v == NULL)
+        goto out;
+    v->group = p256_new();
+    v->bn = BN_CTX_new();
+    if (v->group == NULL || v->bn == NULL || (v->kpak_pt = EC_POINT_new(v->group)) == NULL)
+        goto out;
+    if ((err = kpak_decode(v->group, v->kpak_pt, kpak, v->bn)) != MS_OK)
+        goto out;
+    memcpy(v->kpak, kpak, POINT_BYTES);
+    *out = v;
+    v = NULL;
+out:
+    ms_eccsi_verifier_free(v);
+    ERR_pop_to_mark();
+    return err;
+}
+
+ms_eccsi_cache_stats ms_eccsi_verifier_cache_stats(const ms_eccsi_verifier *verifier)
+{
+    return verifier->stats;
+}
+
+static signer_slot *slot_find(ms_eccsi_verifier *v, const uint8_t *id, size_t id_len,
+                              const uint8_t pvt[POINT_BYTES])
+{
+    for (size_t i = 0; i < MS_ECCSI_VERIFIER_CACHE_SLOTS; i++) {
+        signer_slot *slot = &v->slots[i];
+        if (slot->id != NULL && slot->id_len == id_len && memcmp(slot->id, id, id_len) == 0 &&
+            memcmp(slot->pvt, pvt, POINT_BYTES) == 0)
+            return slot;
+    }
+    return NULL;
+}
+
+/* Steps 1, 2 and 4 for a signer not in the cache, into the (cleared) slot; the slot is
+ * keyed only once all succeeded. HS goes to the trace as soon as it is known. */
+static ms_err slot_fill(ms_eccsi_verifier *v, signer_slot *slot, const uint8_t *id,
+                        size_t id_len, const uint8_t pvt[POINT_BYTES], ms_eccsi_trace *trace)
+{
+    ms_err err = MS_ERR_NOMEM;
+    EC_POINT *pvt_pt = EC_POINT_new(v->group);
+    BIGNUM *h = BN_new();
+    uint8_t *id_copy = malloc(id_len);
+    slot->y_pt = EC_POINT_new(v->group);
+    if (pvt_pt == NULL || h == NULL || id_copy == NULL || slot->y_pt == NULL)
+        goto out;
+    if ((err = point_decode(v->group, pvt_pt, pvt, v->bn)) != MS_OK)
+        goto out;
+    if ((err = hash_hs(slot->hs, v->kpak, id, id_len, pvt)) != MS_OK)
+        goto out;
+    if (trace != NULL)
+        memcpy(trace->hs, slot->hs, SCALAR_BYTES);
+    err = MS_ERR_INTERNAL;
+    if (BN_bin2bn(slot->hs, SCALAR_BYTES, h) == NULL ||
+        EC_POINT_mul(v->group, slot->y_pt, NULL, pvt_pt, h, v->bn) != 1 ||
+        EC_POINT_add(v->group, slot->y_pt, slot->y_pt, v->kpak_pt, v->bn) != 1)
+        goto out;
+    /* Y at infinity: no valid SSK exists for this PVT ([SSK]G = Y with SSK != 0) */
+    if (EC_POINT_is_at_infinity(v->group, slot->y_pt)) {
+        err = MS_ERR_SIGNATURE;
+        goto out;
+    }
+    if ((err = point_encode(v->group, slot->y, slot->y_pt, v->bn)) != MS_OK)
+        goto out;
+    /* Set Y again from its affine coordinates (Z = 1): additions with it are cheaper.
+     * EC_POINT_make_affine does this but is deprecated in OpenSSL 3. */
+    if ((err = point_decode(v->group, slot->y_pt, slot->y, v->bn)) != MS_OK) {
+        err = MS_ERR_INTERNAL;
+        goto out;
+    }
+    memcpy(id_copy, id, id_len);
+    memcpy(slot->pvt, pvt, POINT_BYTES);
+    slot->id = id_copy;
+    slot->id_len = id_len;
+    id_copy = NULL;
+out:
+    free(id_copy);
+    BN_free(h);
+    EC_POINT_free(pvt_pt);
+    if (err != MS_OK)
+        slot_clear(slot);
+    return err;
+}
+
+/* RFC 6507 5.2.2 on a signature of the right length. */
+static ms_err verify(ms_eccsi_verifier *v, const uint8_t *id, size_t id_len, const uint8_t *msg,
+                     size_t msg_len, const uint8_t sig[MS_ECCSI_SIG_BYTES],
+                     ms_eccsi_trace *trace)
+{
+    const uint8_t *r = sig, *s = sig + SCALAR_BYTES, *pvt = sig + 2 * SCALAR_BYTES;
+    const BIGNUM *q = EC_GROUP_get0_order(v->group);
+    uint8_t he[SCALAR_BYTES], jpt[POINT_BYTES];
+    ms_err err;
+
+    signer_slot *slot = slot_find(v, id, id_len, pvt);
+    if (slot != NULL) {
+        v->stats.hits++;
+    } else {
+        v->stats.misses++;
+        slot = &v->slots[v->next_slot];
+        v->next_slot = (v->next_slot + 1) % MS_ECCSI_VERIFIER_CACHE_SLOTS;
+        slot_clear(slot);
+        if ((err = slot_fill(v, slot, id, id_len, pvt, trace)) != MS_OK)
+            return err;
+    }
+    if ((err = hash_he(he, slot->hs, r, msg, msg_len)) != MS_OK)
+        return err;
+    if (trace != NULL) {
+        memcpy(trace->hs, slot->hs, SCALAR_BYTES);
+        memcpy(trace->he, he, SCALAR_BYTES);
+        memcpy(trace->y, slot->y, POINT_BYTES);
+    }
+    /* r and s are what a signer computes mod q; anything else is not a signature */
+    if (!scalar_in_range(r) || !scalar_in_range(s))
+        return MS_ERR_SIGNATURE;
+
+    /* J = [s]([HE]G + [r]Y) = [s*HE]G + [s*r]Y: one double multiplication */
+    err = MS_ERR_NOMEM;
+    BN_CTX_start(v->bn);
+    BIGNUM *rb = BN_CTX_get(v->bn);
+    BIGNUM *sb = BN_CTX_get(v->bn);
+    BIGNUM *n = BN_CTX_get(v->bn);
+    BIGNUM *m = BN_CTX_get(v->bn);
+    EC_POINT *j = EC_POINT_new(v->group);
+    if (m == NULL || j == NULL)
+        goto out;
+    err = MS_ERR_INTERNAL;
+    if (BN_bin2bn(r, SCALAR_BYTES, rb) == NULL || BN_bin2bn(s, SCALAR_BYTES, sb) == NULL ||
+        BN_bin2bn(he, SCALAR_BYTES, n) == NULL || BN_mod_mul(n, n, sb, q, v->bn) != 1 ||
+        BN_mod_mul(m, rb, sb, q, v->bn) != 1 ||
+        EC_POINT_mul(v->group, j, n, slot->y_pt, m, v->bn) != 1)
+        goto out;
+    err = point_encode(v->group, jpt, j, v->bn);
+    if (err == MS_ERR_POINT_ORDER) {
+        err = MS_ERR_SIGNATURE;
+        goto out;
+    }
+    if (err != MS_OK)
+        goto out;
+    if (trace != NULL)
+        memcpy(trace->j, jpt, POINT_BYTES);
+    /* Step 6: Jx == r mod p and Jx != 0. r is in [1, q-1] and q < p, so r mod p = r,
+     * and Jx = r is non-zero. */
+    err = memcmp(jpt + 1, r, SCALAR_BYTES) == 0 ? MS_OK : MS_ERR_SIGNATURE;
+out:
+    EC_POINT_free(j);
+    BN_CTX_end(v->bn);
+    return err;
+}
+
+ms_err ms_eccsi_verify(ms_eccsi_verifier *verifier, const uint8_t *id, size_t id_len,
+                       const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len,
+                       ms_eccsi_trace *trace)
+{
+    if (trace != NULL)
+        memset(trace, 0, sizeof *trace);
+    if (verifier == NULL || id == NULL || id_len == 0 || (msg == NULL && msg_len > 0) ||
+        sig == NULL)
+        return MS_ERR_ARG;
+    if (sig_len != MS_ECCSI_SIG_BYTES)
+        return MS_ERR_BAD_LENGTH;
+    if (trace != NULL) {
+        memcpy(trace->r, sig, SCALAR_BYTES);
+        memcpy(trace->s, sig + SCALAR_BYTES, SCALAR_BYTES);
+    }
+
+    ERR_set_mark();
+    ms_err err = verify(verifier, id, id_len, msg, msg_len, sig, trace);
+    ERR_pop_to_mark();
+    return err;
+}
