@@ -27,6 +27,12 @@ int ms_pairing_ref_var(ms_fp *out, const ms_sakke_affine *r, const ms_sakke_affi
  * Returns -1 only if the RNG needed for the blinded final inversion fails. */
 int ms_pairing(ms_fp *out, const ms_sakke_affine *r, const ms_sakke_affine *q);
 
+/* As ms_pairing, for any r on the curve, and also reports (all-ones mask in *r_in_eq)
+ * whether r lies in E(F_p)[q], at no extra cost: the Miller loop's point ends at
+ * [q-1]r. Lets RSK validation skip a separate order check. */
+int ms_pairing_order_checked(ms_fp *out, uint64_t *r_in_eq, const ms_sakke_affine *r,
+                             const ms_sakke_affine *q);
+
 /* The Miller-loop line coefficients of a fixed first argument K (the RSK). Secret if K
  * is; allocate ms_pairing_prepared_size() octets (from ms_secure_alloc for an RSK). */
 typedef struct ms_pairing_prepared ms_pairing_prepared;
@@ -44,5 +50,10 @@ typedef struct ms_pfp_table ms_pfp_table;
 size_t ms_pfp_table_size(void);
 int ms_pfp_table_build(ms_pfp_table *t, const ms_fp *g);
 int ms_pfp_table_pow(ms_fp *out, const ms_pfp_table *t, const uint64_t k[MS_LIMBS]);
+/* The same without the final inversion: g^k is the class of out = a + i b (a != 0), so
+ * its representative is b/a. For callers that batch this inversion with another one
+ * (encapsulation also converts [r]Q to affine). Constant time; never fails for a built
+ * table (-1 only for one that is not). */
+int ms_pfp_table_pow_fp2(ms_fp2 *out, const ms_pfp_table *t, const uint64_t k[MS_LIMBS]);
 
 #endif
