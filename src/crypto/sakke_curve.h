@@ -58,8 +58,13 @@ void ms_sakke_mul_var(ms_sakke_jac *r, const ms_sakke_affine *base, const uint64
  * scan the whole table because k is secret. Allocate ms_sakke_comb_size() octets. */
 typedef struct ms_sakke_comb ms_sakke_comb;
 size_t ms_sakke_comb_size(void);
+/* base must lie in E[q] (P, a checked Z, an I); 0, or -1 if scratch memory ran out. */
 int ms_sakke_comb_build(ms_sakke_comb *t, const ms_sakke_affine *base);
 /* r = [k]base for secret k < q, constant time. */
 void ms_sakke_comb_mul(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k[MS_LIMBS]);
+/* r = [k1]base1 + [k2]base2 for secret k1, k2 < q, constant time: two comb products
+ * and a complete addition (the sender's [r b]P + [r]Z). */
+void ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],
+                        const ms_sakke_comb *t2, const uint64_t k2[MS_LIMBS]);
 
 #endif
