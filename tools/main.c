@@ -1,0 +1,346 @@
+/*
+ * mikeysakke: the command line. One table of {area, verb, function, help, options}
+ * drives dispatch, option parsing and the usage text (the wireguard-tools habit); the
+ * exit status is the ms_err code, 1 meaning "checked and invalid" (docs/cli.md).
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+/* ---- options of each subcommand --------------------------------------------------------- */
+
+#define OPT_FORCE {"--force", NULL, CLI_FLAG, "replace an existing output file"}
+
+static const struct cli_opt sakke_keygen_opts[] = {
+    {"--secret-out", "FILE", CLI_REQUIRED, "write the master secret z here (mode 0600)"},
+    OPT_FORCE,
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt sakke_rsk_opts[] = {
+    {"--secret", "FILE", CLI_REQUIRED, "the KMS master secret z (1 to 128 octets)"},
+    {"--id", "HEX", CLI_REQUIRED, "the user's identifier b"},
+    {"--out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
+    OPT_FORCE,
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt sakke_validate_opts[] = {
+    {"--public", "HEX", CLI_REQUIRED, "the KMS public key Z (257 octets)"},
+    {"--id", "HEX", CLI_REQUIRED, "the identifier the RSK was issued for"},
+    {"--rsk", "FILE", CLI_REQUIRED, "the RSK to check"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt sakke_encap_opts[] = {
+    {"--public", "HEX", CLI_REQUIRED, "the KMS public key Z (257 octets)"},
+    {"--id", "HEX", CLI_REQUIRED, "the receiver's identifier b"},
+    {"--ssv", "HEX", 0, "the SSV to send (16 octets; default: random; for tests only)"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt sakke_decap_opts[] = {
+    {"--public", "HEX", CLI_REQUIRED, "the KMS public key Z (257 octets)"},
+    {"--id", "HEX", CLI_REQUIRED, "the receiver's own identifier"},
+    {"--rsk", "FILE", CLI_REQUIRED, "the receiver's RSK"},
+    {"--sed", "HEX", CLI_REQUIRED, "the encapsulated data (273 octets)"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt eccsi_keygen_opts[] = {
+    {"--secret-out", "FILE", CLI_REQUIRED, "write the KSAK here (mode 0600)"},
+    OPT_FORCE,
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt eccsi_issue_opts[] = {
+    {"--secret", "FILE", CLI_REQUIRED, "the KMS secret authentication key KSAK"},
+    {"--kpak", "HEX", CLI_REQUIRED, "the KMS public authentication key (65 octets)"},
+    {"--id", "HEX", CLI_REQUIRED, "the signer's identifier"},
+    {"--ssk-out", "FILE", CLI_REQUIRED, "write the SSK here (mode 0600)"},
+    OPT_FORCE,
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt eccsi_sign_opts[] = {
+    {"--kpak", "HEX", CLI_REQUIRED, "the KMS public authentication key (65 octets)"},
+    {"--id", "HEX", CLI_REQUIRED, "the signer's identifier"},
+    {"--ssk", "FILE", CLI_REQUIRED, "the signer's SSK"},
+    {"--pvt", "HEX", CLI_REQUIRED, "the signer's PVT (65 octets)"},
+    {"--in", "FILE", CLI_REQUIRED, "the message to sign ('-' for standard input)"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt eccsi_verify_opts[] = {
+    {"--kpak", "HEX", CLI_REQUIRED, "the KMS public authentication key (65 octets)"},
+    {"--id", "HEX", CLI_REQUIRED, "the signer's identifier"},
+    {"--in", "FILE", CLI_REQUIRED, "the signed message ('-' for standard input)"},
+    {"--sig", "HEX", CLI_REQUIRED, "the signature (129 octets)"},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- the subcommand table ----------------------------------------------------------------- */
+
+static const struct cli_cmd commands[] = {
+    {"sakke", "keygen", cli_sakke_keygen, "create a master secret z; print Z",
+     sakke_keygen_opts},
+    {"sakke", "rsk", cli_sakke_rsk, "issue the RSK of an identifier from z", sakke_rsk_opts},
+    {"sakke", "validate", cli_sakke_validate, "check an RSK (exit 1 if invalid)",
+     sakke_validate_opts},
+    {"sakke", "encap", cli_sakke_encap, "encapsulate an SSV; print SSV and data",
+     sakke_encap_opts},
+    {"sakke", "decap", cli_sakke_decap, "recover the SSV from encapsulated data",
+     sakke_decap_opts},
+    {"eccsi", "keygen", cli_eccsi_keygen, "create a KSAK; print KPAK", eccsi_keygen_opts},
+    {"eccsi", "issue", cli_eccsi_issue, "issue SSK (to a file) and PVT of an identifier",
+     eccsi_issue_opts},
+    {"eccsi", "sign", cli_eccsi_sign, "sign a message; print the signature", eccsi_sign_opts},
+    {"eccsi", "verify", cli_eccsi_verify, "verify a signature (exit 1 if invalid)",
+     eccsi_verify_opts},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+const char *cli_get(const struct cli_args *args, const char *name)
+{
+    for (size_t i = 0; args->cmd->opts[i].name != NULL; i++)
+        if (strcmp(args->cmd->opts[i].name, name) == 0)
+            return args->val[i];
+    fprintf(stderr, "mikeysakke: bug: %s %s has no option %s\n", args->cmd->area,
+            args->cmd->verb, name);
+    abort();
+}
+
+/* ---- usage ---------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fputs("usage: mikeysakke [--verbose] <area> <verb> [options]\n"
+          "       mikeysakke help [<area> [<verb>]]\n\n"
+          "Commands:\n",
+          f);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-5s %-9s %s\n", commands[i].area, commands[i].verb, commands[i].help);
+    fputs("\nGlobal options (anywhere on the line):\n"
+          "  --verbose  print the RFCs' named public intermediate values to stderr\n"
+          "  --help     print usage (after a command: that command's options)\n\n"
+          "Secrets are read from and written to files only (mode 0600, others refused).\n"
+          "Hex arguments: digits in either case, no spaces. Output hex is upper case.\n"
+          "Exit status: 0 success, 1 checked and invalid, otherwise the error code\n"
+          "(docs/cli.md lists them all).\n",
+          f);
+}
+
+static void cmd_usage(FILE *f, const struct cli_cmd *cmd)
+{
+    fprintf(f, "usage: mikeysakke %s %s", cmd->area, cmd->verb);
+    for (size_t i = 0; cmd->opts[i].name != NULL; i++) {
+        const struct cli_opt *o = &cmd->opts[i];
+        const char *open = (o->flags & CLI_REQUIRED) ? "" : "[";
+        const char *close = (o->flags & CLI_REQUIRED) ? "" : "]";
+        if (o->arg != NULL)
+            fprintf(f, " %s%s %s%s", open, o->name, o->arg, close);
+        else
+            fprintf(f, " %s%s%s", open, o->name, close);
+    }
+    fprintf(f, " [--verbose]\n\n%s.\n\nOptions:\n", cmd->help);
+    for (size_t i = 0; cmd->opts[i].name != NULL; i++) {
+        const struct cli_opt *o = &cmd->opts[i];
+        char left[40];
+        snprintf(left, sizeof left, "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-18s %s\n", left, o->help);
+    }
+    fprintf(f, "  %-18s %s\n  %-18s %s\n", "--verbose",
+            "print public intermediate values to stderr", "--help", "print this help");
+}
+
+static void area_usage(FILE *f, const char *area)
+{
+    fprintf(f, "usage: mikeysakke %s <verb> [options]\n\nVerbs:\n", area);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].area, area) == 0)
+            fprintf(f, "  %-9s %s\n", commands[i].verb, commands[i].help);
+    fprintf(f, "\nRun 'mikeysakke %s <verb> --help' for a verb's options.\n", area);
+}
+
+static int is_area(const char *area)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].area, area) == 0)
+            return 1;
+    return 0;
+}
+
+static const struct cli_cmd *find_command(const char *area, const char *verb)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].area, area) == 0 && strcmp(commands[i].verb, verb) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* A usage error: the message, then where to find the right usage. */
+static ms_err usage_error(const struct cli_cmd *cmd, const char *what, const char *name)
+{
+    if (cmd != NULL) {
+        cli_fail(MS_ERR_USAGE, "%s %s: %s%s", cmd->area, cmd->verb, what, name);
+        fprintf(stderr, "Try 'mikeysakke %s %s --help'.\n", cmd->area, cmd->verb);
+    } else {
+        cli_fail(MS_ERR_USAGE, "%s%s", what, name);
+        fputs("Try 'mikeysakke --help'.\n", stderr);
+    }
+    return MS_ERR_USAGE;
+}
+
+/* ---- option parsing -------------------------------------------------------------------- */
+
+enum { PARSE_RUN, PARSE_HELP };
+
+/* Parses argv[0..argc) (the words after the verb) into args. Returns PARSE_RUN,
+ * PARSE_HELP, or a negated ms_err after printing the problem. Options are matched
+ * exactly ("--id VALUE" or "--id=VALUE"); a value may start with '-' ("--in -"). */
+static int parse_options(const struct cli_cmd *cmd, int argc, char **argv,
+                         struct cli_args *args)
+{
+    size_t n_opts = 0;
+    while (cmd->opts[n_opts].name != NULL)
+        n_opts++;
+    if (n_opts > CLI_MAX_OPTS)
+        abort(); /* a table above outgrew struct cli_args: a bug in this program */
+
+    for (int i = 0; i < argc; i++) {
+        const char *word = argv[i];
+        if (strcmp(word, "--verbose") == 0) {
+            args->verbose = 1;
+            continue;
+        }
+        if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0)
+            return PARSE_HELP;
+        if (strncmp(word, "--", 2) != 0)
+            return -(int)usage_error(cmd, "unexpected argument ", word);
+
+        const char *eq = strchr(word, '=');
+        size_t name_len = eq ? (size_t)(eq - word) : strlen(word);
+        size_t k;
+        for (k = 0; cmd->opts[k].name != NULL; k++)
+            if (strlen(cmd->opts[k].name) == name_len &&
+                strncmp(cmd->opts[k].name, word, name_len) == 0)
+                break;
+        const struct cli_opt *o = &cmd->opts[k];
+        if (o->name == NULL) {
+            /* Quote only the name: a value after '=' could be anything. */
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)(name_len < 63 ? name_len : 63), word);
+            return -(int)usage_error(cmd, "unknown option ", name);
+        }
+        if (args->val[k] != NULL)
+            return -(int)usage_error(cmd, "option given twice: ", o->name);
+        if (o->flags & CLI_FLAG) {
+            if (eq != NULL)
+                return -(int)usage_error(cmd, "option takes no value: ", o->name);
+            args->val[k] = "";
+        } else if (eq != NULL) {
+            args->val[k] = eq + 1;
+        } else if (i + 1 < argc) {
+            args->val[k] = argv[++i];
+        } else {
+            return -(int)usage_error(cmd, "option needs a value: ", o->name);
+        }
+    }
+    for (size_t k = 0; cmd->opts[k].name != NULL; k++)
+        if ((cmd->opts[k].flags & CLI_REQUIRED) && args->val[k] == NULL)
+            return -(int)usage_error(cmd, "missing required option ", cmd->opts[k].name);
+    return PARSE_RUN;
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+/* No core file may carry z, KSAK, an RSK or an SSK; PR_SET_DUMPABLE also keeps other
+ * processes of the same user from ptrace-attaching. */
+static void no_core_dumps(void)
+{
+    struct rlimit rl = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &rl);
+#if defined(__linux__)
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
+/* stdout must reach its destination before we report success. */
+static int finish(int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (status == 0)
+            status = (int)cli_fail(MS_ERR_IO, "standard output");
+    }
+    return status;
+}
+
+static int help_command(int argc, char **argv)
+{
+    if (argc == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc == 1 && is_area(argv[0])) {
+        area_usage(stdout, argv[0]);
+        return 0;
+    }
+    const struct cli_cmd *cmd = argc == 2 ? find_command(argv[0], argv[1]) : NULL;
+    if (cmd == NULL)
+        return (int)usage_error(NULL, "help: no such command: ", argv[0]);
+    cmd_usage(stdout, cmd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    no_core_dumps();
+
+    struct cli_args args;
+    memset(&args, 0, sizeof args);
+
+    /* Global options before the area. */
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
+        if (strcmp(argv[i], "--verbose") == 0) {
+            args.verbose = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return finish(0);
+        } else {
+            return (int)usage_error(NULL, "unknown option ", argv[i]);
+        }
+    }
+    if (i == argc) {
+        usage(stderr);
+        return (int)MS_ERR_USAGE;
+    }
+    const char *area = argv[i];
+    if (strcmp(area, "help") == 0)
+        return finish(help_command(argc - i - 1, argv + i + 1));
+    if (!is_area(area))
+        return (int)usage_error(NULL, "unknown command ", area);
+    if (i + 1 == argc) {
+        area_usage(stderr, area);
+        return (int)MS_ERR_USAGE;
+    }
+    const char *verb = argv[i + 1];
+    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
+        area_usage(stdout, area);
+        return finish(0);
+    }
+    const struct cli_cmd *cmd = find_command(area, verb);
+    if (cmd == NULL) {
+        cli_fail(MS_ERR_USAGE, "unknown command %s %s", area, verb);
+        fprintf(stderr, "Try 'mikeysakke %s --help'.\n", area);
+        return (int)MS_ERR_USAGE;
+    }
+
+    args.cmd = cmd;
+    int parsed = parse_options(cmd, argc - i - 2, argv + i + 2, &args);
+    if (parsed < 0)
+        return -parsed;
+    if (parsed == PARSE_HELP) {
+        cmd_usage(stdout, cmd);
+        return finish(0);
+    }
+    return finish((int)cmd->run(&args));
+}
