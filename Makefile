@@ -35,6 +35,7 @@ ctcheck: deps
 	cmake -S . -B $(CTBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMS_CTCHECK=ON
 	cmake --build $(CTBUILD) -j $(JOBS) --target ct_check
 	valgrind --error-exitcode=42 --track-origins=yes --exit-on-first-error=no \
+	    --suppressions=tests/ct/openssl.supp \
 	    $(CTBUILD)/tests/ct_check
 
 bench: build

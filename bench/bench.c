@@ -1,0 +1,621 @@
+/*
+ * ms_bench: times the public operations and the internal layers they are built on.
+ *
+ * Every operation is warmed up, then timed in several runs of a batch sized so that one
+ * run takes about 150 ms; the median run is reported, which ignores the odd run hit by
+ * a context switch or a frequency change. Inputs are freshly generated keys, and every
+ * call's result is checked: timing a call that fails would be meaningless.
+ *
+ * Usage: ms_bench [--quick] [--json] [--filter NAME]... [--list]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/pairing.h"
+#include "crypto/rng.h"
+#include "mikeysakke/crypto.h"
+
+/* The identifier of RFC 6507/6508 Appendix A ("2011-02\0tel:+447700900123\0"). */
+static const uint8_t bench_id[] = "2011-02\0tel:+447700900123";
+#define BENCH_ID_LEN sizeof bench_id
+static const uint8_t bench_msg[] = "message";
+
+/* Field operations are too fast to time one per call; each call does this many. */
+#define FP_REPS 16
+
+/* What an operation needs set up before it can run. */
+enum {
+    NEED_FIELD = 1,
+    NEED_ECCSI = 2,
+    NEED_SAKKE = 4,
+    NEED_CURVE = 8,
+};
+
+typedef struct bench_state {
+    int ready; /* NEED_* bits already set up */
+
+    ms_fp fa, fb, facc;
+
+    uint8_t ksak[MS_ECCSI_SCALAR_BYTES], kpak[MS_ECCSI_POINT_BYTES];
+    uint8_t ssk[MS_ECCSI_SCALAR_BYTES], pvt[MS_ECCSI_POINT_BYTES];
+    uint8_t sig[MS_ECCSI_SIG_BYTES], sig_out[MS_ECCSI_SIG_BYTES];
+    ms_eccsi_signer *signer;
+    ms_eccsi_verifier *verifier;
+
+    uint8_t z[MS_SAKKE_SECRET_BYTES], zpub[MS_SAKKE_POINT_BYTES];
+    uint8_t rsk[MS_SAKKE_POINT_BYTES], rsk_out[MS_SAKKE_POINT_BYTES];
+    uint8_t ssv[MS_SAKKE_SSV_BYTES], ssv_out[MS_SAKKE_SSV_BYTES];
+    uint8_t sed[MS_SAKKE_SED_BYTES], sed_out[MS_SAKKE_SED_BYTES];
+    ms_sakke_kms *kms;
+    ms_sakke_peer *peer;
+    ms_sakke_prepared_rsk *prep;
+
+    ms_sakke_affine p, pa, pb;
+    uint64_t k[MS_LIMBS];
+    ms_fp g;
+    ms_pairing_prepared *pp, *pp_out;
+    ms_sakke_comb *comb, *comb_a;
+    ms_pfp_table *gtab;
+} bench_state;
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "ms_bench: %s failed: %s\n", what, why);
+    exit(1);
+}
+
+static void need(ms_err err, const char *what)
+{
+    if (err != MS_OK)
+        die(what, ms_errname(err));
+}
+
+static void need0(int ret, const char *what)
+{
+    if (ret != 0)
+        die(what, "returned nonzero");
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p == NULL)
+        die("malloc", "out of memory");
+    return p;
+}
+
+static void random_bytes(uint8_t *out, size_t len)
+{
+    need(ms_rng_fill(NULL, out, len), "random bytes");
+}
+
+/* ---- setup --------------------------------------------------------------------------- */
+
+static void setup_field(bench_state *s)
+{
+    uint8_t buf[MS_BYTES];
+    /* a top octet below 0x80 keeps the value below p (p starts with 0x99) */
+    random_bytes(buf, sizeof buf);
+    buf[0] &= 0x7f;
+    ms_fp_from_bytes(&s->fa, buf);
+    random_bytes(buf, sizeof buf);
+    buf[0] &= 0x7f;
+    ms_fp_from_bytes(&s->fb, buf);
+    s->facc = s->fa;
+}
+
+static void setup_eccsi(bench_state *s)
+{
+    need(ms_eccsi_master_keygen(s->ksak, s->kpak, NULL), "ms_eccsi_master_keygen");
+    need(ms_eccsi_ssk_issue(s->ssk, s->pvt, s->ksak, s->kpak, bench_id, BENCH_ID_LEN, NULL),
+         "ms_eccsi_ssk_issue");
+    need(ms_eccsi_signer_new(&s->signer, s->kpak, bench_id, BENCH_ID_LEN, s->ssk, s->pvt),
+         "ms_eccsi_signer_new");
+    need(ms_eccsi_verifier_new(&s->verifier, s->kpak), "ms_eccsi_verifier_new");
+    need(ms_eccsi_sign(s->signer, s->sig, bench_msg, sizeof bench_msg, NULL, NULL),
+         "ms_eccsi_sign");
+    need(ms_eccsi_verify(s->verifier, bench_id, BENCH_ID_LEN, bench_msg, sizeof bench_msg,
+                         s->sig, sizeof s->sig, NULL),
+         "ms_eccsi_verify");
+}
+
+static void setup_sakke(bench_state *s)
+{
+    need(ms_sakke_master_keygen(s->z, s->zpub, NULL), "ms_sakke_master_keygen");
+    need(ms_sakke_kms_new(&s->kms, s->zpub), "ms_sakke_kms_new");
+    need(ms_sakke_rsk_issue(s->kms, s->rsk, s->z, bench_id, BENCH_ID_LEN), "ms_sakke_rsk_issue");
+    need(ms_sakke_rsk_validate(s->kms, bench_id, BENCH_ID_LEN, s->rsk), "ms_sakke_rsk_validate");
+    need(ms_sakke_peer_new(&s->peer, s->kms, bench_id, BENCH_ID_LEN), "ms_sakke_peer_new");
+    need(ms_sakke_prepared_rsk_new(&s->prep, s->kms, bench_id, BENCH_ID_LEN, s->rsk),
+         "ms_sakke_prepared_rsk_new");
+    random_bytes(s->ssv, sizeof s->ssv);
+    need(ms_sakke_encap(s->kms, s->sed, bench_id, BENCH_ID_LEN, s->ssv, sizeof s->ssv),
+         "ms_sakke_encap");
+    /* both decapsulation paths must give the SSV back, or their timings mean nothing */
+    need(ms_sakke_decap(s->kms, s->ssv_out, sizeof s->ssv_out, bench_id, BENCH_ID_LEN, s->rsk,
+                        s->sed, sizeof s->sed),
+         "ms_sakke_decap");
+    if (memcmp(s->ssv_out, s->ssv, sizeof s->ssv) != 0)
+        die("ms_sakke_decap", "wrong SSV");
+    need(ms_sakke_peer_encap(s->peer, s->sed_out, s->ssv, sizeof s->ssv), "ms_sakke_peer_encap");
+    need(ms_sakke_prepared_rsk_decap(s->prep, s->ssv_out, sizeof s->ssv_out, s->sed_out,
+                                     sizeof s->sed_out),
+         "ms_sakke_prepared_rsk_decap");
+    if (memcmp(s->ssv_out, s->ssv, sizeof s->ssv) != 0)
+        die("ms_sakke_prepared_rsk_decap", "wrong SSV");
+}
+
+/* A random scalar in [0, q): 1024 random bits reduced (2^1024 < 8q). */
+static void random_scalar(uint64_t k[MS_LIMBS])
+{
+    uint8_t buf[MS_BYTES];
+    random_bytes(buf, sizeof buf);
+    ms_u1024_from_be(k, buf, sizeof buf);
+    ms_mont_reduce_small(k, k, 0, &ms_mont_q);
+}
+
+static void random_point(ms_sakke_affine *r, const ms_sakke_affine *p)
+{
+    uint64_t k[MS_LIMBS];
+    ms_sakke_jac j;
+    random_scalar(k);
+    ms_sakke_mul(&j, p, k);
+    need0(ms_sakke_jac_to_affine(r, &j), "ms_sakke_jac_to_affine");
+}
+
+static void setup_curve(bench_state *s)
+{
+    ms_sakke_generator(&s->p);
+    random_scalar(s->k);
+    random_point(&s->pa, &s->p);
+    random_point(&s->pb, &s->p);
+    s->pp = xmalloc(ms_pairing_prepared_size());
+    s->pp_out = xmalloc(ms_pairing_prepared_size());
+    need0(ms_pairing_prepare(s->pp, &s->pa), "ms_pairing_prepare");
+    s->comb = xmalloc(ms_sakke_comb_size());
+    need0(ms_sakke_comb_build(s->comb, &s->p), "ms_sakke_comb_build");
+    s->comb_a = xmalloc(ms_sakke_comb_size());
+    need0(ms_sakke_comb_build(s->comb_a, &s->pa), "ms_sakke_comb_build");
+    memcpy(s->g.v, ms_sakke_g_mont, sizeof s->g.v);
+    s->gtab = xmalloc(ms_pfp_table_size());
+    need0(ms_pfp_table_build(s->gtab, &s->g), "ms_pfp_table_build");
+
+    /* the prepared and plain pairings must agree (and be symmetric) */
+    ms_fp e1, e2;
+    need0(ms_pairing(&e1, &s->pa, &s->pb), "ms_pairing");
+    need0(ms_pairing_prepared_eval(&e2, s->pp, &s->pb), "ms_pairing_prepared_eval");
+    if (memcmp(&e1, &e2, sizeof e1) != 0)
+        die("ms_pairing_prepared_eval", "differs from ms_pairing");
+}
+
+static void setup(bench_state *s, int needs)
+{
+    int todo = needs & ~s->ready;
+    if (todo & NEED_FIELD)
+        setup_field(s);
+    if (todo & NEED_ECCSI)
+        setup_eccsi(s);
+    if (todo & NEED_SAKKE)
+        setup_sakke(s);
+    if (todo & NEED_CURVE)
+        setup_curve(s);
+    s->ready |= needs;
+}
+
+static void teardown(bench_state *s)
+{
+    ms_eccsi_signer_free(s->signer);
+    ms_eccsi_verifier_free(s->verifier);
+    ms_sakke_kms_free(s->kms);
+    ms_sakke_peer_free(s->peer);
+    ms_sakke_prepared_rsk_free(s->prep);
+    free(s->pp);
+    free(s->pp_out);
+    free(s->comb);
+    free(s->comb_a);
+    free(s->gtab);
+    ms_wipe(s, sizeof *s);
+}
+
+/* ---- the operations ------------------------------------------------------------------ */
+
+static void op_fp_mul(bench_state *s)
+{
+    for (int i = 0; i < FP_REPS; i++)
+        ms_fp_mul(&s->facc, &s->facc, &s->fb);
+}
+
+static void op_fp_sqr(bench_state *s)
+{
+    for (int i = 0; i < FP_REPS; i++)
+        ms_fp_sqr(&s->facc, &s->facc);
+}
+
+static void op_fp_inv(bench_state *s)
+{
+    ms_fp_inv(&s->facc, &s->fa);
+}
+
+static void op_fp_inv_blinded(bench_state *s)
+{
+    need0(ms_fp_inv_blinded(&s->facc, &s->fa), "ms_fp_inv_blinded");
+}
+
+static void op_eccsi_sign(bench_state *s)
+{
+    need(ms_eccsi_sign(s->signer, s->sig_out, bench_msg, sizeof bench_msg, NULL, NULL),
+         "ms_eccsi_sign");
+}
+
+static void op_eccsi_verify_cold(bench_state *s)
+{
+    /* a new verifier has an empty cache: HS and Y are computed again */
+    ms_eccsi_verifier *v;
+    need(ms_eccsi_verifier_new(&v, s->kpak), "ms_eccsi_verifier_new");
+    need(ms_eccsi_verify(v, bench_id, BENCH_ID_LEN, bench_msg, sizeof bench_msg, s->sig,
+                         sizeof s->sig, NULL),
+         "ms_eccsi_verify");
+    ms_eccsi_verifier_free(v);
+}
+
+static void op_eccsi_verify_cached(bench_state *s)
+{
+    need(ms_eccsi_verify(s->verifier, bench_id, BENCH_ID_LEN, bench_msg, sizeof bench_msg,
+                         s->sig, sizeof s->sig, NULL),
+         "ms_eccsi_verify");
+}
+
+static void op_eccsi_ssk_validate(bench_state *s)
+{
+    uint8_t hs[MS_ECCSI_SCALAR_BYTES];
+    need(ms_eccsi_ssk_validate(hs, s->kpak, bench_id, BENCH_ID_LEN, s->ssk, s->pvt),
+         "ms_eccsi_ssk_validate");
+}
+
+static void op_sakke_kms_new(bench_state *s)
+{
+    ms_sakke_kms *kms;
+    need(ms_sakke_kms_new(&kms, s->zpub), "ms_sakke_kms_new");
+    ms_sakke_kms_free(kms);
+}
+
+static void op_sakke_rsk_issue(bench_state *s)
+{
+    need(ms_sakke_rsk_issue(s->kms, s->rsk_out, s->z, bench_id, BENCH_ID_LEN),
+         "ms_sakke_rsk_issue");
+}
+
+static void op_sakke_rsk_validate(bench_state *s)
+{
+    need(ms_sakke_rsk_validate(s->kms, bench_id, BENCH_ID_LEN, s->rsk), "ms_sakke_rsk_validate");
+}
+
+static void op_sakke_prepare_peer(bench_state *s)
+{
+    ms_sakke_peer *peer;
+    need(ms_sakke_peer_new(&peer, s->kms, bench_id, BENCH_ID_LEN), "ms_sakke_peer_new");
+    ms_sakke_peer_free(peer);
+}
+
+static void op_sakke_prepare_rsk(bench_state *s)
+{
+    ms_sakke_prepared_rsk *prep;
+    need(ms_sakke_prepared_rsk_new(&prep, s->kms, bench_id, BENCH_ID_LEN, s->rsk),
+         "ms_sakke_prepared_rsk_new");
+    ms_sakke_prepared_rsk_free(prep);
+}
+
+static void op_sakke_encap_cold(bench_state *s)
+{
+    need(ms_sakke_encap(s->kms, s->sed_out, bench_id, BENCH_ID_LEN, s->ssv, sizeof s->ssv),
+         "ms_sakke_encap");
+}
+
+static void op_sakke_encap_prepared(bench_state *s)
+{
+    need(ms_sakke_peer_encap(s->peer, s->sed_out, s->ssv, sizeof s->ssv), "ms_sakke_peer_encap");
+}
+
+static void op_sakke_decap_cold(bench_state *s)
+{
+    need(ms_sakke_decap(s->kms, s->ssv_out, sizeof s->ssv_out, bench_id, BENCH_ID_LEN, s->rsk,
+                        s->sed, sizeof s->sed),
+         "ms_sakke_decap");
+}
+
+static void op_sakke_decap_prepared(bench_state *s)
+{
+    need(ms_sakke_prepared_rsk_decap(s->prep, s->ssv_out, sizeof s->ssv_out, s->sed,
+                                     sizeof s->sed),
+         "ms_sakke_prepared_rsk_decap");
+}
+
+static void op_sakke_pairing(bench_state *s)
+{
+    ms_fp e;
+    need0(ms_pairing(&e, &s->pa, &s->pb), "ms_pairing");
+}
+
+static void op_sakke_pairing_prepare(bench_state *s)
+{
+    need0(ms_pairing_prepare(s->pp_out, &s->pa), "ms_pairing_prepare");
+}
+
+static void op_sakke_pairing_prepared_eval(bench_state *s)
+{
+    ms_fp e;
+    need0(ms_pairing_prepared_eval(&e, s->pp, &s->pb), "ms_pairing_prepared_eval");
+}
+
+static void op_sakke_mul(bench_state *s)
+{
+    ms_sakke_jac j;
+    ms_sakke_mul(&j, &s->pa, s->k);
+}
+
+static void op_sakke_comb_mul(bench_state *s)
+{
+    ms_sakke_jac j;
+    ms_sakke_comb_mul(&j, s->comb, s->k);
+}
+
+static void op_sakke_comb_mul2(bench_state *s)
+{
+    ms_sakke_jac j;
+    ms_sakke_comb_mul2(&j, s->comb, s->k, s->comb_a, s->k);
+}
+
+static void op_pfp_pow(bench_state *s)
+{
+    ms_fp e;
+    need0(ms_pfp_pow(&e, &s->g, s->k), "ms_pfp_pow");
+}
+
+static void op_pfp_table_pow(bench_state *s)
+{
+    ms_fp e;
+    need0(ms_pfp_table_pow(&e, s->gtab, s->k), "ms_pfp_table_pow");
+}
+
+/* Table sizes reported beside the operation that builds the table. */
+static size_t bytes_kms(const bench_state *s)
+{
+    return ms_sakke_kms_table_bytes(s->kms);
+}
+
+static size_t bytes_peer(const bench_state *s)
+{
+    return ms_sakke_peer_table_bytes(s->peer);
+}
+
+static size_t bytes_prepared_rsk(const bench_state *s)
+{
+    return ms_sakke_prepared_rsk_table_bytes(s->prep);
+}
+
+typedef struct op_def {
+    const char *name;
+    int needs;
+    int reps; /* operations per call of run */
+    void (*run)(bench_state *s);
+    size_t (*bytes)(const bench_state *s); /* table built by the op, or NULL */
+} op_def;
+
+static const op_def ops[] = {
+    {"fp_mul", NEED_FIELD, FP_REPS, op_fp_mul, NULL},
+    {"fp_sqr", NEED_FIELD, FP_REPS, op_fp_sqr, NULL},
+    {"fp_inv", NEED_FIELD, 1, op_fp_inv, NULL},
+    {"fp_inv_blinded", NEED_FIELD, 1, op_fp_inv_blinded, NULL},
+    {"eccsi_sign", NEED_ECCSI, 1, op_eccsi_sign, NULL},
+    {"eccsi_verify_cold", NEED_ECCSI, 1, op_eccsi_verify_cold, NULL},
+    {"eccsi_verify_cached", NEED_ECCSI, 1, op_eccsi_verify_cached, NULL},
+    {"eccsi_ssk_validate", NEED_ECCSI, 1, op_eccsi_ssk_validate, NULL},
+    {"sakke_kms_new", NEED_SAKKE, 1, op_sakke_kms_new, bytes_kms},
+    {"sakke_rsk_issue", NEED_SAKKE, 1, op_sakke_rsk_issue, NULL},
+    {"sakke_rsk_validate", NEED_SAKKE, 1, op_sakke_rsk_validate, NULL},
+    {"sakke_prepare_peer", NEED_SAKKE, 1, op_sakke_prepare_peer, bytes_peer},
+    {"sakke_prepare_rsk", NEED_SAKKE, 1, op_sakke_prepare_rsk, bytes_prepared_rsk},
+    {"sakke_encap_cold", NEED_SAKKE, 1, op_sakke_encap_cold, NULL},
+    {"sakke_encap_prepared", NEED_SAKKE, 1, op_sakke_encap_prepared, NULL},
+    {"sakke_decap_cold", NEED_SAKKE, 1, op_sakke_decap_cold, NULL},
+    {"sakke_decap_prepared", NEED_SAKKE, 1, op_sakke_decap_prepared, NULL},
+    {"sakke_pairing", NEED_CURVE, 1, op_sakke_pairing, NULL},
+    {"sakke_pairing_prepare", NEED_CURVE, 1, op_sakke_pairing_prepare, NULL},
+    {"sakke_pairing_prepared_eval", NEED_CURVE, 1, op_sakke_pairing_prepared_eval, NULL},
+    {"sakke_mul", NEED_CURVE, 1, op_sakke_mul, NULL},
+    {"sakke_comb_mul", NEED_CURVE, 1, op_sakke_comb_mul, NULL},
+    {"sakke_comb_mul2", NEED_CURVE, 1, op_sakke_comb_mul2, NULL},
+    {"pfp_pow", NEED_CURVE, 1, op_pfp_pow, NULL},
+    {"pfp_table_pow", NEED_CURVE, 1, op_pfp_table_pow, NULL},
+};
+#define N_OPS (sizeof ops / sizeof ops[0])
+
+/* ---- timing -------------------------------------------------------------------------- */
+
+#define MAX_RUNS 15
+
+typedef struct bench_cfg {
+    int runs;      /* timed runs; the median is reported */
+    double run_s;  /* target length of one run */
+    double warm_s; /* warm-up length, also used to size the batch */
+    int json;
+    const char *filters[32];
+    int n_filters;
+} bench_cfg;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        die("clock_gettime", "no monotonic clock");
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median seconds per single operation. */
+static double measure(const op_def *op, bench_state *s, const bench_cfg *cfg)
+{
+    /* warm caches and clocks, and learn roughly how long one call takes */
+    size_t calls = 0;
+    double t0 = now_s(), elapsed;
+    do {
+        op->run(s);
+        calls++;
+        elapsed = now_s() - t0;
+    } while (elapsed < cfg->warm_s);
+
+    double batch_f = cfg->run_s / (elapsed / (double)calls);
+    size_t batch = batch_f < 1.0 ? 1 : (size_t)batch_f;
+    double per_op[MAX_RUNS];
+    for (int r = 0; r < cfg->runs; r++) {
+        t0 = now_s();
+        for (size_t i = 0; i < batch; i++)
+            op->run(s);
+        per_op[r] = (now_s() - t0) / (double)batch / (double)op->reps;
+    }
+    qsort(per_op, (size_t)cfg->runs, sizeof per_op[0], cmp_double);
+    return per_op[cfg->runs / 2];
+}
+
+static int selected(const bench_cfg *cfg, const char *name)
+{
+    if (cfg->n_filters == 0)
+        return 1;
+    for (int i = 0; i < cfg->n_filters; i++)
+        if (strstr(name, cfg->filters[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ms_bench [--quick] [--json] [--filter NAME]... [--list]\n"
+               "  --quick        3 short runs per operation instead of 7 of ~150 ms\n"
+               "  --json         one JSON object per line\n"
+               "  --filter NAME  only operations whose name contains NAME (repeatable;\n"
+               "                 table_ selects the table sizes)\n"
+               "  --list         print the operation names and exit\n");
+}
+
+static void parse_args(bench_cfg *cfg, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--quick") == 0) {
+            cfg->runs = 3;
+            cfg->run_s = 0.03;
+            cfg->warm_s = 0.01;
+        } else if (strcmp(a, "--json") == 0) {
+            cfg->json = 1;
+        } else if (strcmp(a, "--filter") == 0 || strncmp(a, "--filter=", 9) == 0) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (v == NULL || cfg->n_filters == (int)(sizeof cfg->filters / sizeof cfg->filters[0])) {
+                usage(stderr);
+                exit(2);
+            }
+            cfg->filters[cfg->n_filters++] = v;
+        } else if (strcmp(a, "--list") == 0) {
+            for (size_t k = 0; k < N_OPS; k++)
+                printf("%s\n", ops[k].name);
+            printf("table_kms\ntable_peer\ntable_prepared_rsk\n");
+            exit(0);
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "ms_bench: unknown argument %s\n", a);
+            usage(stderr);
+            exit(2);
+        }
+    }
+}
+
+static void print_tables(bench_state *s, const bench_cfg *cfg)
+{
+    static const char *const names[] = {"table_kms", "table_peer", "table_prepared_rsk"};
+    static const char *const what[] = {"kms (P, Z, g)", "peer (I = [b]P + Z)",
+                                       "prepared_rsk (lines + own I)"};
+    int any = 0;
+    for (int i = 0; i < 3; i++)
+        any |= selected(cfg, names[i]);
+    if (!any)
+        return;
+    setup(s, NEED_SAKKE);
+    size_t bytes[3] = {ms_sakke_kms_table_bytes(s->kms), ms_sakke_peer_table_bytes(s->peer),
+                       ms_sakke_prepared_rsk_table_bytes(s->prep)};
+    if (!cfg->json)
+        printf("\ntables\n");
+    for (int i = 0; i < 3; i++) {
+        if (!selected(cfg, names[i]))
+            continue;
+        if (cfg->json)
+            printf("{\"op\": \"%s\", \"bytes\": %zu}\n", names[i], bytes[i]);
+        else
+            printf("  %-30s %10zu bytes (%.1f KiB)\n", what[i], bytes[i],
+                   (double)bytes[i] / 1024.0);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bench_cfg cfg = {.runs = 7, .run_s = 0.15, .warm_s = 0.05};
+    parse_args(&cfg, argc, argv);
+    static bench_state st; /* static: large, and zeroed */
+
+    if (cfg.json) {
+        printf("{\"backend\": \"%s\"}\n", ms_fp_backend_name());
+    } else {
+        printf("mikeysakke benchmark, field backend %s, median of %d runs of ~%.0f ms\n",
+               ms_fp_backend_name(), cfg.runs, cfg.run_s * 1000.0);
+        printf("(x fp_mul: time in 1024-bit field multiplications)\n\n");
+        printf("%-30s %12s %12s %10s\n", "op", "ms/op", "ops/s", "x fp_mul");
+    }
+    fflush(stdout);
+
+    /* The fp_mul column needs fp_mul's time even when the filter leaves it out. */
+    double fp_mul_s = 0.0;
+    int any_selected = 0;
+    for (size_t i = 0; i < N_OPS; i++)
+        any_selected |= selected(&cfg, ops[i].name);
+    if (!cfg.json && any_selected && !selected(&cfg, "fp_mul")) {
+        bench_cfg quick = cfg;
+        quick.runs = 3;
+        quick.run_s = 0.03;
+        quick.warm_s = 0.01;
+        setup(&st, ops[0].needs);
+        fp_mul_s = measure(&ops[0], &st, &quick);
+    }
+
+    for (size_t i = 0; i < N_OPS; i++) {
+        const op_def *op = &ops[i];
+        if (!selected(&cfg, op->name))
+            continue;
+        setup(&st, op->needs);
+        double sec = measure(op, &st, &cfg);
+        if (op->run == op_fp_mul)
+            fp_mul_s = sec;
+        double ms = sec * 1e3, per_s = 1.0 / sec;
+        if (cfg.json) {
+            printf("{\"op\": \"%s\", \"ms_per_op\": %.6g, \"ops_per_s\": %.1f", op->name, ms,
+                   per_s);
+            if (op->bytes != NULL)
+                printf(", \"bytes\": %zu", op->bytes(&st));
+            printf("}\n");
+        } else {
+            double muls = sec / fp_mul_s;
+            printf("%-30s %12.6f %12.1f %10.*f\n", op->name, ms, per_s, muls < 10.0 ? 2 : 0,
+                   muls);
+        }
+        fflush(stdout);
+    }
+    print_tables(&st, &cfg);
+    teardown(&st);
+    return 0;
+}
