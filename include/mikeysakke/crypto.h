@@ -36,10 +36,8 @@ extern "C" {
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MS_WARN_UNUSED __attribute__((warn_unused_result))
-#define MS_API __attribute__((visibility("default")))
 #else
 #define MS_WARN_UNUSED
-#define MS_API
 #endif
 
 /* ---- sizes ------------------------------------------------------------------------- */

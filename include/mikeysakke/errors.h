@@ -13,6 +13,14 @@
 extern "C" {
 #endif
 
+#ifndef MS_API
+#if defined(__GNUC__) || defined(__clang__)
+#define MS_API __attribute__((visibility("default")))
+#else
+#define MS_API
+#endif
+#endif
+
 typedef enum ms_err {
     MS_OK = 0,
     /* 1 is kept for "verification said no" so the CLI's exit 1 means "invalid". */
@@ -41,10 +49,10 @@ typedef enum ms_err {
 } ms_err;
 
 /* A short English sentence for `err`; never NULL, "unknown error" for unknown codes. */
-const char *ms_strerror(ms_err err);
+MS_API const char *ms_strerror(ms_err err);
 
 /* The symbolic name of `err` ("MS_ERR_SIGNATURE"); "MS_ERR_UNKNOWN" for unknown codes. */
-const char *ms_errname(ms_err err);
+MS_API const char *ms_errname(ms_err err);
 
 #ifdef __cplusplus
 }
