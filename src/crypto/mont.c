@@ -1,7 +1,6 @@
 /* Generic 1024-bit modular operations on top of the chosen Montgomery backend. */
 #include "mont.h"
 
-#include <openssl/bn.h>
 #include <string.h>
 
 #include "ct.h"
@@ -152,15 +151,216 @@ void ms_mont_inv(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont
     ms_mont_pow_pubexp(r, a, e, 1024, mod);
 }
 
+/* ---- variable-time inverse (Bernstein-Yang safegcd, variable-time variant) ------------
+ *
+ * Only for public (e.g. blinded) values. Numbers are held as 17 signed 62-bit limbs so a
+ * 2x2 matrix with entries up to 2^62 can be applied with __int128 accumulators; batches
+ * of 62 divsteps are computed on the low limbs of f and g only, then applied to the full
+ * f, g (exact division by 2^62) and to d, e (mod m, made divisible by adding a multiple
+ * of m). This follows the structure of libsecp256k1's modinv64_var. */
+
+#define S62_LIMBS 17 /* 17 * 62 = 1054 bits: a 1024-bit value, its sign and headroom */
+#define M62 (UINT64_MAX >> 2)
+
+__extension__ typedef __int128 i128;
+
+typedef struct {
+    int64_t u, v, q, r;
+} trans2x2;
+
+static void s62_from_u1024(int64_t r[S62_LIMBS], const uint64_t a[MS_LIMBS])
+{
+    for (int i = 0; i < S62_LIMBS; i++) {
+        unsigned bit = 62u * (unsigned)i, w = bit / 64, s = bit % 64;
+        uint64_t x = a[w] >> s;
+        if (s > 2 && w + 1 < MS_LIMBS)
+            x |= a[w + 1] << (64 - s);
+        r[i] = (int64_t)(x & M62);
+    }
+}
+
+/* a must be normalized: all limbs in [0, 2^62) and value < 2^1024 */
+static void u1024_from_s62(uint64_t r[MS_LIMBS], const int64_t a[S62_LIMBS])
+{
+    memset(r, 0, MS_LIMBS * sizeof r[0]);
+    for (int i = 0; i < S62_LIMBS; i++) {
+        unsigned bit = 62u * (unsigned)i, w = bit / 64, s = bit % 64;
+        uint64_t x = (uint64_t)a[i];
+        r[w] |= x << s;
+        if (s > 2 && w + 1 < MS_LIMBS)
+            r[w + 1] |= x >> (64 - s);
+    }
+}
+
+/* Up to 62 divsteps (eta = -delta) on the low 64 bits of f, g; returns the new eta and
+ * the transition matrix scaled by 2^62. Runs of zero bits of g are skipped at once and
+ * several low bits of g are cancelled per step, so a batch costs far less than 62
+ * iterations. */
+static int64_t divsteps_62_var(int64_t eta, uint64_t f0, uint64_t g0, trans2x2 *t)
+{
+    uint64_t u = 1, v = 0, q = 0, r = 1, f = f0, g = g0, m, w;
+    int i = 62, limit, zeros;
+    for (;;) {
+        /* the sentinel bit stops the count at the i steps left */
+        zeros = __builtin_ctzll(g | (UINT64_MAX << i));
+        g >>= zeros;
+        u <<= zeros;
+        v <<= zeros;
+        eta -= zeros;
+        i -= zeros;
+        if (i == 0)
+            break;
+        /* f, g odd now */
+        if (eta < 0) {
+            uint64_t tmp;
+            eta = -eta;
+            tmp = f, f = g, g = -tmp;
+            tmp = u, u = q, q = -tmp;
+            tmp = v, v = r, r = -tmp;
+            /* cancel up to 6 low bits of g (not more than i, nor eta + 1 after which
+             * the roles would swap again) */
+            limit = ((int)eta + 1) > i ? i : ((int)eta + 1);
+            m = (UINT64_MAX >> (64 - limit)) & 63u;
+            w = (f * g * (f * f - 2)) & m; /* f*f - 2 ~ -f^-1 mod 2^6 */
+        } else {
+            limit = ((int)eta + 1) > i ? i : ((int)eta + 1);
+            m = (UINT64_MAX >> (64 - limit)) & 15u;
+            w = f + (((f + 1) & 4) << 1); /* ~ f^-1 mod 2^4 */
+            w = (-w * g) & m;
+        }
+        g += f * w;
+        q += u * w;
+        r += v * w;
+    }
+    t->u = (int64_t)u;
+    t->v = (int64_t)v;
+    t->q = (int64_t)q;
+    t->r = (int64_t)r;
+    return eta;
+}
+
+/* [d, e] = t/2^62 * [d, e] mod m, adding multiples of m to make the division exact.
+ * d, e stay in (-2m, m); m62inv = m^-1 mod 2^62. */
+static void update_de_62(int64_t d[S62_LIMBS], int64_t e[S62_LIMBS], const trans2x2 *t,
+                         const int64_t m[S62_LIMBS], uint64_t m62inv)
+{
+    const int64_t u = t->u, v = t->v, q = t->q, r = t->r;
+    int64_t sd = d[S62_LIMBS - 1] >> 63, se = e[S62_LIMBS - 1] >> 63;
+    /* add [u,q]*m if d < 0 and [v,r]*m if e < 0, keeping the results above -2m */
+    int64_t md = (u & sd) + (v & se), me = (q & sd) + (r & se);
+    i128 cd = (i128)u * d[0] + (i128)v * e[0];
+    i128 ce = (i128)q * d[0] + (i128)r * e[0];
+    md -= (int64_t)((m62inv * (uint64_t)cd + (uint64_t)md) & M62);
+    me -= (int64_t)((m62inv * (uint64_t)ce + (uint64_t)me) & M62);
+    cd += (i128)m[0] * md;
+    ce += (i128)m[0] * me;
+    cd >>= 62; /* the low 62 bits are zero now */
+    ce >>= 62;
+    for (int i = 1; i < S62_LIMBS; i++) {
+        cd += (i128)u * d[i] + (i128)v * e[i] + (i128)m[i] * md;
+        ce += (i128)q * d[i] + (i128)r * e[i] + (i128)m[i] * me;
+        d[i - 1] = (int64_t)((uint64_t)cd & M62);
+        e[i - 1] = (int64_t)((uint64_t)ce & M62);
+        cd >>= 62;
+        ce >>= 62;
+    }
+    d[S62_LIMBS - 1] = (int64_t)cd;
+    e[S62_LIMBS - 1] = (int64_t)ce;
+}
+
+/* [f, g] = t/2^62 * [f, g] on the low len limbs (the rest are sign extension). */
+static void update_fg_62_var(int len, int64_t f[S62_LIMBS], int64_t g[S62_LIMBS],
+                             const trans2x2 *t)
+{
+    const int64_t u = t->u, v = t->v, q = t->q, r = t->r;
+    i128 cf = (i128)u * f[0] + (i128)v * g[0];
+    i128 cg = (i128)q * f[0] + (i128)r * g[0];
+    cf >>= 62; /* exact: the matrix was built to clear these bits */
+    cg >>= 62;
+    for (int i = 1; i < len; i++) {
+        cf += (i128)u * f[i] + (i128)v * g[i];
+        cg += (i128)q * f[i] + (i128)r * g[i];
+        f[i - 1] = (int64_t)((uint64_t)cf & M62);
+        g[i - 1] = (int64_t)((uint64_t)cg & M62);
+        cf >>= 62;
+        cg >>= 62;
+    }
+    f[len - 1] = (int64_t)cf;
+    g[len - 1] = (int64_t)cg;
+}
+
+/* Bring d from (-2m, m) to [0, m), negated first if sign < 0; limbs end in [0, 2^62). */
+static void normalize_62(int64_t d[S62_LIMBS], int64_t sign, const int64_t m[S62_LIMBS])
+{
+    int64_t cond = d[S62_LIMBS - 1] >> 63;
+    for (int i = 0; i < S62_LIMBS; i++)
+        d[i] += m[i] & cond;
+    int64_t neg = sign >> 63;
+    for (int i = 0; i < S62_LIMBS; i++)
+        d[i] = (d[i] ^ neg) - neg;
+    for (int i = 0; i < S62_LIMBS - 1; i++) {
+        d[i + 1] += d[i] >> 62;
+        d[i] &= (int64_t)M62;
+    }
+    cond = d[S62_LIMBS - 1] >> 63;
+    for (int i = 0; i < S62_LIMBS; i++)
+        d[i] += m[i] & cond;
+    for (int i = 0; i < S62_LIMBS - 1; i++) {
+        d[i + 1] += d[i] >> 62;
+        d[i] &= (int64_t)M62;
+    }
+}
+
+/* r = x^-1 mod m for plain x < m, m odd, gcd(x, m) = 1; r = 0 for x = 0. Variable
+ * time: x must be public. r may alias x. (Exposed for the tests.) */
+void ms_mont_inv_plain_var(uint64_t r[MS_LIMBS], const uint64_t x[MS_LIMBS], const ms_mont *mod)
+{
+    int64_t m[S62_LIMBS], f[S62_LIMBS], g[S62_LIMBS], d[S62_LIMBS] = {0}, e[S62_LIMBS] = {1};
+    s62_from_u1024(m, mod->m);
+    s62_from_u1024(g, x);
+    memcpy(f, m, sizeof f);
+    /* m^-1 mod 2^64 by Newton's iteration (each step doubles the correct bits) */
+    uint64_t inv = mod->m[0];
+    for (int k = 0; k < 5; k++)
+        inv *= 2 - mod->m[0] * inv;
+    inv &= M62;
+
+    int len = S62_LIMBS;
+    int64_t eta = -1;
+    for (;;) {
+        trans2x2 t;
+        eta = divsteps_62_var(eta, (uint64_t)f[0], (uint64_t)g[0], &t);
+        update_de_62(d, e, &t, m, inv);
+        update_fg_62_var(len, f, g, &t);
+        if (g[0] == 0) {
+            int64_t any = 0;
+            for (int j = 1; j < len; j++)
+                any |= g[j];
+            if (any == 0)
+                break; /* g = 0: f = +-gcd = +-1 */
+        }
+        /* drop the top limb once both f and g fit in one limb less (their top limbs
+         * are 0 or -1), folding its sign into the limb below */
+        int64_t fn = f[len - 1], gn = g[len - 1];
+        int64_t cond = ((int64_t)len - 2) >> 63;
+        cond |= fn ^ (fn >> 63);
+        cond |= gn ^ (gn >> 63);
+        if (cond == 0) {
+            f[len - 2] = (int64_t)((uint64_t)f[len - 2] | ((uint64_t)fn << 62));
+            g[len - 2] = (int64_t)((uint64_t)g[len - 2] | ((uint64_t)gn << 62));
+            len--;
+        }
+    }
+    /* f = +-1 here (or m if x = 0, leaving d = 0); d * f is the inverse */
+    normalize_62(d, f[len - 1], m);
+    u1024_from_s62(r, d);
+}
+
 int ms_mont_inv_blinded(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod)
 {
     int ret = -1;
     uint64_t blind[MS_LIMBS], prod[MS_LIMBS];
     uint8_t buf[MS_BYTES + 16];
-    BN_CTX *ctx = BN_CTX_new();
-    BIGNUM *x = BN_new(), *m = BN_new();
-    if (ctx == NULL || x == NULL || m == NULL)
-        goto out;
 
     /* blinding factor b = (hi * 2^1024 + lo) mod m from 1152 random bits, so it is
      * within 2^-128 of uniform; it must be non-zero. */
@@ -182,22 +382,13 @@ int ms_mont_inv_blinded(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const 
     MS_CT_PUBLIC(prod, sizeof prod);
     if (ms_u1024_iszero(prod))
         goto out;
-    /* Invert the plain value a*b with OpenSSL, then return to Montgomery form. */
+    /* Invert the plain value a*b (public, so variable time is fine), then return to
+     * Montgomery form. */
     uint64_t plain[MS_LIMBS];
-    ms_mont_from(plain, prod, mod); /* a*b (plain) */
-    ms_u1024_to_be(buf, plain);
-    if (BN_bin2bn(buf, MS_BYTES, x) == NULL)
-        goto out;
-    ms_u1024_to_be(buf, mod->m);
-    if (BN_bin2bn(buf, MS_BYTES, m) == NULL)
-        goto out;
-    if (BN_mod_inverse(x, x, m, ctx) == NULL)
-        goto out;
-    if (BN_bn2binpad(x, buf, MS_BYTES) != MS_BYTES)
-        goto out;
-    ms_u1024_from_be(plain, buf, MS_BYTES); /* (a*b)^-1 plain */
-    ms_mont_to(plain, plain, mod);           /* (a*b)^-1 Montgomery */
-    ms_mont_mul(r, plain, blind, mod);       /* a^-1 Montgomery */
+    ms_mont_from(plain, prod, mod);           /* a*b (plain) */
+    ms_mont_inv_plain_var(plain, plain, mod); /* (a*b)^-1 plain */
+    ms_mont_to(plain, plain, mod);            /* (a*b)^-1 Montgomery */
+    ms_mont_mul(r, plain, blind, mod);        /* a^-1 Montgomery */
     ret = 0;
 out:
     if (ret != 0) /* only now: r may alias a */
@@ -205,9 +396,6 @@ out:
     ms_wipe(blind, sizeof blind);
     ms_wipe(prod, sizeof prod);
     ms_wipe(buf, sizeof buf);
-    BN_clear_free(x);
-    BN_free(m);
-    BN_CTX_free(ctx);
     return ret;
 }
 

@@ -83,11 +83,15 @@ void ms_mont_pow_pubexp(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
  * r = 0 for a = 0. Constant time, about 1100 multiplications. */
 void ms_mont_inv(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);
 
-/* r = a^-1 (Montgomery form in and out), fast: a is multiplied by a fresh random
+/* r = a^-1 (Montgomery form in and out), fast (~15 us): a is multiplied by a fresh random
  * blinding factor b, the uniformly random product a*b is inverted in variable time,
  * and the result multiplied by b again. Safe for secret a because a*b reveals nothing
  * about a. Returns 0 on success, -1 if the RNG failed or a = 0 (r = 0 then). */
 int ms_mont_inv_blinded(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);
+
+/* r = x^-1 mod m for a plain (non-Montgomery) x < m, r = 0 for x = 0; r may alias x.
+ * Variable time (an extended GCD by batches of divsteps): public or blinded x only. */
+void ms_mont_inv_plain_var(uint64_t r[MS_LIMBS], const uint64_t x[MS_LIMBS], const ms_mont *mod);
 
 /* ---- plain 1024-bit integers (not modular) -------------------------------------------- */
 

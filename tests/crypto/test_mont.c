@@ -16,6 +16,8 @@
 #include "crypto/mont.h"
 #include "testutil.h"
 
+/* The variable-time plain inverse behind ms_mont_inv_blinded (internal to mont.c). */
+
 typedef void mul_fn(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                     const uint64_t b[MS_LIMBS], const uint64_t m[MS_LIMBS], uint64_t m0inv);
 typedef void sqr_fn(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
@@ -155,6 +157,47 @@ static int edge_values(uint64_t out[MAX_EDGES][MS_LIMBS], const ms_mont *mod)
         out[n][i] = ~(uint64_t)0;
     n++;
     return n;
+}
+
+/* ---- the variable-time plain inverse ------------------------------------------------------ */
+
+/* ms_mont_inv_plain_var against BN_mod_inverse on edge values, small values and random
+ * values (plain, not Montgomery form), also with the output aliasing the input. */
+static void test_inv_plain_var(const refmod *rm, int iterations)
+{
+    uint64_t edges[MAX_EDGES][MS_LIMBS];
+    int nedges = edge_values(edges, rm->mod);
+    int bad = 0, bad_alias = 0;
+    BIGNUM *z = BN_new();
+    if (z == NULL)
+        abort();
+    for (int it = 0; it < nedges + 64 + iterations; it++) {
+        uint64_t x[MS_LIMBS] = {0}, got[MS_LIMBS], want[MS_LIMBS];
+        if (it < nedges)
+            memcpy(x, edges[it], sizeof x);
+        else if (it < nedges + 64)
+            x[0] = (uint64_t)(it - nedges) * 0x9e3779b97f4a7c15ull >> (it - nedges); /* small */
+        else
+            random_below(x, rm);
+        if (ms_u1024_iszero(x)) {
+            memset(got, 0xAA, sizeof got);
+            ms_mont_inv_plain_var(got, x, rm->mod);
+            CHECK(ms_u1024_iszero(got) == ~(uint64_t)0); /* 0 maps to 0 */
+            continue;
+        }
+        BIGNUM *bx = bn_from_limbs(x);
+        if (BN_mod_inverse(z, bx, rm->m, ctx) == NULL)
+            abort();
+        BN_free(bx);
+        limbs_from_bn(want, z);
+        ms_mont_inv_plain_var(got, x, rm->mod);
+        bad += memcmp(got, want, sizeof want) != 0;
+        ms_mont_inv_plain_var(x, x, rm->mod); /* aliasing */
+        bad_alias += memcmp(x, want, sizeof want) != 0;
+    }
+    CHECK(bad == 0);
+    CHECK(bad_alias == 0);
+    BN_free(z);
 }
 
 /* ---- the constants ------------------------------------------------------------------------ */
@@ -555,6 +598,8 @@ int main(void)
     printf("\n");
 
     test_u1024();
+    test_inv_plain_var(&p, 5000);
+    test_inv_plain_var(&q, 5000);
     test_generic(&p, 2000);
     test_generic(&q, 2000);
     test_fp(&p);
