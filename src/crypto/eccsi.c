@@ -5,9 +5,11 @@
  * Group arithmetic is OpenSSL's. A secret scalar is only ever multiplied alone by G
  * (EC_POINT_mul with one scalar runs OpenSSL's constant-time P-256 code); the
  * double-scalar form, which is variable time, is used on public data only (verifying).
- * Arithmetic mod q on secrets uses BIGNUMs flagged BN_FLG_CONSTTIME, and the one
- * inversion, (HE + r*SSK)^-1, is x^(q-2) by BN_mod_exp_mont_consttime: it needs no
- * blinding value, so signing draws exactly one 32-octet j, as RFC 6507 Appendix A does.
+ * Arithmetic mod q on secrets uses BIGNUMs flagged BN_FLG_CONSTTIME. The one
+ * inversion, (HE + r*SSK)^-1, is blinded: the secret is multiplied by a uniform
+ * non-zero b and the product, independent of the secret, is inverted in variable time
+ * (binary extended Euclid, inv_mod_q_var). b comes from OpenSSL's RAND_priv_bytes, not the caller's generator,
+ * so signing still draws exactly one 32-octet j from it, as RFC 6507 Appendix A does.
  *
  * Each object owns its EC_GROUP; the stand-alone functions build one for the call.
  * Every public function leaves OpenSSL's error queue as it found it.
@@ -19,12 +21,15 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct.h"
 #include "rng.h"
 #include "secmem.h"
+
+__extension__ typedef unsigned __int128 u128;
 
 #define SCALAR_BYTES MS_ECCSI_SCALAR_BYTES
 #define POINT_BYTES MS_ECCSI_POINT_BYTES
@@ -427,12 +432,145 @@ ms_err ms_eccsi_ssk_validate(uint8_t hs[MS_ECCSI_SCALAR_BYTES],
     return err;
 }
 
+/* ---- variable-time inversion mod q, for blinded values only ------------------------ */
+
+/* Numbers mod q as 4 little-endian 64-bit limbs. */
+static void u256_from_be(uint64_t r[4], const uint8_t in[SCALAR_BYTES])
+{
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t w = 0;
+        for (size_t k = 0; k < 8; k++)
+            w = (w << 8) | in[SCALAR_BYTES - 8 * (i + 1) + k];
+        r[i] = w;
+    }
+}
+
+static void u256_to_be(uint8_t out[SCALAR_BYTES], const uint64_t a[4])
+{
+    for (size_t i = 0; i < 4; i++)
+        for (size_t k = 0; k < 8; k++)
+            out[SCALAR_BYTES - 8 * (i + 1) + k] = (uint8_t)(a[i] >> (56 - 8 * k));
+}
+
+/* r = a - b, returns the borrow. */
+static uint64_t u256_sub(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
+{
+    uint64_t borrow = 0;
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t d = a[i] - b[i];
+        uint64_t bo = (a[i] < b[i]) | (d < borrow);
+        r[i] = d - borrow;
+        borrow = bo;
+    }
+    return borrow;
+}
+
+/* r = a + b, returns the carry. */
+static uint64_t u256_add(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
+{
+    uint64_t carry = 0;
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t x = a[i] + carry;
+        uint64_t c = x < carry;
+        r[i] = x + b[i];
+        carry = c | (r[i] < x);
+    }
+    return carry;
+}
+
+/* a >>= k for 1 <= k <= 63. */
+static void u256_shr(uint64_t a[4], unsigned k)
+{
+    for (size_t i = 0; i < 3; i++)
+        a[i] = (a[i] >> k) | (a[i + 1] << (64 - k));
+    a[3] >>= k;
+}
+
+static int u256_is_one(const uint64_t a[4])
+{
+    return a[0] == 1 && (a[1] | a[2] | a[3]) == 0;
+}
+
+/* x = x / 2^k mod q for x < q, 1 <= k <= 63: adds the multiple m*q (m < 2^k) that
+ * makes the sum divisible by 2^k, then shifts; (x + m*q) / 2^k < q. n0 = -q^-1 mod
+ * 2^64. */
+static void div2k_mod_q(uint64_t x[4], unsigned k, const uint64_t q[4], uint64_t n0)
+{
+    uint64_t m = (x[0] * n0) & ((UINT64_C(1) << k) - 1);
+    uint64_t t[5], carry = 0;
+    for (size_t i = 0; i < 4; i++) {
+        u128 acc = (u128)m * q[i] + x[i] + carry;
+        t[i] = (uint64_t)acc;
+        carry = (uint64_t)(acc >> 64);
+    }
+    t[4] = carry;
+    for (size_t i = 0; i < 4; i++)
+        x[i] = (t[i] >> k) | (t[i + 1] << (64 - k));
+}
+
+/* Strips the factors 2 of the non-zero u, dividing x by the same power of 2 mod q. */
+static void strip_twos(uint64_t u[4], uint64_t x[4], const uint64_t q[4], uint64_t n0)
+{
+    while ((u[0] & 1) == 0) {
+        unsigned k = u[0] == 0 ? 63 : (unsigned)__builtin_ctzll(u[0]);
+        u256_shr(u, k);
+        div2k_mod_q(x, k, q, n0);
+    }
+}
+
+/* r = a^-1 mod q for a in [1, q-1], by the binary extended Euclidean algorithm. Its
+ * time depends on a: it is only ever given a uniformly blinded value. */
+static void inv_mod_q_var(uint64_t r[4], const uint64_t a[4])
+{
+    uint64_t q[4], u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0};
+    u256_from_be(q, p256_q);
+    uint64_t inv = q[0]; /* q^-1 mod 2^64 by Newton: each step doubles the correct bits */
+    for (int i = 0; i < 6; i++)
+        inv *= 2 - q[0] * inv;
+    const uint64_t n0 = (uint64_t)0 - inv;
+    memcpy(u, a, sizeof u);
+    memcpy(v, q, sizeof v);
+    /* invariants: x1 * a = u and x2 * a = v (mod q); x1, x2 < q; gcd(u, v) = 1; v odd */
+    for (;;) {
+        strip_twos(u, x1, q, n0);
+        if (u256_is_one(u) || u256_is_one(v))
+            break;
+        uint64_t d[4];
+        if (u256_sub(d, u, v) == 0) { /* u >= v; u > v, as both are odd and coprime */
+            memcpy(u, d, sizeof u);
+            if (u256_sub(x1, x1, x2))
+                u256_add(x1, x1, q);
+        } else { /* v - u is even: swap roles so the even one is u */
+            u256_sub(d, v, u);
+            memcpy(v, u, sizeof v);
+            memcpy(u, d, sizeof u);
+            uint64_t y[4];
+            if (u256_sub(y, x2, x1))
+                u256_add(y, y, q);
+            memcpy(x2, x1, sizeof x2);
+            memcpy(x1, y, sizeof x1);
+        }
+    }
+    memcpy(r, u256_is_one(u) ? x1 : x2, 4 * sizeof r[0]);
+}
+
+/* out = in^-1 mod q for big-endian in in [1, q-1], public (blinded). MS_ERR_INTERNAL
+ * for in = 0, which would never end the loop. */
+static ms_err inv_mod_q_blinded(uint8_t out[SCALAR_BYTES], const uint8_t in[SCALAR_BYTES])
+{
+    uint64_t a[4], r[4];
+    u256_from_be(a, in);
+    if ((a[0] | a[1] | a[2] | a[3]) == 0)
+        return MS_ERR_INTERNAL;
+    inv_mod_q_var(r, a);
+    u256_to_be(out, r);
+    return MS_OK;
+}
+
 /* ---- signer ----------------------------------------------------------------------- */
 
 struct ms_eccsi_signer {
     EC_GROUP *group;
-    BIGNUM *q_minus_2;   /* exponent of the Fermat inversion mod q */
-    BN_MONT_CTX *mont_q; /* Montgomery context for q, for that inversion */
     uint8_t *ssk;        /* SCALAR_BYTES from ms_secure_alloc */
     uint8_t hs[SCALAR_BYTES];
     uint8_t pvt[POINT_BYTES];
@@ -443,8 +581,6 @@ void ms_eccsi_signer_free(ms_eccsi_signer *signer)
     if (signer == NULL)
         return;
     ms_secure_free(signer->ssk, SCALAR_BYTES);
-    BN_MONT_CTX_free(signer->mont_q);
-    BN_free(signer->q_minus_2);
     EC_GROUP_free(signer->group);
     ms_wipe(signer, sizeof *signer);
     free(signer);
@@ -458,14 +594,7 @@ static ms_err signer_init(ms_eccsi_signer *s, const uint8_t kpak[POINT_BYTES],
     BN_CTX *bn = BN_CTX_secure_new();
     s->ssk = ms_secure_alloc(SCALAR_BYTES);
     s->group = p256_new();
-    s->mont_q = BN_MONT_CTX_new();
-    if (bn == NULL || s->ssk == NULL || s->group == NULL || s->mont_q == NULL)
-        goto out;
-    const BIGNUM *q = EC_GROUP_get0_order(s->group);
-    if ((s->q_minus_2 = BN_dup(q)) == NULL)
-        goto out;
-    err = MS_ERR_INTERNAL;
-    if (BN_sub_word(s->q_minus_2, 2) != 1 || BN_MONT_CTX_set(s->mont_q, q, bn) != 1)
+    if (bn == NULL || s->ssk == NULL || s->group == NULL)
         goto out;
     if ((err = ssk_check(s->group, bn, s->hs, kpak, id, id_len, ssk, pvt)) != MS_OK)
         goto out;
@@ -501,6 +630,20 @@ ms_err ms_eccsi_signer_new(ms_eccsi_signer **out, const uint8_t kpak[MS_ECCSI_PO
     return err;
 }
 
+/* A blinding factor uniform in [1, q-1], from OpenSSL's private generator rather than
+ * the caller's: the caller's generator yields j alone, as in RFC 6507 Appendix A. */
+static ms_err draw_blind(uint8_t out[SCALAR_BYTES])
+{
+    for (int i = 0; i < MAX_DRAWS; i++) {
+        if (RAND_priv_bytes(out, SCALAR_BYTES) != 1)
+            break;
+        if (declassify(scalar_in_range(out)))
+            return MS_OK;
+    }
+    ms_wipe(out, SCALAR_BYTES);
+    return MS_ERR_RNG;
+}
+
 /* RFC 6507 5.2.1. */
 static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECCSI_SIG_BYTES],
                    const uint8_t *msg, size_t msg_len, const ms_rng *rng,
@@ -508,19 +651,26 @@ static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECC
 {
     const BIGNUM *q = EC_GROUP_get0_order(signer->group);
     uint8_t jb[SCALAR_BYTES], tb[SCALAR_BYTES], he[SCALAR_BYTES], sb[SCALAR_BYTES];
+    uint8_t bb[SCALAR_BYTES], ub[SCALAR_BYTES];
     uint8_t jpt[POINT_BYTES];
     const uint8_t *r = jpt + 1; /* r = Jx */
     ms_err err = MS_ERR_NOMEM;
-    BIGNUM *rb = BN_new();
-    BIGNUM *e = BN_new();
-    BIGNUM *j = bn_secret_new();
-    BIGNUM *k = bn_secret_new();
-    BIGNUM *t = bn_secret_new();
-    BIGNUM *inv = bn_secret_new();
-    BIGNUM *s = bn_secret_new();
-    if (rb == NULL || e == NULL || j == NULL || k == NULL || t == NULL || inv == NULL ||
-        s == NULL)
+    BN_CTX_start(bn);
+    BIGNUM *rb = BN_CTX_get(bn);
+    BIGNUM *e = BN_CTX_get(bn);
+    BIGNUM *j = BN_CTX_get(bn);
+    BIGNUM *k = BN_CTX_get(bn);
+    BIGNUM *t = BN_CTX_get(bn);
+    BIGNUM *b = BN_CTX_get(bn);
+    BIGNUM *u = BN_CTX_get(bn);
+    BIGNUM *s = BN_CTX_get(bn);
+    if (s == NULL)
         goto out;
+    BN_set_flags(j, BN_FLG_CONSTTIME);
+    BN_set_flags(k, BN_FLG_CONSTTIME);
+    BN_set_flags(t, BN_FLG_CONSTTIME);
+    BN_set_flags(b, BN_FLG_CONSTTIME);
+    BN_set_flags(s, BN_FLG_CONSTTIME);
     if ((err = bn_load(k, signer->ssk)) != MS_OK)
         goto out;
 
@@ -547,10 +697,22 @@ static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECC
             goto out;
         if (!declassify(bytes_nonzero(tb, SCALAR_BYTES)))
             continue; /* step 4: t = 0, draw j again */
-        /* s = t^(q-2) * j mod q; it is below q < 2^256, so step 6 keeps s = s' */
+        /* s = t^-1 * j mod q, inverted blinded: u = t*b for a fresh secret b uniform in
+         * [1, q-1] is uniform in [1, q-1] whatever t is, so the variable-time inversion
+         * of u says nothing about t; then s = u^-1 * (b*j). s is below q < 2^256, so
+         * step 6 keeps s = s'. */
+        if ((err = draw_blind(bb)) != MS_OK || (err = bn_load(b, bb)) != MS_OK)
+            goto out;
         err = MS_ERR_INTERNAL;
-        if (BN_mod_exp_mont_consttime(inv, t, signer->q_minus_2, q, bn, signer->mont_q) != 1 ||
-            BN_mod_mul(s, inv, j, q, bn) != 1)
+        if (BN_mod_mul(u, t, b, q, bn) != 1 || BN_mod_mul(b, b, j, q, bn) != 1)
+            goto out;
+        if ((err = bn_store(ub, u)) != MS_OK)
+            goto out;
+        MS_CT_PUBLIC(ub, sizeof ub); /* uniform in [1, q-1] whatever t is */
+        if ((err = inv_mod_q_blinded(ub, ub)) != MS_OK)
+            goto out;
+        err = MS_ERR_INTERNAL;
+        if (BN_bin2bn(ub, SCALAR_BYTES, u) == NULL || BN_mod_mul(s, u, b, q, bn) != 1)
             goto out;
         if ((err = bn_store(sb, s)) != MS_OK)
             goto out;
@@ -573,13 +735,17 @@ static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECC
 out:
     ms_wipe(jb, sizeof jb);
     ms_wipe(tb, sizeof tb);
-    BN_clear_free(s);
-    BN_clear_free(inv);
-    BN_clear_free(t);
-    BN_clear_free(k);
-    BN_clear_free(j);
-    BN_free(e);
-    BN_free(rb);
+    ms_wipe(bb, sizeof bb);
+    ms_wipe(ub, sizeof ub);
+    if (s != NULL) {
+        BN_clear(s);
+        BN_clear(u);
+        BN_clear(b);
+        BN_clear(t);
+        BN_clear(k);
+        BN_clear(j);
+    }
+    BN_CTX_end(bn);
     return err;
 }
 
