@@ -5,42 +5,7 @@
 set -u
 ms=${1:?usage: test_eccsi.sh PATH_TO_mikeysakke}
 vectors="$(cd "$(dirname "$0")/../vectors" && pwd)/rfc6507.txt"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-umask 022 # so the tool, not the umask, must make key files private
-
-pass=0 fail=0
-# check DESCRIPTION COMMAND...: one test; passes if COMMAND exits 0.
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $what" >&2
-        [ -s "$work/err" ] && sed 's/^/  stderr: /' "$work/err" >&2
-    fi
-}
-# run STATUS ARGS...: runs the tool (stdin from $work/stdin if it exists, stdout ->
-# $work/out, stderr -> $work/err) and succeeds if it exited with STATUS.
-run() {
-    local want=$1
-    shift
-    "$ms" "$@" <"${stdin:-/dev/null}" >"$work/out" 2>"$work/err"
-    local got=$?
-    [ "$got" -eq "$want" ] || { echo "  exit $got, want $want: mikeysakke $*" >&2; return 1; }
-}
-v() { sed -n "s/^$1 = //p" "$vectors"; }          # an RFC value by name
-same() { [ "$1" = "$2" ] || { echo "  got  $1" >&2; echo "  want $2" >&2; return 1; }; }
-err_has() { grep -qF -- "$1" "$work/err"; }
-err_lacks() { ! grep -qiF -- "$1" "$work/err"; }
-mode() { stat -c %a "$1"; }
-flip() { # flip the hex digit at offset $2 of $1
-    local c=${1:$2:1} n
-    [ "$c" = 0 ] && n=1 || n=0
-    printf '%s' "${1:0:$2}$n${1:$(($2 + 1))}"
-}
+. "$(dirname "$0")/lib.sh"
 
 KPAK=$(v KPAK)
 ID=$(v ID)

@@ -5,47 +5,7 @@
 set -u
 ms=${1:?usage: test_sakke.sh PATH_TO_mikeysakke}
 vectors="$(cd "$(dirname "$0")/../vectors" && pwd)/rfc6508.txt"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-umask 022 # so the tool, not the umask, must make key files private
-
-pass=0 fail=0
-# check DESCRIPTION COMMAND...: one test; passes if COMMAND exits 0.
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $what" >&2
-        [ -s "$work/err" ] && sed 's/^/  stderr: /' "$work/err" >&2
-    fi
-}
-# run STATUS ARGS...: runs the tool (stdout -> $work/out, stderr -> $work/err) and
-# succeeds if it exited with STATUS.
-run() {
-    local want=$1
-    shift
-    "$ms" "$@" >"$work/out" 2>"$work/err"
-    local got=$?
-    [ "$got" -eq "$want" ] || { echo "  exit $got, want $want: mikeysakke $*" >&2; return 1; }
-}
-# run_any "STATUS..." ARGS...: like run, for a check the library may report two ways.
-run_any() {
-    local want=$1
-    shift
-    "$ms" "$@" >"$work/out" 2>"$work/err"
-    local got=$?
-    [[ " $want " == *" $got "* ]] || { echo "  exit $got, want one of $want: mikeysakke $*" >&2; return 1; }
-}
-v() { sed -n "s/^$1 = //p" "$vectors"; }          # an RFC value by name
-line() { sed -n "${1}p" "$work/out"; }             # a line of the last run's stdout
-same() { [ "$1" = "$2" ] || { echo "  got  $1" >&2; echo "  want $2" >&2; return 1; }; }
-err_has() { grep -qF -- "$1" "$work/err"; }
-err_lacks() { ! grep -qiF -- "$1" "$work/err"; }
-mode() { stat -c %a "$1"; }
-lower() { tr 'A-F' 'a-f' <<<"$1"; }
+. "$(dirname "$0")/lib.sh"
 
 Z="04$(v Zx)$(v Zy)"
 b=$(v b)
