@@ -118,7 +118,9 @@ MS_API MS_WARN_UNUSED ms_err ms_sakke_decap(const ms_sakke_kms *kms, uint8_t *ss
 
 /* ---- SAKKE: prepared objects -------------------------------------------------------- */
 
-/* A peer the sender calls often: a fixed-base table for I = [b]P + Z. Public data. */
+/* A peer the sender calls often: a fixed-base table for I = [b]P + Z. Public data.
+ * The peer refers to `kms` (for its g table): free the peer before the kms.
+ * MS_ERR_ID_RANGE also when I is infinity (b = -z mod q, a negligible chance). */
 typedef struct ms_sakke_peer ms_sakke_peer;
 
 MS_API MS_WARN_UNUSED ms_err ms_sakke_peer_new(ms_sakke_peer **out, const ms_sakke_kms *kms,

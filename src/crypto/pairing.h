@@ -24,7 +24,8 @@ typedef struct ms_fp2 {
 int ms_pairing_ref_var(ms_fp *out, const ms_sakke_affine *r, const ms_sakke_affine *q);
 
 /* <R, Q> by the fast projective Miller loop, constant time in both points.
- * Returns -1 only if the RNG needed for the blinded final inversion fails. */
+ * Returns -1 if the blinded final inversion fails: the RNG failed, or the Miller value
+ * was zero, which an R outside E[q] (of order 2, say) can cause. */
 int ms_pairing(ms_fp *out, const ms_sakke_affine *r, const ms_sakke_affine *q);
 
 /* As ms_pairing, for any r on the curve, and also reports (all-ones mask in *r_in_eq)

@@ -30,7 +30,10 @@ void ms_sakke_generator(ms_sakke_affine *p);
 ms_err ms_sakke_point_decode(ms_sakke_affine *r, const uint8_t in[257]);
 void ms_sakke_point_encode(uint8_t out[257], const ms_sakke_affine *a);
 
-/* MS_OK if [q]a is infinity (a is in E(F_p)[q]), else MS_ERR_POINT_ORDER. Public a. */
+/* MS_OK if [q]a is infinity (a is in E(F_p)[q]), else MS_ERR_POINT_ORDER. Variable time,
+ * but its branches depend only on q for any a in E[q], so it may also be used on a
+ * secret point that should be in E[q] (the RSK when it is prepared): a point outside
+ * E[q] is then revealed as invalid, nothing more. */
 ms_err ms_sakke_point_check_order_var(const ms_sakke_affine *a);
 
 /* Jacobian <-> affine. to_affine uses a blinded inversion (constant time); it returns
