@@ -455,6 +455,20 @@ static void test_rejections(void)
     CHECK_ERR(ms_sakke_rsk_validate(kms, b, bl, t2), MS_ERR_POINT_ORDER);
     CHECK_ERR(ms_sakke_rsk_validate(kms, b, bl, t4), MS_ERR_POINT_ORDER);
     CHECK_ERR(ms_sakke_prepared_rsk_new(&pr, kms, b, bl, t4), MS_ERR_POINT_ORDER);
+    /* RSK + T with T of order 2 or 4: the pairing alone cannot see T (<I, K + T> = g),
+     * only the order check can. */
+    for (int which = 0; which < 2; which++) {
+        ms_sakke_affine k_aff, t_aff, sum_aff;
+        ms_sakke_jac sum;
+        CHECK_ERR(ms_sakke_point_decode(&k_aff, rfc_rsk), MS_OK);
+        CHECK_ERR(ms_sakke_point_decode(&t_aff, which == 0 ? t2 : t4), MS_OK);
+        ms_sakke_jac_from_affine(&sum, &k_aff);
+        ms_sakke_jac_add_affine(&sum, &sum, &t_aff);
+        CHECK(ms_sakke_jac_to_affine(&sum_aff, &sum) == 0);
+        ms_sakke_point_encode(buf, &sum_aff);
+        CHECK_ERR(ms_sakke_rsk_validate(kms, b, bl, buf), MS_ERR_POINT_ORDER);
+        CHECK_ERR(ms_sakke_prepared_rsk_new(&pr, kms, b, bl, buf), MS_ERR_POINT_ORDER);
+    }
     memcpy(bad, rfc_sed, 273);
     bad[100] ^= 4;
     CHECK_ERR(ms_sakke_decap(kms, ssv, 16, b, bl, rfc_rsk, bad, 273), MS_ERR_POINT_NOT_ON_CURVE);
