@@ -45,6 +45,24 @@ typedef enum ms_err {
     MS_ERR_IO = 19,                /* reading or writing a file failed */
     MS_ERR_KEYFILE_MODE = 20,      /* a secret key file is readable by other users */
     MS_ERR_USAGE = 21,             /* command-line usage error */
+    /* MIKEY layer (include/mikeysakke/mikey.h); an ms_mikey_diag says where. */
+    MS_ERR_BUFFER_TOO_SMALL = 22,  /* the caller's output buffer is too small */
+    MS_ERR_MIKEY_MALFORMED = 23,   /* MIKEY message malformed (payload and offset in diag) */
+    MS_ERR_MIKEY_UNSUPPORTED = 24, /* payload, algorithm, parameter set or scheme unsupported */
+    MS_ERR_MIKEY_VERSION = 25,     /* HDR version is not 1 */
+    MS_ERR_MIKEY_DATA_TYPE = 26,   /* HDR data type is not 26 (SAKKE msg) */
+    MS_ERR_MIKEY_V_BIT = 27,       /* HDR V bit set in a SAKKE message */
+    MS_ERR_MIKEY_TIMESTAMP = 28,   /* T outside the allowed clock skew window */
+    MS_ERR_MIKEY_REPLAY = 29,      /* message already seen (replay cache) */
+    MS_ERR_MIKEY_INITIATOR = 30,   /* initiator identity differs from what was expected */
+    MS_ERR_MIKEY_RESPONDER = 31,   /* message not addressed to this user */
+    MS_ERR_MIKEY_UNKNOWN_KMS = 32, /* KMS not known or not trusted */
+    MS_ERR_MIKEY_KEY_PERIOD = 33,  /* no keys held for the key period of T */
+    MS_ERR_MIKEY_MISSING_PAYLOAD = 34, /* a payload the profile requires is absent */
+    MS_ERR_MIKEY_KEY_PARAMS = 35,  /* key parameters extension fails or forbids use */
+    MS_ERR_MIKEY_KEY_ID = 36,      /* CSB-ID / GUK-ID / purpose tag inconsistent */
+    MS_ERR_SDP = 37,               /* malformed SDP a=key-mgmt attribute */
+    MS_ERR_IDENTITY = 38,          /* malformed identity (URI, tel URI) or identifier */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 
