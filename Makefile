@@ -4,9 +4,11 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD   ?= build
 ASAN    ?= build-asan
 CTBUILD ?= build-ct
+FUZZBUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 PREFIX  ?= /usr/local
 
-.PHONY: all deps build test test-release test-asan ctcheck bench demo install clean
+.PHONY: all deps build test test-release test-asan ctcheck fuzz bench demo install clean
 
 all: build
 
@@ -19,8 +21,9 @@ $(BUILD)/CMakeCache.txt: | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The whole suite: release build, then ASan+UBSan build, then the constant-time check.
-test: test-release test-asan ctcheck
+# The whole suite: release build, then ASan+UBSan build, then the constant-time check,
+# then a bounded fuzzing run.
+test: test-release test-asan ctcheck fuzz
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -38,6 +41,23 @@ ctcheck: deps
 	    --suppressions=tests/ct/openssl.supp \
 	    $(CTBUILD)/tests/ct_check
 
+# libFuzzer under ASan + UBSan (clang): each target runs FUZZ_SECONDS on a scratch copy
+# of its seed corpus, so new inputs never land in fuzz/corpus; a crash fails the run and
+# leaves the input in $(FUZZBUILD)/crash-<target>-*.
+FUZZ_TARGETS = mikey_parse:mikey sdp_key_mgmt:sdp
+
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMS_FUZZ=ON \
+	    -DBUILD_TESTING=OFF
+	cmake --build $(FUZZBUILD) -j $(JOBS) --target fuzz_mikey_parse fuzz_sdp_key_mgmt
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    name=$${t%%:*}; corpus=$${t##*:}; work=$(FUZZBUILD)/corpus-$$corpus; \
+	    rm -rf $$work; mkdir -p $$work; cp fuzz/corpus/$$corpus/* $$work/; \
+	    echo "fuzz_$$name: $(FUZZ_SECONDS) s on a copy of fuzz/corpus/$$corpus"; \
+	    $(FUZZBUILD)/fuzz/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZBUILD)/crash-$$name- $$work; \
+	done
+
 bench: build
 	$(BUILD)/bench/ms_bench $(BENCH_ARGS)
 
@@ -48,4 +68,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(CTBUILD)
+	rm -rf $(BUILD) $(ASAN) $(CTBUILD) $(FUZZBUILD)
