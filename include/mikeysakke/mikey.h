@@ -277,7 +277,8 @@ MS_API MS_WARN_UNUSED ms_err ms_uid(uint8_t uid[MS_ID_UID_BYTES], const char *us
 /* RFC 6509 3.3 "hold two periods": the key periods whose keys are acceptable at NTP
  * time t. Always the current one; also the previous one during the first `grace`
  * seconds of the current period, and the next one during its last `grace` seconds.
- * RFC 6509's schedule is grace = 2 days. Writes 1 to 2 period numbers, current first. */
+ * RFC 6509's schedule is grace = 2 days. Writes 1 to 2 period numbers, current first.
+ * (Should grace span half a period, so that both apply, the nearer boundary wins.) */
 MS_API MS_WARN_UNUSED ms_err ms_key_periods_accepted(const ms_id_scheme *scheme,
                                                      uint64_t periods[2], size_t *n,
                                                      uint64_t ntp_seconds, uint64_t grace);
@@ -361,7 +362,9 @@ MS_API void ms_replay_cache_free(ms_replay_cache *rc);
  * floor; otherwise MS_OK (nothing is recorded). */
 MS_API MS_WARN_UNUSED ms_err ms_replay_cache_check(const ms_replay_cache *rc,
                                                    uint64_t timestamp, const uint8_t digest[32]);
-/* Record an authenticated message; entries with timestamp < expire_before are dropped. */
+/* Record an authenticated message; entries with timestamp < expire_before are dropped.
+ * MS_ERR_MIKEY_REPLAY (nothing recorded) if check would have said so; a message with
+ * timestamp < expire_before is not recorded (MS_OK). */
 MS_API MS_WARN_UNUSED ms_err ms_replay_cache_add(ms_replay_cache *rc, uint64_t timestamp,
                                                  const uint8_t digest[32],
                                                  uint64_t expire_before);
@@ -379,8 +382,8 @@ typedef enum ms_mikey_profile {
 typedef struct ms_mikey_key_params {
     uint8_t key_type;   /* purpose tag of the key */
     uint32_t status;    /* bit 0: 1 = not revoked */
-    uint64_t activation; /* 5 octets as sent */
-    uint64_t expiry;     /* 5 octets as sent */
+    uint64_t activation; /* 5 octets as sent; read as 40-bit NTP seconds, 0 = not set */
+    uint64_t expiry;     /* 5 octets as sent; read as 40-bit NTP seconds, 0 = not set */
     char text[256];     /* UTF-8, may be empty */
     bool has_group_ids; /* the (empty) Group IDs element the GMK form carries */
 } ms_mikey_key_params;
@@ -406,7 +409,8 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_ctx_new(ms_mikey_ctx **out, const ms_mikey
 MS_API void ms_mikey_ctx_free(ms_mikey_ctx *ctx);
 
 /* Trust a KMS: its URI (as in IDRkmsi/IDRkmsr), identifier scheme, SAKKE Z and ECCSI
- * KPAK. The first KMS added is the default when a message names none. */
+ * KPAK. The first KMS added is the default when a message names none. The profile fixes
+ * the scheme (RFC 6509: monthly tel, 3GPP: hashed UID), else MS_ERR_MIKEY_UNSUPPORTED. */
 typedef struct ms_mikey_kms_info {
     const char *uri;
     ms_id_scheme scheme; /* scheme.kms_uri may be NULL: uri is used */
@@ -425,10 +429,12 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_add_keys(ms_mikey_ctx *ctx, const char *km
                                                const uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
                                                const uint8_t pvt[MS_ECCSI_POINT_BYTES]);
 
-/* Forget (and wipe) keys of periods before `period_no`. */
+/* Forget (and wipe) keys of periods before `period_no` (kms_uri NULL: of every KMS). */
 MS_API void ms_mikey_purge_keys(ms_mikey_ctx *ctx, const char *kms_uri, uint64_t period_no);
 
-/* Build the table for a peer called often (cfg.prepare), for the period of `ntp`. */
+/* Build the table for a peer called often (cfg.prepare), for the period of `ntp`
+ * (NTP 32.32, 0: now). Keeps the 8 most recently used peers; without cfg.prepare it
+ * does nothing. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_prepare_peer(ms_mikey_ctx *ctx, const char *peer_uri,
                                                    const char *peer_kms_uri, uint64_t ntp);
 
@@ -438,9 +444,11 @@ typedef struct ms_mikey_init_params {
     const char *own_kms;       /* NULL: the default KMS */
     const uint8_t *key;        /* NULL: a fresh 16-octet key (the SSV) */
     size_t key_len;
-    uint32_t key_id;           /* 3GPP: K-ID (purpose tag in the top 4 bits); 0: fresh */
+    uint32_t key_id;           /* 3GPP: K-ID (purpose tag in the top 4 bits, must match
+                                  the profile); RFC 6509: the CSB ID; 0: fresh */
     uint64_t timestamp;        /* NTP 32.32; 0: now */
-    uint8_t prf;               /* MS_MIKEY_PRF_*; RFC 6509 default MIKEY1, 3GPP SHA256 */
+    uint8_t prf;               /* MS_MIKEY_PRF_*; RFC 6509 default MIKEY1; 3GPP profiles
+                                  always use SHA256 (0 there means SHA256) */
     /* Crypto sessions; n_cs = 0 gives the profile default: RFC 6509 one SRTP-ID
      * session with SSRC 0 and one SP; PCK/CSK #CS 0 with the empty map; GMK one
      * GENERIC-ID session with CS ID 4 and SPI = GMK-ID || GUK-ID. */
@@ -483,7 +491,8 @@ typedef struct ms_mikey_result {
 MS_API void ms_mikey_result_wipe(ms_mikey_result *res);
 
 /* Build and sign an I_MESSAGE into out. res (may be NULL) receives the key and what
- * the responder will derive keys from. */
+ * the responder will derive keys from. MS_ERR_MIKEY_KEY_PERIOD without own signing
+ * keys for the period of T. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap,
                                                size_t *out_len,
                                                const ms_mikey_init_params *params,
@@ -499,7 +508,11 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, 
  *   MS_ERR_MIKEY_UNKNOWN_KMS, period MS_ERR_MIKEY_KEY_PERIOD, signature
  *   MS_ERR_SIGNATURE, SAKKE MS_ERR_DECAP_TEST, then 3GPP key id MS_ERR_MIKEY_KEY_ID and
  *   key parameters MS_ERR_MIKEY_KEY_PARAMS. Only a fully accepted message enters the
- *   replay cache. */
+ *   replay cache.
+ * The initiator's own context may read its own 3GPP message when it carries
+ * SAKKE-to-self: the key then comes from general extension 6.
+ * Key parameters: refused when revoked (status bit 0 clear), expired (expiry set and in
+ * the past) or when the key type is not the message's purpose tag. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res,
                                               const uint8_t *msg, size_t msg_len,
                                               const char *expected_initiator,
