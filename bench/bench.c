@@ -16,6 +16,7 @@
 #include "crypto/pairing.h"
 #include "crypto/rng.h"
 #include "mikeysakke/crypto.h"
+#include "mikeysakke/mikey.h"
 
 /* The identifier of RFC 6507/6508 Appendix A ("2011-02\0tel:+447700900123\0"). */
 static const uint8_t bench_id[] = "2011-02\0tel:+447700900123";
@@ -31,7 +32,19 @@ enum {
     NEED_ECCSI = 2,
     NEED_SAKKE = 4,
     NEED_CURVE = 8,
+    NEED_MIKEY = 16,
 };
+
+/* MIKEY (RFC 6509 profile): Alice initiates to Bob, both under one KMS. */
+#define BENCH_KMS "kms.example.org"
+#define BENCH_ALICE "tel:+447700900123"
+#define BENCH_BOB "tel:+447700900456"
+#define BENCH_MSG_MAX 1024
+
+typedef struct bench_mk_msg {
+    uint8_t buf[BENCH_MSG_MAX];
+    size_t len;
+} bench_mk_msg;
 
 typedef struct bench_state {
     int ready; /* NEED_* bits already set up */
@@ -58,6 +71,20 @@ typedef struct bench_state {
     ms_pairing_prepared *pp, *pp_out;
     ms_sakke_comb *comb, *comb_a;
     ms_pfp_table *gtab;
+
+    /* MIKEY: initiator contexts (cold, prepared), the responder's keys and its context,
+     * and a pool of fresh messages so no timed respond is refused as a replay. */
+    ms_mikey_ctx *mk_init_cold, *mk_init_prep, *mk_resp;
+    int mk_resp_prepared; /* what mk_resp was built as */
+    size_t mk_resp_used;  /* messages mk_resp has accepted (its replay cache fills) */
+    uint8_t mk_Z[MS_SAKKE_POINT_BYTES], mk_kpak[MS_ECCSI_POINT_BYTES];
+    uint8_t mk_rsk[MS_SAKKE_POINT_BYTES];
+    uint8_t mk_ssk[MS_ECCSI_SCALAR_BYTES], mk_pvt[MS_ECCSI_POINT_BYTES];
+    uint64_t mk_period;
+    uint8_t mk_out[BENCH_MSG_MAX];
+    bench_mk_msg *mk_pool;
+    size_t mk_pool_cap, mk_pool_len, mk_pool_next;
+    ms_mikey_result mk_res;
 } bench_state;
 
 static void die(const char *what, const char *why)
@@ -190,6 +217,98 @@ static void setup_curve(bench_state *s)
         die("ms_pairing_prepared_eval", "differs from ms_pairing");
 }
 
+/* ---- MIKEY ----------------------------------------------------------------------------- */
+
+static const ms_id_scheme mk_scheme = {.scheme = MS_MIKEY_ID_SCHEME_TEL_MONTHLY};
+
+static ms_mikey_ctx *mk_ctx(bench_state *s, const char *own, int prepare)
+{
+    ms_mikey_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.profile = MS_MIKEY_PROFILE_RFC6509;
+    cfg.own_uri = own;
+    cfg.prepare = prepare != 0;
+    ms_mikey_ctx *ctx;
+    need(ms_mikey_ctx_new(&ctx, &cfg), "ms_mikey_ctx_new");
+    ms_mikey_kms_info kms;
+    memset(&kms, 0, sizeof kms);
+    kms.uri = BENCH_KMS;
+    kms.scheme = mk_scheme;
+    kms.Z = s->mk_Z;
+    kms.kpak = s->mk_kpak;
+    need(ms_mikey_add_kms(ctx, &kms), "ms_mikey_add_kms");
+    return ctx;
+}
+
+static void mk_init_params(ms_mikey_init_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->responder = BENCH_BOB; /* timestamp 0: now, so every message is fresh */
+}
+
+/* A fresh responder context: prepared (RSK tables) or cold, with an empty replay cache. */
+static void mk_new_responder(bench_state *s, int prepared)
+{
+    if (s->mk_resp != NULL)
+        ms_mikey_ctx_free(s->mk_resp);
+    s->mk_resp = mk_ctx(s, BENCH_BOB, prepared);
+    need(ms_mikey_add_keys(s->mk_resp, BENCH_KMS, s->mk_period, s->mk_rsk, NULL, NULL),
+         "ms_mikey_add_keys (RSK)");
+    s->mk_resp_prepared = prepared;
+    s->mk_resp_used = 0;
+}
+
+static void setup_mikey(bench_state *s)
+{
+    uint8_t z[MS_SAKKE_SECRET_BYTES], ksak[MS_ECCSI_SCALAR_BYTES];
+    uint8_t ida[MS_SAKKE_ID_MAX_BYTES], idb[MS_SAKKE_ID_MAX_BYTES];
+    size_t ida_len, idb_len;
+    ms_sakke_kms *kms;
+
+    need(ms_key_period(&mk_scheme, &s->mk_period, ms_ntp_now() >> 32), "ms_key_period");
+    need(ms_identifier(&mk_scheme, ida, sizeof ida, &ida_len, BENCH_ALICE, s->mk_period),
+         "ms_identifier (Alice)");
+    need(ms_identifier(&mk_scheme, idb, sizeof idb, &idb_len, BENCH_BOB, s->mk_period),
+         "ms_identifier (Bob)");
+    need(ms_sakke_master_keygen(z, s->mk_Z, NULL), "ms_sakke_master_keygen");
+    need(ms_eccsi_master_keygen(ksak, s->mk_kpak, NULL), "ms_eccsi_master_keygen");
+    need(ms_sakke_kms_new(&kms, s->mk_Z), "ms_sakke_kms_new");
+    need(ms_sakke_rsk_issue(kms, s->mk_rsk, z, idb, idb_len), "ms_sakke_rsk_issue (Bob)");
+    ms_sakke_kms_free(kms);
+    need(ms_eccsi_ssk_issue(s->mk_ssk, s->mk_pvt, ksak, s->mk_kpak, ida, ida_len, NULL),
+         "ms_eccsi_ssk_issue (Alice)");
+    ms_wipe(z, sizeof z);
+    ms_wipe(ksak, sizeof ksak);
+
+    s->mk_init_cold = mk_ctx(s, BENCH_ALICE, 0);
+    need(ms_mikey_add_keys(s->mk_init_cold, BENCH_KMS, s->mk_period, NULL, s->mk_ssk, s->mk_pvt),
+         "ms_mikey_add_keys (SSK)");
+    s->mk_init_prep = mk_ctx(s, BENCH_ALICE, 1);
+    need(ms_mikey_add_keys(s->mk_init_prep, BENCH_KMS, s->mk_period, NULL, s->mk_ssk, s->mk_pvt),
+         "ms_mikey_add_keys (SSK)");
+    need(ms_mikey_prepare_peer(s->mk_init_prep, BENCH_BOB, BENCH_KMS, ms_ntp_now()),
+         "ms_mikey_prepare_peer");
+
+    /* Both initiators' messages must be accepted, with the same key, or timing them
+     * means nothing. */
+    ms_mikey_init_params p;
+    mk_init_params(&p);
+    ms_mikey_result sent;
+    for (int prepared = 0; prepared < 2; prepared++) {
+        size_t len;
+        need(ms_mikey_initiate(prepared ? s->mk_init_prep : s->mk_init_cold, s->mk_out,
+                               sizeof s->mk_out, &len, &p, &sent),
+             "ms_mikey_initiate");
+        mk_new_responder(s, prepared);
+        need(ms_mikey_respond(s->mk_resp, &s->mk_res, s->mk_out, len, BENCH_ALICE, NULL),
+             "ms_mikey_respond");
+        if (s->mk_res.key_len != sent.key_len ||
+            memcmp(s->mk_res.key, sent.key, sent.key_len) != 0)
+            die("ms_mikey_respond", "recovered a different key");
+        ms_mikey_result_wipe(&sent);
+    }
+}
+
 static void setup(bench_state *s, int needs)
 {
     int todo = needs & ~s->ready;
@@ -201,6 +320,8 @@ static void setup(bench_state *s, int needs)
         setup_sakke(s);
     if (todo & NEED_CURVE)
         setup_curve(s);
+    if (todo & NEED_MIKEY)
+        setup_mikey(s);
     s->ready |= needs;
 }
 
@@ -216,6 +337,14 @@ static void teardown(bench_state *s)
     free(s->comb);
     free(s->comb_a);
     free(s->gtab);
+    if (s->mk_init_cold != NULL)
+        ms_mikey_ctx_free(s->mk_init_cold);
+    if (s->mk_init_prep != NULL)
+        ms_mikey_ctx_free(s->mk_init_prep);
+    if (s->mk_resp != NULL)
+        ms_mikey_ctx_free(s->mk_resp);
+    free(s->mk_pool);
+    ms_mikey_result_wipe(&s->mk_res);
     ms_wipe(s, sizeof *s);
 }
 
@@ -379,6 +508,66 @@ static void op_pfp_table_pow(bench_state *s)
     need0(ms_pfp_table_pow(&e, s->gtab, s->k), "ms_pfp_table_pow");
 }
 
+static void op_mikey_initiate_cold(bench_state *s)
+{
+    ms_mikey_init_params p;
+    size_t len;
+    mk_init_params(&p);
+    need(ms_mikey_initiate(s->mk_init_cold, s->mk_out, sizeof s->mk_out, &len, &p, NULL),
+         "ms_mikey_initiate (cold)");
+}
+
+static void op_mikey_initiate_prepared(bench_state *s)
+{
+    ms_mikey_init_params p;
+    size_t len;
+    mk_init_params(&p);
+    need(ms_mikey_initiate(s->mk_init_prep, s->mk_out, sizeof s->mk_out, &len, &p, NULL),
+         "ms_mikey_initiate (prepared)");
+}
+
+/* Untimed, before `calls` responds: that many fresh messages (a replayed one would be
+ * refused) and a responder whose replay cache has room for them. */
+static void mk_fill(bench_state *s, size_t calls, int prepared)
+{
+    if (calls > s->mk_pool_cap) {
+        free(s->mk_pool);
+        s->mk_pool = xmalloc(calls * sizeof *s->mk_pool);
+        s->mk_pool_cap = calls;
+    }
+    ms_mikey_init_params p;
+    mk_init_params(&p);
+    for (size_t i = 0; i < calls; i++)
+        need(ms_mikey_initiate(s->mk_init_prep, s->mk_pool[i].buf, sizeof s->mk_pool[i].buf,
+                               &s->mk_pool[i].len, &p, NULL),
+             "ms_mikey_initiate (pool)");
+    s->mk_pool_len = calls;
+    s->mk_pool_next = 0;
+    /* 4096 is the default replay capacity; stay well below it (no eviction). */
+    if (s->mk_resp == NULL || s->mk_resp_prepared != prepared || s->mk_resp_used + calls > 2048)
+        mk_new_responder(s, prepared);
+}
+
+static void before_mikey_respond_cold(bench_state *s, size_t calls)
+{
+    mk_fill(s, calls, 0);
+}
+
+static void before_mikey_respond_prepared(bench_state *s, size_t calls)
+{
+    mk_fill(s, calls, 1);
+}
+
+static void op_mikey_respond(bench_state *s)
+{
+    if (s->mk_pool_next == s->mk_pool_len)
+        die("ms_mikey_respond", "message pool exhausted (a bug in ms_bench)");
+    const bench_mk_msg *m = &s->mk_pool[s->mk_pool_next++];
+    need(ms_mikey_respond(s->mk_resp, &s->mk_res, m->buf, m->len, BENCH_ALICE, NULL),
+         "ms_mikey_respond");
+    s->mk_resp_used++;
+}
+
 /* Table sizes reported beside the operation that builds the table. */
 static size_t bytes_kms(const bench_state *s)
 {
@@ -401,34 +590,42 @@ typedef struct op_def {
     int reps; /* operations per call of run */
     void (*run)(bench_state *s);
     size_t (*bytes)(const bench_state *s); /* table built by the op, or NULL */
+    /* Untimed preparation for `calls` calls of run (NULL: none); with it, warm-up
+     * calls are timed one by one. */
+    void (*before)(bench_state *s, size_t calls);
 } op_def;
 
 static const op_def ops[] = {
-    {"fp_mul", NEED_FIELD, FP_REPS, op_fp_mul, NULL},
-    {"fp_sqr", NEED_FIELD, FP_REPS, op_fp_sqr, NULL},
-    {"fp_inv", NEED_FIELD, 1, op_fp_inv, NULL},
-    {"fp_inv_blinded", NEED_FIELD, 1, op_fp_inv_blinded, NULL},
-    {"eccsi_sign", NEED_ECCSI, 1, op_eccsi_sign, NULL},
-    {"eccsi_verify_cold", NEED_ECCSI, 1, op_eccsi_verify_cold, NULL},
-    {"eccsi_verify_cached", NEED_ECCSI, 1, op_eccsi_verify_cached, NULL},
-    {"eccsi_ssk_validate", NEED_ECCSI, 1, op_eccsi_ssk_validate, NULL},
-    {"sakke_kms_new", NEED_SAKKE, 1, op_sakke_kms_new, bytes_kms},
-    {"sakke_rsk_issue", NEED_SAKKE, 1, op_sakke_rsk_issue, NULL},
-    {"sakke_rsk_validate", NEED_SAKKE, 1, op_sakke_rsk_validate, NULL},
-    {"sakke_prepare_peer", NEED_SAKKE, 1, op_sakke_prepare_peer, bytes_peer},
-    {"sakke_prepare_rsk", NEED_SAKKE, 1, op_sakke_prepare_rsk, bytes_prepared_rsk},
-    {"sakke_encap_cold", NEED_SAKKE, 1, op_sakke_encap_cold, NULL},
-    {"sakke_encap_prepared", NEED_SAKKE, 1, op_sakke_encap_prepared, NULL},
-    {"sakke_decap_cold", NEED_SAKKE, 1, op_sakke_decap_cold, NULL},
-    {"sakke_decap_prepared", NEED_SAKKE, 1, op_sakke_decap_prepared, NULL},
-    {"sakke_pairing", NEED_CURVE, 1, op_sakke_pairing, NULL},
-    {"sakke_pairing_prepare", NEED_CURVE, 1, op_sakke_pairing_prepare, NULL},
-    {"sakke_pairing_prepared_eval", NEED_CURVE, 1, op_sakke_pairing_prepared_eval, NULL},
-    {"sakke_mul", NEED_CURVE, 1, op_sakke_mul, NULL},
-    {"sakke_comb_mul", NEED_CURVE, 1, op_sakke_comb_mul, NULL},
-    {"sakke_comb_mul2", NEED_CURVE, 1, op_sakke_comb_mul2, NULL},
-    {"pfp_pow", NEED_CURVE, 1, op_pfp_pow, NULL},
-    {"pfp_table_pow", NEED_CURVE, 1, op_pfp_table_pow, NULL},
+    {"fp_mul", NEED_FIELD, FP_REPS, op_fp_mul, NULL, NULL},
+    {"fp_sqr", NEED_FIELD, FP_REPS, op_fp_sqr, NULL, NULL},
+    {"fp_inv", NEED_FIELD, 1, op_fp_inv, NULL, NULL},
+    {"fp_inv_blinded", NEED_FIELD, 1, op_fp_inv_blinded, NULL, NULL},
+    {"eccsi_sign", NEED_ECCSI, 1, op_eccsi_sign, NULL, NULL},
+    {"eccsi_verify_cold", NEED_ECCSI, 1, op_eccsi_verify_cold, NULL, NULL},
+    {"eccsi_verify_cached", NEED_ECCSI, 1, op_eccsi_verify_cached, NULL, NULL},
+    {"eccsi_ssk_validate", NEED_ECCSI, 1, op_eccsi_ssk_validate, NULL, NULL},
+    {"sakke_kms_new", NEED_SAKKE, 1, op_sakke_kms_new, bytes_kms, NULL},
+    {"sakke_rsk_issue", NEED_SAKKE, 1, op_sakke_rsk_issue, NULL, NULL},
+    {"sakke_rsk_validate", NEED_SAKKE, 1, op_sakke_rsk_validate, NULL, NULL},
+    {"sakke_prepare_peer", NEED_SAKKE, 1, op_sakke_prepare_peer, bytes_peer, NULL},
+    {"sakke_prepare_rsk", NEED_SAKKE, 1, op_sakke_prepare_rsk, bytes_prepared_rsk, NULL},
+    {"sakke_encap_cold", NEED_SAKKE, 1, op_sakke_encap_cold, NULL, NULL},
+    {"sakke_encap_prepared", NEED_SAKKE, 1, op_sakke_encap_prepared, NULL, NULL},
+    {"sakke_decap_cold", NEED_SAKKE, 1, op_sakke_decap_cold, NULL, NULL},
+    {"sakke_decap_prepared", NEED_SAKKE, 1, op_sakke_decap_prepared, NULL, NULL},
+    {"sakke_pairing", NEED_CURVE, 1, op_sakke_pairing, NULL, NULL},
+    {"sakke_pairing_prepare", NEED_CURVE, 1, op_sakke_pairing_prepare, NULL, NULL},
+    {"sakke_pairing_prepared_eval", NEED_CURVE, 1, op_sakke_pairing_prepared_eval, NULL, NULL},
+    {"sakke_mul", NEED_CURVE, 1, op_sakke_mul, NULL, NULL},
+    {"sakke_comb_mul", NEED_CURVE, 1, op_sakke_comb_mul, NULL, NULL},
+    {"sakke_comb_mul2", NEED_CURVE, 1, op_sakke_comb_mul2, NULL, NULL},
+    {"pfp_pow", NEED_CURVE, 1, op_pfp_pow, NULL, NULL},
+    {"pfp_table_pow", NEED_CURVE, 1, op_pfp_table_pow, NULL, NULL},
+    {"mikey_initiate_cold", NEED_MIKEY, 1, op_mikey_initiate_cold, NULL, NULL},
+    {"mikey_initiate_prepared", NEED_MIKEY, 1, op_mikey_initiate_prepared, NULL, NULL},
+    {"mikey_respond_cold", NEED_MIKEY, 1, op_mikey_respond, NULL, before_mikey_respond_cold},
+    {"mikey_respond_prepared", NEED_MIKEY, 1, op_mikey_respond, NULL,
+     before_mikey_respond_prepared},
 };
 #define N_OPS (sizeof ops / sizeof ops[0])
 
@@ -462,19 +659,29 @@ static int cmp_double(const void *a, const void *b)
 /* Median seconds per single operation. */
 static double measure(const op_def *op, bench_state *s, const bench_cfg *cfg)
 {
-    /* warm caches and clocks, and learn roughly how long one call takes */
+    /* warm caches and clocks, and learn roughly how long one call takes; with a
+     * `before` step only the calls themselves count */
     size_t calls = 0;
-    double t0 = now_s(), elapsed;
+    double t0 = now_s(), elapsed = 0.0;
     do {
-        op->run(s);
+        if (op->before != NULL) {
+            op->before(s, 1);
+            double t1 = now_s();
+            op->run(s);
+            elapsed += now_s() - t1;
+        } else {
+            op->run(s);
+            elapsed = now_s() - t0;
+        }
         calls++;
-        elapsed = now_s() - t0;
     } while (elapsed < cfg->warm_s);
 
     double batch_f = cfg->run_s / (elapsed / (double)calls);
     size_t batch = batch_f < 1.0 ? 1 : (size_t)batch_f;
     double per_op[MAX_RUNS];
     for (int r = 0; r < cfg->runs; r++) {
+        if (op->before != NULL)
+            op->before(s, batch);
         t0 = now_s();
         for (size_t i = 0; i < batch; i++)
             op->run(s);

@@ -63,5 +63,22 @@ if "$ms" sakke decap --public "$Z" --id "$bob" --rsk "$work/bob-rsk.key" --sed "
     echo "demo: tampered data accepted" >&2; exit 1
 fi
 sed 's/^/refused: /' "$work/err"
+
+step "MIKEY-SAKKE (RFC 6509): the same in one signed I_MESSAGE, sent as an SDP attribute"
+kms="--kms kms.example.org --public $Z --kpak $KPAK"
+# shellcheck disable=SC2086
+"$ms" mikey init --uri tel:+447700900123 --to tel:+447700900456 $kms \
+    --ssk "$work/alice-ssk.key" --pvt "$PVT" --format sdp --out "$work/offer.sdp" \
+    --keys > "$work/alice.keys"
+echo "Alice's SDP: $(cut -c1-60 "$work/offer.sdp")... ($(wc -c < "$work/offer.sdp") octets)"
+"$ms" mikey inspect --in "$work/offer.sdp" | grep -E '^  [A-Z]' | sed 's/^ */  payload: /'
+# shellcheck disable=SC2086
+"$ms" mikey respond --uri tel:+447700900456 $kms --rsk "$work/bob-rsk.key" \
+    --in "$work/offer.sdp" --expect-from tel:+447700900123 > "$work/bob.keys"
+grep -E '^(initiator|timestamp|csb-id) = ' "$work/bob.keys"
+keys() { grep -E '^(key|cs [0-9]+ master-[a-z]+) = ' "$1" | sha256sum | cut -c1-16; }
+echo "Alice: SHA-256(TGK and SRTP keys) = $(keys "$work/alice.keys")..."
+echo "Bob:   SHA-256(TGK and SRTP keys) = $(keys "$work/bob.keys")..."
+[ "$(keys "$work/alice.keys")" = "$(keys "$work/bob.keys")" ] || { echo "demo: MIKEY keys differ" >&2; exit 1; }
 echo
 echo "demo: OK"

@@ -2,7 +2,8 @@
 # Installs the Debian packages mikeysakke needs to build and test. Idempotent: only
 # what is missing is installed, so a second run is quick and touches nothing.
 set -eu
-need="build-essential cmake pkg-config libssl-dev valgrind clang libclang-rt-14-dev xxd"
+# python3 and tshark: tests/cli/test_mikey_tshark.sh writes a pcap and decodes it.
+need="build-essential cmake pkg-config libssl-dev valgrind clang libclang-rt-14-dev xxd python3 tshark"
 missing=""
 for pkg in $need; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -15,6 +16,9 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# wireshark-common asks whether non-root users may capture; answer "no" in advance so
+# the install never stops at a prompt (we only read capture files).
+echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing

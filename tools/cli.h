@@ -5,6 +5,7 @@
  * io.c      hex, error messages, key files, message input, output lines
  * sakke.c   the `sakke` subcommands
  * eccsi.c   the `eccsi` subcommands
+ * mikey.c   the `mikey` subcommands (MIKEY-SAKKE I_MESSAGE, identifiers)
  *
  * A subcommand returns an ms_err that becomes the exit status. Whoever detects a failure
  * prints it (cli_fail) so the message can carry the detail; the caller just passes the
@@ -26,7 +27,7 @@
 
 /* ---- subcommands and their options ---------------------------------------------------- */
 
-#define CLI_MAX_OPTS 8 /* per subcommand, not counting the global --verbose and --help */
+#define CLI_MAX_OPTS 24 /* per subcommand, not counting the global --verbose and --help */
 
 enum {
     CLI_REQUIRED = 1u, /* the option must be given */
@@ -61,7 +62,7 @@ struct cli_cmd {
  * Aborts on a name the command does not declare (a bug in this program). */
 const char *cli_get(const struct cli_args *args, const char *name);
 
-/* Subcommand entry points (sakke.c, eccsi.c). */
+/* Subcommand entry points (sakke.c, eccsi.c, mikey.c). */
 ms_err cli_sakke_keygen(const struct cli_args *args);
 ms_err cli_sakke_rsk(const struct cli_args *args);
 ms_err cli_sakke_validate(const struct cli_args *args);
@@ -71,6 +72,11 @@ ms_err cli_eccsi_keygen(const struct cli_args *args);
 ms_err cli_eccsi_issue(const struct cli_args *args);
 ms_err cli_eccsi_sign(const struct cli_args *args);
 ms_err cli_eccsi_verify(const struct cli_args *args);
+ms_err cli_mikey_init(const struct cli_args *args);
+ms_err cli_mikey_respond(const struct cli_args *args);
+ms_err cli_mikey_inspect(const struct cli_args *args);
+ms_err cli_mikey_id(const struct cli_args *args);
+ms_err cli_mikey_uid(const struct cli_args *args);
 
 /* ---- messages ------------------------------------------------------------------------- */
 

@@ -77,6 +77,81 @@ static const struct cli_opt eccsi_verify_opts[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* mikey: the KMS options are shared by init and respond ("peer" = the other party's KMS). */
+#define OPT_PROFILE {"--profile", "NAME", 0, "rfc6509 (default), pck, gmk or csk"}
+#define OPT_KMS {"--kms", "URI", CLI_REQUIRED, "own KMS URI (IDRkmsi for init, IDRkmsr for respond)"}
+#define OPT_PUBLIC {"--public", "HEX", CLI_REQUIRED, "own KMS's SAKKE public key Z (257 octets)"}
+#define OPT_KPAK {"--kpak", "HEX", CLI_REQUIRED, "own KMS's ECCSI KPAK (65 octets)"}
+#define OPT_PEER_KMS {"--peer-kms", "URI", 0, "the other party's KMS URI (default: --kms)"}
+#define OPT_PEER_PUBLIC {"--peer-public", "HEX", 0, "the other party's KMS Z (with --peer-kms)"}
+#define OPT_PEER_KPAK {"--peer-kpak", "HEX", 0, "the other party's KMS KPAK (with --peer-kms)"}
+#define OPT_PERIOD_LEN {"--period-len", "N", 0, "3GPP key period length in seconds (pck, gmk, csk)"}
+#define OPT_PERIOD_OFFSET {"--period-offset", "N", 0, "3GPP key period offset in seconds (default 0)"}
+
+static const struct cli_opt mikey_init_opts[] = {
+    OPT_PROFILE,
+    {"--uri", "URI", CLI_REQUIRED, "own URI (tel:+... for rfc6509; GMS URI for gmk)"},
+    {"--to", "URI", CLI_REQUIRED, "the responder's URI"},
+    OPT_KMS,
+    OPT_PUBLIC,
+    OPT_KPAK,
+    OPT_PEER_KMS,
+    OPT_PEER_PUBLIC,
+    OPT_PEER_KPAK,
+    OPT_PERIOD_LEN,
+    OPT_PERIOD_OFFSET,
+    {"--ssk", "FILE", CLI_REQUIRED, "own SSK for the key period of the timestamp"},
+    {"--pvt", "HEX", CLI_REQUIRED, "own PVT (65 octets)"},
+    {"--time", "TIME", 0, "timestamp T: YYYY-MM-DDTHH:MM:SSZ or 16 hex digits NTP (default now)"},
+    {"--key", "FILE", 0, "the key to send (16 octets; default: random)"},
+    {"--key-id", "HEX", 0, "key id / CSB ID, 8 hex digits (3GPP: with the purpose tag)"},
+    {"--sakke-to-self", NULL, CLI_FLAG, "3GPP: also encapsulate the key to the initiator"},
+    {"--hide-ids", NULL, CLI_FLAG, "3GPP: send UIDs (IDRuidi, IDRuidr) instead of URIs"},
+    {"--key-params", "SPEC", 0, "3GPP: add key parameters (see docs/cli.md)"},
+    {"--format", "FMT", 0, "binary, base64 (default) or sdp"},
+    {"--out", "FILE", 0, "write the message here (default: standard output)"},
+    {"--keys", NULL, CLI_FLAG, "also print the key and the derived SRTP keys"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt mikey_respond_opts[] = {
+    OPT_PROFILE,
+    {"--uri", "URI", CLI_REQUIRED, "own URI"},
+    OPT_KMS,
+    OPT_PUBLIC,
+    OPT_KPAK,
+    OPT_PEER_KMS,
+    OPT_PEER_PUBLIC,
+    OPT_PEER_KPAK,
+    OPT_PERIOD_LEN,
+    OPT_PERIOD_OFFSET,
+    {"--rsk", "FILE", CLI_REQUIRED, "own RSK"},
+    {"--period", "N", 0, "key period of the RSK (default: the period of --now)"},
+    {"--expect-from", "URI", 0, "refuse unless the initiator is URI"},
+    {"--now", "TIME", 0, "the current time (default: the clock), as for --time"},
+    {"--max-skew", "SECONDS", 0, "accepted clock difference (default 300)"},
+    {"--in", "FILE", 0, "the message: binary, base64 or SDP (default '-')"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt mikey_inspect_opts[] = {
+    {"--in", "FILE", 0, "the message: binary, base64 or SDP (default '-')"},
+    {"--json", NULL, CLI_FLAG, "print one JSON object instead of a tree"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt mikey_id_opts[] = {
+    {"--uri", "URI", CLI_REQUIRED, "a global tel URI (tel:+447700900123)"},
+    {"--time", "TIME", 0, "a time in the month (default now), as for init --time"},
+    {NULL, NULL, 0, NULL},
+};
+static const struct cli_opt mikey_uid_opts[] = {
+    {"--uri", "URI", CLI_REQUIRED, "the user's URI (MC service user ID)"},
+    {"--kms", "URI", CLI_REQUIRED, "the KMS URI"},
+    {"--period-len", "N", CLI_REQUIRED, "key period length in seconds"},
+    {"--period-offset", "N", 0, "key period offset in seconds (default 0)"},
+    {"--time", "TIME", 0, "a time in the period (default now), as for init --time"},
+    {"--period", "N", 0, "the key period number (instead of --time)"},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ---- the subcommand table ----------------------------------------------------------------- */
 
 static const struct cli_cmd commands[] = {
@@ -95,6 +170,15 @@ static const struct cli_cmd commands[] = {
     {"eccsi", "sign", cli_eccsi_sign, "sign a message; print the signature", eccsi_sign_opts},
     {"eccsi", "verify", cli_eccsi_verify, "verify a signature (exit 1 if invalid)",
      eccsi_verify_opts},
+    {"mikey", "init", cli_mikey_init, "build and sign a MIKEY-SAKKE I_MESSAGE",
+     mikey_init_opts},
+    {"mikey", "respond", cli_mikey_respond, "check an I_MESSAGE; print the key or the refusal",
+     mikey_respond_opts},
+    {"mikey", "inspect", cli_mikey_inspect, "print any MIKEY message as a tree or JSON",
+     mikey_inspect_opts},
+    {"mikey", "id", cli_mikey_id, "print the RFC 6509 identifier of a tel URI",
+     mikey_id_opts},
+    {"mikey", "uid", cli_mikey_uid, "print the TS 33.180 UID of a user URI", mikey_uid_opts},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
