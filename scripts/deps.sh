@@ -3,7 +3,9 @@
 # what is missing is installed, so a second run is quick and touches nothing.
 set -eu
 # python3 and tshark: tests/cli/test_mikey_tshark.sh writes a pcap and decodes it.
-need="build-essential cmake pkg-config libssl-dev valgrind clang libclang-rt-14-dev xxd python3 tshark"
+# sqlite3, libxml2, p11-kit (pkcs11.h) and softhsm2: the KMS store, key packages and the
+# PKCS#11 sealing tested against SoftHSM2.
+need="build-essential cmake pkg-config libssl-dev valgrind clang libclang-rt-14-dev xxd python3 tshark libsqlite3-dev sqlite3 libxml2-dev libp11-kit-dev softhsm2"
 missing=""
 for pkg in $need; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

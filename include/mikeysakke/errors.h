@@ -63,6 +63,29 @@ typedef enum ms_err {
     MS_ERR_MIKEY_KEY_ID = 36,      /* CSB-ID / GUK-ID / purpose tag inconsistent */
     MS_ERR_SDP = 37,               /* malformed SDP a=key-mgmt attribute */
     MS_ERR_IDENTITY = 38,          /* malformed identity (URI, tel URI) or identifier */
+    /* KMS and client layers (kms.h, client.h). */
+    MS_ERR_SEALED = 39,                  /* the KMS is sealed: unseal it first */
+    MS_ERR_PASSPHRASE = 40,              /* wrong passphrase */
+    MS_ERR_SHARE = 41,                   /* custodian share is corrupted, duplicated or from another KMS */
+    MS_ERR_PKCS11 = 42,                  /* the PKCS#11 token failed or refused (module, token, PIN or key) */
+    MS_ERR_SEALED_FILE = 43,             /* sealed master secrets file is corrupted or cannot be opened */
+    MS_ERR_STORE = 44,                   /* the KMS database failed */
+    MS_ERR_EXISTS = 45,                  /* already exists */
+    MS_ERR_USER_UNKNOWN = 46,            /* unknown user */
+    MS_ERR_USER_SUSPENDED = 47,          /* user is suspended */
+    MS_ERR_DEVICE_UNKNOWN = 48,          /* unknown device */
+    MS_ERR_PERIOD = 49,                  /* key period is expired, not yet open, or not at a boundary */
+    MS_ERR_XML = 50,                     /* malformed, oversized or invalid XML */
+    MS_ERR_PACKAGE_SIGNATURE = 51,       /* key package signature (HMAC-SHA256 under the InK) does not verify */
+    MS_ERR_PACKAGE_DECRYPT = 52,         /* key package cannot be decrypted with this device's transport key */
+    MS_ERR_PACKAGE_DEVICE = 53,          /* key package is for another user or device */
+    MS_ERR_PACKAGE_REPLAY = 54,          /* key package is older than or the same as one already imported */
+    MS_ERR_AUDITOR = 55,                 /* auditor credential missing, wrong, or too few approvals */
+    MS_ERR_AUDIT_SCOPE = 56,             /* an extraction must name exactly one user and one key period */
+    MS_ERR_AUDIT_LOG = 57,               /* the audit log cannot be written: request refused */
+    MS_ERR_AUDIT_CHAIN = 58,             /* the audit log was altered, truncated or reordered */
+    MS_ERR_KEYSTORE = 59,                /* client keystore is corrupted, locked or cannot be written */
+    MS_ERR_NO_KEYS = 60,                 /* no keys are held for this identity and key period */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

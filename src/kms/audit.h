@@ -1,0 +1,54 @@
+/*
+ * The KMS audit log (src/kms/audit.c): an append-only text file, one entry per line,
+ * each entry carrying its sequence number, time, the SHA-256 of the previous entry and
+ * an Ed25519 signature by the KMS audit key over all of it. Appending fsyncs before it
+ * returns: callers release nothing until it returned MS_OK (fail closed). Verification
+ * needs only the public key and names the first entry that was altered, removed or
+ * reordered; a truncated tail is found by comparing with a head (sequence number and
+ * hash) kept elsewhere (the KMS database, or a value the officer wrote down).
+ */
+#ifndef MS_KMS_AUDIT_H
+#define MS_KMS_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mikeysakke/errors.h"
+
+#define MS_AUDIT_PUBLIC_BYTES 32
+#define MS_AUDIT_HASH_BYTES 32
+
+typedef struct ms_audit ms_audit;
+
+/* One field of an entry: key = [a-z_]+, value printable UTF-8 (escaped as needed). */
+typedef struct ms_audit_field {
+    const char *key;
+    const char *value;
+} ms_audit_field;
+
+/* The public key of an audit seed (Ed25519). */
+ms_err ms_audit_public_key(uint8_t pub[MS_AUDIT_PUBLIC_BYTES], const uint8_t seed[32]);
+
+/* Open (creating if absent, mode 0600) the log at path for appending with the private
+ * seed; checks the last entry's chain so appends continue it (MS_ERR_AUDIT_CHAIN if the
+ * tail is damaged, MS_ERR_AUDIT_LOG if it cannot be opened for writing). */
+ms_err ms_audit_open(ms_audit **out, const char *path, const uint8_t seed[32]);
+void ms_audit_close(ms_audit *a);
+
+/* Append one entry (event e.g. "extract", "issue", "export", "enrol", "unseal", "seal")
+ * and fsync; MS_ERR_AUDIT_LOG on any failure (and nothing is appended). On success
+ * *seq and head_hash (may be NULL) give the new head. */
+ms_err ms_audit_append(ms_audit *a, uint64_t ntp_time, const char *event,
+                       const ms_audit_field *fields, size_t n_fields, uint64_t *seq,
+                       uint8_t head_hash[MS_AUDIT_HASH_BYTES]);
+
+/* Verify a whole log. *n_entries = entries checked. On MS_ERR_AUDIT_CHAIN, *first_bad
+ * is the 1-based line of the first entry that does not verify, and detail (cap octets,
+ * may be NULL) says what: bad signature (altered), sequence gap (removed), sequence
+ * out of order (reordered), previous-hash mismatch, malformed line, or (when
+ * expect_seq > 0) a head that does not match expect_seq/expect_hash (truncated). */
+ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES],
+                       uint64_t expect_seq, const uint8_t *expect_hash /* or NULL */,
+                       uint64_t *n_entries, uint64_t *first_bad, char *detail, size_t cap);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * TS 33.180 Annex D formats shared by the KMS and the client (src/kmsif/): the
+ * KmsCertificate, the KmsResponse carrying KmsInit or KmsKeyProv, the device enrolment
+ * file, and their protection: key material as XML-Encryption EncryptedKey under the
+ * device's transport key (TrK) with AES key wrap with padding (RFC 5649; RFC 3394 does
+ * not fit a 257-octet RSK), the whole response signed with HMAC-SHA256 under the
+ * integrity key (InK) as an XML signature.
+ *
+ * Parsing uses libxml2 with network access, DTDs and entity expansion off, a size limit
+ * (MS_KMSIF_MAX_XML) and checks the document against the schema's structure; any failure
+ * is MS_ERR_XML with a detail naming the element.
+ */
+#ifndef MS_KMSIF_H
+#define MS_KMSIF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mikeysakke/crypto.h"
+#include "mikeysakke/mikey.h"
+
+#define MS_KMSIF_MAX_XML (256 * 1024)
+#define MS_KMSIF_URI_MAX 255
+#define MS_KMSIF_NS "urn:3gpp:ns:mcsecKMSInterface:1.0"
+
+/* KmsCertificate (D.3.2). Times are NTP seconds; 0 = absent. */
+typedef struct ms_kms_certificate {
+    char kms_uri[MS_KMSIF_URI_MAX + 1];
+    char cert_uri[MS_KMSIF_URI_MAX + 1];
+    char issuer[MS_KMSIF_URI_MAX + 1];
+    uint64_t valid_from, valid_to;
+    bool revoked;
+    uint8_t user_id_format; /* our reading: the SAKKE ID scheme (1 tel monthly, 2 UID) */
+    uint64_t period_len, period_offset;
+    uint8_t Z[MS_SAKKE_POINT_BYTES];     /* PubEncKey */
+    uint8_t kpak[MS_ECCSI_POINT_BYTES];  /* PubAuthKey */
+    uint8_t parameter_set;               /* 1 */
+    bool root;                           /* Role "Root" (else "External") */
+} ms_kms_certificate;
+
+/* One key set (KmsKeySet). rsk and ssk are secret. */
+typedef struct ms_kmsif_keyset {
+    char kms_uri[MS_KMSIF_URI_MAX + 1];
+    char user_uri[MS_KMSIF_URI_MAX + 1];
+    uint8_t user_id[MS_SAKKE_ID_MAX_BYTES];
+    size_t user_id_len;
+    uint64_t period_no;
+    uint64_t valid_from, valid_to;
+    bool revoked;
+    uint8_t rsk[MS_SAKKE_POINT_BYTES];
+    uint8_t ssk[MS_ECCSI_SCALAR_BYTES];
+    uint8_t pvt[MS_ECCSI_POINT_BYTES];
+} ms_kmsif_keyset;
+
+/* The device's keys shared with the KMS (from the enrolment file). Secret. */
+typedef struct ms_device_keys {
+    char user_uri[MS_KMSIF_URI_MAX + 1];
+    char device_id[65];
+    uint8_t trk[32];
+    uint32_t trk_id;
+    uint8_t ink[32];
+    uint32_t ink_id;
+} ms_device_keys;
+
+#define MS_KMSIF_MAX_KEYSETS 4
+
+/* A key package: KmsResponse with KmsKeyProv (or KmsInit when n_keysets = 0) and the
+ * KMS certificate, for one device. */
+typedef struct ms_key_package {
+    char user_uri[MS_KMSIF_URI_MAX + 1];
+    char kms_uri[MS_KMSIF_URI_MAX + 1];
+    char device_id[65];              /* our extension element, checked by the client */
+    uint64_t time;                   /* NTP seconds of the response (Time) */
+    char client_req_url[512];
+    ms_kms_certificate cert;
+    size_t n_keysets;
+    ms_kmsif_keyset keysets[MS_KMSIF_MAX_KEYSETS];
+} ms_key_package;
+
+/* KmsCertificate as a standalone XML document (for `kms init` and the cert cache). */
+ms_err ms_kmsif_certificate_write(char *out, size_t cap, size_t *out_len,
+                                  const ms_kms_certificate *cert);
+ms_err ms_kmsif_certificate_parse(ms_kms_certificate *cert, const char *xml, size_t len,
+                                  char *detail, size_t detail_cap);
+
+/* Write a package: key fields encrypted under dev->trk, signed under dev->ink. */
+ms_err ms_kmsif_package_write(char *out, size_t cap, size_t *out_len,
+                              const ms_key_package *pkg, const ms_device_keys *dev,
+                              const ms_rng *rng);
+/* Read a package: checks structure, then the signature (MS_ERR_PACKAGE_SIGNATURE),
+ * the addressee (MS_ERR_PACKAGE_DEVICE), then decrypts (MS_ERR_PACKAGE_DECRYPT). It does
+ * not validate the keys cryptographically: the client does (RSK and SSK validation). */
+ms_err ms_kmsif_package_parse(ms_key_package *pkg, const char *xml, size_t len,
+                              const ms_device_keys *dev, char *detail, size_t detail_cap);
+
+/* The enrolment file: device keys + the KMS certificate, for out-of-band delivery. */
+ms_err ms_kmsif_enrolment_write(char *out, size_t cap, size_t *out_len,
+                                const ms_device_keys *dev, const ms_kms_certificate *cert);
+ms_err ms_kmsif_enrolment_parse(ms_device_keys *dev, ms_kms_certificate *cert,
+                                const char *xml, size_t len, char *detail,
+                                size_t detail_cap);
+
+/* AES key wrap with padding (RFC 5649), for tests and reuse. */
+ms_err ms_aes_kwp_wrap(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *kek,
+                       size_t kek_len, const uint8_t *in, size_t in_len);
+ms_err ms_aes_kwp_unwrap(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *kek,
+                         size_t kek_len, const uint8_t *in, size_t in_len);
+
+#endif
