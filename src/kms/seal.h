@@ -37,7 +37,9 @@ typedef struct ms_kms_secrets {
 } ms_kms_secrets;
 
 ms_err ms_kms_secrets_new(ms_kms_secrets **out);  /* zeroed, locked */
-void ms_kms_secrets_free(ms_kms_secrets *s);      /* wipes */
+void ms_kms_secrets_free(ms_kms_secrets *s);      /* wipes; NULL allowed */
+/* Wipes the contents but keeps the block (n_generations becomes 0). */
+void ms_kms_secrets_clear(ms_kms_secrets *s);
 
 /* Fresh secrets: generation 0 from `first_period`, store and audit keys. */
 ms_err ms_kms_secrets_generate(ms_kms_secrets *s, uint64_t first_period, const ms_rng *rng);
@@ -88,17 +90,59 @@ void ms_unseal_progress(const ms_unseal *u, unsigned *have, unsigned *need);
 
 /* Each returns MS_OK when `out` now holds the secrets; for shares, MS_OK with *out
  * still NULL while more are needed. Errors: MS_ERR_PASSPHRASE, MS_ERR_SHARE (corrupted,
- * duplicate, other KMS: the message says which), MS_ERR_PKCS11, MS_ERR_SEALED_FILE. */
+ * duplicate, other KMS: the message says which), MS_ERR_PKCS11, MS_ERR_SEALED_FILE.
+ * A passphrase is checked against a check value in the header before the body is
+ * tried, so a wrong passphrase is MS_ERR_PASSPHRASE and a damaged body with the right
+ * one is MS_ERR_SEALED_FILE. Calling the function of another method: MS_ERR_ARG.
+ * ms_seal_detail() says why in every case. */
 ms_err ms_unseal_passphrase(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pass,
                             size_t len);
 ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share,
                        size_t len);
 ms_err ms_unseal_pkcs11(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pin, size_t len);
 
+/* Why the last seal function called in this thread failed: one English sentence naming
+ * what (e.g. "share 3 is corrupted: its SHA-256 is not in the sealed file", "PKCS#11:
+ * wrong PIN for token 'kms'"); "" after success. Never contains secrets. */
+const char *ms_seal_detail(void);
+
+#define MS_KMS_SEAL_ID_BYTES 16
+#define MS_KMS_SHARE_LEN 56 /* an encoded share: see the format comment in seal.c */
+
 /* Shamir over GF(2^8), constant time in the secret (exposed for tests). */
 ms_err ms_shamir_split(uint8_t *shares /* n * (len + 1): x || y */, const uint8_t *secret,
                        size_t len, unsigned k, unsigned n, const ms_rng *rng);
 ms_err ms_shamir_combine(uint8_t *secret, size_t len, const uint8_t *shares /* k * (len+1) */,
                          unsigned k);
+/* (combine returns MS_ERR_SHARE for an x of 0 or a repeated x.) */
+
+/* ---- internal to src/kms (exposed for tests) ----------------------------------------- */
+
+/* GF(2^8) arithmetic modulo x^8 + x^4 + x^3 + x + 1, constant time; inv(0) = 0. */
+uint8_t ms_gf256_mul(uint8_t a, uint8_t b);
+uint8_t ms_gf256_inv(uint8_t a);
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void ms_seal_set_detail(const char *fmt, ...);
+
+/* PKCS#11 (pkcs11.c). The token's AES-256 key `key_label` encrypts the 32-octet KEK
+ * with CKM_AES_GCM; `wrapped` is iv (12) || ciphertext (32) || tag (16), with `aad`
+ * bound in. Seal creates the key when absent (create != 0); unseal never does. */
+#define MS_P11_WRAPPED_LEN 60
+typedef struct ms_p11_target {
+    const char *module;
+    const char *token_label;
+    const uint8_t *pin;
+    size_t pin_len;
+    const char *key_label;
+} ms_p11_target;
+ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t,
+                       int create, const uint8_t kek[MS_KMS_KEY_BYTES], const uint8_t *aad,
+                       size_t aad_len);
+ms_err ms_p11_unwrap_kek(uint8_t kek[MS_KMS_KEY_BYTES], const ms_p11_target *t,
+                         const uint8_t wrapped[MS_P11_WRAPPED_LEN], const uint8_t *aad,
+                         size_t aad_len);
 
 #endif

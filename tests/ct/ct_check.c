@@ -23,6 +23,7 @@
 #include "crypto/ct.h"
 #include "crypto/pairing.h"
 #include "crypto/sakke_hash.h"
+#include "kms/seal.h"
 #include "mikeysakke/crypto.h"
 #include "testutil.h"
 
@@ -644,6 +645,38 @@ static void check_eccsi(void)
     checked("ms_eccsi_master_keygen (secret rng output)");
 }
 
+/* ---- Shamir (custodian shares of the KEK) ---------------------------------------------- */
+
+/* Split a secret KEK with secret coefficients, then combine 3 of the 5 shares: only the
+ * share indices x are public; the secret, the coefficients and every y are not. */
+static void check_shamir(void)
+{
+    enum { K = 3, N = 5, LEN = MS_KMS_KEY_BYTES };
+    uint8_t kek[LEN], want[LEN], shares[N][LEN + 1], pick[K][LEN + 1], back[LEN];
+    ms_test_random(kek, sizeof kek);
+    memcpy(want, kek, sizeof kek);
+    queue_rng q;
+    ms_rng rng = secret_rng(&q, NULL, 0);
+    SECRET(kek, sizeof kek);
+    ms_err err = pub_err(ms_shamir_split(&shares[0][0], kek, LEN, K, N, &rng));
+    CHECK(err == MS_OK);
+    CHECK(q.drawn == (size_t)(K - 1) * LEN);
+    checked("ms_shamir_split (secret KEK and coefficients)");
+    for (unsigned i = 0; i < K; i++)
+        memcpy(pick[i], shares[(2 * i + 1) % N], LEN + 1); /* shares 2, 4, 1 */
+    for (unsigned i = 0; i < K; i++) {
+        PUBLIC(&pick[i][0], 1);
+        SECRET(&pick[i][1], LEN);
+    }
+    err = pub_err(ms_shamir_combine(back, LEN, &pick[0][0], K));
+    CHECK(err == MS_OK);
+    PUBLIC(back, sizeof back);
+    CHECK_MEM(back, want, sizeof back);
+    checked("ms_shamir_combine (secret share values)");
+    ms_wipe(back, sizeof back);
+    ms_wipe(shares, sizeof shares);
+}
+
 /* ms_test_vector looks in $MS_TEST_VECTORS; default it to this source tree's vectors so
  * the check runs from any directory. */
 static void default_vector_dir(void)
@@ -688,6 +721,7 @@ int main(int argc, char **argv)
     check_pairing();
     check_sakke_hash();
     check_sakke();
+    check_shamir();
     if (skip_openssl)
         printf("skipped ECCSI (--skip-openssl)\n");
     else

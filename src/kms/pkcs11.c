@@ -1,0 +1,314 @@
+/*
+ * The PKCS#11 seal: a token's AES-256 key (never extractable) encrypts and decrypts the
+ * 32-octet KEK with CKM_AES_GCM. The module is loaded with dlopen for each operation and
+ * unloaded afterwards, so nothing of the token stays in the process between seal and
+ * unseal. Every failure is MS_ERR_PKCS11 with a detail naming the step and the CKR code.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "crypto/rng.h"
+#include "kms/seal.h"
+
+#define P11_IV_BYTES 12
+#define P11_TAG_BYTES 16
+
+typedef struct p11_conn {
+    void *dl;
+    CK_FUNCTION_LIST_PTR f;
+    int initialized; /* we called C_Initialize and must finalize */
+    CK_SESSION_HANDLE session;
+    int have_session, logged_in;
+} p11_conn;
+
+static void p11_close(p11_conn *c)
+{
+    if (c->logged_in)
+        (void)c->f->C_Logout(c->session);
+    if (c->have_session)
+        (void)c->f->C_CloseSession(c->session);
+    if (c->initialized)
+        (void)c->f->C_Finalize(NULL);
+    /* The module stays mapped: unloading a module that started threads or registered
+     * atexit handlers (OpenSSL inside SoftHSM does) is unsafe, and a second dlopen of
+     * the same path then reuses it. */
+    memset(c, 0, sizeof *c);
+}
+
+/* Token labels are 32 characters padded with spaces. */
+static int label_matches(const unsigned char label[32], const char *want)
+{
+    size_t n = strlen(want);
+    if (n > 32)
+        return 0;
+    if (memcmp(label, want, n) != 0)
+        return 0;
+    for (size_t i = n; i < 32; i++)
+        if (label[i] != ' ')
+            return 0;
+    return 1;
+}
+
+static ms_err p11_open(p11_conn *c, const ms_p11_target *t)
+{
+    memset(c, 0, sizeof *c);
+    if (t->module == NULL || t->token_label == NULL || t->key_label == NULL ||
+        (t->pin == NULL && t->pin_len != 0)) {
+        ms_seal_set_detail("PKCS#11: module, token label and key label are required");
+        return MS_ERR_ARG;
+    }
+    c->dl = dlopen(t->module, RTLD_NOW | RTLD_LOCAL);
+    if (c->dl == NULL) {
+        ms_seal_set_detail("PKCS#11: cannot load module %s", t->module);
+        return MS_ERR_PKCS11;
+    }
+    CK_C_GetFunctionList get_list;
+    void *sym = dlsym(c->dl, "C_GetFunctionList");
+    if (sym == NULL) {
+        ms_seal_set_detail("PKCS#11: %s has no C_GetFunctionList", t->module);
+        return MS_ERR_PKCS11;
+    }
+    /* POSIX: a data pointer from dlsym may be converted to a function pointer. */
+    memcpy(&get_list, &sym, sizeof get_list);
+    CK_RV rv = get_list(&c->f);
+    if (rv != CKR_OK || c->f == NULL) {
+        ms_seal_set_detail("PKCS#11: C_GetFunctionList failed (CKR 0x%lx)", (unsigned long)rv);
+        return MS_ERR_PKCS11;
+    }
+    CK_C_INITIALIZE_ARGS args;
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
+    rv = c->f->C_Initialize(&args);
+    if (rv == CKR_OK) {
+        c->initialized = 1;
+    } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        ms_seal_set_detail("PKCS#11: C_Initialize failed (CKR 0x%lx)", (unsigned long)rv);
+        return MS_ERR_PKCS11;
+    }
+
+    CK_SLOT_ID slots[64];
+    CK_ULONG n_slots = sizeof slots / sizeof slots[0];
+    rv = c->f->C_GetSlotList(CK_TRUE, slots, &n_slots);
+    if (rv != CKR_OK) {
+        ms_seal_set_detail("PKCS#11: C_GetSlotList failed (CKR 0x%lx)", (unsigned long)rv);
+        return MS_ERR_PKCS11;
+    }
+    CK_SLOT_ID slot = 0;
+    int found = 0;
+    for (CK_ULONG i = 0; i < n_slots && !found; i++) {
+        CK_TOKEN_INFO info;
+        if (c->f->C_GetTokenInfo(slots[i], &info) == CKR_OK &&
+            (info.flags & CKF_TOKEN_INITIALIZED) && label_matches(info.label, t->token_label)) {
+            slot = slots[i];
+            found = 1;
+        }
+    }
+    if (!found) {
+        ms_seal_set_detail("PKCS#11: no token labelled '%s' in %s", t->token_label, t->module);
+        return MS_ERR_PKCS11;
+    }
+    rv = c->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                             &c->session);
+    if (rv != CKR_OK) {
+        ms_seal_set_detail("PKCS#11: cannot open a session on token '%s' (CKR 0x%lx)",
+                           t->token_label, (unsigned long)rv);
+        return MS_ERR_PKCS11;
+    }
+    c->have_session = 1;
+    rv = c->f->C_Login(c->session, CKU_USER, (CK_UTF8CHAR_PTR)(uintptr_t)t->pin,
+                       (CK_ULONG)t->pin_len);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN) {
+        rv = CKR_OK; /* another session of this process is logged in: the token is ours */
+    } else if (rv == CKR_OK) {
+        c->logged_in = 1;
+    }
+    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
+        ms_seal_set_detail("PKCS#11: wrong PIN for token '%s'", t->token_label);
+        return MS_ERR_PKCS11;
+    }
+    if (rv == CKR_PIN_LOCKED) {
+        ms_seal_set_detail("PKCS#11: the user PIN of token '%s' is locked", t->token_label);
+        return MS_ERR_PKCS11;
+    }
+    if (rv != CKR_OK) {
+        ms_seal_set_detail("PKCS#11: login to token '%s' failed (CKR 0x%lx)", t->token_label,
+                           (unsigned long)rv);
+        return MS_ERR_PKCS11;
+    }
+    return MS_OK;
+}
+
+/* The secret key labelled key_label; 0 found, 1 absent, -1 error (detail set). */
+static int p11_find_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *key)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_KEY_TYPE, &kt, sizeof kt},
+        {CKA_LABEL, (void *)(uintptr_t)key_label, strlen(key_label)},
+    };
+    CK_RV rv = c->f->C_FindObjectsInit(c->session, tmpl, sizeof tmpl / sizeof tmpl[0]);
+    if (rv != CKR_OK) {
+        ms_seal_set_detail("PKCS#11: C_FindObjectsInit failed (CKR 0x%lx)", (unsigned long)rv);
+        return -1;
+    }
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    rv = c->f->C_FindObjects(c->session, found, 2, &n);
+    (void)c->f->C_FindObjectsFinal(c->session);
+    if (rv != CKR_OK) {
+        ms_seal_set_detail("PKCS#11: C_FindObjects failed (CKR 0x%lx)", (unsigned long)rv);
+        return -1;
+    }
+    if (n == 0)
+        return 1;
+    if (n > 1) {
+        /* Which one sealed the KEK cannot be told apart: refuse rather than guess. */
+        ms_seal_set_detail("PKCS#11: several AES keys are labelled '%s'", key_label);
+        return -1;
+    }
+    *key = found[0];
+    return 0;
+}
+
+static ms_err p11_create_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *key)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_ULONG value_len = 32;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_KEY_TYPE, &kt, sizeof kt},
+        {CKA_VALUE_LEN, &value_len, sizeof value_len},
+        {CKA_LABEL, (void *)(uintptr_t)key_label, strlen(key_label)},
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_SENSITIVE, &yes, sizeof yes},
+        {CKA_EXTRACTABLE, &no, sizeof no},
+        {CKA_ENCRYPT, &yes, sizeof yes},
+        {CKA_DECRYPT, &yes, sizeof yes},
+        {CKA_WRAP, &no, sizeof no},
+        {CKA_UNWRAP, &no, sizeof no},
+    };
+    CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_RV rv = c->f->C_GenerateKey(c->session, &mech, tmpl, sizeof tmpl / sizeof tmpl[0], key);
+    if (rv != CKR_OK) {
+        ms_seal_set_detail("PKCS#11: cannot create AES key '%s' (CKR 0x%lx)", key_label,
+                           (unsigned long)rv);
+        return MS_ERR_PKCS11;
+    }
+    return MS_OK;
+}
+
+static void gcm_params(CK_GCM_PARAMS *g, uint8_t *iv, const uint8_t *aad, size_t aad_len)
+{
+    memset(g, 0, sizeof *g);
+    g->pIv = iv;
+    g->ulIvLen = P11_IV_BYTES;
+    g->ulIvBits = P11_IV_BYTES * 8;
+    g->pAAD = (CK_BYTE_PTR)(uintptr_t)aad;
+    g->ulAADLen = (CK_ULONG)aad_len;
+    g->ulTagBits = P11_TAG_BYTES * 8;
+}
+
+ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t,
+                       int create, const uint8_t kek[MS_KMS_KEY_BYTES], const uint8_t *aad,
+                       size_t aad_len)
+{
+    if (wrapped == NULL || t == NULL || kek == NULL || (aad == NULL && aad_len != 0))
+        return MS_ERR_ARG;
+    p11_conn c;
+    ms_err err = p11_open(&c, t);
+    if (err != MS_OK) {
+        p11_close(&c);
+        return err;
+    }
+    CK_OBJECT_HANDLE key = 0;
+    int r = p11_find_key(&c, t->key_label, &key);
+    if (r < 0) {
+        err = MS_ERR_PKCS11;
+    } else if (r == 1 && !create) {
+        ms_seal_set_detail("PKCS#11: token '%s' has no AES key labelled '%s'", t->token_label,
+                           t->key_label);
+        err = MS_ERR_PKCS11;
+    } else if (r == 1) {
+        err = p11_create_key(&c, t->key_label, &key);
+    }
+    if (err == MS_OK) {
+        /* A fresh random IV from our generator: the key is long-lived, so IVs must
+         * never repeat; 96 random bits keep that safe for far more seals than a KMS makes. */
+        uint8_t *iv = wrapped;
+        err = ms_rng_fill(NULL, iv, P11_IV_BYTES);
+        if (err == MS_OK) {
+            CK_GCM_PARAMS g;
+            gcm_params(&g, iv, aad, aad_len);
+            CK_MECHANISM mech = {CKM_AES_GCM, &g, sizeof g};
+            CK_RV rv = c.f->C_EncryptInit(c.session, &mech, key);
+            CK_ULONG out_len = MS_P11_WRAPPED_LEN - P11_IV_BYTES;
+            if (rv == CKR_OK)
+                rv = c.f->C_Encrypt(c.session, (CK_BYTE_PTR)(uintptr_t)kek, MS_KMS_KEY_BYTES,
+                                    wrapped + P11_IV_BYTES, &out_len);
+            if (rv != CKR_OK || out_len != MS_KMS_KEY_BYTES + P11_TAG_BYTES) {
+                ms_seal_set_detail("PKCS#11: AES-GCM encryption in token '%s' failed (CKR 0x%lx)",
+                                   t->token_label, (unsigned long)rv);
+                err = MS_ERR_PKCS11;
+            }
+        }
+    }
+    p11_close(&c);
+    return err;
+}
+
+ms_err ms_p11_unwrap_kek(uint8_t kek[MS_KMS_KEY_BYTES], const ms_p11_target *t,
+                         const uint8_t wrapped[MS_P11_WRAPPED_LEN], const uint8_t *aad,
+                         size_t aad_len)
+{
+    if (wrapped == NULL || t == NULL || kek == NULL || (aad == NULL && aad_len != 0))
+        return MS_ERR_ARG;
+    p11_conn c;
+    ms_err err = p11_open(&c, t);
+    if (err != MS_OK) {
+        p11_close(&c);
+        return err;
+    }
+    CK_OBJECT_HANDLE key = 0;
+    int r = p11_find_key(&c, t->key_label, &key);
+    if (r < 0) {
+        err = MS_ERR_PKCS11;
+    } else if (r == 1) {
+        ms_seal_set_detail("PKCS#11: token '%s' has no AES key labelled '%s'", t->token_label,
+                           t->key_label);
+        err = MS_ERR_PKCS11;
+    } else {
+        uint8_t iv[P11_IV_BYTES];
+        memcpy(iv, wrapped, sizeof iv);
+        CK_GCM_PARAMS g;
+        gcm_params(&g, iv, aad, aad_len);
+        CK_MECHANISM mech = {CKM_AES_GCM, &g, sizeof g};
+        /* Room for the plaintext only; some modules want the tag's room too. */
+        uint8_t out[MS_KMS_KEY_BYTES + P11_TAG_BYTES];
+        CK_ULONG out_len = sizeof out;
+        CK_RV rv = c.f->C_DecryptInit(c.session, &mech, key);
+        if (rv == CKR_OK)
+            rv = c.f->C_Decrypt(c.session, (CK_BYTE_PTR)(uintptr_t)(wrapped + P11_IV_BYTES),
+                                MS_P11_WRAPPED_LEN - P11_IV_BYTES, out, &out_len);
+        if (rv != CKR_OK || out_len != MS_KMS_KEY_BYTES) {
+            /* The header checksum already passed, so a failing tag means this token's
+             * key is not the one that sealed (e.g. recreated under the same label). */
+            ms_seal_set_detail("PKCS#11: key '%s' in token '%s' cannot decrypt the sealed KEK "
+                               "(CKR 0x%lx): not the key that sealed this file",
+                               t->key_label, t->token_label, (unsigned long)rv);
+            err = MS_ERR_PKCS11;
+        } else {
+            memcpy(kek, out, MS_KMS_KEY_BYTES);
+        }
+        ms_wipe(out, sizeof out);
+    }
+    p11_close(&c);
+    return err;
+}
