@@ -9,6 +9,20 @@
  * Parsing uses libxml2 with network access, DTDs and entity expansion off, a size limit
  * (MS_KMSIF_MAX_XML) and checks the document against the schema's structure; any failure
  * is MS_ERR_XML with a detail naming the element.
+ *
+ * Conventions of every function below:
+ * - Writers produce a NUL-terminated UTF-8 document; *out_len is its length without the
+ *   NUL. When cap < *out_len + 1 (or out is NULL) they return MS_ERR_BUFFER_TOO_SMALL
+ *   with *out_len set to the length needed, so a NULL/0 call is a size query. Strings that
+ *   are empty where required, not UTF-8, or contain control characters, times past the
+ *   year 9999, are MS_ERR_ARG.
+ * - Readers zero (wipe) their outputs on any failure and write a one-line reason into
+ *   detail ("line N: <Element>: why"; detail may be NULL).
+ * - Times are NTP seconds (since 1900-01-01 UTC), written as xs:dateTime "...Z"; read
+ *   with Z, a +hh:mm/-hh:mm offset or no zone (taken as UTC); fractions are dropped.
+ * - Identifiers (TrK-ID, InK-ID) are written as 8 uppercase hex digits.
+ * The package profile (extension elements, algorithm URIs, check order) is documented at
+ * the top of package.c.
  */
 #ifndef MS_KMSIF_H
 #define MS_KMSIF_H
@@ -23,6 +37,8 @@
 #define MS_KMSIF_MAX_XML (256 * 1024)
 #define MS_KMSIF_URI_MAX 255
 #define MS_KMSIF_NS "urn:3gpp:ns:mcsecKMSInterface:1.0"
+/* Our extension namespace: the package's DeviceId and Certificate, the enrolment file. */
+#define MS_KMSIF_NS_EXT "urn:mikeysakke:kms:1"
 
 /* KmsCertificate (D.3.2). Times are NTP seconds; 0 = absent. */
 typedef struct ms_kms_certificate {
@@ -84,7 +100,9 @@ ms_err ms_kmsif_certificate_write(char *out, size_t cap, size_t *out_len,
 ms_err ms_kmsif_certificate_parse(ms_kms_certificate *cert, const char *xml, size_t len,
                                   char *detail, size_t detail_cap);
 
-/* Write a package: key fields encrypted under dev->trk, signed under dev->ink. */
+/* Write a package: key fields encrypted under dev->trk, signed under dev->ink. The
+ * KmsResponse Id takes 8 octets from rng (NULL: the OS generator). Key sets carry
+ * user_id as hex (UserID), 1..MS_SAKKE_ID_MAX_BYTES octets. */
 ms_err ms_kmsif_package_write(char *out, size_t cap, size_t *out_len,
                               const ms_key_package *pkg, const ms_device_keys *dev,
                               const ms_rng *rng);
@@ -101,7 +119,10 @@ ms_err ms_kmsif_enrolment_parse(ms_device_keys *dev, ms_kms_certificate *cert,
                                 const char *xml, size_t len, char *detail,
                                 size_t detail_cap);
 
-/* AES key wrap with padding (RFC 5649), for tests and reuse. */
+/* AES key wrap with padding (RFC 5649), for tests and reuse. kek_len is 16, 24 or 32;
+ * in_len 1..4096. The output is in_len rounded up to 8, plus 8. The unwrap returns
+ * MS_ERR_INVALID when the integrity check fails (wrong KEK, altered data) and
+ * MS_ERR_BAD_LENGTH when in_len is not a multiple of 8 of at least 16. */
 ms_err ms_aes_kwp_wrap(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *kek,
                        size_t kek_len, const uint8_t *in, size_t in_len);
 ms_err ms_aes_kwp_unwrap(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *kek,
