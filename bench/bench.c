@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto/pairing.h"
 #include "crypto/rng.h"
 #include "mikeysakke/crypto.h"
+#include "kms/store.h"
 #include "mikeysakke/mikey.h"
 
 /* The identifier of RFC 6507/6508 Appendix A ("2011-02\0tel:+447700900123\0"). */
@@ -629,6 +631,24 @@ static const op_def ops[] = {
 };
 #define N_OPS (sizeof ops / sizeof ops[0])
 
+/* KMS batch issuance: timed once per run as a whole (print_issue). */
+#define ISSUE_PERIOD 1000u
+
+typedef struct issue_def {
+    const char *name;
+    int users;
+    unsigned threads;
+} issue_def;
+
+/* 500 users is the headline (the one-off SAKKE KMS table, ~70 ms, weighs on it); 2000
+ * users shows the rate a large community sees; one thread shows the scaling. */
+static const issue_def issue_ops[] = {
+    {"kms_issue_batch", 500, 2},
+    {"kms_issue_batch_2000", 2000, 2},
+    {"kms_issue_batch_1thread", 500, 1},
+};
+#define N_ISSUE_OPS (sizeof issue_ops / sizeof issue_ops[0])
+
 /* ---- timing -------------------------------------------------------------------------- */
 
 #define MAX_RUNS 15
@@ -647,6 +667,15 @@ static double now_s(void)
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         die("clock_gettime", "no monotonic clock");
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of the whole process (every thread). */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        die("clock_gettime", "no process CPU clock");
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -732,6 +761,8 @@ static void parse_args(bench_cfg *cfg, int argc, char **argv)
             for (size_t k = 0; k < N_OPS; k++)
                 printf("%s\n", ops[k].name);
             printf("table_kms\ntable_peer\ntable_prepared_rsk\n");
+            for (size_t k = 0; k < N_ISSUE_OPS; k++)
+                printf("%s\n", issue_ops[k].name);
             exit(0);
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
@@ -768,6 +799,93 @@ static void print_tables(bench_state *s, const bench_cfg *cfg)
             printf("  %-30s %10zu bytes (%.1f KiB)\n", what[i], bytes[i],
                    (double)bytes[i] / 1024.0);
     }
+}
+
+/* ---- KMS batch issuance ---------------------------------------------------------------- */
+
+
+/* One whole batch issuance (one device per user) into a fresh SQLite file per run, so it
+ * includes building the SAKKE KMS tables, the plan queries, sealing, inserts and the
+ * fsyncs of each commit; the median of the runs is reported. */
+static void print_issue(const bench_cfg *cfg)
+{
+    int any = 0;
+    for (size_t k = 0; k < N_ISSUE_OPS; k++)
+        any |= selected(cfg, issue_ops[k].name);
+    if (!any)
+        return;
+    char dir[] = "/tmp/ms_bench_issue_XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        die("mkdtemp", "cannot create a temporary directory");
+    ms_kms_secrets *sec = NULL;
+    need(ms_kms_secrets_new(&sec), "ms_kms_secrets_new");
+    sec->n_generations = 1;
+    sec->gen[0].from_period = ISSUE_PERIOD;
+    need(ms_sakke_master_keygen(sec->gen[0].z, sec->gen[0].Z, NULL), "sakke keygen");
+    need(ms_eccsi_master_keygen(sec->gen[0].ksak, sec->gen[0].kpak, NULL), "eccsi keygen");
+    random_bytes(sec->store_key, sizeof sec->store_key);
+    const ms_id_scheme scheme = {.scheme = MS_MIKEY_ID_SCHEME_HASHED_UID,
+                                 .kms_uri = BENCH_KMS, .period_len = 2592000};
+    if (!cfg->json)
+        printf("\nbatch issuance: 1 device per user, SQLite file, batches of %d\n",
+               MS_ISSUE_BATCH_DEFAULT);
+    for (size_t k = 0; k < N_ISSUE_OPS; k++) {
+        const issue_def *op = &issue_ops[k];
+        if (!selected(cfg, op->name))
+            continue;
+        double per_set[MAX_RUNS], cpu_set[MAX_RUNS];
+        int runs = cfg->runs < 7 ? 1 : 3;
+        for (int r = 0; r < runs; r++) {
+            char path[128];
+            snprintf(path, sizeof path, "%s/kms-%zu-%d.db", dir, k, r);
+            ms_store *st = NULL;
+            need(ms_store_open(&st, path, true), "ms_store_open");
+            need(ms_store_begin(st), "ms_store_begin");
+            for (int u = 0; u < op->users; u++) {
+                ms_device d = {.trk_id = 1, .ink_id = 2};
+                snprintf(d.user_uri, sizeof d.user_uri, "tel:+4477%08d", u);
+                snprintf(d.id, sizeof d.id, "dev-%08d", u);
+                need(ms_store_user_add(st, d.user_uri), "ms_store_user_add");
+                need(ms_store_device_add(st, sec, &d), "ms_store_device_add");
+            }
+            need(ms_store_commit(st), "ms_store_commit");
+            size_t issued = 0;
+            double t0 = now_s(), c0 = cpu_s();
+            need(ms_kms_issue_period(st, sec, &scheme, ISSUE_PERIOD, op->threads, NULL, NULL,
+                                     &issued),
+                 "ms_kms_issue_period");
+            double t = now_s() - t0, c = cpu_s() - c0;
+            if (issued != (size_t)op->users)
+                die("ms_kms_issue_period", "issued the wrong number of key sets");
+            per_set[r] = t / (double)issued;
+            cpu_set[r] = c / (double)issued;
+            ms_store_close(st);
+            char side[160];
+            unlink(path);
+            snprintf(side, sizeof side, "%s-wal", path);
+            unlink(side);
+            snprintf(side, sizeof side, "%s-shm", path);
+            unlink(side);
+        }
+        qsort(per_set, (size_t)runs, sizeof per_set[0], cmp_double);
+        qsort(cpu_set, (size_t)runs, sizeof cpu_set[0], cmp_double);
+        double sec_per = per_set[runs / 2], cpu_per = cpu_set[runs / 2];
+        /* CPU time per key set, all threads: on a shared machine the wall clock depends on
+         * the other load, this does not */
+        if (cfg->json)
+            printf("{\"op\": \"%s\", \"ms_per_op\": %.6g, \"ops_per_s\": %.1f, "
+                   "\"cpu_ms_per_op\": %.6g, \"threads\": %u, \"keysets\": %d}\n",
+                   op->name, sec_per * 1e3, 1.0 / sec_per, cpu_per * 1e3, op->threads,
+                   op->users);
+        else
+            printf("  %-26s %9.4f ms/key set %8.1f key sets/s  cpu %.4f ms/key set "
+                   "(%d users, %u thread%s)\n",
+                   op->name, sec_per * 1e3, 1.0 / sec_per, cpu_per * 1e3, op->users,
+                   op->threads, op->threads == 1 ? "" : "s");
+        fflush(stdout);
+    }
+    ms_kms_secrets_free(sec);
+    rmdir(dir);
 }
 
 int main(int argc, char **argv)
@@ -823,6 +941,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     print_tables(&st, &cfg);
+    print_issue(&cfg);
     teardown(&st);
     return 0;
 }

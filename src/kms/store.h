@@ -2,8 +2,9 @@
  * The KMS store (src/kms/store.c): SQLite, one file, WAL, every change in a transaction.
  * Secret columns (TrK, InK, SSK, RSK) are AES-256-GCM sealed under the store key of the
  * unsealed secrets, with the row's identity as associated data, so a row copied onto
- * another is refused. Issuance (src/kms/issue.c) is crash-safe: a key set is committed
- * in the same transaction as its audit "issue" record, and a re-run skips what exists.
+ * another is refused. Issuance (src/kms/issue.c) is crash-safe: key sets are committed
+ * in batches, each batch's audit "issue" record written (by the log callback) inside its
+ * transaction before COMMIT, and a re-run skips what exists.
  */
 #ifndef MS_KMS_STORE_H
 #define MS_KMS_STORE_H
@@ -15,18 +16,26 @@
 #include "kms/seal.h"
 #include "mikeysakke/mikey.h"
 
+/* One ms_store (one SQLite connection) is used by one thread at a time; several
+ * processes may open the same file (SQLite's locks and the busy timeout order them). */
 typedef struct ms_store ms_store;
 
 #define MS_STORE_URI_MAX 255
 #define MS_STORE_DEVICE_ID_MAX 64
 
+/* Opens the store at path (create: make the file, mode 0600, and its schema if absent).
+ * MS_ERR_STORE if it cannot be opened, is not a KMS store or has another schema version. */
 ms_err ms_store_open(ms_store **out, const char *path, bool create);
-void ms_store_close(ms_store *st);
+void ms_store_close(ms_store *st); /* rolls back an open transaction */
+/* SQLite's message for the last failure (for diagnostics; never holds secrets). */
+const char *ms_store_errmsg(const ms_store *st);
 
 /* Community settings as key/value text ("kms_uri", "id_scheme", "period_len",
  * "period_offset", "certificate" (the KmsCertificate XML), ...). */
 ms_err ms_store_set(ms_store *st, const char *key, const char *value);
-ms_err ms_store_get(ms_store *st, const char *key, char *value, size_t cap); /* MS_ERR_NO_KEYS? no: MS_ERR_STORE if absent */
+/* ms_store_get: MS_ERR_STORE if the key is absent, MS_ERR_BUFFER_TOO_SMALL if value
+ * (with its NUL) does not fit in cap. */
+ms_err ms_store_get(ms_store *st, const char *key, char *value, size_t cap);
 
 typedef enum ms_user_status { MS_USER_ACTIVE = 0, MS_USER_SUSPENDED = 1 } ms_user_status;
 
@@ -71,20 +80,60 @@ typedef struct ms_keyset {
 
 ms_err ms_store_keyset_get(ms_store *st, const ms_kms_secrets *s, const char *device_id,
                            uint64_t period_no, ms_keyset *ks); /* MS_ERR_NO_KEYS */
+/* A user's key set for a period (the one of its first device by id: the RSK is the
+ * same on every device). MS_ERR_USER_UNKNOWN, MS_ERR_NO_KEYS. For audit extraction. */
+ms_err ms_store_keyset_get_user(ms_store *st, const ms_kms_secrets *s, const char *user_uri,
+                                uint64_t period_no, ms_keyset *ks);
+/* Calls cb for every key set of `period_no` (device id order); stops if cb returns
+ * non-zero. Public data only (for export). */
+ms_err ms_store_keyset_list(ms_store *st, uint64_t period_no,
+                            int (*cb)(void *ctx, const char *device_id, const char *user_uri),
+                            void *ctx);
 
 /* Transactions: BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 ms_err ms_store_begin(ms_store *st);
 ms_err ms_store_commit(ms_store *st);
 void ms_store_rollback(ms_store *st);
+/* Inserts a key set; never replaces one. MS_ERR_EXISTS if (device, period) has one,
+ * MS_ERR_DEVICE_UNKNOWN if the device is unknown or belongs to another user than
+ * ks->user_uri. Inside ms_store_begin/commit it joins that transaction, otherwise it
+ * makes its own (so do all changing functions). */
 ms_err ms_store_keyset_put(ms_store *st, const ms_kms_secrets *s, const ms_keyset *ks);
 
 /* Batch issuance (src/kms/issue.c) for every device of every active user lacking a key
  * set for `period_no`, on `threads` threads, committing in batches; `log` (may be NULL)
  * is called inside each batch's transaction before commit for the audit record, and a
- * failure there rolls the batch back (fail closed). *issued counts new key sets. */
+ * failure there rolls the batch back (fail closed). *issued counts new key sets
+ * (committed ones, also when an error stops the run). Identifier: ms_identifier(scheme,
+ * user URI, period); RSK under the generation in force (ms_kms_secrets_generation), the
+ * same for all of a user's devices; SSK/PVT fresh per device. Errors: MS_ERR_PERIOD
+ * (before the first generation), MS_ERR_ARG (inside a caller's transaction), the log's
+ * error, MS_ERR_IDENTITY (a URI the scheme cannot name: the run stops there, batches
+ * before it stay committed), MS_ERR_STORE. A re-run issues only what is missing; a key
+ * set is never replaced. The log may use the store (same connection, same transaction). */
 typedef ms_err (*ms_issue_log_fn)(void *ctx, uint64_t period_no, size_t n_keysets);
 ms_err ms_kms_issue_period(ms_store *st, const ms_kms_secrets *s, const ms_id_scheme *scheme,
                            uint64_t period_no, unsigned threads, ms_issue_log_fn log,
                            void *log_ctx, size_t *issued);
+/* The same with a chosen batch size (key sets per transaction; 0: the default). */
+#define MS_ISSUE_BATCH_DEFAULT 256
+ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
+                                 const ms_id_scheme *scheme, uint64_t period_no,
+                                 unsigned threads, size_t batch, ms_issue_log_fn log,
+                                 void *log_ctx, size_t *issued);
+
+/* ---- internal to store.c and issue.c ---------------------------------------------- */
+
+bool ms_store_in_transaction(const ms_store *st);
+/* The issuance form of keyset_put: files ks only if (device, period) has no key set, the
+ * device is still ks->user_uri's and that user is active; *inserted says whether it did. */
+ms_err ms_store_keyset_put_new(ms_store *st, const ms_kms_secrets *s, const ms_keyset *ks,
+                               bool *inserted);
+/* Up to `limit` devices of active users lacking a key set for period_no, in (user URI,
+ * device id) order strictly after (after_uri, after_id) ("", "" for the start). */
+ms_err ms_store_pending_page(ms_store *st, uint64_t period_no, const char *after_uri,
+                             const char *after_id, size_t limit,
+                             int (*cb)(void *ctx, const char *device_id, const char *user_uri),
+                             void *ctx);
 
 #endif
