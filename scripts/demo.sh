@@ -80,5 +80,80 @@ keys() { grep -E '^(key|cs [0-9]+ master-[a-z]+) = ' "$1" | sha256sum | cut -c1-
 echo "Alice: SHA-256(TGK and SRTP keys) = $(keys "$work/alice.keys")..."
 echo "Bob:   SHA-256(TGK and SRTP keys) = $(keys "$work/bob.keys")..."
 [ "$(keys "$work/alice.keys")" = "$(keys "$work/bob.keys")" ] || { echo "demo: MIKEY keys differ" >&2; exit 1; }
+
+# ---- the KMS: sealed master secrets, users, offline key packages, audited extraction ----
+K="$work/kms"
+# the unseal agent must not outlive the demo, whatever happens
+trap '"$ms" kms seal --dir "$K" >/dev/null 2>&1; rm -rf "$work"' EXIT
+printf 'officer passphrase: correct horse battery staple\n' > "$work/kms.pass"
+
+step "KMS: create the community (master secrets sealed under a passphrase, 2 of 3 auditors)"
+# --scrypt-log2n 12 keeps the demo quick; a real KMS keeps the default (128 MiB scrypt)
+"$ms" kms init --dir "$K" --uri kms.example.org --passphrase-file "$work/kms.pass" \
+    --scrypt-log2n 12 --auditors 3 --approvals 2 --auditor-out-dir "$work/auditors" | sed 's/^/  /'
+
+step "KMS: unseal (a background agent now holds the master secrets in locked memory)"
+"$ms" kms unseal --dir "$K" --passphrase-file "$work/kms.pass"
+"$ms" kms status --dir "$K" | sed 's/^/  /'
+
+step "KMS: enrol Alice's and Bob's phones, issue this month's keys, export for the devices"
+"$ms" kms user-add --dir "$K" --user tel:+447700900123
+"$ms" kms user-add --dir "$K" --user tel:+447700900456
+"$ms" kms device-enrol --dir "$K" --user tel:+447700900123 --device alice-phone --out "$work/alice.enrol"
+"$ms" kms device-enrol --dir "$K" --user tel:+447700900456 --device bob-phone --out "$work/bob.enrol"
+"$ms" kms issue --dir "$K" --period current
+"$ms" kms export --dir "$K" --period current --out "$work/media"
+grep -v '^#' "$work/media/index.txt" | awk '{print "  " $3 "  (" $2 ")"}'
+pkg() { echo "$work/media/$(awk -v d="$1" '$1 == d {print $3}' "$work/media/index.txt")"; }
+Zc=$(sed -n 's:.*<PubEncKey>\(.*\)</PubEncKey>.*:\1:p' "$K/certificate.xml")
+KPAKc=$(sed -n 's:.*<PubAuthKey>\(.*\)</PubAuthKey>.*:\1:p' "$K/certificate.xml")
+T=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+if "$ms" help user init >/dev/null 2>&1; then
+    step "Devices: each creates its encrypted keystore from its enrolment file and imports its package"
+    for who in alice bob; do
+        printf '%s keystore passphrase\n' "$who" > "$work/$who.pass"
+        dev=$who-phone
+        "$ms" user init --keystore "$work/$who.ks" --enrolment "$work/$who.enrol" \
+            --passphrase-file "$work/$who.pass" --scrypt-cost 12 >/dev/null
+        "$ms" user import --keystore "$work/$who.ks" --passphrase-file "$work/$who.pass" \
+            --in "$(pkg $dev)" | sed "s/^/  $who: /"
+    done
+
+    step "Call: Alice sends Bob an I_MESSAGE; both derive the same SRTP keys"
+    "$ms" mikey init --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" \
+        --to tel:+447700900456 --time "$T" --out "$work/call.imsg" --keys > "$work/alice.call"
+    "$ms" mikey respond --keystore "$work/bob.ks" --passphrase-file "$work/bob.pass" \
+        --in "$work/call.imsg" --now "$T" > "$work/bob.call"
+    # the SRTP key identifier (CSB ID) is public; the keys themselves only as a fingerprint
+    echo "Alice: $(grep -E '^csb-id = ' "$work/alice.call")  keys $(keys "$work/alice.call")..."
+    echo "Bob:   $(grep -E '^csb-id = ' "$work/bob.call")  keys $(keys "$work/bob.call")..."
+    [ "$(keys "$work/alice.call")" = "$(keys "$work/bob.call")" ] || { echo "demo: call keys differ" >&2; exit 1; }
+    have_call=1
+else
+    echo "(the 'mikeysakke user' commands are not built: the call is left out)"
+    have_call=0
+fi
+
+step "Audit: two auditors release Bob's decryption key for the month of the call (logged first)"
+"$ms" kms audit-extract --dir "$K" --user tel:+447700900456 --period "$T" \
+    --reason "demo: warrant 2025/42" --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-3.key" \
+    --out "$work/bob-extracted.rsk" | sed 's/^/  /'
+if [ "$have_call" = 1 ]; then
+    "$ms" mikey respond --uri tel:+447700900456 --kms kms.example.org --public "$Zc" --kpak "$KPAKc" \
+        --rsk "$work/bob-extracted.rsk" --in "$work/call.imsg" --now "$T" > "$work/auditor.call"
+    echo "Auditor: $(grep -E '^csb-id = ' "$work/auditor.call")  keys $(keys "$work/auditor.call")..."
+    [ "$(keys "$work/auditor.call")" = "$(keys "$work/bob.call")" ] || { echo "demo: auditor's keys differ" >&2; exit 1; }
+fi
+echo "One user, one month, recorded before release:"
+tail -1 "$K/audit.log" | cut -d' ' -f3-8 | sed 's/^/  /'
+echo "A request for two users is refused:"
+"$ms" kms audit-extract --dir "$K" --user tel:+447700900456,tel:+447700900123 --period "$T" \
+    --reason "fishing" --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-2.key" \
+    --out "$work/nope.rsk" 2>&1 | sed 's/^/  /' || true
+
+step "KMS: seal (the agent wipes the secrets and exits); the audit log verifies with the public key"
+"$ms" kms seal --dir "$K"
+"$ms" kms audit-verify --log "$K/audit.log" --public "$K/audit.pub" | sed 's/^/  /'
 echo
 echo "demo: OK"

@@ -4,6 +4,8 @@
  * exit status is the ms_err code, 1 meaning "checked and invalid" (docs/cli.md).
  */
 #include "cli.h"
+#include "kms_cli.h"
+#include "user_cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +81,11 @@ static const struct cli_opt eccsi_verify_opts[] = {
 
 /* mikey: the KMS options are shared by init and respond ("peer" = the other party's KMS). */
 #define OPT_PROFILE {"--profile", "NAME", 0, "rfc6509 (default), pck, gmk or csk"}
-#define OPT_KMS {"--kms", "URI", CLI_REQUIRED, "own KMS URI (IDRkmsi for init, IDRkmsr for respond)"}
-#define OPT_PUBLIC {"--public", "HEX", CLI_REQUIRED, "own KMS's SAKKE public key Z (257 octets)"}
-#define OPT_KPAK {"--kpak", "HEX", CLI_REQUIRED, "own KMS's ECCSI KPAK (65 octets)"}
+#define OPT_KMS {"--kms", "URI", 0, "own KMS URI (IDRkmsi for init, IDRkmsr for respond); not with --keystore"}
+#define OPT_PUBLIC {"--public", "HEX", 0, "own KMS's SAKKE public key Z (257 octets); not with --keystore"}
+#define OPT_KPAK {"--kpak", "HEX", 0, "own KMS's ECCSI KPAK (65 octets); not with --keystore"}
+#define OPT_KEYSTORE_MIKEY {"--keystore", "DIR", 0, "own URI, KMS and keys from this keystore (user init)"}
+#define OPT_PASSFILE_MIKEY {"--passphrase-file", "FILE", 0, "the keystore passphrase (mode 0600; default: ask)"}
 #define OPT_PEER_KMS {"--peer-kms", "URI", 0, "the other party's KMS URI (default: --kms)"}
 #define OPT_PEER_PUBLIC {"--peer-public", "HEX", 0, "the other party's KMS Z (with --peer-kms)"}
 #define OPT_PEER_KPAK {"--peer-kpak", "HEX", 0, "the other party's KMS KPAK (with --peer-kms)"}
@@ -90,7 +94,9 @@ static const struct cli_opt eccsi_verify_opts[] = {
 
 static const struct cli_opt mikey_init_opts[] = {
     OPT_PROFILE,
-    {"--uri", "URI", CLI_REQUIRED, "own URI (tel:+... for rfc6509; GMS URI for gmk)"},
+    {"--uri", "URI", 0, "own URI (tel:+... for rfc6509; GMS URI for gmk)"},
+    OPT_KEYSTORE_MIKEY,
+    OPT_PASSFILE_MIKEY,
     {"--to", "URI", CLI_REQUIRED, "the responder's URI"},
     OPT_KMS,
     OPT_PUBLIC,
@@ -100,8 +106,8 @@ static const struct cli_opt mikey_init_opts[] = {
     OPT_PEER_KPAK,
     OPT_PERIOD_LEN,
     OPT_PERIOD_OFFSET,
-    {"--ssk", "FILE", CLI_REQUIRED, "own SSK for the key period of the timestamp"},
-    {"--pvt", "HEX", CLI_REQUIRED, "own PVT (65 octets)"},
+    {"--ssk", "FILE", 0, "own SSK for the key period of the timestamp"},
+    {"--pvt", "HEX", 0, "own PVT (65 octets)"},
     {"--time", "TIME", 0, "timestamp T: YYYY-MM-DDTHH:MM:SSZ or 16 hex digits NTP (default now)"},
     {"--key", "FILE", 0, "the key to send (16 octets; default: random)"},
     {"--key-id", "HEX", 0, "key id / CSB ID, 8 hex digits (3GPP: with the purpose tag)"},
@@ -115,7 +121,9 @@ static const struct cli_opt mikey_init_opts[] = {
 };
 static const struct cli_opt mikey_respond_opts[] = {
     OPT_PROFILE,
-    {"--uri", "URI", CLI_REQUIRED, "own URI"},
+    {"--uri", "URI", 0, "own URI"},
+    OPT_KEYSTORE_MIKEY,
+    OPT_PASSFILE_MIKEY,
     OPT_KMS,
     OPT_PUBLIC,
     OPT_KPAK,
@@ -124,7 +132,7 @@ static const struct cli_opt mikey_respond_opts[] = {
     OPT_PEER_KPAK,
     OPT_PERIOD_LEN,
     OPT_PERIOD_OFFSET,
-    {"--rsk", "FILE", CLI_REQUIRED, "own RSK"},
+    {"--rsk", "FILE", 0, "own RSK"},
     {"--period", "N", 0, "key period of the RSK (default: the period of --now)"},
     {"--expect-from", "URI", 0, "refuse unless the initiator is URI"},
     {"--now", "TIME", 0, "the current time (default: the clock), as for --time"},
@@ -179,6 +187,28 @@ static const struct cli_cmd commands[] = {
     {"mikey", "id", cli_mikey_id, "print the RFC 6509 identifier of a tel URI",
      mikey_id_opts},
     {"mikey", "uid", cli_mikey_uid, "print the TS 33.180 UID of a user URI", mikey_uid_opts},
+    {"kms", "init", cli_kms_init, "create a KMS: master keys, seal, certificate, auditors", cli_kms_init_opts},
+    {"kms", "unseal", cli_kms_unseal, "give the unseal agent a passphrase, share or PIN", cli_kms_unseal_opts},
+    {"kms", "status", cli_kms_status, "sealed or unsealed, unseal progress, settings", cli_kms_status_opts},
+    {"kms", "seal", cli_kms_seal, "wipe the master secrets and stop the agent", cli_kms_seal_opts},
+    {"kms", "agent", cli_kms_agent, "the unseal agent (started by kms unseal)", cli_kms_agent_opts},
+    {"kms", "user-add", cli_kms_user_add, "add a user", cli_kms_user_add_opts},
+    {"kms", "user-list", cli_kms_user_list, "list users, their status and devices", cli_kms_user_list_opts},
+    {"kms", "user-suspend", cli_kms_user_suspend, "suspend a user (no new keys)", cli_kms_user_suspend_opts},
+    {"kms", "user-resume", cli_kms_user_resume, "resume a suspended user", cli_kms_user_resume_opts},
+    {"kms", "user-remove", cli_kms_user_remove, "remove a user, devices and key sets", cli_kms_user_remove_opts},
+    {"kms", "device-enrol", cli_kms_device_enrol, "enrol a device: TrK, InK, enrolment file", cli_kms_device_enrol_opts},
+    {"kms", "issue", cli_kms_issue, "issue key sets for a key period", cli_kms_issue_opts},
+    {"kms", "export", cli_kms_export, "write every device's key package for a period", cli_kms_export_opts},
+    {"kms", "audit-extract", cli_kms_audit_extract, "release one user's RSK for one period (audited)", cli_kms_audit_extract_opts},
+    {"kms", "audit-verify", cli_kms_audit_verify, "check the audit log's chain and signatures", cli_kms_audit_verify_opts},
+    {"kms", "rollover", cli_kms_rollover, "new master keys from a future key period", cli_kms_rollover_opts},
+    {"kms", "cert", cli_kms_cert, "print the KMS certificate", cli_kms_cert_opts},
+    {"user", "init", cli_user_init, "create the device's keystore from an enrolment file", cli_user_init_opts},
+    {"user", "import", cli_user_import, "import a key package (no network)", cli_user_import_opts},
+    {"user", "list", cli_user_list, "list the key periods held", cli_user_list_opts},
+    {"user", "status", cli_user_status, "periods in force, next period's keys due", cli_user_status_opts},
+    {"user", "purge", cli_user_purge, "delete key periods that have expired", cli_user_purge_opts},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,204 @@
+/*
+ * mikeysakke KMS facade: one KMS directory (store, sealed master secrets, audit log,
+ * certificate) behind one handle, for embedding the KMS in a program. The `mikeysakke
+ * kms` commands and the unseal agent are thin layers over these functions
+ * (docs/kms.md is the security officer's guide).
+ *
+ * Directory layout: kms.db (SQLite store), sealed (the sealed master secrets),
+ * audit.log and audit.pub (the hash-chained log and its Ed25519 public key, hex),
+ * certificate.xml (the KmsCertificate in force at creation), certificate-P.xml (one per
+ * later master key generation, from key period P).
+ *
+ * A handle starts sealed. Read-only calls (status, user list, certificate, audit
+ * verify) work sealed; everything else returns MS_ERR_SEALED until unsealed. Every
+ * unseal, seal, enrolment, issuance, export, extraction and rollover is appended to the
+ * audit log (and fsynced) before anything is released; if it cannot be, the call fails
+ * with MS_ERR_AUDIT_LOG and releases nothing. A handle is not thread-safe.
+ */
+#ifndef MIKEYSAKKE_KMS_H
+#define MIKEYSAKKE_KMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mikeysakke/crypto.h"
+#include "mikeysakke/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ms_kms ms_kms;
+
+/* How the master secrets are sealed (the values of src/kms/seal.h). */
+#define MS_KMS_SEAL_PASSPHRASE 1
+#define MS_KMS_SEAL_SHARES 2
+#define MS_KMS_SEAL_PKCS11 3
+
+#define MS_KMS_MAX_SHARES 16
+#define MS_KMS_SHARE_MAX 64            /* octets of one encoded custodian share */
+#define MS_KMS_MAX_AUDITORS 16
+#define MS_KMS_CREDENTIAL_BYTES 32     /* one auditor credential */
+#define MS_KMS_AUDIT_PUBLIC_BYTES 32
+
+/* The key-encryption material for sealing (create, rollover). Exactly the fields of
+ * `method` are read; with rollover, k, n, module, token and key label come from the
+ * KMS's own settings and only passphrase / pin are read. */
+typedef struct ms_kms_seal_material {
+    int method;                 /* MS_KMS_SEAL_* */
+    const uint8_t *passphrase;  /* passphrase */
+    size_t passphrase_len;
+    unsigned scrypt_log2_n;     /* 0: the default (17); tests use small values */
+    unsigned k, n;              /* shares: k of n, 1 <= k <= n <= 16 */
+    const char *pkcs11_module;  /* PKCS#11: module path, token label, PIN, key label */
+    const char *token_label;
+    const uint8_t *pin;
+    size_t pin_len;
+    const char *key_label;      /* NULL: "mikeysakke-kms" */
+} ms_kms_seal_material;
+
+/* Community settings of a new KMS. */
+typedef struct ms_kms_config {
+    const char *kms_uri;
+    uint8_t id_scheme;          /* MS_MIKEY_ID_SCHEME_TEL_MONTHLY or _HASHED_UID */
+    uint64_t period_len;        /* hashed UID: key period length in seconds */
+    uint64_t period_offset;     /* hashed UID: key period offset in seconds */
+    uint64_t first_time;        /* NTP seconds in the first key period; 0 = now */
+    unsigned n_auditors;        /* 1..MS_KMS_MAX_AUDITORS credentials to hand out */
+    unsigned approvals;         /* distinct credentials an extraction needs (0 = 1) */
+} ms_kms_config;
+
+/* Secrets handed out once (by create and rollover), for the caller to deliver to
+ * custodians and auditors and then wipe with ms_wipe. */
+typedef struct ms_kms_handout {
+    size_t n_shares;
+    uint8_t share[MS_KMS_MAX_SHARES][MS_KMS_SHARE_MAX];
+    size_t share_len[MS_KMS_MAX_SHARES];
+    size_t n_credentials;
+    uint8_t credential[MS_KMS_MAX_AUDITORS][MS_KMS_CREDENTIAL_BYTES];
+} ms_kms_handout;
+
+/* Creates a KMS in `dir` (made 0700 if absent; MS_ERR_EXISTS if it already holds a
+ * KMS): store, master secrets (generation 0 from the key period of first_time), the
+ * seal, certificate.xml, audit.pub, the auditors' credentials (the store keeps only
+ * their SHA-256) and the first audit entry. `rng` may be NULL (OpenSSL's). */
+MS_API MS_WARN_UNUSED ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
+                                           const ms_kms_seal_material *seal,
+                                           ms_kms_handout *out, const ms_rng *rng);
+
+/* Opens an existing KMS, sealed. `rng` may be NULL. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_open(ms_kms **out, const char *dir, const ms_rng *rng);
+/* Wipes the unsealed secrets (without an audit entry: call ms_kms_seal first for one). */
+MS_API void ms_kms_close(ms_kms *k);
+
+/* The clock used for "current period", NTP seconds (default: the system clock). */
+MS_API void ms_kms_set_clock(ms_kms *k, uint64_t (*now)(void *ctx), void *ctx);
+
+typedef struct ms_kms_status {
+    bool unsealed;
+    int seal_method;              /* MS_KMS_SEAL_* */
+    unsigned shares_have, shares_need;
+    char kms_uri[256];
+    uint8_t id_scheme;
+    uint64_t period_len, period_offset;
+    uint64_t current_period;      /* the key period of the clock */
+    uint64_t audit_seq;           /* entries in the audit log (the head kept in the store) */
+    size_t n_generations;         /* master key generations (0 while sealed) */
+} ms_kms_status;
+
+MS_API MS_WARN_UNUSED ms_err ms_kms_status_get(ms_kms *k, ms_kms_status *st);
+
+/* Unsealing. A share call returns MS_OK when the share was accepted; the KMS is then
+ * unsealed once `need` shares are in (see have/need, may be NULL). Errors:
+ * MS_ERR_PASSPHRASE, MS_ERR_SHARE, MS_ERR_PKCS11, MS_ERR_SEALED_FILE, MS_ERR_AUDIT_LOG
+ * (the "unseal" entry could not be written: the KMS stays sealed). Unsealing an
+ * unsealed KMS is MS_OK and does nothing. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass,
+                                                      size_t len);
+MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len,
+                                                 unsigned *have, unsigned *need);
+MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len);
+/* Appends the "seal" entry and wipes the secrets (they are wiped even if the entry
+ * fails, which is then reported). */
+MS_API ms_err ms_kms_seal(ms_kms *k);
+
+/* Users, by URI (tel:, sip:, MC service IDs). Changes need the KMS unsealed (they are
+ * audited); the list does not. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_add(ms_kms *k, const char *uri);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_suspend(ms_kms *k, const char *uri);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_resume(ms_kms *k, const char *uri);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_remove(ms_kms *k, const char *uri);
+typedef int (*ms_kms_user_fn)(void *ctx, const char *uri, bool suspended, size_t n_devices);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_list(ms_kms *k, ms_kms_user_fn cb, void *ctx);
+
+/* Enrols device `device_id` of an active user: draws its TrK and InK, stores them, and
+ * writes the enrolment file (XML, secret to the device) to xml[0..*xml_len). */
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri,
+                                                 const char *device_id, char *xml,
+                                                 size_t cap, size_t *xml_len);
+
+/* Issues the key sets of every device of every active user for `period_no` (crash-safe,
+ * re-runnable; one audit entry per committed batch). threads 0 = 2. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads,
+                                          size_t *issued);
+
+/* Writes one key package per device holding keys for `period_no` into out_dir
+ * (created 0700 if absent) and index.txt listing them ("device user file sha256" per
+ * line). Each file is written atomically; only its device can read the keys in it. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir,
+                                           size_t *n_packages);
+
+/* An audited extraction request. The scope must be exactly one user and one key period
+ * (else MS_ERR_AUDIT_SCOPE); every credential must be a valid auditor credential and at
+ * least `approvals` distinct ones must be given (else MS_ERR_AUDITOR). */
+typedef struct ms_kms_extract_request {
+    const char *const *users;
+    size_t n_users;
+    const uint64_t *periods;
+    size_t n_periods;
+    const char *reason;             /* required, recorded in the audit log */
+    const uint8_t (*credentials)[MS_KMS_CREDENTIAL_BYTES];
+    size_t n_credentials;
+} ms_kms_extract_request;
+
+/* Releases the user's RSK for the period into rsk (and its identifier into id) after the
+ * "extract" entry has been appended and fsynced. Never a signing key. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
+                                                  uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                                                  uint8_t id[MS_SAKKE_ID_MAX_BYTES],
+                                                  size_t *id_len);
+
+/* Verifies the audit log of `dir` with audit.pub and the head kept in the store (which
+ * also finds a truncated tail). No unseal needed. *first_bad: 1-based line of the first
+ * bad entry on MS_ERR_AUDIT_CHAIN. detail may be NULL. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries,
+                                                 uint64_t *first_bad, char *detail,
+                                                 size_t cap);
+/* The same for a copied log and public key file (hex), without the head check. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(const char *log_path,
+                                                       const char *pub_path,
+                                                       uint64_t *n_entries,
+                                                       uint64_t *first_bad, char *detail,
+                                                       size_t cap);
+
+/* Master key rollover: a new generation valid from key period from_period, which must be
+ * in the future (> the current period, > the last generation's): else MS_ERR_PERIOD.
+ * Re-seals with `seal` (same method; shares: new shares in out) and writes
+ * certificate-<from_period>.xml. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period,
+                                             const ms_kms_seal_material *seal,
+                                             ms_kms_handout *out);
+
+/* The KmsCertificate XML in force for `period_no` (works sealed). */
+MS_API MS_WARN_UNUSED ms_err ms_kms_certificate_xml(ms_kms *k, uint64_t period_no, char *xml,
+                                                size_t cap, size_t *xml_len);
+
+/* The key period of NTP time t under this KMS's scheme. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_period_of(ms_kms *k, uint64_t ntp_seconds,
+                                              uint64_t *period_no);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1426 @@
+/*
+ * The KMS facade (include/mikeysakke/kms.h): one directory, one handle. It ties the
+ * store, the seal, the audit log and the TS 33.180 formats together and enforces the
+ * policy: nothing privileged while sealed, an audit entry fsynced before anything is
+ * released, extraction of exactly one user's RSK for exactly one period.
+ */
+#include "mikeysakke/kms.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "crypto/rng.h"
+#include "crypto/secmem.h"
+#include "kms/audit.h"
+#include "kms/seal.h"
+#include "kms/store.h"
+#include "kmsif/kmsif.h"
+#include "mikeysakke/mikey.h"
+
+#define SETTING_MAX 256
+#define CERT_MAX 16384
+#define DEFAULT_KEY_LABEL "mikeysakke-kms"
+
+struct ms_kms {
+    char dir[PATH_MAX];
+    ms_store *st;
+    ms_kms_secrets *s; /* NULL while sealed */
+    ms_unseal *u;      /* share collection in progress */
+    ms_audit *audit;   /* open while unsealed */
+    ms_rng rng;
+    bool has_rng;
+    uint64_t (*now)(void *);
+    void *now_ctx;
+    char kms_uri[MS_STORE_URI_MAX + 1];
+    ms_id_scheme ids;
+    int method;
+    unsigned approvals, n_auditors;
+    uint8_t auditor_hash[MS_KMS_MAX_AUDITORS][32];
+    uint8_t audit_pub[MS_AUDIT_PUBLIC_BYTES];
+    bool in_batch; /* inside the issuer's transaction: the head is saved afterwards */
+    uint64_t head_seq;
+    uint8_t head_hash[MS_AUDIT_HASH_BYTES];
+    bool head_dirty;
+};
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+static const ms_rng *kms_rng(const ms_kms *k)
+{
+    return k->has_rng ? &k->rng : NULL;
+}
+
+static uint64_t now_secs(const ms_kms *k)
+{
+    if (k->now != NULL)
+        return k->now(k->now_ctx);
+    return ms_ntp_now() >> 32;
+}
+
+static ms_err join(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    return (n < 0 || (size_t)n >= cap) ? MS_ERR_ARG : MS_OK;
+}
+
+static void hex_encode(char *out, const uint8_t *in, size_t len)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Public values only: branches on the digits. */
+static ms_err hex_decode(uint8_t *out, size_t len, const char *hex)
+{
+    if (strlen(hex) != 2 * len)
+        return MS_ERR_BAD_LENGTH;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return MS_ERR_BAD_ENCODING;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return MS_OK;
+}
+
+static ms_err sha256(uint8_t out[32], const void *in, size_t len)
+{
+    unsigned int n = 0;
+    return EVP_Digest(in, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32
+               ? MS_OK
+               : MS_ERR_INTERNAL;
+}
+
+static ms_err set_u64(ms_store *st, const char *key, uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return ms_store_set(st, key, buf);
+}
+
+static ms_err get_u64(ms_store *st, const char *key, uint64_t *v)
+{
+    char buf[32];
+    ms_err e = ms_store_get(st, key, buf, sizeof buf);
+    if (e != MS_OK)
+        return e;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(buf, &end, 10);
+    if (errno != 0 || end == buf || *end != '\0')
+        return MS_ERR_STORE;
+    *v = (uint64_t)x;
+    return MS_OK;
+}
+
+/* Writes a whole file atomically: temp file beside it, fsync, rename, fsync the folder. */
+static ms_err write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return MS_ERR_ARG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return MS_ERR_IO;
+    const uint8_t *p = data;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    int ok = done == len && fchmod(fd, mode) == 0 && fsync(fd) == 0;
+    ok = (close(fd) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return MS_ERR_IO;
+    }
+    char dirbuf[PATH_MAX];
+    snprintf(dirbuf, sizeof dirbuf, "%s", path);
+    char *slash = strrchr(dirbuf, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        int dfd = open(slash == dirbuf ? "/" : dirbuf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
+    return MS_OK;
+}
+
+static ms_err read_small_file(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return MS_ERR_IO;
+    size_t n = fread(out, 1, cap - 1, f);
+    int bad = ferror(f) || !feof(f);
+    fclose(f);
+    if (bad)
+        return MS_ERR_IO;
+    out[n] = '\0';
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    return MS_OK;
+}
+
+static ms_err read_public_key_file(const char *path, uint8_t pub[MS_AUDIT_PUBLIC_BYTES])
+{
+    char buf[2 * MS_AUDIT_PUBLIC_BYTES + 8];
+    ms_err e = read_small_file(path, buf, sizeof buf);
+    if (e != MS_OK)
+        return e;
+    return hex_decode(pub, MS_AUDIT_PUBLIC_BYTES, buf);
+}
+
+static int uri_ok(const char *uri)
+{
+    size_t n = uri ? strlen(uri) : 0;
+    if (n == 0 || n > MS_STORE_URI_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)uri[i] <= 0x20 || (unsigned char)uri[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int device_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > MS_STORE_DEVICE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == ':' || c == '@'))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- settings and certificates ---------------------------------------------------------- */
+
+static ms_err load_settings(ms_kms *k)
+{
+    ms_err e = ms_store_get(k->st, "kms_uri", k->kms_uri, sizeof k->kms_uri);
+    uint64_t scheme = 0, plen = 0, poff = 0, method = 0, appr = 0, naud = 0;
+    if (e == MS_OK)
+        e = get_u64(k->st, "id_scheme", &scheme);
+    if (e == MS_OK)
+        e = get_u64(k->st, "period_len", &plen);
+    if (e == MS_OK)
+        e = get_u64(k->st, "period_offset", &poff);
+    if (e == MS_OK)
+        e = get_u64(k->st, "seal_method", &method);
+    if (e == MS_OK)
+        e = get_u64(k->st, "approvals", &appr);
+    if (e == MS_OK)
+        e = get_u64(k->st, "auditors", &naud);
+    if (e != MS_OK)
+        return MS_ERR_STORE;
+    if (naud == 0 || naud > MS_KMS_MAX_AUDITORS || appr == 0 || appr > naud)
+        return MS_ERR_STORE;
+    k->ids.scheme = (uint8_t)scheme;
+    k->ids.kms_uri = k->kms_uri;
+    k->ids.period_len = plen;
+    k->ids.period_offset = poff;
+    k->method = (int)method;
+    k->approvals = (unsigned)appr;
+    k->n_auditors = (unsigned)naud;
+    for (unsigned i = 0; i < k->n_auditors; i++) {
+        char key[32], hex[80];
+        snprintf(key, sizeof key, "auditor_%u", i + 1);
+        if (ms_store_get(k->st, key, hex, sizeof hex) != MS_OK ||
+            hex_decode(k->auditor_hash[i], 32, hex) != MS_OK)
+            return MS_ERR_STORE;
+    }
+    char hex[80];
+    if (ms_store_get(k->st, "audit_pub", hex, sizeof hex) != MS_OK ||
+        hex_decode(k->audit_pub, sizeof k->audit_pub, hex) != MS_OK)
+        return MS_ERR_STORE;
+    return MS_OK;
+}
+
+static ms_err make_certificate(const ms_kms *k, const ms_kms_generation *g, size_t index,
+                               char *xml, size_t cap, size_t *len)
+{
+    ms_kms_certificate cert;
+    memset(&cert, 0, sizeof cert);
+    snprintf(cert.kms_uri, sizeof cert.kms_uri, "%s", k->kms_uri);
+    snprintf(cert.cert_uri, sizeof cert.cert_uri, "%.200s/certificate/%zu", k->kms_uri, index);
+    snprintf(cert.issuer, sizeof cert.issuer, "%s", k->kms_uri);
+    uint64_t start = 0, end = 0;
+    if (ms_key_period_bounds(&k->ids, &start, &end, g->from_period) != MS_OK)
+        return MS_ERR_PERIOD;
+    cert.valid_from = start;
+    cert.valid_to = 0;
+    cert.user_id_format = k->ids.scheme;
+    cert.period_len = k->ids.period_len;
+    cert.period_offset = k->ids.period_offset;
+    memcpy(cert.Z, g->Z, sizeof cert.Z);
+    memcpy(cert.kpak, g->kpak, sizeof cert.kpak);
+    cert.parameter_set = 1;
+    cert.root = true;
+    return ms_kmsif_certificate_write(xml, cap, len, &cert);
+}
+
+/* Stores generation `index`'s certificate and start period (public, usable sealed). */
+static ms_err save_generation(ms_kms *k, size_t index, const char *xml)
+{
+    char key[48];
+    snprintf(key, sizeof key, "certificate_%zu", index);
+    ms_err e = ms_store_set(k->st, key, xml);
+    if (e == MS_OK) {
+        snprintf(key, sizeof key, "generation_%zu_from", index);
+        e = set_u64(k->st, key, k->s->gen[index].from_period);
+    }
+    if (e == MS_OK)
+        e = set_u64(k->st, "generations", index + 1);
+    return e;
+}
+
+/* The index of the generation in force for period_no, from the public settings. */
+static ms_err generation_index(ms_kms *k, uint64_t period_no, size_t *index)
+{
+    uint64_t n = 0;
+    ms_err e = get_u64(k->st, "generations", &n);
+    if (e != MS_OK)
+        return e;
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        char key[48];
+        uint64_t from = 0;
+        snprintf(key, sizeof key, "generation_%zu_from", i);
+        if (get_u64(k->st, key, &from) != MS_OK)
+            return MS_ERR_STORE;
+        if (from <= period_no) {
+            *index = i;
+            found = 1;
+        }
+    }
+    return found ? MS_OK : MS_ERR_PERIOD;
+}
+
+static ms_err certificate_for(ms_kms *k, uint64_t period_no, char *xml, size_t cap)
+{
+    size_t index = 0;
+    ms_err e = generation_index(k, period_no, &index);
+    if (e != MS_OK)
+        return e;
+    char key[48];
+    snprintf(key, sizeof key, "certificate_%zu", index);
+    return ms_store_get(k->st, key, xml, cap);
+}
+
+static ms_err parsed_certificate_for(ms_kms *k, uint64_t period_no, ms_kms_certificate *cert)
+{
+    char *xml = malloc(CERT_MAX);
+    if (xml == NULL)
+        return MS_ERR_NOMEM;
+    ms_err e = certificate_for(k, period_no, xml, CERT_MAX);
+    if (e == MS_OK)
+        e = ms_kmsif_certificate_parse(cert, xml, strlen(xml), NULL, 0);
+    free(xml);
+    return e;
+}
+
+/* ---- the audit log ---------------------------------------------------------------------- */
+
+static void save_head(ms_kms *k)
+{
+    char hex[2 * MS_AUDIT_HASH_BYTES + 1];
+    if (!k->head_dirty)
+        return;
+    hex_encode(hex, k->head_hash, sizeof k->head_hash);
+    /* The log is the record; the head in the store only detects truncation, so a
+     * failure here is not a reason to withhold what was already logged. */
+    if (set_u64(k->st, "audit_seq", k->head_seq) == MS_OK &&
+        ms_store_set(k->st, "audit_head", hex) == MS_OK)
+        k->head_dirty = false;
+}
+
+/* Appends one entry and fsyncs it; anything else is MS_ERR_AUDIT_LOG (fail closed). */
+static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_t n)
+{
+    if (k->audit == NULL)
+        return MS_ERR_AUDIT_LOG;
+    uint64_t seq = 0;
+    uint8_t head[MS_AUDIT_HASH_BYTES];
+    if (ms_audit_append(k->audit, now_secs(k), event, f, n, &seq, head) != MS_OK)
+        return MS_ERR_AUDIT_LOG;
+    k->head_seq = seq;
+    memcpy(k->head_hash, head, sizeof head);
+    k->head_dirty = true;
+    if (!k->in_batch)
+        save_head(k);
+    return MS_OK;
+}
+
+static ms_err audit1(ms_kms *k, const char *event, const char *key, const char *value)
+{
+    ms_audit_field f = {key, value};
+    return audit(k, event, &f, 1);
+}
+
+/* ---- create, open, close ------------------------------------------------------------------ */
+
+static void to_seal_params(ms_seal_params *p, const ms_kms_seal_material *m)
+{
+    memset(p, 0, sizeof *p);
+    p->method = (ms_seal_method)m->method;
+    p->passphrase = m->passphrase;
+    p->passphrase_len = m->passphrase_len;
+    p->scrypt_log2_n = m->scrypt_log2_n;
+    p->k = m->k;
+    p->n = m->n;
+    p->module = m->pkcs11_module;
+    p->token_label = m->token_label;
+    p->pin = m->pin;
+    p->pin_len = m->pin_len;
+    p->key_label = m->key_label ? m->key_label : DEFAULT_KEY_LABEL;
+}
+
+static ms_err check_material(const ms_kms_seal_material *m)
+{
+    switch (m->method) {
+    case MS_KMS_SEAL_PASSPHRASE:
+        return m->passphrase != NULL && m->passphrase_len > 0 ? MS_OK : MS_ERR_ARG;
+    case MS_KMS_SEAL_SHARES:
+        return m->k >= 1 && m->k <= m->n && m->n <= MS_KMS_MAX_SHARES ? MS_OK : MS_ERR_ARG;
+    case MS_KMS_SEAL_PKCS11:
+        return m->pkcs11_module && m->token_label && m->pin ? MS_OK : MS_ERR_ARG;
+    default:
+        return MS_ERR_ARG;
+    }
+}
+
+static ms_err seal_now(ms_kms *k, const ms_kms_seal_material *m, ms_kms_handout *out)
+{
+    char path[PATH_MAX];
+    ms_err e = join(path, sizeof path, k->dir, "sealed");
+    if (e != MS_OK)
+        return e;
+    ms_seal_params p;
+    to_seal_params(&p, m);
+    uint8_t (*shares)[MS_KMS_SHARE_BYTES] = NULL;
+    size_t share_len[MS_KMS_MAX_SHARES] = {0};
+    if (m->method == MS_KMS_SEAL_SHARES) {
+        shares = ms_secure_alloc(MS_KMS_MAX_SHARES * MS_KMS_SHARE_BYTES);
+        if (shares == NULL)
+            return MS_ERR_NOMEM;
+    }
+    e = ms_seal_write(path, k->s, &p, shares, share_len);
+    if (e == MS_OK && shares != NULL) {
+        out->n_shares = m->n;
+        for (unsigned i = 0; i < m->n; i++) {
+            if (share_len[i] > MS_KMS_SHARE_MAX) {
+                e = MS_ERR_INTERNAL;
+                break;
+            }
+            memcpy(out->share[i], shares[i], share_len[i]);
+            out->share_len[i] = share_len[i];
+        }
+    }
+    ms_secure_free(shares, MS_KMS_MAX_SHARES * MS_KMS_SHARE_BYTES);
+    return e;
+}
+
+static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_material *seal,
+                        ms_kms_handout *out)
+{
+    ms_err e;
+    uint64_t first = 0;
+    e = ms_key_period(&k->ids, &first, cfg->first_time ? cfg->first_time : now_secs(k));
+    if (e != MS_OK)
+        return MS_ERR_PERIOD;
+    /* identifiers must be computable under this scheme */
+    uint8_t probe[MS_SAKKE_ID_MAX_BYTES];
+    size_t probe_len;
+    if (cfg->id_scheme == MS_MIKEY_ID_SCHEME_HASHED_UID &&
+        ms_identifier(&k->ids, probe, sizeof probe, &probe_len, "sip:probe@example.org",
+                      first) != MS_OK)
+        return MS_ERR_ARG;
+
+    char path[PATH_MAX];
+    if ((e = join(path, sizeof path, k->dir, "kms.db")) != MS_OK ||
+        (e = ms_store_open(&k->st, path, true)) != MS_OK)
+        return e;
+    if ((e = ms_store_set(k->st, "kms_uri", cfg->kms_uri)) != MS_OK ||
+        (e = set_u64(k->st, "id_scheme", cfg->id_scheme)) != MS_OK ||
+        (e = set_u64(k->st, "period_len", k->ids.period_len)) != MS_OK ||
+        (e = set_u64(k->st, "period_offset", k->ids.period_offset)) != MS_OK ||
+        (e = set_u64(k->st, "seal_method", (uint64_t)seal->method)) != MS_OK ||
+        (e = set_u64(k->st, "seal_k", seal->k)) != MS_OK ||
+        (e = set_u64(k->st, "seal_n", seal->n)) != MS_OK ||
+        (e = set_u64(k->st, "scrypt_log2n", seal->scrypt_log2_n)) != MS_OK ||
+        (e = set_u64(k->st, "auditors", cfg->n_auditors)) != MS_OK ||
+        (e = set_u64(k->st, "approvals", k->approvals)) != MS_OK)
+        return e;
+    if (seal->method == MS_KMS_SEAL_PKCS11 &&
+        ((e = ms_store_set(k->st, "pkcs11_module", seal->pkcs11_module)) != MS_OK ||
+         (e = ms_store_set(k->st, "token_label", seal->token_label)) != MS_OK ||
+         (e = ms_store_set(k->st, "key_label",
+                           seal->key_label ? seal->key_label : DEFAULT_KEY_LABEL)) != MS_OK))
+        return e;
+
+    if ((e = ms_kms_secrets_new(&k->s)) != MS_OK ||
+        (e = ms_kms_secrets_generate(k->s, first, kms_rng(k))) != MS_OK)
+        return e;
+    if ((e = seal_now(k, seal, out)) != MS_OK)
+        return e;
+
+    char *xml = malloc(CERT_MAX);
+    size_t xml_len = 0;
+    if (xml == NULL)
+        return MS_ERR_NOMEM;
+    e = make_certificate(k, &k->s->gen[0], 0, xml, CERT_MAX - 1, &xml_len);
+    if (e == MS_OK) {
+        xml[xml_len] = '\0';
+        e = save_generation(k, 0, xml);
+    }
+    if (e == MS_OK && (e = join(path, sizeof path, k->dir, "certificate.xml")) == MS_OK)
+        e = write_file_atomic(path, xml, xml_len, 0644);
+    free(xml);
+    if (e != MS_OK)
+        return e;
+
+    /* the audit key's public half, in the store and as a file for offline checks */
+    char hex[2 * MS_AUDIT_PUBLIC_BYTES + 2];
+    if ((e = ms_audit_public_key(k->audit_pub, k->s->audit_key)) != MS_OK)
+        return e;
+    hex_encode(hex, k->audit_pub, sizeof k->audit_pub);
+    if ((e = ms_store_set(k->st, "audit_pub", hex)) != MS_OK)
+        return e;
+    strcat(hex, "\n");
+    if ((e = join(path, sizeof path, k->dir, "audit.pub")) != MS_OK ||
+        (e = write_file_atomic(path, hex, strlen(hex), 0644)) != MS_OK)
+        return e;
+
+    /* auditors: random credentials handed out, only their hashes kept */
+    out->n_credentials = cfg->n_auditors;
+    for (unsigned i = 0; i < cfg->n_auditors; i++) {
+        uint8_t h[32];
+        char key[32], hh[65];
+        if ((e = ms_rng_fill(kms_rng(k), out->credential[i], MS_KMS_CREDENTIAL_BYTES)) != MS_OK ||
+            (e = sha256(h, out->credential[i], MS_KMS_CREDENTIAL_BYTES)) != MS_OK)
+            return e;
+        hex_encode(hh, h, 32);
+        snprintf(key, sizeof key, "auditor_%u", i + 1);
+        if ((e = ms_store_set(k->st, key, hh)) != MS_OK)
+            return e;
+    }
+
+    if ((e = join(path, sizeof path, k->dir, "audit.log")) != MS_OK ||
+        (e = ms_audit_open(&k->audit, path, k->s->audit_key)) != MS_OK)
+        return e;
+    char num[3][24];
+    snprintf(num[0], sizeof num[0], "%u", (unsigned)seal->method);
+    snprintf(num[1], sizeof num[1], "%u/%u", k->approvals, cfg->n_auditors);
+    snprintf(num[2], sizeof num[2], "%llu", (unsigned long long)first);
+    ms_audit_field f[] = {{"kms_uri", cfg->kms_uri},
+                          {"seal_method", num[0]},
+                          {"approvals", num[1]},
+                          {"first_period", num[2]}};
+    return audit(k, "init", f, sizeof f / sizeof f[0]);
+}
+
+static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
+{
+    ms_kms *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return NULL;
+    if (strlen(dir) >= sizeof k->dir) {
+        free(k);
+        return NULL;
+    }
+    strcpy(k->dir, dir);
+    if (rng != NULL) {
+        k->rng = *rng;
+        k->has_rng = true;
+    }
+    return k;
+}
+
+static void drop_secrets(ms_kms *k)
+{
+    if (k->audit != NULL)
+        ms_audit_close(k->audit);
+    k->audit = NULL;
+    ms_kms_secrets_free(k->s);
+    k->s = NULL;
+    if (k->u != NULL)
+        ms_unseal_free(k->u);
+    k->u = NULL;
+}
+
+void ms_kms_close(ms_kms *k)
+{
+    if (k == NULL)
+        return;
+    drop_secrets(k);
+    if (k->st != NULL)
+        ms_store_close(k->st);
+    ms_wipe(k, sizeof *k);
+    free(k);
+}
+
+ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
+                     const ms_kms_seal_material *seal, ms_kms_handout *out, const ms_rng *rng)
+{
+    if (dir == NULL || cfg == NULL || seal == NULL || out == NULL || !uri_ok(cfg->kms_uri) ||
+        cfg->n_auditors == 0 || cfg->n_auditors > MS_KMS_MAX_AUDITORS ||
+        cfg->approvals > cfg->n_auditors || check_material(seal) != MS_OK)
+        return MS_ERR_ARG;
+    if (cfg->id_scheme != MS_MIKEY_ID_SCHEME_TEL_MONTHLY &&
+        !(cfg->id_scheme == MS_MIKEY_ID_SCHEME_HASHED_UID && cfg->period_len > 0))
+        return MS_ERR_ARG;
+    memset(out, 0, sizeof *out);
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return MS_ERR_IO;
+    ms_kms *k = kms_alloc(dir, rng);
+    if (k == NULL)
+        return MS_ERR_NOMEM;
+    char path[PATH_MAX];
+    struct stat sb;
+    const char *mine[] = {"kms.db", "sealed", "audit.log"};
+    for (size_t i = 0; i < 3; i++)
+        if (join(path, sizeof path, dir, mine[i]) != MS_OK || stat(path, &sb) == 0) {
+            ms_kms_close(k);
+            return MS_ERR_EXISTS;
+        }
+    snprintf(k->kms_uri, sizeof k->kms_uri, "%s", cfg->kms_uri);
+    k->ids.scheme = cfg->id_scheme;
+    k->ids.kms_uri = k->kms_uri;
+    k->ids.period_len = cfg->id_scheme == MS_MIKEY_ID_SCHEME_HASHED_UID ? cfg->period_len : 0;
+    k->ids.period_offset =
+        cfg->id_scheme == MS_MIKEY_ID_SCHEME_HASHED_UID ? cfg->period_offset : 0;
+    k->method = seal->method;
+    k->approvals = cfg->approvals ? cfg->approvals : 1;
+    k->n_auditors = cfg->n_auditors;
+
+    ms_err e = create_in(k, cfg, seal, out);
+    ms_kms_close(k);
+    if (e != MS_OK)
+        ms_wipe(out, sizeof *out);
+    return e;
+}
+
+ms_err ms_kms_open(ms_kms **out, const char *dir, const ms_rng *rng)
+{
+    if (out == NULL || dir == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    ms_kms *k = kms_alloc(dir, rng);
+    if (k == NULL)
+        return MS_ERR_NOMEM;
+    char path[PATH_MAX];
+    struct stat sb;
+    ms_err e = join(path, sizeof path, dir, "kms.db");
+    if (e == MS_OK && stat(path, &sb) != 0)
+        e = MS_ERR_STORE; /* no KMS here: never create one by accident */
+    if (e == MS_OK)
+        e = ms_store_open(&k->st, path, false);
+    if (e == MS_OK)
+        e = load_settings(k);
+    if (e != MS_OK) {
+        ms_kms_close(k);
+        return e;
+    }
+    *out = k;
+    return MS_OK;
+}
+
+void ms_kms_set_clock(ms_kms *k, uint64_t (*now)(void *ctx), void *ctx)
+{
+    if (k == NULL)
+        return;
+    k->now = now;
+    k->now_ctx = ctx;
+}
+
+ms_err ms_kms_period_of(ms_kms *k, uint64_t ntp_seconds, uint64_t *period_no)
+{
+    if (k == NULL || period_no == NULL)
+        return MS_ERR_ARG;
+    return ms_key_period(&k->ids, period_no, ntp_seconds);
+}
+
+static ms_err current_period(ms_kms *k, uint64_t *p)
+{
+    return ms_key_period(&k->ids, p, now_secs(k));
+}
+
+ms_err ms_kms_status_get(ms_kms *k, ms_kms_status *st)
+{
+    if (k == NULL || st == NULL)
+        return MS_ERR_ARG;
+    memset(st, 0, sizeof *st);
+    st->unsealed = k->s != NULL;
+    st->seal_method = k->method;
+    if (k->u != NULL)
+        ms_unseal_progress(k->u, &st->shares_have, &st->shares_need);
+    else if (k->method == MS_KMS_SEAL_SHARES) {
+        uint64_t need = 0;
+        if (get_u64(k->st, "seal_k", &need) == MS_OK)
+            st->shares_need = (unsigned)need;
+    }
+    snprintf(st->kms_uri, sizeof st->kms_uri, "%s", k->kms_uri);
+    st->id_scheme = k->ids.scheme;
+    st->period_len = k->ids.period_len;
+    st->period_offset = k->ids.period_offset;
+    (void)current_period(k, &st->current_period);
+    (void)get_u64(k->st, "audit_seq", &st->audit_seq);
+    st->n_generations = k->s ? k->s->n_generations : 0;
+    return MS_OK;
+}
+
+/* ---- unseal and seal ---------------------------------------------------------------------- */
+
+static ms_err unseal_open(ms_kms *k)
+{
+    if (k->u != NULL)
+        return MS_OK;
+    char path[PATH_MAX];
+    ms_err e = join(path, sizeof path, k->dir, "sealed");
+    if (e != MS_OK)
+        return e;
+    return ms_unseal_open(&k->u, path);
+}
+
+/* The secrets are in: check they belong to this KMS, open the log, record the unseal.
+ * Any failure leaves the KMS sealed. */
+static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
+{
+    uint8_t pub[MS_AUDIT_PUBLIC_BYTES];
+    char path[PATH_MAX];
+    ms_err e = ms_audit_public_key(pub, s->audit_key);
+    if (e == MS_OK && CRYPTO_memcmp(pub, k->audit_pub, sizeof pub) != 0)
+        e = MS_ERR_SEALED_FILE; /* a sealed file from another KMS */
+    if (e == MS_OK && (e = join(path, sizeof path, k->dir, "audit.log")) == MS_OK &&
+        ms_audit_open(&k->audit, path, s->audit_key) != MS_OK)
+        e = MS_ERR_AUDIT_LOG;
+    if (e == MS_OK) {
+        char m[8];
+        snprintf(m, sizeof m, "%d", k->method);
+        e = audit1(k, "unseal", "seal_method", m);
+    }
+    if (e != MS_OK) {
+        if (k->audit != NULL)
+            ms_audit_close(k->audit);
+        k->audit = NULL;
+        ms_kms_secrets_free(s);
+        return e;
+    }
+    k->s = s;
+    ms_unseal_free(k->u);
+    k->u = NULL;
+    return MS_OK;
+}
+
+ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
+{
+    if (k == NULL || pass == NULL)
+        return MS_ERR_ARG;
+    if (k->s != NULL)
+        return MS_OK;
+    ms_err e = unseal_open(k);
+    if (e != MS_OK)
+        return e;
+    ms_kms_secrets *s = NULL;
+    e = ms_unseal_passphrase(k->u, &s, pass, len);
+    if (e != MS_OK)
+        return e;
+    return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
+}
+
+ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
+{
+    if (k == NULL || pin == NULL)
+        return MS_ERR_ARG;
+    if (k->s != NULL)
+        return MS_OK;
+    ms_err e = unseal_open(k);
+    if (e != MS_OK)
+        return e;
+    ms_kms_secrets *s = NULL;
+    e = ms_unseal_pkcs11(k->u, &s, pin, len);
+    if (e != MS_OK)
+        return e;
+    return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
+}
+
+ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len, unsigned *have,
+                           unsigned *need)
+{
+    if (k == NULL || share == NULL)
+        return MS_ERR_ARG;
+    if (k->s != NULL) {
+        if (have)
+            *have = 0;
+        if (need)
+            *need = 0;
+        return MS_OK;
+    }
+    ms_err e = unseal_open(k);
+    if (e != MS_OK)
+        return e;
+    ms_kms_secrets *s = NULL;
+    unsigned h = 0, n = 0;
+    e = ms_unseal_share(k->u, &s, share, len);
+    ms_unseal_progress(k->u, &h, &n);
+    if (e == MS_OK && s != NULL) {
+        e = unsealed(k, s);
+        if (e == MS_OK)
+            h = n;
+    }
+    if (have)
+        *have = h;
+    if (need)
+        *need = n;
+    return e;
+}
+
+ms_err ms_kms_seal(ms_kms *k)
+{
+    if (k == NULL)
+        return MS_ERR_ARG;
+    ms_err e = MS_OK;
+    if (k->s != NULL)
+        e = audit(k, "seal", NULL, 0);
+    drop_secrets(k);
+    return e;
+}
+
+/* ---- users and devices ----------------------------------------------------------------------- */
+
+static ms_err need_unsealed(const ms_kms *k)
+{
+    return k == NULL ? MS_ERR_ARG : k->s == NULL ? MS_ERR_SEALED : MS_OK;
+}
+
+static ms_err user_status(ms_kms *k, const char *uri, ms_user_status *status)
+{
+    ms_err e = ms_store_user_status(k->st, uri, status);
+    return e;
+}
+
+ms_err ms_kms_user_add(ms_kms *k, const char *uri)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (!uri_ok(uri))
+        return MS_ERR_IDENTITY;
+    /* the URI must make an identifier under this community's scheme */
+    uint64_t p = 0;
+    uint8_t id[MS_SAKKE_ID_MAX_BYTES];
+    size_t id_len = 0;
+    if ((e = current_period(k, &p)) != MS_OK)
+        return e;
+    if ((e = ms_identifier(&k->ids, id, sizeof id, &id_len, uri, p)) != MS_OK)
+        return e;
+    ms_user_status st;
+    if (user_status(k, uri, &st) == MS_OK)
+        return MS_ERR_EXISTS;
+    if ((e = audit1(k, "user_add", "user", uri)) != MS_OK)
+        return e;
+    return ms_store_user_add(k->st, uri);
+}
+
+static ms_err user_change(ms_kms *k, const char *uri, const char *event, int what)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (!uri_ok(uri))
+        return MS_ERR_IDENTITY;
+    ms_user_status st;
+    if ((e = user_status(k, uri, &st)) != MS_OK)
+        return e;
+    if ((e = audit1(k, event, "user", uri)) != MS_OK)
+        return e;
+    if (what == 0)
+        return ms_store_user_set_status(k->st, uri, MS_USER_SUSPENDED);
+    if (what == 1)
+        return ms_store_user_set_status(k->st, uri, MS_USER_ACTIVE);
+    return ms_store_user_remove(k->st, uri);
+}
+
+ms_err ms_kms_user_suspend(ms_kms *k, const char *uri)
+{
+    return user_change(k, uri, "user_suspend", 0);
+}
+
+ms_err ms_kms_user_resume(ms_kms *k, const char *uri)
+{
+    return user_change(k, uri, "user_resume", 1);
+}
+
+ms_err ms_kms_user_remove(ms_kms *k, const char *uri)
+{
+    return user_change(k, uri, "user_remove", 2);
+}
+
+struct list_ctx {
+    ms_kms_user_fn cb;
+    void *ctx;
+};
+
+static int list_adapter(void *ctx, const char *uri, ms_user_status status, size_t n_devices)
+{
+    struct list_ctx *l = ctx;
+    return l->cb(l->ctx, uri, status == MS_USER_SUSPENDED, n_devices);
+}
+
+ms_err ms_kms_user_list(ms_kms *k, ms_kms_user_fn cb, void *ctx)
+{
+    if (k == NULL || cb == NULL)
+        return MS_ERR_ARG;
+    struct list_ctx l = {cb, ctx};
+    return ms_store_user_list(k->st, list_adapter, &l);
+}
+
+static ms_err active_user(ms_kms *k, const char *uri)
+{
+    ms_user_status st;
+    ms_err e = user_status(k, uri, &st);
+    if (e != MS_OK)
+        return e;
+    return st == MS_USER_SUSPENDED ? MS_ERR_USER_SUSPENDED : MS_OK;
+}
+
+ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri, const char *device_id, char *xml,
+                           size_t cap, size_t *xml_len)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (xml == NULL || xml_len == NULL || !uri_ok(user_uri))
+        return MS_ERR_ARG;
+    if (!device_id_ok(device_id))
+        return MS_ERR_ARG;
+    if ((e = active_user(k, user_uri)) != MS_OK)
+        return e;
+
+    ms_device *dev = ms_secure_alloc(sizeof *dev);
+    ms_device_keys *keys = ms_secure_alloc(sizeof *keys);
+    ms_kms_certificate cert;
+    uint64_t p = 0;
+    if (dev == NULL || keys == NULL) {
+        e = MS_ERR_NOMEM;
+        goto done;
+    }
+    if (ms_store_device_get(k->st, k->s, device_id, dev) == MS_OK) {
+        e = MS_ERR_EXISTS;
+        goto done;
+    }
+    memset(dev, 0, sizeof *dev);
+    snprintf(dev->id, sizeof dev->id, "%s", device_id);
+    snprintf(dev->user_uri, sizeof dev->user_uri, "%s", user_uri);
+    uint8_t ids[8];
+    if ((e = ms_rng_fill(kms_rng(k), dev->trk, sizeof dev->trk)) != MS_OK ||
+        (e = ms_rng_fill(kms_rng(k), dev->ink, sizeof dev->ink)) != MS_OK ||
+        (e = ms_rng_fill(kms_rng(k), ids, sizeof ids)) != MS_OK)
+        goto done;
+    dev->trk_id = (uint32_t)ids[0] << 24 | (uint32_t)ids[1] << 16 | (uint32_t)ids[2] << 8 | ids[3];
+    dev->ink_id = (uint32_t)ids[4] << 24 | (uint32_t)ids[5] << 16 | (uint32_t)ids[6] << 8 | ids[7];
+    snprintf(keys->user_uri, sizeof keys->user_uri, "%s", user_uri);
+    snprintf(keys->device_id, sizeof keys->device_id, "%s", device_id);
+    memcpy(keys->trk, dev->trk, 32);
+    memcpy(keys->ink, dev->ink, 32);
+    keys->trk_id = dev->trk_id;
+    keys->ink_id = dev->ink_id;
+    if ((e = current_period(k, &p)) != MS_OK)
+        goto done;
+    if (generation_index(k, p, &(size_t){0}) != MS_OK) {
+        uint64_t first = 0;
+        if (get_u64(k->st, "generation_0_from", &first) == MS_OK)
+            p = first; /* a KMS whose first period is still ahead */
+    }
+    if ((e = parsed_certificate_for(k, p, &cert)) != MS_OK)
+        goto done;
+    /* the file first (so nothing is stored for a buffer too small), released last */
+    if ((e = ms_kmsif_enrolment_write(xml, cap, xml_len, keys, &cert)) != MS_OK)
+        goto done;
+    ms_audit_field f[] = {{"user", user_uri}, {"device", device_id}};
+    if ((e = audit(k, "enrol", f, 2)) != MS_OK)
+        goto done;
+    e = ms_store_device_add(k->st, k->s, dev);
+done:
+    if (e != MS_OK && xml != NULL && xml_len != NULL) {
+        ms_wipe(xml, cap);
+        *xml_len = 0;
+    }
+    ms_secure_free(dev, sizeof *dev);
+    ms_secure_free(keys, sizeof *keys);
+    return e;
+}
+
+/* ---- issuance and export ----------------------------------------------------------------------- */
+
+static ms_err issue_log(void *ctx, uint64_t period_no, size_t n_keysets)
+{
+    ms_kms *k = ctx;
+    char p[24], n[24];
+    snprintf(p, sizeof p, "%llu", (unsigned long long)period_no);
+    snprintf(n, sizeof n, "%zu", n_keysets);
+    ms_audit_field f[] = {{"period", p}, {"keysets", n}};
+    return audit(k, "issue", f, 2);
+}
+
+static ms_err period_open(ms_kms *k, uint64_t period_no)
+{
+    uint64_t cur = 0;
+    ms_err e = current_period(k, &cur);
+    if (e != MS_OK)
+        return e;
+    if (period_no < cur)
+        return MS_ERR_PERIOD; /* expired */
+    return ms_kms_secrets_generation(k->s, period_no) != NULL ? MS_OK : MS_ERR_PERIOD;
+}
+
+ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads, size_t *issued)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (issued == NULL)
+        return MS_ERR_ARG;
+    *issued = 0;
+    if ((e = period_open(k, period_no)) != MS_OK)
+        return e;
+    k->in_batch = true;
+    e = ms_kms_issue_period(k->st, k->s, &k->ids, period_no, threads ? threads : 2, issue_log,
+                            k, issued);
+    k->in_batch = false;
+    save_head(k);
+    return e;
+}
+
+struct dev_list {
+    size_t n, cap;
+    char (*id)[MS_STORE_DEVICE_ID_MAX + 1];
+};
+
+static int collect_device(void *ctx, const char *id, const char *user_uri)
+{
+    (void)user_uri;
+    struct dev_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        void *p = realloc(l->id, cap * sizeof *l->id);
+        if (p == NULL)
+            return 1;
+        l->id = p;
+        l->cap = cap;
+    }
+    snprintf(l->id[l->n++], sizeof l->id[0], "%s", id);
+    return 0;
+}
+
+/* A file name for a device: its ID with anything unusual replaced, plus a hash so two
+ * IDs that map to the same text still get two files. */
+static void package_name(char out[128], const char *device_id)
+{
+    char safe[MS_STORE_DEVICE_ID_MAX + 1];
+    size_t i;
+    for (i = 0; device_id[i] != '\0' && i < MS_STORE_DEVICE_ID_MAX; i++) {
+        char c = device_id[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_';
+        safe[i] = ok ? c : '_';
+    }
+    safe[i] = '\0';
+    uint8_t h[32];
+    char hh[65];
+    if (sha256(h, device_id, strlen(device_id)) != MS_OK)
+        memset(h, 0, sizeof h);
+    hex_encode(hh, h, 4);
+    snprintf(out, 128, "%.64s-%.8s.xml", safe, hh);
+}
+
+static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
+                         const ms_kms_certificate *cert, const char *out_dir, char *buf,
+                         FILE *index, int *written)
+{
+    *written = 0;
+    ms_device *dev = ms_secure_alloc(sizeof *dev);
+    ms_keyset *ks = ms_secure_alloc(sizeof *ks);
+    ms_key_package *pkg = ms_secure_alloc(sizeof *pkg);
+    ms_device_keys *keys = ms_secure_alloc(sizeof *keys);
+    ms_err e = MS_OK;
+    if (dev == NULL || ks == NULL || pkg == NULL || keys == NULL) {
+        e = MS_ERR_NOMEM;
+        goto done;
+    }
+    if ((e = ms_store_device_get(k->st, k->s, device_id, dev)) != MS_OK)
+        goto done;
+    if (active_user(k, dev->user_uri) != MS_OK)
+        goto done; /* suspended users get nothing */
+    e = ms_store_keyset_get(k->st, k->s, device_id, period_no, ks);
+    if (e == MS_ERR_NO_KEYS) {
+        e = MS_OK;
+        goto done;
+    }
+    if (e != MS_OK)
+        goto done;
+    snprintf(keys->user_uri, sizeof keys->user_uri, "%s", dev->user_uri);
+    snprintf(keys->device_id, sizeof keys->device_id, "%s", dev->id);
+    memcpy(keys->trk, dev->trk, 32);
+    memcpy(keys->ink, dev->ink, 32);
+    keys->trk_id = dev->trk_id;
+    keys->ink_id = dev->ink_id;
+
+    snprintf(pkg->user_uri, sizeof pkg->user_uri, "%s", dev->user_uri);
+    snprintf(pkg->kms_uri, sizeof pkg->kms_uri, "%s", k->kms_uri);
+    snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
+    pkg->time = now_secs(k);
+    pkg->cert = *cert;
+    pkg->n_keysets = 1;
+    ms_kmsif_keyset *o = &pkg->keysets[0];
+    snprintf(o->kms_uri, sizeof o->kms_uri, "%s", k->kms_uri);
+    snprintf(o->user_uri, sizeof o->user_uri, "%s", dev->user_uri);
+    memcpy(o->user_id, ks->user_id, ks->user_id_len);
+    o->user_id_len = ks->user_id_len;
+    o->period_no = period_no;
+    if ((e = ms_key_period_bounds(&k->ids, &o->valid_from, &o->valid_to, period_no)) != MS_OK)
+        goto done;
+    memcpy(o->rsk, ks->rsk, sizeof o->rsk);
+    memcpy(o->ssk, ks->ssk, sizeof o->ssk);
+    memcpy(o->pvt, ks->pvt, sizeof o->pvt);
+
+    size_t len = 0;
+    if ((e = ms_kmsif_package_write(buf, MS_KMSIF_MAX_XML, &len, pkg, keys, kms_rng(k))) != MS_OK)
+        goto done;
+    char name[128], path[PATH_MAX];
+    package_name(name, dev->id);
+    if ((e = join(path, sizeof path, out_dir, name)) != MS_OK ||
+        (e = write_file_atomic(path, buf, len, 0644)) != MS_OK)
+        goto done;
+    uint8_t h[32];
+    char hh[65];
+    if ((e = sha256(h, buf, len)) != MS_OK)
+        goto done;
+    hex_encode(hh, h, 32);
+    fprintf(index, "%s %s %s %s\n", dev->id, dev->user_uri, name, hh);
+    *written = 1;
+done:
+    ms_secure_free(dev, sizeof *dev);
+    ms_secure_free(ks, sizeof *ks);
+    ms_secure_free(pkg, sizeof *pkg);
+    ms_secure_free(keys, sizeof *keys);
+    return e;
+}
+
+ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t *n_packages)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (out_dir == NULL || n_packages == NULL)
+        return MS_ERR_ARG;
+    *n_packages = 0;
+    if (ms_kms_secrets_generation(k->s, period_no) == NULL)
+        return MS_ERR_PERIOD;
+    if (mkdir(out_dir, 0700) != 0 && errno != EEXIST)
+        return MS_ERR_IO;
+
+    struct dev_list l = {0, 0, NULL};
+    char *buf = NULL, *index_text = NULL;
+    size_t index_len = 0;
+    FILE *index = NULL;
+    ms_kms_certificate cert;
+    if ((e = ms_store_device_list(k->st, NULL, collect_device, &l)) != MS_OK)
+        goto done;
+    if ((e = parsed_certificate_for(k, period_no, &cert)) != MS_OK)
+        goto done;
+    char p[24], n[24];
+    snprintf(p, sizeof p, "%llu", (unsigned long long)period_no);
+    snprintf(n, sizeof n, "%zu", l.n);
+    ms_audit_field f[] = {{"period", p}, {"devices", n}, {"dir", out_dir}};
+    if ((e = audit(k, "export", f, 3)) != MS_OK)
+        goto done;
+    buf = malloc(MS_KMSIF_MAX_XML);
+    index = open_memstream(&index_text, &index_len);
+    if (buf == NULL || index == NULL) {
+        e = MS_ERR_NOMEM;
+        goto done;
+    }
+    fprintf(index, "# mikeysakke key packages: kms %s period %s\n# device user file sha256\n",
+            k->kms_uri, p);
+    for (size_t i = 0; i < l.n; i++) {
+        int written = 0;
+        if ((e = export_one(k, l.id[i], period_no, &cert, out_dir, buf, index, &written)) != MS_OK)
+            goto done;
+        *n_packages += (size_t)written;
+    }
+    if (fclose(index) != 0) {
+        index = NULL;
+        e = MS_ERR_NOMEM;
+        goto done;
+    }
+    index = NULL;
+    char path[PATH_MAX];
+    if ((e = join(path, sizeof path, out_dir, "index.txt")) == MS_OK)
+        e = write_file_atomic(path, index_text, index_len, 0644);
+done:
+    if (index != NULL)
+        fclose(index);
+    free(index_text);
+    free(buf);
+    free(l.id);
+    return e;
+}
+
+/* ---- audited extraction ------------------------------------------------------------------------ */
+
+/* Which stored auditor a credential is (1-based), or 0. Compares every hash in constant
+ * time so the position of a near miss is not revealed. */
+static unsigned auditor_index(const ms_kms *k, const uint8_t cred[MS_KMS_CREDENTIAL_BYTES])
+{
+    uint8_t h[32];
+    if (sha256(h, cred, MS_KMS_CREDENTIAL_BYTES) != MS_OK)
+        return 0;
+    unsigned found = 0;
+    for (unsigned i = 0; i < k->n_auditors; i++)
+        if (CRYPTO_memcmp(h, k->auditor_hash[i], 32) == 0)
+            found = i + 1;
+    return found;
+}
+
+ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
+                            uint8_t rsk[MS_SAKKE_POINT_BYTES], uint8_t id[MS_SAKKE_ID_MAX_BYTES],
+                            size_t *id_len)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (req == NULL || rsk == NULL || id == NULL || id_len == NULL)
+        return MS_ERR_ARG;
+    if (req->n_users != 1 || req->n_periods != 1 || req->users == NULL ||
+        req->periods == NULL || req->users[0] == NULL)
+        return MS_ERR_AUDIT_SCOPE;
+    if (req->reason == NULL || req->reason[0] == '\0')
+        return MS_ERR_ARG;
+    if (req->n_credentials == 0 || req->credentials == NULL)
+        return MS_ERR_AUDITOR;
+    uint32_t seen = 0;
+    for (size_t i = 0; i < req->n_credentials; i++) {
+        unsigned a = auditor_index(k, req->credentials[i]);
+        if (a == 0)
+            return MS_ERR_AUDITOR; /* a wrong credential spoils the request */
+        seen |= 1u << (a - 1);
+    }
+    unsigned distinct = 0;
+    char who[MS_KMS_MAX_AUDITORS * 4 + 1] = "";
+    for (unsigned i = 0; i < MS_KMS_MAX_AUDITORS; i++)
+        if (seen & (1u << i)) {
+            distinct++;
+            size_t w = strlen(who);
+            snprintf(who + w, sizeof who - w, "%s%u", w ? "," : "", i + 1);
+        }
+    if (distinct < k->approvals)
+        return MS_ERR_AUDITOR;
+
+    const char *user = req->users[0];
+    uint64_t period = req->periods[0];
+    ms_user_status st;
+    if ((e = user_status(k, user, &st)) != MS_OK)
+        return e;
+    const ms_kms_generation *g = ms_kms_secrets_generation(k->s, period);
+    if (g == NULL)
+        return MS_ERR_PERIOD;
+    uint8_t ident[MS_SAKKE_ID_MAX_BYTES];
+    size_t ident_len = 0;
+    if ((e = ms_identifier(&k->ids, ident, sizeof ident, &ident_len, user, period)) != MS_OK)
+        return e;
+
+    uint8_t *tmp = ms_secure_alloc(MS_SAKKE_POINT_BYTES);
+    ms_sakke_kms *sk = NULL;
+    if (tmp == NULL)
+        return MS_ERR_NOMEM;
+    if ((e = ms_sakke_kms_new(&sk, g->Z)) == MS_OK)
+        e = ms_sakke_rsk_issue(sk, tmp, g->z, ident, ident_len);
+    ms_sakke_kms_free(sk);
+    if (e == MS_OK) {
+        char p[24];
+        snprintf(p, sizeof p, "%llu", (unsigned long long)period);
+        ms_audit_field f[] = {{"user", user}, {"period", p}, {"reason", req->reason},
+                              {"auditors", who}, {"key", "RSK"}};
+        e = audit(k, "extract", f, 5); /* fsynced before the key leaves */
+    }
+    if (e == MS_OK) {
+        memcpy(rsk, tmp, MS_SAKKE_POINT_BYTES);
+        memcpy(id, ident, ident_len);
+        *id_len = ident_len;
+    }
+    ms_secure_free(tmp, MS_SAKKE_POINT_BYTES);
+    return e;
+}
+
+/* ---- audit verification (no unseal) -------------------------------------------------------------- */
+
+ms_err ms_kms_audit_verify_files(const char *log_path, const char *pub_path, uint64_t *n_entries,
+                                 uint64_t *first_bad, char *detail, size_t cap)
+{
+    if (log_path == NULL || pub_path == NULL || n_entries == NULL || first_bad == NULL)
+        return MS_ERR_ARG;
+    uint8_t pub[MS_AUDIT_PUBLIC_BYTES];
+    ms_err e = read_public_key_file(pub_path, pub);
+    if (e != MS_OK)
+        return e;
+    return ms_audit_verify(log_path, pub, 0, NULL, n_entries, first_bad, detail, cap);
+}
+
+ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries, uint64_t *first_bad,
+                           char *detail, size_t cap)
+{
+    if (dir == NULL || n_entries == NULL || first_bad == NULL)
+        return MS_ERR_ARG;
+    *n_entries = 0;
+    *first_bad = 0;
+    ms_kms *k = NULL;
+    ms_err e = ms_kms_open(&k, dir, NULL);
+    if (e != MS_OK)
+        return e;
+    uint64_t seq = 0;
+    uint8_t head[MS_AUDIT_HASH_BYTES];
+    char hex[2 * MS_AUDIT_HASH_BYTES + 1];
+    const uint8_t *hp = NULL;
+    if (get_u64(k->st, "audit_seq", &seq) == MS_OK &&
+        ms_store_get(k->st, "audit_head", hex, sizeof hex) == MS_OK &&
+        hex_decode(head, sizeof head, hex) == MS_OK)
+        hp = head;
+    else
+        seq = 0;
+    char path[PATH_MAX];
+    e = join(path, sizeof path, dir, "audit.log");
+    if (e == MS_OK)
+        e = ms_audit_verify(path, k->audit_pub, seq, hp, n_entries, first_bad, detail, cap);
+    ms_kms_close(k);
+    return e;
+}
+
+/* ---- rollover and certificates ---------------------------------------------------------------- */
+
+ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_material *seal,
+                       ms_kms_handout *out)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (seal == NULL || out == NULL || seal->method != k->method)
+        return MS_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    uint64_t cur = 0;
+    if ((e = current_period(k, &cur)) != MS_OK)
+        return e;
+    size_t n = k->s->n_generations;
+    if (from_period <= cur || n == 0 || from_period <= k->s->gen[n - 1].from_period ||
+        n >= MS_KMS_MAX_GENERATIONS)
+        return MS_ERR_PERIOD;
+
+    /* the stored settings complete the material */
+    ms_kms_seal_material m = *seal;
+    char module[SETTING_MAX], token[SETTING_MAX], label[SETTING_MAX];
+    uint64_t kk = 0, nn = 0, log2n = 0;
+    (void)get_u64(k->st, "scrypt_log2n", &log2n);
+    if (m.scrypt_log2_n == 0)
+        m.scrypt_log2_n = (unsigned)log2n;
+    if (k->method == MS_KMS_SEAL_SHARES) {
+        if (get_u64(k->st, "seal_k", &kk) != MS_OK || get_u64(k->st, "seal_n", &nn) != MS_OK)
+            return MS_ERR_STORE;
+        m.k = (unsigned)kk;
+        m.n = (unsigned)nn;
+    } else if (k->method == MS_KMS_SEAL_PKCS11) {
+        if (ms_store_get(k->st, "pkcs11_module", module, sizeof module) != MS_OK ||
+            ms_store_get(k->st, "token_label", token, sizeof token) != MS_OK ||
+            ms_store_get(k->st, "key_label", label, sizeof label) != MS_OK)
+            return MS_ERR_STORE;
+        m.pkcs11_module = module;
+        m.token_label = token;
+        m.key_label = label;
+    }
+    if ((e = check_material(&m)) != MS_OK)
+        return e;
+
+    char p[24];
+    snprintf(p, sizeof p, "%llu", (unsigned long long)from_period);
+    if ((e = audit1(k, "rollover", "from_period", p)) != MS_OK)
+        return e;
+    if ((e = ms_kms_secrets_add_generation(k->s, from_period, kms_rng(k))) != MS_OK)
+        return e;
+    if ((e = seal_now(k, &m, out)) != MS_OK) {
+        /* the sealed file still holds the old generations: forget the new one */
+        k->s->n_generations = n;
+        ms_wipe(&k->s->gen[n], sizeof k->s->gen[n]);
+        ms_wipe(out, sizeof *out);
+        return e;
+    }
+    char *xml = malloc(CERT_MAX);
+    size_t xml_len = 0;
+    if (xml == NULL)
+        return MS_ERR_NOMEM;
+    e = make_certificate(k, &k->s->gen[n], n, xml, CERT_MAX - 1, &xml_len);
+    if (e == MS_OK) {
+        xml[xml_len] = '\0';
+        e = save_generation(k, n, xml);
+    }
+    char name[64], path[PATH_MAX];
+    snprintf(name, sizeof name, "certificate-%s.xml", p);
+    if (e == MS_OK && (e = join(path, sizeof path, k->dir, name)) == MS_OK)
+        e = write_file_atomic(path, xml, xml_len, 0644);
+    free(xml);
+    return e;
+}
+
+ms_err ms_kms_certificate_xml(ms_kms *k, uint64_t period_no, char *xml, size_t cap, size_t *xml_len)
+{
+    if (k == NULL || xml == NULL || xml_len == NULL || cap == 0)
+        return MS_ERR_ARG;
+    char *buf = malloc(CERT_MAX);
+    if (buf == NULL)
+        return MS_ERR_NOMEM;
+    ms_err e = certificate_for(k, period_no, buf, CERT_MAX);
+    if (e == MS_OK) {
+        size_t n = strlen(buf);
+        if (n + 1 > cap)
+            e = MS_ERR_BUFFER_TOO_SMALL;
+        else {
+            memcpy(xml, buf, n + 1);
+            *xml_len = n;
+        }
+    }
+    free(buf);
+    return e;
+}

@@ -1,0 +1,345 @@
+/*
+ * The KMS facade (include/mikeysakke/kms.h) end to end in one process: create, open
+ * sealed, unseal by passphrase and by shares, users, enrolment, issuance, export,
+ * audited extraction, rollover, seal, audit verification; and one check per refusal:
+ * sealed, wrong passphrase, too few / corrupted / duplicated share, unknown or
+ * suspended user, wrong credential, too few approvals, multi-user or multi-period
+ * extraction, an audit log that cannot be written (nothing released), rollover not in
+ * the future, an edited audit log.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kmsif/kmsif.h"
+#include "mikeysakke/kms.h"
+#include "mikeysakke/mikey.h"
+#include "testutil.h"
+
+/* 2025-10-02T12:00:00Z in NTP seconds: key period (125 * 12 + 9) = 1509. */
+#define T0 (1759406400ull + 2208988800ull)
+#define P0 1509u
+#define ALICE "tel:+447700900123"
+#define BOB "tel:+447700900456"
+
+static uint64_t fixed_clock(void *ctx)
+{
+    return *(const uint64_t *)ctx;
+}
+
+static uint64_t clock_now = T0;
+
+static const uint8_t pass[] = "correct horse battery staple";
+
+static ms_err open_kms(ms_kms **k, const char *dir)
+{
+    ms_err e = ms_kms_open(k, dir, NULL);
+    if (e == MS_OK)
+        ms_kms_set_clock(*k, fixed_clock, &clock_now);
+    return e;
+}
+
+static int count_user(void *ctx, const char *uri, bool suspended, size_t n_devices)
+{
+    (void)uri;
+    (void)suspended;
+    (void)n_devices;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static void test_passphrase_kms(const char *root)
+{
+    char dir[512], path[800];
+    snprintf(dir, sizeof dir, "%s/pass", root);
+    ms_kms_config cfg = {.kms_uri = "kms.example.org",
+                         .id_scheme = MS_MIKEY_ID_SCHEME_TEL_MONTHLY,
+                         .first_time = T0,
+                         .n_auditors = 3,
+                         .approvals = 2};
+    ms_kms_seal_material m = {.method = MS_KMS_SEAL_PASSPHRASE,
+                              .passphrase = pass,
+                              .passphrase_len = sizeof pass - 1,
+                              .scrypt_log2_n = 10};
+    ms_kms_handout *h = calloc(1, sizeof *h);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK(h->n_credentials == 3 && h->n_shares == 0);
+    uint8_t cred[3][MS_KMS_CREDENTIAL_BYTES];
+    memcpy(cred, h->credential, sizeof cred);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_ERR_EXISTS);
+    ms_wipe(h, sizeof *h);
+    free(h);
+
+    ms_kms *k = NULL;
+    CHECK_ERR(open_kms(&k, dir), MS_OK);
+    if (k == NULL)
+        return;
+
+    /* sealed: read-only works, the rest is refused */
+    ms_kms_status st;
+    CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
+    CHECK(!st.unsealed && st.seal_method == MS_KMS_SEAL_PASSPHRASE && st.current_period == P0);
+    CHECK(st.audit_seq == 1);
+    int n_users = 0;
+    CHECK_ERR(ms_kms_user_list(k, count_user, &n_users), MS_OK);
+    char *xml = malloc(MS_KMSIF_MAX_XML);
+    size_t xml_len = 0;
+    CHECK_ERR(ms_kms_certificate_xml(k, P0, xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    ms_kms_certificate cert;
+    CHECK_ERR(ms_kmsif_certificate_parse(&cert, xml, xml_len, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_user_add(k, ALICE), MS_ERR_SEALED);
+    size_t issued = 0;
+    CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_ERR_SEALED);
+    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "a1", xml, MS_KMSIF_MAX_XML, &xml_len),
+              MS_ERR_SEALED);
+
+    /* unseal */
+    CHECK_ERR(ms_kms_unseal_passphrase(k, (const uint8_t *)"wrong", 5), MS_ERR_PASSPHRASE);
+    CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
+    CHECK(!st.unsealed);
+    CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);
+    CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
+    CHECK(st.unsealed && st.n_generations == 1 && st.audit_seq == 2);
+
+    /* users */
+    CHECK_ERR(ms_kms_user_add(k, ALICE), MS_OK);
+    CHECK_ERR(ms_kms_user_add(k, BOB), MS_OK);
+    CHECK_ERR(ms_kms_user_add(k, ALICE), MS_ERR_EXISTS);
+    CHECK_ERR(ms_kms_user_add(k, "sip:alice@example.org"), MS_ERR_IDENTITY); /* monthly: tel */
+    n_users = 0;
+    CHECK_ERR(ms_kms_user_list(k, count_user, &n_users), MS_OK);
+    CHECK(n_users == 2);
+
+    /* devices */
+    CHECK_ERR(ms_kms_device_enrol(k, "tel:+15550000000", "x", xml, MS_KMSIF_MAX_XML, &xml_len),
+              MS_ERR_USER_UNKNOWN);
+    CHECK_ERR(ms_kms_user_suspend(k, BOB), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, BOB, "bob-1", xml, MS_KMSIF_MAX_XML, &xml_len),
+              MS_ERR_USER_SUSPENDED);
+    CHECK_ERR(ms_kms_user_resume(k, BOB), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice 1", xml, MS_KMSIF_MAX_XML, &xml_len),
+              MS_ERR_ARG);
+    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice-1", xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    ms_device_keys alice_keys;
+    ms_kms_certificate ecert;
+    CHECK_ERR(ms_kmsif_enrolment_parse(&alice_keys, &ecert, xml, xml_len, NULL, 0), MS_OK);
+    CHECK(strcmp(alice_keys.device_id, "alice-1") == 0);
+    CHECK_MEM(ecert.Z, cert.Z, sizeof cert.Z);
+    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice-1", xml, MS_KMSIF_MAX_XML, &xml_len),
+              MS_ERR_EXISTS);
+    CHECK_ERR(ms_kms_device_enrol(k, BOB, "bob-1", xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+
+    /* issuance: idempotent; an expired period is refused */
+    CHECK_ERR(ms_kms_issue(k, P0 - 1, 1, &issued), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_issue(k, P0, 2, &issued), MS_OK);
+    CHECK(issued == 2);
+    CHECK_ERR(ms_kms_issue(k, P0, 2, &issued), MS_OK);
+    CHECK(issued == 0);
+
+    /* export: one package per device, readable by that device only */
+    char out[700];
+    snprintf(out, sizeof out, "%s/export", root);
+    size_t n_pkg = 0;
+    CHECK_ERR(ms_kms_export(k, P0, out, &n_pkg), MS_OK);
+    CHECK(n_pkg == 2);
+    snprintf(path, sizeof path, "%s/index.txt", out);
+    CHECK(file_size(path) > 0);
+
+    /* audited extraction: every refusal, then the release */
+    const char *one[] = {BOB};
+    const char *two[] = {BOB, ALICE};
+    uint64_t p1[] = {P0};
+    uint64_t p2[] = {P0, P0 + 1};
+    uint8_t good[2][MS_KMS_CREDENTIAL_BYTES], same[2][MS_KMS_CREDENTIAL_BYTES],
+        wrong[2][MS_KMS_CREDENTIAL_BYTES];
+    memcpy(good[0], cred[0], 32);
+    memcpy(good[1], cred[2], 32);
+    memcpy(same[0], cred[1], 32);
+    memcpy(same[1], cred[1], 32);
+    memcpy(wrong[0], cred[0], 32);
+    memcpy(wrong[1], cred[1], 32);
+    wrong[1][5] ^= 1;
+    uint8_t rsk[MS_SAKKE_POINT_BYTES], id[MS_SAKKE_ID_MAX_BYTES];
+    size_t id_len = 0;
+    ms_kms_extract_request r = {one, 1, p1, 1, "warrant 42",
+                                (const uint8_t(*)[32])good, 2};
+    ms_kms_extract_request bad = r;
+    bad.users = two;
+    bad.n_users = 2;
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDIT_SCOPE);
+    bad = r;
+    bad.n_users = 0;
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDIT_SCOPE);
+    bad = r;
+    bad.periods = p2;
+    bad.n_periods = 2;
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDIT_SCOPE);
+    bad = r;
+    bad.credentials = (const uint8_t(*)[32])wrong;
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    bad = r;
+    bad.n_credentials = 1; /* approvals = 2 */
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    bad = r;
+    bad.credentials = (const uint8_t(*)[32])same; /* the same auditor twice */
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    bad = r;
+    bad.n_credentials = 0;
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    const char *nobody[] = {"tel:+15550000000"};
+    bad = r;
+    bad.users = nobody;
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_USER_UNKNOWN);
+
+    /* an audit log that cannot grow: refused, nothing released */
+    snprintf(path, sizeof path, "%s/audit.log", dir);
+    off_t log_size = file_size(path);
+    struct rlimit old_rl, rl;
+    getrlimit(RLIMIT_FSIZE, &old_rl);
+    signal(SIGXFSZ, SIG_IGN);
+    rl.rlim_cur = (rlim_t)log_size;
+    rl.rlim_max = old_rl.rlim_max;
+    setrlimit(RLIMIT_FSIZE, &rl);
+    memset(rsk, 0, sizeof rsk);
+    id_len = 0;
+    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_AUDIT_LOG);
+    setrlimit(RLIMIT_FSIZE, &old_rl);
+    CHECK(all_zero(rsk, sizeof rsk) && id_len == 0);
+    CHECK(file_size(path) == log_size);
+
+    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_OK);
+    CHECK(file_size(path) > log_size);
+    /* the released RSK is Bob's for P0: it validates against his identifier */
+    uint8_t bob_id[MS_SAKKE_ID_MAX_BYTES];
+    size_t bob_len = 0;
+    ms_id_scheme ids = {MS_MIKEY_ID_SCHEME_TEL_MONTHLY, NULL, 0, 0};
+    CHECK_ERR(ms_identifier(&ids, bob_id, sizeof bob_id, &bob_len, BOB, P0), MS_OK);
+    CHECK(id_len == bob_len && memcmp(id, bob_id, bob_len) == 0);
+    ms_sakke_kms *sk = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&sk, cert.Z), MS_OK);
+    CHECK_ERR(ms_sakke_rsk_validate(sk, bob_id, bob_len, rsk), MS_OK);
+    ms_sakke_kms_free(sk);
+
+    /* rollover only from a future period */
+    ms_kms_handout *h2 = calloc(1, sizeof *h2);
+    CHECK_ERR(ms_kms_rollover(k, P0, &m, h2), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_rollover(k, P0 - 3, &m, h2), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_rollover(k, P0 + 1, &m, h2), MS_OK);
+    CHECK_ERR(ms_kms_rollover(k, P0 + 1, &m, h2), MS_ERR_PERIOD); /* not after the last */
+    free(h2);
+    ms_kms_certificate cert2;
+    CHECK_ERR(ms_kms_certificate_xml(k, P0 + 1, xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    CHECK_ERR(ms_kmsif_certificate_parse(&cert2, xml, xml_len, NULL, 0), MS_OK);
+    CHECK(memcmp(cert2.Z, cert.Z, sizeof cert.Z) != 0);
+
+    /* seal: privileged calls refused again; the re-sealed file opens with both keys */
+    CHECK_ERR(ms_kms_seal(k), MS_OK);
+    CHECK_ERR(ms_kms_user_add(k, "tel:+447700900789"), MS_ERR_SEALED);
+    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_SEALED);
+    CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);
+    CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
+    CHECK(st.unsealed && st.n_generations == 2);
+    CHECK_ERR(ms_kms_seal(k), MS_OK);
+    ms_kms_close(k);
+
+    /* the audit log verifies, and an edit is found at its line */
+    uint64_t n = 0, first_bad = 0;
+    char detail[128];
+    CHECK_ERR(ms_kms_audit_verify(dir, &n, &first_bad, detail, sizeof detail), MS_OK);
+    CHECK(n >= 12);
+    snprintf(out, sizeof out, "%s/audit.pub", dir);
+    CHECK_ERR(ms_kms_audit_verify_files(path, out, &n, &first_bad, detail, sizeof detail), MS_OK);
+    FILE *f = fopen(path, "r+");
+    char line[4096];
+    long third = 0;
+    for (int i = 0; f != NULL && i < 2 && fgets(line, sizeof line, f); i++)
+        third = ftell(f);
+    if (f != NULL) {
+        fseek(f, third + 3, SEEK_SET); /* "seq=3" -> a different digit */
+        int c = fgetc(f);
+        fseek(f, third + 3, SEEK_SET);
+        fputc(c == '9' ? '8' : c + 1, f);
+        fclose(f);
+    }
+    CHECK_ERR(ms_kms_audit_verify(dir, &n, &first_bad, detail, sizeof detail), MS_ERR_AUDIT_CHAIN);
+    CHECK(first_bad == 3);
+    free(xml);
+    ms_wipe(cred, sizeof cred);
+}
+
+static void test_shares_kms(const char *root)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/shares", root);
+    ms_kms_config cfg = {.kms_uri = "kms.example.org",
+                         .id_scheme = MS_MIKEY_ID_SCHEME_HASHED_UID,
+                         .period_len = 2592000,
+                         .first_time = T0,
+                         .n_auditors = 1};
+    ms_kms_seal_material m = {.method = MS_KMS_SEAL_SHARES, .k = 2, .n = 3};
+    ms_kms_handout *h = calloc(1, sizeof *h);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK(h->n_shares == 3);
+    ms_kms *k = NULL;
+    CHECK_ERR(open_kms(&k, dir), MS_OK);
+    if (k == NULL) {
+        free(h);
+        return;
+    }
+    unsigned have = 9, need = 9;
+    ms_kms_status st;
+    CHECK_ERR(ms_kms_unseal_share(k, h->share[0], h->share_len[0], &have, &need), MS_OK);
+    CHECK(have == 1 && need == 2);
+    CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
+    CHECK(!st.unsealed && st.shares_have == 1 && st.shares_need == 2);
+    CHECK_ERR(ms_kms_user_add(k, "sip:alice@example.org"), MS_ERR_SEALED); /* too few */
+    CHECK_ERR(ms_kms_unseal_share(k, h->share[0], h->share_len[0], &have, &need),
+              MS_ERR_SHARE); /* duplicate */
+    uint8_t bad[MS_KMS_SHARE_MAX];
+    memcpy(bad, h->share[1], h->share_len[1]);
+    bad[h->share_len[1] - 1] ^= 0x40;
+    CHECK_ERR(ms_kms_unseal_share(k, bad, h->share_len[1], &have, &need), MS_ERR_SHARE);
+    CHECK_ERR(ms_kms_unseal_share(k, h->share[2], h->share_len[2], &have, &need), MS_OK);
+    CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
+    CHECK(st.unsealed);
+    /* hashed UIDs: any URI is a user */
+    CHECK_ERR(ms_kms_user_add(k, "sip:alice@example.org"), MS_OK);
+    CHECK_ERR(ms_kms_seal(k), MS_OK);
+    ms_kms_close(k);
+    ms_wipe(h, sizeof *h);
+    free(h);
+}
+
+int main(void)
+{
+    char root[] = "/tmp/ms-test-kms-XXXXXX";
+    if (mkdtemp(root) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_passphrase_kms(root);
+    test_shares_kms(root);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", root);
+    return ms_test_finish();
+}
