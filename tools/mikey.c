@@ -4,12 +4,14 @@
  * See docs/cli.md. Secrets (SSK, RSK, the key to send) come from key files only.
  */
 #include "cli.h"
+#include "user_cli.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mikeysakke/client.h"
 #include "mikeysakke/mikey.h"
 
 /* ---- small parsers ----------------------------------------------------------------------- */
@@ -143,6 +145,17 @@ static void format_time(char out[32], uint64_t ntp)
              (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
 }
 
+/* For the `user` commands (user_cli.h). */
+ms_err cli_time_arg(const char *opt, const char *s, uint64_t *ntp)
+{
+    return parse_time(opt, s, ntp);
+}
+
+void cli_time_format(char out[32], uint64_t ntp)
+{
+    format_time(out, ntp);
+}
+
 static ms_err parse_profile(const char *s, ms_mikey_profile *out)
 {
     static const struct {
@@ -213,20 +226,94 @@ static ms_err load_scheme(const struct cli_args *args, ms_mikey_profile profile,
     return err;
 }
 
-static ms_err load_kms_opts(const struct cli_args *args, struct kms_opts *k)
+/* Options that --keystore replaces, and those it needs without it. */
+static ms_err keystore_conflicts(const struct cli_args *args, const char *const *given_by_ks,
+                                 size_t n)
 {
-    ms_err err = parse_profile(cli_get(args, "--profile"), &k->profile);
+    int has_ks = cli_get(args, "--keystore") != NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = cli_get(args, given_by_ks[i]);
+        if (has_ks && v != NULL && strcmp(given_by_ks[i], "--uri") != 0)
+            return cli_fail(MS_ERR_USAGE, "%s: taken from --keystore; leave it out",
+                            given_by_ks[i]);
+        if (!has_ks && v == NULL)
+            return cli_fail(MS_ERR_USAGE, "missing required option %s (or give --keystore)",
+                            given_by_ks[i]);
+    }
+    if (!has_ks && cli_get(args, "--passphrase-file") != NULL)
+        return cli_fail(MS_ERR_USAGE, "--passphrase-file: only with --keystore");
+    return MS_OK;
+}
+
+/* The keystore of --keystore, opened with its passphrase; ks's identity in *id. */
+static ms_err open_keystore(const struct cli_args *args, ms_keystore **ks,
+                            ms_keystore_identity *id)
+{
+    const char *dir = cli_get(args, "--keystore");
+    char pass[CLI_PASSPHRASE_MAX];
+    size_t len = 0;
+    char detail[512] = "";
+    ms_err err = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
+                                     &len);
     if (err != MS_OK)
         return err;
-    err = load_scheme(args, k->profile, &k->scheme);
+    err = ms_keystore_open(ks, dir, pass, len, detail, sizeof detail);
+    ms_wipe(pass, sizeof pass);
     if (err != MS_OK)
-        return err;
-    k->uri = cli_get(args, "--kms");
-    err = cli_hex_arg_fixed("--public", cli_get(args, "--public"), k->Z, sizeof k->Z);
-    if (err == MS_OK)
-        err = cli_hex_arg_fixed("--kpak", cli_get(args, "--kpak"), k->kpak, sizeof k->kpak);
+        return cli_fail(err, "--keystore %s: %s", dir, detail);
+    err = ms_keystore_identity_get(*ks, id);
     if (err != MS_OK)
-        return err;
+        return cli_fail(err, "--keystore %s: the KMS's identifier scheme is unknown", dir);
+    const char *uri = cli_get(args, "--uri");
+    if (uri != NULL && strcmp(uri, id->user_uri) != 0)
+        return cli_fail(MS_ERR_USAGE, "--uri %s: the keystore is for %s", uri, id->user_uri);
+    return MS_OK;
+}
+
+static ms_err load_kms_opts(const struct cli_args *args, struct kms_opts *k,
+                            const ms_keystore_identity *id)
+{
+    ms_err err;
+    if (id != NULL) {
+        /* The community comes from the keystore; the profile defaults to its scheme. */
+        const char *prof = cli_get(args, "--profile");
+        if (cli_get(args, "--period-len") != NULL || cli_get(args, "--period-offset") != NULL)
+            return cli_fail(MS_ERR_USAGE, "--period-len/--period-offset: taken from "
+                                          "--keystore; leave them out");
+        if (prof != NULL)
+            err = parse_profile(prof, &k->profile);
+        else
+            k->profile = id->scheme.scheme == MS_MIKEY_ID_SCHEME_TEL_MONTHLY
+                             ? MS_MIKEY_PROFILE_RFC6509
+                             : MS_MIKEY_PROFILE_PCK;
+        if (prof != NULL && err != MS_OK)
+            return err;
+        k->scheme = id->scheme;
+        k->scheme.kms_uri = NULL;
+        if ((k->scheme.scheme == MS_MIKEY_ID_SCHEME_TEL_MONTHLY) !=
+            (k->profile == MS_MIKEY_PROFILE_RFC6509))
+            return cli_fail(MS_ERR_USAGE, "--profile %s: does not fit the keystore's KMS "
+                            "(%s identifiers)", profile_name(k->profile),
+                            k->profile == MS_MIKEY_PROFILE_RFC6509 ? "hashed UID"
+                                                                   : "monthly tel");
+        k->uri = id->kms_uri;
+        memcpy(k->Z, id->Z, sizeof k->Z);
+        memcpy(k->kpak, id->kpak, sizeof k->kpak);
+    } else {
+        err = parse_profile(cli_get(args, "--profile"), &k->profile);
+        if (err != MS_OK)
+            return err;
+        err = load_scheme(args, k->profile, &k->scheme);
+        if (err != MS_OK)
+            return err;
+        k->uri = cli_get(args, "--kms");
+        err = cli_hex_arg_fixed("--public", cli_get(args, "--public"), k->Z, sizeof k->Z);
+        if (err == MS_OK)
+            err = cli_hex_arg_fixed("--kpak", cli_get(args, "--kpak"), k->kpak,
+                                    sizeof k->kpak);
+        if (err != MS_OK)
+            return err;
+    }
 
     const char *pu = cli_get(args, "--peer-kms");
     const char *pz = cli_get(args, "--peer-public");
@@ -261,7 +348,8 @@ static ms_err kms_fail(ms_err err, int peer)
 
 /* The context: own KMS first (so it is the default), then the peer's. */
 static ms_err make_ctx(ms_mikey_ctx **ctx, const struct kms_opts *k, const char *own_uri,
-                       uint64_t max_skew, uint64_t (*clock)(void *), void *clock_ctx)
+                       uint64_t max_skew, uint64_t (*clock)(void *), void *clock_ctx,
+                       const ms_keystore *ks)
 {
     ms_mikey_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -282,7 +370,17 @@ static ms_err make_ctx(ms_mikey_ctx **ctx, const struct kms_opts *k, const char 
     info.scheme = k->scheme;
     info.Z = k->Z;
     info.kpak = k->kpak;
-    err = ms_mikey_add_kms(*ctx, &info);
+    if (ks != NULL) {
+        /* Own KMS and every held key period from the keystore. */
+        char detail[512] = "";
+        size_t n = 0;
+        err = ms_keystore_load_mikey(ks, *ctx, *(const uint64_t *)clock_ctx >> 32, &n, detail,
+                                     sizeof detail);
+        if (err != MS_OK)
+            return cli_fail(err, "--keystore: %s", detail);
+    } else {
+        err = ms_mikey_add_kms(*ctx, &info);
+    }
     if (err != MS_OK)
         return kms_fail(err, 0);
     if (k->has_peer) {
@@ -724,12 +822,24 @@ ms_err cli_mikey_init(const struct cli_args *args)
     uint64_t ntp = 0, period = 0;
     int fmt = FMT_BASE64;
     ms_err err = MS_OK;
+    static const char *const from_ks[] = {"--uri", "--kms", "--public", "--kpak", "--ssk",
+                                          "--pvt"};
+    ms_keystore *ks = NULL;
+    ms_keystore_identity *id = NULL;
 
     if (k == NULL || p == NULL || res == NULL || msg == NULL) {
         err = cli_fail(MS_ERR_NOMEM, "mikey init");
         goto out;
     }
-    err = load_kms_opts(args, k);
+    err = keystore_conflicts(args, from_ks, sizeof from_ks / sizeof from_ks[0]);
+    if (err == MS_OK && cli_get(args, "--keystore") != NULL) {
+        id = calloc(1, sizeof *id);
+        err = id == NULL ? cli_fail(MS_ERR_NOMEM, "mikey init") : open_keystore(args, &ks, id);
+        if (err == MS_OK)
+            uri = id->user_uri;
+    }
+    if (err == MS_OK)
+        err = load_kms_opts(args, k, id);
     if (err == MS_OK)
         err = parse_format(cli_get(args, "--format"), &fmt);
     if (err != MS_OK)
@@ -749,7 +859,7 @@ ms_err cli_mikey_init(const struct cli_args *args)
         err = parse_time("--time", time_s, &ntp);
     else
         ntp = ms_ntp_now();
-    if (err == MS_OK)
+    if (err == MS_OK && ks == NULL)
         err = cli_hex_arg_fixed("--pvt", cli_get(args, "--pvt"), pvt, sizeof pvt);
     if (err == MS_OK && key_id_s != NULL) {
         uint8_t b[4];
@@ -768,9 +878,11 @@ ms_err cli_mikey_init(const struct cli_args *args)
         err = cli_fail(err, "--time: no key period (before --period-offset?)");
         goto out;
     }
-    err = cli_read_secret("--ssk", ssk_path, ssk, sizeof ssk, sizeof ssk);
-    if (err != MS_OK)
-        goto out;
+    if (ks == NULL) {
+        err = cli_read_secret("--ssk", ssk_path, ssk, sizeof ssk, sizeof ssk);
+        if (err != MS_OK)
+            goto out;
+    }
     if (key_path != NULL) {
         err = cli_read_secret("--key", key_path, key, sizeof key, sizeof key);
         if (err != MS_OK)
@@ -779,10 +891,26 @@ ms_err cli_mikey_init(const struct cli_args *args)
         p->key_len = sizeof key;
     }
 
-    err = make_ctx(&ctx, k, uri, 0, fixed_clock, &ntp);
+    err = make_ctx(&ctx, k, uri, 0, fixed_clock, &ntp, ks);
     if (err != MS_OK)
         goto out;
-    err = ms_mikey_add_keys(ctx, k->uri, period, NULL, ssk, pvt);
+    if (ks != NULL) {
+        ms_keyset *held = calloc(1, sizeof *held);
+        char detail[512] = "";
+        err = held == NULL ? MS_ERR_NOMEM
+                           : ms_keystore_get(ks, NULL, period, held, detail, sizeof detail);
+        if (held != NULL) {
+            ms_keyset_wipe(held);
+            free(held);
+        }
+        if (err != MS_OK) {
+            err = cli_fail(err, "--keystore: no signing keys for key period %llu of --time "
+                           "(user import them)", (unsigned long long)period);
+            goto out;
+        }
+    } else {
+        err = ms_mikey_add_keys(ctx, k->uri, period, NULL, ssk, pvt);
+    }
     if (err == MS_ERR_IDENTITY) {
         err = cli_fail(err, "--uri %s: no identifier under --profile %s", uri,
                        profile_name(k->profile));
@@ -824,6 +952,8 @@ ms_err cli_mikey_init(const struct cli_args *args)
 out:
     if (ctx != NULL)
         ms_mikey_ctx_free(ctx);
+    ms_keystore_close(ks);
+    free(id);
     ms_wipe(ssk, sizeof ssk);
     ms_wipe(key, sizeof key);
     if (res != NULL) {
@@ -860,6 +990,9 @@ ms_err cli_mikey_respond(const struct cli_args *args)
     ms_mikey_ctx *ctx = NULL;
     uint64_t now = 0, period = 0, skew = 0;
     ms_err err = MS_OK;
+    static const char *const from_ks[] = {"--uri", "--kms", "--public", "--kpak", "--rsk"};
+    ms_keystore *ks = NULL;
+    ms_keystore_identity *id = NULL;
 
     if (k == NULL || res == NULL) {
         err = cli_fail(MS_ERR_NOMEM, "mikey respond");
@@ -867,7 +1000,20 @@ ms_err cli_mikey_respond(const struct cli_args *args)
     }
     if (in_path == NULL)
         in_path = "-";
-    err = load_kms_opts(args, k);
+    err = keystore_conflicts(args, from_ks, sizeof from_ks / sizeof from_ks[0]);
+    if (err == MS_OK && cli_get(args, "--keystore") != NULL) {
+        if (period_s != NULL)
+            err = cli_fail(MS_ERR_USAGE, "--period: with --keystore every held period is "
+                                         "used; leave it out");
+        id = calloc(1, sizeof *id);
+        if (err == MS_OK)
+            err = id == NULL ? cli_fail(MS_ERR_NOMEM, "mikey respond")
+                             : open_keystore(args, &ks, id);
+        if (err == MS_OK)
+            uri = id->user_uri;
+    }
+    if (err == MS_OK)
+        err = load_kms_opts(args, k, id);
     if (err == MS_OK && now_s != NULL)
         err = parse_time("--now", now_s, &now);
     else if (err == MS_OK)
@@ -886,14 +1032,17 @@ ms_err cli_mikey_respond(const struct cli_args *args)
     err = read_message(args, &msg, &msg_len, &what);
     if (err != MS_OK)
         goto out;
-    err = cli_read_secret("--rsk", rsk_path, rsk, sizeof rsk, sizeof rsk);
-    if (err != MS_OK)
-        goto out;
+    if (ks == NULL) {
+        err = cli_read_secret("--rsk", rsk_path, rsk, sizeof rsk, sizeof rsk);
+        if (err != MS_OK)
+            goto out;
+    }
 
-    err = make_ctx(&ctx, k, uri, skew, fixed_clock, &now);
+    err = make_ctx(&ctx, k, uri, skew, fixed_clock, &now, ks);
     if (err != MS_OK)
         goto out;
-    err = ms_mikey_add_keys(ctx, k->uri, period, rsk, NULL, NULL);
+    if (ks == NULL)
+        err = ms_mikey_add_keys(ctx, k->uri, period, rsk, NULL, NULL);
     if (err == MS_ERR_IDENTITY) {
         err = cli_fail(err, "--uri %s: no identifier under --profile %s", uri,
                        profile_name(k->profile));
@@ -938,6 +1087,8 @@ ms_err cli_mikey_respond(const struct cli_args *args)
 out:
     if (ctx != NULL)
         ms_mikey_ctx_free(ctx);
+    ms_keystore_close(ks);
+    free(id);
     ms_wipe(rsk, sizeof rsk);
     if (res != NULL) {
         ms_mikey_result_wipe(res);

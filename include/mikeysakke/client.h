@@ -1,0 +1,177 @@
+/*
+ * mikeysakke client keystore (src/client/): a device's identity and key sets, encrypted
+ * at rest, imported from TS 33.180 key packages with no network.
+ *
+ * A keystore is a directory (mode 0700) of files (mode 0600), each AES-256-GCM encrypted
+ * under a key derived with scrypt from a passphrase; docs/client.md gives the format.
+ * It holds the identity from the enrolment file (user URI, device id, TrK, InK, the KMS
+ * certificate) and one entry per (KMS, key period) with the key set (RSK, SSK, PVT, UID).
+ * RFC 6509 3.3: two periods are held at once around a period boundary; status says which
+ * are in force and when the next period's keys are due; purge removes expired ones.
+ *
+ * Conventions of crypto.h and mikey.h: MS_OK or an ms_err; `detail` (may be NULL) gets
+ * one English sentence saying why, naming the file or element at fault. Times `now` are
+ * NTP seconds (since 1900); 0 means the system clock.
+ */
+#ifndef MIKEYSAKKE_CLIENT_H
+#define MIKEYSAKKE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mikeysakke/crypto.h"
+#include "mikeysakke/errors.h"
+#include "mikeysakke/mikey.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MS_KEYSTORE_URI_MAX 255
+#define MS_KEYSTORE_MAX_ENTRIES 64    /* key periods held at most */
+#define MS_KEYSTORE_GRACE (2 * 86400) /* RFC 6509 3.3: two days */
+
+typedef struct ms_keystore ms_keystore;
+
+/* scrypt cost, stored in the keystore header. Zeros take the defaults
+ * (log2 N = 17, r = 8, p = 1: 128 MiB). log2 N may be 10 to 22; small values are for
+ * tests only. */
+typedef struct ms_keystore_params {
+    unsigned scrypt_log2_n;
+    unsigned scrypt_r;
+    unsigned scrypt_p;
+} ms_keystore_params;
+
+/* Create a keystore in `dir` (created with mode 0700; an existing directory must be
+ * empty, else MS_ERR_EXISTS) from an enrolment file (ms_kmsif_enrolment_write format).
+ * The KMS certificate's public keys are checked. params may be NULL. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_create(const char *dir, const char *enrolment_xml,
+                                                size_t enrolment_len, const char *passphrase,
+                                                size_t passphrase_len,
+                                                const ms_keystore_params *params,
+                                                char *detail, size_t detail_cap);
+
+/* Open: MS_ERR_PASSPHRASE for a wrong passphrase, MS_ERR_KEYFILE_MODE when the
+ * directory or a file is open to other users, MS_ERR_KEYSTORE for a corrupted, tampered
+ * or foreign file (named in detail). The key sets are read on demand. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_open(ms_keystore **out, const char *dir,
+                                              const char *passphrase, size_t passphrase_len,
+                                              char *detail, size_t detail_cap);
+/* Wipes the keystore key and frees; NULL allowed. */
+MS_API void ms_keystore_close(ms_keystore *ks);
+
+/* The device's identity (public parts only). */
+typedef struct ms_keystore_identity {
+    char user_uri[MS_KEYSTORE_URI_MAX + 1];
+    char device_id[65];
+    uint32_t trk_id, ink_id;
+    char kms_uri[MS_KEYSTORE_URI_MAX + 1];
+    ms_id_scheme scheme;               /* scheme.kms_uri points into this struct */
+    uint8_t Z[MS_SAKKE_POINT_BYTES];   /* from the enrolment's KMS certificate */
+    uint8_t kpak[MS_ECCSI_POINT_BYTES];
+} ms_keystore_identity;
+
+MS_API MS_WARN_UNUSED ms_err ms_keystore_identity_get(const ms_keystore *ks,
+                                                      ms_keystore_identity *id);
+
+/* One held key set. rsk and ssk are secret: ms_keyset_wipe when done. */
+typedef struct ms_keyset {
+    char kms_uri[MS_KEYSTORE_URI_MAX + 1];
+    char user_uri[MS_KEYSTORE_URI_MAX + 1];
+    uint8_t user_id[MS_SAKKE_ID_MAX_BYTES]; /* the identifier (UID or monthly ID) */
+    size_t user_id_len;
+    uint64_t period_no;
+    uint64_t period_start, period_end;  /* NTP seconds: [start, end) */
+    uint64_t valid_from, valid_to;      /* NTP seconds from the package; 0 = absent */
+    uint64_t package_time;              /* Time of the package it came from */
+    uint64_t imported_at;
+    uint8_t Z[MS_SAKKE_POINT_BYTES];    /* the certificate it was validated against */
+    uint8_t kpak[MS_ECCSI_POINT_BYTES];
+    uint8_t rsk[MS_SAKKE_POINT_BYTES];
+    uint8_t ssk[MS_ECCSI_SCALAR_BYTES];
+    uint8_t pvt[MS_ECCSI_POINT_BYTES];
+} ms_keyset;
+
+MS_API void ms_keyset_wipe(ms_keyset *k);
+
+/* What was imported (public). */
+typedef struct ms_keystore_import_report {
+    uint64_t package_time;
+    size_t n_periods;
+    uint64_t periods[4];
+} ms_keystore_import_report;
+
+/* Import a key package (KmsResponse with KmsKeyProv): signature under the InK, then
+ * decryption under the TrK (ms_kmsif_package_parse), then: for this user and device
+ * (MS_ERR_PACKAGE_DEVICE), from the enrolled KMS (MS_ERR_MIKEY_UNKNOWN_KMS), newer than
+ * the last package imported for each of its periods (MS_ERR_PACKAGE_REPLAY), periods not
+ * ended before now (MS_ERR_PERIOD), key set not revoked (MS_ERR_INVALID), UserID equal
+ * to the identifier recomputed from the user URI and period (MS_ERR_IDENTITY), every RSK
+ * and SSK valid against the certificate (MS_ERR_RSK_INVALID, MS_ERR_SSK_INVALID). Nothing
+ * is stored unless everything passes. report may be NULL. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_import(ms_keystore *ks, const char *xml, size_t len,
+                                                uint64_t now,
+                                                ms_keystore_import_report *report,
+                                                char *detail, size_t detail_cap);
+
+/* The key set of `period_no` from `kms_uri` (NULL: the enrolled KMS); MS_ERR_NO_KEYS if
+ * none is held. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_get(const ms_keystore *ks, const char *kms_uri,
+                                             uint64_t period_no, ms_keyset *out,
+                                             char *detail, size_t detail_cap);
+
+/* One held period (public). */
+typedef struct ms_keystore_entry {
+    char kms_uri[MS_KEYSTORE_URI_MAX + 1];
+    uint64_t period_no;
+    uint64_t period_start, period_end; /* NTP seconds */
+    uint64_t package_time, imported_at;
+    bool in_force; /* accepted now (ms_key_periods_accepted, 2-day grace) */
+    bool expired;  /* ended more than the grace ago: purge removes it */
+} ms_keystore_entry;
+
+/* Held periods in increasing order. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_list(const ms_keystore *ks, ms_keystore_entry *out,
+                                              size_t cap, size_t *n, uint64_t now,
+                                              char *detail, size_t detail_cap);
+
+typedef struct ms_keystore_state {
+    uint64_t now;
+    uint64_t current_period;
+    uint64_t accepted[2]; /* periods accepted now, current first */
+    size_t n_accepted;
+    bool current_held;
+    uint64_t next_period;
+    uint64_t next_start;  /* NTP seconds */
+    uint64_t next_due;    /* next_start - grace (not before the current period's start) */
+    bool next_held;
+    size_t n_entries;
+    ms_keystore_entry entries[MS_KEYSTORE_MAX_ENTRIES];
+} ms_keystore_state;
+
+/* Fills st and returns MS_OK, or MS_ERR_NO_KEYS (st filled too) when the current
+ * period's keys are missing, or the next period's are missing and due (now >= next_due). */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_status(const ms_keystore *ks, ms_keystore_state *st,
+                                                uint64_t now, char *detail, size_t detail_cap);
+
+/* Delete (overwrite, fsync, unlink) entries of periods that ended more than the grace
+ * ago. purged (may be NULL) receives their period numbers. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now,
+                                               uint64_t *purged, size_t cap, size_t *n_purged,
+                                               char *detail, size_t detail_cap);
+
+/* Give a MIKEY context this device's keys: ms_mikey_add_kms for the enrolled KMS (with
+ * the certificate of the period of `now`, which matters only after a master key
+ * rollover), then ms_mikey_add_keys for every held period validated against that
+ * certificate. The context must have been made with own_uri = the keystore's user URI
+ * and a profile that fits the KMS's identifier scheme, and must not know the KMS yet.
+ * n_loaded (may be NULL) receives the number of periods loaded. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_load_mikey(const ms_keystore *ks, ms_mikey_ctx *ctx,
+                                                    uint64_t now, size_t *n_loaded,
+                                                    char *detail, size_t detail_cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,413 @@
+/*
+ * The `user` subcommands: the device's client keystore (docs/client.md). init creates it
+ * from an enrolment file, import loads a key package (no network), list and status show
+ * the held key periods and when the next period's keys are due, purge deletes expired
+ * ones. The passphrase comes from a 0600 file or the terminal, never the command line.
+ */
+#include "user_cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "mikeysakke/client.h"
+
+#define OPT_KEYSTORE {"--keystore", "DIR", CLI_REQUIRED, "the keystore directory"}
+#define OPT_PASSFILE {"--passphrase-file", "FILE", 0, "read the passphrase from FILE (mode 0600; default: ask)"}
+#define OPT_NOW {"--now", "TIME", 0, "the current time (default: the clock), YYYY-MM-DDTHH:MM:SSZ"}
+
+const struct cli_opt cli_user_init_opts[] = {
+    OPT_KEYSTORE,
+    {"--enrolment", "FILE", CLI_REQUIRED, "the enrolment file from `kms device enrol`"},
+    OPT_PASSFILE,
+    {"--scrypt-cost", "N", 0, "scrypt log2 N, 10 to 22 (default 17: 128 MiB); lower is weaker"},
+    {NULL, NULL, 0, NULL},
+};
+const struct cli_opt cli_user_import_opts[] = {
+    OPT_KEYSTORE,
+    {"--in", "FILE", CLI_REQUIRED, "the key package (KmsResponse XML)"},
+    OPT_PASSFILE,
+    OPT_NOW,
+    {NULL, NULL, 0, NULL},
+};
+const struct cli_opt cli_user_list_opts[] = {
+    OPT_KEYSTORE,
+    OPT_PASSFILE,
+    OPT_NOW,
+    {NULL, NULL, 0, NULL},
+};
+const struct cli_opt cli_user_status_opts[] = {
+    OPT_KEYSTORE,
+    OPT_PASSFILE,
+    OPT_NOW,
+    {NULL, NULL, 0, NULL},
+};
+const struct cli_opt cli_user_purge_opts[] = {
+    OPT_KEYSTORE,
+    OPT_PASSFILE,
+    OPT_NOW,
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- passphrase ------------------------------------------------------------------------ */
+
+static ms_err read_line_file(const char *path, char *out, size_t cap, size_t *out_len)
+{
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+    struct stat st;
+    ms_err err = MS_OK;
+    size_t n = 0;
+    if (fstat(fd, &st) != 0) {
+        err = cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        err = cli_fail(MS_ERR_KEYFILE_MODE, "--passphrase-file %s: not a regular file", path);
+    } else if ((st.st_mode & 077) != 0) {
+        err = cli_fail(MS_ERR_KEYFILE_MODE, "--passphrase-file %s: mode %04o lets other users "
+                       "access it", path, (unsigned)(st.st_mode & 07777));
+    } else {
+        while (n < cap) {
+            ssize_t r = read(fd, out + n, cap - n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                err = cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+                break;
+            }
+            if (r == 0)
+                break;
+            n += (size_t)r;
+        }
+    }
+    close(fd);
+    if (err == MS_OK) {
+        size_t line = 0;
+        while (line < n && out[line] != '\n' && out[line] != '\r')
+            line++;
+        if (line == cap)
+            err = cli_fail(MS_ERR_USAGE, "--passphrase-file %s: longer than %zu octets", path,
+                           cap - 1);
+        else if (line == 0)
+            err = cli_fail(MS_ERR_USAGE, "--passphrase-file %s: empty passphrase", path);
+        ms_wipe(out + line, n - line);
+        out[line < cap ? line : cap - 1] = '\0';
+        *out_len = line;
+    }
+    if (err != MS_OK)
+        ms_wipe(out, cap);
+    return err;
+}
+
+/* One line from the terminal with echo off. */
+static ms_err prompt(int fd, const char *text, char *out, size_t cap, size_t *out_len)
+{
+    struct termios old, quiet;
+    if (tcgetattr(fd, &old) != 0)
+        return cli_fail(MS_ERR_USAGE, "no terminal to ask for the passphrase: use "
+                                      "--passphrase-file");
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    quiet.c_lflag |= ICANON;
+    if (write(fd, text, strlen(text)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
+        return cli_fail(MS_ERR_IO, "terminal");
+    size_t n = 0;
+    ms_err err = MS_OK;
+    for (;;) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == '\n' || c == '\r')
+            break;
+        if (n + 1 >= cap) {
+            err = MS_ERR_USAGE;
+            continue; /* drain the line */
+        }
+        out[n++] = c;
+    }
+    (void)tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0) {
+        /* the newline is cosmetic */
+    }
+    out[n] = '\0';
+    *out_len = n;
+    if (err != MS_OK) {
+        ms_wipe(out, cap);
+        return cli_fail(err, "passphrase longer than %zu octets", cap - 1);
+    }
+    if (n == 0)
+        return cli_fail(MS_ERR_USAGE, "empty passphrase");
+    return MS_OK;
+}
+
+ms_err cli_read_passphrase(const char *path, int confirm, char *out, size_t cap,
+                           size_t *out_len)
+{
+    *out_len = 0;
+    if (path != NULL)
+        return read_line_file(path, out, cap, out_len);
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return cli_fail(MS_ERR_USAGE, "no terminal to ask for the passphrase: use "
+                                      "--passphrase-file");
+    ms_err err = prompt(fd, "Keystore passphrase: ", out, cap, out_len);
+    if (err == MS_OK && confirm) {
+        char *again = malloc(cap);
+        size_t n2 = 0;
+        if (again == NULL) {
+            err = cli_fail(MS_ERR_NOMEM, "passphrase");
+        } else {
+            err = prompt(fd, "Again: ", again, cap, &n2);
+            if (err == MS_OK && (n2 != *out_len || memcmp(again, out, n2) != 0))
+                err = cli_fail(MS_ERR_PASSPHRASE, "the two passphrases differ");
+            ms_wipe(again, cap);
+            free(again);
+        }
+    }
+    close(fd);
+    if (err != MS_OK)
+        ms_wipe(out, cap);
+    return err;
+}
+
+/* ---- shared ----------------------------------------------------------------------------- */
+
+static ms_err get_now(const struct cli_args *args, uint64_t *now)
+{
+    const char *s = cli_get(args, "--now");
+    *now = 0;
+    if (s == NULL)
+        return MS_OK;
+    uint64_t ntp = 0;
+    ms_err err = cli_time_arg("--now", s, &ntp);
+    *now = ntp >> 32;
+    return err;
+}
+
+static ms_err open_ks(const struct cli_args *args, ms_keystore **ks)
+{
+    char pass[CLI_PASSPHRASE_MAX];
+    size_t len = 0;
+    const char *dir = cli_get(args, "--keystore");
+    ms_err err = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
+                                     &len);
+    if (err != MS_OK)
+        return err;
+    char detail[512] = "";
+    err = ms_keystore_open(ks, dir, pass, len, detail, sizeof detail);
+    ms_wipe(pass, sizeof pass);
+    if (err != MS_OK)
+        return cli_fail(err, "--keystore %s: %s", dir, detail);
+    return MS_OK;
+}
+
+static void when(char out[32], uint64_t ntp_seconds)
+{
+    cli_time_format(out, ntp_seconds << 32);
+}
+
+static void print_identity(const ms_keystore *ks)
+{
+    ms_keystore_identity id;
+    if (ms_keystore_identity_get(ks, &id) != MS_OK)
+        return;
+    printf("user = %s\ndevice = %s\nkms = %s\n", id.user_uri, id.device_id, id.kms_uri);
+    if (id.scheme.scheme == MS_MIKEY_ID_SCHEME_TEL_MONTHLY)
+        printf("scheme = monthly tel identifiers (RFC 6509)\n");
+    else
+        printf("scheme = hashed UID (TS 33.180), period %llu s, offset %llu s\n",
+               (unsigned long long)id.scheme.period_len,
+               (unsigned long long)id.scheme.period_offset);
+}
+
+static void print_entry(const ms_keystore_entry *e)
+{
+    char a[32], b[32];
+    when(a, e->period_start);
+    when(b, e->period_end);
+    printf("period %llu %s to %s%s\n", (unsigned long long)e->period_no, a, b,
+           e->in_force ? " in force" : e->expired ? " expired (purge removes it)" : "");
+}
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+ms_err cli_user_init(const struct cli_args *args)
+{
+    const char *dir = cli_get(args, "--keystore");
+    const char *enrol = cli_get(args, "--enrolment");
+    const char *cost = cli_get(args, "--scrypt-cost");
+    ms_keystore_params params = {0, 0, 0};
+    if (cost != NULL) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(cost, &end, 10);
+        if (errno != 0 || end == cost || *end != '\0' || v < 10 || v > 22)
+            return cli_fail(MS_ERR_USAGE, "--scrypt-cost %s: not a number from 10 to 22", cost);
+        params.scrypt_log2_n = (unsigned)v;
+    }
+    uint8_t *xml = NULL;
+    size_t xml_len = 0;
+    ms_err err = cli_read_input("--enrolment", enrol, &xml, &xml_len);
+    if (err != MS_OK)
+        return err;
+    char pass[CLI_PASSPHRASE_MAX];
+    size_t len = 0;
+    err = cli_read_passphrase(cli_get(args, "--passphrase-file"), 1, pass, sizeof pass, &len);
+    ms_keystore *ks = NULL;
+    if (err == MS_OK) {
+        char detail[512] = "";
+        err = ms_keystore_create(dir, (const char *)xml, xml_len, pass, len, &params, detail,
+                                 sizeof detail);
+        /* Opened again to show what it holds, with the passphrase just given. */
+        if (err == MS_OK)
+            err = ms_keystore_open(&ks, dir, pass, len, detail, sizeof detail);
+        if (err != MS_OK)
+            err = cli_fail(err, "--keystore %s: %s", dir, detail);
+    }
+    ms_wipe(pass, sizeof pass);
+    ms_wipe(xml, xml_len); /* the enrolment file holds the TrK and InK */
+    free(xml);
+    if (err == MS_OK) {
+        printf("keystore = %s\n", dir);
+        print_identity(ks);
+        ms_keystore_close(ks);
+    }
+    return err;
+}
+
+ms_err cli_user_import(const struct cli_args *args)
+{
+    const char *in = cli_get(args, "--in");
+    uint64_t now = 0;
+    ms_err err = get_now(args, &now);
+    if (err != MS_OK)
+        return err;
+    uint8_t *xml = NULL;
+    size_t xml_len = 0;
+    err = cli_read_input("--in", in, &xml, &xml_len);
+    if (err != MS_OK)
+        return err;
+    ms_keystore *ks = NULL;
+    err = open_ks(args, &ks);
+    if (err == MS_OK) {
+        char detail[512] = "";
+        ms_keystore_import_report rep;
+        err = ms_keystore_import(ks, (const char *)xml, xml_len, now, &rep, detail,
+                                 sizeof detail);
+        if (err != MS_OK) {
+            err = cli_fail(err, "--in %s: refused (%s): %s", in, ms_errname(err), detail);
+        } else {
+            char t[32];
+            when(t, rep.package_time);
+            printf("imported package of %s\n", t);
+            for (size_t i = 0; i < rep.n_periods; i++)
+                printf("period %llu\n", (unsigned long long)rep.periods[i]);
+        }
+        ms_keystore_close(ks);
+    }
+    free(xml); /* the package is encrypted to this device: not secret in itself */
+    return err;
+}
+
+ms_err cli_user_list(const struct cli_args *args)
+{
+    uint64_t now = 0;
+    ms_err err = get_now(args, &now);
+    ms_keystore *ks = NULL;
+    if (err == MS_OK)
+        err = open_ks(args, &ks);
+    if (err != MS_OK)
+        return err;
+    ms_keystore_entry *list = calloc(MS_KEYSTORE_MAX_ENTRIES, sizeof *list);
+    size_t n = 0;
+    char detail[512] = "";
+    if (list == NULL)
+        err = cli_fail(MS_ERR_NOMEM, "user list");
+    else
+        err = ms_keystore_list(ks, list, MS_KEYSTORE_MAX_ENTRIES, &n, now, detail,
+                               sizeof detail);
+    if (list != NULL && err != MS_OK)
+        err = cli_fail(err, "--keystore %s: %s", cli_get(args, "--keystore"), detail);
+    for (size_t i = 0; err == MS_OK && i < n; i++)
+        print_entry(&list[i]);
+    free(list);
+    ms_keystore_close(ks);
+    return err;
+}
+
+ms_err cli_user_status(const struct cli_args *args)
+{
+    uint64_t now = 0;
+    ms_err err = get_now(args, &now);
+    ms_keystore *ks = NULL;
+    if (err == MS_OK)
+        err = open_ks(args, &ks);
+    if (err != MS_OK)
+        return err;
+    ms_keystore_state *st = calloc(1, sizeof *st);
+    char detail[512] = "";
+    if (st == NULL) {
+        ms_keystore_close(ks);
+        return cli_fail(MS_ERR_NOMEM, "user status");
+    }
+    err = ms_keystore_status(ks, st, now, detail, sizeof detail);
+    if (err == MS_OK || err == MS_ERR_NO_KEYS) {
+        char t[32], a[32], b[32];
+        print_identity(ks);
+        when(t, st->now);
+        printf("now = %s (period %llu)\n", t, (unsigned long long)st->current_period);
+        printf("in force =");
+        for (size_t i = 0; i < st->n_accepted; i++)
+            printf(" %llu", (unsigned long long)st->accepted[i]);
+        printf("\n");
+        for (size_t i = 0; i < st->n_entries; i++) {
+            printf("held ");
+            print_entry(&st->entries[i]);
+        }
+        if (!st->current_held)
+            printf("current period %llu: keys MISSING\n",
+                   (unsigned long long)st->current_period);
+        when(a, st->next_start);
+        when(b, st->next_due);
+        printf("next period %llu starts %s; keys due by %s (2 days before): %s\n",
+               (unsigned long long)st->next_period, a, b,
+               st->next_held ? "held" : st->now >= st->next_due ? "MISSING" : "not yet");
+        if (err != MS_OK)
+            err = cli_fail(err, "--keystore %s: %s", cli_get(args, "--keystore"), detail);
+    } else {
+        err = cli_fail(err, "--keystore %s: %s", cli_get(args, "--keystore"), detail);
+    }
+    free(st);
+    ms_keystore_close(ks);
+    return err;
+}
+
+ms_err cli_user_purge(const struct cli_args *args)
+{
+    uint64_t now = 0;
+    ms_err err = get_now(args, &now);
+    ms_keystore *ks = NULL;
+    if (err == MS_OK)
+        err = open_ks(args, &ks);
+    if (err != MS_OK)
+        return err;
+    uint64_t purged[MS_KEYSTORE_MAX_ENTRIES];
+    size_t n = 0;
+    char detail[512] = "";
+    err = ms_keystore_purge(ks, now, purged, MS_KEYSTORE_MAX_ENTRIES, &n, detail,
+                            sizeof detail);
+    for (size_t i = 0; i < n && i < MS_KEYSTORE_MAX_ENTRIES; i++)
+        printf("purged period %llu\n", (unsigned long long)purged[i]);
+    if (err != MS_OK)
+        err = cli_fail(err, "--keystore %s: %s", cli_get(args, "--keystore"), detail);
+    else if (n == 0)
+        printf("nothing to purge\n");
+    ms_keystore_close(ks);
+    return err;
+}
