@@ -97,10 +97,10 @@ step "KMS: unseal (a background agent now holds the master secrets in locked mem
 "$ms" kms status --dir "$K" | sed 's/^/  /'
 
 step "KMS: enrol Alice's and Bob's phones, issue this month's keys, export for the devices"
-"$ms" kms user-add --dir "$K" --user tel:+447700900123
-"$ms" kms user-add --dir "$K" --user tel:+447700900456
-"$ms" kms device-enrol --dir "$K" --user tel:+447700900123 --device alice-phone --out "$work/alice.enrol"
-"$ms" kms device-enrol --dir "$K" --user tel:+447700900456 --device bob-phone --out "$work/bob.enrol"
+"$ms" kms user add --dir "$K" --user tel:+447700900123
+"$ms" kms user add --dir "$K" --user tel:+447700900456
+"$ms" kms device enrol --dir "$K" --user tel:+447700900123 --device alice-phone --out "$work/alice.enrol"
+"$ms" kms device enrol --dir "$K" --user tel:+447700900456 --device bob-phone --out "$work/bob.enrol"
 "$ms" kms issue --dir "$K" --period current
 "$ms" kms export --dir "$K" --period current --out "$work/media"
 grep -v '^#' "$work/media/index.txt" | awk '{print "  " $3 "  (" $2 ")"}'
@@ -136,7 +136,7 @@ else
 fi
 
 step "Audit: two auditors release Bob's decryption key for the month of the call (logged first)"
-"$ms" kms audit-extract --dir "$K" --user tel:+447700900456 --period "$T" \
+"$ms" kms audit extract --dir "$K" --user tel:+447700900456 --period "$T" \
     --reason "demo: warrant 2025/42" --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-3.key" \
     --out "$work/bob-extracted.rsk" | sed 's/^/  /'
 if [ "$have_call" = 1 ]; then
@@ -148,12 +148,12 @@ fi
 echo "One user, one month, recorded before release:"
 tail -1 "$K/audit.log" | cut -d' ' -f3-8 | sed 's/^/  /'
 echo "A request for two users is refused:"
-"$ms" kms audit-extract --dir "$K" --user tel:+447700900456,tel:+447700900123 --period "$T" \
+"$ms" kms audit extract --dir "$K" --user tel:+447700900456,tel:+447700900123 --period "$T" \
     --reason "fishing" --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-2.key" \
     --out "$work/nope.rsk" 2>&1 | sed 's/^/  /' || true
 
 step "KMS: seal (the agent wipes the secrets and exits); the audit log verifies with the public key"
 "$ms" kms seal --dir "$K"
-"$ms" kms audit-verify --log "$K/audit.log" --public "$K/audit.pub" | sed 's/^/  /'
+"$ms" kms audit verify --log "$K/audit.log" --public "$K/audit.pub" | sed 's/^/  /'
 echo
 echo "demo: OK"

@@ -32,6 +32,7 @@
 enum {
     CLI_REQUIRED = 1u, /* the option must be given */
     CLI_FLAG = 2u,     /* takes no value */
+    CLI_POSITIONAL = 4u, /* may also be given as the one bare word after the verb */
 };
 
 struct cli_opt {

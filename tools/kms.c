@@ -6,8 +6,8 @@
  * locked where allowed, listening on DIR/agent.sock (mode 0600, peer uid checked). The
  * other commands send it a request (a verb and its options, never a master secret; a
  * passphrase, PIN, share or auditor credential read from a file by the CLI may travel)
- * and print its answer. Commands that need no secret (status, user-list, cert,
- * audit-verify, init) open the KMS directory themselves.
+ * and print its answer. Commands that need no secret (status, user list, cert,
+ * audit verify, init) open the KMS directory themselves.
  *
  * Wire format (one request and one answer per connection): a 4-octet big-endian length,
  * then fields [1-octet name length][name][4-octet value length][value]. An answer has

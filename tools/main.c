@@ -192,16 +192,16 @@ static const struct cli_cmd commands[] = {
     {"kms", "status", cli_kms_status, "sealed or unsealed, unseal progress, settings", cli_kms_status_opts},
     {"kms", "seal", cli_kms_seal, "wipe the master secrets and stop the agent", cli_kms_seal_opts},
     {"kms", "agent", cli_kms_agent, "the unseal agent (started by kms unseal)", cli_kms_agent_opts},
-    {"kms", "user-add", cli_kms_user_add, "add a user", cli_kms_user_add_opts},
-    {"kms", "user-list", cli_kms_user_list, "list users, their status and devices", cli_kms_user_list_opts},
-    {"kms", "user-suspend", cli_kms_user_suspend, "suspend a user (no new keys)", cli_kms_user_suspend_opts},
-    {"kms", "user-resume", cli_kms_user_resume, "resume a suspended user", cli_kms_user_resume_opts},
-    {"kms", "user-remove", cli_kms_user_remove, "remove a user, devices and key sets", cli_kms_user_remove_opts},
-    {"kms", "device-enrol", cli_kms_device_enrol, "enrol a device: TrK, InK, enrolment file", cli_kms_device_enrol_opts},
+    {"kms", "user add", cli_kms_user_add, "add a user", cli_kms_user_add_opts},
+    {"kms", "user list", cli_kms_user_list, "list users, their status and devices", cli_kms_user_list_opts},
+    {"kms", "user suspend", cli_kms_user_suspend, "suspend a user (no new keys)", cli_kms_user_suspend_opts},
+    {"kms", "user resume", cli_kms_user_resume, "resume a suspended user", cli_kms_user_resume_opts},
+    {"kms", "user remove", cli_kms_user_remove, "remove a user, devices and key sets", cli_kms_user_remove_opts},
+    {"kms", "device enrol", cli_kms_device_enrol, "enrol a device: TrK, InK, enrolment file", cli_kms_device_enrol_opts},
     {"kms", "issue", cli_kms_issue, "issue key sets for a key period", cli_kms_issue_opts},
     {"kms", "export", cli_kms_export, "write every device's key package for a period", cli_kms_export_opts},
-    {"kms", "audit-extract", cli_kms_audit_extract, "release one user's RSK for one period (audited)", cli_kms_audit_extract_opts},
-    {"kms", "audit-verify", cli_kms_audit_verify, "check the audit log's chain and signatures", cli_kms_audit_verify_opts},
+    {"kms", "audit extract", cli_kms_audit_extract, "release one user's RSK for one period (audited)", cli_kms_audit_extract_opts},
+    {"kms", "audit verify", cli_kms_audit_verify, "check the audit log's chain and signatures", cli_kms_audit_verify_opts},
     {"kms", "rollover", cli_kms_rollover, "new master keys from a future key period", cli_kms_rollover_opts},
     {"kms", "cert", cli_kms_cert, "print the KMS certificate", cli_kms_cert_opts},
     {"user", "init", cli_user_init, "create the device's keystore from an enrolment file", cli_user_init_opts},
@@ -231,7 +231,7 @@ static void usage(FILE *f)
           "Commands:\n",
           f);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-5s %-9s %s\n", commands[i].area, commands[i].verb, commands[i].help);
+        fprintf(f, "  %-5s %-14s %s\n", commands[i].area, commands[i].verb, commands[i].help);
     fputs("\nGlobal options (anywhere on the line):\n"
           "  --verbose  print the RFCs' named public intermediate values to stderr\n"
           "  --help     print usage (after a command: that command's options)\n\n"
@@ -270,7 +270,7 @@ static void area_usage(FILE *f, const char *area)
     fprintf(f, "usage: mikeysakke %s <verb> [options]\n\nVerbs:\n", area);
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(commands[i].area, area) == 0)
-            fprintf(f, "  %-9s %s\n", commands[i].verb, commands[i].help);
+            fprintf(f, "  %-14s %s\n", commands[i].verb, commands[i].help);
     fprintf(f, "\nRun 'mikeysakke %s <verb> --help' for a verb's options.\n", area);
 }
 
@@ -327,8 +327,17 @@ static int parse_options(const struct cli_cmd *cmd, int argc, char **argv,
         }
         if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0)
             return PARSE_HELP;
-        if (strncmp(word, "--", 2) != 0)
-            return -(int)usage_error(cmd, "unexpected argument ", word);
+        if (strncmp(word, "--", 2) != 0) {
+            /* "user import FILE": a bare word fills the command's positional option. */
+            size_t p;
+            for (p = 0; cmd->opts[p].name != NULL; p++)
+                if (cmd->opts[p].flags & CLI_POSITIONAL)
+                    break;
+            if (cmd->opts[p].name == NULL || args->val[p] != NULL)
+                return -(int)usage_error(cmd, "unexpected argument ", word);
+            args->val[p] = word;
+            continue;
+        }
 
         const char *eq = strchr(word, '=');
         size_t name_len = eq ? (size_t)(eq - word) : strlen(word);
@@ -398,6 +407,11 @@ static int help_command(int argc, char **argv)
         return 0;
     }
     const struct cli_cmd *cmd = argc == 2 ? find_command(argv[0], argv[1]) : NULL;
+    if (argc == 3) {
+        char joined[64];
+        snprintf(joined, sizeof joined, "%s %s", argv[1], argv[2]);
+        cmd = find_command(argv[0], joined);
+    }
     if (cmd == NULL)
         return (int)usage_error(NULL, "help: no such command: ", argv[0]);
     cmd_usage(stdout, cmd);
@@ -442,6 +456,20 @@ int main(int argc, char **argv)
         return finish(0);
     }
     const struct cli_cmd *cmd = find_command(area, verb);
+    int verb_words = 1;
+    /* Two-word verbs ("kms audit extract"); the hyphenated form also works. */
+    char joined[64];
+    if (cmd == NULL && i + 2 < argc && argv[i + 2][0] != '-') {
+        snprintf(joined, sizeof joined, "%s %s", verb, argv[i + 2]);
+        cmd = find_command(area, joined);
+        verb_words = 2;
+    }
+    if (cmd == NULL && strchr(verb, '-') != NULL) {
+        snprintf(joined, sizeof joined, "%s", verb);
+        *strchr(joined, '-') = ' ';
+        cmd = find_command(area, joined);
+        verb_words = 1;
+    }
     if (cmd == NULL) {
         cli_fail(MS_ERR_USAGE, "unknown command %s %s", area, verb);
         fprintf(stderr, "Try 'mikeysakke %s --help'.\n", area);
@@ -449,7 +477,7 @@ int main(int argc, char **argv)
     }
 
     args.cmd = cmd;
-    int parsed = parse_options(cmd, argc - i - 2, argv + i + 2, &args);
+    int parsed = parse_options(cmd, argc - i - 1 - verb_words, argv + i + 1 + verb_words, &args);
     if (parsed < 0)
         return -parsed;
     if (parsed == PARSE_HELP) {

@@ -30,7 +30,8 @@ const struct cli_opt cli_user_init_opts[] = {
 };
 const struct cli_opt cli_user_import_opts[] = {
     OPT_KEYSTORE,
-    {"--in", "FILE", CLI_REQUIRED, "the key package (KmsResponse XML)"},
+    {"--in", "FILE", CLI_REQUIRED | CLI_POSITIONAL,
+     "the key package (KmsResponse XML); also as the bare FILE argument"},
     OPT_PASSFILE,
     OPT_NOW,
     {NULL, NULL, 0, NULL},

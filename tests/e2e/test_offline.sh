@@ -43,7 +43,7 @@ check "layout: certificate, audit key, sealed, store" \
     test -s "$K/certificate.xml" -a -s "$K/audit.pub" -a -s "$K/sealed" -a -s "$K/kms.db"
 check "status works sealed" run 0 kms status --dir "$K"
 check "status says sealed" grep -q '^State: sealed' "$work/out"
-check "a privileged command while sealed (39)" run 39 kms user-add --dir "$K" --user "$ALICE"
+check "a privileged command while sealed (39)" run 39 kms user add --dir "$K" --user "$ALICE"
 check "cert works sealed" run 0 kms cert --dir "$K"
 check "cert is the KmsCertificate" grep -q '<KmsUri>kms.example.org</KmsUri>' "$work/out"
 Z=$(xmlval PubEncKey "$K/certificate.xml")
@@ -60,17 +60,18 @@ check "status unsealed" run 0 kms status --dir "$K"
 check "status says unsealed" grep -q '^State: unsealed' "$work/out"
 
 # ---- users and devices -------------------------------------------------------------------------------
-check "add Alice" run 0 kms user-add --dir "$K" --user "$ALICE"
-check "add Bob" run 0 kms user-add --dir "$K" --user "$BOB"
-check "add Alice twice (45)" run 45 kms user-add --dir "$K" --user "$ALICE"
-check "enrol for an unknown user (46)" run 46 kms device-enrol --dir "$K" --user tel:+15550000000 \
+check "add Alice" run 0 kms user add --dir "$K" --user "$ALICE"
+check "add Bob" run 0 kms user add --dir "$K" --user "$BOB"
+check "add Alice twice (45)" run 45 kms user add --dir "$K" --user "$ALICE"
+check "enrol for an unknown user (46)" run 46 kms device enrol --dir "$K" --user tel:+15550000000 \
     --device x --out "$work/x.enrol"
-check "enrol Alice's phone" run 0 kms device-enrol --dir "$K" --user "$ALICE" --device alice-phone \
+check "enrol Alice's phone" run 0 kms device enrol --dir "$K" --user "$ALICE" --device alice-phone \
     --out "$work/alice.enrol"
-check "enrol Bob's phone" run 0 kms device-enrol --dir "$K" --user "$BOB" --device bob-phone \
+check "enrol Bob's phone" run 0 kms device enrol --dir "$K" --user "$BOB" --device bob-phone \
     --out "$work/bob.enrol"
 check "enrolment file is 0600" same "$(mode "$work/alice.enrol")" 600
-check "user list" run 0 kms user-list --dir "$K"
+check "user list" run 0 kms user list --dir "$K"
+check "the hyphenated spelling works too" run 0 kms user-list --dir "$K"
 check "user list shows both with a device" same "$(grep -c 'active 1 device$' "$work/out")" 2
 
 # ---- issue and export ---------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ fi
 # ---- audited extraction -------------------------------------------------------------------------------
 A1=$work/auditors/auditor-1.key A2=$work/auditors/auditor-2.key A3=$work/auditors/auditor-3.key
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/forged.key"
-x() { run "$1" kms audit-extract --dir "$K" --reason "warrant 42" --out "$work/rsk.key" "${@:2}"; }
+x() { run "$1" kms audit extract --dir "$K" --reason "warrant 42" --out "$work/rsk.key" "${@:2}"; }
 check "one credential of two (55)" x 55 --user "$BOB" --period current --credential "$A1"
 check "forged credential (55)" x 55 --user "$BOB" --period current --credential "$A1,$work/forged.key"
 check "same auditor twice (55)" x 55 --user "$BOB" --period current --credential "$A1,$A1"
@@ -140,8 +141,8 @@ check "rollover next period" run 0 kms rollover --dir "$K" --from-period next --
 check "new certificate written" bash -c "ls '$K'/certificate-*.xml >/dev/null"
 
 # ---- audit log ---------------------------------------------------------------------------------------
-check "audit verify --dir" run 0 kms audit-verify --dir "$K"
-check "audit verify --log --public" run 0 kms audit-verify --log "$K/audit.log" --public "$K/audit.pub"
+check "audit verify --dir" run 0 kms audit verify --dir "$K"
+check "audit verify --log --public" run 0 kms audit verify --log "$K/audit.log" --public "$K/audit.pub"
 
 # ---- seal ---------------------------------------------------------------------------------------------
 pid=$(cat "$K/agent.pid")
@@ -154,15 +155,15 @@ check "audit log has the seal" bash -c "tail -1 '$K/audit.log' | grep -q 'event=
 
 cp "$K/audit.log" "$work/audit.orig"
 sed -i '4s/event=[a-z_]*/event=forged/' "$K/audit.log"
-check "edited log refused (58)" run 58 kms audit-verify --dir "$K"
+check "edited log refused (58)" run 58 kms audit verify --dir "$K"
 check "names line 4" err_has "line 4"
 cp "$work/audit.orig" "$K/audit.log"
 sed -i '5d' "$K/audit.log"
-check "removed entry refused (58)" run 58 kms audit-verify --log "$K/audit.log" --public "$K/audit.pub"
+check "removed entry refused (58)" run 58 kms audit verify --log "$K/audit.log" --public "$K/audit.pub"
 check "names line 5" err_has "line 5"
 cp "$work/audit.orig" "$K/audit.log"
 head -n -2 "$work/audit.orig" >"$K/audit.log"
-check "truncated log refused with --dir (58)" run 58 kms audit-verify --dir "$K"
+check "truncated log refused with --dir (58)" run 58 kms audit verify --dir "$K"
 
 echo "test_offline: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
