@@ -4,8 +4,9 @@
 set -eu
 # python3 and tshark: tests/cli/test_mikey_tshark.sh writes a pcap and decodes it.
 # sqlite3, libxml2, p11-kit (pkcs11.h) and softhsm2: the KMS store, key packages and the
-# PKCS#11 sealing tested against SoftHSM2.
-need="build-essential cmake pkg-config libssl-dev valgrind clang libclang-rt-14-dev xxd python3 tshark libsqlite3-dev sqlite3 libxml2-dev libp11-kit-dev softhsm2"
+# PKCS#11 sealing tested against SoftHSM2. libmicrohttpd, libcurl, curl and wrk: the KMS
+# and distribution servers, the provisioning client, and the serving benchmark.
+need="build-essential cmake pkg-config libssl-dev valgrind clang libclang-rt-14-dev xxd python3 tshark libsqlite3-dev sqlite3 libxml2-dev libp11-kit-dev softhsm2 libmicrohttpd-dev libcurl4-openssl-dev curl wrk"
 missing=""
 for pkg in $need; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

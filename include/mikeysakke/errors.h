@@ -86,6 +86,13 @@ typedef enum ms_err {
     MS_ERR_AUDIT_CHAIN = 58,             /* the audit log was altered, truncated or reordered */
     MS_ERR_KEYSTORE = 59,                /* client keystore is corrupted, locked or cannot be written */
     MS_ERR_NO_KEYS = 60,                 /* no keys are held for this identity and key period */
+    /* Network (kms serve, dist serve, user fetch). */
+    MS_ERR_UNREACHABLE = 61,             /* the server cannot be reached */
+    MS_ERR_TLS = 62,                     /* TLS failed: certificate not trusted, wrong name or handshake error */
+    MS_ERR_UNAUTHORISED = 63,            /* the server refused our credentials, or the client presented none */
+    MS_ERR_RATE_LIMITED = 64,            /* too many requests: rate-limited */
+    MS_ERR_HTTP = 65,                    /* the server answered with an unexpected HTTP status or error element */
+    MS_ERR_CONFIG = 66,                  /* the configuration file is malformed or names a missing setting */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -86,6 +86,12 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_AUDIT_CHAIN] = {"MS_ERR_AUDIT_CHAIN", "the audit log was altered, truncated or reordered"},
     [MS_ERR_KEYSTORE] = {"MS_ERR_KEYSTORE", "client keystore is corrupted, locked or cannot be written"},
     [MS_ERR_NO_KEYS] = {"MS_ERR_NO_KEYS", "no keys are held for this identity and key period"},
+    [MS_ERR_UNREACHABLE] = {"MS_ERR_UNREACHABLE", "the server cannot be reached"},
+    [MS_ERR_TLS] = {"MS_ERR_TLS", "TLS failed: certificate not trusted, wrong name or handshake error"},
+    [MS_ERR_UNAUTHORISED] = {"MS_ERR_UNAUTHORISED", "the server refused our credentials, or the client presented none"},
+    [MS_ERR_RATE_LIMITED] = {"MS_ERR_RATE_LIMITED", "too many requests: rate-limited"},
+    [MS_ERR_HTTP] = {"MS_ERR_HTTP", "the server answered with an unexpected HTTP status or error element"},
+    [MS_ERR_CONFIG] = {"MS_ERR_CONFIG", "the configuration file is malformed or names a missing setting"},
 };
 
 const char *ms_strerror(ms_err err)
