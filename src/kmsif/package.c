@@ -608,8 +608,14 @@ static bool check_signature(pkg_read *r, xmlDoc *doc, const ms_device_keys *dev)
     ms_err e = digest_of(doc, r->resp, md);
     if (e == MS_OK)
         e = hmac_of(doc, r->signed_info, dev->ink, mac);
+    /* C14N refuses what the parser accepted, e.g. a relative namespace URI: the
+     * document is at fault, not us. */
+    if (e == MS_ERR_INTERNAL)
+        e = MS_ERR_XML;
     if (e != MS_OK)
-        return ms_xp_fail_code(r->p, e, NULL, "canonicalisation failed");
+        return ms_xp_fail_code(r->p, e, NULL,
+                               "the document cannot be canonicalised (exclusive C14N), e.g. "
+                               "a namespace name that is not an absolute URI");
     /* Both compared in full before deciding, without early exit. */
     int bad_digest = CRYPTO_memcmp(md, r->digest, sizeof md);
     int bad_mac = CRYPTO_memcmp(mac, r->mac, sizeof mac);

@@ -250,6 +250,13 @@ static void test_structure(void)
     expect_xml("mismatched tag", xml, len);
     CHECK(parse(xml, len, &dev, detail) == MS_ERR_XML && strstr(detail, "line 4") != NULL);
 
+    /* Found by fuzz_key_package: a namespace name that is not an absolute URI parses,
+     * but exclusive C14N refuses it; that is the document's fault (MS_ERR_XML). */
+    FRESH();
+    len = replace(xml, "<KmsResponse ", "<KmsResponse xmlns:rel=\"not/absolute\" ");
+    expect_xml("relative namespace URI", xml, len);
+    CHECK(parse(xml, len, &dev, detail) == MS_ERR_XML && strstr(detail, "C14N") != NULL);
+
     /* Oversized: valid XML padded with whitespace past the limit. */
     {
         size_t big = MS_KMSIF_MAX_XML + 1;
