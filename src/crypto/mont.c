@@ -79,8 +79,10 @@ void ms_u1024_to_be(uint8_t out[MS_BYTES], const uint64_t a[MS_LIMBS])
     }
 }
 
-void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
-                 const ms_mont *mod)
+/* Portable modular addition and subtraction: the implementation on other targets, and
+ * the reference the x86-64 versions are tested against. */
+void ms_mont_add_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
+                          const uint64_t b[MS_LIMBS], const ms_mont *mod)
 {
     uint64_t s[MS_LIMBS], d[MS_LIMBS];
     uint64_t carry = ms_u1024_add(s, a, b);
@@ -91,8 +93,8 @@ void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_
         r[i] = ms_ct_select(use_d, d[i], s[i]);
 }
 
-void ms_mont_sub(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
-                 const ms_mont *mod)
+void ms_mont_sub_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
+                          const uint64_t b[MS_LIMBS], const ms_mont *mod)
 {
     uint64_t d[MS_LIMBS], madd[MS_LIMBS];
     uint64_t borrow = ms_ct_mask(ms_u1024_sub(d, a, b));
@@ -100,6 +102,64 @@ void ms_mont_sub(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_
         madd[i] = mod->m[i] & borrow;
     ms_u1024_add(r, d, madd);
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* On x86-64 the modular addition and subtraction are written with the carry intrinsics:
+ * the portable u128 loops compiled to about 450 instructions each, and the pairing and
+ * the curve arithmetic call them ~20 times per doubling step (15-20% of their time).
+ * With adc/sbb chains fully unrolled they are about 100. */
+#include <x86intrin.h>
+
+void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
+                 const ms_mont *mod)
+{
+    unsigned long long s[MS_LIMBS], d[MS_LIMBS];
+    unsigned char carry = 0, borrow = 0;
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        carry = _addcarry_u64(carry, a[i], b[i], &s[i]);
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        borrow = _subborrow_u64(borrow, s[i], mod->m[i], &d[i]);
+    /* a + b >= m when the sum carried out of 1024 bits or subtracting m did not borrow */
+    uint64_t use_d = ms_ct_mask(carry) | ~ms_ct_mask(borrow);
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        r[i] = ms_ct_select(use_d, d[i], s[i]);
+}
+
+void ms_mont_sub(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
+                 const ms_mont *mod)
+{
+    unsigned long long d[MS_LIMBS];
+    unsigned char borrow = 0, carry = 0;
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        borrow = _subborrow_u64(borrow, a[i], b[i], &d[i]);
+    uint64_t mask = ms_ct_mask(borrow), mm[MS_LIMBS];
+    /* masked modulus first: an `and` inside the chain would clobber the carry flag */
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        mm[i] = mod->m[i] & mask;
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        carry = _addcarry_u64(carry, d[i], mm[i], &d[i]);
+    (void)carry; /* the wrap-around of a - b + m is the point */
+    memcpy(r, d, sizeof d);
+}
+#else
+void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
+                 const ms_mont *mod)
+{
+    ms_mont_add_portable(r, a, b, mod);
+}
+
+void ms_mont_sub(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
+                 const ms_mont *mod)
+{
+    ms_mont_sub_portable(r, a, b, mod);
+}
+#endif
 
 void ms_mont_neg(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod)
 {

@@ -69,6 +69,12 @@ void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_
 void ms_mont_sub(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
                  const ms_mont *mod);
 void ms_mont_neg(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);
+/* The portable add and sub, always compiled; ms_mont_add/sub use carry intrinsics on
+ * x86-64, and tests compare the two. */
+void ms_mont_add_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
+                          const uint64_t b[MS_LIMBS], const ms_mont *mod);
+void ms_mont_sub_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
+                          const uint64_t b[MS_LIMBS], const ms_mont *mod);
 
 /* Into and out of Montgomery form (a < m). */
 void ms_mont_to(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);
