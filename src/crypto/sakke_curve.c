@@ -392,6 +392,65 @@ ms_err ms_sakke_point_check_order_var(const ms_sakke_affine *a)
     return declassify(ms_fp_iszero(&t.z)) ? MS_OK : MS_ERR_POINT_ORDER;
 }
 
+/* ---- membership in E[q] by two levels of 2-descent (constant time) ---------------------
+ *
+ * E(F_p) is cyclic of order 4q: its only rational point of order 2 is T = (0, 0), as 3
+ * is not a square mod p, so the 2-part is Z/4. Hence E[q] = 4E(F_p), and membership in
+ * 4E can be decided by square tests instead of computing [q]A (~10 k multiplications):
+ *
+ * - A is in 2E iff x_A is a nonzero square: x mod squares is a homomorphism on E(F_p)
+ *   whose kernel is the image of the dual 2-isogeny, which is 2E here (both have index
+ *   2; a point of order 4 has a non-square x, -3 being a square and -6 not).
+ * - E is 2-isogenous to E': y^2 = x^3 + 12x, and 2E = phi'(E') for the dual isogeny
+ *   phi'(x', y') = (y'^2 / 4x'^2, ...). The preimages of A in 2E have
+ *   x' = 2 x_A +- 2 y_A / s with s^2 = x_A (they differ by (0, 0) of E'), and
+ *   A is in 4E = phi'(2E') iff A' lies in 2E' or 2E' + (0, 0). E' has all its 2-torsion
+ *   rational, (0, 0) and (+-e, 0) with e^2 = -12; with the descent map
+ *   x' -> (x', x' - e) mod squares, whose kernel is 2E' and which sends (0, 0) to
+ *   (12, -e) = (non-square, non-square) for the root e that is a square, the condition
+ *   is that x' (x' - e) is a square.
+ * With w = x' s = 2 (x_A s + y_A): x' (x' - e) = w (w - e s) / s^2, and s^2 = x_A is a
+ * square, so no inversion is needed. Two exponentiations in all (s = x_A^((p+1)/4) and
+ * one Legendre symbol). tests/crypto/test_curve.c checks it against [q]A.
+ */
+
+/* e: the square root of -12 mod p that is itself a square (Montgomery form). */
+static const uint64_t descent_e_mont[MS_LIMBS] = {
+    0xb1fc1cd7ae42ac06ull, 0x59663f839ded121bull, 0xc7884afccd80e683ull, 0x78717721faecce61ull,
+    0x03419508a3abd0dbull, 0xcef09571e18ec1b9ull, 0xaa5fbbdd0d8622c3ull, 0x4919b826f2fd260cull,
+    0x90127f94f65ef248ull, 0x2c296fc9bcad88d5ull, 0x30a9c74b4c22dfddull, 0xa0cbc3501d258a1bull,
+    0x691a066ccf43fda1ull, 0xcff836fad0131787ull, 0x691689c558e725cbull, 0x76d128add86d50a6ull
+};
+
+uint64_t ms_sakke_point_in_eq(const ms_sakke_affine *a)
+{
+    /* exponents (p + 1)/4 = q (1022 bits) and (p - 1)/2 = 2q - 1 (1023 bits) */
+    uint64_t leg_e[MS_LIMBS];
+    for (int i = MS_LIMBS - 1; i > 0; i--)
+        leg_e[i] = (ms_mont_q.m[i] << 1) | (ms_mont_q.m[i - 1] >> 63);
+    leg_e[0] = (ms_mont_q.m[0] << 1) - 1; /* q is odd: no borrow */
+
+    ms_fp s, t, w, e, n, one;
+    memcpy(e.v, descent_e_mont, sizeof e.v);
+    ms_fp_set_one(&one);
+    ms_mont_pow_pubexp(s.v, a->x.v, ms_mont_q.m, 1022, &ms_mont_p);
+    ms_fp_sqr(&t, &s);
+    uint64_t in_2e = ms_fp_eq(&t, &a->x) & ~ms_fp_iszero(&a->x);
+    ms_fp_mul(&w, &a->x, &s);
+    ms_fp_add(&w, &w, &a->y);
+    ms_fp_add(&w, &w, &w);
+    ms_fp_mul(&t, &e, &s);
+    ms_fp_sub(&t, &w, &t);
+    ms_fp_mul(&n, &w, &t);
+    ms_mont_pow_pubexp(t.v, n.v, leg_e, 1023, &ms_mont_p);
+    uint64_t in_4e = in_2e & ms_fp_eq(&t, &one);
+    ms_wipe(&s, sizeof s);
+    ms_wipe(&w, sizeof w);
+    ms_wipe(&n, sizeof n);
+    ms_wipe(&t, sizeof t);
+    return in_4e;
+}
+
 /* ---- constant-time scalar multiplication, any base ------------------------------------ */
 
 /* 6 bits of a 16-limb k starting at bit `pos` (pos may be -1: bit -1 reads as 0).

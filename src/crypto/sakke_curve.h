@@ -36,6 +36,11 @@ void ms_sakke_point_encode(uint8_t out[257], const ms_sakke_affine *a);
  * E[q] is then revealed as invalid, nothing more. */
 ms_err ms_sakke_point_check_order_var(const ms_sakke_affine *a);
 
+/* All-ones mask if a (a point on the curve) lies in E(F_p)[q], by 2-descent: two
+ * exponentiations (~2.3 k multiplications), constant time, so also for a secret point
+ * (the RSK). */
+uint64_t ms_sakke_point_in_eq(const ms_sakke_affine *a);
+
 /* Jacobian <-> affine. to_affine uses a blinded inversion (constant time); it returns
  * -1 if a is infinity or the RNG failed. */
 void ms_sakke_jac_from_affine(ms_sakke_jac *r, const ms_sakke_affine *a);
