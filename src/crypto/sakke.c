@@ -277,7 +277,6 @@ ms_err ms_sakke_rsk_issue(const ms_sakke_kms *kms, uint8_t rsk[MS_SAKKE_POINT_BY
 
     /* s = a + z mod q; a + z = 0 mod q would need the inverse of 0 */
     ms_mont_add(s, a, k, &ms_mont_q);
-    ms_sakke_jac t;
     ms_sakke_affine K;
     if (declassify(ms_u1024_iszero(s))) {
         err = MS_ERR_SCALAR_RANGE;
@@ -290,12 +289,16 @@ ms_err ms_sakke_rsk_issue(const ms_sakke_kms *kms, uint8_t rsk[MS_SAKKE_POINT_BY
         goto out;
     }
     ms_mont_from(k, k, &ms_mont_q);
-    ms_sakke_comb_mul(&t, kms->comb_p, k);
-    err = jac_encode(rsk, &K, &t, MS_ERR_INTERNAL);
+    /* k is in [1, q - 1], so [k]P is never infinity */
+    if (ms_sakke_comb_mul_affine(&K, kms->comb_p, k) != 0) {
+        err = MS_ERR_RNG;
+        goto out;
+    }
+    ms_sakke_point_encode(rsk, &K);
+    err = MS_OK;
 out:
     ms_wipe(k, sizeof k);
     ms_wipe(s, sizeof s);
-    ms_wipe(&t, sizeof t);
     ms_wipe(&K, sizeof K);
     if (err != MS_OK)
         ms_wipe(rsk, MS_SAKKE_POINT_BYTES);

@@ -413,6 +413,15 @@ static void test_scalar_mul(void)
         CHECK(jac_matches(&r, &want));
         ms_sakke_comb_mul(&r, comb, kl);
         CHECK(jac_matches(&r, &want));
+        /* the affine comb: infinity (k = 0) is its one failure */
+        ms_sakke_affine ra;
+        if (BN_is_zero(k)) {
+            CHECK(ms_sakke_comb_mul_affine(&ra, comb, kl) != 0);
+        } else {
+            CHECK(ms_sakke_comb_mul_affine(&ra, comb, kl) == 0);
+            ms_sakke_jac_from_affine(&r, &ra);
+            CHECK(jac_matches(&r, &want));
+        }
 
         /* [k2]B and [k]P + [k2]B by the combs against mul_var (checked just above) */
         if (iter % 3 == 0)
@@ -424,12 +433,34 @@ static void test_scalar_mul(void)
         ms_sakke_mul_var(&vb, &ab, k2l);
         ms_sakke_comb_mul(&r, comb_b, k2l);
         CHECK(jac_equal(&r, &vb));
+        if (!BN_is_zero(k2)) {
+            CHECK(ms_sakke_comb_mul_affine(&ra, comb_b, k2l) == 0);
+            ms_sakke_jac_from_affine(&r, &ra);
+            CHECK(jac_equal(&r, &vb));
+        }
         ms_sakke_mul(&r, &ab, k2l);
         CHECK(jac_equal(&r, &vb));
         ms_sakke_mul_var(&vp, &p, kl);
         ms_sakke_jac_add(&vb, &vb, &vp);
         ms_sakke_comb_mul2(&r, comb, kl, comb_b, k2l);
         CHECK(jac_equal(&r, &vb));
+    }
+
+    /* the affine comb against the Jacobian one on more scalars, small and random */
+    for (int iter = 0; iter < 40; iter++) {
+        uint64_t kl[MS_LIMBS];
+        if (iter < 8)
+            BN_set_word(k, (BN_ULONG)iter + 1);
+        else
+            random_scalar(k);
+        if (BN_is_zero(k))
+            BN_one(k);
+        limbs_from_bn(kl, k);
+        ms_sakke_jac r;
+        ms_sakke_affine ra;
+        ms_sakke_comb_mul(&r, iter % 2 ? comb : comb_b, kl);
+        CHECK(ms_sakke_comb_mul_affine(&ra, iter % 2 ? comb : comb_b, kl) == 0);
+        CHECK(ms_sakke_jac_eq_affine(&r, &ra) != 0);
     }
 
     /* ct and var multiplication also work for points outside E[q] */
