@@ -410,8 +410,8 @@ ms_err ms_sakke_point_check_order_var(const ms_sakke_affine *a)
  *   (12, -e) = (non-square, non-square) for the root e that is a square, the condition
  *   is that x' (x' - e) is a square.
  * With w = x' s = 2 (x_A s + y_A): x' (x' - e) = w (w - e s) / s^2, and s^2 = x_A is a
- * square, so no inversion is needed. Two exponentiations in all (s = x_A^((p+1)/4) and
- * one Legendre symbol). tests/crypto/test_curve.c checks it against [q]A.
+ * square, so no inversion is needed. One exponentiation (s = x_A^((p+1)/4)) and one
+ * blinded Legendre symbol. tests/crypto/test_curve.c checks it against [q]A.
  */
 
 /* e: the square root of -12 mod p that is itself a square (Montgomery form). */
@@ -442,8 +442,20 @@ uint64_t ms_sakke_point_in_eq(const ms_sakke_affine *a)
     ms_fp_mul(&t, &e, &s);
     ms_fp_sub(&t, &w, &t);
     ms_fp_mul(&n, &w, &t);
-    ms_mont_pow_pubexp(t.v, n.v, leg_e, 1023, &ms_mont_p);
-    uint64_t in_4e = in_2e & ms_fp_eq(&t, &one);
+    /* The Legendre symbol is blinded and computed in variable time, so its value
+     * becomes known: replace n by the non-square -1 when A is not in 2E (or n = 0), and
+     * then the symbol is 1 exactly when A is in E[q], i.e. it reveals only the verdict. */
+    ms_fp_neg(&t, &one);
+    ms_fp_cmov(&n, &t, ~in_2e | ms_fp_iszero(&n));
+    int leg = ms_mont_legendre_blinded(n.v, &ms_mont_p);
+    uint64_t in_4e;
+    if (leg == -2) {
+        /* the RNG failed: Euler's criterion instead, slower but needing no randomness */
+        ms_mont_pow_pubexp(t.v, n.v, leg_e, 1023, &ms_mont_p);
+        in_4e = ms_fp_eq(&t, &one);
+    } else {
+        in_4e = ms_ct_mask((uint64_t)(leg == 1));
+    }
     ms_wipe(&s, sizeof s);
     ms_wipe(&w, sizeof w);
     ms_wipe(&n, sizeof n);

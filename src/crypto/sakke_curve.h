@@ -36,9 +36,10 @@ void ms_sakke_point_encode(uint8_t out[257], const ms_sakke_affine *a);
  * E[q] is then revealed as invalid, nothing more. */
 ms_err ms_sakke_point_check_order_var(const ms_sakke_affine *a);
 
-/* All-ones mask if a (a point on the curve) lies in E(F_p)[q], by 2-descent: two
- * exponentiations (~2.3 k multiplications), constant time, so also for a secret point
- * (the RSK). */
+/* All-ones mask if a (a point on the curve) lies in E(F_p)[q], by 2-descent: one
+ * exponentiation and one blinded Legendre symbol (~1.2 k multiplications). Constant
+ * time apart from that symbol, which equals the verdict, so also for a secret point
+ * (the RSK) whose verdict is declassified anyway. */
 uint64_t ms_sakke_point_in_eq(const ms_sakke_affine *a);
 
 /* Jacobian <-> affine. to_affine uses a blinded inversion (constant time); it returns
