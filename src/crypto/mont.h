@@ -69,6 +69,12 @@ void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_
 void ms_mont_sub(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
                  const ms_mont *mod);
 void ms_mont_neg(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);
+/* The portable add and sub, always compiled; ms_mont_add/sub use carry intrinsics on
+ * x86-64, and tests compare the two. */
+void ms_mont_add_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
+                          const uint64_t b[MS_LIMBS], const ms_mont *mod);
+void ms_mont_sub_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
+                          const uint64_t b[MS_LIMBS], const ms_mont *mod);
 
 /* Into and out of Montgomery form (a < m). */
 void ms_mont_to(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);
@@ -88,6 +94,12 @@ void ms_mont_inv(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont
  * and the result multiplied by b again. Safe for secret a because a*b reveals nothing
  * about a. Returns 0 on success, -1 if the RNG failed or a = 0 (r = 0 then). */
 int ms_mont_inv_blinded(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);
+
+/* Legendre symbol of a (Montgomery form) modulo the prime m: 1, -1, or 0 for a = 0;
+ * -2 if the RNG failed. a is multiplied by the square of a fresh random factor and the
+ * symbol of that uniformly random member of a's class is computed in variable time
+ * (~40 times faster than a^((m-1)/2)); safe for secret a, the class being the result. */
+int ms_mont_legendre_blinded(const uint64_t a[MS_LIMBS], const ms_mont *mod);
 
 /* r = x^-1 mod m for a plain (non-Montgomery) x < m, r = 0 for x = 0; r may alias x.
  * Variable time (an extended GCD by batches of divsteps): public or blinded x only. */

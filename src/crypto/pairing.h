@@ -30,7 +30,7 @@ int ms_pairing(ms_fp *out, const ms_sakke_affine *r, const ms_sakke_affine *q);
 
 /* As ms_pairing, for any r on the curve, and also reports (all-ones mask in *r_in_eq)
  * whether r lies in E(F_p)[q], at no extra cost: the Miller loop's point ends at
- * [q-1]r. Lets RSK validation skip a separate order check. */
+ * [q-1]r. (RSK validation now uses the KMS's prepared P and Z and ms_sakke_point_in_eq.) */
 int ms_pairing_order_checked(ms_fp *out, uint64_t *r_in_eq, const ms_sakke_affine *r,
                              const ms_sakke_affine *q);
 

@@ -392,6 +392,77 @@ ms_err ms_sakke_point_check_order_var(const ms_sakke_affine *a)
     return declassify(ms_fp_iszero(&t.z)) ? MS_OK : MS_ERR_POINT_ORDER;
 }
 
+/* ---- membership in E[q] by two levels of 2-descent (constant time) ---------------------
+ *
+ * E(F_p) is cyclic of order 4q: its only rational point of order 2 is T = (0, 0), as 3
+ * is not a square mod p, so the 2-part is Z/4. Hence E[q] = 4E(F_p), and membership in
+ * 4E can be decided by square tests instead of computing [q]A (~10 k multiplications):
+ *
+ * - A is in 2E iff x_A is a nonzero square: x mod squares is a homomorphism on E(F_p)
+ *   whose kernel is the image of the dual 2-isogeny, which is 2E here (both have index
+ *   2; a point of order 4 has a non-square x, -3 being a square and -6 not).
+ * - E is 2-isogenous to E': y^2 = x^3 + 12x, and 2E = phi'(E') for the dual isogeny
+ *   phi'(x', y') = (y'^2 / 4x'^2, ...). The preimages of A in 2E have
+ *   x' = 2 x_A +- 2 y_A / s with s^2 = x_A (they differ by (0, 0) of E'), and
+ *   A is in 4E = phi'(2E') iff A' lies in 2E' or 2E' + (0, 0). E' has all its 2-torsion
+ *   rational, (0, 0) and (+-e, 0) with e^2 = -12; with the descent map
+ *   x' -> (x', x' - e) mod squares, whose kernel is 2E' and which sends (0, 0) to
+ *   (12, -e) = (non-square, non-square) for the root e that is a square, the condition
+ *   is that x' (x' - e) is a square.
+ * With w = x' s = 2 (x_A s + y_A): x' (x' - e) = w (w - e s) / s^2, and s^2 = x_A is a
+ * square, so no inversion is needed. One exponentiation (s = x_A^((p+1)/4)) and one
+ * blinded Legendre symbol. tests/crypto/test_curve.c checks it against [q]A.
+ */
+
+/* e: the square root of -12 mod p that is itself a square (Montgomery form). */
+static const uint64_t descent_e_mont[MS_LIMBS] = {
+    0xb1fc1cd7ae42ac06ull, 0x59663f839ded121bull, 0xc7884afccd80e683ull, 0x78717721faecce61ull,
+    0x03419508a3abd0dbull, 0xcef09571e18ec1b9ull, 0xaa5fbbdd0d8622c3ull, 0x4919b826f2fd260cull,
+    0x90127f94f65ef248ull, 0x2c296fc9bcad88d5ull, 0x30a9c74b4c22dfddull, 0xa0cbc3501d258a1bull,
+    0x691a066ccf43fda1ull, 0xcff836fad0131787ull, 0x691689c558e725cbull, 0x76d128add86d50a6ull
+};
+
+uint64_t ms_sakke_point_in_eq(const ms_sakke_affine *a)
+{
+    /* exponents (p + 1)/4 = q (1022 bits) and (p - 1)/2 = 2q - 1 (1023 bits) */
+    uint64_t leg_e[MS_LIMBS];
+    for (int i = MS_LIMBS - 1; i > 0; i--)
+        leg_e[i] = (ms_mont_q.m[i] << 1) | (ms_mont_q.m[i - 1] >> 63);
+    leg_e[0] = (ms_mont_q.m[0] << 1) - 1; /* q is odd: no borrow */
+
+    ms_fp s, t, w, e, n, one;
+    memcpy(e.v, descent_e_mont, sizeof e.v);
+    ms_fp_set_one(&one);
+    ms_mont_pow_pubexp(s.v, a->x.v, ms_mont_q.m, 1022, &ms_mont_p);
+    ms_fp_sqr(&t, &s);
+    uint64_t in_2e = ms_fp_eq(&t, &a->x) & ~ms_fp_iszero(&a->x);
+    ms_fp_mul(&w, &a->x, &s);
+    ms_fp_add(&w, &w, &a->y);
+    ms_fp_add(&w, &w, &w);
+    ms_fp_mul(&t, &e, &s);
+    ms_fp_sub(&t, &w, &t);
+    ms_fp_mul(&n, &w, &t);
+    /* The Legendre symbol is blinded and computed in variable time, so its value
+     * becomes known: replace n by the non-square -1 when A is not in 2E (or n = 0), and
+     * then the symbol is 1 exactly when A is in E[q], i.e. it reveals only the verdict. */
+    ms_fp_neg(&t, &one);
+    ms_fp_cmov(&n, &t, ~in_2e | ms_fp_iszero(&n));
+    int leg = ms_mont_legendre_blinded(n.v, &ms_mont_p);
+    uint64_t in_4e;
+    if (leg == -2) {
+        /* the RNG failed: Euler's criterion instead, slower but needing no randomness */
+        ms_mont_pow_pubexp(t.v, n.v, leg_e, 1023, &ms_mont_p);
+        in_4e = ms_fp_eq(&t, &one);
+    } else {
+        in_4e = ms_ct_mask((uint64_t)(leg == 1));
+    }
+    ms_wipe(&s, sizeof s);
+    ms_wipe(&w, sizeof w);
+    ms_wipe(&n, sizeof n);
+    ms_wipe(&t, sizeof t);
+    return in_4e;
+}
+
 /* ---- constant-time scalar multiplication, any base ------------------------------------ */
 
 /* 6 bits of a 16-limb k starting at bit `pos` (pos may be -1: bit -1 reads as 0).
@@ -868,6 +939,115 @@ void ms_sakke_comb_mul(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k
     ms_wipe(&acc, sizeof acc);
     ms_wipe(&jacc, sizeof jacc);
     ms_wipe(&e, sizeof e);
+}
+
+/* ---- comb with affine column sums (RSK issue) -------------------------------------------
+ *
+ * The same table and recoding, evaluated in another order: first all 128 lookups, then
+ * the eight entries of each column are summed in affine coordinates by a binary tree,
+ * the sixteen columns side by side, so that each of the three tree levels needs one
+ * (blinded) inversion for all its additions (Montgomery's trick: 3 M per addition, plus
+ * 2 M + 1 S for the affine addition itself) instead of 11 M per Jacobian mixed
+ * addition. Horner's rule over the sixteen column sums then costs 15 doublings and 15
+ * mixed additions. About 1070 M against 1400 M for ms_sakke_comb_mul, plus four
+ * blinded inversions (one of them for the affine result, which the caller needs
+ * anyway).
+ *
+ * Special cases. Within column c every entry is [Y]base with Y = sum d_i 2^i over a set
+ * of positions i = c mod 16 (i <= 1008 + c) and d_i = +-1. Scaled by 2^-c (invertible
+ * mod q), two disjoint partial sums X1, X2 of one column give X1 +- X2 = a signed-digit
+ * sum over positions below 2^1009: nonzero (its lowest digit fixes its parity there)
+ * and below q in absolute value, so the two points never share an x-coordinate and no
+ * sum is infinity. In Horner's rule, the column sum is added to an accumulator made
+ * of all higher columns: exactly the situation of ms_sakke_comb_mul's proof, so columns
+ * c >= 1 need no special case, and column 0 uses the complete mixed addition. */
+
+/* v[i] <- 1 / v[i] for n secret nonzero elements with one blinded inversion; scratch
+ * holds n elements. Returns -1 if the RNG failed. */
+static int batch_inv_blinded(ms_fp *v, size_t n, ms_fp *scratch)
+{
+    ms_fp acc, t;
+    acc = v[0];
+    for (size_t i = 1; i < n; i++) {
+        scratch[i] = acc; /* v[0] ... v[i-1] */
+        ms_fp_mul(&acc, &acc, &v[i]);
+    }
+    int ret = ms_fp_inv_blinded(&acc, &acc);
+    for (size_t i = n; i-- > 1;) {
+        ms_fp_mul(&t, &acc, &scratch[i]); /* 1 / v[i] */
+        ms_fp_mul(&acc, &acc, &v[i]);     /* 1 / (v[0] ... v[i-1]) */
+        v[i] = t;
+    }
+    v[0] = acc;
+    ms_wipe(&acc, sizeof acc);
+    ms_wipe(&t, sizeof t);
+    return ret;
+}
+
+int ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
+                             const uint64_t k[MS_LIMBS])
+{
+    enum { NPAIR = COMB_S * COMB_M / 2 };
+    uint64_t b[COMB_LIMBS];
+    uint64_t neg = comb_recode(b, k);
+    ms_sakke_affine pt[COMB_S][COMB_M];
+    ms_fp inv[NPAIR], scratch[NPAIR], lambda, u;
+    int ret = 0;
+
+    for (unsigned c = 0; c < COMB_S; c++)
+        for (unsigned j = 0; j < COMB_M; j++)
+            comb_lookup(&pt[c][j], t, b, j, c);
+
+    /* the tree: at width w, entry i < w/2 of each column absorbs entry i + w/2 */
+    for (unsigned w = COMB_M; w > 1; w /= 2) {
+        unsigned h = w / 2, n = 0;
+        for (unsigned c = 0; c < COMB_S; c++)
+            for (unsigned i = 0; i < h; i++)
+                ms_fp_sub(&inv[n++], &pt[c][i + h].x, &pt[c][i].x);
+        if (batch_inv_blinded(inv, n, scratch) != 0)
+            ret = -1;
+        n = 0;
+        for (unsigned c = 0; c < COMB_S; c++) {
+            for (unsigned i = 0; i < h; i++) {
+                ms_sakke_affine *p1 = &pt[c][i];
+                const ms_sakke_affine *p2 = &pt[c][i + h];
+                ms_fp_sub(&lambda, &p2->y, &p1->y);
+                ms_fp_mul(&lambda, &lambda, &inv[n++]);
+                ms_fp_sqr(&u, &lambda);
+                ms_fp_sub(&u, &u, &p1->x);
+                ms_fp_sub(&u, &u, &p2->x); /* x3 */
+                ms_fp_sub(&p1->x, &p1->x, &u);
+                ms_fp_mul(&lambda, &lambda, &p1->x);
+                ms_fp_sub(&p1->y, &lambda, &p1->y);
+                p1->x = u;
+            }
+        }
+    }
+
+    /* Horner over the column sums pt[c][0] */
+    ms_sakke_jac acc;
+    ms_sakke_jac_from_affine(&acc, &pt[COMB_S - 1][0]);
+    for (int c = COMB_S - 2; c >= 1; c--) {
+        ms_sakke_jac_double(&acc, &acc);
+        jac_add_affine_core(&acc, &acc, &pt[c][0], NULL, NULL);
+    }
+    ms_sakke_jac_double(&acc, &acc);
+    ms_sakke_jac_add_affine(&acc, &acc, &pt[0][0]);
+    if (ms_sakke_jac_to_affine(r, &acc) != 0)
+        ret = -1;
+    ms_fp ny;
+    ms_fp_neg(&ny, &r->y);
+    ms_fp_cmov(&r->y, &ny, neg);
+
+    ms_wipe(&ny, sizeof ny);
+    ms_wipe(b, sizeof b);
+    ms_wipe(pt, sizeof pt);
+    ms_wipe(inv, sizeof inv);
+    ms_wipe(scratch, sizeof scratch);
+    ms_wipe(&lambda, sizeof lambda);
+    ms_wipe(&u, sizeof u);
+    ms_wipe(&acc, sizeof acc);
+    return ret;
 }
 
 void ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],

@@ -36,6 +36,12 @@ void ms_sakke_point_encode(uint8_t out[257], const ms_sakke_affine *a);
  * E[q] is then revealed as invalid, nothing more. */
 ms_err ms_sakke_point_check_order_var(const ms_sakke_affine *a);
 
+/* All-ones mask if a (a point on the curve) lies in E(F_p)[q], by 2-descent: one
+ * exponentiation and one blinded Legendre symbol (~1.2 k multiplications). Constant
+ * time apart from that symbol, which equals the verdict, so also for a secret point
+ * (the RSK) whose verdict is declassified anyway. */
+uint64_t ms_sakke_point_in_eq(const ms_sakke_affine *a);
+
 /* Jacobian <-> affine. to_affine uses a blinded inversion (constant time); it returns
  * -1 if a is infinity or the RNG failed. */
 void ms_sakke_jac_from_affine(ms_sakke_jac *r, const ms_sakke_affine *a);
@@ -65,6 +71,11 @@ size_t ms_sakke_comb_size(void);
 int ms_sakke_comb_build(ms_sakke_comb *t, const ms_sakke_affine *base);
 /* r = [k]base for secret k < q, constant time. */
 void ms_sakke_comb_mul(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k[MS_LIMBS]);
+/* The same product in affine form, by summing each comb column in affine coordinates
+ * with batched inversions (cheaper, but needs the RNG for blinding): 0, or -1 if the RNG
+ * failed. Constant time. */
+int ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
+                             const uint64_t k[MS_LIMBS]);
 /* r = [k1]base1 + [k2]base2 for secret k1, k2 < q, constant time: two comb products
  * and a complete addition (the sender's [r b]P + [r]Z). */
 void ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],

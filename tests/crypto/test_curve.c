@@ -4,6 +4,7 @@
  * (constant-time window, wNAF, comb), encoding and decoding, and the order check.
  */
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -412,6 +413,15 @@ static void test_scalar_mul(void)
         CHECK(jac_matches(&r, &want));
         ms_sakke_comb_mul(&r, comb, kl);
         CHECK(jac_matches(&r, &want));
+        /* the affine comb: infinity (k = 0) is its one failure */
+        ms_sakke_affine ra;
+        if (BN_is_zero(k)) {
+            CHECK(ms_sakke_comb_mul_affine(&ra, comb, kl) != 0);
+        } else {
+            CHECK(ms_sakke_comb_mul_affine(&ra, comb, kl) == 0);
+            ms_sakke_jac_from_affine(&r, &ra);
+            CHECK(jac_matches(&r, &want));
+        }
 
         /* [k2]B and [k]P + [k2]B by the combs against mul_var (checked just above) */
         if (iter % 3 == 0)
@@ -423,12 +433,34 @@ static void test_scalar_mul(void)
         ms_sakke_mul_var(&vb, &ab, k2l);
         ms_sakke_comb_mul(&r, comb_b, k2l);
         CHECK(jac_equal(&r, &vb));
+        if (!BN_is_zero(k2)) {
+            CHECK(ms_sakke_comb_mul_affine(&ra, comb_b, k2l) == 0);
+            ms_sakke_jac_from_affine(&r, &ra);
+            CHECK(jac_equal(&r, &vb));
+        }
         ms_sakke_mul(&r, &ab, k2l);
         CHECK(jac_equal(&r, &vb));
         ms_sakke_mul_var(&vp, &p, kl);
         ms_sakke_jac_add(&vb, &vb, &vp);
         ms_sakke_comb_mul2(&r, comb, kl, comb_b, k2l);
         CHECK(jac_equal(&r, &vb));
+    }
+
+    /* the affine comb against the Jacobian one on more scalars, small and random */
+    for (int iter = 0; iter < 40; iter++) {
+        uint64_t kl[MS_LIMBS];
+        if (iter < 8)
+            BN_set_word(k, (BN_ULONG)iter + 1);
+        else
+            random_scalar(k);
+        if (BN_is_zero(k))
+            BN_one(k);
+        limbs_from_bn(kl, k);
+        ms_sakke_jac r;
+        ms_sakke_affine ra;
+        ms_sakke_comb_mul(&r, iter % 2 ? comb : comb_b, kl);
+        CHECK(ms_sakke_comb_mul_affine(&ra, iter % 2 ? comb : comb_b, kl) == 0);
+        CHECK(ms_sakke_jac_eq_affine(&r, &ra) != 0);
     }
 
     /* ct and var multiplication also work for points outside E[q] */
@@ -529,6 +561,71 @@ static void test_order_check(void)
     CHECK(found);
 }
 
+/* ms_sakke_point_in_eq (2-descent) against [q]A == O (check_order_var, itself checked
+ * above): random points of E(F_p), which fall into all four classes of E/E[q] ~ Z/4, the
+ * same points times 2 and 4, the points of order 2 and 4 alone, and E[q] points plus
+ * them. */
+static void test_in_eq(void)
+{
+    int seen[2] = {0, 0};
+    ref_pt a, t, t4, two;
+    ref_init(&a);
+    ref_init(&t);
+    ref_init(&t4);
+    ref_init(&two);
+    /* T4: x^2 = -3 and x^3 - 3x a square; 2 T4 = (0, 0) */
+    BIGNUM *m3 = BN_new(), *k = BN_new();
+    BN_sub(m3, bn_p, BN_value_one());
+    BN_sub_word(m3, 2);
+    CHECK(BN_mod_sqrt(t4.x, m3, bn_p, bn_ctx) != NULL);
+    for (int i = 0; i < 2; i++) {
+        BN_mod_sqr(t.x, t4.x, bn_p, bn_ctx);
+        BN_sub_word(t.x, 3);
+        BN_mod_mul(t.x, t.x, t4.x, bn_p, bn_ctx);
+        ERR_set_mark();
+        if (BN_mod_sqrt(t4.y, t.x, bn_p, bn_ctx) != NULL)
+            break;
+        ERR_pop_to_mark();
+        BN_sub(t4.x, bn_p, t4.x);
+    }
+    t4.inf = 0;
+    ref_add(&two, &t4, &t4);
+    for (int it = 0; it < 24; it++) {
+        if (it < 8) {
+            random_curve_point(&a);
+        } else if (it < 16) {
+            random_eq_point(&a);
+            ref_add(&a, &a, (it & 1) ? &t4 : &two);
+        } else {
+            random_curve_point(&a);
+            BN_set_word(k, it < 20 ? 2 : 4);
+            ref_mul(&a, &a, k);
+        }
+        for (int small = 0; small < 4; small++) {
+            ref_copy(&t, small == 0 ? &a : small == 1 ? &t4 : &two);
+            if (small == 3) {
+                BN_set_word(k, 3);
+                ref_mul(&t, &t4, k);
+            }
+            if (small > 0 && it > 0)
+                continue;
+            ms_sakke_affine aa;
+            ref_to_aff(&aa, &t);
+            int want = ms_sakke_point_check_order_var(&aa) == MS_OK;
+            int got = ms_sakke_point_in_eq(&aa) != 0;
+            CHECK(got == want);
+            seen[want] = 1;
+        }
+    }
+    CHECK(seen[0] && seen[1]);
+    ref_free(&a);
+    ref_free(&t);
+    ref_free(&t4);
+    ref_free(&two);
+    BN_free(m3);
+    BN_free(k);
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -547,6 +644,7 @@ int main(void)
     test_scalar_mul();
     test_decode();
     test_order_check();
+    test_in_eq();
 
     ref_free(&ref_P);
     BN_free(bn_p);

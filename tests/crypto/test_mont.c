@@ -356,7 +356,8 @@ static void test_generic(const refmod *rm, int iterations)
     BIGNUM *x = BN_new(), *y = BN_new(), *z = BN_new();
     if (x == NULL || y == NULL || z == NULL)
         abort();
-    int bad_add = 0, bad_sub = 0, bad_neg = 0, bad_to = 0, bad_from = 0;
+    int bad_add = 0, bad_sub = 0, bad_neg = 0, bad_to = 0, bad_from = 0, bad_leg = 0;
+    int seen_leg[3] = {0, 0, 0};
     for (int it = 0; it < iterations; it++) {
         uint64_t a[MS_LIMBS], b[MS_LIMBS], got[MS_LIMBS], want[MS_LIMBS];
         if (it < nedges * nedges) {
@@ -379,6 +380,8 @@ static void test_generic(const refmod *rm, int iterations)
         memcpy(got, a, sizeof got);
         ms_mont_add(got, got, b, mod);
         bad_add |= memcmp(got, want, sizeof got) != 0;
+        ms_mont_add_portable(got, a, b, mod);
+        bad_add |= memcmp(got, want, sizeof got) != 0;
 
         if (!BN_mod_sub(z, x, y, rm->m, ctx))
             abort();
@@ -387,6 +390,8 @@ static void test_generic(const refmod *rm, int iterations)
         bad_sub |= memcmp(got, want, sizeof got) != 0;
         memcpy(got, b, sizeof got);
         ms_mont_sub(got, a, got, mod);
+        bad_sub |= memcmp(got, want, sizeof got) != 0;
+        ms_mont_sub_portable(got, a, b, mod);
         bad_sub |= memcmp(got, want, sizeof got) != 0;
 
         if (!BN_mod_sub(z, rm->m, x, rm->m, ctx))
@@ -408,7 +413,16 @@ static void test_generic(const refmod *rm, int iterations)
         limbs_from_bn(want, z);
         ms_mont_from(got, a, mod);
         bad_from |= memcmp(got, want, sizeof got) != 0;
+
+        /* Legendre symbol of the element a stands for in Montgomery form (both moduli
+         * are prime) against OpenSSL's Kronecker symbol */
+        int kro = BN_kronecker(x, rm->m, ctx);
+        ms_mont_to(got, a, mod);
+        bad_leg |= ms_mont_legendre_blinded(got, mod) != kro;
+        seen_leg[kro + 1] = 1;
     }
+    CHECK(bad_leg == 0);
+    CHECK(seen_leg[0] && seen_leg[1] && seen_leg[2]);
     CHECK(bad_add == 0);
     CHECK(bad_sub == 0);
     CHECK(bad_neg == 0);
