@@ -26,7 +26,7 @@ typedef struct ms_http_request {
 } ms_http_request;
 
 typedef struct ms_http_response {
-    int status;               /* HTTP status */
+    int status;               /* HTTP status; left 0 (or out of range) = 500 */
     const char *content_type; /* static string; NULL = "application/xml" */
     char *body;               /* malloc'd by the handler, freed (and wiped) by the server */
     size_t body_len;
@@ -39,22 +39,54 @@ typedef void (*ms_http_handler)(void *ctx, const ms_http_request *req,
  * says whether the service is ready (for /healthz: 200 "ok" or 503 "sealed" etc.). */
 typedef size_t (*ms_http_metrics_fn)(void *ctx, char *out, size_t cap);
 typedef bool (*ms_http_health_fn)(void *ctx, const char **status_text);
+/* Optional: builds the body of an answer the server gives on its own (405, 413, 429),
+ * e.g. a KmsResponse with a KmsError element. `req` has method, path and client_ip
+ * (no body, no bearer); resp->status is preset and stays what it is. NULL = a short
+ * text/plain body. */
+typedef void (*ms_http_error_fn)(void *ctx, const ms_http_request *req,
+                                 ms_http_response *resp);
 
 typedef struct ms_http_config {
-    const char *bind_addr;  /* "127.0.0.1", "::", NULL = all */
+    const char *bind_addr;  /* numeric "127.0.0.1", "::1", "::" (v4 too); NULL = all ("::", or
+                               "0.0.0.0" where there is no IPv6) */
     uint16_t port;          /* 0 = any free port (see ms_http_port) */
     const char *cert_file;  /* PEM server certificate chain; NULL = plain HTTP (tests) */
     const char *key_file;   /* PEM private key */
     size_t max_body;        /* 0 = 64 KiB; larger bodies get 413 */
     double rate_per_sec;    /* per client IP; 0 = no limit; excess gets 429 */
-    double rate_burst;
+    double rate_burst;      /* bucket size; < 1 = max(1, rate_per_sec) */
     unsigned threads;       /* 0 = 2 */
-    const char *name;       /* metric prefix, e.g. "mikeysakke_kms" */
+    const char *name;       /* metric prefix, e.g. "mikeysakke_kms"; NULL = "mikeysakke" */
+    /* Additions (all optional, 0/NULL = default). */
+    unsigned max_connections; /* 0 = 1024 */
+    unsigned max_per_ip;      /* connections per client address; 0 = 256 */
+    unsigned timeout_sec;     /* idle keep-alive timeout; 0 = 30 */
+    ms_http_error_fn error_body; /* see above */
+    char *detail;             /* if set, ms_http_start writes why it failed here */
+    size_t detail_cap;
 } ms_http_config;
 
+/* Starts the server (threads from cfg->threads) and returns once it listens.
+ * Errors: MS_ERR_ARG (bad config: address, name), MS_ERR_IO (cert/key file unreadable,
+ * or the address cannot be bound, e.g. in use), MS_ERR_KEYFILE_MODE (key file not a
+ * regular file or open to group/others), MS_ERR_TLS (certificate or key not accepted),
+ * MS_ERR_NOMEM, MS_ERR_INTERNAL. The key is checked against the certificate first and
+ * wiped from memory once the server has it; TLS 1.2/1.3, AEAD ciphers, ECDHE only.
+ * Behaviour: methods other than GET and POST get 405 (with Allow); a Content-Length
+ * above max_body gets 413 before any body is read (a chunked body is drained to 413, and
+ * cut off past 2 x max_body); the rate limit (429 with Retry-After) runs before the body
+ * too. GET /healthz and GET /metrics are answered here and are not rate-limited.
+ * req->path is the URL path without its query string, not percent-decoded; req->body
+ * is never NULL (""), the handler runs only with the whole body. Every answer carries
+ * Cache-Control: no-store and X-Content-Type-Options: nosniff (plus HSTS with TLS).
+ * /metrics: <name>_http_requests_total{code="..."}, <name>_http_rate_limited_total,
+ * <name>_http_response_bytes_total (bodies), <name>_http_requests_in_flight, then the
+ * caller's lines (up to 64 KiB). */
 ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_handler handler,
                      ms_http_metrics_fn metrics, ms_http_health_fn health, void *ctx);
+/* Stops listening, closes every connection, waits for running handlers; NULL is a no-op. */
 void ms_http_stop(ms_http_server *srv);
+/* The port actually bound (useful with cfg->port = 0). */
 uint16_t ms_http_port(const ms_http_server *srv);
 
 #endif
