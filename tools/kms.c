@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,12 +42,14 @@
 #include <sys/prctl.h>
 #endif
 
+#include "config.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 
 #define MSG_MAX (1u << 20)
 #define SECRET_TEXT_MAX 1024
 #define XML_MAX (256 * 1024)
+#define MS_KMSIF_MAX_BODY (256 * 1024) /* the XML reader's own limit */
 
 /* ---- option tables ------------------------------------------------------------------------ */
 
@@ -125,6 +128,19 @@ const struct cli_opt cli_kms_rollover_opts[] = {
     {"--passphrase-file", "FILE", 0, "passphrase seal: the (new) passphrase"},
     {"--share-out-dir", "DIR", 0, "shares seal: write the new shares here"},
     {"--pin-file", "FILE", 0, "PKCS#11 seal: the token PIN"},
+    OPT_END,
+};
+const struct cli_opt cli_kms_serve_opts[] = {
+    {"--dir", "DIR", 0, "the KMS directory (or [kms] dir in --config)"},
+    {"--config", "FILE", 0, "settings from the [kms] section of FILE (options override)"},
+    {"--listen", "ADDR", 0, "address to listen on (default all)"},
+    {"--port", "N", 0, "TCP port (default 8443; 0: any free port)"},
+    {"--cert", "PEM", 0, "TLS server certificate chain (required here or in --config)"},
+    {"--key", "PEM", 0, "TLS private key (mode 0600 or 0640)"},
+    {"--rate", "R", 0, "requests per second per client address (default 10; 0: no limit)"},
+    {"--burst", "B", 0, "rate limit burst (default 20)"},
+    {"--threads", "N", 0, "server threads (default 2)"},
+    {"--max-body", "N", 0, "largest request body in octets (default 65536)"},
     OPT_END,
 };
 const struct cli_opt cli_kms_cert_opts[] = {
@@ -757,6 +773,7 @@ struct agent {
     ms_kms *kms;
     char dir[PATH_MAX];
     int seal_now;
+    int serving; /* kms serve: sealing wipes the secrets but the process stays */
 };
 
 static ms_err resolve_period(ms_kms *k, const char *s, uint64_t *p)
@@ -862,6 +879,13 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
     }
     if (strcmp(verb, "seal") == 0) {
         e = ms_kms_seal(k);
+        if (a->serving) {
+            /* kms serve keeps answering (503, /healthz "sealed") until unsealed again */
+            msg_adds(ans, "stays", "1");
+            msg_adds(ans, "out", "Sealed: the master secrets are wiped; kms serve answers "
+                                 "503 until unsealed\n");
+            return e;
+        }
         a->seal_now = 1;
         msg_adds(ans, "out", "Sealed: the agent wiped the master secrets and exits\n");
         return e;
@@ -1062,7 +1086,10 @@ static int agent_serve(struct agent *a, int lfd)
             /* status first so the client finds it in any answer */
             struct msg body;
             if (msg_init(&body)) {
+                /* kms serve: the HTTPS threads share the handle */
+                ms_kms_lock(a->kms);
                 ms_err e = agent_handle(a, &req, &body);
+                ms_kms_unlock(a->kms);
                 msg_addf(&ans, "status", "%d", (int)e);
                 if (e != MS_OK)
                     msg_adds(&ans, "err", a->dir);
@@ -1085,12 +1112,14 @@ static int agent_serve(struct agent *a, int lfd)
     return 0;
 }
 
-ms_err cli_kms_agent(const struct cli_args *args)
+/* The agent for dir_arg; with srv, also the HTTPS server on the same handle (kms serve).
+ * Returns when sealed through the socket (agent only) or on SIGTERM/SIGINT/SIGHUP. */
+static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, const char *shown)
 {
     harden();
     char dir[PATH_MAX];
-    if (realpath(cli_get(args, "--dir"), dir) == NULL)
-        return cli_fail(MS_ERR_IO, "--dir %s: %s", cli_get(args, "--dir"), strerror(errno));
+    if (realpath(dir_arg, dir) == NULL)
+        return cli_fail(MS_ERR_IO, "--dir %s: %s", dir_arg, strerror(errno));
     struct sockaddr_un sa;
     ms_err e = sock_addr("--dir", dir, &sa);
     if (e != MS_OK)
@@ -1100,14 +1129,23 @@ ms_err cli_kms_agent(const struct cli_args *args)
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/agent.lock", dir);
     int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0)
-        return cli_fail(MS_ERR_EXISTS, "%s: an agent already runs", dir);
+    if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
+        if (lock >= 0)
+            close(lock);
+        return cli_fail(MS_ERR_EXISTS,
+                        "%s: an unseal agent or 'kms serve' already runs for this KMS; stop it "
+                        "first ('mikeysakke kms seal --dir %s')",
+                        dir, dir_arg);
+    }
 
     struct agent a;
     memset(&a, 0, sizeof a);
     snprintf(a.dir, sizeof a.dir, "%s", dir);
-    if ((e = ms_kms_open(&a.kms, dir, NULL)) != MS_OK)
+    a.serving = srv != NULL;
+    if ((e = ms_kms_open(&a.kms, dir, NULL)) != MS_OK) {
+        close(lock);
         return kms_fail(e, dir);
+    }
 
     unlink(sa.sun_path); /* stale: we hold the lock, so no agent owns it */
     mode_t old = umask(077);
@@ -1116,17 +1154,10 @@ ms_err cli_kms_agent(const struct cli_args *args)
         chmod(sa.sun_path, 0600) != 0 || listen(lfd, 8) != 0) {
         umask(old);
         ms_kms_close(a.kms);
+        close(lock);
         return cli_fail(MS_ERR_IO, "%s: %s", sa.sun_path, strerror(errno));
     }
     umask(old);
-    snprintf(path, sizeof path, "%s/agent.pid", dir);
-    char pid[24];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    int pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (pfd >= 0) {
-        (void)!write(pfd, pid, (size_t)n);
-        close(pfd);
-    }
 
     struct sigaction act;
     memset(&act, 0, sizeof act);
@@ -1136,16 +1167,141 @@ ms_err cli_kms_agent(const struct cli_args *args)
     sigaction(SIGHUP, &act, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The server's threads start with these signals blocked, so they reach this thread
+     * and interrupt its accept. */
+    ms_kms_server *server = NULL;
+    if (srv != NULL) {
+        sigset_t set, prev;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &set, &prev);
+        e = ms_kms_server_start(&server, a.kms, srv);
+        pthread_sigmask(SIG_SETMASK, &prev, NULL);
+        if (e != MS_OK) {
+            close(lfd);
+            unlink(sa.sun_path);
+            ms_kms_close(a.kms);
+            close(lock);
+            return cli_fail(e, "cannot serve on %s port %u: %s", shown, (unsigned)srv->port,
+                            srv->detail != NULL && srv->detail[0] ? srv->detail : ms_strerror(e));
+        }
+        fprintf(stderr,
+                "listening on %s://%s:%u (sealed: unseal with 'mikeysakke kms unseal --dir %s')\n",
+                srv->cert_file != NULL ? "https" : "http", shown,
+                (unsigned)ms_kms_server_port(server), dir_arg);
+        fflush(stderr);
+    }
+
+    snprintf(path, sizeof path, "%s/agent.pid", dir);
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    int pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (pfd >= 0) {
+        (void)!write(pfd, pid, (size_t)n);
+        close(pfd);
+    }
+
     agent_serve(&a, lfd);
 
     close(lfd);
     unlink(sa.sun_path);
     unlink(path);
+    ms_kms_server_stop(server); /* no handler runs past this */
     if (!a.seal_now)
         (void)ms_kms_seal(a.kms); /* a signal: record the seal, wipe */
     ms_kms_close(a.kms);
     close(lock);
+    if (srv != NULL)
+        fprintf(stderr, "sealed and stopped\n");
     return MS_OK;
+}
+
+ms_err cli_kms_agent(const struct cli_args *args)
+{
+    return agent_run(cli_get(args, "--dir"), NULL, NULL);
+}
+
+static ms_err parse_double(const char *what, const char *s, double max, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = s != NULL ? strtod(s, &end) : -1;
+    if (s == NULL || end == s || *end != '\0' || errno != 0 || !(v >= 0) || v > max)
+        return cli_fail(MS_ERR_USAGE, "%s: not a number from 0 to %g: %s", what, max,
+                        s ? s : "");
+    *out = v;
+    return MS_OK;
+}
+
+ms_err cli_kms_serve(const struct cli_args *args)
+{
+    static const char *const keys[] = {"dir",  "listen",  "port",     "cert", "key",
+                                       "rate", "burst",   "threads",  "max-body", NULL};
+    static const char *const opts[] = {"--dir",  "--listen", "--port",    "--cert", "--key",
+                                       "--rate", "--burst",  "--threads", "--max-body"};
+    cli_config *c = NULL;
+    char detail[512] = "";
+    ms_err e;
+    const char *cfg_path = cli_get(args, "--config");
+    if (cfg_path != NULL) {
+        if ((e = cli_config_load(&c, cfg_path, detail, sizeof detail)) != MS_OK)
+            return cli_fail(e, "%s", detail);
+        if ((e = cli_config_check(c, "kms", keys, detail, sizeof detail)) != MS_OK) {
+            cli_config_free(c);
+            return cli_fail(e, "%s", detail);
+        }
+    }
+    const char *v[9];
+    for (size_t i = 0; i < 9; i++)
+        v[i] = cli_config_pick(cli_get(args, opts[i]), c, "kms", keys[i]);
+    const char *dir = v[0];
+    ms_kms_server_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.bind_addr = v[1];
+    sc.cert_file = v[3];
+    sc.key_file = v[4];
+    sc.rate_per_sec = 10;
+    sc.rate_burst = 20;
+    sc.detail = detail;
+    sc.detail_cap = sizeof detail;
+    uint64_t u = 8443;
+    e = MS_OK;
+    if (dir == NULL)
+        e = cli_fail(MS_ERR_USAGE, "kms serve: --dir DIR (or [kms] dir in --config)");
+    else if (sc.cert_file == NULL || sc.key_file == NULL)
+        e = cli_fail(MS_ERR_USAGE, "kms serve: --cert PEM and --key PEM (or [kms] cert/key)");
+    if (e == MS_OK && v[2] != NULL && (e = parse_uint("--port", v[2], 65535, &u)) == MS_OK)
+        sc.port = (uint16_t)u;
+    else if (e == MS_OK && v[2] == NULL)
+        sc.port = (uint16_t)u;
+    if (e == MS_OK && v[5] != NULL)
+        e = parse_double("--rate", v[5], 1e6, &sc.rate_per_sec);
+    if (e == MS_OK && v[6] != NULL)
+        e = parse_double("--burst", v[6], 1e6, &sc.rate_burst);
+    if (e == MS_OK && v[7] != NULL && (e = parse_uint("--threads", v[7], 256, &u)) == MS_OK)
+        sc.threads = (unsigned)u;
+    if (e == MS_OK && v[8] != NULL &&
+        (e = parse_uint("--max-body", v[8], MS_KMSIF_MAX_BODY, &u)) == MS_OK)
+        sc.max_body = (size_t)u;
+    if (e == MS_OK && sc.rate_per_sec > 0 && sc.rate_burst < 1)
+        e = cli_fail(MS_ERR_USAGE, "--burst must be at least 1 with a rate limit");
+    if (e == MS_OK) {
+        /* a running agent answers on the socket: refuse before touching anything */
+        int fd = agent_connect(dir);
+        if (fd >= 0) {
+            close(fd);
+            e = cli_fail(MS_ERR_EXISTS,
+                         "%s: an unseal agent or 'kms serve' already runs for this KMS; stop "
+                         "it first ('mikeysakke kms seal --dir %s')",
+                         dir, dir);
+        }
+    }
+    if (e == MS_OK)
+        e = agent_run(dir, &sc, sc.bind_addr != NULL ? sc.bind_addr : "0.0.0.0");
+    cli_config_free(c);
+    return e;
 }
 
 /* Starts `mikeysakke kms agent --dir DIR` detached (double fork, new session, stdio on
@@ -1309,7 +1465,18 @@ ms_err cli_kms_seal(const struct cli_args *args)
             pid = strtol(text, NULL, 10);
         fclose(f);
     }
-    ms_err e = simple_request(args, "seal", NULL, 0);
+    struct msg req, ans;
+    if (!msg_init(&req) || !msg_init(&ans)) {
+        msg_free(&req);
+        return cli_fail(MS_ERR_NOMEM, "request");
+    }
+    msg_adds(&req, "verb", "seal");
+    ms_err e = agent_call(dir, &req, &ans);
+    size_t sn = 0;
+    if (e == MS_OK && msg_get(&ans, "stays", 0, &sn) != NULL)
+        pid = 0; /* kms serve: wiped, and it goes on answering 503 */
+    msg_free(&req);
+    msg_free(&ans);
     /* wait for the agent to end, so "sealed" means the secrets are gone */
     for (int i = 0; i < 200 && e == MS_OK && pid > 0 && !process_ended(pid); i++) {
         struct timespec ts = {0, 50000000};

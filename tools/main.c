@@ -7,6 +7,10 @@
 #include "kms_cli.h"
 #include "user_cli.h"
 
+/* tools/dist.c */
+ms_err cli_dist_serve(const struct cli_args *args);
+extern const struct cli_opt cli_dist_serve_opts[];
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,11 +208,14 @@ static const struct cli_cmd commands[] = {
     {"kms", "audit verify", cli_kms_audit_verify, "check the audit log's chain and signatures", cli_kms_audit_verify_opts},
     {"kms", "rollover", cli_kms_rollover, "new master keys from a future key period", cli_kms_rollover_opts},
     {"kms", "cert", cli_kms_cert, "print the KMS certificate", cli_kms_cert_opts},
+    {"kms", "serve", cli_kms_serve, "unseal agent + TS 33.180 Annex D over HTTPS", cli_kms_serve_opts},
     {"user", "init", cli_user_init, "create the device's keystore from an enrolment file", cli_user_init_opts},
     {"user", "import", cli_user_import, "import a key package (no network)", cli_user_import_opts},
     {"user", "list", cli_user_list, "list the key periods held", cli_user_list_opts},
     {"user", "status", cli_user_status, "periods in force, next period's keys due", cli_user_status_opts},
     {"user", "purge", cli_user_purge, "delete key periods that have expired", cli_user_purge_opts},
+    {"user", "fetch", cli_user_fetch, "fetch the KMS certificate and keys over HTTPS (Annex D)", cli_user_fetch_opts},
+    {"dist", "serve", cli_dist_serve, "serve an offline KMS's export over HTTPS (holds no secret)", cli_dist_serve_opts},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -15,6 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "mikeysakke/client.h"
 
 #define OPT_KEYSTORE {"--keystore", "DIR", CLI_REQUIRED, "the keystore directory"}
@@ -51,6 +52,20 @@ const struct cli_opt cli_user_status_opts[] = {
 const struct cli_opt cli_user_purge_opts[] = {
     OPT_KEYSTORE,
     OPT_PASSFILE,
+    OPT_NOW,
+    {NULL, NULL, 0, NULL},
+};
+const struct cli_opt cli_user_fetch_opts[] = {
+    {"--keystore", "DIR", 0, "the keystore directory (or keystore in [fetch] of --config)"},
+    OPT_PASSFILE,
+    {"--config", "FILE", 0, "read url, cacert, keystore, passphrase-file, cert, key, retries, timeout from [fetch]"},
+    {"--url", "URL", 0, "the KMS or distribution server, https://host[:port]"},
+    {"--cacert", "PEM", 0, "the CA certificate(s) trusted for the server's TLS certificate"},
+    {"--cert", "PEM", 0, "a TLS client certificate (optional, with --key)"},
+    {"--key", "PEM", 0, "the client certificate's private key (mode 0600)"},
+    {"--retries", "N", 0, "retries per request after a connection failure, 429 or 5xx (default 3)"},
+    {"--timeout", "SECONDS", 0, "time limit of one attempt (default 30)"},
+    {"--no-certcache", NULL, CLI_FLAG, "do not ask for the certificate cache"},
     OPT_NOW,
     {NULL, NULL, 0, NULL},
 };
@@ -191,13 +206,11 @@ static ms_err get_now(const struct cli_args *args, uint64_t *now)
     return err;
 }
 
-static ms_err open_ks(const struct cli_args *args, ms_keystore **ks)
+static ms_err open_ks_at(const char *dir, const char *passfile, ms_keystore **ks)
 {
     char pass[CLI_PASSPHRASE_MAX];
     size_t len = 0;
-    const char *dir = cli_get(args, "--keystore");
-    ms_err err = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
-                                     &len);
+    ms_err err = cli_read_passphrase(passfile, 0, pass, sizeof pass, &len);
     if (err != MS_OK)
         return err;
     char detail[512] = "";
@@ -206,6 +219,11 @@ static ms_err open_ks(const struct cli_args *args, ms_keystore **ks)
     if (err != MS_OK)
         return cli_fail(err, "--keystore %s: %s", dir, detail);
     return MS_OK;
+}
+
+static ms_err open_ks(const struct cli_args *args, ms_keystore **ks)
+{
+    return open_ks_at(cli_get(args, "--keystore"), cli_get(args, "--passphrase-file"), ks);
 }
 
 static void when(char out[32], uint64_t ntp_seconds)
@@ -410,5 +428,140 @@ ms_err cli_user_purge(const struct cli_args *args)
     else if (n == 0)
         printf("nothing to purge\n");
     ms_keystore_close(ks);
+    return err;
+}
+
+/* ---- fetch ------------------------------------------------------------------------------ */
+
+static ms_err uint_arg(const char *what, const char *s, unsigned long max, unsigned long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+        return cli_fail(MS_ERR_USAGE, "%s %s: not a number from 0 to %lu", what, s, max);
+    *out = v;
+    return MS_OK;
+}
+
+/* A private key file must not be open to other users. */
+static ms_err check_key_mode(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cli_fail(MS_ERR_IO, "--key %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+        return cli_fail(MS_ERR_KEYFILE_MODE, "--key %s: not a regular file of mode 0600",
+                        path);
+    return MS_OK;
+}
+
+static void print_fetch_report(const ms_fetch_report *r, ms_err err)
+{
+    char t[32];
+    switch (r->cert) {
+    case MS_FETCH_CERT_SAME:
+        printf("kms certificate: unchanged (%s)\n", r->cert_uri);
+        break;
+    case MS_FETCH_CERT_ROLLOVER:
+        when(t, r->cert_valid_from);
+        printf("kms certificate: ROLLOVER announced, new certificate %s valid from %s "
+               "(signed under the InK; key packages carry it)\n", r->cert_uri,
+               r->cert_valid_from != 0 ? t : "now");
+        break;
+    case MS_FETCH_CERT_UNSIGNED_CHANGE:
+        printf("kms certificate: CHANGED in an unsigned answer (%s): not trusted; key "
+               "packages are checked against the certificate they carry\n", r->cert_uri);
+        break;
+    default:
+        if (err == MS_OK)
+            printf("kms certificate: not checked (no KMS Initialize at this server)\n");
+        break;
+    }
+    for (size_t i = 0; i < r->n_periods; i++) {
+        const ms_fetch_period *p = &r->periods[i];
+        when(t, p->valid_until);
+        unsigned long long n = (unsigned long long)p->period_no;
+        switch (p->state) {
+        case MS_FETCH_STORED:
+            printf("period %llu: stored (valid until %s)\n", n, t);
+            break;
+        case MS_FETCH_HELD:
+            printf("period %llu: already held (valid until %s)\n", n, t);
+            break;
+        case MS_FETCH_NOT_ISSUED:
+            printf("period %llu: not issued yet\n", n);
+            break;
+        default:
+            break;
+        }
+    }
+    if (r->certcache_offered)
+        printf("certcache: %zu certificate%s (not stored)\n",
+               r->n_cache_certs, r->n_cache_certs == 1 ? "" : "s");
+}
+
+ms_err cli_user_fetch(const struct cli_args *args)
+{
+    static const char *const keys[] = {"url", "cacert", "keystore", "passphrase-file", "cert",
+                                       "key", "retries", "timeout", NULL};
+    cli_config *cfg = NULL;
+    char detail[1024] = "";
+    ms_err err = MS_OK;
+    const char *cfg_path = cli_get(args, "--config");
+    if (cfg_path != NULL) {
+        err = cli_config_load(&cfg, cfg_path, detail, sizeof detail);
+        if (err == MS_OK)
+            err = cli_config_check(cfg, "fetch", keys, detail, sizeof detail);
+        if (err != MS_OK) {
+            cli_config_free(cfg);
+            return cli_fail(err, "%s", detail);
+        }
+    }
+#define PICK(opt, key) cli_config_pick(cli_get(args, opt), cfg, "fetch", key)
+    const char *dir = PICK("--keystore", "keystore");
+    const char *passfile = PICK("--passphrase-file", "passphrase-file");
+    const char *retries = PICK("--retries", "retries");
+    const char *timeout = PICK("--timeout", "timeout");
+    ms_fetch_options o;
+    memset(&o, 0, sizeof o);
+    o.url = PICK("--url", "url");
+    o.cacert = PICK("--cacert", "cacert");
+    o.client_cert = PICK("--cert", "cert");
+    o.client_key = PICK("--key", "key");
+#undef PICK
+    o.skip_certcache = cli_get(args, "--no-certcache") != NULL;
+    if (dir == NULL)
+        err = cli_fail(MS_ERR_USAGE, "user fetch: no keystore (--keystore or keystore in "
+                       "[fetch])");
+    else if (o.url == NULL)
+        err = cli_fail(MS_ERR_USAGE, "user fetch: no server (--url or url in [fetch])");
+    else if (o.cacert == NULL)
+        err = cli_fail(MS_ERR_USAGE, "user fetch: no CA file (--cacert or cacert in [fetch])");
+    else if ((o.client_cert == NULL) != (o.client_key == NULL))
+        err = cli_fail(MS_ERR_USAGE, "user fetch: --cert and --key go together");
+    unsigned long v = 0;
+    if (err == MS_OK && retries != NULL && (err = uint_arg("--retries", retries, 20, &v)) == MS_OK)
+        o.max_attempts = (unsigned)v + 1;
+    else if (err == MS_OK && retries == NULL)
+        o.max_attempts = 4;
+    if (err == MS_OK && timeout != NULL && (err = uint_arg("--timeout", timeout, 3600, &v)) == MS_OK)
+        o.timeout_ms = v == 0 ? 1 : (unsigned)v * 1000u;
+    if (err == MS_OK && o.client_key != NULL)
+        err = check_key_mode(o.client_key);
+    if (err == MS_OK)
+        err = get_now(args, &o.now);
+    ms_keystore *ks = NULL;
+    if (err == MS_OK)
+        err = open_ks_at(dir, passfile, &ks);
+    if (err == MS_OK) {
+        ms_fetch_report rep;
+        err = ms_keystore_fetch(ks, &o, &rep, detail, sizeof detail);
+        print_fetch_report(&rep, err);
+        if (err != MS_OK)
+            err = cli_fail(err, "user fetch: %s", detail);
+        ms_keystore_close(ks);
+    }
+    cli_config_free(cfg);
     return err;
 }

@@ -1,6 +1,7 @@
 /*
  * mikeysakke client keystore (src/client/): a device's identity and key sets, encrypted
- * at rest, imported from TS 33.180 key packages with no network.
+ * at rest, imported from TS 33.180 key packages with no network, or fetched over HTTPS
+ * (ms_keystore_fetch, at the end).
  *
  * A keystore is a directory (mode 0700) of files (mode 0600), each AES-256-GCM encrypted
  * under a key derived with scrypt from a passphrase; docs/client.md gives the format.
@@ -170,6 +171,83 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now,
 MS_API MS_WARN_UNUSED ms_err ms_keystore_load_mikey(const ms_keystore *ks, ms_mikey_ctx *ctx,
                                                     uint64_t now, size_t *n_loaded,
                                                     char *detail, size_t detail_cap);
+
+/* ==== provisioning over HTTPS (src/client/fetch.c) ======================================== */
+
+/* TS 33.180 Annex D over HTTPS, on libcurl: KMS Initialize (the KMS certificate, compared
+ * with the enrolled one), KeyProvision for the current and the next key period, CertCache.
+ * Every key package goes through ms_keystore_import's checks before anything is stored.
+ * The device authenticates with its bearer token, HMAC-SHA256(InK,
+ * "mikeysakke-device-token:" || device id) in lower-case hex, sent as
+ * "Authorization: Bearer <device id>.<token>"; optionally also with a TLS client
+ * certificate. TLS 1.2 or later, the server certificate checked against `cacert` only
+ * (peer and host name, never off), https only, no redirects, answers over
+ * MS_KMSIF_MAX_XML (256 KiB) aborted. Zeros in the options take the defaults. */
+typedef struct ms_fetch_options {
+    const char *url;             /* https://host[:port] (a trailing /keymanagement/identity/v1 is allowed) */
+    const char *cacert;          /* PEM file of the CA(s) trusted to sign the server certificate */
+    const char *client_cert;     /* optional PEM TLS client certificate, with client_key */
+    const char *client_key;
+    unsigned max_attempts;       /* per request, 0 = 4 (1 + 3 retries) */
+    unsigned connect_timeout_ms; /* 0 = 10 000 */
+    unsigned timeout_ms;         /* per attempt, 0 = 30 000 */
+    unsigned backoff_ms;         /* first wait before a retry, 0 = 500; doubled each retry, with jitter */
+    unsigned max_wait_ms;        /* longest wait, 0 = 60 000; a longer Retry-After gives up */
+    uint64_t now;                /* NTP seconds: which periods are current and next; 0 = clock */
+    bool skip_certcache;
+} ms_fetch_options;
+
+typedef enum ms_fetch_state {
+    MS_FETCH_NONE = 0,
+    MS_FETCH_STORED = 1,      /* imported now */
+    MS_FETCH_HELD = 2,        /* this or a newer package was already imported */
+    MS_FETCH_NOT_ISSUED = 3,  /* 404, or the answer had no key set of that period */
+} ms_fetch_state;
+
+typedef enum ms_fetch_cert {
+    MS_FETCH_CERT_UNCHECKED = 0,
+    MS_FETCH_CERT_SAME = 1,           /* the KMS announces the enrolled certificate */
+    MS_FETCH_CERT_ROLLOVER = 2,       /* same KMS URI, new keys, signed under the InK */
+    MS_FETCH_CERT_UNSIGNED_CHANGE = 3 /* new keys in an unsigned KmsInit: not trusted */
+} ms_fetch_cert;
+
+typedef struct ms_fetch_period {
+    uint64_t period_no;
+    ms_fetch_state state;
+    uint64_t valid_until;  /* NTP seconds: end of the period, or the key set's ValidTo */
+    uint64_t package_time; /* Time of the package answered (0 if none) */
+    bool requested;        /* asked for (current or next), not only carried along */
+} ms_fetch_period;
+
+typedef struct ms_fetch_report {
+    ms_fetch_cert cert;
+    char cert_uri[MS_KEYSTORE_URI_MAX + 1]; /* CertUri of the certificate the KMS announced */
+    uint64_t cert_valid_from;               /* its ValidFrom (NTP seconds, 0 = absent) */
+    uint64_t current_period, next_period;
+    size_t n_periods;
+    ms_fetch_period periods[6];
+    bool certcache_offered;
+    size_t n_cache_certs;                   /* certificates of other domains (not stored) */
+    unsigned requests;                      /* HTTP requests made, retries included */
+    unsigned retries;
+    long last_status;                       /* HTTP status of the last answer (0: none) */
+} ms_fetch_report;
+
+/* Fetch into the open keystore. Filled in as far as it got, report (may be NULL) says
+ * what happened even on failure. Errors: MS_ERR_ARG (not https, missing option),
+ * MS_ERR_IO (CA or client file unreadable), MS_ERR_UNREACHABLE (connection failed or timed
+ * out after the retries), MS_ERR_TLS (server certificate not trusted, wrong name,
+ * handshake), MS_ERR_UNAUTHORISED (401, 403), MS_ERR_RATE_LIMITED (429 after the
+ * retries), MS_ERR_HTTP (any other status, a redirect, an oversized answer; detail has
+ * the KmsError text), MS_ERR_NO_KEYS (404 for the current period),
+ * MS_ERR_MIKEY_UNKNOWN_KMS (the KMS announces a certificate of another KMS URI),
+ * MS_ERR_INVALID (the announced certificate is revoked or changes the identifier
+ * scheme), and every error of the import (MS_ERR_PACKAGE_SIGNATURE, MS_ERR_RSK_INVALID,
+ * MS_ERR_SSK_INVALID, ...). Connection failures, 429 (after Retry-After) and 5xx are
+ * retried with exponential back-off and jitter; other 4xx are not. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_fetch(ms_keystore *ks, const ms_fetch_options *opt,
+                                               ms_fetch_report *report, char *detail,
+                                               size_t detail_cap);
 
 #ifdef __cplusplus
 }

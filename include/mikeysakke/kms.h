@@ -13,7 +13,8 @@
  * verify) work sealed; everything else returns MS_ERR_SEALED until unsealed. Every
  * unseal, seal, enrolment, issuance, export, extraction and rollover is appended to the
  * audit log (and fsynced) before anything is released; if it cannot be, the call fails
- * with MS_ERR_AUDIT_LOG and releases nothing. A handle is not thread-safe.
+ * with MS_ERR_AUDIT_LOG and releases nothing. A handle is not thread-safe: threads
+ * sharing one take ms_kms_lock around every call.
  */
 #ifndef MIKEYSAKKE_KMS_H
 #define MIKEYSAKKE_KMS_H
@@ -197,6 +198,67 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_certificate_xml(ms_kms *k, uint64_t period_n
 /* The key period of NTP time t under this KMS's scheme. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_period_of(ms_kms *k, uint64_t ntp_seconds,
                                               uint64_t *period_no);
+
+
+/* ---- the network interface (TS 33.180 Annex D over HTTPS: `mikeysakke kms serve`) -------- */
+
+/* A handle shared between threads (the HTTPS server and the unseal agent of `kms serve`)
+ * is used under this lock: every facade call is made between ms_kms_lock and
+ * ms_kms_unlock. ms_kms_is_unsealed needs no lock. */
+MS_API void ms_kms_lock(ms_kms *k);
+MS_API void ms_kms_unlock(ms_kms *k);
+MS_API bool ms_kms_is_unsealed(const ms_kms *k);
+
+#define MS_KMS_TOKEN_HEX 64
+#define MS_KMS_DEVICE_ID_MAX 64
+#define MS_KMS_URI_MAX 255
+
+/* The device's bearer token: lowercase hex of HMAC-SHA256(InK, "mikeysakke-device-token:"
+ * || device_id). The device presents "Authorization: Bearer <device_id>.<token>". */
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_token(ms_kms *k, const char *device_id,
+                                                 char token[MS_KMS_TOKEN_HEX + 1]);
+/* Checks a bearer credential "<device_id>.<token>" (the token compared in constant
+ * time). MS_OK fills device_id and user_uri; MS_ERR_UNAUTHORISED for a malformed
+ * credential, an unknown device or a wrong token (not told apart); MS_ERR_SEALED. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_auth(ms_kms *k, const char *bearer,
+                                                char device_id[MS_KMS_DEVICE_ID_MAX + 1],
+                                                char user_uri[MS_KMS_URI_MAX + 1]);
+/* The signed KmsResponse for one device (TrK-encrypted, InK-signed, as `kms export`
+ * writes): with n_periods = 0 a KmsInit with the certificate in force now; otherwise a
+ * KmsKeyProv with the device's key sets of those periods (1..4, issued beforehand with
+ * ms_kms_issue) after a "keyprov" audit entry (device, user, periods, `peer` if not
+ * NULL) has been appended and fsynced. client_req_url goes into ClientReqUrl (may be
+ * ""). Errors: MS_ERR_SEALED, MS_ERR_DEVICE_UNKNOWN, MS_ERR_USER_SUSPENDED, MS_ERR_NO_KEYS
+ * (no key set for a period), MS_ERR_PERIOD, MS_ERR_AUDIT_LOG (nothing released),
+ * MS_ERR_BUFFER_TOO_SMALL. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_package(ms_kms *k, const char *device_id,
+                                                   const uint64_t *periods, size_t n_periods,
+                                                   const char *client_req_url,
+                                                   const char *peer, char *xml, size_t cap,
+                                                   size_t *xml_len);
+
+/* The HTTPS server of `kms serve` (src/kms/server.c on src/net/http.c): the Annex D
+ * resources /keymanagement/identity/v1/init, /keyprov, /keyprov/<user>/<time> and
+ * /certcache answered from the handle k (shared under ms_kms_lock), /healthz and
+ * /metrics. Sealed, everything else is 503. */
+typedef struct ms_kms_server ms_kms_server;
+typedef struct ms_kms_server_config {
+    const char *bind_addr;  /* NULL: all addresses */
+    uint16_t port;          /* 0: any free port (ms_kms_server_port) */
+    const char *cert_file;  /* PEM certificate chain and key; NULL: plain HTTP (tests) */
+    const char *key_file;
+    double rate_per_sec;    /* per client address; 0: no limit */
+    double rate_burst;
+    unsigned threads;       /* 0: 2 */
+    size_t max_body;        /* 0: 64 KiB */
+    char *detail;           /* if not NULL: why ms_kms_server_start failed */
+    size_t detail_cap;
+} ms_kms_server_config;
+
+MS_API MS_WARN_UNUSED ms_err ms_kms_server_start(ms_kms_server **out, ms_kms *k,
+                                                 const ms_kms_server_config *cfg);
+MS_API uint16_t ms_kms_server_port(const ms_kms_server *s);
+MS_API void ms_kms_server_stop(ms_kms_server *s);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "crypto/secmem.h"
 #include "kms/audit.h"
 #include "kms/seal.h"
+#include "kms/server.h"
 #include "kms/store.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
@@ -50,6 +53,8 @@ struct ms_kms {
     uint64_t head_seq;
     uint8_t head_hash[MS_AUDIT_HASH_BYTES];
     bool head_dirty;
+    pthread_mutex_t lock; /* ms_kms_lock: for callers sharing the handle */
+    atomic_bool unsealed; /* mirrors s != NULL, readable without the lock */
 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -563,6 +568,8 @@ static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
         return NULL;
     }
     strcpy(k->dir, dir);
+    pthread_mutex_init(&k->lock, NULL);
+    atomic_init(&k->unsealed, false);
     if (rng != NULL) {
         k->rng = *rng;
         k->has_rng = true;
@@ -572,6 +579,7 @@ static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
 
 static void drop_secrets(ms_kms *k)
 {
+    atomic_store(&k->unsealed, false);
     if (k->audit != NULL)
         ms_audit_close(k->audit);
     k->audit = NULL;
@@ -589,6 +597,7 @@ void ms_kms_close(ms_kms *k)
     drop_secrets(k);
     if (k->st != NULL)
         ms_store_close(k->st);
+    pthread_mutex_destroy(&k->lock);
     ms_wipe(k, sizeof *k);
     free(k);
 }
@@ -744,6 +753,7 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
     k->s = s;
     ms_unseal_free(k->u);
     k->u = NULL;
+    atomic_store(&k->unsealed, true);
     return MS_OK;
 }
 
@@ -1122,17 +1132,47 @@ static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
     size_t len = 0;
     if ((e = ms_kmsif_package_write(buf, MS_KMSIF_MAX_XML, &len, pkg, keys, kms_rng(k))) != MS_OK)
         goto done;
-    char name[128], path[PATH_MAX];
-    package_name(name, dev->id);
+    /* One file per device and period, so exports of several periods share a folder. */
+    char base[128], name[160], path[PATH_MAX];
+    package_name(base, dev->id);
+    base[strlen(base) - 4] = '\0'; /* drop ".xml" */
+    snprintf(name, sizeof name, "%s-%llu.xml", base, (unsigned long long)period_no);
     if ((e = join(path, sizeof path, out_dir, name)) != MS_OK ||
         (e = write_file_atomic(path, buf, len, 0644)) != MS_OK)
         goto done;
     uint8_t h[32];
-    char hh[65];
+    char hh[65], th[65];
     if ((e = sha256(h, buf, len)) != MS_OK)
         goto done;
     hex_encode(hh, h, 32);
-    fprintf(index, "%s %s %s %s\n", dev->id, dev->user_uri, name, hh);
+    /* The distribution server holds no secret: it gets SHA-256 of the device's bearer
+     * token = lowercase hex of HMAC-SHA256(InK, "mikeysakke-device-token:" || device ID). */
+    {
+        char msg[32 + MS_STORE_DEVICE_ID_MAX + 1], tok[65];
+        uint8_t mac[32];
+        size_t mlen = 0;
+        int mn = snprintf(msg, sizeof msg, "mikeysakke-device-token:%s", dev->id);
+        if (mn < 0 || (size_t)mn >= sizeof msg ||
+            EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, dev->ink, 32, (const uint8_t *)msg,
+                      (size_t)mn, mac, sizeof mac, &mlen) == NULL || mlen != 32) {
+            e = MS_ERR_INTERNAL;
+            goto done;
+        }
+        static const char lower[] = "0123456789abcdef";
+        for (size_t j = 0; j < 32; j++) {
+            tok[2 * j] = lower[mac[j] >> 4];
+            tok[2 * j + 1] = lower[mac[j] & 15];
+        }
+        tok[64] = '\0';
+        e = sha256(h, tok, 64);
+        OPENSSL_cleanse(mac, sizeof mac);
+        OPENSSL_cleanse(tok, sizeof tok);
+        if (e != MS_OK)
+            goto done;
+        hex_encode(th, h, 32);
+    }
+    fprintf(index, "%s %s %s %s %llu %s\n", dev->id, dev->user_uri, name, hh,
+            (unsigned long long)period_no, th);
     *written = 1;
 done:
     ms_secure_free(dev, sizeof *dev);
@@ -1140,6 +1180,32 @@ done:
     ms_secure_free(pkg, sizeof *pkg);
     ms_secure_free(keys, sizeof *keys);
     return e;
+}
+
+/* Carries over the lines of an earlier index.txt in the folder for other periods that
+ * have not yet expired, so that the folder serves the current and the next period. */
+static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_t period_no)
+{
+    uint64_t cur = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL || current_period(k, &cur) != MS_OK) {
+        if (f != NULL)
+            fclose(f);
+        return;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char dev[MS_STORE_DEVICE_ID_MAX + 1], user[MS_STORE_URI_MAX + 1], file[160], h[65], t[65];
+        unsigned long long p = 0;
+        if (line[0] == '#' ||
+            sscanf(line, "%64s %255s %159s %64s %llu %64s", dev, user, file, h, &p, t) != 6)
+            continue; /* comments, and lines of the older four-column format */
+        if ((uint64_t)p != period_no && (uint64_t)p >= cur)
+            fputs(line, index);
+    }
+    free(line);
+    fclose(f);
 }
 
 ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t *n_packages)
@@ -1176,8 +1242,15 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         e = MS_ERR_NOMEM;
         goto done;
     }
-    fprintf(index, "# mikeysakke key packages: kms %s period %s\n# device user file sha256\n",
+    fprintf(index,
+            "# mikeysakke key packages: kms %s period %s\n"
+            "# device user file sha256 period sha256(device-token)\n",
             k->kms_uri, p);
+    {
+        char old_index[PATH_MAX];
+        if (join(old_index, sizeof old_index, out_dir, "index.txt") == MS_OK)
+            keep_other_periods(k, index, old_index, period_no);
+    }
     for (size_t i = 0; i < l.n; i++) {
         int written = 0;
         if ((e = export_one(k, l.id[i], period_no, &cert, out_dir, buf, index, &written)) != MS_OK)
@@ -1190,7 +1263,13 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         goto done;
     }
     index = NULL;
+    /* The certificate for `dist serve` (KmsInit, the period arithmetic), then the index
+     * last: it is what makes the export visible. */
     char path[PATH_MAX];
+    if ((e = certificate_for(k, period_no, buf, MS_KMSIF_MAX_XML)) != MS_OK ||
+        (e = join(path, sizeof path, out_dir, "certificate.xml")) != MS_OK ||
+        (e = write_file_atomic(path, buf, strlen(buf), 0644)) != MS_OK)
+        goto done;
     if ((e = join(path, sizeof path, out_dir, "index.txt")) == MS_OK)
         e = write_file_atomic(path, index_text, index_len, 0644);
 done:
@@ -1422,5 +1501,235 @@ ms_err ms_kms_certificate_xml(ms_kms *k, uint64_t period_no, char *xml, size_t c
         }
     }
     free(buf);
+    return e;
+}
+
+/* ---- the network interface ------------------------------------------------------------------ */
+
+void ms_kms_lock(ms_kms *k)
+{
+    if (k != NULL)
+        pthread_mutex_lock(&k->lock);
+}
+
+void ms_kms_unlock(ms_kms *k)
+{
+    if (k != NULL)
+        pthread_mutex_unlock(&k->lock);
+}
+
+bool ms_kms_is_unsealed(const ms_kms *k)
+{
+    return k != NULL && atomic_load(&((ms_kms *)k)->unsealed);
+}
+
+#define TOKEN_LABEL "mikeysakke-device-token:"
+
+static ms_err token_of(const uint8_t ink[32], const char *device_id,
+                       char token[MS_KMS_TOKEN_HEX + 1])
+{
+    static const char lower[] = "0123456789abcdef";
+    char msg[sizeof TOKEN_LABEL + MS_STORE_DEVICE_ID_MAX];
+    uint8_t mac[32];
+    size_t mlen = 0;
+    int n = snprintf(msg, sizeof msg, TOKEN_LABEL "%s", device_id);
+    if (n < 0 || (size_t)n >= sizeof msg)
+        return MS_ERR_ARG;
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, ink, 32, (const uint8_t *)msg, (size_t)n,
+                  mac, sizeof mac, &mlen) == NULL ||
+        mlen != 32)
+        return MS_ERR_INTERNAL;
+    for (size_t i = 0; i < 32; i++) {
+        token[2 * i] = lower[mac[i] >> 4];
+        token[2 * i + 1] = lower[mac[i] & 15];
+    }
+    token[MS_KMS_TOKEN_HEX] = '\0';
+    ms_wipe(mac, sizeof mac);
+    return MS_OK;
+}
+
+ms_err ms_kms_device_token(ms_kms *k, const char *device_id, char token[MS_KMS_TOKEN_HEX + 1])
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (token == NULL || !device_id_ok(device_id))
+        return MS_ERR_ARG;
+    ms_device *dev = ms_secure_alloc(sizeof *dev);
+    if (dev == NULL)
+        return MS_ERR_NOMEM;
+    if ((e = ms_store_device_get(k->st, k->s, device_id, dev)) == MS_OK)
+        e = token_of(dev->ink, dev->id, token);
+    ms_secure_free(dev, sizeof *dev);
+    return e;
+}
+
+ms_err ms_kms_device_auth(ms_kms *k, const char *bearer, char device_id[MS_KMS_DEVICE_ID_MAX + 1],
+                          char user_uri[MS_KMS_URI_MAX + 1])
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (device_id == NULL || user_uri == NULL)
+        return MS_ERR_ARG;
+    device_id[0] = '\0';
+    user_uri[0] = '\0';
+    if (bearer == NULL)
+        return MS_ERR_UNAUTHORISED;
+    /* "<device_id>.<64 hex>": device IDs may hold dots, the token never does */
+    const char *dot = strrchr(bearer, '.');
+    size_t id_len = dot != NULL ? (size_t)(dot - bearer) : 0;
+    if (dot == NULL || id_len == 0 || id_len > MS_STORE_DEVICE_ID_MAX ||
+        strlen(dot + 1) != MS_KMS_TOKEN_HEX)
+        return MS_ERR_UNAUTHORISED;
+    char id[MS_STORE_DEVICE_ID_MAX + 1];
+    memcpy(id, bearer, id_len);
+    id[id_len] = '\0';
+    if (!device_id_ok(id))
+        return MS_ERR_UNAUTHORISED;
+
+    ms_device *dev = ms_secure_alloc(sizeof *dev);
+    char want[MS_KMS_TOKEN_HEX + 1];
+    if (dev == NULL)
+        return MS_ERR_NOMEM;
+    e = ms_store_device_get(k->st, k->s, id, dev);
+    int known = e == MS_OK;
+    if (e != MS_OK && e != MS_ERR_DEVICE_UNKNOWN) {
+        ms_secure_free(dev, sizeof *dev);
+        return e;
+    }
+    /* an unknown device costs the same HMAC and comparison as a known one */
+    if (!known)
+        memset(dev->ink, 0, sizeof dev->ink);
+    e = token_of(dev->ink, id, want);
+    int same = e == MS_OK && CRYPTO_memcmp(want, dot + 1, MS_KMS_TOKEN_HEX) == 0;
+    if (e == MS_OK && known && same) {
+        snprintf(device_id, MS_KMS_DEVICE_ID_MAX + 1, "%s", dev->id);
+        snprintf(user_uri, MS_KMS_URI_MAX + 1, "%s", dev->user_uri);
+    } else if (e == MS_OK) {
+        e = MS_ERR_UNAUTHORISED;
+    }
+    ms_wipe(want, sizeof want);
+    ms_secure_free(dev, sizeof *dev);
+    return e;
+}
+
+ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *periods,
+                             size_t n_periods, const char *client_req_url, const char *peer,
+                             char *xml, size_t cap, size_t *xml_len)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (xml_len == NULL || n_periods > MS_KMSIF_MAX_KEYSETS || (n_periods > 0 && periods == NULL) ||
+        !device_id_ok(device_id))
+        return MS_ERR_ARG;
+    *xml_len = 0;
+    ms_device *dev = ms_secure_alloc(sizeof *dev);
+    ms_keyset *ks = ms_secure_alloc(sizeof *ks);
+    ms_key_package *pkg = ms_secure_alloc(sizeof *pkg);
+    ms_device_keys *keys = ms_secure_alloc(sizeof *keys);
+    if (dev == NULL || ks == NULL || pkg == NULL || keys == NULL) {
+        e = MS_ERR_NOMEM;
+        goto done;
+    }
+    if ((e = ms_store_device_get(k->st, k->s, device_id, dev)) != MS_OK ||
+        (e = active_user(k, dev->user_uri)) != MS_OK)
+        goto done;
+    snprintf(keys->user_uri, sizeof keys->user_uri, "%s", dev->user_uri);
+    snprintf(keys->device_id, sizeof keys->device_id, "%s", dev->id);
+    memcpy(keys->trk, dev->trk, 32);
+    memcpy(keys->ink, dev->ink, 32);
+    keys->trk_id = dev->trk_id;
+    keys->ink_id = dev->ink_id;
+    snprintf(pkg->user_uri, sizeof pkg->user_uri, "%s", dev->user_uri);
+    snprintf(pkg->kms_uri, sizeof pkg->kms_uri, "%s", k->kms_uri);
+    snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
+    snprintf(pkg->client_req_url, sizeof pkg->client_req_url, "%s",
+             client_req_url != NULL ? client_req_url : "");
+    pkg->time = now_secs(k);
+
+    /* the certificate of the (first) period asked for; KmsInit: the one in force now */
+    uint64_t cert_period = 0;
+    if (n_periods > 0)
+        cert_period = periods[0];
+    else if ((e = current_period(k, &cert_period)) != MS_OK)
+        goto done;
+    if ((e = parsed_certificate_for(k, cert_period, &pkg->cert)) != MS_OK)
+        goto done;
+
+    char plist[MS_KMSIF_MAX_KEYSETS * 24] = "";
+    for (size_t i = 0; i < n_periods; i++) {
+        if (ms_kms_secrets_generation(k->s, periods[i]) == NULL) {
+            e = MS_ERR_PERIOD;
+            goto done;
+        }
+        if ((e = ms_store_keyset_get(k->st, k->s, device_id, periods[i], ks)) != MS_OK)
+            goto done; /* MS_ERR_NO_KEYS: not issued */
+        ms_kmsif_keyset *o = &pkg->keysets[i];
+        snprintf(o->kms_uri, sizeof o->kms_uri, "%s", k->kms_uri);
+        snprintf(o->user_uri, sizeof o->user_uri, "%s", dev->user_uri);
+        memcpy(o->user_id, ks->user_id, ks->user_id_len);
+        o->user_id_len = ks->user_id_len;
+        o->period_no = periods[i];
+        if ((e = ms_key_period_bounds(&k->ids, &o->valid_from, &o->valid_to, periods[i])) != MS_OK)
+            goto done;
+        memcpy(o->rsk, ks->rsk, sizeof o->rsk);
+        memcpy(o->ssk, ks->ssk, sizeof o->ssk);
+        memcpy(o->pvt, ks->pvt, sizeof o->pvt);
+        size_t w = strlen(plist);
+        snprintf(plist + w, sizeof plist - w, "%s%llu", i ? "," : "",
+                 (unsigned long long)periods[i]);
+    }
+    pkg->n_keysets = n_periods;
+    if ((e = ms_kmsif_package_write(xml, cap, xml_len, pkg, keys, kms_rng(k))) != MS_OK)
+        goto done;
+    if (n_periods > 0) {
+        /* the entry is fsynced before the caller can send anything */
+        ms_audit_field f[] = {{"device", dev->id}, {"user", dev->user_uri}, {"periods", plist},
+                              {"peer", peer != NULL ? peer : "-"}};
+        e = audit(k, "keyprov", f, 4);
+    }
+done:
+    if (e != MS_OK && xml != NULL && xml_len != NULL) {
+        if (*xml_len > 0 && *xml_len < cap)
+            ms_wipe(xml, *xml_len);
+        if (e != MS_ERR_BUFFER_TOO_SMALL)
+            *xml_len = 0;
+    }
+    ms_secure_free(dev, sizeof *dev);
+    ms_secure_free(ks, sizeof *ks);
+    ms_secure_free(pkg, sizeof *pkg);
+    ms_secure_free(keys, sizeof *keys);
+    return e;
+}
+
+ms_err ms_kms_certificates(ms_kms *k, ms_kms_certificate *certs, size_t cap, size_t *n)
+{
+    if (k == NULL || certs == NULL || n == NULL)
+        return MS_ERR_ARG;
+    *n = 0;
+    uint64_t gens = 0, cur = 0;
+    size_t first = 0;
+    ms_err e = get_u64(k->st, "generations", &gens);
+    if (e == MS_OK)
+        e = current_period(k, &cur);
+    if (e != MS_OK)
+        return e;
+    if (generation_index(k, cur, &first) != MS_OK)
+        first = 0; /* the first period is still ahead */
+    char *xml = malloc(CERT_MAX);
+    if (xml == NULL)
+        return MS_ERR_NOMEM;
+    for (size_t i = first; i < gens && *n < cap && e == MS_OK; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "certificate_%zu", i);
+        e = ms_store_get(k->st, key, xml, CERT_MAX);
+        if (e == MS_OK)
+            e = ms_kmsif_certificate_parse(&certs[*n], xml, strlen(xml), NULL, 0);
+        if (e == MS_OK)
+            (*n)++;
+    }
+    free(xml);
     return e;
 }

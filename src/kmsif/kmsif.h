@@ -128,4 +128,51 @@ ms_err ms_aes_kwp_wrap(uint8_t *out, size_t cap, size_t *out_len, const uint8_t 
 ms_err ms_aes_kwp_unwrap(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *kek,
                          size_t kek_len, const uint8_t *in, size_t in_len);
 
+
+/* ---- the network interface (src/kmsif/request.c) ------------------------------------ */
+
+/* KmsRequest (D.2.2, digest 6.5.2): what a device POSTs to /keymanagement/identity/v1/...
+ * Written as <KmsRequest Version="1.1.0"> in MS_KMSIF_NS; read from KmsRequest or
+ * SignedKmsRequest (whose ds:Signature is not checked: the device authenticates with its
+ * bearer token). KrrList (redirect) is refused; ClientError and ##other are skipped.
+ * time_us: the microseconds of Time (written as ".uuuuuu" when non-zero, read from any
+ * fraction): with the device it keys the server's replay cache, so a client makes each
+ * request's Time unique. */
+typedef struct ms_kms_request {
+    char user_uri[MS_KMSIF_URI_MAX + 1];
+    char kms_uri[MS_KMSIF_URI_MAX + 1];
+    uint64_t time;                 /* NTP seconds */
+    uint32_t time_us;              /* 0..999999 */
+    char client_id[MS_KMSIF_URI_MAX + 1]; /* "" = absent */
+    char device_id[65];            /* "" = absent */
+    char client_req_url[512];
+} ms_kms_request;
+
+ms_err ms_kmsif_request_write(char *out, size_t cap, size_t *out_len,
+                              const ms_kms_request *req);
+ms_err ms_kmsif_request_parse(ms_kms_request *req, const char *xml, size_t len, char *detail,
+                              size_t detail_cap);
+
+#define MS_KMSIF_MAX_CERTS 8
+
+/* An unsigned KmsResponse that carries no key: KmsCertCache (certificates, n_certs >= 0)
+ * or, when error_code != 0, KmsError (ErrorCode = error_code, ErrorMsg = error_msg). Our
+ * servers put the ms_err code into ErrorCode; the HTTP status says the class. */
+typedef struct ms_kms_reply {
+    char user_uri[MS_KMSIF_URI_MAX + 1]; /* may be empty (an unauthenticated request) */
+    char kms_uri[MS_KMSIF_URI_MAX + 1];
+    uint64_t time;
+    char client_req_url[512];
+    int error_code;
+    char error_msg[256];
+    uint64_t cache_num;
+    size_t n_certs;
+    ms_kms_certificate certs[MS_KMSIF_MAX_CERTS];
+} ms_kms_reply;
+
+ms_err ms_kmsif_reply_write(char *out, size_t cap, size_t *out_len, const ms_kms_reply *r);
+/* Reads a KmsResponse holding KmsCertCache or KmsError (not a key package). */
+ms_err ms_kmsif_reply_parse(ms_kms_reply *r, const char *xml, size_t len, char *detail,
+                            size_t detail_cap);
+
 #endif

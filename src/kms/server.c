@@ -1,0 +1,667 @@
+/*
+ * The TS 33.180 Annex D interface of a live KMS (`mikeysakke kms serve`): the handler
+ * behind src/net/http.c.
+ *
+ *   POST /keymanagement/identity/v1/init                    KmsInit (our certificate)
+ *   POST /keymanagement/identity/v1/keyprov[/<user>]        key sets of the current period
+ *   POST /keymanagement/identity/v1/keyprov/<user>/<time>   key sets of that time's period
+ *   POST /keymanagement/identity/v1/certcache[/<n>]         KmsCertCache
+ *
+ * Every request carries "Authorization: Bearer <device_id>.<token>" and a KmsRequest.
+ * The checks, in order, each with its HTTP status and a KmsResponse holding KmsError
+ * (ErrorCode = the ms_err code, ErrorMsg = why):
+ *   resource unknown 404, not POST 405, sealed 503, no or bad token 401, malformed or
+ *   schema-invalid KmsRequest 400 (also a KmsUri that is not ours, a ClientReqUrl that
+ *   does not name the resource posted to), UserUri / DeviceId / the URL's user not the
+ *   token's 403, Time outside now +- 300 s or (device, Time) seen before 409, no key set
+ *   issued for the period 404, audit log not writable 503. Key sets are only those
+ *   issued beforehand (`kms issue`): the server never issues on demand.
+ * The facade handle is shared with the unseal agent: every call on it is made under
+ * ms_kms_lock. Key material leaves only in the TrK-encrypted, InK-signed package, and
+ * only after its "keyprov" audit entry is fsynced (ms_kms_device_package).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kms/server.h"
+#include "mikeysakke/mikey.h"
+
+#define BODY_FIRST (64 * 1024)
+#define REPLAY_BUCKETS 65536
+
+enum res { RES_NONE, RES_INIT, RES_KEYPROV, RES_CERTCACHE };
+
+enum reason {
+    R_MALFORMED,
+    R_UNAUTHORISED,
+    R_FORBIDDEN,
+    R_NOT_FOUND,
+    R_METHOD,
+    R_REPLAY,
+    R_SEALED,
+    R_AUDIT,
+    R_INTERNAL,
+    R_TOO_LARGE,
+    R_RATE,
+    R__COUNT
+};
+
+static const char *const reason_name[R__COUNT] = {
+    "malformed", "unauthorised", "forbidden", "not_found", "method", "replay",
+    "sealed",    "audit_log",    "internal",  "too_large", "rate_limited"};
+
+typedef struct replay_node {
+    struct replay_node *next;
+    uint64_t time;
+    uint32_t us;
+    char device[MS_KMS_DEVICE_ID_MAX + 1];
+} replay_node;
+
+struct ms_kms_server {
+    ms_kms *k;
+    ms_http_server *http;
+    char kms_uri[MS_KMS_URI_MAX + 1];
+    uint64_t (*now)(void *);
+    void *now_ctx;
+    pthread_mutex_t replay_lock;
+    replay_node **buckets;
+    size_t n_replay;
+    atomic_ullong answers[4];
+    atomic_ullong refused[R__COUNT];
+};
+
+static uint64_t server_now(const ms_kms_server *s)
+{
+    return s->now != NULL ? s->now(s->now_ctx) : ms_ntp_now() >> 32;
+}
+
+void ms_kms_server_set_clock(ms_kms_server *s, uint64_t (*now)(void *ctx), void *ctx)
+{
+    s->now = now;
+    s->now_ctx = ctx;
+}
+
+/* ---- the replay cache ------------------------------------------------------------------ */
+
+static size_t replay_hash(const char *device, uint64_t t, uint32_t us)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: the key is not secret */
+    for (const char *c = device; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ ((t >> (8 * i)) & 0xff)) * 1099511628211ull;
+    for (int i = 0; i < 4; i++)
+        h = (h ^ ((us >> (8 * i)) & 0xff)) * 1099511628211ull;
+    return (size_t)(h % REPLAY_BUCKETS);
+}
+
+static int expired(const replay_node *n, uint64_t now)
+{
+    return n->time + MS_KMS_REPLAY_WINDOW < now;
+}
+
+static void sweep_bucket(ms_kms_server *s, size_t b, uint64_t now)
+{
+    replay_node **pp = &s->buckets[b];
+    while (*pp != NULL) {
+        if (expired(*pp, now)) {
+            replay_node *dead = *pp;
+            *pp = dead->next;
+            free(dead);
+            s->n_replay--;
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+/* MS_OK: first time seen (now remembered); MS_ERR_MIKEY_REPLAY: seen; MS_ERR_NOMEM:
+ * the cache is full of live entries. The caller has checked the window. */
+static ms_err replay_check(ms_kms_server *s, const char *device, uint64_t t, uint32_t us,
+                           uint64_t now)
+{
+    size_t b = replay_hash(device, t, us);
+    ms_err e = MS_OK;
+    pthread_mutex_lock(&s->replay_lock);
+    sweep_bucket(s, b, now);
+    for (replay_node *n = s->buckets[b]; n != NULL; n = n->next)
+        if (n->time == t && n->us == us && strcmp(n->device, device) == 0) {
+            e = MS_ERR_MIKEY_REPLAY;
+            break;
+        }
+    if (e == MS_OK && s->n_replay >= MS_KMS_REPLAY_MAX)
+        for (size_t i = 0; i < REPLAY_BUCKETS; i++)
+            sweep_bucket(s, i, now);
+    if (e == MS_OK && s->n_replay >= MS_KMS_REPLAY_MAX)
+        e = MS_ERR_NOMEM;
+    if (e == MS_OK) {
+        replay_node *n = malloc(sizeof *n);
+        if (n == NULL) {
+            e = MS_ERR_NOMEM;
+        } else {
+            n->time = t;
+            n->us = us;
+            snprintf(n->device, sizeof n->device, "%s", device);
+            n->next = s->buckets[b];
+            s->buckets[b] = n;
+            s->n_replay++;
+        }
+    }
+    pthread_mutex_unlock(&s->replay_lock);
+    return e;
+}
+
+/* ---- answers ------------------------------------------------------------------------- */
+
+static void set_body(ms_http_response *resp, int status, char *body, size_t len)
+{
+    resp->status = status;
+    resp->content_type = "application/xml";
+    resp->body = body;
+    resp->body_len = len;
+}
+
+/* A KmsResponse with KmsError; the status says the class, ErrorCode the ms_err. */
+static void refuse(ms_kms_server *s, ms_http_response *resp, int status, enum reason why,
+                   ms_err code, const char *user_uri, const char *client_req_url,
+                   const char *msg)
+{
+    atomic_fetch_add(&s->refused[why], 1);
+    ms_kms_reply *r = calloc(1, sizeof *r);
+    char *body = malloc(4096);
+    size_t len = 0;
+    resp->status = status;
+    resp->content_type = "text/plain";
+    resp->body = NULL;
+    resp->body_len = 0;
+    if (r == NULL || body == NULL) {
+        free(r);
+        free(body);
+        return;
+    }
+    snprintf(r->user_uri, sizeof r->user_uri, "%s", user_uri != NULL ? user_uri : "");
+    snprintf(r->kms_uri, sizeof r->kms_uri, "%s", s->kms_uri);
+    snprintf(r->client_req_url, sizeof r->client_req_url, "%s",
+             client_req_url != NULL ? client_req_url : "");
+    r->time = server_now(s);
+    r->error_code = (int)code;
+    snprintf(r->error_msg, sizeof r->error_msg, "%s", msg);
+    /* a detail quoting the input may hold bytes a document cannot: fall back */
+    if (ms_kmsif_reply_write(body, 4096, &len, r) != MS_OK) {
+        snprintf(r->error_msg, sizeof r->error_msg, "%s", ms_strerror(code));
+        r->user_uri[0] = '\0';
+        r->client_req_url[0] = '\0';
+        if (ms_kmsif_reply_write(body, 4096, &len, r) != MS_OK) {
+            free(r);
+            free(body);
+            return;
+        }
+    }
+    free(r);
+    set_body(resp, status, body, len);
+}
+
+/* The body for answers the plumbing gives itself (405, 413, 429). */
+void ms_kms_server_error_body(void *ctx, const ms_http_request *req, ms_http_response *resp)
+{
+    ms_kms_server *s = ctx;
+    int status = resp->status;
+    enum reason why = status == 413   ? R_TOO_LARGE
+                      : status == 429 ? R_RATE
+                      : status == 405 ? R_METHOD
+                                      : R_INTERNAL;
+    ms_err code = status == 429 ? MS_ERR_RATE_LIMITED : status == 413 ? MS_ERR_XML : MS_ERR_HTTP;
+    const char *msg = status == 413   ? "request body too large"
+                      : status == 429 ? "too many requests: rate-limited"
+                      : status == 405 ? "only POST is accepted"
+                                      : "request refused";
+    (void)req;
+    refuse(s, resp, status, why, code, NULL, NULL, msg);
+}
+
+/* ---- routing --------------------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decodes [in, in+n) into out; false for a bad escape, NUL, control character
+ * or overflow. */
+static bool pct_decode(char *out, size_t cap, const char *in, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)in[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return false;
+            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            if (hi < 0 || lo < 0)
+                return false;
+            c = hi << 4 | lo;
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f || o + 1 >= cap)
+            return false;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return o > 0;
+}
+
+typedef struct route {
+    enum res res;
+    bool has_user, has_time;
+    char user[MS_KMS_URI_MAX + 1];
+    uint64_t time; /* NTP seconds of the URL's time */
+} route;
+
+/* 0: routed; 404: no such resource; 400: a malformed user or time segment. */
+static int parse_route(const char *path, route *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t plen = strlen(MS_KMS_PATH_PREFIX);
+    if (path == NULL || strncmp(path, MS_KMS_PATH_PREFIX, plen) != 0 || path[plen] != '/')
+        return 404;
+    const char *p = path + plen + 1;
+    if (strcmp(p, "init") == 0) {
+        r->res = RES_INIT;
+        return 0;
+    }
+    if (strncmp(p, "certcache", 9) == 0 && (p[9] == '\0' || p[9] == '/')) {
+        /* "/certcache/<n>": the client's latest cache number; we always send the whole */
+        const char *n = p[9] == '/' ? p + 10 : NULL;
+        if (n != NULL) {
+            if (*n == '\0' || strlen(n) > 20)
+                return 400;
+            for (const char *c = n; *c; c++)
+                if (*c < '0' || *c > '9')
+                    return 400;
+        }
+        r->res = RES_CERTCACHE;
+        return 0;
+    }
+    if (strncmp(p, "keyprov", 7) != 0 || (p[7] != '\0' && p[7] != '/'))
+        return 404;
+    r->res = RES_KEYPROV;
+    if (p[7] == '\0')
+        return 0;
+    const char *u = p + 8;
+    const char *slash = strchr(u, '/');
+    size_t ulen = slash != NULL ? (size_t)(slash - u) : strlen(u);
+    if (!pct_decode(r->user, sizeof r->user, u, ulen))
+        return 400;
+    r->has_user = true;
+    if (slash == NULL)
+        return 0;
+    const char *t = slash + 1;
+    if (strlen(t) != 16)
+        return 400;
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        int d = hexval(t[i]);
+        if (d < 0)
+            return 400;
+        v = v << 4 | (uint64_t)d;
+    }
+    r->time = v >> 32; /* NTP 32.32: seconds in the high half */
+    r->has_time = true;
+    return 0;
+}
+
+/* ClientReqUrl is "the URI POSTed to": it must end with the path we were called on, so a
+ * request body cannot be replayed against another resource. */
+static bool names_resource(const char *url, const char *path)
+{
+    size_t n = strlen(url), m = strlen(path);
+    const char *q = strchr(url, '?');
+    if (q != NULL)
+        n = (size_t)(q - url);
+    return n >= m && memcmp(url + n - m, path, m) == 0;
+}
+
+/* The KmsInit / KmsKeyProv package for the device (retrying once with the size
+ * needed); *status gets the HTTP status of a failure. */
+static ms_err package(ms_kms_server *s, const char *device, const uint64_t *periods, size_t n,
+                      const char *url, const char *peer, char **body, size_t *len)
+{
+    size_t cap = BODY_FIRST;
+    for (int round = 0; round < 2; round++) {
+        char *buf = malloc(cap);
+        if (buf == NULL)
+            return MS_ERR_NOMEM;
+        size_t got = 0;
+        ms_err e = ms_kms_device_package(s->k, device, periods, n, url, peer, buf, cap, &got);
+        if (e == MS_OK) {
+            *body = buf;
+            *len = got;
+            return MS_OK;
+        }
+        ms_wipe(buf, cap);
+        free(buf);
+        if (e != MS_ERR_BUFFER_TOO_SMALL || got == 0)
+            return e;
+        cap = got + 1;
+    }
+    return MS_ERR_INTERNAL;
+}
+
+static ms_err certcache(ms_kms_server *s, const ms_kms_request *rq, char **body, size_t *len)
+{
+    ms_kms_reply *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return MS_ERR_NOMEM;
+    snprintf(r->user_uri, sizeof r->user_uri, "%s", rq->user_uri);
+    snprintf(r->kms_uri, sizeof r->kms_uri, "%s", s->kms_uri);
+    snprintf(r->client_req_url, sizeof r->client_req_url, "%s", rq->client_req_url);
+    r->time = server_now(s);
+    ms_err e = ms_kms_certificates(s->k, r->certs, MS_KMSIF_MAX_CERTS, &r->n_certs);
+    r->cache_num = r->n_certs;
+    size_t need = 0;
+    if (e == MS_OK && (e = ms_kmsif_reply_write(NULL, 0, &need, r)) == MS_ERR_BUFFER_TOO_SMALL) {
+        *body = malloc(need + 1);
+        e = *body == NULL ? MS_ERR_NOMEM : ms_kmsif_reply_write(*body, need + 1, len, r);
+        if (e != MS_OK) {
+            free(*body);
+            *body = NULL;
+        }
+    } else if (e == MS_OK) {
+        e = MS_ERR_INTERNAL;
+    }
+    free(r);
+    return e;
+}
+
+/* Everything after authentication, under the KMS lock. */
+static void serve_locked(ms_kms_server *s, const ms_http_request *req, const route *rt,
+                         ms_http_response *resp)
+{
+    char device[MS_KMS_DEVICE_ID_MAX + 1], user[MS_KMS_URI_MAX + 1];
+    ms_err e = ms_kms_device_auth(s->k, req->bearer, device, user);
+    if (e == MS_ERR_SEALED) {
+        refuse(s, resp, 503, R_SEALED, e, NULL, NULL, "the KMS is sealed");
+        return;
+    }
+    if (e != MS_OK) {
+        if (e == MS_ERR_UNAUTHORISED)
+            refuse(s, resp, 401, R_UNAUTHORISED, e, NULL, NULL,
+                   req->bearer == NULL ? "no bearer token" : "bearer token not accepted");
+        else
+            refuse(s, resp, 500, R_INTERNAL, e, NULL, NULL, ms_strerror(e));
+        return;
+    }
+
+    ms_kms_request *rq = calloc(1, sizeof *rq);
+    char detail[200];
+    if (rq == NULL) {
+        refuse(s, resp, 500, R_INTERNAL, MS_ERR_NOMEM, user, NULL, "out of memory");
+        return;
+    }
+    e = ms_kmsif_request_parse(rq, (const char *)req->body, req->body_len, detail, sizeof detail);
+    if (e != MS_OK) {
+        char msg[240];
+        snprintf(msg, sizeof msg, "KmsRequest: %s", detail);
+        refuse(s, resp, e == MS_ERR_XML ? 400 : 500, e == MS_ERR_XML ? R_MALFORMED : R_INTERNAL,
+               e, user, NULL, msg);
+        goto out;
+    }
+    if (strcmp(rq->kms_uri, s->kms_uri) != 0) {
+        refuse(s, resp, 400, R_MALFORMED, MS_ERR_XML, user, rq->client_req_url,
+               "KmsUri names another KMS");
+        goto out;
+    }
+    if (!names_resource(rq->client_req_url, req->path)) {
+        refuse(s, resp, 400, R_MALFORMED, MS_ERR_XML, user, rq->client_req_url,
+               "ClientReqUrl is not the resource posted to");
+        goto out;
+    }
+    if (strcmp(rq->user_uri, user) != 0 ||
+        (rq->device_id[0] != '\0' && strcmp(rq->device_id, device) != 0) ||
+        (rt->has_user && strcmp(rt->user, user) != 0)) {
+        refuse(s, resp, 403, R_FORBIDDEN, MS_ERR_PACKAGE_DEVICE, user, rq->client_req_url,
+               "a device may only ask for its own user's keys");
+        goto out;
+    }
+    uint64_t now = server_now(s);
+    if (rq->time + MS_KMS_REPLAY_WINDOW < now || rq->time > now + MS_KMS_REPLAY_WINDOW) {
+        refuse(s, resp, 409, R_REPLAY, MS_ERR_MIKEY_TIMESTAMP, user, rq->client_req_url,
+               "Time is more than 300 s from the KMS clock");
+        goto out;
+    }
+    e = replay_check(s, device, rq->time, rq->time_us, now);
+    if (e != MS_OK) {
+        if (e == MS_ERR_MIKEY_REPLAY)
+            refuse(s, resp, 409, R_REPLAY, e, user, rq->client_req_url,
+                   "request replayed: this device already sent this Time");
+        else
+            refuse(s, resp, 503, R_INTERNAL, e, user, rq->client_req_url, "replay cache full");
+        goto out;
+    }
+
+    char *body = NULL;
+    size_t len = 0;
+    uint64_t period = 0;
+    if (rt->res == RES_INIT) {
+        e = package(s, device, NULL, 0, rq->client_req_url, req->client_ip, &body, &len);
+    } else if (rt->res == RES_KEYPROV) {
+        ms_kms_status st;
+        if (rt->has_time)
+            e = ms_kms_period_of(s->k, rt->time, &period);
+        else if ((e = ms_kms_status_get(s->k, &st)) == MS_OK)
+            period = st.current_period;
+        if (e == MS_OK)
+            e = package(s, device, &period, 1, rq->client_req_url, req->client_ip, &body, &len);
+        if (e == MS_ERR_PERIOD && !rt->has_time)
+            e = MS_ERR_NO_KEYS;
+    } else {
+        e = certcache(s, rq, &body, &len);
+    }
+    switch (e) {
+    case MS_OK:
+        atomic_fetch_add(&s->answers[rt->res], 1);
+        set_body(resp, 200, body, len);
+        break;
+    case MS_ERR_NO_KEYS:
+    case MS_ERR_PERIOD:
+        refuse(s, resp, 404, R_NOT_FOUND, e, user, rq->client_req_url,
+               "no key set issued for this device and key period");
+        break;
+    case MS_ERR_USER_SUSPENDED:
+    case MS_ERR_DEVICE_UNKNOWN:
+    case MS_ERR_USER_UNKNOWN:
+        refuse(s, resp, 403, R_FORBIDDEN, e, user, rq->client_req_url, ms_strerror(e));
+        break;
+    case MS_ERR_AUDIT_LOG:
+        refuse(s, resp, 503, R_AUDIT, e, user, rq->client_req_url,
+               "the audit log cannot be written: nothing is released");
+        break;
+    case MS_ERR_SEALED:
+        refuse(s, resp, 503, R_SEALED, e, user, rq->client_req_url, "the KMS is sealed");
+        break;
+    default:
+        refuse(s, resp, 500, R_INTERNAL, e, user, rq->client_req_url, ms_strerror(e));
+        break;
+    }
+out:
+    ms_wipe(rq, sizeof *rq);
+    free(rq);
+}
+
+void ms_kms_server_handle(void *ctx, const ms_http_request *req, ms_http_response *resp)
+{
+    ms_kms_server *s = ctx;
+    route rt;
+    int r = parse_route(req->path, &rt);
+    if (r == 404) {
+        refuse(s, resp, 404, R_NOT_FOUND, MS_ERR_HTTP, NULL, NULL, "no such resource");
+        return;
+    }
+    if (req->method == NULL || strcmp(req->method, "POST") != 0) {
+        refuse(s, resp, 405, R_METHOD, MS_ERR_HTTP, NULL, NULL, "only POST is accepted");
+        return;
+    }
+    if (r == 400) {
+        refuse(s, resp, 400, R_MALFORMED, MS_ERR_IDENTITY, NULL, NULL,
+               "malformed user or time in the resource path");
+        return;
+    }
+    /* sealed: nothing but /healthz and /metrics (answered by the plumbing) */
+    if (!ms_kms_is_unsealed(s->k)) {
+        refuse(s, resp, 503, R_SEALED, MS_ERR_SEALED, NULL, NULL, "the KMS is sealed");
+        return;
+    }
+    ms_kms_lock(s->k);
+    serve_locked(s, req, &rt, resp);
+    ms_kms_unlock(s->k);
+}
+
+/* ---- health and metrics ------------------------------------------------------------------ */
+
+bool ms_kms_server_health(void *ctx, const char **status_text)
+{
+    ms_kms_server *s = ctx;
+    bool up = ms_kms_is_unsealed(s->k);
+    if (status_text != NULL)
+        *status_text = up ? "unsealed" : "sealed";
+    return up;
+}
+
+size_t ms_kms_server_metrics(void *ctx, char *out, size_t cap)
+{
+    ms_kms_server *s = ctx;
+    static const char *const res_name[4] = {"none", "init", "keyprov", "certcache"};
+    size_t off = 0;
+#define PUT(...)                                                                        \
+    do {                                                                                \
+        if (off < cap) {                                                                \
+            int k_ = snprintf(out + off, cap - off, __VA_ARGS__);                      \
+            off += k_ < 0 ? 0 : (size_t)k_;                                            \
+        }                                                                               \
+    } while (0)
+    PUT("# HELP mikeysakke_kms_sealed 1 while the KMS is sealed\n"
+        "# TYPE mikeysakke_kms_sealed gauge\nmikeysakke_kms_sealed %d\n",
+        ms_kms_is_unsealed(s->k) ? 0 : 1);
+    PUT("# HELP mikeysakke_kms_answers_total successful answers by resource\n"
+        "# TYPE mikeysakke_kms_answers_total counter\n");
+    for (int i = 1; i < 4; i++)
+        PUT("mikeysakke_kms_answers_total{resource=\"%s\"} %llu\n", res_name[i],
+            (unsigned long long)atomic_load(&s->answers[i]));
+    PUT("# HELP mikeysakke_kms_refused_total refused requests by reason\n"
+        "# TYPE mikeysakke_kms_refused_total counter\n");
+    for (int i = 0; i < R__COUNT; i++)
+        PUT("mikeysakke_kms_refused_total{reason=\"%s\"} %llu\n", reason_name[i],
+            (unsigned long long)atomic_load(&s->refused[i]));
+    pthread_mutex_lock(&s->replay_lock);
+    size_t n = s->n_replay;
+    pthread_mutex_unlock(&s->replay_lock);
+    PUT("# HELP mikeysakke_kms_replay_cache_entries requests remembered for replay checks\n"
+        "# TYPE mikeysakke_kms_replay_cache_entries gauge\n"
+        "mikeysakke_kms_replay_cache_entries %zu\n", n);
+#undef PUT
+    return off < cap ? off : (cap > 0 ? cap - 1 : 0);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------- */
+
+ms_err ms_kms_server_new(ms_kms_server **out, ms_kms *k)
+{
+    if (out == NULL || k == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    ms_kms_server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return MS_ERR_NOMEM;
+    s->buckets = calloc(REPLAY_BUCKETS, sizeof *s->buckets);
+    if (s->buckets == NULL) {
+        free(s);
+        return MS_ERR_NOMEM;
+    }
+    s->k = k;
+    ms_kms_status st;
+    ms_kms_lock(k);
+    ms_err e = ms_kms_status_get(k, &st);
+    ms_kms_unlock(k);
+    if (e != MS_OK) {
+        free(s->buckets);
+        free(s);
+        return e;
+    }
+    snprintf(s->kms_uri, sizeof s->kms_uri, "%s", st.kms_uri);
+    pthread_mutex_init(&s->replay_lock, NULL);
+    for (int i = 0; i < 4; i++)
+        atomic_init(&s->answers[i], 0);
+    for (int i = 0; i < R__COUNT; i++)
+        atomic_init(&s->refused[i], 0);
+    *out = s;
+    return MS_OK;
+}
+
+void ms_kms_server_free(ms_kms_server *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < REPLAY_BUCKETS; i++) {
+        replay_node *n = s->buckets[i];
+        while (n != NULL) {
+            replay_node *next = n->next;
+            free(n);
+            n = next;
+        }
+    }
+    free(s->buckets);
+    pthread_mutex_destroy(&s->replay_lock);
+    free(s);
+}
+
+ms_err ms_kms_server_start(ms_kms_server **out, ms_kms *k, const ms_kms_server_config *cfg)
+{
+    if (out == NULL || k == NULL || cfg == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    ms_kms_server *s = NULL;
+    ms_err e = ms_kms_server_new(&s, k);
+    if (e != MS_OK)
+        return e;
+    ms_http_config hc;
+    memset(&hc, 0, sizeof hc);
+    hc.bind_addr = cfg->bind_addr;
+    hc.port = cfg->port;
+    hc.cert_file = cfg->cert_file;
+    hc.key_file = cfg->key_file;
+    hc.max_body = cfg->max_body;
+    hc.rate_per_sec = cfg->rate_per_sec;
+    hc.rate_burst = cfg->rate_burst;
+    hc.threads = cfg->threads;
+    hc.name = "mikeysakke_kms";
+    hc.error_body = ms_kms_server_error_body;
+    hc.detail = cfg->detail;
+    hc.detail_cap = cfg->detail_cap;
+    e = ms_http_start(&s->http, &hc, ms_kms_server_handle, ms_kms_server_metrics,
+                      ms_kms_server_health, s);
+    if (e != MS_OK) {
+        ms_kms_server_free(s);
+        return e;
+    }
+    *out = s;
+    return MS_OK;
+}
+
+uint16_t ms_kms_server_port(const ms_kms_server *s)
+{
+    return s != NULL && s->http != NULL ? ms_http_port(s->http) : 0;
+}
+
+void ms_kms_server_stop(ms_kms_server *s)
+{
+    if (s == NULL)
+        return;
+    ms_http_stop(s->http); /* waits for running handlers */
+    ms_kms_server_free(s);
+}
