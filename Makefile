@@ -44,12 +44,12 @@ ctcheck: deps
 # libFuzzer under ASan + UBSan (clang): each target runs FUZZ_SECONDS on a scratch copy
 # of its seed corpus, so new inputs never land in fuzz/corpus; a crash fails the run and
 # leaves the input in $(FUZZBUILD)/crash-<target>-*.
-FUZZ_TARGETS = mikey_parse:mikey sdp_key_mgmt:sdp key_package:package
+FUZZ_TARGETS = mikey_parse:mikey sdp_key_mgmt:sdp key_package:package kms_request:request
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMS_FUZZ=ON \
 	    -DBUILD_TESTING=OFF
-	cmake --build $(FUZZBUILD) -j $(JOBS) --target fuzz_mikey_parse fuzz_sdp_key_mgmt fuzz_key_package
+	cmake --build $(FUZZBUILD) -j $(JOBS) --target fuzz_mikey_parse fuzz_sdp_key_mgmt fuzz_key_package fuzz_kms_request
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    name=$${t%%:*}; corpus=$${t##*:}; work=$(FUZZBUILD)/corpus-$$corpus; \
 	    rm -rf $$work; mkdir -p $$work; cp fuzz/corpus/$$corpus/* $$work/; \
@@ -58,8 +58,12 @@ fuzz: deps
 	        -artifact_prefix=$(FUZZBUILD)/crash-$$name- $$work; \
 	done
 
+# The primitives and batch issuance (ms_bench), then serving throughput: keyprov responses
+# per second of kms serve and dist serve over keep-alive TLS on loopback (wrk). --json and
+# --quick in BENCH_ARGS apply to both; SERVE_BENCH_ARGS adds e.g. --seconds 30.
 bench: build
 	$(BUILD)/bench/ms_bench $(BENCH_ARGS)
+	bash bench/serve_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(SERVE_BENCH_ARGS) $(BUILD)/mikeysakke
 
 demo: build
 	sh scripts/demo.sh $(BUILD)/mikeysakke

@@ -83,8 +83,9 @@ echo "Bob:   SHA-256(TGK and SRTP keys) = $(keys "$work/bob.keys")..."
 
 # ---- the KMS: sealed master secrets, users, offline key packages, audited extraction ----
 K="$work/kms"
-# the unseal agent must not outlive the demo, whatever happens
-trap '"$ms" kms seal --dir "$K" >/dev/null 2>&1; rm -rf "$work"' EXIT
+# the unseal agent and the distribution server must not outlive the demo, whatever happens
+dist_pid=
+trap '[ -z "$dist_pid" ] || kill "$dist_pid" 2>/dev/null; "$ms" kms seal --dir "$K" >/dev/null 2>&1; rm -rf "$work"' EXIT
 printf 'officer passphrase: correct horse battery staple\n' > "$work/kms.pass"
 
 step "KMS: create the community (master secrets sealed under a passphrase, 2 of 3 auditors)"
@@ -104,21 +105,46 @@ step "KMS: enrol Alice's and Bob's phones, issue this month's keys, export for t
 "$ms" kms issue --dir "$K" --period current
 "$ms" kms export --dir "$K" --period current --out "$work/media"
 grep -v '^#' "$work/media/index.txt" | awk '{print "  " $3 "  (" $2 ")"}'
-pkg() { echo "$work/media/$(awk -v d="$1" '$1 == d {print $3}' "$work/media/index.txt")"; }
 Zc=$(sed -n 's:.*<PubEncKey>\(.*\)</PubEncKey>.*:\1:p' "$K/certificate.xml")
 KPAKc=$(sed -n 's:.*<PubAuthKey>\(.*\)</PubAuthKey>.*:\1:p' "$K/certificate.xml")
 T=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 if "$ms" help user init >/dev/null 2>&1; then
-    step "Devices: each creates its encrypted keystore from its enrolment file and imports its package"
+    step "Distribution server: the export served over HTTPS on loopback (it holds no secret)"
+    # a throwaway CA and a server certificate for 127.0.0.1; the devices trust the CA
+    q() { "$@" >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; exit 1; }; }
+    q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj /CN=demo-ca -keyout "$work/ca.key" -out "$work/ca.crt"
+    q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+        -keyout "$work/dist.key" -out "$work/dist.csr"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$work/dist.ext"
+    q openssl x509 -req -in "$work/dist.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" \
+        -CAcreateserial -days 1 -extfile "$work/dist.ext" -out "$work/dist.crt"
+    "$ms" dist serve "$work/media" --listen 127.0.0.1 --port 0 \
+        --cert "$work/dist.crt" --key "$work/dist.key" 2>"$work/dist.log" &
+    dist_pid=$!
+    port=
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's|.*listening on https://[^ ]*:\([0-9][0-9]*\).*|\1|p' "$work/dist.log" | head -1)
+        [ -n "$port" ] && break
+        kill -0 "$dist_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { cat "$work/dist.log" >&2; echo "demo: dist serve did not start" >&2; exit 1; }
+    url=https://127.0.0.1:$port
+    echo "  $url/keymanagement/identity/v1/{init,keyprov,certcache}"
+
+    step "Devices: each creates its encrypted keystore from its enrolment file and fetches its keys"
     for who in alice bob; do
         printf '%s keystore passphrase\n' "$who" > "$work/$who.pass"
-        dev=$who-phone
         "$ms" user init --keystore "$work/$who.ks" --enrolment "$work/$who.enrol" \
             --passphrase-file "$work/$who.pass" --scrypt-cost 12 >/dev/null
-        "$ms" user import --keystore "$work/$who.ks" --passphrase-file "$work/$who.pass" \
-            --in "$(pkg $dev)" | sed "s/^/  $who: /"
+        "$ms" user fetch --keystore "$work/$who.ks" --passphrase-file "$work/$who.pass" \
+            --url "$url" --cacert "$work/ca.crt" | sed "s/^/  $who: /"
     done
+    kill "$dist_pid" 2>/dev/null || true
+    wait "$dist_pid" 2>/dev/null || true
+    dist_pid=
 
     step "Call: Alice sends Bob an I_MESSAGE; both derive the same SRTP keys"
     "$ms" mikey init --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" \
