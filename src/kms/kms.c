@@ -25,6 +25,7 @@
 #include "kms/audit.h"
 #include "kms/seal.h"
 #include "kms/server.h"
+#include "kms/kms_internal.h"
 #include "kms/store.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
@@ -55,6 +56,11 @@ struct ms_kms {
     bool head_dirty;
     pthread_mutex_t lock; /* ms_kms_lock: for callers sharing the handle */
     atomic_bool unsealed; /* mirrors s != NULL, readable without the lock */
+    /* The parsed certificate last asked for: every key package carries one, and parsing
+     * its XML per request showed in the serving profile. Public data. */
+    bool cert_cached;
+    size_t cert_cached_index;
+    ms_kms_certificate cert_cache;
 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -303,6 +309,7 @@ static ms_err save_generation(ms_kms *k, size_t index, const char *xml)
 {
     char key[48];
     snprintf(key, sizeof key, "certificate_%zu", index);
+    k->cert_cached = false;
     ms_err e = ms_store_set(k->st, key, xml);
     if (e == MS_OK) {
         snprintf(key, sizeof key, "generation_%zu_from", index);
@@ -348,13 +355,26 @@ static ms_err certificate_for(ms_kms *k, uint64_t period_no, char *xml, size_t c
 
 static ms_err parsed_certificate_for(ms_kms *k, uint64_t period_no, ms_kms_certificate *cert)
 {
+    size_t index = 0;
+    ms_err e = generation_index(k, period_no, &index);
+    if (e != MS_OK)
+        return e;
+    if (k->cert_cached && k->cert_cached_index == index) {
+        *cert = k->cert_cache;
+        return MS_OK;
+    }
     char *xml = malloc(CERT_MAX);
     if (xml == NULL)
         return MS_ERR_NOMEM;
-    ms_err e = certificate_for(k, period_no, xml, CERT_MAX);
+    e = certificate_for(k, period_no, xml, CERT_MAX);
     if (e == MS_OK)
         e = ms_kmsif_certificate_parse(cert, xml, strlen(xml), NULL, 0);
     free(xml);
+    if (e == MS_OK) {
+        k->cert_cache = *cert;
+        k->cert_cached_index = index;
+        k->cert_cached = true;
+    }
     return e;
 }
 
@@ -368,8 +388,19 @@ static void save_head(ms_kms *k)
     hex_encode(hex, k->head_hash, sizeof k->head_hash);
     /* The log is the record; the head in the store only detects truncation, so a
      * failure here is not a reason to withhold what was already logged. */
-    if (set_u64(k->st, "audit_seq", k->head_seq) == MS_OK &&
-        ms_store_set(k->st, "audit_head", hex) == MS_OK)
+    char seq[32];
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)k->head_seq);
+    static const char *const keys[] = {"audit_seq", "audit_head"};
+    const char *const values[] = {seq, hex};
+    /* Once per answer on the serving path: one relaxed commit, not two synced ones
+     * (the audit log's own fsync is what makes the entry durable). */
+    ms_err e = ms_store_in_transaction(k->st) ? MS_ERR_ARG
+                                              : ms_store_set_relaxed(k->st, keys, values, 2);
+    if (e == MS_ERR_ARG)
+        e = set_u64(k->st, "audit_seq", k->head_seq) == MS_OK
+                ? ms_store_set(k->st, "audit_head", hex)
+                : MS_ERR_STORE;
+    if (e == MS_OK)
         k->head_dirty = false;
 }
 
@@ -1614,25 +1645,46 @@ ms_err ms_kms_device_auth(ms_kms *k, const char *bearer, char device_id[MS_KMS_D
     return e;
 }
 
-ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *periods,
-                             size_t n_periods, const char *client_req_url, const char *peer,
-                             char *xml, size_t cap, size_t *xml_len)
+/* A package in the making: everything it needs copied out of the store, so that the
+ * XML can be built without holding the KMS lock. Secret: locked memory, wiped. */
+struct ms_kms_pkg_job {
+    ms_device_keys keys;
+    ms_key_package pkg;
+    char plist[MS_KMSIF_MAX_KEYSETS * 24];
+    char peer[64];
+    const ms_rng *rng;
+};
+
+void ms_kms_package_free(ms_kms_pkg_job *job)
 {
+    if (job != NULL)
+        ms_secure_free(job, sizeof *job);
+}
+
+ms_err ms_kms_package_begin(ms_kms *k, ms_kms_pkg_job **out, const char *device_id,
+                            const uint64_t *periods, size_t n_periods,
+                            const char *client_req_url, const char *peer)
+{
+    if (out == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
-    if (xml_len == NULL || n_periods > MS_KMSIF_MAX_KEYSETS || (n_periods > 0 && periods == NULL) ||
+    if (n_periods > MS_KMSIF_MAX_KEYSETS || (n_periods > 0 && periods == NULL) ||
         !device_id_ok(device_id))
         return MS_ERR_ARG;
-    *xml_len = 0;
     ms_device *dev = ms_secure_alloc(sizeof *dev);
     ms_keyset *ks = ms_secure_alloc(sizeof *ks);
-    ms_key_package *pkg = ms_secure_alloc(sizeof *pkg);
-    ms_device_keys *keys = ms_secure_alloc(sizeof *keys);
-    if (dev == NULL || ks == NULL || pkg == NULL || keys == NULL) {
+    ms_kms_pkg_job *job = ms_secure_alloc(sizeof *job);
+    if (dev == NULL || ks == NULL || job == NULL) {
         e = MS_ERR_NOMEM;
         goto done;
     }
+    ms_device_keys *keys = &job->keys;
+    ms_key_package *pkg = &job->pkg;
+    job->rng = kms_rng(k);
+    snprintf(job->peer, sizeof job->peer, "%s", peer != NULL ? peer : "-");
     if ((e = ms_store_device_get(k->st, k->s, device_id, dev)) != MS_OK ||
         (e = active_user(k, dev->user_uri)) != MS_OK)
         goto done;
@@ -1658,7 +1710,6 @@ ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *p
     if ((e = parsed_certificate_for(k, cert_period, &pkg->cert)) != MS_OK)
         goto done;
 
-    char plist[MS_KMSIF_MAX_KEYSETS * 24] = "";
     for (size_t i = 0; i < n_periods; i++) {
         if (ms_kms_secrets_generation(k->s, periods[i]) == NULL) {
             e = MS_ERR_PERIOD;
@@ -1677,30 +1728,66 @@ ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *p
         memcpy(o->rsk, ks->rsk, sizeof o->rsk);
         memcpy(o->ssk, ks->ssk, sizeof o->ssk);
         memcpy(o->pvt, ks->pvt, sizeof o->pvt);
-        size_t w = strlen(plist);
-        snprintf(plist + w, sizeof plist - w, "%s%llu", i ? "," : "",
+        size_t w = strlen(job->plist);
+        snprintf(job->plist + w, sizeof job->plist - w, "%s%llu", i ? "," : "",
                  (unsigned long long)periods[i]);
     }
     pkg->n_keysets = n_periods;
-    if ((e = ms_kmsif_package_write(xml, cap, xml_len, pkg, keys, kms_rng(k))) != MS_OK)
-        goto done;
-    if (n_periods > 0) {
-        /* the entry is fsynced before the caller can send anything */
-        ms_audit_field f[] = {{"device", dev->id}, {"user", dev->user_uri}, {"periods", plist},
-                              {"peer", peer != NULL ? peer : "-"}};
-        e = audit(k, "keyprov", f, 4);
-    }
 done:
-    if (e != MS_OK && xml != NULL && xml_len != NULL) {
+    ms_secure_free(dev, sizeof *dev);
+    ms_secure_free(ks, sizeof *ks);
+    if (e != MS_OK) {
+        ms_kms_package_free(job);
+        return e;
+    }
+    *out = job;
+    return MS_OK;
+}
+
+ms_err ms_kms_package_build(const ms_kms_pkg_job *job, char *xml, size_t cap, size_t *xml_len)
+{
+    if (job == NULL || xml_len == NULL)
+        return MS_ERR_ARG;
+    return ms_kmsif_package_write(xml, cap, xml_len, &job->pkg, &job->keys, job->rng);
+}
+
+ms_err ms_kms_package_commit(ms_kms *k, const ms_kms_pkg_job *job)
+{
+    if (job == NULL)
+        return MS_ERR_ARG;
+    /* sealed meanwhile: release nothing */
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK || job->pkg.n_keysets == 0)
+        return e;
+    /* the entry is fsynced before the caller can send anything */
+    ms_audit_field f[] = {{"device", job->keys.device_id},
+                          {"user", job->keys.user_uri},
+                          {"periods", job->plist},
+                          {"peer", job->peer}};
+    return audit(k, "keyprov", f, 4);
+}
+
+ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *periods,
+                             size_t n_periods, const char *client_req_url, const char *peer,
+                             char *xml, size_t cap, size_t *xml_len)
+{
+    if (xml_len == NULL)
+        return MS_ERR_ARG;
+    *xml_len = 0;
+    ms_kms_pkg_job *job = NULL;
+    ms_err e = ms_kms_package_begin(k, &job, device_id, periods, n_periods, client_req_url,
+                                    peer);
+    if (e == MS_OK)
+        e = ms_kms_package_build(job, xml, cap, xml_len);
+    if (e == MS_OK)
+        e = ms_kms_package_commit(k, job);
+    if (e != MS_OK && xml != NULL) {
         if (*xml_len > 0 && *xml_len < cap)
             ms_wipe(xml, *xml_len);
         if (e != MS_ERR_BUFFER_TOO_SMALL)
             *xml_len = 0;
     }
-    ms_secure_free(dev, sizeof *dev);
-    ms_secure_free(ks, sizeof *ks);
-    ms_secure_free(pkg, sizeof *pkg);
-    ms_secure_free(keys, sizeof *keys);
+    ms_kms_package_free(job);
     return e;
 }
 

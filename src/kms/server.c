@@ -17,8 +17,9 @@
  *   issued for the period 404, audit log not writable 503. Key sets are only those
  *   issued beforehand (`kms issue`): the server never issues on demand.
  * The facade handle is shared with the unseal agent: every call on it is made under
- * ms_kms_lock. Key material leaves only in the TrK-encrypted, InK-signed package, and
- * only after its "keyprov" audit entry is fsynced (ms_kms_device_package).
+ * ms_kms_lock, but the package XML is built outside it (kms_internal.h), so requests
+ * overlap. Key material leaves only in the TrK-encrypted, InK-signed package, and only
+ * after its "keyprov" audit entry is fsynced (ms_kms_package_commit).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kms/kms_internal.h"
 #include "kms/server.h"
 #include "mikeysakke/mikey.h"
 
@@ -329,28 +331,54 @@ static bool names_resource(const char *url, const char *path)
 
 /* The KmsInit / KmsKeyProv package for the device (retrying once with the size
  * needed); *status gets the HTTP status of a failure. */
+/* Only the store reads and the audit entry hold the KMS lock; the XML is built outside
+ * it, so several requests are encrypted and signed at once (src/kms/kms_internal.h). */
 static ms_err package(ms_kms_server *s, const char *device, const uint64_t *periods, size_t n,
                       const char *url, const char *peer, char **body, size_t *len)
 {
+    ms_kms_pkg_job *job = NULL;
+    ms_kms_lock(s->k);
+    ms_err e = ms_kms_package_begin(s->k, &job, device, periods, n, url, peer);
+    ms_kms_unlock(s->k);
+    if (e != MS_OK)
+        return e;
     size_t cap = BODY_FIRST;
+    char *buf = NULL;
+    size_t got = 0;
+    e = MS_ERR_INTERNAL;
     for (int round = 0; round < 2; round++) {
-        char *buf = malloc(cap);
-        if (buf == NULL)
-            return MS_ERR_NOMEM;
-        size_t got = 0;
-        ms_err e = ms_kms_device_package(s->k, device, periods, n, url, peer, buf, cap, &got);
-        if (e == MS_OK) {
-            *body = buf;
-            *len = got;
-            return MS_OK;
+        buf = malloc(cap);
+        if (buf == NULL) {
+            e = MS_ERR_NOMEM;
+            break;
         }
+        got = 0;
+        e = ms_kms_package_build(job, buf, cap, &got);
+        if (e == MS_OK)
+            break;
         ms_wipe(buf, cap);
         free(buf);
+        buf = NULL;
         if (e != MS_ERR_BUFFER_TOO_SMALL || got == 0)
-            return e;
+            break;
         cap = got + 1;
     }
-    return MS_ERR_INTERNAL;
+    if (e == MS_OK) {
+        ms_kms_lock(s->k);
+        e = ms_kms_package_commit(s->k, job); /* the audit entry, before release */
+        ms_kms_unlock(s->k);
+    }
+    ms_kms_package_free(job);
+    if (e != MS_OK) {
+        if (buf != NULL) {
+            ms_wipe(buf, cap);
+            free(buf);
+        }
+        return e;
+    }
+    *body = buf;
+    *len = got;
+    return MS_OK;
 }
 
 static ms_err certcache(ms_kms_server *s, const ms_kms_request *rq, char **body, size_t *len)
@@ -380,11 +408,14 @@ static ms_err certcache(ms_kms_server *s, const ms_kms_request *rq, char **body,
 }
 
 /* Everything after authentication, under the KMS lock. */
-static void serve_locked(ms_kms_server *s, const ms_http_request *req, const route *rt,
-                         ms_http_response *resp)
+/* Runs without the KMS lock; each call into the facade takes it. */
+static void serve(ms_kms_server *s, const ms_http_request *req, const route *rt,
+                  ms_http_response *resp)
 {
     char device[MS_KMS_DEVICE_ID_MAX + 1], user[MS_KMS_URI_MAX + 1];
+    ms_kms_lock(s->k);
     ms_err e = ms_kms_device_auth(s->k, req->bearer, device, user);
+    ms_kms_unlock(s->k);
     if (e == MS_ERR_SEALED) {
         refuse(s, resp, 503, R_SEALED, e, NULL, NULL, "the KMS is sealed");
         return;
@@ -452,16 +483,20 @@ static void serve_locked(ms_kms_server *s, const ms_http_request *req, const rou
         e = package(s, device, NULL, 0, rq->client_req_url, req->client_ip, &body, &len);
     } else if (rt->res == RES_KEYPROV) {
         ms_kms_status st;
+        ms_kms_lock(s->k);
         if (rt->has_time)
             e = ms_kms_period_of(s->k, rt->time, &period);
         else if ((e = ms_kms_status_get(s->k, &st)) == MS_OK)
             period = st.current_period;
+        ms_kms_unlock(s->k);
         if (e == MS_OK)
             e = package(s, device, &period, 1, rq->client_req_url, req->client_ip, &body, &len);
         if (e == MS_ERR_PERIOD && !rt->has_time)
             e = MS_ERR_NO_KEYS;
     } else {
+        ms_kms_lock(s->k);
         e = certcache(s, rq, &body, &len);
+        ms_kms_unlock(s->k);
     }
     switch (e) {
     case MS_OK:
@@ -517,9 +552,7 @@ void ms_kms_server_handle(void *ctx, const ms_http_request *req, ms_http_respons
         refuse(s, resp, 503, R_SEALED, MS_ERR_SEALED, NULL, NULL, "the KMS is sealed");
         return;
     }
-    ms_kms_lock(s->k);
-    serve_locked(s, req, &rt, resp);
-    ms_kms_unlock(s->k);
+    serve(s, req, &rt, resp);
 }
 
 /* ---- health and metrics ------------------------------------------------------------------ */

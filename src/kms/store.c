@@ -441,6 +441,29 @@ ms_err ms_store_set(ms_store *st, const char *key, const char *value)
     return tx_leave(st, own, err);
 }
 
+ms_err ms_store_set_relaxed(ms_store *st, const char *const keys[],
+                            const char *const values[], size_t n)
+{
+    if (st == NULL || keys == NULL || values == NULL || n == 0)
+        return MS_ERR_ARG;
+    /* A pragma cannot change inside a transaction, and joining the caller's would make
+     * its durable commit relaxed too. */
+    if (ms_store_in_transaction(st))
+        return MS_ERR_ARG;
+    ms_err err = exec(st, "PRAGMA synchronous=NORMAL");
+    if (err != MS_OK)
+        return err;
+    bool own = false;
+    if ((err = tx_enter(st, &own)) == MS_OK) {
+        for (size_t i = 0; i < n && err == MS_OK; i++)
+            err = ms_store_set(st, keys[i], values[i]);
+        err = tx_leave(st, own, err);
+    }
+    if (exec(st, "PRAGMA synchronous=FULL") != MS_OK && err == MS_OK)
+        err = MS_ERR_STORE;
+    return err;
+}
+
 ms_err ms_store_get(ms_store *st, const char *key, char *value, size_t cap)
 {
     if (st == NULL || key == NULL || value == NULL || cap == 0)

@@ -35,6 +35,12 @@ const char *ms_store_errmsg(const ms_store *st);
 ms_err ms_store_set(ms_store *st, const char *key, const char *value);
 /* ms_store_get: MS_ERR_STORE if the key is absent, MS_ERR_BUFFER_TOO_SMALL if value
  * (with its NUL) does not fit in cap. */
+/* Several settings in one transaction that does not wait for the disk (WAL with
+ * synchronous=NORMAL): survives a process crash, may lose the last writes in a power
+ * cut. Only for values whose loss is harmless (the audit head: the log is the record).
+ * Not inside a caller's transaction (MS_ERR_ARG). */
+ms_err ms_store_set_relaxed(ms_store *st, const char *const keys[],
+                            const char *const values[], size_t n);
 ms_err ms_store_get(ms_store *st, const char *key, char *value, size_t cap);
 
 typedef enum ms_user_status { MS_USER_ACTIVE = 0, MS_USER_SUSPENDED = 1 } ms_user_status;

@@ -201,6 +201,23 @@ static void test_settings(ms_store *st)
     CHECK_ERR(ms_store_set(st, NULL, "x"), MS_ERR_ARG);
     CHECK_ERR(ms_store_get(st, "kms_uri", v, 0), MS_ERR_ARG);
     CHECK_ERR(ms_store_get(st, "kms_uri", NULL, 8), MS_ERR_ARG);
+
+    /* Relaxed settings: both written together, and never inside a caller's transaction
+     * (that would make the caller's commit relaxed too). */
+    static const char *const keys[] = {"audit_seq", "audit_head"};
+    static const char *const vals[] = {"7", "abcd"};
+    CHECK_ERR(ms_store_set_relaxed(st, keys, vals, 2), MS_OK);
+    CHECK_ERR(ms_store_get(st, "audit_seq", v, sizeof v), MS_OK);
+    CHECK(strcmp(v, "7") == 0);
+    CHECK_ERR(ms_store_get(st, "audit_head", v, sizeof v), MS_OK);
+    CHECK(strcmp(v, "abcd") == 0);
+    static const char *const bad_keys[] = {"ok_key", ""};
+    CHECK_ERR(ms_store_set_relaxed(st, bad_keys, vals, 2), MS_ERR_ARG);
+    CHECK_ERR(ms_store_get(st, "ok_key", v, sizeof v), MS_ERR_STORE); /* rolled back */
+    CHECK_ERR(ms_store_begin(st), MS_OK);
+    CHECK_ERR(ms_store_set_relaxed(st, keys, vals, 2), MS_ERR_ARG);
+    ms_store_rollback(st);
+    CHECK_ERR(ms_store_set_relaxed(st, keys, vals, 0), MS_ERR_ARG);
 }
 
 /* ---- users -------------------------------------------------------------------------- */
