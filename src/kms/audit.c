@@ -27,8 +27,10 @@
  * break: it cannot add a field or an entry.
  *
  * Appending writes the whole line with one write(2) on an O_APPEND descriptor and
- * fsyncs it before returning; if anything fails the file is cut back to its previous
- * length and the head does not move (fail closed). An flock(2) serialises appenders
+ * fsyncs it before returning; if the write fails the file is cut back to its previous
+ * length and the head does not move (fail closed). The fsync itself runs outside the
+ * handle's mutex, so concurrent appenders share flushes; if it fails, the append fails
+ * and the handle refuses all further appends. An flock(2) serialises appenders
  * across handles and processes; a handle that finds the file grew re-reads and checks
  * the new tail before continuing the chain.
  */
@@ -824,7 +826,7 @@ ms_err ms_audit_append(ms_audit *a, uint64_t ntp_time, const char *event,
     do {
         n = write(a->fd, b.p, b.len);
     } while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)b.len || fsync(a->fd) != 0) {
+    if (n != (ssize_t)b.len) {
         roll_back(a);
         goto out;
     }
@@ -841,7 +843,19 @@ out:
 out_unlocked:
     pthread_mutex_unlock(&a->lock);
     free(b.p);
-    return rc;
+    if (rc != MS_OK)
+        return rc;
+    /* The fsync runs outside the mutex so that appends from several threads share
+     * flushes (each returns once its own line is on disk). A failed flush can no longer
+     * be undone safely, since later lines may follow: the entry stays (over-reporting
+     * is the safe side), this append fails, and the handle refuses further appends. */
+    if (fsync(a->fd) != 0) {
+        pthread_mutex_lock(&a->lock);
+        a->broken = 1;
+        pthread_mutex_unlock(&a->lock);
+        return MS_ERR_AUDIT_LOG;
+    }
+    return MS_OK;
 }
 
 /* ---- the verifier ---------------------------------------------------------------------- */

@@ -55,6 +55,9 @@ struct ms_kms {
     uint8_t head_hash[MS_AUDIT_HASH_BYTES];
     bool head_dirty;
     pthread_mutex_t lock; /* ms_kms_lock: for callers sharing the handle */
+    /* Read-held by audit appends made without `lock` (the server's keyprov), so their
+     * fsyncs overlap; write-held to close the log. Never taken while holding it. */
+    pthread_rwlock_t audit_rw;
     atomic_bool unsealed; /* mirrors s != NULL, readable without the lock */
     /* The parsed certificate last asked for: every key package carries one, and parsing
      * its XML per request showed in the serving profile. Public data. */
@@ -413,9 +416,12 @@ static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_
     uint8_t head[MS_AUDIT_HASH_BYTES];
     if (ms_audit_append(k->audit, now_secs(k), event, f, n, &seq, head) != MS_OK)
         return MS_ERR_AUDIT_LOG;
-    k->head_seq = seq;
-    memcpy(k->head_hash, head, sizeof head);
-    k->head_dirty = true;
+    /* Appends made without the lock (ms_kms_package_commit) may have got further. */
+    if (seq > k->head_seq) {
+        k->head_seq = seq;
+        memcpy(k->head_hash, head, sizeof head);
+        k->head_dirty = true;
+    }
     if (!k->in_batch)
         save_head(k);
     return MS_OK;
@@ -600,6 +606,7 @@ static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
     }
     strcpy(k->dir, dir);
     pthread_mutex_init(&k->lock, NULL);
+    pthread_rwlock_init(&k->audit_rw, NULL);
     atomic_init(&k->unsealed, false);
     if (rng != NULL) {
         k->rng = *rng;
@@ -611,9 +618,11 @@ static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
 static void drop_secrets(ms_kms *k)
 {
     atomic_store(&k->unsealed, false);
+    pthread_rwlock_wrlock(&k->audit_rw); /* waits for appends in flight */
     if (k->audit != NULL)
         ms_audit_close(k->audit);
     k->audit = NULL;
+    pthread_rwlock_unlock(&k->audit_rw);
     ms_kms_secrets_free(k->s);
     k->s = NULL;
     if (k->u != NULL)
@@ -629,6 +638,7 @@ void ms_kms_close(ms_kms *k)
     if (k->st != NULL)
         ms_store_close(k->st);
     pthread_mutex_destroy(&k->lock);
+    pthread_rwlock_destroy(&k->audit_rw);
     ms_wipe(k, sizeof *k);
     free(k);
 }
@@ -1751,20 +1761,56 @@ ms_err ms_kms_package_build(const ms_kms_pkg_job *job, char *xml, size_t cap, si
     return ms_kmsif_package_write(xml, cap, xml_len, &job->pkg, &job->keys, job->rng);
 }
 
-ms_err ms_kms_package_commit(ms_kms *k, const ms_kms_pkg_job *job)
+static void keyprov_fields(ms_audit_field f[4], const ms_kms_pkg_job *job)
 {
-    if (job == NULL)
-        return MS_ERR_ARG;
-    /* sealed meanwhile: release nothing */
+    f[0] = (ms_audit_field){"device", job->keys.device_id};
+    f[1] = (ms_audit_field){"user", job->keys.user_uri};
+    f[2] = (ms_audit_field){"periods", job->plist};
+    f[3] = (ms_audit_field){"peer", job->peer};
+}
+
+/* With ms_kms_lock held (ms_kms_device_package). */
+static ms_err package_commit_locked(ms_kms *k, const ms_kms_pkg_job *job)
+{
     ms_err e = need_unsealed(k);
     if (e != MS_OK || job->pkg.n_keysets == 0)
         return e;
-    /* the entry is fsynced before the caller can send anything */
-    ms_audit_field f[] = {{"device", job->keys.device_id},
-                          {"user", job->keys.user_uri},
-                          {"periods", job->plist},
-                          {"peer", job->peer}};
+    ms_audit_field f[4];
+    keyprov_fields(f, job);
     return audit(k, "keyprov", f, 4);
+}
+
+ms_err ms_kms_package_commit(ms_kms *k, const ms_kms_pkg_job *job)
+{
+    if (k == NULL || job == NULL)
+        return MS_ERR_ARG;
+    if (job->pkg.n_keysets == 0)
+        return atomic_load(&k->unsealed) ? MS_OK : MS_ERR_SEALED;
+    ms_audit_field f[4];
+    keyprov_fields(f, job);
+    uint64_t seq = 0;
+    uint8_t head[MS_AUDIT_HASH_BYTES];
+    ms_err e = MS_ERR_SEALED; /* sealed meanwhile: release nothing */
+    pthread_rwlock_rdlock(&k->audit_rw);
+    if (atomic_load(&k->unsealed) && k->audit != NULL)
+        e = ms_audit_append(k->audit, now_secs(k), "keyprov", f, 4, &seq, head) == MS_OK
+                ? MS_OK
+                : MS_ERR_AUDIT_LOG;
+    pthread_rwlock_unlock(&k->audit_rw);
+    if (e != MS_OK)
+        return e;
+    /* The entry is fsynced; now move the head the store remembers, if no later entry
+     * got there first. */
+    pthread_mutex_lock(&k->lock);
+    if (seq > k->head_seq) {
+        k->head_seq = seq;
+        memcpy(k->head_hash, head, sizeof head);
+        k->head_dirty = true;
+        if (!k->in_batch && k->st != NULL)
+            save_head(k);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return MS_OK;
 }
 
 ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *periods,
@@ -1780,7 +1826,7 @@ ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *p
     if (e == MS_OK)
         e = ms_kms_package_build(job, xml, cap, xml_len);
     if (e == MS_OK)
-        e = ms_kms_package_commit(k, job);
+        e = package_commit_locked(k, job);
     if (e != MS_OK && xml != NULL) {
         if (*xml_len > 0 && *xml_len < cap)
             ms_wipe(xml, *xml_len);

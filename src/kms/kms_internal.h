@@ -4,7 +4,9 @@
  * XML (encryption, canonicalisation, HMAC) is built by several threads at once.
  *   begin  (lock held)  copy device keys, key sets and certificate out of the store
  *   build  (no lock)    write the TrK-encrypted, InK-signed KmsResponse
- *   commit (lock held)  append the audit entry (fsynced): only then may it be sent
+ *   commit (NO lock)    append the audit entry (fsynced): only then may it be sent;
+ *                       it takes what it needs itself, so the fsyncs of concurrent
+ *                       requests overlap instead of queueing behind the KMS lock
  * ms_kms_device_package does all three for callers that hold the lock throughout.
  */
 #ifndef MS_KMS_INTERNAL_H

@@ -363,11 +363,8 @@ static ms_err package(ms_kms_server *s, const char *device, const uint64_t *peri
             break;
         cap = got + 1;
     }
-    if (e == MS_OK) {
-        ms_kms_lock(s->k);
+    if (e == MS_OK)
         e = ms_kms_package_commit(s->k, job); /* the audit entry, before release */
-        ms_kms_unlock(s->k);
-    }
     ms_kms_package_free(job);
     if (e != MS_OK) {
         if (buf != NULL) {
