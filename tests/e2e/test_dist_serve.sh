@@ -127,6 +127,22 @@ check "alice: user init" run 0 user init --keystore "$work/alice.ks" \
 check "alice: user import accepts the served package" run 0 user import \
     --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" --in "$work/alice-cur.xml"
 
+# the provisioning client against the real distribution server
+printf 'bob keystore passphrase\n' >"$work/bob.pass"
+chmod 600 "$work/bob.pass"
+check "bob: user init" run 0 user init --keystore "$work/bob.ks" \
+    --enrolment "$work/bob.enrol" --passphrase-file "$work/bob.pass" --scrypt-cost 10
+check "bob: user fetch from dist serve" run 0 user fetch --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --url "$BASE" --cacert "$work/ca.pem" --retries 0
+check "bob: fetch stored the current period" grep -q 'stored' "$work/out"
+check "bob: the keystore holds it" run 0 user list --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass"
+check "bob: a period is listed" grep -q 'period' "$work/out"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=another CA" -keyout "$work/other-ca.key" -out "$work/other-ca.pem" >/dev/null 2>&1
+check "fetch trusting another CA: TLS refused (62)" run 62 user fetch --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --url "$BASE" --cacert "$work/other-ca.pem" --retries 0
+
 # ---- refusals ---------------------------------------------------------------------------
 check "no token: 401" same "$(post "$API/keyprov" "")" 401
 check "refusal carries a KmsError" grep -q '<KmsError>' "$work/body"

@@ -136,12 +136,22 @@ cp "$work/resp" "$work/alice.pkg"
 check "keyprov: a KmsKeyProv" grep -q '<KmsKeyProv' "$work/alice.pkg"
 check "keyprov: no clear key" bash -c "! grep -q '$(sed -n 's:.*<TrK>\(.*\)</TrK>.*:\1:p' "$work/alice.enrol")' '$work/alice.pkg'"
 check "keyprov: in the audit log first" bash -c "grep 'keyprov' '$K/audit.log' | grep -q alice-phone"
-if "$ms" help user init >/dev/null 2>&1; then
-    check "alice: user init" run 0 user init --keystore "$work/alice.ks" \
-        --enrolment "$work/alice.enrol" --passphrase-file "$work/alice.pass" --scrypt-cost 10
-    check "alice: user import accepts the served package" run 0 user import \
-        --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" --in "$work/alice.pkg"
-fi
+check "alice: user init" run 0 user init --keystore "$work/alice.ks" \
+    --enrolment "$work/alice.enrol" --passphrase-file "$work/alice.pass" --scrypt-cost 10
+check "alice: user import accepts the served package" run 0 user import \
+    --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" --in "$work/alice.pkg"
+# the provisioning client against the real KMS
+printf 'bob keystore passphrase\n' >"$work/bob.pass"
+chmod 600 "$work/bob.pass"
+check "bob: user init" run 0 user init --keystore "$work/bob.ks" \
+    --enrolment "$work/bob.enrol" --passphrase-file "$work/bob.pass" --scrypt-cost 10
+check "bob: user fetch from kms serve" run 0 user fetch --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --url "$URL" --cacert "$work/ca.pem" --retries 2
+check "bob: fetch stored the current period" grep -q 'stored' "$work/out"
+check "bob: the fetch is in the audit log" bash -c "grep 'keyprov' '$K/audit.log' | grep -q bob-phone"
+check "fetch from a closed port: unreachable (61)" run 61 user fetch --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --url "https://127.0.0.1:1" --cacert "$work/ca.pem" \
+    --retries 0
 NOW=$(printf '%08X00000000' $(($(date -u +%s) + 2208988800)))
 ENC_A='tel%3A%2B447700900123'
 request "$ALICE" "$P/keyprov/$ENC_A/$NOW"
@@ -203,7 +213,8 @@ check "a burst is rate-limited: 429" bash -c "grep -q ' 429$' <<<'$codes'"
 
 curl -s --cacert "$work/ca.pem" "$URL/metrics" >"$work/metrics"
 check "metrics: unsealed" grep -q '^mikeysakke_kms_sealed 0$' "$work/metrics"
-check "metrics: keyprov answers counted" grep -q '^mikeysakke_kms_answers_total{resource="keyprov"} 3$' "$work/metrics"
+# three by curl above, one by Bob's user fetch (its next-period request is a 404)
+check "metrics: keyprov answers counted" grep -q '^mikeysakke_kms_answers_total{resource="keyprov"} 4$' "$work/metrics"
 check "metrics: refusals by reason" grep -q '^mikeysakke_kms_refused_total{reason="replay"} 2$' "$work/metrics"
 
 # ---- seal, then stop ------------------------------------------------------------------------------
