@@ -232,6 +232,12 @@ check "SIGTERM: exit 0" same "$rc" 0
 check "SIGTERM: seal audited" same "$(grep -c 'event=seal ' "$K/audit.log")" "$((before + 1))"
 check "SIGTERM: socket gone" test ! -e "$K/agent.sock"
 check "audit log verifies" run 0 kms audit verify --dir "$K"
+# Nothing secret in what the server printed or logged: no TrK, InK or device token.
+TRK=$(sed -n 's:.*<TrK>\(.*\)</TrK>.*:\1:p' "$work/alice.enrol")
+INK=$(sed -n 's:.*<InK>\(.*\)</InK>.*:\1:p' "$work/alice.enrol")
+check "the enrolment keys were found" test -n "$TRK" -a -n "$INK"
+check "no key or token in the server's output or the audit log" bash -c \
+    "! grep -qiE '$TRK|$INK|${TA#*.}' '$work/serve.err' '$K/audit.log'"
 
 echo "test_kms_serve: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
