@@ -31,7 +31,6 @@
 #include "kmsif/xml_internal.h"
 
 #define API_ROOT "/keymanagement/identity/v1"
-#define TOKEN_LABEL "mikeysakke-device-token:"
 #define URL_MAX 2048
 #define REQ_MAX 8192
 #define ERRTEXT_MAX 200
@@ -115,32 +114,6 @@ static bool pct_encode(char *out, size_t cap, const char *in)
     }
     out[o] = '\0';
     return true;
-}
-
-/* ---- the bearer token (shared decisions of issue 5) ---------------------------------- */
-
-static ms_err device_token(const ms_device_keys *dev, char out[65])
-{
-    uint8_t mac[32];
-    size_t maclen = 0;
-    char msg[sizeof TOKEN_LABEL + sizeof dev->device_id];
-    int n = snprintf(msg, sizeof msg, "%s%s", TOKEN_LABEL, dev->device_id);
-    if (n < 0 || (size_t)n >= sizeof msg)
-        return MS_ERR_INTERNAL;
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, dev->ink, sizeof dev->ink,
-                  (const unsigned char *)msg, (size_t)n, mac, sizeof mac, &maclen) == NULL ||
-        maclen != sizeof mac) {
-        ms_wipe(mac, sizeof mac);
-        return MS_ERR_INTERNAL;
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof mac; i++) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[64] = '\0';
-    ms_wipe(mac, sizeof mac);
-    return MS_OK;
 }
 
 /* ---- the KmsRequest ---------------------------------------------------------------- */
@@ -524,8 +497,8 @@ static ms_err ctx_init(fetch_ctx *c, ms_keystore *ks, const ms_fetch_options *o,
     if (curl_init_rc != CURLE_OK || (c->curl = curl_easy_init()) == NULL)
         return ks_fail(MS_ERR_INTERNAL, detail, cap, "libcurl cannot be initialised");
 
-    char token[65];
-    if (device_token(&ks->dev, token) != MS_OK)
+    char token[MS_KMSIF_TOKEN_HEX + 1];
+    if (ms_kmsif_device_token(token, ks->dev.ink, ks->dev.device_id) != MS_OK)
         return ks_fail(MS_ERR_INTERNAL, detail, cap, "device token");
     char auth[sizeof "Authorization: Bearer " + sizeof ks->dev.device_id + 65];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s.%s", ks->dev.device_id, token);

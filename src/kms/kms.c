@@ -1187,27 +1187,13 @@ static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
         goto done;
     hex_encode(hh, h, 32);
     /* The distribution server holds no secret: it gets SHA-256 of the device's bearer
-     * token = lowercase hex of HMAC-SHA256(InK, "mikeysakke-device-token:" || device ID). */
+     * token (kmsif.h). */
     {
-        char msg[32 + MS_STORE_DEVICE_ID_MAX + 1], tok[65];
-        uint8_t mac[32];
-        size_t mlen = 0;
-        int mn = snprintf(msg, sizeof msg, "mikeysakke-device-token:%s", dev->id);
-        if (mn < 0 || (size_t)mn >= sizeof msg ||
-            EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, dev->ink, 32, (const uint8_t *)msg,
-                      (size_t)mn, mac, sizeof mac, &mlen) == NULL || mlen != 32) {
-            e = MS_ERR_INTERNAL;
-            goto done;
-        }
-        static const char lower[] = "0123456789abcdef";
-        for (size_t j = 0; j < 32; j++) {
-            tok[2 * j] = lower[mac[j] >> 4];
-            tok[2 * j + 1] = lower[mac[j] & 15];
-        }
-        tok[64] = '\0';
-        e = sha256(h, tok, 64);
-        OPENSSL_cleanse(mac, sizeof mac);
-        OPENSSL_cleanse(tok, sizeof tok);
+        char tok[MS_KMSIF_TOKEN_HEX + 1];
+        e = ms_kmsif_device_token(tok, dev->ink, dev->id);
+        if (e == MS_OK)
+            e = sha256(h, tok, MS_KMSIF_TOKEN_HEX);
+        ms_wipe(tok, sizeof tok);
         if (e != MS_OK)
             goto done;
         hex_encode(th, h, 32);
@@ -1564,30 +1550,7 @@ bool ms_kms_is_unsealed(const ms_kms *k)
     return k != NULL && atomic_load(&((ms_kms *)k)->unsealed);
 }
 
-#define TOKEN_LABEL "mikeysakke-device-token:"
-
-static ms_err token_of(const uint8_t ink[32], const char *device_id,
-                       char token[MS_KMS_TOKEN_HEX + 1])
-{
-    static const char lower[] = "0123456789abcdef";
-    char msg[sizeof TOKEN_LABEL + MS_STORE_DEVICE_ID_MAX];
-    uint8_t mac[32];
-    size_t mlen = 0;
-    int n = snprintf(msg, sizeof msg, TOKEN_LABEL "%s", device_id);
-    if (n < 0 || (size_t)n >= sizeof msg)
-        return MS_ERR_ARG;
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, ink, 32, (const uint8_t *)msg, (size_t)n,
-                  mac, sizeof mac, &mlen) == NULL ||
-        mlen != 32)
-        return MS_ERR_INTERNAL;
-    for (size_t i = 0; i < 32; i++) {
-        token[2 * i] = lower[mac[i] >> 4];
-        token[2 * i + 1] = lower[mac[i] & 15];
-    }
-    token[MS_KMS_TOKEN_HEX] = '\0';
-    ms_wipe(mac, sizeof mac);
-    return MS_OK;
-}
+_Static_assert(MS_KMS_TOKEN_HEX == MS_KMSIF_TOKEN_HEX, "one token format");
 
 ms_err ms_kms_device_token(ms_kms *k, const char *device_id, char token[MS_KMS_TOKEN_HEX + 1])
 {
@@ -1600,7 +1563,7 @@ ms_err ms_kms_device_token(ms_kms *k, const char *device_id, char token[MS_KMS_T
     if (dev == NULL)
         return MS_ERR_NOMEM;
     if ((e = ms_store_device_get(k->st, k->s, device_id, dev)) == MS_OK)
-        e = token_of(dev->ink, dev->id, token);
+        e = ms_kmsif_device_token(token, dev->ink, dev->id);
     ms_secure_free(dev, sizeof *dev);
     return e;
 }
@@ -1642,7 +1605,7 @@ ms_err ms_kms_device_auth(ms_kms *k, const char *bearer, char device_id[MS_KMS_D
     /* an unknown device costs the same HMAC and comparison as a known one */
     if (!known)
         memset(dev->ink, 0, sizeof dev->ink);
-    e = token_of(dev->ink, id, want);
+    e = ms_kmsif_device_token(want, dev->ink, id);
     int same = e == MS_OK && CRYPTO_memcmp(want, dot + 1, MS_KMS_TOKEN_HEX) == 0;
     if (e == MS_OK && known && same) {
         snprintf(device_id, MS_KMS_DEVICE_ID_MAX + 1, "%s", dev->id);

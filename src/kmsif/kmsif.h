@@ -119,6 +119,15 @@ ms_err ms_kmsif_enrolment_parse(ms_device_keys *dev, ms_kms_certificate *cert,
                                 const char *xml, size_t len, char *detail,
                                 size_t detail_cap);
 
+#define MS_KMSIF_TOKEN_HEX 64
+#define MS_KMSIF_DEVICE_ID_MAX 64
+
+/* A device's bearer token for the KMS interface: lowercase hex of
+ * HMAC-SHA256(InK, "mikeysakke-device-token:" || device ID). Secret (it is derived from
+ * the InK); the distribution server's index holds only its SHA-256. */
+ms_err ms_kmsif_device_token(char token[MS_KMSIF_TOKEN_HEX + 1], const uint8_t ink[32],
+                             const char *device_id);
+
 /* AES key wrap with padding (RFC 5649), for tests and reuse. kek_len is 16, 24 or 32;
  * in_len 1..4096. The output is in_len rounded up to 8, plus 8. The unwrap returns
  * MS_ERR_INVALID when the integrity check fails (wrong KEK, altered data) and

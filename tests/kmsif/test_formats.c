@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "kmsif/kmsif.h"
 #include "kmsif/xml_internal.h"
 #include "testutil.h"
@@ -310,6 +312,32 @@ static void test_base64(void)
     CHECK(!ms_b64_decode(out, 5, &n, "Zm9vYmFy", 8));       /* too long for cap */
 }
 
+/* The bearer token against HMAC-SHA256 computed here, and its limits. */
+static void test_device_token(void)
+{
+    uint8_t ink[32];
+    for (size_t i = 0; i < sizeof ink; i++)
+        ink[i] = (uint8_t)(i * 7 + 1);
+    static const char msg[] = "mikeysakke-device-token:alice-phone";
+    uint8_t mac[32];
+    size_t mlen = 0;
+    CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, ink, sizeof ink, (const uint8_t *)msg,
+                    strlen(msg), mac, sizeof mac, &mlen) != NULL && mlen == 32);
+    char want[65];
+    for (size_t i = 0; i < 32; i++)
+        snprintf(want + 2 * i, 3, "%02x", mac[i]);
+    char tok[MS_KMSIF_TOKEN_HEX + 1];
+    CHECK_ERR(ms_kmsif_device_token(tok, ink, "alice-phone"), MS_OK);
+    CHECK(strcmp(tok, want) == 0);
+    CHECK_ERR(ms_kmsif_device_token(tok, ink, "bob-phone"), MS_OK);
+    CHECK(strcmp(tok, want) != 0);
+    char long_id[MS_KMSIF_DEVICE_ID_MAX + 2];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    CHECK_ERR(ms_kmsif_device_token(tok, ink, long_id), MS_ERR_ARG);
+    CHECK_ERR(ms_kmsif_device_token(tok, ink, NULL), MS_ERR_ARG);
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -318,5 +346,6 @@ int main(void)
     test_enrolment();
     test_times();
     test_base64();
+    test_device_token();
     return ms_test_finish();
 }

@@ -1,0 +1,37 @@
+/* The per-device bearer token shared by the KMS, the distribution server's index and
+ * the client: see kmsif.h. */
+#include "kmsif/kmsif.h"
+
+#include <stdio.h>
+
+#include <openssl/evp.h>
+
+#define TOKEN_LABEL "mikeysakke-device-token:"
+
+ms_err ms_kmsif_device_token(char token[MS_KMSIF_TOKEN_HEX + 1], const uint8_t ink[32],
+                             const char *device_id)
+{
+    static const char lower[] = "0123456789abcdef";
+    char msg[sizeof TOKEN_LABEL + MS_KMSIF_DEVICE_ID_MAX];
+    uint8_t mac[32];
+    size_t mlen = 0;
+    if (token == NULL || ink == NULL || device_id == NULL)
+        return MS_ERR_ARG;
+    int n = snprintf(msg, sizeof msg, TOKEN_LABEL "%s", device_id);
+    if (n < 0 || (size_t)n >= sizeof msg)
+        return MS_ERR_ARG;
+    ms_err e = MS_OK;
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, ink, 32, (const uint8_t *)msg, (size_t)n,
+                  mac, sizeof mac, &mlen) == NULL ||
+        mlen != sizeof mac) {
+        e = MS_ERR_INTERNAL;
+    } else {
+        for (size_t i = 0; i < sizeof mac; i++) {
+            token[2 * i] = lower[mac[i] >> 4];
+            token[2 * i + 1] = lower[mac[i] & 15];
+        }
+        token[MS_KMSIF_TOKEN_HEX] = '\0';
+    }
+    ms_wipe(mac, sizeof mac);
+    return e;
+}
