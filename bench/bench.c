@@ -492,10 +492,18 @@ static void op_sakke_comb_mul(bench_state *s)
     ms_sakke_comb_mul(&j, s->comb, s->k);
 }
 
+static void op_sakke_comb_mul_batched(bench_state *s)
+{
+    ms_sakke_jac j;
+    need(ms_sakke_comb_mul_batched(&j, s->comb, s->k) == 0 ? MS_OK : MS_ERR_RNG,
+         "ms_sakke_comb_mul_batched");
+}
+
 static void op_sakke_comb_mul2(bench_state *s)
 {
     ms_sakke_jac j;
-    ms_sakke_comb_mul2(&j, s->comb, s->k, s->comb_a, s->k);
+    need(ms_sakke_comb_mul2(&j, s->comb, s->k, s->comb_a, s->k) == 0 ? MS_OK : MS_ERR_RNG,
+         "ms_sakke_comb_mul2");
 }
 
 static void op_pfp_pow(bench_state *s)
@@ -620,6 +628,7 @@ static const op_def ops[] = {
     {"sakke_pairing_prepared_eval", NEED_CURVE, 1, op_sakke_pairing_prepared_eval, NULL, NULL},
     {"sakke_mul", NEED_CURVE, 1, op_sakke_mul, NULL, NULL},
     {"sakke_comb_mul", NEED_CURVE, 1, op_sakke_comb_mul, NULL, NULL},
+    {"sakke_comb_mul_batched", NEED_CURVE, 1, op_sakke_comb_mul_batched, NULL, NULL},
     {"sakke_comb_mul2", NEED_CURVE, 1, op_sakke_comb_mul2, NULL, NULL},
     {"pfp_pow", NEED_CURVE, 1, op_pfp_pow, NULL, NULL},
     {"pfp_table_pow", NEED_CURVE, 1, op_pfp_table_pow, NULL, NULL},

@@ -401,13 +401,18 @@ static ms_err encap_core(const ms_sakke_kms *kms, const ms_sakke_comb *comb_i,
     /* r = HashToIntegerRange(SSV || b, q) */
     if (ms_sakke_htir_q(r, ssv, MS_SAKKE_SSV_BYTES, id, id_len) != 0)
         goto out;
+    int comb_ret;
     if (comb_i != NULL) {
-        ms_sakke_comb_mul(&R, comb_i, r);
+        comb_ret = ms_sakke_comb_mul_batched(&R, comb_i, r);
     } else {
         /* r a mod q: Montgomery multiplication by a R gives the plain product */
         ms_mont_to(am, a, &ms_mont_q);
         ms_mont_mul(ra, r, am, &ms_mont_q);
-        ms_sakke_comb_mul2(&R, kms->comb_p, ra, kms->comb_z, r);
+        comb_ret = ms_sakke_comb_mul2(&R, kms->comb_p, ra, kms->comb_z, r);
+    }
+    if (comb_ret != 0) {
+        err = MS_ERR_RNG;
+        goto out;
     }
     /* R is infinity only if r = 0 (probability 1/q) or I is (a = -z mod q) */
     err = jac_encode(sed, &Ra, &R, MS_ERR_ID_RANGE);
@@ -482,14 +487,17 @@ static ms_err decap_finish(uint8_t ssv_out[MS_SAKKE_SSV_BYTES], const ms_fp *w,
         ssv[i] ^= sed[MS_SAKKE_POINT_BYTES + i];
     if (ms_sakke_htir_q(r, ssv, sizeof ssv, id, id_len) != 0)
         goto out;
+    int comb_ret;
     if (comb_i != NULL) {
-        ms_sakke_comb_mul(&T, comb_i, r);
+        comb_ret = ms_sakke_comb_mul_batched(&T, comb_i, r);
     } else {
         ms_mont_to(am, a, &ms_mont_q);
         ms_mont_mul(ra, r, am, &ms_mont_q);
-        ms_sakke_comb_mul2(&T, kms->comb_p, ra, kms->comb_z, r);
+        comb_ret = ms_sakke_comb_mul2(&T, kms->comb_p, ra, kms->comb_z, r);
     }
-    if (declassify(ms_sakke_jac_eq_affine(&T, R))) {
+    if (comb_ret != 0) {
+        err = MS_ERR_RNG;
+    } else if (declassify(ms_sakke_jac_eq_affine(&T, R))) {
         memcpy(ssv_out, ssv, sizeof ssv);
         err = MS_OK;
     } else {

@@ -941,7 +941,7 @@ void ms_sakke_comb_mul(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k
     ms_wipe(&e, sizeof e);
 }
 
-/* ---- comb with affine column sums (RSK issue) -------------------------------------------
+/* ---- comb with affine column sums (RSK issue, encapsulation, TEST) -------------------------------------------
  *
  * The same table and recoding, evaluated in another order: first all 128 lookups, then
  * the eight entries of each column are summed in affine coordinates by a binary tree,
@@ -984,81 +984,133 @@ static int batch_inv_blinded(ms_fp *v, size_t n, ms_fp *scratch)
     return ret;
 }
 
-int ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
-                             const uint64_t k[MS_LIMBS])
-{
-    enum { NPAIR = COMB_S * COMB_M / 2 };
+/* Up to two combs evaluated side by side: the lookups, then the column trees of all
+ * of them with one batched inversion per tree level. col[i][c] is then the sum of
+ * column c of comb i (still to be negated when neg[i] is set). */
+#define COMB_MAX_BASES 2
+typedef struct comb_work {
+    ms_sakke_affine pt[COMB_MAX_BASES][COMB_S][COMB_M];
+    ms_fp inv[COMB_MAX_BASES * COMB_S * COMB_M / 2];
+    ms_fp scratch[COMB_MAX_BASES * COMB_S * COMB_M / 2];
     uint64_t b[COMB_LIMBS];
-    uint64_t neg = comb_recode(b, k);
-    ms_sakke_affine pt[COMB_S][COMB_M];
-    ms_fp inv[NPAIR], scratch[NPAIR], lambda, u;
+    uint64_t neg[COMB_MAX_BASES];
+} comb_work;
+
+static int comb_column_sums(comb_work *w, const ms_sakke_comb *const t[], const uint64_t *const k[],
+                            unsigned nbases)
+{
+    ms_fp lambda, u;
     int ret = 0;
-
-    for (unsigned c = 0; c < COMB_S; c++)
-        for (unsigned j = 0; j < COMB_M; j++)
-            comb_lookup(&pt[c][j], t, b, j, c);
-
-    /* the tree: at width w, entry i < w/2 of each column absorbs entry i + w/2 */
-    for (unsigned w = COMB_M; w > 1; w /= 2) {
-        unsigned h = w / 2, n = 0;
+    for (unsigned i = 0; i < nbases; i++) {
+        w->neg[i] = comb_recode(w->b, k[i]);
         for (unsigned c = 0; c < COMB_S; c++)
-            for (unsigned i = 0; i < h; i++)
-                ms_fp_sub(&inv[n++], &pt[c][i + h].x, &pt[c][i].x);
-        if (batch_inv_blinded(inv, n, scratch) != 0)
+            for (unsigned j = 0; j < COMB_M; j++)
+                comb_lookup(&w->pt[i][c][j], t[i], w->b, j, c);
+    }
+    /* the tree: at width wd, entry i < wd/2 of each column absorbs entry i + wd/2 */
+    for (unsigned wd = COMB_M; wd > 1; wd /= 2) {
+        unsigned h = wd / 2, n = 0;
+        for (unsigned i = 0; i < nbases; i++)
+            for (unsigned c = 0; c < COMB_S; c++)
+                for (unsigned e = 0; e < h; e++)
+                    ms_fp_sub(&w->inv[n++], &w->pt[i][c][e + h].x, &w->pt[i][c][e].x);
+        if (batch_inv_blinded(w->inv, n, w->scratch) != 0)
             ret = -1;
         n = 0;
-        for (unsigned c = 0; c < COMB_S; c++) {
-            for (unsigned i = 0; i < h; i++) {
-                ms_sakke_affine *p1 = &pt[c][i];
-                const ms_sakke_affine *p2 = &pt[c][i + h];
-                ms_fp_sub(&lambda, &p2->y, &p1->y);
-                ms_fp_mul(&lambda, &lambda, &inv[n++]);
-                ms_fp_sqr(&u, &lambda);
-                ms_fp_sub(&u, &u, &p1->x);
-                ms_fp_sub(&u, &u, &p2->x); /* x3 */
-                ms_fp_sub(&p1->x, &p1->x, &u);
-                ms_fp_mul(&lambda, &lambda, &p1->x);
-                ms_fp_sub(&p1->y, &lambda, &p1->y);
-                p1->x = u;
+        for (unsigned i = 0; i < nbases; i++) {
+            for (unsigned c = 0; c < COMB_S; c++) {
+                for (unsigned e = 0; e < h; e++) {
+                    ms_sakke_affine *p1 = &w->pt[i][c][e];
+                    const ms_sakke_affine *p2 = &w->pt[i][c][e + h];
+                    ms_fp_sub(&lambda, &p2->y, &p1->y);
+                    ms_fp_mul(&lambda, &lambda, &w->inv[n++]);
+                    ms_fp_sqr(&u, &lambda);
+                    ms_fp_sub(&u, &u, &p1->x);
+                    ms_fp_sub(&u, &u, &p2->x); /* x3 */
+                    ms_fp_sub(&p1->x, &p1->x, &u);
+                    ms_fp_mul(&lambda, &lambda, &p1->x);
+                    ms_fp_sub(&p1->y, &lambda, &p1->y);
+                    p1->x = u;
+                }
             }
         }
     }
-
-    /* Horner over the column sums pt[c][0] */
-    ms_sakke_jac acc;
-    ms_sakke_jac_from_affine(&acc, &pt[COMB_S - 1][0]);
-    for (int c = COMB_S - 2; c >= 1; c--) {
-        ms_sakke_jac_double(&acc, &acc);
-        jac_add_affine_core(&acc, &acc, &pt[c][0], NULL, NULL);
-    }
-    ms_sakke_jac_double(&acc, &acc);
-    ms_sakke_jac_add_affine(&acc, &acc, &pt[0][0]);
-    if (ms_sakke_jac_to_affine(r, &acc) != 0)
-        ret = -1;
-    ms_fp ny;
-    ms_fp_neg(&ny, &r->y);
-    ms_fp_cmov(&r->y, &ny, neg);
-
-    ms_wipe(&ny, sizeof ny);
-    ms_wipe(b, sizeof b);
-    ms_wipe(pt, sizeof pt);
-    ms_wipe(inv, sizeof inv);
-    ms_wipe(scratch, sizeof scratch);
     ms_wipe(&lambda, sizeof lambda);
     ms_wipe(&u, sizeof u);
+    return ret;
+}
+
+/* acc = sum_c 2^c col[c][0] by Horner's rule, then negated under the mask neg. */
+static void comb_horner(ms_sakke_jac *acc, ms_sakke_affine col[COMB_S][COMB_M], uint64_t neg)
+{
+    ms_sakke_jac_from_affine(acc, &col[COMB_S - 1][0]);
+    for (int c = COMB_S - 2; c >= 1; c--) {
+        ms_sakke_jac_double(acc, acc);
+        jac_add_affine_core(acc, acc, &col[c][0], NULL, NULL);
+    }
+    ms_sakke_jac_double(acc, acc);
+    ms_sakke_jac_add_affine(acc, acc, &col[0][0]);
+    ms_fp ny;
+    ms_fp_neg(&ny, &acc->y);
+    ms_fp_cmov(&acc->y, &ny, neg);
+    ms_wipe(&ny, sizeof ny);
+}
+
+static comb_work *comb_work_new(void)
+{
+    /* about 100 KiB of secret intermediate values: too much for a thread's stack */
+    return malloc(sizeof(comb_work));
+}
+
+static void comb_work_free(comb_work *w)
+{
+    if (w != NULL) {
+        ms_wipe(w, sizeof *w);
+        free(w);
+    }
+}
+
+int ms_sakke_comb_mul_batched(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k[MS_LIMBS])
+{
+    comb_work *w = comb_work_new();
+    if (w == NULL)
+        return -1;
+    const ms_sakke_comb *tt[1] = {t};
+    const uint64_t *kk[1] = {k};
+    int ret = comb_column_sums(w, tt, kk, 1);
+    comb_horner(r, w->pt[0], w->neg[0]);
+    comb_work_free(w);
+    return ret;
+}
+
+int ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
+                             const uint64_t k[MS_LIMBS])
+{
+    ms_sakke_jac acc;
+    int ret = ms_sakke_comb_mul_batched(&acc, t, k);
+    if (ms_sakke_jac_to_affine(r, &acc) != 0)
+        ret = -1;
     ms_wipe(&acc, sizeof acc);
     return ret;
 }
 
-void ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],
-                        const ms_sakke_comb *t2, const uint64_t k2[MS_LIMBS])
+int ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],
+                       const ms_sakke_comb *t2, const uint64_t k2[MS_LIMBS])
 {
-    /* Two separate products: interleaving them would share the doublings, but the
-     * accumulator [X1]base1 + [X2]base2 admits no bound like the one above, so every
-     * addition would need the complete law, which costs more than the doublings save. */
+    /* The two column trees share their inversions; the two Horner chains stay apart,
+     * because an accumulator [X1]base1 + [X2]base2 admits no bound like the one of
+     * ms_sakke_comb_mul, and the complete addition joins them at the end. */
+    comb_work *w = comb_work_new();
+    if (w == NULL)
+        return -1;
+    const ms_sakke_comb *tt[2] = {t1, t2};
+    const uint64_t *kk[2] = {k1, k2};
     ms_sakke_jac a;
-    ms_sakke_comb_mul(&a, t1, k1);
-    ms_sakke_comb_mul(r, t2, k2);
+    int ret = comb_column_sums(w, tt, kk, 2);
+    comb_horner(&a, w->pt[0], w->neg[0]);
+    comb_horner(r, w->pt[1], w->neg[1]);
     ms_sakke_jac_add(r, r, &a);
     ms_wipe(&a, sizeof a);
+    comb_work_free(w);
+    return ret;
 }

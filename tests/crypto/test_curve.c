@@ -434,6 +434,8 @@ static void test_scalar_mul(void)
         ms_sakke_comb_mul(&r, comb_b, k2l);
         CHECK(jac_equal(&r, &vb));
         if (!BN_is_zero(k2)) {
+            CHECK(ms_sakke_comb_mul_batched(&r, comb_b, k2l) == 0);
+            CHECK(jac_equal(&r, &vb));
             CHECK(ms_sakke_comb_mul_affine(&ra, comb_b, k2l) == 0);
             ms_sakke_jac_from_affine(&r, &ra);
             CHECK(jac_equal(&r, &vb));
@@ -442,8 +444,10 @@ static void test_scalar_mul(void)
         CHECK(jac_equal(&r, &vb));
         ms_sakke_mul_var(&vp, &p, kl);
         ms_sakke_jac_add(&vb, &vb, &vp);
-        ms_sakke_comb_mul2(&r, comb, kl, comb_b, k2l);
-        CHECK(jac_equal(&r, &vb));
+        if (!BN_is_zero(k) && !BN_is_zero(k2)) {
+            CHECK(ms_sakke_comb_mul2(&r, comb, kl, comb_b, k2l) == 0);
+            CHECK(jac_equal(&r, &vb));
+        }
     }
 
     /* the affine comb against the Jacobian one on more scalars, small and random */
