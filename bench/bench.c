@@ -6,7 +6,7 @@
  * a context switch or a frequency change. Inputs are freshly generated keys, and every
  * call's result is checked: timing a call that fails would be meaningless.
  *
- * Usage: ms_bench [--quick] [--json] [--filter NAME]... [--list]
+ * Usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -669,6 +669,7 @@ typedef struct bench_cfg {
     int json;
     const char *filters[32];
     int n_filters;
+    long calls; /* > 0: no timing, exactly this many calls per operation */
 } bench_cfg;
 
 static double now_s(void)
@@ -741,12 +742,16 @@ static int selected(const bench_cfg *cfg, const char *name)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ms_bench [--quick] [--json] [--filter NAME]... [--list]\n"
+    fprintf(f, "usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N]\n"
                "  --quick        3 short runs per operation instead of 7 of ~150 ms\n"
                "  --json         one JSON object per line\n"
                "  --filter NAME  only operations whose name contains NAME (repeatable;\n"
                "                 table_ selects the table sizes)\n"
-               "  --list         print the operation names and exit\n");
+               "  --list         print the operation names and exit\n"
+               "  --calls N      no timing: call each operation exactly N times, for\n"
+               "                 counting instructions under valgrind --tool=callgrind\n"
+               "                 --toggle-collect='op_*' (the machine's noise does not\n"
+               "                 reach such counts)\n");
 }
 
 static void parse_args(bench_cfg *cfg, int argc, char **argv)
@@ -766,6 +771,12 @@ static void parse_args(bench_cfg *cfg, int argc, char **argv)
                 exit(2);
             }
             cfg->filters[cfg->n_filters++] = v;
+        } else if (strcmp(a, "--calls") == 0 && i + 1 < argc) {
+            cfg->calls = strtol(argv[++i], NULL, 10);
+            if (cfg->calls <= 0) {
+                usage(stderr);
+                exit(2);
+            }
         } else if (strcmp(a, "--list") == 0) {
             for (size_t k = 0; k < N_OPS; k++)
                 printf("%s\n", ops[k].name);
@@ -932,6 +943,15 @@ int main(int argc, char **argv)
         if (!selected(&cfg, op->name))
             continue;
         setup(&st, op->needs);
+        if (cfg.calls > 0) {
+            for (long c = 0; c < cfg.calls; c++) {
+                if (op->before != NULL)
+                    op->before(&st, 1);
+                op->run(&st);
+            }
+            printf("%s: %ld calls\n", op->name, cfg.calls);
+            continue;
+        }
         double sec = measure(op, &st, &cfg);
         if (op->run == op_fp_mul)
             fp_mul_s = sec;

@@ -349,6 +349,15 @@ def gen_product_sqr():
             ins("mov", r, T(k))
 
 
+def copy_product_out():
+    """The 32 limbs of the product, from the frame to the pointer saved in OFF_R."""
+    comment("t = the 32 columns of the product")
+    ins("mov", slot(OFF_R), "%rdi")
+    for k in range(2 * N):
+        ins("mov", T(k), LO)
+        ins("mov", LO, mem("%rdi", k))
+
+
 # ---- Montgomery reduction -------------------------------------------------------------------
 
 def gen_reduce():
@@ -466,6 +475,13 @@ def main():
     emit(" *                        const uint64_t m[16], uint64_t m0inv);")
     emit(" * r = a*b*2^-1024 mod m for odd m < 2^1024, a, b < m; r may alias a or b.")
     emit(" *")
+    emit(" * The two halves separately, for lazy reduction (sums of products reduced once):")
+    emit(" *   void ms_mont_mulwide_adx(uint64_t t[32], const uint64_t a[16], const uint64_t b[16]);")
+    emit(" *   void ms_mont_sqrwide_adx(uint64_t t[32], const uint64_t a[16]);")
+    emit(" *   void ms_mont_redc_adx(uint64_t r[16], const uint64_t t[32],")
+    emit(" *                         const uint64_t m[16], uint64_t m0inv);")
+    emit(" * t = a*b (or a^2) exactly; r = t*2^-1024 mod m for t < m*2^1024. t may alias a, b or r.")
+    emit(" *")
     emit(" * All the arithmetic is done in 8x8-limb blocks whose running sum is a window of")
     emit(" * 8 registers (8 consecutive columns). A step multiplies 8 limbs by the limb in")
     emit(" * rdx with mulx and adds the products to the window on two carry chains at")
@@ -504,6 +520,37 @@ def main():
     ins("mov", "%rcx", slot(OFF_M0))
     gen_product_sqr()
     emit()
+    ins("mov", slot(OFF_M), "%rsi")
+    gen_reduce()
+    epilogue(name)
+
+    name = "ms_mont_mulwide_adx"
+    prologue(name)
+    comment("rdi = t, rsi = a, rdx = b: the product goes to the frame, then to t")
+    ins("mov", "%rdi", slot(OFF_R))
+    ins("mov", "%rdx", "%rbp")
+    gen_product_mul()
+    copy_product_out()
+    epilogue(name)
+
+    name = "ms_mont_sqrwide_adx"
+    prologue(name)
+    comment("rdi = t, rsi = a: the square goes to the frame, then to t")
+    ins("mov", "%rdi", slot(OFF_R))
+    gen_product_sqr()
+    copy_product_out()
+    epilogue(name)
+
+    name = "ms_mont_redc_adx"
+    prologue(name)
+    comment("rdi = r, rsi = t, rdx = m, rcx = m0inv: t is copied into the frame, where the")
+    comment("reduction expects the product (so r may alias t)")
+    ins("mov", "%rdi", slot(OFF_R))
+    ins("mov", "%rdx", slot(OFF_M))
+    ins("mov", "%rcx", slot(OFF_M0))
+    for k in range(2 * N):
+        ins("mov", mem("%rsi", k), LO)
+        ins("mov", LO, T(k))
     ins("mov", slot(OFF_M), "%rsi")
     gen_reduce()
     epilogue(name)

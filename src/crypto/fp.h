@@ -19,6 +19,33 @@ extern const uint64_t ms_sakke_px_mont[MS_LIMBS];
 extern const uint64_t ms_sakke_py_mont[MS_LIMBS];
 extern const uint64_t ms_sakke_g_mont[MS_LIMBS];
 
+/* A product before its reduction (lazy reduction): below p R, so that sums and
+ * differences taken with ms_fpw_add/sub are reduced once, by ms_fp_redc. */
+typedef struct ms_fpw {
+    uint64_t v[2 * MS_LIMBS];
+} ms_fpw;
+
+static inline void ms_fp_mulw(ms_fpw *r, const ms_fp *a, const ms_fp *b)
+{
+    ms_mont_mulwide(r->v, a->v, b->v);
+}
+static inline void ms_fp_sqrw(ms_fpw *r, const ms_fp *a)
+{
+    ms_mont_sqrwide(r->v, a->v);
+}
+static inline void ms_fp_redc(ms_fp *r, const ms_fpw *a)
+{
+    ms_mont_redc(r->v, a->v, &ms_mont_p);
+}
+static inline void ms_fpw_add(ms_fpw *r, const ms_fpw *a, const ms_fpw *b)
+{
+    ms_mont_wide_add(r->v, a->v, b->v, &ms_mont_p);
+}
+static inline void ms_fpw_sub(ms_fpw *r, const ms_fpw *a, const ms_fpw *b)
+{
+    ms_mont_wide_sub(r->v, a->v, b->v, &ms_mont_p);
+}
+
 static inline void ms_fp_mul(ms_fp *r, const ms_fp *a, const ms_fp *b)
 {
     ms_mont_mul(r->v, a->v, b->v, &ms_mont_p);

@@ -3,8 +3,8 @@
  * Elements are ms_fp2 (pairing.h): a + i b with both parts in Montgomery form. Every
  * function is constant time and allows its output to alias its inputs.
  *
- * Costs in F_p multiplications (M): mul 3 (Karatsuba), sqr 2, mul by an element
- * 1 + i r (a PF_p representative) 2.
+ * Costs in F_p multiplications (M): mul 3 products and 2 reductions (Karatsuba with lazy
+ * reduction, about 2.5 M), sqr 2, mul by an element 1 + i r (a PF_p representative) 2.
  */
 #ifndef MS_CRYPTO_FP2_H
 #define MS_CRYPTO_FP2_H
@@ -49,18 +49,22 @@ static inline uint64_t ms_fp2_eq(const ms_fp2 *x, const ms_fp2 *y)
     return ms_fp_eq(&x->a, &y->a) & ms_fp_eq(&x->b, &y->b);
 }
 
-/* (a + ib)(c + id) = (ac - bd) + i((a + b)(c + d) - ac - bd): 3 M. */
+/* (a + ib)(c + id) = (ac - bd) + i((a + b)(c + d) - ac - bd): three products, and with
+ * lazy reduction only two reductions (about 2.5 M). */
 static inline void ms_fp2_mul(ms_fp2 *r, const ms_fp2 *x, const ms_fp2 *y)
 {
-    ms_fp t0, t1, sx, sy;
-    ms_fp_mul(&t0, &x->a, &y->a);
-    ms_fp_mul(&t1, &x->b, &y->b);
+    ms_fpw t0, t1, t2;
+    ms_fp sx, sy;
+    ms_fp_mulw(&t0, &x->a, &y->a);
+    ms_fp_mulw(&t1, &x->b, &y->b);
     ms_fp_add(&sx, &x->a, &x->b);
     ms_fp_add(&sy, &y->a, &y->b);
-    ms_fp_mul(&sx, &sx, &sy);
-    ms_fp_sub(&r->a, &t0, &t1);
-    ms_fp_sub(&sx, &sx, &t0);
-    ms_fp_sub(&r->b, &sx, &t1);
+    ms_fp_mulw(&t2, &sx, &sy);
+    ms_fpw_sub(&t2, &t2, &t0);
+    ms_fpw_sub(&t2, &t2, &t1);
+    ms_fpw_sub(&t0, &t0, &t1);
+    ms_fp_redc(&r->a, &t0);
+    ms_fp_redc(&r->b, &t2);
 }
 
 /* (a + ib)^2 = (a + b)(a - b) + i 2ab: 2 M. */

@@ -92,8 +92,7 @@ static void mont_reduce(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
     final_subtract(r, v, m);
 }
 
-void ms_mont_sqr_c64(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
-                     const uint64_t m[MS_LIMBS], uint64_t m0inv)
+void ms_mont_sqrwide_c64(uint64_t t_out[2 * MS_LIMBS], const uint64_t a[MS_LIMBS])
 {
     /* a^2 = 2 * sum_{i<j} a_i a_j 2^(64(i+j)) + sum_i a_i^2 2^(128i): the cross products
      * once (120 instead of 240 limb products), doubled, then the squares added. */
@@ -123,5 +122,41 @@ void ms_mont_sqr_c64(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
         t[2 * i + 1] = (uint64_t)x;
         c = (uint64_t)(x >> 64);
     }
+    for (int i = 0; i < 2 * MS_LIMBS; i++)
+        t_out[i] = t[i];
+}
+
+void ms_mont_sqr_c64(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
+                     const uint64_t m[MS_LIMBS], uint64_t m0inv)
+{
+    uint64_t t[2 * MS_LIMBS];
+    ms_mont_sqrwide_c64(t, a);
     mont_reduce(r, t, m, m0inv);
+}
+
+void ms_mont_mulwide_c64(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
+                         const uint64_t b[MS_LIMBS])
+{
+    uint64_t acc_t[2 * MS_LIMBS] = {0};
+    for (int i = 0; i < MS_LIMBS; i++) {
+        u128 acc = 0;
+        uint64_t bi = b[i];
+#pragma GCC unroll 1
+        for (int j = 0; j < MS_LIMBS; j++) {
+            acc = (u128)a[j] * bi + acc_t[i + j] + (uint64_t)(acc >> 64);
+            acc_t[i + j] = (uint64_t)acc;
+        }
+        acc_t[i + MS_LIMBS] = (uint64_t)(acc >> 64);
+    }
+    for (int i = 0; i < 2 * MS_LIMBS; i++)
+        t[i] = acc_t[i];
+}
+
+void ms_mont_redc_c64(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+                      const uint64_t m[MS_LIMBS], uint64_t m0inv)
+{
+    uint64_t copy[2 * MS_LIMBS];
+    for (int i = 0; i < 2 * MS_LIMBS; i++)
+        copy[i] = t[i];
+    mont_reduce(r, copy, m, m0inv);
 }

@@ -8,6 +8,13 @@
  *                        const uint64_t m[16], uint64_t m0inv);
  * r = a*b*2^-1024 mod m for odd m < 2^1024, a, b < m; r may alias a or b.
  *
+ * The two halves separately, for lazy reduction (sums of products reduced once):
+ *   void ms_mont_mulwide_adx(uint64_t t[32], const uint64_t a[16], const uint64_t b[16]);
+ *   void ms_mont_sqrwide_adx(uint64_t t[32], const uint64_t a[16]);
+ *   void ms_mont_redc_adx(uint64_t r[16], const uint64_t t[32],
+ *                         const uint64_t m[16], uint64_t m0inv);
+ * t = a*b (or a^2) exactly; r = t*2^-1024 mod m for t < m*2^1024. t may alias a, b or r.
+ *
  * All the arithmetic is done in 8x8-limb blocks whose running sum is a window of
  * 8 registers (8 consecutive columns). A step multiplies 8 limbs by the limb in
  * rdx with mulx and adds the products to the window on two carry chains at
@@ -1832,5 +1839,1216 @@ ms_mont_sqr_adx:
 	ret	
 	.cfi_endproc
 	.size	ms_mont_sqr_adx, .-ms_mont_sqr_adx
+
+	.p2align 6
+	.globl	ms_mont_mulwide_adx
+	.hidden	ms_mont_mulwide_adx
+	.type	ms_mont_mulwide_adx, @function
+ms_mont_mulwide_adx:
+	.cfi_startproc
+	push	%rbx
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %rbx, 0
+	push	%rbp
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %rbp, 0
+	push	%r12
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r12, 0
+	push	%r13
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r13, 0
+	push	%r14
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r14, 0
+	push	%r15
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r15, 0
+	sub	$520, %rsp
+	.cfi_adjust_cfa_offset 520
+	/* rdi = t, rsi = a, rdx = b: the product goes to the frame, then to t */
+	mov	%rdi, 448(%rsp)
+	mov	%rdx, %rbp
+	/* window = columns 0..7 of a*b, starting from zero */
+	xor	%ebx, %ebx
+	xor	%ecx, %ecx
+	xor	%edi, %edi
+	xor	%r8d, %r8d
+	xor	%r9d, %r9d
+	xor	%r10d, %r10d
+	xor	%r11d, %r11d
+	xor	%r12d, %r12d
+	/* a_lo * b_lo: columns 0..7 are final; window = columns 8..15 */
+	lea	(%rsp), %r14
+	mov	%r14, 488(%rsp)
+	call	ms_mont_block8_adx_internal
+	/* + b_lo * a_hi: the block takes X at rsi, Y at rbp, so swap them */
+	xchg	%rsi, %rbp
+	lea	64(%rbp), %rbp
+	/* columns 8..15 to t; window = columns 16..23, set aside */
+	lea	64(%rsp), %r14
+	mov	%r14, 488(%rsp)
+	call	ms_mont_block8_adx_internal
+	lea	-64(%rbp), %rbp
+	xchg	%rsi, %rbp
+	mov	%rbx, 256(%rsp)
+	mov	%rcx, 264(%rsp)
+	mov	%rdi, 272(%rsp)
+	mov	%r8, 280(%rsp)
+	mov	%r9, 288(%rsp)
+	mov	%r10, 296(%rsp)
+	mov	%r11, 304(%rsp)
+	mov	%r12, 312(%rsp)
+	/* a_lo * b_hi adds to columns 8..23 again: restart the window at column 8 */
+	mov	64(%rsp), %rbx
+	mov	72(%rsp), %rcx
+	mov	80(%rsp), %rdi
+	mov	88(%rsp), %r8
+	mov	96(%rsp), %r9
+	mov	104(%rsp), %r10
+	mov	112(%rsp), %r11
+	mov	120(%rsp), %r12
+	lea	64(%rbp), %rbp
+	/* + a_lo * b_hi: columns 8..15 are final; window = columns 16..23 */
+	lea	64(%rsp), %r14
+	mov	%r14, 488(%rsp)
+	call	ms_mont_block8_adx_internal
+	/* + the columns 16..23 set aside; the carry belongs to column 24 */
+	add	256(%rsp), %rbx
+	adc	264(%rsp), %rcx
+	adc	272(%rsp), %rdi
+	adc	280(%rsp), %r8
+	adc	288(%rsp), %r9
+	adc	296(%rsp), %r10
+	adc	304(%rsp), %r11
+	adc	312(%rsp), %r12
+	mov	$0, %edx
+	adc	$0, %edx
+	mov	%rdx, 472(%rsp)
+	lea	64(%rsi), %rsi
+	/* + a_hi * b_hi: columns 16..23 are final; window = columns 24..31 */
+	lea	128(%rsp), %r14
+	mov	%r14, 488(%rsp)
+	call	ms_mont_block8_adx_internal
+	/* + the carry set aside at column 24; a*b < 2^2048, so nothing carries out */
+	add	472(%rsp), %rbx
+	adc	$0, %rcx
+	adc	$0, %rdi
+	adc	$0, %r8
+	adc	$0, %r9
+	adc	$0, %r10
+	adc	$0, %r11
+	adc	$0, %r12
+	mov	%rbx, 192(%rsp)
+	mov	%rcx, 200(%rsp)
+	mov	%rdi, 208(%rsp)
+	mov	%r8, 216(%rsp)
+	mov	%r9, 224(%rsp)
+	mov	%r10, 232(%rsp)
+	mov	%r11, 240(%rsp)
+	mov	%r12, 248(%rsp)
+	/* t = the 32 columns of the product */
+	mov	448(%rsp), %rdi
+	mov	(%rsp), %r14
+	mov	%r14, (%rdi)
+	mov	8(%rsp), %r14
+	mov	%r14, 8(%rdi)
+	mov	16(%rsp), %r14
+	mov	%r14, 16(%rdi)
+	mov	24(%rsp), %r14
+	mov	%r14, 24(%rdi)
+	mov	32(%rsp), %r14
+	mov	%r14, 32(%rdi)
+	mov	40(%rsp), %r14
+	mov	%r14, 40(%rdi)
+	mov	48(%rsp), %r14
+	mov	%r14, 48(%rdi)
+	mov	56(%rsp), %r14
+	mov	%r14, 56(%rdi)
+	mov	64(%rsp), %r14
+	mov	%r14, 64(%rdi)
+	mov	72(%rsp), %r14
+	mov	%r14, 72(%rdi)
+	mov	80(%rsp), %r14
+	mov	%r14, 80(%rdi)
+	mov	88(%rsp), %r14
+	mov	%r14, 88(%rdi)
+	mov	96(%rsp), %r14
+	mov	%r14, 96(%rdi)
+	mov	104(%rsp), %r14
+	mov	%r14, 104(%rdi)
+	mov	112(%rsp), %r14
+	mov	%r14, 112(%rdi)
+	mov	120(%rsp), %r14
+	mov	%r14, 120(%rdi)
+	mov	128(%rsp), %r14
+	mov	%r14, 128(%rdi)
+	mov	136(%rsp), %r14
+	mov	%r14, 136(%rdi)
+	mov	144(%rsp), %r14
+	mov	%r14, 144(%rdi)
+	mov	152(%rsp), %r14
+	mov	%r14, 152(%rdi)
+	mov	160(%rsp), %r14
+	mov	%r14, 160(%rdi)
+	mov	168(%rsp), %r14
+	mov	%r14, 168(%rdi)
+	mov	176(%rsp), %r14
+	mov	%r14, 176(%rdi)
+	mov	184(%rsp), %r14
+	mov	%r14, 184(%rdi)
+	mov	192(%rsp), %r14
+	mov	%r14, 192(%rdi)
+	mov	200(%rsp), %r14
+	mov	%r14, 200(%rdi)
+	mov	208(%rsp), %r14
+	mov	%r14, 208(%rdi)
+	mov	216(%rsp), %r14
+	mov	%r14, 216(%rdi)
+	mov	224(%rsp), %r14
+	mov	%r14, 224(%rdi)
+	mov	232(%rsp), %r14
+	mov	%r14, 232(%rdi)
+	mov	240(%rsp), %r14
+	mov	%r14, 240(%rdi)
+	mov	248(%rsp), %r14
+	mov	%r14, 248(%rdi)
+	/* wipe the intermediate values from the stack (the frame is 16-byte aligned) */
+	xorps	%xmm0, %xmm0
+	movaps	%xmm0, (%rsp)
+	movaps	%xmm0, 16(%rsp)
+	movaps	%xmm0, 32(%rsp)
+	movaps	%xmm0, 48(%rsp)
+	movaps	%xmm0, 64(%rsp)
+	movaps	%xmm0, 80(%rsp)
+	movaps	%xmm0, 96(%rsp)
+	movaps	%xmm0, 112(%rsp)
+	movaps	%xmm0, 128(%rsp)
+	movaps	%xmm0, 144(%rsp)
+	movaps	%xmm0, 160(%rsp)
+	movaps	%xmm0, 176(%rsp)
+	movaps	%xmm0, 192(%rsp)
+	movaps	%xmm0, 208(%rsp)
+	movaps	%xmm0, 224(%rsp)
+	movaps	%xmm0, 240(%rsp)
+	movaps	%xmm0, 256(%rsp)
+	movaps	%xmm0, 272(%rsp)
+	movaps	%xmm0, 288(%rsp)
+	movaps	%xmm0, 304(%rsp)
+	movaps	%xmm0, 320(%rsp)
+	movaps	%xmm0, 336(%rsp)
+	movaps	%xmm0, 352(%rsp)
+	movaps	%xmm0, 368(%rsp)
+	movaps	%xmm0, 384(%rsp)
+	movaps	%xmm0, 400(%rsp)
+	movaps	%xmm0, 416(%rsp)
+	movaps	%xmm0, 432(%rsp)
+	add	$520, %rsp
+	.cfi_adjust_cfa_offset -520
+	pop	%r15
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r15
+	pop	%r14
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r14
+	pop	%r13
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r13
+	pop	%r12
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r12
+	pop	%rbp
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %rbp
+	pop	%rbx
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %rbx
+	ret	
+	.cfi_endproc
+	.size	ms_mont_mulwide_adx, .-ms_mont_mulwide_adx
+
+	.p2align 6
+	.globl	ms_mont_sqrwide_adx
+	.hidden	ms_mont_sqrwide_adx
+	.type	ms_mont_sqrwide_adx, @function
+ms_mont_sqrwide_adx:
+	.cfi_startproc
+	push	%rbx
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %rbx, 0
+	push	%rbp
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %rbp, 0
+	push	%r12
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r12, 0
+	push	%r13
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r13, 0
+	push	%r14
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r14, 0
+	push	%r15
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r15, 0
+	sub	$520, %rsp
+	.cfi_adjust_cfa_offset 520
+	/* rdi = t, rsi = a: the square goes to the frame, then to t */
+	mov	%rdi, 448(%rsp)
+	/* cross products a_i a_j (i < j): the triangle within a_lo, rows of 7..1 */
+	/* products; window = columns i+1..i+7 for row i, column i+1 is then final */
+	xor	%ebx, %ebx
+	xor	%ecx, %ecx
+	xor	%edi, %edi
+	xor	%r8d, %r8d
+	xor	%r9d, %r9d
+	xor	%r10d, %r10d
+	xor	%r11d, %r11d
+	/* window (columns 1..7) += rdx * 7 limbs; column 1 leaves */
+	mov	(%rsi), %rdx
+	xor	%eax, %eax
+	mov	8(%rsi), %r12
+	mulx	%r12, %r14, %r15
+	adcx	%r14, %rbx
+	adox	%r15, %rcx
+	mov	16(%rsi), %r12
+	mulx	%r12, %r14, %r15
+	adcx	%r14, %rcx
+	adox	%r15, %rdi
+	mov	24(%rsi), %r12
+	mulx	%r12, %r14, %r15
+	adcx	%r14, %rdi
+	adox	%r15, %r8
+	mov	32(%rsi), %r12
+	mulx	%r12, %r14, %r15
+	adcx	%r14, %r8
+	adox	%r15, %r9
+	mov	40(%rsi), %r12
+	mulx	%r12, %r14, %r15
+	adcx	%r14, %r9
+	adox	%r15, %r10
+	mov	48(%rsi), %r12
+	mulx	%r12, %r14, %r15
+	adcx	%r14, %r10
+	adox	%r15, %r11
+	mov	56(%rsi), %r15
+	mulx	%r15, %r14, %r12
+	adcx	%r14, %r11
+	adcx	%rax, %r12
+	adox	%rax, %r12
+	mov	%rbx, 8(%rsp)
+	/* window (columns 2..8) += rdx * 6 limbs; column 2 leaves */
+	mov	8(%rsi), %rdx
+	xor	%eax, %eax
+	mov	16(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %rdi
+	adox	%r15, %r8
+	mov	24(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r8
+	adox	%r15, %r9
+	mov	32(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r9
+	adox	%r15, %r10
+	mov	40(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r10
+	adox	%r15, %r11
+	mov	48(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r11
+	adox	%r15, %r12
+	mov	56(%rsi), %r15
+	mulx	%r15, %r14, %r13
+	adcx	%r14, %r12
+	adcx	%rax, %r13
+	adox	%rax, %r13
+	mov	%rcx, 16(%rsp)
+	/* window (columns 3..9) += rdx * 5 limbs; column 3 leaves */
+	mov	16(%rsi), %rdx
+	xor	%eax, %eax
+	mov	24(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r9
+	adox	%r15, %r10
+	mov	32(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r10
+	adox	%r15, %r11
+	mov	40(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r11
+	adox	%r15, %r12
+	mov	48(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r12
+	adox	%r15, %r13
+	mov	56(%rsi), %r15
+	mulx	%r15, %r14, %rbx
+	adcx	%r14, %r13
+	adcx	%rax, %rbx
+	adox	%rax, %rbx
+	mov	%rdi, 24(%rsp)
+	/* window (columns 4..10) += rdx * 4 limbs; column 4 leaves */
+	mov	24(%rsi), %rdx
+	xor	%eax, %eax
+	mov	32(%rsi), %rcx
+	mulx	%rcx, %r14, %r15
+	adcx	%r14, %r11
+	adox	%r15, %r12
+	mov	40(%rsi), %rcx
+	mulx	%rcx, %r14, %r15
+	adcx	%r14, %r12
+	adox	%r15, %r13
+	mov	48(%rsi), %rcx
+	mulx	%rcx, %r14, %r15
+	adcx	%r14, %r13
+	adox	%r15, %rbx
+	mov	56(%rsi), %r15
+	mulx	%r15, %r14, %rcx
+	adcx	%r14, %rbx
+	adcx	%rax, %rcx
+	adox	%rax, %rcx
+	mov	%r8, 32(%rsp)
+	/* window (columns 5..11) += rdx * 3 limbs; column 5 leaves */
+	mov	32(%rsi), %rdx
+	xor	%eax, %eax
+	mov	40(%rsi), %rdi
+	mulx	%rdi, %r14, %r15
+	adcx	%r14, %r13
+	adox	%r15, %rbx
+	mov	48(%rsi), %rdi
+	mulx	%rdi, %r14, %r15
+	adcx	%r14, %rbx
+	adox	%r15, %rcx
+	mov	56(%rsi), %r15
+	mulx	%r15, %r14, %rdi
+	adcx	%r14, %rcx
+	adcx	%rax, %rdi
+	adox	%rax, %rdi
+	mov	%r9, 40(%rsp)
+	/* window (columns 6..12) += rdx * 2 limbs; column 6 leaves */
+	mov	40(%rsi), %rdx
+	xor	%eax, %eax
+	mov	48(%rsi), %r8
+	mulx	%r8, %r14, %r15
+	adcx	%r14, %rcx
+	adox	%r15, %rdi
+	mov	56(%rsi), %r15
+	mulx	%r15, %r14, %r8
+	adcx	%r14, %rdi
+	adcx	%rax, %r8
+	adox	%rax, %r8
+	mov	%r10, 48(%rsp)
+	/* window (columns 7..13) += rdx * 1 limbs; column 7 leaves */
+	mov	48(%rsi), %rdx
+	xor	%eax, %eax
+	mov	56(%rsi), %r15
+	mulx	%r15, %r14, %r9
+	adcx	%r14, %r8
+	adcx	%rax, %r9
+	adox	%rax, %r9
+	mov	%r11, 56(%rsp)
+	/* rectangle a_lo * a_hi: window = columns 8..15 (column 15 still empty) */
+	xor	%r10d, %r10d
+	mov	%r9, %r11
+	mov	%rdi, %r9
+	mov	%rbx, %rdi
+	mov	%r12, %rbx
+	mov	%r10, %r12
+	mov	%r8, %r10
+	mov	%rcx, %r8
+	mov	%r13, %rcx
+	mov	%rsi, %rbp
+	lea	64(%rsi), %rsi
+	/* X = a_hi, Y = a_lo: columns 8..15 final; window = 16..23 */
+	lea	64(%rsp), %r14
+	mov	%r14, 488(%rsp)
+	call	ms_mont_block8_adx_internal
+	lea	-64(%rsi), %rsi
+	/* column 16 is final; the triangle within a_hi: row i (8..14) has window */
+	/* columns i+9..i+15 */
+	mov	%rbx, 128(%rsp)
+	/* window (columns 9..15) += rdx * 7 limbs; column 9 leaves */
+	mov	64(%rsi), %rdx
+	xor	%eax, %eax
+	mov	72(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %rcx
+	adox	%r15, %rdi
+	mov	80(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %rdi
+	adox	%r15, %r8
+	mov	88(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r8
+	adox	%r15, %r9
+	mov	96(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r9
+	adox	%r15, %r10
+	mov	104(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r10
+	adox	%r15, %r11
+	mov	112(%rsi), %r13
+	mulx	%r13, %r14, %r15
+	adcx	%r14, %r11
+	adox	%r15, %r12
+	mov	120(%rsi), %r15
+	mulx	%r15, %r14, %r13
+	adcx	%r14, %r12
+	adcx	%rax, %r13
+	adox	%rax, %r13
+	mov	%rcx, 136(%rsp)
+	/* window (columns 10..16) += rdx * 6 limbs; column 10 leaves */
+	mov	72(%rsi), %rdx
+	xor	%eax, %eax
+	mov	80(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r8
+	adox	%r15, %r9
+	mov	88(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r9
+	adox	%r15, %r10
+	mov	96(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r10
+	adox	%r15, %r11
+	mov	104(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r11
+	adox	%r15, %r12
+	mov	112(%rsi), %rbx
+	mulx	%rbx, %r14, %r15
+	adcx	%r14, %r12
+	adox	%r15, %r13
+	mov	120(%rsi), %r15
+	mulx	%r15, %r14, %rbx
+	adcx	%r14, %r13
+	adcx	%rax, %rbx
+	adox	%rax, %rbx
+	mov	%rdi, 144(%rsp)
+	/* window (columns 11..17) += rdx * 5 limbs; column 11 leaves */
+	mov	80(%rsi), %rdx
+	xor	%eax, %eax
+	mov	88(%rsi), %rcx
+	mulx	%rcx, %r14, %r15
+	adcx	%r14, %r10
+	adox	%r15, %r11
+	mov	96(%rsi), %rcx
+	mulx	%rcx, %r14, %r15
+	adcx	%r14, %r11
+	adox	%r15, %r12
+	mov	104(%rsi), %rcx
+	mulx	%rcx, %r14, %r15
+	adcx	%r14, %r12
+	adox	%r15, %r13
+	mov	112(%rsi), %rcx
+	mulx	%rcx, %r14, %r15
+	adcx	%r14, %r13
+	adox	%r15, %rbx
+	mov	120(%rsi), %r15
+	mulx	%r15, %r14, %rcx
+	adcx	%r14, %rbx
+	adcx	%rax, %rcx
+	adox	%rax, %rcx
+	mov	%r8, 152(%rsp)
+	/* window (columns 12..18) += rdx * 4 limbs; column 12 leaves */
+	mov	88(%rsi), %rdx
+	xor	%eax, %eax
+	mov	96(%rsi), %rdi
+	mulx	%rdi, %r14, %r15
+	adcx	%r14, %r12
+	adox	%r15, %r13
+	mov	104(%rsi), %rdi
+	mulx	%rdi, %r14, %r15
+	adcx	%r14, %r13
+	adox	%r15, %rbx
+	mov	112(%rsi), %rdi
+	mulx	%rdi, %r14, %r15
+	adcx	%r14, %rbx
+	adox	%r15, %rcx
+	mov	120(%rsi), %r15
+	mulx	%r15, %r14, %rdi
+	adcx	%r14, %rcx
+	adcx	%rax, %rdi
+	adox	%rax, %rdi
+	mov	%r9, 160(%rsp)
+	/* window (columns 13..19) += rdx * 3 limbs; column 13 leaves */
+	mov	96(%rsi), %rdx
+	xor	%eax, %eax
+	mov	104(%rsi), %r8
+	mulx	%r8, %r14, %r15
+	adcx	%r14, %rbx
+	adox	%r15, %rcx
+	mov	112(%rsi), %r8
+	mulx	%r8, %r14, %r15
+	adcx	%r14, %rcx
+	adox	%r15, %rdi
+	mov	120(%rsi), %r15
+	mulx	%r15, %r14, %r8
+	adcx	%r14, %rdi
+	adcx	%rax, %r8
+	adox	%rax, %r8
+	mov	%r10, 168(%rsp)
+	/* window (columns 14..20) += rdx * 2 limbs; column 14 leaves */
+	mov	104(%rsi), %rdx
+	xor	%eax, %eax
+	mov	112(%rsi), %r9
+	mulx	%r9, %r14, %r15
+	adcx	%r14, %rdi
+	adox	%r15, %r8
+	mov	120(%rsi), %r15
+	mulx	%r15, %r14, %r9
+	adcx	%r14, %r8
+	adcx	%rax, %r9
+	adox	%rax, %r9
+	mov	%r11, 176(%rsp)
+	/* window (columns 15..21) += rdx * 1 limbs; column 15 leaves */
+	mov	112(%rsi), %rdx
+	xor	%eax, %eax
+	mov	120(%rsi), %r15
+	mulx	%r15, %r14, %r10
+	adcx	%r14, %r9
+	adcx	%rax, %r10
+	adox	%rax, %r10
+	mov	%r12, 184(%rsp)
+	/* t = 2 * cross + squares: adcx doubles (x + x + carry), adox adds a_i^2; */
+	/* columns 24..30 are still in the window */
+	xor	%eax, %eax
+	mov	(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	%r14, (%rsp)
+	mov	8(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 8(%rsp)
+	mov	8(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	16(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 16(%rsp)
+	mov	24(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 24(%rsp)
+	mov	16(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	32(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 32(%rsp)
+	mov	40(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 40(%rsp)
+	mov	24(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	48(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 48(%rsp)
+	mov	56(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 56(%rsp)
+	mov	32(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	64(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 64(%rsp)
+	mov	72(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 72(%rsp)
+	mov	40(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	80(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 80(%rsp)
+	mov	88(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 88(%rsp)
+	mov	48(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	96(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 96(%rsp)
+	mov	104(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 104(%rsp)
+	mov	56(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	112(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 112(%rsp)
+	mov	120(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 120(%rsp)
+	mov	64(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	128(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 128(%rsp)
+	mov	136(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 136(%rsp)
+	mov	72(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	144(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 144(%rsp)
+	mov	152(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 152(%rsp)
+	mov	80(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	160(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 160(%rsp)
+	mov	168(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 168(%rsp)
+	mov	88(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	mov	176(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r14, %r11
+	mov	%r11, 176(%rsp)
+	mov	184(%rsp), %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 184(%rsp)
+	mov	96(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	adcx	%r13, %r13
+	adox	%r14, %r13
+	mov	%r13, 192(%rsp)
+	adcx	%rbx, %rbx
+	adox	%r15, %rbx
+	mov	%rbx, 200(%rsp)
+	mov	104(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	adcx	%rcx, %rcx
+	adox	%r14, %rcx
+	mov	%rcx, 208(%rsp)
+	adcx	%rdi, %rdi
+	adox	%r15, %rdi
+	mov	%rdi, 216(%rsp)
+	mov	112(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	adcx	%r8, %r8
+	adox	%r14, %r8
+	mov	%r8, 224(%rsp)
+	adcx	%r9, %r9
+	adox	%r15, %r9
+	mov	%r9, 232(%rsp)
+	mov	120(%rsi), %rdx
+	mulx	%rdx, %r14, %r15
+	adcx	%r10, %r10
+	adox	%r14, %r10
+	mov	%r10, 240(%rsp)
+	mov	$0, %r11
+	adcx	%r11, %r11
+	adox	%r15, %r11
+	mov	%r11, 248(%rsp)
+	/* t = the 32 columns of the product */
+	mov	448(%rsp), %rdi
+	mov	(%rsp), %r14
+	mov	%r14, (%rdi)
+	mov	8(%rsp), %r14
+	mov	%r14, 8(%rdi)
+	mov	16(%rsp), %r14
+	mov	%r14, 16(%rdi)
+	mov	24(%rsp), %r14
+	mov	%r14, 24(%rdi)
+	mov	32(%rsp), %r14
+	mov	%r14, 32(%rdi)
+	mov	40(%rsp), %r14
+	mov	%r14, 40(%rdi)
+	mov	48(%rsp), %r14
+	mov	%r14, 48(%rdi)
+	mov	56(%rsp), %r14
+	mov	%r14, 56(%rdi)
+	mov	64(%rsp), %r14
+	mov	%r14, 64(%rdi)
+	mov	72(%rsp), %r14
+	mov	%r14, 72(%rdi)
+	mov	80(%rsp), %r14
+	mov	%r14, 80(%rdi)
+	mov	88(%rsp), %r14
+	mov	%r14, 88(%rdi)
+	mov	96(%rsp), %r14
+	mov	%r14, 96(%rdi)
+	mov	104(%rsp), %r14
+	mov	%r14, 104(%rdi)
+	mov	112(%rsp), %r14
+	mov	%r14, 112(%rdi)
+	mov	120(%rsp), %r14
+	mov	%r14, 120(%rdi)
+	mov	128(%rsp), %r14
+	mov	%r14, 128(%rdi)
+	mov	136(%rsp), %r14
+	mov	%r14, 136(%rdi)
+	mov	144(%rsp), %r14
+	mov	%r14, 144(%rdi)
+	mov	152(%rsp), %r14
+	mov	%r14, 152(%rdi)
+	mov	160(%rsp), %r14
+	mov	%r14, 160(%rdi)
+	mov	168(%rsp), %r14
+	mov	%r14, 168(%rdi)
+	mov	176(%rsp), %r14
+	mov	%r14, 176(%rdi)
+	mov	184(%rsp), %r14
+	mov	%r14, 184(%rdi)
+	mov	192(%rsp), %r14
+	mov	%r14, 192(%rdi)
+	mov	200(%rsp), %r14
+	mov	%r14, 200(%rdi)
+	mov	208(%rsp), %r14
+	mov	%r14, 208(%rdi)
+	mov	216(%rsp), %r14
+	mov	%r14, 216(%rdi)
+	mov	224(%rsp), %r14
+	mov	%r14, 224(%rdi)
+	mov	232(%rsp), %r14
+	mov	%r14, 232(%rdi)
+	mov	240(%rsp), %r14
+	mov	%r14, 240(%rdi)
+	mov	248(%rsp), %r14
+	mov	%r14, 248(%rdi)
+	/* wipe the intermediate values from the stack (the frame is 16-byte aligned) */
+	xorps	%xmm0, %xmm0
+	movaps	%xmm0, (%rsp)
+	movaps	%xmm0, 16(%rsp)
+	movaps	%xmm0, 32(%rsp)
+	movaps	%xmm0, 48(%rsp)
+	movaps	%xmm0, 64(%rsp)
+	movaps	%xmm0, 80(%rsp)
+	movaps	%xmm0, 96(%rsp)
+	movaps	%xmm0, 112(%rsp)
+	movaps	%xmm0, 128(%rsp)
+	movaps	%xmm0, 144(%rsp)
+	movaps	%xmm0, 160(%rsp)
+	movaps	%xmm0, 176(%rsp)
+	movaps	%xmm0, 192(%rsp)
+	movaps	%xmm0, 208(%rsp)
+	movaps	%xmm0, 224(%rsp)
+	movaps	%xmm0, 240(%rsp)
+	movaps	%xmm0, 256(%rsp)
+	movaps	%xmm0, 272(%rsp)
+	movaps	%xmm0, 288(%rsp)
+	movaps	%xmm0, 304(%rsp)
+	movaps	%xmm0, 320(%rsp)
+	movaps	%xmm0, 336(%rsp)
+	movaps	%xmm0, 352(%rsp)
+	movaps	%xmm0, 368(%rsp)
+	movaps	%xmm0, 384(%rsp)
+	movaps	%xmm0, 400(%rsp)
+	movaps	%xmm0, 416(%rsp)
+	movaps	%xmm0, 432(%rsp)
+	add	$520, %rsp
+	.cfi_adjust_cfa_offset -520
+	pop	%r15
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r15
+	pop	%r14
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r14
+	pop	%r13
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r13
+	pop	%r12
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r12
+	pop	%rbp
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %rbp
+	pop	%rbx
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %rbx
+	ret	
+	.cfi_endproc
+	.size	ms_mont_sqrwide_adx, .-ms_mont_sqrwide_adx
+
+	.p2align 6
+	.globl	ms_mont_redc_adx
+	.hidden	ms_mont_redc_adx
+	.type	ms_mont_redc_adx, @function
+ms_mont_redc_adx:
+	.cfi_startproc
+	push	%rbx
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %rbx, 0
+	push	%rbp
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %rbp, 0
+	push	%r12
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r12, 0
+	push	%r13
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r13, 0
+	push	%r14
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r14, 0
+	push	%r15
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset %r15, 0
+	sub	$520, %rsp
+	.cfi_adjust_cfa_offset 520
+	/* rdi = r, rsi = t, rdx = m, rcx = m0inv: t is copied into the frame, where the */
+	/* reduction expects the product (so r may alias t) */
+	mov	%rdi, 448(%rsp)
+	mov	%rdx, 456(%rsp)
+	mov	%rcx, 464(%rsp)
+	mov	(%rsi), %r14
+	mov	%r14, (%rsp)
+	mov	8(%rsi), %r14
+	mov	%r14, 8(%rsp)
+	mov	16(%rsi), %r14
+	mov	%r14, 16(%rsp)
+	mov	24(%rsi), %r14
+	mov	%r14, 24(%rsp)
+	mov	32(%rsi), %r14
+	mov	%r14, 32(%rsp)
+	mov	40(%rsi), %r14
+	mov	%r14, 40(%rsp)
+	mov	48(%rsi), %r14
+	mov	%r14, 48(%rsp)
+	mov	56(%rsi), %r14
+	mov	%r14, 56(%rsp)
+	mov	64(%rsi), %r14
+	mov	%r14, 64(%rsp)
+	mov	72(%rsi), %r14
+	mov	%r14, 72(%rsp)
+	mov	80(%rsi), %r14
+	mov	%r14, 80(%rsp)
+	mov	88(%rsi), %r14
+	mov	%r14, 88(%rsp)
+	mov	96(%rsi), %r14
+	mov	%r14, 96(%rsp)
+	mov	104(%rsi), %r14
+	mov	%r14, 104(%rsp)
+	mov	112(%rsi), %r14
+	mov	%r14, 112(%rsp)
+	mov	120(%rsi), %r14
+	mov	%r14, 120(%rsp)
+	mov	128(%rsi), %r14
+	mov	%r14, 128(%rsp)
+	mov	136(%rsi), %r14
+	mov	%r14, 136(%rsp)
+	mov	144(%rsi), %r14
+	mov	%r14, 144(%rsp)
+	mov	152(%rsi), %r14
+	mov	%r14, 152(%rsp)
+	mov	160(%rsi), %r14
+	mov	%r14, 160(%rsp)
+	mov	168(%rsi), %r14
+	mov	%r14, 168(%rsp)
+	mov	176(%rsi), %r14
+	mov	%r14, 176(%rsp)
+	mov	184(%rsi), %r14
+	mov	%r14, 184(%rsp)
+	mov	192(%rsi), %r14
+	mov	%r14, 192(%rsp)
+	mov	200(%rsi), %r14
+	mov	%r14, 200(%rsp)
+	mov	208(%rsi), %r14
+	mov	%r14, 208(%rsp)
+	mov	216(%rsi), %r14
+	mov	%r14, 216(%rsp)
+	mov	224(%rsi), %r14
+	mov	%r14, 224(%rsp)
+	mov	232(%rsi), %r14
+	mov	%r14, 232(%rsp)
+	mov	240(%rsi), %r14
+	mov	%r14, 240(%rsp)
+	mov	248(%rsi), %r14
+	mov	%r14, 248(%rsp)
+	mov	456(%rsp), %rsi
+	/* reduction, first half: window = t[0..7], rsi = m, rbp = m0inv; u_0..u_7 */
+	mov	(%rsp), %rbx
+	mov	8(%rsp), %rcx
+	mov	16(%rsp), %rdi
+	mov	24(%rsp), %r8
+	mov	32(%rsp), %r9
+	mov	40(%rsp), %r10
+	mov	48(%rsp), %r11
+	mov	56(%rsp), %r12
+	mov	464(%rsp), %rbp
+	lea	320(%rsp), %r14
+	mov	%r14, 496(%rsp)
+	call	ms_mont_ublock8_adx_internal
+	/* window = columns 8..15: + t[8..15], carry set aside (column 16) */
+	add	64(%rsp), %rbx
+	adc	72(%rsp), %rcx
+	adc	80(%rsp), %rdi
+	adc	88(%rsp), %r8
+	adc	96(%rsp), %r9
+	adc	104(%rsp), %r10
+	adc	112(%rsp), %r11
+	adc	120(%rsp), %r12
+	mov	$0, %edx
+	adc	$0, %edx
+	mov	%rdx, 480(%rsp)
+	lea	64(%rsi), %rsi
+	lea	320(%rsp), %rbp
+	/* + (u_0..u_7) * m_hi: columns 8..15 are final, window = 16..23 */
+	lea	64(%rsp), %r14
+	mov	%r14, 488(%rsp)
+	call	ms_mont_block8_adx_internal
+	mov	%rbx, 256(%rsp)
+	mov	%rcx, 264(%rsp)
+	mov	%rdi, 272(%rsp)
+	mov	%r8, 280(%rsp)
+	mov	%r9, 288(%rsp)
+	mov	%r10, 296(%rsp)
+	mov	%r11, 304(%rsp)
+	mov	%r12, 312(%rsp)
+	/* reduction, second half: window = columns 8..15 again; u_8..u_15 */
+	mov	64(%rsp), %rbx
+	mov	72(%rsp), %rcx
+	mov	80(%rsp), %rdi
+	mov	88(%rsp), %r8
+	mov	96(%rsp), %r9
+	mov	104(%rsp), %r10
+	mov	112(%rsp), %r11
+	mov	120(%rsp), %r12
+	lea	-64(%rsi), %rsi
+	mov	464(%rsp), %rbp
+	lea	384(%rsp), %r14
+	mov	%r14, 496(%rsp)
+	call	ms_mont_ublock8_adx_internal
+	lea	64(%rsi), %rsi
+	lea	384(%rsp), %rbp
+	/* + (u_8..u_15) * m_hi: columns 16..23 to t[0..7]; window = 24..31 */
+	lea	(%rsp), %r14
+	mov	%r14, 488(%rsp)
+	call	ms_mont_block8_adx_internal
+	lea	-64(%rsi), %rsi
+	/* result = columns 16..31 = (t[0..7], window) + t[16..31] + the columns 16..23 */
+	/* set aside + the carry set aside at column 16. Two chains: adcx adds t, */
+	/* adox the columns set aside; CF starts as that carry. Low half goes to r. */
+	mov	448(%rsp), %rbp
+	mov	480(%rsp), %rdx
+	xor	%eax, %eax
+	add	$-1, %rdx
+	mov	(%rsp), %r14
+	adcx	128(%rsp), %r14
+	adox	256(%rsp), %r14
+	mov	%r14, (%rbp)
+	mov	8(%rsp), %r14
+	adcx	136(%rsp), %r14
+	adox	264(%rsp), %r14
+	mov	%r14, 8(%rbp)
+	mov	16(%rsp), %r14
+	adcx	144(%rsp), %r14
+	adox	272(%rsp), %r14
+	mov	%r14, 16(%rbp)
+	mov	24(%rsp), %r14
+	adcx	152(%rsp), %r14
+	adox	280(%rsp), %r14
+	mov	%r14, 24(%rbp)
+	mov	32(%rsp), %r14
+	adcx	160(%rsp), %r14
+	adox	288(%rsp), %r14
+	mov	%r14, 32(%rbp)
+	mov	40(%rsp), %r14
+	adcx	168(%rsp), %r14
+	adox	296(%rsp), %r14
+	mov	%r14, 40(%rbp)
+	mov	48(%rsp), %r14
+	adcx	176(%rsp), %r14
+	adox	304(%rsp), %r14
+	mov	%r14, 48(%rbp)
+	mov	56(%rsp), %r14
+	adcx	184(%rsp), %r14
+	adox	312(%rsp), %r14
+	mov	%r14, 56(%rbp)
+	adcx	192(%rsp), %rbx
+	adox	%rax, %rbx
+	adcx	200(%rsp), %rcx
+	adox	%rax, %rcx
+	adcx	208(%rsp), %rdi
+	adox	%rax, %rdi
+	adcx	216(%rsp), %r8
+	adox	%rax, %r8
+	adcx	224(%rsp), %r9
+	adox	%rax, %r9
+	adcx	232(%rsp), %r10
+	adox	%rax, %r10
+	adcx	240(%rsp), %r11
+	adox	%rax, %r11
+	adcx	248(%rsp), %r12
+	adox	%rax, %r12
+	mov	$0, %r13
+	adcx	%rax, %r13
+	adox	%rax, %r13
+	/* the value (top:result) is below 2m: d = result - m to the scratch area; */
+	/* keep the result only when top = 0 and the subtraction borrowed, i.e. when */
+	/* top - borrow is not zero (cmov from memory always loads: constant time) */
+	mov	(%rbp), %r14
+	sub	(%rsi), %r14
+	mov	%r14, 320(%rsp)
+	mov	8(%rbp), %r14
+	sbb	8(%rsi), %r14
+	mov	%r14, 328(%rsp)
+	mov	16(%rbp), %r14
+	sbb	16(%rsi), %r14
+	mov	%r14, 336(%rsp)
+	mov	24(%rbp), %r14
+	sbb	24(%rsi), %r14
+	mov	%r14, 344(%rsp)
+	mov	32(%rbp), %r14
+	sbb	32(%rsi), %r14
+	mov	%r14, 352(%rsp)
+	mov	40(%rbp), %r14
+	sbb	40(%rsi), %r14
+	mov	%r14, 360(%rsp)
+	mov	48(%rbp), %r14
+	sbb	48(%rsi), %r14
+	mov	%r14, 368(%rsp)
+	mov	56(%rbp), %r14
+	sbb	56(%rsi), %r14
+	mov	%r14, 376(%rsp)
+	mov	%rbx, %r14
+	sbb	64(%rsi), %r14
+	mov	%r14, 384(%rsp)
+	mov	%rcx, %r14
+	sbb	72(%rsi), %r14
+	mov	%r14, 392(%rsp)
+	mov	%rdi, %r14
+	sbb	80(%rsi), %r14
+	mov	%r14, 400(%rsp)
+	mov	%r8, %r14
+	sbb	88(%rsi), %r14
+	mov	%r14, 408(%rsp)
+	mov	%r9, %r14
+	sbb	96(%rsi), %r14
+	mov	%r14, 416(%rsp)
+	mov	%r10, %r14
+	sbb	104(%rsi), %r14
+	mov	%r14, 424(%rsp)
+	mov	%r11, %r14
+	sbb	112(%rsi), %r14
+	mov	%r14, 432(%rsp)
+	mov	%r12, %r14
+	sbb	120(%rsi), %r14
+	mov	%r14, 440(%rsp)
+	sbb	$0, %r13
+	mov	(%rbp), %r14
+	cmovz	320(%rsp), %r14
+	mov	%r14, (%rbp)
+	mov	8(%rbp), %r14
+	cmovz	328(%rsp), %r14
+	mov	%r14, 8(%rbp)
+	mov	16(%rbp), %r14
+	cmovz	336(%rsp), %r14
+	mov	%r14, 16(%rbp)
+	mov	24(%rbp), %r14
+	cmovz	344(%rsp), %r14
+	mov	%r14, 24(%rbp)
+	mov	32(%rbp), %r14
+	cmovz	352(%rsp), %r14
+	mov	%r14, 32(%rbp)
+	mov	40(%rbp), %r14
+	cmovz	360(%rsp), %r14
+	mov	%r14, 40(%rbp)
+	mov	48(%rbp), %r14
+	cmovz	368(%rsp), %r14
+	mov	%r14, 48(%rbp)
+	mov	56(%rbp), %r14
+	cmovz	376(%rsp), %r14
+	mov	%r14, 56(%rbp)
+	cmovz	384(%rsp), %rbx
+	mov	%rbx, 64(%rbp)
+	cmovz	392(%rsp), %rcx
+	mov	%rcx, 72(%rbp)
+	cmovz	400(%rsp), %rdi
+	mov	%rdi, 80(%rbp)
+	cmovz	408(%rsp), %r8
+	mov	%r8, 88(%rbp)
+	cmovz	416(%rsp), %r9
+	mov	%r9, 96(%rbp)
+	cmovz	424(%rsp), %r10
+	mov	%r10, 104(%rbp)
+	cmovz	432(%rsp), %r11
+	mov	%r11, 112(%rbp)
+	cmovz	440(%rsp), %r12
+	mov	%r12, 120(%rbp)
+	/* wipe the intermediate values from the stack (the frame is 16-byte aligned) */
+	xorps	%xmm0, %xmm0
+	movaps	%xmm0, (%rsp)
+	movaps	%xmm0, 16(%rsp)
+	movaps	%xmm0, 32(%rsp)
+	movaps	%xmm0, 48(%rsp)
+	movaps	%xmm0, 64(%rsp)
+	movaps	%xmm0, 80(%rsp)
+	movaps	%xmm0, 96(%rsp)
+	movaps	%xmm0, 112(%rsp)
+	movaps	%xmm0, 128(%rsp)
+	movaps	%xmm0, 144(%rsp)
+	movaps	%xmm0, 160(%rsp)
+	movaps	%xmm0, 176(%rsp)
+	movaps	%xmm0, 192(%rsp)
+	movaps	%xmm0, 208(%rsp)
+	movaps	%xmm0, 224(%rsp)
+	movaps	%xmm0, 240(%rsp)
+	movaps	%xmm0, 256(%rsp)
+	movaps	%xmm0, 272(%rsp)
+	movaps	%xmm0, 288(%rsp)
+	movaps	%xmm0, 304(%rsp)
+	movaps	%xmm0, 320(%rsp)
+	movaps	%xmm0, 336(%rsp)
+	movaps	%xmm0, 352(%rsp)
+	movaps	%xmm0, 368(%rsp)
+	movaps	%xmm0, 384(%rsp)
+	movaps	%xmm0, 400(%rsp)
+	movaps	%xmm0, 416(%rsp)
+	movaps	%xmm0, 432(%rsp)
+	add	$520, %rsp
+	.cfi_adjust_cfa_offset -520
+	pop	%r15
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r15
+	pop	%r14
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r14
+	pop	%r13
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r13
+	pop	%r12
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %r12
+	pop	%rbp
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %rbp
+	pop	%rbx
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore %rbx
+	ret	
+	.cfi_endproc
+	.size	ms_mont_redc_adx, .-ms_mont_redc_adx
 
 	.section .note.GNU-stack,"",@progbits

@@ -103,6 +103,79 @@ void ms_mont_sub_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
     ms_u1024_add(r, d, madd);
 }
 
+/* ---- wide values (lazy reduction) ------------------------------------------------------ */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <x86intrin.h>
+static inline unsigned char wide_adc(unsigned char c, uint64_t a, uint64_t b, uint64_t *r)
+{
+    unsigned long long t;
+    c = _addcarry_u64(c, a, b, &t);
+    *r = t;
+    return c;
+}
+static inline unsigned char wide_sbb(unsigned char c, uint64_t a, uint64_t b, uint64_t *r)
+{
+    unsigned long long t;
+    c = _subborrow_u64(c, a, b, &t);
+    *r = t;
+    return c;
+}
+#else
+__extension__ typedef unsigned __int128 wide_u128;
+static inline unsigned char wide_adc(unsigned char c, uint64_t a, uint64_t b, uint64_t *r)
+{
+    wide_u128 s = (wide_u128)a + b + c;
+    *r = (uint64_t)s;
+    return (unsigned char)(s >> 64);
+}
+static inline unsigned char wide_sbb(unsigned char c, uint64_t a, uint64_t b, uint64_t *r)
+{
+    wide_u128 d = (wide_u128)a - b - c;
+    *r = (uint64_t)d;
+    return (unsigned char)((d >> 64) & 1);
+}
+#endif
+
+void ms_mont_wide_add(uint64_t w[2 * MS_LIMBS], const uint64_t x[2 * MS_LIMBS],
+                      const uint64_t y[2 * MS_LIMBS], const ms_mont *mod)
+{
+    uint64_t s[2 * MS_LIMBS], d[MS_LIMBS];
+    unsigned char carry = 0, borrow = 0;
+#pragma GCC unroll 32
+    for (int i = 0; i < 2 * MS_LIMBS; i++)
+        carry = wide_adc(carry, x[i], y[i], &s[i]);
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        borrow = wide_sbb(borrow, s[MS_LIMBS + i], mod->m[i], &d[i]);
+    /* s >= m R exactly when it carried out or its high half is at least m */
+    uint64_t use_d = ms_ct_mask(carry) | ~ms_ct_mask(borrow);
+    for (int i = 0; i < MS_LIMBS; i++) {
+        w[i] = s[i];
+        w[MS_LIMBS + i] = ms_ct_select(use_d, d[i], s[MS_LIMBS + i]);
+    }
+}
+
+void ms_mont_wide_sub(uint64_t w[2 * MS_LIMBS], const uint64_t x[2 * MS_LIMBS],
+                      const uint64_t y[2 * MS_LIMBS], const ms_mont *mod)
+{
+    uint64_t d[2 * MS_LIMBS], mm[MS_LIMBS];
+    unsigned char borrow = 0, carry = 0;
+#pragma GCC unroll 32
+    for (int i = 0; i < 2 * MS_LIMBS; i++)
+        borrow = wide_sbb(borrow, x[i], y[i], &d[i]);
+    uint64_t mask = ms_ct_mask(borrow);
+    for (int i = 0; i < MS_LIMBS; i++)
+        mm[i] = mod->m[i] & mask;
+    /* x - y + m R, wrapping around 2^2048, is the true value when x < y */
+#pragma GCC unroll 16
+    for (int i = 0; i < MS_LIMBS; i++)
+        carry = wide_adc(carry, d[MS_LIMBS + i], mm[i], &d[MS_LIMBS + i]);
+    (void)carry;
+    for (int i = 0; i < 2 * MS_LIMBS; i++)
+        w[i] = d[i];
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 /* On x86-64 the modular addition and subtraction are written with the carry intrinsics:
  * the portable u128 loops compiled to about 450 instructions each, and the pairing and

@@ -38,6 +38,29 @@ void ms_mont_mul_c64(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                      const uint64_t b[MS_LIMBS], const uint64_t m[MS_LIMBS], uint64_t m0inv);
 void ms_mont_sqr_c64(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                      const uint64_t m[MS_LIMBS], uint64_t m0inv);
+/* The two halves of a multiplication, for lazy reduction: t = a * b (or a^2) exactly,
+ * as 32 limbs; r = t * R^-1 mod m, fully reduced, for any t < m * R. t may alias the
+ * other arguments. */
+void ms_mont_mulwide_c64(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
+                         const uint64_t b[MS_LIMBS]);
+void ms_mont_sqrwide_c64(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS]);
+void ms_mont_redc_c64(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+                      const uint64_t m[MS_LIMBS], uint64_t m0inv);
+#ifdef MS_FP_BACKEND_X86_64_ADX
+void ms_mont_mulwide_adx(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
+                         const uint64_t b[MS_LIMBS]);
+void ms_mont_sqrwide_adx(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS]);
+void ms_mont_redc_adx(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+                      const uint64_t m[MS_LIMBS], uint64_t m0inv);
+#define MS_MONT_MULWIDE_BACKEND ms_mont_mulwide_adx
+#define MS_MONT_SQRWIDE_BACKEND ms_mont_sqrwide_adx
+#define MS_MONT_REDC_BACKEND ms_mont_redc_adx
+#else
+#define MS_MONT_MULWIDE_BACKEND ms_mont_mulwide_c64
+#define MS_MONT_SQRWIDE_BACKEND ms_mont_sqrwide_c64
+#define MS_MONT_REDC_BACKEND ms_mont_redc_c64
+#endif
+
 #ifdef MS_FP_BACKEND_X86_64_ADX
 void ms_mont_mul_adx(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                      const uint64_t b[MS_LIMBS], const uint64_t m[MS_LIMBS], uint64_t m0inv);
@@ -62,6 +85,23 @@ static inline void ms_mont_sqr(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
     MS_MONT_SQR_BACKEND(r, a, mod->m, mod->m0inv);
 }
 
+static inline void ms_mont_mulwide(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
+                                   const uint64_t b[MS_LIMBS])
+{
+    MS_MONT_MULWIDE_BACKEND(t, a, b);
+}
+
+static inline void ms_mont_sqrwide(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS])
+{
+    MS_MONT_SQRWIDE_BACKEND(t, a);
+}
+
+static inline void ms_mont_redc(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+                                const ms_mont *mod)
+{
+    MS_MONT_REDC_BACKEND(r, t, mod->m, mod->m0inv);
+}
+
 /* ---- generic operations (mont.c) ------------------------------------------------------ */
 
 void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
@@ -75,6 +115,14 @@ void ms_mont_add_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                           const uint64_t b[MS_LIMBS], const ms_mont *mod);
 void ms_mont_sub_portable(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                           const uint64_t b[MS_LIMBS], const ms_mont *mod);
+
+/* Wide values w < m R (32 limbs), the products of lazy reduction before ms_mont_redc:
+ * w = x + y and w = x - y modulo m R, for x, y < m R; the result is again < m R, so it
+ * reduces to (x +- y) R^-1 mod m. */
+void ms_mont_wide_add(uint64_t w[2 * MS_LIMBS], const uint64_t x[2 * MS_LIMBS],
+                      const uint64_t y[2 * MS_LIMBS], const ms_mont *mod);
+void ms_mont_wide_sub(uint64_t w[2 * MS_LIMBS], const uint64_t x[2 * MS_LIMBS],
+                      const uint64_t y[2 * MS_LIMBS], const ms_mont *mod);
 
 /* Into and out of Montgomery form (a < m). */
 void ms_mont_to(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const ms_mont *mod);

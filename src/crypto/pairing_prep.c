@@ -613,6 +613,7 @@ int ms_pairing_prepared_eval(ms_fp *out, const ms_pairing_prepared *pp, const ms
     ms_fp_mul(&eta[2], &q->y, &xi[2]);
 
     ms_fp2 v, h;
+    ms_fpw acc, prod;
     unsigned pos = 0;
     for (unsigned b = 0; b < sc->nblocks; b++) {
         unsigned k = sc->k[b];
@@ -622,20 +623,27 @@ int ms_pairing_prepared_eval(ms_fp *out, const ms_pairing_prepared *pp, const ms
         const ms_fp *c = &pp->c[pos];
         pos += nr + ns;
 
-        h.a = c[0];
-        for (unsigned j = 1; j < nr; j++) {
-            ms_fp m;
-            ms_fp_mul(&m, &c[j], &xi[j]);
-            ms_fp_add(&h.a, &h.a, &m);
+        /* each part is a sum of products, reduced once (lazy reduction) */
+        if (nr > 1) {
+            ms_fp_mulw(&acc, &c[1], &xi[1]);
+            for (unsigned j = 2; j < nr; j++) {
+                ms_fp_mulw(&prod, &c[j], &xi[j]);
+                ms_fpw_add(&acc, &acc, &prod);
+            }
+            ms_fp_redc(&h.a, &acc);
+            ms_fp_add(&h.a, &h.a, &c[0]);
+        } else {
+            h.a = c[0];
         }
-        if (ns > 0)
-            ms_fp_mul(&h.b, &c[nr], &eta[0]);
-        else
+        if (ns > 0) {
+            ms_fp_mulw(&acc, &c[nr], &eta[0]);
+            for (unsigned j = 1; j < ns; j++) {
+                ms_fp_mulw(&prod, &c[nr + j], &eta[j]);
+                ms_fpw_add(&acc, &acc, &prod);
+            }
+            ms_fp_redc(&h.b, &acc);
+        } else {
             ms_fp_set_zero(&h.b);
-        for (unsigned j = 1; j < ns; j++) {
-            ms_fp m;
-            ms_fp_mul(&m, &c[nr + j], &eta[j]);
-            ms_fp_add(&h.b, &h.b, &m);
         }
         if (n % 2 == 0)
             ms_fp_add(&h.a, &h.a, &xi[n / 2]);
@@ -653,5 +661,7 @@ int ms_pairing_prepared_eval(ms_fp *out, const ms_pairing_prepared *pp, const ms
     int ret = ms_pairing_final(out, &v);
     ms_wipe(&v, sizeof v);
     ms_wipe(&h, sizeof h);
+    ms_wipe(&acc, sizeof acc);
+    ms_wipe(&prod, sizeof prod);
     return ret;
 }

@@ -4,7 +4,8 @@
  * - the constants in sakke_params.c (p, q from the RFC 6508 vectors, m0inv, one, r2);
  * - every compiled multiplication backend (c64 always, x86_64-adx when built) on
  *   random and edge inputs for p and q: mul == a*b*R^-1 mod m, sqr == mul(a, a), and
- *   all backends agree, also with the output aliasing the inputs;
+ *   all backends agree, also with the output aliasing the inputs; the halves used for
+ *   lazy reduction (wide product and square, redc, wide add and sub modulo m R);
  * - the generic operations of mont.c (add, sub, neg, to, from, pow, inv, inv_blinded,
  *   reduce_small, the u1024 helpers) on top of the chosen backend.
  */
@@ -157,6 +158,147 @@ static int edge_values(uint64_t out[MAX_EDGES][MS_LIMBS], const ms_mont *mod)
         out[n][i] = ~(uint64_t)0;
     n++;
     return n;
+}
+
+/* ---- lazy reduction: wide products, redc, wide add and sub -------------------------------- */
+
+static BIGNUM *bn_from_wide(const uint64_t w[2 * MS_LIMBS])
+{
+    uint8_t buf[2 * MS_BYTES];
+    ms_u1024_to_be(buf, w + MS_LIMBS);
+    ms_u1024_to_be(buf + MS_BYTES, w);
+    BIGNUM *x = BN_bin2bn(buf, sizeof buf, NULL);
+    if (x == NULL)
+        abort();
+    return x;
+}
+
+/* w = x as 32 limbs (x < 2^2048) */
+static void wide_from_bn(uint64_t w[2 * MS_LIMBS], const BIGNUM *x)
+{
+    uint8_t buf[2 * MS_BYTES];
+    if (BN_bn2binpad(x, buf, sizeof buf) != (int)sizeof buf)
+        abort();
+    ms_u1024_from_be(w + MS_LIMBS, buf, MS_BYTES);
+    ms_u1024_from_be(w, buf + MS_BYTES, MS_BYTES);
+}
+
+/* A wide value below m R: random, or m R - 1, or 0. */
+static void random_wide(uint64_t w[2 * MS_LIMBS], const refmod *rm, int kind)
+{
+    BIGNUM *x = BN_new(), *mr = BN_new();
+    if (x == NULL || mr == NULL || !BN_lshift(mr, rm->m, 1024))
+        abort();
+    if (kind == 0) {
+        if (!BN_rand_range(x, mr))
+            abort();
+    } else if (kind == 1) {
+        if (!BN_sub(x, mr, BN_value_one()))
+            abort();
+    } else {
+        BN_zero(x);
+    }
+    wide_from_bn(w, x);
+    BN_free(x);
+    BN_free(mr);
+}
+
+/* Every backend's wide product and square is the exact product; redc(t) = t R^-1 mod m
+ * for t < m R, including m R - 1; wide add and sub stay below m R and keep the value
+ * mod m R. Also the inline dispatch and aliasing. */
+static void test_wide(const refmod *rm, int iterations)
+{
+    typedef void mulw_fn(uint64_t *, const uint64_t *, const uint64_t *);
+    typedef void sqrw_fn(uint64_t *, const uint64_t *);
+    typedef void redc_fn(uint64_t *, const uint64_t *, const uint64_t *, uint64_t);
+    static const struct {
+        mulw_fn *mulw;
+        sqrw_fn *sqrw;
+        redc_fn *redc;
+    } wb[] = {
+        {ms_mont_mulwide_c64, ms_mont_sqrwide_c64, ms_mont_redc_c64},
+#ifdef MS_FP_BACKEND_X86_64_ADX
+        {ms_mont_mulwide_adx, ms_mont_sqrwide_adx, ms_mont_redc_adx},
+#endif
+    };
+    const ms_mont *mod = rm->mod;
+    BIGNUM *mr = BN_new(), *t = BN_new(), *u = BN_new();
+    if (mr == NULL || t == NULL || u == NULL || !BN_lshift(mr, rm->m, 1024))
+        abort();
+    uint64_t edges[MAX_EDGES][MS_LIMBS];
+    int nedges = edge_values(edges, mod);
+    int bad = 0;
+    for (int it = 0; it < iterations; it++) {
+        uint64_t a[MS_LIMBS], b[MS_LIMBS], w[2 * MS_LIMBS], x[2 * MS_LIMBS], y[2 * MS_LIMBS];
+        uint64_t r[MS_LIMBS], want[MS_LIMBS];
+        if (it < nedges * nedges) {
+            memcpy(a, edges[it / nedges], sizeof a);
+            memcpy(b, edges[it % nedges], sizeof b);
+        } else {
+            random_below(a, rm);
+            random_below(b, rm);
+        }
+        BIGNUM *ba = bn_from_limbs(a), *bb = bn_from_limbs(b);
+        if (!BN_mul(t, ba, bb, ctx))
+            abort();
+        for (size_t k = 0; k < sizeof wb / sizeof wb[0]; k++) {
+            wb[k].mulw(w, a, b);
+            BIGNUM *bw = bn_from_wide(w);
+            bad |= BN_cmp(bw, t) != 0;
+            BN_free(bw);
+            ref_mont_mul(want, a, b, rm);
+            wb[k].redc(r, w, mod->m, mod->m0inv);
+            bad |= memcmp(r, want, sizeof r) != 0;
+            wb[k].redc(w, w, mod->m, mod->m0inv); /* aliased */
+            bad |= memcmp(w, want, sizeof r) != 0;
+            wb[k].sqrw(w, a);
+            ref_mont_mul(want, a, a, rm);
+            wb[k].redc(r, w, mod->m, mod->m0inv);
+            bad |= memcmp(r, want, sizeof r) != 0;
+        }
+        ms_mont_mulwide(w, a, b);
+        ms_mont_redc(r, w, mod);
+        ref_mont_mul(want, a, b, rm);
+        bad |= memcmp(r, want, sizeof r) != 0;
+        BN_free(ba);
+        BN_free(bb);
+
+        /* add and sub of wide values below m R, at the edges too */
+        random_wide(x, rm, it % 7 == 1 ? 1 : it % 7 == 2 ? 2 : 0);
+        random_wide(y, rm, it % 5 == 1 ? 1 : it % 5 == 2 ? 2 : 0);
+        for (int op = 0; op < 2; op++) {
+            BIGNUM *bx = bn_from_wide(x), *by = bn_from_wide(y);
+            if (op == 0) {
+                ms_mont_wide_add(w, x, y, mod);
+                if (!BN_mod_add(u, bx, by, mr, ctx))
+                    abort();
+            } else {
+                ms_mont_wide_sub(w, x, y, mod);
+                if (!BN_mod_sub(u, bx, by, mr, ctx))
+                    abort();
+            }
+            BIGNUM *bw = bn_from_wide(w);
+            bad |= BN_cmp(bw, u) != 0; /* the exact value mod m R, and below m R */
+            BN_free(bw);
+            BN_free(bx);
+            BN_free(by);
+            /* its reduction is (x +- y) R^-1 mod m */
+            ms_mont_redc(r, w, mod);
+            BIGNUM *red = BN_new();
+            if (red == NULL || !BN_mod_mul(red, u, rm->rinv, rm->m, ctx))
+                abort();
+            uint64_t got_plain[MS_LIMBS];
+            limbs_from_bn(got_plain, red);
+            bad |= memcmp(r, got_plain, sizeof r) != 0;
+            BN_free(red);
+        }
+    }
+    CHECK(bad == 0);
+    printf("wide products, redc, wide add/sub mod %s: %d cases, %d wrong\n", rm->name,
+           iterations, bad);
+    BN_free(mr);
+    BN_free(t);
+    BN_free(u);
 }
 
 /* ---- the variable-time plain inverse ------------------------------------------------------ */
@@ -606,6 +748,8 @@ int main(void)
     test_backends_agree(&q, 20000);
     test_chain(&p);
     test_chain(&q);
+    test_wide(&p, 3000);
+    test_wide(&q, 3000);
     printf("backends tested:");
     for (size_t k = 0; k < NBACKENDS; k++)
         printf(" %s", backends[k].name);
