@@ -8,8 +8,9 @@
  * Arithmetic mod q on secrets uses BIGNUMs flagged BN_FLG_CONSTTIME. The one
  * inversion, (HE + r*SSK)^-1, is blinded: the secret is multiplied by a uniform
  * non-zero b and the product, independent of the secret, is inverted in variable time
- * (binary extended Euclid, inv_mod_q_var). b comes from OpenSSL's RAND_priv_bytes, not the caller's generator,
- * so signing still draws exactly one 32-octet j from it, as RFC 6507 Appendix A does.
+ * (the divstep GCD of mont.c, inv_mod_q_var). b comes from OpenSSL's RAND_priv_bytes,
+ * not the caller's generator, so signing still draws exactly one 32-octet j from it,
+ * as RFC 6507 Appendix A does.
  *
  * Each object owns its EC_GROUP; the stand-alone functions build one for the call.
  * Every public function leaves OpenSSL's error queue as it found it.
@@ -26,6 +27,7 @@
 #include <string.h>
 
 #include "ct.h"
+#include "mont.h"
 #include "rng.h"
 #include "secmem.h"
 
@@ -452,106 +454,18 @@ static void u256_to_be(uint8_t out[SCALAR_BYTES], const uint64_t a[4])
             out[SCALAR_BYTES - 8 * (i + 1) + k] = (uint8_t)(a[i] >> (56 - 8 * k));
 }
 
-/* r = a - b, returns the borrow. */
-static uint64_t u256_sub(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
-{
-    uint64_t borrow = 0;
-    for (size_t i = 0; i < 4; i++) {
-        uint64_t d = a[i] - b[i];
-        uint64_t bo = (a[i] < b[i]) | (d < borrow);
-        r[i] = d - borrow;
-        borrow = bo;
-    }
-    return borrow;
-}
-
-/* r = a + b, returns the carry. */
-static uint64_t u256_add(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
-{
-    uint64_t carry = 0;
-    for (size_t i = 0; i < 4; i++) {
-        uint64_t x = a[i] + carry;
-        uint64_t c = x < carry;
-        r[i] = x + b[i];
-        carry = c | (r[i] < x);
-    }
-    return carry;
-}
-
-/* a >>= k for 1 <= k <= 63. */
-static void u256_shr(uint64_t a[4], unsigned k)
-{
-    for (size_t i = 0; i < 3; i++)
-        a[i] = (a[i] >> k) | (a[i + 1] << (64 - k));
-    a[3] >>= k;
-}
-
-static int u256_is_one(const uint64_t a[4])
-{
-    return a[0] == 1 && (a[1] | a[2] | a[3]) == 0;
-}
-
-/* x = x / 2^k mod q for x < q, 1 <= k <= 63: adds the multiple m*q (m < 2^k) that
- * makes the sum divisible by 2^k, then shifts; (x + m*q) / 2^k < q. n0 = -q^-1 mod
- * 2^64. */
-static void div2k_mod_q(uint64_t x[4], unsigned k, const uint64_t q[4], uint64_t n0)
-{
-    uint64_t m = (x[0] * n0) & ((UINT64_C(1) << k) - 1);
-    uint64_t t[5], carry = 0;
-    for (size_t i = 0; i < 4; i++) {
-        u128 acc = (u128)m * q[i] + x[i] + carry;
-        t[i] = (uint64_t)acc;
-        carry = (uint64_t)(acc >> 64);
-    }
-    t[4] = carry;
-    for (size_t i = 0; i < 4; i++)
-        x[i] = (t[i] >> k) | (t[i + 1] << (64 - k));
-}
-
-/* Strips the factors 2 of the non-zero u, dividing x by the same power of 2 mod q. */
-static void strip_twos(uint64_t u[4], uint64_t x[4], const uint64_t q[4], uint64_t n0)
-{
-    while ((u[0] & 1) == 0) {
-        unsigned k = u[0] == 0 ? 63 : (unsigned)__builtin_ctzll(u[0]);
-        u256_shr(u, k);
-        div2k_mod_q(x, k, q, n0);
-    }
-}
-
-/* r = a^-1 mod q for a in [1, q-1], by the binary extended Euclidean algorithm. Its
- * time depends on a: it is only ever given a uniformly blinded value. */
+/* r = a^-1 mod q for a in [1, q-1], by the variable-time extended GCD behind
+ * ms_mont_inv_plain_var (batches of 62 divsteps, on 5 limbs for a 256-bit modulus).
+ * Its time depends on a: it is only ever given a uniformly blinded value. */
 static void inv_mod_q_var(uint64_t r[4], const uint64_t a[4])
 {
-    uint64_t q[4], u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0};
-    u256_from_be(q, p256_q);
-    uint64_t inv = q[0]; /* q^-1 mod 2^64 by Newton: each step doubles the correct bits */
-    for (int i = 0; i < 6; i++)
-        inv *= 2 - q[0] * inv;
-    const uint64_t n0 = (uint64_t)0 - inv;
-    memcpy(u, a, sizeof u);
-    memcpy(v, q, sizeof v);
-    /* invariants: x1 * a = u and x2 * a = v (mod q); x1, x2 < q; gcd(u, v) = 1; v odd */
-    for (;;) {
-        strip_twos(u, x1, q, n0);
-        if (u256_is_one(u) || u256_is_one(v))
-            break;
-        uint64_t d[4];
-        if (u256_sub(d, u, v) == 0) { /* u >= v; u > v, as both are odd and coprime */
-            memcpy(u, d, sizeof u);
-            if (u256_sub(x1, x1, x2))
-                u256_add(x1, x1, q);
-        } else { /* v - u is even: swap roles so the even one is u */
-            u256_sub(d, v, u);
-            memcpy(v, u, sizeof v);
-            memcpy(u, d, sizeof u);
-            uint64_t y[4];
-            if (u256_sub(y, x2, x1))
-                u256_add(y, y, q);
-            memcpy(x2, x1, sizeof x2);
-            memcpy(x1, y, sizeof x1);
-        }
-    }
-    memcpy(r, u256_is_one(u) ? x1 : x2, 4 * sizeof r[0]);
+    ms_mont qmod;
+    memset(&qmod, 0, sizeof qmod);
+    uint64_t x[MS_LIMBS] = {0};
+    u256_from_be(qmod.m, p256_q);
+    memcpy(x, a, 4 * sizeof a[0]);
+    ms_mont_inv_plain_var(x, x, &qmod);
+    memcpy(r, x, 4 * sizeof r[0]);
 }
 
 /* out = in^-1 mod q for big-endian in in [1, q-1], public (blinded). MS_ERR_INTERNAL

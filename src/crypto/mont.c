@@ -374,11 +374,11 @@ static int64_t divsteps_62_var(int64_t eta, uint64_t f0, uint64_t g0, trans2x2 *
 
 /* [d, e] = t/2^62 * [d, e] mod m, adding multiples of m to make the division exact.
  * d, e stay in (-2m, m); m62inv = m^-1 mod 2^62. */
-static void update_de_62(int64_t d[S62_LIMBS], int64_t e[S62_LIMBS], const trans2x2 *t,
+static void update_de_62(int n, int64_t d[S62_LIMBS], int64_t e[S62_LIMBS], const trans2x2 *t,
                          const int64_t m[S62_LIMBS], uint64_t m62inv)
 {
     const int64_t u = t->u, v = t->v, q = t->q, r = t->r;
-    int64_t sd = d[S62_LIMBS - 1] >> 63, se = e[S62_LIMBS - 1] >> 63;
+    int64_t sd = d[n - 1] >> 63, se = e[n - 1] >> 63;
     /* add [u,q]*m if d < 0 and [v,r]*m if e < 0, keeping the results above -2m */
     int64_t md = (u & sd) + (v & se), me = (q & sd) + (r & se);
     i128 cd = (i128)u * d[0] + (i128)v * e[0];
@@ -389,7 +389,7 @@ static void update_de_62(int64_t d[S62_LIMBS], int64_t e[S62_LIMBS], const trans
     ce += (i128)m[0] * me;
     cd >>= 62; /* the low 62 bits are zero now */
     ce >>= 62;
-    for (int i = 1; i < S62_LIMBS; i++) {
+    for (int i = 1; i < n; i++) {
         cd += (i128)u * d[i] + (i128)v * e[i] + (i128)m[i] * md;
         ce += (i128)q * d[i] + (i128)r * e[i] + (i128)m[i] * me;
         d[i - 1] = (int64_t)((uint64_t)cd & M62);
@@ -397,8 +397,8 @@ static void update_de_62(int64_t d[S62_LIMBS], int64_t e[S62_LIMBS], const trans
         cd >>= 62;
         ce >>= 62;
     }
-    d[S62_LIMBS - 1] = (int64_t)cd;
-    e[S62_LIMBS - 1] = (int64_t)ce;
+    d[n - 1] = (int64_t)cd;
+    e[n - 1] = (int64_t)ce;
 }
 
 /* [f, g] = t/2^62 * [f, g] on the low len limbs (the rest are sign extension). */
@@ -423,22 +423,22 @@ static void update_fg_62_var(int len, int64_t f[S62_LIMBS], int64_t g[S62_LIMBS]
 }
 
 /* Bring d from (-2m, m) to [0, m), negated first if sign < 0; limbs end in [0, 2^62). */
-static void normalize_62(int64_t d[S62_LIMBS], int64_t sign, const int64_t m[S62_LIMBS])
+static void normalize_62(int n, int64_t d[S62_LIMBS], int64_t sign, const int64_t m[S62_LIMBS])
 {
-    int64_t cond = d[S62_LIMBS - 1] >> 63;
-    for (int i = 0; i < S62_LIMBS; i++)
+    int64_t cond = d[n - 1] >> 63;
+    for (int i = 0; i < n; i++)
         d[i] += m[i] & cond;
     int64_t neg = sign >> 63;
-    for (int i = 0; i < S62_LIMBS; i++)
+    for (int i = 0; i < n; i++)
         d[i] = (d[i] ^ neg) - neg;
-    for (int i = 0; i < S62_LIMBS - 1; i++) {
+    for (int i = 0; i < n - 1; i++) {
         d[i + 1] += d[i] >> 62;
         d[i] &= (int64_t)M62;
     }
-    cond = d[S62_LIMBS - 1] >> 63;
-    for (int i = 0; i < S62_LIMBS; i++)
+    cond = d[n - 1] >> 63;
+    for (int i = 0; i < n; i++)
         d[i] += m[i] & cond;
-    for (int i = 0; i < S62_LIMBS - 1; i++) {
+    for (int i = 0; i < n - 1; i++) {
         d[i + 1] += d[i] >> 62;
         d[i] &= (int64_t)M62;
     }
@@ -458,12 +458,18 @@ void ms_mont_inv_plain_var(uint64_t r[MS_LIMBS], const uint64_t x[MS_LIMBS], con
         inv *= 2 - mod->m[0] * inv;
     inv &= M62;
 
-    int len = S62_LIMBS;
+    /* Work on as many 62-bit limbs as the modulus needs, plus one for the sign and the
+     * headroom of (-2m, m): 17 for p and q, 5 for a 256-bit modulus (ECCSI's). */
+    int mbits = 64 * MS_LIMBS;
+    while (mbits > 1 && !((mod->m[(mbits - 1) / 64] >> ((mbits - 1) % 64)) & 1))
+        mbits--;
+    const int n = mbits / 62 + 1 < S62_LIMBS ? mbits / 62 + 1 : S62_LIMBS;
+    int len = n;
     int64_t eta = -1;
     for (;;) {
         trans2x2 t;
         eta = divsteps_62_var(eta, (uint64_t)f[0], (uint64_t)g[0], &t);
-        update_de_62(d, e, &t, m, inv);
+        update_de_62(n, d, e, &t, m, inv);
         update_fg_62_var(len, f, g, &t);
         if (g[0] == 0) {
             int64_t any = 0;
@@ -485,7 +491,9 @@ void ms_mont_inv_plain_var(uint64_t r[MS_LIMBS], const uint64_t x[MS_LIMBS], con
         }
     }
     /* f = +-1 here (or m if x = 0, leaving d = 0); d * f is the inverse */
-    normalize_62(d, f[len - 1], m);
+    normalize_62(n, d, f[len - 1], m);
+    for (int i = n; i < S62_LIMBS; i++)
+        d[i] = 0;
     u1024_from_s62(r, d);
 }
 

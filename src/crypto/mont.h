@@ -150,7 +150,9 @@ int ms_mont_inv_blinded(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const 
 int ms_mont_legendre_blinded(const uint64_t a[MS_LIMBS], const ms_mont *mod);
 
 /* r = x^-1 mod m for a plain (non-Montgomery) x < m, r = 0 for x = 0; r may alias x.
- * Variable time (an extended GCD by batches of divsteps): public or blinded x only. */
+ * Variable time (an extended GCD by batches of divsteps): public or blinded x only.
+ * Reads only mod->m, so any odd modulus below 2^1024 works (ECCSI inverts mod P-256's
+ * order with it); shorter moduli cost less. */
 void ms_mont_inv_plain_var(uint64_t r[MS_LIMBS], const uint64_t x[MS_LIMBS], const ms_mont *mod);
 
 /* ---- plain 1024-bit integers (not modular) -------------------------------------------- */
