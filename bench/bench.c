@@ -1,9 +1,10 @@
 /*
  * ms_bench: times the public operations and the internal layers they are built on.
  *
- * Every operation is warmed up, then timed in several runs of a batch sized so that one
- * run takes about 150 ms; the median run is reported, which ignores the odd run hit by
- * a context switch or a frequency change. Inputs are freshly generated keys, and every
+ * Every operation is warmed up, then timed in 9 runs of a batch sized so that one run
+ * takes about 100 ms; the runs of all operations are interleaved (round r times run r
+ * of each), and the median run is reported, which ignores the runs hit by a burst of
+ * load on the shared machine, a context switch or a frequency change. Inputs are freshly generated keys, and every
  * call's result is checked: timing a call that fails would be meaningless.
  *
  * Usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N]
@@ -695,11 +696,11 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median seconds per single operation. */
-static double measure(const op_def *op, bench_state *s, const bench_cfg *cfg)
+/* Warms caches and clocks and learns roughly how long one call takes (with a `before`
+ * step only the calls themselves count); returns the number of calls that fill one run
+ * of about cfg->run_s. */
+static size_t calibrate(const op_def *op, bench_state *s, const bench_cfg *cfg)
 {
-    /* warm caches and clocks, and learn roughly how long one call takes; with a
-     * `before` step only the calls themselves count */
     size_t calls = 0;
     double t0 = now_s(), elapsed = 0.0;
     do {
@@ -714,20 +715,35 @@ static double measure(const op_def *op, bench_state *s, const bench_cfg *cfg)
         }
         calls++;
     } while (elapsed < cfg->warm_s);
-
     double batch_f = cfg->run_s / (elapsed / (double)calls);
-    size_t batch = batch_f < 1.0 ? 1 : (size_t)batch_f;
+    return batch_f < 1.0 ? 1 : (size_t)batch_f;
+}
+
+/* Seconds per single operation over one run of `batch` calls. */
+static double timed_run(const op_def *op, bench_state *s, size_t batch)
+{
+    if (op->before != NULL)
+        op->before(s, batch);
+    double t0 = now_s();
+    for (size_t i = 0; i < batch; i++)
+        op->run(s);
+    return (now_s() - t0) / (double)batch / (double)op->reps;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return v[n / 2];
+}
+
+/* Median seconds per single operation, its runs back to back. */
+static double measure(const op_def *op, bench_state *s, const bench_cfg *cfg)
+{
+    size_t batch = calibrate(op, s, cfg);
     double per_op[MAX_RUNS];
-    for (int r = 0; r < cfg->runs; r++) {
-        if (op->before != NULL)
-            op->before(s, batch);
-        t0 = now_s();
-        for (size_t i = 0; i < batch; i++)
-            op->run(s);
-        per_op[r] = (now_s() - t0) / (double)batch / (double)op->reps;
-    }
-    qsort(per_op, (size_t)cfg->runs, sizeof per_op[0], cmp_double);
-    return per_op[cfg->runs / 2];
+    for (int r = 0; r < cfg->runs; r++)
+        per_op[r] = timed_run(op, s, batch);
+    return median(per_op, cfg->runs);
 }
 
 static int selected(const bench_cfg *cfg, const char *name)
@@ -743,7 +759,7 @@ static int selected(const bench_cfg *cfg, const char *name)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N]\n"
-               "  --quick        3 short runs per operation instead of 7 of ~150 ms\n"
+               "  --quick        3 short runs per operation instead of 9 of ~100 ms\n"
                "  --json         one JSON object per line\n"
                "  --filter NAME  only operations whose name contains NAME (repeatable;\n"
                "                 table_ selects the table sizes)\n"
@@ -910,7 +926,7 @@ static void print_issue(const bench_cfg *cfg)
 
 int main(int argc, char **argv)
 {
-    bench_cfg cfg = {.runs = 7, .run_s = 0.15, .warm_s = 0.05};
+    bench_cfg cfg = {.runs = 9, .run_s = 0.1, .warm_s = 0.05};
     parse_args(&cfg, argc, argv);
     static bench_state st; /* static: large, and zeroed */
 
@@ -938,34 +954,55 @@ int main(int argc, char **argv)
         fp_mul_s = measure(&ops[0], &st, &quick);
     }
 
-    for (size_t i = 0; i < N_OPS; i++) {
-        const op_def *op = &ops[i];
-        if (!selected(&cfg, op->name))
-            continue;
-        setup(&st, op->needs);
-        if (cfg.calls > 0) {
+    if (cfg.calls > 0) {
+        for (size_t i = 0; i < N_OPS; i++) {
+            const op_def *op = &ops[i];
+            if (!selected(&cfg, op->name))
+                continue;
+            setup(&st, op->needs);
             for (long c = 0; c < cfg.calls; c++) {
                 if (op->before != NULL)
                     op->before(&st, 1);
                 op->run(&st);
             }
             printf("%s: %ld calls\n", op->name, cfg.calls);
-            continue;
         }
-        double sec = measure(op, &st, &cfg);
-        if (op->run == op_fp_mul)
-            fp_mul_s = sec;
-        double ms = sec * 1e3, per_s = 1.0 / sec;
-        if (cfg.json) {
-            printf("{\"op\": \"%s\", \"ms_per_op\": %.6g, \"ops_per_s\": %.1f", op->name, ms,
-                   per_s);
-            if (op->bytes != NULL)
-                printf(", \"bytes\": %zu", op->bytes(&st));
-            printf("}\n");
-        } else {
-            double muls = sec / fp_mul_s;
-            printf("%-30s %12.6f %12.1f %10.*f\n", op->name, ms, per_s, muls < 10.0 ? 2 : 0,
-                   muls);
+    } else {
+        /* The runs are interleaved: round r times run r of every operation in turn. The
+         * machine is shared, and its load comes in bursts of seconds; measured back to
+         * back, one operation's runs could all fall into one burst, while interleaved
+         * a burst spoils a few runs of each operation, which the median leaves out. */
+        static size_t batch[N_OPS];
+        static double runs[N_OPS][MAX_RUNS];
+        for (size_t i = 0; i < N_OPS; i++) {
+            if (!selected(&cfg, ops[i].name))
+                continue;
+            setup(&st, ops[i].needs);
+            batch[i] = calibrate(&ops[i], &st, &cfg);
+        }
+        for (int r = 0; r < cfg.runs; r++)
+            for (size_t i = 0; i < N_OPS; i++)
+                if (selected(&cfg, ops[i].name))
+                    runs[i][r] = timed_run(&ops[i], &st, batch[i]);
+        for (size_t i = 0; i < N_OPS; i++) {
+            const op_def *op = &ops[i];
+            if (!selected(&cfg, op->name))
+                continue;
+            double sec = median(runs[i], cfg.runs);
+            if (op->run == op_fp_mul)
+                fp_mul_s = sec;
+            double ms = sec * 1e3, per_s = 1.0 / sec;
+            if (cfg.json) {
+                printf("{\"op\": \"%s\", \"ms_per_op\": %.6g, \"ops_per_s\": %.1f", op->name,
+                       ms, per_s);
+                if (op->bytes != NULL)
+                    printf(", \"bytes\": %zu", op->bytes(&st));
+                printf("}\n");
+            } else {
+                double muls = sec / fp_mul_s;
+                printf("%-30s %12.6f %12.1f %10.*f\n", op->name, ms, per_s,
+                       muls < 10.0 ? 2 : 0, muls);
+            }
         }
         fflush(stdout);
     }
