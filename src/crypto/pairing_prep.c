@@ -71,7 +71,7 @@ static int is_one(unsigned i, unsigned c, unsigned nbits)
  * product and a reduction each cost about half a multiplication. */
 static unsigned sum_cost(unsigned terms)
 {
-    return terms == 0 ? 0 : terms + 1;
+    return terms == 0 ? 0 : terms == 1 ? 2 : terms + 1;
 }
 
 /* Evaluation cost of a block, in half multiplications (see block_shape) */
@@ -641,8 +641,13 @@ int ms_pairing_prepared_eval(ms_fp *out, const ms_pairing_prepared *pp, const ms
         const ms_fp *c = &pp->c[pos];
         pos += nr + ns;
 
-        /* each part is a sum of products, reduced once (lazy reduction) */
-        if (nr > 1) {
+        /* each part is a sum of products, reduced once (lazy reduction); a single
+         * product is a plain multiplication, cheaper than a wide product and a
+         * reduction called apart */
+        if (nr == 2) {
+            ms_fp_mul(&h.a, &c[1], &xi[1]);
+            ms_fp_add(&h.a, &h.a, &c[0]);
+        } else if (nr > 2) {
             ms_fp_mulw(&acc, &c[1], &xi[1]);
             for (unsigned j = 2; j < nr; j++) {
                 ms_fp_mulw(&prod, &c[j], &xi[j]);
@@ -653,7 +658,9 @@ int ms_pairing_prepared_eval(ms_fp *out, const ms_pairing_prepared *pp, const ms
         } else {
             h.a = c[0];
         }
-        if (ns > 0) {
+        if (ns == 1) {
+            ms_fp_mul(&h.b, &c[nr], &eta[0]);
+        } else if (ns > 1) {
             ms_fp_mulw(&acc, &c[nr], &eta[0]);
             for (unsigned j = 1; j < ns; j++) {
                 ms_fp_mulw(&prod, &c[nr + j], &eta[j]);
