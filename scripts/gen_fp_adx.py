@@ -68,7 +68,8 @@ OFF_C0 = 472       # a carry bit put aside
 OFF_C1 = 480       # another
 OFF_DP = 488       # where the block subroutine stores the columns leaving the window
 OFF_UP = 496       # where the u subroutine stores the u_i
-FRAME_USED = 504
+OFF_TP = 504       # ms_mont_redc_adx: the caller's t
+FRAME_USED = 512
 SAVED = ["%rbx", "%rbp", "%r12", "%r13", "%r14", "%r15"]
 # entry rsp is 8 mod 16; after the pushes it is 8 + 8*len(SAVED) mod 16
 FRAME = (FRAME_USED + 15) // 16 * 16 + (8 if (8 + 8 * len(SAVED)) % 16 else 0)
@@ -83,8 +84,22 @@ def slot(off):
     return "%d(%%rsp)" % off if off else "(%rsp)"
 
 
+# EXT_T: None while the product lives in the frame; else the frame slot holding a pointer
+# to the caller's 32-limb buffer, which then serves as t (wide product out, or wide
+# input to reduce in place). Its uses go through r15 (HI, free between steps), loaded
+# by tbase() before each group of uses.
+EXT_T = None
+
+
 def T(k):
+    if EXT_T is not None:
+        return mem(HI, k)
     return slot(OFF_T + 8 * k)
+
+
+def tbase():
+    if EXT_T is not None:
+        ins("mov", slot(EXT_T), HI)
 
 
 def S(k):
@@ -249,7 +264,12 @@ def gen_subroutines():
 
 def call_block(dst_off, what):
     comment(what)
-    ins("lea", slot(dst_off), LO)
+    if EXT_T is not None and OFF_T <= dst_off < OFF_T + 256:
+        ins("mov", slot(EXT_T), LO)
+        if dst_off != OFF_T:
+            ins("lea", "%d(%s)" % (dst_off - OFF_T, LO), LO)
+    else:
+        ins("lea", slot(dst_off), LO)
     ins("mov", LO, slot(OFF_DP))
     ins("call", STEP8)
 
@@ -278,6 +298,7 @@ def gen_product_mul():
     for k in range(8):
         ins("mov", win.regs[k], S(k))
     comment("a_lo * b_hi adds to columns 8..23 again: restart the window at column 8")
+    tbase()
     load_window(zip(win.regs, [T(8 + k) for k in range(8)]))
     ins("lea", "64(%rbp)", "%rbp")
     call_block(OFF_T + 64, "+ a_lo * b_hi: columns 8..15 are final; window = columns 16..23")
@@ -289,6 +310,7 @@ def gen_product_mul():
     ins("add", slot(OFF_C0), win.regs[0])
     for k in range(1, 8):
         ins("adc", "$0", win.regs[k])
+    tbase()
     for k in range(8):
         ins("mov", win.regs[k], T(24 + k))
     return win
@@ -366,11 +388,13 @@ def gen_reduce():
 
     win = Win(POOL[:8], POOL[8:], 0)
     comment("reduction, first half: window = t[0..7], rsi = m, rbp = m0inv; u_0..u_7")
+    tbase()
     load_window(zip(win.regs, [T(k) for k in range(8)]))
     ins("mov", slot(OFF_M0), "%rbp")
     ins("lea", U(0), LO)
     ins("mov", LO, slot(OFF_UP))
     ins("call", USTEP8)
+    tbase()
     add_to_window(win, [T(8 + k) for k in range(8)], slot(OFF_C1),
                   "window = columns 8..15: + t[8..15], carry set aside (column 16)")
     ins("lea", "64(%rsi)", "%rsi")
@@ -379,6 +403,7 @@ def gen_reduce():
     for k in range(8):
         ins("mov", win.regs[k], S(k))
     comment("reduction, second half: window = columns 8..15 again; u_8..u_15")
+    tbase()
     load_window(zip(win.regs, [T(8 + k) for k in range(8)]))
     ins("lea", "-64(%rsi)", "%rsi")
     ins("mov", slot(OFF_M0), "%rbp")
@@ -398,6 +423,7 @@ def gen_reduce():
     ins("mov", slot(OFF_C1), "%rdx")
     ins("xor", "%eax", "%eax")
     ins("add", "$-1", "%rdx")   # CF = carry (0 or 1), OF = 0
+    tbase()                      # a mov: the flags survive
     for k in range(8):
         ins("mov", T(k), LO)
         ins("adcx", T(16 + k), LO)
@@ -447,10 +473,10 @@ def prologue(name):
     emit("\t.cfi_adjust_cfa_offset %d" % FRAME)
 
 
-def epilogue(name):
+def epilogue(name, wipe=None):
     comment("wipe the intermediate values from the stack (the frame is 16-byte aligned)")
     ins("xorps", "%xmm0", "%xmm0")
-    for off, n in WIPE:
+    for off, n in (WIPE if wipe is None else wipe):
         for k in range(0, n, 2):
             ins("movaps", "%xmm0", slot(off + 8 * k))
     ins("add", "$%d" % FRAME, "%rsp")
@@ -480,7 +506,8 @@ def main():
     emit(" *   void ms_mont_sqrwide_adx(uint64_t t[32], const uint64_t a[16]);")
     emit(" *   void ms_mont_redc_adx(uint64_t r[16], const uint64_t t[32],")
     emit(" *                         const uint64_t m[16], uint64_t m0inv);")
-    emit(" * t = a*b (or a^2) exactly; r = t*2^-1024 mod m for t < m*2^1024. t may alias a, b or r.")
+    emit(" * t = a*b (or a^2) exactly (t must not overlap a or b); r = t*2^-1024 mod m for")
+    emit(" * t < m*2^1024, reducing t in place (t is clobbered; r may be t itself).")
     emit(" *")
     emit(" * All the arithmetic is done in 8x8-limb blocks whose running sum is a window of")
     emit(" * 8 registers (8 consecutive columns). A step multiplies 8 limbs by the limb in")
@@ -524,14 +551,16 @@ def main():
     gen_reduce()
     epilogue(name)
 
+    global EXT_T
     name = "ms_mont_mulwide_adx"
     prologue(name)
-    comment("rdi = t, rsi = a, rdx = b: the product goes to the frame, then to t")
+    comment("rdi = t, rsi = a, rdx = b: the columns go straight to t")
     ins("mov", "%rdi", slot(OFF_R))
     ins("mov", "%rdx", "%rbp")
+    EXT_T = OFF_R
     gen_product_mul()
-    copy_product_out()
-    epilogue(name)
+    EXT_T = None
+    epilogue(name, wipe=[(OFF_S, 8)])
 
     name = "ms_mont_sqrwide_adx"
     prologue(name)
@@ -543,17 +572,17 @@ def main():
 
     name = "ms_mont_redc_adx"
     prologue(name)
-    comment("rdi = r, rsi = t, rdx = m, rcx = m0inv: t is copied into the frame, where the")
-    comment("reduction expects the product (so r may alias t)")
+    comment("rdi = r, rsi = t, rdx = m, rcx = m0inv: t is reduced in place (clobbered);")
+    comment("r may be t itself")
     ins("mov", "%rdi", slot(OFF_R))
+    ins("mov", "%rsi", slot(OFF_TP))
     ins("mov", "%rdx", slot(OFF_M))
     ins("mov", "%rcx", slot(OFF_M0))
-    for k in range(2 * N):
-        ins("mov", mem("%rsi", k), LO)
-        ins("mov", LO, T(k))
     ins("mov", slot(OFF_M), "%rsi")
+    EXT_T = OFF_TP
     gen_reduce()
-    epilogue(name)
+    EXT_T = None
+    epilogue(name, wipe=[(OFF_S, 8), (OFF_U, 16)])
 
     emit()
     emit('\t.section .note.GNU-stack,"",@progbits')

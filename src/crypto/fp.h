@@ -33,7 +33,8 @@ static inline void ms_fp_sqrw(ms_fpw *r, const ms_fp *a)
 {
     ms_mont_sqrwide(r->v, a->v);
 }
-static inline void ms_fp_redc(ms_fp *r, const ms_fpw *a)
+/* Reduces a in place: a is clobbered. */
+static inline void ms_fp_redc(ms_fp *r, ms_fpw *a)
 {
     ms_mont_redc(r->v, a->v, &ms_mont_p);
 }

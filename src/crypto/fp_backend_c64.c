@@ -152,7 +152,7 @@ void ms_mont_mulwide_c64(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
         t[i] = acc_t[i];
 }
 
-void ms_mont_redc_c64(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+void ms_mont_redc_c64(uint64_t r[MS_LIMBS], uint64_t t[2 * MS_LIMBS],
                       const uint64_t m[MS_LIMBS], uint64_t m0inv)
 {
     uint64_t copy[2 * MS_LIMBS];

@@ -13,7 +13,8 @@
  *   void ms_mont_sqrwide_adx(uint64_t t[32], const uint64_t a[16]);
  *   void ms_mont_redc_adx(uint64_t r[16], const uint64_t t[32],
  *                         const uint64_t m[16], uint64_t m0inv);
- * t = a*b (or a^2) exactly; r = t*2^-1024 mod m for t < m*2^1024. t may alias a, b or r.
+ * t = a*b (or a^2) exactly (t must not overlap a or b); r = t*2^-1024 mod m for
+ * t < m*2^1024, reducing t in place (t is clobbered; r may be t itself).
  *
  * All the arithmetic is done in 8x8-limb blocks whose running sum is a window of
  * 8 registers (8 consecutive columns). A step multiplies 8 limbs by the limb in
@@ -1866,7 +1867,7 @@ ms_mont_mulwide_adx:
 	.cfi_rel_offset %r15, 0
 	sub	$520, %rsp
 	.cfi_adjust_cfa_offset 520
-	/* rdi = t, rsi = a, rdx = b: the product goes to the frame, then to t */
+	/* rdi = t, rsi = a, rdx = b: the columns go straight to t */
 	mov	%rdi, 448(%rsp)
 	mov	%rdx, %rbp
 	/* window = columns 0..7 of a*b, starting from zero */
@@ -1879,14 +1880,15 @@ ms_mont_mulwide_adx:
 	xor	%r11d, %r11d
 	xor	%r12d, %r12d
 	/* a_lo * b_lo: columns 0..7 are final; window = columns 8..15 */
-	lea	(%rsp), %r14
+	mov	448(%rsp), %r14
 	mov	%r14, 488(%rsp)
 	call	ms_mont_block8_adx_internal
 	/* + b_lo * a_hi: the block takes X at rsi, Y at rbp, so swap them */
 	xchg	%rsi, %rbp
 	lea	64(%rbp), %rbp
 	/* columns 8..15 to t; window = columns 16..23, set aside */
-	lea	64(%rsp), %r14
+	mov	448(%rsp), %r14
+	lea	64(%r14), %r14
 	mov	%r14, 488(%rsp)
 	call	ms_mont_block8_adx_internal
 	lea	-64(%rbp), %rbp
@@ -1900,17 +1902,19 @@ ms_mont_mulwide_adx:
 	mov	%r11, 304(%rsp)
 	mov	%r12, 312(%rsp)
 	/* a_lo * b_hi adds to columns 8..23 again: restart the window at column 8 */
-	mov	64(%rsp), %rbx
-	mov	72(%rsp), %rcx
-	mov	80(%rsp), %rdi
-	mov	88(%rsp), %r8
-	mov	96(%rsp), %r9
-	mov	104(%rsp), %r10
-	mov	112(%rsp), %r11
-	mov	120(%rsp), %r12
+	mov	448(%rsp), %r15
+	mov	64(%r15), %rbx
+	mov	72(%r15), %rcx
+	mov	80(%r15), %rdi
+	mov	88(%r15), %r8
+	mov	96(%r15), %r9
+	mov	104(%r15), %r10
+	mov	112(%r15), %r11
+	mov	120(%r15), %r12
 	lea	64(%rbp), %rbp
 	/* + a_lo * b_hi: columns 8..15 are final; window = columns 16..23 */
-	lea	64(%rsp), %r14
+	mov	448(%rsp), %r14
+	lea	64(%r14), %r14
 	mov	%r14, 488(%rsp)
 	call	ms_mont_block8_adx_internal
 	/* + the columns 16..23 set aside; the carry belongs to column 24 */
@@ -1927,7 +1931,8 @@ ms_mont_mulwide_adx:
 	mov	%rdx, 472(%rsp)
 	lea	64(%rsi), %rsi
 	/* + a_hi * b_hi: columns 16..23 are final; window = columns 24..31 */
-	lea	128(%rsp), %r14
+	mov	448(%rsp), %r14
+	lea	128(%r14), %r14
 	mov	%r14, 488(%rsp)
 	call	ms_mont_block8_adx_internal
 	/* + the carry set aside at column 24; a*b < 2^2048, so nothing carries out */
@@ -1939,110 +1944,21 @@ ms_mont_mulwide_adx:
 	adc	$0, %r10
 	adc	$0, %r11
 	adc	$0, %r12
-	mov	%rbx, 192(%rsp)
-	mov	%rcx, 200(%rsp)
-	mov	%rdi, 208(%rsp)
-	mov	%r8, 216(%rsp)
-	mov	%r9, 224(%rsp)
-	mov	%r10, 232(%rsp)
-	mov	%r11, 240(%rsp)
-	mov	%r12, 248(%rsp)
-	/* t = the 32 columns of the product */
-	mov	448(%rsp), %rdi
-	mov	(%rsp), %r14
-	mov	%r14, (%rdi)
-	mov	8(%rsp), %r14
-	mov	%r14, 8(%rdi)
-	mov	16(%rsp), %r14
-	mov	%r14, 16(%rdi)
-	mov	24(%rsp), %r14
-	mov	%r14, 24(%rdi)
-	mov	32(%rsp), %r14
-	mov	%r14, 32(%rdi)
-	mov	40(%rsp), %r14
-	mov	%r14, 40(%rdi)
-	mov	48(%rsp), %r14
-	mov	%r14, 48(%rdi)
-	mov	56(%rsp), %r14
-	mov	%r14, 56(%rdi)
-	mov	64(%rsp), %r14
-	mov	%r14, 64(%rdi)
-	mov	72(%rsp), %r14
-	mov	%r14, 72(%rdi)
-	mov	80(%rsp), %r14
-	mov	%r14, 80(%rdi)
-	mov	88(%rsp), %r14
-	mov	%r14, 88(%rdi)
-	mov	96(%rsp), %r14
-	mov	%r14, 96(%rdi)
-	mov	104(%rsp), %r14
-	mov	%r14, 104(%rdi)
-	mov	112(%rsp), %r14
-	mov	%r14, 112(%rdi)
-	mov	120(%rsp), %r14
-	mov	%r14, 120(%rdi)
-	mov	128(%rsp), %r14
-	mov	%r14, 128(%rdi)
-	mov	136(%rsp), %r14
-	mov	%r14, 136(%rdi)
-	mov	144(%rsp), %r14
-	mov	%r14, 144(%rdi)
-	mov	152(%rsp), %r14
-	mov	%r14, 152(%rdi)
-	mov	160(%rsp), %r14
-	mov	%r14, 160(%rdi)
-	mov	168(%rsp), %r14
-	mov	%r14, 168(%rdi)
-	mov	176(%rsp), %r14
-	mov	%r14, 176(%rdi)
-	mov	184(%rsp), %r14
-	mov	%r14, 184(%rdi)
-	mov	192(%rsp), %r14
-	mov	%r14, 192(%rdi)
-	mov	200(%rsp), %r14
-	mov	%r14, 200(%rdi)
-	mov	208(%rsp), %r14
-	mov	%r14, 208(%rdi)
-	mov	216(%rsp), %r14
-	mov	%r14, 216(%rdi)
-	mov	224(%rsp), %r14
-	mov	%r14, 224(%rdi)
-	mov	232(%rsp), %r14
-	mov	%r14, 232(%rdi)
-	mov	240(%rsp), %r14
-	mov	%r14, 240(%rdi)
-	mov	248(%rsp), %r14
-	mov	%r14, 248(%rdi)
+	mov	448(%rsp), %r15
+	mov	%rbx, 192(%r15)
+	mov	%rcx, 200(%r15)
+	mov	%rdi, 208(%r15)
+	mov	%r8, 216(%r15)
+	mov	%r9, 224(%r15)
+	mov	%r10, 232(%r15)
+	mov	%r11, 240(%r15)
+	mov	%r12, 248(%r15)
 	/* wipe the intermediate values from the stack (the frame is 16-byte aligned) */
 	xorps	%xmm0, %xmm0
-	movaps	%xmm0, (%rsp)
-	movaps	%xmm0, 16(%rsp)
-	movaps	%xmm0, 32(%rsp)
-	movaps	%xmm0, 48(%rsp)
-	movaps	%xmm0, 64(%rsp)
-	movaps	%xmm0, 80(%rsp)
-	movaps	%xmm0, 96(%rsp)
-	movaps	%xmm0, 112(%rsp)
-	movaps	%xmm0, 128(%rsp)
-	movaps	%xmm0, 144(%rsp)
-	movaps	%xmm0, 160(%rsp)
-	movaps	%xmm0, 176(%rsp)
-	movaps	%xmm0, 192(%rsp)
-	movaps	%xmm0, 208(%rsp)
-	movaps	%xmm0, 224(%rsp)
-	movaps	%xmm0, 240(%rsp)
 	movaps	%xmm0, 256(%rsp)
 	movaps	%xmm0, 272(%rsp)
 	movaps	%xmm0, 288(%rsp)
 	movaps	%xmm0, 304(%rsp)
-	movaps	%xmm0, 320(%rsp)
-	movaps	%xmm0, 336(%rsp)
-	movaps	%xmm0, 352(%rsp)
-	movaps	%xmm0, 368(%rsp)
-	movaps	%xmm0, 384(%rsp)
-	movaps	%xmm0, 400(%rsp)
-	movaps	%xmm0, 416(%rsp)
-	movaps	%xmm0, 432(%rsp)
 	add	$520, %rsp
 	.cfi_adjust_cfa_offset -520
 	pop	%r15
@@ -2717,105 +2633,45 @@ ms_mont_redc_adx:
 	.cfi_rel_offset %r15, 0
 	sub	$520, %rsp
 	.cfi_adjust_cfa_offset 520
-	/* rdi = r, rsi = t, rdx = m, rcx = m0inv: t is copied into the frame, where the */
-	/* reduction expects the product (so r may alias t) */
+	/* rdi = r, rsi = t, rdx = m, rcx = m0inv: t is reduced in place (clobbered); */
+	/* r may be t itself */
 	mov	%rdi, 448(%rsp)
+	mov	%rsi, 504(%rsp)
 	mov	%rdx, 456(%rsp)
 	mov	%rcx, 464(%rsp)
-	mov	(%rsi), %r14
-	mov	%r14, (%rsp)
-	mov	8(%rsi), %r14
-	mov	%r14, 8(%rsp)
-	mov	16(%rsi), %r14
-	mov	%r14, 16(%rsp)
-	mov	24(%rsi), %r14
-	mov	%r14, 24(%rsp)
-	mov	32(%rsi), %r14
-	mov	%r14, 32(%rsp)
-	mov	40(%rsi), %r14
-	mov	%r14, 40(%rsp)
-	mov	48(%rsi), %r14
-	mov	%r14, 48(%rsp)
-	mov	56(%rsi), %r14
-	mov	%r14, 56(%rsp)
-	mov	64(%rsi), %r14
-	mov	%r14, 64(%rsp)
-	mov	72(%rsi), %r14
-	mov	%r14, 72(%rsp)
-	mov	80(%rsi), %r14
-	mov	%r14, 80(%rsp)
-	mov	88(%rsi), %r14
-	mov	%r14, 88(%rsp)
-	mov	96(%rsi), %r14
-	mov	%r14, 96(%rsp)
-	mov	104(%rsi), %r14
-	mov	%r14, 104(%rsp)
-	mov	112(%rsi), %r14
-	mov	%r14, 112(%rsp)
-	mov	120(%rsi), %r14
-	mov	%r14, 120(%rsp)
-	mov	128(%rsi), %r14
-	mov	%r14, 128(%rsp)
-	mov	136(%rsi), %r14
-	mov	%r14, 136(%rsp)
-	mov	144(%rsi), %r14
-	mov	%r14, 144(%rsp)
-	mov	152(%rsi), %r14
-	mov	%r14, 152(%rsp)
-	mov	160(%rsi), %r14
-	mov	%r14, 160(%rsp)
-	mov	168(%rsi), %r14
-	mov	%r14, 168(%rsp)
-	mov	176(%rsi), %r14
-	mov	%r14, 176(%rsp)
-	mov	184(%rsi), %r14
-	mov	%r14, 184(%rsp)
-	mov	192(%rsi), %r14
-	mov	%r14, 192(%rsp)
-	mov	200(%rsi), %r14
-	mov	%r14, 200(%rsp)
-	mov	208(%rsi), %r14
-	mov	%r14, 208(%rsp)
-	mov	216(%rsi), %r14
-	mov	%r14, 216(%rsp)
-	mov	224(%rsi), %r14
-	mov	%r14, 224(%rsp)
-	mov	232(%rsi), %r14
-	mov	%r14, 232(%rsp)
-	mov	240(%rsi), %r14
-	mov	%r14, 240(%rsp)
-	mov	248(%rsi), %r14
-	mov	%r14, 248(%rsp)
 	mov	456(%rsp), %rsi
 	/* reduction, first half: window = t[0..7], rsi = m, rbp = m0inv; u_0..u_7 */
-	mov	(%rsp), %rbx
-	mov	8(%rsp), %rcx
-	mov	16(%rsp), %rdi
-	mov	24(%rsp), %r8
-	mov	32(%rsp), %r9
-	mov	40(%rsp), %r10
-	mov	48(%rsp), %r11
-	mov	56(%rsp), %r12
+	mov	504(%rsp), %r15
+	mov	(%r15), %rbx
+	mov	8(%r15), %rcx
+	mov	16(%r15), %rdi
+	mov	24(%r15), %r8
+	mov	32(%r15), %r9
+	mov	40(%r15), %r10
+	mov	48(%r15), %r11
+	mov	56(%r15), %r12
 	mov	464(%rsp), %rbp
 	lea	320(%rsp), %r14
 	mov	%r14, 496(%rsp)
 	call	ms_mont_ublock8_adx_internal
+	mov	504(%rsp), %r15
 	/* window = columns 8..15: + t[8..15], carry set aside (column 16) */
-	add	64(%rsp), %rbx
-	adc	72(%rsp), %rcx
-	adc	80(%rsp), %rdi
-	adc	88(%rsp), %r8
-	adc	96(%rsp), %r9
-	adc	104(%rsp), %r10
-	adc	112(%rsp), %r11
-	adc	120(%rsp), %r12
+	add	64(%r15), %rbx
+	adc	72(%r15), %rcx
+	adc	80(%r15), %rdi
+	adc	88(%r15), %r8
+	adc	96(%r15), %r9
+	adc	104(%r15), %r10
+	adc	112(%r15), %r11
+	adc	120(%r15), %r12
 	mov	$0, %edx
 	adc	$0, %edx
 	mov	%rdx, 480(%rsp)
 	lea	64(%rsi), %rsi
 	lea	320(%rsp), %rbp
 	/* + (u_0..u_7) * m_hi: columns 8..15 are final, window = 16..23 */
-	lea	64(%rsp), %r14
+	mov	504(%rsp), %r14
+	lea	64(%r14), %r14
 	mov	%r14, 488(%rsp)
 	call	ms_mont_block8_adx_internal
 	mov	%rbx, 256(%rsp)
@@ -2827,14 +2683,15 @@ ms_mont_redc_adx:
 	mov	%r11, 304(%rsp)
 	mov	%r12, 312(%rsp)
 	/* reduction, second half: window = columns 8..15 again; u_8..u_15 */
-	mov	64(%rsp), %rbx
-	mov	72(%rsp), %rcx
-	mov	80(%rsp), %rdi
-	mov	88(%rsp), %r8
-	mov	96(%rsp), %r9
-	mov	104(%rsp), %r10
-	mov	112(%rsp), %r11
-	mov	120(%rsp), %r12
+	mov	504(%rsp), %r15
+	mov	64(%r15), %rbx
+	mov	72(%r15), %rcx
+	mov	80(%r15), %rdi
+	mov	88(%r15), %r8
+	mov	96(%r15), %r9
+	mov	104(%r15), %r10
+	mov	112(%r15), %r11
+	mov	120(%r15), %r12
 	lea	-64(%rsi), %rsi
 	mov	464(%rsp), %rbp
 	lea	384(%rsp), %r14
@@ -2843,7 +2700,7 @@ ms_mont_redc_adx:
 	lea	64(%rsi), %rsi
 	lea	384(%rsp), %rbp
 	/* + (u_8..u_15) * m_hi: columns 16..23 to t[0..7]; window = 24..31 */
-	lea	(%rsp), %r14
+	mov	504(%rsp), %r14
 	mov	%r14, 488(%rsp)
 	call	ms_mont_block8_adx_internal
 	lea	-64(%rsi), %rsi
@@ -2854,53 +2711,54 @@ ms_mont_redc_adx:
 	mov	480(%rsp), %rdx
 	xor	%eax, %eax
 	add	$-1, %rdx
-	mov	(%rsp), %r14
-	adcx	128(%rsp), %r14
+	mov	504(%rsp), %r15
+	mov	(%r15), %r14
+	adcx	128(%r15), %r14
 	adox	256(%rsp), %r14
 	mov	%r14, (%rbp)
-	mov	8(%rsp), %r14
-	adcx	136(%rsp), %r14
+	mov	8(%r15), %r14
+	adcx	136(%r15), %r14
 	adox	264(%rsp), %r14
 	mov	%r14, 8(%rbp)
-	mov	16(%rsp), %r14
-	adcx	144(%rsp), %r14
+	mov	16(%r15), %r14
+	adcx	144(%r15), %r14
 	adox	272(%rsp), %r14
 	mov	%r14, 16(%rbp)
-	mov	24(%rsp), %r14
-	adcx	152(%rsp), %r14
+	mov	24(%r15), %r14
+	adcx	152(%r15), %r14
 	adox	280(%rsp), %r14
 	mov	%r14, 24(%rbp)
-	mov	32(%rsp), %r14
-	adcx	160(%rsp), %r14
+	mov	32(%r15), %r14
+	adcx	160(%r15), %r14
 	adox	288(%rsp), %r14
 	mov	%r14, 32(%rbp)
-	mov	40(%rsp), %r14
-	adcx	168(%rsp), %r14
+	mov	40(%r15), %r14
+	adcx	168(%r15), %r14
 	adox	296(%rsp), %r14
 	mov	%r14, 40(%rbp)
-	mov	48(%rsp), %r14
-	adcx	176(%rsp), %r14
+	mov	48(%r15), %r14
+	adcx	176(%r15), %r14
 	adox	304(%rsp), %r14
 	mov	%r14, 48(%rbp)
-	mov	56(%rsp), %r14
-	adcx	184(%rsp), %r14
+	mov	56(%r15), %r14
+	adcx	184(%r15), %r14
 	adox	312(%rsp), %r14
 	mov	%r14, 56(%rbp)
-	adcx	192(%rsp), %rbx
+	adcx	192(%r15), %rbx
 	adox	%rax, %rbx
-	adcx	200(%rsp), %rcx
+	adcx	200(%r15), %rcx
 	adox	%rax, %rcx
-	adcx	208(%rsp), %rdi
+	adcx	208(%r15), %rdi
 	adox	%rax, %rdi
-	adcx	216(%rsp), %r8
+	adcx	216(%r15), %r8
 	adox	%rax, %r8
-	adcx	224(%rsp), %r9
+	adcx	224(%r15), %r9
 	adox	%rax, %r9
-	adcx	232(%rsp), %r10
+	adcx	232(%r15), %r10
 	adox	%rax, %r10
-	adcx	240(%rsp), %r11
+	adcx	240(%r15), %r11
 	adox	%rax, %r11
-	adcx	248(%rsp), %r12
+	adcx	248(%r15), %r12
 	adox	%rax, %r12
 	mov	$0, %r13
 	adcx	%rax, %r13
@@ -2999,22 +2857,6 @@ ms_mont_redc_adx:
 	mov	%r12, 120(%rbp)
 	/* wipe the intermediate values from the stack (the frame is 16-byte aligned) */
 	xorps	%xmm0, %xmm0
-	movaps	%xmm0, (%rsp)
-	movaps	%xmm0, 16(%rsp)
-	movaps	%xmm0, 32(%rsp)
-	movaps	%xmm0, 48(%rsp)
-	movaps	%xmm0, 64(%rsp)
-	movaps	%xmm0, 80(%rsp)
-	movaps	%xmm0, 96(%rsp)
-	movaps	%xmm0, 112(%rsp)
-	movaps	%xmm0, 128(%rsp)
-	movaps	%xmm0, 144(%rsp)
-	movaps	%xmm0, 160(%rsp)
-	movaps	%xmm0, 176(%rsp)
-	movaps	%xmm0, 192(%rsp)
-	movaps	%xmm0, 208(%rsp)
-	movaps	%xmm0, 224(%rsp)
-	movaps	%xmm0, 240(%rsp)
 	movaps	%xmm0, 256(%rsp)
 	movaps	%xmm0, 272(%rsp)
 	movaps	%xmm0, 288(%rsp)

@@ -39,18 +39,18 @@ void ms_mont_mul_c64(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
 void ms_mont_sqr_c64(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                      const uint64_t m[MS_LIMBS], uint64_t m0inv);
 /* The two halves of a multiplication, for lazy reduction: t = a * b (or a^2) exactly,
- * as 32 limbs; r = t * R^-1 mod m, fully reduced, for any t < m * R. t may alias the
- * other arguments. */
+ * as 32 limbs (t must not overlap a or b); r = t * R^-1 mod m, fully reduced, for any
+ * t < m * R. The reduction works in t, which it leaves clobbered; r may be t itself. */
 void ms_mont_mulwide_c64(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
                          const uint64_t b[MS_LIMBS]);
 void ms_mont_sqrwide_c64(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS]);
-void ms_mont_redc_c64(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+void ms_mont_redc_c64(uint64_t r[MS_LIMBS], uint64_t t[2 * MS_LIMBS],
                       const uint64_t m[MS_LIMBS], uint64_t m0inv);
 #ifdef MS_FP_BACKEND_X86_64_ADX
 void ms_mont_mulwide_adx(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
                          const uint64_t b[MS_LIMBS]);
 void ms_mont_sqrwide_adx(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS]);
-void ms_mont_redc_adx(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+void ms_mont_redc_adx(uint64_t r[MS_LIMBS], uint64_t t[2 * MS_LIMBS],
                       const uint64_t m[MS_LIMBS], uint64_t m0inv);
 #define MS_MONT_MULWIDE_BACKEND ms_mont_mulwide_adx
 #define MS_MONT_SQRWIDE_BACKEND ms_mont_sqrwide_adx
@@ -96,7 +96,7 @@ static inline void ms_mont_sqrwide(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS
     MS_MONT_SQRWIDE_BACKEND(t, a);
 }
 
-static inline void ms_mont_redc(uint64_t r[MS_LIMBS], const uint64_t t[2 * MS_LIMBS],
+static inline void ms_mont_redc(uint64_t r[MS_LIMBS], uint64_t t[2 * MS_LIMBS],
                                 const ms_mont *mod)
 {
     MS_MONT_REDC_BACKEND(r, t, mod->m, mod->m0inv);

@@ -210,7 +210,7 @@ static void test_wide(const refmod *rm, int iterations)
 {
     typedef void mulw_fn(uint64_t *, const uint64_t *, const uint64_t *);
     typedef void sqrw_fn(uint64_t *, const uint64_t *);
-    typedef void redc_fn(uint64_t *, const uint64_t *, const uint64_t *, uint64_t);
+    typedef void redc_fn(uint64_t *, uint64_t *, const uint64_t *, uint64_t);
     static const struct {
         mulw_fn *mulw;
         sqrw_fn *sqrw;
@@ -249,6 +249,7 @@ static void test_wide(const refmod *rm, int iterations)
             ref_mont_mul(want, a, b, rm);
             wb[k].redc(r, w, mod->m, mod->m0inv);
             bad |= memcmp(r, want, sizeof r) != 0;
+            wb[k].mulw(w, a, b); /* the reduction clobbered it */
             wb[k].redc(w, w, mod->m, mod->m0inv); /* aliased */
             bad |= memcmp(w, want, sizeof r) != 0;
             wb[k].sqrw(w, a);
