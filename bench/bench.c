@@ -7,7 +7,7 @@
  * load on the shared machine, a context switch or a frequency change. Inputs are freshly generated keys, and every
  * call's result is checked: timing a call that fails would be meaningless.
  *
- * Usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N]
+ * Usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N] [--adx]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -768,7 +768,7 @@ static int selected(const bench_cfg *cfg, const char *name)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N]\n"
+    fprintf(f, "usage: ms_bench [--quick] [--json] [--filter NAME]... [--list] [--calls N] [--adx]\n"
                "  --quick        3 short runs per operation instead of 9 of ~100 ms\n"
                "  --json         one JSON object per line\n"
                "  --filter NAME  only operations whose name contains NAME (repeatable;\n"
@@ -777,7 +777,10 @@ static void usage(FILE *f)
                "  --calls N      no timing: call each operation exactly N times, for\n"
                "                 counting instructions under valgrind --tool=callgrind\n"
                "                 --toggle-collect='op_*' (the machine's noise does not\n"
-               "                 reach such counts)\n");
+               "                 reach such counts)\n"
+               "  --adx          use the x86_64-adx field backend even if the CPU check\n"
+               "                 says no: valgrind hides ADX from it, but runs it (only\n"
+               "                 on a CPU that has BMI2 and ADX)\n");
 }
 
 static void parse_args(bench_cfg *cfg, int argc, char **argv)
@@ -803,6 +806,13 @@ static void parse_args(bench_cfg *cfg, int argc, char **argv)
                 usage(stderr);
                 exit(2);
             }
+        } else if (strcmp(a, "--adx") == 0) {
+#ifdef MS_FP_BACKEND_X86_64_ADX
+            ms_mont_cpu_has_adx = 1;
+#else
+            fprintf(stderr, "ms_bench: --adx: this build has no x86_64-adx backend\n");
+            exit(2);
+#endif
         } else if (strcmp(a, "--list") == 0) {
             for (size_t k = 0; k < N_OPS; k++)
                 printf("%s\n", ops[k].name);

@@ -61,7 +61,8 @@ typedef struct ms_rng {
     void *ctx;
 } ms_rng;
 
-/* Name of the 1024-bit field multiplication backend compiled in ("c64", "x86_64-adx"). */
+/* Name of the 1024-bit field multiplication backend in use: "x86_64-adx", or "c64" (the
+ * portable one, also used when the adx backend is built but the CPU lacks BMI2/ADX). */
 MS_API const char *ms_fp_backend_name(void);
 
 /* ---- SAKKE: KMS side --------------------------------------------------------------- */

@@ -9,10 +9,21 @@
 
 __extension__ typedef unsigned __int128 u128;
 
+#ifdef MS_FP_BACKEND_X86_64_ADX
+int ms_mont_cpu_has_adx;
+
+/* Runs when the library is loaded, before main or the caller's first use. */
+__attribute__((constructor)) static void mont_detect_cpu(void)
+{
+    __builtin_cpu_init();
+    ms_mont_cpu_has_adx = __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("adx");
+}
+#endif
+
 const char *ms_fp_backend_name(void)
 {
 #ifdef MS_FP_BACKEND_X86_64_ADX
-    return "x86_64-adx";
+    return ms_mont_cpu_has_adx ? "x86_64-adx" : "c64 (x86_64-adx built, but this CPU lacks BMI2/ADX)";
 #else
     return "c64";
 #endif

@@ -11,7 +11,8 @@
  *
  * The multiplication backend is chosen at build time (CMake MS_FP_BACKEND): the
  * portable c64 backend is always compiled, as ms_mont_mul_c64/ms_mont_sqr_c64, so tests
- * can compare it with the one in use; ms_mont_mul/ms_mont_sqr are the chosen one.
+ * can compare it with the one in use; ms_mont_mul/ms_mont_sqr are the chosen one (the
+ * adx backend falls back to c64 on a CPU without BMI2 and ADX).
  */
 #ifndef MS_CRYPTO_MONT_H
 #define MS_CRYPTO_MONT_H
@@ -52,54 +53,57 @@ void ms_mont_mulwide_adx(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
 void ms_mont_sqrwide_adx(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS]);
 void ms_mont_redc_adx(uint64_t r[MS_LIMBS], uint64_t t[2 * MS_LIMBS],
                       const uint64_t m[MS_LIMBS], uint64_t m0inv);
-#define MS_MONT_MULWIDE_BACKEND ms_mont_mulwide_adx
-#define MS_MONT_SQRWIDE_BACKEND ms_mont_sqrwide_adx
-#define MS_MONT_REDC_BACKEND ms_mont_redc_adx
-#else
-#define MS_MONT_MULWIDE_BACKEND ms_mont_mulwide_c64
-#define MS_MONT_SQRWIDE_BACKEND ms_mont_sqrwide_c64
-#define MS_MONT_REDC_BACKEND ms_mont_redc_c64
-#endif
-
-#ifdef MS_FP_BACKEND_X86_64_ADX
 void ms_mont_mul_adx(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                      const uint64_t b[MS_LIMBS], const uint64_t m[MS_LIMBS], uint64_t m0inv);
 void ms_mont_sqr_adx(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                      const uint64_t m[MS_LIMBS], uint64_t m0inv);
-#define MS_MONT_MUL_BACKEND ms_mont_mul_adx
-#define MS_MONT_SQR_BACKEND ms_mont_sqr_adx
+
+/* The adx backend needs BMI2 and ADX, which some x86-64 CPUs lack: a library built with
+ * it checks the CPU once, when it is loaded (mont.c), and uses the portable backend on
+ * such a CPU. Until then (another library's constructor, say) it is 0: portable. The
+ * branch is perfectly predicted and costs nothing next to a multiplication. */
+extern int ms_mont_cpu_has_adx;
+#define MS_MONT_DISPATCH(adx_call, c64_call)                                                  \
+    do {                                                                                      \
+        if (__builtin_expect(ms_mont_cpu_has_adx, 1))                                         \
+            adx_call;                                                                         \
+        else                                                                                  \
+            c64_call;                                                                         \
+    } while (0)
 #else
-#define MS_MONT_MUL_BACKEND ms_mont_mul_c64
-#define MS_MONT_SQR_BACKEND ms_mont_sqr_c64
+#define MS_MONT_DISPATCH(adx_call, c64_call) c64_call
 #endif
 
 static inline void ms_mont_mul(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                                const uint64_t b[MS_LIMBS], const ms_mont *mod)
 {
-    MS_MONT_MUL_BACKEND(r, a, b, mod->m, mod->m0inv);
+    MS_MONT_DISPATCH(ms_mont_mul_adx(r, a, b, mod->m, mod->m0inv),
+                     ms_mont_mul_c64(r, a, b, mod->m, mod->m0inv));
 }
 
 static inline void ms_mont_sqr(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS],
                                const ms_mont *mod)
 {
-    MS_MONT_SQR_BACKEND(r, a, mod->m, mod->m0inv);
+    MS_MONT_DISPATCH(ms_mont_sqr_adx(r, a, mod->m, mod->m0inv),
+                     ms_mont_sqr_c64(r, a, mod->m, mod->m0inv));
 }
 
 static inline void ms_mont_mulwide(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS],
                                    const uint64_t b[MS_LIMBS])
 {
-    MS_MONT_MULWIDE_BACKEND(t, a, b);
+    MS_MONT_DISPATCH(ms_mont_mulwide_adx(t, a, b), ms_mont_mulwide_c64(t, a, b));
 }
 
 static inline void ms_mont_sqrwide(uint64_t t[2 * MS_LIMBS], const uint64_t a[MS_LIMBS])
 {
-    MS_MONT_SQRWIDE_BACKEND(t, a);
+    MS_MONT_DISPATCH(ms_mont_sqrwide_adx(t, a), ms_mont_sqrwide_c64(t, a));
 }
 
 static inline void ms_mont_redc(uint64_t r[MS_LIMBS], uint64_t t[2 * MS_LIMBS],
                                 const ms_mont *mod)
 {
-    MS_MONT_REDC_BACKEND(r, t, mod->m, mod->m0inv);
+    MS_MONT_DISPATCH(ms_mont_redc_adx(r, t, mod->m, mod->m0inv),
+                     ms_mont_redc_c64(r, t, mod->m, mod->m0inv));
 }
 
 /* ---- generic operations (mont.c) ------------------------------------------------------ */

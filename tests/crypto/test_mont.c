@@ -15,6 +15,7 @@
 
 #include "crypto/fp.h"
 #include "crypto/mont.h"
+#include "mikeysakke/crypto.h"
 #include "testutil.h"
 
 /* The variable-time plain inverse behind ms_mont_inv_blinded (internal to mont.c). */
@@ -465,6 +466,45 @@ static void test_backends_agree(const refmod *rm, int iterations)
     CHECK(bad == 0);
 }
 
+#ifdef MS_FP_BACKEND_X86_64_ADX
+/* The inline dispatch follows the load-time CPU check: with the flag cleared (a CPU
+ * without BMI2/ADX) every operation takes the portable path and still agrees. */
+static void test_dispatch_fallback(const refmod *rm)
+{
+    const ms_mont *mod = rm->mod;
+    int saved = ms_mont_cpu_has_adx, bad = 0;
+    printf("this CPU has BMI2 and ADX: %s\n", saved ? "yes" : "no");
+    for (int it = 0; it < 200; it++) {
+        uint64_t a[MS_LIMBS], b[MS_LIMBS], want[MS_LIMBS], got[MS_LIMBS], w[2 * MS_LIMBS];
+        random_below(a, rm);
+        random_below(b, rm);
+        ref_mont_mul(want, a, b, rm);
+        for (int flag = 0; flag <= saved; flag++) {
+            ms_mont_cpu_has_adx = flag;
+            ms_mont_mul(got, a, b, mod);
+            bad |= memcmp(got, want, sizeof got) != 0;
+            ms_mont_mulwide(w, a, b);
+            ms_mont_redc(got, w, mod);
+            bad |= memcmp(got, want, sizeof got) != 0;
+            ref_mont_mul(want, a, a, rm);
+            ms_mont_sqr(got, a, mod);
+            bad |= memcmp(got, want, sizeof got) != 0;
+            ms_mont_sqrwide(w, a);
+            ms_mont_redc(got, w, mod);
+            bad |= memcmp(got, want, sizeof got) != 0;
+            ref_mont_mul(want, a, b, rm);
+        }
+    }
+    /* the name says which one runs */
+    ms_mont_cpu_has_adx = 0;
+    CHECK(strncmp(ms_fp_backend_name(), "c64", 3) == 0);
+    ms_mont_cpu_has_adx = saved;
+    if (saved)
+        CHECK(strcmp(ms_fp_backend_name(), "x86_64-adx") == 0);
+    CHECK(bad == 0);
+}
+#endif
+
 /* A long chain of squarings and multiplications (each output feeds the next input)
  * agrees between backends and with BIGNUM. */
 static void test_chain(const refmod *rm)
@@ -751,6 +791,10 @@ int main(void)
     test_chain(&q);
     test_wide(&p, 3000);
     test_wide(&q, 3000);
+#ifdef MS_FP_BACKEND_X86_64_ADX
+    test_dispatch_fallback(&p);
+    test_dispatch_fallback(&q);
+#endif
     printf("backends tested:");
     for (size_t k = 0; k < NBACKENDS; k++)
         printf(" %s", backends[k].name);

@@ -16,11 +16,14 @@
  *   --skip-openssl  leave out the ECCSI (P-256) operations, whose arithmetic runs in
  *                   OpenSSL; see tests/ct/openssl.supp for what OpenSSL reports.
  */
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto/ct.h"
+#include "crypto/mont.h"
 #include "crypto/pairing.h"
 #include "crypto/sakke_hash.h"
 #include "kms/seal.h"
@@ -704,8 +707,47 @@ static void default_vector_dir(void)
     setenv("MS_TEST_VECTORS", dir, 0);
 }
 
+#ifdef MS_FP_BACKEND_X86_64_ADX
+/* Valgrind runs mulx/adcx/adox but clears ADX in the CPUID it shows, so the library's
+ * load-time check would pick the portable backend here, and the assembly that real
+ * CPUs run would go unchecked. So ask the CPU directly: execute one of each and catch
+ * SIGILL (a CPU without them). */
+static sigjmp_buf adx_probe_env;
+
+static void adx_probe_sigill(int sig)
+{
+    (void)sig;
+    siglongjmp(adx_probe_env, 1);
+}
+
+static int adx_instructions_run(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = adx_probe_sigill;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGILL, &sa, &old) != 0)
+        return 0;
+    volatile int ok = 0;
+    if (sigsetjmp(adx_probe_env, 1) == 0) {
+        uint64_t lo, hi, x = 3, y = 5;
+        __asm__ volatile("mulx %3, %0, %1\n\tadcx %0, %1\n\tadox %0, %1"
+                         : "=&r"(lo), "=&r"(hi), "+d"(x)
+                         : "r"(y)
+                         : "cc");
+        ok = 1;
+    }
+    sigaction(SIGILL, &old, NULL);
+    return ok;
+}
+#endif
+
 int main(int argc, char **argv)
 {
+#ifdef MS_FP_BACKEND_X86_64_ADX
+    ms_mont_cpu_has_adx = adx_instructions_run();
+    printf("field backend checked: %s\n", ms_fp_backend_name());
+#endif
     int skip_openssl = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--skip-openssl") == 0) {
