@@ -10,13 +10,18 @@
 __extension__ typedef unsigned __int128 u128;
 
 #ifdef MS_FP_BACKEND_X86_64_ADX
+#include <cpuid.h>
+
 int ms_mont_cpu_has_adx;
 
-/* Runs when the library is loaded, before main or the caller's first use. */
+/* Runs when the library is loaded, before main or the caller's first use. CPUID leaf 7
+ * (structured extended features), EBX: bit 8 BMI2 (mulx), bit 19 ADX (adcx, adox).
+ * (Read directly: clang's __builtin_cpu_supports does not know "adx".) */
 __attribute__((constructor)) static void mont_detect_cpu(void)
 {
-    __builtin_cpu_init();
-    ms_mont_cpu_has_adx = __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("adx");
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
+        ms_mont_cpu_has_adx = (ebx >> 8 & 1) && (ebx >> 19 & 1);
 }
 #endif
 
