@@ -2,6 +2,9 @@
 #include "mont.h"
 
 #include <string.h>
+#ifdef MS_FP_BACKEND_X86_64_ADX
+#include <cpuid.h>
+#endif
 
 #include "ct.h"
 #include "mikeysakke/crypto.h"
@@ -10,8 +13,6 @@
 __extension__ typedef unsigned __int128 u128;
 
 #ifdef MS_FP_BACKEND_X86_64_ADX
-#include <cpuid.h>
-
 int ms_mont_cpu_has_adx;
 
 /* Runs when the library is loaded, before main or the caller's first use. CPUID leaf 7
@@ -197,7 +198,6 @@ void ms_mont_wide_sub(uint64_t w[2 * MS_LIMBS], const uint64_t x[2 * MS_LIMBS],
  * the portable u128 loops compiled to about 450 instructions each, and the pairing and
  * the curve arithmetic call them ~20 times per doubling step (15-20% of their time).
  * With adc/sbb chains fully unrolled they are about 100. */
-#include <x86intrin.h>
 
 void ms_mont_add(uint64_t r[MS_LIMBS], const uint64_t a[MS_LIMBS], const uint64_t b[MS_LIMBS],
                  const ms_mont *mod)
@@ -476,9 +476,10 @@ void ms_mont_inv_plain_var(uint64_t r[MS_LIMBS], const uint64_t x[MS_LIMBS], con
 
     /* Work on as many 62-bit limbs as the modulus needs, plus one for the sign and the
      * headroom of (-2m, m): 17 for p and q, 5 for a 256-bit modulus (ECCSI's). */
-    int mbits = 64 * MS_LIMBS;
-    while (mbits > 1 && !((mod->m[(mbits - 1) / 64] >> ((mbits - 1) % 64)) & 1))
-        mbits--;
+    int top = MS_LIMBS - 1;
+    while (top > 0 && mod->m[top] == 0)
+        top--;
+    int mbits = 64 * top + 64 - __builtin_clzll(mod->m[top] | 1);
     const int n = mbits / 62 + 1 < S62_LIMBS ? mbits / 62 + 1 : S62_LIMBS;
     int len = n;
     int64_t eta = -1;

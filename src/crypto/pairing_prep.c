@@ -67,6 +67,25 @@ static int is_one(unsigned i, unsigned c, unsigned nbits)
     return c == 0 && i + 1 == nbits;
 }
 
+/* The pole order n = 2^k + |e| + 1 of a block's function h (see above). */
+static unsigned block_order(unsigned k, int e)
+{
+    return (1u << k) + (unsigned)(e < 0 ? -e : e) + 1;
+}
+
+/* Stored coefficient counts of a block with pole order n: r_0..r_{nr-1} then
+ * s_0..s_{ns-1}; the monomial of order n (x^(n/2) or y x^((n-3)/2)) has coefficient 1. */
+static void block_shape(unsigned n, unsigned *nr, unsigned *ns)
+{
+    if (n % 2 == 0) {
+        *nr = n / 2;
+        *ns = (n - 2) / 2;
+    } else {
+        *nr = (n + 1) / 2;
+        *ns = (n - 3) / 2;
+    }
+}
+
 /* Cost of a sum of `terms` products reduced once, in half multiplications: a wide
  * product and a reduction each cost about half a multiplication. */
 static unsigned sum_cost(unsigned terms)
@@ -77,8 +96,8 @@ static unsigned sum_cost(unsigned terms)
 /* Evaluation cost of a block, in half multiplications (see block_shape) */
 static unsigned block_cost(unsigned k, int e, int first)
 {
-    unsigned n = (1u << k) + (unsigned)(e < 0 ? -e : e) + 1;
-    unsigned nr = n % 2 == 0 ? n / 2 : (n + 1) / 2, ns = n % 2 == 0 ? (n - 2) / 2 : (n - 3) / 2;
+    unsigned n = block_order(k, e), nr, ns;
+    block_shape(n, &nr, &ns);
     unsigned h = sum_cost(nr - 1) + sum_cost(ns);
     /* first block: v = h, no squarings and no product; else k squarings in F_p^2
      * (2 M each) and one product (3 wide products, 2 reductions) */
@@ -163,22 +182,10 @@ static void schedule(sched *s)
     for (unsigned b = 0; b < nb; b++) {
         s->k[b] = rk[nb - 1 - b];
         s->e[b] = re[nb - 1 - b];
-        s->ncoef += (1u << s->k[b]) + (unsigned)(s->e[b] < 0 ? -s->e[b] : s->e[b]);
+        s->ncoef += block_order(s->k[b], s->e[b]) - 1;
     }
 }
 
-/* Stored coefficient counts of a block with pole order n: r_0..r_{nr-1} then
- * s_0..s_{ns-1}; the monomial of order n (x^(n/2) or y x^((n-3)/2)) has coefficient 1. */
-static void block_shape(unsigned n, unsigned *nr, unsigned *ns)
-{
-    if (n % 2 == 0) {
-        *nr = n / 2;
-        *ns = (n - 2) / 2;
-    } else {
-        *nr = (n + 1) / 2;
-        *ns = (n - 3) / 2;
-    }
-}
 
 /* The schedule is public and is kept with the coefficients, so evaluation need not
  * rerun the dynamic program (about 70 us); evaluation checks its shape before use. */
@@ -200,7 +207,7 @@ static int sched_valid(const sched *s)
         unsigned ae = (unsigned)(e < 0 ? -e : e);
         if (k < 1 || k > KMAX || ae >= (1u << k))
             return 0;
-        total += (1u << k) + ae;
+        total += block_order(k, e) - 1;
     }
     return total == s->ncoef && total <= PP_NCOEF;
 }
@@ -553,7 +560,7 @@ int ms_pairing_prepare(ms_pairing_prepared *pp, const ms_sakke_affine *kp)
         for (; b < b_end; b++) {
             unsigned k = sc.k[b];
             int e = sc.e[b];
-            unsigned n = (1u << k) + (unsigned)(e < 0 ? -e : e) + 1;
+            unsigned n = block_order(k, e);
             unsigned nsteps = k;
             int8_t d[KMAX];
             block_digits(d, k, e);
@@ -636,7 +643,7 @@ int ms_pairing_prepared_eval(ms_fp *out, const ms_pairing_prepared *pp, const ms
     for (unsigned b = 0; b < sc->nblocks; b++) {
         unsigned k = sc->k[b];
         int e = sc->e[b];
-        unsigned n = (1u << k) + (unsigned)(e < 0 ? -e : e) + 1, nr, ns;
+        unsigned n = block_order(k, e), nr, ns;
         block_shape(n, &nr, &ns);
         const ms_fp *c = &pp->c[pos];
         pos += nr + ns;

@@ -291,10 +291,8 @@ ms_err ms_sakke_rsk_issue(const ms_sakke_kms *kms, uint8_t rsk[MS_SAKKE_POINT_BY
     }
     ms_mont_from(k, k, &ms_mont_q);
     /* k is in [1, q - 1], so [k]P is never infinity */
-    if (ms_sakke_comb_mul_affine(&K, kms->comb_p, k) != 0) {
-        err = MS_ERR_RNG;
+    if ((err = ms_sakke_comb_mul_affine(&K, kms->comb_p, k)) != MS_OK)
         goto out;
-    }
     ms_sakke_point_encode(rsk, &K);
     err = MS_OK;
 out:
@@ -401,19 +399,16 @@ static ms_err encap_core(const ms_sakke_kms *kms, const ms_sakke_comb *comb_i,
     /* r = HashToIntegerRange(SSV || b, q) */
     if (ms_sakke_htir_q(r, ssv, MS_SAKKE_SSV_BYTES, id, id_len) != 0)
         goto out;
-    int comb_ret;
     if (comb_i != NULL) {
-        comb_ret = ms_sakke_comb_mul_batched(&R, comb_i, r);
+        err = ms_sakke_comb_mul_batched(&R, comb_i, r);
     } else {
         /* r a mod q: Montgomery multiplication by a R gives the plain product */
         ms_mont_to(am, a, &ms_mont_q);
         ms_mont_mul(ra, r, am, &ms_mont_q);
-        comb_ret = ms_sakke_comb_mul2(&R, kms->comb_p, ra, kms->comb_z, r);
+        err = ms_sakke_comb_mul2(&R, kms->comb_p, ra, kms->comb_z, r);
     }
-    if (comb_ret != 0) {
-        err = MS_ERR_RNG;
+    if (err != MS_OK)
         goto out;
-    }
     /* R is infinity only if r = 0 (probability 1/q) or I is (a = -z mod q) */
     err = jac_encode(sed, &Ra, &R, MS_ERR_ID_RANGE);
     if (err != MS_OK)
@@ -487,16 +482,16 @@ static ms_err decap_finish(uint8_t ssv_out[MS_SAKKE_SSV_BYTES], const ms_fp *w,
         ssv[i] ^= sed[MS_SAKKE_POINT_BYTES + i];
     if (ms_sakke_htir_q(r, ssv, sizeof ssv, id, id_len) != 0)
         goto out;
-    int comb_ret;
+    ms_err comb_err;
     if (comb_i != NULL) {
-        comb_ret = ms_sakke_comb_mul_batched(&T, comb_i, r);
+        comb_err = ms_sakke_comb_mul_batched(&T, comb_i, r);
     } else {
         ms_mont_to(am, a, &ms_mont_q);
         ms_mont_mul(ra, r, am, &ms_mont_q);
-        comb_ret = ms_sakke_comb_mul2(&T, kms->comb_p, ra, kms->comb_z, r);
+        comb_err = ms_sakke_comb_mul2(&T, kms->comb_p, ra, kms->comb_z, r);
     }
-    if (comb_ret != 0) {
-        err = MS_ERR_RNG;
+    if (comb_err != MS_OK) {
+        err = comb_err;
     } else if (declassify(ms_sakke_jac_eq_affine(&T, R))) {
         memcpy(ssv_out, ssv, sizeof ssv);
         err = MS_OK;

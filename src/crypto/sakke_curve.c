@@ -1077,43 +1077,44 @@ static void comb_work_free(comb_work *w)
     }
 }
 
-int ms_sakke_comb_mul_batched(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k[MS_LIMBS])
+ms_err ms_sakke_comb_mul_batched(ms_sakke_jac *r, const ms_sakke_comb *t,
+                                 const uint64_t k[MS_LIMBS])
 {
     comb_work *w = comb_work_new();
     if (w == NULL)
-        return -1;
+        return MS_ERR_NOMEM;
     const ms_sakke_comb *tt[1] = {t};
     const uint64_t *kk[1] = {k};
-    int ret = comb_column_sums(w, tt, kk, 1);
+    ms_err ret = comb_column_sums(w, tt, kk, 1) == 0 ? MS_OK : MS_ERR_RNG;
     comb_horner(r, w->pt[0], w->neg[0]);
     comb_work_free(w);
     return ret;
 }
 
-int ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
-                             const uint64_t k[MS_LIMBS])
+ms_err ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
+                                const uint64_t k[MS_LIMBS])
 {
     ms_sakke_jac acc;
-    int ret = ms_sakke_comb_mul_batched(&acc, t, k);
-    if (ms_sakke_jac_to_affine(r, &acc) != 0)
-        ret = -1;
+    ms_err ret = ms_sakke_comb_mul_batched(&acc, t, k);
+    if (ret == MS_OK && ms_sakke_jac_to_affine(r, &acc) != 0)
+        ret = MS_ERR_RNG; /* k != 0 mod q never gives infinity: the generator failed */
     ms_wipe(&acc, sizeof acc);
     return ret;
 }
 
-int ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],
-                       const ms_sakke_comb *t2, const uint64_t k2[MS_LIMBS])
+ms_err ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],
+                          const ms_sakke_comb *t2, const uint64_t k2[MS_LIMBS])
 {
     /* The two column trees share their inversions; the two Horner chains stay apart,
      * because an accumulator [X1]base1 + [X2]base2 admits no bound like the one of
      * ms_sakke_comb_mul, and the complete addition joins them at the end. */
     comb_work *w = comb_work_new();
     if (w == NULL)
-        return -1;
+        return MS_ERR_NOMEM;
     const ms_sakke_comb *tt[2] = {t1, t2};
     const uint64_t *kk[2] = {k1, k2};
     ms_sakke_jac a;
-    int ret = comb_column_sums(w, tt, kk, 2);
+    ms_err ret = comb_column_sums(w, tt, kk, 2) == 0 ? MS_OK : MS_ERR_RNG;
     comb_horner(&a, w->pt[0], w->neg[0]);
     comb_horner(r, w->pt[1], w->neg[1]);
     ms_sakke_jac_add(r, r, &a);

@@ -73,14 +73,16 @@ int ms_sakke_comb_build(ms_sakke_comb *t, const ms_sakke_affine *base);
 void ms_sakke_comb_mul(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k[MS_LIMBS]);
 /* The same product with each comb column summed in affine coordinates (one batched,
  * blinded inversion per level of the column trees; about 25% fewer multiplications),
- * in Jacobian or affine form. Constant time; 0, or -1 if the RNG or memory failed. */
-int ms_sakke_comb_mul_batched(ms_sakke_jac *r, const ms_sakke_comb *t, const uint64_t k[MS_LIMBS]);
-int ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
-                             const uint64_t k[MS_LIMBS]);
+ * in Jacobian or affine form (k != 0 for the affine one). Constant time. MS_OK,
+ * MS_ERR_RNG if the blinding's generator failed, MS_ERR_NOMEM for the ~100 KiB of
+ * scratch. */
+ms_err ms_sakke_comb_mul_batched(ms_sakke_jac *r, const ms_sakke_comb *t,
+                                 const uint64_t k[MS_LIMBS]);
+ms_err ms_sakke_comb_mul_affine(ms_sakke_affine *r, const ms_sakke_comb *t,
+                                const uint64_t k[MS_LIMBS]);
 /* r = [k1]base1 + [k2]base2 for secret k1, k2 < q, constant time (the sender's
- * [r b]P + [r]Z), batched like ms_sakke_comb_mul_batched: 0, or -1 if the RNG or
- * memory failed. */
-int ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],
-                       const ms_sakke_comb *t2, const uint64_t k2[MS_LIMBS]);
+ * [r b]P + [r]Z), batched like ms_sakke_comb_mul_batched, with the same results. */
+ms_err ms_sakke_comb_mul2(ms_sakke_jac *r, const ms_sakke_comb *t1, const uint64_t k1[MS_LIMBS],
+                          const ms_sakke_comb *t2, const uint64_t k2[MS_LIMBS]);
 
 #endif

@@ -175,6 +175,10 @@ static void test_rfc(void)
     ms_secure_free(pp, ms_pairing_prepared_size());
     CHECK(ms_pairing_prepared_eval(&out, pp2, &p) == 0);
     CHECK(fp_equal(&out, &g));
+    /* a table that was never prepared (or whose preparation failed: it is wiped then)
+     * is refused, not evaluated */
+    memset(pp2, 0, ms_pairing_prepared_size());
+    CHECK(ms_pairing_prepared_eval(&out, pp2, &p) != 0);
     free(pp2);
 
     /* g^r */
