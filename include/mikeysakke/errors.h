@@ -93,6 +93,14 @@ typedef enum ms_err {
     MS_ERR_RATE_LIMITED = 64,            /* too many requests: rate-limited */
     MS_ERR_HTTP = 65,                    /* the server answered with an unexpected HTTP status or error element */
     MS_ERR_CONFIG = 66,                  /* the configuration file is malformed or names a missing setting */
+    /* Calls (src/sip, src/call, src/capture). */
+    MS_ERR_SRTP_AUTH = 67,   /* SRTP or SRTCP packet failed authentication (tampered, or another key) */
+    MS_ERR_SRTP_REPLAY = 68, /* SRTP or SRTCP packet is a replay or too old */
+    MS_ERR_SIP = 69,         /* SIP signalling failed: transport, registration or an unexpected response */
+    MS_ERR_CALL_REFUSED = 70, /* the other side refused the call (SIP status and Warning say why) */
+    MS_ERR_MEDIA = 71,       /* audio file, codec or sound card failed */
+    MS_ERR_CAPTURE = 72,     /* capture file unreadable or malformed */
+    MS_ERR_NOT_SECURE = 73,  /* offer without MIKEY-SAKKE key management or with unencrypted media: refused */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -92,6 +92,13 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_RATE_LIMITED] = {"MS_ERR_RATE_LIMITED", "too many requests: rate-limited"},
     [MS_ERR_HTTP] = {"MS_ERR_HTTP", "the server answered with an unexpected HTTP status or error element"},
     [MS_ERR_CONFIG] = {"MS_ERR_CONFIG", "the configuration file is malformed or names a missing setting"},
+    [MS_ERR_SRTP_AUTH] = {"MS_ERR_SRTP_AUTH", "SRTP or SRTCP packet failed authentication (tampered, or another key)"},
+    [MS_ERR_SRTP_REPLAY] = {"MS_ERR_SRTP_REPLAY", "SRTP or SRTCP packet is a replay or too old"},
+    [MS_ERR_SIP] = {"MS_ERR_SIP", "SIP signalling failed: transport, registration or an unexpected response"},
+    [MS_ERR_CALL_REFUSED] = {"MS_ERR_CALL_REFUSED", "the other side refused the call (SIP status and Warning say why)"},
+    [MS_ERR_MEDIA] = {"MS_ERR_MEDIA", "audio file, codec or sound card failed"},
+    [MS_ERR_CAPTURE] = {"MS_ERR_CAPTURE", "capture file unreadable or malformed"},
+    [MS_ERR_NOT_SECURE] = {"MS_ERR_NOT_SECURE", "offer without MIKEY-SAKKE key management or with unencrypted media: refused"},
 };
 
 const char *ms_strerror(ms_err err)

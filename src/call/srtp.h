@@ -1,0 +1,47 @@
+/*
+ * SRTP and SRTCP (RFC 3711) on libsrtp2, with TS 33.180's MKI on every packet. The only
+ * file that calls libsrtp2 (no project symbol starts with srtp_; libre's SRTP is never
+ * used). One ms_srtp is one direction of one call: outbound protects, inbound unprotects
+ * (with libsrtp's replay protection).
+ */
+#ifndef MS_CALL_SRTP_H
+#define MS_CALL_SRTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mikeysakke/errors.h"
+#include "mikeysakke/mikey.h"
+
+typedef enum ms_srtp_suite {
+    MS_SRTP_AEAD_AES_128_GCM = 0,        /* RFC 7714: 16-octet key, 12-octet salt, 16-octet tag */
+    MS_SRTP_AES_CM_128_HMAC_SHA1_80 = 1  /* RFC 3711: 16-octet key, 14-octet salt, 10-octet tag */
+} ms_srtp_suite;
+
+/* Octets protect may add to an RTP packet (tag + MKI) or an RTCP packet (+ SRTCP index). */
+#define MS_SRTP_MAX_OVERHEAD 48
+
+/* "AEAD_AES_128_GCM" / "AES_CM_128_HMAC_SHA1_80"; parse accepts those names. */
+const char *ms_srtp_suite_name(ms_srtp_suite s);
+ms_err ms_srtp_suite_parse(ms_srtp_suite *out, const char *name);
+/* Master key and salt lengths the suite takes (for ms_mikey_srtp_keys). */
+void ms_srtp_suite_lengths(ms_srtp_suite s, size_t *key_len, size_t *salt_len);
+
+typedef struct ms_srtp ms_srtp;
+
+/* keys: master key, salt and MKI (keys->mki_len may be 0 for plain RFC 6509). libsrtp is
+ * initialised once per process on first use. */
+ms_err ms_srtp_new(ms_srtp **out, ms_srtp_suite suite, const ms_srtp_keys *keys,
+                   bool outbound);
+void ms_srtp_free(ms_srtp *s); /* wipes; NULL allowed */
+
+/* In place: pkt holds *len octets of RTP (RTCP) and has room for cap octets. */
+ms_err ms_srtp_protect(ms_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
+ms_err ms_srtp_protect_rtcp(ms_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
+/* MS_ERR_SRTP_AUTH (tampered, wrong key or wrong MKI), MS_ERR_SRTP_REPLAY, or
+ * MS_ERR_INVALID for a packet too short to be SRTP. */
+ms_err ms_srtp_unprotect(ms_srtp *s, uint8_t *pkt, size_t *len);
+ms_err ms_srtp_unprotect_rtcp(ms_srtp *s, uint8_t *pkt, size_t *len);
+
+#endif
