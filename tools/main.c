@@ -3,6 +3,7 @@
  * drives dispatch, option parsing and the usage text (the wireguard-tools habit); the
  * exit status is the ms_err code, 1 meaning "checked and invalid" (docs/cli.md).
  */
+#include "call_cli.h"
 #include "cli.h"
 #include "kms_cli.h"
 #include "user_cli.h"
@@ -215,6 +216,8 @@ static const struct cli_cmd commands[] = {
     {"user", "status", cli_user_status, "periods in force, next period's keys due", cli_user_status_opts},
     {"user", "purge", cli_user_purge, "delete key periods that have expired", cli_user_purge_opts},
     {"user", "fetch", cli_user_fetch, "fetch the KMS certificate and keys over HTTPS (Annex D)", cli_user_fetch_opts},
+    {"call", "dial", cli_call_dial, "place an end-to-end encrypted call (SIP + MIKEY-SAKKE + SRTP)", cli_call_dial_opts},
+    {"call", "answer", cli_call_answer, "wait for and answer encrypted calls; refuse bad offers", cli_call_answer_opts},
     {"dist", "serve", cli_dist_serve, "serve an offline KMS's export over HTTPS (holds no secret)", cli_dist_serve_opts},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
