@@ -97,7 +97,7 @@ typedef struct bench_state {
 
     /* SRTP: one call direction per suite (sender and receiver), 4-octet MKI. */
     ms_srtp *media_tx[2], *media_rx[2];
-    uint16_t media_seq;
+    uint16_t media_seq[2]; /* per sender: each sees consecutive numbers */
     _Alignas(4) uint8_t media_pkt[BENCH_SRTP_PAYLOAD + MS_RTP_HEADER + MS_SRTP_MAX_OVERHEAD];
 } bench_state;
 
@@ -624,9 +624,10 @@ static void op_mikey_respond(bench_state *s)
  * unprotected (authenticated, replay-checked, decrypted) by the receiver. */
 static void media_round(bench_state *s, int suite)
 {
-    ms_rtp_header h = {.payload_type = 111, .seq = s->media_seq, .timestamp = 960u * s->media_seq,
+    ms_rtp_header h = {.payload_type = 111, .seq = s->media_seq[suite],
+                       .timestamp = 960u * s->media_seq[suite],
                        .ssrc = 0x5eed5eed};
-    s->media_seq++;
+    s->media_seq[suite]++;
     ms_rtp_write_header(s->media_pkt, &h);
     memset(s->media_pkt + MS_RTP_HEADER, 0x5a, BENCH_SRTP_PAYLOAD);
     size_t len = MS_RTP_HEADER + BENCH_SRTP_PAYLOAD;
