@@ -99,11 +99,14 @@ kam_start() {
     done
 }
 
-# kam_errors DIR: prints the errors kamailio logged (none: prints nothing). A phone
-# that drops its TCP connection (reset) is normal life for a provider, not an error.
+# kam_errors DIR [LINES]: prints the errors kamailio logged in the first LINES lines of
+# its log (all by default); none: prints nothing. A phone that drops its TCP connection
+# (reset) is normal life for a provider, not an error.
 kam_errors() {
-    grep -E '(ERROR|CRITICAL|ALERT|BUG):' "$1/kamailio.log" |
-        grep -vE 'tcp_read_data\(\): (error reading: Connection reset by peer|-> \[)' || true
+    head -n "${2:-1000000000}" "$1/kamailio.log" |
+        grep -E '(ERROR|CRITICAL|ALERT|BUG):' |
+        grep -vE 'tcp_read_data\(\): (error reading: Connection reset by peer|-> \[)|tcp_read_req\(\): ERROR: tcp_read_req: error reading' ||
+        true
 }
 
 # kam_stop DIR: stops kamailio (SIGTERM, then SIGKILL after 5 s) and fails if it
@@ -111,6 +114,9 @@ kam_errors() {
 kam_stop() {
     local dir=$1 pid tries=0
     pid=$(cat "$dir/kamailio.main.pid" 2>/dev/null) || { echo "kam_stop: not started" >&2; return 1; }
+    # what it logs while its processes shut down (EOF on internal pipes) is not judged
+    local lines
+    lines=$(wc -l <"$dir/kamailio.log")
     kill -TERM "$pid" 2>/dev/null
     while kill -0 "$pid" 2>/dev/null; do
         tries=$((tries + 1))
@@ -123,7 +129,7 @@ kam_stop() {
     done
     rm -f "$dir/kamailio.main.pid"
     local errors
-    errors=$(kam_errors "$dir")
+    errors=$(kam_errors "$dir" "$lines")
     if [ -n "$errors" ]; then
         echo "kam_stop: kamailio logged errors:" >&2
         printf '%s\n' "$errors" | sed 's/^/  kamailio: /' >&2

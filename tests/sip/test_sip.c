@@ -208,14 +208,15 @@ static agent alice = {.name = "alice"}, bob = {.name = "bob"}, carol = {.name = 
              frank = {.name = "frank"};
 static char proxy[64];
 
-static ms_err new_agent(agent *a, const char *uri, const char *user, const char *password,
-                        bool do_register, const char *listen)
+static ms_err new_agent_on(agent *a, const char *uri, const char *user, const char *password,
+                           bool do_register, const char *listen, const char *transport)
 {
     char detail[256] = "";
     ms_sip_config cfg = {
         .local_uri = uri,
         .display = a->name,
         .listen = listen,
+        .transport = transport,
         .proxy = do_register ? proxy : NULL,
         .do_register = do_register,
         .register_expires = 60,
@@ -226,6 +227,12 @@ static ms_err new_agent(agent *a, const char *uri, const char *user, const char 
     if (rc != MS_OK)
         fprintf(stderr, "%s: %s (%s)\n", a->name, ms_errname(rc), detail);
     return rc;
+}
+
+static ms_err new_agent(agent *a, const char *uri, const char *user, const char *password,
+                        bool do_register, const char *listen)
+{
+    return new_agent_on(a, uri, user, password, do_register, listen, NULL);
 }
 
 static bool all_registered(void)
@@ -375,6 +382,29 @@ static void test_refused(const char *warning)
     CHECK(alice.estab_count == 0);
     CHECK(bob.estab_count == 0);
     CHECK(bob.closed_count == 0); /* a call the handler refused ends there */
+}
+
+/* Carol over UDP calls Bob over TCP: kamailio bridges the transports, both ways. */
+static const char *small_offer =
+    "v=0\r\no=carol 4 4 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40006 RTP/SAVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
+static bool carol_bob_established(void) { return carol.estab_count == 1 && bob.estab_count == 1; }
+static bool carol_bob_closed(void) { return carol.closed_count == 1 && bob.closed_count == 1; }
+
+static void test_udp_caller(void)
+{
+    reset(&carol);
+    reset(&bob);
+    ms_sip_call *call = NULL;
+    CHECK_ERR(ms_sip_dial(carol.sip, &call, "sip:bob@" DOMAIN, small_offer), MS_OK);
+    CHECK(run_until("Carol (UDP) and Bob (TCP) in a call", carol_bob_established));
+    CHECK(bob.in_sdp && !strcmp(bob.in_sdp, small_offer));
+    CHECK(strcmp(bob.in_from, "sip:carol@" DOMAIN) == 0);
+    CHECK(carol.estab_sdp && !strcmp(carol.estab_sdp, answer_bob));
+    ms_sip_hangup(call);
+    CHECK(run_until("Carol's BYE reaches Bob", carol_bob_closed));
+    CHECK(bob.closed_status == 0);
+    CHECK(carol.closed_status == 0);
 }
 
 /* An INVITE for `callee` ends at the voicemail stand-in, which sees the mailbox. */
@@ -613,7 +643,9 @@ int main(void)
         CHECK_ERR(new_agent(&alice, "sip:alice@" DOMAIN, "alice", "alice-secret", true, NULL),
                   MS_OK);
         CHECK_ERR(new_agent(&bob, "sip:bob@" DOMAIN, "bob", "bob-secret", true, NULL), MS_OK);
-        CHECK_ERR(new_agent(&carol, "sip:carol@" DOMAIN, "carol", "carol-secret", true, NULL),
+        /* Carol's phone speaks UDP to the provider (the others TCP) */
+        CHECK_ERR(new_agent_on(&carol, "sip:carol@" DOMAIN, "carol", "carol-secret", true, NULL,
+                               "udp"),
                   MS_OK);
         CHECK_ERR(new_agent(&frank, "sip:frank@" DOMAIN, NULL, NULL, false, NULL), MS_OK);
         if (alice.sip && bob.sip && carol.sip && frank.sip) {
@@ -622,6 +654,7 @@ int main(void)
             test_call(true);
             test_refused("no keys for that period");
             test_refused("bad signature (\"ECCSI\" check \\ failed)");
+            test_udp_caller();
             test_voicemail("dave", NULL); /* not registered */
             test_voicemail("carol", &carol); /* registered, answers 480 */
             test_cancel();
