@@ -361,8 +361,8 @@ static void close_handler(int err, const struct sip_msg *msg, void *arg)
         status = msg->scode;
         copy_pl(reason, sizeof(reason), &msg->reason);
         warning_text(warning, sizeof(warning), msg);
-    } else if (err == ECONNRESET && !msg) {
-        /* libre's word for a BYE (or CANCEL) from the peer */
+    } else if (err == ECONNRESET && !msg && (call->established || !call->outgoing)) {
+        /* libre's word for a BYE (or, to a callee, a CANCEL) from the peer */
         status = call->established ? 0 : 487;
         snprintf(reason, sizeof(reason), "%s",
                  call->established ? "the other side hung up" : "the caller cancelled");

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -572,6 +574,97 @@ static void test_udp_and_timers(void)
     ms_sip_timer_cancel(NULL);
 }
 
+/* TLS to a server that proves itself with the certificate we trust, then to one that
+ * cannot: the second call fails before anything is sent. */
+static char tls_dir[300];
+static agent tina = {.name = "tina"}, tom = {.name = "tom"};
+
+static bool file_has(const char *name, const char *needle)
+{
+    char path[400], buf[65536];
+    snprintf(path, sizeof(path), "%s/%s", tls_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+static bool tls_invite_seen(void) { return file_has("received", "INVITE sip:nobody@"); }
+static bool tina_closed(void) { return tina.closed_count == 1; }
+static bool tom_refused(void) { return tom.closed_count == 1 && file_has("failures", "handshake failed"); }
+
+static void test_tls(void)
+{
+    snprintf(tls_dir, sizeof(tls_dir), "%s/tls", workdir);
+    CHECK(mkdir(tls_dir, 0700) == 0);
+    char script[1100], log[400], portfile[400];
+    snprintf(script, sizeof(script), "%s/../lib/tls_sink.py", getenv("MS_TEST_VECTORS"));
+    snprintf(log, sizeof(log), "%s/sink.log", tls_dir);
+    snprintf(portfile, sizeof(portfile), "%s/port", tls_dir);
+    fflush(NULL);
+    pid_t sink = fork();
+    if (sink == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("python3", "python3", script, tls_dir, (char *)NULL);
+        _exit(127);
+    }
+    CHECK(sink > 0);
+    if (sink <= 0)
+        return;
+    /* the sink writes its port file once it listens (waiting for a server to start
+     * is not a timing assertion: 20 s is only how long we give it) */
+    unsigned port = 0;
+    for (int i = 0; i < 400 && !port; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            if (fscanf(f, "%u", &port) != 1)
+                port = 0;
+            fclose(f);
+        }
+        if (!port)
+            usleep(50000);
+    }
+    CHECK(port != 0);
+    char uri[64], ca[400], other[400], detail[256];
+    snprintf(uri, sizeof(uri), "sip:nobody@127.0.0.1:%u", port);
+    snprintf(ca, sizeof(ca), "%s/sink.pem", tls_dir);
+    snprintf(other, sizeof(other), "%s/other.pem", tls_dir);
+    ms_sip_config cfg = {.local_uri = "sip:tina@" DOMAIN, .transport = "tls", .tls_ca_file = ca};
+    CHECK_ERR(ms_sip_new(&tina.sip, &cfg, &handlers, &tina, detail, sizeof(detail)), MS_OK);
+    cfg.local_uri = "sip:tom@" DOMAIN;
+    cfg.tls_ca_file = other;
+    CHECK_ERR(ms_sip_new(&tom.sip, &cfg, &handlers, &tom, detail, sizeof(detail)), MS_OK);
+    cfg.tls_ca_file = "/nonexistent/ca.pem";
+    ms_sip *bad = NULL;
+    CHECK_ERR(ms_sip_new(&bad, &cfg, &handlers, NULL, detail, sizeof(detail)), MS_ERR_SIP);
+    CHECK(strstr(detail, "/nonexistent/ca.pem") != NULL);
+    if (port && tina.sip && tom.sip) {
+        ms_sip_call *call = NULL;
+        CHECK_ERR(ms_sip_dial(tina.sip, &call, uri, small_offer), MS_OK);
+        CHECK(run_until("the INVITE over TLS at the sink", tls_invite_seen));
+        CHECK(file_has("received", ";transport=tls"));
+        CHECK(file_has("received", small_offer));
+        ms_sip_hangup(call);
+        CHECK(run_until("Tina's call closed", tina_closed));
+
+        CHECK_ERR(ms_sip_dial(tom.sip, &call, uri, small_offer), MS_OK);
+        CHECK(run_until("Tom's TLS handshake refused", tom_refused));
+        CHECK(tom.closed_status >= 500);
+        CHECK(tom.estab_count == 0);
+        CHECK(!file_has("received", "sip:tom@"));
+    }
+    free_agent(&tina);
+    free_agent(&tom);
+    kill(sink, SIGTERM);
+    waitpid(sink, NULL, 0);
+}
+
 static void test_bad_input(void)
 {
     ms_sip *s = NULL;
@@ -659,6 +752,7 @@ int main(void)
             test_voicemail("carol", &carol); /* registered, answers 480 */
             test_cancel();
             test_udp_and_timers();
+            test_tls();
             test_bad_input();
         }
         free_agent(&alice);
