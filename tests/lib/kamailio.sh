@@ -5,6 +5,8 @@
 #   bash tests/lib/kamailio.sh users DIR < "user password" lines
 #   bash tests/lib/kamailio.sh start DIR PORT VOICEMAIL_URI [kamailio args, e.g. -A X]
 #   bash tests/lib/kamailio.sh stop DIR                   -> fails if kamailio logged errors
+# With KAM_OWNER_PID set, kamailio is also stopped when that process ends (a test that
+# crashes leaves no provider behind).
 #
 # Everything kamailio writes (log, pid file, runtime dir, db_text tables) is under DIR.
 # Passwords reach kamailio through the users file, never through a command line.
@@ -82,6 +84,15 @@ kam_start() {
         </dev/null >"$dir/kamailio.log" 2>&1 &
     KAM_PID=$!
     echo "$KAM_PID" >"$dir/kamailio.main.pid"
+    # KAM_OWNER_PID: a process whose end (even a crash) also ends this kamailio
+    if [ -n "${KAM_OWNER_PID:-}" ]; then
+        (
+            while kill -0 "$KAM_OWNER_PID" 2>/dev/null && kill -0 "$KAM_PID" 2>/dev/null; do
+                sleep 0.5
+            done
+            kill -TERM "$KAM_PID" 2>/dev/null
+        ) </dev/null >/dev/null 2>&1 &
+    fi
     local tries=0
     until kam_listening "$port"; do
         if ! kill -0 "$KAM_PID" 2>/dev/null; then

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <openssl/evp.h>
+
 #include "sip/sip.h"
 #include "testutil.h"
 
@@ -194,13 +196,16 @@ static bool start_provider(const char *voicemail_addr, char *port, size_t port_c
     if (!p)
         return false;
     /* passwords go through the users file, not a command line */
-    fputs("alice alice-secret\nbob bob-secret\ncarol carol-secret\n", p);
+    fputs("alice alice-secret\nbob bob-secret\ncarol carol-secret\nerin erin-secret\n", p);
     if (pclose(p) != 0)
         return false;
-    char vm_uri[128];
+    char vm_uri[128], owner[16];
     snprintf(vm_uri, sizeof(vm_uri), "sip:%s;transport=tcp", voicemail_addr);
+    snprintf(owner, sizeof(owner), "%d", (int)getpid());
+    setenv("KAM_OWNER_PID", owner, 1); /* if this test crashes, kamailio goes too */
+    /* FR_TIMER: a phone that never answers gives up after 2 s (then voicemail) */
     return run_helper("start", workdir, port, vm_uri, "-A", "WITH_INVITE_AUTH", "-A",
-                      "FR_INV_TIMER=5000") == 0;
+                      "FR_TIMER=2000") == 0;
 }
 
 /* ---- the agents ------------------------------------------------------------------------ */
@@ -439,6 +444,124 @@ static void test_voicemail(const char *callee, agent *phone)
     CHECK(alice.closed_status == 0);
     if (phone)
         phone->refuse_status = 0;
+}
+
+/* Erin's phone registers (digest, by hand, over UDP) and then never answers: kamailio
+ * gives up on it and the call goes to voicemail. */
+static int erin_fd = -1;
+static unsigned erin_port;
+static char erin_last[8192];
+static int erin_invites, erin_reg_status;
+
+static void md5_hex(char out[33], const char *text)
+{
+    unsigned char d[16];
+    unsigned int n = 0;
+    EVP_Digest(text, strlen(text), d, &n, EVP_md5(), NULL);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* the quoted value of `name="..."` in a header line */
+static bool param(char *out, size_t cap, const char *hdr, const char *name)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "%s=\"", name);
+    const char *p = strstr(hdr, want);
+    if (!p)
+        return false;
+    p += strlen(want);
+    size_t n = strcspn(p, "\"");
+    if (n >= cap)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+static void erin_send_register(int cseq, const char *authorization)
+{
+    char msg[2048];
+    int n = snprintf(msg, sizeof(msg),
+                     "REGISTER sip:" DOMAIN " SIP/2.0\r\n"
+                     "Via: SIP/2.0/UDP 127.0.0.1:%u;branch=z9hG4bK-erin-%d;rport\r\n"
+                     "Max-Forwards: 70\r\n"
+                     "From: <sip:erin@" DOMAIN ">;tag=erin\r\n"
+                     "To: <sip:erin@" DOMAIN ">\r\n"
+                     "Call-ID: erin-registration\r\n"
+                     "CSeq: %d REGISTER\r\n"
+                     "Contact: <sip:erin@127.0.0.1:%u>\r\n"
+                     "Expires: 60\r\n%s"
+                     "Content-Length: 0\r\n\r\n",
+                     erin_port, cseq, cseq, erin_port, authorization);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(proxy + 14)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    (void)sendto(erin_fd, msg, (size_t)n, 0, (struct sockaddr *)&to, sizeof(to));
+}
+
+static void erin_pump(void)
+{
+    ssize_t n;
+    while ((n = recv(erin_fd, erin_last, sizeof(erin_last) - 1, 0)) > 0) {
+        erin_last[n] = '\0';
+        if (!strncmp(erin_last, "INVITE ", 7)) {
+            erin_invites++; /* and no answer, ever */
+            continue;
+        }
+        int status = 0;
+        if (sscanf(erin_last, "SIP/2.0 %d", &status) != 1)
+            continue;
+        if (status == 401 && erin_reg_status == 0) {
+            char realm[64], nonce[128], ha1[33], ha2[33], resp[33], text[512], auth[1024];
+            char *www = strstr(erin_last, "WWW-Authenticate:");
+            if (!www || !param(realm, sizeof(realm), www, "realm") ||
+                !param(nonce, sizeof(nonce), www, "nonce")) {
+                erin_reg_status = -1;
+                continue;
+            }
+            snprintf(text, sizeof(text), "erin:%s:erin-secret", realm);
+            md5_hex(ha1, text);
+            md5_hex(ha2, "REGISTER:sip:" DOMAIN);
+            bool qop = strstr(www, "qop=") != NULL;
+            if (qop)
+                snprintf(text, sizeof(text), "%s:%s:00000001:0a4f113b:auth:%s", ha1, nonce, ha2);
+            else
+                snprintf(text, sizeof(text), "%s:%s:%s", ha1, nonce, ha2);
+            md5_hex(resp, text);
+            snprintf(auth, sizeof(auth),
+                     "Authorization: Digest username=\"erin\", realm=\"%s\", nonce=\"%s\", "
+                     "uri=\"sip:" DOMAIN "\", response=\"%s\", algorithm=MD5%s\r\n",
+                     realm, nonce, resp, qop ? ", qop=auth, nc=00000001, cnonce=\"0a4f113b\"" : "");
+            erin_reg_status = 401;
+            erin_send_register(2, auth);
+        } else if (erin_reg_status == 401) {
+            erin_reg_status = status;
+        }
+    }
+}
+
+/* the answer to the REGISTER with credentials (or a challenge we could not read) */
+static bool erin_registered(void)
+{
+    return (erin_reg_status >= 200 && erin_reg_status != 401) || erin_reg_status < 0;
+}
+
+static void test_unanswered(void)
+{
+    erin_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sin);
+    CHECK(erin_fd >= 0 && bind(erin_fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+          getsockname(erin_fd, (struct sockaddr *)&sin, &sl) == 0);
+    erin_port = ntohs(sin.sin_port);
+    tick_hook = erin_pump;
+    erin_send_register(1, "");
+    CHECK(run_until("Erin's phone registered", erin_registered));
+    CHECK(erin_reg_status == 200);
+    test_voicemail("erin", NULL);
+    CHECK(erin_invites >= 1); /* the phone was tried first */
+    tick_hook = NULL;
+    close(erin_fd);
 }
 
 /* A callee that never answers: hanging up before the answer sends CANCEL. */
@@ -750,6 +873,7 @@ int main(void)
             test_udp_caller();
             test_voicemail("dave", NULL); /* not registered */
             test_voicemail("carol", &carol); /* registered, answers 480 */
+            test_unanswered();              /* registered, never answers */
             test_cancel();
             test_udp_and_timers();
             test_tls();
@@ -764,7 +888,9 @@ int main(void)
     free_agent(&vm);
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
-    if (system(cmd) != 0)
+    if (getenv("MS_TEST_KEEP")) /* to read kamailio's log after a failure */
+        fprintf(stderr, "kept %s\n", workdir);
+    else if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", workdir);
     return ms_test_finish();
 }
