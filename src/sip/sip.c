@@ -30,6 +30,9 @@
 #pragma GCC diagnostic ignored "-Wstrict-prototypes"
 #pragma GCC diagnostic ignored "-Wshadow"
 #include <re.h>
+#define DEBUG_MODULE "ms_sip"
+#define DEBUG_LEVEL 3
+#include <re_dbg.h>
 #pragma GCC diagnostic pop
 
 #include "sip/sdp.h"
@@ -498,6 +501,16 @@ static void register_handler(int err, const struct sip_msg *msg, void *arg)
 
 /* ---- the agent ---------------------------------------------------------------------- */
 
+/* MS_SIP_TRACE=1 prints every SIP message sent and received on stderr (signalling holds
+ * no secret: digest responses, not passwords; the I_MESSAGE is public). */
+static void trace_handler(bool tx, enum sip_transp tp, const struct sa *src,
+                          const struct sa *dst, const uint8_t *pkt, size_t len, void *arg)
+{
+    (void)arg;
+    re_fprintf(stderr, "---- SIP %s %s %J -> %J (%zu octets)\n%b\n", tx ? "sent" : "received",
+               sip_transp_name(tp), src, dst, len, pkt, len);
+}
+
 static int parse_transport(const char *name, enum sip_transp *tp)
 {
     if (!name || !strcmp(name, "tcp"))
@@ -592,10 +605,14 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
     ms_sip *sip = calloc(1, sizeof(*sip));
     if (!sip)
         return MS_ERR_NOMEM;
-    if (libre_users == 0 && libre_init()) {
-        free(sip);
-        set_detail(detail, detail_cap, "could not initialise libre");
-        return MS_ERR_SIP;
+    if (libre_users == 0) {
+        if (libre_init()) {
+            free(sip);
+            set_detail(detail, detail_cap, "could not initialise libre");
+            return MS_ERR_SIP;
+        }
+        /* libre's own warnings repeat what `detail` says, in colour: errors only */
+        dbg_init(DBG_ERR, DBG_NONE);
     }
     libre_users++;
     tmr_init(&sip->reaper);
@@ -633,6 +650,8 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
         set_detail(detail, detail_cap, "could not start the SIP stack");
         goto fail;
     }
+    if (getenv("MS_SIP_TRACE"))
+        sip_set_trace_handler(sip->stack, trace_handler);
     if (tp == SIP_TRANSP_TLS) {
         rc = setup_tls(sip, cfg->tls_ca_file, detail, detail_cap);
         if (rc != MS_OK)
