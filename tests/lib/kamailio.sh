@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Runs dist/kamailio/kamailio.cfg (the untrusted SIP provider) for a test, on loopback.
 #
 # Source it and call the functions, or run it as a command (the C tests do):
