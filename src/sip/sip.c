@@ -58,7 +58,11 @@ struct ms_sip {
     void *arg;
     struct list calls;   /* every live ms_sip_call */
     struct tmr reaper;   /* frees calls whose closed handler has run */
+    bool running;        /* inside ms_sip_run */
+    bool stack_idle;     /* the stack's exit handler ran: no transaction left */
 };
+
+static void on_stack_idle(void *arg);
 
 struct ms_sip_call {
     struct le le;
@@ -646,7 +650,7 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
 
     rc = MS_ERR_SIP;
     if (sip_alloc(&sip->stack, sip->dnsc, 32, 32, 32,
-                  cfg->user_agent ? cfg->user_agent : "mikeysakke", NULL, NULL)) {
+                  cfg->user_agent ? cfg->user_agent : "mikeysakke", on_stack_idle, sip)) {
         set_detail(detail, detail_cap, "could not start the SIP stack");
         goto fail;
     }
@@ -697,6 +701,19 @@ fail:
     return rc;
 }
 
+static void on_stack_idle(void *arg)
+{
+    ms_sip *sip = arg;
+    sip->stack_idle = true;
+    re_cancel();
+}
+
+static void on_unregister_timeout(void *arg)
+{
+    (void)arg;
+    re_cancel();
+}
+
 void ms_sip_free(ms_sip *sip)
 {
     if (!sip)
@@ -710,7 +727,20 @@ void ms_sip_free(ms_sip *sip)
         call_free(call);
     }
     tmr_cancel(&sip->reaper);
+    bool registered = sip->reg != NULL && sipreg_registered(sip->reg);
     sip->reg = mem_deref(sip->reg); /* sends the un-REGISTER */
+    /* Let the un-REGISTER (and its digest challenge) finish, for at most 2 s: a contact
+     * left behind makes the provider fork later calls to a phone that is gone. Only
+     * outside the loop: re_main cannot nest. */
+    if (registered && sip->stack != NULL && !sip->running) {
+        struct tmr limit;
+        tmr_init(&limit);
+        tmr_start(&limit, 2000, on_unregister_timeout, NULL);
+        sip_close(sip->stack, false);
+        if (!sip->stack_idle)
+            (void)re_main(NULL);
+        tmr_cancel(&limit);
+    }
     if (sip->stack)
         sip_close(sip->stack, true);
     sip->sock = mem_deref(sip->sock);
@@ -836,7 +866,10 @@ ms_err ms_sip_run(ms_sip *sip)
 {
     if (!sip)
         return MS_ERR_ARG;
-    return re_main(NULL) ? MS_ERR_SIP : MS_OK;
+    sip->running = true;
+    int err = re_main(NULL);
+    sip->running = false;
+    return err ? MS_ERR_SIP : MS_OK;
 }
 
 void ms_sip_stop(ms_sip *sip)

@@ -23,7 +23,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     [ -f "$work/kam/kamailio.main.pid" ] && kam_stop "$work/kam" >/dev/null 2>&1
     community_down
-    rm -rf "$work"
+    if [ -n "${MS_TEST_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -146,8 +146,8 @@ check "no key-mgmt (488)" refused "$BOB" "$work/nokm.sdp" 488 "no key-mgmt"
 EVIL=evil-kms.example.org
 Z2=$("$ms" sakke keygen --secret-out "$work/evil-z.key")
 KPAK2=$("$ms" eccsi keygen --secret-out "$work/evil-ksak.key")
-PERIOD=$(sed -n 's/.*"period":\([0-9]*\).*/\1/p' "$work/alice.out" | head -1)
-AID=$("$ms" mikey uid --uri "$ALICE" --kms "$EVIL" --period-len 2592000 --period "$PERIOD" 2>/dev/null | tail -1)
+PERIOD=$(grep "\"event\":\"established\"" "$work/alice.out" | sed -n "s/.*\"period\":\([0-9]*\).*/\1/p")
+AID=$("$ms" mikey uid --uri "$ALICE" --kms "$EVIL" --period-len 2592000 --period "$PERIOD")
 PVT2=$("$ms" eccsi issue --secret "$work/evil-ksak.key" --kpak "$KPAK2" --id "$AID" --ssk-out "$work/evil-ssk.key" 2>/dev/null)
 "$ms" mikey init --profile pck --uri "$ALICE" --kms "$EVIL" --public "$Z2" --kpak "$KPAK2" \
     --period-len 2592000 --ssk "$work/evil-ssk.key" --pvt "$PVT2" --to "$BOB" --format sdp \
@@ -194,9 +194,10 @@ KEY=$(sed -n 's/^key = //p' "$work/out")
 MKEY=$(sed -n 's/^cs [0-9]* master-key = //p' "$work/out" | head -1)
 MSALT=$(sed -n 's/^cs [0-9]* master-salt = //p' "$work/out" | head -1)
 check "a PCK and SRTP master key recovered" test -n "$KEY" -a -n "$MKEY" -a -n "$MSALT"
+# (port 40000: the hand-made offers' media address, where bob's answers to them went)
 check "every media datagram is SRTP with the MKI, no Opus frame in clear" \
-    python3 "$here/../lib/wire_check.py" "$work/wire.pcap" "$PORT" "$PCKID" \
-        "$work/alice.opus.hex" "$work/bob.opus.hex"
+    python3 "$here/../lib/wire_check.py" --ignore-port 40000 "$work/wire.pcap" "$PORT" \
+        "$PCKID" "$work/alice.opus.hex" "$work/bob.opus.hex"
 # and it can fail: one RTP datagram with an Opus packet in clear
 python3 - "$work/alice.opus.hex" "$work/clear.pcap" <<'EOF2'
 import struct, sys

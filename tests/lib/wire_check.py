@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """What an eavesdropper on the provider's wire sees of a call: reads a capture (pcap from
-tcpdump -i lo or -i any) and checks that every media datagram (UDP not to or from the SIP
-port) is SRTP or SRTCP carrying the MKI (the PCK-ID), and that no Opus packet of the
-call's input appears anywhere in the capture.
-Usage: wire_check.py CAPTURE SIP_PORT PCK_ID_HEX PACKETS.hex [PACKETS.hex ...]
+tcpdump -i lo or -i any) and checks that every media datagram (UDP to or from a port that
+an SDP in the capture's signalling names in m=audio) is SRTP or SRTCP carrying the MKI
+(the PCK-ID), and that no Opus packet of the call's input appears anywhere in the
+capture. Other UDP on the machine (other tests) is left out.
+Usage: wire_check.py [--ignore-port N] CAPTURE SIP_PORT PCK_ID_HEX PACKETS.hex [...]
 (PACKETS.hex: the Opus packets of what was sent, one per line, from opus_roundtrip)."""
+import re
 import struct
 import sys
 
@@ -44,19 +46,27 @@ def udp_of(linktype, frame):
 
 
 def main():
-    cap, sip_port, mki = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+    args = sys.argv[1:]
+    ignore = set()
+    while args and args[0] == "--ignore-port":
+        ignore.add(int(args[1]))
+        args = args[2:]
+    cap, sip_port, mki = args[0], int(args[1]), bytes.fromhex(args[2])
     opus = set()
-    for f in sys.argv[4:]:
+    for f in args[3:]:
         for line in open(f):
             p = bytes.fromhex(line.strip())
             if len(p) >= 12:
                 opus.add(p[:24])
     whole = open(cap, "rb").read()
+    media_ports = {int(p) for p in re.findall(rb"m=audio (\d+) ", whole)} - ignore
     bad = 0
     rtp = rtcp = 0
     for linktype, frame in packets(cap):
         u = udp_of(linktype, frame)
-        if u is None or sip_port in (u[0], u[1]):
+        if u is None or sip_port in (u[0], u[1]) or ignore & {u[0], u[1]}:
+            continue
+        if not media_ports & {u[0], u[1]}:
             continue
         payload = u[2]
         if len(payload) < 12 or payload[0] >> 6 != 2:
