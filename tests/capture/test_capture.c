@@ -501,9 +501,26 @@ static void test_handmade_links(void)
     n = ip4(pkt + 14, 17, LOCAL, LOCAL, 0, l4, n);
     memset(pkt + 14 + n, 0xee, 60 - 14 - n);
     pcap_record(&b, 7000, pkt, 60);
+    /* IPv4 with options (IHL 6: NOP NOP NOP EOL) in a VLAN-tagged frame. */
+    be16(pkt + 12, 0x8100);
+    be16(pkt + 14, 7);
+    be16(pkt + 16, 0x0800);
+    n = udp_dgram(l4, 5060, 5062, ok200, ol);
+    uint8_t *ip4o = pkt + 18;
+    ip4(ip4o, 17, LOCAL, LOCAL, 0, l4, 0);
+    ip4o[0] = 0x46;
+    be16(ip4o + 2, (uint16_t)(24 + n));
+    ip4o[20] = 1;
+    ip4o[21] = 1;
+    ip4o[22] = 1;
+    ip4o[23] = 0;
+    memcpy(ip4o + 24, l4, n);
+    pcap_record(&b, 7001, pkt, 18 + 24 + n);
     save(&b, "ether-padding.pcap", path, sizeof path);
     CHECK_ERR(read_all(path, &g), MS_OK);
-    CHECK(g.n == 1 && g.item[0].kind == MS_CAPTURE_UDP && g.item[0].len == 4);
+    CHECK(g.n == 2 && g.item[0].kind == MS_CAPTURE_UDP && g.item[0].len == 4);
+    CHECK(g.n == 2 && item_is(&g.item[1], MS_CAPTURE_SIP, false, "127.0.0.1:5060",
+                              "127.0.0.1:5062", ok200, ol));
     got_free(&g);
 }
 
