@@ -269,6 +269,10 @@ static int on_incoming(void *arg, ms_sip_call *call, const char *from_uri, const
         return refuse(vm, NULL, 488, warning, warning_cap, from_uri, mailbox,
                       "no a=key-mgmt:mikey in the offer: MIKEY-SAKKE key management required");
 
+    if (offer.payload_type < 0)
+        return refuse(vm, NULL, 488, warning, warning_cap, from_uri, mailbox,
+                      "no RTP payload type in the offer");
+
     session *s = calloc(1, sizeof *s);
     if (s == NULL)
         return refuse(vm, NULL, 500, warning, warning_cap, from_uri, mailbox, "out of memory");
