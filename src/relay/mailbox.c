@@ -380,8 +380,9 @@ static ms_err write_index(const mbox *m, const ms_mailbox_entry *v, size_t n, ch
 
 /* ---- the operations ----------------------------------------------------------------- */
 
-ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, char id[MS_MESSAGE_ID_HEX + 1],
-                        char *path, size_t path_cap, char *detail, size_t detail_cap)
+ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, unsigned in_progress,
+                        char id[MS_MESSAGE_ID_HEX + 1], char *path, size_t path_cap,
+                        char *detail, size_t detail_cap)
 {
     if (s == NULL || id == NULL || path == NULL || path_cap == 0)
         return MS_ERR_ARG;
@@ -395,9 +396,10 @@ ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, char id[MS_MESSAGE
     size_t n = 0;
     e = read_index(&m, &v, &n, detail, detail_cap);
     free(v);
-    if (e == MS_OK && n >= s->limits.max_messages) {
-        set_detail(detail, detail_cap, "mailbox %s is full (%zu messages, limit %" PRIu32 ")",
-                   m.uri, n, s->limits.max_messages);
+    if (e == MS_OK && n + in_progress >= s->limits.max_messages) {
+        set_detail(detail, detail_cap,
+                   "mailbox %s is full (%zu messages and %u being recorded, limit %" PRIu32 ")",
+                   m.uri, n, in_progress, s->limits.max_messages);
         e = MS_ERR_QUOTA;
     }
     if (e == MS_OK) {

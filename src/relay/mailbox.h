@@ -60,10 +60,12 @@ void ms_mailbox_get_limits(const ms_mailbox_store *s, ms_mailbox_limits *out);
 ms_err ms_mailbox_id(const char *uri, char out[MS_MAILBOX_ID_HEX + 1]);
 
 /* Starts a message for mailbox `uri`: MS_ERR_QUOTA when the mailbox holds max_messages
- * already; otherwise creates the mailbox folder, picks a fresh message id and writes the
- * path the capture is to be written to (DIR/<mailbox-id>/<id>.pcap). */
-ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, char id[MS_MESSAGE_ID_HEX + 1],
-                        char *path, size_t path_cap, char *detail, size_t detail_cap);
+ * already, counting `in_progress` messages being recorded for it (not yet indexed);
+ * otherwise creates the mailbox folder, picks a fresh message id and writes the path the
+ * capture is to be written to (DIR/<mailbox-id>/<id>.pcap). */
+ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, unsigned in_progress,
+                        char id[MS_MESSAGE_ID_HEX + 1], char *path, size_t path_cap,
+                        char *detail, size_t detail_cap);
 
 /* Adds a finished message (its file in place) to the index. e->size is taken from the
  * file; e->caller is cut to printable ASCII. MS_ERR_ARG if the file is absent. */

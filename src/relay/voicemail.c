@@ -283,9 +283,13 @@ static int on_incoming(void *arg, ms_sip_call *call, const char *from_uri, const
     snprintf(s->caller, sizeof s->caller, "%s", from_uri != NULL ? from_uri : "");
     s->start_s = now_us() / 1000000u;
 
+    /* Messages still being recorded for this mailbox count against its quota. */
+    unsigned recording = 0;
+    for (const session *o = vm->sessions; o != NULL; o = o->next)
+        recording += strcmp(o->mailbox, mailbox) == 0;
     char path[4096];
-    ms_err e = ms_mailbox_begin(vm->store, mailbox, s->id, path, sizeof path, detail,
-                                sizeof detail);
+    ms_err e = ms_mailbox_begin(vm->store, mailbox, recording, s->id, path, sizeof path,
+                                detail, sizeof detail);
     if (e == MS_ERR_QUOTA)
         return refuse(vm, s, 486, warning, warning_cap, from_uri, mailbox, "mailbox full");
     if (e != MS_OK) {

@@ -59,7 +59,7 @@ static ms_err store_one(ms_mailbox_store *s, const char *uri, const char *caller
                         char id[MS_MESSAGE_ID_HEX + 1])
 {
     char path[1024], detail[256];
-    ms_err e = ms_mailbox_begin(s, uri, id, path, sizeof path, detail, sizeof detail);
+    ms_err e = ms_mailbox_begin(s, uri, 0, id, path, sizeof path, detail, sizeof detail);
     if (e != MS_OK)
         return e;
     uint8_t buf[4096];
@@ -187,6 +187,16 @@ static void test_store(void)
     CHECK_ERR(ms_mailbox_list_json(s, "not a uri", &json, &jl, detail, sizeof detail),
               MS_ERR_IDENTITY);
 
+    /* Two stored and one being recorded fill a mailbox of three. */
+    char idp[33], pathp[1024];
+    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", 1, idp, pathp, sizeof pathp, detail,
+                               sizeof detail), MS_ERR_QUOTA);
+    CHECK(strstr(detail, "1 being recorded") != NULL);
+    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", 0, idp, pathp, sizeof pathp, detail,
+                               sizeof detail), MS_OK);
+    CHECK(strlen(pathp) > 38 && strcmp(pathp + strlen(pathp) - 38, idp) != 0 &&
+          strstr(pathp, idp) != NULL && strstr(pathp, mid) != NULL);
+
     /* Reading back. */
     uint8_t *data = NULL;
     size_t len = 0;
@@ -220,7 +230,7 @@ static void test_store(void)
     /* Quota: 3 messages, the 4th is refused with a clear reason. */
     CHECK_ERR(store_one(s, "sip:bob@example.org", "x", 10, id3), MS_OK);
     char path[1024];
-    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", id4, path, sizeof path, detail,
+    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", 0, id4, path, sizeof path, detail,
                                sizeof detail), MS_ERR_QUOTA);
     CHECK(strstr(detail, "full") != NULL && strstr(detail, "sip:bob@example.org") != NULL);
     CHECK(id4[0] == '\0' && path[0] == '\0');
@@ -241,7 +251,7 @@ static void test_store(void)
     snprintf(e.id, sizeof e.id, "%s", "../../../../../../../../tmp/xx");
     CHECK_ERR(ms_mailbox_commit(s, "sip:alice@example.org", &e, detail, sizeof detail),
               MS_ERR_ARG);
-    CHECK_ERR(ms_mailbox_begin(s, "sip:../../x", id4, path, sizeof path, detail, sizeof detail),
+    CHECK_ERR(ms_mailbox_begin(s, "sip:../../x", 0, id4, path, sizeof path, detail, sizeof detail),
               MS_ERR_IDENTITY);
 
     /* Deleting makes room again. */
@@ -253,7 +263,7 @@ static void test_store(void)
     CHECK_ERR(ms_mailbox_list(s, "sip:bob@example.org", &v, &n, detail, sizeof detail), MS_OK);
     CHECK(n == 2 && v != NULL && strcmp(v[0].id, id2) == 0 && strcmp(v[1].id, id3) == 0);
     free(v);
-    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", id4, path, sizeof path, detail,
+    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", 0, id4, path, sizeof path, detail,
                                sizeof detail), MS_OK);
 
     /* Every folder in the store is a 64-hex mailbox id: no URI made another name. */
@@ -277,7 +287,7 @@ static void test_store(void)
     CHECK_ERR(ms_mailbox_list(s, "sip:bob@example.org", &v, &n, detail, sizeof detail),
               MS_ERR_IO);
     CHECK(strstr(detail, "index:1: malformed") != NULL);
-    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", id4, path, sizeof path, detail,
+    CHECK_ERR(ms_mailbox_begin(s, "sip:bob@example.org", 0, id4, path, sizeof path, detail,
                                sizeof detail), MS_ERR_IO);
     ms_mailbox_close(s);
 
