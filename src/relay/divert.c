@@ -221,8 +221,8 @@ void ms_vm_sip_sender(const uint8_t *raw, size_t raw_len, char *out, size_t cap)
     char v[64];
     if (via_param(sp, "received", v, sizeof v))
         snprintf(host, sizeof host, "%s", v);
-    if (via_param(sp, "rport", v, sizeof v) && strlen(v) < sizeof port)
-        snprintf(port, sizeof port, "%s", v);
+    if (via_param(sp, "rport", v, sizeof port))
+        memcpy(port, v, strlen(v) + 1); /* via_param kept it shorter than port */
     struct in_addr a;
     char *endp = NULL;
     unsigned long pn = strtoul(port, &endp, 10);
