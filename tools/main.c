@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "kms_cli.h"
 #include "user_cli.h"
+#include "audit_cli.h"
 
 /* tools/dist.c */
 ms_err cli_dist_serve(const struct cli_args *args);
@@ -216,6 +217,7 @@ static const struct cli_cmd commands[] = {
     {"user", "purge", cli_user_purge, "delete key periods that have expired", cli_user_purge_opts},
     {"user", "fetch", cli_user_fetch, "fetch the KMS certificate and keys over HTTPS (Annex D)", cli_user_fetch_opts},
     {"dist", "serve", cli_dist_serve, "serve an offline KMS's export over HTTPS (holds no secret)", cli_dist_serve_opts},
+    {"audit", "decrypt", cli_audit_decrypt, "decrypt one user's calls of one period from captures", cli_audit_decrypt_opts},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
