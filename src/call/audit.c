@@ -993,6 +993,11 @@ static void jb_put(jbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
+static void jb_s(jbuf *b, const char *s)
+{
+    jb_put(b, s, strlen(s));
+}
+
 static void jb_fmt(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void jb_fmt(jbuf *b, const char *fmt, ...)
 {
@@ -1009,7 +1014,7 @@ static void jb_fmt(jbuf *b, const char *fmt, ...)
  * are (SIP text is UTF-8). */
 static void jb_str(jbuf *b, const char *s)
 {
-    jb_put(b, "\"", 1);
+    jb_s(b, "\"");
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\') {
@@ -1021,20 +1026,20 @@ static void jb_str(jbuf *b, const char *s)
             jb_put(b, (const char *)&ch, 1);
         }
     }
-    jb_put(b, "\"", 1);
+    jb_s(b, "\"");
 }
 
 static void jb_key(jbuf *b, const char *key)
 {
     jb_str(b, key);
-    jb_put(b, ": ", 2);
+    jb_s(b, ": ");
 }
 
 /* Unix microseconds as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", or null. */
 static void jb_time_us(jbuf *b, uint64_t us)
 {
     if (us == 0) {
-        jb_put(b, "null", 4);
+        jb_s(b, "null");
         return;
     }
     time_t t = (time_t)(us / 1000000u);
@@ -1049,7 +1054,7 @@ static void jb_time_ntp(jbuf *b, uint64_t ntp)
 {
     uint64_t sec = ntp >> 32;
     if (sec < MS_NTP_UNIX_OFFSET) {
-        jb_put(b, "null", 4);
+        jb_s(b, "null");
         return;
     }
     time_t t = (time_t)(sec - MS_NTP_UNIX_OFFSET);
@@ -1063,22 +1068,22 @@ static void jb_time_ntp(jbuf *b, uint64_t ntp)
 static void jb_party(jbuf *b, const char *claimed, const char *verified, bool matches,
                      const char *media, bool openable)
 {
-    jb_put(b, "{", 1);
+    jb_s(b, "{");
     jb_key(b, "claimed");
     jb_str(b, claimed);
     if (openable) {
-        jb_put(b, ", ", 2);
+        jb_s(b, ", ");
         jb_key(b, "verified");
         jb_str(b, verified);
         jb_fmt(b, ", \"claim_matches\": %s", matches ? "true" : "false");
     }
-    jb_put(b, ", ", 2);
+    jb_s(b, ", ");
     jb_key(b, "media");
     if (media[0])
         jb_str(b, media);
     else
-        jb_put(b, "null", 4);
-    jb_put(b, "}", 1);
+        jb_s(b, "null");
+    jb_s(b, "}");
 }
 
 static void jb_stream(jbuf *b, const ms_audit_stream *s)
@@ -1095,17 +1100,17 @@ static void jb_stream(jbuf *b, const ms_audit_stream *s)
     if (s->decrypted)
         jb_fmt(b, "\"%08X\"", (unsigned)s->ssrc);
     else
-        jb_put(b, "null", 4);
-    jb_put(b, ", \"first_packet\": ", 18);
+        jb_s(b, "null");
+    jb_s(b, ", \"first_packet\": ");
     jb_time_us(b, s->first_us);
-    jb_put(b, ", \"last_packet\": ", 17);
+    jb_s(b, ", \"last_packet\": ");
     jb_time_us(b, s->last_us);
-    jb_put(b, ", \"file\": ", 10);
+    jb_s(b, ", \"file\": ");
     if (s->file[0])
         jb_str(b, s->file);
     else
-        jb_put(b, "null", 4);
-    jb_put(b, "}", 1);
+        jb_s(b, "null");
+    jb_s(b, "}");
 }
 
 static void jb_call(jbuf *b, const ms_audit_call *c)
@@ -1117,24 +1122,24 @@ static void jb_call(jbuf *b, const ms_audit_call *c)
     jb_key(b, "status");
     jb_str(b, c->openable ? "decrypted" : "not openable with this key");
     if (!c->openable) {
-        jb_put(b, ", ", 2);
+        jb_s(b, ", ");
         jb_key(b, "error");
         jb_str(b, ms_errname(c->err));
-        jb_put(b, ", ", 2);
+        jb_s(b, ", ");
         jb_key(b, "reason");
         jb_str(b, c->why);
     }
-    jb_put(b, ",\n     \"invite_time\": ", 22);
+    jb_s(b, ",\n     \"invite_time\": ");
     jb_time_us(b, c->invite_us);
-    jb_put(b, ", \"answer_time\": ", 17);
+    jb_s(b, ", \"answer_time\": ");
     jb_time_us(b, c->answer_us);
-    jb_put(b, ", \"bye_time\": ", 14);
+    jb_s(b, ", \"bye_time\": ");
     jb_time_us(b, c->bye_us);
     jb_fmt(b, ", \"final_status\": %d, \"voicemail\": %s,\n     \"caller\": ", c->final_status,
            c->voicemail ? "true" : "false");
     jb_party(b, c->caller_claimed, c->caller_verified, c->caller_claim_matches,
              c->caller_media, c->openable);
-    jb_put(b, ",\n     \"callee\": ", 17);
+    jb_s(b, ",\n     \"callee\": ");
     jb_party(b, c->callee_claimed, c->callee_verified, c->callee_claim_matches,
              c->callee_media, c->openable);
     if (c->openable) {
@@ -1145,7 +1150,7 @@ static void jb_call(jbuf *b, const ms_audit_call *c)
                (unsigned)c->key_id);
         jb_key(b, "mikey_time");
         jb_time_ntp(b, c->mikey_time);
-        jb_put(b, ", ", 2);
+        jb_s(b, ", ");
         jb_key(b, "suite");
         jb_str(b, ms_srtp_suite_name(c->suite));
         jb_fmt(b, ",\n     \"packets_decrypted\": %llu, \"packets_failed_auth\": %llu, "
@@ -1161,25 +1166,25 @@ static void jb_call(jbuf *b, const ms_audit_call *c)
             if (c->dir[d].file[0] == '\0')
                 continue;
             if (!first)
-                jb_put(b, ", ", 2);
+                jb_s(b, ", ");
             jb_str(b, c->dir[d].file);
             first = false;
         }
-        jb_put(b, "],\n     \"directions\": {", 24);
+        jb_s(b, "],\n     \"directions\": {");
         for (int d = 0; d < 2; d++) {
-            jb_put(b, d ? ",\n       " : "\n       ", d ? 9 : 8);
+            jb_s(b, d ? ",\n       " : "\n       ");
             jb_key(b, ms_audit_dir_name((ms_audit_dir)d));
             jb_stream(b, &c->dir[d]);
         }
-        jb_put(b, "}", 1);
+        jb_s(b, "}");
     }
-    jb_put(b, "}", 1);
+    jb_s(b, "}");
 }
 
 ms_err ms_audit_report_json(const ms_audit_report *r, char **out, size_t *out_len)
 {
     jbuf b = {0};
-    jb_put(&b, "{\n  ", 4);
+    jb_s(&b, "{\n  ");
     jb_key(&b, "user");
     jb_str(&b, r->user);
     jb_fmt(&b, ",\n  \"period\": %llu,\n  \"calls_found\": %zu,\n  \"calls_opened\": %zu,\n"
@@ -1192,13 +1197,13 @@ ms_err ms_audit_report_json(const ms_audit_report *r, char **out, size_t *out_le
     if (r->warnings[0])
         jb_str(&b, r->warnings);
     else
-        jb_put(&b, "null", 4);
-    jb_put(&b, ",\n  \"calls\": [", 13);
+        jb_s(&b, "null");
+    jb_s(&b, ",\n  \"calls\": [");
     for (size_t i = 0; i < r->n_calls; i++) {
-        jb_put(&b, i ? ",\n" : "\n", i ? 2 : 1);
+        jb_s(&b, i ? ",\n" : "\n");
         jb_call(&b, &r->calls[i]);
     }
-    jb_put(&b, r->n_calls ? "\n  ]\n}\n" : "]\n}\n", r->n_calls ? 7 : 4);
+    jb_s(&b, r->n_calls ? "\n  ]\n}\n" : "]\n}\n");
     if (b.oom) {
         free(b.p);
         return MS_ERR_NOMEM;
