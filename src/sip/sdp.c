@@ -215,9 +215,10 @@ static ms_err parse_media(parser *ps, ms_sdp_audio *out, bool *is_audio, const c
     if (slash != NULL && strcmp(slash + 1, "1") != 0)
         return sdp_fail(ps->detail, ps->cap, "line %u: m=audio with several ports is not "
                                              "supported", ps->line_no);
+    /* A protocol longer than the field (UDP/TLS/RTP/SAVPF) is none we take: reported
+     * shortened, so the caller can still name it when refusing. */
     if (!copy_field(out->proto, sizeof out->proto, proto, strlen(proto)))
-        return sdp_fail(ps->detail, ps->cap, "line %u: m=audio protocol \"%.32s\" is too long",
-                        ps->line_no, proto);
+        snprintf(out->proto, sizeof out->proto, "%.*s...", (int)sizeof out->proto - 4, proto);
     out->port = (uint16_t)p;
     long pt = strtol(fmt, &end, 10);
     out->payload_type = (fmt[0] >= '0' && fmt[0] <= '9' && *end == '\0' && pt <= 127)

@@ -150,6 +150,11 @@ static void test_parse_forms(void)
         "a=key-mgmt:kerberos XYZ\r\na=key-mgmt:mikey DDDD\r\n";
     CHECK_ERR(parse(&b, s, detail, sizeof detail), MS_OK);
     CHECK(b.key_mgmt != NULL && memcmp(b.key_mgmt, "mikey DDDD", 10) == 0);
+    /* a protocol longer than the field is reported shortened, never as RTP/SAVP */
+    s = "v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 7000 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 192.0.2.3\r\n";
+    CHECK_ERR(parse(&b, s, detail, sizeof detail), MS_OK);
+    CHECK(strcmp(b.proto, "UDP/TLS/RTP/...") == 0 && b.payload_type == 111);
 }
 
 /* Each text is refused with MS_ERR_SDP and a detail containing `want`. */
