@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -899,6 +900,94 @@ static void test_reference_decryptor(void)
     free(log);
 }
 
+/* The command, `mikeysakke audit decrypt`, on the same captures with the RSK in a key file
+ * and the KMS certificate as XML (the files kms audit extract and kms cert write). The
+ * binary is the one built next to this test (build/mikeysakke). */
+static void test_command(void)
+{
+    char exe[600] = "", ms[700], cmd[4000];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0)
+        exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    snprintf(ms, sizeof ms, "%s/../mikeysakke", exe);
+    CHECK(access(ms, X_OK) == 0);
+
+    char rsk_path[400], cert_path[400], out[400];
+    snprintf(rsk_path, sizeof rsk_path, "%s/bob.rsk", F.root);
+    snprintf(cert_path, sizeof cert_path, "%s/kms-cert.xml", F.root);
+    snprintf(out, sizeof out, "%s/audit-cli", out_root);
+    ms_kmsif_keyset ks;
+    fx_keyset(&F, &ks, USER_B, F.p0);
+    umask(077);
+    FILE *f = fopen(rsk_path, "w");
+    CHECK(f != NULL);
+    for (size_t i = 0; f != NULL && i < sizeof ks.rsk; i++)
+        fprintf(f, "%02X", ks.rsk[i]);
+    if (f != NULL) {
+        fputc('\n', f);
+        fclose(f);
+    }
+    ms_wipe(&ks, sizeof ks);
+    size_t xml_len = 0;
+    CHECK_ERR(ms_kmsif_certificate_write(F.xml, FX_XML_CAP, &xml_len, &F.cert), MS_OK);
+    f = fopen(cert_path, "w");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fwrite(F.xml, 1, xml_len, f);
+        fclose(f);
+    }
+#define AUDIT_CMD "'%s' audit decrypt --capture '%s,%s' --rsk '%s' --uri " USER_B " --kms '%s' "
+    snprintf(cmd, sizeof cmd, AUDIT_CMD "--period %llu --out '%s' >'%s/cli.out' 2>&1", ms,
+             cap_main, cap_vm, rsk_path, cert_path, (unsigned long long)F.p0, out, F.root);
+    int rc = system(cmd);
+    CHECK(rc == 0);
+    char *text = read_text(F.root, "cli.out");
+    if (text != NULL) {
+        CHECK(strstr(text, "4 call(s) found, 3 opened, 1 not openable with this key") != NULL);
+        CHECK(strstr(text, "not openable with this key: MS_ERR_MIKEY_RESPONDER") != NULL);
+        CHECK(strstr(text, "opened as caller (SAKKE-to-self)") != NULL);
+        if (rc != 0)
+            fprintf(stderr, "%s", text);
+    }
+    free(text);
+    check_wav(out, "call-1-caller-to-callee.wav", &fr_ab);
+    check_wav(out, "call-2-callee-to-caller.wav", &fr_cb);
+    check_wav(out, "call-4-caller-to-callee.wav", &fr_vm);
+    CHECK(file_exists(out, "report.json"));
+
+    /* --json prints the report */
+    snprintf(cmd, sizeof cmd, AUDIT_CMD "--period %llu --out '%s' --json --no-audio "
+             ">'%s/cli.json' 2>&1", ms, cap_main, cap_vm, rsk_path, cert_path,
+             (unsigned long long)F.p0, out, F.root);
+    CHECK(system(cmd) == 0);
+    text = read_text(F.root, "cli.json");
+    CHECK(text != NULL && strstr(text, "\"calls_opened\": 3") != NULL);
+    free(text);
+    snprintf(cmd, sizeof cmd, "python3 -c 'import json,sys; json.load(open(sys.argv[1]))' '%s/cli.json'", F.root);
+    CHECK(system(cmd) == 0);
+
+    /* refusals: the RSK claimed for another period, a key file others can read, a capture
+     * that is not one */
+    snprintf(cmd, sizeof cmd, AUDIT_CMD "--period %llu --out '%s' >/dev/null 2>&1", ms,
+             cap_main, cap_vm, rsk_path, cert_path, (unsigned long long)F.p0 + 1, out);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0);
+    chmod(rsk_path, 0644);
+    snprintf(cmd, sizeof cmd, AUDIT_CMD "--period %llu --out '%s' >/dev/null 2>&1", ms,
+             cap_main, cap_vm, rsk_path, cert_path, (unsigned long long)F.p0, out);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == MS_ERR_KEYFILE_MODE);
+    chmod(rsk_path, 0600);
+    snprintf(cmd, sizeof cmd, AUDIT_CMD "--period %llu --out '%s' >/dev/null 2>&1", ms,
+             cert_path, cap_vm, rsk_path, cert_path, (unsigned long long)F.p0, out);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == MS_ERR_CAPTURE);
+#undef AUDIT_CMD
+}
+
 static void test_speed(void)
 {
     ms_call_keys *kb = NULL;
@@ -987,6 +1076,7 @@ int main(void)
     test_other_keys_open_none();
     test_voicemail();
     test_reference_decryptor();
+    test_command();
     test_speed();
 
     free_call(&call_ab);
