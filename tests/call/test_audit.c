@@ -949,8 +949,7 @@ static void test_command(void)
         CHECK(strstr(text, "4 call(s) found, 3 opened, 1 not openable with this key") != NULL);
         CHECK(strstr(text, "not openable with this key: MS_ERR_MIKEY_RESPONDER") != NULL);
         CHECK(strstr(text, "opened as caller (SAKKE-to-self)") != NULL);
-        if (rc != 0)
-            fprintf(stderr, "%s", text);
+        fprintf(stderr, "mikeysakke audit decrypt said:\n%s", text);
     }
     free(text);
     check_wav(out, "call-1-caller-to-callee.wav", &fr_ab);
@@ -975,6 +974,7 @@ static void test_command(void)
              cap_main, cap_vm, rsk_path, cert_path, (unsigned long long)F.p0 + 1, out);
     rc = system(cmd);
     CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0);
+    fprintf(stderr, "the RSK claimed for the next period: exit %d\n", WEXITSTATUS(rc));
     chmod(rsk_path, 0644);
     snprintf(cmd, sizeof cmd, AUDIT_CMD "--period %llu --out '%s' >/dev/null 2>&1", ms,
              cap_main, cap_vm, rsk_path, cert_path, (unsigned long long)F.p0, out);
