@@ -96,9 +96,9 @@ typedef struct bench_state {
     ms_mikey_result mk_res;
 
     /* SRTP: one call direction per suite (sender and receiver), 4-octet MKI. */
-    ms_srtp *srtp_tx[2], *srtp_rx[2];
-    uint16_t srtp_seq;
-    _Alignas(4) uint8_t srtp_pkt[BENCH_SRTP_PAYLOAD + MS_RTP_HEADER + MS_SRTP_MAX_OVERHEAD];
+    ms_srtp *media_tx[2], *media_rx[2];
+    uint16_t media_seq[2]; /* per sender: each sees consecutive numbers */
+    _Alignas(4) uint8_t media_pkt[BENCH_SRTP_PAYLOAD + MS_RTP_HEADER + MS_SRTP_MAX_OVERHEAD];
 } bench_state;
 
 static void die(const char *what, const char *why)
@@ -333,8 +333,8 @@ static void setup_srtp(bench_state *s)
         random_bytes(k.master_key, k.key_len);
         random_bytes(k.master_salt, k.salt_len);
         random_bytes(k.mki, k.mki_len);
-        need(ms_srtp_new(&s->srtp_tx[i], suites[i], &k, true), "ms_srtp_new");
-        need(ms_srtp_new(&s->srtp_rx[i], suites[i], &k, false), "ms_srtp_new");
+        need(ms_srtp_new(&s->media_tx[i], suites[i], &k, true), "ms_srtp_new");
+        need(ms_srtp_new(&s->media_rx[i], suites[i], &k, false), "ms_srtp_new");
         ms_wipe(&k, sizeof k);
     }
 }
@@ -378,8 +378,8 @@ static void teardown(bench_state *s)
     free(s->mk_pool);
     ms_mikey_result_wipe(&s->mk_res);
     for (int i = 0; i < 2; i++) {
-        ms_srtp_free(s->srtp_tx[i]);
-        ms_srtp_free(s->srtp_rx[i]);
+        ms_srtp_free(s->media_tx[i]);
+        ms_srtp_free(s->media_rx[i]);
     }
     ms_wipe(s, sizeof *s);
 }
@@ -622,29 +622,30 @@ static void op_mikey_respond(bench_state *s)
 /* Table sizes reported beside the operation that builds the table. */
 /* One RTP packet of a call: header and an Opus-sized payload, protected by the sender and
  * unprotected (authenticated, replay-checked, decrypted) by the receiver. */
-static void srtp_round(bench_state *s, int suite)
+static void media_round(bench_state *s, int suite)
 {
-    ms_rtp_header h = {.payload_type = 111, .seq = s->srtp_seq, .timestamp = 960u * s->srtp_seq,
+    ms_rtp_header h = {.payload_type = 111, .seq = s->media_seq[suite],
+                       .timestamp = 960u * s->media_seq[suite],
                        .ssrc = 0x5eed5eed};
-    s->srtp_seq++;
-    ms_rtp_write_header(s->srtp_pkt, &h);
-    memset(s->srtp_pkt + MS_RTP_HEADER, 0x5a, BENCH_SRTP_PAYLOAD);
+    s->media_seq[suite]++;
+    ms_rtp_write_header(s->media_pkt, &h);
+    memset(s->media_pkt + MS_RTP_HEADER, 0x5a, BENCH_SRTP_PAYLOAD);
     size_t len = MS_RTP_HEADER + BENCH_SRTP_PAYLOAD;
-    need(ms_srtp_protect(s->srtp_tx[suite], s->srtp_pkt, &len, sizeof s->srtp_pkt),
+    need(ms_srtp_protect(s->media_tx[suite], s->media_pkt, &len, sizeof s->media_pkt),
          "ms_srtp_protect");
-    need(ms_srtp_unprotect(s->srtp_rx[suite], s->srtp_pkt, &len), "ms_srtp_unprotect");
+    need(ms_srtp_unprotect(s->media_rx[suite], s->media_pkt, &len), "ms_srtp_unprotect");
     if (len != MS_RTP_HEADER + BENCH_SRTP_PAYLOAD)
         die("ms_srtp_unprotect", "wrong length");
 }
 
 static void op_srtp_gcm(bench_state *s)
 {
-    srtp_round(s, 0);
+    media_round(s, 0);
 }
 
 static void op_srtp_cm(bench_state *s)
 {
-    srtp_round(s, 1);
+    media_round(s, 1);
 }
 
 static size_t bytes_kms(const bench_state *s)

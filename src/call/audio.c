@@ -2,6 +2,7 @@
 #include "call/audio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,10 +265,16 @@ ms_err ms_wav_create(ms_wav_writer **out, const char *path, uint32_t rate, uint1
     memcpy(w->tmp + plen, ".tmp", 5);
     w->rate = rate;
     w->channels = channels;
-    w->f = fopen(w->tmp, "wb");
+    /* a call's audio is private: owner-only, whatever the umask */
+    unlink(w->tmp); /* a leftover of an interrupted run, with its own mode */
+    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    w->f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (w->f == NULL) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
         ms_err e = fail(detail, detail_cap, MS_ERR_IO, "cannot create %s: %s", w->tmp,
-                        strerror(errno));
+                        strerror(saved));
         free(w->tmp);
         free(w->path);
         free(w);

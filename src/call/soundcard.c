@@ -1,6 +1,7 @@
 /* The sound card through ALSA: capture and playback, 48 kHz mono S16, 20 ms periods. */
 #include "call/audio.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -12,6 +13,24 @@ struct ms_soundcard {
     snd_pcm_t *capture;
     snd_pcm_t *playback;
 };
+
+/* ALSA prints its own errors on stderr; ours carry the cause in the detail instead. */
+static void alsa_quiet(const char *file, int line, const char *function, int err,
+                       const char *fmt, ...)
+{
+    (void)file;
+    (void)line;
+    (void)function;
+    (void)err;
+    (void)fmt;
+}
+
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+
+static void quiet_alsa(void)
+{
+    snd_lib_error_set_handler(alsa_quiet);
+}
 
 static void say(char *detail, size_t cap, const char *what, const char *device,
                 const char *dir, int rc)
@@ -87,6 +106,7 @@ ms_err ms_soundcard_open(ms_soundcard **out, const char *device, char *detail,
     *out = NULL;
     if (device == NULL)
         device = "default";
+    pthread_once(&quiet_once, quiet_alsa);
     ms_soundcard *s = calloc(1, sizeof *s);
     if (s == NULL)
         return MS_ERR_NOMEM;

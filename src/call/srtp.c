@@ -192,7 +192,7 @@ static ms_err map_unprotect(srtp_err_status_t st)
  * libsrtp reads headers through 32-bit pointers and wants the packet 4-aligned; a caller's
  * misaligned buffer goes through an aligned copy.
  */
-typedef srtp_err_status_t (*srtp_step)(ms_srtp *s, void *pkt, int *len);
+typedef srtp_err_status_t (*libsrtp_step)(ms_srtp *s, void *pkt, int *len);
 
 static srtp_err_status_t step_protect(ms_srtp *s, void *pkt, int *len)
 {
@@ -216,7 +216,7 @@ static srtp_err_status_t step_unprotect_rtcp(ms_srtp *s, void *pkt, int *len)
 
 /* Runs one libsrtp step on pkt (len octets, room for room octets); NOMEM only for the
  * aligned copy. */
-static srtp_err_status_t run_step(ms_srtp *s, srtp_step step, uint8_t *pkt, size_t *len,
+static srtp_err_status_t run_step(ms_srtp *s, libsrtp_step step, uint8_t *pkt, size_t *len,
                                   size_t room)
 {
     int n = (int)*len;

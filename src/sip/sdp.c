@@ -170,7 +170,8 @@ static ms_err parse_connection(parser *ps, level *lv, const char *v, size_t n)
     char net[8], type[8], addr[72];
     char extra[2];
     int got = sscanf(buf, "%7s %7s %71s %1s", net, type, addr, extra);
-    if (got != 3 || strcmp(net, "IN") != 0 || (strcmp(type, "IP4") != 0 && strcmp(type, "IP6") != 0))
+    if (got != 3 || strcmp(net, "IN") != 0 ||
+        (strcmp(type, "IP4") != 0 && strcmp(type, "IP6") != 0))
         return sdp_fail(ps->detail, ps->cap,
                         "line %u: c= must be \"IN IP4 <address>\" or \"IN IP6 <address>\"",
                         ps->line_no);

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "call/audio.h"
@@ -157,6 +158,8 @@ static void test_wav_round_trip(uint16_t channels)
     }
     CHECK_ERR(ms_wav_close(w, true), MS_OK);
     CHECK(access(tmp, F_OK) != 0 && access(path, F_OK) == 0);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 
     ms_wav wav;
     CHECK_ERR(ms_wav_read(&wav, path, detail, sizeof detail), MS_OK);

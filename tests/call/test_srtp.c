@@ -164,6 +164,11 @@ static void test_round_trip(ms_srtp_suite suite, size_t mki_len)
     CHECK(len == plain_len);
     CHECK_MEM(odd, plain, plain_len);
 
+    /* the sender refuses to protect a sequence number twice (it would reuse keystream) */
+    plain_len = make_rtp(pkt, 10, 0x11223344, PAYLOAD);
+    len = plain_len;
+    CHECK_ERR(ms_srtp_protect(tx, pkt, &len, sizeof pkt), MS_ERR_SRTP_REPLAY);
+
     /* misuse and short buffers */
     plain_len = make_rtp(pkt, 11, 0x11223344, PAYLOAD);
     len = plain_len;

@@ -158,6 +158,18 @@ static void pcap_record(pbuf *b, uint64_t t_us, const uint8_t *pkt, size_t len)
     b->len += 16 + len;
 }
 
+static void save_seed(const char *name, const uint8_t *d, size_t len)
+{
+    const char *seeds = getenv("MS_CAPTURE_SEED_DIR");
+    if (seeds == NULL)
+        return;
+    char seed[512];
+    snprintf(seed, sizeof seed, "%s/%s", seeds, name);
+    FILE *f = fopen(seed, "wb");
+    if (f == NULL || fwrite(d, 1, len, f) != len || fclose(f) != 0)
+        fprintf(stderr, "cannot write seed %s\n", seed);
+}
+
 static void save(const pbuf *b, const char *name, char *path, size_t cap)
 {
     snprintf(path, cap, "%s/%s", tmpdir, name);
@@ -166,14 +178,7 @@ static void save(const pbuf *b, const char *name, char *path, size_t cap)
         fprintf(stderr, "cannot write %s\n", path);
         exit(1);
     }
-    const char *seeds = getenv("MS_CAPTURE_SEED_DIR");
-    if (seeds) {
-        char seed[512];
-        snprintf(seed, sizeof seed, "%s/%s", seeds, name);
-        f = fopen(seed, "wb");
-        if (f == NULL || fwrite(b->d, 1, b->len, f) != b->len || fclose(f) != 0)
-            fprintf(stderr, "cannot write seed %s\n", seed);
-    }
+    save_seed(name, b->d, b->len);
 }
 
 static void be16(uint8_t *p, uint16_t v)
@@ -605,7 +610,7 @@ static void test_round_trip(void)
 
 /* Starts tcpdump and waits until it says it is listening. Returns its pid, or -1. */
 static pid_t start_tcpdump(const char *iface, const char *linktype, const char *file,
-                           const char *filter)
+                           const char *filter, int *err_fd)
 {
     int errpipe[2];
     if (pipe(errpipe) != 0)
@@ -648,9 +653,10 @@ static pid_t start_tcpdump(const char *iface, const char *linktype, const char *
         close(errpipe[0]);
         return -1;
     }
-    /* tcpdump's stderr is drained by nobody from here on; it writes nothing more until
-     * it exits (the packet count), which fits in the pipe. */
-    close(errpipe[0]);
+    /* The pipe stays open until tcpdump has exited: its SIGPIPE handler ends the capture
+     * quietly (exit status 0, no packets) if it writes the rest of a line to a closed
+     * pipe. What it writes at exit (the packet counts) fits in the pipe. */
+    *err_fd = errpipe[0];
     return pid;
 }
 
@@ -680,7 +686,8 @@ static void test_live(const char *iface, const char *linktype, const char *name)
     snprintf(filter, sizeof filter, "host 127.0.0.1 and (tcp port %u or udp port %u)", tport,
              uport);
 
-    pid_t pid = start_tcpdump(iface, linktype, path, filter);
+    int td_err = -1;
+    pid_t pid = start_tcpdump(iface, linktype, path, filter, &td_err);
     CHECK(pid > 0);
     if (pid <= 0) {
         close(ls);
@@ -750,6 +757,10 @@ static void test_live(const char *iface, const char *linktype, const char *name)
     kill(pid, SIGINT);
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char td_text[512];
+    ssize_t td_len = read(td_err, td_text, sizeof td_text - 1);
+    td_text[td_len > 0 ? td_len : 0] = 0;
+    close(td_err);
 
     ms_capture_reader *r;
     CHECK_ERR(ms_capture_open(&r, path, detail, sizeof detail), MS_OK);
@@ -765,14 +776,45 @@ static void test_live(const char *iface, const char *linktype, const char *name)
               memcmp(g.item[2].data, rtp, sizeof rtp) == 0);
         CHECK(g.item[0].t_us <= g.item[1].t_us && g.item[1].t_us <= g.item[2].t_us);
     } else {
-        fprintf(stderr, "%s: %zu items (detail: %s)\n", name, g.n, g.detail);
+        struct stat sb;
+        fprintf(stderr, "%s: %zu items from %llu packets, %lld octets (detail: %s)\n", name,
+                g.n, (unsigned long long)g.st.packets,
+                stat(path, &sb) == 0 ? (long long)sb.st_size : -1LL, g.detail);
+        fprintf(stderr, "tcpdump said: %s\n", td_text);
     }
     /* at least SYN, SYN-ACK, ACK, 4 data segments, the 200, the datagram */
     CHECK(g.st.packets >= 9 && g.st.sip_messages == 2 && g.st.udp_datagrams == 1);
     got_free(&g);
 
+    /* The same capture as pcapng (tshark converts it) reads the same. */
+    char ng[300], cmd[800];
+    snprintf(ng, sizeof ng, "%sng", path);
+    snprintf(cmd, sizeof cmd, "tshark -r '%s' -F pcapng -w '%s' 2>/dev/null", path, ng);
+    CHECK(system(cmd) == 0);
+    got_all g2;
+    CHECK_ERR(read_all(ng, &g2), MS_OK);
+    CHECK(g2.last_rc == 0 && g2.n == 3);
+    if (g2.n == 3)
+        CHECK(item_is(&g2.item[0], MS_CAPTURE_SIP, true, client, server, invite, il));
+    got_free(&g2);
+
+    if (getenv("MS_CAPTURE_SEED_DIR")) {
+        static uint8_t file[65536];
+        FILE *f = fopen(path, "rb");
+        size_t fl = f ? fread(file, 1, sizeof file, f) : 0;
+        if (f)
+            fclose(f);
+        save_seed(name, file, fl);
+        f = fopen(ng, "rb");
+        fl = f ? fread(file, 1, sizeof file, f) : 0;
+        if (f)
+            fclose(f);
+        snprintf(cmd, sizeof cmd, "%sng", name);
+        save_seed(cmd, file, fl);
+    }
+
     /* The file says which link layer it was. */
-    char cmd[400], out[256] = "";
+    char out[256] = "";
     snprintf(cmd, sizeof cmd, "tcpdump -r '%s' -c 1 2>&1 >/dev/null", path);
     FILE *p = popen(cmd, "r");
     size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
