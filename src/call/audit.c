@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "call/audio.h"
 #include "capture/capture.h"
 #include "mikeysakke/crypto.h"
@@ -1198,6 +1200,18 @@ ms_err ms_audit_report_json(const ms_audit_report *r, char **out, size_t *out_le
         jb_str(&b, r->warnings);
     else
         jb_s(&b, "null");
+    jb_s(&b, ",\n  \"captures\": [");
+    for (size_t i = 0; i < r->n_captures; i++) {
+        const ms_audit_capture *c = &r->captures[i];
+        char hex[65];
+        for (size_t k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", c->sha256[k]);
+        jb_s(&b, i ? ",\n    {" : "\n    {");
+        jb_key(&b, "path");
+        jb_str(&b, c->path ? c->path : "");
+        jb_fmt(&b, ", \"bytes\": %llu, \"sha256\": \"%s\"}", (unsigned long long)c->bytes, hex);
+    }
+    jb_s(&b, r->n_captures ? "\n  ]" : "]");
     jb_s(&b, ",\n  \"calls\": [");
     for (size_t i = 0; i < r->n_calls; i++) {
         jb_s(&b, i ? ",\n" : "\n");
@@ -1260,8 +1274,54 @@ void ms_audit_report_free(ms_audit_report *r)
 {
     if (r == NULL)
         return;
+    for (size_t i = 0; r->captures != NULL && i < r->n_captures; i++)
+        free(r->captures[i].path);
+    free(r->captures);
     free(r->calls);
     memset(r, 0, sizeof *r);
+}
+
+/* Size and SHA-256 of each capture, read once more on its own: the report then names the
+ * exact files audited. */
+static ms_err hash_captures(audit *a)
+{
+    ms_audit_report *r = a->rep;
+    r->captures = calloc(a->n_paths, sizeof *r->captures);
+    if (r->captures == NULL)
+        return MS_ERR_NOMEM;
+    r->n_captures = a->n_paths;
+    ms_err e = MS_OK;
+    for (size_t i = 0; e == MS_OK && i < a->n_paths; i++) {
+        ms_audit_capture *c = &r->captures[i];
+        c->path = strdup(a->paths[i]);
+        FILE *f = fopen(a->paths[i], "rb");
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        if (c->path == NULL || md == NULL) {
+            e = MS_ERR_NOMEM;
+        } else if (f == NULL) {
+            set_detail(a->detail, a->detail_cap, "%s: %s", a->paths[i], strerror(errno));
+            e = MS_ERR_CAPTURE;
+        } else if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+            e = MS_ERR_INTERNAL;
+        } else {
+            size_t n;
+            while ((n = fread(a->pkt, 1, PKT_CAP, f)) > 0 && e == MS_OK) {
+                c->bytes += n;
+                if (EVP_DigestUpdate(md, a->pkt, n) != 1)
+                    e = MS_ERR_INTERNAL;
+            }
+            if (ferror(f)) {
+                set_detail(a->detail, a->detail_cap, "%s: read error", a->paths[i]);
+                e = MS_ERR_CAPTURE;
+            }
+            if (e == MS_OK && EVP_DigestFinal_ex(md, c->sha256, NULL) != 1)
+                e = MS_ERR_INTERNAL;
+        }
+        EVP_MD_CTX_free(md);
+        if (f != NULL)
+            fclose(f);
+    }
+    return e;
 }
 
 static ms_err make_out_dir(audit *a)
@@ -1313,6 +1373,8 @@ ms_err ms_audit_decrypt(const char *const *captures, size_t n_captures, ms_call_
     a.pkt = malloc(PKT_CAP);
     if (e == MS_OK && a.pkt == NULL)
         e = MS_ERR_NOMEM;
+    if (e == MS_OK)
+        e = hash_captures(&a);
     if (e == MS_OK)
         e = pass_signalling(&a);
     for (size_t i = 0; e == MS_OK && i < a.n_calls; i++) {

@@ -84,11 +84,20 @@ typedef struct ms_audit_call {
     ms_audit_stream dir[2];         /* by ms_audit_dir */
 } ms_audit_call;
 
+/* One capture read, for the record: where it was and what it held. */
+typedef struct ms_audit_capture {
+    char *path;           /* malloc'd copy */
+    uint64_t bytes;
+    uint8_t sha256[32];   /* of the whole file, so the report names exactly what was read */
+} ms_audit_capture;
+
 typedef struct ms_audit_report {
     char user[256];
     uint64_t period_no;
     size_t n_calls, opened;
     ms_audit_call *calls;           /* n_calls entries, malloc'd */
+    size_t n_captures;
+    ms_audit_capture *captures;     /* n_captures entries, malloc'd */
     uint64_t sip_messages, datagrams;
     uint64_t unassigned;            /* UDP datagrams of no call found in the captures */
     uint64_t ignored;               /* datagrams of calls that could not be opened */
