@@ -727,7 +727,9 @@ static ms_err index_media(audit *a)
 }
 
 /* The call that `e` (in `role`) belongs to at time t: the latest one started by then and
- * not long over; an exact port beats port + 1. SIZE_MAX if none. */
+ * not long over (one whose INVITE is stamped up to MEDIA_BEFORE_INVITE_US later only if
+ * none started: clocks of capture points differ); an exact port beats port + 1.
+ * SIZE_MAX if none. */
 static size_t find_call(const audit *a, const ep *e, int role, uint64_t t)
 {
     size_t lo = 0, hi = a->n_eps;
@@ -739,7 +741,7 @@ static size_t find_call(const audit *a, const ep *e, int role, uint64_t t)
             hi = mid;
     }
     size_t best = SIZE_MAX;
-    bool best_rtcp = true;
+    bool best_started = false, best_rtcp = true;
     uint64_t best_t = 0;
     for (size_t i = lo; i < a->n_eps && ep_cmp(&a->eps[i].addr, e) == 0; i++) {
         const ep_entry *x = &a->eps[i];
@@ -750,9 +752,17 @@ static size_t find_call(const audit *a, const ep *e, int role, uint64_t t)
             continue;
         if (c->bye_us != 0 && t > c->bye_us + MEDIA_AFTER_BYE_US)
             continue;
-        if (best == SIZE_MAX || c->invite_us > best_t ||
-            (c->invite_us == best_t && best_rtcp && !x->rtcp_port)) {
+        bool started = c->invite_us <= t;
+        bool better;
+        if (best == SIZE_MAX || started != best_started)
+            better = best == SIZE_MAX || started;
+        else if (c->invite_us != best_t)
+            better = c->invite_us > best_t;
+        else
+            better = best_rtcp && !x->rtcp_port;
+        if (better) {
             best = x->call;
+            best_started = started;
             best_t = c->invite_us;
             best_rtcp = x->rtcp_port;
         }

@@ -594,6 +594,110 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A B2BUA: the same I_MESSAGE under two Call-IDs (one per leg), the answer on the second
+ * leg only; then a re-INVITE on the first leg with new keys (a call of its own). */
+static char cap_b2b[400];
+static frames fr_b2b;
+static void build_b2bua(ms_call_keys *ka, ms_call_keys *kb)
+{
+    static test_call c, c2;
+    c = (test_call){.from = USER_A, .to = USER_B, .call_id = "leg1@10.0.0.1",
+                    .caller_sig = "10.0.0.1:5060", .callee_sig = "10.0.0.2:5060",
+                    .caller_media = "10.0.0.1:4200", .callee_media = "10.0.0.2:5200"};
+    setup_call(&c, ka, kb);
+    c.fr[0] = c.fr[1] = &fr_b2b;
+    ms_capture_writer *w = NULL;
+    char detail[256], msg[MS_SDP_MAX + 2048];
+    CHECK_ERR(ms_capture_create(&w, cap_b2b, detail, sizeof detail), MS_OK);
+    uint64_t t = (F.now - MS_NTP_UNIX_OFFSET) * 1000000u + 9000000u;
+    invite_text(msg, sizeof msg, c.from, c.to, "leg1@10.0.0.1", "", c.offer);
+    write_sip(w, t, c.caller_sig, PROXY, msg);
+    invite_text(msg, sizeof msg, c.from, c.to, "leg2@10.0.0.100", "", c.offer);
+    write_sip(w, t + 100, PROXY, c.callee_sig, msg);
+    response_text(msg, sizeof msg, 200, c.from, c.to, "leg2@10.0.0.100", "1 INVITE", c.answer);
+    write_sip(w, t + 200, c.callee_sig, PROXY, msg);
+    uint8_t pkt[2048];
+    size_t len;
+    for (size_t f = 0; f < fr_b2b.n; f++)
+        for (int d = 0; d < 2; d++) {
+            protect_frame(&c, d, f, pkt, sizeof pkt, &len);
+            CHECK_ERR(ms_capture_write_udp(w, t + 1000 + f * 20000u + (uint64_t)d,
+                                           d ? c.callee_media : c.caller_media,
+                                           d ? c.caller_media : c.callee_media, pkt, len),
+                      MS_OK);
+        }
+    /* re-INVITE with a fresh I_MESSAGE on leg 1, same media addresses */
+    c2 = c;
+    c2.out[0] = c2.out[1] = NULL;
+    setup_call(&c2, ka, kb);
+    c2.fr[0] = c2.fr[1] = &fr_b2b;
+    t += 2000000u;
+    invite_text(msg, sizeof msg, c.from, c.to, "leg1@10.0.0.1", "", c2.offer);
+    write_sip(w, t, c.caller_sig, PROXY, msg);
+    response_text(msg, sizeof msg, 200, c.from, c.to, "leg1@10.0.0.1", "2 INVITE", c2.answer);
+    write_sip(w, t + 200, PROXY, c.caller_sig, msg);
+    for (size_t f = 0; f < fr_b2b.n; f++) {
+        protect_frame(&c2, 0, f, pkt, sizeof pkt, &len);
+        CHECK_ERR(ms_capture_write_udp(w, t + 1000 + f * 20000u, c.caller_media,
+                                       c.callee_media, pkt, len),
+                  MS_OK);
+    }
+    CHECK_ERR(ms_capture_close(w, true), MS_OK);
+    free_call(&c);
+    free_call(&c2);
+}
+
+static void test_b2bua_and_rekey(void)
+{
+    ms_call_keys *kb = NULL;
+    CHECK_ERR(open_auditor(&kb, USER_B, F.p0), MS_OK);
+    char out[400];
+    snprintf(out, sizeof out, "%s/audit-b2b", out_root);
+    const char *caps[] = {cap_b2b};
+    ms_audit_report rep;
+    CHECK_ERR(run_audit(kb, caps, 1, out, &rep, NULL), MS_OK);
+    CHECK(rep.n_calls == 2 && rep.opened == 2);
+    if (rep.n_calls == 2) {
+        const ms_audit_call *c1 = &rep.calls[0], *c2 = &rep.calls[1];
+        CHECK(strcmp(c1->call_id, "leg1@10.0.0.1") == 0);
+        CHECK(!c1->voicemail && strcmp(c1->callee_media, "10.0.0.2:5200") == 0);
+        CHECK(c1->dir[0].decrypted == fr_b2b.n && c1->dir[1].decrypted == fr_b2b.n);
+        CHECK(c1->dir[0].failed_auth == 0);
+        /* after the re-INVITE the packets go to the new keys' call */
+        CHECK(strcmp(c2->call_id, "leg1@10.0.0.1") == 0);
+        CHECK(c2->dir[0].decrypted == fr_b2b.n && c2->dir[0].failed_auth == 0);
+        CHECK(c1->key_id != c2->key_id);
+    }
+    check_wav(out, "call-2-caller-to-callee.wav", &fr_b2b);
+    ms_audit_report_free(&rep);
+
+    /* a capture cut in the middle of a record: what was read is audited, and said */
+    char cut[400], cmd[900];
+    snprintf(cut, sizeof cut, "%s/cut.pcap", F.root);
+    snprintf(cmd, sizeof cmd, "head -c -7 '%s' > '%s'", cap_b2b, cut);
+    CHECK(system(cmd) == 0);
+    const char *cut_caps[] = {cut};
+    CHECK_ERR(run_audit(kb, cut_caps, 1, out, &rep, NULL), MS_OK);
+    CHECK(rep.n_calls == 2 && rep.opened == 2);
+    CHECK(rep.warnings[0] != '\0');
+    fprintf(stderr, "cut capture: %s\n", rep.warnings);
+    if (rep.n_calls == 2)
+        CHECK(rep.calls[1].dir[0].decrypted == fr_b2b.n - 1);
+    ms_audit_report_free(&rep);
+
+    /* no such file */
+    const char *none[] = {"/nonexistent/x.pcap"};
+    char detail[300] = "";
+    ms_audit_options o = {.period_no = F.p0};
+    CHECK_ERR(ms_audit_decrypt(none, 1, kb, out, &o, &rep, detail, sizeof detail),
+              MS_ERR_CAPTURE);
+    CHECK(strstr(detail, "/nonexistent/x.pcap") != NULL);
+    CHECK(rep.n_calls == 0 && rep.calls == NULL);
+    CHECK_ERR(ms_audit_decrypt(none, 0, kb, out, &o, NULL, detail, sizeof detail), MS_ERR_ARG);
+    CHECK_ERR(ms_audit_decrypt(caps, 1, kb, NULL, &o, NULL, detail, sizeof detail), MS_ERR_ARG);
+    ms_call_keys_free(kb);
+}
+
 /* ---- checks ----------------------------------------------------------------------------------- */
 
 static void test_b_opens_its_calls(void)
@@ -1074,6 +1178,7 @@ int main(void)
     snprintf(cap_flip, sizeof cap_flip, "%s/flipped.pcap", F.root);
     snprintf(cap_vm, sizeof cap_vm, "%s/voicemail.pcap", F.root);
     snprintf(cap_speed, sizeof cap_speed, "%s/speed.pcap", F.root);
+    snprintf(cap_b2b, sizeof cap_b2b, "%s/b2bua.pcap", F.root);
 
     make_keystore(USER_A, "ks-a");
     make_keystore(USER_B, "ks-b");
@@ -1089,17 +1194,20 @@ int main(void)
     make_frames(&fr_ac, FRAMES, 880);
     make_frames(&fr_ca, FRAMES, 220);
     make_frames(&fr_vm, FRAMES / 2, 300);
+    make_frames(&fr_b2b, 10, 700);
     make_frames(&fr_s1, MAX_FRAMES, 440);
     make_frames(&fr_s2, MAX_FRAMES, 550);
 
     build_main_capture(ka, kb, kc);
     build_voicemail(ka);
     build_speed(ka, kb);
+    build_b2bua(ka, kb);
 
     test_b_opens_its_calls();
     test_flipped_byte();
     test_other_keys_open_none();
     test_voicemail();
+    test_b2bua_and_rekey();
     test_reference_decryptor();
     test_command();
     test_speed();
