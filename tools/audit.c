@@ -92,6 +92,17 @@ static ms_err split_captures(char *list, const char ***out, size_t *n)
     return MS_OK;
 }
 
+/* Text from a capture (SIP headers are anyone's): control characters shown as '?', so a
+ * crafted From cannot drive the auditor's terminal. */
+static const char *shown(char *buf, size_t cap, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] != '\0' && i + 1 < cap; i++)
+        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 static void print_stream(const ms_audit_call *c, ms_audit_dir d)
 {
     const ms_audit_stream *s = &c->dir[d];
@@ -107,12 +118,15 @@ static void print_stream(const ms_audit_call *c, ms_audit_dir d)
 
 static void print_summary(const ms_audit_report *r, const char *out_dir)
 {
+    char b1[256], b2[256], b3[256];
     for (size_t i = 0; i < r->n_calls; i++) {
         const ms_audit_call *c = &r->calls[i];
-        printf("call %zu: %s -> %s (Call-ID %s)\n", c->index, c->caller_claimed,
-               c->callee_claimed, c->call_id);
+        printf("call %zu: %s -> %s (Call-ID %s)\n", c->index,
+               shown(b1, sizeof b1, c->caller_claimed), shown(b2, sizeof b2, c->callee_claimed),
+               shown(b3, sizeof b3, c->call_id));
         if (!c->openable) {
-            printf("  not openable with this key: %s (%s)\n", ms_errname(c->err), c->why);
+            printf("  not openable with this key: %s (%s)\n", ms_errname(c->err),
+                   shown(b1, sizeof b1, c->why));
             continue;
         }
         printf("  opened as %s; verified %s -> %s; period %llu, PCK-ID %08X, %s%s\n",
@@ -127,8 +141,9 @@ static void print_summary(const ms_audit_report *r, const char *out_dir)
     }
     printf("%zu call(s) found, %zu opened, %zu not openable with this key\n", r->n_calls,
            r->opened, r->n_calls - r->opened);
+    char w[sizeof r->warnings];
     if (r->warnings[0])
-        printf("warning: %s\n", r->warnings);
+        printf("warning: %s\n", shown(w, sizeof w, r->warnings));
     printf("report: %s/report.json\n", out_dir);
 }
 

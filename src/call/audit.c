@@ -252,6 +252,16 @@ static bool name_is(span name, const char *full, const char *compact)
            (compact != NULL && name.len == 1 && (name.p[0] | 0x20) == compact[0]);
 }
 
+/* A decimal number at the start of s (digits only inside the span); -1 if none. */
+static long span_number(span s)
+{
+    long v = 0;
+    size_t i = 0;
+    for (; i < s.len && s.p[i] >= '0' && s.p[i] <= '9' && v < 100000000; i++)
+        v = v * 10 + (s.p[i] - '0');
+    return i == 0 ? -1 : v;
+}
+
 static bool span_is(span s, const char *lit)
 {
     return strlen(lit) == s.len && memcmp(s.p, lit, s.len) == 0;
@@ -267,7 +277,7 @@ static bool sip_parse(sip_msg *m, const uint8_t *data, size_t len)
         return false;
     span line = trim(p, (size_t)(eol - p));
     if (line.len > 8 && memcmp(line.p, "SIP/2.0 ", 8) == 0) {
-        m->status = atoi(line.p + 8);
+        m->status = (int)span_number((span){line.p + 8, line.len - 8});
         if (m->status < 100 || m->status > 699)
             return false;
     } else {
@@ -302,7 +312,7 @@ static bool sip_parse(sip_msg *m, const uint8_t *data, size_t len)
         else if (name_is(name, "Content-Type", "c"))
             m->ctype = val;
         else if (name_is(name, "Content-Length", "l"))
-            clen = atol(val.p);
+            clen = span_number(val);
         else if (name_is(name, "CSeq", NULL) && !m->request) {
             const char *sp = memchr(val.p, ' ', val.len);
             if (sp != NULL)
@@ -427,15 +437,17 @@ static void add_ep(ep *list, size_t *n, const ep *e)
         list[(*n)++] = *e;
 }
 
-/* The media address of an SDP body (c= and m=audio), if it has one we can match on. */
-static bool sdp_ep(ep *e, const char *sdp, size_t len, ms_sdp_audio *a)
+/* An SDP body's audio stream; *has_ep when its address (c= and m=audio) is one we can
+ * match datagrams on (not port 0 or 0.0.0.0, as on hold). */
+static bool sdp_read(ms_sdp_audio *a, ep *e, bool *has_ep, const char *sdp, size_t len)
 {
     char why[128];
+    *has_ep = false;
     if (ms_sdp_parse(a, sdp, len, why, sizeof why) != MS_OK)
         return false;
-    if (a->port == 0 || !ep_from_ip(e, a->addr, strlen(a->addr), a->port))
-        return false;
-    return !ep_is_unspecified(e);
+    *has_ep = a->port != 0 && ep_from_ip(e, a->addr, strlen(a->addr), a->port) &&
+              !ep_is_unspecified(e);
+    return true;
 }
 
 static ms_err new_call(audit *a, size_t *out)
@@ -462,8 +474,9 @@ static ms_err on_invite(audit *a, const sip_msg *m, const ms_capture_item *it, s
     bool has_sdp = body_is_sdp(m);
     ms_sdp_audio sdp;
     ep media;
-    bool has_ep = has_sdp && sdp_ep(&media, m->body.p, m->body.len, &sdp);
-    bool has_km = has_ep && sdp.key_mgmt != NULL;
+    bool has_ep = false;
+    bool parsed = has_sdp && sdp_read(&sdp, &media, &has_ep, m->body.p, m->body.len);
+    bool has_km = parsed && sdp.key_mgmt != NULL;
     if (!has_sdp) {
         /* an INVITE without offer: a re-INVITE in a known dialog, or a late offer */
         if (map_get(&a->by_id, m->call_id.p, m->call_id.len, &idx))
@@ -490,7 +503,8 @@ static ms_err on_invite(audit *a, const sip_msg *m, const ms_capture_item *it, s
     if (has_km && map_get(&a->by_keymgmt, sdp.key_mgmt, sdp.key_mgmt_len, &idx)) {
         /* the same I_MESSAGE under another Call-ID (a B2BUA's other leg) */
         call *c = &a->calls[idx];
-        add_ep(c->offer_ep, &c->n_offer_ep, &media);
+        if (has_ep)
+            add_ep(c->offer_ep, &c->n_offer_ep, &media);
         return map_put(&a->by_id, m->call_id.p, m->call_id.len, idx) ? MS_OK : MS_ERR_NOMEM;
     }
     ms_err e = new_call(a, &idx);
@@ -513,8 +527,9 @@ static ms_err on_invite(audit *a, const sip_msg *m, const ms_capture_item *it, s
     if (has_ep) {
         add_ep(c->offer_ep, &c->n_offer_ep, &media);
         ep_format(c->pub.caller_media, sizeof c->pub.caller_media, &media);
-        c->opus_pt = strncasecmp(sdp.codec, "opus/", 5) == 0 ? sdp.payload_type : -1;
     }
+    if (parsed)
+        c->opus_pt = strncasecmp(sdp.codec, "opus/", 5) == 0 ? sdp.payload_type : -1;
     if (!map_put(&a->by_id, m->call_id.p, m->call_id.len, idx) ||
         (has_km && !map_put(&a->by_keymgmt, sdp.key_mgmt, sdp.key_mgmt_len, idx)))
         return MS_ERR_NOMEM;
@@ -545,7 +560,9 @@ static void on_sip(audit *a, const ms_capture_item *it, size_t file, ms_err *fat
         c->pub.final_status = m.status;
     ms_sdp_audio sdp;
     ep media;
-    if (m.status < 300 && body_is_sdp(&m) && sdp_ep(&media, m.body.p, m.body.len, &sdp)) {
+    bool has_ep = false;
+    if (m.status < 300 && body_is_sdp(&m) && sdp_read(&sdp, &media, &has_ep, m.body.p, m.body.len) &&
+        has_ep) {
         if (c->n_answer_ep == 0) {
             ep_format(c->pub.callee_media, sizeof c->pub.callee_media, &media);
             c->pub.answer_us = it->t_us;
@@ -1022,20 +1039,50 @@ static void jb_fmt(jbuf *b, const char *fmt, ...)
         jb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped; other octets as they
- * are (SIP text is UTF-8). */
-static void jb_str(jbuf *b, const char *s)
+/* Length of the well-formed UTF-8 sequence at s (1 to 4), or 0. */
+static size_t utf8_len(const unsigned char *s)
 {
+    unsigned c = s[0];
+    size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    if (c >= 0xF5 || n == 0)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    unsigned c1 = s[1];
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 > 0x8F))
+        return 0; /* overlong, surrogate or beyond U+10FFFF */
+    return n;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped; UTF-8 kept; an octet
+ * that is not UTF-8 (capture text is anyone's) becomes U+FFFD, so the file always parses. */
+static void jb_str(jbuf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
     jb_s(b, "\"");
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
+    while (*s) {
+        unsigned char ch = *s;
         if (ch == '"' || ch == '\\') {
             char esc[2] = {'\\', (char)ch};
             jb_put(b, esc, 2);
+            s++;
         } else if (ch < 0x20 || ch == 0x7f) {
             jb_fmt(b, "\\u%04x", ch);
+            s++;
+        } else if (ch < 0x80) {
+            jb_put(b, (const char *)s, 1);
+            s++;
         } else {
-            jb_put(b, (const char *)&ch, 1);
+            size_t n = utf8_len(s);
+            if (n == 0) {
+                jb_s(b, "\\ufffd");
+                s++;
+            } else {
+                jb_put(b, (const char *)s, n);
+                s += n;
+            }
         }
     }
     jb_s(b, "\"");

@@ -610,9 +610,11 @@ static void build_b2bua(ms_call_keys *ka, ms_call_keys *kb)
     char detail[256], msg[MS_SDP_MAX + 2048];
     CHECK_ERR(ms_capture_create(&w, cap_b2b, detail, sizeof detail), MS_OK);
     uint64_t t = (F.now - MS_NTP_UNIX_OFFSET) * 1000000u + 9000000u;
-    invite_text(msg, sizeof msg, c.from, c.to, "leg1@10.0.0.1", "", c.offer);
+    /* a From that is not UTF-8 and carries a terminal escape: the report still parses */
+    const char *odd_from = "sip:al\xff\x1b[31mice\"@example.org";
+    invite_text(msg, sizeof msg, odd_from, c.to, "leg1@10.0.0.1", "", c.offer);
     write_sip(w, t, c.caller_sig, PROXY, msg);
-    invite_text(msg, sizeof msg, c.from, c.to, "leg2@10.0.0.100", "", c.offer);
+    invite_text(msg, sizeof msg, odd_from, c.to, "leg2@10.0.0.100", "", c.offer);
     write_sip(w, t + 100, PROXY, c.callee_sig, msg);
     response_text(msg, sizeof msg, 200, c.from, c.to, "leg2@10.0.0.100", "1 INVITE", c.answer);
     write_sip(w, t + 200, c.callee_sig, PROXY, msg);
@@ -667,7 +669,15 @@ static void test_b2bua_and_rekey(void)
         CHECK(strcmp(c2->call_id, "leg1@10.0.0.1") == 0);
         CHECK(c2->dir[0].decrypted == fr_b2b.n && c2->dir[0].failed_auth == 0);
         CHECK(c1->key_id != c2->key_id);
+        CHECK(!c1->caller_claim_matches && c1->callee_claim_matches);
     }
+    char cmd0[800];
+    snprintf(cmd0, sizeof cmd0,
+             "python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); "
+             "c=r[\"calls\"][0][\"caller\"]; assert c[\"claimed\"]==\"sip:al\\ufffd\\x1b[31mice\\\"@example.org\" "
+             "and not c[\"claim_matches\"], c' %s/report.json",
+             out);
+    CHECK(system(cmd0) == 0);
     check_wav(out, "call-2-caller-to-callee.wav", &fr_b2b);
     ms_audit_report_free(&rep);
 
