@@ -1153,8 +1153,20 @@ static void test_speed(void)
         best_open = t < best_open ? t : best_open;
         ms_call_crypto_wipe(&cc);
     }
-    fprintf(stderr, "speed: opening one call's I_MESSAGE with the RSK: %.1f ms CPU\n",
-            best_open * 1e3);
+    /* ms_call_keys_open_audit builds a MIKEY context with the KMS and the RSK once: the
+     * part of each opening that is the same for every message */
+    double best_ctx = 1e9;
+    for (int i = 0; i < 5; i++) {
+        ms_call_keys *k2 = NULL;
+        double t = now_s();
+        CHECK_ERR(open_auditor(&k2, USER_B, F.p0), MS_OK);
+        t = now_s() - t;
+        best_ctx = t < best_ctx ? t : best_ctx;
+        ms_call_keys_free(k2);
+    }
+    fprintf(stderr, "speed: opening one call's I_MESSAGE with the RSK: %.1f ms CPU "
+            "(a fresh MIKEY context with the KMS and RSK alone, as ms_call_keys_open_audit "
+            "builds it: %.1f ms)\n", best_open * 1e3, best_ctx * 1e3);
     /* and the floor set by Opus itself: decoding the same frames locally */
     double best_dec = 1e9;
     for (int i = 0; i < 5; i++) {
