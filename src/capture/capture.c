@@ -34,6 +34,7 @@
 #define CAP_HEADER_MAX (64u * 1024u)  /* start line + headers of one SIP message */
 #define CAP_BODY_MAX (256u * 1024u)   /* Content-Length accepted */
 #define CAP_OOO_MAX (256u * 1024u)    /* out-of-order bytes held per direction */
+#define CAP_OOO_SEGMENTS 256u         /* ... in this many segments (the list is linear) */
 #define CAP_TOTAL_MAX (48u * 1024u * 1024u) /* bytes held by all streams together */
 #define CAP_IPV6_EXT_MAX 8            /* extension headers walked */
 
@@ -147,7 +148,10 @@ static bool name_is(const uint8_t *p, size_t n, const char *name)
  * a malformed or conflicting value; a message without one has no body. */
 static bool content_length(const uint8_t *p, size_t len, size_t *out)
 {
-    size_t pos = line_end(p, len) + 2, found = SIZE_MAX;
+    size_t pos = line_end(p, len), found = SIZE_MAX;
+    if (pos == SIZE_MAX)
+        return false;
+    pos += 2;
     while (pos < len) {
         size_t n = line_end(p + pos, len - pos);
         if (n == SIZE_MAX)
@@ -473,7 +477,7 @@ typedef struct tcp_stream {
     uint8_t *buf;   /* in-order bytes not yet returned: buf[start..end) */
     size_t start, end, cap;
     ooo_segment *ooo; /* sorted by sequence number */
-    size_t ooo_bytes;
+    size_t ooo_bytes, ooo_count;
     uint64_t t_us;  /* time of the last packet that added bytes */
     uint64_t last_used;
 } tcp_stream;
@@ -488,6 +492,7 @@ struct ms_capture_reader {
     size_t held;           /* bytes held by all streams (buffers and out-of-order) */
     uint64_t clock;        /* packet counter for least-recently-used eviction */
     tcp_stream *ready;     /* stream that may hold complete messages */
+    tcp_stream *pending;   /* a second one, looked at after ready */
     size_t consume;        /* bytes of ready's buffer returned by the last call */
 };
 
@@ -514,6 +519,8 @@ static void stream_remove(ms_capture_reader *r, tcp_stream *s)
         r->ready = NULL;
         r->consume = 0;
     }
+    if (r->pending == s)
+        r->pending = NULL;
     stream_free(r, s);
 }
 
@@ -605,16 +612,23 @@ static void stream_drain_ooo(ms_capture_reader *r, tcp_stream *s)
         ooo_segment *o = s->ooo;
         s->ooo = o->next;
         s->ooo_bytes -= o->len;
+        s->ooo_count--;
         r->held -= o->len;
         stream_take(r, s, o->seq, o->data, o->len);
         free(o);
     }
 }
 
+static bool ooo_full(const ms_capture_reader *r, const tcp_stream *s, size_t n)
+{
+    return s->ooo_bytes + n > CAP_OOO_MAX || s->ooo_count == CAP_OOO_SEGMENTS ||
+           r->held + n > CAP_TOTAL_MAX;
+}
+
 static void stream_hold_ooo(ms_capture_reader *r, tcp_stream *s, uint32_t seq,
                             const uint8_t *p, size_t n)
 {
-    if (s->ooo_bytes + n > CAP_OOO_MAX || r->held + n > CAP_TOTAL_MAX) {
+    if (ooo_full(r, s, n)) {
         /* The gap is not going to be filled (the capture lost a packet): give up the
          * partial message and continue from the earliest data held. */
         stream_lose_place(r, s);
@@ -625,7 +639,7 @@ static void stream_hold_ooo(ms_capture_reader *r, tcp_stream *s, uint32_t seq,
             stream_drain_ooo(r, s);
             return;
         }
-        if (s->ooo_bytes + n > CAP_OOO_MAX || r->held + n > CAP_TOTAL_MAX) {
+        if (ooo_full(r, s, n)) {
             r->st.skipped++;
             return;
         }
@@ -646,7 +660,36 @@ static void stream_hold_ooo(ms_capture_reader *r, tcp_stream *s, uint32_t seq,
     o->next = *at;
     *at = o;
     s->ooo_bytes += n;
+    s->ooo_count++;
     r->held += n;
+}
+
+/* The peer acknowledged `ack` in the direction opposite to `ep`: bytes up to there that
+ * the capture does not hold were lost by it and will never come. Skips those gaps and
+ * returns the stream if it moved on. */
+static tcp_stream *stream_skip_lost(ms_capture_reader *r, const endpoint_pair *ep,
+                                    const tcp_stream *own, uint32_t ack, uint64_t t_us)
+{
+    tcp_stream *rev = NULL;
+    for (size_t i = 0; i < r->n_streams && rev == NULL; i++) {
+        tcp_stream *c = r->streams[i];
+        if (c->ep.family == ep->family && c->ep.sport == ep->dport &&
+            c->ep.dport == ep->sport && memcmp(c->ep.src, ep->dst, 16) == 0 &&
+            memcmp(c->ep.dst, ep->src, 16) == 0)
+            rev = c;
+    }
+    if (rev == NULL || rev == own || !rev->have_seq || (int32_t)(ack - rev->next_seq) <= 0)
+        return NULL;
+    while ((int32_t)(ack - rev->next_seq) > 0) {
+        stream_lose_place(r, rev);
+        if (rev->ooo && (int32_t)(rev->ooo->seq - ack) < 0)
+            rev->next_seq = rev->ooo->seq;
+        else
+            rev->next_seq = ack;
+        stream_drain_ooo(r, rev);
+    }
+    rev->t_us = t_us;
+    return rev;
 }
 
 static void tcp_segment(ms_capture_reader *r, const endpoint_pair *ep, uint64_t t_us,
@@ -668,6 +711,10 @@ static void tcp_segment(ms_capture_reader *r, const endpoint_pair *ep, uint64_t 
         r->st.skipped++;
         return;
     }
+    /* The other direction first: its data was sent before this acknowledgement. */
+    r->ready = (flags & 0x10) ? stream_skip_lost(r, ep, s, get32(tcp + 8), t_us) : NULL;
+    r->pending = NULL;
+    r->consume = 0;
     if (syn) {
         if (s->have_seq && s->next_seq == seq + 1)
             return; /* SYN retransmitted */
@@ -681,6 +728,7 @@ static void tcp_segment(ms_capture_reader *r, const endpoint_pair *ep, uint64_t 
         }
         s->ooo = NULL;
         s->ooo_bytes = 0;
+        s->ooo_count = 0;
         s->start = s->end = 0;
         s->in_headers = false;
         s->scanned = 0;
@@ -710,8 +758,10 @@ static void tcp_segment(ms_capture_reader *r, const endpoint_pair *ep, uint64_t 
     }
     if (rst || (fin && s->ooo == NULL && (uint32_t)(seq + n) == s->next_seq))
         s->closing = true;
-    r->ready = s;
-    r->consume = 0;
+    if (r->ready == NULL)
+        r->ready = s;
+    else
+        r->pending = s;
 }
 
 /* Cuts the next SIP message from the ready stream. Returns 1 with item filled, or 0 when
@@ -1086,6 +1136,11 @@ int ms_capture_next(ms_capture_reader *r, ms_capture_item *item, char *detail,
                     r->st.skipped++; /* an incomplete message at the close */
                 stream_remove(r, s);
             }
+        }
+        if (r->pending != NULL) {
+            r->ready = r->pending;
+            r->pending = NULL;
+            continue;
         }
         struct pcap_pkthdr *h;
         const u_char *pkt;

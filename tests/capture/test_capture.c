@@ -250,6 +250,16 @@ static void add_seg(pbuf *b, uint64_t t, uint32_t isn, uint8_t flags, const char
     pcap_record(b, t, pkt, n);
 }
 
+/* B -> A: a bare acknowledgement of everything up to `ack`. */
+static void add_ack_back(pbuf *b, uint64_t t, uint32_t ack)
+{
+    uint8_t l4[20], pkt[40];
+    size_t n = tcp_seg(l4, 5060, 5070, 5555, TCP_ACK, NULL, 0);
+    be32(l4 + 8, ack);
+    n = ip4(pkt, 6, LOCAL, LOCAL, 0x4000, l4, n);
+    pcap_record(b, t, pkt, n);
+}
+
 static void add_syn(pbuf *b, uint64_t t, uint32_t isn)
 {
     uint8_t l4[20], pkt[40];
@@ -348,6 +358,64 @@ static void test_handmade_tcp(void)
     CHECK(g.st.skipped == 1);
     got_free(&g);
 
+    /* The capture lost the middle of the INVITE (the peer's ACK covers it): the INVITE is
+     * given up, the 200 after it still comes, at the time of the ACK. */
+    static char lost[4096];
+    int ll = snprintf(lost, sizeof lost, "%s%s", invite, ok200);
+    pcap_begin(&b, 101);
+    add_syn(&b, 4000, isn);
+    add_seg(&b, 4001, isn, TCP_ACK, lost, 0, 100);
+    add_seg(&b, 4003, isn, TCP_ACK, lost, 200, (size_t)ll - 200);
+    add_ack_back(&b, 4004, isn + 1 + (uint32_t)ll);
+    save(&b, "tcp-lost.pcap", path, sizeof path);
+    CHECK_ERR(read_all(path, &g), MS_OK);
+    CHECK(g.n == 1 && item_is(&g.item[0], MS_CAPTURE_SIP, true, A, B, ok200, ol));
+    CHECK(g.n == 1 && g.item[0].t_us == 4004);
+    CHECK(g.st.skipped >= 1);
+    got_free(&g);
+
+    /* Headers that never end (over the 64 KiB limit) are given up; the next message in a
+     * later segment is found. A Content-Length over the body limit skips that message. */
+    static char huge[100000];
+    size_t hl = (size_t)snprintf(huge, sizeof huge, "INVITE sip:x@y SIP/2.0\r\nX: ");
+    memset(huge + hl, 'a', 90000);
+    hl += 90000;
+    memcpy(huge + hl, "\r\n", 2);
+    hl += 2;
+    static char after[1024];
+    int al2 = snprintf(after, sizeof after,
+                       "MESSAGE sip:x@y SIP/2.0\r\nContent-Length: 999999999\r\n\r\nabc\r\n%s",
+                       ok200);
+    pcap_begin(&b, 101);
+    add_syn(&b, 3000, isn);
+    add_seg(&b, 3001, isn, TCP_ACK, huge, 0, 60000);
+    add_seg(&b, 3002, isn, TCP_ACK, huge, 60000, hl - 60000);
+    /* continue the sequence space after the huge part */
+    {
+        static uint8_t l4[2048], pk[2048];
+        size_t n = tcp_seg(l4, 5070, 5060, isn + 1 + (uint32_t)hl, TCP_ACK, ok200, ol);
+        n = ip4(pk, 6, LOCAL, LOCAL, 0x4000, l4, n);
+        pcap_record(&b, 3003, pk, n);
+        n = tcp_seg(l4, 5070, 5060, isn + 1 + (uint32_t)(hl + ol), TCP_ACK, after,
+                    (size_t)al2);
+        n = ip4(pk, 6, LOCAL, LOCAL, 0x4000, l4, n);
+        pcap_record(&b, 3004, pk, n);
+    }
+    snprintf(path, sizeof path, "%s/tcp-huge.pcap", tmpdir); /* too big for a seed */
+    FILE *hf = fopen(path, "wb");
+    CHECK(hf != NULL && fwrite(b.d, 1, b.len, hf) == b.len);
+    if (hf)
+        fclose(hf);
+    CHECK_ERR(read_all(path, &g), MS_OK);
+    CHECK(g.last_rc == 0 && g.n == 2);
+    if (g.n == 2) {
+        CHECK(item_is(&g.item[0], MS_CAPTURE_SIP, true, A, B, ok200, ol));
+        CHECK(item_is(&g.item[1], MS_CAPTURE_SIP, true, A, B, ok200, ol));
+        CHECK(g.item[0].t_us == 3003 && g.item[1].t_us == 3004);
+    }
+    CHECK(g.st.skipped == 2);
+    got_free(&g);
+
     /* Half a message at the end of the file: nothing returned, one skipped. */
     pcap_begin(&b, 101);
     add_syn(&b, 3000, isn);
@@ -433,9 +501,26 @@ static void test_handmade_links(void)
     n = ip4(pkt + 14, 17, LOCAL, LOCAL, 0, l4, n);
     memset(pkt + 14 + n, 0xee, 60 - 14 - n);
     pcap_record(&b, 7000, pkt, 60);
+    /* IPv4 with options (IHL 6: NOP NOP NOP EOL) in a VLAN-tagged frame. */
+    be16(pkt + 12, 0x8100);
+    be16(pkt + 14, 7);
+    be16(pkt + 16, 0x0800);
+    n = udp_dgram(l4, 5060, 5062, ok200, ol);
+    uint8_t *ip4o = pkt + 18;
+    ip4(ip4o, 17, LOCAL, LOCAL, 0, l4, 0);
+    ip4o[0] = 0x46;
+    be16(ip4o + 2, (uint16_t)(24 + n));
+    ip4o[20] = 1;
+    ip4o[21] = 1;
+    ip4o[22] = 1;
+    ip4o[23] = 0;
+    memcpy(ip4o + 24, l4, n);
+    pcap_record(&b, 7001, pkt, 18 + 24 + n);
     save(&b, "ether-padding.pcap", path, sizeof path);
     CHECK_ERR(read_all(path, &g), MS_OK);
-    CHECK(g.n == 1 && g.item[0].kind == MS_CAPTURE_UDP && g.item[0].len == 4);
+    CHECK(g.n == 2 && g.item[0].kind == MS_CAPTURE_UDP && g.item[0].len == 4);
+    CHECK(g.n == 2 && item_is(&g.item[1], MS_CAPTURE_SIP, false, "127.0.0.1:5060",
+                              "127.0.0.1:5062", ok200, ol));
     got_free(&g);
 }
 
