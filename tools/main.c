@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "kms_cli.h"
 #include "user_cli.h"
+#include "audit_cli.h"
 
 /* tools/dist.c */
 ms_err cli_dist_serve(const struct cli_args *args);
@@ -225,6 +226,7 @@ static const struct cli_cmd commands[] = {
     {"voicemail", "play", cli_voicemail_play, "open a voicemail with the keystore and write a WAV", cli_voicemail_play_opts},
     {"voicemail", "delete", cli_voicemail_delete, "delete a voicemail at the store", cli_voicemail_delete_opts},
     {"dist", "serve", cli_dist_serve, "serve an offline KMS's export over HTTPS (holds no secret)", cli_dist_serve_opts},
+    {"audit", "decrypt", cli_audit_decrypt, "decrypt one user's calls of one period from captures", cli_audit_decrypt_opts},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
