@@ -85,6 +85,8 @@ const struct cli_opt cli_voicemail_delete_opts[] = {
 
 int cli_voicemail_exec(int argc, char **argv)
 {
+    if (argc < 1)
+        return (int)MS_ERR_USAGE;
     /* Beside this binary first (a build tree, an install), then PATH. */
     char self[PATH_MAX], prog[PATH_MAX + 32];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
