@@ -221,5 +221,80 @@ check "secret_scan finds a key where there is one" bash -c "python3 '$here/../li
     --files '$work/leak' -- '$MKEY' 2>/dev/null; [ \$? -eq 1 ]"
 check "kamailio logged no error" test -z "$(kam_errors "$work/kam")"
 
+# ---- the auditor: one user's RSK for this period, against the provider's capture -------------------
+"$ms" kms cert --dir "$K" >"$work/cert.xml"
+A="$work/auditors/auditor-1.key,$work/auditors/auditor-2.key"
+audit() { # audit NAME RSKFILE PERIOD OUTDIR [CAPTURE]
+    run 0 audit decrypt --capture "${5:-$work/wire.pcap}" --rsk "$2" --uri "sip:$1@example.org" \
+        --period "$3" --kms "$work/cert.xml" --out "$4"
+}
+for who in alice bob carol; do
+    check "kms audit extract $who's RSK" run 0 kms audit extract --dir "$K" \
+        --user "sip:$who@example.org" --period current --reason "call test" --credential "$A" \
+        --out "$work/$who.rsk"
+done
+check "bob's RSK opens the call (incoming)" audit bob "$work/bob.rsk" "$PERIOD" "$work/audit-bob"
+check "both directions, bit-exact: alice to bob" cmp "$work/alice-expected.wav" "$work/audit-bob/call-1-caller-to-callee.wav"
+check "bob to alice" cmp "$work/bob-expected.wav" "$work/audit-bob/call-1-callee-to-caller.wav"
+check "alice's RSK opens it too (her outgoing call, SAKKE-to-self)" audit alice "$work/alice.rsk" "$PERIOD" "$work/audit-alice"
+check "the same audio" cmp "$work/alice-expected.wav" "$work/audit-alice/call-1-caller-to-callee.wav"
+check "carol's RSK does not open it" audit carol "$work/carol.rsk" "$PERIOD" "$work/audit-carol"
+check "no audio of that call for carol" test ! -e "$work/audit-carol/call-1-caller-to-callee.wav"
+check "and the report says why" grep -q "not openable" "$work/audit-carol/report.json"
+check "kms audit extract bob's next-period RSK" run 0 kms audit extract --dir "$K" --user "$BOB" \
+    --period next --reason "call test" --credential "$A" --out "$work/bob-next.rsk"
+check "the next period's RSK runs" audit bob "$work/bob-next.rsk" "$((PERIOD + 1))" "$work/audit-next"
+check "and opens nothing" bash -c "! ls '$work/audit-next'/*.wav >/dev/null 2>&1"
+# one flipped byte in one SRTP datagram of alice's stream
+python3 - "$work/wire.pcap" "$work/flipped.pcap" "$PCKID" <<'EOF2'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+mki = bytes.fromhex(sys.argv[3])
+# the 50th datagram that ends with the MKI: flip a ciphertext octet in its middle
+seen = 0
+i = data.find(mki)
+while i >= 0:
+    seen += 1
+    if seen == 50:
+        data[i - 30] ^= 0x01
+        break
+    i = data.find(mki, i + 1)
+open(sys.argv[2], "wb").write(bytes(data))
+EOF2
+check "a flipped byte: the call still opens" audit bob "$work/bob.rsk" "$PERIOD" "$work/audit-flip" "$work/flipped.pcap"
+check "the packet fails authentication, counted" grep -q '"packets_failed_auth": *1,' "$work/audit-flip/report.json"
+# An independent decryption (python3-cryptography, RFC 3711 + RFC 7714) of alice's stream
+# gives back exactly the Opus packets she encoded.
+printf '%s%s\n' "$MKEY" "${MSALT:0:24}" >"$work/srtp.key"
+python3 - "$work/wire.pcap" "$work/alice-srtp.hex" "$PCKID" <<'EOF2'
+import re, struct, sys
+sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0])
+data = open(sys.argv[1], "rb").read()
+mki = bytes.fromhex(sys.argv[3])
+sdp_ports = [int(p) for p in re.findall(rb"m=audio (\d+) ", data)]
+out = open(sys.argv[2], "w")
+off = 24
+first_src = None
+while off + 16 <= len(data):
+    incl = struct.unpack("<I", data[off + 8:off + 12])[0]
+    frame = data[off + 16:off + 16 + incl]
+    off += 16 + incl
+    ip = frame[14:]
+    if len(ip) < 28 or frame[12:14] != b"\x08\x00" or ip[9] != 17:
+        continue
+    u = ip[(ip[0] & 15) * 4:]
+    sport, dport, ulen = struct.unpack(">HHH", u[:6])
+    p = u[8:ulen]
+    if not p.endswith(mki) or not (200 > p[1] & 0x7f or True) or 200 <= p[1] <= 204:
+        continue
+    if first_src is None:
+        first_src = sport  # the first media packet is alice's (she starts sending first)
+    if sport == first_src:
+        out.write(p.hex() + "\n")
+EOF2
+check "the independent SRTP decryption of alice's stream" bash -c "python3 '$here/../call/srtp_ref.py' \
+    --suite AEAD_AES_128_GCM --key-file '$work/srtp.key' --mki-len 4 '$work/alice-srtp.hex' >'$work/alice-ref.hex'"
+check "gives exactly the Opus packets alice encoded" cmp "$work/alice.opus.hex" "$work/alice-ref.hex"
+
 echo "test_call: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
