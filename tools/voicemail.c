@@ -187,6 +187,31 @@ static ms_err owner_open(owner *o, const struct cli_args *args, int need_server)
     return MS_OK;
 }
 
+static ms_err hold_periods(owner *o, const ms_vm_message *msgs, size_t n)
+{
+    ms_keystore *ks = ms_call_keys_keystore(o->keys);
+    ms_keystore_identity id;
+    ms_err err = ms_keystore_identity_get(ks, &id);
+    if (err != MS_OK)
+        return cli_fail(err, "the keystore's identity");
+    uint64_t periods[MS_KEYSTORE_MAX_HOLDS];
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t p;
+        if (ms_key_period(&id.scheme, &p, msgs[i].time + MS_NTP_UNIX_OFFSET) != MS_OK)
+            continue;
+        size_t j = 0;
+        while (j < np && periods[j] != p)
+            j++;
+        if (j == np && np < MS_KEYSTORE_MAX_HOLDS)
+            periods[np++] = p;
+    }
+    char detail[256] = "";
+    if ((err = ms_keystore_set_holds(ks, periods, np, detail, sizeof detail)) != MS_OK)
+        return cli_fail(err, "keeping the keys of waiting messages: %s", detail);
+    return MS_OK;
+}
+
 ms_err cli_voicemail_list(const struct cli_args *args)
 {
     owner o;
@@ -203,6 +228,9 @@ ms_err cli_voicemail_list(const struct cli_args *args)
     else if ((err = ms_vm_list(&o.srv, msgs, MAX_MESSAGES, &n, detail, sizeof detail)) !=
              MS_OK)
         err = cli_fail(err, "%s", detail[0] ? detail : "listing the mailbox");
+    /* Keep the keys of every period a waiting message needs, past their expiry. */
+    if (err == MS_OK)
+        err = hold_periods(&o, msgs, n < MAX_MESSAGES ? n : MAX_MESSAGES);
     int json = cli_get(args, "--json") != NULL;
     for (size_t i = 0; err == MS_OK && i < n; i++) {
         char when[32];

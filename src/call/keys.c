@@ -237,6 +237,11 @@ void ms_call_keys_free(ms_call_keys *k)
     free(k);
 }
 
+ms_keystore *ms_call_keys_keystore(ms_call_keys *k)
+{
+    return k != NULL ? k->ks : NULL;
+}
+
 const char *ms_call_keys_own_uri(const ms_call_keys *k)
 {
     return k != NULL ? k->own_uri : NULL;

@@ -55,6 +55,8 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
                                char *detail, size_t detail_cap);
 void ms_call_keys_free(ms_call_keys *k); /* wipes; NULL allowed */
 const char *ms_call_keys_own_uri(const ms_call_keys *k);
+/* The device keystore behind a device-mode object (NULL for the auditor). */
+ms_keystore *ms_call_keys_keystore(ms_call_keys *k);
 
 /* What one accepted offer gives both ends. Secret: ms_call_crypto_wipe when done. */
 typedef struct ms_call_crypto {

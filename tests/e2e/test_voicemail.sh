@@ -155,6 +155,28 @@ run 0 audit decrypt --capture "$work/msg.pcap" --rsk "$work/bob-next.rsk" --uri 
 check "the next period's RSK opens nothing" bash -c "! ls '$work/audit-next'/*.wav >/dev/null 2>&1"
 check "and the report says why" grep -q "not openable" "$work/audit-next/report.json"
 
+# ---- the keys a waiting message needs outlive their period ----------------------------------------
+MUCH_LATER=$(date -u -d '+75 days' +%Y-%m-%dT%H:%M:%SZ)
+check "purge two periods on (the message still waits)" run 0 user purge --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --now "$MUCH_LATER"
+check "keeps the message's period" grep -q "^held period $PERIOD" "$work/out"
+check "so it still plays then" run 0 voicemail play --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --in "$work/msg.pcap" --out "$work/late.wav" --now "$MUCH_LATER"
+check "bob deletes the message" owner delete --id "$ID"
+check "the mailbox is empty" owner list
+check "says 0 messages" grep -q "^0 messages" "$work/out"
+check "now purge removes that period" run 0 user purge --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --now "$MUCH_LATER"
+check "purged it" grep -q "^purged period $PERIOD" "$work/out"
+python3 - "$work/bob.ks/holds" <<'EOF'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[-1] ^= 1
+open(sys.argv[1], "wb").write(bytes(d))
+EOF
+check "an edited holds file is refused (59)" run 59 user purge --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass"
+
 kill "$VMPID" 2>/dev/null
 wait "$VMPID" 2>/dev/null
 check "the store stops cleanly" grep -q "stopping" "$work/vm.out"
