@@ -26,13 +26,12 @@
     {"--play", "WAV", 0, "send this 48 kHz mono WAV (default: the sound card)"},            \
     {"--record", "WAV", 0, "write what the other side says here (default: the sound card)"},\
     {"--device", "ALSA", 0, "sound card device (default: default)"},                        \
-    {"--profile", "pck|rfc6509", 0, "MIKEY-SAKKE profile (default pck, TS 33.180)"},        \
     {"--max-seconds", "N", 0, "hang up after N seconds (default 3600)"},                    \
     {"--json", NULL, CLI_FLAG, "one JSON object per event"}
 
 const struct cli_opt cli_call_dial_opts[] = {
     OPT_COMMON,
-    {"--to", "URI", CLI_REQUIRED, "whom to call (SIP URI, or tel: with --profile rfc6509)"},
+    {"--to", "URI", CLI_REQUIRED, "whom to call (SIP URI; tel: or ;user=phone in a tel community)"},
     {"--listen", "IP:PORT", 0, "local SIP address (default 127.0.0.1, any port)"},
     {"--suite", "NAME", 0, "SRTP suite: AEAD_AES_128_GCM (default), AES_CM_128_HMAC_SHA1_80"},
     {"--no-sakke-to-self", NULL, CLI_FLAG, "leave out SAKKE-to-self (auditors cannot open "
@@ -174,13 +173,6 @@ static ms_err run(const struct cli_args *args, int dial)
     cfg.record_wav = cli_get(args, "--record");
     cfg.sound_device = cli_get(args, "--device");
     cfg.event = print_event;
-    const char *profile = cli_get(args, "--profile");
-    if (profile == NULL || strcmp(profile, "pck") == 0)
-        cfg.profile = MS_MIKEY_PROFILE_PCK;
-    else if (strcmp(profile, "rfc6509") == 0)
-        cfg.profile = MS_MIKEY_PROFILE_RFC6509;
-    else
-        return cli_fail(MS_ERR_USAGE, "--profile %s: pck or rfc6509", profile);
     ms_err err;
     if ((err = parse_u32("--max-seconds", cli_get(args, "--max-seconds"), &cfg.max_seconds)))
         return err;

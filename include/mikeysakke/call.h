@@ -55,7 +55,8 @@ typedef struct ms_phone_config {
     const char *keystore_dir;
     const char *passphrase;
     size_t passphrase_len;
-    ms_mikey_profile profile;  /* 0 means MS_MIKEY_PROFILE_PCK here; RFC 6509 for tel */
+    /* The profile follows the keystore's community: TS 33.180 PCK (with SAKKE-to-self)
+     * for hashed-UID identifiers, RFC 6509 for monthly tel URI identifiers. */
     bool no_sakke_to_self;     /* PCK: leave out SAKKE-to-self (auditors then cannot open
                                   our outgoing calls with our key) */
     const char *suite;         /* offered SRTP suite name (NULL: AEAD_AES_128_GCM) */

@@ -57,6 +57,7 @@ struct ms_phone {
     char own_uri[256];
     char media_ip[64];
     ms_call_keys *keys;
+    ms_mikey_profile profile; /* the keystore's community decides */
     ms_sip *sip;
     ms_wav play;
     bool have_play;
@@ -294,6 +295,9 @@ static ms_err media_open(ms_phone *p, active_call *c, char *detail, size_t cap)
         set_detail(detail, cap, "cannot start the Opus codec");
         return err;
     }
+    /* Both directions are keyed by the same PCK, so the two SSRCs must differ or GCM
+     * would reuse nonces: the caller's top bit is 0, the callee's 1. */
+    c->ssrc = (c->ssrc & 0x7fffffffu) | (c->incoming ? 0x80000000u : 0u);
     if (p->cfg.record_wav != NULL) {
         char path[1024];
         const char *dot = strrchr(p->cfg.record_wav, '.');
@@ -410,9 +414,7 @@ static int on_incoming(void *arg, ms_sip_call *sc, const char *from_uri, const c
     ms_call_refusal why = {0};
     ms_sdp_audio remote;
     uint64_t t0 = now_us();
-    ms_err err = ms_call_identity_from_sip(claimed, sizeof claimed, from_uri,
-                                           p->cfg.profile ? p->cfg.profile
-                                                          : MS_MIKEY_PROFILE_PCK);
+    ms_err err = ms_call_identity_from_sip(claimed, sizeof claimed, from_uri, p->profile);
     if (err != MS_OK) {
         why.sip_status = 606;
         why.err = err;
@@ -541,7 +543,7 @@ ms_err ms_phone_new(ms_phone **out, const ms_phone_config *cfg, char *detail, si
         goto fail;
 
     ms_call_keys_options ko = {.mode = MS_CALL_KEYS_LIVE,
-                               .profile = cfg->profile ? cfg->profile : MS_MIKEY_PROFILE_PCK,
+                               .profile = MS_MIKEY_PROFILE_PCK,
                                .no_sakke_to_self = cfg->no_sakke_to_self,
                                .suite = MS_SRTP_AEAD_AES_128_GCM,
                                .accepted_suites = cfg->gcm_only ? MS_CALL_SUITE_GCM : 0,
@@ -554,6 +556,7 @@ ms_err ms_phone_new(ms_phone **out, const ms_phone_config *cfg, char *detail, si
     if ((err = ms_call_keys_open(&p->keys, cfg->keystore_dir, p->passphrase,
                                  cfg->passphrase_len, &ko, detail, cap)) != MS_OK)
         goto fail;
+    p->profile = ms_call_keys_profile(p->keys);
     snprintf(p->own_uri, sizeof p->own_uri, "%s",
              cfg->sip_uri ? cfg->sip_uri : ms_call_keys_own_uri(p->keys));
     if (cfg->play_wav != NULL) {
@@ -651,9 +654,8 @@ ms_err ms_phone_dial(ms_phone *p, const char *to_uri, char *detail, size_t cap)
         return err;
     }
     char callee[256];
-    if ((err = ms_call_identity_from_sip(callee, sizeof callee, to_uri,
-                                         p->cfg.profile ? p->cfg.profile
-                                                        : MS_MIKEY_PROFILE_PCK)) != MS_OK) {
+    if ((err = ms_call_identity_from_sip(callee, sizeof callee, to_uri, p->profile)) !=
+        MS_OK) {
         set_detail(detail, cap, "%s is not a URI a call can be keyed to", to_uri);
         call_free(c);
         return err;

@@ -4,19 +4,22 @@
 # each device's keystore imported. Sourced after `ms` (the binary) and `work` (a private
 # temporary folder) are set. Call community_up USER..., community_down on exit.
 #   community_up sip:alice@example.org sip:bob@example.org
+# KMS_SCHEME=rfc6509 makes an RFC 6509 community (monthly tel URI identifiers) instead.
 # leaves: $K (KMS dir), $work/<name>.ks and $work/<name>.pass per user (name = the URI's
 # user part), $work/auditors/auditor-{1,2}.key, $work/kms.pass.
 KMS_URI=${KMS_URI:-kms.example.org}
 K=$work/kms
 
-cm_name() { local u=${1#*:}; printf '%s' "${u%%@*}"; }
+cm_name() { local u=${1#*:}; u=${u%%@*}; printf '%s' "${u#+}"; }
 
 community_up() {
     local ms_out=$work/community.log
     umask 077
     printf 'kms passphrase for the call tests\n' >"$work/kms.pass"
+    local scheme_opts="--scheme 3gpp --period-len 2592000"
+    [ "${KMS_SCHEME:-3gpp}" = rfc6509 ] && scheme_opts="--scheme rfc6509"
     "$ms" kms init --dir "$K" --uri "$KMS_URI" --passphrase-file "$work/kms.pass" \
-        --scrypt-log2n 10 --scheme 3gpp --period-len 2592000 --auditors 2 --approvals 2 \
+        --scrypt-log2n 10 $scheme_opts --auditors 2 --approvals 2 \
         --auditor-out-dir "$work/auditors" >>"$ms_out" 2>&1 || return 1
     "$ms" kms unseal --dir "$K" --passphrase-file "$work/kms.pass" >>"$ms_out" 2>&1 || return 1
     local uri name
