@@ -176,6 +176,7 @@ static void send_frame(active_call *c, const int16_t *pcm)
 static void hangup_now(void *arg)
 {
     active_call *c = arg;
+    ms_sip_timer_cancel(c->drain); /* a fired timer is still ours to free */
     c->drain = NULL;
     if (!c->hanging_up) {
         c->hanging_up = true;
@@ -188,6 +189,7 @@ static void on_tick(void *arg);
 static void on_ring_timeout(void *arg)
 {
     active_call *c = arg;
+    ms_sip_timer_cancel(c->ring);
     c->ring = NULL;
     if (!c->established)
         hangup_now(c); /* a CANCEL: the closed event reports it */
@@ -204,6 +206,7 @@ static void on_tick(void *arg)
 {
     active_call *c = arg;
     ms_phone *p = c->phone;
+    ms_sip_timer_cancel(c->tick);
     c->tick = NULL;
     if (c->hanging_up)
         return;
@@ -237,6 +240,7 @@ static void on_tick(void *arg)
 static void on_limit(void *arg)
 {
     active_call *c = arg;
+    ms_sip_timer_cancel(c->limit);
     c->limit = NULL;
     hangup_now(c);
 }
@@ -350,6 +354,7 @@ static void start_media(active_call *c)
 static void stop_now(void *arg)
 {
     ms_phone *p = arg;
+    ms_sip_timer_cancel(p->stop_timer);
     p->stop_timer = NULL;
     ms_sip_stop(p->sip);
 }

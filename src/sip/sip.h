@@ -91,7 +91,9 @@ void ms_sip_stop(ms_sip *sip);
 typedef struct ms_sip_timer ms_sip_timer;
 ms_err ms_sip_timer_start(ms_sip *sip, ms_sip_timer **out, uint64_t delay_ms,
                           void (*fn)(void *arg), void *arg);
-void ms_sip_timer_cancel(ms_sip_timer *t); /* frees; NULL allowed */
+/* Stops (if still running) and frees; NULL allowed. A timer that fired is still the
+ * owner's to free: its function may call this on it. */
+void ms_sip_timer_cancel(ms_sip_timer *t);
 
 typedef struct ms_sip_udp ms_sip_udp;
 /* Bind a UDP socket on `ip` (port 0: any free). recv gets each datagram with its

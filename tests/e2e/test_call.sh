@@ -274,7 +274,6 @@ mki = bytes.fromhex(sys.argv[3])
 sdp_ports = [int(p) for p in re.findall(rb"m=audio (\d+) ", data)]
 out = open(sys.argv[2], "w")
 off = 24
-first_src = None
 while off + 16 <= len(data):
     incl = struct.unpack("<I", data[off + 8:off + 12])[0]
     frame = data[off + 16:off + 16 + incl]
@@ -287,9 +286,7 @@ while off + 16 <= len(data):
     p = u[8:ulen]
     if not p.endswith(mki) or not (200 > p[1] & 0x7f or True) or 200 <= p[1] <= 204:
         continue
-    if first_src is None:
-        first_src = sport  # the first media packet is alice's (she starts sending first)
-    if sport == first_src:
+    if p[8] & 0x80 == 0:  # the caller's SSRC has its top bit clear (the callee's set)
         out.write(p.hex() + "\n")
 EOF2
 check "the independent SRTP decryption of alice's stream" bash -c "python3 '$here/../call/srtp_ref.py' \
