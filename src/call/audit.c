@@ -338,6 +338,10 @@ static bool body_is_sdp(const sip_msg *m)
 /* The URI of a From/To value: inside <...>, else up to the first ';'. */
 static void header_uri(char *out, size_t cap, span v)
 {
+    if (v.len == 0) { /* no such header */
+        copy_span(out, cap, "", 0);
+        return;
+    }
     const char *lt = memchr(v.p, '<', v.len);
     if (lt != NULL) {
         const char *gt = memchr(lt, '>', v.len - (size_t)(lt - v.p));
