@@ -64,7 +64,7 @@ const char *ms_audit_dir_name(ms_audit_dir d)
     return d == MS_AUDIT_CALLER_TO_CALLEE ? "caller-to-callee" : "callee-to-caller";
 }
 
-/* ---- addresses ---------------------------------------------------------------------------- */
+/* ---- addresses --------------------------------------------------------------------------- */
 
 typedef struct ep {
     uint8_t fam; /* 4 or 6; 0 = none */
@@ -145,7 +145,7 @@ static bool ep_is_unspecified(const ep *e)
     return memcmp(e->addr, zero, e->fam == 4 ? 4 : 16) == 0;
 }
 
-/* ---- a string -> index map (Call-IDs, key-mgmt values) ------------------------------------ */
+/* ---- a string -> index map (Call-IDs, key-mgmt values) ----------------------------------- */
 
 typedef struct map_entry {
     char *key; /* NULL: empty slot */
@@ -221,7 +221,7 @@ static void map_free(strmap *m)
     memset(m, 0, sizeof *m);
 }
 
-/* ---- SIP messages, as far as the auditor needs them --------------------------------------- */
+/* ---- SIP messages, as far as the auditor needs them -------------------------------------- */
 
 typedef struct span {
     const char *p;
@@ -355,7 +355,7 @@ static void header_uri(char *out, size_t cap, span v)
     copy_span(out, cap, u.p, u.len);
 }
 
-/* ---- calls ---------------------------------------------------------------------------------- */
+/* ---- calls ------------------------------------------------------------------------------- */
 
 typedef struct dir_state {
     ms_srtp *srtp;
@@ -565,8 +565,8 @@ static void on_sip(audit *a, const ms_capture_item *it, size_t file, ms_err *fat
     ms_sdp_audio sdp;
     ep media;
     bool has_ep = false;
-    if (m.status < 300 && body_is_sdp(&m) && sdp_read(&sdp, &media, &has_ep, m.body.p, m.body.len) &&
-        has_ep) {
+    if (m.status < 300 && body_is_sdp(&m) &&
+        sdp_read(&sdp, &media, &has_ep, m.body.p, m.body.len) && has_ep) {
         if (c->n_answer_ep == 0) {
             ep_format(c->pub.callee_media, sizeof c->pub.callee_media, &media);
             c->pub.answer_us = it->t_us;
@@ -575,7 +575,7 @@ static void on_sip(audit *a, const ms_capture_item *it, size_t file, ms_err *fat
     }
 }
 
-/* ---- reading the captures merged in time order --------------------------------------------- */
+/* ---- reading the captures merged in time order ------------------------------------------- */
 
 static void readers_close(reader *rd, size_t n)
 {
@@ -623,7 +623,7 @@ static reader *readers_next(reader *rd, size_t n)
     return best;
 }
 
-/* ---- pass 1: the calls ------------------------------------------------------------------------ */
+/* ---- pass 1: the calls ------------------------------------------------------------------- */
 
 static ms_err pass_signalling(audit *a)
 {
@@ -791,7 +791,7 @@ static size_t find_call(const audit *a, const ep *e, int role, uint64_t t)
     return best;
 }
 
-/* ---- pass 2: the media ------------------------------------------------------------------------ */
+/* ---- pass 2: the media ------------------------------------------------------------------- */
 
 static ms_err wav_frame(audit *a, call *c, ms_audit_dir d, const uint8_t *payload, size_t len)
 {
@@ -997,7 +997,7 @@ static ms_err finish_calls(audit *a, bool commit)
     return first;
 }
 
-/* ---- the report ------------------------------------------------------------------------------- */
+/* ---- the report -------------------------------------------------------------------------- */
 
 typedef struct jbuf {
     char *p;
@@ -1329,7 +1329,7 @@ static ms_err write_report(audit *a)
     return MS_OK;
 }
 
-/* ---- the whole run ------------------------------------------------------------------------------ */
+/* ---- the whole run ----------------------------------------------------------------------- */
 
 void ms_audit_report_free(ms_audit_report *r)
 {

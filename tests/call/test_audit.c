@@ -44,7 +44,7 @@ static uint64_t test_clock(void *ctx)
     return fixed_ntp;
 }
 
-/* ---- keys ---------------------------------------------------------------------------------- */
+/* ---- keys -------------------------------------------------------------------------------- */
 
 /* A keystore for `uri` under F.root/<name> holding its keys of period p0. */
 static void make_keystore(const char *uri, const char *name)
@@ -115,7 +115,7 @@ static ms_err open_auditor(ms_call_keys **out, const char *uri, uint64_t period)
     return e;
 }
 
-/* ---- audio ---------------------------------------------------------------------------------- */
+/* ---- audio ------------------------------------------------------------------------------- */
 
 typedef struct frames {
     size_t n;
@@ -159,7 +159,7 @@ static int16_t *local_decode(const frames *fr, size_t *n_samples)
     return pcm;
 }
 
-/* ---- SIP text ------------------------------------------------------------------------------- */
+/* ---- SIP text ---------------------------------------------------------------------------- */
 
 static void write_sip(ms_capture_writer *w, uint64_t t, const char *src, const char *dst,
                       const char *text)
@@ -215,7 +215,7 @@ static void bye_text(char *out, size_t cap, const char *from, const char *to,
              to, from, to, call_id);
 }
 
-/* ---- a test call ---------------------------------------------------------------------------- */
+/* ---- a test call ------------------------------------------------------------------------- */
 
 typedef struct test_call {
     const char *from, *to, *call_id;
@@ -310,7 +310,7 @@ static void free_call(test_call *c)
     ms_call_crypto_wipe(&c->crypto);
 }
 
-/* ---- reading results ------------------------------------------------------------------------- */
+/* ---- reading results --------------------------------------------------------------------- */
 
 static char out_root[300];
 
@@ -433,7 +433,7 @@ static void ref_write_key(int call, const ms_srtp_keys *k)
     fclose(f);
 }
 
-/* ---- the scenario ----------------------------------------------------------------------------- */
+/* ---- the scenario ------------------------------------------------------------------------ */
 
 static frames fr_ab, fr_ba, fr_bc, fr_cb, fr_ac, fr_ca;
 static test_call call_ab, call_bc, call_ac;
@@ -675,7 +675,8 @@ static void test_b2bua_and_rekey(void)
     char cmd0[800];
     snprintf(cmd0, sizeof cmd0,
              "python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); "
-             "c=r[\"calls\"][0][\"caller\"]; assert c[\"claimed\"]==\"sip:al\\ufffd\\x1b[31mice\\\"@example.org\" "
+             "c=r[\"calls\"][0][\"caller\"]; "
+             "assert c[\"claimed\"]==\"sip:al\\ufffd\\x1b[31mice\\\"@example.org\" "
              "and not c[\"claim_matches\"], c' %s/report.json",
              out);
     CHECK(system(cmd0) == 0);
@@ -709,7 +710,7 @@ static void test_b2bua_and_rekey(void)
     ms_call_keys_free(kb);
 }
 
-/* ---- checks ----------------------------------------------------------------------------------- */
+/* ---- checks ------------------------------------------------------------------------------ */
 
 static void test_b_opens_its_calls(void)
 {
@@ -1016,7 +1017,8 @@ static void test_reference_decryptor(void)
         fclose(f);
     }
     ref_path(key, sizeof key, "key", 0, 0);
-    snprintf(cmd, sizeof cmd, "python3 '%s' --suite %s --key-file '%s' --mki-len %zu '%s' | grep -q '^FAIL'",
+    snprintf(cmd, sizeof cmd,
+             "python3 '%s' --suite %s --key-file '%s' --mki-len %zu '%s' | grep -q '^FAIL'",
              script, ms_srtp_suite_name(call_ab.crypto.suite), key, call_ab.crypto.srtp.mki_len,
              pk);
     CHECK(system(cmd) == 0);
@@ -1092,7 +1094,8 @@ static void test_command(void)
     text = read_text(F.root, "cli.json");
     CHECK(text != NULL && strstr(text, "\"calls_opened\": 3") != NULL);
     free(text);
-    snprintf(cmd, sizeof cmd, "python3 -c 'import json,sys; json.load(open(sys.argv[1]))' '%s/cli.json'", F.root);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import json,sys; json.load(open(sys.argv[1]))' '%s/cli.json'", F.root);
     CHECK(system(cmd) == 0);
 
     /* refusals: the RSK claimed for another period, a key file others can read, a capture
