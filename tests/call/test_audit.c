@@ -586,12 +586,19 @@ static void build_speed(ms_call_keys *ka, ms_call_keys *kb, const char *path, si
     free_call(&c);
 }
 
-/* CPU time of this (single-threaded) process: wall time on a shared machine measures the
- * neighbours too. */
+/* CPU time of this process (all threads): wall time on a shared machine measures the
+ * neighbours too; both are printed for the audits, which decode on two threads. */
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -1126,12 +1133,14 @@ static void test_speed(void)
     snprintf(out, sizeof out, "%s/audit-speed", out_root);
     const char *caps[] = {cap_speed};
     ms_audit_report rep;
-    double best = 1e9, best_noaudio = 1e9;
+    double best = 1e9, best_noaudio = 1e9, best_wall = 1e9;
     for (int i = 0; i < 5; i++) {
-        double t = now_s();
+        double t = now_s(), tw = wall_s();
         CHECK_ERR(run_audit(kb, caps, 1, out, &rep, NULL), MS_OK);
         t = now_s() - t;
+        tw = wall_s() - tw;
         best = t < best ? t : best;
+        best_wall = tw < best_wall ? tw : best_wall;
         if (rep.n_calls == 1)
             CHECK(rep.calls[0].dir[0].decrypted == MAX_FRAMES &&
                   rep.calls[0].dir[1].decrypted == MAX_FRAMES);
@@ -1186,26 +1195,28 @@ static void test_speed(void)
             MAX_FRAMES, best_dec * 1e3);
     double call_s = MAX_FRAMES * 0.02;
     fprintf(stderr,
-            "speed: a %.0f s call (%d packets each way) audited in %.1f ms CPU = %.0fx real time "
-            "(decrypt only, no Opus/WAV: %.1f ms = %.0fx)\n",
-            call_s, MAX_FRAMES, best * 1e3, call_s / best, best_noaudio * 1e3,
-            call_s / best_noaudio);
+            "speed: a %.0f s call (%d packets each way) audited in %.1f ms wall = %.0fx real "
+            "time (%.1f ms CPU; decrypt only, no Opus/WAV: %.1f ms = %.0fx)\n",
+            call_s, MAX_FRAMES, best_wall * 1e3, call_s / best_wall, best * 1e3,
+            best_noaudio * 1e3, call_s / best_noaudio);
     /* a minute: the one-off opening weighs less */
     const char *caps60[] = {cap_speed60};
-    double best60 = 1e9;
+    double best60 = 1e9, best60_wall = 1e9;
     for (int i = 0; i < 3; i++) {
-        double t = now_s();
+        double t = now_s(), tw = wall_s();
         CHECK_ERR(run_audit(kb, caps60, 1, out, &rep, NULL), MS_OK);
         t = now_s() - t;
+        tw = wall_s() - tw;
         best60 = t < best60 ? t : best60;
+        best60_wall = tw < best60_wall ? tw : best60_wall;
         if (rep.n_calls == 1)
             CHECK(rep.calls[0].dir[0].decrypted == 6 * MAX_FRAMES &&
                   rep.calls[0].dir[1].decrypted == 6 * MAX_FRAMES &&
                   rep.calls[0].dir[0].frames == 6 * MAX_FRAMES);
         ms_audit_report_free(&rep);
     }
-    fprintf(stderr, "speed: a 60 s call audited in %.1f ms CPU = %.0fx real time\n",
-            best60 * 1e3, 60.0 / best60);
+    fprintf(stderr, "speed: a 60 s call audited in %.1f ms wall = %.0fx real time (%.1f ms CPU)\n",
+            best60_wall * 1e3, 60.0 / best60_wall, best60 * 1e3);
     ms_call_keys_free(kb);
 }
 
