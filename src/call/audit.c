@@ -5,8 +5,9 @@
  *      Then each call's offer is checked with the audit keys: openable or not, and why.
  *   2. UDP: each datagram is given to a call and a direction by its addresses, then
  *      SRTP/SRTCP-unprotected with that direction's inbound context; Opus frames are
- *      decoded into the direction's WAV file.
- * Reading twice keeps memory flat whatever the capture's size: no datagram is buffered.
+ *      decoded into the direction's WAV file, on two threads (Opus is most of the work).
+ * Reading twice keeps memory flat whatever the capture's size: no datagram is buffered
+ * beyond the decoders' bounded queues.
  */
 #include "call/audit.h"
 
