@@ -66,6 +66,7 @@ fuzz: deps
 bench: build
 	$(BUILD)/bench/ms_bench $(BENCH_ARGS)
 	bash bench/serve_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(SERVE_BENCH_ARGS) $(BUILD)/mikeysakke
+	bash bench/call_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(BUILD)/mikeysakke
 
 demo: build
 	sh scripts/demo.sh $(BUILD)/mikeysakke

@@ -181,5 +181,8 @@ echo "A request for two users is refused:"
 step "KMS: seal (the agent wipes the secrets and exits); the audit log verifies with the public key"
 "$ms" kms seal --dir "$K"
 "$ms" kms audit verify --log "$K/audit.log" --public "$K/audit.pub" | sed 's/^/  /'
+
+# What it is all for: calls through an untrusted provider, voicemail, the auditor.
+bash "$(dirname "$0")/demo_call.sh" "$ms"
 echo
 echo "demo: OK"

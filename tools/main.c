@@ -3,6 +3,7 @@
  * drives dispatch, option parsing and the usage text (the wireguard-tools habit); the
  * exit status is the ms_err code, 1 meaning "checked and invalid" (docs/cli.md).
  */
+#include "call_cli.h"
 #include "cli.h"
 #include "kms_cli.h"
 #include "user_cli.h"
@@ -216,6 +217,14 @@ static const struct cli_cmd commands[] = {
     {"user", "status", cli_user_status, "periods in force, next period's keys due", cli_user_status_opts},
     {"user", "purge", cli_user_purge, "delete key periods that have expired", cli_user_purge_opts},
     {"user", "fetch", cli_user_fetch, "fetch the KMS certificate and keys over HTTPS (Annex D)", cli_user_fetch_opts},
+    {"call", "dial", cli_call_dial, "place an end-to-end encrypted call (SIP + MIKEY-SAKKE + SRTP)", cli_call_dial_opts},
+    {"call", "answer", cli_call_answer, "wait for and answer encrypted calls; refuse bad offers", cli_call_answer_opts},
+    {"voicemail", "serve", cli_voicemail_serve, "run the key-less voicemail store (mikeysakke-voicemail)", cli_voicemail_serve_opts},
+    {"voicemail", "add-user", cli_voicemail_add_user, "give a mailbox owner a password at the store", cli_voicemail_add_user_opts},
+    {"voicemail", "list", cli_voicemail_list, "list one's own voicemail at the store", cli_voicemail_list_opts},
+    {"voicemail", "fetch", cli_voicemail_fetch, "download a voicemail (still encrypted)", cli_voicemail_fetch_opts},
+    {"voicemail", "play", cli_voicemail_play, "open a voicemail with the keystore and write a WAV", cli_voicemail_play_opts},
+    {"voicemail", "delete", cli_voicemail_delete, "delete a voicemail at the store", cli_voicemail_delete_opts},
     {"dist", "serve", cli_dist_serve, "serve an offline KMS's export over HTTPS (holds no secret)", cli_dist_serve_opts},
     {"audit", "decrypt", cli_audit_decrypt, "decrypt one user's calls of one period from captures", cli_audit_decrypt_opts},
 };
@@ -460,6 +469,10 @@ int main(int argc, char **argv)
         return (int)MS_ERR_USAGE;
     }
     const char *verb = argv[i + 1];
+    /* The voicemail store is its own key-less program; its options are its own. */
+    if (strcmp(area, "voicemail") == 0 &&
+        (strcmp(verb, "serve") == 0 || strcmp(verb, "add-user") == 0))
+        return cli_voicemail_exec(argc - i, argv + i);
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         area_usage(stdout, area);
         return finish(0);

@@ -423,6 +423,13 @@ ms_err cli_user_purge(const struct cli_args *args)
                             sizeof detail);
     for (size_t i = 0; i < n && i < MS_KEYSTORE_MAX_ENTRIES; i++)
         printf("purged period %llu\n", (unsigned long long)purged[i]);
+    uint64_t holds[MS_KEYSTORE_MAX_HOLDS];
+    size_t n_holds = 0;
+    if (err == MS_OK &&
+        ms_keystore_get_holds(ks, holds, MS_KEYSTORE_MAX_HOLDS, &n_holds, NULL, 0) == MS_OK)
+        for (size_t i = 0; i < n_holds; i++)
+            printf("held period %llu: a voicemail of that period waits in the mailbox\n",
+                   (unsigned long long)holds[i]);
     if (err != MS_OK)
         err = cli_fail(err, "--keystore %s: %s", cli_get(args, "--keystore"), detail);
     else if (n == 0)

@@ -157,10 +157,22 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_status(const ms_keystore *ks, ms_keysto
                                                 uint64_t now, char *detail, size_t detail_cap);
 
 /* Delete (overwrite, fsync, unlink) entries of periods that ended more than the grace
- * ago. purged (may be NULL) receives their period numbers. */
+ * ago, except held periods (ms_keystore_set_holds). purged (may be NULL) receives their period numbers. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now,
                                                uint64_t *purged, size_t cap, size_t *n_purged,
                                                char *detail, size_t detail_cap);
+
+/* Key periods kept past their expiry: a voicemail of such a period still waits in the
+ * mailbox, and only the keys of its period open it. ms_keystore_purge leaves them.
+ * set_holds replaces the whole set (n = 0 clears it); the set is stored encrypted and
+ * authenticated like the key sets, so it cannot be edited outside the keystore.
+ * get_holds: MS_ERR_BUFFER_TOO_SMALL (with *n set) when cap is too small. */
+#define MS_KEYSTORE_MAX_HOLDS 64
+MS_API MS_WARN_UNUSED ms_err ms_keystore_set_holds(ms_keystore *ks, const uint64_t *periods,
+                                                   size_t n, char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_keystore_get_holds(const ms_keystore *ks, uint64_t *periods,
+                                                   size_t cap, size_t *n, char *detail,
+                                                   size_t detail_cap);
 
 /* Give a MIKEY context this device's keys: ms_mikey_add_kms for the enrolled KMS (with
  * the certificate of the period of `now`, which matters only after a master key

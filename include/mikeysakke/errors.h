@@ -101,6 +101,8 @@ typedef enum ms_err {
     MS_ERR_MEDIA = 71,       /* audio file, codec or sound card failed */
     MS_ERR_CAPTURE = 72,     /* capture file unreadable or malformed */
     MS_ERR_NOT_SECURE = 73,  /* offer without MIKEY-SAKKE key management or with unencrypted media: refused */
+    /* Voicemail store (src/relay). */
+    MS_ERR_QUOTA = 74,       /* mailbox full, or a message over its duration or size limit */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -145,6 +145,15 @@ ms_err ms_call_keys_open(ms_call_keys **out, const char *keystore_dir, const cha
         goto out;
     }
     snprintf(k->own_uri, sizeof k->own_uri, "%s", id.user_uri);
+    /* The community's identifier scheme fixes the profile: monthly tel identifiers speak
+     * RFC 6509, hashed UIDs TS 33.180 (PCK unless another 3GPP profile was asked for). */
+    if (id.scheme.scheme == MS_MIKEY_ID_SCHEME_TEL_MONTHLY) {
+        k->opt.profile = MS_MIKEY_PROFILE_RFC6509;
+        /* RFC 6509's initiator sends RFC 3830's default SRTP policy (SP payload): AES-CM
+         * with HMAC-SHA1-80. The media follow the policy the signature covers. */
+        k->opt.suite = MS_SRTP_AES_CM_128_HMAC_SHA1_80;
+    } else if (!is_3gpp(k->opt.profile))
+        k->opt.profile = MS_MIKEY_PROFILE_PCK;
     /* Live calls take the prepared (fast) path; the stored player's context only makes
      * offers, if ever, so the precomputation would be wasted there. */
     const bool live = k->opt.mode == MS_CALL_KEYS_LIVE;
@@ -235,6 +244,16 @@ void ms_call_keys_free(ms_call_keys *k)
     ms_secure_free(k->rsk, MS_SAKKE_POINT_BYTES);
     ms_wipe(k, sizeof *k);
     free(k);
+}
+
+ms_mikey_profile ms_call_keys_profile(const ms_call_keys *k)
+{
+    return k != NULL ? k->opt.profile : MS_MIKEY_PROFILE_PCK;
+}
+
+ms_keystore *ms_call_keys_keystore(ms_call_keys *k)
+{
+    return k != NULL ? k->ks : NULL;
 }
 
 const char *ms_call_keys_own_uri(const ms_call_keys *k)
@@ -678,7 +697,10 @@ ms_err ms_call_check_offer(ms_call_keys *k, ms_call_crypto *out, ms_sdp_audio *r
     if (a.key_mgmt_len < 6 || memcmp(a.key_mgmt, "mikey ", 6) != 0)
         return refuse(why, 488, MS_ERR_NOT_SECURE,
                       "no key-mgmt offered: only the mikey protocol is accepted");
-    ms_srtp_suite suite = MS_SRTP_AEAD_AES_128_GCM; /* absent: GCM (sdp.h) */
+    /* absent: GCM (sdp.h), or RFC 6509's SP policy (AES-CM) in a tel community */
+    ms_srtp_suite suite = k->opt.profile == MS_MIKEY_PROFILE_RFC6509
+                              ? MS_SRTP_AES_CM_128_HMAC_SHA1_80
+                              : MS_SRTP_AEAD_AES_128_GCM;
     if (a.crypto_suite[0] != '\0' && ms_srtp_suite_parse(&suite, a.crypto_suite) != MS_OK)
         return refuse(why, 488, MS_ERR_NOT_SECURE, "SRTP suite refused: %s is unknown",
                       a.crypto_suite);

@@ -30,8 +30,9 @@ typedef enum ms_call_keys_mode {
 
 typedef struct ms_call_keys_options {
     ms_call_keys_mode mode;
-    ms_mikey_profile profile;   /* MS_MIKEY_PROFILE_PCK (default, 0 is RFC6509 so set it)
-                                   or MS_MIKEY_PROFILE_RFC6509 for a tel-URI community */
+    ms_mikey_profile profile;   /* auditor: MS_MIKEY_PROFILE_PCK or _RFC6509, as the KMS's
+                                   identifier scheme says; a keystore's own scheme decides
+                                   for devices (monthly tel: RFC 6509, hashed UID: PCK) */
     bool no_sakke_to_self;      /* PCK: leave out SAKKE-to-self (the default puts it in,
                                    so the caller's own key, and so the auditor, opens it) */
     ms_srtp_suite suite;        /* what we offer */
@@ -55,6 +56,10 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
                                char *detail, size_t detail_cap);
 void ms_call_keys_free(ms_call_keys *k); /* wipes; NULL allowed */
 const char *ms_call_keys_own_uri(const ms_call_keys *k);
+/* The MIKEY profile in use (the keystore's community decides it). */
+ms_mikey_profile ms_call_keys_profile(const ms_call_keys *k);
+/* The device keystore behind a device-mode object (NULL for the auditor). */
+ms_keystore *ms_call_keys_keystore(ms_call_keys *k);
 
 /* What one accepted offer gives both ends. Secret: ms_call_crypto_wipe when done. */
 typedef struct ms_call_crypto {

@@ -633,6 +633,71 @@ void ks_unlock(const ms_keystore *ks)
     unlock_dir(ks);
 }
 
+#define HOLDS_FILE "holds"
+
+ms_err ms_keystore_set_holds(ms_keystore *ks, const uint64_t *periods, size_t n, char *detail,
+                             size_t cap)
+{
+    if (ks == NULL || (periods == NULL && n > 0))
+        return ks_fail(MS_ERR_ARG, detail, cap, "ms_keystore_set_holds: NULL argument");
+    if (n > MS_KEYSTORE_MAX_HOLDS)
+        return ks_fail(MS_ERR_ARG, detail, cap, "more than %d held key periods",
+                       MS_KEYSTORE_MAX_HOLDS);
+    char text[MS_KEYSTORE_MAX_HOLDS * 21 + 1];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%llu\n",
+                                (unsigned long long)periods[i]);
+    ms_err err = lock_dir(ks, detail, cap);
+    if (err != MS_OK)
+        return err;
+    err = ks_write_file(ks, HOLDS_FILE, (const uint8_t *)text, len, detail, cap);
+    unlock_dir(ks);
+    return err;
+}
+
+ms_err ms_keystore_get_holds(const ms_keystore *ks, uint64_t *periods, size_t cap, size_t *n,
+                             char *detail, size_t dcap)
+{
+    if (ks == NULL || n == NULL || (periods == NULL && cap > 0))
+        return ks_fail(MS_ERR_ARG, detail, dcap, "ms_keystore_get_holds: NULL argument");
+    *n = 0;
+    if (faccessat(ks->dir_fd, HOLDS_FILE, F_OK, 0) != 0)
+        return MS_OK; /* none ever set */
+    uint8_t *text = NULL;
+    size_t len = 0;
+    ms_err err = ks_read_file(ks, HOLDS_FILE, &text, &len, detail, dcap);
+    if (err != MS_OK)
+        return err;
+    size_t count = 0;
+    for (char *line = (char *)text; *line != 0;) {
+        char *end;
+        unsigned long long v = strtoull(line, &end, 10);
+        if (end == line || *end != '\n') {
+            err = ks_fail(MS_ERR_KEYSTORE, detail, dcap, "%s/%s: malformed", ks->dir,
+                          HOLDS_FILE);
+            break;
+        }
+        if (count < cap)
+            periods[count] = v;
+        count++;
+        line = end + 1;
+    }
+    free(text);
+    *n = count;
+    if (err == MS_OK && count > cap)
+        err = MS_ERR_BUFFER_TOO_SMALL;
+    return err;
+}
+
+static bool held(const uint64_t *holds, size_t n, uint64_t p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (holds[i] == p)
+            return true;
+    return false;
+}
+
 ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now, uint64_t *purged, size_t cap_p,
                          size_t *n_purged, char *detail, size_t cap)
 {
@@ -641,7 +706,12 @@ ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now, uint64_t *purged, size_t
     now = ks_now(now);
     if (n_purged != NULL)
         *n_purged = 0;
-    ms_err err = lock_dir(ks, detail, cap);
+    uint64_t holds[MS_KEYSTORE_MAX_HOLDS];
+    size_t n_holds = 0;
+    ms_err err = ms_keystore_get_holds(ks, holds, MS_KEYSTORE_MAX_HOLDS, &n_holds, detail, cap);
+    if (err != MS_OK)
+        return err;
+    err = lock_dir(ks, detail, cap);
     if (err != MS_OK)
         return err;
     char **names = NULL;
@@ -659,7 +729,7 @@ ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now, uint64_t *purged, size_t
         int expired = k->period_end + MS_KEYSTORE_GRACE <= now;
         uint64_t p = k->period_no;
         ms_keyset_wipe(k);
-        if (!expired)
+        if (!expired || held(holds, n_holds, p))
             continue;
         err = ks_delete_file(ks, names[i], detail, cap);
         if (err == MS_OK) {

@@ -80,6 +80,7 @@ struct ms_http_server {
     ms_http_metrics_fn metrics;
     ms_http_health_fn health;
     ms_http_error_fn error_body;
+    bool allow_delete;
     void *ctx;
     rate_limiter rl;
     /* Counters for /metrics. */
@@ -245,7 +246,8 @@ static enum MHD_Result queue(ms_http_server *srv, struct MHD_Connection *c, int 
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
     if (allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+                                srv->allow_delete ? "GET, POST, DELETE" : "GET, POST");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     if (ok == MHD_YES)
@@ -269,7 +271,8 @@ static enum MHD_Result refuse(ms_http_server *srv, struct MHD_Connection *c,
 {
     if (srv->error_body != NULL) {
         ms_http_request req = {.method = method, .path = path, .client_ip = ip,
-                               .bearer = NULL, .body = (const uint8_t *)"", .body_len = 0};
+                               .bearer = NULL, .authorization = NULL,
+                               .body = (const uint8_t *)"", .body_len = 0};
         ms_http_response resp = {.status = status, .content_type = NULL, .body = NULL,
                                  .body_len = 0};
         srv->error_body(srv->ctx, &req, &resp);
@@ -457,8 +460,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         client_ip(c, st->ip, sizeof st->ip);
         bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
         bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+        bool del = srv->allow_delete && strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
         bool monitor = strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0;
-        if ((!get && !post) || (monitor && !get)) {
+        if ((!get && !post && !del) || (monitor && !get)) {
             st->answered = true;
             return refuse(srv, c, method, url, st->ip, MHD_HTTP_METHOD_NOT_ALLOWED,
                           "method not allowed", 0);
@@ -523,6 +527,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .path = url,
         .client_ip = st->ip,
         .bearer = bearer_of(c),
+        .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_AUTHORIZATION),
         .body = st->body != NULL ? st->body : (const uint8_t *)"",
         .body_len = st->len,
     };
@@ -782,6 +788,7 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     srv->metrics = metrics;
     srv->health = health;
     srv->error_body = cfg->error_body;
+    srv->allow_delete = cfg->allow_delete;
     srv->ctx = ctx;
     srv->max_body = cfg->max_body != 0 ? cfg->max_body : DEFAULT_MAX_BODY;
     srv->rl.rate = cfg->rate_per_sec;

@@ -23,6 +23,7 @@ typedef struct ms_http_request {
     const char *bearer;     /* the token of "Authorization: Bearer <token>", or NULL */
     const uint8_t *body;
     size_t body_len;
+    const char *authorization; /* the whole Authorization header (any scheme), or NULL */
 } ms_http_request;
 
 typedef struct ms_http_response {
@@ -62,6 +63,7 @@ typedef struct ms_http_config {
     unsigned max_per_ip;      /* connections per client address; 0 = 256 */
     unsigned timeout_sec;     /* idle keep-alive timeout; 0 = 30 */
     ms_http_error_fn error_body; /* see above */
+    bool allow_delete;        /* DELETE goes to the handler too (else 405 like any other) */
     char *detail;             /* if set, ms_http_start writes why it failed here */
     size_t detail_cap;
 } ms_http_config;
@@ -72,7 +74,8 @@ typedef struct ms_http_config {
  * regular file or open to group/others), MS_ERR_TLS (certificate or key not accepted),
  * MS_ERR_NOMEM, MS_ERR_INTERNAL. The key is checked against the certificate first and
  * wiped from memory once the server has it; TLS 1.2/1.3, AEAD ciphers, ECDHE only.
- * Behaviour: methods other than GET and POST get 405 (with Allow); a Content-Length
+ * Behaviour: methods other than GET and POST (and DELETE with allow_delete) get 405
+ * (with Allow); a Content-Length
  * above max_body gets 413 before any body is read (a chunked body is drained to 413, and
  * cut off past 2 x max_body); the rate limit (429 with Retry-After) runs before the body
  * too. GET /healthz and GET /metrics are answered here and are not rate-limited.

@@ -38,7 +38,8 @@ typedef struct ms_sip_handlers {
     /* An INVITE arrived. Return 0 to accept with `answer_sdp` (written into answer_cap
      * octets, NUL-terminated), or a SIP status (4xx-6xx) to refuse it, with `warning`
      * (may be left empty) sent as `Warning: 399 <host> "<warning>"`. `raw` is the whole
-     * INVITE as received (for the voicemail store's capture). */
+     * INVITE as received (for the voicemail store's capture). A call refused here ends
+     * here: no closed handler follows for it. */
     int (*incoming)(void *arg, ms_sip_call *call, const char *from_uri, const char *to_uri,
                     const char *request_uri, const char *sdp, size_t sdp_len,
                     const uint8_t *raw, size_t raw_len, char *answer_sdp, size_t answer_cap,
@@ -50,7 +51,8 @@ typedef struct ms_sip_handlers {
     /* The call ended or failed: status is the final SIP status for a refused or failed
      * INVITE (e.g. 488, 606, 408), 0 for a BYE from either side; reason the reason
      * phrase or why the transport failed; warning the text of a Warning header ("" if
-     * none). The ms_sip_call is freed after this returns. */
+     * none). After our own ms_sip_hangup: 0, or 487 if it cancelled an unanswered
+     * INVITE. The ms_sip_call is freed after this returns. */
     void (*closed)(void *arg, ms_sip_call *call, int status, const char *reason,
                    const char *warning);
     /* Registration result: status 200 when registered, else the failure. May be NULL. */

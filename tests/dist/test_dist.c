@@ -84,7 +84,7 @@ static struct answer ask_body(ms_dist *d, const char *method, const char *path,
                               const char *bearer, const char *body)
 {
     ms_http_request req = {method, path, "127.0.0.1", bearer, (const uint8_t *)body,
-                           strlen(body)};
+                           strlen(body), NULL};
     ms_http_response resp = {0, NULL, NULL, 0};
     ms_dist_handle(d, &req, &resp);
     struct answer a = {resp.status, resp.body, resp.body_len};

@@ -70,7 +70,7 @@ typedef struct answer {
 static answer call(ms_kms_server *s, const char *method, const char *path, const char *bearer,
                    const char *body, size_t body_len)
 {
-    ms_http_request req = {method, path, "192.0.2.1", bearer, (const uint8_t *)body, body_len};
+    ms_http_request req = {method, path, "192.0.2.1", bearer, (const uint8_t *)body, body_len, NULL};
     ms_http_response resp;
     memset(&resp, 0, sizeof resp);
     ms_kms_server_handle(s, &req, &resp);
@@ -512,7 +512,7 @@ static void test_handler(const char *dir)
     CHECK(strstr(metrics, "mikeysakke_kms_refused_total{reason=\"replay\"} 3\n") != NULL);
     CHECK(strstr(metrics, "mikeysakke_kms_refused_total{reason=\"audit_log\"} 1\n") != NULL);
     /* the plumbing's own refusals get a KmsError body too */
-    ms_http_request pr = {"POST", PFX "/keyprov", "192.0.2.1", NULL, NULL, 0};
+    ms_http_request pr = {"POST", PFX "/keyprov", "192.0.2.1", NULL, NULL, 0, NULL};
     static const int plumbing[] = {413, 429, 405};
     static const ms_err plumbing_code[] = {MS_ERR_XML, MS_ERR_RATE_LIMITED, MS_ERR_HTTP};
     for (int i = 0; i < 3; i++) {
