@@ -45,13 +45,13 @@ ctcheck: deps
 # of its seed corpus, so new inputs never land in fuzz/corpus; a crash fails the run and
 # leaves the input in $(FUZZBUILD)/crash-<target>-*.
 FUZZ_TARGETS = mikey_parse:mikey sdp_key_mgmt:sdp key_package:package kms_request:request \
-               capture:capture
+               capture:capture audit:audit
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMS_FUZZ=ON \
 	    -DBUILD_TESTING=OFF
 	cmake --build $(FUZZBUILD) -j $(JOBS) --target fuzz_mikey_parse fuzz_sdp_key_mgmt fuzz_key_package fuzz_kms_request \
-	    fuzz_capture
+	    fuzz_capture fuzz_audit
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    name=$${t%%:*}; corpus=$${t##*:}; work=$(FUZZBUILD)/corpus-$$corpus; \
 	    rm -rf $$work; mkdir -p $$work; cp fuzz/corpus/$$corpus/* $$work/; \

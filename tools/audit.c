@@ -131,7 +131,8 @@ static void print_summary(const ms_audit_report *r, const char *out_dir)
         }
         printf("  opened as %s; verified %s -> %s; period %llu, PCK-ID %08X, %s%s\n",
                c->opened_as_caller ? "caller (SAKKE-to-self)" : "callee",
-               shown(b1, sizeof b1, c->caller_verified), shown(b2, sizeof b2, c->callee_verified), (unsigned long long)c->period_no, (unsigned)c->key_id,
+               shown(b1, sizeof b1, c->caller_verified), shown(b2, sizeof b2, c->callee_verified),
+               (unsigned long long)c->period_no, (unsigned)c->key_id,
                ms_srtp_suite_name(c->suite), c->voicemail ? ", voicemail" : "");
         if (!c->caller_claim_matches || !c->callee_claim_matches)
             printf("  note: the SIP From/To differ from the identities MIKEY verified\n");

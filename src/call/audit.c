@@ -5,14 +5,16 @@
  *      Then each call's offer is checked with the audit keys: openable or not, and why.
  *   2. UDP: each datagram is given to a call and a direction by its addresses, then
  *      SRTP/SRTCP-unprotected with that direction's inbound context; Opus frames are
- *      decoded into the direction's WAV file.
- * Reading twice keeps memory flat whatever the capture's size: no datagram is buffered.
+ *      decoded into the direction's WAV file, on two threads (Opus is most of the work).
+ * Reading twice keeps memory flat whatever the capture's size: no datagram is buffered
+ * beyond the decoders' bounded queues.
  */
 #include "call/audit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,8 @@
 #define MEDIA_AFTER_BYE_US 5000000u      /* packets still in flight after BYE */
 #define MAX_CONCEAL 50                   /* a longer gap is a discontinuity, not loss */
 #define PKT_CAP 65536
+#define DEC_WORKERS 2                    /* Opus decoding threads (the directions in parallel) */
+#define DEC_QUEUE 256                    /* packets waiting per decoding thread */
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -64,7 +68,7 @@ const char *ms_audit_dir_name(ms_audit_dir d)
     return d == MS_AUDIT_CALLER_TO_CALLEE ? "caller-to-callee" : "callee-to-caller";
 }
 
-/* ---- addresses ---------------------------------------------------------------------------- */
+/* ---- addresses --------------------------------------------------------------------------- */
 
 typedef struct ep {
     uint8_t fam; /* 4 or 6; 0 = none */
@@ -145,7 +149,7 @@ static bool ep_is_unspecified(const ep *e)
     return memcmp(e->addr, zero, e->fam == 4 ? 4 : 16) == 0;
 }
 
-/* ---- a string -> index map (Call-IDs, key-mgmt values) ------------------------------------ */
+/* ---- a string -> index map (Call-IDs, key-mgmt values) ----------------------------------- */
 
 typedef struct map_entry {
     char *key; /* NULL: empty slot */
@@ -221,7 +225,7 @@ static void map_free(strmap *m)
     memset(m, 0, sizeof *m);
 }
 
-/* ---- SIP messages, as far as the auditor needs them --------------------------------------- */
+/* ---- SIP messages, as far as the auditor needs them -------------------------------------- */
 
 typedef struct span {
     const char *p;
@@ -338,6 +342,10 @@ static bool body_is_sdp(const sip_msg *m)
 /* The URI of a From/To value: inside <...>, else up to the first ';'. */
 static void header_uri(char *out, size_t cap, span v)
 {
+    if (v.len == 0) { /* no such header */
+        copy_span(out, cap, "", 0);
+        return;
+    }
     const char *lt = memchr(v.p, '<', v.len);
     if (lt != NULL) {
         const char *gt = memchr(lt, '>', v.len - (size_t)(lt - v.p));
@@ -351,10 +359,13 @@ static void header_uri(char *out, size_t cap, span v)
     copy_span(out, cap, u.p, u.len);
 }
 
-/* ---- calls ---------------------------------------------------------------------------------- */
+/* ---- calls ------------------------------------------------------------------------------- */
 
+/* One direction's state. srtp belongs to the reading thread; the rest (and the stream's
+ * late/frames/concealed/file) to the one decoding thread the direction is given to. */
 typedef struct dir_state {
     ms_srtp *srtp;
+    uint64_t undecodable; /* authentic but not Opus: added to dropped at the end */
     ms_opus_dec *dec;
     ms_wav_writer *wav;
     bool have_seq;
@@ -404,7 +415,8 @@ typedef struct audit {
     size_t n_eps;
     size_t *sole;   /* per capture: the one unanswered call it holds, or SIZE_MAX */
     uint8_t *pkt;
-    int16_t pcm[MS_AUDIO_FRAME];
+    struct decoder *dec;
+    size_t n_dec;
     ms_audit_report *rep;
     char *detail;
     size_t detail_cap;
@@ -561,8 +573,8 @@ static void on_sip(audit *a, const ms_capture_item *it, size_t file, ms_err *fat
     ms_sdp_audio sdp;
     ep media;
     bool has_ep = false;
-    if (m.status < 300 && body_is_sdp(&m) && sdp_read(&sdp, &media, &has_ep, m.body.p, m.body.len) &&
-        has_ep) {
+    if (m.status < 300 && body_is_sdp(&m) &&
+        sdp_read(&sdp, &media, &has_ep, m.body.p, m.body.len) && has_ep) {
         if (c->n_answer_ep == 0) {
             ep_format(c->pub.callee_media, sizeof c->pub.callee_media, &media);
             c->pub.answer_us = it->t_us;
@@ -571,7 +583,7 @@ static void on_sip(audit *a, const ms_capture_item *it, size_t file, ms_err *fat
     }
 }
 
-/* ---- reading the captures merged in time order --------------------------------------------- */
+/* ---- reading the captures merged in time order ------------------------------------------- */
 
 static void readers_close(reader *rd, size_t n)
 {
@@ -619,7 +631,7 @@ static reader *readers_next(reader *rd, size_t n)
     return best;
 }
 
-/* ---- pass 1: the calls ------------------------------------------------------------------------ */
+/* ---- pass 1: the calls ------------------------------------------------------------------- */
 
 static ms_err pass_signalling(audit *a)
 {
@@ -787,15 +799,40 @@ static size_t find_call(const audit *a, const ep *e, int role, uint64_t t)
     return best;
 }
 
-/* ---- pass 2: the media ------------------------------------------------------------------------ */
+/* ---- pass 2: the media ------------------------------------------------------------------- */
 
-static ms_err wav_frame(audit *a, call *c, ms_audit_dir d, const uint8_t *payload, size_t len)
+/* Decoding: each direction is given to one of DEC_WORKERS threads (in order, through a
+ * bounded queue), so the directions of a call are decoded in parallel while the reading
+ * thread decrypts. Without threads (none could start) the queue is bypassed. */
+typedef struct dec_job {
+    size_t call;
+    ms_audit_dir dir;
+    ms_rtp_header h;
+    size_t len; /* may exceed the buffer: then it is no Opus packet */
+    uint8_t payload[MS_AUDIO_MAX_PACKET];
+} dec_job;
+
+typedef struct decoder {
+    audit *a;
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t can_put, can_get;
+    dec_job *ring;
+    size_t head, count;
+    bool closing;
+    ms_err err;
+    char detail[512];
+    int16_t pcm[MS_AUDIO_FRAME];
+} decoder;
+
+static ms_err wav_frame(decoder *w, call *c, ms_audit_dir d, const uint8_t *payload, size_t len)
 {
     dir_state *s = &c->st[d];
     ms_audit_stream *st = &c->pub.dir[d];
     ms_err e;
     if (s->dec == NULL && (e = ms_opus_dec_new(&s->dec, 1)) != MS_OK) {
-        set_detail(a->detail, a->detail_cap, "call %zu: Opus decoder: %s", c->pub.index,
+        set_detail(w->detail, sizeof w->detail, "call %zu: Opus decoder: %s", c->pub.index,
                    ms_strerror(e));
         return e;
     }
@@ -803,33 +840,37 @@ static ms_err wav_frame(audit *a, call *c, ms_audit_dir d, const uint8_t *payloa
         char path[4096], why[256] = "";
         snprintf(st->file, sizeof st->file, "call-%zu-%s.wav", c->pub.index,
                  ms_audit_dir_name(d));
-        snprintf(path, sizeof path, "%s/%s", a->out_dir, st->file);
+        snprintf(path, sizeof path, "%s/%s", w->a->out_dir, st->file);
         e = ms_wav_create(&s->wav, path, MS_AUDIO_RATE, 1, why, sizeof why);
         if (e != MS_OK) {
             st->file[0] = '\0';
-            set_detail(a->detail, a->detail_cap, "%s: %s", path, why[0] ? why : ms_strerror(e));
+            set_detail(w->detail, sizeof w->detail, "%s: %s", path,
+                       why[0] ? why : ms_strerror(e));
             return e;
         }
     }
-    e = ms_opus_decode(s->dec, a->pcm, payload, len);
+    e = payload != NULL && len > MS_AUDIO_MAX_PACKET
+            ? MS_ERR_MEDIA
+            : ms_opus_decode(s->dec, w->pcm, payload, len);
     if (e != MS_OK && payload != NULL) {
         /* authentic but undecodable: keep the timing with concealment */
-        st->dropped++;
+        s->undecodable++;
         st->concealed++;
-        e = ms_opus_decode(s->dec, a->pcm, NULL, 0);
+        e = ms_opus_decode(s->dec, w->pcm, NULL, 0);
     }
     if (e != MS_OK)
-        memset(a->pcm, 0, sizeof a->pcm);
-    e = ms_wav_append(s->wav, a->pcm, MS_AUDIO_FRAME);
+        memset(w->pcm, 0, sizeof w->pcm);
+    e = ms_wav_append(s->wav, w->pcm, MS_AUDIO_FRAME);
     if (e != MS_OK) {
-        set_detail(a->detail, a->detail_cap, "%s/%s: write failed", a->out_dir, st->file);
+        set_detail(w->detail, sizeof w->detail, "%s/%s: write failed", w->a->out_dir,
+                   st->file);
         return e;
     }
     st->frames++;
     return MS_OK;
 }
 
-static ms_err audio_packet(audit *a, call *c, ms_audit_dir d, const ms_rtp_header *h,
+static ms_err audio_packet(decoder *w, call *c, ms_audit_dir d, const ms_rtp_header *h,
                            const uint8_t *payload, size_t len)
 {
     dir_state *s = &c->st[d];
@@ -848,12 +889,138 @@ static ms_err audio_packet(audit *a, call *c, ms_audit_dir d, const ms_rtp_heade
     }
     ms_err e;
     for (uint16_t i = 0; gap <= MAX_CONCEAL && i < gap; i++) {
-        if ((e = wav_frame(a, c, d, NULL, 0)) != MS_OK)
+        if ((e = wav_frame(w, c, d, NULL, 0)) != MS_OK)
             return e;
         st->concealed++;
     }
     s->next_seq = (uint16_t)(h->seq + 1);
-    return wav_frame(a, c, d, payload, len);
+    return wav_frame(w, c, d, payload, len);
+}
+
+static void *decoder_main(void *arg)
+{
+    decoder *w = arg;
+    dec_job *job = malloc(sizeof *job);
+    pthread_mutex_lock(&w->mu);
+    if (job == NULL && w->err == MS_OK) {
+        w->err = MS_ERR_NOMEM;
+        set_detail(w->detail, sizeof w->detail, "out of memory decoding");
+    }
+    for (;;) {
+        while (w->count == 0 && !w->closing)
+            pthread_cond_wait(&w->can_get, &w->mu);
+        if (w->count == 0)
+            break;
+        if (job != NULL)
+            *job = w->ring[w->head];
+        w->head = (w->head + 1) % DEC_QUEUE;
+        w->count--;
+        pthread_cond_signal(&w->can_put);
+        if (w->err != MS_OK || job == NULL)
+            continue; /* after a failure the queue is only drained */
+        pthread_mutex_unlock(&w->mu);
+        /* a length beyond the buffer is no Opus packet: wav_frame conceals it unread */
+        ms_err e = audio_packet(w, &w->a->calls[job->call], job->dir, &job->h, job->payload,
+                                job->len);
+        pthread_mutex_lock(&w->mu);
+        if (e != MS_OK && w->err == MS_OK)
+            w->err = e;
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(job);
+    return NULL;
+}
+
+/* Starts the decoding threads; with none, decoding runs inline (dec_submit). */
+static ms_err decoders_start(audit *a)
+{
+    a->dec = calloc(DEC_WORKERS, sizeof *a->dec);
+    if (a->dec == NULL)
+        return MS_ERR_NOMEM;
+    a->n_dec = DEC_WORKERS;
+    for (size_t i = 0; i < a->n_dec; i++) {
+        decoder *w = &a->dec[i];
+        w->a = a;
+        w->ring = malloc(DEC_QUEUE * sizeof *w->ring);
+        if (w->ring == NULL || pthread_mutex_init(&w->mu, NULL) != 0)
+            return MS_ERR_NOMEM;
+        if (pthread_cond_init(&w->can_put, NULL) != 0) {
+            pthread_mutex_destroy(&w->mu);
+            return MS_ERR_NOMEM;
+        }
+        if (pthread_cond_init(&w->can_get, NULL) != 0) {
+            pthread_cond_destroy(&w->can_put);
+            pthread_mutex_destroy(&w->mu);
+            return MS_ERR_NOMEM;
+        }
+        w->running = pthread_create(&w->thread, NULL, decoder_main, w) == 0;
+        if (!w->running) {
+            pthread_cond_destroy(&w->can_get);
+            pthread_cond_destroy(&w->can_put);
+            pthread_mutex_destroy(&w->mu);
+            free(w->ring);
+            w->ring = NULL;
+        }
+    }
+    return MS_OK;
+}
+
+/* Waits for the queues to drain and the threads to end; the first failure wins (its
+ * detail is kept unless the caller already has one). */
+static ms_err decoders_stop(audit *a, bool set_why)
+{
+    ms_err first = MS_OK;
+    for (size_t i = 0; a->dec != NULL && i < a->n_dec; i++) {
+        decoder *w = &a->dec[i];
+        if (w->running) {
+            pthread_mutex_lock(&w->mu);
+            w->closing = true;
+            pthread_cond_signal(&w->can_get);
+            pthread_mutex_unlock(&w->mu);
+            pthread_join(w->thread, NULL);
+            pthread_cond_destroy(&w->can_get);
+            pthread_cond_destroy(&w->can_put);
+            pthread_mutex_destroy(&w->mu);
+        }
+        if (w->err != MS_OK && first == MS_OK) {
+            first = w->err;
+            if (set_why)
+                set_detail(a->detail, a->detail_cap, "%s", w->detail);
+        }
+        free(w->ring);
+    }
+    free(a->dec);
+    a->dec = NULL;
+    a->n_dec = 0;
+    return first;
+}
+
+/* Hands a decrypted packet to the direction's decoding thread (or decodes it here). */
+static ms_err dec_submit(audit *a, size_t call_idx, ms_audit_dir d, const ms_rtp_header *h,
+                         const uint8_t *payload, size_t len)
+{
+    decoder *w = &a->dec[(call_idx * 2 + (size_t)d) % a->n_dec];
+    if (!w->running) {
+        if (w->err == MS_OK)
+            w->err = audio_packet(w, &a->calls[call_idx], d, h, payload, len);
+        return w->err;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (w->count == DEC_QUEUE && w->err == MS_OK)
+        pthread_cond_wait(&w->can_put, &w->mu);
+    ms_err e = w->err;
+    if (e == MS_OK) {
+        dec_job *j = &w->ring[(w->head + w->count) % DEC_QUEUE];
+        j->call = call_idx;
+        j->dir = d;
+        j->h = *h;
+        j->len = len;
+        memcpy(j->payload, payload, len < sizeof j->payload ? len : sizeof j->payload);
+        w->count++;
+        pthread_cond_signal(&w->can_get);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return e;
 }
 
 static ms_err media_packet(audit *a, call *c, ms_audit_dir d, const ms_capture_item *it)
@@ -909,7 +1076,7 @@ static ms_err media_packet(audit *a, call *c, ms_audit_dir d, const ms_capture_i
         a->opt->on_payload(a->opt->arg, c->pub.index, d, &h, a->pkt + off, plen);
     if (a->opt->no_audio)
         return MS_OK;
-    return audio_packet(a, c, d, &h, a->pkt + off, plen);
+    return dec_submit(a, (size_t)(c - a->calls), d, &h, a->pkt + off, plen);
 }
 
 static ms_err on_datagram(audit *a, const ms_capture_item *it, size_t file)
@@ -950,6 +1117,12 @@ static ms_err pass_media(audit *a)
     ms_err e = readers_open(a, &rd);
     if (e != MS_OK)
         return e;
+    if (!a->opt->no_audio && (e = decoders_start(a)) != MS_OK) {
+        decoders_stop(a, false);
+        readers_close(rd, a->n_paths);
+        set_detail(a->detail, a->detail_cap, "out of memory starting the decoders");
+        return e;
+    }
     reader *r;
     while (e == MS_OK && (r = readers_next(rd, a->n_paths)) != NULL) {
         if (r->item.kind == MS_CAPTURE_UDP) {
@@ -959,7 +1132,12 @@ static ms_err pass_media(audit *a)
         reader_advance(a, r);
     }
     readers_close(rd, a->n_paths);
-    return e;
+    /* a decoder's failure reaches the reader as its own code: its detail is the decoder's */
+    bool from_decoder = false;
+    for (size_t i = 0; e != MS_OK && i < a->n_dec; i++)
+        from_decoder = from_decoder || a->dec[i].err == e;
+    ms_err de = decoders_stop(a, e == MS_OK || from_decoder);
+    return e != MS_OK ? e : de;
 }
 
 /* Closes each call's media state; the WAV files are kept only when commit is true. */
@@ -980,6 +1158,7 @@ static ms_err finish_calls(audit *a, bool commit)
                 if (e != MS_OK || !commit)
                     c->pub.dir[d].file[0] = '\0';
             }
+            c->pub.dir[d].dropped += s->undecodable;
             ms_srtp_free(s->srtp);
             ms_opus_dec_free(s->dec);
             memset(s, 0, sizeof *s);
@@ -993,7 +1172,7 @@ static ms_err finish_calls(audit *a, bool commit)
     return first;
 }
 
-/* ---- the report ------------------------------------------------------------------------------- */
+/* ---- the report -------------------------------------------------------------------------- */
 
 typedef struct jbuf {
     char *p;
@@ -1325,7 +1504,7 @@ static ms_err write_report(audit *a)
     return MS_OK;
 }
 
-/* ---- the whole run ------------------------------------------------------------------------------ */
+/* ---- the whole run ----------------------------------------------------------------------- */
 
 void ms_audit_report_free(ms_audit_report *r)
 {

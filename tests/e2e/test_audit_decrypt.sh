@@ -5,7 +5,8 @@
 # pcap (written here with python3: caller -> proxy and proxy -> callee, each INVITE twice),
 # the certificate from `kms cert` and Bob's RSK from `kms audit extract`. Bob's RSK opens
 # Alice -> Bob (as callee) and Bob -> Carol (his own, through SAKKE-to-self), not
-# Alice -> Carol; the next period's RSK opens none; a mismatched --uri is refused.
+# Alice -> Carol; the next period's RSK opens none; a mismatched --uri is refused. Then a
+# tel-URI community (RFC 6509, no SAKKE-to-self): Bob's RSK opens only the call to Bob.
 # (Media decryption is covered by tests/call/test_audit.c.)
 # Usage: bash test_audit_decrypt.sh PATH_TO_mikeysakke
 set -u
@@ -58,6 +59,7 @@ offer() { # FROM TO NAME
         --passphrase-file "$work/$1.pass" --to "sip:$2@example.org" --profile pck \
         --sakke-to-self --format sdp --out "$work/$3.keymgmt"
 }
+printf 'alice %s\nbob %s\ncarol %s\n' "$ALICE" "$BOB" "$CAROL" >"$work/uris"
 offer alice bob ab
 offer bob carol bc
 offer alice carol ac
@@ -66,9 +68,10 @@ offer alice carol ac
 cat >"$work/mkpcap.py" <<'EOF'
 import struct, sys
 out, work = sys.argv[1], sys.argv[2]
-calls = [("ab", "alice", "bob", "10.0.0.1", "10.0.0.2", 4000),
-         ("bc", "bob", "carol", "10.0.0.2", "10.0.0.3", 5000),
-         ("ac", "alice", "carol", "10.0.0.1", "10.0.0.3", 4002)]
+uris = dict(line.split() for line in open(f"{work}/uris"))
+calls = [("ab", uris["alice"], uris["bob"], "10.0.0.1", "10.0.0.2", 4000),
+         ("bc", uris["bob"], uris["carol"], "10.0.0.2", "10.0.0.3", 5000),
+         ("ac", uris["alice"], uris["carol"], "10.0.0.1", "10.0.0.3", 4002)]
 PROXY = "10.0.0.100"
 seqs = {}
 def ip(a): return bytes(int(x) for x in a.split("."))
@@ -89,9 +92,9 @@ for name, frm, to, a, b, port in calls:
            f"m=audio {port} RTP/SAVP 96\r\na=rtpmap:96 opus/48000/2\r\n{km}\r\n")
     for hop, (src, dst) in enumerate([(a, PROXY), (PROXY, b)]):
         via = "Via: SIP/2.0/TCP 10.0.0.100:5060;branch=z9hG4bK-p\r\n" if hop else ""
-        msg = (f"INVITE sip:{to}@example.org SIP/2.0\r\n{via}"
+        msg = (f"INVITE {to} SIP/2.0\r\n{via}"
                f"Via: SIP/2.0/TCP {a}:5060;branch=z9hG4bK-{name}\r\n"
-               f"From: <sip:{frm}@example.org>;tag=1\r\nTo: <sip:{to}@example.org>\r\n"
+               f"From: <{frm}>;tag=1\r\nTo: <{to}>\r\n"
                f"Call-ID: {name}@{a}\r\nCSeq: 1 INVITE\r\n"
                f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
         recs.append(segment(t, src, dst, msg.encode()))
@@ -151,6 +154,53 @@ check "a certificate that is none (50)" run 50 audit decrypt --capture "$work/ca
 check "the --kms refusal names the option" err_has "--kms"
 check "--period must be a number (21)" run 21 audit decrypt --capture "$work/calls.pcap" \
     --rsk "$work/bob.rsk" --uri "$BOB" --period current --kms "$work/kms-cert.xml" --out "$work/x"
+
+# ---- a tel-URI community (RFC 6509: no SAKKE-to-self, so only calls to Bob open) ----------------------
+"$ms" kms seal --dir "$K" >/dev/null 2>&1
+K="$work/kms-tel"
+ALICE=tel:+447700900123 BOB=tel:+447700900456 CAROL=tel:+447700900789
+check "tel: kms init (rfc6509)" run 0 kms init --dir "$K" --uri "$KMS" --passphrase-file "$work/pass" \
+    --scrypt-log2n 10 --auditors 1 --auditor-out-dir "$work/auditors-tel"
+check "tel: unseal" run 0 kms unseal --dir "$K" --passphrase-file "$work/pass"
+for who in alice bob carol; do
+    case $who in alice) uri=$ALICE ;; bob) uri=$BOB ;; *) uri=$CAROL ;; esac
+    check "tel: add $who" run 0 kms user add --dir "$K" --user "$uri"
+    check "tel: enrol $who" run 0 kms device enrol --dir "$K" --user "$uri" --device "$who-tel" \
+        --out "$work/$who-tel.enrol"
+done
+check "tel: issue" run 0 kms issue --dir "$K" --period current
+check "tel: export" run 0 kms export --dir "$K" --period current --out "$work/media-tel"
+for who in alice bob carol; do
+    pkg="$work/media-tel/$(awk -v d="$who-tel" '$1 == d {print $3}' "$work/media-tel/index.txt")"
+    check "tel: $who keystore" run 0 user init --keystore "$work/$who-tel.ks" \
+        --enrolment "$work/$who-tel.enrol" --passphrase-file "$work/$who.pass" --scrypt-cost 10
+    check "tel: $who import" run 0 user import --keystore "$work/$who-tel.ks" \
+        --passphrase-file "$work/$who.pass" --in "$pkg"
+done
+teloffer() { # FROM TO NAME
+    check "tel: $1 -> $2: mikey init" run 0 mikey init --keystore "$work/$1-tel.ks" \
+        --passphrase-file "$work/$1.pass" --to "$3" --format sdp --out "$work/$4.keymgmt"
+}
+teloffer alice bob "$BOB" ab
+teloffer bob carol "$CAROL" bc
+teloffer alice carol "$CAROL" ac
+printf 'alice %s\nbob %s\ncarol %s\n' "$ALICE" "$BOB" "$CAROL" >"$work/uris"
+check "tel: write the capture" python3 "$work/mkpcap.py" "$work/calls-tel.pcap" "$work"
+check "tel: kms cert" run 0 kms cert --dir "$K"
+cp "$work/out" "$work/kms-cert-tel.xml"
+check "tel: extract Bob's RSK" run 0 kms audit extract --dir "$K" --user "$BOB" --period current \
+    --reason "case 8" --credential "$work/auditors-tel/auditor-1.key" --out "$work/bob-tel.rsk"
+PT=$(sed -n 's/.*for key period \([0-9]*\).*/\1/p' "$work/out" | head -1)
+check "tel: audit" run 0 audit decrypt --capture "$work/calls-tel.pcap" --rsk "$work/bob-tel.rsk" \
+    --uri "$BOB" --period "$PT" --kms "$work/kms-cert-tel.xml" --out "$work/audit-tel"
+check "tel: only Alice -> Bob opens" python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert (r['calls_found'], r['calls_opened']) == (3, 1), r
+a, b, c = r['calls']
+assert a['openable'] and a['opened_as'] == 'callee' and a['caller']['verified'] == '$ALICE', a
+assert not b['openable'] and not c['openable'], (b, c)
+" "$work/audit-tel/report.json"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
