@@ -403,6 +403,10 @@ typedef struct ms_mikey_config {
     uint64_t (*clock)(void *clock_ctx);
     void *clock_ctx;
     const ms_rng *rng;       /* NULL = the system generator */
+    /* Offline judgement of recorded messages (voicemail, audit), where one message may
+     * legitimately be opened many times: no replay cache; the caller handles repeats.
+     * Never for live calls. */
+    bool no_replay_cache;
 } ms_mikey_config;
 
 MS_API MS_WARN_UNUSED ms_err ms_mikey_ctx_new(ms_mikey_ctx **out, const ms_mikey_config *cfg);

@@ -5,11 +5,13 @@
  *
  * Contexts. A device keeps one MIKEY context loaded from its keystore for the whole
  * session: it makes offers and, in live mode, checks them with the clock window and the
- * replay cache. Stored and audit modes check each message in a fresh context whose clock
- * reads the message's own T: the window is then void, the period of T is the one the
- * keys must cover (ms_mikey_respond checks the keys are held), key parameters are judged
- * at the time the message was made, and nothing is ever a replay (stored: the player
- * reports replays; audit: a capture may hold one INVITE several times).
+ * replay cache. Stored and audit modes judge each message with a clock that reads the
+ * message's own T: the window is then void, the period of T is the one the keys must
+ * cover (ms_mikey_respond checks the keys are held) and key parameters are judged at the
+ * time the message was made. Stored mode opens each message in a fresh context loaded
+ * from the keystore, so nothing is a replay there (the player reports replays itself);
+ * the auditor keeps one context for all messages (its KMS tables are costly to build).
+ * Neither has a replay cache: a recorded message may be opened any number of times.
  *
  * SRTP keys. TS 33.180's PCK has no CS ID map; its private-call crypto session 0 keys
  * the call here, in both directions (the call's two SSRCs differ). RFC 6509 uses the
@@ -42,6 +44,10 @@ struct ms_call_keys {
     ms_id_scheme scheme;
     uint8_t Z[MS_SAKKE_POINT_BYTES];
     uint8_t kpak[MS_ECCSI_POINT_BYTES];
+    /* audit: one context for every message, its clock set to each message's T (building
+     * the KMS's tables per message cost ~40 ms) */
+    ms_mikey_ctx *audit_ctx;
+    uint64_t audit_t;
 };
 
 static ms_err fail(char *detail, size_t cap, ms_err err, const char *fmt, ...)
@@ -111,6 +117,7 @@ static ms_err new_ctx(ms_mikey_ctx **out, const ms_call_keys *k, bool prepare,
     cfg.prepare = prepare;
     cfg.clock = clock;
     cfg.clock_ctx = clock_ctx;
+    cfg.no_replay_cache = k->opt.mode != MS_CALL_KEYS_LIVE;
     return ms_mikey_ctx_new(out, &cfg);
 }
 
@@ -172,6 +179,11 @@ out:
     return MS_OK;
 }
 
+static uint64_t fixed_clock(void *ctx)
+{
+    return *(const uint64_t *)ctx;
+}
+
 ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_t period_no,
                                const uint8_t rsk[MS_SAKKE_POINT_BYTES],
                                const ms_mikey_kms_info *kms, const ms_call_keys_options *opt,
@@ -215,7 +227,7 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
     /* Check now that the RSK is this user's for this period, so a wrong file is named at
      * once rather than as "nothing opens". */
     ms_mikey_ctx *ctx = NULL;
-    ms_err err = new_ctx(&ctx, k, false, NULL, NULL);
+    ms_err err = new_ctx(&ctx, k, false, fixed_clock, &k->audit_t);
     if (err != MS_OK) {
         fail(detail, detail_cap, err, "creating the MIKEY context for %s", user_uri);
     } else if ((err = ms_mikey_add_kms(ctx, kms)) != MS_OK) {
@@ -226,7 +238,7 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
              "the RSK is not the one of %s for key period %llu from KMS %s (%s)", user_uri,
              (unsigned long long)period_no, kms->uri, ms_errname(err));
     }
-    ms_mikey_ctx_free(ctx);
+    k->audit_ctx = ctx; /* kept: every message is opened in it */
     if (err != MS_OK) {
         ms_call_keys_free(k);
         return err;
@@ -240,6 +252,7 @@ void ms_call_keys_free(ms_call_keys *k)
     if (k == NULL)
         return;
     ms_mikey_ctx_free(k->ctx);
+    ms_mikey_ctx_free(k->audit_ctx);
     ms_keystore_close(k->ks);
     ms_secure_free(k->rsk, MS_SAKKE_POINT_BYTES);
     ms_wipe(k, sizeof *k);
@@ -447,11 +460,6 @@ static ms_err mikey_refusal(ms_call_refusal *why, ms_err err, const ms_mikey_dia
 
 /* ---- opening an I_MESSAGE ----------------------------------------------------------------- */
 
-static uint64_t fixed_clock(void *ctx)
-{
-    return *(const uint64_t *)ctx;
-}
-
 /* T of the message, or 0 when it has none (ms_mikey_respond then says what is wrong). */
 static uint64_t message_time(const uint8_t *imsg, size_t len)
 {
@@ -462,7 +470,7 @@ static uint64_t message_time(const uint8_t *imsg, size_t len)
     return t != NULL ? t->u.t.value : 0;
 }
 
-/* Stored and audit modes: a context of their own for one message, judged at its T. */
+/* Stored mode: a context of its own for one message, judged at its T. */
 static ms_err message_ctx(ms_call_keys *k, ms_mikey_ctx **out, uint64_t *t, ms_call_refusal *why)
 {
     char detail[200] = "";
@@ -470,16 +478,6 @@ static ms_err message_ctx(ms_call_keys *k, ms_mikey_ctx **out, uint64_t *t, ms_c
     if (err != MS_OK)
         return refuse(why, 500, err, "internal error: creating a MIKEY context (%s)",
                       ms_errname(err));
-    if (k->opt.mode == MS_CALL_KEYS_AUDIT) {
-        ms_mikey_kms_info info = {k->kms_uri, k->scheme, k->Z, k->kpak};
-        err = ms_mikey_add_kms(*out, &info);
-        if (err == MS_OK)
-            err = ms_mikey_add_keys(*out, k->kms_uri, k->period_no, k->rsk, NULL, NULL);
-        if (err != MS_OK)
-            return refuse(why, 500, err, "internal error: loading the audit key (%s)",
-                          ms_errname(err));
-        return MS_OK;
-    }
     /* The keystore's keys as they stood at T (the certificate of T's period included). */
     err = ms_keystore_load_mikey(k->ks, *out, *t >> 32, NULL, detail, sizeof detail);
     if (err == MS_ERR_NOMEM || err == MS_ERR_INTERNAL || err == MS_ERR_KEYSTORE ||
@@ -527,11 +525,16 @@ ms_err ms_call_open_imessage(ms_call_keys *k, ms_call_crypto *out, ms_call_refus
                               "stale timestamp: T of the stored message is %llu s ahead of "
                               "the local clock", (unsigned long long)((t - now) >> 32));
         }
-        if ((err = message_ctx(k, &own_ctx, &t, why)) != MS_OK) {
-            ms_mikey_ctx_free(own_ctx);
-            return err;
+        if (k->opt.mode == MS_CALL_KEYS_AUDIT) {
+            k->audit_t = t;
+            ctx = k->audit_ctx;
+        } else {
+            if ((err = message_ctx(k, &own_ctx, &t, why)) != MS_OK) {
+                ms_mikey_ctx_free(own_ctx);
+                return err;
+            }
+            ctx = own_ctx;
         }
-        ctx = own_ctx;
     }
     if (ctx == NULL)
         return refuse(why, 500, MS_ERR_ARG, "internal error: no MIKEY context");

@@ -1011,7 +1011,8 @@ ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res, const uint8_t *
     /* 4. replay cache: SHA-256 of the whole message */
     if (EVP_Digest(msg, msg_len, digest, NULL, EVP_sha256(), NULL) != 1)
         return MS_ERR_INTERNAL;
-    if ((err = ms_replay_cache_check(ctx->replay, t, digest)) != MS_OK)
+    if (!ctx->cfg.no_replay_cache &&
+        (err = ms_replay_cache_check(ctx->replay, t, digest)) != MS_OK)
         return err == MS_ERR_MIKEY_REPLAY
                    ? refuse(diag, err, MS_MIKEY_PT_T, f.t->offset + 2,
                             "this message (or one older than the replay cache keeps) was "
@@ -1256,7 +1257,8 @@ ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res, const uint8_t *
 
     /* 13. accepted: remember it, then report */
     const uint64_t expire = now > skew ? now - skew : 0;
-    if ((err = ms_replay_cache_add(ctx->replay, t, digest, expire)) != MS_OK)
+    if (!ctx->cfg.no_replay_cache &&
+        (err = ms_replay_cache_add(ctx->replay, t, digest, expire)) != MS_OK)
         goto fail;
 
     res->profile = profile;
