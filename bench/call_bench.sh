@@ -41,7 +41,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     [ -f "$work/kam/kamailio.main.pid" ] && kam_stop "$work/kam" >/dev/null 2>&1
     community_down
-    rm -rf "$work"
+    if [ -n "${MS_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 fail() { echo "call_bench: $*" >&2; exit 1; }
@@ -111,7 +111,7 @@ wait $tcpdump_pid 2>/dev/null || true
     --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-2.key" \
     --out "$work/bob.rsk" >/dev/null 2>&1 || fail "audit extract failed"
 "$ms" kms cert --dir "$K" >"$work/cert.xml"
-period=$(sed -n 's/.*"period":\([0-9]*\).*/\1/p' "$work/bob3.out" | head -1)
+period=$(grep '"event":"established"' "$work/bob3.out" | sed -n 's/.*"period":\([0-9]*\).*/\1/p')
 best=""
 for _ in 1 2 3 4 5; do
     rm -rf "$work/audit"

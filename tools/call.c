@@ -23,8 +23,8 @@
     {"--password-file", "FILE", 0, "digest password (mode 0600)"},                          \
     {"--transport", "tcp|tls|udp", 0, "SIP transport (default tcp)"},                       \
     {"--ca-file", "FILE", 0, "trust anchors for SIP over TLS"},                             \
-    {"--play", "WAV", 0, "send this 48 kHz mono WAV (default: the sound card)"},            \
-    {"--record", "WAV", 0, "write what the other side says here (default: the sound card)"},\
+    {"--play", "WAV", 0, "send this 48 kHz mono WAV (neither --play nor --record: the sound card)"}, \
+    {"--record", "WAV", 0, "write what the other side says here"},                         \
     {"--device", "ALSA", 0, "sound card device (default: default)"},                        \
     {"--max-seconds", "N", 0, "hang up after N seconds (default 3600)"},                    \
     {"--json", NULL, CLI_FLAG, "one JSON object per event"}
@@ -199,8 +199,8 @@ static ms_err run(const struct cli_args *args, int dial)
         return err;
     const char *pwfile = cli_get(args, "--password-file");
     if (pwfile != NULL) {
-        if ((err = cli_read_passphrase(pwfile, 0, password, sizeof password,
-                                       &password_len)) != MS_OK) {
+        if ((err = cli_read_secret_line("--password-file", pwfile, password, sizeof password,
+                                        &password_len)) != MS_OK) {
             ms_wipe(pass, sizeof pass);
             return err;
         }

@@ -72,28 +72,29 @@ const struct cli_opt cli_user_fetch_opts[] = {
 
 /* ---- passphrase ------------------------------------------------------------------------ */
 
-static ms_err read_line_file(const char *path, char *out, size_t cap, size_t *out_len)
+static ms_err read_line_file(const char *opt, const char *path, char *out, size_t cap,
+                             size_t *out_len)
 {
     int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
     struct stat st;
     ms_err err = MS_OK;
     size_t n = 0;
     if (fstat(fd, &st) != 0) {
-        err = cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+        err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        err = cli_fail(MS_ERR_KEYFILE_MODE, "--passphrase-file %s: not a regular file", path);
+        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: not a regular file", opt, path);
     } else if ((st.st_mode & 077) != 0) {
-        err = cli_fail(MS_ERR_KEYFILE_MODE, "--passphrase-file %s: mode %04o lets other users "
-                       "access it", path, (unsigned)(st.st_mode & 07777));
+        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: mode %04o lets other users "
+                       "access it", opt, path, (unsigned)(st.st_mode & 07777));
     } else {
         while (n < cap) {
             ssize_t r = read(fd, out + n, cap - n);
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0) {
-                err = cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+                err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
                 break;
             }
             if (r == 0)
@@ -107,10 +108,10 @@ static ms_err read_line_file(const char *path, char *out, size_t cap, size_t *ou
         while (line < n && out[line] != '\n' && out[line] != '\r')
             line++;
         if (line == cap)
-            err = cli_fail(MS_ERR_USAGE, "--passphrase-file %s: longer than %zu octets", path,
+            err = cli_fail(MS_ERR_USAGE, "%s %s: longer than %zu octets", opt, path,
                            cap - 1);
         else if (line == 0)
-            err = cli_fail(MS_ERR_USAGE, "--passphrase-file %s: empty passphrase", path);
+            err = cli_fail(MS_ERR_USAGE, "%s %s: empty passphrase", opt, path);
         ms_wipe(out + line, n - line);
         out[line < cap ? line : cap - 1] = '\0';
         *out_len = line;
@@ -162,12 +163,19 @@ static ms_err prompt(int fd, const char *text, char *out, size_t cap, size_t *ou
     return MS_OK;
 }
 
+ms_err cli_read_secret_line(const char *opt, const char *path, char *out, size_t cap,
+                            size_t *out_len)
+{
+    *out_len = 0;
+    return read_line_file(opt, path, out, cap, out_len);
+}
+
 ms_err cli_read_passphrase(const char *path, int confirm, char *out, size_t cap,
                            size_t *out_len)
 {
     *out_len = 0;
     if (path != NULL)
-        return read_line_file(path, out, cap, out_len);
+        return read_line_file("--passphrase-file", path, out, cap, out_len);
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return cli_fail(MS_ERR_USAGE, "no terminal to ask for the passphrase: use "

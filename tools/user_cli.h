@@ -25,6 +25,10 @@ CLI_USER_VERBS(CLI_USER_DECLARE)
 ms_err cli_read_passphrase(const char *path, int confirm, char *out, size_t cap,
                            size_t *out_len);
 
+/* The first line of a secret file named by option `opt` (mode 0600 or stricter). */
+ms_err cli_read_secret_line(const char *opt, const char *path, char *out, size_t cap,
+                            size_t *out_len);
+
 /* TIME arguments and output as in mikey.c (NTP 32.32). */
 ms_err cli_time_arg(const char *opt, const char *s, uint64_t *ntp);
 void cli_time_format(char out[32], uint64_t ntp);

@@ -22,8 +22,8 @@
 #define VM_PROGRAM "mikeysakke-voicemail"
 #define MAX_MESSAGES 1000
 
-/* Documentation of the store program's options, for `mikeysakke help voicemail serve`:
- * the options themselves are parsed by mikeysakke-voicemail. */
+/* The main options of the store program, for `mikeysakke help voicemail serve`; the
+ * options themselves are parsed by mikeysakke-voicemail, whose --help lists them all. */
 const struct cli_opt cli_voicemail_serve_opts[] = {
     {"--dir", "DIR", 0, "the store: one folder per mailbox"},
     {"--listen", "IP:PORT", 0, "SIP address the provider diverts calls to"},
@@ -177,8 +177,8 @@ static ms_err owner_open(owner *o, const struct cli_args *args, int need_server)
     const char *pwfile = cli_get(args, "--password-file");
     if (cli_get(args, "--server") == NULL || pwfile == NULL)
         return cli_fail(MS_ERR_USAGE, "--server and --password-file name the voicemail store");
-    if ((err = cli_read_passphrase(pwfile, 0, o->password, sizeof o->password, &pw_len)) !=
-        MS_OK)
+    if ((err = cli_read_secret_line("--password-file", pwfile, o->password,
+                                    sizeof o->password, &pw_len)) != MS_OK)
         return err;
     o->srv.url = cli_get(args, "--server");
     o->srv.cacert = cli_get(args, "--cacert");

@@ -170,6 +170,12 @@ ms_err ms_call_keys_open(ms_call_keys **out, const char *keystore_dir, const cha
     }
     err = ms_keystore_load_mikey(k->ks, k->ctx, clock_now(&k->opt) >> 32, NULL, detail,
                                  detail_cap);
+    /* Every offer also encapsulates to ourselves (SAKKE-to-self): that peer's table is
+     * built now, not during a call set-up. Best effort: without it offers are slower. */
+    if (err == MS_OK && live && is_3gpp(k->opt.profile) && !k->opt.no_sakke_to_self) {
+        ms_err prep = ms_mikey_prepare_peer(k->ctx, k->own_uri, NULL, clock_now(&k->opt));
+        (void)prep;
+    }
 out:
     if (err != MS_OK) {
         ms_call_keys_free(k);

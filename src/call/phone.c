@@ -499,7 +499,11 @@ static void on_closed(void *arg, ms_sip_call *sc, int status, const char *reason
         c->ev.err = MS_ERR_CALL_REFUSED;
         emit(p, &c->ev);
         if (p->dial_result == MS_OK) {
-            p->dial_result = status > 0 ? MS_ERR_CALL_REFUSED : MS_ERR_SIP;
+            /* The callee (or the provider's policy) saying no is a refusal; our transport
+             * failing, or the provider wanting credentials we lack, is signalling. */
+            bool signalling = status <= 0 || status == 401 || status == 407 ||
+                              ms_sip_call_failed_locally(sc);
+            p->dial_result = signalling ? MS_ERR_SIP : MS_ERR_CALL_REFUSED;
             snprintf(p->dial_detail, sizeof p->dial_detail, "%d %s%s%s%s", status,
                      reason ? reason : "", warning && warning[0] ? " (Warning: " : "",
                      warning ? warning : "", warning && warning[0] ? ")" : "");

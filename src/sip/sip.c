@@ -75,6 +75,7 @@ struct ms_sip_call {
     size_t remote_sdp_len;
     bool outgoing;
     bool established;
+    bool local_failure; /* closed by our own stack (transport, timer), not by an answer */
     bool closed; /* closed handler ran (or is queued): no more events */
     /* a local hangup reports closed from a timer, outside ms_sip_hangup */
     struct tmr hangup_tmr;
@@ -375,10 +376,12 @@ static void close_handler(int err, const struct sip_msg *msg, void *arg)
                  call->established ? "the other side hung up" : "the caller cancelled");
         warning[0] = '\0';
     } else if (err == ETIMEDOUT) {
+        call->local_failure = true;
         status = 408;
         snprintf(reason, sizeof(reason), "no answer in time (SIP timer)");
         warning[0] = '\0';
     } else if (err) {
+        call->local_failure = true;
         status = 503;
         snprintf(reason, sizeof(reason), "transport failed: %s", strerror(err));
         warning[0] = '\0';
@@ -855,6 +858,11 @@ void *ms_sip_call_arg(const ms_sip_call *call)
 const char *ms_sip_call_peer(const ms_sip_call *call)
 {
     return call && call->peer ? call->peer : "";
+}
+
+int ms_sip_call_failed_locally(const ms_sip_call *call)
+{
+    return call != NULL && call->local_failure;
 }
 
 const char *ms_sip_call_id(const ms_sip_call *call)

@@ -82,6 +82,9 @@ void *ms_sip_call_arg(const ms_sip_call *call);
  * outgoing) and the Call-ID. */
 const char *ms_sip_call_peer(const ms_sip_call *call);
 const char *ms_sip_call_id(const ms_sip_call *call);
+/* During `closed`: non-zero when our own stack ended the call (the transport failed, or no
+ * final answer came in time: the 503 and 408 it reports were made here, not received). */
+int ms_sip_call_failed_locally(const ms_sip_call *call);
 
 /* The event loop: runs until ms_sip_stop (or a fatal error). */
 ms_err ms_sip_run(ms_sip *sip);

@@ -175,6 +175,23 @@ wait "$BOB2"
 check "bob answered 9 offers and exits 0" same "$?" 0
 check "bob printed each refusal with its reason" same "$(grep -c '"event":"refused"' "$work/bob2.out")" 8
 
+# signalling failures are not refusals
+DEAD=$(kam_free_port)
+"$ms" call dial --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" --to "$BOB" \
+    --proxy "sip:127.0.0.1:$DEAD;transport=tcp" --play "$work/bob.wav" >"$work/dead.out" 2>"$work/dead.err"
+check "an unreachable provider: exit 69 (MS_ERR_SIP)" same "$?" 69
+printf 'a wrong SIP password\n' >"$work/wrong.sip"
+"$ms" call dial --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" --register \
+    --proxy "$PROXY" --auth-user alice --password-file "$work/wrong.sip" --to "$BOB" \
+    --play "$work/bob.wav" >"$work/wrongpw.out" 2>"$work/err"
+check "a wrong SIP password: exit 69, registration refused" same "$?" 69
+check "and says so" err_has "registration of sip:alice@example.org failed"
+chmod 644 "$work/wrong.sip"
+"$ms" call dial --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" --register \
+    --proxy "$PROXY" --auth-user alice --password-file "$work/wrong.sip" --to "$BOB" >/dev/null 2>"$work/err"
+check "a password file open to others: exit 20" same "$?" 20
+check "naming --password-file" err_has "--password-file"
+
 # ---- what the wire and the provider saw --------------------------------------------------------------
 sleep 0.3
 kill "$TCPDUMP" 2>/dev/null
