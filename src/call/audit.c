@@ -669,7 +669,8 @@ static bool claim_matches(const char *claimed, const char *verified, ms_mikey_pr
 static void open_call(audit *a, call *c)
 {
     ms_audit_call *p = &c->pub;
-    p->voicemail = c->n_answer_ep == 0;
+    /* No answer SDP and not refused: a recorded message (a refused call has no media) */
+    p->voicemail = c->n_answer_ep == 0 && (p->final_status == 0 || p->final_status < 300);
     if (c->offer == NULL) {
         p->err = MS_ERR_NOT_SECURE;
         snprintf(p->why, sizeof p->why, "the INVITE carries no SDP offer");
