@@ -265,6 +265,17 @@ void ms_call_keys_free(ms_call_keys *k)
     free(k);
 }
 
+ms_err ms_call_keys_prepare_peer(ms_call_keys *k, const char *callee_uri)
+{
+    if (k == NULL || callee_uri == NULL || k->ctx == NULL || k->opt.mode != MS_CALL_KEYS_LIVE)
+        return MS_ERR_ARG;
+    char callee[URI_CAP];
+    ms_err err = ms_call_identity_from_sip(callee, sizeof callee, callee_uri, k->opt.profile);
+    if (err != MS_OK)
+        return err;
+    return ms_mikey_prepare_peer(k->ctx, callee, NULL, clock_now(&k->opt));
+}
+
 ms_mikey_profile ms_call_keys_profile(const ms_call_keys *k)
 {
     return k != NULL ? k->opt.profile : MS_MIKEY_PROFILE_PCK;

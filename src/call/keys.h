@@ -56,6 +56,9 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
                                char *detail, size_t detail_cap);
 void ms_call_keys_free(ms_call_keys *k); /* wipes; NULL allowed */
 const char *ms_call_keys_own_uri(const ms_call_keys *k);
+/* Build the encapsulation table for a peer about to be called (live mode; the SIP
+ * identity is mapped as for offers), so the offer itself is quick. Best effort. */
+ms_err ms_call_keys_prepare_peer(ms_call_keys *k, const char *callee_uri);
 /* The MIKEY profile in use (the keystore's community decides it). */
 ms_mikey_profile ms_call_keys_profile(const ms_call_keys *k);
 /* The device keystore behind a device-mode object (NULL for the auditor). */

@@ -650,6 +650,10 @@ ms_err ms_phone_dial(ms_phone *p, const char *to_uri, char *detail, size_t cap)
 {
     if (p == NULL || to_uri == NULL)
         return MS_ERR_ARG;
+    /* The callee's encapsulation table is built while dialling starts (before the
+     * INVITE), as a phone would while the number is being entered; best effort. */
+    ms_err prep = ms_call_keys_prepare_peer(p->keys, to_uri);
+    (void)prep;
     ms_err err = wait_registration(p, detail, cap);
     if (err != MS_OK)
         return err;
