@@ -224,7 +224,7 @@ static const char *const ext_types[] = {"Vendor ID", "SDP IDs", "TESLA I-Key", "
                                         "3GPP key parameters"};
 static const char *const key_id_types[] = {"MBMS Key Domain ID", "MBMS Service Key ID",
                                            "MBMS Traffic/Transport Key ID"};
-static const char *const srtp_params[] = {
+static const char *const sp_param_names[] = {
     "Encryption algorithm", "Session Encr. key length", "Authentication algorithm",
     "Session Auth. key length", "Session Salt key length", "SRTP Pseudo Random Function",
     "Key derivation rate", "SRTP encryption off/on", "SRTCP encryption off/on",
@@ -234,23 +234,23 @@ static const char *const srtp_params[] = {
     "SRTP Authentication tag len", "SRTCP Authentication tag len",
     "AEAD authentication tag length",
 };
-static const char *const srtp_enc_algs[] = {"NULL", "AES-CM", "AES-F8", "SEED-CTR",
+static const char *const sp_enc_algs[] = {"NULL", "AES-CM", "AES-F8", "SEED-CTR",
                                             "SEED-CCM", "SEED-GCM", "AES-GCM", "ARIA-CTR",
                                             "ARIA-GCM"};
-static const char *const srtp_auth_algs[] = {"NULL", "HMAC-SHA-1", "RCCm1", "RCCm2", "RCCm3"};
-static const char *const srtp_prfs[] = {"AES-CM", "SEED-CTR", "ARIA-CTR"};
+static const char *const sp_auth_algs[] = {"NULL", "HMAC-SHA-1", "RCCm1", "RCCm2", "RCCm3"};
+static const char *const sp_prfs[] = {"AES-CM", "SEED-CTR", "ARIA-CTR"};
 static const char *const off_on[] = {"off", "on"};
 static const char *const fec_orders[] = {"FEC-SRTP"};
 
 /* Name of an SRTP policy value, or NULL when the parameter is a plain number. */
-static const char *srtp_value_name(uint8_t type, uint64_t v)
+static const char *sp_value_name(uint8_t type, uint64_t v)
 {
     switch (type) {
-    case 0: return NAME(srtp_enc_algs, v);
+    case 0: return NAME(sp_enc_algs, v);
     case 2:
     case 14:
-    case 15: return NAME(srtp_auth_algs, v);
-    case 5: return NAME(srtp_prfs, v);
+    case 15: return NAME(sp_auth_algs, v);
+    case 5: return NAME(sp_prfs, v);
     case 7:
     case 8:
     case 10: return NAME(off_on, v);
@@ -393,13 +393,13 @@ static void print_sp(pr *p, const ms_mikey_payload *pl)
     ms_mikey_span v;
     int r;
     while ((r = ms_mikey_sp_next(pl, &pos, &type, &v)) == 1) {
-        const char *tname = srtp ? NAME(srtp_params, type) : "unknown";
+        const char *tname = srtp ? NAME(sp_param_names, type) : "unknown";
         if (p->json) {
             obj_begin(p, NULL, "");
             f_named(p, "type", "Type", type, tname);
             if (v.len >= 1 && v.len <= 8) {
                 uint64_t num = be(v.data, v.len);
-                const char *vn = srtp ? srtp_value_name(type, num) : NULL;
+                const char *vn = srtp ? sp_value_name(type, num) : NULL;
                 if (vn != NULL)
                     f_named(p, "value", "Value", num, vn);
                 else
@@ -415,7 +415,7 @@ static void print_sp(pr *p, const ms_mikey_payload *pl)
                 snprintf(label, sizeof label, "%s", tname);
             if (v.len >= 1 && v.len <= 8) {
                 uint64_t num = be(v.data, v.len);
-                const char *vn = srtp ? srtp_value_name(type, num) : NULL;
+                const char *vn = srtp ? sp_value_name(type, num) : NULL;
                 if (vn != NULL)
                     f_named(p, NULL, label, num, vn);
                 else
