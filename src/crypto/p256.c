@@ -1,0 +1,797 @@
+/*
+ * NIST P-256 (FIPS 186-4 D.1.2.3) for ECCSI: field, points, scalar multiplication.
+ *
+ * Why our own: OpenSSL's EC_POINT API costs more per call (BIGNUM and point objects, a
+ * group per context, affine conversions) than the arithmetic of a verification, and
+ * has no multi-scalar form with tables kept across calls.
+ *
+ * The field: p = 2^256 - 2^224 + 2^192 + 2^96 - 1 in Montgomery form with 64-bit limbs.
+ * -p^-1 mod 2^64 = 1, so the Montgomery factor of each reduction step is the low limb
+ * itself, and p's limbs (2^64-1, 2^32-1, 0, 2^64-2^32+1) leave two real products per
+ * step. Nothing in the field code branches on data.
+ *
+ * Secrets: [k]G by a signed window-5 comb (52 additions, no doublings), each step's
+ * table entry found by reading the whole 16-entry row. Public values: Straus's
+ * interleaved wNAF with one shared run of doublings.
+ */
+#include "p256.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "ct.h"
+#include "mikeysakke/crypto.h"
+#include "mont.h"
+
+__extension__ typedef unsigned __int128 u128;
+
+typedef uint64_t fe[4];
+
+static const fe P = {0xFFFFFFFFFFFFFFFFu, 0x00000000FFFFFFFFu, 0, 0xFFFFFFFF00000001u};
+/* R = 2^256 mod p (1 in Montgomery form), R^2 mod p (converts into it). */
+static const fe FE_ONE = {1, 0xFFFFFFFF00000000u, 0xFFFFFFFFFFFFFFFFu, 0x00000000FFFFFFFEu};
+static const fe FE_R2 = {3, 0xFFFFFFFBFFFFFFFFu, 0xFFFFFFFFFFFFFFFEu, 0x00000004FFFFFFFDu};
+/* The group order q. */
+static const fe Q = {0xF3B9CAC2FC632551u, 0xBCE6FAADA7179E84u, 0xFFFFFFFFFFFFFFFFu,
+                     0xFFFFFFFF00000000u};
+
+static const uint8_t curve_b[MS_P256_BYTES] = {
+    0x5A, 0xC6, 0x35, 0xD8, 0xAA, 0x3A, 0x93, 0xE7, 0xB3, 0xEB, 0xBD, 0x55, 0x76, 0x98, 0x86, 0xBC,
+    0x65, 0x1D, 0x06, 0xB0, 0xCC, 0x53, 0xB0, 0xF6, 0x3B, 0xCE, 0x3C, 0x3E, 0x27, 0xD2, 0x60, 0x4B};
+static const uint8_t base_point[MS_P256_POINT_BYTES] = {
+    0x04, 0x6B, 0x17, 0xD1, 0xF2, 0xE1, 0x2C, 0x42, 0x47, 0xF8, 0xBC, 0xE6, 0xE5, 0x63, 0xA4,
+    0x40, 0xF2, 0x77, 0x03, 0x7D, 0x81, 0x2D, 0xEB, 0x33, 0xA0, 0xF4, 0xA1, 0x39, 0x45, 0xD8,
+    0x98, 0xC2, 0x96, 0x4F, 0xE3, 0x42, 0xE2, 0xFE, 0x1A, 0x7F, 0x9B, 0x8E, 0xE7, 0xEB, 0x4A,
+    0x7C, 0x0F, 0x9E, 0x16, 0x2B, 0xCE, 0x33, 0x57, 0x6B, 0x31, 0x5E, 0xCE, 0xCB, 0xB6, 0x40,
+    0x68, 0x37, 0xBF, 0x51, 0xF5};
+
+/* ---- 256-bit integers ---------------------------------------------------------------- */
+
+static void u256_from_be(uint64_t r[4], const uint8_t in[32])
+{
+    for (int i = 0; i < 4; i++) {
+        uint64_t w = 0;
+        for (int k = 0; k < 8; k++)
+            w = (w << 8) | in[32 - 8 * (i + 1) + k];
+        r[i] = w;
+    }
+}
+
+static void u256_to_be(uint8_t out[32], const uint64_t a[4])
+{
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++)
+            out[32 - 8 * (i + 1) + k] = (uint8_t)(a[i] >> (56 - 8 * k));
+}
+
+/* r = a - b; returns the borrow. */
+static uint64_t u256_sub(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
+{
+    uint64_t borrow = 0;
+    for (int i = 0; i < 4; i++) {
+        u128 d = (u128)a[i] - b[i] - borrow;
+        r[i] = (uint64_t)d;
+        borrow = (uint64_t)(d >> 64) & 1;
+    }
+    return borrow;
+}
+
+/* ---- the field --------------------------------------------------------------------- */
+
+/* r = t mod p for t = (top, t[3..0]) < 2p. */
+static inline void fe_reduce_once(fe r, const uint64_t t[4], uint64_t top)
+{
+    fe d;
+    uint64_t borrow = u256_sub(d, t, P);
+    /* keep t only if t < p: the subtraction borrowed and there was no top word */
+    uint64_t keep = ms_ct_mask(borrow) & ms_ct_iszero(top);
+    for (int i = 0; i < 4; i++)
+        r[i] = ms_ct_select(keep, t[i], d[i]);
+}
+
+/* r = a * b / R mod p (CIOS). */
+static inline void fe_mul(fe r, const fe a, const fe b)
+{
+    uint64_t t0 = 0, t1 = 0, t2 = 0, t3 = 0, t4 = 0, t5;
+    for (int i = 0; i < 4; i++) {
+        uint64_t bi = b[i];
+        u128 acc = (u128)a[0] * bi + t0;
+        t0 = (uint64_t)acc;
+        acc = (u128)a[1] * bi + t1 + (uint64_t)(acc >> 64);
+        t1 = (uint64_t)acc;
+        acc = (u128)a[2] * bi + t2 + (uint64_t)(acc >> 64);
+        t2 = (uint64_t)acc;
+        acc = (u128)a[3] * bi + t3 + (uint64_t)(acc >> 64);
+        t3 = (uint64_t)acc;
+        acc = (u128)t4 + (uint64_t)(acc >> 64);
+        t4 = (uint64_t)acc;
+        t5 = (uint64_t)(acc >> 64);
+
+        /* t += u p with u = t0 (-p^-1 = 1 mod 2^64), then t >>= 64. u p[0] + t0 =
+         * u 2^64 exactly, so the low limb carries u. */
+        uint64_t u = t0;
+        acc = (u128)u * P[1] + t1 + u;
+        t0 = (uint64_t)acc;
+        acc = (u128)t2 + (uint64_t)(acc >> 64);
+        t1 = (uint64_t)acc;
+        acc = (u128)u * P[3] + t3 + (uint64_t)(acc >> 64);
+        t2 = (uint64_t)acc;
+        acc = (u128)t4 + (uint64_t)(acc >> 64);
+        t3 = (uint64_t)acc;
+        t4 = t5 + (uint64_t)(acc >> 64);
+    }
+    const uint64_t t[4] = {t0, t1, t2, t3};
+    fe_reduce_once(r, t, t4);
+}
+
+static inline void fe_sqr(fe r, const fe a)
+{
+    fe_mul(r, a, a);
+}
+
+static inline void fe_add(fe r, const fe a, const fe b)
+{
+    uint64_t t[4], carry = 0;
+    for (int i = 0; i < 4; i++) {
+        u128 s = (u128)a[i] + b[i] + carry;
+        t[i] = (uint64_t)s;
+        carry = (uint64_t)(s >> 64);
+    }
+    fe_reduce_once(r, t, carry);
+}
+
+static inline void fe_sub(fe r, const fe a, const fe b)
+{
+    uint64_t t[4];
+    uint64_t mask = ms_ct_mask(u256_sub(t, a, b));
+    uint64_t carry = 0;
+    for (int i = 0; i < 4; i++) {
+        u128 s = (u128)t[i] + (P[i] & mask) + carry;
+        r[i] = (uint64_t)s;
+        carry = (uint64_t)(s >> 64);
+    }
+}
+
+/* r = -a mod p (0 stays 0). */
+static inline void fe_neg(fe r, const fe a)
+{
+    static const fe zero = {0};
+    fe_sub(r, zero, a);
+}
+
+static inline uint64_t fe_iszero(const fe a)
+{
+    return ms_ct_iszero(a[0] | a[1] | a[2] | a[3]);
+}
+
+static inline uint64_t fe_eq(const fe a, const fe b)
+{
+    return ms_ct_iszero((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]));
+}
+
+static inline int fe_iszero_var(const fe a)
+{
+    return (a[0] | a[1] | a[2] | a[3]) == 0;
+}
+
+static inline int fe_eq_var(const fe a, const fe b)
+{
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
+}
+
+static inline void fe_copy(fe r, const fe a)
+{
+    memcpy(r, a, sizeof(fe));
+}
+
+static void fe_sqr_n(fe r, const fe a, int n)
+{
+    fe_sqr(r, a);
+    for (int i = 1; i < n; i++)
+        fe_sqr(r, r);
+}
+
+/* r = a^(p-2) = a^-1 (0 for 0), constant time. p - 2 in 32-bit groups, high first:
+ * ffffffff 00000001 00000000 00000000 00000000 ffffffff ffffffff fffffffd. */
+static void fe_inv(fe r, const fe a)
+{
+    fe x2, x3, x6, x12, x15, x30, x32, t;
+    fe_sqr(x2, a);
+    fe_mul(x2, x2, a); /* a^(2^2-1) */
+    fe_sqr(x3, x2);
+    fe_mul(x3, x3, a);
+    fe_sqr_n(x6, x3, 3);
+    fe_mul(x6, x6, x3);
+    fe_sqr_n(x12, x6, 6);
+    fe_mul(x12, x12, x6);
+    fe_sqr_n(x15, x12, 3);
+    fe_mul(x15, x15, x3);
+    fe_sqr_n(x30, x15, 15);
+    fe_mul(x30, x30, x15);
+    fe_sqr_n(x32, x30, 2);
+    fe_mul(x32, x32, x2); /* a^(2^32-1) */
+    fe_sqr_n(t, x32, 32);
+    fe_mul(t, t, a);      /* ffffffff 00000001 */
+    fe_sqr_n(t, t, 96);   /* three zero groups */
+    fe_sqr_n(t, t, 32);
+    fe_mul(t, t, x32);
+    fe_sqr_n(t, t, 32);
+    fe_mul(t, t, x32);
+    fe_sqr_n(t, t, 30);
+    fe_mul(t, t, x30);
+    fe_sqr_n(t, t, 2);
+    fe_mul(r, t, a); /* ... fffffffd */
+}
+
+static fe fe_r3; /* R^3 mod p, set by the one-time init */
+
+/* r = a^-1 for a non-zero public a: the variable-time divstep GCD of mont.c gives the
+ * plain inverse of a R, i.e. a^-1 R^-1; times R^3 / R it is a^-1 R. */
+static void fe_inv_var(fe r, const fe a)
+{
+    static const ms_mont pmod = {.m = {0xFFFFFFFFFFFFFFFFu, 0x00000000FFFFFFFFu, 0,
+                                       0xFFFFFFFF00000001u}};
+    uint64_t x[MS_LIMBS] = {0};
+    memcpy(x, a, sizeof(fe));
+    ms_mont_inv_plain_var(x, x, &pmod);
+    fe_mul(r, x, fe_r3);
+}
+
+static void fe_from_be(fe r, const uint8_t in[32])
+{
+    fe t;
+    u256_from_be(t, in);
+    fe_mul(r, t, FE_R2);
+}
+
+static void fe_to_be(uint8_t out[32], const fe a)
+{
+    static const fe one = {1};
+    fe t;
+    fe_mul(t, a, one);
+    u256_to_be(out, t);
+}
+
+/* ---- points -------------------------------------------------------------------------- */
+
+typedef ms_p256_affine affine;
+typedef ms_p256_jacobian jacobian;
+
+/* r = 2a (dbl-2001-b, a = -3: 3M + 5S). Infinity (Z = 0) stays infinity. */
+static void point_double(jacobian *r, const jacobian *a)
+{
+    fe delta, gamma, beta, alpha, t1, t2;
+    fe_sqr(delta, a->z);
+    fe_sqr(gamma, a->y);
+    fe_mul(beta, a->x, gamma);
+    fe_sub(t1, a->x, delta);
+    fe_add(t2, a->x, delta);
+    fe_mul(alpha, t1, t2);
+    fe_add(t1, alpha, alpha);
+    fe_add(alpha, alpha, t1); /* 3 (X - delta)(X + delta) */
+    fe_add(t1, a->y, a->z);
+    fe_sqr(t1, t1);
+    fe_sub(t1, t1, gamma);
+    fe_sub(r->z, t1, delta); /* (Y + Z)^2 - gamma - delta */
+    fe_add(beta, beta, beta);
+    fe_add(beta, beta, beta); /* 4 beta */
+    fe_sqr(t1, alpha);
+    fe_add(t2, beta, beta);
+    fe_sub(r->x, t1, t2); /* alpha^2 - 8 beta */
+    fe_sub(t1, beta, r->x);
+    fe_mul(t1, alpha, t1);
+    fe_sqr(gamma, gamma);
+    fe_add(gamma, gamma, gamma);
+    fe_add(gamma, gamma, gamma);
+    fe_add(gamma, gamma, gamma); /* 8 gamma^2 */
+    fe_sub(r->y, t1, gamma);
+}
+
+/* r = a + b for b affine (madd-2007-bl: 7M + 4S). Exceptional cases are the caller's:
+ * a at infinity gives garbage; a = -b gives Z = 0 (infinity, correctly); a = b gives
+ * Z = 0 too, wrongly, so callers rule it out (or, in _var code, test for it). The H
+ * and r of the formula go to h_out and r_out for that test. r may be a. */
+static void point_add_affine(jacobian *r, const jacobian *a, const affine *b, fe h_out,
+                             fe r_out)
+{
+    fe z1z1, u2, s2, h, hh, i, j, rr, v, t, y1j, z3;
+    fe_sqr(z1z1, a->z);
+    fe_mul(u2, b->x, z1z1);
+    fe_mul(s2, b->y, a->z);
+    fe_mul(s2, s2, z1z1);
+    fe_sub(h, u2, a->x);
+    fe_sub(rr, s2, a->y);
+    fe_add(rr, rr, rr);
+    if (h_out != NULL) {
+        fe_copy(h_out, h);
+        fe_copy(r_out, rr);
+    }
+    fe_sqr(hh, h);
+    fe_add(i, hh, hh);
+    fe_add(i, i, i);
+    fe_mul(j, h, i);
+    fe_mul(v, a->x, i);
+    fe_mul(t, a->y, j);
+    fe_add(y1j, t, t); /* 2 Y1 J */
+    fe_add(t, a->z, h);
+    fe_sqr(t, t);
+    fe_sub(t, t, z1z1);
+    fe_sub(z3, t, hh); /* (Z1 + H)^2 - Z1Z1 - HH = 2 Z1 H */
+    fe_sqr(r->x, rr);
+    fe_sub(r->x, r->x, j);
+    fe_sub(r->x, r->x, v);
+    fe_sub(r->x, r->x, v); /* r^2 - J - 2V */
+    fe_sub(v, v, r->x);
+    fe_mul(v, rr, v);
+    fe_sub(r->y, v, y1j);
+    fe_copy(r->z, z3);
+}
+
+/* r = a + b, both Jacobian, public (add-2007-bl: 11M + 5S), every case handled. */
+static void point_add_var(jacobian *r, const jacobian *a, const jacobian *b)
+{
+    if (fe_iszero_var(a->z)) {
+        *r = *b;
+        return;
+    }
+    if (fe_iszero_var(b->z)) {
+        *r = *a;
+        return;
+    }
+    fe z1z1, z2z2, u1, u2, s1, s2, h, i, j, rr, v, t;
+    fe_sqr(z1z1, a->z);
+    fe_sqr(z2z2, b->z);
+    fe_mul(u1, a->x, z2z2);
+    fe_mul(u2, b->x, z1z1);
+    fe_mul(s1, a->y, b->z);
+    fe_mul(s1, s1, z2z2);
+    fe_mul(s2, b->y, a->z);
+    fe_mul(s2, s2, z1z1);
+    fe_sub(h, u2, u1);
+    fe_sub(rr, s2, s1);
+    if (fe_iszero_var(h)) {
+        if (fe_iszero_var(rr)) {
+            point_double(r, a);
+        } else {
+            memset(r, 0, sizeof *r);
+        }
+        return;
+    }
+    fe_add(rr, rr, rr);
+    fe_add(i, h, h);
+    fe_sqr(i, i);
+    fe_mul(j, h, i);
+    fe_mul(v, u1, i);
+    fe_add(t, a->z, b->z);
+    fe_sqr(t, t);
+    fe_sub(t, t, z1z1);
+    fe_sub(t, t, z2z2);
+    fe_mul(r->z, t, h);
+    fe_sqr(t, rr);
+    fe_sub(t, t, j);
+    fe_sub(t, t, v);
+    fe_sub(r->x, t, v);
+    fe_sub(v, v, r->x);
+    fe_mul(v, rr, v);
+    fe_mul(t, s1, j);
+    fe_add(t, t, t);
+    fe_sub(r->y, v, t);
+}
+
+/* r = a + b for b affine, public, every case handled; a and b distinct objects. */
+static void point_add_affine_var(jacobian *r, const jacobian *a, const affine *b)
+{
+    if (fe_iszero_var(a->z)) {
+        fe_copy(r->x, b->x);
+        fe_copy(r->y, b->y);
+        fe_copy(r->z, FE_ONE);
+        return;
+    }
+    fe h, rr;
+    jacobian sum;
+    point_add_affine(&sum, a, b, h, rr);
+    if (fe_iszero_var(h) && fe_iszero_var(rr)) { /* a = b */
+        point_double(r, a);
+        return;
+    }
+    *r = sum;
+}
+
+static void affine_to_jacobian(jacobian *r, const affine *a)
+{
+    fe_copy(r->x, a->x);
+    fe_copy(r->y, a->y);
+    fe_copy(r->z, FE_ONE);
+}
+
+/* Affine forms of n points, none at infinity, with one inversion (Montgomery's trick);
+ * public points only. scratch holds n field elements. */
+static void batch_to_affine_var(affine *out, const jacobian *in, size_t n, fe *scratch)
+{
+    fe_copy(scratch[0], in[0].z);
+    for (size_t i = 1; i < n; i++)
+        fe_mul(scratch[i], scratch[i - 1], in[i].z);
+    fe inv, zi, zi2;
+    fe_inv_var(inv, scratch[n - 1]);
+    for (size_t i = n; i-- > 0;) {
+        if (i > 0) {
+            fe_mul(zi, inv, scratch[i - 1]); /* 1 / Z_i */
+            fe_mul(inv, inv, in[i].z);       /* 1 / (Z_0 ... Z_{i-1}) */
+        } else {
+            fe_copy(zi, inv);
+        }
+        fe_sqr(zi2, zi);
+        fe_mul(out[i].x, in[i].x, zi2);
+        fe_mul(zi2, zi2, zi);
+        fe_mul(out[i].y, in[i].y, zi2);
+    }
+}
+
+/* Odd multiples a, 3a, ..., (2n-1)a of an affine public point, affine. */
+static void odd_multiples_var(affine *out, const affine *a, size_t n, jacobian *tmp, fe *scratch)
+{
+    jacobian twice;
+    affine_to_jacobian(&tmp[0], a);
+    point_double(&twice, &tmp[0]);
+    for (size_t i = 1; i < n; i++)
+        point_add_var(&tmp[i], &tmp[i - 1], &twice);
+    batch_to_affine_var(out, tmp, n, scratch);
+}
+
+/* ---- tables of G, built once --------------------------------------------------------- */
+
+#define COMB_WIDTH 5
+#define COMB_ROWS 52  /* ceil(257 / 5): the signed digits need one bit beyond 256 */
+#define COMB_COLS 16  /* |digit| in 1..16 */
+#define G_WNAF_WIDTH 8
+#define G_WNAF_POINTS (1 << (G_WNAF_WIDTH - 2))
+#define WNAF_WIDTH 5 /* per-point tables: MS_P256_TABLE_POINTS = 2^(5-2) */
+
+/* comb[i][j] = (j + 1) 2^(5i) G; g_odd[j] = (2j + 1) G. */
+static affine comb[COMB_ROWS][COMB_COLS];
+static affine g_odd[G_WNAF_POINTS];
+static fe q_r2; /* R^2 mod q */
+static uint64_t q_m0inv;
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void tables_init(void)
+{
+    fe_mul(fe_r3, FE_R2, FE_R2);
+
+    /* R^2 mod q: R mod q = 2^256 - q, doubled 256 times mod q */
+    fe x;
+    static const fe zero = {0};
+    u256_sub(x, zero, Q);
+    for (int i = 0; i < 256; i++) {
+        uint64_t t[4], top = x[3] >> 63, d[4];
+        t[0] = x[0] << 1;
+        for (int k = 1; k < 4; k++)
+            t[k] = (x[k] << 1) | (x[k - 1] >> 63);
+        uint64_t borrow = u256_sub(d, t, Q);
+        if (top || !borrow)
+            memcpy(x, d, sizeof x);
+        else
+            memcpy(x, t, sizeof x);
+    }
+    fe_copy(q_r2, x);
+    uint64_t inv = Q[0];
+    for (int k = 0; k < 5; k++)
+        inv *= 2 - Q[0] * inv;
+    q_m0inv = (uint64_t)0 - inv;
+
+    affine g;
+    if (ms_p256_decode(&g, base_point) != MS_OK)
+        return; /* cannot happen: the tests would see every result wrong */
+    jacobian tmp[COMB_COLS > G_WNAF_POINTS ? COMB_COLS : G_WNAF_POINTS];
+    fe scratch[COMB_COLS > G_WNAF_POINTS ? COMB_COLS : G_WNAF_POINTS];
+    odd_multiples_var(g_odd, &g, G_WNAF_POINTS, tmp, scratch);
+
+    jacobian base; /* 2^(5i) G */
+    affine_to_jacobian(&base, &g);
+    for (int i = 0; i < COMB_ROWS; i++) {
+        tmp[0] = base;
+        for (int j = 1; j < COMB_COLS; j++)
+            point_add_var(&tmp[j], &tmp[j - 1], &base);
+        batch_to_affine_var(comb[i], tmp, COMB_COLS, scratch);
+        point_double(&base, &tmp[COMB_COLS - 1]); /* 32 * 2^(5i) G */
+    }
+}
+
+static void tables_ready(void)
+{
+    pthread_once(&tables_once, tables_init);
+}
+
+/* ---- encoding ------------------------------------------------------------------------ */
+
+ms_err ms_p256_decode(ms_p256_affine *out, const uint8_t in[MS_P256_POINT_BYTES])
+{
+    if (in[0] != 0x04)
+        return MS_ERR_BAD_ENCODING;
+    fe x, y, t;
+    u256_from_be(x, in + 1);
+    u256_from_be(y, in + 1 + MS_P256_BYTES);
+    if (!u256_sub(t, x, P) || !u256_sub(t, y, P)) /* not below p */
+        return MS_ERR_BAD_ENCODING;
+    fe_mul(x, x, FE_R2);
+    fe_mul(y, y, FE_R2);
+    /* y^2 = x^3 - 3x + b */
+    fe lhs, rhs, b;
+    fe_sqr(lhs, y);
+    fe_sqr(rhs, x);
+    fe_mul(rhs, rhs, x);
+    fe_sub(rhs, rhs, x);
+    fe_sub(rhs, rhs, x);
+    fe_sub(rhs, rhs, x);
+    fe_from_be(b, curve_b);
+    fe_add(rhs, rhs, b);
+    if (!fe_eq_var(lhs, rhs))
+        return MS_ERR_POINT_NOT_ON_CURVE;
+    fe_copy(out->x, x);
+    fe_copy(out->y, y);
+    return MS_OK;
+}
+
+void ms_p256_encode(uint8_t out[MS_P256_POINT_BYTES], const ms_p256_affine *p)
+{
+    out[0] = 0x04;
+    fe_to_be(out + 1, p->x);
+    fe_to_be(out + 1 + MS_P256_BYTES, p->y);
+}
+
+/* ---- constant time --------------------------------------------------------------------- */
+
+/* The signed window-5 digits of k < 2^256: k = sum d_i 2^(5i), d_i in [-15, 16]. A
+ * window's value t (plus the carry) above 16 becomes t - 32 and carries 1. */
+static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
+{
+    uint64_t carry = 0;
+    for (int i = 0; i < COMB_ROWS; i++) {
+        int bit = COMB_WIDTH * i, limb = bit / 64, shift = bit % 64;
+        uint64_t w = k[limb] >> shift;
+        if (shift > 64 - COMB_WIDTH && limb < 3)
+            w |= k[limb + 1] << (64 - shift);
+        uint64_t t = (w & 31) + carry;
+        carry = (16 - t) >> 63; /* t > 16 */
+        d[i] = (int64_t)t - (int64_t)(carry << 5);
+    }
+}
+
+void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
+{
+    tables_ready();
+    uint64_t kl[4];
+    int64_t d[COMB_ROWS];
+    u256_from_be(kl, k);
+    comb_digits(d, kl);
+
+    jacobian acc;
+    memset(&acc, 0, sizeof acc);
+    for (int i = 0; i < COMB_ROWS; i++) {
+        uint64_t neg = ms_ct_mask((uint64_t)d[i] >> 63);
+        uint64_t abs = ((uint64_t)d[i] ^ neg) - neg;
+        /* the whole row is read; the wanted entry is kept by mask */
+        affine pt;
+        memset(&pt, 0, sizeof pt);
+        for (int j = 0; j < COMB_COLS; j++)
+            ms_ct_cmov((uint64_t *)&pt, (const uint64_t *)&comb[i][j], 8,
+                       ms_ct_eq(abs, (uint64_t)j + 1));
+        fe ny;
+        fe_neg(ny, pt.y);
+        ms_ct_cmov(pt.y, ny, 4, neg);
+
+        /* acc + pt. acc = pt cannot happen: the sum of the digits below row i lies
+         * strictly between -2^(5i) and 2^(5i), so it differs from (d_i 2^(5i)) by less
+         * than 17 * 2^(5i) < q for i < 51; in row 51, d_i is 1 or 2 and a match would
+         * need k = 2^256 - q or 2 (2^256 - q), whose row-51 digit is 0. acc = -pt gives
+         * Z = 0, infinity, as it should. */
+        jacobian sum, lone;
+        point_add_affine(&sum, &acc, &pt, NULL, NULL);
+        affine_to_jacobian(&lone, &pt);
+        uint64_t acc_inf = fe_iszero(acc.z);
+        uint64_t zero_digit = ms_ct_iszero(abs);
+        ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&lone, 12, acc_inf);
+        ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&acc, 12, zero_digit);
+        acc = sum;
+    }
+    *out = acc;
+    ms_wipe(kl, sizeof kl);
+    ms_wipe(d, sizeof d);
+}
+
+void ms_p256_to_affine(ms_p256_affine *out, const ms_p256_jacobian *in)
+{
+    fe zi, zi2;
+    fe_inv(zi, in->z);
+    fe_sqr(zi2, zi);
+    fe_mul(out->x, in->x, zi2);
+    fe_mul(zi2, zi2, zi);
+    fe_mul(out->y, in->y, zi2);
+}
+
+uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b)
+{
+    /* (X / Z^2, Y / Z^3) = (x, y) */
+    fe zz, t;
+    fe_sqr(zz, a->z);
+    fe_mul(t, b->x, zz);
+    uint64_t eq = fe_eq(t, a->x);
+    fe_mul(zz, zz, a->z);
+    fe_mul(t, b->y, zz);
+    return eq & fe_eq(t, a->y) & ~fe_iszero(a->z);
+}
+
+/* ---- variable time ----------------------------------------------------------------- */
+
+void ms_p256_table_var(ms_p256_table *t, const ms_p256_affine *p)
+{
+    jacobian tmp[MS_P256_TABLE_POINTS];
+    fe scratch[MS_P256_TABLE_POINTS];
+    odd_multiples_var(t->p, p, MS_P256_TABLE_POINTS, tmp, scratch);
+}
+
+/* The width-w NAF of a 256-bit k: digits odd or 0, |digit| < 2^(w-1), at most one
+ * non-zero in any w consecutive ones; 257 of them (a carry may reach bit 256). */
+#define WNAF_LEN 257
+static void wnaf_var(int8_t naf[WNAF_LEN], const uint64_t k[4], int w)
+{
+    memset(naf, 0, WNAF_LEN);
+    int carry = 0;
+    int bit = 0;
+    while (bit < 256) {
+        if ((int)((k[bit / 64] >> (bit % 64)) & 1) == carry) {
+            bit++;
+            continue;
+        }
+        int limb = bit / 64, shift = bit % 64;
+        uint64_t v = k[limb] >> shift;
+        if (shift > 64 - w && limb < 3)
+            v |= k[limb + 1] << (64 - shift);
+        int word = (int)(v & (((uint64_t)1 << w) - 1)) + carry;
+        carry = (word >> (w - 1)) & 1;
+        word -= carry << w;
+        naf[bit] = (int8_t)word;
+        bit += w;
+    }
+    if (carry)
+        naf[256] = 1;
+}
+
+static void add_digit_var(jacobian *acc, int digit, const affine *odd)
+{
+    if (digit > 0) {
+        point_add_affine_var(acc, acc, &odd[(digit - 1) / 2]);
+    } else if (digit < 0) {
+        affine neg = odd[(-digit - 1) / 2];
+        fe_neg(neg.y, neg.y);
+        point_add_affine_var(acc, acc, &neg);
+    }
+}
+
+void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
+                     const ms_p256_table *const *tables, const uint8_t *const *k, size_t n)
+{
+    tables_ready();
+    int8_t gnaf[WNAF_LEN], naf[4][WNAF_LEN];
+    int top = -1;
+    if (g != NULL) {
+        uint64_t gl[4];
+        u256_from_be(gl, g);
+        wnaf_var(gnaf, gl, G_WNAF_WIDTH);
+        for (int i = WNAF_LEN - 1; i > top; i--)
+            if (gnaf[i] != 0)
+                top = i;
+    }
+    for (size_t b = 0; b < n; b++) {
+        uint64_t kl[4];
+        u256_from_be(kl, k[b]);
+        wnaf_var(naf[b], kl, WNAF_WIDTH);
+        for (int i = WNAF_LEN - 1; i > top; i--)
+            if (naf[b][i] != 0)
+                top = i;
+    }
+    jacobian acc;
+    memset(&acc, 0, sizeof acc);
+    for (int i = top; i >= 0; i--) {
+        if (!fe_iszero_var(acc.z))
+            point_double(&acc, &acc);
+        if (g != NULL)
+            add_digit_var(&acc, gnaf[i], g_odd);
+        for (size_t b = 0; b < n; b++)
+            add_digit_var(&acc, naf[b][i], tables[b]->p);
+    }
+    *out = acc;
+}
+
+int ms_p256_to_affine_var(ms_p256_affine *out, const ms_p256_jacobian *in)
+{
+    if (fe_iszero_var(in->z))
+        return 0;
+    tables_ready(); /* fe_r3 */
+    fe zi, zi2;
+    fe_inv_var(zi, in->z);
+    fe_sqr(zi2, zi);
+    fe_mul(out->x, in->x, zi2);
+    fe_mul(zi2, zi2, zi);
+    fe_mul(out->y, in->y, zi2);
+    return 1;
+}
+
+int ms_p256_x_equals_var(const ms_p256_jacobian *in, const uint8_t x[MS_P256_BYTES])
+{
+    if (fe_iszero_var(in->z))
+        return 0;
+    fe xl, t, zz;
+    u256_from_be(xl, x);
+    if (!u256_sub(t, xl, P)) /* x >= p is no coordinate */
+        return 0;
+    fe_mul(xl, xl, FE_R2);
+    fe_sqr(zz, in->z);
+    fe_mul(t, xl, zz);
+    return fe_eq_var(t, in->x);
+}
+
+/* ---- scalars mod q (public) ---------------------------------------------------------- */
+
+/* r = a * b / R mod q for a, b < q (CIOS). */
+static void q_mont_mul(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
+{
+    uint64_t t[6] = {0};
+    for (int i = 0; i < 4; i++) {
+        u128 acc = 0;
+        for (int j = 0; j < 4; j++) {
+            acc = (u128)a[j] * b[i] + t[j] + (uint64_t)(acc >> 64);
+            t[j] = (uint64_t)acc;
+        }
+        acc = (u128)t[4] + (uint64_t)(acc >> 64);
+        t[4] = (uint64_t)acc;
+        t[5] = (uint64_t)(acc >> 64);
+        uint64_t u = t[0] * q_m0inv;
+        acc = (u128)u * Q[0] + t[0];
+        for (int j = 1; j < 4; j++) {
+            acc = (u128)u * Q[j] + t[j] + (uint64_t)(acc >> 64);
+            t[j - 1] = (uint64_t)acc;
+        }
+        acc = (u128)t[4] + (uint64_t)(acc >> 64);
+        t[3] = (uint64_t)acc;
+        t[4] = t[5] + (uint64_t)(acc >> 64);
+    }
+    uint64_t d[4];
+    uint64_t borrow = u256_sub(d, t, Q);
+    if (t[4] || !borrow)
+        memcpy(r, d, sizeof d);
+    else
+        memcpy(r, t, sizeof d);
+}
+
+/* a mod q for a < 2^256 < 2q. */
+static void q_reduce(uint64_t r[4], const uint64_t a[4])
+{
+    uint64_t d[4];
+    if (!u256_sub(d, a, Q))
+        memcpy(r, d, sizeof d);
+    else if (r != a)
+        memcpy(r, a, sizeof d);
+}
+
+void ms_p256_scalar_mul_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
+                            const uint8_t b[MS_P256_BYTES])
+{
+    tables_ready();
+    uint64_t al[4], bl[4], t[4];
+    u256_from_be(al, a);
+    u256_from_be(bl, b);
+    q_reduce(al, al);
+    q_reduce(bl, bl);
+    q_mont_mul(t, al, bl);  /* a b / R */
+    q_mont_mul(t, t, q_r2); /* a b */
+    u256_to_be(out, t);
+}
+
+void ms_p256_scalar_reduce_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES])
+{
+    uint64_t al[4];
+    u256_from_be(al, a);
+    q_reduce(al, al);
+    u256_to_be(out, al);
+}
