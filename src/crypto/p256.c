@@ -472,8 +472,6 @@ static void fe_inv(fe r, const fe a)
     fe_mul(r, t, a); /* ... fffffffd */
 }
 
-static fe fe_r3; /* R^3 mod p, set by the one-time init */
-
 /* r = a^-1 for a non-zero public a: the variable-time divstep GCD of mont.c gives the
  * plain inverse of a R, i.e. a^-1 R^-1; times R^3 / R it is a^-1 R. */
 static void fe_inv_var(fe r, const fe a)
@@ -483,7 +481,9 @@ static void fe_inv_var(fe r, const fe a)
     uint64_t x[MS_LIMBS] = {0};
     memcpy(x, a, sizeof(fe));
     ms_mont_inv_plain_var(x, x, &pmod);
-    fe_mul(r, x, fe_r3);
+    fe r3;
+    fe_mul(r3, FE_R2, FE_R2);
+    fe_mul(r, x, r3);
 }
 
 static void fe_from_be(fe r, const uint8_t in[32])
@@ -627,7 +627,7 @@ static void point_add_var(jacobian *r, const jacobian *a, const jacobian *b)
     fe_sub(r->y, v, t);
 }
 
-/* r = a + b for b affine, public, every case handled; a and b distinct objects. */
+/* r = a + b for b affine, public, every case handled; r may be a. */
 static void point_add_affine_var(jacobian *r, const jacobian *a, const affine *b)
 {
     if (fe_iszero_var(a->z)) {
@@ -705,8 +705,6 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void tables_init(void)
 {
-    fe_mul(fe_r3, FE_R2, FE_R2);
-
     /* R^2 mod q: R mod q = 2^256 - q, doubled 256 times mod q */
     fe x;
     static const fe zero = {0};
@@ -952,11 +950,16 @@ void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
     *out = acc;
 }
 
+void ms_p256_add_affine_var(ms_p256_jacobian *r, const ms_p256_jacobian *a,
+                            const ms_p256_affine *b)
+{
+    point_add_affine_var(r, a, b);
+}
+
 int ms_p256_to_affine_var(ms_p256_affine *out, const ms_p256_jacobian *in)
 {
     if (fe_iszero_var(in->z))
         return 0;
-    tables_ready(); /* fe_r3 */
     fe zi, zi2;
     fe_inv_var(zi, in->z);
     fe_sqr(zi2, zi);

@@ -62,6 +62,10 @@ void ms_p256_table_var(ms_p256_table *t, const ms_p256_affine *p);
 void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
                      const ms_p256_table *const *tables, const uint8_t *const *k, size_t n);
 
+/* r = a + b for a public b (r may be a). */
+void ms_p256_add_affine_var(ms_p256_jacobian *r, const ms_p256_jacobian *a,
+                            const ms_p256_affine *b);
+
 /* Affine coordinates; 0 (and out untouched) if in is infinity. */
 int ms_p256_to_affine_var(ms_p256_affine *out, const ms_p256_jacobian *in);
 

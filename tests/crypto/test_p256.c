@@ -297,8 +297,8 @@ int main(void)
     order = BN_new();
     BN_bin2bn(q_be, SC, order);
     test_decode();
+    test_mul_var(); /* before anything else builds the tables of G */
     test_mul_g();
-    test_mul_var();
     test_scalars();
     BN_free(order);
     BN_CTX_free(bn);
