@@ -308,39 +308,43 @@ ms_err ms_eccsi_ssk_issue(uint8_t ssk[MS_ECCSI_SCALAR_BYTES], uint8_t pvt[MS_ECC
     return err;
 }
 
-/* RFC 6507 5.1.2: PVT on the curve, HS, and KPAK == [SSK]G - [HS]PVT, checked as
- * [SSK]G == Y for Y = [HS]PVT + KPAK: the secret SSK is only multiplied alone by G
- * (constant time), Y is public (variable time), and the two are compared in constant
- * time, only the verdict being declassified. */
+/* RFC 6507 5.1.2: PVT on the curve, HS, and KPAK == [SSK]G - [HS]PVT. The secret SSK
+ * is only multiplied alone by G (constant time). With c and d below 2^128 such that
+ * c = +-d HS mod q (a lattice reduction of HS, public), the check becomes
+ * [d SSK]G == [d]KPAK + [c](+-PVT): the public side takes 128 doublings instead of 256.
+ * The two sides are compared in constant time, only the verdict being declassified. */
 static ms_err ssk_check(uint8_t hs[SCALAR_BYTES], const uint8_t kpak[POINT_BYTES],
                         const uint8_t *id, size_t id_len, const uint8_t ssk[SCALAR_BYTES],
                         const uint8_t pvt[POINT_BYTES])
 {
-    ms_p256_affine kpak_pt, pvt_pt, y;
-    ms_p256_table pvt_tab;
+    ms_p256_affine pts[2]; /* KPAK, +-PVT */
+    ms_p256_table tabs[2];
     ms_p256_jacobian lhs, rhs;
+    uint8_t c[SCALAR_BYTES], d[SCALAR_BYTES], dssk[SCALAR_BYTES];
     ms_err err;
-    if ((err = kpak_decode(&kpak_pt, kpak)) != MS_OK)
+    if ((err = kpak_decode(&pts[0], kpak)) != MS_OK)
         return err;
-    if ((err = point_decode(&pvt_pt, pvt)) != MS_OK)
+    if ((err = point_decode(&pts[1], pvt)) != MS_OK)
         return err;
     if ((err = hash_hs(hs, kpak, id, id_len, pvt)) != MS_OK)
         return err;
     if (!declassify(scalar_in_range(ssk)))
         return MS_ERR_SCALAR_RANGE;
 
-    /* Y = [HS]PVT + KPAK, public */
-    const ms_p256_table *tab = &pvt_tab;
-    const uint8_t *k = hs;
-    ms_p256_table_var(&pvt_tab, &pvt_pt);
-    ms_p256_mul_var(&rhs, NULL, &tab, &k, 1);
-    ms_p256_add_affine_var(&rhs, &rhs, &kpak_pt);
-    if (!ms_p256_to_affine_var(&y, &rhs)) /* [HS]PVT = -KPAK: [SSK]G is never infinity */
-        return MS_ERR_SSK_INVALID;
+    /* [d]KPAK + [c](+-PVT), public */
+    if (ms_p256_half_scalars_var(c, d, hs))
+        ms_p256_negate(&pts[1], &pts[1]);
+    ms_p256_tables_var(tabs, pts, 2);
+    const ms_p256_table *tp[2] = {&tabs[0], &tabs[1]};
+    const uint8_t *kp[2] = {d, c};
+    ms_p256_mul_var(&rhs, NULL, tp, kp, 2);
 
-    ms_p256_mul_g(&lhs, ssk);
-    uint64_t same = ms_p256_equal(&lhs, &y);
+    /* [d SSK mod q]G: d SSK is non-zero mod q, as both factors are */
+    ms_p256_scalar_mul(dssk, d, ssk);
+    ms_p256_mul_g(&lhs, dssk);
+    uint64_t same = ms_p256_equal_jacobian(&lhs, &rhs); /* rhs at infinity: not equal */
     ms_wipe(&lhs, sizeof lhs);
+    ms_wipe(dssk, sizeof dssk);
     return declassify(same) ? MS_OK : MS_ERR_SSK_INVALID;
 }
 

@@ -1180,6 +1180,27 @@ void ms_p256_to_affine(ms_p256_affine *out, const ms_p256_jacobian *in)
     fe_mul(out->y, in->y, zi2);
 }
 
+uint64_t ms_p256_equal_jacobian(const ms_p256_jacobian *a, const ms_p256_jacobian *b)
+{
+    /* X1 Z2^2 = X2 Z1^2 and Y1 Z2^3 = Y2 Z1^3, neither at infinity */
+    fe z1z1, z2z2, u1, u2, s1, s2;
+    fe_sqr(z1z1, a->z);
+    fe_sqr(z2z2, b->z);
+    fe_mul(u1, a->x, z2z2);
+    fe_mul(u2, b->x, z1z1);
+    fe_mul(s1, a->y, z2z2);
+    fe_mul(s1, s1, b->z);
+    fe_mul(s2, b->y, z1z1);
+    fe_mul(s2, s2, a->z);
+    return fe_eq(u1, u2) & fe_eq(s1, s2) & ~fe_iszero(a->z) & ~fe_iszero(b->z);
+}
+
+void ms_p256_negate(ms_p256_affine *r, const ms_p256_affine *a)
+{
+    fe_copy(r->x, a->x);
+    fe_neg(r->y, a->y);
+}
+
 uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b)
 {
     /* (X / Z^2, Y / Z^3) = (x, y) */
@@ -1193,6 +1214,26 @@ uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b)
 }
 
 /* ---- variable time ----------------------------------------------------------------- */
+
+void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n)
+{
+    /* the odd multiples of each point in Jacobian form, then one shared inversion */
+    if (n == 0 || n > 4)
+        return;
+    jacobian tmp[4 * MS_P256_TABLE_POINTS];
+    fe scratch[4 * MS_P256_TABLE_POINTS];
+    affine out[4 * MS_P256_TABLE_POINTS];
+    for (size_t b = 0; b < n; b++) {
+        jacobian twice, *m = &tmp[b * MS_P256_TABLE_POINTS];
+        affine_to_jacobian(&m[0], &p[b]);
+        point_double(&twice, &m[0]);
+        for (size_t i = 1; i < MS_P256_TABLE_POINTS; i++)
+            point_add_var(&m[i], &m[i - 1], &twice);
+    }
+    batch_to_affine_var(out, tmp, n * MS_P256_TABLE_POINTS, scratch);
+    for (size_t b = 0; b < n; b++)
+        memcpy(t[b].p, &out[b * MS_P256_TABLE_POINTS], sizeof t[b].p);
+}
 
 void ms_p256_table_var(ms_p256_table *t, const ms_p256_affine *p)
 {
@@ -1309,7 +1350,7 @@ int ms_p256_x_equals_var(const ms_p256_jacobian *in, const uint8_t x[MS_P256_BYT
 
 /* ---- scalars mod q (public) ---------------------------------------------------------- */
 
-/* r = a * b / R mod q for a, b < q (CIOS). */
+/* r = a * b / R mod q for a, b < q (CIOS), constant time. */
 static void q_mont_mul(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
 {
     uint64_t t[6] = {0};
@@ -1332,12 +1373,11 @@ static void q_mont_mul(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
         t[3] = (uint64_t)acc;
         t[4] = t[5] + (uint64_t)(acc >> 64);
     }
+    /* keep t only if t < q: the subtraction borrowed and there is no top word */
     uint64_t d[4];
-    uint64_t borrow = u256_sub(d, t, Q);
-    if (t[4] || !borrow)
-        memcpy(r, d, sizeof d);
-    else
-        memcpy(r, t, sizeof d);
+    uint64_t keep = ms_ct_mask(u256_sub(d, t, Q)) & ms_ct_iszero(t[4]);
+    for (int i = 0; i < 4; i++)
+        r[i] = ms_ct_select(keep, t[i], d[i]);
 }
 
 /* a mod q for a < 2^256 < 2q. */
@@ -1362,6 +1402,86 @@ void ms_p256_scalar_mul_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_
     q_mont_mul(t, al, bl);  /* a b / R */
     q_mont_mul(t, t, q_r2); /* a b */
     u256_to_be(out, t);
+}
+
+void ms_p256_scalar_mul(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
+                        const uint8_t b[MS_P256_BYTES])
+{
+    tables_ready(); /* R^2 mod q */
+    uint64_t al[4], bl[4], t[4];
+    u256_from_be(al, a);
+    u256_from_be(bl, b);
+    q_mont_mul(t, al, bl);
+    q_mont_mul(t, t, q_r2);
+    u256_to_be(out, t);
+    ms_wipe(bl, sizeof bl);
+    ms_wipe(t, sizeof t);
+}
+
+/* bit length of a 256-bit a (0 for 0) */
+static int u256_bits(const uint64_t a[4])
+{
+    for (int i = 3; i >= 0; i--)
+        if (a[i] != 0)
+            return 64 * i + 64 - __builtin_clzll(a[i]);
+    return 0;
+}
+
+/* r = a << s for s < 256 (bits beyond 256 dropped). */
+static void u256_shl(uint64_t r[4], const uint64_t a[4], int s)
+{
+    int limbs = s / 64, bits = s % 64;
+    for (int i = 3; i >= 0; i--) {
+        uint64_t lo = i - limbs >= 0 ? a[i - limbs] : 0;
+        uint64_t below = i - limbs - 1 >= 0 ? a[i - limbs - 1] : 0;
+        r[i] = bits ? (lo << bits) | (below >> (64 - bits)) : lo;
+    }
+}
+
+int ms_p256_half_scalars_var(uint8_t c[MS_P256_BYTES], uint8_t d[MS_P256_BYTES],
+                             const uint8_t h[MS_P256_BYTES])
+{
+    /* Euclid on (q, h mod q), keeping t_i with r_i = t_i h mod q, stopped at the first
+     * remainder below 2^128; then |t| <= q / (the remainder before) < 2^128. The t_i are
+     * 256-bit two's complement. Quotients come by shifts and subtractions. */
+    uint64_t r0[4], r1[4], t0[4] = {0}, t1[4] = {1}, rem[4], tt[4], sh[4];
+    memcpy(r0, Q, sizeof r0);
+    u256_from_be(r1, h);
+    q_reduce(r1, r1);
+    while (r1[2] != 0 || r1[3] != 0) {
+        memcpy(rem, r0, sizeof rem);
+        memcpy(tt, t0, sizeof tt);
+        int bits1 = u256_bits(r1);
+        for (;;) {
+            int s = u256_bits(rem) - bits1;
+            if (s < 0)
+                break;
+            u256_shl(sh, r1, s);
+            if (u256_sub(sh, rem, sh)) { /* r1 << s > rem */
+                if (s == 0)
+                    break;
+                s--;
+                u256_shl(sh, r1, s);
+                u256_sub(sh, rem, sh);
+            }
+            memcpy(rem, sh, sizeof rem);
+            u256_shl(sh, t1, s);
+            u256_sub(tt, tt, sh);
+        }
+        memcpy(r0, r1, sizeof r0);
+        memcpy(t0, t1, sizeof t0);
+        memcpy(r1, rem, sizeof r1);
+        memcpy(t1, tt, sizeof t1);
+    }
+    /* c = r1 >= 0; d = t1 != 0, returned as |t1| with its sign */
+    int negative = (int)(t1[3] >> 63);
+    if (negative) {
+        static const uint64_t zero[4] = {0};
+        u256_sub(t1, zero, t1);
+    }
+    u256_to_be(c, r1);
+    u256_to_be(d, t1);
+    return negative;
 }
 
 void ms_p256_scalar_reduce_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES])

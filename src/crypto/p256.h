@@ -51,10 +51,19 @@ void ms_p256_to_affine(ms_p256_affine *out, const ms_p256_jacobian *in);
 /* All ones if a (not infinity) and b are the same point, compared without inverting. */
 uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b);
 
+/* All ones if a and b are the same point, neither at infinity (no inversion). */
+uint64_t ms_p256_equal_jacobian(const ms_p256_jacobian *a, const ms_p256_jacobian *b);
+/* r = -a. */
+void ms_p256_negate(ms_p256_affine *r, const ms_p256_affine *a);
+/* out = a * b mod q for a, b < q, big-endian. */
+void ms_p256_scalar_mul(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
+                        const uint8_t b[MS_P256_BYTES]);
+
 /* ---- variable time: public values only ---------------------------------------------- */
 
-/* The wNAF table of a public point. */
+/* The wNAF table of a public point; of n <= 4 points, with one inversion. */
 void ms_p256_table_var(ms_p256_table *t, const ms_p256_affine *p);
+void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n);
 
 /* out = [g]G + sum [k_i]P_i for big-endian scalars (any 256-bit values; g may be NULL)
  * and the tables of the P_i (n <= 4): one run of 256 doublings shared by all terms
@@ -77,5 +86,11 @@ int ms_p256_x_equals_var(const ms_p256_jacobian *in, const uint8_t x[MS_P256_BYT
 void ms_p256_scalar_mul_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
                             const uint8_t b[MS_P256_BYTES]);
 void ms_p256_scalar_reduce_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES]);
+
+/* Half-size scalars for checking [h]P = Q (P, Q, h public) with 128-bit multipliers:
+ * c and d below 2^128, d > 0, with c = (-1)^neg d h mod q, where neg is the return
+ * value (1 or 0). Then [h]P = Q exactly when [c]((-1)^neg P) = [d]Q. */
+int ms_p256_half_scalars_var(uint8_t c[MS_P256_BYTES], uint8_t d[MS_P256_BYTES],
+                             const uint8_t h[MS_P256_BYTES]);
 
 #endif

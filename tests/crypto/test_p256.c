@@ -290,6 +290,93 @@ static void test_scalars(void)
     BN_free(r);
 }
 
+/* The lattice reduction: c = +-d h mod q, both below 2^128, d > 0; and the scalar
+ * product in constant time. */
+static void test_half_scalars(void)
+{
+    BIGNUM *h = BN_new(), *c = BN_new(), *d = BN_new(), *t = BN_new();
+    uint8_t hb[SC], cb[SC], db[SC], got[SC], want[SC];
+    static const uint8_t zero16[16] = {0};
+    for (int i = 0; i < 3000; i++) {
+        random_scalar(hb, i);
+        if (i == 0)
+            memset(hb, 0, SC);
+        if (i == 1)
+            memcpy(hb, q_be, SC);
+        int neg = ms_p256_half_scalars_var(cb, db, hb);
+        CHECK(neg == 0 || neg == 1);
+        CHECK(memcmp(cb, zero16, 16) == 0); /* below 2^128 */
+        CHECK(memcmp(db, zero16, 16) == 0);
+        BN_bin2bn(hb, SC, h);
+        BN_bin2bn(cb, SC, c);
+        BN_bin2bn(db, SC, d);
+        CHECK(!BN_is_zero(d));
+        BN_mod_mul(t, d, h, order, bn); /* d h */
+        if (neg && !BN_is_zero(t))
+            BN_sub(t, order, t);
+        CHECK(BN_cmp(t, c) == 0);
+
+        /* a b mod q, constant time, for a, b < q */
+        uint8_t a[SC], b[SC];
+        random_scalar(a, 1);
+        random_scalar(b, i % 2 ? 1 : 2);
+        BN_bin2bn(a, SC, c);
+        BN_bin2bn(b, SC, d);
+        BN_mod_mul(t, c, d, order, bn);
+        BN_bn2binpad(t, want, SC);
+        ms_p256_scalar_mul(got, a, b);
+        CHECK_MEM(got, want, SC);
+    }
+    BN_free(h);
+    BN_free(c);
+    BN_free(d);
+    BN_free(t);
+}
+
+/* Tables built together equal tables built one by one; comparisons and negation. */
+static void test_tables_compare(void)
+{
+    for (int i = 0; i < 20; i++) {
+        uint8_t enc[3][PT];
+        ms_p256_affine pts[3];
+        ms_p256_table one[3], many[3];
+        for (int b = 0; b < 3; b++) {
+            random_point(enc[b]);
+            CHECK_ERR(ms_p256_decode(&pts[b], enc[b]), MS_OK);
+            ms_p256_table_var(&one[b], &pts[b]);
+        }
+        ms_p256_tables_var(many, pts, 3);
+        CHECK(memcmp(one, many, sizeof one) == 0);
+
+        /* [k]G against [k]G and [k+1]G, as Jacobian points */
+        uint8_t k[SC], k1[SC];
+        random_scalar(k, 1);
+        k[SC - 1] &= 0xFE;
+        k[SC - 1] |= 0x02;
+        memcpy(k1, k, SC);
+        k1[SC - 1] |= 1;
+        ms_p256_jacobian a, b, c;
+        ms_p256_mul_g(&a, k);
+        const ms_p256_table *none = NULL;
+        ms_p256_mul_var(&b, k, &none, NULL, 0);
+        ms_p256_mul_var(&c, k1, &none, NULL, 0);
+        CHECK(ms_p256_equal_jacobian(&a, &b) == ~(uint64_t)0);
+        CHECK(ms_p256_equal_jacobian(&a, &c) == 0);
+        ms_p256_jacobian inf;
+        memset(&inf, 0, sizeof inf);
+        CHECK(ms_p256_equal_jacobian(&a, &inf) == 0);
+
+        /* -P + P = infinity */
+        ms_p256_affine neg;
+        ms_p256_negate(&neg, &pts[0]);
+        ms_p256_jacobian pj;
+        ms_p256_add_affine_var(&pj, &inf, &pts[0]);
+        ms_p256_add_affine_var(&pj, &pj, &neg);
+        ms_p256_affine out;
+        CHECK(ms_p256_to_affine_var(&out, &pj) == 0);
+    }
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -301,6 +388,8 @@ int main(void)
     test_mul_var(); /* before anything else builds the tables of G */
     test_mul_g();
     test_scalars();
+    test_half_scalars();
+    test_tables_compare();
 #ifdef MS_FP_BACKEND_X86_64_ADX
     /* the field's other assembly version (mul and adc), which CPUs without BMI2 and
      * ADX run, against the same reference */
