@@ -334,7 +334,7 @@ static ms_err ssk_check(uint8_t hs[SCALAR_BYTES], const uint8_t kpak[POINT_BYTES
     /* [d]KPAK + [c](+-PVT), public */
     if (ms_p256_half_scalars_var(c, d, hs))
         ms_p256_negate(&pts[1], &pts[1]);
-    ms_p256_tables_var(tabs, pts, 2);
+    ms_p256_tables_var(tabs, pts, 2, 4);
     const ms_p256_table *tp[2] = {&tabs[0], &tabs[1]};
     const uint8_t *kp[2] = {d, c};
     ms_p256_mul_var(&rhs, NULL, tp, kp, 2);

@@ -830,7 +830,8 @@ static void fe_to_be(uint8_t out[32], const fe a)
 typedef ms_p256_affine affine;
 typedef ms_p256_jacobian jacobian;
 
-/* r = 2a (dbl-2001-b, a = -3: 3M + 5S). Infinity (Z = 0) stays infinity. */
+/* r = 2a (dbl-2001-b for a = -3, with Z3 = 2YZ: 4M + 4S). Infinity (Z = 0) stays
+ * infinity. r may be a. */
 static void point_double(jacobian *r, const jacobian *a)
 {
     fe delta, gamma, beta, alpha, t1, t2;
@@ -842,10 +843,8 @@ static void point_double(jacobian *r, const jacobian *a)
     fe_mul(alpha, t1, t2);
     fe_add(t1, alpha, alpha);
     fe_add(alpha, alpha, t1); /* 3 (X - delta)(X + delta) */
-    fe_add(t1, a->y, a->z);
-    fe_sqr(t1, t1);
-    fe_sub(t1, t1, gamma);
-    fe_sub(r->z, t1, delta); /* (Y + Z)^2 - gamma - delta */
+    fe_mul(t1, a->y, a->z);
+    fe_add(r->z, t1, t1); /* 2 Y Z: a product for a square and three additions */
     fe_add(beta, beta, beta);
     fe_add(beta, beta, beta); /* 4 beta */
     fe_sqr(t1, alpha);
@@ -1128,6 +1127,23 @@ static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
     }
 }
 
+/* out = row[idx - 1], or zeros for idx = 0: the whole row is read, every entry masked
+ * and OR-ed in, so the memory touched does not depend on idx. Two words at a time
+ * (GCC's vector extension; SSE2 on x86-64). */
+typedef uint64_t u64x2 __attribute__((vector_size(16)));
+static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
+{
+    u64x2 acc[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    for (int j = 0; j < COMB_COLS; j++) {
+        uint64_t m = ms_ct_eq(idx, (uint64_t)j + 1);
+        u64x2 mask = {m, m}, e[4];
+        memcpy(e, &row[j], sizeof e);
+        for (int w = 0; w < 4; w++)
+            acc[w] |= e[w] & mask;
+    }
+    memcpy(out, acc, sizeof acc);
+}
+
 void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
 {
     tables_ready();
@@ -1141,12 +1157,8 @@ void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
     for (int i = 0; i < COMB_ROWS; i++) {
         uint64_t neg = ms_ct_mask((uint64_t)d[i] >> 63);
         uint64_t abs = ((uint64_t)d[i] ^ neg) - neg;
-        /* the whole row is read; the wanted entry is kept by mask */
         affine pt;
-        memset(&pt, 0, sizeof pt);
-        for (int j = 0; j < COMB_COLS; j++)
-            ms_ct_cmov((uint64_t *)&pt, (const uint64_t *)&comb[i][j], 8,
-                       ms_ct_eq(abs, (uint64_t)j + 1));
+        comb_lookup(&pt, comb[i], abs);
         fe ny;
         fe_neg(ny, pt.y);
         ms_ct_cmov(pt.y, ny, 4, neg);
@@ -1215,31 +1227,34 @@ uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b)
 
 /* ---- variable time ----------------------------------------------------------------- */
 
-void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n)
+void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n, int width)
 {
     /* the odd multiples of each point in Jacobian form, then one shared inversion */
-    if (n == 0 || n > 4)
+    if (n == 0 || n > 4 || (width != 4 && width != 5))
         return;
+    const size_t m = (size_t)1 << (width - 2);
     jacobian tmp[4 * MS_P256_TABLE_POINTS];
     fe scratch[4 * MS_P256_TABLE_POINTS];
     affine out[4 * MS_P256_TABLE_POINTS];
+    memset(tmp, 0, sizeof tmp[0]); /* (GCC cannot see that n >= 1 sets it) */
     for (size_t b = 0; b < n; b++) {
-        jacobian twice, *m = &tmp[b * MS_P256_TABLE_POINTS];
-        affine_to_jacobian(&m[0], &p[b]);
-        point_double(&twice, &m[0]);
-        for (size_t i = 1; i < MS_P256_TABLE_POINTS; i++)
-            point_add_var(&m[i], &m[i - 1], &twice);
+        jacobian twice, *mult = &tmp[b * m];
+        affine_to_jacobian(&mult[0], &p[b]);
+        point_double(&twice, &mult[0]);
+        for (size_t i = 1; i < m; i++)
+            point_add_var(&mult[i], &mult[i - 1], &twice);
     }
-    batch_to_affine_var(out, tmp, n * MS_P256_TABLE_POINTS, scratch);
-    for (size_t b = 0; b < n; b++)
-        memcpy(t[b].p, &out[b * MS_P256_TABLE_POINTS], sizeof t[b].p);
+    batch_to_affine_var(out, tmp, n * m, scratch);
+    for (size_t b = 0; b < n; b++) {
+        memset(&t[b], 0, sizeof t[b]);
+        memcpy(t[b].p, &out[b * m], m * sizeof out[0]);
+        t[b].width = width;
+    }
 }
 
 void ms_p256_table_var(ms_p256_table *t, const ms_p256_affine *p)
 {
-    jacobian tmp[MS_P256_TABLE_POINTS];
-    fe scratch[MS_P256_TABLE_POINTS];
-    odd_multiples_var(t->p, p, MS_P256_TABLE_POINTS, tmp, scratch);
+    ms_p256_tables_var(t, p, 1, WNAF_WIDTH);
 }
 
 /* The width-w NAF of a 256-bit k: digits odd or 0, |digit| < 2^(w-1), at most one
@@ -1297,7 +1312,7 @@ void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
     for (size_t b = 0; b < n; b++) {
         uint64_t kl[4];
         u256_from_be(kl, k[b]);
-        wnaf_var(naf[b], kl, WNAF_WIDTH);
+        wnaf_var(naf[b], kl, tables[b]->width);
         for (int i = WNAF_LEN - 1; i > top; i--)
             if (naf[b][i] != 0)
                 top = i;

@@ -29,10 +29,13 @@ typedef struct ms_p256_jacobian {
     uint64_t x[4], y[4], z[4];
 } ms_p256_jacobian;
 
-/* Odd multiples P, 3P, ..., 15P of a public point, affine: its window-5 wNAF table. */
+/* Odd multiples P, 3P, ..., (2^(w-1) - 1)P of a public point, affine: its width-w
+ * wNAF table, w = 5 (8 points, for 256-bit scalars) or 4 (4 points, for 128-bit ones,
+ * where the smaller table saves more than the extra additions cost). */
 #define MS_P256_TABLE_POINTS 8
 typedef struct ms_p256_table {
     ms_p256_affine p[MS_P256_TABLE_POINTS];
+    int width;
 } ms_p256_table;
 
 /* 0x04 || x || y into a point: MS_ERR_BAD_ENCODING for another prefix or a coordinate
@@ -61,9 +64,10 @@ void ms_p256_scalar_mul(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTE
 
 /* ---- variable time: public values only ---------------------------------------------- */
 
-/* The wNAF table of a public point; of n <= 4 points, with one inversion. */
+/* The width-5 wNAF table of a public point; the width-w tables (w = 4 or 5) of n <= 4
+ * points, with one inversion. */
 void ms_p256_table_var(ms_p256_table *t, const ms_p256_affine *p);
-void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n);
+void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n, int width);
 
 /* out = [g]G + sum [k_i]P_i for big-endian scalars (any 256-bit values; g may be NULL)
  * and the tables of the P_i (n <= 4): one run of 256 doublings shared by all terms

@@ -345,8 +345,30 @@ static void test_tables_compare(void)
             CHECK_ERR(ms_p256_decode(&pts[b], enc[b]), MS_OK);
             ms_p256_table_var(&one[b], &pts[b]);
         }
-        ms_p256_tables_var(many, pts, 3);
+        ms_p256_tables_var(many, pts, 3, 5);
         CHECK(memcmp(one, many, sizeof one) == 0);
+        /* width 4: the first four odd multiples, and multiplications with them */
+        ms_p256_tables_var(many, pts, 3, 4);
+        for (int b = 0; b < 3; b++)
+            CHECK(memcmp(many[b].p, one[b].p, 4 * sizeof one[b].p[0]) == 0);
+        uint8_t ks[3][SC], want[PT], got[PT];
+        const uint8_t *kp[3], *pp[3];
+        const ms_p256_table *tp[3];
+        for (int b = 0; b < 3; b++) {
+            random_scalar(ks[b], i + b);
+            kp[b] = ks[b];
+            pp[b] = enc[b];
+            tp[b] = &many[b];
+        }
+        ms_p256_jacobian sum;
+        ms_p256_affine sa;
+        ms_p256_mul_var(&sum, NULL, tp, kp, 3);
+        int finite = ref_mul(want, NULL, pp, kp, 3);
+        CHECK(ms_p256_to_affine_var(&sa, &sum) == finite);
+        if (finite) {
+            ms_p256_encode(got, &sa);
+            CHECK_MEM(got, want, PT);
+        }
 
         /* [k]G against [k]G and [k+1]G, as Jacobian points */
         uint8_t k[SC], k1[SC];
