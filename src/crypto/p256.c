@@ -133,7 +133,7 @@ static inline void fe_reduce_once(fe r, const uint64_t t[4], uint64_t top)
  * final subtraction of p is kept by cmov when it does not borrow. */
 static const uint64_t P3 = 0xFFFFFFFF00000001u;
 
-static inline void fe_mul_mulq(fe r, const fe a, const fe b)
+static inline __attribute__((always_inline)) void fe_mul_mulq(fe r, const fe a, const fe b)
 {
     uint64_t r0, r1, r2, r3, r4, r5, c;
     __asm__(
@@ -314,7 +314,7 @@ static inline void fe_mul_mulq(fe r, const fe a, const fe b)
 }
 
 #ifdef MS_FP_BACKEND_X86_64_ADX
-static inline void fe_mul_adx(fe r, const fe a, const fe b)
+static inline __attribute__((always_inline)) void fe_mul_adx(fe r, const fe a, const fe b)
 {
     uint64_t r0, r1, r2, r3, r4, r5, c;
     __asm__(
@@ -445,7 +445,7 @@ static inline void fe_mul_adx(fe r, const fe a, const fe b)
 
 /* The six cross products once, doubled, plus the four squares; then the four
  * reduction steps on the 512-bit square, each step's carry rippled to the top. */
-static inline void fe_sqr_adx(fe r, const fe a)
+static inline __attribute__((always_inline)) void fe_sqr_adx(fe r, const fe a)
 {
     uint64_t r0, r1, r2, r3, r4, r5, r6, r7, top;
     __asm__(
@@ -830,74 +830,69 @@ static void fe_to_be(uint8_t out[32], const fe a)
 typedef ms_p256_affine affine;
 typedef ms_p256_jacobian jacobian;
 
+/* The point operations with the field multiplications inlined: one copy per assembly
+ * version on x86-64 (chosen once per point operation), one copy elsewhere. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define P256_MUL fe_mul_mulq
+#define P256_SQR(r, a) fe_mul_mulq(r, a, a)
+#define P256_POINT_FN(name) name##_mulq
+#include "p256_point.h"
+#undef P256_MUL
+#undef P256_SQR
+#undef P256_POINT_FN
+#ifdef MS_FP_BACKEND_X86_64_ADX
+#define P256_MUL fe_mul_adx
+#define P256_SQR fe_sqr_adx
+#define P256_POINT_FN(name) name##_adx
+#include "p256_point.h"
+#undef P256_MUL
+#undef P256_SQR
+#undef P256_POINT_FN
+
 /* r = 2a (dbl-2001-b for a = -3, with Z3 = 2YZ: 4M + 4S). Infinity (Z = 0) stays
  * infinity. r may be a. */
 static void point_double(jacobian *r, const jacobian *a)
 {
-    fe delta, gamma, beta, alpha, t1, t2;
-    fe_sqr(delta, a->z);
-    fe_sqr(gamma, a->y);
-    fe_mul(beta, a->x, gamma);
-    fe_sub(t1, a->x, delta);
-    fe_add(t2, a->x, delta);
-    fe_mul(alpha, t1, t2);
-    fe_add(t1, alpha, alpha);
-    fe_add(alpha, alpha, t1); /* 3 (X - delta)(X + delta) */
-    fe_mul(t1, a->y, a->z);
-    fe_add(r->z, t1, t1); /* 2 Y Z: a product for a square and three additions */
-    fe_add(beta, beta, beta);
-    fe_add(beta, beta, beta); /* 4 beta */
-    fe_sqr(t1, alpha);
-    fe_add(t2, beta, beta);
-    fe_sub(r->x, t1, t2); /* alpha^2 - 8 beta */
-    fe_sub(t1, beta, r->x);
-    fe_mul(t1, alpha, t1);
-    fe_sqr(gamma, gamma);
-    fe_add(gamma, gamma, gamma);
-    fe_add(gamma, gamma, gamma);
-    fe_add(gamma, gamma, gamma); /* 8 gamma^2 */
-    fe_sub(r->y, t1, gamma);
+    if (__builtin_expect(ms_mont_cpu_has_adx, 1))
+        point_double_adx(r, a);
+    else
+        point_double_mulq(r, a);
 }
 
-/* r = a + b for b affine (madd-2007-bl: 7M + 4S). Exceptional cases are the caller's:
- * a at infinity gives garbage; a = -b gives Z = 0 (infinity, correctly); a = b gives
- * Z = 0 too, wrongly, so callers rule it out (or, in _var code, test for it). The H
- * and r of the formula go to h_out and r_out for that test. r may be a. */
+/* r = a + b for b affine (madd-2007-bl with Z3 = 2 Z1 H: 8M + 3S). Exceptional cases
+ * are the caller's: a at infinity gives garbage; a = -b gives Z = 0 (infinity,
+ * correctly); a = b gives Z = 0 too, wrongly, so callers rule it out (or, in _var
+ * code, test for it). The H and r of the formula go to h_out and r_out for that test.
+ * r may be a. */
 static void point_add_affine(jacobian *r, const jacobian *a, const affine *b, fe h_out,
                              fe r_out)
 {
-    fe z1z1, u2, s2, h, hh, i, j, rr, v, t, y1j, z3;
-    fe_sqr(z1z1, a->z);
-    fe_mul(u2, b->x, z1z1);
-    fe_mul(s2, b->y, a->z);
-    fe_mul(s2, s2, z1z1);
-    fe_sub(h, u2, a->x);
-    fe_sub(rr, s2, a->y);
-    fe_add(rr, rr, rr);
-    if (h_out != NULL) {
-        fe_copy(h_out, h);
-        fe_copy(r_out, rr);
-    }
-    fe_sqr(hh, h);
-    fe_add(i, hh, hh);
-    fe_add(i, i, i);
-    fe_mul(j, h, i);
-    fe_mul(v, a->x, i);
-    fe_mul(t, a->y, j);
-    fe_add(y1j, t, t); /* 2 Y1 J */
-    fe_add(t, a->z, h);
-    fe_sqr(t, t);
-    fe_sub(t, t, z1z1);
-    fe_sub(z3, t, hh); /* (Z1 + H)^2 - Z1Z1 - HH = 2 Z1 H */
-    fe_sqr(r->x, rr);
-    fe_sub(r->x, r->x, j);
-    fe_sub(r->x, r->x, v);
-    fe_sub(r->x, r->x, v); /* r^2 - J - 2V */
-    fe_sub(v, v, r->x);
-    fe_mul(v, rr, v);
-    fe_sub(r->y, v, y1j);
-    fe_copy(r->z, z3);
+    if (__builtin_expect(ms_mont_cpu_has_adx, 1))
+        point_add_affine_adx(r, a, b, h_out, r_out);
+    else
+        point_add_affine_mulq(r, a, b, h_out, r_out);
 }
+#else
+static void point_double(jacobian *r, const jacobian *a)
+{
+    point_double_mulq(r, a);
+}
+
+static void point_add_affine(jacobian *r, const jacobian *a, const affine *b, fe h_out,
+                             fe r_out)
+{
+    point_add_affine_mulq(r, a, b, h_out, r_out);
+}
+#endif
+#else
+#define P256_MUL fe_mul
+#define P256_SQR fe_sqr
+#define P256_POINT_FN(name) name
+#include "p256_point.h"
+#undef P256_MUL
+#undef P256_SQR
+#undef P256_POINT_FN
+#endif
 
 /* r = a + b, both Jacobian, public (add-2007-bl: 11M + 5S), every case handled. */
 static void point_add_var(jacobian *r, const jacobian *a, const jacobian *b)
