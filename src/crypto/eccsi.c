@@ -614,7 +614,8 @@ ms_err ms_eccsi_sign(const ms_eccsi_signer *signer, uint8_t sig[MS_ECCSI_SIG_BYT
 /* ---- verifier --------------------------------------------------------------------- */
 
 /* A signer seen before: what RFC 6507 5.2.2 steps 1 and 2 derive from ID and PVT, and
- * the table of PVT's multiples. Y = [HS]PVT + KPAK (step 4) is folded into J. */
+ * the table of PVT's multiples. The first verification folds Y = [HS]PVT + KPAK (step 4)
+ * into J; the second computes Y and its table, which the later ones use. */
 typedef struct signer_slot {
     uint8_t *id; /* NULL: the slot is empty */
     size_t id_len;
@@ -622,6 +623,9 @@ typedef struct signer_slot {
     uint8_t hs[SCALAR_BYTES];
     ms_p256_affine pvt_pt;
     ms_p256_table pvt_tab;
+    int y_state; /* 0: not computed yet; 1: y and y_tab hold Y; -1: Y is infinity */
+    uint8_t y[POINT_BYTES];
+    ms_p256_table y_tab;
 } signer_slot;
 
 struct ms_eccsi_verifier {
@@ -711,10 +715,8 @@ static ms_err slot_fill(ms_eccsi_verifier *v, signer_slot *slot, const uint8_t *
     return MS_OK;
 }
 
-/* The trace's Y = [HS]PVT + KPAK, computed only when a trace is asked for (zero if Y is
- * infinity). */
-static void trace_y(const ms_eccsi_verifier *v, const signer_slot *slot,
-                    uint8_t y[POINT_BYTES])
+/* Y = [HS]PVT + KPAK (public), into the slot, with its table. */
+static void slot_compute_y(const ms_eccsi_verifier *v, signer_slot *slot)
 {
     const ms_p256_table *tab = &slot->pvt_tab;
     const uint8_t *k = slot->hs;
@@ -722,10 +724,14 @@ static void trace_y(const ms_eccsi_verifier *v, const signer_slot *slot,
     ms_p256_affine ya;
     ms_p256_mul_var(&yj, NULL, &tab, &k, 1);
     ms_p256_add_affine_var(&yj, &yj, &v->kpak_pt);
-    if (ms_p256_to_affine_var(&ya, &yj))
-        ms_p256_encode(y, &ya);
-    else
-        memset(y, 0, POINT_BYTES);
+    if (!ms_p256_to_affine_var(&ya, &yj)) {
+        slot->y_state = -1;
+        memset(slot->y, 0, POINT_BYTES);
+        return;
+    }
+    ms_p256_encode(slot->y, &ya);
+    ms_p256_table_var(&slot->y_tab, &ya);
+    slot->y_state = 1;
 }
 
 /* RFC 6507 5.2.2 on a signature of the right length. */
@@ -740,6 +746,8 @@ static ms_err verify(ms_eccsi_verifier *v, const uint8_t *id, size_t id_len, con
     signer_slot *slot = slot_find(v, id, id_len, pvt);
     if (slot != NULL) {
         v->stats.hits++;
+        if (slot->y_state == 0)
+            slot_compute_y(v, slot);
     } else {
         v->stats.misses++;
         slot = &v->slots[v->next_slot];
@@ -753,22 +761,31 @@ static ms_err verify(ms_eccsi_verifier *v, const uint8_t *id, size_t id_len, con
     if (trace != NULL) {
         memcpy(trace->hs, slot->hs, SCALAR_BYTES);
         memcpy(trace->he, he, SCALAR_BYTES);
-        trace_y(v, slot, trace->y);
+        if (slot->y_state == 0) /* first sight of this signer: Y only for the trace */
+            slot_compute_y(v, slot);
+        memcpy(trace->y, slot->y, POINT_BYTES); /* zero if Y is infinity */
     }
     /* r and s are what a signer computes mod q; anything else is not a signature */
     if (!scalar_in_range(r) || !scalar_in_range(s))
         return MS_ERR_SIGNATURE;
 
-    /* J = [s]([HE]G + [r]Y) = [s HE]G + [s r HS]PVT + [s r]KPAK: one triple
-     * multiplication sharing its doublings (public values, variable time) */
+    /* J = [s]([HE]G + [r]Y) = [s HE]G + [s r]Y, or with Y not known yet, one triple
+     * multiplication [s HE]G + [s r HS]PVT + [s r]KPAK sharing its doublings (public
+     * values, variable time) */
     uint8_t n[SCALAR_BYTES], m[SCALAR_BYTES], mh[SCALAR_BYTES];
     ms_p256_scalar_mul_var(n, s, he);
     ms_p256_scalar_mul_var(m, s, r);
-    ms_p256_scalar_mul_var(mh, m, slot->hs);
-    const ms_p256_table *tabs[2] = {&slot->pvt_tab, &v->kpak_tab};
-    const uint8_t *ks[2] = {mh, m};
     ms_p256_jacobian j;
-    ms_p256_mul_var(&j, n, tabs, ks, 2);
+    if (slot->y_state == 1) {
+        const ms_p256_table *tab = &slot->y_tab;
+        const uint8_t *k = m;
+        ms_p256_mul_var(&j, n, &tab, &k, 1);
+    } else {
+        ms_p256_scalar_mul_var(mh, m, slot->hs);
+        const ms_p256_table *tabs[2] = {&slot->pvt_tab, &v->kpak_tab};
+        const uint8_t *ks[2] = {mh, m};
+        ms_p256_mul_var(&j, n, tabs, ks, 2);
+    }
     if (trace != NULL) {
         ms_p256_affine ja;
         if (ms_p256_to_affine_var(&ja, &j))
