@@ -483,35 +483,17 @@ static ms_err draw_blind(uint8_t out[SCALAR_BYTES])
     return MS_ERR_RNG;
 }
 
-/* RFC 6507 5.2.1. */
-static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECCSI_SIG_BYTES],
+/* RFC 6507 5.2.1. Arithmetic mod q on secrets is p256.c's constant-time Montgomery
+ * multiplication and addition. */
+static ms_err sign(const ms_eccsi_signer *signer, uint8_t sig[MS_ECCSI_SIG_BYTES],
                    const uint8_t *msg, size_t msg_len, const ms_rng *rng,
                    ms_eccsi_trace *trace)
 {
     uint8_t jb[SCALAR_BYTES], tb[SCALAR_BYTES], he[SCALAR_BYTES], sb[SCALAR_BYTES];
-    uint8_t bb[SCALAR_BYTES], ub[SCALAR_BYTES];
+    uint8_t bb[SCALAR_BYTES], ub[SCALAR_BYTES], bj[SCALAR_BYTES], heq[SCALAR_BYTES];
     uint8_t jpt[POINT_BYTES];
     const uint8_t *r = jpt + 1; /* r = Jx */
-    ms_err err = MS_ERR_NOMEM;
-    BN_CTX_start(bn);
-    BIGNUM *rb = BN_CTX_get(bn);
-    BIGNUM *e = BN_CTX_get(bn);
-    BIGNUM *j = BN_CTX_get(bn);
-    BIGNUM *k = BN_CTX_get(bn);
-    BIGNUM *t = BN_CTX_get(bn);
-    BIGNUM *b = BN_CTX_get(bn);
-    BIGNUM *u = BN_CTX_get(bn);
-    BIGNUM *s = BN_CTX_get(bn);
-    const BIGNUM *q = bn_order(bn);
-    if (s == NULL || q == NULL)
-        goto out;
-    BN_set_flags(j, BN_FLG_CONSTTIME);
-    BN_set_flags(k, BN_FLG_CONSTTIME);
-    BN_set_flags(t, BN_FLG_CONSTTIME);
-    BN_set_flags(b, BN_FLG_CONSTTIME);
-    BN_set_flags(s, BN_FLG_CONSTTIME);
-    if ((err = bn_load(k, signer->ssk)) != MS_OK)
-        goto out;
+    ms_err err = MS_ERR_RNG;
 
     for (int attempt = 0; attempt < MAX_DRAWS; attempt++) {
         if ((err = draw_scalar(rng, jb)) != MS_OK)
@@ -523,37 +505,24 @@ static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECC
             continue;
         if ((err = hash_he(he, signer->hs, r, msg, msg_len)) != MS_OK)
             goto out;
-        if ((err = bn_load(j, jb)) != MS_OK)
-            goto out;
-        err = MS_ERR_INTERNAL;
-        /* t = HE + r * SSK mod q */
-        if (BN_bin2bn(r, SCALAR_BYTES, rb) == NULL || BN_bin2bn(he, SCALAR_BYTES, e) == NULL ||
-            BN_nnmod(e, e, q, bn) != 1 || BN_mod_mul(t, rb, k, q, bn) != 1 ||
-            BN_mod_add_quick(t, t, e, q) != 1)
-            goto out;
-        if ((err = bn_store(tb, t)) != MS_OK)
-            goto out;
+        /* t = HE + r * SSK mod q (HE is public, reduced below q first) */
+        ms_p256_scalar_reduce_var(heq, he);
+        ms_p256_scalar_mul(tb, r, signer->ssk);
+        ms_p256_scalar_add(tb, tb, heq);
         if (!declassify(bytes_nonzero(tb, SCALAR_BYTES)))
             continue; /* step 4: t = 0, draw j again */
         /* s = t^-1 * j mod q, inverted blinded: u = t*b for a fresh secret b uniform in
          * [1, q-1] is uniform in [1, q-1] whatever t is, so the variable-time inversion
          * of u says nothing about t; then s = u^-1 * (b*j). s is below q < 2^256, so
          * step 6 keeps s = s'. */
-        if ((err = draw_blind(bb)) != MS_OK || (err = bn_load(b, bb)) != MS_OK)
+        if ((err = draw_blind(bb)) != MS_OK)
             goto out;
-        err = MS_ERR_INTERNAL;
-        if (BN_mod_mul(u, t, b, q, bn) != 1 || BN_mod_mul(b, b, j, q, bn) != 1)
-            goto out;
-        if ((err = bn_store(ub, u)) != MS_OK)
-            goto out;
+        ms_p256_scalar_mul(ub, tb, bb);
+        ms_p256_scalar_mul(bj, bb, jb);
         MS_CT_PUBLIC(ub, sizeof ub); /* uniform in [1, q-1] whatever t is */
         if ((err = inv_mod_q_blinded(ub, ub)) != MS_OK)
             goto out;
-        err = MS_ERR_INTERNAL;
-        if (BN_bin2bn(ub, SCALAR_BYTES, u) == NULL || BN_mod_mul(s, u, b, q, bn) != 1)
-            goto out;
-        if ((err = bn_store(sb, s)) != MS_OK)
-            goto out;
+        ms_p256_scalar_mul(sb, ub, bj);
         MS_CT_PUBLIC(sb, sizeof sb);
 
         memcpy(sig, r, SCALAR_BYTES);
@@ -575,15 +544,7 @@ out:
     ms_wipe(tb, sizeof tb);
     ms_wipe(bb, sizeof bb);
     ms_wipe(ub, sizeof ub);
-    if (s != NULL) {
-        BN_clear(s);
-        BN_clear(u);
-        BN_clear(b);
-        BN_clear(t);
-        BN_clear(k);
-        BN_clear(j);
-    }
-    BN_CTX_end(bn);
+    ms_wipe(bj, sizeof bj);
     return err;
 }
 
@@ -597,16 +558,12 @@ ms_err ms_eccsi_sign(const ms_eccsi_signer *signer, uint8_t sig[MS_ECCSI_SIG_BYT
         memset(trace, 0, sizeof *trace);
 
     ERR_set_mark();
-    ms_err err = MS_ERR_NOMEM;
-    BN_CTX *bn = BN_CTX_secure_new();
-    if (bn != NULL)
-        err = sign(signer, bn, sig, msg, msg_len, rng, trace);
+    ms_err err = sign(signer, sig, msg, msg_len, rng, trace);
     if (err != MS_OK) {
         memset(sig, 0, MS_ECCSI_SIG_BYTES);
         if (trace != NULL)
             memset(trace, 0, sizeof *trace);
     }
-    BN_CTX_free(bn);
     ERR_pop_to_mark();
     return err;
 }

@@ -1424,8 +1424,30 @@ void ms_p256_scalar_mul(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTE
     q_mont_mul(t, al, bl);
     q_mont_mul(t, t, q_r2);
     u256_to_be(out, t);
+    ms_wipe(al, sizeof al);
     ms_wipe(bl, sizeof bl);
     ms_wipe(t, sizeof t);
+}
+
+void ms_p256_scalar_add(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
+                        const uint8_t b[MS_P256_BYTES])
+{
+    uint64_t al[4], bl[4], t[4], d[4];
+    u256_from_be(al, a);
+    u256_from_be(bl, b);
+    unsigned char c = adc(0, al[0], bl[0], &t[0]);
+    c = adc(c, al[1], bl[1], &t[1]);
+    c = adc(c, al[2], bl[2], &t[2]);
+    c = adc(c, al[3], bl[3], &t[3]);
+    /* keep the sum only if it is below q: no carry out, and subtracting q borrows */
+    uint64_t keep = ms_ct_mask(u256_sub(d, t, Q)) & ms_ct_iszero(c);
+    for (int i = 0; i < 4; i++)
+        t[i] = ms_ct_select(keep, t[i], d[i]);
+    u256_to_be(out, t);
+    ms_wipe(al, sizeof al);
+    ms_wipe(bl, sizeof bl);
+    ms_wipe(t, sizeof t);
+    ms_wipe(d, sizeof d);
 }
 
 /* bit length of a 256-bit a (0 for 0) */

@@ -58,8 +58,10 @@ uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b);
 uint64_t ms_p256_equal_jacobian(const ms_p256_jacobian *a, const ms_p256_jacobian *b);
 /* r = -a. */
 void ms_p256_negate(ms_p256_affine *r, const ms_p256_affine *a);
-/* out = a * b mod q for a, b < q, big-endian. */
+/* out = a * b and out = a + b mod q for a, b < q, big-endian (out may be a or b). */
 void ms_p256_scalar_mul(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
+                        const uint8_t b[MS_P256_BYTES]);
+void ms_p256_scalar_add(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
                         const uint8_t b[MS_P256_BYTES]);
 
 /* ---- variable time: public values only ---------------------------------------------- */

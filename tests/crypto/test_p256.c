@@ -291,7 +291,7 @@ static void test_scalars(void)
 }
 
 /* The lattice reduction: c = +-d h mod q, both below 2^128, d > 0; and the scalar
- * product in constant time. */
+ * product and sum in constant time. */
 static void test_half_scalars(void)
 {
     BIGNUM *h = BN_new(), *c = BN_new(), *d = BN_new(), *t = BN_new();
@@ -325,6 +325,10 @@ static void test_half_scalars(void)
         BN_mod_mul(t, c, d, order, bn);
         BN_bn2binpad(t, want, SC);
         ms_p256_scalar_mul(got, a, b);
+        CHECK_MEM(got, want, SC);
+        BN_mod_add(t, c, d, order, bn);
+        BN_bn2binpad(t, want, SC);
+        ms_p256_scalar_add(got, a, b);
         CHECK_MEM(got, want, SC);
     }
     BN_free(h);
