@@ -634,7 +634,7 @@ static inline void fe_sqr(fe r, const fe a)
 /* Addition and subtraction in assembly too: GCC turns the C versions' final selection
  * into vector code that reloads what it just stored (a store-forwarding stall), and
  * they are a third of a point doubling's instructions. */
-static inline void fe_add(fe r, const fe a, const fe b)
+static inline __attribute__((always_inline)) void fe_add(fe r, const fe a, const fe b)
 {
     uint64_t r0, r1, r2, r3, d0, d1, d2, d3, top;
     __asm__("movq 0(%[a]), %[r0]\n\t"
@@ -671,7 +671,7 @@ static inline void fe_add(fe r, const fe a, const fe b)
     r[3] = r3;
 }
 
-static inline void fe_sub(fe r, const fe a, const fe b)
+static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const fe b)
 {
     uint64_t r0, r1, r2, r3, mask, m1, m3;
     __asm__("xorl %k[mask], %k[mask]\n\t"
@@ -703,7 +703,7 @@ static inline void fe_sub(fe r, const fe a, const fe b)
     r[3] = r3;
 }
 #else
-static inline void fe_add(fe r, const fe a, const fe b)
+static inline __attribute__((always_inline)) void fe_add(fe r, const fe a, const fe b)
 {
     uint64_t t[4];
     unsigned char c = adc(0, a[0], b[0], &t[0]);
@@ -713,7 +713,7 @@ static inline void fe_add(fe r, const fe a, const fe b)
     fe_reduce_once(r, t, c);
 }
 
-static inline void fe_sub(fe r, const fe a, const fe b)
+static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const fe b)
 {
     uint64_t t[4];
     uint64_t mask = ms_ct_mask(u256_sub(t, a, b));
