@@ -10,8 +10,8 @@
  * itself, and p's limbs (2^64-1, 2^32-1, 0, 2^64-2^32+1) leave two real products per
  * step. Nothing in the field code branches on data.
  *
- * Secrets: [k]G by a signed window-5 comb (52 additions, no doublings), each step's
- * table entry found by reading the whole 16-entry row. Public values: Straus's
+ * Secrets: [k]G by a signed window-6 comb (43 additions, no doublings), each step's
+ * table entry found by reading the whole 32-entry row. Public values: Straus's
  * interleaved wNAF with one shared run of doublings.
  */
 #include "p256.h"
@@ -1007,14 +1007,14 @@ static void odd_multiples_var(affine *out, const affine *a, size_t n, jacobian *
 
 /* ---- tables of G, built once --------------------------------------------------------- */
 
-#define COMB_WIDTH 5
-#define COMB_ROWS 52  /* ceil(257 / 5): the signed digits need one bit beyond 256 */
-#define COMB_COLS 16  /* |digit| in 1..16 */
+#define COMB_WIDTH 6
+#define COMB_ROWS 43  /* ceil(257 / 6): the signed digits need one bit beyond 256 */
+#define COMB_COLS 32  /* |digit| in 1..32 */
 #define G_WNAF_WIDTH 8
 #define G_WNAF_POINTS (1 << (G_WNAF_WIDTH - 2))
 #define WNAF_WIDTH 5 /* per-point tables: MS_P256_TABLE_POINTS = 2^(5-2) */
 
-/* comb[i][j] = (j + 1) 2^(5i) G; g_odd[j] = (2j + 1) G. */
+/* comb[i][j] = (j + 1) 2^(6i) G; g_odd[j] = (2j + 1) G. */
 static affine comb[COMB_ROWS][COMB_COLS];
 static affine g_odd[G_WNAF_POINTS];
 static fe q_r2; /* R^2 mod q */
@@ -1051,14 +1051,14 @@ static void tables_init(void)
     fe scratch[COMB_COLS > G_WNAF_POINTS ? COMB_COLS : G_WNAF_POINTS];
     odd_multiples_var(g_odd, &g, G_WNAF_POINTS, tmp, scratch);
 
-    jacobian base; /* 2^(5i) G */
+    jacobian base; /* 2^(6i) G */
     affine_to_jacobian(&base, &g);
     for (int i = 0; i < COMB_ROWS; i++) {
         tmp[0] = base;
         for (int j = 1; j < COMB_COLS; j++)
             point_add_var(&tmp[j], &tmp[j - 1], &base);
         batch_to_affine_var(comb[i], tmp, COMB_COLS, scratch);
-        point_double(&base, &tmp[COMB_COLS - 1]); /* 32 * 2^(5i) G */
+        point_double(&base, &tmp[COMB_COLS - 1]); /* 64 * 2^(6i) G */
     }
 }
 
@@ -1106,8 +1106,8 @@ void ms_p256_encode(uint8_t out[MS_P256_POINT_BYTES], const ms_p256_affine *p)
 
 /* ---- constant time --------------------------------------------------------------------- */
 
-/* The signed window-5 digits of k < 2^256: k = sum d_i 2^(5i), d_i in [-15, 16]. A
- * window's value t (plus the carry) above 16 becomes t - 32 and carries 1. */
+/* The signed window-6 digits of k < 2^256: k = sum d_i 2^(6i), d_i in [-31, 32]. A
+ * window's value t (plus the carry) above 32 becomes t - 64 and carries 1. */
 static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
 {
     uint64_t carry = 0;
@@ -1116,9 +1116,9 @@ static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
         uint64_t w = k[limb] >> shift;
         if (shift > 64 - COMB_WIDTH && limb < 3)
             w |= k[limb + 1] << (64 - shift);
-        uint64_t t = (w & 31) + carry;
-        carry = (16 - t) >> 63; /* t > 16 */
-        d[i] = (int64_t)t - (int64_t)(carry << 5);
+        uint64_t t = (w & ((1u << COMB_WIDTH) - 1)) + carry;
+        carry = ((uint64_t)COMB_COLS - t) >> 63; /* t > 32 */
+        d[i] = (int64_t)t - (int64_t)(carry << COMB_WIDTH);
     }
 }
 
@@ -1158,11 +1158,13 @@ void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
         fe_neg(ny, pt.y);
         ms_ct_cmov(pt.y, ny, 4, neg);
 
-        /* acc + pt. acc = pt cannot happen: the sum of the digits below row i lies
-         * strictly between -2^(5i) and 2^(5i), so it differs from (d_i 2^(5i)) by less
-         * than 17 * 2^(5i) < q for i < 51; in row 51, d_i is 1 or 2 and a match would
-         * need k = 2^256 - q or 2 (2^256 - q), whose row-51 digit is 0. acc = -pt gives
-         * Z = 0, infinity, as it should. */
+        /* acc + pt. acc = pt cannot happen: the sum S of the digits below row i lies
+         * strictly between -2^(6i) and 2^(6i), so it differs from d_i 2^(6i) by less
+         * than 33 * 2^(6i) < q for i < 42. In row 42 (bits 252 to 255 and the carry),
+         * d_i is in [0, 16] and a match would need k = S + d_i 2^252 = d_i 2^253 mod q:
+         * that k has row-42 digit 2 d_i for d_i < 8, 2 d_i - 16 for 8 <= d_i < 16 and
+         * 0 for 16 (2^256 = 2^256 - q mod q, which is below 2^225), never d_i. The
+         * tests multiply by these k. acc = -pt gives Z = 0, infinity, as it should. */
         jacobian sum, lone;
         point_add_affine(&sum, &acc, &pt, NULL, NULL);
         affine_to_jacobian(&lone, &pt);

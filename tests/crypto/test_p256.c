@@ -188,8 +188,22 @@ static void test_mul_g(void)
     memset(k, 0xFF, SC);
     k[0] = 0x7F;
     check_mul_g(k);
-    memset(k, 0x84, SC); /* 5-bit windows with the carry pattern ...10000 1... */
+    memset(k, 0x84, SC); /* windows with carry patterns */
     check_mul_g(k);
+    memset(k, 0x82, SC);
+    check_mul_g(k);
+    /* d 2^253 mod q for d in 1..16: the scalars whose top comb row would add a point
+     * equal to the sum so far if its digit were d (the comb's argument says it never
+     * is) */
+    BIGNUM *e = BN_new();
+    for (int d = 1; d <= 16; d++) {
+        BN_set_word(e, (BN_ULONG)d);
+        BN_lshift(e, e, 253);
+        BN_nnmod(e, e, order, bn);
+        BN_bn2binpad(e, k, SC);
+        check_mul_g(k);
+    }
+    BN_free(e);
 
     for (int i = 0; i < 2000; i++) {
         random_scalar(k, i);
