@@ -1461,9 +1461,21 @@ static int u256_bits(const uint64_t a[4])
     return 0;
 }
 
-/* r = a << s for s < 256 (bits beyond 256 dropped). */
+/* r = a << s for s < 256 (bits beyond 256 dropped). Euclid's quotients are small, so
+ * shifts by less than a limb get their own path. */
 static void u256_shl(uint64_t r[4], const uint64_t a[4], int s)
 {
+    if (s == 0) {
+        memcpy(r, a, 4 * sizeof a[0]);
+        return;
+    }
+    if (s < 64) {
+        r[3] = (a[3] << s) | (a[2] >> (64 - s));
+        r[2] = (a[2] << s) | (a[1] >> (64 - s));
+        r[1] = (a[1] << s) | (a[0] >> (64 - s));
+        r[0] = a[0] << s;
+        return;
+    }
     int limbs = s / 64, bits = s % 64;
     for (int i = 3; i >= 0; i--) {
         uint64_t lo = i - limbs >= 0 ? a[i - limbs] : 0;
