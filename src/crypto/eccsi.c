@@ -2,15 +2,17 @@
  * ECCSI (RFC 6507) on NIST P-256 with SHA-256, the curve and hash RFC 6509 fixes for
  * MIKEY-SAKKE.
  *
- * Group arithmetic is our own (p256.c). A secret scalar is only ever multiplied alone
+ * Group arithmetic is our own (p256.c): OpenSSL's EC_POINT calls cost more per call
+ * than the arithmetic of a verification. A secret scalar is only ever multiplied alone
  * by G, by the constant-time comb; verifying and the public half of SSK validation use
- * the variable-time multi-scalar multiplication. A verification is one such
- * multiplication, J = [s HE]G + [s r HS]PVT + [s r]KPAK, with tables of KPAK's
- * multiples kept in the verifier and of each recent signer's PVT in its cache; J's x is
+ * the variable-time multi-scalar multiplication. A first verification from a signer is
+ * one such multiplication, J = [s HE]G + [s r HS]PVT + [s r]KPAK, with tables of KPAK's
+ * multiples kept in the verifier and of the signer's PVT in its cache slot; J's x is
  * compared with r without an inversion.
  *
- * Arithmetic mod q on secrets uses BIGNUMs flagged BN_FLG_CONSTTIME. The one
- * inversion, (HE + r*SSK)^-1, is blinded: the secret is multiplied by a uniform
+ * Arithmetic mod q on secrets is p256.c's constant-time Montgomery code when signing,
+ * BIGNUMs flagged BN_FLG_CONSTTIME when issuing. The one signing inversion,
+ * (HE + r*SSK)^-1, is blinded: the secret is multiplied by a uniform
  * non-zero b and the product, independent of the secret, is inverted in variable time
  * (the divstep GCD of mont.c, inv_mod_q_var). b comes from OpenSSL's RAND_priv_bytes,
  * not the caller's generator, so signing still draws exactly one 32-octet j from it,
