@@ -22,6 +22,7 @@
  * Output: one line per operation, "name ms_per_op". A wolfSSL built without its SAKKE
  * tables (their generators return length 0, as in Debian's 5.5.4) is said so on stderr.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c17 */
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/eccsi.h>
 #include <wolfssl/wolfcrypt/random.h>
