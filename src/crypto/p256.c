@@ -1125,18 +1125,24 @@ static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
 /* out = row[idx - 1], or zeros for idx = 0: the whole row is read, every entry masked
  * and OR-ed in, so the memory touched does not depend on idx. Two words at a time
  * (GCC's vector extension; SSE2 on x86-64). */
-typedef uint64_t u64x2 __attribute__((vector_size(16)));
+typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8), may_alias));
 static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
 {
-    u64x2 acc[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    u64x2 a0 = {0, 0}, a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0};
     for (int j = 0; j < COMB_COLS; j++) {
         uint64_t m = ms_ct_eq(idx, (uint64_t)j + 1);
-        u64x2 mask = {m, m}, e[4];
-        memcpy(e, &row[j], sizeof e);
-        for (int w = 0; w < 4; w++)
-            acc[w] |= e[w] & mask;
+        u64x2 mask = {m, m};
+        const u64x2 *e = (const u64x2 *)&row[j];
+        a0 |= e[0] & mask;
+        a1 |= e[1] & mask;
+        a2 |= e[2] & mask;
+        a3 |= e[3] & mask;
     }
-    memcpy(out, acc, sizeof acc);
+    u64x2 *o = (u64x2 *)out;
+    o[0] = a0;
+    o[1] = a1;
+    o[2] = a2;
+    o[3] = a3;
 }
 
 void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
