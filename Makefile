@@ -8,7 +8,7 @@ FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 PREFIX  ?= /usr/local
 
-.PHONY: all deps build test test-release test-asan ctcheck fuzz bench demo install clean
+.PHONY: all deps build test test-release test-asan ctcheck fuzz bench bench-wolfssl demo install clean
 
 all: build
 
@@ -61,12 +61,21 @@ fuzz: deps
 	done
 
 # The primitives and batch issuance (ms_bench), then serving throughput: keyprov responses
-# per second of kms serve and dist serve over keep-alive TLS on loopback (wrk). --json and
-# --quick in BENCH_ARGS apply to both; SERVE_BENCH_ARGS adds e.g. --seconds 30.
+# per second of kms serve and dist serve over keep-alive TLS on loopback (wrk), then
+# (without --json) the comparison with wolfSSL where it is installed. --json and
+# --quick in BENCH_ARGS apply to the first two; SERVE_BENCH_ARGS adds e.g. --seconds 30.
 bench: build
 	$(BUILD)/bench/ms_bench $(BENCH_ARGS)
 	bash bench/serve_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(SERVE_BENCH_ARGS) $(BUILD)/mikeysakke
 	bash bench/call_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(BUILD)/mikeysakke
+	@if [ -z "$(filter --json,$(BENCH_ARGS))" ]; then \
+	    bash bench/wolfssl_compare.sh $(WOLFSSL_COMPARE_ARGS) $(BUILD)/bench/ms_bench; fi
+
+# Our ECCSI and SAKKE against wolfSSL's, same run, side by side (skipped with a message
+# when wolfSSL or its ECCSI/SAKKE are missing; wolfSSL is never linked into anything
+# else). WOLFSSL_COMPARE_ARGS: --rounds N (default 5), --markdown.
+bench-wolfssl: build
+	bash bench/wolfssl_compare.sh $(WOLFSSL_COMPARE_ARGS) $(BUILD)/bench/ms_bench
 
 demo: build
 	sh scripts/demo.sh $(BUILD)/mikeysakke

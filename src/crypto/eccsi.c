@@ -2,32 +2,36 @@
  * ECCSI (RFC 6507) on NIST P-256 with SHA-256, the curve and hash RFC 6509 fixes for
  * MIKEY-SAKKE.
  *
- * Group arithmetic is OpenSSL's. A secret scalar is only ever multiplied alone by G
- * (EC_POINT_mul with one scalar runs OpenSSL's constant-time P-256 code); the
- * double-scalar form, which is variable time, is used on public data only (verifying).
- * Arithmetic mod q on secrets uses BIGNUMs flagged BN_FLG_CONSTTIME. The one
- * inversion, (HE + r*SSK)^-1, is blinded: the secret is multiplied by a uniform
+ * Group arithmetic is our own (p256.c): OpenSSL's EC_POINT calls cost more per call
+ * than the arithmetic of a verification. A secret scalar is only ever multiplied alone
+ * by G, by the constant-time comb; verifying and the public half of SSK validation use
+ * the variable-time multi-scalar multiplication. A first verification from a signer is
+ * one such multiplication, J = [s HE]G + [s r HS]PVT + [s r]KPAK, with tables of KPAK's
+ * multiples kept in the verifier and of the signer's PVT in its cache slot; J's x is
+ * compared with r without an inversion.
+ *
+ * Arithmetic mod q on secrets is p256.c's constant-time Montgomery code when signing,
+ * BIGNUMs flagged BN_FLG_CONSTTIME when issuing. The one signing inversion,
+ * (HE + r*SSK)^-1, is blinded: the secret is multiplied by a uniform
  * non-zero b and the product, independent of the secret, is inverted in variable time
  * (the divstep GCD of mont.c, inv_mod_q_var). b comes from OpenSSL's RAND_priv_bytes,
  * not the caller's generator, so signing still draws exactly one 32-octet j from it,
  * as RFC 6507 Appendix A does.
  *
- * Each object owns its EC_GROUP; the stand-alone functions build one for the call.
  * Every public function leaves OpenSSL's error queue as it found it.
  */
 #include "eccsi_internal.h"
 
 #include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/obj_mac.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct.h"
 #include "mont.h"
+#include "p256.h"
 #include "rng.h"
 #include "secmem.h"
 
@@ -40,10 +44,7 @@ __extension__ typedef unsigned __int128 u128;
  * happens about once in 2^32 draws: a generator that fails this often is broken. */
 #define MAX_DRAWS 64
 
-/* P-256 (FIPS 186-3, RFC 6507 Appendix A): field prime, group order, base point. */
-static const uint8_t p256_p[SCALAR_BYTES] = {
-    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+/* P-256 (FIPS 186-3, RFC 6507 Appendix A): group order, base point. */
 static const uint8_t p256_q[SCALAR_BYTES] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
@@ -85,9 +86,11 @@ static int declassify(uint64_t mask)
     return mask != 0;
 }
 
-static EC_GROUP *p256_new(void)
+/* q as a BIGNUM from ctx (between BN_CTX_start and BN_CTX_end); NULL if out of memory. */
+static BIGNUM *bn_order(BN_CTX *bn)
 {
-    return EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    BIGNUM *q = BN_CTX_get(bn);
+    return q != NULL && BN_bin2bn(p256_q, SCALAR_BYTES, q) != NULL ? q : NULL;
 }
 
 /* A BIGNUM for a secret, flagged so OpenSSL takes its constant-time paths. */
@@ -129,81 +132,32 @@ static ms_err draw_scalar(const ms_rng *rng, uint8_t out[SCALAR_BYTES])
 /* Decodes 0x04 || x || y: MS_ERR_BAD_ENCODING for another prefix or a coordinate not
  * below p, MS_ERR_POINT_NOT_ON_CURVE off the curve. P-256 has cofactor 1 and infinity
  * has no such encoding, so a point that decodes has order q. */
-static ms_err point_decode(const EC_GROUP *group, EC_POINT *pt, const uint8_t in[POINT_BYTES],
-                           BN_CTX *bn)
+static ms_err point_decode(ms_p256_affine *pt, const uint8_t in[POINT_BYTES])
 {
-    if (in[0] != 0x04)
-        return MS_ERR_BAD_ENCODING;
-    if (memcmp(in + 1, p256_p, SCALAR_BYTES) >= 0 ||
-        memcmp(in + 1 + SCALAR_BYTES, p256_p, SCALAR_BYTES) >= 0)
-        return MS_ERR_BAD_ENCODING;
-
-    ms_err err = MS_ERR_NOMEM;
-    BN_CTX_start(bn);
-    BIGNUM *x = BN_CTX_get(bn);
-    BIGNUM *y = BN_CTX_get(bn);
-    if (y == NULL || BN_bin2bn(in + 1, SCALAR_BYTES, x) == NULL ||
-        BN_bin2bn(in + 1 + SCALAR_BYTES, SCALAR_BYTES, y) == NULL)
-        goto out;
-    /* OpenSSL 3 checks the curve equation here and says so when it fails. */
-    if (EC_POINT_set_affine_coordinates(group, pt, x, y, bn) != 1) {
-        unsigned long e = ERR_peek_last_error();
-        err = ERR_GET_LIB(e) == ERR_LIB_EC && ERR_GET_REASON(e) == EC_R_POINT_IS_NOT_ON_CURVE
-                  ? MS_ERR_POINT_NOT_ON_CURVE
-                  : MS_ERR_INTERNAL;
-        goto out;
-    }
-    err = MS_OK;
-out:
-    BN_CTX_end(bn);
-    return err;
+    return ms_p256_decode(pt, in);
 }
 
 /* A KPAK that does not decode is reported as such, whatever was wrong with it. */
-static ms_err kpak_decode(const EC_GROUP *group, EC_POINT *pt, const uint8_t in[POINT_BYTES],
-                          BN_CTX *bn)
+static ms_err kpak_decode(ms_p256_affine *pt, const uint8_t in[POINT_BYTES])
 {
-    ms_err err = point_decode(group, pt, in, bn);
+    ms_err err = point_decode(pt, in);
     if (err == MS_ERR_BAD_ENCODING || err == MS_ERR_POINT_NOT_ON_CURVE)
         err = MS_ERR_KPAK_INVALID;
     return err;
 }
 
-/* 0x04 || x || y; infinity has no such encoding (MS_ERR_POINT_ORDER). */
-static ms_err point_encode(const EC_GROUP *group, uint8_t out[POINT_BYTES], const EC_POINT *pt,
-                           BN_CTX *bn)
+/* out = [k]G for a secret k in [1, q-1] (constant time; never infinity). The result is
+ * a public key (KPAK, PVT, J), so it is declassified. */
+static void mul_g_secret(uint8_t out[POINT_BYTES], const uint8_t k[SCALAR_BYTES])
 {
-    if (EC_POINT_is_at_infinity(group, pt))
-        return MS_ERR_POINT_ORDER;
-    if (EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, out, POINT_BYTES, bn) !=
-        POINT_BYTES)
-        return MS_ERR_INTERNAL;
-    return MS_OK;
-}
-
-/* out = [k]G for a secret k in [1, q-1] (constant time in OpenSSL). The result is a
- * public key (KPAK, PVT, J, or Y when validating), so it is declassified. */
-static ms_err mul_g_secret(const EC_GROUP *group, uint8_t out[POINT_BYTES],
-                           const uint8_t k[SCALAR_BYTES], BN_CTX *bn)
-{
-    ms_err err = MS_ERR_NOMEM;
-    BIGNUM *kb = bn_secret_new();
-    EC_POINT *pt = EC_POINT_new(group);
-    if (kb == NULL || pt == NULL)
-        goto out;
-    if ((err = bn_load(kb, k)) != MS_OK)
-        goto out;
-    err = MS_ERR_INTERNAL;
-    if (EC_POINT_mul(group, pt, kb, NULL, NULL, bn) != 1)
-        goto out;
-    err = point_encode(group, out, pt, bn);
-    if (err == MS_ERR_POINT_ORDER) /* k in [1, q-1] never gives infinity */
-        err = MS_ERR_INTERNAL;
+    ms_p256_jacobian j;
+    ms_p256_affine a;
+    ms_p256_mul_g(&j, k);
+    ms_p256_to_affine(&a, &j);
+    ms_p256_encode(out, &a);
     MS_CT_PUBLIC(out, POINT_BYTES);
-out:
-    EC_POINT_clear_free(pt);
-    BN_clear_free(kb);
-    return err;
+    ms_wipe(&j, sizeof j);
+    ms_wipe(&a, sizeof a);
 }
 
 /* ---- hashes ----------------------------------------------------------------------- */
@@ -260,16 +214,8 @@ ms_err ms_eccsi_master_public(uint8_t kpak[MS_ECCSI_POINT_BYTES],
     if (!declassify(scalar_in_range(ksak)))
         return MS_ERR_SCALAR_RANGE;
 
-    ERR_set_mark();
-    ms_err err = MS_ERR_NOMEM;
-    EC_GROUP *group = p256_new();
-    BN_CTX *bn = BN_CTX_secure_new();
-    if (group != NULL && bn != NULL)
-        err = mul_g_secret(group, kpak, ksak, bn);
-    BN_CTX_free(bn);
-    EC_GROUP_free(group);
-    ERR_pop_to_mark();
-    return err;
+    mul_g_secret(kpak, ksak);
+    return MS_OK;
 }
 
 ms_err ms_eccsi_master_keygen(uint8_t ksak[MS_ECCSI_SCALAR_BYTES],
@@ -285,22 +231,23 @@ ms_err ms_eccsi_master_keygen(uint8_t ksak[MS_ECCSI_SCALAR_BYTES],
     return err;
 }
 
-static ms_err ssk_issue(const EC_GROUP *group, BN_CTX *bn, uint8_t ssk[SCALAR_BYTES],
+static ms_err ssk_issue(BN_CTX *bn, uint8_t ssk[SCALAR_BYTES],
                         uint8_t pvt[POINT_BYTES], const uint8_t ksak[SCALAR_BYTES],
                         const uint8_t kpak[POINT_BYTES], const uint8_t *id, size_t id_len,
                         const ms_rng *rng)
 {
-    const BIGNUM *q = EC_GROUP_get0_order(group);
     uint8_t v[SCALAR_BYTES], hs[SCALAR_BYTES];
     ms_err err = MS_ERR_NOMEM;
-    EC_POINT *kpak_pt = EC_POINT_new(group);
+    ms_p256_affine kpak_pt;
+    BN_CTX_start(bn);
+    const BIGNUM *q = bn_order(bn);
     BIGNUM *h = BN_new();
     BIGNUM *vb = bn_secret_new();
     BIGNUM *kb = bn_secret_new();
     BIGNUM *t = bn_secret_new();
-    if (kpak_pt == NULL || h == NULL || vb == NULL || kb == NULL || t == NULL)
+    if (q == NULL || h == NULL || vb == NULL || kb == NULL || t == NULL)
         goto out;
-    if ((err = kpak_decode(group, kpak_pt, kpak, bn)) != MS_OK)
+    if ((err = kpak_decode(&kpak_pt, kpak)) != MS_OK)
         goto out;
     if ((err = bn_load(kb, ksak)) != MS_OK)
         goto out;
@@ -308,8 +255,7 @@ static ms_err ssk_issue(const EC_GROUP *group, BN_CTX *bn, uint8_t ssk[SCALAR_BY
     for (int attempt = 0; attempt < MAX_DRAWS; attempt++) {
         if ((err = draw_scalar(rng, v)) != MS_OK)
             goto out;
-        if ((err = mul_g_secret(group, pvt, v, bn)) != MS_OK)
-            goto out;
+        mul_g_secret(pvt, v);
         if ((err = hash_hs(hs, kpak, id, id_len, pvt)) != MS_OK)
             goto out;
         err = MS_ERR_INTERNAL;
@@ -338,7 +284,7 @@ out:
     BN_clear_free(kb);
     BN_clear_free(vb);
     BN_free(h);
-    EC_POINT_free(kpak_pt);
+    BN_CTX_end(bn);
     return err;
 }
 
@@ -354,61 +300,54 @@ ms_err ms_eccsi_ssk_issue(uint8_t ssk[MS_ECCSI_SCALAR_BYTES], uint8_t pvt[MS_ECC
 
     ERR_set_mark();
     ms_err err = MS_ERR_NOMEM;
-    EC_GROUP *group = p256_new();
     BN_CTX *bn = BN_CTX_secure_new();
-    if (group != NULL && bn != NULL)
-        err = ssk_issue(group, bn, ssk, pvt, ksak, kpak, id, id_len, rng);
+    if (bn != NULL)
+        err = ssk_issue(bn, ssk, pvt, ksak, kpak, id, id_len, rng);
     if (err != MS_OK)
         ms_wipe(ssk, SCALAR_BYTES);
     BN_CTX_free(bn);
-    EC_GROUP_free(group);
     ERR_pop_to_mark();
     return err;
 }
 
-/* RFC 6507 5.1.2: PVT on the curve, HS, and KPAK == [SSK]G - [HS]PVT, checked as
- * [SSK]G == [HS]PVT + KPAK so the secret SSK is only multiplied alone by G. */
-static ms_err ssk_check(const EC_GROUP *group, BN_CTX *bn, uint8_t hs[SCALAR_BYTES],
-                        const uint8_t kpak[POINT_BYTES], const uint8_t *id, size_t id_len,
-                        const uint8_t ssk[SCALAR_BYTES], const uint8_t pvt[POINT_BYTES])
+/* RFC 6507 5.1.2: PVT on the curve, HS, and KPAK == [SSK]G - [HS]PVT. The secret SSK
+ * is only multiplied alone by G (constant time). With c and d below 2^128 such that
+ * c = +-d HS mod q (a lattice reduction of HS, public), the check becomes
+ * [d SSK]G == [d]KPAK + [c](+-PVT): the public side takes 128 doublings instead of 256.
+ * The two sides are compared in constant time, only the verdict being declassified. */
+static ms_err ssk_check(uint8_t hs[SCALAR_BYTES], const uint8_t kpak[POINT_BYTES],
+                        const uint8_t *id, size_t id_len, const uint8_t ssk[SCALAR_BYTES],
+                        const uint8_t pvt[POINT_BYTES])
 {
-    uint8_t lhs[POINT_BYTES], rhs[POINT_BYTES];
-    ms_err err = MS_ERR_NOMEM;
-    EC_POINT *kpak_pt = EC_POINT_new(group);
-    EC_POINT *pvt_pt = EC_POINT_new(group);
-    EC_POINT *y = EC_POINT_new(group);
-    BIGNUM *h = BN_new();
-    if (kpak_pt == NULL || pvt_pt == NULL || y == NULL || h == NULL)
-        goto out;
-    if ((err = kpak_decode(group, kpak_pt, kpak, bn)) != MS_OK)
-        goto out;
-    if ((err = point_decode(group, pvt_pt, pvt, bn)) != MS_OK)
-        goto out;
+    ms_p256_affine pts[2]; /* KPAK, +-PVT */
+    ms_p256_table tabs[2];
+    ms_p256_jacobian lhs, rhs;
+    uint8_t c[SCALAR_BYTES], d[SCALAR_BYTES], dssk[SCALAR_BYTES];
+    ms_err err;
+    if ((err = kpak_decode(&pts[0], kpak)) != MS_OK)
+        return err;
+    if ((err = point_decode(&pts[1], pvt)) != MS_OK)
+        return err;
     if ((err = hash_hs(hs, kpak, id, id_len, pvt)) != MS_OK)
-        goto out;
-    err = MS_ERR_SCALAR_RANGE;
+        return err;
     if (!declassify(scalar_in_range(ssk)))
-        goto out;
-    /* [SSK]G is the signer's public Y when valid; a wrong SSK is rejected either way */
-    if ((err = mul_g_secret(group, lhs, ssk, bn)) != MS_OK)
-        goto out;
-    err = MS_ERR_INTERNAL;
-    if (BN_bin2bn(hs, SCALAR_BYTES, h) == NULL ||
-        EC_POINT_mul(group, y, NULL, pvt_pt, h, bn) != 1 ||
-        EC_POINT_add(group, y, y, kpak_pt, bn) != 1)
-        goto out;
-    err = point_encode(group, rhs, y, bn);
-    if (err == MS_ERR_POINT_ORDER) /* [HS]PVT = -KPAK: [SSK]G is never infinity */
-        err = MS_ERR_SSK_INVALID;
-    if (err != MS_OK)
-        goto out;
-    err = memcmp(lhs, rhs, POINT_BYTES) == 0 ? MS_OK : MS_ERR_SSK_INVALID;
-out:
-    BN_free(h);
-    EC_POINT_free(y);
-    EC_POINT_free(pvt_pt);
-    EC_POINT_free(kpak_pt);
-    return err;
+        return MS_ERR_SCALAR_RANGE;
+
+    /* [d]KPAK + [c](+-PVT), public */
+    if (ms_p256_half_scalars_var(c, d, hs))
+        ms_p256_negate(&pts[1], &pts[1]);
+    ms_p256_tables_var(tabs, pts, 2, 4);
+    const ms_p256_table *tp[2] = {&tabs[0], &tabs[1]};
+    const uint8_t *kp[2] = {d, c};
+    ms_p256_mul_var(&rhs, NULL, tp, kp, 2);
+
+    /* [d SSK mod q]G: d SSK is non-zero mod q, as both factors are */
+    ms_p256_scalar_mul(dssk, d, ssk);
+    ms_p256_mul_g(&lhs, dssk);
+    uint64_t same = ms_p256_equal_jacobian(&lhs, &rhs); /* rhs at infinity: not equal */
+    ms_wipe(&lhs, sizeof lhs);
+    ms_wipe(dssk, sizeof dssk);
+    return declassify(same) ? MS_OK : MS_ERR_SSK_INVALID;
 }
 
 ms_err ms_eccsi_ssk_validate(uint8_t hs[MS_ECCSI_SCALAR_BYTES],
@@ -421,15 +360,9 @@ ms_err ms_eccsi_ssk_validate(uint8_t hs[MS_ECCSI_SCALAR_BYTES],
 
     ERR_set_mark();
     uint8_t h[SCALAR_BYTES];
-    ms_err err = MS_ERR_NOMEM;
-    EC_GROUP *group = p256_new();
-    BN_CTX *bn = BN_CTX_secure_new();
-    if (group != NULL && bn != NULL)
-        err = ssk_check(group, bn, h, kpak, id, id_len, ssk, pvt);
+    ms_err err = ssk_check(h, kpak, id, id_len, ssk, pvt);
     if (err == MS_OK && hs != NULL)
         memcpy(hs, h, SCALAR_BYTES);
-    BN_CTX_free(bn);
-    EC_GROUP_free(group);
     ERR_pop_to_mark();
     return err;
 }
@@ -484,7 +417,6 @@ static ms_err inv_mod_q_blinded(uint8_t out[SCALAR_BYTES], const uint8_t in[SCAL
 /* ---- signer ----------------------------------------------------------------------- */
 
 struct ms_eccsi_signer {
-    EC_GROUP *group;
     uint8_t *ssk;        /* SCALAR_BYTES from ms_secure_alloc */
     uint8_t hs[SCALAR_BYTES];
     uint8_t pvt[POINT_BYTES];
@@ -495,7 +427,6 @@ void ms_eccsi_signer_free(ms_eccsi_signer *signer)
     if (signer == NULL)
         return;
     ms_secure_free(signer->ssk, SCALAR_BYTES);
-    EC_GROUP_free(signer->group);
     ms_wipe(signer, sizeof *signer);
     free(signer);
 }
@@ -504,19 +435,15 @@ static ms_err signer_init(ms_eccsi_signer *s, const uint8_t kpak[POINT_BYTES],
                           const uint8_t *id, size_t id_len, const uint8_t ssk[SCALAR_BYTES],
                           const uint8_t pvt[POINT_BYTES])
 {
-    ms_err err = MS_ERR_NOMEM;
-    BN_CTX *bn = BN_CTX_secure_new();
     s->ssk = ms_secure_alloc(SCALAR_BYTES);
-    s->group = p256_new();
-    if (bn == NULL || s->ssk == NULL || s->group == NULL)
-        goto out;
-    if ((err = ssk_check(s->group, bn, s->hs, kpak, id, id_len, ssk, pvt)) != MS_OK)
-        goto out;
+    if (s->ssk == NULL)
+        return MS_ERR_NOMEM;
+    ms_err err = ssk_check(s->hs, kpak, id, id_len, ssk, pvt);
+    if (err != MS_OK)
+        return err;
     memcpy(s->ssk, ssk, SCALAR_BYTES);
     memcpy(s->pvt, pvt, POINT_BYTES);
-out:
-    BN_CTX_free(bn);
-    return err;
+    return MS_OK;
 }
 
 ms_err ms_eccsi_signer_new(ms_eccsi_signer **out, const uint8_t kpak[MS_ECCSI_POINT_BYTES],
@@ -558,78 +485,46 @@ static ms_err draw_blind(uint8_t out[SCALAR_BYTES])
     return MS_ERR_RNG;
 }
 
-/* RFC 6507 5.2.1. */
-static ms_err sign(const ms_eccsi_signer *signer, BN_CTX *bn, uint8_t sig[MS_ECCSI_SIG_BYTES],
+/* RFC 6507 5.2.1. Arithmetic mod q on secrets is p256.c's constant-time Montgomery
+ * multiplication and addition. */
+static ms_err sign(const ms_eccsi_signer *signer, uint8_t sig[MS_ECCSI_SIG_BYTES],
                    const uint8_t *msg, size_t msg_len, const ms_rng *rng,
                    ms_eccsi_trace *trace)
 {
-    const BIGNUM *q = EC_GROUP_get0_order(signer->group);
     uint8_t jb[SCALAR_BYTES], tb[SCALAR_BYTES], he[SCALAR_BYTES], sb[SCALAR_BYTES];
-    uint8_t bb[SCALAR_BYTES], ub[SCALAR_BYTES];
+    uint8_t bb[SCALAR_BYTES], ub[SCALAR_BYTES], bj[SCALAR_BYTES], heq[SCALAR_BYTES];
     uint8_t jpt[POINT_BYTES];
     const uint8_t *r = jpt + 1; /* r = Jx */
-    ms_err err = MS_ERR_NOMEM;
-    BN_CTX_start(bn);
-    BIGNUM *rb = BN_CTX_get(bn);
-    BIGNUM *e = BN_CTX_get(bn);
-    BIGNUM *j = BN_CTX_get(bn);
-    BIGNUM *k = BN_CTX_get(bn);
-    BIGNUM *t = BN_CTX_get(bn);
-    BIGNUM *b = BN_CTX_get(bn);
-    BIGNUM *u = BN_CTX_get(bn);
-    BIGNUM *s = BN_CTX_get(bn);
-    if (s == NULL)
-        goto out;
-    BN_set_flags(j, BN_FLG_CONSTTIME);
-    BN_set_flags(k, BN_FLG_CONSTTIME);
-    BN_set_flags(t, BN_FLG_CONSTTIME);
-    BN_set_flags(b, BN_FLG_CONSTTIME);
-    BN_set_flags(s, BN_FLG_CONSTTIME);
-    if ((err = bn_load(k, signer->ssk)) != MS_OK)
-        goto out;
+    ms_err err = MS_ERR_RNG;
 
     for (int attempt = 0; attempt < MAX_DRAWS; attempt++) {
         if ((err = draw_scalar(rng, jb)) != MS_OK)
             goto out;
-        if ((err = mul_g_secret(signer->group, jpt, jb, bn)) != MS_OK)
-            goto out;
+        mul_g_secret(jpt, jb);
         /* Jx is below p, and p > q. Our verifier (like ECDSA's) wants r in [1, q-1],
          * so the rare J with Jx >= q (about 2^-128) is drawn again. */
         if (!declassify(scalar_in_range(r)))
             continue;
         if ((err = hash_he(he, signer->hs, r, msg, msg_len)) != MS_OK)
             goto out;
-        if ((err = bn_load(j, jb)) != MS_OK)
-            goto out;
-        err = MS_ERR_INTERNAL;
-        /* t = HE + r * SSK mod q */
-        if (BN_bin2bn(r, SCALAR_BYTES, rb) == NULL || BN_bin2bn(he, SCALAR_BYTES, e) == NULL ||
-            BN_nnmod(e, e, q, bn) != 1 || BN_mod_mul(t, rb, k, q, bn) != 1 ||
-            BN_mod_add_quick(t, t, e, q) != 1)
-            goto out;
-        if ((err = bn_store(tb, t)) != MS_OK)
-            goto out;
+        /* t = HE + r * SSK mod q (HE is public, reduced below q first) */
+        ms_p256_scalar_reduce_var(heq, he);
+        ms_p256_scalar_mul(tb, r, signer->ssk);
+        ms_p256_scalar_add(tb, tb, heq);
         if (!declassify(bytes_nonzero(tb, SCALAR_BYTES)))
             continue; /* step 4: t = 0, draw j again */
         /* s = t^-1 * j mod q, inverted blinded: u = t*b for a fresh secret b uniform in
          * [1, q-1] is uniform in [1, q-1] whatever t is, so the variable-time inversion
          * of u says nothing about t; then s = u^-1 * (b*j). s is below q < 2^256, so
          * step 6 keeps s = s'. */
-        if ((err = draw_blind(bb)) != MS_OK || (err = bn_load(b, bb)) != MS_OK)
+        if ((err = draw_blind(bb)) != MS_OK)
             goto out;
-        err = MS_ERR_INTERNAL;
-        if (BN_mod_mul(u, t, b, q, bn) != 1 || BN_mod_mul(b, b, j, q, bn) != 1)
-            goto out;
-        if ((err = bn_store(ub, u)) != MS_OK)
-            goto out;
+        ms_p256_scalar_mul(ub, tb, bb);
+        ms_p256_scalar_mul(bj, bb, jb);
         MS_CT_PUBLIC(ub, sizeof ub); /* uniform in [1, q-1] whatever t is */
         if ((err = inv_mod_q_blinded(ub, ub)) != MS_OK)
             goto out;
-        err = MS_ERR_INTERNAL;
-        if (BN_bin2bn(ub, SCALAR_BYTES, u) == NULL || BN_mod_mul(s, u, b, q, bn) != 1)
-            goto out;
-        if ((err = bn_store(sb, s)) != MS_OK)
-            goto out;
+        ms_p256_scalar_mul(sb, ub, bj);
         MS_CT_PUBLIC(sb, sizeof sb);
 
         memcpy(sig, r, SCALAR_BYTES);
@@ -651,15 +546,7 @@ out:
     ms_wipe(tb, sizeof tb);
     ms_wipe(bb, sizeof bb);
     ms_wipe(ub, sizeof ub);
-    if (s != NULL) {
-        BN_clear(s);
-        BN_clear(u);
-        BN_clear(b);
-        BN_clear(t);
-        BN_clear(k);
-        BN_clear(j);
-    }
-    BN_CTX_end(bn);
+    ms_wipe(bj, sizeof bj);
     return err;
 }
 
@@ -673,37 +560,37 @@ ms_err ms_eccsi_sign(const ms_eccsi_signer *signer, uint8_t sig[MS_ECCSI_SIG_BYT
         memset(trace, 0, sizeof *trace);
 
     ERR_set_mark();
-    ms_err err = MS_ERR_NOMEM;
-    BN_CTX *bn = BN_CTX_secure_new();
-    if (bn != NULL)
-        err = sign(signer, bn, sig, msg, msg_len, rng, trace);
+    ms_err err = sign(signer, sig, msg, msg_len, rng, trace);
     if (err != MS_OK) {
         memset(sig, 0, MS_ECCSI_SIG_BYTES);
         if (trace != NULL)
             memset(trace, 0, sizeof *trace);
     }
-    BN_CTX_free(bn);
     ERR_pop_to_mark();
     return err;
 }
 
 /* ---- verifier --------------------------------------------------------------------- */
 
-/* A signer seen before: what RFC 6507 5.2.2 steps 1, 2 and 4 derive from ID and PVT. */
+/* A signer seen before: what RFC 6507 5.2.2 steps 1 and 2 derive from ID and PVT, and
+ * the table of PVT's multiples. The first verification folds Y = [HS]PVT + KPAK (step 4)
+ * into J; the second computes Y and its table, which the later ones use. */
 typedef struct signer_slot {
     uint8_t *id; /* NULL: the slot is empty */
     size_t id_len;
     uint8_t pvt[POINT_BYTES];
     uint8_t hs[SCALAR_BYTES];
+    ms_p256_affine pvt_pt;
+    ms_p256_table pvt_tab;
+    int y_state; /* 0: not computed yet; 1: y and y_tab hold Y; -1: Y is infinity */
     uint8_t y[POINT_BYTES];
-    EC_POINT *y_pt; /* Y = [HS]PVT + KPAK, with Z = 1 */
+    ms_p256_table y_tab;
 } signer_slot;
 
 struct ms_eccsi_verifier {
-    EC_GROUP *group;
-    EC_POINT *kpak_pt;
     uint8_t kpak[POINT_BYTES];
-    BN_CTX *bn; /* verifying is serialised by the caller, so one context serves */
+    ms_p256_affine kpak_pt;
+    ms_p256_table kpak_tab;
     signer_slot slots[MS_ECCSI_VERIFIER_CACHE_SLOTS];
     size_t next_slot; /* round robin: the next slot to replace */
     ms_eccsi_cache_stats stats;
@@ -712,7 +599,6 @@ struct ms_eccsi_verifier {
 static void slot_clear(signer_slot *slot)
 {
     free(slot->id);
-    EC_POINT_free(slot->y_pt);
     memset(slot, 0, sizeof *slot);
 }
 
@@ -722,9 +608,6 @@ void ms_eccsi_verifier_free(ms_eccsi_verifier *verifier)
         return;
     for (size_t i = 0; i < MS_ECCSI_VERIFIER_CACHE_SLOTS; i++)
         slot_clear(&verifier->slots[i]);
-    BN_CTX_free(verifier->bn);
-    EC_POINT_free(verifier->kpak_pt);
-    EC_GROUP_free(verifier->group);
     free(verifier);
 }
 
@@ -736,24 +619,18 @@ ms_err ms_eccsi_verifier_new(ms_eccsi_verifier **out, const uint8_t kpak[MS_ECCS
     if (kpak == NULL)
         return MS_ERR_ARG;
 
-    ERR_set_mark();
-    ms_err err = MS_ERR_NOMEM;
     ms_eccsi_verifier *v = calloc(1, sizeof *v);
     if (v == NULL)
-        goto out;
-    v->group = p256_new();
-    v->bn = BN_CTX_new();
-    if (v->group == NULL || v->bn == NULL || (v->kpak_pt = EC_POINT_new(v->group)) == NULL)
-        goto out;
-    if ((err = kpak_decode(v->group, v->kpak_pt, kpak, v->bn)) != MS_OK)
-        goto out;
+        return MS_ERR_NOMEM;
+    ms_err err = kpak_decode(&v->kpak_pt, kpak);
+    if (err != MS_OK) {
+        free(v);
+        return err;
+    }
+    ms_p256_table_var(&v->kpak_tab, &v->kpak_pt);
     memcpy(v->kpak, kpak, POINT_BYTES);
     *out = v;
-    v = NULL;
-out:
-    ms_eccsi_verifier_free(v);
-    ERR_pop_to_mark();
-    return err;
+    return MS_OK;
 }
 
 ms_eccsi_cache_stats ms_eccsi_verifier_cache_stats(const ms_eccsi_verifier *verifier)
@@ -773,54 +650,47 @@ static signer_slot *slot_find(ms_eccsi_verifier *v, const uint8_t *id, size_t id
     return NULL;
 }
 
-/* Steps 1, 2 and 4 for a signer not in the cache, into the (cleared) slot; the slot is
- * keyed only once all succeeded. HS goes to the trace as soon as it is known. */
+/* Steps 1 and 2 for a signer not in the cache, into the (cleared) slot; the slot is
+ * keyed only once all succeeded. */
 static ms_err slot_fill(ms_eccsi_verifier *v, signer_slot *slot, const uint8_t *id,
-                        size_t id_len, const uint8_t pvt[POINT_BYTES], ms_eccsi_trace *trace)
+                        size_t id_len, const uint8_t pvt[POINT_BYTES])
 {
-    ms_err err = MS_ERR_NOMEM;
-    EC_POINT *pvt_pt = EC_POINT_new(v->group);
-    BIGNUM *h = BN_new();
     uint8_t *id_copy = malloc(id_len);
-    slot->y_pt = EC_POINT_new(v->group);
-    if (pvt_pt == NULL || h == NULL || id_copy == NULL || slot->y_pt == NULL)
-        goto out;
-    if ((err = point_decode(v->group, pvt_pt, pvt, v->bn)) != MS_OK)
-        goto out;
-    if ((err = hash_hs(slot->hs, v->kpak, id, id_len, pvt)) != MS_OK)
-        goto out;
-    if (trace != NULL)
-        memcpy(trace->hs, slot->hs, SCALAR_BYTES);
-    err = MS_ERR_INTERNAL;
-    if (BN_bin2bn(slot->hs, SCALAR_BYTES, h) == NULL ||
-        EC_POINT_mul(v->group, slot->y_pt, NULL, pvt_pt, h, v->bn) != 1 ||
-        EC_POINT_add(v->group, slot->y_pt, slot->y_pt, v->kpak_pt, v->bn) != 1)
-        goto out;
-    /* Y at infinity: no valid SSK exists for this PVT ([SSK]G = Y with SSK != 0) */
-    if (EC_POINT_is_at_infinity(v->group, slot->y_pt)) {
-        err = MS_ERR_SIGNATURE;
-        goto out;
+    if (id_copy == NULL)
+        return MS_ERR_NOMEM;
+    ms_err err = point_decode(&slot->pvt_pt, pvt);
+    if (err == MS_OK)
+        err = hash_hs(slot->hs, v->kpak, id, id_len, pvt);
+    if (err != MS_OK) {
+        free(id_copy);
+        slot_clear(slot);
+        return err;
     }
-    if ((err = point_encode(v->group, slot->y, slot->y_pt, v->bn)) != MS_OK)
-        goto out;
-    /* Set Y again from its affine coordinates (Z = 1): additions with it are cheaper.
-     * EC_POINT_make_affine does this but is deprecated in OpenSSL 3. */
-    if ((err = point_decode(v->group, slot->y_pt, slot->y, v->bn)) != MS_OK) {
-        err = MS_ERR_INTERNAL;
-        goto out;
-    }
+    ms_p256_table_var(&slot->pvt_tab, &slot->pvt_pt);
     memcpy(id_copy, id, id_len);
     memcpy(slot->pvt, pvt, POINT_BYTES);
     slot->id = id_copy;
     slot->id_len = id_len;
-    id_copy = NULL;
-out:
-    free(id_copy);
-    BN_free(h);
-    EC_POINT_free(pvt_pt);
-    if (err != MS_OK)
-        slot_clear(slot);
-    return err;
+    return MS_OK;
+}
+
+/* Y = [HS]PVT + KPAK (public), into the slot, with its table. */
+static void slot_compute_y(const ms_eccsi_verifier *v, signer_slot *slot)
+{
+    const ms_p256_table *tab = &slot->pvt_tab;
+    const uint8_t *k = slot->hs;
+    ms_p256_jacobian yj;
+    ms_p256_affine ya;
+    ms_p256_mul_var(&yj, NULL, &tab, &k, 1);
+    ms_p256_add_affine_var(&yj, &yj, &v->kpak_pt);
+    if (!ms_p256_to_affine_var(&ya, &yj)) {
+        slot->y_state = -1;
+        memset(slot->y, 0, POINT_BYTES);
+        return;
+    }
+    ms_p256_encode(slot->y, &ya);
+    ms_p256_table_var(&slot->y_tab, &ya);
+    slot->y_state = 1;
 }
 
 /* RFC 6507 5.2.2 on a signature of the right length. */
@@ -829,19 +699,20 @@ static ms_err verify(ms_eccsi_verifier *v, const uint8_t *id, size_t id_len, con
                      ms_eccsi_trace *trace)
 {
     const uint8_t *r = sig, *s = sig + SCALAR_BYTES, *pvt = sig + 2 * SCALAR_BYTES;
-    const BIGNUM *q = EC_GROUP_get0_order(v->group);
-    uint8_t he[SCALAR_BYTES], jpt[POINT_BYTES];
+    uint8_t he[SCALAR_BYTES];
     ms_err err;
 
     signer_slot *slot = slot_find(v, id, id_len, pvt);
     if (slot != NULL) {
         v->stats.hits++;
+        if (slot->y_state == 0)
+            slot_compute_y(v, slot);
     } else {
         v->stats.misses++;
         slot = &v->slots[v->next_slot];
         v->next_slot = (v->next_slot + 1) % MS_ECCSI_VERIFIER_CACHE_SLOTS;
         slot_clear(slot);
-        if ((err = slot_fill(v, slot, id, id_len, pvt, trace)) != MS_OK)
+        if ((err = slot_fill(v, slot, id, id_len, pvt)) != MS_OK)
             return err;
     }
     if ((err = hash_he(he, slot->hs, r, msg, msg_len)) != MS_OK)
@@ -849,44 +720,39 @@ static ms_err verify(ms_eccsi_verifier *v, const uint8_t *id, size_t id_len, con
     if (trace != NULL) {
         memcpy(trace->hs, slot->hs, SCALAR_BYTES);
         memcpy(trace->he, he, SCALAR_BYTES);
-        memcpy(trace->y, slot->y, POINT_BYTES);
+        if (slot->y_state == 0) /* first sight of this signer: Y only for the trace */
+            slot_compute_y(v, slot);
+        memcpy(trace->y, slot->y, POINT_BYTES); /* zero if Y is infinity */
     }
     /* r and s are what a signer computes mod q; anything else is not a signature */
     if (!scalar_in_range(r) || !scalar_in_range(s))
         return MS_ERR_SIGNATURE;
 
-    /* J = [s]([HE]G + [r]Y) = [s*HE]G + [s*r]Y: one double multiplication */
-    err = MS_ERR_NOMEM;
-    BN_CTX_start(v->bn);
-    BIGNUM *rb = BN_CTX_get(v->bn);
-    BIGNUM *sb = BN_CTX_get(v->bn);
-    BIGNUM *n = BN_CTX_get(v->bn);
-    BIGNUM *m = BN_CTX_get(v->bn);
-    EC_POINT *j = EC_POINT_new(v->group);
-    if (m == NULL || j == NULL)
-        goto out;
-    err = MS_ERR_INTERNAL;
-    if (BN_bin2bn(r, SCALAR_BYTES, rb) == NULL || BN_bin2bn(s, SCALAR_BYTES, sb) == NULL ||
-        BN_bin2bn(he, SCALAR_BYTES, n) == NULL || BN_mod_mul(n, n, sb, q, v->bn) != 1 ||
-        BN_mod_mul(m, rb, sb, q, v->bn) != 1 ||
-        EC_POINT_mul(v->group, j, n, slot->y_pt, m, v->bn) != 1)
-        goto out;
-    err = point_encode(v->group, jpt, j, v->bn);
-    if (err == MS_ERR_POINT_ORDER) {
-        err = MS_ERR_SIGNATURE;
-        goto out;
+    /* J = [s]([HE]G + [r]Y) = [s HE]G + [s r]Y, or with Y not known yet, one triple
+     * multiplication [s HE]G + [s r HS]PVT + [s r]KPAK sharing its doublings (public
+     * values, variable time) */
+    uint8_t n[SCALAR_BYTES], m[SCALAR_BYTES], mh[SCALAR_BYTES];
+    ms_p256_scalar_mul_var(n, s, he);
+    ms_p256_scalar_mul_var(m, s, r);
+    ms_p256_jacobian j;
+    if (slot->y_state == 1) {
+        const ms_p256_table *tab = &slot->y_tab;
+        const uint8_t *k = m;
+        ms_p256_mul_var(&j, n, &tab, &k, 1);
+    } else {
+        ms_p256_scalar_mul_var(mh, m, slot->hs);
+        const ms_p256_table *tabs[2] = {&slot->pvt_tab, &v->kpak_tab};
+        const uint8_t *ks[2] = {mh, m};
+        ms_p256_mul_var(&j, n, tabs, ks, 2);
     }
-    if (err != MS_OK)
-        goto out;
-    if (trace != NULL)
-        memcpy(trace->j, jpt, POINT_BYTES);
+    if (trace != NULL) {
+        ms_p256_affine ja;
+        if (ms_p256_to_affine_var(&ja, &j))
+            ms_p256_encode(trace->j, &ja);
+    }
     /* Step 6: Jx == r mod p and Jx != 0. r is in [1, q-1] and q < p, so r mod p = r,
-     * and Jx = r is non-zero. */
-    err = memcmp(jpt + 1, r, SCALAR_BYTES) == 0 ? MS_OK : MS_ERR_SIGNATURE;
-out:
-    EC_POINT_free(j);
-    BN_CTX_end(v->bn);
-    return err;
+     * and Jx = r is non-zero; J at infinity has no x and fails. */
+    return ms_p256_x_equals_var(&j, r) ? MS_OK : MS_ERR_SIGNATURE;
 }
 
 ms_err ms_eccsi_verify(ms_eccsi_verifier *verifier, const uint8_t *id, size_t id_len,
