@@ -1,5 +1,6 @@
 /* WAV files (RIFF/WAVE, 16-bit PCM) and the Opus codec with the call's fixed settings. */
 #include "call/audio.h"
+#include "util/detail.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,20 +17,6 @@
 #define WAV_HEADER 44
 /* RIFF sizes are 32-bit: the data chunk may not pass 4 GiB less the header. */
 #define WAV_MAX_DATA (0xffffffffu - (WAV_HEADER - 8))
-
-static ms_err fail(char *detail, size_t cap, ms_err err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static ms_err fail(char *detail, size_t cap, ms_err err, const char *fmt, ...)
-{
-    if (detail != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 static uint16_t le16(const uint8_t *p)
 {
@@ -67,7 +54,7 @@ static ms_err read_whole(uint8_t **out, size_t *out_len, const char *path, char 
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
-        return fail(detail, cap, MS_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        return ms_detail_fail(MS_ERR_IO, detail, cap, "cannot open %s: %s", path, strerror(errno));
     uint8_t *buf = NULL;
     size_t len = 0, room = 0;
     for (;;) {
@@ -77,7 +64,7 @@ static ms_err read_whole(uint8_t **out, size_t *out_len, const char *path, char 
             if (nb == NULL) {
                 free(buf);
                 fclose(f);
-                return fail(detail, cap, MS_ERR_NOMEM, "out of memory reading %s", path);
+                return ms_detail_fail(MS_ERR_NOMEM, detail, cap, "out of memory reading %s", path);
             }
             buf = nb;
             room = grow;
@@ -91,7 +78,7 @@ static ms_err read_whole(uint8_t **out, size_t *out_len, const char *path, char 
     fclose(f);
     if (bad) {
         free(buf);
-        return fail(detail, cap, MS_ERR_IO, "cannot read %s", path);
+        return ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", path);
     }
     *out = buf;
     *out_len = len;
@@ -111,7 +98,7 @@ ms_err ms_wav_read(ms_wav *out, const char *path, char *detail, size_t detail_ca
 
     err = MS_ERR_MEDIA;
     if (len < 12 || memcmp(buf, "RIFF", 4) != 0 || memcmp(buf + 8, "WAVE", 4) != 0) {
-        fail(detail, detail_cap, err, "%s: not a RIFF/WAVE file", path);
+        ms_detail_fail(err, detail, detail_cap, "%s: not a RIFF/WAVE file", path);
         goto out;
     }
     bool have_fmt = false;
@@ -120,7 +107,7 @@ ms_err ms_wav_read(ms_wav *out, const char *path, char *detail, size_t detail_ca
     size_t pos = 12;
     for (;;) {
         if (len - pos < 8) {
-            fail(detail, detail_cap, err, "%s: truncated: no data chunk", path);
+            ms_detail_fail(err, detail, detail_cap, "%s: truncated: no data chunk", path);
             goto out;
         }
         const uint8_t *id = buf + pos;
@@ -128,7 +115,7 @@ ms_err ms_wav_read(ms_wav *out, const char *path, char *detail, size_t detail_ca
         pos += 8;
         if (memcmp(id, "fmt ", 4) == 0) {
             if (size < 16 || size > len - pos) {
-                fail(detail, detail_cap, err, "%s: truncated or short fmt chunk", path);
+                ms_detail_fail(err, detail, detail_cap, "%s: truncated or short fmt chunk", path);
                 goto out;
             }
             const uint8_t *f = buf + pos;
@@ -141,47 +128,47 @@ ms_err ms_wav_read(ms_wav *out, const char *path, char *detail, size_t detail_ca
                 memcmp(f + 26, pcm_guid_tail, sizeof pcm_guid_tail) == 0)
                 format = le16(f + 24);
             if (format != WAVE_FORMAT_PCM || bits != 16) {
-                fail(detail, detail_cap, err, "%s: not 16-bit PCM (format %u, %u bits)",
+                ms_detail_fail(err, detail, detail_cap, "%s: not 16-bit PCM (format %u, %u bits)",
                      path, format, bits);
                 goto out;
             }
             if (channels != 1 && channels != 2) {
-                fail(detail, detail_cap, err, "%s: %u channels: only mono or stereo", path,
+                ms_detail_fail(err, detail, detail_cap, "%s: %u channels: only mono or stereo", path,
                      channels);
                 goto out;
             }
             if (block_align != 2u * channels) {
-                fail(detail, detail_cap, err, "%s: block align %u does not match %u channels",
+                ms_detail_fail(err, detail, detail_cap, "%s: block align %u does not match %u channels",
                      path, block_align, channels);
                 goto out;
             }
             if (rate != MS_AUDIO_RATE) {
-                fail(detail, detail_cap, err, "%s: %u Hz: calls take %u Hz", path, rate,
+                ms_detail_fail(err, detail, detail_cap, "%s: %u Hz: calls take %u Hz", path, rate,
                      (unsigned)MS_AUDIO_RATE);
                 goto out;
             }
             have_fmt = true;
         } else if (memcmp(id, "data", 4) == 0) {
             if (!have_fmt) {
-                fail(detail, detail_cap, err, "%s: data chunk before the fmt chunk", path);
+                ms_detail_fail(err, detail, detail_cap, "%s: data chunk before the fmt chunk", path);
                 goto out;
             }
             if (size > len - pos) {
-                fail(detail, detail_cap, err,
+                ms_detail_fail(err, detail, detail_cap,
                      "%s: truncated: data chunk says %zu octets, file has %zu", path, size,
                      len - pos);
                 goto out;
             }
             size_t frame_octets = 2u * channels;
             if (size % frame_octets != 0) {
-                fail(detail, detail_cap, err, "%s: data is not a whole number of frames",
+                ms_detail_fail(err, detail, detail_cap, "%s: data is not a whole number of frames",
                      path);
                 goto out;
             }
             size_t n = size / 2;
             int16_t *samples = malloc(n > 0 ? n * sizeof *samples : 1);
             if (samples == NULL) {
-                err = fail(detail, detail_cap, MS_ERR_NOMEM, "out of memory reading %s", path);
+                err = ms_detail_fail(MS_ERR_NOMEM, detail, detail_cap, "out of memory reading %s", path);
                 goto out;
             }
             for (size_t i = 0; i < n; i++)
@@ -193,7 +180,7 @@ ms_err ms_wav_read(ms_wav *out, const char *path, char *detail, size_t detail_ca
             err = MS_OK;
             goto out;
         } else if (size > len - pos) {
-            fail(detail, detail_cap, err, "%s: truncated chunk", path);
+            ms_detail_fail(err, detail, detail_cap, "%s: truncated chunk", path);
             goto out;
         }
         /* chunks are padded to an even length */
@@ -249,7 +236,7 @@ ms_err ms_wav_create(ms_wav_writer **out, const char *path, uint32_t rate, uint1
         return MS_ERR_ARG;
     *out = NULL;
     if ((channels != 1 && channels != 2) || rate == 0 || rate > 384000)
-        return fail(detail, detail_cap, MS_ERR_ARG, "%s: %u Hz, %u channels not supported",
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "%s: %u Hz, %u channels not supported",
                     path, rate, channels);
     ms_wav_writer *w = calloc(1, sizeof *w);
     size_t plen = strlen(path);
@@ -258,7 +245,7 @@ ms_err ms_wav_create(ms_wav_writer **out, const char *path, uint32_t rate, uint1
         if (w != NULL)
             free(w->path);
         free(w);
-        return fail(detail, detail_cap, MS_ERR_NOMEM, "out of memory");
+        return ms_detail_fail(MS_ERR_NOMEM, detail, detail_cap, "out of memory");
     }
     memcpy(w->path, path, plen + 1);
     memcpy(w->tmp, path, plen);
@@ -273,7 +260,7 @@ ms_err ms_wav_create(ms_wav_writer **out, const char *path, uint32_t rate, uint1
         int saved = errno;
         if (fd >= 0)
             close(fd);
-        ms_err e = fail(detail, detail_cap, MS_ERR_IO, "cannot create %s: %s", w->tmp,
+        ms_err e = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot create %s: %s", w->tmp,
                         strerror(saved));
         free(w->tmp);
         free(w->path);
@@ -283,7 +270,7 @@ ms_err ms_wav_create(ms_wav_writer **out, const char *path, uint32_t rate, uint1
     uint8_t h[WAV_HEADER];
     wav_header(h, rate, channels, 0);
     if (fwrite(h, 1, sizeof h, w->f) != sizeof h) {
-        ms_err e = fail(detail, detail_cap, MS_ERR_IO, "cannot write %s", w->tmp);
+        ms_err e = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot write %s", w->tmp);
         ms_wav_close(w, false);
         return e;
     }

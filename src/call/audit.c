@@ -30,6 +30,7 @@
 #include "capture/capture.h"
 #include "mikeysakke/crypto.h"
 #include "sip/sdp.h"
+#include "util/detail.h"
 
 #define MAX_EP 8                         /* media addresses kept per side of a call */
 #define MEDIA_BEFORE_INVITE_US 2000000u  /* clock slack between capture points */
@@ -40,18 +41,6 @@
 #define DEC_QUEUE 256                    /* packets waiting per decoding thread */
 
 /* ---- small helpers ----------------------------------------------------------------------- */
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
 
 static void copy_span(char *out, size_t cap, const char *s, size_t len)
 {
@@ -611,7 +600,7 @@ static ms_err readers_open(audit *a, reader **out)
         rd[i].file = i;
         ms_err e = ms_capture_open(&rd[i].r, a->paths[i], why, sizeof why);
         if (e != MS_OK) {
-            set_detail(a->detail, a->detail_cap, "%s: %s", a->paths[i],
+            ms_detail_set(a->detail, a->detail_cap, "%s: %s", a->paths[i],
                        why[0] ? why : ms_strerror(e));
             readers_close(rd, a->n_paths);
             return e;
@@ -651,7 +640,7 @@ static ms_err pass_signalling(audit *a)
     readers_close(rd, a->n_paths);
     a->first_pass = false;
     if (e == MS_ERR_NOMEM)
-        set_detail(a->detail, a->detail_cap, "out of memory reading the signalling");
+        ms_detail_set(a->detail, a->detail_cap, "out of memory reading the signalling");
     return e;
 }
 
@@ -723,7 +712,7 @@ static ms_err index_media(audit *a)
     size_t *count = calloc(a->n_paths, sizeof *count);
     if (a->eps == NULL || a->sole == NULL || count == NULL) {
         free(count);
-        set_detail(a->detail, a->detail_cap, "out of memory indexing the media addresses");
+        ms_detail_set(a->detail, a->detail_cap, "out of memory indexing the media addresses");
         return MS_ERR_NOMEM;
     }
     for (size_t i = 0; i < a->n_calls; i++) {
@@ -833,7 +822,7 @@ static ms_err wav_frame(decoder *w, call *c, ms_audit_dir d, const uint8_t *payl
     ms_audit_stream *st = &c->pub.dir[d];
     ms_err e;
     if (s->dec == NULL && (e = ms_opus_dec_new(&s->dec, 1)) != MS_OK) {
-        set_detail(w->detail, sizeof w->detail, "call %zu: Opus decoder: %s", c->pub.index,
+        ms_detail_set(w->detail, sizeof w->detail, "call %zu: Opus decoder: %s", c->pub.index,
                    ms_strerror(e));
         return e;
     }
@@ -845,7 +834,7 @@ static ms_err wav_frame(decoder *w, call *c, ms_audit_dir d, const uint8_t *payl
         e = ms_wav_create(&s->wav, path, MS_AUDIO_RATE, 1, why, sizeof why);
         if (e != MS_OK) {
             st->file[0] = '\0';
-            set_detail(w->detail, sizeof w->detail, "%s: %s", path,
+            ms_detail_set(w->detail, sizeof w->detail, "%s: %s", path,
                        why[0] ? why : ms_strerror(e));
             return e;
         }
@@ -863,7 +852,7 @@ static ms_err wav_frame(decoder *w, call *c, ms_audit_dir d, const uint8_t *payl
         memset(w->pcm, 0, sizeof w->pcm);
     e = ms_wav_append(s->wav, w->pcm, MS_AUDIO_FRAME);
     if (e != MS_OK) {
-        set_detail(w->detail, sizeof w->detail, "%s/%s: write failed", w->a->out_dir,
+        ms_detail_set(w->detail, sizeof w->detail, "%s/%s: write failed", w->a->out_dir,
                    st->file);
         return e;
     }
@@ -905,7 +894,7 @@ static void *decoder_main(void *arg)
     pthread_mutex_lock(&w->mu);
     if (job == NULL && w->err == MS_OK) {
         w->err = MS_ERR_NOMEM;
-        set_detail(w->detail, sizeof w->detail, "out of memory decoding");
+        ms_detail_set(w->detail, sizeof w->detail, "out of memory decoding");
     }
     for (;;) {
         while (w->count == 0 && !w->closing)
@@ -986,7 +975,7 @@ static ms_err decoders_stop(audit *a, bool set_why)
         if (w->err != MS_OK && first == MS_OK) {
             first = w->err;
             if (set_why)
-                set_detail(a->detail, a->detail_cap, "%s", w->detail);
+                ms_detail_set(a->detail, a->detail_cap, "%s", w->detail);
         }
         free(w->ring);
     }
@@ -1032,7 +1021,7 @@ static ms_err media_packet(audit *a, call *c, ms_audit_dir d, const ms_capture_i
     if (s->srtp == NULL) {
         e = ms_srtp_new(&s->srtp, c->crypto.suite, &c->crypto.srtp, false);
         if (e != MS_OK) {
-            set_detail(a->detail, a->detail_cap, "call %zu: SRTP context: %s", c->pub.index,
+            ms_detail_set(a->detail, a->detail_cap, "call %zu: SRTP context: %s", c->pub.index,
                        ms_strerror(e));
             return e;
         }
@@ -1121,7 +1110,7 @@ static ms_err pass_media(audit *a)
     if (!a->opt->no_audio && (e = decoders_start(a)) != MS_OK) {
         decoders_stop(a, false);
         readers_close(rd, a->n_paths);
-        set_detail(a->detail, a->detail_cap, "out of memory starting the decoders");
+        ms_detail_set(a->detail, a->detail_cap, "out of memory starting the decoders");
         return e;
     }
     reader *r;
@@ -1152,7 +1141,7 @@ static ms_err finish_calls(audit *a, bool commit)
             if (s->wav != NULL) {
                 ms_err e = ms_wav_close(s->wav, commit);
                 if (e != MS_OK && commit && first == MS_OK) {
-                    set_detail(a->detail, a->detail_cap, "%s/%s: could not be completed",
+                    ms_detail_set(a->detail, a->detail_cap, "%s/%s: could not be completed",
                                a->out_dir, c->pub.dir[d].file);
                     first = e;
                 }
@@ -1471,7 +1460,7 @@ static ms_err write_report(audit *a)
     size_t len = 0;
     ms_err e = ms_audit_report_json(a->rep, &json, &len);
     if (e != MS_OK) {
-        set_detail(a->detail, a->detail_cap, "out of memory writing the report");
+        ms_detail_set(a->detail, a->detail_cap, "out of memory writing the report");
         return e;
     }
     char path[4096], tmp[4200];
@@ -1499,7 +1488,7 @@ static ms_err write_report(audit *a)
     if (!ok) {
         if (fd >= 0)
             unlink(tmp);
-        set_detail(a->detail, a->detail_cap, "%s: %s", path, strerror(saved));
+        ms_detail_set(a->detail, a->detail_cap, "%s: %s", path, strerror(saved));
         return MS_ERR_IO;
     }
     return MS_OK;
@@ -1536,7 +1525,7 @@ static ms_err hash_captures(audit *a)
         if (c->path == NULL || md == NULL) {
             e = MS_ERR_NOMEM;
         } else if (f == NULL) {
-            set_detail(a->detail, a->detail_cap, "%s: %s", a->paths[i], strerror(errno));
+            ms_detail_set(a->detail, a->detail_cap, "%s: %s", a->paths[i], strerror(errno));
             e = MS_ERR_CAPTURE;
         } else if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
             e = MS_ERR_INTERNAL;
@@ -1548,7 +1537,7 @@ static ms_err hash_captures(audit *a)
                     e = MS_ERR_INTERNAL;
             }
             if (ferror(f)) {
-                set_detail(a->detail, a->detail_cap, "%s: read error", a->paths[i]);
+                ms_detail_set(a->detail, a->detail_cap, "%s: read error", a->paths[i]);
                 e = MS_ERR_CAPTURE;
             }
             if (e == MS_OK && EVP_DigestFinal_ex(md, c->sha256, NULL) != 1)
@@ -1565,11 +1554,11 @@ static ms_err make_out_dir(audit *a)
 {
     struct stat st;
     if (mkdir(a->out_dir, 0700) != 0 && errno != EEXIST) {
-        set_detail(a->detail, a->detail_cap, "%s: %s", a->out_dir, strerror(errno));
+        ms_detail_set(a->detail, a->detail_cap, "%s: %s", a->out_dir, strerror(errno));
         return MS_ERR_IO;
     }
     if (stat(a->out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_detail(a->detail, a->detail_cap, "%s: not a directory", a->out_dir);
+        ms_detail_set(a->detail, a->detail_cap, "%s: not a directory", a->out_dir);
         return MS_ERR_IO;
     }
     return MS_OK;
@@ -1588,7 +1577,7 @@ ms_err ms_audit_decrypt(const char *const *captures, size_t n_captures, ms_call_
         opt = &defaults;
     if (captures == NULL || n_captures == 0 || keys == NULL ||
         (out_dir == NULL && (!opt->no_audio || !opt->no_report))) {
-        set_detail(detail, detail_cap, "no capture, keys or output directory given");
+        ms_detail_set(detail, detail_cap, "no capture, keys or output directory given");
         return MS_ERR_ARG;
     }
     ms_audit_report local;
@@ -1637,7 +1626,7 @@ ms_err ms_audit_decrypt(const char *const *captures, size_t n_captures, ms_call_
     if (e == MS_OK && !opt->no_report)
         e = write_report(&a);
     if (e == MS_ERR_NOMEM && detail != NULL && detail_cap > 0 && detail[0] == '\0')
-        set_detail(detail, detail_cap, "out of memory");
+        ms_detail_set(detail, detail_cap, "out of memory");
     free(a.calls);
     free(a.eps);
     free(a.sole);

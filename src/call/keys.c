@@ -26,6 +26,7 @@
 #include "call/keys.h"
 #include "crypto/rng.h"
 #include "crypto/secmem.h"
+#include "util/detail.h"
 
 #define DEFAULT_SKEW 300u
 #define URI_CAP 256
@@ -49,19 +50,6 @@ struct ms_call_keys {
     ms_mikey_ctx *audit_ctx;
     uint64_t audit_t;
 };
-
-static ms_err fail(char *detail, size_t cap, ms_err err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static ms_err fail(char *detail, size_t cap, ms_err err, const char *fmt, ...)
-{
-    if (detail != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 static ms_err refuse(ms_call_refusal *why, int status, ms_err err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -128,18 +116,18 @@ ms_err ms_call_keys_open(ms_call_keys **out, const char *keystore_dir, const cha
     if (detail != NULL && detail_cap > 0)
         detail[0] = '\0';
     if (out == NULL || keystore_dir == NULL || passphrase == NULL)
-        return fail(detail, detail_cap, MS_ERR_ARG, "ms_call_keys_open: NULL argument");
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "ms_call_keys_open: NULL argument");
     *out = NULL;
     if (opt != NULL && opt->mode != MS_CALL_KEYS_LIVE && opt->mode != MS_CALL_KEYS_STORED)
-        return fail(detail, detail_cap, MS_ERR_ARG,
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
                     "a keystore opens in live or stored mode (the auditor uses "
                     "ms_call_keys_open_audit)");
     if (opt != NULL && opt->max_skew > 0xFFFFFFFFu)
-        return fail(detail, detail_cap, MS_ERR_ARG, "max_skew of %llu s is too large",
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "max_skew of %llu s is too large",
                     (unsigned long long)opt->max_skew);
     ms_call_keys *k = calloc(1, sizeof *k);
     if (k == NULL)
-        return fail(detail, detail_cap, MS_ERR_NOMEM, "out of memory");
+        return ms_detail_fail(MS_ERR_NOMEM, detail, detail_cap, "out of memory");
     set_options(k, opt);
     ms_err err = ms_keystore_open(&k->ks, keystore_dir, passphrase, passphrase_len, detail,
                                   detail_cap);
@@ -147,7 +135,7 @@ ms_err ms_call_keys_open(ms_call_keys **out, const char *keystore_dir, const cha
         goto out;
     ms_keystore_identity id;
     if ((err = ms_keystore_identity_get(k->ks, &id)) != MS_OK) {
-        fail(detail, detail_cap, err, "%s: the keystore has no readable identity",
+        ms_detail_fail(err, detail, detail_cap, "%s: the keystore has no readable identity",
              keystore_dir);
         goto out;
     }
@@ -165,7 +153,7 @@ ms_err ms_call_keys_open(ms_call_keys **out, const char *keystore_dir, const cha
      * offers, if ever, so the precomputation would be wasted there. */
     const bool live = k->opt.mode == MS_CALL_KEYS_LIVE;
     if ((err = new_ctx(&k->ctx, k, live, k->opt.clock, k->opt.clock_ctx)) != MS_OK) {
-        fail(detail, detail_cap, err, "creating the MIKEY context for %s", k->own_uri);
+        ms_detail_fail(err, detail, detail_cap, "creating the MIKEY context for %s", k->own_uri);
         goto out;
     }
     err = ms_keystore_load_mikey(k->ks, k->ctx, clock_now(&k->opt) >> 32, NULL, detail,
@@ -199,18 +187,18 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
         detail[0] = '\0';
     if (out == NULL || user_uri == NULL || rsk == NULL || kms == NULL || kms->uri == NULL ||
         kms->Z == NULL || kms->kpak == NULL || opt == NULL)
-        return fail(detail, detail_cap, MS_ERR_ARG, "ms_call_keys_open_audit: NULL argument");
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "ms_call_keys_open_audit: NULL argument");
     *out = NULL;
     if (opt->mode != MS_CALL_KEYS_AUDIT)
-        return fail(detail, detail_cap, MS_ERR_ARG, "the auditor's options must say "
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the auditor's options must say "
                                                     "MS_CALL_KEYS_AUDIT");
     if (strlen(user_uri) >= URI_CAP || strlen(user_uri) == 0 || strlen(kms->uri) >= URI_CAP ||
         (kms->scheme.kms_uri != NULL && strlen(kms->scheme.kms_uri) >= URI_CAP))
-        return fail(detail, detail_cap, MS_ERR_IDENTITY, "user or KMS URI empty or longer "
+        return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "user or KMS URI empty or longer "
                                                          "than %d octets", URI_CAP - 1);
     ms_call_keys *k = calloc(1, sizeof *k);
     if (k == NULL)
-        return fail(detail, detail_cap, MS_ERR_NOMEM, "out of memory");
+        return ms_detail_fail(MS_ERR_NOMEM, detail, detail_cap, "out of memory");
     set_options(k, opt);
     k->opt.max_skew = DEFAULT_SKEW; /* unused: each message is judged at its own T */
     snprintf(k->own_uri, sizeof k->own_uri, "%s", user_uri);
@@ -226,7 +214,7 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
     k->rsk = ms_secure_alloc(MS_SAKKE_POINT_BYTES);
     if (k->rsk == NULL) {
         ms_call_keys_free(k);
-        return fail(detail, detail_cap, MS_ERR_NOMEM, "out of secure memory");
+        return ms_detail_fail(MS_ERR_NOMEM, detail, detail_cap, "out of secure memory");
     }
     memcpy(k->rsk, rsk, MS_SAKKE_POINT_BYTES);
 
@@ -235,12 +223,12 @@ ms_err ms_call_keys_open_audit(ms_call_keys **out, const char *user_uri, uint64_
     ms_mikey_ctx *ctx = NULL;
     ms_err err = new_ctx(&ctx, k, false, fixed_clock, &k->audit_t);
     if (err != MS_OK) {
-        fail(detail, detail_cap, err, "creating the MIKEY context for %s", user_uri);
+        ms_detail_fail(err, detail, detail_cap, "creating the MIKEY context for %s", user_uri);
     } else if ((err = ms_mikey_add_kms(ctx, kms)) != MS_OK) {
-        fail(detail, detail_cap, err, "the KMS %s does not fit the %s profile (%s)", kms->uri,
+        ms_detail_fail(err, detail, detail_cap, "the KMS %s does not fit the %s profile (%s)", kms->uri,
              is_3gpp(k->opt.profile) ? "TS 33.180" : "RFC 6509", ms_errname(err));
     } else if ((err = ms_mikey_add_keys(ctx, kms->uri, period_no, rsk, NULL, NULL)) != MS_OK) {
-        fail(detail, detail_cap, err,
+        ms_detail_fail(err, detail, detail_cap,
              "the RSK is not the one of %s for key period %llu from KMS %s (%s)", user_uri,
              (unsigned long long)period_no, kms->uri, ms_errname(err));
     }
@@ -613,20 +601,20 @@ ms_err ms_call_make_offer(ms_call_keys *k, char *sdp, size_t sdp_cap, ms_call_cr
         memset(out, 0, sizeof *out);
     if (k == NULL || sdp == NULL || sdp_cap == 0 || out == NULL || callee_uri == NULL ||
         media_ip == NULL)
-        return fail(detail, detail_cap, MS_ERR_ARG, "ms_call_make_offer: NULL argument");
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "ms_call_make_offer: NULL argument");
     sdp[0] = '\0';
     if (k->ctx == NULL)
-        return fail(detail, detail_cap, MS_ERR_ARG,
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
                     "the auditor holds no signing key: it cannot make offers");
     if ((k->opt.suite != MS_SRTP_AEAD_AES_128_GCM &&
          k->opt.suite != MS_SRTP_AES_CM_128_HMAC_SHA1_80) ||
         (k->opt.accepted_suites & (1u << k->opt.suite)) == 0)
-        return fail(detail, detail_cap, MS_ERR_ARG,
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
                     "the offered suite is not among the accepted suites");
     char callee[URI_CAP];
     ms_err err = ms_call_identity_from_sip(callee, sizeof callee, callee_uri, k->opt.profile);
     if (err != MS_OK)
-        return fail(detail, detail_cap, MS_ERR_IDENTITY,
+        return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap,
                     "the callee %s gives no MIKEY identity for the %s profile", callee_uri,
                     is_3gpp(k->opt.profile) ? "TS 33.180" : "RFC 6509 (tel URI)");
 
@@ -639,23 +627,23 @@ ms_err ms_call_make_offer(ms_call_keys *k, char *sdp, size_t sdp_cap, ms_call_cr
     size_t msg_len = 0;
     uint64_t sid = 0;
     if (msg == NULL || line == NULL) {
-        err = fail(detail, detail_cap, MS_ERR_NOMEM, "out of memory");
+        err = ms_detail_fail(MS_ERR_NOMEM, detail, detail_cap, "out of memory");
         goto out;
     }
     err = ms_mikey_initiate(k->ctx, msg, MS_MIKEY_MAX_MESSAGE, &msg_len, &p, &out->mikey);
     if (err != MS_OK) {
         if (err == MS_ERR_MIKEY_KEY_PERIOD)
-            fail(detail, detail_cap, err, "no signing keys of %s held for the current key "
+            ms_detail_fail(err, detail, detail_cap, "no signing keys of %s held for the current key "
                                           "period", k->own_uri);
         else if (err == MS_ERR_IDENTITY)
-            fail(detail, detail_cap, err, "the callee %s gives no identifier", callee);
+            ms_detail_fail(err, detail, detail_cap, "the callee %s gives no identifier", callee);
         else
-            fail(detail, detail_cap, err, "building the I_MESSAGE to %s failed (%s)", callee,
+            ms_detail_fail(err, detail, detail_cap, "building the I_MESSAGE to %s failed (%s)", callee,
                  ms_errname(err));
         goto out;
     }
     if ((err = ms_sdp_key_mgmt_format(line, MS_SDP_KEY_MGMT_MAX + 1, msg, msg_len)) != MS_OK) {
-        fail(detail, detail_cap, err, "encoding a=key-mgmt failed (%s)", ms_errname(err));
+        ms_detail_fail(err, detail, detail_cap, "encoding a=key-mgmt failed (%s)", ms_errname(err));
         goto out;
     }
     out->suite = k->opt.suite;
@@ -664,18 +652,18 @@ ms_err ms_call_make_offer(ms_call_keys *k, char *sdp, size_t sdp_cap, ms_call_cr
     out->key_id = out->mikey.key_id;
     out->opened_as_initiator = true; /* our own message: the peer is the responder */
     if ((err = derive_srtp(out)) != MS_OK) {
-        fail(detail, detail_cap, err, "deriving the SRTP keys failed (%s)", ms_errname(err));
+        ms_detail_fail(err, detail, detail_cap, "deriving the SRTP keys failed (%s)", ms_errname(err));
         goto out;
     }
     if ((err = session_id(&sid)) != MS_OK) {
-        fail(detail, detail_cap, err, "no random session id");
+        ms_detail_fail(err, detail, detail_cap, "no random session id");
         goto out;
     }
     ms_sdp_audio a;
     media_stream(&a, media_ip, media_port, k->opt.suite);
     err = ms_sdp_format(sdp, sdp_cap, &a, sid, line);
     if (err != MS_OK)
-        fail(detail, detail_cap, err, "%s", err == MS_ERR_BUFFER_TOO_SMALL
+        ms_detail_fail(err, detail, detail_cap, "%s", err == MS_ERR_BUFFER_TOO_SMALL
                                                 ? "the SDP buffer is too small"
                                                 : "media address is not an IP literal");
 out:

@@ -14,22 +14,10 @@
 #include <re.h>
 
 #include "mikeysakke/crypto.h"
+#include "util/detail.h"
 
 #define MAX_LIST (1u << 20)   /* octets of a mailbox listing */
 #define MAX_MESSAGE (64u << 20) /* octets of one message's capture */
-
-static ms_err vm_fail(ms_err err, char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static ms_err vm_fail(ms_err err, char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
@@ -82,7 +70,7 @@ static ms_err request(const ms_vm_server *srv, const char *method, const char *p
     pthread_once(&curl_once, curl_init);
     CURL *k = curl_init_rc == CURLE_OK ? curl_easy_init() : NULL;
     if (k == NULL)
-        return vm_fail(MS_ERR_INTERNAL, detail, cap, "libcurl cannot be initialised");
+        return ms_detail_fail(MS_ERR_INTERNAL, detail, cap, "libcurl cannot be initialised");
     char url[1024], errbuf[CURL_ERROR_SIZE] = "";
     size_t ul = strlen(srv->url);
     while (ul > 0 && srv->url[ul - 1] == '/')
@@ -128,27 +116,27 @@ static ms_err request(const ms_vm_server *srv, const char *method, const char *p
     curl_easy_cleanup(k);
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
         rc == CURLE_OPERATION_TIMEDOUT)
-        err = vm_fail(MS_ERR_UNREACHABLE, detail, cap, "%s: %s", url,
+        err = ms_detail_fail(MS_ERR_UNREACHABLE, detail, cap, "%s: %s", url,
                       errbuf[0] ? errbuf : curl_easy_strerror(rc));
     else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
              rc == CURLE_SSL_CACERT_BADFILE)
-        err = vm_fail(MS_ERR_TLS, detail, cap, "%s: %s", url,
+        err = ms_detail_fail(MS_ERR_TLS, detail, cap, "%s: %s", url,
                       errbuf[0] ? errbuf : curl_easy_strerror(rc));
     else if (b->too_big)
-        err = vm_fail(MS_ERR_HTTP, detail, cap, "%s: answer larger than %zu octets", url,
+        err = ms_detail_fail(MS_ERR_HTTP, detail, cap, "%s: answer larger than %zu octets", url,
                       b->limit);
     else if (rc != CURLE_OK)
-        err = vm_fail(MS_ERR_HTTP, detail, cap, "%s: %s", url,
+        err = ms_detail_fail(MS_ERR_HTTP, detail, cap, "%s: %s", url,
                       errbuf[0] ? errbuf : curl_easy_strerror(rc));
     else if (status == 401)
-        err = vm_fail(MS_ERR_UNAUTHORISED, detail, cap,
+        err = ms_detail_fail(MS_ERR_UNAUTHORISED, detail, cap,
                       "the voicemail server refused the password for %s (or has no such "
                       "mailbox)", srv->user_uri);
     else if (status == 404)
-        err = vm_fail(MS_ERR_HTTP, detail, cap, "no such message in %s's mailbox",
+        err = ms_detail_fail(MS_ERR_HTTP, detail, cap, "no such message in %s's mailbox",
                       srv->user_uri);
     else if (status < 200 || status > 299)
-        err = vm_fail(MS_ERR_HTTP, detail, cap, "%s: HTTP status %ld", url, status);
+        err = ms_detail_fail(MS_ERR_HTTP, detail, cap, "%s: HTTP status %ld", url, status);
     return err;
 }
 
@@ -191,13 +179,13 @@ ms_err ms_vm_list(const ms_vm_server *srv, ms_vm_message *out, size_t cap, size_
     struct odict *doc = NULL;
     if (b.data == NULL || json_decode_odict(&doc, 32, (const char *)b.data, b.len, 8) != 0) {
         free(b.data);
-        return vm_fail(MS_ERR_HTTP, detail, detail_cap, "the mailbox listing is not JSON");
+        return ms_detail_fail(MS_ERR_HTTP, detail, detail_cap, "the mailbox listing is not JSON");
     }
     free(b.data);
     const struct odict_entry *msgs = odict_lookup(doc, "messages");
     if (msgs == NULL || msgs->type != ODICT_ARRAY) {
         mem_deref(doc);
-        return vm_fail(MS_ERR_HTTP, detail, detail_cap, "the mailbox listing has no messages");
+        return ms_detail_fail(MS_ERR_HTTP, detail, detail_cap, "the mailbox listing has no messages");
     }
     size_t count = 0;
     err = MS_OK;
@@ -214,7 +202,7 @@ ms_err ms_vm_list(const ms_vm_server *srv, ms_vm_message *out, size_t cap, size_
             m->duration_ms = (uint32_t)member_u64(e->u.odict, "duration_ms");
             m->size = member_u64(e->u.odict, "size");
             if (!valid_id(m->id)) {
-                err = vm_fail(MS_ERR_HTTP, detail, detail_cap,
+                err = ms_detail_fail(MS_ERR_HTTP, detail, detail_cap,
                               "the mailbox listing names a malformed message id");
                 break;
             }
@@ -232,30 +220,30 @@ ms_err ms_vm_fetch(const ms_vm_server *srv, const char *id, const char *path, ch
                    size_t detail_cap)
 {
     if (id == NULL || path == NULL || !valid_id(id))
-        return vm_fail(MS_ERR_ARG, detail, detail_cap, "a message id is 32 hex digits");
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "a message id is 32 hex digits");
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
         return MS_ERR_ARG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return vm_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
     FILE *f = fdopen(fd, "wb");
     if (f == NULL) {
         close(fd);
         unlink(tmp);
-        return vm_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
     }
     body b = {.limit = MAX_MESSAGE, .file = f};
     char url_path[64];
     snprintf(url_path, sizeof url_path, "/mailbox/%s", id);
     ms_err err = request(srv, "GET", url_path, &b, detail, detail_cap);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        err = err != MS_OK ? err : vm_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp,
+        err = err != MS_OK ? err : ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp,
                                            strerror(errno));
     if (fclose(f) != 0 && err == MS_OK)
-        err = vm_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
+        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
     if (err == MS_OK && rename(tmp, path) != 0)
-        err = vm_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", path, strerror(errno));
+        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", path, strerror(errno));
     if (err != MS_OK)
         unlink(tmp);
     return err;
@@ -264,7 +252,7 @@ ms_err ms_vm_fetch(const ms_vm_server *srv, const char *id, const char *path, ch
 ms_err ms_vm_delete(const ms_vm_server *srv, const char *id, char *detail, size_t detail_cap)
 {
     if (id == NULL || !valid_id(id))
-        return vm_fail(MS_ERR_ARG, detail, detail_cap, "a message id is 32 hex digits");
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "a message id is 32 hex digits");
     body b = {.limit = 4096};
     char url_path[64];
     snprintf(url_path, sizeof url_path, "/mailbox/%s", id);

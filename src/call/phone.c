@@ -18,6 +18,7 @@
 #include "mikeysakke/crypto.h"
 #include "sip/sdp.h"
 #include "sip/sip.h"
+#include "util/detail.h"
 
 #define OPUS_PT 96
 #define FRAME_MS 20
@@ -78,18 +79,6 @@ static uint64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
 }
 
 static void emit(ms_phone *p, const ms_call_event *ev)
@@ -290,13 +279,13 @@ static ms_err media_open(ms_phone *p, active_call *c, char *detail, size_t cap)
 {
     ms_err err;
     if ((err = ms_sip_udp_open(p->sip, &c->udp, p->media_ip, on_media, c)) != MS_OK) {
-        set_detail(detail, cap, "cannot open a media socket on %s", p->media_ip);
+        ms_detail_set(detail, cap, "cannot open a media socket on %s", p->media_ip);
         return err;
     }
     if ((err = ms_opus_enc_new(&c->enc, 1)) != MS_OK ||
         (err = ms_opus_dec_new(&c->dec, 1)) != MS_OK ||
         (err = ms_rtp_random_start(&c->ssrc, &c->seq, &c->ts)) != MS_OK) {
-        set_detail(detail, cap, "cannot start the Opus codec");
+        ms_detail_set(detail, cap, "cannot start the Opus codec");
         return err;
     }
     /* Both directions are keyed by the same PCK, so the two SSRCs must differ or GCM
@@ -559,7 +548,7 @@ ms_err ms_phone_new(ms_phone **out, const ms_phone_config *cfg, char *detail, si
                                .clock = cfg->clock,
                                .clock_ctx = cfg->clock_ctx};
     if (cfg->suite != NULL && (err = ms_srtp_suite_parse(&ko.suite, cfg->suite)) != MS_OK) {
-        set_detail(detail, cap, "unknown SRTP suite %s", cfg->suite);
+        ms_detail_set(detail, cap, "unknown SRTP suite %s", cfg->suite);
         goto fail;
     }
     if ((err = ms_call_keys_open(&p->keys, cfg->keystore_dir, p->passphrase,
@@ -573,7 +562,7 @@ ms_err ms_phone_new(ms_phone **out, const ms_phone_config *cfg, char *detail, si
             goto fail;
         p->have_play = true;
         if (p->play.rate != MS_AUDIO_RATE || p->play.channels != 1) {
-            set_detail(detail, cap, "%s: calls take 48000 Hz mono 16-bit WAV",
+            ms_detail_set(detail, cap, "%s: calls take 48000 Hz mono 16-bit WAV",
                        cfg->play_wav);
             err = MS_ERR_MEDIA;
             goto fail;
@@ -640,7 +629,7 @@ static ms_err wait_registration(ms_phone *p, char *detail, size_t cap)
     if (err != MS_OK)
         return err;
     if (!p->registered) {
-        set_detail(detail, cap, "registration of %s failed", p->own_uri);
+        ms_detail_set(detail, cap, "registration of %s failed", p->own_uri);
         return MS_ERR_SIP;
     }
     return MS_OK;
@@ -669,7 +658,7 @@ ms_err ms_phone_dial(ms_phone *p, const char *to_uri, char *detail, size_t cap)
     char callee[256];
     if ((err = ms_call_identity_from_sip(callee, sizeof callee, to_uri, p->profile)) !=
         MS_OK) {
-        set_detail(detail, cap, "%s is not a URI a call can be keyed to", to_uri);
+        ms_detail_set(detail, cap, "%s is not a URI a call can be keyed to", to_uri);
         call_free(c);
         return err;
     }
@@ -695,7 +684,7 @@ ms_err ms_phone_dial(ms_phone *p, const char *to_uri, char *detail, size_t cap)
     err = ms_sip_dial(p->sip, &c->sip, to_uri, sdp);
     free(sdp);
     if (err != MS_OK) {
-        set_detail(detail, cap, "cannot send the INVITE to %s", to_uri);
+        ms_detail_set(detail, cap, "cannot send the INVITE to %s", to_uri);
         call_free(c);
         return err;
     }
@@ -710,7 +699,7 @@ ms_err ms_phone_dial(ms_phone *p, const char *to_uri, char *detail, size_t cap)
     p->dialing = false;
     if (err == MS_OK && p->dial_result != MS_OK) {
         err = p->dial_result;
-        set_detail(detail, cap, "%s", p->dial_detail);
+        ms_detail_set(detail, cap, "%s", p->dial_detail);
     }
     return err;
 }

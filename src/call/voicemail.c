@@ -13,19 +13,7 @@
 #include <openssl/evp.h>
 
 #include "call/audit.h"
-
-static ms_err vm_fail(ms_err err, char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static ms_err vm_fail(ms_err err, char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
+#include "util/detail.h"
 
 /* What the signature binds, as a line of the played list: SHA-256 over the verified
  * caller, T and the key id (a re-signed copy with another s is the same message). */
@@ -63,12 +51,12 @@ static ms_err remember(const char *path, const char *line, char *detail, size_t 
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
-        return vm_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
+        return ms_detail_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
     char buf[80];
     int n = snprintf(buf, sizeof buf, "%s\n", line);
     ms_err err = MS_OK;
     if (write(fd, buf, (size_t)n) != n || fsync(fd) != 0)
-        err = vm_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
+        err = ms_detail_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
     close(fd);
     return err;
 }
@@ -85,7 +73,7 @@ ms_err ms_vm_play(ms_call_keys *keys, const char *capture, const char *wav_out,
     if ((size_t)snprintf(tmpdir, sizeof tmpdir, "%s.d.XXXXXX", wav_out) >= sizeof tmpdir)
         return MS_ERR_ARG;
     if (mkdtemp(tmpdir) == NULL)
-        return vm_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmpdir, strerror(errno));
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmpdir, strerror(errno));
     ms_audit_options opt = {.no_report = true};
     ms_audit_report rep;
     memset(&rep, 0, sizeof rep);
@@ -94,13 +82,13 @@ ms_err ms_vm_play(ms_call_keys *keys, const char *capture, const char *wav_out,
     char wav[4200];
     wav[0] = 0;
     if (err == MS_OK && rep.n_calls == 0)
-        err = vm_fail(MS_ERR_CAPTURE, detail, detail_cap, "%s holds no call set-up", capture);
+        err = ms_detail_fail(MS_ERR_CAPTURE, detail, detail_cap, "%s holds no call set-up", capture);
     if (err == MS_OK) {
         const ms_audit_call *c = &rep.calls[0];
         snprintf(res->caller_claimed, sizeof res->caller_claimed, "%s", c->caller_claimed);
         if (!c->openable) {
             snprintf(res->refused, sizeof res->refused, "%s", c->why);
-            err = vm_fail(c->err != MS_OK ? c->err : MS_ERR_INVALID, detail, detail_cap,
+            err = ms_detail_fail(c->err != MS_OK ? c->err : MS_ERR_INVALID, detail, detail_cap,
                           "the message cannot be opened: %s", c->why);
         } else {
             snprintf(res->caller, sizeof res->caller, "%s", c->caller_verified);
@@ -112,14 +100,14 @@ ms_err ms_vm_play(ms_call_keys *keys, const char *capture, const char *wav_out,
             res->failed_auth = s->failed_auth;
             res->duplicates = s->duplicates;
             if (s->file[0] == 0)
-                err = vm_fail(MS_ERR_MEDIA, detail, detail_cap,
+                err = ms_detail_fail(MS_ERR_MEDIA, detail, detail_cap,
                               "the message holds no audio that decrypts");
             else
                 snprintf(wav, sizeof wav, "%s/%s", tmpdir, s->file);
         }
     }
     if (err == MS_OK && rename(wav, wav_out) != 0)
-        err = vm_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", wav_out, strerror(errno));
+        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", wav_out, strerror(errno));
     if (err == MS_OK && played_list != NULL) {
         char line[65];
         message_digest(line, res);

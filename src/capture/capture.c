@@ -9,6 +9,7 @@
  * bytes overall), so a hostile capture costs at most a few tens of MiB.
  */
 #include "capture/capture.h"
+#include "util/detail.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,19 +38,6 @@
 #define CAP_OOO_SEGMENTS 256u         /* ... in this many segments (the list is linear) */
 #define CAP_TOTAL_MAX (48u * 1024u * 1024u) /* bytes held by all streams together */
 #define CAP_IPV6_EXT_MAX 8            /* extension headers walked */
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static uint32_t get32(const uint8_t *p)
@@ -211,7 +199,7 @@ ms_err ms_capture_create(ms_capture_writer **out, const char *path, char *detail
                          size_t detail_cap)
 {
     if (out == NULL || path == NULL || path[0] == 0) {
-        set_detail(detail, detail_cap, "no capture file path given");
+        ms_detail_set(detail, detail_cap, "no capture file path given");
         return MS_ERR_ARG;
     }
     *out = NULL;
@@ -222,7 +210,7 @@ ms_err ms_capture_create(ms_capture_writer **out, const char *path, char *detail
         if (w)
             free(w->path);
         free(w);
-        set_detail(detail, detail_cap, "out of memory creating the capture writer");
+        ms_detail_set(detail, detail_cap, "out of memory creating the capture writer");
         return MS_ERR_NOMEM;
     }
     memcpy(w->tmp, path, plen);
@@ -233,7 +221,7 @@ ms_err ms_capture_create(ms_capture_writer **out, const char *path, char *detail
     FILE *fp = NULL;
     if (fd < 0 || fchmod(fd, 0600) != 0 || (fp = fdopen(fd, "wb")) == NULL ||
         (w->dumper = pcap_dump_fopen(w->dead, fp)) == NULL) {
-        set_detail(detail, detail_cap, "cannot create capture file %s: %s", w->tmp,
+        ms_detail_set(detail, detail_cap, "cannot create capture file %s: %s", w->tmp,
                    w->dead == NULL ? "libpcap failed" : strerror(errno));
         if (fp)
             fclose(fp);
@@ -1077,21 +1065,21 @@ ms_err ms_capture_open(ms_capture_reader **out, const char *path, char *detail,
                        size_t detail_cap)
 {
     if (out == NULL || path == NULL) {
-        set_detail(detail, detail_cap, "no capture file path given");
+        ms_detail_set(detail, detail_cap, "no capture file path given");
         return MS_ERR_ARG;
     }
     *out = NULL;
     char err[PCAP_ERRBUF_SIZE] = "";
     pcap_t *pc = pcap_open_offline(path, err);
     if (pc == NULL) {
-        set_detail(detail, detail_cap, "%s is not a readable pcap or pcapng file: %s", path,
+        ms_detail_set(detail, detail_cap, "%s is not a readable pcap or pcapng file: %s", path,
                    err);
         return MS_ERR_CAPTURE;
     }
     int lt = pcap_datalink(pc);
     if (!supported_link(lt)) {
         const char *name = pcap_datalink_val_to_name(lt);
-        set_detail(detail, detail_cap, "%s: link type %d (%s) is not supported", path, lt,
+        ms_detail_set(detail, detail_cap, "%s: link type %d (%s) is not supported", path, lt,
                    name ? name : "unknown");
         pcap_close(pc);
         return MS_ERR_CAPTURE;
@@ -1099,7 +1087,7 @@ ms_err ms_capture_open(ms_capture_reader **out, const char *path, char *detail,
     ms_capture_reader *r = calloc(1, sizeof *r);
     if (r == NULL) {
         pcap_close(pc);
-        set_detail(detail, detail_cap, "out of memory opening %s", path);
+        ms_detail_set(detail, detail_cap, "out of memory opening %s", path);
         return MS_ERR_NOMEM;
     }
     r->pcap = pc;
@@ -1112,11 +1100,11 @@ int ms_capture_next(ms_capture_reader *r, ms_capture_item *item, char *detail,
                     size_t detail_cap)
 {
     if (r == NULL || item == NULL) {
-        set_detail(detail, detail_cap, "no reader or item given");
+        ms_detail_set(detail, detail_cap, "no reader or item given");
         return -1;
     }
     if (r->failed) {
-        set_detail(detail, detail_cap, "capture file is damaged after packet %llu",
+        ms_detail_set(detail, detail_cap, "capture file is damaged after packet %llu",
                    (unsigned long long)r->st.packets);
         return -1;
     }
@@ -1157,7 +1145,7 @@ int ms_capture_next(ms_capture_reader *r, ms_capture_item *item, char *detail,
         }
         if (rc != 1) {
             r->failed = true;
-            set_detail(detail, detail_cap, "capture file is damaged after packet %llu: %s",
+            ms_detail_set(detail, detail_cap, "capture file is damaged after packet %llu: %s",
                        (unsigned long long)r->st.packets, pcap_geterr(r->pcap));
             return -1;
         }

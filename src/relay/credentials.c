@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "relay/divert.h"
+#include "util/detail.h"
 
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -52,19 +53,6 @@ struct ms_vm_credentials {
     file_id id;
     cred dummy; /* what an unknown user's password is checked against */
 };
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
 
 static void table_free(table *t)
 {
@@ -114,25 +102,25 @@ static ms_err read_file(const char *path, char **out, file_id *id, char *detail,
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_detail(detail, detail_cap, "credentials %s: %s", path, strerror(errno));
+        ms_detail_set(detail, detail_cap, "credentials %s: %s", path, strerror(errno));
         return MS_ERR_IO;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        set_detail(detail, detail_cap, "credentials %s: not a regular file", path);
+        ms_detail_set(detail, detail_cap, "credentials %s: not a regular file", path);
         return MS_ERR_KEYFILE_MODE;
     }
     if ((sb.st_mode & 077) != 0) {
         close(fd);
-        set_detail(detail, detail_cap,
+        ms_detail_set(detail, detail_cap,
                    "credentials %s: mode %04o lets other users read it (use 0600)", path,
                    (unsigned)(sb.st_mode & 07777));
         return MS_ERR_KEYFILE_MODE;
     }
     if ((unsigned long long)sb.st_size > MAX_FILE) {
         close(fd);
-        set_detail(detail, detail_cap, "credentials %s: too large", path);
+        ms_detail_set(detail, detail_cap, "credentials %s: too large", path);
         return MS_ERR_IO;
     }
     size_t want = (size_t)sb.st_size, got = 0;
@@ -152,7 +140,7 @@ static ms_err read_file(const char *path, char **out, file_id *id, char *detail,
     close(fd);
     if (got != want) {
         free(buf);
-        set_detail(detail, detail_cap, "credentials %s: short read", path);
+        ms_detail_set(detail, detail_cap, "credentials %s: short read", path);
         return MS_ERR_IO;
     }
     buf[want] = '\0';
@@ -214,7 +202,7 @@ static ms_err parse(const char *path, char *text, table *t, char *detail, size_t
             if (strcmp(t->v[i].uri, c.uri) == 0)
                 why = "mailbox given twice";
         if (why != NULL) {
-            set_detail(detail, detail_cap, "%s:%zu: %s", path, lineno, why);
+            ms_detail_set(detail, detail_cap, "%s:%zu: %s", path, lineno, why);
             e = MS_ERR_CONFIG;
             OPENSSL_cleanse(&c, sizeof c);
             break;
@@ -324,7 +312,7 @@ ms_err ms_vm_credentials_refresh(ms_vm_credentials *c, char *detail, size_t deta
         return MS_ERR_ARG;
     struct stat sb;
     if (stat(c->path, &sb) != 0) {
-        set_detail(detail, detail_cap, "credentials %s: %s (previous table kept)", c->path,
+        ms_detail_set(detail, detail_cap, "credentials %s: %s (previous table kept)", c->path,
                    strerror(errno));
         return MS_ERR_IO;
     }
@@ -469,19 +457,19 @@ ms_err ms_vm_credentials_add(const char *path, const char *uri, const uint8_t *p
     if (path == NULL || uri == NULL || password == NULL)
         return MS_ERR_ARG;
     if (password_len == 0) {
-        set_detail(detail, detail_cap, "empty password");
+        ms_detail_set(detail, detail_cap, "empty password");
         return MS_ERR_ARG;
     }
     if (iterations == 0)
         iterations = MS_VM_PBKDF2_ITERATIONS;
     if (iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
-        set_detail(detail, detail_cap, "iterations must be between 1000 and 100000000");
+        ms_detail_set(detail, detail_cap, "iterations must be between 1000 and 100000000");
         return MS_ERR_ARG;
     }
     cred r;
     memset(&r, 0, sizeof r);
     if (ms_vm_uri_normalise(uri, r.uri, sizeof r.uri) != MS_OK) {
-        set_detail(detail, detail_cap, "\"%s\" is not a mailbox URI (sip:user@domain or "
+        ms_detail_set(detail, detail_cap, "\"%s\" is not a mailbox URI (sip:user@domain or "
                    "tel:number)", uri);
         return MS_ERR_IDENTITY;
     }
@@ -567,7 +555,7 @@ ms_err ms_vm_credentials_add(const char *path, const char *uri, const uint8_t *p
     }
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        set_detail(detail, detail_cap, "cannot write beside %s: %s", path, strerror(errno));
+        ms_detail_set(detail, detail_cap, "cannot write beside %s: %s", path, strerror(errno));
         OPENSSL_cleanse(text, len);
         free(text);
         return MS_ERR_IO;
@@ -587,7 +575,7 @@ ms_err ms_vm_credentials_add(const char *path, const char *uri, const uint8_t *p
     bool ok = off == len && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
-        set_detail(detail, detail_cap, "cannot write %s: %s", path, strerror(errno));
+        ms_detail_set(detail, detail_cap, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         return MS_ERR_IO;
     }

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "relay/divert.h"
+#include "util/detail.h"
 
 #define DEFAULT_MAX_MESSAGES 100u
 #define DEFAULT_MAX_SECONDS 300u
@@ -30,19 +31,6 @@ struct ms_mailbox_store {
     ms_mailbox_limits limits;
 };
 
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
-
 ms_err ms_mailbox_open(ms_mailbox_store **out, const char *dir, const ms_mailbox_limits *limits,
                        char *detail, size_t detail_cap)
 {
@@ -50,16 +38,16 @@ ms_err ms_mailbox_open(ms_mailbox_store **out, const char *dir, const ms_mailbox
         return MS_ERR_ARG;
     *out = NULL;
     if (dir == NULL || dir[0] == '\0') {
-        set_detail(detail, detail_cap, "no store folder given");
+        ms_detail_set(detail, detail_cap, "no store folder given");
         return MS_ERR_ARG;
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        set_detail(detail, detail_cap, "cannot create %s: %s", dir, strerror(errno));
+        ms_detail_set(detail, detail_cap, "cannot create %s: %s", dir, strerror(errno));
         return MS_ERR_IO;
     }
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        set_detail(detail, detail_cap, "%s is not a folder", dir);
+        ms_detail_set(detail, detail_cap, "%s is not a folder", dir);
         return MS_ERR_IO;
     }
     ms_mailbox_store *s = calloc(1, sizeof *s);
@@ -142,7 +130,7 @@ static ms_err mbox_open(const ms_mailbox_store *s, const char *uri, bool create,
     if (absent != NULL)
         *absent = false;
     if (uri == NULL || ms_vm_uri_normalise(uri, m->uri, sizeof m->uri) != MS_OK) {
-        set_detail(detail, detail_cap, "\"%s\" is not a mailbox URI", uri != NULL ? uri : "");
+        ms_detail_set(detail, detail_cap, "\"%s\" is not a mailbox URI", uri != NULL ? uri : "");
         return MS_ERR_IDENTITY;
     }
     char id[MS_MAILBOX_ID_HEX + 1];
@@ -151,12 +139,12 @@ static ms_err mbox_open(const ms_mailbox_store *s, const char *uri, bool create,
         return e;
     int n = snprintf(m->dir, sizeof m->dir, "%s/%s", s->dir, id);
     if (n < 0 || (size_t)n >= sizeof m->dir - MS_MESSAGE_ID_HEX - 16) {
-        set_detail(detail, detail_cap, "store path too long");
+        ms_detail_set(detail, detail_cap, "store path too long");
         return MS_ERR_ARG;
     }
     if (create) {
         if (mkdir(m->dir, 0700) != 0 && errno != EEXIST) {
-            set_detail(detail, detail_cap, "cannot create mailbox folder %s: %s", m->dir,
+            ms_detail_set(detail, detail_cap, "cannot create mailbox folder %s: %s", m->dir,
                        strerror(errno));
             return MS_ERR_IO;
         }
@@ -172,12 +160,12 @@ static ms_err mbox_open(const ms_mailbox_store *s, const char *uri, bool create,
     snprintf(path, sizeof path, "%s/.lock", m->dir);
     m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (m->lock_fd < 0) {
-        set_detail(detail, detail_cap, "cannot open %s: %s", path, strerror(errno));
+        ms_detail_set(detail, detail_cap, "cannot open %s: %s", path, strerror(errno));
         return MS_ERR_IO;
     }
     while (flock(m->lock_fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
         if (errno != EINTR) {
-            set_detail(detail, detail_cap, "cannot lock %s: %s", path, strerror(errno));
+            ms_detail_set(detail, detail_cap, "cannot lock %s: %s", path, strerror(errno));
             close(m->lock_fd);
             m->lock_fd = -1;
             return MS_ERR_IO;
@@ -228,7 +216,7 @@ static ms_err replace_file(const mbox *m, const char *name, const char *text, si
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        set_detail(detail, detail_cap, "cannot write %s: %s", tmp, strerror(errno));
+        ms_detail_set(detail, detail_cap, "cannot write %s: %s", tmp, strerror(errno));
         return MS_ERR_IO;
     }
     ms_err e = write_all(fd, text, len);
@@ -239,7 +227,7 @@ static ms_err replace_file(const mbox *m, const char *name, const char *text, si
     if (e == MS_OK && rename(tmp, path) != 0)
         e = MS_ERR_IO;
     if (e != MS_OK) {
-        set_detail(detail, detail_cap, "cannot write %s: %s", path, strerror(errno));
+        ms_detail_set(detail, detail_cap, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         return e;
     }
@@ -312,7 +300,7 @@ static ms_err read_index(const mbox *m, ms_mailbox_entry **out, size_t *n, char 
     if (f == NULL) {
         if (errno == ENOENT)
             return MS_OK;
-        set_detail(detail, detail_cap, "cannot read %s: %s", path, strerror(errno));
+        ms_detail_set(detail, detail_cap, "cannot read %s: %s", path, strerror(errno));
         return MS_ERR_IO;
     }
     ms_mailbox_entry *v = NULL;
@@ -348,7 +336,7 @@ static ms_err read_index(const mbox *m, ms_mailbox_entry **out, size_t *n, char 
     fclose(f);
     if (e != MS_OK) {
         if (e == MS_ERR_IO)
-            set_detail(detail, detail_cap, "%s:%zu: malformed index line", path, lineno);
+            ms_detail_set(detail, detail_cap, "%s:%zu: malformed index line", path, lineno);
         free(v);
         return e;
     }
@@ -397,7 +385,7 @@ ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, unsigned in_progre
     e = read_index(&m, &v, &n, detail, detail_cap);
     free(v);
     if (e == MS_OK && n + in_progress >= s->limits.max_messages) {
-        set_detail(detail, detail_cap,
+        ms_detail_set(detail, detail_cap,
                    "mailbox %s is full (%zu messages and %u being recorded, limit %" PRIu32 ")",
                    m.uri, n, in_progress, s->limits.max_messages);
         e = MS_ERR_QUOTA;
@@ -446,7 +434,7 @@ ms_err ms_mailbox_commit(ms_mailbox_store *s, const char *uri, const ms_mailbox_
     ms_mailbox_entry *v = NULL;
     size_t n = 0;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        set_detail(detail, detail_cap, "message file %s is missing", path);
+        ms_detail_set(detail, detail_cap, "message file %s is missing", path);
         err = MS_ERR_ARG;
     }
     if (err == MS_OK)
@@ -461,7 +449,7 @@ ms_err ms_mailbox_commit(ms_mailbox_store *s, const char *uri, const ms_mailbox_
             for (size_t i = 0; i < n; i++)
                 dup = dup || strcmp(v[i].id, e->id) == 0;
             if (dup) {
-                set_detail(detail, detail_cap, "message %s is already in the index", e->id);
+                ms_detail_set(detail, detail_cap, "message %s is already in the index", e->id);
                 err = MS_ERR_EXISTS;
             } else {
                 v[n] = *e;
@@ -592,7 +580,7 @@ static ms_err find_message(const mbox *m, const char *id, ms_mailbox_entry **v, 
             return MS_OK;
         }
     }
-    set_detail(detail, detail_cap, "no message %s in this mailbox", id);
+    ms_detail_set(detail, detail_cap, "no message %s in this mailbox", id);
     return MS_ERR_ARG;
 }
 
@@ -604,14 +592,14 @@ ms_err ms_mailbox_read(ms_mailbox_store *s, const char *uri, const char *id, uin
     *data = NULL;
     *len = 0;
     if (!ms_mailbox_valid_message_id(id)) {
-        set_detail(detail, detail_cap, "not a message id");
+        ms_detail_set(detail, detail_cap, "not a message id");
         return MS_ERR_ARG;
     }
     mbox m;
     bool absent = false;
     ms_err e = mbox_open(s, uri, false, false, &m, &absent, detail, detail_cap);
     if (absent) {
-        set_detail(detail, detail_cap, "no message %s in this mailbox", id);
+        ms_detail_set(detail, detail_cap, "no message %s in this mailbox", id);
         return MS_ERR_ARG;
     }
     if (e != MS_OK)
@@ -627,7 +615,7 @@ ms_err ms_mailbox_read(ms_mailbox_store *s, const char *uri, const char *id, uin
         struct stat sb;
         if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
             (uint64_t)sb.st_size > READ_CAP) {
-            set_detail(detail, detail_cap, "cannot read message %s", id);
+            ms_detail_set(detail, detail_cap, "cannot read message %s", id);
             e = MS_ERR_IO;
         } else {
             size_t want = (size_t)sb.st_size, got = 0;
@@ -645,7 +633,7 @@ ms_err ms_mailbox_read(ms_mailbox_store *s, const char *uri, const char *id, uin
                 }
                 if (got != want) {
                     free(buf);
-                    set_detail(detail, detail_cap, "short read on message %s", id);
+                    ms_detail_set(detail, detail_cap, "short read on message %s", id);
                     e = MS_ERR_IO;
                 } else {
                     *data = buf;
@@ -666,14 +654,14 @@ ms_err ms_mailbox_delete(ms_mailbox_store *s, const char *uri, const char *id, c
     if (s == NULL)
         return MS_ERR_ARG;
     if (!ms_mailbox_valid_message_id(id)) {
-        set_detail(detail, detail_cap, "not a message id");
+        ms_detail_set(detail, detail_cap, "not a message id");
         return MS_ERR_ARG;
     }
     mbox m;
     bool absent = false;
     ms_err e = mbox_open(s, uri, false, true, &m, &absent, detail, detail_cap);
     if (absent) {
-        set_detail(detail, detail_cap, "no message %s in this mailbox", id);
+        ms_detail_set(detail, detail_cap, "no message %s in this mailbox", id);
         return MS_ERR_ARG;
     }
     if (e != MS_OK)
@@ -690,7 +678,7 @@ ms_err ms_mailbox_delete(ms_mailbox_store *s, const char *uri, const char *id, c
             char path[4200];
             snprintf(path, sizeof path, "%s/%s.pcap", m.dir, id);
             if (unlink(path) != 0 && errno != ENOENT) {
-                set_detail(detail, detail_cap, "cannot remove %s: %s", path, strerror(errno));
+                ms_detail_set(detail, detail_cap, "cannot remove %s: %s", path, strerror(errno));
                 e = MS_ERR_IO;
             }
             fsync_dir(m.dir);

@@ -36,6 +36,7 @@
 #pragma GCC diagnostic pop
 
 #include "sip/sdp.h"
+#include "util/detail.h"
 
 #define WARNING_CAP 256
 #define TEXT_CAP 256
@@ -99,18 +100,6 @@ struct ms_sip_udp {
 static unsigned libre_users; /* agents alive; libre is initialised while > 0 */
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (!detail || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
 
 static char *dup_pl(const struct pl *pl)
 {
@@ -534,12 +523,12 @@ static int parse_transport(const char *name, enum sip_transp *tp)
 static ms_err setup_tls(ms_sip *sip, const char *ca_file, char *detail, size_t cap)
 {
     if (tls_alloc(&sip->tls, TLS_METHOD_SSLV23, NULL, NULL)) {
-        set_detail(detail, cap, "could not set up TLS");
+        ms_detail_set(detail, cap, "could not set up TLS");
         return MS_ERR_SIP;
     }
     if (ca_file) {
         if (tls_add_ca(sip->tls, ca_file)) {
-            set_detail(detail, cap, "cannot read the TLS trust anchors in %s", ca_file);
+            ms_detail_set(detail, cap, "cannot read the TLS trust anchors in %s", ca_file);
             return MS_ERR_SIP;
         }
     }
@@ -547,11 +536,11 @@ static ms_err setup_tls(ms_sip *sip, const char *ca_file, char *detail, size_t c
      * (chain to the trust anchors; the provider is untrusted for content anyway) */
     SSL_CTX *ctx = tls_openssl_context(sip->tls);
     if (!ctx) {
-        set_detail(detail, cap, "could not set up TLS");
+        ms_detail_set(detail, cap, "could not set up TLS");
         return MS_ERR_SIP;
     }
     if (!ca_file && SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        set_detail(detail, cap, "cannot load the system's TLS trust anchors");
+        ms_detail_set(detail, cap, "cannot load the system's TLS trust anchors");
         return MS_ERR_SIP;
     }
     SSL_CTX_set_verify_depth(ctx, 8);
@@ -562,14 +551,14 @@ static ms_err setup_tls(ms_sip *sip, const char *ca_file, char *detail, size_t c
 ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers *h, void *arg,
                   char *detail, size_t detail_cap)
 {
-    set_detail(detail, detail_cap, "%s", "");
+    ms_detail_set(detail, detail_cap, "%s", "");
     if (!out || !cfg || !h) {
-        set_detail(detail, detail_cap, "missing argument");
+        ms_detail_set(detail, detail_cap, "missing argument");
         return MS_ERR_ARG;
     }
     *out = NULL;
     if (!cfg->local_uri) {
-        set_detail(detail, detail_cap, "no local SIP URI given");
+        ms_detail_set(detail, detail_cap, "no local SIP URI given");
         return MS_ERR_ARG;
     }
     struct pl pl;
@@ -577,35 +566,35 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
     pl_set_str(&pl, cfg->local_uri);
     if (uri_decode(&local, &pl) || pl_strcasecmp(&local.scheme, "sip") ||
         !pl_isset(&local.user) || !pl_isset(&local.host)) {
-        set_detail(detail, detail_cap, "local URI '%s' is not sip:user@host", cfg->local_uri);
+        ms_detail_set(detail, detail_cap, "local URI '%s' is not sip:user@host", cfg->local_uri);
         return MS_ERR_ARG;
     }
     enum sip_transp tp;
     if (parse_transport(cfg->transport, &tp)) {
-        set_detail(detail, detail_cap, "transport '%s' is not tcp, tls or udp",
+        ms_detail_set(detail, detail_cap, "transport '%s' is not tcp, tls or udp",
                    cfg->transport);
         return MS_ERR_ARG;
     }
     struct sa laddr;
     const char *listen = cfg->listen ? cfg->listen : "127.0.0.1:0";
     if (sa_decode(&laddr, listen, strlen(listen))) {
-        set_detail(detail, detail_cap, "listen address '%s' is not IP:PORT", listen);
+        ms_detail_set(detail, detail_cap, "listen address '%s' is not IP:PORT", listen);
         return MS_ERR_ARG;
     }
     if (cfg->proxy) {
         struct uri proxy;
         pl_set_str(&pl, cfg->proxy);
         if (uri_decode(&proxy, &pl) || !pl_isset(&proxy.host)) {
-            set_detail(detail, detail_cap, "proxy '%s' is not a SIP URI", cfg->proxy);
+            ms_detail_set(detail, detail_cap, "proxy '%s' is not a SIP URI", cfg->proxy);
             return MS_ERR_ARG;
         }
     }
     if (cfg->do_register && !cfg->proxy) {
-        set_detail(detail, detail_cap, "registering needs a proxy (the registrar)");
+        ms_detail_set(detail, detail_cap, "registering needs a proxy (the registrar)");
         return MS_ERR_ARG;
     }
     if ((cfg->auth_user == NULL) != (cfg->password == NULL)) {
-        set_detail(detail, detail_cap, "digest authentication needs both user and password");
+        ms_detail_set(detail, detail_cap, "digest authentication needs both user and password");
         return MS_ERR_ARG;
     }
 
@@ -615,7 +604,7 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
     if (libre_users == 0) {
         if (libre_init()) {
             free(sip);
-            set_detail(detail, detail_cap, "could not initialise libre");
+            ms_detail_set(detail, detail_cap, "could not initialise libre");
             return MS_ERR_SIP;
         }
         /* libre's own warnings repeat what `detail` says, in colour: errors only */
@@ -654,7 +643,7 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
     rc = MS_ERR_SIP;
     if (sip_alloc(&sip->stack, sip->dnsc, 32, 32, 32,
                   cfg->user_agent ? cfg->user_agent : "mikeysakke", on_stack_idle, sip)) {
-        set_detail(detail, detail_cap, "could not start the SIP stack");
+        ms_detail_set(detail, detail_cap, "could not start the SIP stack");
         goto fail;
     }
     if (getenv("MS_SIP_TRACE"))
@@ -668,12 +657,12 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
     int err = tp == SIP_TRANSP_TLS ? sip_transp_add(sip->stack, tp, &laddr, sip->tls)
                                    : sip_transp_add(sip->stack, tp, &laddr);
     if (err) {
-        set_detail(detail, detail_cap, "cannot listen on %s %s: %s", sip_transp_name(tp),
+        ms_detail_set(detail, detail_cap, "cannot listen on %s %s: %s", sip_transp_name(tp),
                    listen, strerror(err));
         goto fail;
     }
     if (sipsess_listen(&sip->sock, sip->stack, 32, conn_handler, sip)) {
-        set_detail(detail, detail_cap, "could not start the SIP session layer");
+        ms_detail_set(detail, detail_cap, "could not start the SIP session layer");
         goto fail;
     }
     if (cfg->do_register) {
@@ -689,7 +678,7 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
                               sip->contact_user, routev, 1, 0, auth_handler, sip, false,
                               register_handler, sip, NULL, NULL);
         if (err) {
-            set_detail(detail, detail_cap, "cannot send REGISTER to %s: %s", sip->route,
+            ms_detail_set(detail, detail_cap, "cannot send REGISTER to %s: %s", sip->route,
                        strerror(err));
             goto fail;
         }
@@ -699,7 +688,7 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
 
 fail:
     if (rc == MS_ERR_NOMEM)
-        set_detail(detail, detail_cap, "out of memory");
+        ms_detail_set(detail, detail_cap, "out of memory");
     ms_sip_free(sip);
     return rc;
 }
