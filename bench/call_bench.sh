@@ -93,7 +93,7 @@ out call_setup_mikey_sakke "$mikey" "initiate $mk_a + respond $mk_b; target <= 3
 
 # ---- audit decrypt speed: a 20 s call captured on the wire -----------------------------------
 python3 "$here/../tests/lib/make_wav.py" "$work/long.wav" 20 3
-tcpdump -i lo -U -s 0 -w "$work/long.pcap" "tcp port $PORT or udp" >"$work/tcpdump.log" 2>&1 &
+tcpdump -i lo -U -B 32768 -s 0 -w "$work/long.pcap" "tcp port $PORT or udp" >"$work/tcpdump.log" 2>&1 &
 tcpdump_pid=$!
 pids+=($tcpdump_pid)
 for _ in $(seq 100); do grep -q 'listening on' "$work/tcpdump.log" && break; sleep 0.05; done

@@ -57,7 +57,7 @@ pids+=($!)
 wait_for "$work/vm.out" "SIP on" "the voicemail store does not start"
 capture=0
 if [ "$(id -u)" = 0 ] && command -v tcpdump >/dev/null; then
-    tcpdump -i lo -U -s 0 -w "$work/wire.pcap" "tcp port $PORT or udp" >"$work/tcpdump.log" 2>&1 &
+    tcpdump -i lo -U -B 32768 -s 0 -w "$work/wire.pcap" "tcp port $PORT or udp" >"$work/tcpdump.log" 2>&1 &
     tcpdump_pid=$!
     pids+=($tcpdump_pid)
     wait_for "$work/tcpdump.log" "listening on" "tcpdump does not start"

@@ -48,7 +48,7 @@ check "kamailio starts" kam_start "$work/kam" "$PORT" "sip:127.0.0.1:$VMPORT;tra
 PROXY="sip:127.0.0.1:$PORT;transport=tcp"
 
 # ---- the wire -----------------------------------------------------------------------------------
-tcpdump -i lo -U -s 0 -w "$work/wire.pcap" "tcp port $PORT or udp" >"$work/tcpdump.log" 2>&1 &
+tcpdump -i lo -U -B 32768 -s 0 -w "$work/wire.pcap" "tcp port $PORT or udp" >"$work/tcpdump.log" 2>&1 &
 TCPDUMP=$!
 pids+=("$TCPDUMP")
 for _ in $(seq 100); do grep -q 'listening on' "$work/tcpdump.log" && break; sleep 0.05; done
@@ -198,13 +198,7 @@ kill "$TCPDUMP" 2>/dev/null
 wait "$TCPDUMP" 2>/dev/null
 check "capture written" test -s "$work/wire.pcap"
 # The call's keys, recovered by bob's own device from the I_MESSAGE on the wire.
-python3 - "$work/wire.pcap" "$work/first.sdp" <<'EOF'
-import re, sys
-data = open(sys.argv[1], "rb").read()
-m = re.search(rb"a=key-mgmt:mikey [A-Za-z0-9+/=]+", data)
-open(sys.argv[2], "wb").write(m.group(0) if m else b"")
-EOF
-check "the I_MESSAGE is on the wire" test -s "$work/first.sdp"
+check "the I_MESSAGE is on the wire" python3 "$here/../lib/first_key_mgmt.py" "$work/wire.pcap" "$work/first.sdp"
 check "its keys, by bob's device" run 0 mikey respond --keystore "$work/bob.ks" \
     --passphrase-file "$work/bob.pass" --in "$work/first.sdp" --now "$T" --max-skew 3600
 KEY=$(sed -n 's/^key = //p' "$work/out")
@@ -251,7 +245,8 @@ for who in alice bob carol; do
         --out "$work/$who.rsk"
 done
 check "bob's RSK opens the call (incoming)" audit bob "$work/bob.rsk" "$PERIOD" "$work/audit-bob"
-check "both directions, bit-exact: alice to bob" cmp "$work/alice-expected.wav" "$work/audit-bob/call-1-caller-to-callee.wav"
+check "both directions, bit-exact: alice to bob" cmp "$work/alice-expected.wav" "$work/audit-bob/call-1-caller-to-callee.wav" ||
+    sed -n '1,60p' "$work/audit-bob/report.json" >&2
 check "bob to alice" cmp "$work/bob-expected.wav" "$work/audit-bob/call-1-callee-to-caller.wav"
 check "alice's RSK opens it too (her outgoing call, SAKKE-to-self)" audit alice "$work/alice.rsk" "$PERIOD" "$work/audit-alice"
 check "the same audio" cmp "$work/alice-expected.wav" "$work/audit-alice/call-1-caller-to-callee.wav"
