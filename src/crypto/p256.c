@@ -107,7 +107,8 @@ static inline uint64_t u256_sub(uint64_t r[4], const uint64_t a[4], const uint64
 
 /* ---- the field --------------------------------------------------------------------- */
 
-/* r = t mod p for t = (top, t[3..0]) < 2p. */
+#if !(defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)))
+/* r = t mod p for t = (top, t[3..0]) < 2p (the portable field code only). */
 static inline void fe_reduce_once(fe r, const uint64_t t[4], uint64_t top)
 {
     fe d;
@@ -121,6 +122,7 @@ static inline void fe_reduce_once(fe r, const uint64_t t[4], uint64_t top)
     for (int i = 0; i < 4; i++)
         r[i] = ms_ct_select(keep, t[i], d[i]);
 }
+#endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 /* x86-64 assembly, two ways: with mul and adc (any x86-64), and with mulx, adcx and
