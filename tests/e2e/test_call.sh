@@ -16,16 +16,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../cli/lib.sh"
 . "$here/../lib/community.sh"
 . "$here/../lib/kamailio.sh"
+. "$here/../lib/calls.sh"
 roundtrip=${MS_OPUS_ROUNDTRIP:?set MS_OPUS_ROUNDTRIP to the opus_roundtrip test program}
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    [ -f "$work/kam/kamailio.main.pid" ] && kam_stop "$work/kam" >/dev/null 2>&1
-    community_down
-    if [ -n "${MS_TEST_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
 
 ALICE=sip:alice@example.org BOB=sip:bob@example.org CAROL=sip:carol@example.org
 DAVE=sip:dave@example.org
@@ -62,12 +55,6 @@ phone() { # phone NAME VERB ARGS...: the common options of a registered phone
     shift 2
     "$ms" call "$verb" --keystore "$work/$n.ks" --passphrase-file "$work/$n.pass" \
         --register --proxy "$PROXY" --auth-user "$n" --password-file "$work/$n.sip" --json "$@"
-}
-wait_for() { # wait_for FILE PATTERN: up to 10 s
-    for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "  no '$2' in $1:" >&2
-    sed 's/^/    /' "$1" >&2
-    return 1
 }
 phone bob answer --play "$work/bob.wav" --record "$work/bob-heard.wav" --calls 1 \
     >"$work/bob.out" 2>"$work/bob.err" &

@@ -11,15 +11,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../cli/lib.sh"
 . "$here/../lib/community.sh"
 . "$here/../lib/kamailio.sh"
+. "$here/../lib/calls.sh"
 roundtrip=${MS_OPUS_ROUNDTRIP:?set MS_OPUS_ROUNDTRIP to the opus_roundtrip test program}
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    [ -f "$work/kam/kamailio.main.pid" ] && kam_stop "$work/kam" >/dev/null 2>&1
-    community_down
-    if [ -n "${MS_TEST_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
 
 ALICE=tel:+447700900123 BOB=tel:+447700900456
 check "an RFC 6509 community: KMS and two devices" env KMS_SCHEME=rfc6509 bash -c \
@@ -45,7 +38,7 @@ phone 447700900456 answer --play "$work/b.wav" --record "$work/b-heard.wav" --ca
     >"$work/bob.out" 2>"$work/bob.err" &
 BOBPID=$!
 pids+=("$BOBPID")
-for _ in $(seq 200); do grep -q registered "$work/bob.out" && break; sleep 0.05; done
+wait_for "$work/bob.out" registered
 check "bob registers" grep -q '"event":"registered","incoming":false,"peer":"sip:+447700900456' "$work/bob.out"
 phone 447700900123 dial --to "sip:+447700900456@example.org;user=phone" --play "$work/a.wav" \
     --record "$work/a-heard.wav" >"$work/alice.out" 2>"$work/alice.err"

@@ -14,22 +14,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../cli/lib.sh"
 . "$here/../lib/community.sh"
 . "$here/../lib/kamailio.sh"
+. "$here/../lib/calls.sh"
 roundtrip=${MS_OPUS_ROUNDTRIP:?set MS_OPUS_ROUNDTRIP to the opus_roundtrip test program}
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    [ -f "$work/kam/kamailio.main.pid" ] && kam_stop "$work/kam" >/dev/null 2>&1
-    community_down
-    if [ -n "${MS_TEST_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-wait_for() { # wait_for FILE PATTERN: up to 15 s
-    for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "  no '$2' in $1:" >&2
-    sed 's/^/    /' "$1" >&2
-    return 1
-}
 
 ALICE=sip:alice@example.org BOB=sip:bob@example.org CAROL=sip:carol@example.org
 check "community: KMS and three devices" community_up "$ALICE" "$BOB" "$CAROL"
