@@ -98,6 +98,23 @@ check "carol cannot fetch bob's message (65)" run 65 voicemail fetch --keystore 
     --passphrase-file "$work/carol.pass" --server "https://127.0.0.1:$HPORT" \
     --cacert "$work/ca.crt" --password-file "$work/carol.vm" --id "$ID" --out "$work/x.pcap"
 
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=other-ca \
+    -keyout "$work/other.key" -out "$work/other.crt" >/dev/null 2>&1
+check "a store whose certificate another CA signed: exit 62 (TLS)" run 62 voicemail list \
+    --keystore "$work/bob.ks" --passphrase-file "$work/bob.pass" --server "https://127.0.0.1:$HPORT" \
+    --cacert "$work/other.crt" --password-file "$work/bob.vm"
+check "no store there: exit 61 (unreachable)" run 61 voicemail list --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --server "https://127.0.0.1:$(kam_free_port)" \
+    --cacert "$work/ca.crt" --password-file "$work/bob.vm"
+check "a malformed message id: exit 2" run 2 voicemail fetch --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --server "https://127.0.0.1:$HPORT" --cacert "$work/ca.crt" \
+    --password-file "$work/bob.vm" --id ../../etc --out "$work/y.pcap"
+check "play with both --in and --id: exit 21" run 21 voicemail play --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --in "$work/msg.pcap" --id "$ID" --out "$work/z.wav"
+check "a file that is no capture: exit 72" run 72 voicemail play --keystore "$work/bob.ks" \
+    --passphrase-file "$work/bob.pass" --in "$work/bob.vm" --out "$work/z.wav"
+check "nothing written by the refusals" test ! -e "$work/y.pcap" -a ! -e "$work/z.wav"
+
 # ---- the store holds no key ---------------------------------------------------------------------------
 python3 - "$work/msg.pcap" "$work/msg.sdp" <<'EOF'
 import re, sys
