@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <re.h>
 
 #include "mikeysakke/crypto.h"
@@ -61,6 +62,33 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* "Authorization: Basic base64(uri:password)" as a one-entry header list; NULL when
+ * out of memory. The caller wipes the entry before freeing it. */
+static struct curl_slist *basic_auth(const char *user, const char *password)
+{
+    size_t ul = strlen(user), pl = strlen(password), n = ul + 1 + pl;
+    size_t b64 = 4 * ((n + 2) / 3);
+    const char prefix[] = "Authorization: Basic ";
+    uint8_t *plain = malloc(n);
+    char *line = malloc(sizeof prefix + b64);
+    struct curl_slist *list = NULL;
+    if (plain != NULL && line != NULL) {
+        memcpy(plain, user, ul);
+        plain[ul] = ':';
+        memcpy(plain + ul + 1, password, pl);
+        memcpy(line, prefix, sizeof prefix - 1);
+        EVP_EncodeBlock((unsigned char *)line + sizeof prefix - 1, plain, (int)n);
+        list = curl_slist_append(NULL, line);
+    }
+    if (plain != NULL)
+        ms_wipe(plain, n);
+    if (line != NULL)
+        ms_wipe(line, sizeof prefix + b64);
+    free(plain);
+    free(line);
+    return list;
+}
+
 /* One request: method and path under the server URL; the body to b. */
 static ms_err request(const ms_vm_server *srv, const char *method, const char *path, body *b,
                       char *detail, size_t cap)
@@ -76,6 +104,13 @@ static ms_err request(const ms_vm_server *srv, const char *method, const char *p
     while (ul > 0 && srv->url[ul - 1] == '/')
         ul--;
     snprintf(url, sizeof url, "%.*s%s", (int)ul, srv->url, path);
+    /* Basic credentials built here, not handed to libcurl as a password: libcurl frees
+     * its copies without wiping them, while these buffers are wiped below. */
+    struct curl_slist *headers = basic_auth(srv->user_uri, srv->password);
+    if (headers == NULL) {
+        curl_easy_cleanup(k);
+        return ms_detail_fail(MS_ERR_NOMEM, detail, cap, "the Authorization header");
+    }
     CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                                     \
     do {                                                                                  \
@@ -93,9 +128,7 @@ static ms_err request(const ms_vm_server *srv, const char *method, const char *p
         SET(CURLOPT_CAPATH, (char *)NULL);
     }
     /* Basic over TLS only (the protocol list above): user-id is the mailbox URI. */
-    SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    SET(CURLOPT_USERNAME, srv->user_uri);
-    SET(CURLOPT_PASSWORD, srv->password);
+    SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "DELETE") == 0)
         SET(CURLOPT_NOBODY, 0L);
@@ -112,8 +145,10 @@ static ms_err request(const ms_vm_server *srv, const char *method, const char *p
         rc = curl_easy_perform(k);
     long status = 0;
     curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
-    /* libcurl keeps a copy of the password in the handle: cleanup frees it. */
     curl_easy_cleanup(k);
+    for (struct curl_slist *h = headers; h != NULL; h = h->next)
+        ms_wipe(h->data, strlen(h->data));
+    curl_slist_free_all(headers);
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
         rc == CURLE_OPERATION_TIMEDOUT)
         err = ms_detail_fail(MS_ERR_UNREACHABLE, detail, cap, "%s: %s", url,
