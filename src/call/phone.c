@@ -418,6 +418,20 @@ static int on_incoming(void *arg, ms_sip_call *sc, const char *from_uri, const c
         err = ms_call_check_offer(p->keys, &c->crypto, &remote, &why, sdp, sdp_len, claimed);
     }
     c->ev.mikey_us = now_us() - t0;
+    char detail[256] = "";
+    if (err == MS_OK) {
+        snprintf(c->remote_ip, sizeof c->remote_ip, "%s", remote.addr);
+        c->remote_port = remote.port;
+        if ((err = media_open(p, c, detail, sizeof detail)) != MS_OK ||
+            (err = media_keys(c)) != MS_OK ||
+            (err = ms_call_make_answer(answer, answer_cap, &c->crypto, p->media_ip,
+                                       ms_sip_udp_port(c->udp))) != MS_OK) {
+            why.sip_status = 500;
+            why.err = err;
+            snprintf(why.warning, sizeof why.warning, "callee failed: %s",
+                     detail[0] ? detail : ms_strerror(err));
+        }
+    }
     if (err != MS_OK) {
         snprintf(warning, warning_cap, "%s", why.warning);
         ev.sip_status = why.sip_status ? why.sip_status : 488;
@@ -429,17 +443,6 @@ static int on_incoming(void *arg, ms_sip_call *sc, const char *from_uri, const c
             stop_soon(p);
         call_free(c);
         return ev.sip_status;
-    }
-    snprintf(c->remote_ip, sizeof c->remote_ip, "%s", remote.addr);
-    c->remote_port = remote.port;
-    char detail[256] = "";
-    if ((err = media_open(p, c, detail, sizeof detail)) != MS_OK ||
-        (err = media_keys(c)) != MS_OK ||
-        (err = ms_call_make_answer(answer, answer_cap, &c->crypto, p->media_ip,
-                                   ms_sip_udp_port(c->udp))) != MS_OK) {
-        snprintf(warning, warning_cap, "callee failed: %s", detail[0] ? detail : ms_strerror(err));
-        call_free(c);
-        return 500;
     }
     fill_event_keys(c);
     ms_sip_call_set_arg(sc, c);

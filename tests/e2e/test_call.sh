@@ -162,6 +162,17 @@ wait "$BOB2"
 check "bob answered 9 offers and exits 0" same "$?" 0
 check "bob printed each refusal with its reason" same "$(grep -c '"event":"refused"' "$work/bob2.out")" 8
 
+# a callee whose media cannot start (no sound card here) refuses with 500, and that call counts
+phone carol answer --calls 1 --device no-such-card >"$work/carol.out" 2>"$work/carol.err" &
+CAROLPID=$!
+pids+=("$CAROLPID")
+check "carol registers" wait_for "$work/carol.out" '"event":"registered"'
+(phone alice dial --to "$CAROL" --play "$work/bob.wav" >"$work/tocarol.out" 2>"$work/tocarol.err")
+check "alice is told 500 (exit 70)" same "$?" 70
+check "with the callee's reason" grep -q '"sip_status":500,"warning":"callee failed: sound card' "$work/tocarol.out"
+wait "$CAROLPID"
+check "carol's answer counts that call and exits 0" same "$?" 0
+
 # signalling failures are not refusals
 DEAD=$(kam_free_port)
 "$ms" call dial --keystore "$work/alice.ks" --passphrase-file "$work/alice.pass" --to "$BOB" \
