@@ -428,7 +428,7 @@ static int on_incoming(void *arg, ms_sip_call *sc, const char *from_uri, const c
                                        ms_sip_udp_port(c->udp))) != MS_OK) {
             why.sip_status = 500;
             why.err = err;
-            snprintf(why.warning, sizeof why.warning, "callee failed: %s",
+            snprintf(why.warning, sizeof why.warning, "callee failed: %.200s",
                      detail[0] ? detail : ms_strerror(err));
         }
     }
