@@ -1,6 +1,6 @@
 /*
  * HTTPS server plumbing on libmicrohttpd: one daemon with an internal thread pool,
- * TLS from PEM files, early refusals (405, 413, 429) before any body is read,
+ * TLS from PEM files, early refusals (405, 429; 413 once a body up to 1 MiB over the limit is drained),
  * /healthz and /metrics, everything else to the caller's handler. Bodies and tokens
  * are never logged; response bodies are wiped when libmicrohttpd lets go of them.
  */
@@ -34,6 +34,8 @@
 #include "mikeysakke/crypto.h"
 
 #define DEFAULT_MAX_BODY (64u * 1024u)
+/* Octets past max_body read and discarded so that a 413 reaches the client. */
+#define DRAIN_LIMIT (1024u * 1024u)
 #define DEFAULT_THREADS 2u
 #define DEFAULT_MAX_CONNECTIONS 1024u
 #define DEFAULT_MAX_PER_IP 256u
@@ -98,6 +100,7 @@ typedef struct req_state {
     uint8_t *body;
     size_t len, cap;
     size_t drained; /* octets thrown away after too_large */
+    size_t drain_cap; /* how many may be: the declared length, else another max_body */
     bool too_large;
     bool answered;
     char ip[INET6_ADDRSTRLEN];
@@ -491,6 +494,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             unsigned long long n = strtoull(cl, &end, 10);
             if (errno != 0 || end == cl || n > srv->max_body) {
                 st->too_large = true;
+                /* A body that is merely too large is read and thrown away, and the 413
+                 * sent after it: answering first and closing with the body unread makes
+                 * the kernel reset the connection, and the client never sees the 413. */
+                if (errno == 0 && end != cl && n - srv->max_body <= DRAIN_LIMIT) {
+                    st->drain_cap = (size_t)n;
+                    return MHD_YES;
+                }
                 st->answered = true;
                 return refuse(srv, c, method, url, st->ip, MHD_HTTP_CONTENT_TOO_LARGE,
                               "request body too large", 0);
@@ -509,7 +519,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
              * answer in the middle of a body, so the rest is drained and the 413 sent at
              * the end; a client going on past another max_body is cut off. */
             st->drained += *upload_data_size;
-            if (st->drained > srv->max_body)
+            if (st->drained > (st->drain_cap != 0 ? st->drain_cap : srv->max_body))
                 return MHD_NO;
         } else if (!append_body(srv, st, upload_data, *upload_data_size) && !st->too_large) {
             return MHD_NO; /* out of memory */
