@@ -81,6 +81,8 @@ const struct cli_opt cli_kms_unseal_opts[] = {
     {"--share", "FILE", 0, "one custodian share"},
     {"--passphrase-file", "FILE", 0, "the passphrase (default: prompt without echo)"},
     {"--pin-file", "FILE", 0, "the PKCS#11 token PIN"},
+    {"--adopt-settings", NULL, CLI_FLAG, "authenticate settings that carry no MAC yet (once, "
+                                         "after checking them)"},
     OPT_END,
 };
 const struct cli_opt cli_kms_status_opts[] = {OPT_DIR, OPT_END};
@@ -856,6 +858,7 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
         size_t n = 0;
         const uint8_t *v;
         unsigned have = 0, need = 0;
+        ms_kms_adopt_settings(k, msg_get(req, "adopt_settings", 0, &n) != NULL);
         if ((v = msg_get(req, "share", 0, &n)) != NULL) {
             e = ms_kms_unseal_share(k, v, n, &have, &need);
             if (e != MS_OK)
@@ -1092,7 +1095,8 @@ static int agent_serve(struct agent *a, int lfd)
                 ms_kms_unlock(a->kms);
                 msg_addf(&ans, "status", "%d", (int)e);
                 if (e != MS_OK)
-                    msg_adds(&ans, "err", a->dir);
+                    msg_adds(&ans, "err", e == MS_ERR_SETTINGS_CHANGED && ms_kms_detail(a->kms)[0]
+                                              ? ms_kms_detail(a->kms) : a->dir);
                 if (!body.overflow && body.len > 4 && ans.len + body.len - 4 <= MSG_MAX + 4) {
                     memcpy(ans.buf + ans.len, body.buf + 4, body.len - 4);
                     ans.len += body.len - 4;
@@ -1405,6 +1409,8 @@ ms_err cli_kms_unseal(const struct cli_args *args)
     }
     msg_adds(&req, "verb", "unseal");
     msg_add(&req, field, secret, len);
+    if (cli_get(args, "--adopt-settings") != NULL)
+        msg_adds(&req, "adopt_settings", "1");
     ms_wipe(secret, sizeof secret);
     e = agent_call(dir, &req, &ans);
     msg_free(&req);

@@ -120,6 +120,16 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *
 MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len,
                                                  unsigned *have, unsigned *need);
 MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len);
+/* The settings in kms.db (quorum, auditors, roles, seal parameters, certificates) are
+ * authenticated by a MAC only the unsealed secrets can make: unsealing refuses them if
+ * they were changed outside the KMS (MS_ERR_SETTINGS_CHANGED, an "unseal_refused" audit
+ * entry, ms_kms_detail naming the rows). Settings without a MAC (a KMS made before
+ * it existed) are refused the same way unless ms_kms_adopt_settings(k, true) was called
+ * first, on the custodians' order: the unseal then authenticates them as found and logs
+ * a "settings_sealed" entry listing them. */
+/* Why the last unseal of this handle was refused, one sentence ("" if none is known). */
+MS_API const char *ms_kms_detail(const ms_kms *k);
+MS_API void ms_kms_adopt_settings(ms_kms *k, bool adopt);
 /* Appends the "seal" entry and wipes the secrets (they are wiped even if the entry
  * fails, which is then reported). */
 MS_API ms_err ms_kms_seal(ms_kms *k);

@@ -25,8 +25,10 @@
 #include "kms/audit.h"
 #include "kms/seal.h"
 #include "kms/server.h"
+#include "kms/settings.h"
 #include "kms/kms_internal.h"
 #include "kms/store.h"
+#include "util/detail.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
 
@@ -64,6 +66,8 @@ struct ms_kms {
     bool cert_cached;
     size_t cert_cached_index;
     ms_kms_certificate cert_cache;
+    char detail[512]; /* ms_kms_detail: why the last unseal was refused */
+    bool adopt_settings; /* ms_kms_adopt_settings: the custodians' order to add a MAC */
 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -592,7 +596,10 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
                           {"seal_method", num[0]},
                           {"approvals", num[1]},
                           {"first_period", num[2]}};
-    return audit(k, "init", f, sizeof f / sizeof f[0]);
+    if ((e = audit(k, "init", f, sizeof f / sizeof f[0])) != MS_OK)
+        return e;
+    /* Last, so that it covers every setting written above. */
+    return ms_settings_mac_write(k->st, k->s);
 }
 
 static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
@@ -767,8 +774,70 @@ static ms_err unseal_open(ms_kms *k)
     return ms_unseal_open(&k->u, path);
 }
 
-/* The secrets are in: check they belong to this KMS, open the log, record the unseal.
- * Any failure leaves the KMS sealed. */
+const char *ms_kms_detail(const ms_kms *k)
+{
+    return k != NULL ? k->detail : "";
+}
+
+void ms_kms_adopt_settings(ms_kms *k, bool adopt)
+{
+    if (k != NULL)
+        k->adopt_settings = adopt;
+}
+
+/* The settings in kms.db must be the ones the KMS wrote (their MAC needs the secrets s
+ * just unsealed); the values in force are then re-read from them in the same
+ * transaction, so nothing read before the check is used. Settings without a MAC (a KMS
+ * made before the MAC existed, or the row deleted) are refused unless the custodians
+ * ordered their adoption (ms_kms_adopt_settings): then they get one, logged with the
+ * settings it vouches for. A refusal is logged too (MS_ERR_SETTINGS_CHANGED, k->detail
+ * names the rows). Needs k->audit. */
+static ms_err check_settings(ms_kms *k, const ms_kms_secrets *s)
+{
+    bool missing = false;
+    char *described = NULL;
+    ms_err e = ms_store_begin(k->st);
+    if (e != MS_OK)
+        return e;
+    e = ms_settings_mac_check(k->st, s, &missing, k->detail, sizeof k->detail);
+    if (e == MS_OK && missing && !k->adopt_settings)
+        e = ms_detail_fail(MS_ERR_SETTINGS_CHANGED, k->detail, sizeof k->detail,
+                           "the KMS settings in kms.db were changed outside the KMS or predate "
+                           "their MAC: row '%s' is missing (a KMS made before settings were "
+                           "authenticated, or the row was deleted); once the custodians have "
+                           "checked the settings, unseal with --adopt-settings",
+                           MS_SETTINGS_MAC_ROW);
+    if (e == MS_OK && missing) {
+        described = malloc(MS_AUDIT_LINE_MAX / 2);
+        e = described == NULL ? MS_ERR_NOMEM
+                              : ms_settings_describe(k->st, described, MS_AUDIT_LINE_MAX / 2);
+        if (e == MS_OK)
+            e = ms_settings_mac_write(k->st, s);
+    }
+    if (e == MS_OK)
+        e = load_settings(k);
+    if (e == MS_OK)
+        e = ms_store_commit(k->st);
+    else
+        ms_store_rollback(k->st);
+    if (e == MS_ERR_SETTINGS_CHANGED) {
+        /* Refused loudly: in the log too (the log stays the log: it is not in kms.db). */
+        ms_audit_field f[] = {{"reason", k->detail}};
+        (void)audit(k, "unseal_refused", f, 1);
+    } else if (e == MS_OK && missing) {
+        ms_audit_field f[] = {
+            {"reason", "settings without a MAC adopted on the custodians' order: the "
+                       "settings as found are authenticated from now on"},
+            {"settings", described}};
+        e = audit(k, "settings_sealed", f, 2);
+        k->adopt_settings = false;
+    }
+    free(described);
+    return e;
+}
+
+/* The secrets are in: check they belong to this KMS, open the log, check the settings,
+ * record the unseal. Any failure leaves the KMS sealed. */
 static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
 {
     uint8_t pub[MS_AUDIT_PUBLIC_BYTES];
@@ -779,6 +848,8 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
     if (e == MS_OK && (e = join(path, sizeof path, k->dir, "audit.log")) == MS_OK &&
         ms_audit_open(&k->audit, path, s->audit_key) != MS_OK)
         e = MS_ERR_AUDIT_LOG;
+    if (e == MS_OK)
+        e = check_settings(k, s);
     if (e == MS_OK) {
         char m[8];
         snprintf(m, sizeof m, "%d", k->method);
@@ -802,6 +873,7 @@ ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
 {
     if (k == NULL || pass == NULL)
         return MS_ERR_ARG;
+    k->detail[0] = '\0';
     if (k->s != NULL)
         return MS_OK;
     ms_err e = unseal_open(k);
@@ -818,6 +890,7 @@ ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
 {
     if (k == NULL || pin == NULL)
         return MS_ERR_ARG;
+    k->detail[0] = '\0';
     if (k->s != NULL)
         return MS_OK;
     ms_err e = unseal_open(k);
@@ -835,6 +908,7 @@ ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len, unsigned
 {
     if (k == NULL || share == NULL)
         return MS_ERR_ARG;
+    k->detail[0] = '\0';
     if (k->s != NULL) {
         if (have)
             *have = 0;
@@ -1455,6 +1529,11 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     if (from_period <= cur || n == 0 || from_period <= k->s->gen[n - 1].from_period ||
         n >= MS_KMS_MAX_GENERATIONS)
         return MS_ERR_PERIOD;
+    /* The settings are re-authenticated below: first make sure nobody changed them
+     * since the unseal, or the new MAC would vouch for that change. */
+    bool missing = false;
+    if ((e = ms_settings_mac_check(k->st, k->s, &missing, k->detail, sizeof k->detail)) != MS_OK)
+        return e;
 
     /* the stored settings complete the material */
     ms_kms_seal_material m = *seal;
@@ -1502,6 +1581,8 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
         xml[xml_len] = '\0';
         e = save_generation(k, n, xml);
     }
+    if (e == MS_OK)
+        e = ms_settings_mac_write(k->st, k->s);
     char name[64], path[PATH_MAX];
     snprintf(name, sizeof name, "certificate-%s.xml", p);
     if (e == MS_OK && (e = join(path, sizeof path, k->dir, name)) == MS_OK)
