@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -68,6 +69,9 @@ struct ms_kms {
     ms_kms_certificate cert_cache;
     char detail[512]; /* ms_kms_detail: why the last unseal was refused */
     bool adopt_settings; /* ms_kms_adopt_settings: the custodians' order to add a MAC */
+    char extract_checkpoint[MS_AUDIT_CHECKPOINT_MAX]; /* of the last extraction, or "" */
+    ms_audit_copy_fn copy_sink; /* where audit_syslog copies go (NULL: syslog(3)) */
+    void *copy_ctx;
 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -411,8 +415,10 @@ static void save_head(ms_kms *k)
         k->head_dirty = false;
 }
 
-/* Appends one entry and fsyncs it; anything else is MS_ERR_AUDIT_LOG (fail closed). */
-static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_t n)
+/* Appends one entry and fsyncs it; anything else is MS_ERR_AUDIT_LOG (fail closed).
+ * seq_out and head_out (may be NULL) give the entry's place in the log. */
+static ms_err audit_at(ms_kms *k, const char *event, const ms_audit_field *f, size_t n,
+                       uint64_t *seq_out, uint8_t *head_out)
 {
     if (k->audit == NULL)
         return MS_ERR_AUDIT_LOG;
@@ -420,6 +426,17 @@ static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_
     uint8_t head[MS_AUDIT_HASH_BYTES];
     if (ms_audit_append(k->audit, now_secs(k), event, f, n, &seq, head) != MS_OK)
         return MS_ERR_AUDIT_LOG;
+    if (seq_out != NULL)
+        *seq_out = seq;
+    if (head_out != NULL)
+        memcpy(head_out, head, sizeof head);
+    /* Every extraction hands the auditors a checkpoint of its own entry (kept outside
+     * the directory, it shows whether the log was later cut back before it). The log
+     * entry is the record: a failure here leaves the checkpoint empty. */
+    if (strcmp(event, "extract") == 0 &&
+        ms_audit_checkpoint(k->audit, seq, head, now_secs(k), k->extract_checkpoint,
+                            sizeof k->extract_checkpoint) != MS_OK)
+        k->extract_checkpoint[0] = '\0';
     /* Appends made without the lock (ms_kms_package_commit) may have got further. */
     if (seq > k->head_seq) {
         k->head_seq = seq;
@@ -429,6 +446,47 @@ static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_
     if (!k->in_batch)
         save_head(k);
     return MS_OK;
+}
+
+static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_t n)
+{
+    return audit_at(k, event, f, n, NULL, NULL);
+}
+
+/* ---- copies of the log to syslog (setting audit_syslog = yes) ------------------------------ */
+
+static void open_syslog(void)
+{
+    /* authpriv: journald and rsyslog keep it from ordinary users' eyes. */
+    openlog(MS_KMS_AUDIT_SYSLOG_IDENT, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+}
+
+static void syslog_copy(void *ctx, const char *line, size_t len)
+{
+    (void)ctx;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, open_syslog);
+    syslog(LOG_AUTHPRIV | LOG_NOTICE, "%.*s", (int)(len > INT_MAX ? INT_MAX : len), line);
+}
+
+void ms_kms_set_audit_sink(ms_kms *k, ms_audit_copy_fn fn, void *ctx)
+{
+    if (k == NULL)
+        return;
+    k->copy_sink = fn;
+    k->copy_ctx = ctx;
+}
+
+/* Copies the log as it is written when the settings ask for it. */
+static void start_copy(ms_kms *k)
+{
+    char v[16];
+    if (k->audit != NULL && ms_store_get(k->st, "audit_syslog", v, sizeof v) == MS_OK &&
+        strcmp(v, "yes") == 0)
+        ms_audit_set_copy(k->audit, k->copy_sink ? k->copy_sink : syslog_copy,
+                          k->copy_sink ? k->copy_ctx : NULL);
+    else if (k->audit != NULL)
+        ms_audit_set_copy(k->audit, NULL, NULL);
 }
 
 static ms_err audit1(ms_kms *k, const char *event, const char *key, const char *value)
@@ -529,7 +587,8 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
         (e = set_u64(k->st, "seal_n", seal->n)) != MS_OK ||
         (e = set_u64(k->st, "scrypt_log2n", seal->scrypt_log2_n)) != MS_OK ||
         (e = set_u64(k->st, "auditors", cfg->n_auditors)) != MS_OK ||
-        (e = set_u64(k->st, "approvals", k->approvals)) != MS_OK)
+        (e = set_u64(k->st, "approvals", k->approvals)) != MS_OK ||
+        (e = ms_store_set(k->st, "audit_syslog", cfg->audit_syslog ? "yes" : "no")) != MS_OK)
         return e;
     if (seal->method == MS_KMS_SEAL_PKCS11 &&
         ((e = ms_store_set(k->st, "pkcs11_module", seal->pkcs11_module)) != MS_OK ||
@@ -588,6 +647,7 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
     if ((e = join(path, sizeof path, k->dir, "audit.log")) != MS_OK ||
         (e = ms_audit_open(&k->audit, path, k->s->audit_key)) != MS_OK)
         return e;
+    start_copy(k);
     char num[3][24];
     snprintf(num[0], sizeof num[0], "%u", (unsigned)seal->method);
     snprintf(num[1], sizeof num[1], "%u/%u", k->approvals, cfg->n_auditors);
@@ -848,6 +908,8 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
     if (e == MS_OK && (e = join(path, sizeof path, k->dir, "audit.log")) == MS_OK &&
         ms_audit_open(&k->audit, path, s->audit_key) != MS_OK)
         e = MS_ERR_AUDIT_LOG;
+    if (e == MS_OK)
+        start_copy(k); /* a refusal below is copied too */
     if (e == MS_OK)
         e = check_settings(k, s);
     if (e == MS_OK) {
@@ -1508,6 +1570,106 @@ ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries, uint64_t *first
     if (e == MS_OK)
         e = ms_audit_verify(path, k->audit_pub, seq, hp, n_entries, first_bad, detail, cap);
     ms_kms_close(k);
+    return e;
+}
+
+/* ---- checkpoints and the syslog copy ----------------------------------------------------------- */
+
+ms_err ms_kms_audit_checkpoint(ms_kms *k, char *out, size_t cap)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (out == NULL || cap == 0)
+        return MS_ERR_ARG;
+    out[0] = '\0';
+    /* The checkpoint is of its own entry: the log records that one was handed out. */
+    uint64_t seq = 0;
+    uint8_t head[MS_AUDIT_HASH_BYTES];
+    if ((e = audit_at(k, "checkpoint", NULL, 0, &seq, head)) != MS_OK)
+        return e;
+    return ms_audit_checkpoint(k->audit, seq, head, now_secs(k), out, cap);
+}
+
+ms_err ms_kms_extract_checkpoint(ms_kms *k, char *out, size_t cap)
+{
+    if (k == NULL || out == NULL || cap == 0)
+        return MS_ERR_ARG;
+    size_t n = strlen(k->extract_checkpoint);
+    if (n == 0)
+        return MS_ERR_AUDIT_LOG;
+    if (n + 1 > cap)
+        return MS_ERR_BUFFER_TOO_SMALL;
+    memcpy(out, k->extract_checkpoint, n + 1);
+    return MS_OK;
+}
+
+ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
+                                      const char *pub_path, const char *checkpoint,
+                                      uint64_t *n_entries, uint64_t *first_bad, char *detail,
+                                      size_t cap)
+{
+    if ((dir == NULL) == (log_path == NULL) || (log_path != NULL && pub_path == NULL) ||
+        checkpoint == NULL || n_entries == NULL || first_bad == NULL)
+        return MS_ERR_ARG;
+    *n_entries = 0;
+    *first_bad = 0;
+    uint8_t pub[MS_AUDIT_PUBLIC_BYTES];
+    char path[PATH_MAX];
+    ms_err e = MS_OK;
+    if (dir != NULL) {
+        /* The key the store names: had it been replaced (with a log rewritten under a
+         * key of the intruder's), the checkpoint's signature would not verify. */
+        ms_kms *k = NULL;
+        if ((e = ms_kms_open(&k, dir, NULL)) != MS_OK)
+            return e;
+        memcpy(pub, k->audit_pub, sizeof pub);
+        ms_kms_close(k);
+        if ((e = join(path, sizeof path, dir, "audit.log")) != MS_OK)
+            return e;
+        log_path = path;
+    } else if ((e = read_public_key_file(pub_path, pub)) != MS_OK) {
+        return e;
+    }
+    uint64_t seq = 0;
+    uint8_t head[MS_AUDIT_HASH_BYTES];
+    if ((e = ms_audit_checkpoint_check(checkpoint, pub, &seq, head, detail, cap)) != MS_OK)
+        return e;
+    e = ms_audit_verify(log_path, pub, seq, head, n_entries, first_bad, detail, cap);
+    if (e == MS_ERR_AUDIT_CHAIN && detail != NULL && cap > 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", detail);
+        ms_detail_set(detail, cap, "against the checkpoint of entry %llu: %s",
+                      (unsigned long long)seq, why);
+    }
+    /* In a KMS directory the head kept in the store is checked as well. */
+    if (e == MS_OK && dir != NULL)
+        e = ms_kms_audit_verify(dir, n_entries, first_bad, detail, cap);
+    return e;
+}
+
+ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    /* A settings change: only over settings that are still the KMS's own. */
+    bool missing = false;
+    if ((e = ms_settings_mac_check(k->st, k->s, &missing, k->detail, sizeof k->detail)) != MS_OK)
+        return e;
+    if ((e = audit1(k, "audit_syslog", "copy", on ? "yes" : "no")) != MS_OK)
+        return e;
+    if ((e = ms_store_begin(k->st)) != MS_OK)
+        return e;
+    e = ms_store_set(k->st, "audit_syslog", on ? "yes" : "no");
+    if (e == MS_OK)
+        e = ms_settings_mac_write(k->st, k->s);
+    if (e == MS_OK)
+        e = ms_store_commit(k->st);
+    else
+        ms_store_rollback(k->st);
+    if (e == MS_OK)
+        start_copy(k);
     return e;
 }
 
