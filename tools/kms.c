@@ -848,6 +848,17 @@ static void status_text(ms_kms *k, char *out, size_t cap, const char *agent)
              (unsigned long long)st.audit_seq, agent);
 }
 
+/* What a settings refusal names (the rows), without the sentence the exit code's message
+ * repeats. */
+static const char *settings_why(const struct agent *a)
+{
+    static const char said[] = "the KMS settings in kms.db were changed outside the KMS: ";
+    const char *d = ms_kms_detail(a->kms);
+    if (d[0] == '\0')
+        return a->dir;
+    return strncmp(d, said, sizeof said - 1) == 0 ? d + sizeof said - 1 : d;
+}
+
 /* One request: fills ans; returns the status. */
 static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *ans)
 {
@@ -1123,8 +1134,7 @@ static int agent_serve(struct agent *a, int lfd)
                 ms_kms_unlock(a->kms);
                 msg_addf(&ans, "status", "%d", (int)e);
                 if (e != MS_OK)
-                    msg_adds(&ans, "err", e == MS_ERR_SETTINGS_CHANGED && ms_kms_detail(a->kms)[0]
-                                              ? ms_kms_detail(a->kms) : a->dir);
+                    msg_adds(&ans, "err", e == MS_ERR_SETTINGS_CHANGED ? settings_why(a) : a->dir);
                 if (!body.overflow && body.len > 4 && ans.len + body.len - 4 <= MSG_MAX + 4) {
                     memcpy(ans.buf + ans.len, body.buf + 4, body.len - 4);
                     ans.len += body.len - 4;
