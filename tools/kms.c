@@ -74,6 +74,7 @@ const struct cli_opt cli_kms_init_opts[] = {
     {"--approvals", "M", 0, "distinct credentials an extraction needs (default 1)"},
     {"--auditor-out-dir", "DIR", CLI_REQUIRED, "write auditor-1.key ... here (mode 0600)"},
     {"--scrypt-log2n", "N", 0, "scrypt cost (default 17); small values for tests only"},
+    {"--audit-syslog", NULL, CLI_FLAG, "copy the audit log to syslog as it is written"},
     OPT_END,
 };
 const struct cli_opt cli_kms_unseal_opts[] = {
@@ -81,6 +82,8 @@ const struct cli_opt cli_kms_unseal_opts[] = {
     {"--share", "FILE", 0, "one custodian share"},
     {"--passphrase-file", "FILE", 0, "the passphrase (default: prompt without echo)"},
     {"--pin-file", "FILE", 0, "the PKCS#11 token PIN"},
+    {"--adopt-settings", NULL, CLI_FLAG, "authenticate settings that carry no MAC yet (once, "
+                                         "after checking them)"},
     OPT_END,
 };
 const struct cli_opt cli_kms_status_opts[] = {OPT_DIR, OPT_END};
@@ -114,12 +117,21 @@ const struct cli_opt cli_kms_audit_extract_opts[] = {
     {"--reason", "TEXT", CLI_REQUIRED, "why (recorded in the audit log)"},
     {"--credential", "FILE[,FILE]", CLI_REQUIRED, "auditor credential file(s), comma separated"},
     {"--out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
+    {"--checkpoint-out", "FILE", 0, "write the extraction's audit checkpoint here (default: "
+                                    "stderr)"},
     OPT_END,
 };
 const struct cli_opt cli_kms_audit_verify_opts[] = {
     {"--dir", "DIR", 0, "the KMS directory (also checks the head kept in the store)"},
     {"--log", "FILE", 0, "a copied audit log (with --public)"},
     {"--public", "FILE", 0, "the audit public key file (audit.pub)"},
+    {"--checkpoint", "FILE", 0, "a checkpoint kept by the auditors: the log must still hold it"},
+    OPT_END,
+};
+const struct cli_opt cli_kms_audit_checkpoint_opts[] = {OPT_DIR, OPT_END};
+const struct cli_opt cli_kms_audit_syslog_opts[] = {
+    OPT_DIR,
+    {"--copy", "yes|no", CLI_REQUIRED, "copy the audit log to syslog (authpriv) or stop"},
     OPT_END,
 };
 const struct cli_opt cli_kms_rollover_opts[] = {
@@ -434,6 +446,7 @@ ms_err cli_kms_init(const struct cli_args *args)
         return cli_fail(MS_ERR_USAGE, "--auditors: 1 to %d", MS_KMS_MAX_AUDITORS);
     cfg.n_auditors = (unsigned)v;
     cfg.approvals = 1;
+    cfg.audit_syslog = cli_get(args, "--audit-syslog") != NULL;
     if (cli_get(args, "--approvals") != NULL) {
         if ((e = parse_uint("--approvals", cli_get(args, "--approvals"), cfg.n_auditors, &v)) != MS_OK)
             return e;
@@ -835,6 +848,17 @@ static void status_text(ms_kms *k, char *out, size_t cap, const char *agent)
              (unsigned long long)st.audit_seq, agent);
 }
 
+/* What a settings refusal names (the rows), without the sentence the exit code's message
+ * repeats. */
+static const char *settings_why(const struct agent *a)
+{
+    static const char said[] = "the KMS settings in kms.db were changed outside the KMS: ";
+    const char *d = ms_kms_detail(a->kms);
+    if (d[0] == '\0')
+        return a->dir;
+    return strncmp(d, said, sizeof said - 1) == 0 ? d + sizeof said - 1 : d;
+}
+
 /* One request: fills ans; returns the status. */
 static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *ans)
 {
@@ -856,6 +880,7 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
         size_t n = 0;
         const uint8_t *v;
         unsigned have = 0, need = 0;
+        ms_kms_adopt_settings(k, msg_get(req, "adopt_settings", 0, &n) != NULL);
         if ((v = msg_get(req, "share", 0, &n)) != NULL) {
             e = ms_kms_unseal_share(k, v, n, &have, &need);
             if (e != MS_OK)
@@ -1011,12 +1036,29 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
             cli_hex_encode(idhex, id, id_len);
             idhex[2 * id_len] = '\0';
             msg_add(ans, "data", rsk, sizeof rsk);
+            char cp[MS_KMS_CHECKPOINT_MAX];
+            if (ms_kms_extract_checkpoint(k, cp, sizeof cp) == MS_OK)
+                msg_adds(ans, "checkpoint", cp);
             msg_addf(ans, "out", "Extracted the RSK of %s for key period %llu (audited)\n"
                      "identifier = %s\n", users[0], (unsigned long long)periods[0], idhex);
         }
         ms_wipe(rsk, sizeof rsk);
         ms_wipe(creds, MS_KMS_MAX_AUDITORS * 2 * MS_KMS_CREDENTIAL_BYTES);
         free(creds);
+        return e;
+    }
+    if (strcmp(verb, "checkpoint") == 0) {
+        char cp[MS_KMS_CHECKPOINT_MAX];
+        if ((e = ms_kms_audit_checkpoint(k, cp, sizeof cp)) == MS_OK)
+            msg_adds(ans, "out", cp);
+        return e;
+    }
+    if (strcmp(verb, "audit_syslog") == 0) {
+        if (msg_str(req, "copy", 0, text, sizeof text) == NULL ||
+            (strcmp(text, "yes") != 0 && strcmp(text, "no") != 0))
+            return MS_ERR_USAGE;
+        if ((e = ms_kms_audit_set_syslog(k, text[0] == 'y')) == MS_OK)
+            msg_addf(ans, "out", "Audit log copy to syslog: %s\n", text);
         return e;
     }
     if (strcmp(verb, "rollover") == 0) {
@@ -1092,7 +1134,7 @@ static int agent_serve(struct agent *a, int lfd)
                 ms_kms_unlock(a->kms);
                 msg_addf(&ans, "status", "%d", (int)e);
                 if (e != MS_OK)
-                    msg_adds(&ans, "err", a->dir);
+                    msg_adds(&ans, "err", e == MS_ERR_SETTINGS_CHANGED ? settings_why(a) : a->dir);
                 if (!body.overflow && body.len > 4 && ans.len + body.len - 4 <= MSG_MAX + 4) {
                     memcpy(ans.buf + ans.len, body.buf + 4, body.len - 4);
                     ans.len += body.len - 4;
@@ -1405,6 +1447,8 @@ ms_err cli_kms_unseal(const struct cli_args *args)
     }
     msg_adds(&req, "verb", "unseal");
     msg_add(&req, field, secret, len);
+    if (cli_get(args, "--adopt-settings") != NULL)
+        msg_adds(&req, "adopt_settings", "1");
     ms_wipe(secret, sizeof secret);
     e = agent_call(dir, &req, &ans);
     msg_free(&req);
@@ -1638,6 +1682,16 @@ ms_err cli_kms_audit_extract(const struct cli_args *args)
         e = cli_fail(MS_ERR_IO, "the agent sent no RSK");
     if (e == MS_OK && (e = cli_write_secret("--out", out, rsk, n, 0)) == MS_OK)
         printf("RSK written to %s (mode 0600)\n", out);
+    char cp[MS_KMS_CHECKPOINT_MAX];
+    const char *cp_out = cli_get(args, "--checkpoint-out");
+    if (e == MS_OK && msg_str(&ans, "checkpoint", 0, cp, sizeof cp) != NULL) {
+        /* The auditors keep it outside the KMS directory: audit verify --checkpoint. */
+        if (cp_out == NULL)
+            fprintf(stderr, "Audit checkpoint (keep it; 'kms audit verify --checkpoint' checks "
+                            "the log against it):\n%s", cp);
+        else if ((e = write_private("--checkpoint-out", cp_out, cp, strlen(cp))) == MS_OK)
+            printf("Audit checkpoint written to %s\n", cp_out);
+    }
     msg_free(&req);
     msg_free(&ans);
     return e;
@@ -1652,8 +1706,29 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
         return cli_fail(MS_ERR_USAGE, "give --dir DIR, or --log FILE with --public FILE");
     uint64_t n = 0, bad = 0;
     char detail[256] = "";
-    ms_err e = dir != NULL ? ms_kms_audit_verify(dir, &n, &bad, detail, sizeof detail)
-                           : ms_kms_audit_verify_files(log, pub, &n, &bad, detail, sizeof detail);
+    const char *cp_file = cli_get(args, "--checkpoint");
+    uint8_t *cp = NULL;
+    size_t cp_len = 0;
+    ms_err e = cp_file != NULL ? cli_read_input("--checkpoint", cp_file, &cp, &cp_len) : MS_OK;
+    if (e != MS_OK)
+        return e;
+    if (cp != NULL && (cp_len >= MS_KMS_CHECKPOINT_MAX || memchr(cp, '\0', cp_len) != NULL)) {
+        free(cp);
+        return cli_fail(MS_ERR_BAD_ENCODING, "--checkpoint %s: not a checkpoint", cp_file);
+    }
+    char cp_text[MS_KMS_CHECKPOINT_MAX];
+    if (cp != NULL) {
+        memcpy(cp_text, cp, cp_len);
+        cp_text[cp_len] = '\0';
+        free(cp);
+        e = ms_kms_audit_verify_checkpoint(dir, log, pub, cp_text, &n, &bad, detail,
+                                           sizeof detail);
+    } else {
+        e = dir != NULL ? ms_kms_audit_verify(dir, &n, &bad, detail, sizeof detail)
+                        : ms_kms_audit_verify_files(log, pub, &n, &bad, detail, sizeof detail);
+    }
+    if (e == MS_ERR_BAD_ENCODING)
+        return cli_fail(e, "--checkpoint %s: %s", cp_file, detail);
     char where[PATH_MAX + 64];
     snprintf(where, sizeof where, "%s%s", dir ? dir : log, dir ? "/audit.log" : "");
     if (e == MS_ERR_AUDIT_CHAIN) {
@@ -1665,6 +1740,18 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
         return kms_fail(e, where);
     printf("audit log OK: %llu entries verified\n", (unsigned long long)n);
     return MS_OK;
+}
+
+ms_err cli_kms_audit_checkpoint(const struct cli_args *args)
+{
+    static const char *const none[] = {NULL};
+    return simple_request(args, "checkpoint", none, 0);
+}
+
+ms_err cli_kms_audit_syslog(const struct cli_args *args)
+{
+    static const char *const opts[] = {"--copy"};
+    return simple_request(args, "audit_syslog", opts, 1);
 }
 
 ms_err cli_kms_rollover(const struct cli_args *args)

@@ -208,6 +208,8 @@ static const struct cli_cmd commands[] = {
     {"kms", "export", cli_kms_export, "write every device's key package for a period", cli_kms_export_opts},
     {"kms", "audit extract", cli_kms_audit_extract, "release one user's RSK for one period (audited)", cli_kms_audit_extract_opts},
     {"kms", "audit verify", cli_kms_audit_verify, "check the audit log's chain and signatures", cli_kms_audit_verify_opts},
+    {"kms", "audit checkpoint", cli_kms_audit_checkpoint, "print a signed checkpoint of the audit log for the auditors", cli_kms_audit_checkpoint_opts},
+    {"kms", "audit syslog", cli_kms_audit_syslog, "copy the audit log to syslog as it is written (yes/no)", cli_kms_audit_syslog_opts},
     {"kms", "rollover", cli_kms_rollover, "new master keys from a future key period", cli_kms_rollover_opts},
     {"kms", "cert", cli_kms_cert, "print the KMS certificate", cli_kms_cert_opts},
     {"kms", "serve", cli_kms_serve, "unseal agent + TS 33.180 Annex D over HTTPS", cli_kms_serve_opts},

@@ -68,6 +68,7 @@ typedef struct ms_kms_config {
     uint64_t first_time;        /* NTP seconds in the first key period; 0 = now */
     unsigned n_auditors;        /* 1..MS_KMS_MAX_AUDITORS credentials to hand out */
     unsigned approvals;         /* distinct credentials an extraction needs (0 = 1) */
+    bool audit_syslog;          /* copy the audit log to syslog as it is written */
 } ms_kms_config;
 
 /* Secrets handed out once (by create and rollover), for the caller to deliver to
@@ -120,6 +121,16 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *
 MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len,
                                                  unsigned *have, unsigned *need);
 MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len);
+/* The settings in kms.db (quorum, auditors, roles, seal parameters, certificates) are
+ * authenticated by a MAC only the unsealed secrets can make: unsealing refuses them if
+ * they were changed outside the KMS (MS_ERR_SETTINGS_CHANGED, an "unseal_refused" audit
+ * entry, ms_kms_detail naming the rows). Settings without a MAC (a KMS made before
+ * it existed) are refused the same way unless ms_kms_adopt_settings(k, true) was called
+ * first, on the custodians' order: the unseal then authenticates them as found and logs
+ * a "settings_sealed" entry listing them. */
+/* Why the last unseal of this handle was refused, one sentence ("" if none is known). */
+MS_API const char *ms_kms_detail(const ms_kms *k);
+MS_API void ms_kms_adopt_settings(ms_kms *k, bool adopt);
 /* Appends the "seal" entry and wipes the secrets (they are wiped even if the entry
  * fails, which is then reported). */
 MS_API ms_err ms_kms_seal(ms_kms *k);
@@ -182,6 +193,35 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(const char *log_path,
                                                        uint64_t *n_entries,
                                                        uint64_t *first_bad, char *detail,
                                                        size_t cap);
+
+/* Checkpoints: a signed statement of the audit log's head that auditors keep outside the
+ * KMS directory (a file of theirs, a ticket): one line,
+ *   mikeysakke-audit-checkpoint seq=N head=<64 hex> time=<UTC> sig=<128 hex>
+ * signed by the KMS audit key. ms_kms_audit_checkpoint appends a "checkpoint" entry and
+ * writes the statement of that entry into out (needs the KMS unsealed). Every
+ * extraction makes one of its "extract" entry: ms_kms_extract_checkpoint gives the last
+ * one made on this handle (MS_ERR_AUDIT_LOG if none). */
+#define MS_KMS_CHECKPOINT_MAX 384
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_checkpoint(ms_kms *k, char *out, size_t cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_extract_checkpoint(ms_kms *k, char *out, size_t cap);
+/* Verifies the log as ms_kms_audit_verify (dir) or ms_kms_audit_verify_files (log_path
+ * and pub_path; dir NULL) do, and against a checkpoint: its signature must verify under
+ * the log's public key, and the log must still hold entry seq with exactly that hash
+ * (so a log cut or rewritten back to before the checkpoint is MS_ERR_AUDIT_CHAIN, even
+ * with the head in the store rewritten to match). A malformed checkpoint is
+ * MS_ERR_BAD_ENCODING. detail says which. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
+                                                            const char *pub_path,
+                                                            const char *checkpoint,
+                                                            uint64_t *n_entries,
+                                                            uint64_t *first_bad, char *detail,
+                                                            size_t cap);
+/* Turns the syslog copy of the audit log on or off (setting audit_syslog, authenticated
+ * like every setting; logged). Copies go to syslog(3), facility authpriv, ident
+ * MS_KMS_AUDIT_SYSLOG_IDENT, one message per entry holding the entry's line exactly, so a
+ * copy can be checked as the log is. Needs the KMS unsealed. */
+#define MS_KMS_AUDIT_SYSLOG_IDENT "mikeysakke-kms-audit"
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on);
 
 /* Master key rollover: a new generation valid from key period from_period, which must be
  * in the future (> the current period, > the last generation's): else MS_ERR_PERIOD.

@@ -73,6 +73,8 @@ struct ms_audit {
     uint8_t head[MS_AUDIT_HASH_BYTES]; /* SHA-256 of the last line */
     off_t size;                       /* file length that ends with that entry */
     int broken;                       /* a failed append could not be undone */
+    ms_audit_copy_fn copy;            /* ms_audit_set_copy */
+    void *copy_ctx;
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -833,6 +835,9 @@ ms_err ms_audit_append(ms_audit *a, uint64_t ntp_time, const char *event,
     a->seq++;
     memcpy(a->head, h, sizeof h);
     a->size = st.st_size + (off_t)b.len;
+    /* Under the mutex, so the copy sees the entries in the log's order. */
+    if (a->copy != NULL)
+        a->copy(a->copy_ctx, b.p, b.len - 1);
     if (seq != NULL)
         *seq = a->seq;
     if (head_hash != NULL)
@@ -855,6 +860,106 @@ out_unlocked:
         pthread_mutex_unlock(&a->lock);
         return MS_ERR_AUDIT_LOG;
     }
+    return MS_OK;
+}
+
+void ms_audit_set_copy(ms_audit *a, ms_audit_copy_fn fn, void *ctx)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->copy = fn;
+    a->copy_ctx = ctx;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+#define CP_MAGIC "mikeysakke-audit-checkpoint"
+
+static void say(char *detail, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+ms_err ms_audit_checkpoint(ms_audit *a, uint64_t seq, const uint8_t head[MS_AUDIT_HASH_BYTES],
+                           uint64_t ntp_time, char *out, size_t cap)
+{
+    if (a == NULL || head == NULL || out == NULL || seq == 0)
+        return MS_ERR_ARG;
+    if (ntp_time == 0)
+        ntp_time = ms_ntp_now() >> 32;
+    if (ntp_time > NTP_SECONDS_MAX)
+        return MS_ERR_ARG;
+    char tm[TIME_CHARS + 1], hh[2 * MS_AUDIT_HASH_BYTES + 1], sig_hex[2 * SIG_BYTES + 1];
+    format_time(tm, ntp_time);
+    hex_encode(hh, head, MS_AUDIT_HASH_BYTES);
+    hh[sizeof hh - 1] = '\0';
+    char body[MS_AUDIT_CHECKPOINT_MAX];
+    int n = snprintf(body, sizeof body, CP_MAGIC " seq=%llu head=%s time=%s",
+                     (unsigned long long)seq, hh, tm);
+    if (n < 0 || (size_t)n >= sizeof body)
+        return MS_ERR_INTERNAL;
+    uint8_t sig[SIG_BYTES];
+    if (ed25519_sign(a->key, sig, body, (size_t)n) != 0)
+        return MS_ERR_INTERNAL;
+    hex_encode(sig_hex, sig, SIG_BYTES);
+    sig_hex[sizeof sig_hex - 1] = '\0';
+    int m = snprintf(out, cap, "%s sig=%s\n", body, sig_hex);
+    return m < 0 || (size_t)m >= cap ? MS_ERR_BUFFER_TOO_SMALL : MS_OK;
+}
+
+ms_err ms_audit_checkpoint_check(const char *text, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES],
+                                 uint64_t *seq, uint8_t head[MS_AUDIT_HASH_BYTES],
+                                 char *detail, size_t cap)
+{
+    say(detail, cap, "%s", "");
+    if (text == NULL || pub == NULL || seq == NULL || head == NULL)
+        return MS_ERR_ARG;
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        len--;
+    /* magic seq=N head=H time=T sig=S, exactly */
+    const char *p = text, *end = text + len;
+    size_t ml = strlen(CP_MAGIC);
+    uint64_t s = 0;
+    const char *sig_at = NULL;
+    int ok = len < MS_AUDIT_CHECKPOINT_MAX && (size_t)(end - p) > ml + 5 &&
+             memcmp(p, CP_MAGIC " seq=", ml + 5) == 0;
+    if (ok) {
+        p += ml + 5;
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        ok = sp != NULL && parse_seq(p, (size_t)(sp - p), &s) == 0;
+        p = sp;
+    }
+    ok = ok && (size_t)(end - p) > 6 + 2 * MS_AUDIT_HASH_BYTES && memcmp(p, " head=", 6) == 0 &&
+         hex_decode(head, MS_AUDIT_HASH_BYTES, p + 6, 2 * MS_AUDIT_HASH_BYTES) == 0;
+    if (ok)
+        p += 6 + 2 * MS_AUDIT_HASH_BYTES;
+    ok = ok && (size_t)(end - p) > 6 + TIME_CHARS && memcmp(p, " time=", 6) == 0 &&
+         valid_time(p + 6, TIME_CHARS);
+    if (ok) {
+        p += 6 + TIME_CHARS;
+        sig_at = p;
+    }
+    uint8_t sig[SIG_BYTES];
+    ok = ok && (size_t)(end - p) == 5 + 2 * SIG_BYTES && memcmp(p, " sig=", 5) == 0 &&
+         hex_decode(sig, SIG_BYTES, p + 5, 2 * SIG_BYTES) == 0;
+    if (!ok) {
+        say(detail, cap, "not a checkpoint: expected \"%s seq=N head=HEX time=UTC sig=HEX\"",
+            CP_MAGIC);
+        return MS_ERR_BAD_ENCODING;
+    }
+    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
+                                                MS_AUDIT_PUBLIC_BYTES);
+    if (key == NULL)
+        return MS_ERR_ARG;
+    int good = ed25519_verify(key, text, (size_t)(sig_at - text), sig);
+    EVP_PKEY_free(key);
+    if (!good) {
+        say(detail, cap, "the checkpoint's signature does not verify under the KMS audit key: "
+                         "a forged checkpoint, or the audit key of this log was replaced");
+        return MS_ERR_AUDIT_CHAIN;
+    }
+    *seq = s;
     return MS_OK;
 }
 

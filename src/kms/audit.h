@@ -56,6 +56,26 @@ ms_err ms_audit_append(ms_audit *a, uint64_t ntp_time, const char *event,
 /* The head as this handle knows it (seq 0 and all-zero hash for an empty log). */
 ms_err ms_audit_head(ms_audit *a, uint64_t *seq, uint8_t head_hash[MS_AUDIT_HASH_BYTES]);
 
+/* A copy of every entry as this handle appends it, in the log's order (line without its
+ * "\n"), e.g. to syslog. Called under the handle's lock: it must not use the handle.
+ * Best effort: the file stays the record. fn NULL: no copy. */
+typedef void (*ms_audit_copy_fn)(void *ctx, const char *line, size_t len);
+void ms_audit_set_copy(ms_audit *a, ms_audit_copy_fn fn, void *ctx);
+
+/* A checkpoint: a statement of the head (entry seq and its hash), signed by the audit
+ * key, that auditors keep outside the KMS directory:
+ *   mikeysakke-audit-checkpoint seq=N head=<64 hex> time=<UTC> sig=<128 hex>\n
+ * (sig over the octets before " sig="; the leading word keeps it from ever reading as a
+ * log entry). ms_audit_checkpoint writes it for (seq, head) at ntp_time (0: now). */
+#define MS_AUDIT_CHECKPOINT_MAX 384
+ms_err ms_audit_checkpoint(ms_audit *a, uint64_t seq, const uint8_t head[MS_AUDIT_HASH_BYTES],
+                           uint64_t ntp_time, char *out, size_t cap);
+/* Parses and checks one: MS_OK fills seq and head; MS_ERR_BAD_ENCODING if malformed,
+ * MS_ERR_AUDIT_CHAIN if the signature does not verify under pub; detail says which. */
+ms_err ms_audit_checkpoint_check(const char *text, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES],
+                                 uint64_t *seq, uint8_t head[MS_AUDIT_HASH_BYTES],
+                                 char *detail, size_t cap);
+
 /* Verify a whole log. *n_entries = entries checked. On MS_ERR_AUDIT_CHAIN, *first_bad
  * is the 1-based line of the first entry that does not verify, and detail (cap octets,
  * may be NULL) says what: bad signature (altered), sequence gap (removed), sequence

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -25,8 +26,10 @@
 #include "kms/audit.h"
 #include "kms/seal.h"
 #include "kms/server.h"
+#include "kms/settings.h"
 #include "kms/kms_internal.h"
 #include "kms/store.h"
+#include "util/detail.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
 
@@ -64,6 +67,11 @@ struct ms_kms {
     bool cert_cached;
     size_t cert_cached_index;
     ms_kms_certificate cert_cache;
+    char detail[512]; /* ms_kms_detail: why the last unseal was refused */
+    bool adopt_settings; /* ms_kms_adopt_settings: the custodians' order to add a MAC */
+    char extract_checkpoint[MS_AUDIT_CHECKPOINT_MAX]; /* of the last extraction, or "" */
+    ms_audit_copy_fn copy_sink; /* where audit_syslog copies go (NULL: syslog(3)) */
+    void *copy_ctx;
 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -407,8 +415,10 @@ static void save_head(ms_kms *k)
         k->head_dirty = false;
 }
 
-/* Appends one entry and fsyncs it; anything else is MS_ERR_AUDIT_LOG (fail closed). */
-static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_t n)
+/* Appends one entry and fsyncs it; anything else is MS_ERR_AUDIT_LOG (fail closed).
+ * seq_out and head_out (may be NULL) give the entry's place in the log. */
+static ms_err audit_at(ms_kms *k, const char *event, const ms_audit_field *f, size_t n,
+                       uint64_t *seq_out, uint8_t *head_out)
 {
     if (k->audit == NULL)
         return MS_ERR_AUDIT_LOG;
@@ -416,6 +426,17 @@ static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_
     uint8_t head[MS_AUDIT_HASH_BYTES];
     if (ms_audit_append(k->audit, now_secs(k), event, f, n, &seq, head) != MS_OK)
         return MS_ERR_AUDIT_LOG;
+    if (seq_out != NULL)
+        *seq_out = seq;
+    if (head_out != NULL)
+        memcpy(head_out, head, sizeof head);
+    /* Every extraction hands the auditors a checkpoint of its own entry (kept outside
+     * the directory, it shows whether the log was later cut back before it). The log
+     * entry is the record: a failure here leaves the checkpoint empty. */
+    if (strcmp(event, "extract") == 0 &&
+        ms_audit_checkpoint(k->audit, seq, head, now_secs(k), k->extract_checkpoint,
+                            sizeof k->extract_checkpoint) != MS_OK)
+        k->extract_checkpoint[0] = '\0';
     /* Appends made without the lock (ms_kms_package_commit) may have got further. */
     if (seq > k->head_seq) {
         k->head_seq = seq;
@@ -425,6 +446,47 @@ static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_
     if (!k->in_batch)
         save_head(k);
     return MS_OK;
+}
+
+static ms_err audit(ms_kms *k, const char *event, const ms_audit_field *f, size_t n)
+{
+    return audit_at(k, event, f, n, NULL, NULL);
+}
+
+/* ---- copies of the log to syslog (setting audit_syslog = yes) ------------------------------ */
+
+static void open_syslog(void)
+{
+    /* authpriv: journald and rsyslog keep it from ordinary users' eyes. */
+    openlog(MS_KMS_AUDIT_SYSLOG_IDENT, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+}
+
+static void syslog_copy(void *ctx, const char *line, size_t len)
+{
+    (void)ctx;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, open_syslog);
+    syslog(LOG_AUTHPRIV | LOG_NOTICE, "%.*s", (int)(len > INT_MAX ? INT_MAX : len), line);
+}
+
+void ms_kms_set_audit_sink(ms_kms *k, ms_audit_copy_fn fn, void *ctx)
+{
+    if (k == NULL)
+        return;
+    k->copy_sink = fn;
+    k->copy_ctx = ctx;
+}
+
+/* Copies the log as it is written when the settings ask for it. */
+static void start_copy(ms_kms *k)
+{
+    char v[16];
+    if (k->audit != NULL && ms_store_get(k->st, "audit_syslog", v, sizeof v) == MS_OK &&
+        strcmp(v, "yes") == 0)
+        ms_audit_set_copy(k->audit, k->copy_sink ? k->copy_sink : syslog_copy,
+                          k->copy_sink ? k->copy_ctx : NULL);
+    else if (k->audit != NULL)
+        ms_audit_set_copy(k->audit, NULL, NULL);
 }
 
 static ms_err audit1(ms_kms *k, const char *event, const char *key, const char *value)
@@ -525,7 +587,8 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
         (e = set_u64(k->st, "seal_n", seal->n)) != MS_OK ||
         (e = set_u64(k->st, "scrypt_log2n", seal->scrypt_log2_n)) != MS_OK ||
         (e = set_u64(k->st, "auditors", cfg->n_auditors)) != MS_OK ||
-        (e = set_u64(k->st, "approvals", k->approvals)) != MS_OK)
+        (e = set_u64(k->st, "approvals", k->approvals)) != MS_OK ||
+        (e = ms_store_set(k->st, "audit_syslog", cfg->audit_syslog ? "yes" : "no")) != MS_OK)
         return e;
     if (seal->method == MS_KMS_SEAL_PKCS11 &&
         ((e = ms_store_set(k->st, "pkcs11_module", seal->pkcs11_module)) != MS_OK ||
@@ -584,6 +647,7 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
     if ((e = join(path, sizeof path, k->dir, "audit.log")) != MS_OK ||
         (e = ms_audit_open(&k->audit, path, k->s->audit_key)) != MS_OK)
         return e;
+    start_copy(k);
     char num[3][24];
     snprintf(num[0], sizeof num[0], "%u", (unsigned)seal->method);
     snprintf(num[1], sizeof num[1], "%u/%u", k->approvals, cfg->n_auditors);
@@ -592,7 +656,10 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
                           {"seal_method", num[0]},
                           {"approvals", num[1]},
                           {"first_period", num[2]}};
-    return audit(k, "init", f, sizeof f / sizeof f[0]);
+    if ((e = audit(k, "init", f, sizeof f / sizeof f[0])) != MS_OK)
+        return e;
+    /* Last, so that it covers every setting written above. */
+    return ms_settings_mac_write(k->st, k->s);
 }
 
 static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
@@ -767,8 +834,70 @@ static ms_err unseal_open(ms_kms *k)
     return ms_unseal_open(&k->u, path);
 }
 
-/* The secrets are in: check they belong to this KMS, open the log, record the unseal.
- * Any failure leaves the KMS sealed. */
+const char *ms_kms_detail(const ms_kms *k)
+{
+    return k != NULL ? k->detail : "";
+}
+
+void ms_kms_adopt_settings(ms_kms *k, bool adopt)
+{
+    if (k != NULL)
+        k->adopt_settings = adopt;
+}
+
+/* The settings in kms.db must be the ones the KMS wrote (their MAC needs the secrets s
+ * just unsealed); the values in force are then re-read from them in the same
+ * transaction, so nothing read before the check is used. Settings without a MAC (a KMS
+ * made before the MAC existed, or the row deleted) are refused unless the custodians
+ * ordered their adoption (ms_kms_adopt_settings): then they get one, logged with the
+ * settings it vouches for. A refusal is logged too (MS_ERR_SETTINGS_CHANGED, k->detail
+ * names the rows). Needs k->audit. */
+static ms_err check_settings(ms_kms *k, const ms_kms_secrets *s)
+{
+    bool missing = false;
+    char *described = NULL;
+    ms_err e = ms_store_begin(k->st);
+    if (e != MS_OK)
+        return e;
+    e = ms_settings_mac_check(k->st, s, &missing, k->detail, sizeof k->detail);
+    if (e == MS_OK && missing && !k->adopt_settings)
+        e = ms_detail_fail(MS_ERR_SETTINGS_CHANGED, k->detail, sizeof k->detail,
+                           "the KMS settings in kms.db were changed outside the KMS or predate "
+                           "their MAC: row '%s' is missing (a KMS made before settings were "
+                           "authenticated, or the row was deleted); once the custodians have "
+                           "checked the settings, unseal with --adopt-settings",
+                           MS_SETTINGS_MAC_ROW);
+    if (e == MS_OK && missing) {
+        described = malloc(MS_AUDIT_LINE_MAX / 2);
+        e = described == NULL ? MS_ERR_NOMEM
+                              : ms_settings_describe(k->st, described, MS_AUDIT_LINE_MAX / 2);
+        if (e == MS_OK)
+            e = ms_settings_mac_write(k->st, s);
+    }
+    if (e == MS_OK)
+        e = load_settings(k);
+    if (e == MS_OK)
+        e = ms_store_commit(k->st);
+    else
+        ms_store_rollback(k->st);
+    if (e == MS_ERR_SETTINGS_CHANGED) {
+        /* Refused loudly: in the log too (the log stays the log: it is not in kms.db). */
+        ms_audit_field f[] = {{"reason", k->detail}};
+        (void)audit(k, "unseal_refused", f, 1);
+    } else if (e == MS_OK && missing) {
+        ms_audit_field f[] = {
+            {"reason", "settings without a MAC adopted on the custodians' order: the "
+                       "settings as found are authenticated from now on"},
+            {"settings", described}};
+        e = audit(k, "settings_sealed", f, 2);
+        k->adopt_settings = false;
+    }
+    free(described);
+    return e;
+}
+
+/* The secrets are in: check they belong to this KMS, open the log, check the settings,
+ * record the unseal. Any failure leaves the KMS sealed. */
 static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
 {
     uint8_t pub[MS_AUDIT_PUBLIC_BYTES];
@@ -779,6 +908,10 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
     if (e == MS_OK && (e = join(path, sizeof path, k->dir, "audit.log")) == MS_OK &&
         ms_audit_open(&k->audit, path, s->audit_key) != MS_OK)
         e = MS_ERR_AUDIT_LOG;
+    if (e == MS_OK)
+        start_copy(k); /* a refusal below is copied too */
+    if (e == MS_OK)
+        e = check_settings(k, s);
     if (e == MS_OK) {
         char m[8];
         snprintf(m, sizeof m, "%d", k->method);
@@ -802,6 +935,7 @@ ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
 {
     if (k == NULL || pass == NULL)
         return MS_ERR_ARG;
+    k->detail[0] = '\0';
     if (k->s != NULL)
         return MS_OK;
     ms_err e = unseal_open(k);
@@ -818,6 +952,7 @@ ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
 {
     if (k == NULL || pin == NULL)
         return MS_ERR_ARG;
+    k->detail[0] = '\0';
     if (k->s != NULL)
         return MS_OK;
     ms_err e = unseal_open(k);
@@ -835,6 +970,7 @@ ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len, unsigned
 {
     if (k == NULL || share == NULL)
         return MS_ERR_ARG;
+    k->detail[0] = '\0';
     if (k->s != NULL) {
         if (have)
             *have = 0;
@@ -1437,6 +1573,106 @@ ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries, uint64_t *first
     return e;
 }
 
+/* ---- checkpoints and the syslog copy ----------------------------------------------------------- */
+
+ms_err ms_kms_audit_checkpoint(ms_kms *k, char *out, size_t cap)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    if (out == NULL || cap == 0)
+        return MS_ERR_ARG;
+    out[0] = '\0';
+    /* The checkpoint is of its own entry: the log records that one was handed out. */
+    uint64_t seq = 0;
+    uint8_t head[MS_AUDIT_HASH_BYTES];
+    if ((e = audit_at(k, "checkpoint", NULL, 0, &seq, head)) != MS_OK)
+        return e;
+    return ms_audit_checkpoint(k->audit, seq, head, now_secs(k), out, cap);
+}
+
+ms_err ms_kms_extract_checkpoint(ms_kms *k, char *out, size_t cap)
+{
+    if (k == NULL || out == NULL || cap == 0)
+        return MS_ERR_ARG;
+    size_t n = strlen(k->extract_checkpoint);
+    if (n == 0)
+        return MS_ERR_AUDIT_LOG;
+    if (n + 1 > cap)
+        return MS_ERR_BUFFER_TOO_SMALL;
+    memcpy(out, k->extract_checkpoint, n + 1);
+    return MS_OK;
+}
+
+ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
+                                      const char *pub_path, const char *checkpoint,
+                                      uint64_t *n_entries, uint64_t *first_bad, char *detail,
+                                      size_t cap)
+{
+    if ((dir == NULL) == (log_path == NULL) || (log_path != NULL && pub_path == NULL) ||
+        checkpoint == NULL || n_entries == NULL || first_bad == NULL)
+        return MS_ERR_ARG;
+    *n_entries = 0;
+    *first_bad = 0;
+    uint8_t pub[MS_AUDIT_PUBLIC_BYTES];
+    char path[PATH_MAX];
+    ms_err e = MS_OK;
+    if (dir != NULL) {
+        /* The key the store names: had it been replaced (with a log rewritten under a
+         * key of the intruder's), the checkpoint's signature would not verify. */
+        ms_kms *k = NULL;
+        if ((e = ms_kms_open(&k, dir, NULL)) != MS_OK)
+            return e;
+        memcpy(pub, k->audit_pub, sizeof pub);
+        ms_kms_close(k);
+        if ((e = join(path, sizeof path, dir, "audit.log")) != MS_OK)
+            return e;
+        log_path = path;
+    } else if ((e = read_public_key_file(pub_path, pub)) != MS_OK) {
+        return e;
+    }
+    uint64_t seq = 0;
+    uint8_t head[MS_AUDIT_HASH_BYTES];
+    if ((e = ms_audit_checkpoint_check(checkpoint, pub, &seq, head, detail, cap)) != MS_OK)
+        return e;
+    e = ms_audit_verify(log_path, pub, seq, head, n_entries, first_bad, detail, cap);
+    if (e == MS_ERR_AUDIT_CHAIN && detail != NULL && cap > 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", detail);
+        ms_detail_set(detail, cap, "against the checkpoint of entry %llu: %s",
+                      (unsigned long long)seq, why);
+    }
+    /* In a KMS directory the head kept in the store is checked as well. */
+    if (e == MS_OK && dir != NULL)
+        e = ms_kms_audit_verify(dir, n_entries, first_bad, detail, cap);
+    return e;
+}
+
+ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    /* A settings change: only over settings that are still the KMS's own. */
+    bool missing = false;
+    if ((e = ms_settings_mac_check(k->st, k->s, &missing, k->detail, sizeof k->detail)) != MS_OK)
+        return e;
+    if ((e = audit1(k, "audit_syslog", "copy", on ? "yes" : "no")) != MS_OK)
+        return e;
+    if ((e = ms_store_begin(k->st)) != MS_OK)
+        return e;
+    e = ms_store_set(k->st, "audit_syslog", on ? "yes" : "no");
+    if (e == MS_OK)
+        e = ms_settings_mac_write(k->st, k->s);
+    if (e == MS_OK)
+        e = ms_store_commit(k->st);
+    else
+        ms_store_rollback(k->st);
+    if (e == MS_OK)
+        start_copy(k);
+    return e;
+}
+
 /* ---- rollover and certificates ---------------------------------------------------------------- */
 
 ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_material *seal,
@@ -1455,6 +1691,11 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     if (from_period <= cur || n == 0 || from_period <= k->s->gen[n - 1].from_period ||
         n >= MS_KMS_MAX_GENERATIONS)
         return MS_ERR_PERIOD;
+    /* The settings are re-authenticated below: first make sure nobody changed them
+     * since the unseal, or the new MAC would vouch for that change. */
+    bool missing = false;
+    if ((e = ms_settings_mac_check(k->st, k->s, &missing, k->detail, sizeof k->detail)) != MS_OK)
+        return e;
 
     /* the stored settings complete the material */
     ms_kms_seal_material m = *seal;
@@ -1502,6 +1743,8 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
         xml[xml_len] = '\0';
         e = save_generation(k, n, xml);
     }
+    if (e == MS_OK)
+        e = ms_settings_mac_write(k->st, k->s);
     char name[64], path[PATH_MAX];
     snprintf(name, sizeof name, "certificate-%s.xml", p);
     if (e == MS_OK && (e = join(path, sizeof path, k->dir, name)) == MS_OK)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kms/audit.h"
 #include "mikeysakke/kms.h"
 
 typedef struct ms_kms_pkg_job ms_kms_pkg_job;
@@ -25,5 +26,9 @@ ms_err ms_kms_package_begin(ms_kms *k, ms_kms_pkg_job **out, const char *device_
 ms_err ms_kms_package_build(const ms_kms_pkg_job *job, char *xml, size_t cap, size_t *xml_len);
 ms_err ms_kms_package_commit(ms_kms *k, const ms_kms_pkg_job *job);
 void ms_kms_package_free(ms_kms_pkg_job *job);
+
+/* Tests: where the audit_syslog copies go instead of syslog(3) (fn NULL: syslog). Set
+ * before unsealing. */
+void ms_kms_set_audit_sink(ms_kms *k, ms_audit_copy_fn fn, void *ctx);
 
 #endif

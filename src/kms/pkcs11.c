@@ -3,10 +3,20 @@
  * 32-octet KEK with CKM_AES_GCM. The module is loaded with dlopen for each operation and
  * unloaded afterwards, so nothing of the token stays in the process between seal and
  * unseal. Every failure is MS_ERR_PKCS11 with a detail naming the step and the CKR code.
+ *
+ * The module is code that sees the PIN, and its path is written in files the service
+ * user can change (the sealed file, kms.db). So a path is loaded only if it is on the
+ * built-in list of Debian's modules or listed in a configuration file that only root can
+ * change (MS_PKCS11_CONF), and the module file itself must be root's too.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -15,6 +25,147 @@
 
 #define P11_IV_BYTES 12
 #define P11_TAG_BYTES 16
+
+#ifndef MS_PKCS11_CONF
+#define MS_PKCS11_CONF "/etc/mikeysakke/pkcs11.conf"
+#endif
+
+/* Debian's packaged modules (SoftHSM2, OpenSC, p11-kit's proxy), by their multiarch
+ * paths and the compatibility links the packages install. */
+static const char *const builtin_modules[] = {
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+    "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
+    "/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so",
+    "/usr/lib/aarch64-linux-gnu/pkcs11/opensc-pkcs11.so",
+    "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so",
+    "/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so",
+};
+
+const char *ms_p11_conf_path(void)
+{
+    return MS_PKCS11_CONF;
+}
+
+/* A file or directory only `owner` or root can change: owned by one of them and not
+ * writable by group or others. */
+static int owned_safely(const struct stat *sb, uid_t owner)
+{
+    return (sb->st_uid == 0 || sb->st_uid == owner) && (sb->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+/* Checks `path` and every directory above it (after resolving links, so a link cannot
+ * lead around the check). what: "configuration file" or "module", for the detail. */
+static ms_err path_trusted(const char *path, uid_t owner, const char *what)
+{
+    char real[PATH_MAX];
+    if (realpath(path, real) == NULL) {
+        ms_seal_set_detail("PKCS#11: cannot resolve the %s %s: %s", what, path, strerror(errno));
+        return MS_ERR_PKCS11;
+    }
+    struct stat sb;
+    if (stat(real, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        ms_seal_set_detail("PKCS#11: the %s %s is not a regular file", what, path);
+        return MS_ERR_PKCS11;
+    }
+    if (!owned_safely(&sb, owner)) {
+        ms_seal_set_detail("PKCS#11: the %s %s is not owned by root or is writable by group "
+                           "or others: refused", what, path);
+        return MS_ERR_PKCS11;
+    }
+    /* The directories, from the file's up to "/". */
+    for (char *slash = strrchr(real, '/'); slash != NULL; slash = strrchr(real, '/')) {
+        if (slash == real)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(real, &sb) != 0 || !owned_safely(&sb, owner)) {
+            ms_seal_set_detail("PKCS#11: directory %s above the %s %s is not owned by root "
+                               "or is writable by group or others: refused", real, what, path);
+            return MS_ERR_PKCS11;
+        }
+        if (slash == real)
+            break;
+    }
+    return MS_OK;
+}
+
+/* Whether the trusted configuration file lists `module` ("module = PATH" lines, '#'
+ * comments); 1 yes, 0 no (detail set), -1 the file is unusable (detail set). */
+static int conf_lists(const char *conf, const char *module, uid_t owner)
+{
+    if (path_trusted(conf, owner, "configuration file") != MS_OK)
+        return -1;
+    FILE *f = fopen(conf, "r");
+    if (f == NULL) {
+        ms_seal_set_detail("PKCS#11: cannot read %s: %s", conf, strerror(errno));
+        return -1;
+    }
+    char line[PATH_MAX + 64];
+    int found = 0;
+    unsigned lineno = 0;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        char *p = line;
+        p[strcspn(p, "\r\n")] = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        if (strncmp(p, "module", 6) != 0) {
+            ms_seal_set_detail("PKCS#11: %s line %u: expected \"module = PATH\"", conf, lineno);
+            fclose(f);
+            return -1;
+        }
+        p += 6;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p++ != '=') {
+            ms_seal_set_detail("PKCS#11: %s line %u: expected \"module = PATH\"", conf, lineno);
+            fclose(f);
+            return -1;
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strlen(p);
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            p[--n] = '\0';
+        found = strcmp(p, module) == 0;
+    }
+    fclose(f);
+    if (!found)
+        ms_seal_set_detail("PKCS#11: module %s is not listed in %s", module, conf);
+    return found;
+}
+
+ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owner)
+{
+    if (module == NULL || module[0] != '/') {
+        ms_seal_set_detail("PKCS#11: the module must be given by its absolute path");
+        return MS_ERR_PKCS11;
+    }
+    int allowed = 0;
+    for (size_t i = 0; i < sizeof builtin_modules / sizeof builtin_modules[0]; i++)
+        if (strcmp(module, builtin_modules[i]) == 0)
+            allowed = 1;
+    struct stat sb;
+    if (!allowed && conf_path != NULL && stat(conf_path, &sb) == 0) {
+        int r = conf_lists(conf_path, module, owner);
+        if (r < 0)
+            return MS_ERR_PKCS11;
+        allowed = r;
+    } else if (!allowed) {
+        ms_seal_set_detail("PKCS#11: module %s is not allowed: it is not one of Debian's "
+                           "modules and %s does not list it (root must add \"module = %s\" "
+                           "there)", module, conf_path ? conf_path : "no configuration file",
+                           module);
+    }
+    if (!allowed)
+        return MS_ERR_PKCS11;
+    return path_trusted(module, owner, "module");
+}
 
 typedef struct p11_conn {
     void *dl;
@@ -60,6 +211,10 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t)
         ms_seal_set_detail("PKCS#11: module, token label and key label are required");
         return MS_ERR_ARG;
     }
+    /* Never load what the sealed file or the store names unless root allowed it. */
+    ms_err err = ms_p11_module_check(t->module, MS_PKCS11_CONF, 0);
+    if (err != MS_OK)
+        return err;
     c->dl = dlopen(t->module, RTLD_NOW | RTLD_LOCAL);
     if (c->dl == NULL) {
         ms_seal_set_detail("PKCS#11: cannot load module %s", t->module);

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mikeysakke/crypto.h"
 
@@ -144,5 +145,14 @@ ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target 
 ms_err ms_p11_unwrap_kek(uint8_t kek[MS_KMS_KEY_BYTES], const ms_p11_target *t,
                          const uint8_t wrapped[MS_P11_WRAPPED_LEN], const uint8_t *aad,
                          size_t aad_len);
+
+/* Whether the PKCS#11 module `module` may be loaded (every seal and unseal asks): it must
+ * be one of Debian's packaged modules (a built-in list) or listed ("module = PATH") in
+ * the configuration file conf_path (MS_PKCS11_CONF, ms_p11_conf_path(), in production),
+ * and that file, the module and every directory above them must be owned by root (or
+ * `owner`, which production sets to root too; tests their own uid) and not writable by
+ * group or others. MS_ERR_PKCS11 with ms_seal_detail() naming the reason otherwise. */
+ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owner);
+const char *ms_p11_conf_path(void);
 
 #endif

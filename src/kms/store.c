@@ -493,6 +493,37 @@ ms_err ms_store_get(ms_store *st, const char *key, char *value, size_t cap)
     return err;
 }
 
+ms_err ms_store_settings_list(ms_store *st,
+                              int (*cb)(void *ctx, const char *key, const char *value,
+                                        size_t value_len),
+                              void *ctx)
+{
+    if (st == NULL || cb == NULL)
+        return MS_ERR_ARG;
+    sqlite3_stmt *q = NULL;
+    /* BINARY collation: byte order, the same on every machine. */
+    if (sqlite3_prepare_v2(st->db, "SELECT key, value FROM settings ORDER BY key", -1, &q,
+                           NULL) != SQLITE_OK)
+        return MS_ERR_STORE;
+    ms_err err = MS_OK;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(q, 0);
+        const char *value = (const char *)sqlite3_column_text(q, 1);
+        int n = sqlite3_column_bytes(q, 1);
+        if (key == NULL || value == NULL || n < 0) {
+            err = MS_ERR_STORE;
+            break;
+        }
+        if (cb(ctx, key, value, (size_t)n) != 0)
+            break;
+    }
+    if (err == MS_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = MS_ERR_STORE;
+    sqlite3_finalize(q);
+    return err;
+}
+
 /* ---- users --------------------------------------------------------------------------- */
 
 /* Runs a one-statement change on a user; MS_ERR_USER_UNKNOWN when no row changed. */

@@ -42,6 +42,12 @@ ms_err ms_store_set(ms_store *st, const char *key, const char *value);
 ms_err ms_store_set_relaxed(ms_store *st, const char *const keys[],
                             const char *const values[], size_t n);
 ms_err ms_store_get(ms_store *st, const char *key, char *value, size_t cap);
+/* Calls cb for every setting in key order (bytewise); stops early if cb returns
+ * non-zero. value_len: the value's length (a value may hold a NUL if written by hand). */
+ms_err ms_store_settings_list(ms_store *st,
+                              int (*cb)(void *ctx, const char *key, const char *value,
+                                        size_t value_len),
+                              void *ctx);
 
 typedef enum ms_user_status { MS_USER_ACTIVE = 0, MS_USER_SUSPENDED = 1 } ms_user_status;
 

@@ -3,6 +3,9 @@
  * the seal creates (sensitive, never extractable), reuse of that key by a second seal,
  * and each refusal: wrong PIN, missing module, token or key, a different key under the
  * same label, damaged ciphertext or wrapped KEK. SoftHSM2 missing is a failure.
+ * The module allow-list: a sealed file naming a module of the attacker's (a copy of
+ * SoftHSM2 that would happily read the PIN) is refused, and the root-owned configuration
+ * file's checks (owner, modes along the path, format).
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -204,6 +207,153 @@ static void check_key_attributes(const char *key_label)
         fl->C_Finalize(NULL);
 }
 
+/* The attack: whoever can write the KMS directory points the sealed file at a library
+ * of theirs (here a copy of SoftHSM2, which would work and see the PIN). The path has
+ * the length of MODULE so the header edit keeps its layout. */
+static void check_foreign_module(const uint8_t *f, size_t len)
+{
+    static uint8_t g[16384];
+    char evil_dir[] = "/tmp/p11e-XXXXXX", evil[64], cmd[256];
+    if (mkdtemp(evil_dir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    snprintf(evil, sizeof evil, "%s/libsofthsm2.so", evil_dir);
+    CHECK(strlen(evil) == strlen(MODULE));
+    snprintf(cmd, sizeof cmd, "cp -L '%s' '%s'", MODULE, evil);
+    CHECK(system(cmd) == 0);
+    size_t at = find_in_header(f, MODULE);
+    CHECK(at != 0);
+    if (at != 0 && strlen(evil) == strlen(MODULE)) {
+        memcpy(g, f, len);
+        memcpy(g + at, evil, strlen(evil));
+        fix_checksum(g);
+        CHECK_ERR(unseal_bytes(g, len, "1234"), MS_ERR_PKCS11);
+        CHECK_DETAIL("is not allowed");
+        CHECK_DETAIL(evil);
+    }
+    /* Nor may a seal name it. */
+    ms_seal_params p = p11_params("test", "1234", "kms-master");
+    p.module = evil;
+    ms_kms_secrets *s = NULL;
+    CHECK_ERR(ms_kms_secrets_new(&s), MS_OK);
+    CHECK_ERR(ms_kms_secrets_generate(s, 100, NULL), MS_OK);
+    char out[512];
+    path_in(out, sizeof out, "evil.seal");
+    CHECK_ERR(ms_seal_write(out, s, &p, NULL, NULL), MS_ERR_PKCS11);
+    CHECK_DETAIL("is not allowed");
+    ms_kms_secrets_free(s);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", evil_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", evil_dir);
+}
+
+/* Whether `path` and the directories above it are owned by us or root and not writable
+ * by group or others (then a configuration file below it can be trusted). */
+static int safe_ancestry(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (;;) {
+        struct stat st;
+        if (stat(buf, &st) != 0 || (st.st_uid != 0 && st.st_uid != getuid()) ||
+            (st.st_mode & (S_IWGRP | S_IWOTH)))
+            return 0;
+        char *slash = strrchr(buf, '/');
+        if (slash == NULL || (slash == buf && buf[1] == '\0'))
+            return 1;
+        if (slash == buf)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+    write_all(path, (const uint8_t *)text, strlen(text));
+    chmod(path, mode);
+}
+
+/* The allow-list check itself: built-in paths, the configuration file and its refusals. */
+static void check_module_allow_list(void)
+{
+    uid_t me = getuid();
+    CHECK_ERR(ms_p11_module_check(MODULE, NULL, 0), MS_OK);
+    CHECK_ERR(ms_p11_module_check(MODULE, "/nonexistent/pkcs11.conf", 0), MS_OK);
+    CHECK_ERR(ms_p11_module_check("libsofthsm2.so", NULL, 0), MS_ERR_PKCS11);
+    CHECK_DETAIL("absolute path");
+    CHECK_ERR(ms_p11_module_check("/usr/lib/softhsm/../softhsm/libsofthsm2.so", NULL, 0),
+              MS_ERR_PKCS11);
+    CHECK_DETAIL("is not allowed");
+    CHECK(strcmp(ms_p11_conf_path(), "/etc/mikeysakke/pkcs11.conf") == 0 ||
+          ms_p11_conf_path()[0] == '/');
+
+    /* A configuration file in a directory of ours below the working directory (under
+     * /tmp, writable by all, it is refused: see below). */
+    char cwd[512], cdir[600], conf[700], mod[700], text[900], cmd[1600];
+    if (getcwd(cwd, sizeof cwd) == NULL) {
+        CHECK(0);
+        return;
+    }
+    snprintf(cdir, sizeof cdir, "%s/p11conf-XXXXXX", cwd);
+    if (mkdtemp(cdir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    chmod(cdir, 0755);
+    snprintf(conf, sizeof conf, "%s/pkcs11.conf", cdir);
+    snprintf(mod, sizeof mod, "%s/libvendor-pkcs11.so", cdir);
+    snprintf(cmd, sizeof cmd, "cp -L '%s' '%s' && chmod 0644 '%s'", MODULE, mod, mod);
+    CHECK(system(cmd) == 0);
+    snprintf(text, sizeof text, "# modules of this site\n\n  module = %s  \n", mod);
+    write_text(conf, text, 0644);
+    if (safe_ancestry(cdir)) {
+        CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_OK);
+    } else {
+        printf("note: %s has a group/other-writable ancestor: the accepted case is not run\n",
+               cwd);
+    }
+    /* Not listed, a malformed line, writable by others, a writable directory, a module
+     * others may write. */
+    CHECK_ERR(ms_p11_module_check("/opt/other/pkcs11.so", conf, me), MS_ERR_PKCS11);
+    CHECK_DETAIL("is not listed in");
+    write_text(conf, "modules: /x.so\n", 0644);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_DETAIL("line 1: expected");
+    write_text(conf, text, 0664);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_DETAIL("writable by group or others");
+    chmod(conf, 0644);
+    chmod(cdir, 0777);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_DETAIL("directory");
+    chmod(cdir, 0755);
+    chmod(mod, 0666);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_DETAIL("the module");
+    chmod(mod, 0644);
+    if (me != 0) {
+        /* Owned by us but production trusts root only. */
+        CHECK_ERR(ms_p11_module_check(mod, conf, 0), MS_ERR_PKCS11);
+        CHECK_DETAIL("not owned by root");
+    }
+    /* The same file in /tmp (sticky, writable by all) is never trusted. */
+    char tdir[] = "/tmp/p11c-XXXXXX", tconf[64];
+    if (mkdtemp(tdir) != NULL) {
+        chmod(tdir, 0755);
+        snprintf(tconf, sizeof tconf, "%s/pkcs11.conf", tdir);
+        write_text(tconf, text, 0644);
+        CHECK_ERR(ms_p11_module_check(mod, tconf, me), MS_ERR_PKCS11);
+        CHECK_DETAIL("directory /tmp above");
+        unlink(tconf);
+        rmdir(tdir);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", cdir);
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -214,6 +364,7 @@ int main(void)
         return 2;
     }
     CHECK(access(MODULE, R_OK) == 0); /* SoftHSM2 must be installed: no skipping */
+    check_module_allow_list();
     int ready = setup_softhsm();
     CHECK(ready);
     if (!ready)
@@ -266,7 +417,7 @@ int main(void)
     bad = p11_params("test", "1234", "kms-master");
     bad.module = "/nonexistent/libpkcs11.so";
     CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL), MS_ERR_PKCS11);
-    CHECK_DETAIL("cannot load module");
+    CHECK_DETAIL("module /nonexistent/libpkcs11.so is not allowed");
     bad.module = NULL;
     CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL), MS_ERR_ARG);
     /* A failed seal leaves the previous file intact. */
@@ -297,7 +448,8 @@ int main(void)
     g[at] = 'S'; /* module path that does not exist */
     fix_checksum(g);
     CHECK_ERR(unseal_bytes(g, len, "1234"), MS_ERR_PKCS11);
-    CHECK_DETAIL("cannot load module");
+    CHECK_DETAIL("module /usr/lib/Softhsm/libsofthsm2.so is not allowed");
+    check_foreign_module(f, len);
     /* Another token's key under the same label: the token cannot open the wrapped KEK. */
     ms_seal_params po = p11_params("othr", "1234", "kms-master");
     CHECK_ERR(ms_seal_write(path2, s, &po, NULL, NULL), MS_OK);
