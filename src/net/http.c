@@ -195,6 +195,21 @@ static unsigned rl_take(rate_limiter *rl, const char *ip)
     return ret;
 }
 
+bool ms_http_media_type_is(const char *header, const char *type)
+{
+    if (header == NULL || type == NULL)
+        return false;
+    while (*header == ' ' || *header == '\t')
+        header++;
+    size_t n = strlen(type);
+    if (strncasecmp(header, type, n) != 0)
+        return false;
+    header += n;
+    while (*header == ' ' || *header == '\t')
+        header++;
+    return *header == '\0' || *header == ';';
+}
+
 /* ---- responses -------------------------------------------------------------------- */
 
 static void free_owned(void *cls)
@@ -539,6 +554,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .bearer = bearer_of(c),
         .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_AUTHORIZATION),
+        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_TYPE),
         .body = st->body != NULL ? st->body : (const uint8_t *)"",
         .body_len = st->len,
     };

@@ -24,7 +24,12 @@ typedef struct ms_http_request {
     const uint8_t *body;
     size_t body_len;
     const char *authorization; /* the whole Authorization header (any scheme), or NULL */
+    const char *content_type;  /* the Content-Type header, or NULL */
 } ms_http_request;
+
+/* Whether a Content-Type header value names media type `type` (case-insensitive,
+ * parameters such as "; charset=UTF-8" allowed). NULL header: false. */
+bool ms_http_media_type_is(const char *header, const char *type);
 
 typedef struct ms_http_response {
     int status;               /* HTTP status; left 0 (or out of range) = 500 */
