@@ -895,9 +895,13 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
     if (strncmp(verb, "user_", 5) == 0) {
         if (u == NULL)
             return MS_ERR_ARG;
-        if (strcmp(verb, "user_add") == 0)
-            e = ms_kms_user_add(k, u);
-        else if (strcmp(verb, "user_suspend") == 0)
+        if (strcmp(verb, "user_add") == 0) {
+            char why[200] = "";
+            if ((e = ms_kms_uri_check(u, why, sizeof why)) != MS_OK)
+                msg_adds(ans, "err", why);
+            else
+                e = ms_kms_user_add(k, u);
+        } else if (strcmp(verb, "user_suspend") == 0)
             e = ms_kms_user_suspend(k, u);
         else if (strcmp(verb, "user_resume") == 0)
             e = ms_kms_user_resume(k, u);

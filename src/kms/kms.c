@@ -891,7 +891,7 @@ ms_err ms_kms_user_add(ms_kms *k, const char *uri)
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
-    if (!uri_ok(uri))
+    if (!uri_ok(uri) || ms_kms_uri_check(uri, NULL, 0) != MS_OK)
         return MS_ERR_IDENTITY;
     /* the URI must make an identifier under this community's scheme */
     uint64_t p = 0;
