@@ -257,6 +257,9 @@ typedef struct ms_kms_server_config {
     size_t max_body;        /* 0: 64 KiB */
     char *detail;           /* if not NULL: why ms_kms_server_start failed */
     size_t detail_cap;
+    unsigned max_connections; /* in total; 0: 1024 */
+    unsigned max_per_client;  /* per IPv4 address or IPv6 /64; 0: 32 */
+    unsigned timeout_sec;     /* idle, and to complete a request; 0: 30 */
 } ms_kms_server_config;
 
 MS_API MS_WARN_UNUSED ms_err ms_kms_server_start(ms_kms_server **out, ms_kms *k,

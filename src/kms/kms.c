@@ -1234,8 +1234,9 @@ static bool still_entitled(ms_kms *k, const char *device_id, const char *user_ur
 
 /* Carries over the lines of an earlier index.txt in the folder for other periods that
  * have not yet expired, so that the folder serves the current and the next period; but
- * not those of users suspended or removed (or devices re-enrolled) since: their
- * package files are listed in *dropped (newline-separated) for removal. */
+ * not those of users suspended or removed (or devices re-enrolled) since. The package
+ * files of every line not carried over are listed in *dropped (one per line): those the
+ * new index does not name again are removed once it is written. */
 static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_t period_no,
                                FILE *dropped)
 {
@@ -1254,9 +1255,7 @@ static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_
         if (line[0] == '#' ||
             sscanf(line, "%64s %255s %159s %64s %llu %64s", dev, user, file, h, &p, t) != 6)
             continue; /* comments, and lines of the older four-column format */
-        if ((uint64_t)p == period_no || (uint64_t)p < cur)
-            continue;
-        if (still_entitled(k, dev, user, t))
+        if ((uint64_t)p != period_no && (uint64_t)p >= cur && still_entitled(k, dev, user, t))
             fputs(line, index);
         else
             fprintf(dropped, "%s\n", file);
@@ -1265,9 +1264,9 @@ static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_
     fclose(f);
 }
 
-/* Removes the package files of dropped index lines (plain names written by an earlier
- * export; anything else is left alone). */
-static void remove_dropped(const char *out_dir, char *names)
+/* Removes the package files of dropped index lines that the new index does not name
+ * (plain names written by an earlier export; anything else is left alone). */
+static void remove_dropped(const char *out_dir, char *names, const char *new_index)
 {
     char *save = NULL;
     for (char *name = strtok_r(names, "\n", &save); name != NULL;
@@ -1277,6 +1276,10 @@ static void remove_dropped(const char *out_dir, char *names)
             strcmp(name + strlen(name) - 4, ".xml") != 0 ||
             join(path, sizeof path, out_dir, name) != MS_OK)
             continue;
+        char field[168];
+        snprintf(field, sizeof field, " %s ", name);
+        if (new_index != NULL && strstr(new_index, field) != NULL)
+            continue; /* written again by this export */
         (void)unlink(path);
     }
 }
@@ -1353,7 +1356,7 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         bool listed = fclose(dropped) == 0;
         dropped = NULL;
         if (e == MS_OK && listed && dropped_text != NULL)
-            remove_dropped(out_dir, dropped_text);
+            remove_dropped(out_dir, dropped_text, index_text);
     }
 done:
     if (dropped != NULL)

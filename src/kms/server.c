@@ -590,6 +590,9 @@ ms_err ms_kms_server_start(ms_kms_server **out, ms_kms *k, const ms_kms_server_c
     hc.rate_per_sec = cfg->rate_per_sec;
     hc.rate_burst = cfg->rate_burst;
     hc.threads = cfg->threads;
+    hc.max_connections = cfg->max_connections;
+    hc.max_per_ip = cfg->max_per_client;
+    hc.timeout_sec = cfg->timeout_sec;
     hc.name = "mikeysakke_kms";
     hc.error_body = ms_kms_server_error_body;
     hc.detail = cfg->detail;

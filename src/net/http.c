@@ -925,6 +925,50 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
+static bool parse_setting(const char *text, unsigned long lo, unsigned long hi,
+                          unsigned *out)
+{
+    if (text == NULL)
+        return true;
+    if (*text < '0' || *text > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+ms_err ms_http_limits_parse(const char *max_connections, const char *max_per_client,
+                            const char *timeout, unsigned *conns, unsigned *per_client,
+                            unsigned *timeout_sec, char *detail, size_t detail_cap)
+{
+    ms_http_config cfg = {.detail = detail, .detail_cap = detail_cap};
+    if (!parse_setting(max_connections, 1, 65536, conns)) {
+        set_detail(&cfg, "max-connections: not a whole number from 1 to 65536: %s",
+                   max_connections);
+        return MS_ERR_USAGE;
+    }
+    if (!parse_setting(max_per_client, 1, 65536, per_client)) {
+        set_detail(&cfg, "max-per-client: not a whole number from 1 to 65536: %s",
+                   max_per_client);
+        return MS_ERR_USAGE;
+    }
+    if (!parse_setting(timeout, 1, 3600, timeout_sec)) {
+        set_detail(&cfg, "timeout: not a whole number of seconds from 1 to 3600: %s", timeout);
+        return MS_ERR_USAGE;
+    }
+    unsigned total = *conns != 0 ? *conns : DEFAULT_MAX_CONNECTIONS;
+    if (*per_client > total) {
+        set_detail(&cfg, "max-per-client (%u) is above max-connections (%u)", *per_client,
+                   total);
+        return MS_ERR_USAGE;
+    }
+    return MS_OK;
+}
+
 /* ---- start / stop ---------------------------------------------------------------- */
 
 /* Reads a PEM file whole and NUL-terminates it. A private key must be a regular file

@@ -95,6 +95,13 @@ typedef struct ms_http_config {
  * caller's lines (up to 64 KiB). */
 ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_handler handler,
                      ms_http_metrics_fn metrics, ms_http_health_fn health, void *ctx);
+/* The connection settings of `kms serve` and `dist serve` (max-connections,
+ * max-per-client, timeout) from their text; a NULL text leaves its value alone.
+ * MS_ERR_USAGE with detail naming the setting for a value that is not a whole number in
+ * range (1..65536, 1..65536 and not above max-connections, 1..3600 seconds). */
+ms_err ms_http_limits_parse(const char *max_connections, const char *max_per_client,
+                            const char *timeout, unsigned *conns, unsigned *per_client,
+                            unsigned *timeout_sec, char *detail, size_t detail_cap);
 /* Whether two textual addresses count as one client for max_per_ip (the same IPv4
  * address, also IPv4-mapped; the same IPv6 /64). False if either is not an address. */
 bool ms_http_same_client(const char *a, const char *b);
