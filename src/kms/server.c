@@ -10,11 +10,13 @@
  * Every request carries "Authorization: Bearer <device_id>.<token>" and a KmsRequest.
  * The checks, in order, each with its HTTP status and a KmsResponse holding KmsError
  * (ErrorCode = the ms_err code, ErrorMsg = why):
- *   resource unknown 404, not POST 405, sealed 503, no or bad token 401, malformed or
+ *   resource unknown 404, not POST 405, not application/xml 415, sealed 503, no or bad
+ *   token 401, malformed or
  *   schema-invalid KmsRequest 400 (also a KmsUri that is not ours, a ClientReqUrl that
  *   does not name the resource posted to), UserUri / DeviceId / the URL's user not the
- *   token's 403, Time outside now +- 300 s or (device, Time) seen before 409, no key set
- *   issued for the period 404, audit log not writable 503. Key sets are only those
+ *   token's 403, Time outside now +- 300 s or (device, Time) seen before 409, a period
+ *   other than the current and the next, or no key set issued for it, 404, audit log
+ *   not writable 503. Key sets are only those
  *   issued beforehand (`kms issue`): the server never issues on demand.
  * The facade handle is shared with the unseal agent: every call on it is made under
  * ms_kms_lock, but the package XML is built outside it (kms_internal.h), so requests
