@@ -858,8 +858,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    /* Last call: the whole body is here. */
+    /* Last call: the whole body is here. The handler's time (a KMS waiting for its lock
+     * or its disk) is not the client's: the deadline stops now. */
     st->answered = true;
+    conn_waiting(srv, c, false);
     if (st->too_large)
         return refuse(srv, c, method, url, st->ip, MHD_HTTP_CONTENT_TOO_LARGE,
                       "request body too large", 0);
