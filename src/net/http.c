@@ -1,8 +1,10 @@
 /*
  * HTTPS server plumbing on libmicrohttpd: one daemon with an internal thread pool,
- * TLS from PEM files, early refusals (405, 429; 413 once a body up to 1 MiB over the limit is drained),
- * /healthz and /metrics, everything else to the caller's handler. Bodies and tokens
- * are never logged; response bodies are wiped when libmicrohttpd lets go of them.
+ * TLS from PEM files, connection caps per client (IPv4 address, IPv6 /64) and in all, a
+ * deadline for each request besides the idle timeout, early refusals (405, 429; 413 once
+ * a body up to 1 MiB over the limit is drained), /healthz and /metrics, everything else
+ * to the caller's handler. Bodies and tokens are never logged; response bodies are wiped
+ * when libmicrohttpd lets go of them.
  */
 #include "net/http.h"
 
@@ -428,7 +430,7 @@ static enum MHD_Result answer_metrics(ms_http_server *srv, struct MHD_Connection
                   "# TYPE %s_http_connections_open gauge\n"
                   "%s_http_connections_open %zu\n", n, n, n, open);
     sb_printf(&b, "# HELP %s_http_connections_refused_total Connections refused: the "
-                  "client's address (IPv6: its /64) had its cap open.\n"
+                  "client's address (IPv6: its /64) already had its cap open.\n"
                   "# TYPE %s_http_connections_refused_total counter\n"
                   "%s_http_connections_refused_total %lu\n", n, n, n,
               atomic_load(&srv->conn_refused));
