@@ -22,9 +22,11 @@
 /* Every section and the keys it may hold; a command narrows this with cli_config_check.
  * Adding a setting means adding it here and to docs/operations.md. */
 static const char *const kms_keys[] = {"dir",  "listen", "port",    "cert",     "key",
-                                       "rate", "burst",  "threads", "max-body", NULL};
+                                       "rate", "burst",  "threads", "max-body",
+                                       "max-connections", "max-per-client", "timeout", NULL};
 static const char *const dist_keys[] = {"dir",  "listen", "port",    "cert", "key",
-                                        "rate", "burst",  "threads", NULL};
+                                        "rate", "burst",  "threads", "max-connections",
+                                        "max-per-client", "timeout", NULL};
 static const char *const fetch_keys[] = {"url", "cacert", "keystore", "passphrase-file",
                                          "cert", "key", "retries", "timeout", NULL};
 static const struct {

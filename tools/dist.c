@@ -27,6 +27,9 @@ const struct cli_opt cli_dist_serve_opts[] = {
     {"--rate", "R", 0, "requests per second per client address (default 20; 0 = no limit)"},
     {"--burst", "B", 0, "burst per client address (default 40)"},
     {"--threads", "N", 0, "server threads (default 2)"},
+    {"--max-connections", "N", 0, "connections in total (default 1024)"},
+    {"--max-per-client", "N", 0, "connections per IPv4 address or IPv6 /64 (default 32)"},
+    {"--timeout", "S", 0, "seconds to complete a request, and idle (default 30)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -55,7 +58,8 @@ ms_err cli_dist_serve(const struct cli_args *args)
     const char *path = cli_get(args, "--config");
     if (path != NULL) {
         static const char *const allowed[] = {"dir", "listen", "port", "cert", "key",
-                                              "rate", "burst", "threads", NULL};
+                                              "rate", "burst", "threads", "max-connections",
+                                              "max-per-client", "timeout", NULL};
         if ((e = cli_config_load(&cfg, path, detail, sizeof detail)) != MS_OK ||
             (e = cli_config_check(cfg, "dist", allowed, detail, sizeof detail)) != MS_OK) {
             cli_config_free(cfg);
@@ -71,6 +75,9 @@ ms_err cli_dist_serve(const struct cli_args *args)
     const char *rate_s = PICK("--rate", "rate");
     const char *burst_s = PICK("--burst", "burst");
     const char *threads_s = PICK("--threads", "threads");
+    const char *conns_s = PICK("--max-connections", "max-connections");
+    const char *per_client_s = PICK("--max-per-client", "max-per-client");
+    const char *timeout_s = PICK("--timeout", "timeout");
 #undef PICK
     double port = 8443, rate = 20, burst = 40, threads = 2;
     ms_dist *d = NULL;
@@ -88,6 +95,12 @@ ms_err cli_dist_serve(const struct cli_args *args)
         (burst_s != NULL && (e = number("--burst", burst_s, 0, 1e6, &burst)) != MS_OK) ||
         (threads_s != NULL && (e = number("--threads", threads_s, 1, 256, &threads)) != MS_OK))
         goto out;
+    unsigned conns = 0, per_client = 0, timeout = 0;
+    if ((e = ms_http_limits_parse(conns_s, per_client_s, timeout_s, &conns, &per_client,
+                                  &timeout, detail, sizeof detail)) != MS_OK) {
+        e = cli_fail(e, "dist serve: %s", detail);
+        goto out;
+    }
     if (listen == NULL)
         listen = "127.0.0.1";
 
@@ -113,6 +126,9 @@ ms_err cli_dist_serve(const struct cli_args *args)
     hc.rate_per_sec = rate;
     hc.rate_burst = burst;
     hc.threads = (unsigned)threads;
+    hc.max_connections = conns;
+    hc.max_per_ip = per_client;
+    hc.timeout_sec = timeout;
     hc.name = "mikeysakke_dist";
     detail[0] = '\0';
     hc.detail = detail;

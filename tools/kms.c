@@ -45,6 +45,7 @@
 #include "config.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
+#include "net/http.h"
 
 #define MSG_MAX (1u << 20)
 #define SECRET_TEXT_MAX 1024
@@ -153,6 +154,9 @@ const struct cli_opt cli_kms_serve_opts[] = {
     {"--burst", "B", 0, "rate limit burst (default 20)"},
     {"--threads", "N", 0, "server threads (default 2)"},
     {"--max-body", "N", 0, "largest request body in octets (default 65536)"},
+    {"--max-connections", "N", 0, "connections in total (default 1024)"},
+    {"--max-per-client", "N", 0, "connections per IPv4 address or IPv6 /64 (default 32)"},
+    {"--timeout", "S", 0, "seconds to complete a request, and idle (default 30)"},
     OPT_END,
 };
 const struct cli_opt cli_kms_cert_opts[] = {
@@ -920,9 +924,13 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
     if (strncmp(verb, "user_", 5) == 0) {
         if (u == NULL)
             return MS_ERR_ARG;
-        if (strcmp(verb, "user_add") == 0)
-            e = ms_kms_user_add(k, u);
-        else if (strcmp(verb, "user_suspend") == 0)
+        if (strcmp(verb, "user_add") == 0) {
+            char why[200] = "";
+            if ((e = ms_kms_uri_check(u, why, sizeof why)) != MS_OK)
+                msg_adds(ans, "err", why);
+            else
+                e = ms_kms_user_add(k, u);
+        } else if (strcmp(verb, "user_suspend") == 0)
             e = ms_kms_user_suspend(k, u);
         else if (strcmp(verb, "user_resume") == 0)
             e = ms_kms_user_resume(k, u);
@@ -1133,7 +1141,7 @@ static int agent_serve(struct agent *a, int lfd)
                 ms_err e = agent_handle(a, &req, &body);
                 ms_kms_unlock(a->kms);
                 msg_addf(&ans, "status", "%d", (int)e);
-                if (e != MS_OK)
+                if (e != MS_OK && msg_get(&body, "err", 0, &(size_t){0}) == NULL) /* unless the verb said why */
                     msg_adds(&ans, "err", e == MS_ERR_SETTINGS_CHANGED ? settings_why(a) : a->dir);
                 if (!body.overflow && body.len > 4 && ans.len + body.len - 4 <= MSG_MAX + 4) {
                     memcpy(ans.buf + ans.len, body.buf + 4, body.len - 4);
@@ -1280,9 +1288,11 @@ static ms_err parse_double(const char *what, const char *s, double max, double *
 ms_err cli_kms_serve(const struct cli_args *args)
 {
     static const char *const keys[] = {"dir",  "listen",  "port",     "cert", "key",
-                                       "rate", "burst",   "threads",  "max-body", NULL};
+                                       "rate", "burst",   "threads",  "max-body",
+                                       "max-connections", "max-per-client", "timeout", NULL};
     static const char *const opts[] = {"--dir",  "--listen", "--port",    "--cert", "--key",
-                                       "--rate", "--burst",  "--threads", "--max-body"};
+                                       "--rate", "--burst",  "--threads", "--max-body",
+                                       "--max-connections", "--max-per-client", "--timeout"};
     cli_config *c = NULL;
     char detail[512] = "";
     ms_err e;
@@ -1295,8 +1305,8 @@ ms_err cli_kms_serve(const struct cli_args *args)
             return cli_fail(e, "%s", detail);
         }
     }
-    const char *v[9];
-    for (size_t i = 0; i < 9; i++)
+    const char *v[12];
+    for (size_t i = 0; i < 12; i++)
         v[i] = cli_config_pick(cli_get(args, opts[i]), c, "kms", keys[i]);
     const char *dir = v[0];
     ms_kms_server_config sc;
@@ -1327,6 +1337,11 @@ ms_err cli_kms_serve(const struct cli_args *args)
     if (e == MS_OK && v[8] != NULL &&
         (e = parse_uint("--max-body", v[8], MS_KMSIF_MAX_BODY, &u)) == MS_OK)
         sc.max_body = (size_t)u;
+    if (e == MS_OK &&
+        (e = ms_http_limits_parse(v[9], v[10], v[11], &sc.max_connections,
+                                  &sc.max_per_client, &sc.timeout_sec, detail,
+                                  sizeof detail)) != MS_OK)
+        e = cli_fail(e, "kms serve: %s", detail);
     if (e == MS_OK && sc.rate_per_sec > 0 && sc.rate_burst < 1)
         e = cli_fail(MS_ERR_USAGE, "--burst must be at least 1 with a rate limit");
     if (e == MS_OK) {

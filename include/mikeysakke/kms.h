@@ -138,6 +138,10 @@ MS_API ms_err ms_kms_seal(ms_kms *k);
 /* Users, by URI (tel:, sip:, MC service IDs). Changes need the KMS unsealed (they are
  * audited); the list does not. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_user_add(ms_kms *k, const char *uri);
+/* Checks a user URI's syntax (RFC 3986: a scheme, then only the ASCII the RFC allows,
+ * anything else percent-encoded): MS_ERR_IDENTITY with detail naming what is wrong and
+ * where. ms_kms_user_add makes the same check. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_uri_check(const char *uri, char *detail, size_t detail_cap);
 MS_API MS_WARN_UNUSED ms_err ms_kms_user_suspend(ms_kms *k, const char *uri);
 MS_API MS_WARN_UNUSED ms_err ms_kms_user_resume(ms_kms *k, const char *uri);
 MS_API MS_WARN_UNUSED ms_err ms_kms_user_remove(ms_kms *k, const char *uri);
@@ -293,6 +297,9 @@ typedef struct ms_kms_server_config {
     size_t max_body;        /* 0: 64 KiB */
     char *detail;           /* if not NULL: why ms_kms_server_start failed */
     size_t detail_cap;
+    unsigned max_connections; /* in total; 0: 1024 */
+    unsigned max_per_client;  /* per IPv4 address or IPv6 /64; 0: 32 */
+    unsigned timeout_sec;     /* idle, and to complete a request; 0: 30 */
 } ms_kms_server_config;
 
 MS_API MS_WARN_UNUSED ms_err ms_kms_server_start(ms_kms_server **out, ms_kms *k,

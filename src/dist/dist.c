@@ -25,18 +25,20 @@
 
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
+#include "net/replay.h"
 
 #define API_ROOT "/keymanagement/identity/v1/"
 #define INDEX_MAX ((size_t)256 << 20) /* far above any real community's index */
 #define DEVICE_MAX 64
 #define FILE_NAME_MAX 159
-#define REQUEST_WINDOW 300 /* seconds either side of now, as `kms serve` */
+#define N_STATUS 8 /* refusal statuses counted for /metrics */
 
 struct entry {
     const char *device, *user, *file; /* into snap->text */
     uint64_t period;
     uint8_t sha[32];   /* SHA-256 of the package file */
     uint8_t token[32]; /* SHA-256 of the device's bearer token */
+    size_t lineno;     /* in index.txt, for reports */
 };
 
 /* Which file a snapshot was read from: a change of any of these means a new file. */
@@ -53,6 +55,7 @@ struct snap {
     char *text;
     struct entry *e;
     size_t n;
+    size_t skipped; /* index lines left out */
     ms_kms_certificate cert;
     ms_id_scheme ids;
     char *cert_elem; /* the KmsCertificate element, for KmsInit and KmsCertCache */
@@ -71,10 +74,11 @@ struct ms_dist {
     ms_dist_log_fn log;
     void *log_ctx;
     atomic_ulong n_reloads, n_reload_failures, n_served, n_init, n_certcache;
-    atomic_ulong n_status[7]; /* 400 401 403 404 405 409 503 */
+    atomic_ulong n_status[N_STATUS];
+    ms_replay_cache *replay; /* (device, Time) of requests answered, as `kms serve` */
 };
 
-static const int status_codes[7] = {400, 401, 403, 404, 405, 409, 503};
+static const int status_codes[N_STATUS] = {400, 401, 403, 404, 405, 409, 415, 503};
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
@@ -287,10 +291,29 @@ static int entry_cmp(const void *a, const void *b)
     return x->period < y->period ? -1 : x->period > y->period;
 }
 
-/* Parses the index text (taken over by s) into sorted entries. */
-static ms_err parse_index(struct snap *s, char *detail, size_t cap)
+#define SKIP_LOG_MAX 20 /* skipped index lines named in the log, per index */
+
+/* One index line left out: counted, and named in the log (the first few). */
+static void skip_line(ms_dist *d, struct snap *s, size_t lineno, const char *why,
+                      const char *device)
 {
-    size_t lines = 1;
+    s->skipped++;
+    if (s->skipped <= SKIP_LOG_MAX)
+        logf_(d, "dist: index.txt:%zu: %s%s%s: line skipped", lineno, why,
+              device != NULL ? ", device " : "", device != NULL ? device : "");
+    else if (s->skipped == SKIP_LOG_MAX + 1)
+        logf_(d, "dist: index.txt: more lines skipped (see the metric "
+                 "mikeysakke_dist_index_lines_skipped)");
+}
+
+/* Parses the index text (taken over by s) into sorted entries. A bad line (e.g. a user
+ * URI the format cannot carry) is skipped and reported, so that one user's problem does
+ * not stop the whole community's distribution; a device listed twice for a period or
+ * under two users is left out altogether (which line is right cannot be told). An index
+ * with lines but not one usable is refused. */
+static ms_err parse_index(ms_dist *d, struct snap *s, char *detail, size_t cap)
+{
+    size_t lines = 1, listed = 0;
     for (const char *p = s->text; *p; p++)
         lines += *p == '\n';
     s->e = calloc(lines, sizeof *s->e);
@@ -305,12 +328,14 @@ static ms_err parse_index(struct snap *s, char *detail, size_t cap)
         p = nl != NULL ? nl + 1 : p + strlen(p);
         if (line[0] == '#' || line[0] == '\0')
             continue;
+        listed++;
         bool printable = true;
         for (const char *c = line; *c; c++)
             printable = printable && *c >= 0x20 && *c < 0x7f;
         if (!printable) {
-            set_detail(detail, cap, "index.txt:%zu: not printable ASCII", lineno);
-            return MS_ERR_CONFIG;
+            skip_line(d, s, lineno, "not printable ASCII (a URI must be percent-encoded)",
+                      NULL);
+            continue;
         }
         char *f[7];
         size_t nf = 0;
@@ -323,11 +348,13 @@ static ms_err parse_index(struct snap *s, char *detail, size_t cap)
             q = sp + 1;
         }
         if (nf != 6) {
-            set_detail(detail, cap,
-                       "index.txt:%zu: want 6 fields (device user file sha256 period "
-                       "token-sha256), found %s",
-                       lineno, nf < 6 ? "fewer" : "more");
-            return MS_ERR_CONFIG;
+            skip_line(d, s, lineno,
+                      nf < 6 ? "fewer than 6 fields (device user file sha256 period "
+                               "token-sha256)"
+                             : "more than 6 fields (device user file sha256 period "
+                               "token-sha256)",
+                      NULL);
+            continue;
         }
         struct entry *e = &s->e[s->n];
         const char *why = NULL;
@@ -344,28 +371,40 @@ static ms_err parse_index(struct snap *s, char *detail, size_t cap)
         else if (!hex_to(e->token, f[5], 32))
             why = "bad token SHA-256";
         if (why != NULL) {
-            set_detail(detail, cap, "index.txt:%zu: %s", lineno, why);
-            return MS_ERR_CONFIG;
+            skip_line(d, s, lineno, why, device_ok(f[0]) ? f[0] : NULL);
+            continue;
         }
         e->device = f[0];
         e->user = f[1];
         e->file = f[2];
+        e->lineno = lineno;
         s->n++;
     }
     qsort(s->e, s->n, sizeof *s->e, entry_cmp);
-    for (size_t i = 1; i < s->n; i++) {
-        if (strcmp(s->e[i].device, s->e[i - 1].device) != 0)
-            continue;
-        if (s->e[i].period == s->e[i - 1].period) {
-            set_detail(detail, cap, "index.txt: device %s listed twice for period %llu",
-                       s->e[i].device, (unsigned long long)s->e[i].period);
-            return MS_ERR_CONFIG;
+    /* Drop every device whose lines contradict each other. */
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n;) {
+        size_t j = i + 1;
+        const char *why = NULL;
+        for (; j < s->n && strcmp(s->e[j].device, s->e[i].device) == 0; j++) {
+            if (why == NULL && s->e[j].period == s->e[j - 1].period)
+                why = "device listed twice for one key period";
+            else if (why == NULL && strcmp(s->e[j].user, s->e[i].user) != 0)
+                why = "device listed under two users";
         }
-        if (strcmp(s->e[i].user, s->e[i - 1].user) != 0) {
-            set_detail(detail, cap, "index.txt: device %s listed under two users",
-                       s->e[i].device);
-            return MS_ERR_CONFIG;
+        if (why != NULL) {
+            for (size_t k = i; k < j; k++)
+                skip_line(d, s, s->e[k].lineno, why, s->e[k].device);
+        } else {
+            memmove(&s->e[kept], &s->e[i], (j - i) * sizeof *s->e);
+            kept += j - i;
         }
+        i = j;
+    }
+    s->n = kept;
+    if (listed > 0 && s->n == 0) {
+        set_detail(detail, cap, "index.txt: none of its %zu lines is usable", listed);
+        return MS_ERR_CONFIG;
     }
     return MS_OK;
 }
@@ -465,7 +504,7 @@ static ms_err reload_locked(ms_dist *d, bool *reloaded, char *detail, size_t cap
     } else if (strlen(s->text) != len) {
         set_detail(detail, cap, "index.txt: contains a NUL octet");
         e = MS_ERR_CONFIG;
-    } else if ((e = parse_index(s, detail, cap)) == MS_OK) {
+    } else if ((e = parse_index(d, s, detail, cap)) == MS_OK) {
         e = load_certificate(d, s, detail, cap);
     }
     d->seen = e == MS_OK ? got : now;
@@ -485,7 +524,11 @@ static ms_err reload_locked(ms_dist *d, bool *reloaded, char *detail, size_t cap
     atomic_fetch_add(&d->n_reloads, 1);
     if (reloaded != NULL)
         *reloaded = true;
-    logf_(d, "dist: export loaded: %zu packages, kms %s", s->n, s->cert.kms_uri);
+    if (s->skipped > 0)
+        logf_(d, "dist: export loaded: %zu packages, kms %s; %zu index lines skipped", s->n,
+              s->cert.kms_uri, s->skipped);
+    else
+        logf_(d, "dist: export loaded: %zu packages, kms %s", s->n, s->cert.kms_uri);
     return MS_OK;
 }
 
@@ -535,6 +578,10 @@ ms_err ms_dist_open(ms_dist **out, const char *dir, ms_dist_log_fn log, void *lo
         free(d);
         return MS_ERR_ARG;
     }
+    if (ms_replay_new(&d->replay) != MS_OK) {
+        free(d);
+        return MS_ERR_NOMEM;
+    }
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->reload, NULL);
     d->now = system_clock;
@@ -556,6 +603,7 @@ void ms_dist_close(ms_dist *d)
     if (d == NULL)
         return;
     snap_free(d->cur);
+    ms_replay_free(d->replay);
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->reload);
     free(d);
@@ -671,7 +719,7 @@ static void answer(ms_http_response *resp, int status, struct buf *b)
 static void refuse(ms_dist *d, const struct snap *s, ms_http_response *resp, int status,
                    ms_err code, const char *user, const char *url, const char *msg)
 {
-    for (size_t i = 0; i < 7; i++)
+    for (size_t i = 0; i < N_STATUS; i++)
         if (status_codes[i] == status)
             atomic_fetch_add(&d->n_status[i], 1);
     resp->status = status;
@@ -809,6 +857,15 @@ static ms_err package_body(const ms_dist *d, const struct entry *e, char **out, 
 
 enum route { R_INIT, R_KEYPROV, R_CERTCACHE };
 
+/* Whether period is the current key period by this server's clock, or the next. */
+static bool current_or_next(ms_dist *d, const struct snap *s, uint64_t period)
+{
+    uint64_t cur = 0;
+    if (ms_key_period(&s->ids, &cur, d->now(d->now_ctx)) != MS_OK)
+        return false;
+    return period == cur || period == cur + 1;
+}
+
 struct target {
     enum route r;
     bool have_user, have_time;
@@ -873,7 +930,9 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
 {
     struct snap *s = *sp;
     const char *path = req->path;
-    /* Authentication: "<device>.<token>" and SHA-256(token) as in the index. */
+    /* Authentication: "<device>.<token>" and SHA-256(token) as in the index. A device
+     * the export does not list and a wrong token get the same answer, so the server
+     * cannot be asked which devices it holds packages for. */
     if (req->bearer == NULL || req->bearer[0] == '\0') {
         refuse(d, s, resp, 401, MS_ERR_UNAUTHORISED, NULL, NULL, "no bearer token");
         return;
@@ -888,12 +947,7 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
     memcpy(device, req->bearer, dlen);
     device[dlen] = '\0';
     size_t first = 0, count = 0;
-    if (!device_ok(device) || !find_device(s, device, &first, &count)) {
-        /* Not told apart from "no package": the export lists only devices with keys. */
-        refuse(d, s, resp, 404, MS_ERR_NO_KEYS, NULL, NULL,
-               "no key packages for this device here");
-        return;
-    }
+    bool known = device_ok(device) && find_device(s, device, &first, &count);
     uint64_t period = 0;
     if (t->r == R_KEYPROV) {
         uint64_t secs = t->have_time ? t->time : d->now(d->now_ctx);
@@ -904,12 +958,14 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
     }
     /* The token of the requested period's entry (a device re-enrolled between exports
      * has a new token), else of the latest one. */
-    const struct entry *e = &s->e[first + count - 1], *want = NULL;
-    for (size_t i = first; i < first + count; i++)
+    static const uint8_t no_token[32];
+    const struct entry *e = known ? &s->e[first + count - 1] : NULL, *want = NULL;
+    for (size_t i = first; known && i < first + count; i++)
         if (t->r == R_KEYPROV && s->e[i].period == period)
             want = e = &s->e[i];
     uint8_t th[32];
-    if (!sha256(th, dot + 1, 64) || CRYPTO_memcmp(th, e->token, 32) != 0) {
+    bool hashed = sha256(th, dot + 1, 64);
+    if (!hashed || CRYPTO_memcmp(th, e != NULL ? e->token : no_token, 32) != 0 || e == NULL) {
         refuse(d, s, resp, 401, MS_ERR_UNAUTHORISED, NULL, NULL, "bearer token not accepted");
         return;
     }
@@ -938,9 +994,16 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
                (t->have_user && strcmp(t->user, e->user) != 0)) {
         refuse(d, s, resp, 403, MS_ERR_PACKAGE_DEVICE, e->user, rq->client_req_url,
                "a device may only ask for its own user's keys");
-    } else if (rq->time + REQUEST_WINDOW < now || rq->time > now + REQUEST_WINDOW) {
-        refuse(d, s, resp, 409, MS_ERR_MIKEY_TIMESTAMP, e->user, rq->client_req_url,
-               "Time is more than 300 s from the server clock");
+    } else if ((err = ms_replay_check(d->replay, device, rq->time, rq->time_us, now)) !=
+               MS_OK) {
+        if (err == MS_ERR_MIKEY_TIMESTAMP)
+            refuse(d, s, resp, 409, err, e->user, rq->client_req_url,
+                   "Time is more than 300 s from the server clock");
+        else if (err == MS_ERR_MIKEY_REPLAY)
+            refuse(d, s, resp, 409, err, e->user, rq->client_req_url,
+                   "request replayed: this device already sent this Time");
+        else
+            refuse(d, s, resp, 503, err, e->user, rq->client_req_url, "replay cache full");
     } else if (t->r == R_CERTCACHE) {
         certcache(d, s, resp, e->user, rq->client_req_url);
     } else if (t->r == R_INIT) {
@@ -952,6 +1015,11 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
         if (!b.failed)
             atomic_fetch_add(&d->n_init, 1);
         answer(resp, 200, &b);
+    } else if (!current_or_next(d, s, period)) {
+        /* A past period's package may still be listed (an index lives on until the next
+         * export): its RSK is for the auditors, not for a stolen token. */
+        refuse(d, s, resp, 404, MS_ERR_PERIOD, e->user, rq->client_req_url,
+               "only the current and the next key period are served");
     } else if (want == NULL) {
         snprintf(msg, sizeof msg, "no key set for this device and key period %llu",
                  (unsigned long long)period);
@@ -996,6 +1064,10 @@ void ms_dist_handle(void *ctx, const ms_http_request *req, ms_http_response *res
         refuse(d, s, resp, 404, MS_ERR_HTTP, NULL, NULL, "no such resource");
     else if (req->method == NULL || strcmp(req->method, "POST") != 0)
         refuse(d, s, resp, 405, MS_ERR_HTTP, NULL, NULL, "only POST is accepted");
+    else if (!ms_http_media_type_is(req->content_type, "application/xml"))
+        /* TS 33.180 D.2 carries a KmsRequest as XML, as `kms serve` insists */
+        refuse(d, s, resp, 415, MS_ERR_HTTP, NULL, NULL,
+               "a KmsRequest is sent as Content-Type: application/xml");
     else if (r == 400)
         refuse(d, s, resp, 400, MS_ERR_IDENTITY, NULL, NULL,
                "malformed user or time in the resource path");
@@ -1033,13 +1105,24 @@ size_t ms_dist_metrics(void *ctx, char *out, size_t cap)
     if (w < 0 || (size_t)w >= cap - n)
         return n;
     n += (size_t)w;
-    for (size_t i = 0; i < 7; i++) {
+    for (size_t i = 0; i < N_STATUS; i++) {
         w = snprintf(out + n, cap - n, "mikeysakke_dist_refused_total{status=\"%d\"} %lu\n",
                      status_codes[i], atomic_load(&d->n_status[i]));
         if (w < 0 || (size_t)w >= cap - n)
             break;
         n += (size_t)w;
     }
+    struct snap *s = snap_get(d);
+    size_t skipped = s != NULL ? s->skipped : 0;
+    snap_put(d, s);
+    w = snprintf(out + n, cap - n,
+                 "# TYPE mikeysakke_dist_index_lines_skipped gauge\n"
+                 "mikeysakke_dist_index_lines_skipped %zu\n"
+                 "# TYPE mikeysakke_dist_replay_cache_entries gauge\n"
+                 "mikeysakke_dist_replay_cache_entries %zu\n",
+                 skipped, ms_replay_count(d->replay));
+    if (w > 0 && (size_t)w < cap - n)
+        n += (size_t)w;
     return n;
 }
 

@@ -13,13 +13,16 @@
  *   POST /keymanagement/identity/v1/certcache[/<n>]      KmsCertCache with certificate.xml
  *
  * Answers: 200 with the document; otherwise a KmsResponse with a KmsError (ErrorCode =
- * the HTTP status, ErrorMsg) and 400 (malformed path or time), 401 (no token, or a token
- * that is not the device's), 403 (another user's URI), 404 (unknown resource, device not
- * in the export, no package for that period), 405 (not POST), 503 (no export yet, or an
- * export being replaced). The request body is not needed and not read.
+ * the ms_err code, ErrorMsg) and 400 (malformed path, time or KmsRequest), 401 (no
+ * token, a token that is not the device's, or a device not in the export: the same
+ * answer), 403 (another user's URI), 404 (unknown resource, no package for that period,
+ * a period other than the current and the next), 405 (not POST), 409 (Time more than
+ * 300 s off, or a replayed request: as `kms serve`), 415 (not application/xml), 503 (no
+ * export yet, or an export being replaced).
  *
  * Index lines: "device user file sha256(file) period sha256(token)" (hex either case);
- * '#' lines are comments. The index is re-read when its inode, size or mtime changes
+ * '#' lines are comments. A bad line is skipped and logged, not fatal; an index with no
+ * usable line is refused. The index is re-read when its inode, size or mtime changes
  * (checked with one stat per request): a complete, well-formed index with its
  * certificate replaces the previous one atomically (reference-counted snapshots), a
  * malformed one is refused and the previous one kept. A package is only served when its

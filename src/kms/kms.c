@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -1026,7 +1027,7 @@ ms_err ms_kms_user_add(ms_kms *k, const char *uri)
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
-    if (!uri_ok(uri))
+    if (!uri_ok(uri) || ms_kms_uri_check(uri, NULL, 0) != MS_OK)
         return MS_ERR_IDENTITY;
     /* the URI must make an identifier under this community's scheme */
     uint64_t p = 0;
@@ -1345,9 +1346,35 @@ done:
     return e;
 }
 
+/* Whether an earlier index line may stay: its device still exists under that user, the
+ * user is active, and the device has not been enrolled again since (a new token). */
+static bool still_entitled(ms_kms *k, const char *device_id, const char *user_uri,
+                           const char *token_hex)
+{
+    ms_device *dev = ms_secure_alloc(sizeof *dev);
+    bool ok = false;
+    if (dev != NULL && ms_store_device_get(k->st, k->s, device_id, dev) == MS_OK &&
+        strcmp(dev->user_uri, user_uri) == 0 && active_user(k, user_uri) == MS_OK) {
+        char tok[MS_KMSIF_TOKEN_HEX + 1], th[65];
+        uint8_t h[32];
+        if (ms_kmsif_device_token(tok, dev->ink, dev->id) == MS_OK &&
+            sha256(h, tok, MS_KMSIF_TOKEN_HEX) == MS_OK) {
+            hex_encode(th, h, 32);
+            ok = strcasecmp(th, token_hex) == 0;
+        }
+        ms_wipe(tok, sizeof tok);
+    }
+    ms_secure_free(dev, sizeof *dev);
+    return ok;
+}
+
 /* Carries over the lines of an earlier index.txt in the folder for other periods that
- * have not yet expired, so that the folder serves the current and the next period. */
-static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_t period_no)
+ * have not yet expired, so that the folder serves the current and the next period; but
+ * not those of users suspended or removed (or devices re-enrolled) since. The package
+ * files of every line not carried over are listed in *dropped (one per line): those the
+ * new index does not name again are removed once it is written. */
+static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_t period_no,
+                               FILE *dropped)
 {
     uint64_t cur = 0;
     FILE *f = fopen(path, "r");
@@ -1364,11 +1391,33 @@ static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_
         if (line[0] == '#' ||
             sscanf(line, "%64s %255s %159s %64s %llu %64s", dev, user, file, h, &p, t) != 6)
             continue; /* comments, and lines of the older four-column format */
-        if ((uint64_t)p != period_no && (uint64_t)p >= cur)
+        if ((uint64_t)p != period_no && (uint64_t)p >= cur && still_entitled(k, dev, user, t))
             fputs(line, index);
+        else
+            fprintf(dropped, "%s\n", file);
     }
     free(line);
     fclose(f);
+}
+
+/* Removes the package files of dropped index lines that the new index does not name
+ * (plain names written by an earlier export; anything else is left alone). */
+static void remove_dropped(const char *out_dir, char *names, const char *new_index)
+{
+    char *save = NULL;
+    for (char *name = strtok_r(names, "\n", &save); name != NULL;
+         name = strtok_r(NULL, "\n", &save)) {
+        char path[PATH_MAX];
+        if (name[0] == '.' || strchr(name, '/') != NULL || strlen(name) < 5 ||
+            strcmp(name + strlen(name) - 4, ".xml") != 0 ||
+            join(path, sizeof path, out_dir, name) != MS_OK)
+            continue;
+        char field[168];
+        snprintf(field, sizeof field, " %s ", name);
+        if (new_index != NULL && strstr(new_index, field) != NULL)
+            continue; /* written again by this export */
+        (void)unlink(path);
+    }
 }
 
 ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t *n_packages)
@@ -1387,7 +1436,9 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
     struct dev_list l = {0, 0, NULL};
     char *buf = NULL, *index_text = NULL;
     size_t index_len = 0;
-    FILE *index = NULL;
+    FILE *index = NULL, *dropped = NULL;
+    char *dropped_text = NULL;
+    size_t dropped_len = 0;
     ms_kms_certificate cert;
     if ((e = ms_store_device_list(k->st, NULL, collect_device, &l)) != MS_OK)
         goto done;
@@ -1401,7 +1452,8 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         goto done;
     buf = malloc(MS_KMSIF_MAX_XML);
     index = open_memstream(&index_text, &index_len);
-    if (buf == NULL || index == NULL) {
+    dropped = open_memstream(&dropped_text, &dropped_len);
+    if (buf == NULL || index == NULL || dropped == NULL) {
         e = MS_ERR_NOMEM;
         goto done;
     }
@@ -1412,7 +1464,7 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
     {
         char old_index[PATH_MAX];
         if (join(old_index, sizeof old_index, out_dir, "index.txt") == MS_OK)
-            keep_other_periods(k, index, old_index, period_no);
+            keep_other_periods(k, index, old_index, period_no, dropped);
     }
     for (size_t i = 0; i < l.n; i++) {
         int written = 0;
@@ -1435,7 +1487,17 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         goto done;
     if ((e = join(path, sizeof path, out_dir, "index.txt")) == MS_OK)
         e = write_file_atomic(path, index_text, index_len, 0644);
+    /* only once the new index no longer lists them */
+    {
+        bool listed = fclose(dropped) == 0;
+        dropped = NULL;
+        if (e == MS_OK && listed && dropped_text != NULL)
+            remove_dropped(out_dir, dropped_text, index_text);
+    }
 done:
+    if (dropped != NULL)
+        fclose(dropped);
+    free(dropped_text);
     if (index != NULL)
         fclose(index);
     free(index_text);

@@ -10,11 +10,13 @@
  * Every request carries "Authorization: Bearer <device_id>.<token>" and a KmsRequest.
  * The checks, in order, each with its HTTP status and a KmsResponse holding KmsError
  * (ErrorCode = the ms_err code, ErrorMsg = why):
- *   resource unknown 404, not POST 405, sealed 503, no or bad token 401, malformed or
+ *   resource unknown 404, not POST 405, not application/xml 415, sealed 503, no or bad
+ *   token 401, malformed or
  *   schema-invalid KmsRequest 400 (also a KmsUri that is not ours, a ClientReqUrl that
  *   does not name the resource posted to), UserUri / DeviceId / the URL's user not the
- *   token's 403, Time outside now +- 300 s or (device, Time) seen before 409, no key set
- *   issued for the period 404, audit log not writable 503. Key sets are only those
+ *   token's 403, Time outside now +- 300 s or (device, Time) seen before 409, a period
+ *   other than the current and the next, or no key set issued for it, 404, audit log
+ *   not writable 503. Key sets are only those
  *   issued beforehand (`kms issue`): the server never issues on demand.
  * The facade handle is shared with the unseal agent: every call on it is made under
  * ms_kms_lock, but the package XML is built outside it (kms_internal.h), so requests
@@ -30,9 +32,9 @@
 #include "kms/kms_internal.h"
 #include "kms/server.h"
 #include "mikeysakke/mikey.h"
+#include "net/replay.h"
 
 #define BODY_FIRST (64 * 1024)
-#define REPLAY_BUCKETS 65536
 
 enum res { RES_NONE, RES_INIT, RES_KEYPROV, RES_CERTCACHE };
 
@@ -48,19 +50,14 @@ enum reason {
     R_INTERNAL,
     R_TOO_LARGE,
     R_RATE,
+    R_MEDIA_TYPE,
     R__COUNT
 };
 
 static const char *const reason_name[R__COUNT] = {
     "malformed", "unauthorised", "forbidden", "not_found", "method", "replay",
-    "sealed",    "audit_log",    "internal",  "too_large", "rate_limited"};
-
-typedef struct replay_node {
-    struct replay_node *next;
-    uint64_t time;
-    uint32_t us;
-    char device[MS_KMS_DEVICE_ID_MAX + 1];
-} replay_node;
+    "sealed",    "audit_log",    "internal",  "too_large", "rate_limited",
+    "media_type"};
 
 struct ms_kms_server {
     ms_kms *k;
@@ -68,9 +65,7 @@ struct ms_kms_server {
     char kms_uri[MS_KMS_URI_MAX + 1];
     uint64_t (*now)(void *);
     void *now_ctx;
-    pthread_mutex_t replay_lock;
-    replay_node **buckets;
-    size_t n_replay;
+    ms_replay_cache *replay;
     atomic_ullong answers[4];
     atomic_ullong refused[R__COUNT];
 };
@@ -84,76 +79,6 @@ void ms_kms_server_set_clock(ms_kms_server *s, uint64_t (*now)(void *ctx), void 
 {
     s->now = now;
     s->now_ctx = ctx;
-}
-
-/* ---- the replay cache ------------------------------------------------------------------ */
-
-static size_t replay_hash(const char *device, uint64_t t, uint32_t us)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a: the key is not secret */
-    for (const char *c = device; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    for (int i = 0; i < 8; i++)
-        h = (h ^ ((t >> (8 * i)) & 0xff)) * 1099511628211ull;
-    for (int i = 0; i < 4; i++)
-        h = (h ^ ((us >> (8 * i)) & 0xff)) * 1099511628211ull;
-    return (size_t)(h % REPLAY_BUCKETS);
-}
-
-static int expired(const replay_node *n, uint64_t now)
-{
-    return n->time + MS_KMS_REPLAY_WINDOW < now;
-}
-
-static void sweep_bucket(ms_kms_server *s, size_t b, uint64_t now)
-{
-    replay_node **pp = &s->buckets[b];
-    while (*pp != NULL) {
-        if (expired(*pp, now)) {
-            replay_node *dead = *pp;
-            *pp = dead->next;
-            free(dead);
-            s->n_replay--;
-        } else {
-            pp = &(*pp)->next;
-        }
-    }
-}
-
-/* MS_OK: first time seen (now remembered); MS_ERR_MIKEY_REPLAY: seen; MS_ERR_NOMEM:
- * the cache is full of live entries. The caller has checked the window. */
-static ms_err replay_check(ms_kms_server *s, const char *device, uint64_t t, uint32_t us,
-                           uint64_t now)
-{
-    size_t b = replay_hash(device, t, us);
-    ms_err e = MS_OK;
-    pthread_mutex_lock(&s->replay_lock);
-    sweep_bucket(s, b, now);
-    for (replay_node *n = s->buckets[b]; n != NULL; n = n->next)
-        if (n->time == t && n->us == us && strcmp(n->device, device) == 0) {
-            e = MS_ERR_MIKEY_REPLAY;
-            break;
-        }
-    if (e == MS_OK && s->n_replay >= MS_KMS_REPLAY_MAX)
-        for (size_t i = 0; i < REPLAY_BUCKETS; i++)
-            sweep_bucket(s, i, now);
-    if (e == MS_OK && s->n_replay >= MS_KMS_REPLAY_MAX)
-        e = MS_ERR_NOMEM;
-    if (e == MS_OK) {
-        replay_node *n = malloc(sizeof *n);
-        if (n == NULL) {
-            e = MS_ERR_NOMEM;
-        } else {
-            n->time = t;
-            n->us = us;
-            snprintf(n->device, sizeof n->device, "%s", device);
-            n->next = s->buckets[b];
-            s->buckets[b] = n;
-            s->n_replay++;
-        }
-    }
-    pthread_mutex_unlock(&s->replay_lock);
-    return e;
 }
 
 /* ---- answers ------------------------------------------------------------------------- */
@@ -457,15 +382,12 @@ static void serve(ms_kms_server *s, const ms_http_request *req, const route *rt,
                "a device may only ask for its own user's keys");
         goto out;
     }
-    uint64_t now = server_now(s);
-    if (rq->time + MS_KMS_REPLAY_WINDOW < now || rq->time > now + MS_KMS_REPLAY_WINDOW) {
-        refuse(s, resp, 409, R_REPLAY, MS_ERR_MIKEY_TIMESTAMP, user, rq->client_req_url,
-               "Time is more than 300 s from the KMS clock");
-        goto out;
-    }
-    e = replay_check(s, device, rq->time, rq->time_us, now);
+    e = ms_replay_check(s->replay, device, rq->time, rq->time_us, server_now(s));
     if (e != MS_OK) {
-        if (e == MS_ERR_MIKEY_REPLAY)
+        if (e == MS_ERR_MIKEY_TIMESTAMP)
+            refuse(s, resp, 409, R_REPLAY, e, user, rq->client_req_url,
+                   "Time is more than 300 s from the KMS clock");
+        else if (e == MS_ERR_MIKEY_REPLAY)
             refuse(s, resp, 409, R_REPLAY, e, user, rq->client_req_url,
                    "request replayed: this device already sent this Time");
         else
@@ -481,11 +403,19 @@ static void serve(ms_kms_server *s, const ms_http_request *req, const route *rt,
     } else if (rt->res == RES_KEYPROV) {
         ms_kms_status st;
         ms_kms_lock(s->k);
-        if (rt->has_time)
-            e = ms_kms_period_of(s->k, rt->time, &period);
-        else if ((e = ms_kms_status_get(s->k, &st)) == MS_OK)
+        e = ms_kms_status_get(s->k, &st);
+        if (e == MS_OK)
             period = st.current_period;
+        if (e == MS_OK && rt->has_time)
+            e = ms_kms_period_of(s->k, rt->time, &period);
         ms_kms_unlock(s->k);
+        /* Only the current and the next key period: a past RSK is for the auditors
+         * (`kms audit extract`), not for whoever holds a device's token later. */
+        if (e == MS_OK && (period < st.current_period || period > st.current_period + 1)) {
+            refuse(s, resp, 404, R_NOT_FOUND, MS_ERR_PERIOD, user, rq->client_req_url,
+                   "only the current and the next key period are served");
+            goto out;
+        }
         if (e == MS_OK)
             e = package(s, device, &period, 1, rq->client_req_url, req->client_ip, &body, &len);
         if (e == MS_ERR_PERIOD && !rt->has_time)
@@ -539,6 +469,12 @@ void ms_kms_server_handle(void *ctx, const ms_http_request *req, ms_http_respons
         refuse(s, resp, 405, R_METHOD, MS_ERR_HTTP, NULL, NULL, "only POST is accepted");
         return;
     }
+    /* TS 33.180 D.2 carries a KmsRequest as XML: anything else is not one. */
+    if (!ms_http_media_type_is(req->content_type, MS_KMS_CONTENT_TYPE)) {
+        refuse(s, resp, 415, R_MEDIA_TYPE, MS_ERR_HTTP, NULL, NULL,
+               "a KmsRequest is sent as Content-Type: " MS_KMS_CONTENT_TYPE);
+        return;
+    }
     if (r == 400) {
         refuse(s, resp, 400, R_MALFORMED, MS_ERR_IDENTITY, NULL, NULL,
                "malformed user or time in the resource path");
@@ -588,9 +524,7 @@ size_t ms_kms_server_metrics(void *ctx, char *out, size_t cap)
     for (int i = 0; i < R__COUNT; i++)
         PUT("mikeysakke_kms_refused_total{reason=\"%s\"} %llu\n", reason_name[i],
             (unsigned long long)atomic_load(&s->refused[i]));
-    pthread_mutex_lock(&s->replay_lock);
-    size_t n = s->n_replay;
-    pthread_mutex_unlock(&s->replay_lock);
+    size_t n = ms_replay_count(s->replay);
     PUT("# HELP mikeysakke_kms_replay_cache_entries requests remembered for replay checks\n"
         "# TYPE mikeysakke_kms_replay_cache_entries gauge\n"
         "mikeysakke_kms_replay_cache_entries %zu\n", n);
@@ -608,8 +542,7 @@ ms_err ms_kms_server_new(ms_kms_server **out, ms_kms *k)
     ms_kms_server *s = calloc(1, sizeof *s);
     if (s == NULL)
         return MS_ERR_NOMEM;
-    s->buckets = calloc(REPLAY_BUCKETS, sizeof *s->buckets);
-    if (s->buckets == NULL) {
+    if (ms_replay_new(&s->replay) != MS_OK) {
         free(s);
         return MS_ERR_NOMEM;
     }
@@ -619,12 +552,11 @@ ms_err ms_kms_server_new(ms_kms_server **out, ms_kms *k)
     ms_err e = ms_kms_status_get(k, &st);
     ms_kms_unlock(k);
     if (e != MS_OK) {
-        free(s->buckets);
+        ms_replay_free(s->replay);
         free(s);
         return e;
     }
     snprintf(s->kms_uri, sizeof s->kms_uri, "%s", st.kms_uri);
-    pthread_mutex_init(&s->replay_lock, NULL);
     for (int i = 0; i < 4; i++)
         atomic_init(&s->answers[i], 0);
     for (int i = 0; i < R__COUNT; i++)
@@ -637,16 +569,7 @@ void ms_kms_server_free(ms_kms_server *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < REPLAY_BUCKETS; i++) {
-        replay_node *n = s->buckets[i];
-        while (n != NULL) {
-            replay_node *next = n->next;
-            free(n);
-            n = next;
-        }
-    }
-    free(s->buckets);
-    pthread_mutex_destroy(&s->replay_lock);
+    ms_replay_free(s->replay);
     free(s);
 }
 
@@ -669,6 +592,9 @@ ms_err ms_kms_server_start(ms_kms_server **out, ms_kms *k, const ms_kms_server_c
     hc.rate_per_sec = cfg->rate_per_sec;
     hc.rate_burst = cfg->rate_burst;
     hc.threads = cfg->threads;
+    hc.max_connections = cfg->max_connections;
+    hc.max_per_ip = cfg->max_per_client;
+    hc.timeout_sec = cfg->timeout_sec;
     hc.name = "mikeysakke_kms";
     hc.error_body = ms_kms_server_error_body;
     hc.detail = cfg->detail;

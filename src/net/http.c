@@ -1,8 +1,10 @@
 /*
  * HTTPS server plumbing on libmicrohttpd: one daemon with an internal thread pool,
- * TLS from PEM files, early refusals (405, 429; 413 once a body up to 1 MiB over the limit is drained),
- * /healthz and /metrics, everything else to the caller's handler. Bodies and tokens
- * are never logged; response bodies are wiped when libmicrohttpd lets go of them.
+ * TLS from PEM files, connection caps per client (IPv4 address, IPv6 /64) and in all, a
+ * deadline for each request besides the idle timeout, early refusals (405, 429; 413 once
+ * a body up to 1 MiB over the limit is drained), /healthz and /metrics, everything else
+ * to the caller's handler. Bodies and tokens are never logged; response bodies are wiped
+ * when libmicrohttpd lets go of them.
  */
 #include "net/http.h"
 
@@ -38,8 +40,9 @@
 #define DRAIN_LIMIT (1024u * 1024u)
 #define DEFAULT_THREADS 2u
 #define DEFAULT_MAX_CONNECTIONS 1024u
-#define DEFAULT_MAX_PER_IP 256u
+#define DEFAULT_MAX_PER_IP 32u
 #define DEFAULT_TIMEOUT 30u
+#define REAPER_TICK_MS 250 /* how often slow connections are looked for */
 #define CONNECTION_MEMORY (32u * 1024u)
 #define MAX_PEM_FILE (1024u * 1024u)
 #define METRICS_EXTRA_CAP (64u * 1024u)
@@ -72,8 +75,49 @@ typedef struct rate_limiter {
     rl_slot *slots;
 } rate_limiter;
 
+/* ---- connections: per-client caps and the request deadline ---------------------------
+ * libmicrohttpd caps connections per exact address; a client with an IPv6 /64 has
+ * 2^64 of those, so clients are grouped here (an IPv4 address, an IPv6 /64) and counted
+ * from the connection notifications, refused at accept once their group is full. Its
+ * timeout is an idle timeout, which a client sending a byte now and then never meets
+ * (slowloris): so every connection must also complete a request within the timeout of
+ * opening or of its previous answer, or a reaper thread shuts its socket down. */
+#define GROUP_KEY 17 /* family octet + up to 16 address octets */
+
+typedef struct conn_group {
+    uint8_t key[GROUP_KEY];
+    unsigned count; /* 0 = free slot */
+} conn_group;
+
+typedef struct conn_rec {
+    struct conn_rec *prev, *next;
+    int fd;
+    uint8_t key[GROUP_KEY];
+    bool counted;  /* holds a place in its group */
+    bool waiting;  /* a request is awaited: the deadline runs */
+    bool cut;      /* shut down by the reaper or over its group's cap */
+    double deadline;
+} conn_rec;
+
+typedef struct conn_table {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    conn_group *groups;
+    size_t n_groups;
+    unsigned per_group;
+    double timeout;
+    conn_rec *head;
+    size_t open;
+    bool stop;
+    bool reaper_running;
+    pthread_t reaper;
+} conn_table;
+
 struct ms_http_server {
     struct MHD_Daemon *daemon;
+    conn_table conns;
+    atomic_ulong conn_refused; /* over a client's cap */
+    atomic_ulong conn_timed_out; /* cut by the request deadline */
     uint16_t port;
     bool tls;
     size_t max_body;
@@ -100,11 +144,13 @@ typedef struct req_state {
     uint8_t *body;
     size_t len, cap;
     size_t drained; /* octets thrown away after too_large */
-    size_t drain_cap; /* how many may be: the declared length, else another max_body */
+    size_t drain_cap; /* how many may be: the declared length, else DRAIN_LIMIT */
     bool too_large;
     bool answered;
     char ip[INET6_ADDRSTRLEN];
 } req_state;
+
+static void conn_waiting(ms_http_server *srv, struct MHD_Connection *c, bool waiting);
 
 /* Body handed to libmicrohttpd; wiped and freed by its free callback. */
 typedef struct owned_body {
@@ -195,6 +241,21 @@ static unsigned rl_take(rate_limiter *rl, const char *ip)
     return ret;
 }
 
+bool ms_http_media_type_is(const char *header, const char *type)
+{
+    if (header == NULL || type == NULL)
+        return false;
+    while (*header == ' ' || *header == '\t')
+        header++;
+    size_t n = strlen(type);
+    if (strncasecmp(header, type, n) != 0)
+        return false;
+    header += n;
+    while (*header == ' ' || *header == '\t')
+        header++;
+    return *header == '\0' || *header == ';';
+}
+
 /* ---- responses -------------------------------------------------------------------- */
 
 static void free_owned(void *cls)
@@ -248,11 +309,16 @@ static enum MHD_Result queue(ms_http_server *srv, struct MHD_Connection *c, int 
         snprintf(v, sizeof v, "%u", retry_after);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
+    /* A client that sent too much is not kept: what else it sends is not read. */
+    if (status == MHD_HTTP_CONTENT_TOO_LARGE)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
                                 srv->allow_delete ? "GET, POST, DELETE" : "GET, POST");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
+    if (ok == MHD_YES)
+        conn_waiting(srv, c, false); /* answered: the deadline waits for the next request */
     if (ok == MHD_YES)
         count_status(srv, status, len);
     return ok;
@@ -357,6 +423,22 @@ static enum MHD_Result answer_metrics(ms_http_server *srv, struct MHD_Connection
                   "# TYPE %s_http_requests_in_flight gauge\n"
                   "%s_http_requests_in_flight %ld\n", n, n, n,
               atomic_load(&srv->in_flight));
+    pthread_mutex_lock(&srv->conns.lock);
+    size_t open = srv->conns.open;
+    pthread_mutex_unlock(&srv->conns.lock);
+    sb_printf(&b, "# HELP %s_http_connections_open Connections open now.\n"
+                  "# TYPE %s_http_connections_open gauge\n"
+                  "%s_http_connections_open %zu\n", n, n, n, open);
+    sb_printf(&b, "# HELP %s_http_connections_refused_total Connections refused: the "
+                  "client's address (IPv6: its /64) already had its cap open.\n"
+                  "# TYPE %s_http_connections_refused_total counter\n"
+                  "%s_http_connections_refused_total %lu\n", n, n, n,
+              atomic_load(&srv->conn_refused));
+    sb_printf(&b, "# HELP %s_http_connections_timed_out_total Connections closed for not "
+                  "completing a request in time.\n"
+                  "# TYPE %s_http_connections_timed_out_total counter\n"
+                  "%s_http_connections_timed_out_total %lu\n", n, n, n,
+              atomic_load(&srv->conn_timed_out));
     if (b.bad) {
         free(b.p);
         return MHD_NO;
@@ -370,6 +452,256 @@ static enum MHD_Result answer_metrics(ms_http_server *srv, struct MHD_Connection
     }
     return queue(srv, c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len,
                  0, false);
+}
+
+/* ---- connection caps and deadlines ---------------------------------------------- */
+
+/* The group a client address belongs to: the IPv4 address (also when mapped into
+ * IPv6), or the /64 of an IPv6 address. False for another family. */
+static bool group_key(const struct sockaddr *sa, uint8_t key[GROUP_KEY])
+{
+    memset(key, 0, GROUP_KEY);
+    if (sa == NULL)
+        return false;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        key[0] = 4;
+        memcpy(key + 1, &in->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            key[0] = 4;
+            memcpy(key + 1, &in6->sin6_addr.s6_addr[12], 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, in6->sin6_addr.s6_addr, 8); /* the /64 */
+        }
+        return true;
+    }
+    return false;
+}
+
+bool ms_http_same_client(const char *a, const char *b)
+{
+    struct sockaddr_storage sa[2];
+    uint8_t key[2][GROUP_KEY];
+    const char *text[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        memset(&sa[i], 0, sizeof sa[i]);
+        struct sockaddr_in *in = (struct sockaddr_in *)(void *)&sa[i];
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&sa[i];
+        if (text[i] != NULL && inet_pton(AF_INET, text[i], &in->sin_addr) == 1)
+            in->sin_family = AF_INET;
+        else if (text[i] != NULL && inet_pton(AF_INET6, text[i], &in6->sin6_addr) == 1)
+            in6->sin6_family = AF_INET6;
+        else
+            return false;
+        if (!group_key((const struct sockaddr *)&sa[i], key[i]))
+            return false;
+    }
+    return memcmp(key[0], key[1], GROUP_KEY) == 0;
+}
+
+/* The group's slot, or a free one when it has none (NULL: table full). Caller locks. */
+static conn_group *group_find(conn_table *t, const uint8_t key[GROUP_KEY], bool add)
+{
+    conn_group *free_slot = NULL;
+    for (size_t i = 0; i < t->n_groups; i++) {
+        conn_group *g = &t->groups[i];
+        if (g->count == 0) {
+            if (free_slot == NULL)
+                free_slot = g;
+        } else if (memcmp(g->key, key, GROUP_KEY) == 0) {
+            return g;
+        }
+    }
+    if (!add || free_slot == NULL)
+        return NULL;
+    memcpy(free_slot->key, key, GROUP_KEY);
+    return free_slot;
+}
+
+/* Accept policy: a client whose group is full is refused before any TLS work. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    ms_http_server *srv = cls;
+    uint8_t key[GROUP_KEY];
+    (void)len;
+    if (!group_key(addr, key))
+        return MHD_YES;
+    conn_table *t = &srv->conns;
+    pthread_mutex_lock(&t->lock);
+    conn_group *g = group_find(t, key, false);
+    bool full = g != NULL && g->count >= t->per_group;
+    pthread_mutex_unlock(&t->lock);
+    if (full)
+        atomic_fetch_add(&srv->conn_refused, 1);
+    return full ? MHD_NO : MHD_YES;
+}
+
+/* Start and end of every connection: the count of its group (accepts racing past the
+ * policy are cut here) and the deadline of its first request. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    ms_http_server *srv = cls;
+    conn_table *t = &srv->conns;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_rec *r = calloc(1, sizeof *r);
+        *socket_context = r;
+        if (r == NULL)
+            return;
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        r->fd = fi != NULL ? fi->connect_fd : -1;
+        bool keyed = group_key(ai != NULL ? ai->client_addr : NULL, r->key);
+        pthread_mutex_lock(&t->lock);
+        conn_group *g = keyed ? group_find(t, r->key, true) : NULL;
+        if (g != NULL && g->count < t->per_group) {
+            g->count++;
+            r->counted = true;
+        } else if (keyed) {
+            r->cut = true; /* over the cap, or no room to count it */
+        }
+        r->waiting = true;
+        r->deadline = now_mono() + t->timeout;
+        r->next = t->head;
+        if (t->head != NULL)
+            t->head->prev = r;
+        t->head = r;
+        t->open++;
+        pthread_mutex_unlock(&t->lock);
+        if (r->cut) {
+            atomic_fetch_add(&srv->conn_refused, 1);
+            if (r->fd >= 0)
+                shutdown(r->fd, SHUT_RDWR);
+        }
+        return;
+    }
+    conn_rec *r = *socket_context;
+    if (r == NULL)
+        return;
+    /* libmicrohttpd closes the socket only after this notification, so the reaper,
+     * which shuts sockets down under the same lock, never touches a reused descriptor. */
+    pthread_mutex_lock(&t->lock);
+    if (r->counted) {
+        conn_group *g = group_find(t, r->key, false);
+        if (g != NULL && g->count > 0)
+            g->count--;
+    }
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        t->head = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    t->open--;
+    pthread_mutex_unlock(&t->lock);
+    free(r);
+    *socket_context = NULL;
+}
+
+static conn_rec *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* A request has arrived whole (answering it does not count against the deadline), or
+ * its answer is done (the next one is awaited from now). */
+static void conn_waiting(ms_http_server *srv, struct MHD_Connection *c, bool waiting)
+{
+    conn_rec *r = conn_of(c);
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&srv->conns.lock);
+    r->waiting = waiting;
+    if (waiting)
+        r->deadline = now_mono() + srv->conns.timeout;
+    pthread_mutex_unlock(&srv->conns.lock);
+}
+
+static void *reaper_main(void *arg)
+{
+    ms_http_server *srv = arg;
+    conn_table *t = &srv->conns;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&t->wake, &t->lock, &ts);
+        double now = now_mono();
+        for (conn_rec *r = t->head; r != NULL && !t->stop; r = r->next) {
+            if (r->waiting && !r->cut && now > r->deadline && r->fd >= 0) {
+                /* libmicrohttpd sees the end of the stream and closes it itself. */
+                shutdown(r->fd, SHUT_RDWR);
+                r->cut = true;
+                atomic_fetch_add(&srv->conn_timed_out, 1);
+            }
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+static ms_err conns_init(conn_table *t, unsigned max_connections, unsigned per_group,
+                         unsigned timeout)
+{
+    memset(t, 0, sizeof *t);
+    /* Every open connection is in at most one group: room for all, and a margin for
+     * accepts in flight. */
+    t->n_groups = (size_t)max_connections + 64;
+    t->groups = calloc(t->n_groups, sizeof *t->groups);
+    if (t->groups == NULL)
+        return MS_ERR_NOMEM;
+    t->per_group = per_group;
+    t->timeout = (double)timeout;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    return MS_OK;
+}
+
+static void conns_stop_reaper(conn_table *t)
+{
+    if (!t->reaper_running)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->reaper, NULL);
+    t->reaper_running = false;
+}
+
+static void conns_free(conn_table *t)
+{
+    if (t->groups == NULL)
+        return;
+    conns_stop_reaper(t);
+    /* libmicrohttpd has sent every CLOSED notification by now (daemon stopped). */
+    while (t->head != NULL) {
+        conn_rec *r = t->head;
+        t->head = r->next;
+        free(r);
+    }
+    free(t->groups);
+    t->groups = NULL;
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
 }
 
 /* ---- request handling ------------------------------------------------------------ */
@@ -516,10 +848,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size != 0) {
         if (st->too_large) {
             /* A body without Content-Length grew too large. libmicrohttpd 0.9.75 takes no
-             * answer in the middle of a body, so the rest is drained and the 413 sent at
-             * the end; a client going on past another max_body is cut off. */
+             * answer in the middle of a body, so the rest is drained (up to DRAIN_LIMIT
+             * past the limit, as for a declared length) and the 413 sent at the end; a
+             * client going on past that is cut off. */
             st->drained += *upload_data_size;
-            if (st->drained > (st->drain_cap != 0 ? st->drain_cap : srv->max_body))
+            if (st->drained > (st->drain_cap != 0 ? st->drain_cap : DRAIN_LIMIT))
                 return MHD_NO;
         } else if (!append_body(srv, st, upload_data, *upload_data_size) && !st->too_large) {
             return MHD_NO; /* out of memory */
@@ -527,8 +860,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    /* Last call: the whole body is here. */
+    /* Last call: the whole body is here. The handler's time (a KMS waiting for its lock
+     * or its disk) is not the client's: the deadline stops now. */
     st->answered = true;
+    conn_waiting(srv, c, false);
     if (st->too_large)
         return refuse(srv, c, method, url, st->ip, MHD_HTTP_CONTENT_TOO_LARGE,
                       "request body too large", 0);
@@ -539,6 +874,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .bearer = bearer_of(c),
         .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_AUTHORIZATION),
+        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_TYPE),
         .body = st->body != NULL ? st->body : (const uint8_t *)"",
         .body_len = st->len,
     };
@@ -555,8 +892,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     ms_http_server *srv = cls;
     req_state *st = *con_cls;
-    (void)c;
     (void)toe;
+    conn_waiting(srv, c, true); /* the next request is awaited from now */
     if (st == NULL)
         return;
     if (st->body != NULL) {
@@ -590,6 +927,50 @@ static void on_log(void *cls, const char *fmt, va_list ap)
         while (n > 0 && (srv->start_log[n - 1] == '\n' || srv->start_log[n - 1] == '.'))
             srv->start_log[--n] = '\0';
     }
+}
+
+static bool parse_setting(const char *text, unsigned long lo, unsigned long hi,
+                          unsigned *out)
+{
+    if (text == NULL)
+        return true;
+    if (*text < '0' || *text > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+ms_err ms_http_limits_parse(const char *max_connections, const char *max_per_client,
+                            const char *timeout, unsigned *conns, unsigned *per_client,
+                            unsigned *timeout_sec, char *detail, size_t detail_cap)
+{
+    ms_http_config cfg = {.detail = detail, .detail_cap = detail_cap};
+    if (!parse_setting(max_connections, 1, 65536, conns)) {
+        set_detail(&cfg, "max-connections: not a whole number from 1 to 65536: %s",
+                   max_connections);
+        return MS_ERR_USAGE;
+    }
+    if (!parse_setting(max_per_client, 1, 65536, per_client)) {
+        set_detail(&cfg, "max-per-client: not a whole number from 1 to 65536: %s",
+                   max_per_client);
+        return MS_ERR_USAGE;
+    }
+    if (!parse_setting(timeout, 1, 3600, timeout_sec)) {
+        set_detail(&cfg, "timeout: not a whole number of seconds from 1 to 3600: %s", timeout);
+        return MS_ERR_USAGE;
+    }
+    unsigned total = *conns != 0 ? *conns : DEFAULT_MAX_CONNECTIONS;
+    if (*per_client > total) {
+        set_detail(&cfg, "max-per-client (%u) is above max-connections (%u)", *per_client,
+                   total);
+        return MS_ERR_USAGE;
+    }
+    return MS_OK;
 }
 
 /* ---- start / stop ---------------------------------------------------------------- */
@@ -735,6 +1116,7 @@ static void server_free(ms_http_server *srv)
         free(srv->rl.slots);
         pthread_mutex_destroy(&srv->rl.lock);
     }
+    conns_free(&srv->conns);
     free(srv);
 }
 
@@ -804,10 +1186,18 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     srv->rl.rate = cfg->rate_per_sec;
     srv->rl.burst = cfg->rate_burst >= 1.0 ? cfg->rate_burst
                     : cfg->rate_per_sec > 1.0 ? cfg->rate_per_sec : 1.0;
+    unsigned max_conns = cfg->max_connections != 0 ? cfg->max_connections
+                                                   : DEFAULT_MAX_CONNECTIONS;
+    unsigned per_client = cfg->max_per_ip != 0 ? cfg->max_per_ip : DEFAULT_MAX_PER_IP;
+    unsigned timeout = cfg->timeout_sec != 0 ? cfg->timeout_sec : DEFAULT_TIMEOUT;
+    if (conns_init(&srv->conns, max_conns, per_client, timeout) != MS_OK) {
+        free(srv);
+        return MS_ERR_NOMEM;
+    }
     if (srv->rl.rate > 0) {
         srv->rl.slots = calloc(RL_SLOTS, sizeof *srv->rl.slots);
         if (srv->rl.slots == NULL) {
-            free(srv);
+            server_free(srv);
             return MS_ERR_NOMEM;
         }
         pthread_mutex_init(&srv->rl.lock, NULL);
@@ -846,13 +1236,12 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     struct MHD_OptionItem opts[16];
     size_t n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-        (intptr_t)(cfg->max_connections != 0 ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS),
-        NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conns, NULL};
+    /* libmicrohttpd's own cap per exact address, under the group cap of on_accept */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (intptr_t)(cfg->max_per_ip != 0 ? cfg->max_per_ip : DEFAULT_MAX_PER_IP), NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
-        (intptr_t)(cfg->timeout_sec != 0 ? cfg->timeout_sec : DEFAULT_TIMEOUT), NULL};
+                                        (intptr_t)per_client, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout,
+                                        NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                         (intptr_t)CONNECTION_MEMORY, NULL};
     if (threads > 1)
@@ -867,8 +1256,9 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     atomic_store(&srv->starting, true);
-    srv->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, srv,
+    srv->daemon = MHD_start_daemon(flags, cfg->port, on_accept, srv, on_request, srv,
                                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                                   MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
                                    MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv,
                                    MHD_OPTION_EXTERNAL_LOGGER, on_log, srv,
                                    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -895,6 +1285,13 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
         server_free(srv);
         return e;
     }
+    if (pthread_create(&srv->conns.reaper, NULL, reaper_main, srv) != 0) {
+        MHD_stop_daemon(srv->daemon);
+        server_free(srv);
+        set_detail(cfg, "cannot start the connection reaper thread");
+        return MS_ERR_INTERNAL;
+    }
+    srv->conns.reaper_running = true;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon,
                                                          MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di != NULL && di->port != 0 ? di->port : cfg->port;
@@ -906,6 +1303,7 @@ void ms_http_stop(ms_http_server *srv)
 {
     if (srv == NULL)
         return;
+    conns_stop_reaper(&srv->conns);
     if (srv->daemon != NULL)
         MHD_stop_daemon(srv->daemon);
     server_free(srv);

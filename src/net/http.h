@@ -24,7 +24,12 @@ typedef struct ms_http_request {
     const uint8_t *body;
     size_t body_len;
     const char *authorization; /* the whole Authorization header (any scheme), or NULL */
+    const char *content_type;  /* the Content-Type header, or NULL */
 } ms_http_request;
+
+/* Whether a Content-Type header value names media type `type` (case-insensitive,
+ * parameters such as "; charset=UTF-8" allowed). NULL header: false. */
+bool ms_http_media_type_is(const char *header, const char *type);
 
 typedef struct ms_http_response {
     int status;               /* HTTP status; left 0 (or out of range) = 500 */
@@ -59,9 +64,10 @@ typedef struct ms_http_config {
     unsigned threads;       /* 0 = 2 */
     const char *name;       /* metric prefix, e.g. "mikeysakke_kms"; NULL = "mikeysakke" */
     /* Additions (all optional, 0/NULL = default). */
-    unsigned max_connections; /* 0 = 1024 */
-    unsigned max_per_ip;      /* connections per client address; 0 = 256 */
-    unsigned timeout_sec;     /* idle keep-alive timeout; 0 = 30 */
+    unsigned max_connections; /* in total; 0 = 1024 (beyond: closed at once) */
+    unsigned max_per_ip;      /* per client: an IPv4 address, an IPv6 /64; 0 = 32 */
+    unsigned timeout_sec;     /* idle timeout, and the time a connection has to complete a
+                                 request after opening or its previous answer; 0 = 30 */
     ms_http_error_fn error_body; /* see above */
     bool allow_delete;        /* DELETE goes to the handler too (else 405 like any other) */
     char *detail;             /* if set, ms_http_start writes why it failed here */
@@ -75,10 +81,12 @@ typedef struct ms_http_config {
  * MS_ERR_NOMEM, MS_ERR_INTERNAL. The key is checked against the certificate first and
  * wiped from memory once the server has it; TLS 1.2/1.3, AEAD ciphers, ECDHE only.
  * Behaviour: methods other than GET and POST (and DELETE with allow_delete) get 405
- * (with Allow); a Content-Length
- * above max_body gets 413 before any body is read (a chunked body is drained to 413, and
- * cut off past 2 x max_body); the rate limit (429 with Retry-After) runs before the body
- * too. GET /healthz and GET /metrics are answered here and are not rate-limited.
+ * (with Allow); a body above max_body gets 413 with Connection: close, after up to
+ * 1 MiB past the limit has been drained (declared by Content-Length or chunked; a
+ * client sending more is cut off); the rate limit (429 with Retry-After) runs before
+ * the body too. A client over max_per_ip, or over max_connections in all, is refused at
+ * accept; a connection that has not completed a request within timeout_sec of opening
+ * or of its previous answer is shut down (slow clients), and an idle one closed. GET /healthz and GET /metrics are answered here and are not rate-limited.
  * req->path is the URL path without its query string, not percent-decoded; req->body
  * is never NULL (""), the handler runs only with the whole body. Every answer carries
  * Cache-Control: no-store and X-Content-Type-Options: nosniff (plus HSTS with TLS).
@@ -87,6 +95,16 @@ typedef struct ms_http_config {
  * caller's lines (up to 64 KiB). */
 ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_handler handler,
                      ms_http_metrics_fn metrics, ms_http_health_fn health, void *ctx);
+/* The connection settings of `kms serve` and `dist serve` (max-connections,
+ * max-per-client, timeout) from their text; a NULL text leaves its value alone.
+ * MS_ERR_USAGE with detail naming the setting for a value that is not a whole number in
+ * range (1..65536, 1..65536 and not above max-connections, 1..3600 seconds). */
+ms_err ms_http_limits_parse(const char *max_connections, const char *max_per_client,
+                            const char *timeout, unsigned *conns, unsigned *per_client,
+                            unsigned *timeout_sec, char *detail, size_t detail_cap);
+/* Whether two textual addresses count as one client for max_per_ip (the same IPv4
+ * address, also IPv4-mapped; the same IPv6 /64). False if either is not an address. */
+bool ms_http_same_client(const char *a, const char *b);
 /* Stops listening, closes every connection, waits for running handlers; NULL is a no-op. */
 void ms_http_stop(ms_http_server *srv);
 /* The port actually bound (useful with cfg->port = 0). */

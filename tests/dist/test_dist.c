@@ -74,6 +74,9 @@ static const char *kp(const char *user, uint64_t t)
     return s;
 }
 
+/* The Content-Type of the requests ask_body() makes. */
+static const char *content_type = "application/xml";
+
 struct answer {
     int status;
     char *body;
@@ -84,7 +87,7 @@ static struct answer ask_body(ms_dist *d, const char *method, const char *path,
                               const char *bearer, const char *body)
 {
     ms_http_request req = {method, path, "127.0.0.1", bearer, (const uint8_t *)body,
-                           strlen(body), NULL};
+                           strlen(body), NULL, content_type};
     ms_http_response resp = {0, NULL, NULL, 0};
     ms_dist_handle(d, &req, &resp);
     struct answer a = {resp.status, resp.body, resp.body_len};
@@ -104,6 +107,8 @@ static char *request_for(const char *path, const char *bearer, const char *user,
     snprintf(rq.client_req_url, sizeof rq.client_req_url, "https://dist.example.org%s",
              path);
     rq.time = t;
+    static uint32_t next_us = 1;
+    rq.time_us = next_us++; /* a fresh request each time: not a replay */
     static char out[4096];
     size_t len = 0;
     if (ms_kmsif_request_write(out, sizeof out, &len, &rq) != MS_OK)
@@ -165,6 +170,15 @@ static uint64_t keyprov_period(ms_dist *d, const char *path, const char *bearer,
     }
     free(a.body);
     return p;
+}
+
+/* The server's log lines, kept for checks. */
+static char log_text[8192];
+static void keep_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    size_t n = strlen(log_text);
+    snprintf(log_text + n, sizeof log_text - n, "%s\n", line);
 }
 
 static void write_file(const char *dir, const char *name, const char *text)
@@ -252,11 +266,14 @@ static void test_open(const char *root)
     CHECK(status_is(d, "POST", ROOT "keyprov", alice_bearer, MS_ERR_NO_KEYS) == 503);
     ms_dist_close(d);
 
-    /* a malformed index at start is an error that names the line */
+    /* an index without one usable line is an error; the log names the bad line */
     write_file(path, "index.txt", "# header\nalice-1 tel:+1 ../etc/passwd " 
                "00 1 00\n");
-    CHECK_ERR(ms_dist_open(&d, path, NULL, NULL, detail, sizeof detail), MS_ERR_CONFIG);
-    CHECK(strstr(detail, "index.txt:2") != NULL);
+    log_text[0] = '\0';
+    CHECK_ERR(ms_dist_open(&d, path, keep_log, NULL, detail, sizeof detail), MS_ERR_CONFIG);
+    CHECK(strstr(detail, "none of its 1 lines") != NULL);
+    CHECK(strstr(log_text, "index.txt:2: bad package file name, device alice-1: line skipped") !=
+          NULL);
 }
 
 static void test_serve(void)
@@ -304,9 +321,42 @@ static void test_serve(void)
     snprintf(path, sizeof path, "%s", kp(ALICE_PCT, 0));
     CHECK(status_is(d, "POST", path, bob_bearer, MS_ERR_PACKAGE_DEVICE) == 403);
 
-    /* 404: a device not in the export, a period without package, an unknown resource */
-    snprintf(bad, sizeof bad, "carol-1%s", strrchr(alice_bearer, '.'));
-    CHECK(status_is(d, "POST", ROOT "keyprov", bad, MS_ERR_NO_KEYS) == 404);
+    /* a device not in the export: answered exactly as a wrong token (status and body),
+     * so nobody learns from the server which devices it holds packages for */
+    {
+        snprintf(bad, sizeof bad, "carol-1%s", strrchr(alice_bearer, '.'));
+        struct answer unknown = ask(d, "POST", ROOT "keyprov", bad);
+        snprintf(bad, sizeof bad, "%s", alice_bearer);
+        bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
+        struct answer wrong = ask(d, "POST", ROOT "keyprov", bad);
+        CHECK(unknown.status == 401 && wrong.status == 401);
+        CHECK(unknown.body != NULL && wrong.body != NULL && unknown.len == wrong.len &&
+              memcmp(unknown.body, wrong.body, wrong.len) == 0);
+        free(unknown.body);
+        free(wrong.body);
+        snprintf(bad, sizeof bad, "carol-1%s", strrchr(alice_bearer, '.'));
+        CHECK(status_is(d, "POST", ROOT "keyprov", bad, MS_ERR_UNAUTHORISED) == 401);
+    }
+
+    /* 415: a KmsRequest is XML */
+    static const char *const not_xml[] = {"application/json", "text/plain", "", NULL};
+    for (size_t i = 0; i < sizeof not_xml / sizeof not_xml[0]; i++) {
+        content_type = not_xml[i];
+        CHECK(status_is(d, "POST", ROOT "keyprov", alice_bearer, MS_ERR_HTTP) == 415);
+    }
+    content_type = "application/xml; charset=UTF-8";
+    CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0);
+    content_type = "application/xml";
+
+    /* 409: the same request twice is a replay, as at `kms serve` */
+    {
+        char *once = strdup(request_for(ROOT "keyprov", alice_bearer, NULL, clock_now));
+        CHECK(status_body(d, ROOT "keyprov", alice_bearer, once, MS_OK) == 200);
+        CHECK(status_body(d, ROOT "keyprov", alice_bearer, once, MS_ERR_MIKEY_REPLAY) == 409);
+        free(once);
+    }
+
+    /* 404: a period without package, an unknown resource */
     snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T1));
     CHECK(status_is(d, "POST", path, alice_bearer, MS_ERR_NO_KEYS) == 404);
     CHECK(status_is(d, "POST", ROOT "keyprovx", alice_bearer, MS_ERR_HTTP) == 404);
@@ -471,24 +521,84 @@ static void test_serve(void)
     CHECK(keyprov_period(d, path, alice_bearer, &alice_keys) == P0 + 1);
     CHECK(ms_dist_packages(d) == 4);
     CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0);
-    snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T2));
-    CHECK(status_is(d, "POST", path, alice_bearer, MS_ERR_NO_KEYS) == 404);
+    snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T2)); /* two periods ahead */
+    CHECK(status_is(d, "POST", path, alice_bearer, MS_ERR_PERIOD) == 404);
 
-    /* once the clock moves on, the next export drops the expired period */
+    /* once the clock moves on, the past period is not served though still listed */
     clock_now = T1;
+    snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T0));
+    CHECK(status_is(d, "POST", path, alice_bearer, MS_ERR_PERIOD) == 404);
+    CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0 + 1);
+
+    /* and the next export drops the expired period */
     CHECK_ERR(ms_kms_issue(kms, P0 + 2, 1, &issued), MS_OK);
     CHECK_ERR(ms_kms_export(kms, P0 + 2, exp_dir, &n_pkg), MS_OK);
     CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0 + 1);
     snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T2));
     CHECK(keyprov_period(d, path, alice_bearer, &alice_keys) == P0 + 2);
     snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T0));
-    CHECK(status_is(d, "POST", path, alice_bearer, MS_ERR_NO_KEYS) == 404);
+    CHECK(status_is(d, "POST", path, alice_bearer, MS_ERR_PERIOD) == 404);
     CHECK(ms_dist_packages(d) == 4);
 
     char metrics[2048];
     size_t mlen = ms_dist_metrics(d, metrics, sizeof metrics);
     CHECK(mlen > 0 && strstr(metrics, "mikeysakke_dist_packages 4\n") != NULL);
     CHECK(strstr(metrics, "mikeysakke_dist_refused_total{status=\"403\"} 3\n") != NULL);
+    CHECK(strstr(metrics, "mikeysakke_dist_refused_total{status=\"415\"} 4\n") != NULL);
+    CHECK(strstr(metrics, "mikeysakke_dist_index_lines_skipped 0\n") != NULL);
+
+    /* a suspended user's packages leave with the next export, whichever period it is
+     * of: those of the other period carried over from the earlier index too */
+    snprintf(path, sizeof path, "%s", kp(BOB_PCT, T2));
+    CHECK(keyprov_period(d, path, bob_bearer, &bob_keys) == P0 + 2);
+    CHECK_ERR(ms_kms_user_suspend(kms, BOB), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, P0 + 1, exp_dir, &n_pkg), MS_OK);
+    CHECK(n_pkg == 1);
+    CHECK(status_is(d, "POST", path, bob_bearer, MS_ERR_UNAUTHORISED) == 401);
+    CHECK(ms_dist_packages(d) == 2);
+    CHECK(status_is(d, "POST", ROOT "keyprov", bob_bearer, MS_ERR_UNAUTHORISED) == 401);
+    CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0 + 1);
+    /* resumed and exported again: back */
+    CHECK_ERR(ms_kms_user_resume(kms, BOB), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, P0 + 2, exp_dir, &n_pkg), MS_OK);
+    CHECK(keyprov_period(d, path, bob_bearer, &bob_keys) == P0 + 2);
+    /* removed: gone from every period */
+    CHECK_ERR(ms_kms_user_remove(kms, BOB), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, P0 + 1, exp_dir, &n_pkg), MS_OK);
+    CHECK(status_is(d, "POST", path, bob_bearer, MS_ERR_UNAUTHORISED) == 401);
+    index = (free(index), read_text(ipath));
+    CHECK(index != NULL && strstr(index, "bob-1") == NULL);
+
+    /* one bad line (a user URI with non-ASCII octets) is skipped and reported; the rest
+     * of the community is still served */
+    {
+        char *good = read_text(ipath);
+        CHECK(good != NULL);
+        size_t glen = good != NULL ? strlen(good) : 0;
+        char *mixed = malloc(glen + 400);
+        snprintf(mixed, glen + 400,
+                 "%scarol-1 tel:+4477009\xc3\xa9 carol-1.xml "
+                 "0000000000000000000000000000000000000000000000000000000000000000 1510 "
+                 "0000000000000000000000000000000000000000000000000000000000000000\n",
+                 good != NULL ? good : "");
+        log_text[0] = '\0';
+        ms_dist *d2 = NULL;
+        write_file(exp_dir, "index.txt", mixed);
+        CHECK_ERR(ms_dist_open(&d2, exp_dir, keep_log, NULL, detail, sizeof detail), MS_OK);
+        if (d2 != NULL) {
+            ms_dist_set_clock(d2, fixed_clock, &clock_now);
+            CHECK(ms_dist_packages(d2) == 2);
+            CHECK(strstr(log_text, "not printable ASCII") != NULL &&
+                  strstr(log_text, "line skipped") != NULL);
+            CHECK(strstr(log_text, "1 index lines skipped") != NULL);
+            CHECK(keyprov_period(d2, ROOT "keyprov", alice_bearer, &alice_keys) == P0 + 1);
+            mlen = ms_dist_metrics(d2, metrics, sizeof metrics);
+            CHECK(strstr(metrics, "mikeysakke_dist_index_lines_skipped 1\n") != NULL);
+            ms_dist_close(d2);
+        }
+        free(mixed);
+        free(good);
+    }
 
     free(apkg);
     free(index);

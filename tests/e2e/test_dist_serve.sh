@@ -2,9 +2,11 @@
 # `mikeysakke dist serve` end to end: a KMS made with the real commands (small scrypt
 # cost), its export served over TLS on loopback, curl as a plain Annex D client: the
 # device's package by keyprov, which `user import` accepts; each refusal by its HTTP
-# status (no, wrong or another device's token, another user's URI, unknown device, period
-# without package, malformed request, not POST); a second export (the next period) is
-# served without a restart; SIGTERM exits 0. Servers and the agent are killed on exit.
+# status (no, wrong or another device's token, another user's URI, unknown device answered
+# as a wrong token, period without package, malformed request, not XML, replay, not POST);
+# a second export (the next period) is served without a restart; a suspended user's
+# packages leave with the next export; a bad index line is skipped and reported; bad
+# limits stop the server; SIGTERM exits 0. Servers and the agent are killed on exit.
 # Usage: bash test_dist_serve.sh PATH_TO_mikeysakke
 set -u
 ms=${1:?usage: test_dist_serve.sh PATH_TO_mikeysakke}
@@ -91,7 +93,6 @@ API=/keymanagement/identity/v1
 
 pct() { printf '%s' "$1" | sed 's/:/%3A/g; s/+/%2B/g; s/@/%40/g'; }
 ntp_hex() { printf '%08X00000000' $(($1 + 2208988800)); } # Unix seconds -> NTP 32.32 hex
-now_utc() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 # post PATH TOKEN [USER] [METHOD]: KmsRequest to PATH; body -> $work/body, prints the status
 post() {
     local path=$1 tok=$2 user=${3:-$ALICE} method=${4:-POST} auth=()
@@ -101,7 +102,7 @@ post() {
 <KmsRequest xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0" Version="1.1.0">
   <UserUri>$user</UserUri>
   <KmsUri>$KMS</KmsUri>
-  <Time>$(now_utc)</Time>
+  <Time>$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)</Time>
   <ClientReqUrl>$BASE$path</ClientReqUrl>
 </KmsRequest>
 EOF
@@ -150,7 +151,21 @@ check "wrong token: 401" same "$(post "$API/keyprov" "$(flip "$ATOK" $((${#ATOK}
 check "Bob's token under Alice's name: 401" same "$(post "$API/keyprov" "alice-phone.${BTOK#*.}")" 401
 check "another user's URI: 403" same "$(post "$API/keyprov/$(pct "$BOB")/$T" "$ATOK")" 403
 check "another user's UserUri: 403" same "$(post "$API/keyprov" "$ATOK" "$BOB")" 403
-check "unknown device: 404" same "$(post "$API/keyprov" "carol-phone.${ATOK#*.}")" 404
+check "unknown device: 401" same "$(post "$API/keyprov" "carol-phone.${ATOK#*.}")" 401
+grep -v '<Time>' "$work/body" >"$work/unknown.body"
+check "wrong token: 401" same "$(post "$API/keyprov" "$(flip "$ATOK" $((${#ATOK} - 1)))")" 401
+grep -v '<Time>' "$work/body" >"$work/wrong.body"
+check "unknown device and wrong token: the same answer" cmp -s "$work/unknown.body" "$work/wrong.body"
+for ct in application/json text/plain; do
+    check "a KmsRequest sent as $ct: 415" same "$(curl -s --cacert "$work/ca.pem" \
+        -H "Content-Type: $ct" -H "Authorization: Bearer $ATOK" --data-binary @"$work/req.xml" \
+        -o /dev/null -w '%{http_code}' "$BASE$API/keyprov")" 415
+done
+check "a fresh request: 200" same "$(post "$API/keyprov" "$ATOK")" 200
+check "the same request again (replay): 409" same "$(curl -s --cacert "$work/ca.pem" \
+    -H 'Content-Type: application/xml' -H "Authorization: Bearer $ATOK" \
+    --data-binary @"$work/req.xml" -o "$work/body" -w '%{http_code}' "$BASE$API/keyprov")" 409
+check "replay: KmsError 29" grep -q '<ErrorCode>29</ErrorCode>' "$work/body"
 NEXT=$(date -u -d "$(date -u +%Y-%m-01) +1 month" +%s)
 TN=$(ntp_hex $((NEXT + 3600)))
 check "period without package: 404" same "$(post "$API/keyprov/$(pct "$ALICE")/$TN" "$ATOK")" 404
@@ -158,6 +173,7 @@ check "unknown resource: 404" same "$(post "$API/keyprovision" "$ATOK")" 404
 check "malformed time: 400" same "$(post "$API/keyprov/$(pct "$ALICE")/XYZ" "$ATOK")" 400
 check "not POST: 405" same "$(post "$API/keyprov" "$ATOK" "$ALICE" PUT)" 405
 check "malformed KmsRequest: 400" same "$(curl -s --cacert "$work/ca.pem" \
+    -H 'Content-Type: application/xml' \
     -H "Authorization: Bearer $ATOK" --data-binary '<KmsRequest>' -o /dev/null \
     -w '%{http_code}' "$BASE$API/keyprov")" 400
 check "plain HTTP is not answered" bash -c "! curl -s -f -o /dev/null 'http://127.0.0.1:$port/healthz'"
@@ -177,14 +193,42 @@ check "user list" run 0 user list --keystore "$work/alice.ks" \
     --passphrase-file "$work/alice.pass"
 check "the keystore holds two periods" same "$(grep -c '^period [0-9]' "$work/out")" 2
 
-# ---- a malformed index is refused, the served export kept -----------------------------------
+# ---- a suspended user's packages leave with the next export, of either period ---------------
+check "bob: next period served" same "$(post "$API/keyprov/$(pct "$BOB")/$TN" "$BTOK" "$BOB")" 200
+check "suspend Bob" run 0 kms user suspend --dir "$K" --user "$BOB"
+check "export the next period again" run 0 kms export --dir "$K" --period next --out "$M"
+check "bob: current period no longer served" same "$(post "$API/keyprov" "$BTOK" "$BOB")" 401
+check "bob: next period no longer served" \
+    same "$(post "$API/keyprov/$(pct "$BOB")/$TN" "$BTOK" "$BOB")" 401
+check "bob: not in the index" bash -c "! grep -q bob-phone '$M/index.txt'"
+check "bob: his package files are gone" bash -c "! ls '$M' | grep -q '^bob-phone'"
+check "alice: still served" same "$(post "$API/keyprov" "$ATOK")" 200
+
+# ---- one bad index line is skipped, the rest served --------------------------------------
 cp "$M/index.txt" "$work/index.good"
+{ cat "$work/index.good"; printf 'carol-phone sip:car\303\251l@example.org carol.xml %064d 1 %064d\n' 0 0; } \
+    >"$M/index.tmp" && mv "$M/index.tmp" "$M/index.txt"
+check "an index with a non-ASCII line: alice still served" same "$(post "$API/keyprov" "$ATOK")" 200
+check "the bad line is reported" grep -q 'index.txt:[0-9]*: not printable ASCII.*line skipped' "$work/serve.err"
+check "metrics count the skipped line" bash -c \
+    "curl -s --cacert '$work/ca.pem' '$BASE/metrics' | grep -q '^mikeysakke_dist_index_lines_skipped 1'"
+
+# ---- a malformed index is refused, the served export kept -----------------------------------
 printf 'garbage\n' >"$M/index.tmp" && mv "$M/index.tmp" "$M/index.txt"
 check "malformed index: still served" same "$(post "$API/keyprov" "$ATOK")" 200
 check "the refusal is logged" grep -q 'export refused' "$work/serve.err"
 check "metrics count the reload failure" bash -c \
     "curl -s --cacert '$work/ca.pem' '$BASE/metrics' | grep -q '^mikeysakke_dist_reload_failures_total 1'"
 check "nothing secret in the server's log" bash -c "! grep -q '${ATOK#*.}' '$work/serve.err'"
+
+# ---- limits are settings; bad values stop the server -------------------------------------
+check "dist serve --timeout 0: usage error (21)" run 21 dist serve "$M" --cert "$work/srv.pem" \
+    --key "$work/srv.key" --port 0 --timeout 0
+check "the error names the setting" err_has "timeout"
+check "dist serve --max-per-client above --max-connections: 21" run 21 dist serve "$M" \
+    --cert "$work/srv.pem" --key "$work/srv.key" --port 0 --max-connections 10 \
+    --max-per-client 11
+check "the error names both" err_has "max-per-client (11) is above max-connections (10)"
 
 # ---- stop -----------------------------------------------------------------------------------
 kill -TERM "$srv_pid"

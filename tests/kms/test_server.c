@@ -67,10 +67,14 @@ typedef struct answer {
     size_t len;
 } answer;
 
+/* The Content-Type of the requests call() makes. */
+static const char *content_type = "application/xml";
+
 static answer call(ms_kms_server *s, const char *method, const char *path, const char *bearer,
                    const char *body, size_t body_len)
 {
-    ms_http_request req = {method, path, "192.0.2.1", bearer, (const uint8_t *)body, body_len, NULL};
+    ms_http_request req = {method, path, "192.0.2.1", bearer, (const uint8_t *)body, body_len,
+                           NULL, content_type};
     ms_http_response resp;
     memset(&resp, 0, sizeof resp);
     ms_kms_server_handle(s, &req, &resp);
@@ -370,6 +374,19 @@ static void test_handler(const char *dir)
     EXPECT_ERROR(post(s, PFX "/keyprov/tel%3", token_a, ALICE), 400, MS_ERR_IDENTITY);
     EXPECT_ERROR(post(s, PFX "/keyprov/tel%00x", token_a, ALICE), 400, MS_ERR_IDENTITY);
 
+    /* a KmsRequest is XML (TS 33.180 D.2): any other or no Content-Type is 415 */
+    static const char *const not_xml[] = {"application/json", "text/plain", "text/xml",
+                                          "application/xml-dtd", "", NULL};
+    for (size_t i = 0; i < sizeof not_xml / sizeof not_xml[0]; i++) {
+        content_type = not_xml[i];
+        EXPECT_ERROR(post(s, PFX "/keyprov", token_a, ALICE), 415, MS_ERR_HTTP);
+    }
+    content_type = "Application/XML; charset=UTF-8";
+    answer ok = post(s, PFX "/init", token_a, ALICE);
+    CHECK(ok.status == 200);
+    free(ok.body);
+    content_type = "application/xml";
+
     /* credentials */
     EXPECT_ERROR(post(s, PFX "/keyprov", NULL, ALICE), 401, MS_ERR_UNAUTHORISED);
     char wrong[80];
@@ -512,7 +529,7 @@ static void test_handler(const char *dir)
     CHECK(strstr(metrics, "mikeysakke_kms_refused_total{reason=\"replay\"} 3\n") != NULL);
     CHECK(strstr(metrics, "mikeysakke_kms_refused_total{reason=\"audit_log\"} 1\n") != NULL);
     /* the plumbing's own refusals get a KmsError body too */
-    ms_http_request pr = {"POST", PFX "/keyprov", "192.0.2.1", NULL, NULL, 0, NULL};
+    ms_http_request pr = {"POST", PFX "/keyprov", "192.0.2.1", NULL, NULL, 0, NULL, NULL};
     static const int plumbing[] = {413, 429, 405};
     static const ms_err plumbing_code[] = {MS_ERR_XML, MS_ERR_RATE_LIMITED, MS_ERR_HTTP};
     for (int i = 0; i < 3; i++) {
@@ -521,6 +538,30 @@ static void test_handler(const char *dir)
         answer pa = {resp.status, resp.body, resp.body_len};
         EXPECT_ERROR(pa, plumbing[i], plumbing_code[i]);
     }
+
+    /* a past key period is not served (only an auditor's extraction reaches it), even
+     * with its key set still in the store; the current and the next are */
+    CHECK_ERR(ms_kms_issue(k, P0 + 1, 1, &(size_t){0}), MS_OK);
+    clock_now = T0 + 31 * 86400ull; /* period P0 + 1 */
+    snprintf(path, sizeof path, PFX "/keyprov/tel%%3A%%2B447700900123/%016llX",
+             (unsigned long long)(T0 << 32));
+    before = audit_lines(dir);
+    EXPECT_ERROR(post(s, path, token_a, ALICE), 404, MS_ERR_PERIOD);
+    CHECK(audit_lines(dir) == before);
+    a = post(s, PFX "/keyprov", token_a, ALICE);
+    CHECK(a.status == 200);
+    CHECK_ERR(ms_kmsif_package_parse(pkg, a.body, a.len, &keys_a, detail, sizeof detail), MS_OK);
+    CHECK(pkg->n_keysets == 1 && pkg->keysets[0].period_no == P0 + 1);
+    free(a.body);
+    clock_now = T0;
+    snprintf(path, sizeof path, PFX "/keyprov/tel%%3A%%2B447700900123/%016llX",
+             (unsigned long long)((T0 + 31 * 86400ull) << 32));
+    a = post(s, path, token_a, ALICE); /* the next period, asked for in this one */
+    CHECK(a.status == 200);
+    free(a.body);
+    snprintf(path, sizeof path, PFX "/keyprov/tel%%3A%%2B447700900123/%016llX",
+             (unsigned long long)((T0 + 62 * 86400ull) << 32));
+    EXPECT_ERROR(post(s, path, token_a, ALICE), 404, MS_ERR_PERIOD); /* two ahead */
 
     /* sealing takes effect at once */
     CHECK_ERR(ms_kms_seal(k), MS_OK);

@@ -3,14 +3,23 @@
  * handler sees (method, path, body, bearer, client address), the early refusals (405,
  * 413 by Content-Length and by chunked body, 429 with Retry-After), /healthz both ways,
  * /metrics counters, keep-alive, port 0, TLS against a throwaway certificate, each start
- * error with its code, concurrent clients, and a clean stop under ASan.
+ * error with its code, concurrent clients, and a clean stop under ASan. Connection caps:
+ * idle connections from a few addresses do not starve another client, an address over
+ * its cap is refused, IPv6 clients count per /64, and idle or slowloris connections are
+ * closed after the timeout while a keep-alive client making requests is kept.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -338,18 +347,20 @@ static void test_plain(void)
     CHECK(r->status == 413);
     CHECK(atomic_load(&handler_calls) == 0);
     free(big);
-    /* A much larger body: 413 (by Content-Length) or cut off (chunked), and no part
-     * of the body is taken for a next request. */
+    /* A much larger body: 413 both ways (drained, not a connection reset), and no part
+     * of the body is taken for a next request; far beyond the drain limit a chunked
+     * sender is cut off. */
     size_t huge_len = 1024 * 1024;
-    uint8_t *huge = calloc(1, huge_len);
-    memset(huge, 'G', huge_len);
+    uint8_t *huge = calloc(1, 3 * huge_len);
+    memset(huge, 'G', 3 * huge_len);
     static const char smuggled[] = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
     memcpy(huge + 8192, smuggled, sizeof smuggled - 1);
     request(h, r, "POST", url, NULL, huge, huge_len, true);
-    CHECK(r->rc != CURLE_OK); /* cut off after another max_body */
-    CHECK(r->status != 200);
+    CHECK(r->rc == CURLE_OK && r->status == 413);
     request(h, r, "POST", url, NULL, huge, huge_len, false);
     CHECK(r->status == 413);
+    request(h, r, "POST", url, NULL, huge, 3 * huge_len, true);
+    CHECK(r->status != 200 && r->status != 413);
     free(huge);
     url_of(url, sizeof url, "http", "127.0.0.1", port, "/after");
     request(h, r, NULL, url, NULL, NULL, 0, false);
@@ -379,7 +390,7 @@ static void test_plain(void)
     long bytes1 = metric(r->body, "test_http_response_bytes_total");
     CHECK(ok1 == 10); /* 5 at the start, 2 at the body limit, /after, 2 healthy */
     CHECK(e405 == 3);
-    CHECK(e413 == 3);
+    CHECK(e413 == 4);
     CHECK(e503 == 1);
     CHECK(bytes1 > 0);
     CHECK(metric(r->body, "test_http_requests_in_flight") == 1); /* this one */
@@ -415,6 +426,187 @@ static void test_plain(void)
     curl_easy_cleanup(k);
     curl_easy_cleanup(h);
     free(r);
+}
+
+/* ---- connection caps and slow clients ------------------------------------------- */
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A TCP connection from source address src (any of 127/8 works on Linux) to port. */
+static int connect_from(const char *src, uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, src, &a.sin_addr);
+    struct sockaddr_in to = a;
+    to.sin_port = htons(port);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether the server has closed fd (end of stream or reset), waiting up to ms. */
+static bool closed_by_server(int fd, int ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, ms) <= 0)
+        return false;
+    char b[256];
+    ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* GET /healthz from src on a fresh connection: the status, or 0 without an answer. */
+static int healthz_from(const char *src, uint16_t port)
+{
+    int fd = connect_from(src, port);
+    if (fd < 0)
+        return 0;
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    int status = 0;
+    char b[512];
+    size_t got = 0;
+    if (send(fd, get, sizeof get - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof get - 1)) {
+        struct pollfd p = {fd, POLLIN, 0};
+        double until = mono_now() + 20;
+        while (got < sizeof b - 1 && mono_now() < until && poll(&p, 1, 1000) >= 0) {
+            if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = recv(fd, b + got, sizeof b - 1 - got, 0);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        b[got] = '\0';
+        if (strncmp(b, "HTTP/1.1 ", 9) == 0)
+            status = atoi(b + 9);
+    }
+    close(fd);
+    return status;
+}
+
+/* With the default caps, a few addresses holding idle connections do not starve
+ * another client (/healthz still answers), and an address over its cap is refused. */
+static void test_connection_caps(void)
+{
+    ms_http_config cfg = base_config();
+    cfg.threads = 2;
+    ms_http_server *srv = NULL;
+    CHECK_ERR(ms_http_start(&srv, &cfg, handler, NULL, health, NULL), MS_OK);
+    if (srv == NULL)
+        return;
+    uint16_t port = ms_http_port(srv);
+    enum { PER = 300, ADDRS = 4 };
+    static const char *const from[ADDRS] = {"127.0.0.1", "127.0.0.3", "127.0.0.4",
+                                            "127.0.0.5"};
+    static int fds[ADDRS * PER];
+    int opened = 0;
+    for (int a = 0; a < ADDRS; a++)
+        for (int i = 0; i < PER; i++) {
+            fds[a * PER + i] = connect_from(from[a], port);
+            opened += fds[a * PER + i] >= 0;
+        }
+    CHECK(opened == ADDRS * PER);
+    /* wait until the server has dealt with them all: no more closed for a second */
+    int closed = 0, before = -1;
+    bool is_closed[ADDRS * PER] = {false};
+    double until = mono_now() + 30;
+    while (closed != before && mono_now() < until) {
+        before = closed;
+        double quiet = mono_now() + 1.0;
+        while (mono_now() < quiet) {
+            for (int i = 0; i < ADDRS * PER; i++)
+                if (fds[i] >= 0 && !is_closed[i] && closed_by_server(fds[i], 0)) {
+                    is_closed[i] = true;
+                    closed++;
+                }
+            usleep(50 * 1000);
+        }
+    }
+    /* each address keeps its 32 (the default cap), the rest are refused */
+    CHECK(closed == ADDRS * (PER - 32));
+    CHECK(healthz_from("127.0.0.2", port) == 200);
+    CHECK(healthz_from("127.0.0.1", port) == 0); /* its address is at its cap */
+    for (int i = 0; i < ADDRS * PER; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    /* once they are gone, that address is served again */
+    until = mono_now() + 20;
+    int st = 0;
+    while ((st = healthz_from("127.0.0.1", port)) != 200 && mono_now() < until)
+        usleep(100 * 1000);
+    CHECK(st == 200);
+    ms_http_stop(srv);
+
+    /* IPv6 clients are counted per /64 (one host has all of it); IPv4 per address */
+    CHECK(ms_http_same_client("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"));
+    CHECK(!ms_http_same_client("2001:db8:1:2::1", "2001:db8:1:3::1"));
+    CHECK(ms_http_same_client("192.0.2.7", "::ffff:192.0.2.7"));
+    CHECK(!ms_http_same_client("192.0.2.7", "192.0.2.8"));
+    CHECK(!ms_http_same_client("192.0.2.7", "not an address"));
+}
+
+/* A connection that sends nothing, or a header a byte now and then (slowloris), is
+ * closed once the timeout passes; a keep-alive client making requests is not. */
+static void test_slow_clients(void)
+{
+    ms_http_config cfg = base_config();
+    cfg.timeout_sec = 2;
+    ms_http_server *srv = NULL;
+    CHECK_ERR(ms_http_start(&srv, &cfg, handler, NULL, health, NULL), MS_OK);
+    if (srv == NULL)
+        return;
+    uint16_t port = ms_http_port(srv);
+    int idle = connect_from("127.0.0.1", port);
+    int drip = connect_from("127.0.0.1", port);
+    CHECK(idle >= 0 && drip >= 0);
+    static const char start[] = "GET /healthz HTTP/1.1\r\n";
+    CHECK(send(drip, start, sizeof start - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof start - 1));
+    bool idle_closed = false, drip_closed = false;
+    double until = mono_now() + 20; /* generous: the timeout is 2 s */
+    while ((!idle_closed || !drip_closed) && mono_now() < until) {
+        if (!drip_closed && send(drip, "X-Drip: 1\r\n", 11, MSG_NOSIGNAL) != 11)
+            drip_closed = true;
+        usleep(300 * 1000);
+        idle_closed = idle_closed || closed_by_server(idle, 0);
+        drip_closed = drip_closed || closed_by_server(drip, 0);
+    }
+    CHECK(idle_closed);
+    CHECK(drip_closed);
+    close(idle);
+    close(drip);
+
+    /* requests every half second over one connection, past the timeout: kept */
+    CURL *k = curl_easy_init();
+    reply *r = calloc(1, sizeof *r);
+    char url[128];
+    url_of(url, sizeof url, "http", "127.0.0.1", port, "/x");
+    long connects = 0;
+    int oks = 0;
+    for (int i = 0; i < 8; i++) {
+        request(k, r, NULL, url, NULL, NULL, 0, false);
+        oks += r->status == 200;
+        connects += r->connects;
+        usleep(500 * 1000);
+    }
+    CHECK(oks == 8);
+    CHECK(connects == 1);
+    curl_easy_cleanup(k);
+    free(r);
+    ms_http_stop(srv);
 }
 
 /* ---- rate limit ------------------------------------------------------------------- */
@@ -750,6 +942,8 @@ int main(void)
     test_rate_limit();
     test_concurrent();
     test_addresses();
+    test_connection_caps();
+    test_slow_clients();
     test_tls();
     curl_global_cleanup();
     return ms_test_finish();
