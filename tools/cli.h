@@ -137,4 +137,10 @@ ms_err cli_write_secret(const char *opt, const char *path, const uint8_t *p, siz
  * when empty). */
 ms_err cli_read_input(const char *opt, const char *path, uint8_t **out, size_t *out_len);
 
+/* cli_read_input for a file holding secrets: refused as cli_read_secret refuses a key file
+ * (MS_ERR_KEYFILE_MODE: not regular, or any group/other permission bit). "-" reads
+ * standard input unchecked. The caller wipes and frees *out. */
+ms_err cli_read_secret_input(const char *opt, const char *path, uint8_t **out,
+                             size_t *out_len);
+
 #endif

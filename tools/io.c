@@ -164,6 +164,20 @@ ms_err cli_print_hex(const uint8_t *p, size_t len)
  * more so that an over-long file is detected rather than silently cut. */
 #define KEYFILE_TEXT_MAX (2 * MS_SAKKE_POINT_BYTES + 3)
 
+/* Every secret file is refused the same way: a regular file that no other user may
+ * access. Checked on the open descriptor, so the file read is the file checked. */
+static ms_err check_secret_fd(const char *opt, const char *path, int fd, struct stat *st)
+{
+    if (fstat(fd, st) != 0)
+        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+    if (!S_ISREG(st->st_mode))
+        return cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: not a regular file", opt, path);
+    if ((st->st_mode & 077) != 0)
+        return cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: mode %04o lets other users access it",
+                        opt, path, (unsigned)(st->st_mode & 07777));
+    return MS_OK;
+}
+
 ms_err cli_read_secret(const char *opt, const char *path, uint8_t *out, size_t min_len,
                        size_t max_len)
 {
@@ -176,21 +190,9 @@ ms_err cli_read_secret(const char *opt, const char *path, uint8_t *out, size_t m
     if (fd < 0)
         return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
 
-    /* Checked on the open descriptor, so the file read is the file checked. */
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+    if ((err = check_secret_fd(opt, path, fd, &st)) != MS_OK)
         goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: not a regular file", opt, path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: mode %04o lets other users access it",
-                       opt, path, (unsigned)(st.st_mode & 07777));
-        goto out;
-    }
 
     while (n < sizeof text) {
         ssize_t r = read(fd, text + n, sizeof text - n);
@@ -417,6 +419,55 @@ out:
     if (!is_stdin)
         close(fd);
     if (err != MS_OK) {
+        free(buf);
+        return err;
+    }
+    *out = buf;
+    *out_len = n;
+    return MS_OK;
+}
+
+/* Largest secret input file (an enrolment file is a few KiB). */
+#define SECRET_INPUT_MAX (1u << 20)
+
+ms_err cli_read_secret_input(const char *opt, const char *path, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (strcmp(path, "-") == 0)
+        return cli_read_input(opt, path, out, out_len); /* a pipe has no mode to check */
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+    struct stat st;
+    ms_err err = check_secret_fd(opt, path, fd, &st);
+    if (err == MS_OK && (unsigned long long)st.st_size > SECRET_INPUT_MAX)
+        err = cli_fail(MS_ERR_BAD_LENGTH, "%s %s: larger than %u octets", opt, path,
+                       SECRET_INPUT_MAX);
+    /* Sized once from the file, so no copy is left behind by growing the buffer; one
+     * octet more tells a file that grew meanwhile. */
+    const size_t cap = err == MS_OK ? (size_t)st.st_size + 1 : 0;
+    uint8_t *buf = err == MS_OK ? malloc(cap) : NULL;
+    if (err == MS_OK && buf == NULL)
+        err = cli_fail(MS_ERR_NOMEM, "%s %s", opt, path);
+    size_t n = 0;
+    while (err == MS_OK && n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+        else if (r == 0)
+            break;
+        else
+            n += (size_t)r;
+    }
+    if (err == MS_OK && n == cap)
+        err = cli_fail(MS_ERR_IO, "%s %s: the file grew while it was read", opt, path);
+    close(fd);
+    if (err != MS_OK) {
+        if (buf != NULL)
+            ms_wipe(buf, cap);
         free(buf);
         return err;
     }

@@ -73,6 +73,7 @@ const struct cli_opt cli_kms_init_opts[] = {
     {"--key-label", "L", 0, "the AES key's label in the token (default mikeysakke-kms)"},
     {"--auditors", "N", CLI_REQUIRED, "auditor credentials to create (1 to 16)"},
     {"--approvals", "M", 0, "distinct credentials an extraction needs (default 1)"},
+    {"--max-periods-ahead", "N", 0, "kms issue: at most N key periods after the current one (1-1000, default 2)"},
     {"--auditor-out-dir", "DIR", CLI_REQUIRED, "write auditor-1.key ... here (mode 0600)"},
     {"--scrypt-log2n", "N", 0, "scrypt cost (default 17); small values for tests only"},
     {"--audit-syslog", NULL, CLI_FLAG, "copy the audit log to syslog as it is written"},
@@ -457,6 +458,13 @@ ms_err cli_kms_init(const struct cli_args *args)
         if (v == 0)
             return cli_fail(MS_ERR_USAGE, "--approvals: 1 to --auditors");
         cfg.approvals = (unsigned)v;
+    }
+    if (cli_get(args, "--max-periods-ahead") != NULL) {
+        if ((e = parse_uint("--max-periods-ahead", cli_get(args, "--max-periods-ahead"), 1000,
+                            &cfg.max_periods_ahead)) != MS_OK)
+            return e;
+        if (cfg.max_periods_ahead == 0)
+            return cli_fail(MS_ERR_USAGE, "--max-periods-ahead: 1 to 1000");
     }
 
     int methods = (pass_file != NULL) + (shares != NULL) + (module != NULL);
@@ -969,6 +977,11 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
             if (msg_str(req, "threads", 0, t, sizeof t) != NULL &&
                 (sscanf(t, "%llu", (unsigned long long *)&threads) != 1 || threads > 256))
                 return MS_ERR_USAGE;
+            char why[256] = "";
+            if ((e = ms_kms_issue_check(k, p, why, sizeof why)) != MS_OK) {
+                msg_addf(ans, "err", "%s: %s", a->dir, why); /* names the limit */
+                return e;
+            }
             e = ms_kms_issue(k, p, (unsigned)threads, &n);
             if (e == MS_OK)
                 msg_addf(ans, "out", "Issued %zu key set%s for period %llu\n", n,

@@ -280,7 +280,7 @@ ms_err cli_user_init(const struct cli_args *args)
     }
     uint8_t *xml = NULL;
     size_t xml_len = 0;
-    ms_err err = cli_read_input("--enrolment", enrol, &xml, &xml_len);
+    ms_err err = cli_read_secret_input("--enrolment", enrol, &xml, &xml_len);
     if (err != MS_OK)
         return err;
     char pass[CLI_PASSPHRASE_MAX];

@@ -69,7 +69,11 @@ typedef struct ms_kms_config {
     unsigned n_auditors;        /* 1..MS_KMS_MAX_AUDITORS credentials to hand out */
     unsigned approvals;         /* distinct credentials an extraction needs (0 = 1) */
     bool audit_syslog;          /* copy the audit log to syslog as it is written */
+    uint64_t max_periods_ahead; /* issue at most this many key periods after the current
+                                 * one (0 = MS_KMS_DEFAULT_MAX_AHEAD) */
 } ms_kms_config;
+
+#define MS_KMS_DEFAULT_MAX_AHEAD 2
 
 /* Secrets handed out once (by create and rollover), for the caller to deliver to
  * custodians and auditors and then wipe with ms_wipe. */
@@ -154,8 +158,15 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri
                                                  const char *device_id, char *xml,
                                                  size_t cap, size_t *xml_len);
 
+/* Whether `period_no` may be issued now: not ended, and at most the KMS's
+ * max_periods_ahead (set at creation, kms.db setting "max_periods_ahead") after the
+ * current period; else MS_ERR_PERIOD with the reason, naming the limit, in detail. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, char *detail,
+                                                size_t cap);
+
 /* Issues the key sets of every device of every active user for `period_no` (crash-safe,
- * re-runnable; one audit entry per committed batch). threads 0 = 2. */
+ * re-runnable; one audit entry per committed batch). threads 0 = 2. MS_ERR_PERIOD if
+ * ms_kms_issue_check refuses the period or no master keys cover it. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads,
                                           size_t *issued);
 

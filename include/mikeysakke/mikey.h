@@ -350,23 +350,32 @@ MS_API MS_WARN_UNUSED ms_err ms_sdp_key_mgmt_parse(uint8_t *out, size_t cap, siz
 
 /* ==== 6. replay cache ====================================================================== */
 
-/* Remembers authenticated messages inside the timestamp window. Bounded: when full,
- * the oldest entry is evicted and every message no newer than it is then treated as
- * a replay (fail closed). Not thread-safe. */
+/* Remembers authenticated messages inside the timestamp window, per sender: `sender` is
+ * 32 octets naming who signed (bound by the signature), `digest` 32 octets naming what
+ * was signed. Bounded in all (capacity) and per sender (per_sender <= capacity): a
+ * sender at its quota evicts its own oldest entry; a full cache evicts the oldest entry
+ * of the sender holding the most. An evicted entry's sender then has every message no
+ * newer than it treated as a replay (fail closed), so one sender's flood never costs
+ * another sender anything. Only when the entries belong to capacity different senders
+ * does eviction raise one floor for everybody. Not thread-safe. */
 typedef struct ms_replay_cache ms_replay_cache;
 
-MS_API MS_WARN_UNUSED ms_err ms_replay_cache_new(ms_replay_cache **out, size_t capacity);
+MS_API MS_WARN_UNUSED ms_err ms_replay_cache_new(ms_replay_cache **out, size_t capacity,
+                                                 size_t per_sender);
 MS_API void ms_replay_cache_free(ms_replay_cache *rc);
 
-/* MS_ERR_MIKEY_REPLAY if (timestamp, digest) was seen or is at or below the eviction
- * floor; otherwise MS_OK (nothing is recorded). */
+/* MS_ERR_MIKEY_REPLAY if (sender, timestamp, digest) was recorded or the timestamp is at
+ * or below the sender's (or the common) eviction floor; otherwise MS_OK (nothing is
+ * recorded). sender NULL (not known yet): a recorded (timestamp, digest) of any sender,
+ * or the common floor. */
 MS_API MS_WARN_UNUSED ms_err ms_replay_cache_check(const ms_replay_cache *rc,
-                                                   uint64_t timestamp, const uint8_t digest[32]);
+                                                   const uint8_t *sender, uint64_t timestamp,
+                                                   const uint8_t digest[32]);
 /* Record an authenticated message; entries with timestamp < expire_before are dropped.
  * MS_ERR_MIKEY_REPLAY (nothing recorded) if check would have said so; a message with
  * timestamp < expire_before is not recorded (MS_OK). */
-MS_API MS_WARN_UNUSED ms_err ms_replay_cache_add(ms_replay_cache *rc, uint64_t timestamp,
-                                                 const uint8_t digest[32],
+MS_API MS_WARN_UNUSED ms_err ms_replay_cache_add(ms_replay_cache *rc, const uint8_t sender[32],
+                                                 uint64_t timestamp, const uint8_t digest[32],
                                                  uint64_t expire_before);
 
 /* ==== 7. initiator and responder ========================================================== */
@@ -397,6 +406,8 @@ typedef struct ms_mikey_config {
     const char *own_uri;     /* this user's URI: tel:+... or an MC service user ID */
     uint64_t max_skew;       /* seconds T may differ from now (0: default 300) */
     size_t replay_capacity;  /* entries (0: default 4096) */
+    size_t replay_per_sender; /* entries one initiator may hold (0: default 64, at most
+                               * replay_capacity) */
     uint64_t period_grace;   /* ms_key_periods_accepted grace (0: default 2 days) */
     bool prepare;            /* build prepared RSKs and peers (fast path); false = cold */
     /* Clock for tests: NTP 32.32 now; NULL = ms_ntp_now. */
@@ -507,9 +518,10 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, 
  * The first failing check decides the error:
  *   structure MS_ERR_MIKEY_MALFORMED/_UNSUPPORTED/_MISSING_PAYLOAD, version
  *   MS_ERR_MIKEY_VERSION, data type MS_ERR_MIKEY_DATA_TYPE, V bit MS_ERR_MIKEY_V_BIT,
- *   T window MS_ERR_MIKEY_TIMESTAMP, replay MS_ERR_MIKEY_REPLAY, initiator
- *   MS_ERR_MIKEY_INITIATOR, responder MS_ERR_MIKEY_RESPONDER, KMS
- *   MS_ERR_MIKEY_UNKNOWN_KMS, period MS_ERR_MIKEY_KEY_PERIOD, signature
+ *   T window MS_ERR_MIKEY_TIMESTAMP, replay MS_ERR_MIKEY_REPLAY (the signed part, i.e.
+ *   all but the signature, accepted before), initiator MS_ERR_MIKEY_INITIATOR, responder
+ *   MS_ERR_MIKEY_RESPONDER, KMS MS_ERR_MIKEY_UNKNOWN_KMS, period MS_ERR_MIKEY_KEY_PERIOD,
+ *   replay MS_ERR_MIKEY_REPLAY (T at or below the initiator's eviction floor), signature
  *   MS_ERR_SIGNATURE, SAKKE MS_ERR_DECAP_TEST, then 3GPP key id MS_ERR_MIKEY_KEY_ID and
  *   key parameters MS_ERR_MIKEY_KEY_PARAMS. Only a fully accepted message enters the
  *   replay cache.

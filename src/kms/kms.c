@@ -30,9 +30,9 @@
 #include "kms/settings.h"
 #include "kms/kms_internal.h"
 #include "kms/store.h"
-#include "util/detail.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
+#include "util/detail.h"
 
 #define SETTING_MAX 256
 #define CERT_MAX 16384
@@ -52,6 +52,7 @@ struct ms_kms {
     ms_id_scheme ids;
     int method;
     unsigned approvals, n_auditors;
+    uint64_t max_ahead; /* issuance at most this many key periods after the current one */
     uint8_t auditor_hash[MS_KMS_MAX_AUDITORS][32];
     uint8_t audit_pub[MS_AUDIT_PUBLIC_BYTES];
     bool in_batch; /* inside the issuer's transaction: the head is saved afterwards */
@@ -279,6 +280,9 @@ static ms_err load_settings(ms_kms *k)
     k->method = (int)method;
     k->approvals = (unsigned)appr;
     k->n_auditors = (unsigned)naud;
+    /* absent in a KMS made before the setting existed: the default */
+    if (get_u64(k->st, "max_periods_ahead", &k->max_ahead) != MS_OK)
+        k->max_ahead = MS_KMS_DEFAULT_MAX_AHEAD;
     for (unsigned i = 0; i < k->n_auditors; i++) {
         char key[32], hex[80];
         snprintf(key, sizeof key, "auditor_%u", i + 1);
@@ -589,7 +593,8 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
         (e = set_u64(k->st, "scrypt_log2n", seal->scrypt_log2_n)) != MS_OK ||
         (e = set_u64(k->st, "auditors", cfg->n_auditors)) != MS_OK ||
         (e = set_u64(k->st, "approvals", k->approvals)) != MS_OK ||
-        (e = ms_store_set(k->st, "audit_syslog", cfg->audit_syslog ? "yes" : "no")) != MS_OK)
+        (e = ms_store_set(k->st, "audit_syslog", cfg->audit_syslog ? "yes" : "no")) != MS_OK ||
+        (e = set_u64(k->st, "max_periods_ahead", k->max_ahead)) != MS_OK)
         return e;
     if (seal->method == MS_KMS_SEAL_PKCS11 &&
         ((e = ms_store_set(k->st, "pkcs11_module", seal->pkcs11_module)) != MS_OK ||
@@ -745,6 +750,7 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
     k->method = seal->method;
     k->approvals = cfg->approvals ? cfg->approvals : 1;
     k->n_auditors = cfg->n_auditors;
+    k->max_ahead = cfg->max_periods_ahead ? cfg->max_periods_ahead : MS_KMS_DEFAULT_MAX_AHEAD;
 
     ms_err e = create_in(k, cfg, seal, out);
     ms_kms_close(k);
@@ -1197,6 +1203,31 @@ static ms_err period_open(ms_kms *k, uint64_t period_no)
     return ms_kms_secrets_generation(k->s, period_no) != NULL ? MS_OK : MS_ERR_PERIOD;
 }
 
+ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, char *detail, size_t cap)
+{
+    if (k == NULL)
+        return MS_ERR_ARG;
+    uint64_t cur = 0;
+    if (current_period(k, &cur) != MS_OK)
+        return ms_detail_fail(MS_ERR_PERIOD, detail, cap,
+                              "the clock lies before the first key period");
+    if (period_no < cur)
+        return ms_detail_fail(MS_ERR_PERIOD, detail, cap,
+                              "key period %llu has ended (the current one is %llu)",
+                              (unsigned long long)period_no, (unsigned long long)cur);
+    /* Keys far ahead would stay valid for decades once handed out (and a typo such as
+     * current + 1200 would fill the store); the limit is set at creation. */
+    if (period_no - cur > k->max_ahead)
+        return ms_detail_fail(MS_ERR_PERIOD, detail, cap,
+                              "key period %llu is %llu periods after the current one (%llu); "
+                              "this KMS issues at most %llu ahead (max_periods_ahead, set "
+                              "by kms init --max-periods-ahead)",
+                              (unsigned long long)period_no,
+                              (unsigned long long)(period_no - cur), (unsigned long long)cur,
+                              (unsigned long long)k->max_ahead);
+    return MS_OK;
+}
+
 ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads, size_t *issued)
 {
     ms_err e = need_unsealed(k);
@@ -1205,7 +1236,8 @@ ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads, size_t *iss
     if (issued == NULL)
         return MS_ERR_ARG;
     *issued = 0;
-    if ((e = period_open(k, period_no)) != MS_OK)
+    if ((e = ms_kms_issue_check(k, period_no, NULL, 0)) != MS_OK ||
+        (e = period_open(k, period_no)) != MS_OK)
         return e;
     k->in_batch = true;
     e = ms_kms_issue_period(k->st, k->s, &k->ids, period_no, threads ? threads : 2, issue_log,

@@ -30,6 +30,7 @@
 #define MAX_PEERS 8
 #define DEFAULT_SKEW 300u
 #define DEFAULT_REPLAY 4096u
+#define DEFAULT_REPLAY_PER_SENDER 64u
 #define DEFAULT_GRACE (2u * 86400u)
 #define RAND_BYTES 16
 #define URI_MAX 255 /* so that every URI fits the result's 256-octet strings */
@@ -265,7 +266,12 @@ ms_err ms_mikey_ctx_new(ms_mikey_ctx **out, const ms_mikey_config *cfg)
         ctx->cfg.replay_capacity = DEFAULT_REPLAY;
     if (ctx->cfg.period_grace == 0)
         ctx->cfg.period_grace = DEFAULT_GRACE;
-    ms_err err = ms_replay_cache_new(&ctx->replay, ctx->cfg.replay_capacity);
+    if (ctx->cfg.replay_per_sender == 0)
+        ctx->cfg.replay_per_sender = DEFAULT_REPLAY_PER_SENDER;
+    if (ctx->cfg.replay_per_sender > ctx->cfg.replay_capacity)
+        ctx->cfg.replay_per_sender = ctx->cfg.replay_capacity;
+    ms_err err = ms_replay_cache_new(&ctx->replay, ctx->cfg.replay_capacity,
+                                     ctx->cfg.replay_per_sender);
     if (err != MS_OK) {
         free(ctx->own_uri);
         free(ctx);
@@ -953,6 +959,22 @@ static ms_err check_structure(const ms_mikey_ctx *ctx, const ms_mikey_message *m
     return MS_OK;
 }
 
+/* Who signed, for the replay cache: the signer's KMS and ECCSI identifier (what the
+ * signature is verified against), so one initiator's entries are counted together. */
+static ms_err sender_key(uint8_t out[32], const char *kms_uri, const uint8_t *sid,
+                         size_t sid_len)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    const uint8_t sep = 0;
+    const bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+                    EVP_DigestUpdate(md, kms_uri, strlen(kms_uri)) == 1 &&
+                    EVP_DigestUpdate(md, &sep, 1) == 1 &&
+                    EVP_DigestUpdate(md, sid, sid_len) == 1 &&
+                    EVP_DigestFinal_ex(md, out, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    return ok ? MS_OK : MS_ERR_INTERNAL;
+}
+
 /* Everything the checks learn about the message, kept for the result. */
 typedef struct verdict {
     int kmsi, kmsr;         /* -1: unknown */
@@ -977,7 +999,7 @@ ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res, const uint8_t *
     found f;
     verdict v;
     uint8_t ssv[KEY_BYTES];
-    uint8_t digest[32];
+    uint8_t digest[32], sender[32];
     memset(&v, 0, sizeof v);
     v.kmsi = v.kmsr = -1;
 
@@ -1008,11 +1030,17 @@ ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res, const uint8_t *
                       (unsigned long long)(diff >> 32), t > now ? "ahead of" : "behind",
                       (unsigned long long)ctx->cfg.max_skew);
 
-    /* 4. replay cache: SHA-256 of the whole message */
-    if (EVP_Digest(msg, msg_len, digest, NULL, EVP_sha256(), NULL) != 1)
+    /* 4. replay cache, keyed on what the signature binds: SHA-256 of the signed part
+     * (everything but the signature: T, RAND, CSB-ID, the identities, the SAKKE data).
+     * ECCSI signatures are malleable: (r, s) and (r, q - s) both verify, and RFC 6507
+     * 5.2.1 lets the signer send either (its own test vector and wolfSSL send s' as
+     * computed, above or below q/2), so refusing the "high" s would refuse valid
+     * signers. Keying on the signed part instead makes the swap useless: both forms are
+     * the same message here. The sender's own floor is checked once it is known. */
+    if (EVP_Digest(msg, m.signed_len, digest, NULL, EVP_sha256(), NULL) != 1)
         return MS_ERR_INTERNAL;
     if (!ctx->cfg.no_replay_cache &&
-        (err = ms_replay_cache_check(ctx->replay, t, digest)) != MS_OK)
+        (err = ms_replay_cache_check(ctx->replay, NULL, t, digest)) != MS_OK)
         return err == MS_ERR_MIKEY_REPLAY
                    ? refuse(diag, err, MS_MIKEY_PT_T, f.t->offset + 2,
                             "this message (or one older than the replay cache keeps) was "
@@ -1152,6 +1180,18 @@ ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res, const uint8_t *
                       "key period %llu of T is not accepted at the current time",
                       (unsigned long long)dp);
 
+    /* 8b. replay cache again, now that the signer is known: its own eviction floor */
+    if (!ctx->cfg.no_replay_cache) {
+        if ((err = sender_key(sender, ctx->kms[v.kmsi].uri, v.sid, v.sid_len)) != MS_OK)
+            return err;
+        if ((err = ms_replay_cache_check(ctx->replay, sender, t, digest)) != MS_OK)
+            return err == MS_ERR_MIKEY_REPLAY
+                       ? refuse(diag, err, MS_MIKEY_PT_T, f.t->offset + 2,
+                                "T is no newer than messages of this initiator the replay "
+                                "cache no longer keeps")
+                       : err;
+    }
+
     /* 9. signature over everything up to and including the SIGN header (digest 4.7) */
     err = ms_eccsi_verify(ctx->kms[v.kmsi].verifier, v.sid, v.sid_len, msg, m.signed_len,
                           f.sign->u.sign.sig.data, f.sign->u.sign.sig.len, NULL);
@@ -1258,7 +1298,7 @@ ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res, const uint8_t *
     /* 13. accepted: remember it, then report */
     const uint64_t expire = now > skew ? now - skew : 0;
     if (!ctx->cfg.no_replay_cache &&
-        (err = ms_replay_cache_add(ctx->replay, t, digest, expire)) != MS_OK)
+        (err = ms_replay_cache_add(ctx->replay, sender, t, digest, expire)) != MS_OK)
         goto fail;
 
     res->profile = profile;

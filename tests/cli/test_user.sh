@@ -37,10 +37,24 @@ chmod 644 "$fx/env.sh"
 check "passphrase file 0644 refused" run 20 user list --keystore "$ks" --passphrase-file "$fx/env.sh"
 check "passphrase file 0644 refused by init" run 20 user init --keystore "$work/ks-x" --enrolment "$fx/enrolment.xml" --passphrase-file "$fx/env.sh" --scrypt-cost 10
 check "nothing created" lacks_dir "$work/ks-x"
+# The enrolment file holds the TrK and InK: refused like a key file when others may read it.
+cp "$fx/enrolment.xml" "$work/enrol-open.xml"
+chmod 644 "$work/enrol-open.xml"
+check "enrolment file 0644 refused" run 20 user init --keystore "$work/ks-x" --enrolment "$work/enrol-open.xml" "${pf[@]}" --scrypt-cost 10
+check "the error names the file and its mode" err_has "--enrolment $work/enrol-open.xml: mode 0644 lets other users access it"
+check "nothing created (0644 enrolment)" lacks_dir "$work/ks-x"
+chmod 640 "$work/enrol-open.xml"
+check "enrolment file 0640 refused" run 20 user init --keystore "$work/ks-x" --enrolment "$work/enrol-open.xml" "${pf[@]}" --scrypt-cost 10
+check "the error names mode 0640" err_has "mode 0640"
+mkfifo "$work/enrol-fifo"
+check "enrolment FIFO refused" run 20 user init --keystore "$work/ks-x" --enrolment "$work/enrol-fifo" "${pf[@]}" --scrypt-cost 10
+check "the error says not a regular file" err_has "--enrolment $work/enrol-fifo: not a regular file"
+check "nothing created (FIFO enrolment)" lacks_dir "$work/ks-x"
 # Without a controlling terminal (setsid), nothing to prompt on: a usage error, no hang.
 no_tty() { local want=$1; shift; setsid -w "$ms" "$@" </dev/null >"$work/out" 2>"$work/err"; [ $? -eq "$want" ]; }
 check "no terminal, no passphrase file: usage" no_tty 21 user list --keystore "$ks"
-check "malformed enrolment refused" run 50 user init --keystore "$work/ks-bad" --enrolment "$fx/pkg-p0.xml" "${pf[@]}" --scrypt-cost 10
+install -m 600 "$fx/pkg-p0.xml" "$work/not-an-enrolment.xml" # private, so only its content is wrong
+check "malformed enrolment refused" run 50 user init --keystore "$work/ks-bad" --enrolment "$work/not-an-enrolment.xml" "${pf[@]}" --scrypt-cost 10
 check "scrypt cost out of range" run 21 user init --keystore "$work/ks-c" --enrolment "$fx/enrolment.xml" "${pf[@]}" --scrypt-cost 40
 printf 'wrong passphrase\n' >"$work/wrong"
 chmod 600 "$work/wrong"

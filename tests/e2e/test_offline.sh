@@ -79,6 +79,16 @@ check "issue the current period" run 0 kms issue --dir "$K" --period current
 check "two key sets issued" grep -q '^Issued 2 key sets' "$work/out"
 check "re-issue issues nothing new" run 0 kms issue --dir "$K" --period current
 check "zero on re-run" grep -q '^Issued 0 key sets' "$work/out"
+cur=$("$ms" kms status --dir "$K" | sed -n 's/^Current period: //p')
+check "issue current + 1200 refused (49)" run 49 kms issue --dir "$K" --period $((cur + 1200))
+check "the error names the limit" err_has "this KMS issues at most 2 ahead (max_periods_ahead"
+check "issue current + 3 refused (49)" run 49 kms issue --dir "$K" --period $((cur + 3))
+check "the error names how far ahead" err_has "is 3 periods after the current one"
+check "issue current + 2 (the limit) works" run 0 kms issue --dir "$K" --period $((cur + 2))
+check "init refuses --max-periods-ahead 0 (21)" run 21 kms init --dir "$work/k0" --uri "$KMS" \
+    --passphrase-file "$work/pass" --scrypt-log2n 10 --auditors 1 --auditor-out-dir "$work/a0" \
+    --max-periods-ahead 0
+check "nothing made for it" test ! -e "$work/k0"
 check "export" run 0 kms export --dir "$K" --period current --out "$work/media"
 check "index lists two packages" same "$(grep -vc '^#' "$work/media/index.txt")" 2
 apkg="$work/media/$(awk '$1 == "alice-phone" {print $3}' "$work/media/index.txt")"

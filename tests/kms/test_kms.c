@@ -153,6 +153,18 @@ static void test_passphrase_kms(const char *root)
     CHECK(issued == 2);
     CHECK_ERR(ms_kms_issue(k, P0, 2, &issued), MS_OK);
     CHECK(issued == 0);
+    /* at most 2 periods ahead by default: current + 1200 would issue keys for 2123 */
+    CHECK_ERR(ms_kms_issue(k, P0 + 1200, 1, &issued), MS_ERR_PERIOD);
+    CHECK(issued == 0);
+    CHECK_ERR(ms_kms_issue(k, P0 + 3, 1, &issued), MS_ERR_PERIOD);
+    char why[256] = "";
+    CHECK_ERR(ms_kms_issue_check(k, P0 + 3, why, sizeof why), MS_ERR_PERIOD);
+    CHECK(strstr(why, "3 periods after the current one") != NULL);
+    CHECK(strstr(why, "at most 2 ahead") != NULL);
+    CHECK_ERR(ms_kms_issue_check(k, P0 - 1, why, sizeof why), MS_ERR_PERIOD);
+    CHECK(strstr(why, "has ended") != NULL);
+    CHECK_ERR(ms_kms_issue_check(k, P0 + 2, why, sizeof why), MS_OK);
+    CHECK_ERR(ms_kms_issue_check(k, P0, NULL, 0), MS_OK);
 
     /* export: one package per device, readable by that device only */
     char out[700];
@@ -293,7 +305,8 @@ static void test_shares_kms(const char *root)
                          .id_scheme = MS_MIKEY_ID_SCHEME_HASHED_UID,
                          .period_len = 2592000,
                          .first_time = T0,
-                         .n_auditors = 1};
+                         .n_auditors = 1,
+                         .max_periods_ahead = 5};
     ms_kms_seal_material m = {.method = MS_KMS_SEAL_SHARES, .k = 2, .n = 3};
     ms_kms_handout *h = calloc(1, sizeof *h);
     CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
@@ -322,6 +335,14 @@ static void test_shares_kms(const char *root)
     CHECK(st.unsealed);
     /* hashed UIDs: any URI is a user */
     CHECK_ERR(ms_kms_user_add(k, "sip:alice@example.org"), MS_OK);
+    /* created with max_periods_ahead 5: kept in kms.db, read back by open */
+    size_t issued = 9;
+    char why[256] = "";
+    CHECK_ERR(ms_kms_issue(k, st.current_period + 5, 1, &issued), MS_OK);
+    CHECK(issued == 0); /* no device enrolled */
+    CHECK_ERR(ms_kms_issue(k, st.current_period + 6, 1, &issued), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_issue_check(k, st.current_period + 6, why, sizeof why), MS_ERR_PERIOD);
+    CHECK(strstr(why, "at most 5 ahead") != NULL);
     CHECK_ERR(ms_kms_seal(k), MS_OK);
     ms_kms_close(k);
     ms_wipe(h, sizeof *h);
