@@ -103,6 +103,8 @@ typedef enum ms_err {
     MS_ERR_NOT_SECURE = 73,  /* offer without MIKEY-SAKKE key management or with unencrypted media: refused */
     /* Voicemail store (src/relay). */
     MS_ERR_QUOTA = 74,       /* mailbox full, or a message over its duration or size limit */
+    /* Groups (src/group). */
+    MS_ERR_GROUP = 75,       /* unknown group or member, or a group message that does not fit its roster */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 
