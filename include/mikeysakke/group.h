@@ -63,6 +63,8 @@ MS_API MS_WARN_UNUSED ms_err ms_gms_open(ms_gms **out, const char *keystore_dir,
                                          const char *passphrase, size_t passphrase_len,
                                          char *detail, size_t detail_cap);
 MS_API void ms_gms_close(ms_gms *gms);
+/* The GMS's own URI (its keystore's user URI). */
+MS_API const char *ms_gms_uri(const ms_gms *gms);
 
 /* One group key as the GMS shows it (public parts). Times are NTP seconds. */
 typedef struct ms_gms_key_info {

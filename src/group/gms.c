@@ -92,6 +92,11 @@ void ms_gms_close(ms_gms *gms)
     free(gms);
 }
 
+const char *ms_gms_uri(const ms_gms *gms)
+{
+    return gms != NULL ? gms->id.user_uri : "";
+}
+
 /* ---- the group file ------------------------------------------------------------------------ */
 
 static ms_err group_write(const ms_gms *gms, const gms_group *g, char *detail, size_t cap)
