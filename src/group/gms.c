@@ -336,19 +336,26 @@ ms_err ms_gms_create(ms_gms *gms, const char *group, const char *const *members,
     if ((err = ks_lock(gms->ks, detail, detail_cap)) != MS_OK)
         return err;
     gms_group g;
-    err = group_read(gms, group, &g, NULL, 0);
-    if (err == MS_OK) {
-        group_clear(&g);
+    err = group_read(gms, group, &g, detail, detail_cap);
+    if (err != MS_ERR_GROUP) {
+        /* a group file that cannot be read is not replaced either */
+        if (err == MS_OK) {
+            group_clear(&g);
+            err = ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap, "group %s exists already",
+                                 group);
+        }
         ks_unlock(gms->ks);
-        return ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap, "group %s exists already",
-                              group);
+        return err;
     }
+    ms_detail_set(detail, detail_cap, "%s", "");
+    err = MS_OK;
     memset(&g, 0, sizeof g);
     strcpy(g.name, group);
     g.generation = 1;
-    for (size_t i = 0; i < n_members && err != MS_ERR_NOMEM; i++)
+    for (size_t i = 0; i < n_members && err == MS_OK; i++)
         err = push_member(&g, members[i]);
-    err = err == MS_ERR_NOMEM ? err : new_key(&g, activation_delay, lifetime);
+    if (err == MS_OK)
+        err = new_key(&g, activation_delay, lifetime);
     if (err == MS_OK)
         err = group_write(gms, &g, detail, detail_cap);
     group_clear(&g);

@@ -319,6 +319,34 @@ int main(void)
     forged.body = (uint8_t *)"not multipart";
     forged.body_len = 13;
     CHECK_ERR(receive(U_CAROL, &forged, &r), MS_ERR_GROUP);
+    /* a correctly signed roster that leaves carol out */
+    {
+        ms_mikey_span mk, ro;
+        CHECK_ERR(group_body_parse(to_carol->content_type, to_carol->body, to_carol->body_len,
+                                   &mk, &ro, NULL, 0), MS_OK);
+        group_roster gr;
+        ms_keystore *gks = open_user(U_GMS);
+        ms_keystore_identity gid;
+        CHECK_ERR(ms_keystore_identity_get(gks, &gid), MS_OK);
+        CHECK_ERR(group_roster_verify(&gr, (const char *)ro.data, ro.len, &gid, NULL, 0), MS_OK);
+        const char *const two[] = {users[U_ALICE], users[U_BOB]};
+        char *txt = NULL;
+        size_t txt_len = 0;
+        CHECK_ERR(group_roster_sign(&txt, &txt_len, gks, &gr, two, 2, detail, sizeof detail),
+                  MS_OK);
+        uint8_t *body2 = NULL;
+        size_t body2_len = 0;
+        ms_group_delivery other = {.body_len = 0};
+        CHECK_ERR(group_body_build(&body2, &body2_len, other.content_type,
+                                   sizeof other.content_type, "b2", mk.data, mk.len, txt,
+                                   txt_len), MS_OK);
+        other.body = body2;
+        other.body_len = body2_len;
+        CHECK_ERR(receive(U_CAROL, &other, &r), MS_ERR_GROUP);
+        free(txt);
+        free(body2);
+        ms_keystore_close(gks);
+    }
     /* alice's message is not for carol */
     CHECK_ERR(receive(U_CAROL, delivery_for(d, n, users[U_ALICE]), &r), MS_ERR_MIKEY_RESPONDER);
     ms_group_delivery *old = d;
@@ -420,6 +448,18 @@ int main(void)
     }
     CHECK(same);
     ms_group_deliveries_free(d, n);
+
+    /* a damaged group file is refused, and create does not replace it */
+    {
+        char h[17], path[400];
+        group_hash_hex(h, "sip:big@example.org");
+        snprintf(path, sizeof path, "%s/group-%s", dirs[U_GMS], h);
+        fx_flip(path, -5);
+        CHECK_ERR(ms_gms_show(gms, "sip:big@example.org", &info, NULL, NULL, 0), MS_ERR_KEYSTORE);
+        CHECK_ERR(ms_gms_create(gms, "sip:big@example.org", big, 2, 0, 0, NULL, 0),
+                  MS_ERR_KEYSTORE);
+        CHECK_ERR(ms_gms_rekey(gms, "sip:big@example.org", 0, 0, NULL, 0), MS_ERR_KEYSTORE);
+    }
 
     ms_gms_close(gms);
     fx_cleanup(&f);
