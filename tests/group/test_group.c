@@ -260,6 +260,48 @@ int main(void)
         CHECK(self != NULL);
     }
     CHECK(guk[0] != guk[1] && guk[1] != guk[2]);
+    /* the GMS's own devices read every member's message through SAKKE-to-self (computed
+     * once per key and reused: each copy must still open) */
+    {
+        ms_keystore *gks = open_user(U_GMS);
+        ms_mikey_config cfg = {.profile = MS_MIKEY_PROFILE_GMK, .own_uri = GMS};
+        ms_mikey_ctx *ctx = NULL;
+        CHECK_ERR(ms_mikey_ctx_new(&ctx, &cfg), MS_OK);
+        CHECK_ERR(ms_keystore_load_mikey(gks, ctx, 0, NULL, NULL, 0), MS_OK);
+        for (size_t i = 0; i < n; i++) {
+            ms_mikey_span mk, ro;
+            ms_mikey_result res;
+            CHECK(group_body_parse(d[i].content_type, d[i].body, d[i].body_len, &mk, &ro, NULL,
+                                   0) == MS_OK);
+            CHECK_ERR(ms_mikey_respond(ctx, &res, mk.data, mk.len, GMS, NULL), MS_OK);
+            CHECK(res.key_id == gmk1 && res.csb_id == guk[i]);
+            CHECK_MEM(res.key, own[i].key, 16);
+            ms_mikey_result_wipe(&res);
+        }
+        /* the RAND input of ms_mikey_initiate: 1 to 255 octets */
+        uint8_t msg[MS_MIKEY_MAX_MESSAGE], rnd[256] = {0};
+        size_t len;
+        ms_mikey_init_params p;
+        memset(&p, 0, sizeof p);
+        p.responder = users[U_ALICE];
+        p.rand = rnd;
+        p.rand_len = 0;
+        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, &p, NULL), MS_ERR_ARG);
+        p.rand_len = 256;
+        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, &p, NULL), MS_ERR_ARG);
+        p.rand_len = 255;
+        rnd[254] = 0x5a;
+        ms_mikey_result res;
+        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, &p, &res), MS_OK);
+        CHECK(res.rand_len == 255 && res.rand[254] == 0x5a);
+        ms_mikey_message parsed;
+        CHECK_ERR(ms_mikey_parse(&parsed, msg, len, NULL), MS_OK);
+        const ms_mikey_payload *rp = ms_mikey_find(&parsed, MS_MIKEY_PT_RAND, -1);
+        CHECK(rp != NULL && rp->u.rand.len == 255 && rp->u.rand.data[254] == 0x5a);
+        ms_mikey_result_wipe(&res);
+        ms_mikey_ctx_free(ctx);
+        ms_keystore_close(gks);
+    }
 
     /* every member receives, stores and derives every sender's keys */
     ms_group_received rcv[3];
