@@ -8,6 +8,7 @@
 #include "kms_cli.h"
 #include "user_cli.h"
 #include "audit_cli.h"
+#include "group_cli.h"
 
 /* tools/dist.c */
 ms_err cli_dist_serve(const struct cli_args *args);
@@ -229,6 +230,13 @@ static const struct cli_cmd commands[] = {
     {"voicemail", "delete", cli_voicemail_delete, "delete a voicemail at the store", cli_voicemail_delete_opts},
     {"dist", "serve", cli_dist_serve, "serve an offline KMS's export over HTTPS (holds no secret)", cli_dist_serve_opts},
     {"audit", "decrypt", cli_audit_decrypt, "decrypt one user's calls of one period from captures", cli_audit_decrypt_opts},
+    {"group", "create", cli_group_create, "GMS: create a group and its first group key (GMK)", cli_group_create_opts},
+    {"group", "add", cli_group_add, "GMS: add members; they receive the current key", cli_group_add_opts},
+    {"group", "remove", cli_group_remove, "GMS: remove members and rekey without them", cli_group_remove_opts},
+    {"group", "rekey", cli_group_rekey, "GMS: a new group key for the same members", cli_group_rekey_opts},
+    {"group", "send", cli_group_send, "GMS: deliver the current key and roster to every member", cli_group_send_opts},
+    {"group", "show", cli_group_show, "GMS: members and keys of a group (no secret)", cli_group_show_opts},
+    {"group", "join", cli_group_join, "member: receive, check and store group keys (SIP MESSAGE)", cli_group_join_opts},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -105,6 +105,8 @@ typedef enum ms_err {
     MS_ERR_QUOTA = 74,       /* mailbox full, or a message over its duration or size limit */
     /* KMS (src/kms). */
     MS_ERR_SETTINGS_CHANGED = 75, /* the KMS settings in kms.db were changed outside the KMS */
+    /* Groups (src/group). */
+    MS_ERR_GROUP = 76,       /* unknown group or member, or a group message that does not fit its roster */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -475,6 +475,11 @@ typedef struct ms_mikey_init_params {
     bool hide_identities;      /* 3GPP: IDRuidi/IDRuidr in place of IDRi/IDRr */
     bool with_key_params;      /* 3GPP: general extension 7 */
     ms_mikey_key_params key_params;
+    /* RAND payload: NULL draws 16 fresh octets. A group key's RAND (GMK) is the same in
+     * every member's message, so that each member derives every other's SRTP keys;
+     * 1 to 255 octets. */
+    const uint8_t *rand;
+    size_t rand_len;
 } ms_mikey_init_params;
 
 /* What a successful initiate or respond produced. `key` is secret: wipe it

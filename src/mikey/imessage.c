@@ -76,6 +76,11 @@ struct ms_mikey_ctx {
     size_t n_peers;
     uint64_t use_counter;
     ms_replay_cache *replay;
+    /* SAKKE encapsulation is deterministic in (SSV, identifier): a GMS sending one key
+     * to many members reuses its SAKKE-to-self. Tag = SHA-256(key || KMS || own id). */
+    bool self_cached;
+    uint8_t self_tag[32];
+    uint8_t self_sed[MS_SAKKE_SED_BYTES];
 };
 
 /* ---- helpers -------------------------------------------------------------------------- */
@@ -534,6 +539,32 @@ static ms_err encap(ms_mikey_ctx *ctx, uint8_t sed[MS_SAKKE_SED_BYTES], size_t k
     return ms_sakke_encap(ctx->kms[kms].sakke, sed, id, id_len, key, KEY_BYTES);
 }
 
+static ms_err self_encap(ms_mikey_ctx *ctx, uint8_t sed[MS_SAKKE_SED_BYTES], size_t kms,
+                         uint64_t period_no, const uint8_t *id, size_t id_len,
+                         const uint8_t *key)
+{
+    uint8_t tag[32], k = (uint8_t)kms;
+    unsigned int tl = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(md, key, KEY_BYTES) == 1 && EVP_DigestUpdate(md, &k, 1) == 1 &&
+             EVP_DigestUpdate(md, id, id_len) == 1 && EVP_DigestFinal_ex(md, tag, &tl) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return MS_ERR_INTERNAL;
+    if (ctx->self_cached && CRYPTO_memcmp(tag, ctx->self_tag, sizeof tag) == 0) {
+        memcpy(sed, ctx->self_sed, MS_SAKKE_SED_BYTES);
+        return MS_OK;
+    }
+    ms_err err = encap(ctx, sed, kms, period_no, id, id_len, key);
+    if (err != MS_OK)
+        return err;
+    memcpy(ctx->self_tag, tag, sizeof tag);
+    memcpy(ctx->self_sed, sed, MS_SAKKE_SED_BYTES);
+    ctx->self_cached = true;
+    return MS_OK;
+}
+
 static void add_idr(ms_mikey_message *m, uint8_t role, const uint8_t *id, size_t len)
 {
     ms_mikey_payload *p = &m->payloads[m->n_payloads++];
@@ -580,6 +611,8 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
         return MS_ERR_ARG;
     if (p->key != NULL && p->key_len != KEY_BYTES)
         return MS_ERR_SSV_SIZE;
+    if (p->rand != NULL && (p->rand_len == 0 || p->rand_len > 255))
+        return MS_ERR_ARG;
     uint8_t prf = p->prf;
     if (g3 && prf == MS_MIKEY_PRF_MIKEY1)
         prf = MS_MIKEY_PRF_HMAC_SHA256; /* 3GPP default (E.1.2) */
@@ -607,7 +640,8 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
 
     const ms_rng *rng = ctx->cfg.rng;
     uint8_t key[KEY_BYTES];
-    uint8_t rnd[RAND_BYTES];
+    uint8_t rnd[255];
+    const size_t rnd_len = p->rand != NULL ? p->rand_len : RAND_BYTES;
     uint8_t sed[MS_SAKKE_SED_BYTES];
     uint8_t self[INNER_SAKKE_BYTES];
     uint8_t kp[MS_KP_MAX_BYTES];
@@ -639,7 +673,9 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
     if (profile == MS_MIKEY_PROFILE_GMK &&
         (err = ms_guk_id(&csb_id, key, KEY_BYTES, key_id, p->responder)) != MS_OK)
         goto done;
-    if ((err = ms_rng_fill(rng, rnd, RAND_BYTES)) != MS_OK)
+    if (p->rand != NULL)
+        memcpy(rnd, p->rand, rnd_len);
+    else if ((err = ms_rng_fill(rng, rnd, RAND_BYTES)) != MS_OK)
         goto done;
 
     /* HDR and its crypto session map */
@@ -685,7 +721,7 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
     pl = &m.payloads[m.n_payloads++];
     pl->type = MS_MIKEY_PT_RAND;
     pl->u.rand.data = rnd;
-    pl->u.rand.len = RAND_BYTES;
+    pl->u.rand.len = rnd_len;
 
     /* Identities: in the hidden form the UIDs are the identifiers we sign and
      * encapsulate with, so the responder can use them directly (E.7). */
@@ -731,7 +767,7 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
         self[2] = scheme;
         self[3] = (uint8_t)(MS_SAKKE_SED_BYTES >> 8);
         self[4] = (uint8_t)MS_SAKKE_SED_BYTES;
-        err = ms_sakke_encap(ctx->kms[ik].sakke, self + 5, own->id, own->id_len, key, KEY_BYTES);
+        err = self_encap(ctx, self + 5, (size_t)ik, pi, own->id, own->id_len, key);
         if (err != MS_OK)
             goto done;
         pl = &m.payloads[m.n_payloads++];
@@ -776,8 +812,8 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
         res->csb_id = csb_id;
         res->key_id = key_id;
         res->prf = prf;
-        memcpy(res->rand, rnd, RAND_BYTES);
-        res->rand_len = RAND_BYTES;
+        memcpy(res->rand, rnd, rnd_len);
+        res->rand_len = rnd_len;
         res->timestamp = t;
         res->period_no = pr;
         copy_str(res->initiator, ctx->own_uri);

@@ -58,6 +58,8 @@ struct ms_sip {
     ms_sip_handlers h;
     void *arg;
     struct list calls;   /* every live ms_sip_call */
+    struct list messages; /* MESSAGEs sent and not yet answered */
+    struct sip_lsnr *msg_lsnr;
     struct tmr reaper;   /* frees calls whose closed handler has run */
     bool running;        /* inside ms_sip_run */
     bool stack_idle;     /* the stack's exit handler ran: no transaction left */
@@ -495,6 +497,148 @@ static void register_handler(int err, const struct sip_msg *msg, void *arg)
         sip->h.registered(sip->arg, status, reason);
 }
 
+/* ---- MESSAGE (RFC 3428) -------------------------------------------------------------- */
+
+typedef struct sip_message {
+    struct le le;
+    ms_sip *sip;
+    struct sip_dialog *dlg;
+    struct sip_auth *auth;
+    char *ctype;
+    struct mbuf *body;
+    bool challenged;
+    void (*done)(void *arg, int status, const char *reason);
+    void *arg;
+} sip_message;
+
+static void message_free(sip_message *m)
+{
+    list_unlink(&m->le);
+    mem_deref(m->dlg);
+    mem_deref(m->auth);
+    mem_deref(m->body);
+    free(m->ctype);
+    free(m);
+}
+
+static int message_send(sip_message *m);
+
+static void message_resp_handler(int err, const struct sip_msg *msg, void *arg)
+{
+    sip_message *m = arg;
+    char reason[TEXT_CAP];
+    int status;
+    if (msg && !msg->req && msg->scode < 200)
+        return;
+    if (msg && !msg->req && (msg->scode == 401 || msg->scode == 407) && !m->challenged &&
+        m->sip->auth_user) {
+        /* one answer to the provider's challenge */
+        m->challenged = true;
+        if (!sip_auth_authenticate(m->auth, msg) && !message_send(m))
+            return;
+    }
+    if (msg && !msg->req) {
+        status = msg->scode;
+        copy_pl(reason, sizeof(reason), &msg->reason);
+    } else if (err == ETIMEDOUT) {
+        status = 408;
+        snprintf(reason, sizeof(reason), "no answer in time (SIP timer)");
+    } else {
+        status = 503;
+        snprintf(reason, sizeof(reason), "transport failed: %s", strerror(err ? err : EIO));
+    }
+    if (m->done)
+        m->done(m->arg, status, reason);
+    message_free(m);
+}
+
+static int message_send(sip_message *m)
+{
+    return sip_drequestf(NULL, m->sip->stack, true, "MESSAGE", m->dlg, 0, m->auth, NULL,
+                         message_resp_handler, m,
+                         "Content-Type: %s\r\n"
+                         "Content-Length: %zu\r\n"
+                         "\r\n"
+                         "%b",
+                         m->ctype, m->body->end, m->body->buf, m->body->end);
+}
+
+ms_err ms_sip_message(ms_sip *sip, const char *to_uri, const char *content_type,
+                      const uint8_t *body, size_t body_len,
+                      void (*done)(void *arg, int status, const char *reason), void *arg)
+{
+    if (!sip || !to_uri || !content_type || (!body && body_len))
+        return MS_ERR_ARG;
+    struct pl pl;
+    struct uri to;
+    pl_set_str(&pl, to_uri);
+    if (uri_decode(&to, &pl) || !pl_isset(&to.host) || strpbrk(content_type, "\r\n"))
+        return MS_ERR_ARG;
+    sip_message *m = calloc(1, sizeof(*m));
+    if (!m)
+        return MS_ERR_NOMEM;
+    m->sip = sip;
+    m->done = done;
+    m->arg = arg;
+    list_append(&sip->messages, &m->le, m);
+    char *target = sip->route ? strdup(to_uri) : with_transport(to_uri, sip->tp);
+    const char *routev[1] = {sip->route};
+    m->ctype = strdup(content_type);
+    m->body = mbuf_alloc(body_len ? body_len : 1);
+    int err = !target || !m->ctype || !m->body || (body_len && mbuf_write_mem(m->body, body,
+                                                                               body_len));
+    if (!err)
+        err = sip_dialog_alloc(&m->dlg, target, to_uri, sip->display, sip->local_uri,
+                               sip->route ? routev : NULL, sip->route ? 1 : 0);
+    if (!err)
+        err = sip_auth_alloc(&m->auth, auth_handler, sip, false);
+    free(target);
+    if (!err)
+        err = message_send(m);
+    if (err) {
+        message_free(m);
+        return err == ENOMEM ? MS_ERR_NOMEM : MS_ERR_SIP;
+    }
+    return MS_OK;
+}
+
+/* MESSAGE outside a dialog; everything else goes on to libre (which answers 501). */
+static bool message_req_handler(const struct sip_msg *msg, void *arg)
+{
+    ms_sip *sip = arg;
+    if (pl_strcmp(&msg->met, "MESSAGE") || pl_isset(&msg->to.tag))
+        return false;
+    if (!sip->h.message) {
+        (void)sip_treply(NULL, sip->stack, msg, 405, "Method Not Allowed");
+        return true;
+    }
+    char *from = dup_pl(&msg->from.auri);
+    const struct sip_hdr *ct = sip_msg_hdr(msg, SIP_HDR_CONTENT_TYPE);
+    char *ctype = ct ? dup_pl(&ct->val) : strdup("");
+    char warning[WARNING_CAP] = "";
+    int status = 500;
+    if (from && ctype)
+        status = sip->h.message(sip->arg, from, ctype, mbuf_buf(msg->mb),
+                                mbuf_get_left(msg->mb), warning, sizeof(warning));
+    if (status < 200 || status > 699)
+        status = 500;
+    if (warning[0]) {
+        char quoted[2 * WARNING_CAP];
+        quote_warning(quoted, sizeof(quoted), warning);
+        (void)sip_treplyf(NULL, NULL, sip->stack, msg, false, (uint16_t)status,
+                          status < 300 ? "OK" : reason_phrase(status),
+                          "Warning: 399 %s \"%s\"\r\n"
+                          "Content-Length: 0\r\n\r\n",
+                          sip->warn_agent, quoted);
+    } else {
+        (void)sip_treply(NULL, sip->stack, msg, (uint16_t)status,
+                         status < 300 ? "OK" : reason_phrase(status));
+    }
+    free(from);
+    free(ctype);
+    return true;
+}
+
 /* ---- the agent ---------------------------------------------------------------------- */
 
 /* MS_SIP_TRACE=1 prints every SIP message sent and received on stderr (signalling holds
@@ -613,6 +757,7 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
     libre_users++;
     tmr_init(&sip->reaper);
     list_init(&sip->calls);
+    list_init(&sip->messages);
     sip->h = *h;
     sip->arg = arg;
     sip->tp = tp;
@@ -662,6 +807,10 @@ ms_err ms_sip_new(ms_sip **out, const ms_sip_config *cfg, const ms_sip_handlers 
         goto fail;
     }
     if (sipsess_listen(&sip->sock, sip->stack, 32, conn_handler, sip)) {
+        ms_detail_set(detail, detail_cap, "could not start the SIP session layer");
+        goto fail;
+    }
+    if (sip_listen(&sip->msg_lsnr, sip->stack, true, message_req_handler, sip)) {
         ms_detail_set(detail, detail_cap, "could not start the SIP session layer");
         goto fail;
     }
@@ -735,6 +884,14 @@ void ms_sip_free(ms_sip *sip)
     }
     if (sip->stack)
         sip_close(sip->stack, true);
+    /* the stack is closed: no answer can reach an unanswered MESSAGE now */
+    le = list_head(&sip->messages);
+    while (le) {
+        sip_message *m = le->data;
+        le = le->next;
+        message_free(m);
+    }
+    sip->msg_lsnr = mem_deref(sip->msg_lsnr);
     sip->sock = mem_deref(sip->sock);
     sip->stack = mem_deref(sip->stack);
     sip->tls = mem_deref(sip->tls);

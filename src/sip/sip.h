@@ -57,6 +57,11 @@ typedef struct ms_sip_handlers {
                    const char *warning);
     /* Registration result: status 200 when registered, else the failure. May be NULL. */
     void (*registered)(void *arg, int status, const char *reason);
+    /* A MESSAGE outside any dialog (RFC 3428): return the SIP status to answer (200, or
+     * 4xx-6xx); `warning` (may be left empty) goes into a Warning header. May be NULL:
+     * MESSAGE is then refused with 405. content_type is the whole header value. */
+    int (*message)(void *arg, const char *from_uri, const char *content_type,
+                   const uint8_t *body, size_t body_len, char *warning, size_t warning_cap);
 } ms_sip_handlers;
 
 /* Starts libre (once per process), the transport and, with do_register, registration.
@@ -71,6 +76,13 @@ ms_err ms_sip_local_addr(const ms_sip *sip, char *out, size_t cap);
 
 /* Send an INVITE to `to_uri` with `offer_sdp` as application/sdp body. */
 ms_err ms_sip_dial(ms_sip *sip, ms_sip_call **out, const char *to_uri, const char *offer_sdp);
+
+/* Send a MESSAGE (RFC 3428) outside any dialog, through the proxy when there is one; one
+ * digest challenge is answered. done (may be NULL) gets the final status (2xx: taken;
+ * 408/503 made here when no answer came or the transport failed) and reason, once. */
+ms_err ms_sip_message(ms_sip *sip, const char *to_uri, const char *content_type,
+                      const uint8_t *body, size_t body_len,
+                      void (*done)(void *arg, int status, const char *reason), void *arg);
 
 /* Send BYE (or CANCEL before the answer). The closed handler follows. */
 void ms_sip_hangup(ms_sip_call *call);

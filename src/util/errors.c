@@ -101,6 +101,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_NOT_SECURE] = {"MS_ERR_NOT_SECURE", "offer without MIKEY-SAKKE key management or with unencrypted media: refused"},
     [MS_ERR_QUOTA] = {"MS_ERR_QUOTA", "mailbox full, or a message over its duration or size limit"},
     [MS_ERR_SETTINGS_CHANGED] = {"MS_ERR_SETTINGS_CHANGED", "the KMS settings in kms.db were changed outside the KMS"},
+    [MS_ERR_GROUP] = {"MS_ERR_GROUP", "unknown group or member, or a group message that does not fit its roster"},
 };
 
 const char *ms_strerror(ms_err err)

@@ -49,6 +49,13 @@ typedef struct agent {
     int closed_count, closed_status;
     char closed_reason[128], closed_warning[256];
     ms_sip_call *closed_call;
+    /* MESSAGE: what arrived, how to answer, and the answer to ours */
+    int msg_count, msg_reply;
+    char msg_from[128], msg_ctype[128];
+    uint8_t msg_body[256];
+    size_t msg_len;
+    int sent_count, sent_status;
+    char sent_reason[128];
 } agent;
 
 static char *dup_bytes(const void *p, size_t len)
@@ -118,7 +125,31 @@ static void on_registered(void *arg, int status, const char *reason)
     snprintf(a->reg_reason, sizeof(a->reg_reason), "%s", reason);
 }
 
-static const ms_sip_handlers handlers = {on_incoming, on_established, on_closed, on_registered};
+static int on_message(void *arg, const char *from_uri, const char *content_type,
+                      const uint8_t *body, size_t body_len, char *warning, size_t warning_cap)
+{
+    agent *a = arg;
+    a->msg_count++;
+    snprintf(a->msg_from, sizeof(a->msg_from), "%s", from_uri);
+    snprintf(a->msg_ctype, sizeof(a->msg_ctype), "%s", content_type);
+    a->msg_len = body_len < sizeof(a->msg_body) ? body_len : sizeof(a->msg_body);
+    memcpy(a->msg_body, body, a->msg_len);
+    if (a->msg_reply >= 300)
+        snprintf(warning, warning_cap, "not for me");
+    return a->msg_reply ? a->msg_reply : 200;
+}
+
+static void on_message_sent(void *arg, int status, const char *reason)
+{
+    agent *a = arg;
+    a->sent_count++;
+    a->sent_status = status;
+    snprintf(a->sent_reason, sizeof(a->sent_reason), "%s", reason);
+}
+
+static const ms_sip_handlers handlers = {.incoming = on_incoming, .established = on_established,
+                                          .closed = on_closed, .registered = on_registered,
+                                          .message = on_message};
 
 /* ---- running the loop until something happened ---------------------------------------- */
 
@@ -328,6 +359,42 @@ static void test_registration(void)
     CHECK(run_until("the registrar's answer without credentials", mallory_answered));
     CHECK(mallory.reg_status == 401);
     free_agent(&mallory);
+}
+
+static bool alice_message_answered(void) { return alice.sent_count == 1; }
+
+/* MESSAGE through the provider: a binary body arrives intact; the receiver's status and
+ * the provider's 404 for an unregistered user come back to the sender. */
+static void test_message(void)
+{
+    const uint8_t body[] = {0x01, 0x00, 0xff, '\r', '\n', 'x', 0x00, 0x7f};
+    alice.sent_count = 0;
+    CHECK_ERR(ms_sip_message(alice.sip, "sip:bob@" DOMAIN, "application/mikey", body,
+                             sizeof(body), on_message_sent, &alice), MS_OK);
+    CHECK(run_until("bob's answer to alice's MESSAGE", alice_message_answered));
+    CHECK(alice.sent_status == 200);
+    CHECK(bob.msg_count == 1 && !strcmp(bob.msg_from, "sip:alice@" DOMAIN));
+    CHECK(!strcmp(bob.msg_ctype, "application/mikey"));
+    CHECK(bob.msg_len == sizeof(body) && !memcmp(bob.msg_body, body, sizeof(body)));
+
+    bob.msg_reply = 488;
+    alice.sent_count = 0;
+    CHECK_ERR(ms_sip_message(alice.sip, "sip:bob@" DOMAIN, "text/plain", (const uint8_t *)"hi",
+                             2, on_message_sent, &alice), MS_OK);
+    CHECK(run_until("bob's refusal of alice's MESSAGE", alice_message_answered));
+    CHECK(alice.sent_status == 488 && bob.msg_count == 2);
+    bob.msg_reply = 0;
+
+    alice.sent_count = 0;
+    CHECK_ERR(ms_sip_message(alice.sip, "sip:dave@" DOMAIN, "text/plain", (const uint8_t *)"hi",
+                             2, on_message_sent, &alice), MS_OK);
+    CHECK(run_until("the provider's answer for dave", alice_message_answered));
+    CHECK(alice.sent_status == 404);
+
+    CHECK_ERR(ms_sip_message(alice.sip, "not a uri", "text/plain", NULL, 0, NULL, NULL),
+              MS_ERR_ARG);
+    CHECK_ERR(ms_sip_message(alice.sip, "sip:bob@" DOMAIN, "text/plain\r\nX: y", NULL, 0, NULL,
+                             NULL), MS_ERR_ARG);
 }
 
 static void test_call(bool callee_hangs_up)
@@ -866,6 +933,7 @@ int main(void)
         CHECK_ERR(new_agent(&frank, "sip:frank@" DOMAIN, NULL, NULL, false, NULL), MS_OK);
         if (alice.sip && bob.sip && carol.sip && frank.sip) {
             test_registration();
+            test_message();
             test_call(false);
             test_call(true);
             test_refused("no keys for that period");
