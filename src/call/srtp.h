@@ -44,4 +44,12 @@ ms_err ms_srtp_protect_rtcp(ms_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
 ms_err ms_srtp_unprotect(ms_srtp *s, uint8_t *pkt, size_t *len);
 ms_err ms_srtp_unprotect_rtcp(ms_srtp *s, uint8_t *pkt, size_t *len);
 
+/* Late entry (RFC 4771): the roll-over counter of the sender's stream `ssrc`, as carried
+ * in a packet, is set on this inbound context before the packet is unprotected (a stream
+ * for that SSRC is added if none exists yet). A wrong ROC makes the packet fail
+ * authentication, so a forged one cannot open anything. */
+ms_err ms_srtp_set_roc(ms_srtp *s, uint32_t ssrc, uint32_t roc);
+/* The ROC libsrtp holds for `ssrc` (MS_ERR_INVALID: no stream for it yet). */
+ms_err ms_srtp_roc(ms_srtp *s, uint32_t ssrc, uint32_t *roc);
+
 #endif
