@@ -462,6 +462,9 @@ int main(int argc, char **argv)
     const char *area = argv[i];
     if (strcmp(area, "help") == 0)
         return finish(help_command(argc - i - 1, argv + i + 1));
+    /* The conference relay is its own key-less program; its options are its own. */
+    if (strcmp(area, "relay") == 0)
+        return cli_relay_exec(argc - i, argv + i);
     if (!is_area(area))
         return (int)usage_error(NULL, "unknown command ", area);
     if (i + 1 == argc) {
