@@ -100,7 +100,8 @@ static void on_media(void *arg, const uint8_t *data, size_t len, const char *src
         c->stats.packets_dropped++;
         return;
     }
-    m->last_us = arrival_us;
+    (void)arrival_us; /* wall-clock time; the time-out runs on the monotonic clock */
+    m->last_us = now_us();
     c->stats.packets_in++;
     for (size_t i = 0; i < c->n_members; i++) {
         member *o = c->members[i];
