@@ -73,12 +73,20 @@ static void logf_(ms_conference *c, const char *fmt, ...)
     c->cfg.log(c->cfg.log_ctx, line);
 }
 
-static int find_group(ms_conference *c, const char *uri, bool create)
+/* A group is its URI without parameters or headers: a request's To may carry
+ * ";transport=..." or other decoration that does not change whom it names. */
+static int find_group(ms_conference *c, const char *to_uri, bool create)
 {
+    char uri[GROUP_MAX];
+    size_t n = strcspn(to_uri, ";?>");
+    if (n >= sizeof uri)
+        return -1;
+    memcpy(uri, to_uri, n);
+    uri[n] = 0;
     for (size_t i = 0; i < c->n_groups; i++)
         if (strcmp(c->groups[i].uri, uri) == 0)
             return (int)i;
-    if (!create || strlen(uri) >= GROUP_MAX)
+    if (!create)
         return -1;
     group *ng = realloc(c->groups, (c->n_groups + 1) * sizeof *ng);
     if (ng == NULL)

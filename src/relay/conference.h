@@ -6,11 +6,11 @@
  * group. It holds no key: the SDP it answers carries no a=key-mgmt, and the packets are
  * opaque to it (a member's keys come from the group's GMK, which the relay never sees).
  *
- * A member joins with its INVITE (the group is the request's To URI) and leaves with a
- * BYE, or when nothing came from it for media_timeout_s (the relay hangs up). Offers that
- * are not RTP/SAVP are refused (488): unencrypted audio is never fanned out. A datagram
- * is forwarded only if it comes from the address the member's SDP named (symmetric RTP)
- * and looks like RTP or RTCP version 2.
+ * A member joins with its INVITE (the group is the request's To URI without parameters)
+ * and leaves with a BYE, or when nothing came from it for media_timeout_s (the relay
+ * hangs up). Offers that are not RTP/SAVP are refused (488): unencrypted audio is never
+ * fanned out. A datagram is forwarded only if it comes from the address the member's SDP
+ * named (symmetric RTP) and looks like RTP or RTCP version 2.
  */
 #ifndef MS_RELAY_CONFERENCE_H
 #define MS_RELAY_CONFERENCE_H
