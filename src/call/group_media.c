@@ -275,11 +275,14 @@ ms_err ms_group_media_unprotect(ms_group_media *g, uint8_t *pkt, size_t *len, bo
     if (s == NULL)
         return MS_ERR_SRTP_AUTH; /* nobody of the roster sends under this MKI */
     ms_err err;
-    if (carried && (err = ms_srtp_set_roc(s->rx, ssrc, roc)) != MS_OK)
+    ms_srtp_roc_undo undo = {0};
+    if (carried && (err = ms_srtp_set_roc(s->rx, ssrc, roc, &undo)) != MS_OK)
         return err;
     err = *rtcp ? ms_srtp_unprotect_rtcp(s->rx, pkt, &n) : ms_srtp_unprotect(s->rx, pkt, &n);
-    if (err != MS_OK)
+    if (err != MS_OK) {
+        ms_srtp_undo_roc(s->rx, &undo); /* a forged packet leaves nothing behind */
         return err;
+    }
     *len = n;
     *sender_index = slot;
     return MS_OK;

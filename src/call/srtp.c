@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <srtp2/srtp.h>
 
 #include "mikeysakke/crypto.h"
@@ -296,10 +297,11 @@ static ms_err unprotect_common(ms_srtp *s, uint8_t *pkt, size_t *len, bool rtcp)
     return map_unprotect(st);
 }
 
-ms_err ms_srtp_set_roc(ms_srtp *s, uint32_t ssrc, uint32_t roc)
+ms_err ms_srtp_set_roc(ms_srtp *s, uint32_t ssrc, uint32_t roc, ms_srtp_roc_undo *undo)
 {
-    if (s == NULL || s->outbound)
+    if (s == NULL || s->outbound || undo == NULL)
         return MS_ERR_ARG;
+    memset(undo, 0, sizeof *undo);
     uint32_t current;
     if (srtp_get_stream_roc(s->session, ssrc, &current) != srtp_err_status_ok) {
         /* no stream for this SSRC yet (libsrtp makes one from the template only when
@@ -313,11 +315,26 @@ ms_err ms_srtp_set_roc(ms_srtp *s, uint32_t ssrc, uint32_t roc)
         ms_wipe(&master, sizeof master);
         if (st != srtp_err_status_ok)
             return st == srtp_err_status_alloc_fail ? MS_ERR_NOMEM : MS_ERR_INTERNAL;
+        undo->added = true;
     } else if (current == roc) {
         return MS_OK;
+    } else {
+        undo->changed = true;
+        undo->previous = current;
     }
+    undo->ssrc = ssrc;
     return srtp_set_stream_roc(s->session, ssrc, roc) == srtp_err_status_ok ? MS_OK
                                                                            : MS_ERR_INTERNAL;
+}
+
+void ms_srtp_undo_roc(ms_srtp *s, const ms_srtp_roc_undo *undo)
+{
+    if (s == NULL || undo == NULL)
+        return;
+    if (undo->added)
+        (void)srtp_remove_stream(s->session, htonl(undo->ssrc));
+    else if (undo->changed)
+        (void)srtp_set_stream_roc(s->session, undo->ssrc, undo->previous);
 }
 
 ms_err ms_srtp_roc(ms_srtp *s, uint32_t ssrc, uint32_t *roc)

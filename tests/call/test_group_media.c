@@ -209,6 +209,43 @@ static void late_joiner(ms_srtp_suite suite, uint16_t r)
     ms_group_media_free(late);
 }
 
+/* A forged ROC (on a packet the attacker copied, so with a valid MKI) fails, and leaves
+ * the sender's stream as it was: the next real packets, carrying the ROC or not, open. */
+static void forged_roc(void)
+{
+    ms_group_media *tx = member(1, MS_SRTP_AEAD_AES_128_GCM, 4);
+    ms_group_media *rx = member(2, MS_SRTP_AEAD_AES_128_GCM, 4);
+    CHECK_ERR(ms_group_media_add_sender(rx, uris[1], NULL), MS_OK);
+    bool rtcp;
+    size_t who;
+    uint8_t pkt[CAP], forged[CAP];
+    size_t len, flen;
+    /* on a fresh SSRC: the stream the forgery would create is taken back */
+    len = make_rtp(pkt, 77, 8, 1);
+    CHECK_ERR(ms_group_media_protect(tx, pkt, &len, sizeof pkt), MS_OK);
+    memcpy(forged, pkt, len);
+    flen = len;
+    forged[flen - 1] ^= 3;
+    CHECK_ERR(ms_group_media_unprotect(rx, forged, &flen, &rtcp, &who), MS_ERR_SRTP_AUTH);
+    CHECK_ERR(ms_group_media_unprotect(rx, pkt, &len, &rtcp, &who), MS_OK);
+    /* on a running stream: a packet without the ROC after the forgery still opens */
+    for (uint16_t seq = 9; seq < 14; seq++) {
+        len = make_rtp(pkt, 77, seq, 1);
+        CHECK_ERR(ms_group_media_protect(tx, pkt, &len, sizeof pkt), MS_OK);
+        if (seq == 12) { /* carries the ROC: forge it first */
+            memcpy(forged, pkt, len);
+            flen = len;
+            forged[flen - 2] ^= 1;
+            CHECK_ERR(ms_group_media_unprotect(rx, forged, &flen, &rtcp, &who),
+                      MS_ERR_SRTP_AUTH);
+            continue; /* the real one is lost */
+        }
+        CHECK_ERR(ms_group_media_unprotect(rx, pkt, &len, &rtcp, &who), MS_OK);
+    }
+    ms_group_media_free(tx);
+    ms_group_media_free(rx);
+}
+
 /* The ROC is appended only to packets whose SEQ is a multiple of R. */
 static void roc_layout(void)
 {
@@ -237,6 +274,7 @@ int main(void)
     late_joiner(MS_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
     late_joiner(MS_SRTP_AEAD_AES_128_GCM, 4);
     roc_layout();
+    forged_roc();
     ms_group_key_wipe(&group_key);
     return ms_test_finish();
 }
