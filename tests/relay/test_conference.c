@@ -146,6 +146,7 @@ typedef struct dialer {
     char warning[256];
     char answer[4096];
     bool established;
+    bool stay; /* do not hang up: wait for the relay's BYE */
 } dialer;
 
 static void d_established(void *arg, ms_sip_call *call, const char *sdp, size_t len)
@@ -153,7 +154,8 @@ static void d_established(void *arg, ms_sip_call *call, const char *sdp, size_t 
     dialer *d = arg;
     d->established = true;
     snprintf(d->answer, sizeof d->answer, "%.*s", (int)len, sdp);
-    ms_sip_hangup(call);
+    if (!d->stay)
+        ms_sip_hangup(call);
 }
 
 static void d_closed(void *arg, ms_sip_call *call, int status, const char *reason,
@@ -232,9 +234,34 @@ static void signalling(void)
     ms_conference_free(c);
 }
 
+/* A member that sends nothing is hung up on after the media time-out. */
+static void media_timeout(void)
+{
+    ms_conference_config cfg = {.listen = "127.0.0.1:0", .media_timeout_s = 1,
+                                .log = keep_log};
+    ms_conference *c = NULL;
+    char detail[256] = "", addr[80], to[128];
+    CHECK_ERR(ms_conference_new(&c, &cfg, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_conference_local_addr(c, addr, sizeof addr), MS_OK);
+    snprintf(to, sizeof to, "sip:team@%s", addr);
+    dialer d = {.stay = true};
+    ms_sip_config sc = {.local_uri = "sip:bob@127.0.0.1"};
+    ms_sip_handlers h = {.established = d_established, .closed = d_closed};
+    CHECK_ERR(ms_sip_new(&d.sip, &sc, &h, &d, detail, sizeof detail), MS_OK);
+    dial(&d, to, "RTP/SAVP"); /* returns when the call is closed: by the relay's BYE */
+    CHECK(d.established && d.status == 0);
+    CHECK(strstr(last_log, "media timeout") != NULL);
+    ms_conference_stats st;
+    ms_conference_get_stats(c, &st);
+    CHECK(st.joined == 1 && st.left == 1 && st.members == 0);
+    ms_sip_free(d.sip);
+    ms_conference_free(c);
+}
+
 int main(void)
 {
     forwarding();
     signalling();
+    media_timeout();
     return ms_test_finish();
 }
