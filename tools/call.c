@@ -228,6 +228,17 @@ static void print_group_event(void *arg, const ms_group_call_event *ev)
     fflush(stdout);
 }
 
+static ms_phone *running_phone;
+static volatile int group_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (running_phone != NULL)
+        ms_phone_stop(running_phone);
+    group_stop = 1;
+}
+
 /* `call dial --group`: the member side of a group call (src/call/group_call.c). */
 static ms_err run_group(const struct cli_args *args, const ms_group_call_config *base)
 {
@@ -238,6 +249,7 @@ static ms_err run_group(const struct cli_args *args, const ms_group_call_config 
     cfg.record_dir = cli_get(args, "--record-dir");
     cfg.suite = cli_get(args, "--suite");
     cfg.event = print_group_event;
+    cfg.stop_flag = &group_stop;
     if (cli_get(args, "--to") != NULL)
         return cli_fail(MS_ERR_USAGE, "--to and --group exclude each other");
     if (cfg.group_key_file == NULL)
@@ -266,21 +278,14 @@ static ms_err run_group(const struct cli_args *args, const ms_group_call_config 
     cfg.roster = roster;
     cfg.n_roster = n;
     char detail[512] = "";
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     err = ms_group_call_run(&cfg, detail, sizeof detail);
     free(roster);
     free(list);
     if (err != MS_OK)
         return cli_fail(err, "%s", detail[0] ? detail : "the group call failed");
     return MS_OK;
-}
-
-static ms_phone *running_phone;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (running_phone != NULL)
-        ms_phone_stop(running_phone);
 }
 
 static ms_err run(const struct cli_args *args, int dial)

@@ -250,6 +250,8 @@ static void usage(FILE *f)
           f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-5s %-14s %s\n", commands[i].area, commands[i].verb, commands[i].help);
+    fprintf(f, "  %-5s %-14s %s\n", "relay", "[options]",
+            "run the key-less conference relay (mikeysakke-relay --help)");
     fputs("\nGlobal options (anywhere on the line):\n"
           "  --verbose  print the RFCs' named public intermediate values to stderr\n"
           "  --help     print usage (after a command: that command's options)\n\n"

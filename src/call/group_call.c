@@ -68,7 +68,7 @@ typedef struct group_call {
     bool joined, sending, play_done, bye_sent, hanging_up, waiting_registration, registered;
     uint32_t heard;
     ms_sip_timer *tick_timer, *rtcp_timer, *limit_timer, *ring_timer, *drain_timer,
-        *stop_timer;
+        *stop_timer, *poll_timer;
     ms_group_call_event ev;
     ms_err result;
     char result_detail[300];
@@ -215,6 +215,10 @@ static void on_tick(void *arg)
     g->tick_timer = NULL;
     if (g->hanging_up)
         return;
+    if (g->cfg.stop_flag != NULL && *g->cfg.stop_flag != 0) {
+        hangup_now(g);
+        return;
+    }
     if (!g->sending && g->heard >= g->cfg.start_after) {
         g->sending = true;
         emit(g, MS_GROUP_EV_SENDING, g->own_uri);
@@ -263,6 +267,7 @@ static void on_limit(void *arg)
     hangup_now(g);
 }
 
+/* Until the relay answers: a CANCEL when ringing lasts too long or we are told to stop. */
 static void on_ring_timeout(void *arg)
 {
     group_call *g = arg;
@@ -270,6 +275,19 @@ static void on_ring_timeout(void *arg)
     g->ring_timer = NULL;
     if (!g->joined)
         hangup_now(g);
+}
+
+static void on_ring_poll(void *arg)
+{
+    group_call *g = arg;
+    ms_sip_timer_cancel(g->poll_timer);
+    g->poll_timer = NULL;
+    if (g->joined || g->hanging_up)
+        return;
+    if (g->cfg.stop_flag != NULL && *g->cfg.stop_flag != 0)
+        hangup_now(g);
+    else
+        (void)ms_sip_timer_start(g->sip, &g->poll_timer, RTCP_MS, on_ring_poll, g);
 }
 
 /* ---- receiving --------------------------------------------------------------------------- */
@@ -444,6 +462,7 @@ static void group_call_free(group_call *g)
     ms_sip_timer_cancel(g->ring_timer);
     ms_sip_timer_cancel(g->drain_timer);
     ms_sip_timer_cancel(g->stop_timer);
+    ms_sip_timer_cancel(g->poll_timer);
     ms_sip_udp_close(g->udp);
     ms_sip_free(g->sip);
     for (size_t i = 0; i < g->n_slots; i++) {
@@ -600,6 +619,8 @@ ms_err ms_group_call_run(const ms_group_call_config *cfg, char *detail, size_t c
             uint32_t ring = cfg->ring_timeout_s ? cfg->ring_timeout_s : 30;
             (void)ms_sip_timer_start(g->sip, &g->ring_timer, (uint64_t)ring * 1000u,
                                      on_ring_timeout, g);
+            if (cfg->stop_flag != NULL)
+                on_ring_poll(g);
             err = ms_sip_run(g->sip);
             /* what is still in the mix (others' last frames) goes out too */
             while (g->tick <= g->max_pos)

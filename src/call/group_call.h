@@ -71,6 +71,9 @@ typedef struct ms_group_call_config {
     uint32_t ring_timeout_s;    /* 0: 30 */
     void (*event)(void *arg, const ms_group_call_event *ev);
     void *event_arg;
+    /* When *stop_flag becomes non-zero (e.g. from a signal handler) the member hangs up
+     * and the WAVs are completed. May be NULL. */
+    volatile int *stop_flag;
 } ms_group_call_config;
 
 /* Joins, talks, leaves. MS_ERR_CALL_REFUSED when the relay refuses, MS_ERR_SIP for

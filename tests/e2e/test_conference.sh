@@ -119,6 +119,18 @@ check "and heard nothing of dave" same "$(stat -c %s "$work/erin2-heard/dave.wav
 check "dave opened none of erin's reports either" \
     grep -q '"event":"left".*"members_heard":0,.*"packets_auth_failed":[1-9]' "$work/dave2.out"
 
+# SIGINT: the member hangs up and completes its recordings
+member alice --group-key "$work/team.key" --record "$work/alice-int.wav" --max-seconds 30 \
+    >"$work/alice-int.out" 2>"$work/alice-int.err" &
+AI=$!
+pids+=("$AI")
+check "alice joins, listening only" wait_for "$work/alice-int.out" '"event":"joined"'
+kill -INT "$AI"
+wait "$AI"
+check "SIGINT: alice exits 0" same "$?" 0
+check "having left" grep -q '"event":"left"' "$work/alice-int.out"
+check "with a complete WAV" python3 -c "import wave,sys; wave.open(sys.argv[1]).getnframes()" "$work/alice-int.wav"
+
 # ---- what the relay and the provider hold ------------------------------------------------------------
 SECRETS="$GMK $(tr '\n' ' ' <"$work/srtp-keys.txt")"
 # shellcheck disable=SC2086
@@ -131,7 +143,7 @@ check "kamailio's memory, log and files hold no GMK or SRTP key" \
 kill -TERM "$RELAY"
 wait "$RELAY"
 check "the relay stops cleanly" same "$?" 0
-check "the relay saw seven joins and seven leaves" grep -q 'stopping; 7 joined, 7 left' "$work/relay/relay.log"
+check "the relay saw eight joins and eight leaves" grep -q 'stopping; 8 joined, 8 left' "$work/relay/relay.log"
 check "and forwarded each packet to four members" grep -qE 'packets in, [0-9]+ out' "$work/relay/relay.log"
 check "the relay logged the refusal" grep -q 'refused sip:alice@example.org: 488' "$work/relay/relay.log"
 check "kamailio logged no error" test -z "$(kam_errors "$work/kam")"
