@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call/group_call.h"
 #include "call_cli.h"
 #include "mikeysakke/call.h"
 #include "mikeysakke/crypto.h"
@@ -31,7 +32,13 @@
 
 const struct cli_opt cli_call_dial_opts[] = {
     OPT_COMMON,
-    {"--to", "URI", CLI_REQUIRED, "whom to call (SIP URI; tel: or ;user=phone in a tel community)"},
+    {"--to", "URI", 0, "whom to call (SIP URI; tel: or ;user=phone in a tel community)"},
+    {"--group", "URI", 0, "join this group's call at the relay instead (no --to)"},
+    {"--group-key", "FILE", 0, "with --group: the group key (until the group store)"},
+    {"--members", "URI,...", 0, "with --group: the group's members (until the roster)"},
+    {"--record-dir", "DIR", 0, "with --group: also one WAV per member heard"},
+    {"--start-after", "N", 0, "with --group: send once N members are heard (default 0)"},
+    {"--roc-every", "R", 0, "with --group: carry the ROC when SEQ % R == 0 (default 1)"},
     {"--listen", "IP:PORT", 0, "local SIP address (default 127.0.0.1, any port)"},
     {"--suite", "NAME", 0, "SRTP suite: AEAD_AES_128_GCM (default), AES_CM_128_HMAC_SHA1_80"},
     {"--no-sakke-to-self", NULL, CLI_FLAG, "leave out SAKKE-to-self (auditors cannot open "
@@ -148,13 +155,137 @@ static ms_err parse_u32(const char *opt, const char *s, uint32_t *out)
     return MS_OK;
 }
 
+static const char *group_event_name(ms_group_call_event_type t)
+{
+    switch (t) {
+    case MS_GROUP_EV_REGISTERED: return "registered";
+    case MS_GROUP_EV_JOINED: return "joined";
+    case MS_GROUP_EV_HEARD: return "heard";
+    case MS_GROUP_EV_SENDING: return "sending";
+    case MS_GROUP_EV_BYE: return "bye";
+    case MS_GROUP_EV_REJECTED: return "rejected";
+    case MS_GROUP_EV_LEFT: return "left";
+    }
+    return "event";
+}
+
+static void print_group_event(void *arg, const ms_group_call_event *ev)
+{
+    (void)arg;
+    if (json_output) {
+        printf("{\"event\":\"%s\",\"group\":", group_event_name(ev->type));
+        json_str(ev->group);
+        printf(",\"peer\":");
+        json_str(ev->peer);
+        printf(",\"gmk_id\":\"%08X\",\"ssrc\":\"%08X\",\"suite\":\"%s\",\"sip_status\":%d,"
+               "\"warning\":",
+               (unsigned)ev->gmk_id, (unsigned)ev->ssrc, ev->suite, ev->sip_status);
+        json_str(ev->warning);
+        printf(",\"members_heard\":%u,\"packets_sent\":%llu,\"packets_received\":%llu,"
+               "\"packets_auth_failed\":%llu,\"packets_replayed\":%llu,"
+               "\"frames_decoded\":%llu}\n",
+               (unsigned)ev->members_heard, (unsigned long long)ev->packets_sent,
+               (unsigned long long)ev->packets_received,
+               (unsigned long long)ev->packets_auth_failed,
+               (unsigned long long)ev->packets_replayed,
+               (unsigned long long)ev->frames_decoded);
+        fflush(stdout);
+        return;
+    }
+    switch (ev->type) {
+    case MS_GROUP_EV_REGISTERED:
+        if (ev->sip_status == 200)
+            printf("registered %s\n", ev->peer);
+        else
+            printf("registration failed: %d %s\n", ev->sip_status, ev->warning);
+        break;
+    case MS_GROUP_EV_JOINED:
+        printf("joined %s (relay media %s), GMK-ID %08X, %s\n", ev->group, ev->peer,
+               (unsigned)ev->gmk_id, ev->suite);
+        break;
+    case MS_GROUP_EV_HEARD:
+        printf("hearing %s\n", ev->peer);
+        break;
+    case MS_GROUP_EV_SENDING:
+        printf("sending to %s\n", ev->group);
+        break;
+    case MS_GROUP_EV_BYE:
+        printf("%s has finished\n", ev->peer);
+        break;
+    case MS_GROUP_EV_REJECTED:
+        printf("joining %s refused: %d%s%s\n", ev->group, ev->sip_status,
+               ev->warning[0] ? ", " : "", ev->warning);
+        break;
+    case MS_GROUP_EV_LEFT:
+        printf("left %s: %llu packets sent, %llu received from %u members, %llu failed "
+               "authentication, %llu replayed\n",
+               ev->group, (unsigned long long)ev->packets_sent,
+               (unsigned long long)ev->packets_received, (unsigned)ev->members_heard,
+               (unsigned long long)ev->packets_auth_failed,
+               (unsigned long long)ev->packets_replayed);
+        break;
+    }
+    fflush(stdout);
+}
+
 static ms_phone *running_phone;
+static volatile int group_stop;
 
 static void on_signal(int sig)
 {
     (void)sig;
     if (running_phone != NULL)
         ms_phone_stop(running_phone);
+    group_stop = 1;
+}
+
+/* `call dial --group`: the member side of a group call (src/call/group_call.c). */
+static ms_err run_group(const struct cli_args *args, const ms_group_call_config *base)
+{
+    ms_group_call_config cfg = *base;
+    ms_err err;
+    cfg.group_uri = cli_get(args, "--group");
+    cfg.group_key_file = cli_get(args, "--group-key");
+    cfg.record_dir = cli_get(args, "--record-dir");
+    cfg.suite = cli_get(args, "--suite");
+    cfg.event = print_group_event;
+    cfg.stop_flag = &group_stop;
+    if (cli_get(args, "--to") != NULL)
+        return cli_fail(MS_ERR_USAGE, "--to and --group exclude each other");
+    if (cfg.group_key_file == NULL)
+        return cli_fail(MS_ERR_USAGE, "--group needs --group-key");
+    const char *members = cli_get(args, "--members");
+    if (members == NULL)
+        return cli_fail(MS_ERR_USAGE, "--group needs --members (the group's roster)");
+    uint32_t roc_every = 1;
+    if ((err = parse_u32("--start-after", cli_get(args, "--start-after"), &cfg.start_after)) ||
+        (err = parse_u32("--roc-every", cli_get(args, "--roc-every"), &roc_every)))
+        return err;
+    if (roc_every == 0 || roc_every > 65535)
+        return cli_fail(MS_ERR_USAGE, "--roc-every wants a number from 1 to 65535");
+    cfg.roc_every = (uint16_t)roc_every;
+    char *list = strdup(members);
+    const char **roster = calloc(strlen(members) / 2 + 2, sizeof *roster);
+    if (list == NULL || roster == NULL) {
+        free(list);
+        free(roster);
+        return MS_ERR_NOMEM;
+    }
+    size_t n = 0;
+    char *save = NULL;
+    for (char *u = strtok_r(list, ",", &save); u != NULL; u = strtok_r(NULL, ",", &save))
+        roster[n++] = u;
+    cfg.roster = roster;
+    cfg.n_roster = n;
+    char detail[512] = "";
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    err = ms_group_call_run(&cfg, detail, sizeof detail);
+    free(roster);
+    free(list);
+    if (err != MS_OK)
+        return cli_fail(err, "%s", detail[0] ? detail : "the group call failed");
+    return MS_OK;
 }
 
 static ms_err run(const struct cli_args *args, int dial)
@@ -189,6 +320,9 @@ static ms_err run(const struct cli_args *args, int dial)
     }
     if (cfg.do_register && cfg.proxy == NULL)
         return cli_fail(MS_ERR_USAGE, "--register needs --proxy");
+    bool group = dial && cli_get(args, "--group") != NULL;
+    if (dial && !group && cli_get(args, "--to") == NULL)
+        return cli_fail(MS_ERR_USAGE, "call dial needs --to or --group");
     if (!dial && !cfg.do_register && cfg.listen == NULL)
         return cli_fail(MS_ERR_USAGE, "call answer needs --listen or --register --proxy");
 
@@ -208,6 +342,28 @@ static ms_err run(const struct cli_args *args, int dial)
     }
     cfg.passphrase = pass;
     cfg.passphrase_len = pass_len;
+    if (group) {
+        ms_group_call_config gc = {.keystore_dir = cfg.keystore_dir,
+                                   .passphrase = pass,
+                                   .passphrase_len = pass_len,
+                                   .own_uri = cfg.sip_uri,
+                                   .proxy = cfg.proxy,
+                                   .listen = cfg.listen,
+                                   .transport = cfg.transport,
+                                   .auth_user = cfg.auth_user,
+                                   .password = cfg.password,
+                                   .tls_ca_file = cfg.tls_ca_file,
+                                   .do_register = cfg.do_register,
+                                   .play_wav = cfg.play_wav,
+                                   .record_wav = cfg.record_wav,
+                                   .sound_device = cfg.sound_device,
+                                   .max_seconds = cfg.max_seconds,
+                                   .ring_timeout_s = cfg.ring_timeout_s};
+        err = run_group(args, &gc);
+        ms_wipe(pass, sizeof pass);
+        ms_wipe(password, sizeof password);
+        return err;
+    }
 
     ms_phone *phone = NULL;
     char detail[512] = "";

@@ -21,5 +21,8 @@ CLI_VOICEMAIL_VERBS(CLI_VOICEMAIL_DECLARE)
 #undef CLI_VOICEMAIL_DECLARE
 /* Runs mikeysakke-voicemail with argv (argv[0] is replaced); returns only on failure. */
 int cli_voicemail_exec(int argc, char **argv);
+/* tools/relay.c: runs mikeysakke-relay with argv (argv[0], "relay", is replaced);
+ * returns only on failure. */
+int cli_relay_exec(int argc, char **argv);
 
 #endif

@@ -27,7 +27,7 @@
 
 /* ---- subcommands and their options ---------------------------------------------------- */
 
-#define CLI_MAX_OPTS 24 /* per subcommand, not counting the global --verbose and --help */
+#define CLI_MAX_OPTS 32 /* per subcommand, not counting the global --verbose and --help */
 
 enum {
     CLI_REQUIRED = 1u, /* the option must be given */

@@ -260,6 +260,8 @@ static void usage(FILE *f)
           f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-5s %-14s %s\n", commands[i].area, commands[i].verb, commands[i].help);
+    fprintf(f, "  %-5s %-14s %s\n", "relay", "[options]",
+            "run the key-less conference relay (mikeysakke-relay --help)");
     fputs("\nGlobal options (anywhere on the line):\n"
           "  --verbose  print the RFCs' named public intermediate values to stderr\n"
           "  --help     print usage (after a command: that command's options)\n\n"
@@ -472,6 +474,9 @@ int main(int argc, char **argv)
     const char *area = argv[i];
     if (strcmp(area, "help") == 0)
         return finish(help_command(argc - i - 1, argv + i + 1));
+    /* The conference relay is its own key-less program; its options are its own. */
+    if (strcmp(area, "relay") == 0)
+        return cli_relay_exec(argc - i, argv + i);
     if (!is_area(area))
         return (int)usage_error(NULL, "unknown command ", area);
     if (i + 1 == argc) {

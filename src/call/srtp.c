@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <srtp2/srtp.h>
 
 #include "mikeysakke/crypto.h"
@@ -31,6 +32,9 @@ struct ms_srtp {
     bool outbound;
     size_t tag_len;
     size_t mki_len;
+    /* inbound only: what a stream added for one SSRC (ms_srtp_set_roc) is made of */
+    uint8_t key_salt[CM_KEY + CM_SALT];
+    uint8_t mki[sizeof(((ms_srtp_keys *)0)->mki)];
 };
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -73,6 +77,37 @@ static bool suite_valid(ms_srtp_suite s)
     return s == MS_SRTP_AEAD_AES_128_GCM || s == MS_SRTP_AES_CM_128_HMAC_SHA1_80;
 }
 
+/* One libsrtp policy: the suite, one master key (with its MKI when mki_len > 0), the
+ * SSRC it applies to. master and masters are the caller's storage for the key list. */
+static void make_policy(srtp_policy_t *policy, srtp_master_key_t *master,
+                        srtp_master_key_t **masters, ms_srtp_suite suite, uint8_t *key_salt,
+                        uint8_t *mki, size_t mki_len, srtp_ssrc_type_t ssrc_type,
+                        uint32_t ssrc)
+{
+    memset(policy, 0, sizeof *policy);
+    master->key = key_salt;
+    master->mki_id = mki;
+    master->mki_size = (unsigned int)mki_len;
+    if (suite == MS_SRTP_AEAD_AES_128_GCM) {
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy->rtp);
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy->rtcp);
+    } else {
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy->rtp);
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy->rtcp);
+    }
+    policy->ssrc.type = ssrc_type;
+    policy->ssrc.value = ssrc;
+    if (mki_len > 0) {
+        policy->keys = masters;
+        policy->num_master_keys = 1;
+    } else {
+        policy->key = key_salt;
+    }
+    policy->window_size = 128;
+    policy->allow_repeat_tx = 0;
+    policy->next = NULL;
+}
+
 ms_err ms_srtp_new(ms_srtp **out, ms_srtp_suite suite, const ms_srtp_keys *keys, bool outbound)
 {
     if (out == NULL || keys == NULL || !suite_valid(suite))
@@ -106,30 +141,16 @@ ms_err ms_srtp_new(ms_srtp **out, ms_srtp_suite suite, const ms_srtp_keys *keys,
     uint8_t mki[sizeof keys->mki];
     memcpy(mki, keys->mki, keys->mki_len);
 
-    srtp_master_key_t master = {.key = key_salt, .mki_id = mki,
-                                .mki_size = (unsigned int)keys->mki_len};
+    srtp_master_key_t master;
     srtp_master_key_t *masters[1] = {&master};
     srtp_policy_t policy;
-    memset(&policy, 0, sizeof policy);
-    if (suite == MS_SRTP_AEAD_AES_128_GCM) {
-        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp);
-        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp);
-    } else {
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtp);
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtcp);
-    }
-    policy.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound;
-    if (keys->mki_len > 0) {
-        policy.keys = masters;
-        policy.num_master_keys = 1;
-    } else {
-        policy.key = key_salt;
-    }
-    policy.window_size = 128;
-    policy.allow_repeat_tx = 0;
-    policy.next = NULL;
-
+    make_policy(&policy, &master, masters, suite, key_salt, mki, keys->mki_len,
+                outbound ? ssrc_any_outbound : ssrc_any_inbound, 0);
     srtp_err_status_t st = srtp_create(&s->session, &policy);
+    if (!outbound) {
+        memcpy(s->key_salt, key_salt, sizeof key_salt);
+        memcpy(s->mki, mki, keys->mki_len);
+    }
     ms_wipe(key_salt, sizeof key_salt);
     ms_wipe(mki, sizeof mki);
     ms_wipe(&master, sizeof master);
@@ -274,6 +295,54 @@ static ms_err unprotect_common(ms_srtp *s, uint8_t *pkt, size_t *len, bool rtcp)
     srtp_err_status_t st =
         run_step(s, rtcp ? step_unprotect_rtcp : step_unprotect, pkt, len, *len);
     return map_unprotect(st);
+}
+
+ms_err ms_srtp_set_roc(ms_srtp *s, uint32_t ssrc, uint32_t roc, ms_srtp_roc_undo *undo)
+{
+    if (s == NULL || s->outbound || undo == NULL)
+        return MS_ERR_ARG;
+    memset(undo, 0, sizeof *undo);
+    uint32_t current;
+    if (srtp_get_stream_roc(s->session, ssrc, &current) != srtp_err_status_ok) {
+        /* no stream for this SSRC yet (libsrtp makes one from the template only when
+         * the first packet is accepted): add it now so that it starts at roc */
+        srtp_master_key_t master;
+        srtp_master_key_t *masters[1] = {&master};
+        srtp_policy_t policy;
+        make_policy(&policy, &master, masters, s->suite, s->key_salt, s->mki, s->mki_len,
+                    ssrc_specific, ssrc);
+        srtp_err_status_t st = srtp_add_stream(s->session, &policy);
+        ms_wipe(&master, sizeof master);
+        if (st != srtp_err_status_ok)
+            return st == srtp_err_status_alloc_fail ? MS_ERR_NOMEM : MS_ERR_INTERNAL;
+        undo->added = true;
+    } else if (current == roc) {
+        return MS_OK;
+    } else {
+        undo->changed = true;
+        undo->previous = current;
+    }
+    undo->ssrc = ssrc;
+    return srtp_set_stream_roc(s->session, ssrc, roc) == srtp_err_status_ok ? MS_OK
+                                                                           : MS_ERR_INTERNAL;
+}
+
+void ms_srtp_undo_roc(ms_srtp *s, const ms_srtp_roc_undo *undo)
+{
+    if (s == NULL || undo == NULL)
+        return;
+    if (undo->added)
+        (void)srtp_remove_stream(s->session, htonl(undo->ssrc));
+    else if (undo->changed)
+        (void)srtp_set_stream_roc(s->session, undo->ssrc, undo->previous);
+}
+
+ms_err ms_srtp_roc(ms_srtp *s, uint32_t ssrc, uint32_t *roc)
+{
+    if (s == NULL || roc == NULL)
+        return MS_ERR_ARG;
+    return srtp_get_stream_roc(s->session, ssrc, roc) == srtp_err_status_ok ? MS_OK
+                                                                           : MS_ERR_INVALID;
 }
 
 ms_err ms_srtp_protect(ms_srtp *s, uint8_t *pkt, size_t *len, size_t cap)

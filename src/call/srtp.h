@@ -44,4 +44,19 @@ ms_err ms_srtp_protect_rtcp(ms_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
 ms_err ms_srtp_unprotect(ms_srtp *s, uint8_t *pkt, size_t *len);
 ms_err ms_srtp_unprotect_rtcp(ms_srtp *s, uint8_t *pkt, size_t *len);
 
+/* Late entry (RFC 4771): the roll-over counter of the sender's stream `ssrc`, as carried
+ * in a packet, is set on this inbound context before the packet is unprotected (a stream
+ * for that SSRC is added if none exists yet). A wrong ROC makes the packet fail
+ * authentication, so a forged one cannot open anything; ms_srtp_undo_roc then takes back
+ * what the forged packet changed (the stream it added, the ROC it set), so that it can
+ * neither fill the context with streams nor derail the sender's real stream. */
+typedef struct ms_srtp_roc_undo {
+    bool added, changed;
+    uint32_t ssrc, previous;
+} ms_srtp_roc_undo;
+ms_err ms_srtp_set_roc(ms_srtp *s, uint32_t ssrc, uint32_t roc, ms_srtp_roc_undo *undo);
+void ms_srtp_undo_roc(ms_srtp *s, const ms_srtp_roc_undo *undo);
+/* The ROC libsrtp holds for `ssrc` (MS_ERR_INVALID: no stream for it yet). */
+ms_err ms_srtp_roc(ms_srtp *s, uint32_t ssrc, uint32_t *roc);
+
 #endif

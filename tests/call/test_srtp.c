@@ -459,9 +459,36 @@ static void test_reference_selftest(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* ms_srtp_set_roc adds a stream for a new SSRC at the given ROC, changes a known one's,
+ * and ms_srtp_undo_roc takes either back; an outbound context refuses. */
+static void test_set_roc(void)
+{
+    ms_srtp_keys k;
+    make_keys(&k, MS_SRTP_AEAD_AES_128_GCM, 8);
+    ms_srtp *in = NULL, *out = NULL;
+    CHECK_ERR(ms_srtp_new(&in, MS_SRTP_AEAD_AES_128_GCM, &k, false), MS_OK);
+    CHECK_ERR(ms_srtp_new(&out, MS_SRTP_AEAD_AES_128_GCM, &k, true), MS_OK);
+    ms_srtp_roc_undo undo;
+    uint32_t roc = 0;
+    CHECK_ERR(ms_srtp_set_roc(out, 5, 1, &undo), MS_ERR_ARG);
+    CHECK_ERR(ms_srtp_roc(in, 5, &roc), MS_ERR_INVALID);
+    CHECK_ERR(ms_srtp_set_roc(in, 5, 3, &undo), MS_OK);
+    CHECK(undo.added && !undo.changed);
+    ms_srtp_undo_roc(in, &undo);
+    CHECK_ERR(ms_srtp_roc(in, 5, &roc), MS_ERR_INVALID); /* the stream is gone again */
+    CHECK_ERR(ms_srtp_set_roc(in, 5, 3, &undo), MS_OK);
+    CHECK_ERR(ms_srtp_set_roc(in, 5, 4, &undo), MS_OK);
+    CHECK(!undo.added); /* the stream is there now */
+    ms_srtp_undo_roc(in, &undo);
+    CHECK_ERR(ms_srtp_roc(in, 5, &roc), MS_OK); /* and stays */
+    ms_srtp_free(in);
+    ms_srtp_free(out);
+}
+
 int main(void)
 {
     ms_test_seed();
+    test_set_roc();
     test_names();
     test_bad_setup();
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
