@@ -17,51 +17,6 @@
 #include "mikeysakke/crypto.h"
 #include "util/detail.h"
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-void ms_group_key_wipe(ms_group_key *key)
-{
-    if (key != NULL)
-        ms_wipe(key, sizeof *key);
-}
-
-ms_err ms_group_sender_keys(ms_srtp_keys *out, const ms_group_key *key, const char *sender_uri,
-                            size_t salt_len)
-{
-    if (out == NULL)
-        return MS_ERR_ARG;
-    memset(out, 0, sizeof *out);
-    if (key == NULL || sender_uri == NULL || key->gmk_len == 0 ||
-        key->gmk_len > sizeof key->gmk || key->rand_len > sizeof key->rand ||
-        (salt_len != 12 && salt_len != 14))
-        return MS_ERR_ARG;
-    uint32_t guk_id;
-    ms_err err = ms_guk_id(&guk_id, key->gmk, key->gmk_len, key->gmk_id, sender_uri);
-    if (err == MS_OK)
-        err = ms_mikey_derive(key->prf, out->master_key, 16, MS_MIKEY_KDF_TEK, key->gmk,
-                              key->gmk_len, key->cs_id, guk_id, key->rand, key->rand_len);
-    if (err == MS_OK)
-        err = ms_mikey_derive(key->prf, out->master_salt, salt_len, MS_MIKEY_KDF_SALT,
-                              key->gmk, key->gmk_len, key->cs_id, guk_id, key->rand,
-                              key->rand_len);
-    if (err != MS_OK) {
-        ms_wipe(out, sizeof *out);
-        return err;
-    }
-    out->key_len = 16;
-    out->salt_len = salt_len;
-    put_be32(out->mki, key->gmk_id);
-    put_be32(out->mki + 4, guk_id);
-    out->mki_len = 8;
-    return MS_OK;
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
