@@ -103,6 +103,9 @@ typedef enum ms_err {
     MS_ERR_NOT_SECURE = 73,  /* offer without MIKEY-SAKKE key management or with unencrypted media: refused */
     /* Voicemail store (src/relay). */
     MS_ERR_QUOTA = 74,       /* mailbox full, or a message over its duration or size limit */
+    MS_ERR_ROLE = 75,        /* request not signed by a key of a role allowed to do this */
+    MS_ERR_REQUEST_STALE = 76, /* signed request expired, out of time, or its nonce was already used */
+    MS_ERR_APPROVAL = 77,    /* a second device needs the approval of enrolment officers or the user's device */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -100,6 +100,9 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_CAPTURE] = {"MS_ERR_CAPTURE", "capture file unreadable or malformed"},
     [MS_ERR_NOT_SECURE] = {"MS_ERR_NOT_SECURE", "offer without MIKEY-SAKKE key management or with unencrypted media: refused"},
     [MS_ERR_QUOTA] = {"MS_ERR_QUOTA", "mailbox full, or a message over its duration or size limit"},
+    [MS_ERR_ROLE] = {"MS_ERR_ROLE", "request not signed by a key of a role allowed to do this"},
+    [MS_ERR_REQUEST_STALE] = {"MS_ERR_REQUEST_STALE", "signed request expired, out of time, or its nonce was already used"},
+    [MS_ERR_APPROVAL] = {"MS_ERR_APPROVAL", "a second device needs the approval of enrolment officers or the user's device"},
 };
 
 const char *ms_strerror(ms_err err)
