@@ -1046,7 +1046,7 @@ static ms_err simple_request(const struct cli_args *args, const char *verb,
         if (cli_get(args, opts[i]) != NULL)
             msg_adds(&req, opts[i] + 2, cli_get(args, opts[i]));
     ms_err e = MS_OK;
-    if (cli_get(args, "--key") != NULL)
+    if (strcmp(verb, "status") != 0) /* every other verb here is a role's */
         e = sign_command(dir, &req, cli_get(args, "--key"));
     if (e == MS_OK)
         e = agent_call(dir, &req, &ans);

@@ -11,6 +11,7 @@ vectors=/dev/null
 . "$(dirname "$0")/../cli/lib.sh"
 
 K="$work/kms"
+ROLES="$work/auditors" # kms init writes the role keys (operator, officers, auditors) here
 stop_agent() {
     if [ -f "$K/agent.pid" ]; then
         "$ms" kms seal --dir "$K" >/dev/null 2>&1 || kill "$(cat "$K/agent.pid")" 2>/dev/null
@@ -36,14 +37,14 @@ check "init refuses a passphrase file open to others (20)" bash -c \
         --auditors 1 --auditor-out-dir '$work/x-aud' 2>/dev/null; [ \$? -eq 20 ]"
 check "kms init" run 0 kms init --dir "$K" --uri "$KMS" --passphrase-file "$work/pass" \
     --scrypt-log2n 10 --auditors 3 --approvals 2 --auditor-out-dir "$work/auditors"
-check "auditor credentials are 0600" same "$(mode "$work/auditors/auditor-1.key")" 600
+check "auditor keys are 0600" same "$(mode "$work/auditors/auditor-1.key")" 600
 check "init again refused (45)" run 45 kms init --dir "$K" --uri "$KMS" \
     --passphrase-file "$work/pass" --scrypt-log2n 10 --auditors 1 --auditor-out-dir "$work/a2"
 check "layout: certificate, audit key, sealed, store" \
     test -s "$K/certificate.xml" -a -s "$K/audit.pub" -a -s "$K/sealed" -a -s "$K/kms.db"
 check "status works sealed" run 0 kms status --dir "$K"
 check "status says sealed" grep -q '^State: sealed' "$work/out"
-check "a privileged command while sealed (39)" run 39 kms user add --dir "$K" --user "$ALICE"
+check "a privileged command while sealed (39)" run 39 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$ALICE"
 check "cert works sealed" run 0 kms cert --dir "$K"
 check "cert is the KmsCertificate" grep -q '<KmsUri>kms.example.org</KmsUri>' "$work/out"
 Z=$(xmlval PubEncKey "$K/certificate.xml")
@@ -60,14 +61,14 @@ check "status unsealed" run 0 kms status --dir "$K"
 check "status says unsealed" grep -q '^State: unsealed' "$work/out"
 
 # ---- users and devices -------------------------------------------------------------------------------
-check "add Alice" run 0 kms user add --dir "$K" --user "$ALICE"
-check "add Bob" run 0 kms user add --dir "$K" --user "$BOB"
-check "add Alice twice (45)" run 45 kms user add --dir "$K" --user "$ALICE"
-check "enrol for an unknown user (46)" run 46 kms device enrol --dir "$K" --user tel:+15550000000 \
+check "add Alice" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$ALICE"
+check "add Bob" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$BOB"
+check "add Alice twice (45)" run 45 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$ALICE"
+check "enrol for an unknown user (46)" run 46 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user tel:+15550000000 \
     --device x --out "$work/x.enrol"
-check "enrol Alice's phone" run 0 kms device enrol --dir "$K" --user "$ALICE" --device alice-phone \
+check "enrol Alice's phone" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$ALICE" --device alice-phone \
     --out "$work/alice.enrol"
-check "enrol Bob's phone" run 0 kms device enrol --dir "$K" --user "$BOB" --device bob-phone \
+check "enrol Bob's phone" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$BOB" --device bob-phone \
     --out "$work/bob.enrol"
 check "enrolment file is 0600" same "$(mode "$work/alice.enrol")" 600
 check "user list" run 0 kms user list --dir "$K"
@@ -75,11 +76,11 @@ check "the hyphenated spelling works too" run 0 kms user-list --dir "$K"
 check "user list shows both with a device" same "$(grep -c 'active 1 device$' "$work/out")" 2
 
 # ---- issue and export ---------------------------------------------------------------------------------
-check "issue the current period" run 0 kms issue --dir "$K" --period current
+check "issue the current period" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
 check "two key sets issued" grep -q '^Issued 2 key sets' "$work/out"
-check "re-issue issues nothing new" run 0 kms issue --dir "$K" --period current
+check "re-issue issues nothing new" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
 check "zero on re-run" grep -q '^Issued 0 key sets' "$work/out"
-check "export" run 0 kms export --dir "$K" --period current --out "$work/media"
+check "export" run 0 kms export --key "$ROLES/operator.key" --dir "$K" --period current --out "$work/media"
 check "index lists two packages" same "$(grep -vc '^#' "$work/media/index.txt")" 2
 apkg="$work/media/$(awk '$1 == "alice-phone" {print $3}' "$work/media/index.txt")"
 bpkg="$work/media/$(awk '$1 == "bob-phone" {print $3}' "$work/media/index.txt")"
@@ -111,18 +112,15 @@ else
 fi
 
 # ---- audited extraction -------------------------------------------------------------------------------
-A1=$work/auditors/auditor-1.key A2=$work/auditors/auditor-2.key A3=$work/auditors/auditor-3.key
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/forged.key"
-x() { run "$1" kms audit extract --dir "$K" --reason "warrant 42" --out "$work/rsk.key" "${@:2}"; }
-check "one credential of two (55)" x 55 --user "$BOB" --period current --credential "$A1"
-check "forged credential (55)" x 55 --user "$BOB" --period current --credential "$A1,$work/forged.key"
-check "same auditor twice (55)" x 55 --user "$BOB" --period current --credential "$A1,$A1"
-check "two users (56)" x 56 --user "$BOB,$ALICE" --period current --credential "$A1,$A2"
-check "a period range (56)" x 56 --user "$BOB" --period 1-2000 --credential "$A1,$A2"
-check "two periods (56)" x 56 --user "$BOB" --period "current,next" --credential "$A1,$A2"
-check "every user (56)" x 56 --user '*' --period current --credential "$A1,$A2"
+x() { audit_extract "$1" "$K" "$ROLES" "$2" "$work/rsk.key" --reason "warrant 42" "${@:3}"; }
+check "one approval of two (55)" x 55 1 --user "$BOB" --period current
+check "same auditor twice (55)" x 55 1,1 --user "$BOB" --period current
+check "two users (56)" x 56 1,2 --user "$BOB,$ALICE" --period current
+check "a period range (56)" x 56 1,2 --user "$BOB" --period 1-2000
+check "two periods (56)" x 56 1,2 --user "$BOB" --period "current,next"
+check "every user (56)" x 56 1,2 --user '*' --period current
 check "nothing written by refusals" test ! -e "$work/rsk.key"
-check "extract Bob's RSK for the period of T" x 0 --user "$BOB" --period "$T" --credential "$A2,$A3"
+check "extract Bob's RSK for the period of T" x 0 2,3 --user "$BOB" --period "$T"
 check "RSK file is 0600" same "$(mode "$work/rsk.key")" 600
 check "the audit log records the extraction" grep -q 'event=extract user=tel:+447700900456' "$K/audit.log"
 BID=$(field identifier)
@@ -135,9 +133,9 @@ if [ "$have_call" = 1 ]; then
 fi
 
 # ---- rollover ----------------------------------------------------------------------------------------
-check "rollover now refused (49)" run 49 kms rollover --dir "$K" --from-period current \
+check "rollover now refused (49)" run 49 kms rollover --key "$ROLES/operator.key" --dir "$K" --from-period current \
     --passphrase-file "$work/pass"
-check "rollover next period" run 0 kms rollover --dir "$K" --from-period next --passphrase-file "$work/pass"
+check "rollover next period" run 0 kms rollover --key "$ROLES/operator.key" --dir "$K" --from-period next --passphrase-file "$work/pass"
 check "new certificate written" bash -c "ls '$K'/certificate-*.xml >/dev/null"
 
 # ---- audit log ---------------------------------------------------------------------------------------
@@ -150,7 +148,7 @@ check "seal" run 0 kms seal --dir "$K"
 gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*[ZX]' "/proc/$1/status" 2>/dev/null; }
 check "agent gone" gone "$pid"
 check "socket gone" test ! -e "$K/agent.sock"
-check "sealed again (39)" run 39 kms issue --dir "$K" --period current
+check "sealed again (39)" run 39 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
 check "audit log has the seal" bash -c "tail -1 '$K/audit.log' | grep -q 'event=seal'"
 
 cp "$K/audit.log" "$work/audit.orig"
