@@ -138,6 +138,62 @@ check "rollover now refused (49)" run 49 kms rollover --key "$ROLES/operator.key
 check "rollover next period" run 0 kms rollover --key "$ROLES/operator.key" --dir "$K" --from-period next --passphrase-file "$work/pass"
 check "new certificate written" bash -c "ls '$K'/certificate-*.xml >/dev/null"
 
+# ---- roles: whoever reaches the agent's socket gets no device of their own for a user ----------------
+# the old attack: an unsigned "enrol" straight to the socket (protocol 1)
+raw_enrol() {
+    python3 - "$K/agent.sock" "$1" <<'PY'
+import socket, struct, sys
+def field(k, v):
+    return bytes([len(k)]) + k.encode() + struct.pack(">I", len(v)) + v.encode()
+body = field("verb", "enrol") + field("user", sys.argv[2]) + field("device", "spy")
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(struct.pack(">I", len(body)) + body)
+data = b""
+while True:
+    c = s.recv(65536)
+    if not c: break
+    data += c
+off, status = 4, None
+while off < len(data):
+    kl = data[off]; k = data[off + 1:off + 1 + kl]; vl = struct.unpack(">I", data[off + 1 + kl:off + 5 + kl])[0]
+    v = data[off + 5 + kl:off + 5 + kl + vl]; off += 5 + kl + vl
+    if k == b"status": status = int(v)
+sys.exit(0 if status == 75 else 1)
+PY
+}
+check "an unsigned enrol on the socket is refused (75)" raw_enrol "$BOB"
+check "the operator's key cannot enrol (75)" run 75 kms device enrol --key "$ROLES/operator.key" \
+    --dir "$K" --user "$BOB" --device spy --out "$work/spy.enrol"
+check "an officer's key cannot add users (75)" run 75 kms user add --key "$ROLES/officer-1.key" \
+    --dir "$K" --user tel:+15550000001
+cp "$ROLES/officer-2.key" "$work/open.key" && chmod 644 "$work/open.key"
+check "an others-readable role key is refused (20)" run 20 kms device enrol --key "$work/open.key" \
+    --dir "$K" --user "$BOB" --device spy --out "$work/spy.enrol"
+check "one officer alone cannot add Bob a second device (77)" run 77 kms device enrol \
+    --key "$ROLES/officer-1.key" --dir "$K" --user "$BOB" --device spy --out "$work/spy.enrol"
+check "device request" run 0 kms device request --dir "$K" --user "$BOB" --device bob-tablet \
+    --out "$work/tablet.req"
+check "officer 1 approves" run 0 kms device approve --request "$work/tablet.req" \
+    --key "$ROLES/officer-1.key" --out "$work/tablet.ok1"
+check "officer 2 approves" run 0 kms device approve --request "$work/tablet.req" \
+    --key "$ROLES/officer-2.key" --out "$work/tablet.ok2"
+check "one approval of two (77)" run 77 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" \
+    --user "$BOB" --device bob-tablet --out "$work/tablet.enrol" --request "$work/tablet.req" \
+    --approval "$work/tablet.ok1"
+check "the approvals do not cover another device (77)" run 77 kms device enrol \
+    --key "$ROLES/officer-1.key" --dir "$K" --user "$BOB" --device spy --out "$work/spy.enrol" \
+    --request "$work/tablet.req" --approval "$work/tablet.ok1,$work/tablet.ok2"
+check "no spy device was made" test ! -e "$work/spy.enrol"
+check "two officers' approvals enrol Bob's tablet" run 0 kms device enrol --key "$ROLES/officer-1.key" \
+    --dir "$K" --user "$BOB" --device bob-tablet --out "$work/tablet.enrol" \
+    --request "$work/tablet.req" --approval "$work/tablet.ok1,$work/tablet.ok2"
+check "logged as a second device with its approvers" grep -q \
+    'event=enrol user=tel:+447700900456 device=bob-tablet second_device=1 approved_by=officer-1,officer-2' \
+    "$K/audit.log"
+check "the same approvals again are refused (76 or 45)" run_any "76 45" kms device enrol \
+    --key "$ROLES/officer-1.key" --dir "$K" --user "$BOB" --device bob-tablet \
+    --out "$work/tablet2.enrol" --request "$work/tablet.req" --approval "$work/tablet.ok1,$work/tablet.ok2"
+
 # ---- audit log ---------------------------------------------------------------------------------------
 check "audit verify --dir" run 0 kms audit verify --dir "$K"
 check "audit verify --log --public" run 0 kms audit verify --log "$K/audit.log" --public "$K/audit.pub"
