@@ -230,6 +230,15 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(const char *log_path,
                                                        uint64_t *first_bad, char *detail,
                                                        size_t cap);
 
+/* The entries of an audit log (verify it first) that auditors look for: kind
+ * "extract" for every extraction, "second_device" for every device enrolled for a user
+ * who already had one. cb gets the entry without its prev and sig fields; it stops the
+ * walk by returning non-zero. MS_ERR_IO if the log cannot be read. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_notable(const char *log_path,
+                                                  int (*cb)(void *ctx, const char *kind,
+                                                            const char *entry),
+                                                  void *ctx);
+
 /* Master key rollover: a new generation valid from key period from_period, which must be
  * in the future (> the current period, > the last generation's): else MS_ERR_PERIOD.
  * Re-seals with `seal` (same method; shares: new shares in out) and writes

@@ -1748,6 +1748,36 @@ ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
 
 /* ---- audit verification (no unseal) -------------------------------------------------------------- */
 
+ms_err ms_kms_audit_notable(const char *log_path,
+                            int (*cb)(void *ctx, const char *kind, const char *entry), void *ctx)
+{
+    if (log_path == NULL || cb == NULL)
+        return MS_ERR_ARG;
+    FILE *f = fopen(log_path, "re");
+    if (f == NULL)
+        return MS_ERR_IO;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        /* the fixed fields come first (seq, time, event), the chain fields last */
+        char *prev = strstr(line, " prev=");
+        if (prev != NULL)
+            *prev = '\0';
+        const char *kind = NULL;
+        if (strstr(line, " event=extract ") != NULL)
+            kind = "extract";
+        else if (strstr(line, " event=enrol ") != NULL && strstr(line, " second_device=1") != NULL)
+            kind = "second_device";
+        if (kind != NULL && cb(ctx, kind, line) != 0)
+            break;
+    }
+    free(line);
+    int err = ferror(f);
+    fclose(f);
+    return err ? MS_ERR_IO : MS_OK;
+}
+
 ms_err ms_kms_audit_verify_files(const char *log_path, const char *pub_path, uint64_t *n_entries,
                                  uint64_t *first_bad, char *detail, size_t cap)
 {

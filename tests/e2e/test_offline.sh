@@ -196,6 +196,9 @@ check "the same approvals again are refused (76 or 45)" run_any "76 45" kms devi
 
 # ---- audit log ---------------------------------------------------------------------------------------
 check "audit verify --dir" run 0 kms audit verify --dir "$K"
+check "verify names the extraction" grep -q '^extraction: .*event=extract user=tel:+447700900456 .*auditors=auditor-2,auditor-3 nonce=' "$work/out"
+check "verify names Bob's added device" grep -q '^second device: .*device=bob-tablet second_device=1 approved_by=officer-1,officer-2' "$work/out"
+check "and only that one" same "$(grep -c '^second device: ' "$work/out")" 1
 check "audit verify --log --public" run 0 kms audit verify --log "$K/audit.log" --public "$K/audit.pub"
 
 # ---- seal ---------------------------------------------------------------------------------------------

@@ -153,6 +153,14 @@ static void approval_text(int who, const char *req, size_t len, char out[MS_APPR
     CHECK_ERR(ms_approval_format(&a, out, MS_APPROVAL_TEXT_MAX), MS_OK);
 }
 
+static int count_notable(void *ctx, const char *kind, const char *entry)
+{
+    size_t *counts = ctx;
+    counts[strcmp(kind, "extract") == 0 ? 0 : 1]++;
+    CHECK(strstr(entry, " sig=") == NULL && strstr(entry, " prev=") == NULL);
+    return 0;
+}
+
 static void test_facade(const char *root)
 {
     char dir[600], log[700];
@@ -307,6 +315,10 @@ static void test_facade(const char *root)
     uint64_t n = 0, first_bad = 0;
     ms_kms_close(k);
     CHECK_ERR(ms_kms_audit_verify(dir, &n, &first_bad, NULL, 0), MS_OK);
+    size_t counts[2] = {0, 0};
+    CHECK_ERR(ms_kms_audit_notable(log, count_notable, counts), MS_OK);
+    CHECK(counts[0] == 0 && counts[1] == 2); /* bob-2 and bob-3; not bob-1 or alice-1 */
+    CHECK_ERR(ms_kms_audit_notable("/nonexistent/audit.log", count_notable, counts), MS_ERR_IO);
 }
 
 int main(void)
