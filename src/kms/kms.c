@@ -1216,6 +1216,42 @@ static void package_name(char out[128], const char *device_id)
     snprintf(out, 128, "%.64s-%.8s.xml", safe, hh);
 }
 
+struct device_list {
+    char *out;
+    size_t cap, len;
+    bool full;
+};
+
+static int add_device_id(void *ctx, const char *id, const char *user_uri)
+{
+    (void)user_uri;
+    struct device_list *l = ctx;
+    size_t n = strlen(id);
+    if (l->len + (l->len ? 1 : 0) + n + 1 > l->cap) {
+        l->full = true;
+        return 1;
+    }
+    if (l->len)
+        l->out[l->len++] = ' ';
+    memcpy(l->out + l->len, id, n + 1);
+    l->len += n;
+    return 0;
+}
+
+/* Every device id of the user, for the package (so each device sees one added beside
+ * it). A list that does not fit is not sent: MS_ERR_BUFFER_TOO_SMALL. */
+static ms_err user_devices(ms_kms *k, const char *user_uri, char *out, size_t cap)
+{
+    struct device_list l = {out, cap, 0, false};
+    out[0] = '\0';
+    ms_err e = ms_store_device_list(k->st, user_uri, add_device_id, &l);
+    if (e == MS_OK && l.full)
+        e = MS_ERR_BUFFER_TOO_SMALL;
+    if (e != MS_OK)
+        out[0] = '\0';
+    return e;
+}
+
 static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
                          const ms_kms_certificate *cert, const char *out_dir, char *buf,
                          FILE *index, int *written)
@@ -1251,6 +1287,8 @@ static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
     snprintf(pkg->user_uri, sizeof pkg->user_uri, "%s", dev->user_uri);
     snprintf(pkg->kms_uri, sizeof pkg->kms_uri, "%s", k->kms_uri);
     snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
+    if ((e = user_devices(k, dev->user_uri, pkg->user_devices, sizeof pkg->user_devices)) != MS_OK)
+        goto done;
     pkg->time = now_secs(k);
     pkg->cert = *cert;
     pkg->n_keysets = 1;
@@ -2054,6 +2092,8 @@ ms_err ms_kms_package_begin(ms_kms *k, ms_kms_pkg_job **out, const char *device_
     snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
     snprintf(pkg->client_req_url, sizeof pkg->client_req_url, "%s",
              client_req_url != NULL ? client_req_url : "");
+    if ((e = user_devices(k, dev->user_uri, pkg->user_devices, sizeof pkg->user_devices)) != MS_OK)
+        goto done;
     pkg->time = now_secs(k);
 
     /* the certificate of the (first) period asked for; KmsInit: the one in force now */

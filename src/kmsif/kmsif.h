@@ -83,10 +83,15 @@ typedef struct ms_device_keys {
 
 /* A key package: KmsResponse with KmsKeyProv (or KmsInit when n_keysets = 0) and the
  * KMS certificate, for one device. */
+#define MS_KMSIF_USER_DEVICES_MAX 1536
+
 typedef struct ms_key_package {
     char user_uri[MS_KMSIF_URI_MAX + 1];
     char kms_uri[MS_KMSIF_URI_MAX + 1];
     char device_id[65];              /* our extension element, checked by the client */
+    /* our extension: the ids of every device of the user, space separated, inside the
+     * signed KmsResponse, so a device learns of one added beside it ("" = none sent) */
+    char user_devices[MS_KMSIF_USER_DEVICES_MAX];
     uint64_t time;                   /* NTP seconds of the response (Time) */
     char client_req_url[512];
     ms_kms_certificate cert;

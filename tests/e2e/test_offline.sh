@@ -194,6 +194,30 @@ check "the same approvals again are refused (76 or 45)" run_any "76 45" kms devi
     --key "$ROLES/officer-1.key" --dir "$K" --user "$BOB" --device bob-tablet \
     --out "$work/tablet2.enrol" --request "$work/tablet.req" --approval "$work/tablet.ok1,$work/tablet.ok2"
 
+# ---- Bob's phone learns of the tablet from its next signed key package ----------------------------------
+if [ "$have_call" = 1 ]; then
+    bs() { run_any "0 60" user status --keystore "$work/bob.ks" --passphrase-file "$work/bob.pass" "$@"; }
+    check "bob: user status" bs
+    check "bob: his first package listed only his phone" grep -q '^devices of this user = bob-phone$' "$work/out"
+    check "bob: no warning then" bash -c "! grep -q WARNING '$work/out'"
+    check "issue the next period" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period next
+    check "export the next period" run 0 kms export --key "$ROLES/operator.key" --dir "$K" \
+        --period next --out "$work/media-next"
+    check "bob: import the next period's package" run 0 user import --keystore "$work/bob.ks" \
+        --passphrase-file "$work/bob.pass" \
+        --in "$work/media-next/$(awk '$1 == "bob-phone" {print $3}' "$work/media-next/index.txt")"
+    check "bob: user status after it" bs
+    check "bob is warned of the tablet" grep -q '^WARNING: new device bob-tablet was added' "$work/out"
+    check "on stderr too" grep -q 'not seen before was added to this user: bob-tablet' "$work/err"
+    check "bob accepts it" bs --accept-devices
+    check "no warning once accepted" bash -c "! grep -q WARNING '$work/out'"
+    check "both devices listed" grep -q '^devices of this user = bob-phone bob-tablet$' "$work/out"
+    # a package whose device list was changed in transit does not verify
+    sed 's/bob-phone bob-tablet/bob-phone/' "$work/media-next/$(awk '$1 == "bob-phone" {print $3}' "$work/media-next/index.txt")" >"$work/cut.xml"
+    check "the device list is under the package's signature (51)" run 51 user import \
+        --keystore "$work/bob.ks" --passphrase-file "$work/bob.pass" --in "$work/cut.xml"
+fi
+
 # ---- audit log ---------------------------------------------------------------------------------------
 check "audit verify --dir" run 0 kms audit verify --dir "$K"
 check "verify names the extraction" grep -q '^extraction: .*event=extract user=tel:+447700900456 .*auditors=auditor-2,auditor-3 nonce=' "$work/out"
