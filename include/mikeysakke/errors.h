@@ -80,7 +80,7 @@ typedef enum ms_err {
     MS_ERR_PACKAGE_DECRYPT = 52,         /* key package cannot be decrypted with this device's transport key */
     MS_ERR_PACKAGE_DEVICE = 53,          /* key package is for another user or device */
     MS_ERR_PACKAGE_REPLAY = 54,          /* key package is older than or the same as one already imported */
-    MS_ERR_AUDITOR = 55,                 /* auditor credential missing, wrong, or too few approvals */
+    MS_ERR_AUDITOR = 55,                 /* auditor approval missing, wrong, or too few approvals */
     MS_ERR_AUDIT_SCOPE = 56,             /* an extraction must name exactly one user and one key period */
     MS_ERR_AUDIT_LOG = 57,               /* the audit log cannot be written: request refused */
     MS_ERR_AUDIT_CHAIN = 58,             /* the audit log was altered, truncated or reordered */
