@@ -221,6 +221,7 @@ static const struct cli_cmd commands[] = {
     {"user", "status", cli_user_status, "periods in force, next period's keys due", cli_user_status_opts},
     {"user", "purge", cli_user_purge, "delete key periods that have expired", cli_user_purge_opts},
     {"user", "fetch", cli_user_fetch, "fetch the KMS certificate and keys over HTTPS (Annex D)", cli_user_fetch_opts},
+    {"user", "approve-device", cli_user_approve_device, "approve a request to enrol another device of this user", cli_user_approve_device_opts},
     {"call", "dial", cli_call_dial, "place an end-to-end encrypted call (SIP + MIKEY-SAKKE + SRTP)", cli_call_dial_opts},
     {"call", "answer", cli_call_answer, "wait for and answer encrypted calls; refuse bad offers", cli_call_answer_opts},
     {"voicemail", "serve", cli_voicemail_serve, "run the key-less voicemail store (mikeysakke-voicemail)", cli_voicemail_serve_opts},

@@ -165,6 +165,13 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_devices(const ms_keystore *ks, char *se
                                                  size_t seen_cap, char *unseen,
                                                  size_t unseen_cap, char *detail,
                                                  size_t detail_cap);
+/* This device approves an enrolment request (kms device request) for another device of
+ * its own user: line receives "device <id> <hex HMAC-SHA256 under the InK>\n" for
+ * `kms device enrol --approval`. MS_ERR_ARG for any other request. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_approve_device(const ms_keystore *ks,
+                                                        const char *request, size_t len,
+                                                        char *line, size_t cap,
+                                                        char *detail, size_t detail_cap);
 /* The user has checked the unseen devices (they are theirs): they become seen. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_devices_accept(ms_keystore *ks, char *detail,
                                                         size_t detail_cap);

@@ -999,3 +999,42 @@ ms_err ms_keystore_devices_accept(ms_keystore *ks, char *detail, size_t cap)
     free(buf);
     return err;
 }
+
+ms_err ms_keystore_approve_device(const ms_keystore *ks, const char *request, size_t len,
+                                  char *line, size_t cap, char *detail, size_t dcap)
+{
+    if (ks == NULL || request == NULL || line == NULL)
+        return ks_fail(MS_ERR_ARG, detail, dcap, "ms_keystore_approve_device: NULL argument");
+    /* only an enrolment request for this device's own user */
+    static const char header[] = "mikeysakke-request 1\n";
+    char want[MS_KEYSTORE_URI_MAX + 16];
+    snprintf(want, sizeof want, "\nuser=%s\n", ks->dev.user_uri);
+    char *text = malloc(len + 1);
+    if (text == NULL)
+        return ks_fail(MS_ERR_NOMEM, detail, dcap, "request");
+    memcpy(text, request, len);
+    text[len] = '\0';
+    ms_err err = MS_OK;
+    if (len < sizeof header - 1 || memcmp(text, header, sizeof header - 1) != 0 ||
+        strlen(text) != len || strstr(text, "\nkind=enrol\n") == NULL)
+        err = ks_fail(MS_ERR_ARG, detail, dcap, "not a device enrolment request");
+    else if (strstr(text, want) == NULL)
+        err = ks_fail(MS_ERR_ARG, detail, dcap, "the request is for another user than %s",
+                      ks->dev.user_uri);
+    free(text);
+    uint8_t mac[32];
+    char hex[65];
+    if (err == MS_OK && (err = ms_kmsif_device_approval(mac, ks->dev.ink, request, len)) == MS_OK) {
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < 32; i++) {
+            hex[2 * i] = digits[mac[i] >> 4];
+            hex[2 * i + 1] = digits[mac[i] & 15];
+        }
+        hex[64] = '\0';
+        int n = snprintf(line, cap, "device %s %s\n", ks->dev.device_id, hex);
+        if (n < 0 || (size_t)n >= cap)
+            err = ks_fail(MS_ERR_BUFFER_TOO_SMALL, detail, dcap, "approval line");
+    }
+    ms_wipe(mac, sizeof mac);
+    return err;
+}

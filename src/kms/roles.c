@@ -12,12 +12,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "crypto/rng.h"
+#include "kmsif/kmsif.h"
 #include "util/detail.h"
 
-#define DEVICE_CTX "mikeysakke kms device approval"
 
 /* ---- keys and signatures ------------------------------------------------------------------- */
 
@@ -405,18 +404,9 @@ ms_err ms_approval_sign(const uint8_t seed[MS_ROLE_KEY_BYTES], const char *req, 
     return e;
 }
 
-static ms_err device_mac(const uint8_t ink[32], const char *device_id, const char *req,
-                         size_t len, uint8_t mac[32])
+static ms_err device_mac(const uint8_t ink[32], const char *req, size_t len, uint8_t mac[32])
 {
-    size_t ml = 0;
-    unsigned char *m = signed_octets(DEVICE_CTX, req, len, &ml);
-    if (m == NULL)
-        return MS_ERR_NOMEM;
-    (void)device_id; /* the request names the device; the MAC key is the device's own */
-    unsigned int out = 0;
-    int ok = HMAC(EVP_sha256(), ink, 32, m, ml, mac, &out) != NULL && out == 32;
-    OPENSSL_free(m);
-    return ok ? MS_OK : MS_ERR_INTERNAL;
+    return ms_kmsif_device_approval(mac, ink, req, len);
 }
 
 static bool device_id_ok(const char *id)
@@ -442,7 +432,7 @@ ms_err ms_approval_device_mac(const uint8_t ink[32], const char *device_id, cons
     memset(a, 0, sizeof *a);
     a->kind = MS_APPROVAL_DEVICE;
     snprintf(a->device_id, sizeof a->device_id, "%s", device_id);
-    return device_mac(ink, device_id, req, len, a->sig);
+    return device_mac(ink, req, len, a->sig);
 }
 
 ms_err ms_approval_device_check(const uint8_t ink[32], const char *req, size_t len,
@@ -451,7 +441,7 @@ ms_err ms_approval_device_check(const uint8_t ink[32], const char *req, size_t l
     if (ink == NULL || a == NULL || a->kind != MS_APPROVAL_DEVICE)
         return MS_ERR_ARG;
     uint8_t mac[32];
-    ms_err e = device_mac(ink, a->device_id, req, len, mac);
+    ms_err e = device_mac(ink, req, len, mac);
     if (e == MS_OK && CRYPTO_memcmp(mac, a->sig, 32) != 0)
         e = MS_ERR_SIGNATURE;
     OPENSSL_cleanse(mac, sizeof mac);

@@ -133,6 +133,11 @@ ms_err ms_kmsif_enrolment_parse(ms_device_keys *dev, ms_kms_certificate *cert,
 ms_err ms_kmsif_device_token(char token[MS_KMSIF_TOKEN_HEX + 1], const uint8_t ink[32],
                              const char *device_id);
 
+/* A device's approval of a KMS request text (a second device of its user):
+ * HMAC-SHA256(InK, "mikeysakke kms device approval" || 0x00 || request). */
+ms_err ms_kmsif_device_approval(uint8_t mac[32], const uint8_t ink[32], const char *request,
+                                size_t len);
+
 /* AES key wrap with padding (RFC 5649), for tests and reuse. kek_len is 16, 24 or 32;
  * in_len 1..4096. The output is in_len rounded up to 8, plus 8. The unwrap returns
  * MS_ERR_INVALID when the integrity check fails (wrong KEK, altered data) and

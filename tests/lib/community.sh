@@ -15,6 +15,7 @@ cm_name() { local u=${1#*:}; u=${u%%@*}; printf '%s' "${u#+}"; }
 
 community_up() {
     local ms_out=$work/community.log
+    ROLES=$work/auditors # set here too: a caller may source this file before $work is set
     umask 077
     printf 'kms passphrase for the call tests\n' >"$work/kms.pass"
     local scheme_opts="--scheme 3gpp --period-len 2592000"
