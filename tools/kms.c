@@ -5,8 +5,9 @@
  * the first `kms unseal`): a process with core dumps off, not ptrace-able, its memory
  * locked where allowed, listening on DIR/agent.sock (mode 0600, peer uid checked). The
  * other commands send it a request (a verb and its options, never a master secret; a
- * passphrase, PIN, share or auditor credential read from a file by the CLI may travel)
- * and print its answer. Commands that need no secret (status, user list, cert,
+ * passphrase, PIN or share read from a file by the CLI may travel) and print its answer.
+ * A privileged verb is signed by a role's key (protocol v2: fields v, auth, auth_key,
+ * auth_sig); the agent checks it with ms_kms_authorise before doing anything. Commands that need no secret (status, user list, cert,
  * audit verify, init) open the KMS directory themselves.
  *
  * Wire format (one request and one answer per connection): a 4-octet big-endian length,
@@ -1365,13 +1366,12 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
         ms_kms_extract_request r = {(const char *)rq, rn, approvals, an};
         e = ms_kms_audit_extract(k, &r, rsk, id, &id_len);
         if (e == MS_OK) {
-            char idhex[2 * MS_SAKKE_ID_MAX_BYTES + 1], who[512] = "", nonce[64] = "";
+            char idhex[2 * MS_SAKKE_ID_MAX_BYTES + 1], nonce[64] = "";
             cli_hex_encode(idhex, id, id_len);
             idhex[2 * id_len] = '\0';
             (void)ms_request_get(r.request, rn, "user", user, sizeof user);
             (void)ms_request_get(r.request, rn, "period", text, sizeof text);
             (void)ms_request_get(r.request, rn, "nonce", nonce, sizeof nonce);
-            (void)who;
             msg_add(ans, "data", rsk, sizeof rsk);
             msg_addf(ans, "out", "Extracted the RSK of %s for key period %s (audited, request "
                      "%s)\nidentifier = %s\n", user, text, nonce, idhex);

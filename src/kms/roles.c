@@ -215,7 +215,7 @@ ms_err ms_request_start(char *buf, size_t cap, size_t *len)
     size_t h = strlen(MS_REQUEST_HEADER);
     if (buf == NULL || len == NULL)
         return MS_ERR_ARG;
-    if (cap < h + 1 || cap > MS_REQUEST_MAX + 1 + 1024 * 1024)
+    if (cap < h + 1)
         return MS_ERR_BUFFER_TOO_SMALL;
     memcpy(buf, MS_REQUEST_HEADER, h + 1);
     *len = h;
