@@ -107,9 +107,15 @@ wait $bob3 || true
 sleep 0.2
 kill $tcpdump_pid 2>/dev/null || true
 wait $tcpdump_pid 2>/dev/null || true
-"$ms" kms audit extract --dir "$K" --user sip:bob@example.org --period current --reason bench \
-    --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-2.key" \
-    --out "$work/bob.rsk" >/dev/null 2>&1 || fail "audit extract failed"
+{ "$ms" kms audit request --dir "$K" --user sip:bob@example.org --period current --reason bench \
+      --out "$work/bench.req" &&
+  "$ms" kms audit approve --request "$work/bench.req" --key "$work/auditors/auditor-1.key" \
+      --out "$work/bench.ok1" &&
+  "$ms" kms audit approve --request "$work/bench.req" --key "$work/auditors/auditor-2.key" \
+      --out "$work/bench.ok2" &&
+  "$ms" kms audit extract --dir "$K" --request "$work/bench.req" \
+      --approval "$work/bench.ok1,$work/bench.ok2" --out "$work/bob.rsk"; } >/dev/null 2>&1 ||
+    fail "audit extract failed"
 "$ms" kms cert --dir "$K" >"$work/cert.xml"
 period=$(grep '"event":"established"' "$work/bob3.out" | sed -n 's/.*"period":\([0-9]*\).*/\1/p')
 best=""

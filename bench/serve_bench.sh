@@ -66,10 +66,10 @@ printf 'serve bench passphrase\n' > "$work/pass"
 quiet "$ms" kms init --dir "$K" --uri "$kmsuri" --passphrase-file "$work/pass" \
     --scrypt-log2n 10 --auditors 1 --auditor-out-dir "$work/auditors"
 quiet "$ms" kms unseal --dir "$K" --passphrase-file "$work/pass"
-quiet "$ms" kms user add --dir "$K" --user "$user"
-quiet "$ms" kms device enrol --dir "$K" --user "$user" --device "$device" --out "$work/dev.enrol"
-quiet "$ms" kms issue --dir "$K" --period current
-quiet "$ms" kms export --dir "$K" --period current --out "$work/export"
+quiet "$ms" kms user add --key "$work/auditors/operator.key" --dir "$K" --user "$user"
+quiet "$ms" kms device enrol --key "$work/auditors/officer-1.key" --dir "$K" --user "$user" --device "$device" --out "$work/dev.enrol"
+quiet "$ms" kms issue --key "$work/auditors/operator.key" --dir "$K" --period current
+quiet "$ms" kms export --key "$work/auditors/operator.key" --dir "$K" --period current --out "$work/export"
 quiet "$ms" kms seal --dir "$K"
 
 # The device's bearer token, HMAC-SHA256(InK, "mikeysakke-device-token:" || device id),

@@ -83,6 +83,7 @@ echo "Bob:   SHA-256(TGK and SRTP keys) = $(keys "$work/bob.keys")..."
 
 # ---- the KMS: sealed master secrets, users, offline key packages, audited extraction ----
 K="$work/kms"
+ROLES="$work/auditors" # kms init writes the role keys (operator, officers, auditors) here
 # the unseal agent and the distribution server must not outlive the demo, whatever happens
 dist_pid=
 trap '[ -z "$dist_pid" ] || kill "$dist_pid" 2>/dev/null; "$ms" kms seal --dir "$K" >/dev/null 2>&1; rm -rf "$work"' EXIT
@@ -98,12 +99,12 @@ step "KMS: unseal (a background agent now holds the master secrets in locked mem
 "$ms" kms status --dir "$K" | sed 's/^/  /'
 
 step "KMS: enrol Alice's and Bob's phones, issue this month's keys, export for the devices"
-"$ms" kms user add --dir "$K" --user tel:+447700900123
-"$ms" kms user add --dir "$K" --user tel:+447700900456
-"$ms" kms device enrol --dir "$K" --user tel:+447700900123 --device alice-phone --out "$work/alice.enrol"
-"$ms" kms device enrol --dir "$K" --user tel:+447700900456 --device bob-phone --out "$work/bob.enrol"
-"$ms" kms issue --dir "$K" --period current
-"$ms" kms export --dir "$K" --period current --out "$work/media"
+"$ms" kms user add --key "$ROLES/operator.key" --dir "$K" --user tel:+447700900123
+"$ms" kms user add --key "$ROLES/operator.key" --dir "$K" --user tel:+447700900456
+"$ms" kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user tel:+447700900123 --device alice-phone --out "$work/alice.enrol"
+"$ms" kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user tel:+447700900456 --device bob-phone --out "$work/bob.enrol"
+"$ms" kms issue --key "$ROLES/operator.key" --dir "$K" --period current
+"$ms" kms export --key "$ROLES/operator.key" --dir "$K" --period current --out "$work/media"
 grep -v '^#' "$work/media/index.txt" | awk '{print "  " $3 "  (" $2 ")"}'
 Zc=$(sed -n 's:.*<PubEncKey>\(.*\)</PubEncKey>.*:\1:p' "$K/certificate.xml")
 KPAKc=$(sed -n 's:.*<PubAuthKey>\(.*\)</PubAuthKey>.*:\1:p' "$K/certificate.xml")
@@ -162,9 +163,14 @@ else
 fi
 
 step "Audit: two auditors release Bob's decryption key for the month of the call (logged first)"
-"$ms" kms audit extract --dir "$K" --user tel:+447700900456 --period "$T" \
-    --reason "demo: warrant 2025/42" --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-3.key" \
-    --out "$work/bob-extracted.rsk" | sed 's/^/  /'
+"$ms" kms audit request --dir "$K" --user tel:+447700900456 --period "$T" \
+    --reason "demo: warrant 2025/42" --out "$work/extract.req" | sed 's/^/  /'
+for a in 1 3; do # each auditor reads the request and signs exactly it
+    "$ms" kms audit approve --request "$work/extract.req" --key "$ROLES/auditor-$a.key" \
+        --out "$work/extract.ok$a" >/dev/null
+done
+"$ms" kms audit extract --dir "$K" --request "$work/extract.req" \
+    --approval "$work/extract.ok1,$work/extract.ok3" --out "$work/bob-extracted.rsk" | sed 's/^/  /'
 if [ "$have_call" = 1 ]; then
     "$ms" mikey respond --uri tel:+447700900456 --kms kms.example.org --public "$Zc" --kpak "$KPAKc" \
         --rsk "$work/bob-extracted.rsk" --in "$work/call.imsg" --now "$T" > "$work/auditor.call"
@@ -172,11 +178,13 @@ if [ "$have_call" = 1 ]; then
     [ "$(keys "$work/auditor.call")" = "$(keys "$work/bob.call")" ] || { echo "demo: auditor's keys differ" >&2; exit 1; }
 fi
 echo "One user, one month, recorded before release:"
-tail -1 "$K/audit.log" | cut -d' ' -f3-8 | sed 's/^/  /'
+tail -1 "$K/audit.log" | cut -d' ' -f3-9 | sed 's/^/  /'
+echo "The same approvals a second time are refused (the request's nonce is spent):"
+"$ms" kms audit extract --dir "$K" --request "$work/extract.req" \
+    --approval "$work/extract.ok1,$work/extract.ok3" --out "$work/again.rsk" 2>&1 | sed 's/^/  /' || true
 echo "A request for two users is refused:"
-"$ms" kms audit extract --dir "$K" --user tel:+447700900456,tel:+447700900123 --period "$T" \
-    --reason "fishing" --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-2.key" \
-    --out "$work/nope.rsk" 2>&1 | sed 's/^/  /' || true
+"$ms" kms audit request --dir "$K" --user tel:+447700900456,tel:+447700900123 --period "$T" \
+    --reason "fishing" --out "$work/nope.req" 2>&1 | sed 's/^/  /' || true
 
 step "KMS: seal (the agent wipes the secrets and exits); the audit log verifies with the public key"
 "$ms" kms seal --dir "$K"

@@ -107,9 +107,14 @@ if [ "$capture" = 1 ]; then
     kill "$tcpdump_pid" 2>/dev/null || true
     wait "$tcpdump_pid" 2>/dev/null || true
     step "Audit: two auditors release Bob's key for this period; the capture is decrypted"
-    "$ms" kms audit extract --dir "$K" --user "$BOB" --period current --reason "demo: warrant 2026/7" \
-        --credential "$work/auditors/auditor-1.key,$work/auditors/auditor-2.key" \
-        --out "$work/bob.rsk" | sed 's/^/  /'
+    "$ms" kms audit request --dir "$K" --user "$BOB" --period current --reason "demo: warrant 2026/7" \
+        --out "$work/extract.req" >/dev/null
+    for a in 1 2; do
+        "$ms" kms audit approve --request "$work/extract.req" --key "$work/auditors/auditor-$a.key" \
+            --out "$work/extract.ok$a" >/dev/null
+    done
+    "$ms" kms audit extract --dir "$K" --request "$work/extract.req" \
+        --approval "$work/extract.ok1,$work/extract.ok2" --out "$work/bob.rsk" | sed 's/^/  /'
     "$ms" kms cert --dir "$K" >"$work/cert.xml"
     period=$(grep -o 'key period [0-9]*' "$work/bob.out" | head -1 | cut -d' ' -f3)
     "$ms" audit decrypt --capture "$work/wire.pcap" --rsk "$work/bob.rsk" --uri "$BOB" \

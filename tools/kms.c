@@ -5,8 +5,9 @@
  * the first `kms unseal`): a process with core dumps off, not ptrace-able, its memory
  * locked where allowed, listening on DIR/agent.sock (mode 0600, peer uid checked). The
  * other commands send it a request (a verb and its options, never a master secret; a
- * passphrase, PIN, share or auditor credential read from a file by the CLI may travel)
- * and print its answer. Commands that need no secret (status, user list, cert,
+ * passphrase, PIN or share read from a file by the CLI may travel) and print its answer.
+ * A privileged verb is signed by a role's key (protocol v2: fields v, auth, auth_key,
+ * auth_sig); the agent checks it with ms_kms_authorise before doing anything. Commands that need no secret (status, user list, cert,
  * audit verify, init) open the KMS directory themselves.
  *
  * Wire format (one request and one answer per connection): a 4-octet big-endian length,
@@ -43,6 +44,7 @@
 #endif
 
 #include "config.h"
+#include "kms/roles.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 #include "net/http.h"
@@ -71,10 +73,17 @@ const struct cli_opt cli_kms_init_opts[] = {
     {"--token", "LABEL", 0, "the token label"},
     {"--pin-file", "FILE", 0, "the token user PIN (mode 0600)"},
     {"--key-label", "L", 0, "the AES key's label in the token (default mikeysakke-kms)"},
-    {"--auditors", "N", CLI_REQUIRED, "auditor credentials to create (1 to 16)"},
-    {"--approvals", "M", 0, "distinct credentials an extraction needs (default 1)"},
+    {"--auditors", "N", 0, "auditor key pairs to create (1 to 16)"},
+    {"--auditor-keys", "PUB[,PUB]", 0, "or: the auditors' public key files"},
+    {"--approvals", "M", 0, "distinct auditors an extraction needs (default 1)"},
+    {"--auditor-out-dir", "DIR", 0, "write auditor-N.key (0600) and auditor-N.pub here"},
     {"--max-periods-ahead", "N", 0, "kms issue: at most N key periods after the current one (1-1000, default 2)"},
-    {"--auditor-out-dir", "DIR", CLI_REQUIRED, "write auditor-1.key ... here (mode 0600)"},
+    {"--officers", "N", 0, "enrolment officer key pairs to create (default 2)"},
+    {"--officer-keys", "PUB[,PUB]", 0, "or: the enrolment officers' public key files"},
+    {"--enrol-approvals", "M", 0, "officers approving a user's second device (default 2)"},
+    {"--officer-out-dir", "DIR", 0, "write officer-N.key/.pub here (default --auditor-out-dir)"},
+    {"--operator-key", "PUB", 0, "the operator's public key file (else one is created)"},
+    {"--operator-out-dir", "DIR", 0, "write operator.key/.pub here (default --auditor-out-dir)"},
     {"--scrypt-log2n", "N", 0, "scrypt cost (default 17); small values for tests only"},
     {"--audit-syslog", NULL, CLI_FLAG, "copy the audit log to syslog as it is written"},
     OPT_END,
@@ -92,32 +101,64 @@ const struct cli_opt cli_kms_status_opts[] = {OPT_DIR, OPT_END};
 const struct cli_opt cli_kms_seal_opts[] = {OPT_DIR, OPT_END};
 const struct cli_opt cli_kms_agent_opts[] = {OPT_DIR, OPT_END};
 #define OPT_USER {"--user", "URI", CLI_REQUIRED, "the user's URI (tel:, sip:, MC service ID)"}
-const struct cli_opt cli_kms_user_add_opts[] = {OPT_DIR, OPT_USER, OPT_END};
+#define OPT_OPERATOR_KEY {"--key", "FILE", CLI_REQUIRED, "the operator's private key (mode 0600)"}
+const struct cli_opt cli_kms_user_add_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
 const struct cli_opt cli_kms_user_list_opts[] = {OPT_DIR, OPT_END};
-const struct cli_opt cli_kms_user_suspend_opts[] = {OPT_DIR, OPT_USER, OPT_END};
-const struct cli_opt cli_kms_user_resume_opts[] = {OPT_DIR, OPT_USER, OPT_END};
-const struct cli_opt cli_kms_user_remove_opts[] = {OPT_DIR, OPT_USER, OPT_END};
+const struct cli_opt cli_kms_user_suspend_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
+const struct cli_opt cli_kms_user_resume_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
+const struct cli_opt cli_kms_user_remove_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
 const struct cli_opt cli_kms_device_enrol_opts[] = {
     OPT_DIR, OPT_USER,
     {"--device", "ID", CLI_REQUIRED, "the device ID (letters, digits, . _ - : @)"},
     {"--out", "FILE", CLI_REQUIRED, "write the enrolment file here (mode 0600)"},
+    {"--key", "FILE", CLI_REQUIRED, "an enrolment officer's private key (mode 0600)"},
+    {"--request", "FILE", 0, "second device: the approved request (kms device request)"},
+    {"--approval", "FILE[,FILE]", 0, "second device: officers' or the user's device's approvals"},
+    OPT_END,
+};
+const struct cli_opt cli_kms_device_request_opts[] = {
+    OPT_DIR, OPT_USER,
+    {"--device", "ID", CLI_REQUIRED, "the new device's ID"},
+    {"--expires-in", "SECONDS", 0, "how long approvals stay usable (default 86400)"},
+    {"--out", "FILE", CLI_REQUIRED, "write the request here"},
+    OPT_END,
+};
+const struct cli_opt cli_kms_device_approve_opts[] = {
+    {"--request", "FILE", CLI_REQUIRED, "the request to approve (read it first)"},
+    {"--key", "FILE", CLI_REQUIRED, "your enrolment officer key (mode 0600)"},
+    {"--out", "FILE", CLI_REQUIRED, "write the approval here"},
     OPT_END,
 };
 #define OPT_PERIOD {"--period", "P", CLI_REQUIRED, "key period: number, current, next or a TIME"}
 const struct cli_opt cli_kms_issue_opts[] = {
     OPT_DIR, OPT_PERIOD,
     {"--threads", "N", 0, "threads (default 2)"},
+    OPT_OPERATOR_KEY,
     OPT_END,
 };
 const struct cli_opt cli_kms_export_opts[] = {
     OPT_DIR, OPT_PERIOD,
     {"--out", "DIR", CLI_REQUIRED, "write the packages and index.txt here"},
+    OPT_OPERATOR_KEY,
+    OPT_END,
+};
+const struct cli_opt cli_kms_audit_request_opts[] = {
+    OPT_DIR, OPT_USER, OPT_PERIOD,
+    {"--reason", "TEXT", CLI_REQUIRED, "why (recorded in the audit log)"},
+    {"--expires-in", "SECONDS", 0, "how long approvals stay usable (default 86400)"},
+    {"--out", "FILE", CLI_REQUIRED, "write the request here"},
+    OPT_END,
+};
+const struct cli_opt cli_kms_audit_approve_opts[] = {
+    {"--request", "FILE", CLI_REQUIRED, "the extraction request to approve (read it first)"},
+    {"--key", "FILE", CLI_REQUIRED, "your auditor key (mode 0600)"},
+    {"--out", "FILE", CLI_REQUIRED, "write the approval here"},
     OPT_END,
 };
 const struct cli_opt cli_kms_audit_extract_opts[] = {
-    OPT_DIR, OPT_USER, OPT_PERIOD,
-    {"--reason", "TEXT", CLI_REQUIRED, "why (recorded in the audit log)"},
-    {"--credential", "FILE[,FILE]", CLI_REQUIRED, "auditor credential file(s), comma separated"},
+    OPT_DIR,
+    {"--request", "FILE", CLI_REQUIRED, "the extraction request (kms audit request)"},
+    {"--approval", "FILE[,FILE]", CLI_REQUIRED, "auditors' approvals of it, comma separated"},
     {"--out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
     {"--checkpoint-out", "FILE", 0, "write the extraction's audit checkpoint here (default: "
                                     "stderr)"},
@@ -134,6 +175,7 @@ const struct cli_opt cli_kms_audit_checkpoint_opts[] = {OPT_DIR, OPT_END};
 const struct cli_opt cli_kms_audit_syslog_opts[] = {
     OPT_DIR,
     {"--copy", "yes|no", CLI_REQUIRED, "copy the audit log to syslog (authpriv) or stop"},
+    OPT_OPERATOR_KEY,
     OPT_END,
 };
 const struct cli_opt cli_kms_rollover_opts[] = {
@@ -142,6 +184,7 @@ const struct cli_opt cli_kms_rollover_opts[] = {
     {"--passphrase-file", "FILE", 0, "passphrase seal: the (new) passphrase"},
     {"--share-out-dir", "DIR", 0, "shares seal: write the new shares here"},
     {"--pin-file", "FILE", 0, "PKCS#11 seal: the token PIN"},
+    OPT_OPERATOR_KEY,
     OPT_END,
 };
 const struct cli_opt cli_kms_serve_opts[] = {
@@ -378,8 +421,8 @@ static ms_err kms_fail(ms_err e, const char *what)
     return cli_fail(e, "%s", what);
 }
 
-/* Writes the handed-out shares and credentials; wipes them. */
-static ms_err write_handout(ms_kms_handout *h, const char *share_dir, const char *auditor_dir)
+/* Writes the handed-out shares; wipes them. */
+static ms_err write_handout(ms_kms_handout *h, const char *share_dir)
 {
     ms_err e = MS_OK;
     char path[PATH_MAX + 64];
@@ -389,34 +432,194 @@ static ms_err write_handout(ms_kms_handout *h, const char *share_dir, const char
         if (e == MS_OK)
             printf("custodian share %zu: %s\n", i + 1, path);
     }
-    for (size_t i = 0; auditor_dir != NULL && i < h->n_credentials && e == MS_OK; i++) {
-        snprintf(path, sizeof path, "%s/auditor-%zu.key", auditor_dir, i + 1);
-        e = cli_write_secret("--auditor-out-dir", path, h->credential[i],
-                             MS_KMS_CREDENTIAL_BYTES, 0);
-        if (e == MS_OK)
-            printf("auditor credential %zu: %s\n", i + 1, path);
-    }
     ms_wipe(h, sizeof *h);
     return e;
 }
 
+/* ---- role keys ------------------------------------------------------------------------------ */
+
+/* The roles of a new KMS: public keys given as files, or pairs made here (the private
+ * halves written once the KMS exists). */
+struct role_set {
+    uint8_t operator_pub[MS_KMS_ROLE_KEY_BYTES];
+    uint8_t officer_pub[MS_KMS_MAX_OFFICERS][MS_KMS_ROLE_KEY_BYTES];
+    uint8_t auditor_pub[MS_KMS_MAX_AUDITORS][MS_KMS_ROLE_KEY_BYTES];
+    uint8_t operator_seed[MS_ROLE_KEY_BYTES]; /* secret, when made here */
+    uint8_t officer_seed[MS_KMS_MAX_OFFICERS][MS_ROLE_KEY_BYTES];
+    uint8_t auditor_seed[MS_KMS_MAX_AUDITORS][MS_ROLE_KEY_BYTES];
+    bool operator_made, officers_made, auditors_made;
+    unsigned n_officers, n_auditors;
+};
+
+/* Public key files named in a comma-separated list. */
+static ms_err read_pub_list(const char *opt, const char *list, uint8_t (*out)[MS_KMS_ROLE_KEY_BYTES],
+                            unsigned max, unsigned *n)
+{
+    char *copy = strdup(list), *save = NULL;
+    if (copy == NULL)
+        return cli_fail(MS_ERR_NOMEM, "%s", opt);
+    ms_err e = MS_OK;
+    *n = 0;
+    for (char *f = strtok_r(copy, ",", &save); f != NULL && e == MS_OK;
+         f = strtok_r(NULL, ",", &save)) {
+        char detail[PATH_MAX + 128] = "";
+        if (*n == max)
+            e = cli_fail(MS_ERR_USAGE, "%s: at most %u keys", opt, max);
+        else if ((e = ms_role_pub_read(f, out[*n], detail, sizeof detail)) != MS_OK)
+            e = cli_fail(e, "%s %s", opt, detail);
+        else
+            (*n)++;
+    }
+    free(copy);
+    if (e == MS_OK && *n == 0)
+        e = cli_fail(MS_ERR_USAGE, "%s: no key file named", opt);
+    return e;
+}
+
+/* Writes name.key (private, 0600) and name.pub into dir; wipes nothing (the caller does). */
+static ms_err write_role_pair(const char *opt, const char *dir, const char *name,
+                              const uint8_t seed[MS_ROLE_KEY_BYTES],
+                              const uint8_t pub[MS_KMS_ROLE_KEY_BYTES])
+{
+    char path[PATH_MAX + 64], line[2 * MS_ROLE_KEY_BYTES + 2];
+    snprintf(path, sizeof path, "%s/%s.key", dir, name);
+    ms_role_hex_line(line, seed);
+    ms_err e = write_private(opt, path, line, strlen(line));
+    ms_wipe(line, sizeof line);
+    if (e != MS_OK)
+        return e;
+    printf("%s key: %s\n", name, path);
+    snprintf(path, sizeof path, "%s/%s.pub", dir, name);
+    ms_role_hex_line(line, pub);
+    e = write_private(opt, path, line, strlen(line));
+    if (e == MS_OK)
+        chmod(path, 0644); /* public */
+    return e;
+}
+
+static ms_err write_roles(const struct role_set *r, const char *operator_dir,
+                          const char *officer_dir, const char *auditor_dir)
+{
+    ms_err e = MS_OK;
+    char name[32];
+    if (r->operator_made)
+        e = write_role_pair("--operator-out-dir", operator_dir, "operator", r->operator_seed,
+                            r->operator_pub);
+    for (unsigned i = 0; r->officers_made && i < r->n_officers && e == MS_OK; i++) {
+        snprintf(name, sizeof name, "officer-%u", i + 1);
+        e = write_role_pair("--officer-out-dir", officer_dir, name, r->officer_seed[i],
+                            r->officer_pub[i]);
+    }
+    for (unsigned i = 0; r->auditors_made && i < r->n_auditors && e == MS_OK; i++) {
+        snprintf(name, sizeof name, "auditor-%u", i + 1);
+        e = write_role_pair("--auditor-out-dir", auditor_dir, name, r->auditor_seed[i],
+                            r->auditor_pub[i]);
+    }
+    return e;
+}
+
+/* The roles from init's options. */
+static ms_err init_roles(const struct cli_args *args, struct role_set *r, ms_kms_config *cfg)
+{
+    ms_err e;
+    uint64_t v;
+    const char *aud_keys = cli_get(args, "--auditor-keys"), *off_keys = cli_get(args, "--officer-keys");
+    const char *aud_dir = cli_get(args, "--auditor-out-dir");
+    const char *off_dir = cli_get(args, "--officer-out-dir") ? cli_get(args, "--officer-out-dir") : aud_dir;
+    const char *op_dir = cli_get(args, "--operator-out-dir") ? cli_get(args, "--operator-out-dir") : aud_dir;
+    if ((cli_get(args, "--auditors") != NULL) == (aud_keys != NULL))
+        return cli_fail(MS_ERR_USAGE, "give --auditors N (with --auditor-out-dir) or --auditor-keys");
+    if (cli_get(args, "--officers") != NULL && off_keys != NULL)
+        return cli_fail(MS_ERR_USAGE, "give --officers N or --officer-keys, not both");
+    if (aud_keys != NULL) {
+        if ((e = read_pub_list("--auditor-keys", aud_keys, r->auditor_pub, MS_KMS_MAX_AUDITORS,
+                               &r->n_auditors)) != MS_OK)
+            return e;
+    } else {
+        if ((e = parse_uint("--auditors", cli_get(args, "--auditors"), MS_KMS_MAX_AUDITORS, &v)) != MS_OK)
+            return e;
+        if (v == 0)
+            return cli_fail(MS_ERR_USAGE, "--auditors: 1 to %d", MS_KMS_MAX_AUDITORS);
+        if (aud_dir == NULL)
+            return cli_fail(MS_ERR_USAGE, "--auditors needs --auditor-out-dir");
+        r->n_auditors = (unsigned)v;
+        r->auditors_made = true;
+        for (unsigned i = 0; i < r->n_auditors; i++)
+            if ((e = ms_role_keygen(r->auditor_seed[i], r->auditor_pub[i], NULL)) != MS_OK)
+                return cli_fail(e, "auditor keys");
+    }
+    if (off_keys != NULL) {
+        if ((e = read_pub_list("--officer-keys", off_keys, r->officer_pub, MS_KMS_MAX_OFFICERS,
+                               &r->n_officers)) != MS_OK)
+            return e;
+    } else {
+        v = 2;
+        if (cli_get(args, "--officers") != NULL &&
+            (e = parse_uint("--officers", cli_get(args, "--officers"), MS_KMS_MAX_OFFICERS, &v)) != MS_OK)
+            return e;
+        if (v == 0)
+            return cli_fail(MS_ERR_USAGE, "--officers: 1 to %d", MS_KMS_MAX_OFFICERS);
+        if (off_dir == NULL)
+            return cli_fail(MS_ERR_USAGE, "new officer keys need --officer-out-dir");
+        r->n_officers = (unsigned)v;
+        r->officers_made = true;
+        for (unsigned i = 0; i < r->n_officers; i++)
+            if ((e = ms_role_keygen(r->officer_seed[i], r->officer_pub[i], NULL)) != MS_OK)
+                return cli_fail(e, "officer keys");
+    }
+    if (cli_get(args, "--operator-key") != NULL) {
+        char detail[PATH_MAX + 128] = "";
+        if ((e = ms_role_pub_read(cli_get(args, "--operator-key"), r->operator_pub, detail,
+                                  sizeof detail)) != MS_OK)
+            return cli_fail(e, "--operator-key %s", detail);
+    } else {
+        if (op_dir == NULL)
+            return cli_fail(MS_ERR_USAGE, "a new operator key needs --operator-out-dir");
+        r->operator_made = true;
+        if ((e = ms_role_keygen(r->operator_seed, r->operator_pub, NULL)) != MS_OK)
+            return cli_fail(e, "operator key");
+    }
+    cfg->operator_key = r->operator_pub;
+    cfg->n_officers = r->n_officers;
+    cfg->officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])r->officer_pub;
+    cfg->n_auditors = r->n_auditors;
+    cfg->auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])r->auditor_pub;
+    cfg->approvals = 1;
+    if (cli_get(args, "--approvals") != NULL) {
+        if ((e = parse_uint("--approvals", cli_get(args, "--approvals"), cfg->n_auditors, &v)) != MS_OK)
+            return e;
+        if (v == 0)
+            return cli_fail(MS_ERR_USAGE, "--approvals: 1 to the number of auditors");
+        cfg->approvals = (unsigned)v;
+    }
+    cfg->enrol_approvals = r->n_officers < 2 ? r->n_officers : 2;
+    if (cli_get(args, "--enrol-approvals") != NULL) {
+        if ((e = parse_uint("--enrol-approvals", cli_get(args, "--enrol-approvals"),
+                            cfg->n_officers, &v)) != MS_OK)
+            return e;
+        if (v == 0)
+            return cli_fail(MS_ERR_USAGE, "--enrol-approvals: 1 to the number of officers");
+        cfg->enrol_approvals = (unsigned)v;
+    }
+    const char *dirs[3] = {r->auditors_made ? aud_dir : NULL, r->officers_made ? off_dir : NULL,
+                           r->operator_made ? op_dir : NULL};
+    for (size_t i = 0; i < 3; i++)
+        if (dirs[i] != NULL && (e = make_dir("--*-out-dir", dirs[i])) != MS_OK)
+            return e;
+    return MS_OK;
+}
+
 /* ---- kms init ------------------------------------------------------------------------------ */
+
+static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_config *cfgp,
+                          const struct role_set *roles);
 
 ms_err cli_kms_init(const struct cli_args *args)
 {
     const char *dir = cli_get(args, "--dir");
-    const char *pass_file = cli_get(args, "--passphrase-file");
-    const char *shares = cli_get(args, "--shares");
-    const char *share_dir = cli_get(args, "--share-out-dir");
-    const char *module = cli_get(args, "--pkcs11-module");
-    const char *token = cli_get(args, "--token");
-    const char *pin_file = cli_get(args, "--pin-file");
     const char *scheme = cli_get(args, "--scheme");
-    const char *auditor_dir = cli_get(args, "--auditor-out-dir");
     ms_kms_config cfg;
-    ms_kms_seal_material m;
     memset(&cfg, 0, sizeof cfg);
-    memset(&m, 0, sizeof m);
     ms_err e;
     uint64_t v;
 
@@ -445,20 +648,7 @@ ms_err cli_kms_init(const struct cli_args *args)
     if (cli_get(args, "--first-period") != NULL &&
         parse_time(cli_get(args, "--first-period"), &cfg.first_time) != 0)
         return cli_fail(MS_ERR_USAGE, "--first-period: YYYY-MM-DDTHH:MM:SSZ");
-    if ((e = parse_uint("--auditors", cli_get(args, "--auditors"), MS_KMS_MAX_AUDITORS, &v)) != MS_OK)
-        return e;
-    if (v == 0)
-        return cli_fail(MS_ERR_USAGE, "--auditors: 1 to %d", MS_KMS_MAX_AUDITORS);
-    cfg.n_auditors = (unsigned)v;
-    cfg.approvals = 1;
     cfg.audit_syslog = cli_get(args, "--audit-syslog") != NULL;
-    if (cli_get(args, "--approvals") != NULL) {
-        if ((e = parse_uint("--approvals", cli_get(args, "--approvals"), cfg.n_auditors, &v)) != MS_OK)
-            return e;
-        if (v == 0)
-            return cli_fail(MS_ERR_USAGE, "--approvals: 1 to --auditors");
-        cfg.approvals = (unsigned)v;
-    }
     if (cli_get(args, "--max-periods-ahead") != NULL) {
         if ((e = parse_uint("--max-periods-ahead", cli_get(args, "--max-periods-ahead"), 1000,
                             &cfg.max_periods_ahead)) != MS_OK)
@@ -466,6 +656,35 @@ ms_err cli_kms_init(const struct cli_args *args)
         if (cfg.max_periods_ahead == 0)
             return cli_fail(MS_ERR_USAGE, "--max-periods-ahead: 1 to 1000");
     }
+    struct role_set *roles = calloc(1, sizeof *roles);
+    if (roles == NULL)
+        return cli_fail(MS_ERR_NOMEM, "kms init");
+    if ((e = init_roles(args, roles, &cfg)) != MS_OK) {
+        ms_wipe(roles, sizeof *roles);
+        free(roles);
+        return e;
+    }
+    e = init_sealed(args, dir, &cfg, roles);
+    ms_wipe(roles, sizeof *roles);
+    free(roles);
+    return e;
+}
+
+/* kms init, once the roles are settled: the seal, the KMS, the handed-out files. */
+static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_config *cfgp,
+                          const struct role_set *roles)
+{
+    const char *pass_file = cli_get(args, "--passphrase-file");
+    const char *shares = cli_get(args, "--shares");
+    const char *share_dir = cli_get(args, "--share-out-dir");
+    const char *module = cli_get(args, "--pkcs11-module");
+    const char *token = cli_get(args, "--token");
+    const char *pin_file = cli_get(args, "--pin-file");
+    ms_kms_config cfg = *cfgp;
+    ms_kms_seal_material m;
+    memset(&m, 0, sizeof m);
+    ms_err e;
+    uint64_t v;
 
     int methods = (pass_file != NULL) + (shares != NULL) + (module != NULL);
     if (methods > 1)
@@ -509,8 +728,7 @@ ms_err cli_kms_init(const struct cli_args *args)
         m.passphrase = secret;
         m.passphrase_len = secret_len;
     }
-    if ((e = make_dir("--auditor-out-dir", auditor_dir)) != MS_OK ||
-        (share_dir != NULL && (e = make_dir("--share-out-dir", share_dir)) != MS_OK)) {
+    if (share_dir != NULL && (e = make_dir("--share-out-dir", share_dir)) != MS_OK) {
         ms_wipe(secret, sizeof secret);
         return e;
     }
@@ -527,8 +745,14 @@ ms_err cli_kms_init(const struct cli_args *args)
         return kms_fail(e, dir);
     }
     printf("KMS %s created in %s (sealed with %s)\n", cfg.kms_uri, dir, method_name(m.method));
-    e = write_handout(h, share_dir, auditor_dir);
+    e = write_handout(h, share_dir);
     free(h);
+    if (e == MS_OK)
+        e = write_roles(roles, cli_get(args, "--operator-out-dir") ? cli_get(args, "--operator-out-dir")
+                                                                    : cli_get(args, "--auditor-out-dir"),
+                        cli_get(args, "--officer-out-dir") ? cli_get(args, "--officer-out-dir")
+                                                           : cli_get(args, "--auditor-out-dir"),
+                        cli_get(args, "--auditor-out-dir"));
     if (e == MS_OK)
         printf("certificate: %s/certificate.xml\naudit public key: %s/audit.pub\n", dir, dir);
     return e;
@@ -627,6 +851,99 @@ static const char *msg_str(const struct msg *m, const char *key, size_t index, c
     memcpy(out, v, n);
     out[n] = '\0';
     return out;
+}
+
+/* The field at *off (then advanced): 1, or 0 at the end / on a malformed message. */
+static int msg_next(const struct msg *m, size_t *off, char key[256], const uint8_t **v,
+                    size_t *vlen)
+{
+    if (*off + 5 > m->len)
+        return 0;
+    size_t kl = m->buf[*off];
+    if (*off + 5 + kl > m->len)
+        return 0;
+    const uint8_t *p = m->buf + *off + 1 + kl;
+    size_t vl = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+    if (vl > m->len - (*off + 5 + kl))
+        return 0;
+    memcpy(key, m->buf + *off + 1, kl);
+    key[kl] = '\0';
+    *v = p + 4;
+    *vlen = vl;
+    *off += 5 + kl + vl;
+    return 1;
+}
+
+/* Fields that travel beside a signed command without being part of it: the signature
+ * itself, secrets (never in the signed text) and texts that carry their own approvals. */
+static bool unsigned_field(const char *key)
+{
+    static const char *const names[] = {"v", "auth", "auth_key", "auth_sig", "passphrase",
+                                        "pin", "request", "approval"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(key, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Signs req with the role key in key_path (protocol v2): the text holds every plain
+ * field, this KMS's URI, the time and a fresh nonce. */
+static ms_err sign_command(const char *dir, struct msg *req, const char *key_path)
+{
+    uint8_t seed[MS_ROLE_KEY_BYTES], pub[MS_KMS_ROLE_KEY_BYTES], sig[MS_ROLE_SIG_BYTES];
+    char detail[PATH_MAX + 128] = "";
+    ms_err e = ms_role_key_read(key_path, seed, detail, sizeof detail);
+    if (e != MS_OK)
+        return cli_fail(e, "--key %s", detail);
+    ms_kms *k = NULL;
+    ms_kms_status st;
+    e = ms_kms_open(&k, dir, NULL);
+    if (e == MS_OK)
+        e = ms_kms_status_get(k, &st);
+    ms_kms_close(k);
+    char *text = malloc(MS_REQUEST_MAX + 1), key[256];
+    size_t len = 0, off = 4, vl = 0;
+    const uint8_t *v;
+    if (e == MS_OK && text == NULL)
+        e = MS_ERR_NOMEM;
+    if (e == MS_OK)
+        e = ms_request_start(text, MS_REQUEST_MAX + 1, &len);
+    if (e == MS_OK)
+        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, "kind", "command");
+    if (e == MS_OK)
+        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, "kms", st.kms_uri);
+    while (e == MS_OK && msg_next(req, &off, key, &v, &vl)) {
+        char val[2048];
+        if (unsigned_field(key))
+            continue;
+        if (vl >= sizeof val || memchr(v, 0, vl) != NULL) {
+            e = MS_ERR_ARG;
+            break;
+        }
+        memcpy(val, v, vl);
+        val[vl] = '\0';
+        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, key, val);
+    }
+    char t[24];
+    uint64_t now = (uint64_t)time(NULL);
+    snprintf(t, sizeof t, "%llu", (unsigned long long)now);
+    if (e == MS_OK)
+        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, "time", t);
+    if (e == MS_OK)
+        e = ms_request_add_nonce(text, MS_REQUEST_MAX + 1, &len, now + 300, NULL);
+    if (e == MS_OK)
+        e = ms_role_public(seed, pub);
+    if (e == MS_OK)
+        e = ms_role_sign(seed, MS_ROLE_CTX_COMMAND, text, len, sig);
+    ms_wipe(seed, sizeof seed);
+    if (e == MS_OK) {
+        msg_adds(req, "v", "2");
+        msg_add(req, "auth", text, len);
+        msg_add(req, "auth_key", pub, sizeof pub);
+        msg_add(req, "auth_sig", sig, sizeof sig);
+    }
+    free(text);
+    return e == MS_OK ? MS_OK : kms_fail(e, "signing the request");
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -755,7 +1072,11 @@ static ms_err simple_request(const struct cli_args *args, const char *verb,
     for (size_t i = 0; i < n_opts; i++)
         if (cli_get(args, opts[i]) != NULL)
             msg_adds(&req, opts[i] + 2, cli_get(args, opts[i]));
-    ms_err e = agent_call(dir, &req, &ans);
+    ms_err e = MS_OK;
+    if (strcmp(verb, "status") != 0 && strcmp(verb, "checkpoint") != 0) /* the others: a role's */
+        e = sign_command(dir, &req, cli_get(args, "--key"));
+    if (e == MS_OK)
+        e = agent_call(dir, &req, &ans);
     msg_free(&req);
     msg_free(&ans);
     return e;
@@ -871,6 +1192,65 @@ static const char *settings_why(const struct agent *a)
     return strncmp(d, said, sizeof said - 1) == 0 ? d + sizeof said - 1 : d;
 }
 
+/* Verbs anyone allowed on the socket may send; every other needs a role's signature. */
+static bool open_verb(const char *verb)
+{
+    static const char *const names[] = {"status", "unseal", "seal", "user_list", "extract",
+                                         "checkpoint"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(verb, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static int count_signed(void *ctx, const char *key, const char *value)
+{
+    (void)value;
+    static const char *const envelope[] = {"kind", "kms", "time", "nonce", "expires"};
+    for (size_t i = 0; i < sizeof envelope / sizeof envelope[0]; i++)
+        if (strcmp(key, envelope[i]) == 0)
+            return 0;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* A request for a role's act: signed by a key of that role (the library checks the key,
+ * role, time and nonce), and every plain field is the signed one. */
+static ms_err agent_authorise(struct agent *a, const struct msg *req)
+{
+    char verb[32], v[8], role[32];
+    if (msg_str(req, "verb", 0, verb, sizeof verb) == NULL)
+        return MS_ERR_ARG;
+    if (open_verb(verb))
+        return MS_OK;
+    size_t tl = 0, kl = 0, sl = 0;
+    const uint8_t *t = msg_get(req, "auth", 0, &tl), *pk = msg_get(req, "auth_key", 0, &kl),
+                  *sg = msg_get(req, "auth_sig", 0, &sl);
+    if (msg_str(req, "v", 0, v, sizeof v) == NULL || strcmp(v, "2") != 0 || t == NULL ||
+        pk == NULL || sg == NULL || kl != MS_KMS_ROLE_KEY_BYTES || sl != MS_KMS_ROLE_SIG_BYTES)
+        return MS_ERR_ROLE; /* unsigned (protocol 1) or malformed */
+    ms_err e = ms_kms_authorise(a->kms, (const char *)t, tl, pk, sg, role);
+    if (e != MS_OK)
+        return e;
+    size_t off = 4, vl = 0, plain = 0, signed_n = 0;
+    char key[256], want[2048];
+    const uint8_t *val;
+    while (e == MS_OK && msg_next(req, &off, key, &val, &vl)) {
+        if (unsigned_field(key))
+            continue;
+        plain++;
+        if (ms_request_get((const char *)t, tl, key, want, sizeof want) != MS_OK ||
+            strlen(want) != vl || memcmp(want, val, vl) != 0)
+            e = MS_ERR_ROLE; /* a field changed or added after signing */
+    }
+    if (e == MS_OK && (ms_request_each((const char *)t, tl, count_signed, &signed_n) != MS_OK ||
+                       signed_n != plain))
+        e = MS_ERR_ROLE;
+    if (e != MS_OK)
+        ms_kms_actor_clear(a->kms);
+    return e;
+}
+
 /* One request: fills ans; returns the status. */
 static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *ans)
 {
@@ -958,7 +1338,27 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
         size_t len = 0;
         if (xml == NULL)
             return MS_ERR_NOMEM;
-        e = ms_kms_device_enrol(k, u, device, xml, XML_MAX, &len);
+        size_t rn = 0, an = 0;
+        const uint8_t *rq = msg_get(req, "request", 0, &rn);
+        if (rq == NULL) {
+            e = ms_kms_device_enrol(k, u, device, xml, XML_MAX, &len);
+        } else {
+            /* a second device: the approved request must be for this user and device */
+            const char *approvals[MS_KMS_MAX_OFFICERS * 2];
+            char abuf[MS_KMS_MAX_OFFICERS * 2][MS_APPROVAL_TEXT_MAX], ru[512], rd[128];
+            while (an < MS_KMS_MAX_OFFICERS * 2 &&
+                   msg_str(req, "approval", an, abuf[an], sizeof abuf[an]) != NULL) {
+                approvals[an] = abuf[an];
+                an++;
+            }
+            if (ms_request_get((const char *)rq, rn, "user", ru, sizeof ru) != MS_OK ||
+                ms_request_get((const char *)rq, rn, "device", rd, sizeof rd) != MS_OK ||
+                strcmp(ru, u) != 0 || strcmp(rd, device) != 0)
+                e = MS_ERR_APPROVAL;
+            else
+                e = ms_kms_device_enrol_approved(k, (const char *)rq, rn, approvals, an, xml,
+                                                 XML_MAX, &len);
+        }
         if (e == MS_OK)
             msg_add(ans, "data", xml, len);
         ms_wipe(xml, XML_MAX);
@@ -998,74 +1398,36 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
         return e;
     }
     if (strcmp(verb, "extract") == 0) {
-        const char *users[2];
-        uint64_t periods[2];
-        char ubuf[2][512];
-        size_t nu = 0, np = 0, nc = 0;
-        uint8_t(*creds)[MS_KMS_CREDENTIAL_BYTES] = calloc(MS_KMS_MAX_AUDITORS * 2, MS_KMS_CREDENTIAL_BYTES);
-        if (creds == NULL)
-            return MS_ERR_NOMEM;
-        for (size_t i = 0; i < 8 && nu < 2; i++) {
-            const char *s = msg_str(req, "user", i, ubuf[nu], sizeof ubuf[nu]);
-            if (s == NULL)
-                break;
-            if (strcmp(s, "*") == 0 || strcmp(s, "all") == 0) {
-                users[nu++] = s; /* a wildcard is never one user */
-                if (nu < 2)
-                    users[nu++] = s;
-                continue;
-            }
-            users[nu++] = s;
+        size_t rn = 0, an = 0;
+        const uint8_t *rq = msg_get(req, "request", 0, &rn);
+        const char *approvals[MS_KMS_MAX_AUDITORS * 2];
+        char abuf[MS_KMS_MAX_AUDITORS * 2][MS_APPROVAL_TEXT_MAX];
+        while (an < MS_KMS_MAX_AUDITORS * 2 &&
+               msg_str(req, "approval", an, abuf[an], sizeof abuf[an]) != NULL) {
+            approvals[an] = abuf[an];
+            an++;
         }
-        e = MS_OK;
-        for (size_t i = 0; i < 8 && np < 2; i++) {
-            if (msg_str(req, "period", i, text, sizeof text) == NULL)
-                break;
-            ms_err r = resolve_period(k, text, &periods[np]);
-            if (r == MS_ERR_AUDIT_SCOPE) {
-                periods[0] = periods[1] = 0;
-                np = 2; /* a range is never one period */
-            } else if (r != MS_OK) {
-                e = r;
-                break;
-            } else {
-                np++;
-            }
-        }
-        size_t n = 0;
-        const uint8_t *c;
-        while (e == MS_OK && nc < MS_KMS_MAX_AUDITORS * 2 &&
-               (c = msg_get(req, "credential", nc, &n)) != NULL) {
-            if (n != MS_KMS_CREDENTIAL_BYTES) {
-                e = MS_ERR_AUDITOR;
-                break;
-            }
-            memcpy(creds[nc++], c, n);
-        }
-        char reason[1024];
-        if (e == MS_OK && msg_str(req, "reason", 0, reason, sizeof reason) == NULL)
-            e = MS_ERR_ARG;
+        if (rq == NULL)
+            return MS_ERR_ARG;
         uint8_t rsk[MS_SAKKE_POINT_BYTES], id[MS_SAKKE_ID_MAX_BYTES];
         size_t id_len = 0;
+        ms_kms_extract_request r = {(const char *)rq, rn, approvals, an};
+        e = ms_kms_audit_extract(k, &r, rsk, id, &id_len);
         if (e == MS_OK) {
-            ms_kms_extract_request r = {users, nu, periods, np, reason,
-                                        (const uint8_t(*)[MS_KMS_CREDENTIAL_BYTES])creds, nc};
-            e = ms_kms_audit_extract(k, &r, rsk, id, &id_len);
-        }
-        if (e == MS_OK) {
-            char idhex[2 * MS_SAKKE_ID_MAX_BYTES + 1];
+            char idhex[2 * MS_SAKKE_ID_MAX_BYTES + 1], nonce[64] = "";
             cli_hex_encode(idhex, id, id_len);
             idhex[2 * id_len] = '\0';
+            (void)ms_request_get(r.request, rn, "user", user, sizeof user);
+            (void)ms_request_get(r.request, rn, "period", text, sizeof text);
+            (void)ms_request_get(r.request, rn, "nonce", nonce, sizeof nonce);
             msg_add(ans, "data", rsk, sizeof rsk);
             char cp[MS_KMS_CHECKPOINT_MAX];
             if (ms_kms_extract_checkpoint(k, cp, sizeof cp) == MS_OK)
                 msg_adds(ans, "checkpoint", cp);
-            msg_addf(ans, "out", "Extracted the RSK of %s for key period %llu (audited)\n"
-                     "identifier = %s\n", users[0], (unsigned long long)periods[0], idhex);
+            msg_addf(ans, "out", "Extracted the RSK of %s for key period %s (audited, request "
+                     "%s)\nidentifier = %s\n", user, text, nonce, idhex);
         }
         ms_wipe(rsk, sizeof rsk);
-        ms_wipe(creds, MS_KMS_MAX_AUDITORS * 2 * MS_KMS_CREDENTIAL_BYTES);
-        free(creds);
         return e;
     }
     if (strcmp(verb, "checkpoint") == 0) {
@@ -1151,7 +1513,10 @@ static int agent_serve(struct agent *a, int lfd)
             if (msg_init(&body)) {
                 /* kms serve: the HTTPS threads share the handle */
                 ms_kms_lock(a->kms);
-                ms_err e = agent_handle(a, &req, &body);
+                ms_err e = agent_authorise(a, &req);
+                if (e == MS_OK)
+                    e = agent_handle(a, &req, &body);
+                ms_kms_actor_clear(a->kms);
                 ms_kms_unlock(a->kms);
                 msg_addf(&ans, "status", "%d", (int)e);
                 if (e != MS_OK && msg_get(&body, "err", 0, &(size_t){0}) == NULL) /* unless the verb said why */
@@ -1600,6 +1965,157 @@ ms_err cli_kms_user_list(const struct cli_args *args)
     return e == MS_OK ? MS_OK : kms_fail(e, dir);
 }
 
+/* A text file read whole (a request or an approval: public, any mode). */
+static ms_err read_text_file(const char *opt, const char *path, char *out, size_t cap,
+                             size_t *len)
+{
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL)
+        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+    size_t n = fread(out, 1, cap, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err)
+        return cli_fail(MS_ERR_IO, "%s %s: read failed", opt, path);
+    if (n == cap)
+        return cli_fail(MS_ERR_BAD_LENGTH, "%s %s: file too long", opt, path);
+    out[n] = '\0';
+    *len = n;
+    return MS_OK;
+}
+
+/* The request file and each approval file of a comma-separated list, as fields. */
+static ms_err add_approved_request(struct msg *req, const char *request_path, const char *list)
+{
+    char *text = malloc(MS_REQUEST_MAX + 2);
+    size_t len = 0;
+    if (text == NULL)
+        return cli_fail(MS_ERR_NOMEM, "request");
+    ms_err e = read_text_file("--request", request_path, text, MS_REQUEST_MAX + 1, &len);
+    if (e == MS_OK && ms_request_check(text, len) != MS_OK)
+        e = cli_fail(MS_ERR_ARG, "--request %s: not a request file", request_path);
+    if (e == MS_OK)
+        msg_add(req, "request", text, len);
+    free(text);
+    char *copy = e == MS_OK ? strdup(list) : NULL, *save = NULL;
+    if (e == MS_OK && copy == NULL)
+        e = cli_fail(MS_ERR_NOMEM, "request");
+    for (char *f = copy ? strtok_r(copy, ",", &save) : NULL; f != NULL && e == MS_OK;
+         f = strtok_r(NULL, ",", &save)) {
+        char line[MS_APPROVAL_TEXT_MAX + 1];
+        ms_approval a;
+        if ((e = read_text_file("--approval", f, line, sizeof line, &len)) != MS_OK)
+            break;
+        if (ms_approval_parse(line, len, &a) != MS_OK) {
+            e = cli_fail(MS_ERR_ARG, "--approval %s: not an approval file", f);
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        msg_add(req, "approval", line, len);
+    }
+    free(copy);
+    return e;
+}
+
+/* `kms audit request` and `kms device request`: the request text, written for approvers. */
+static ms_err write_request(const struct cli_args *args, int extract)
+{
+    const char *dir = cli_get(args, "--dir"), *out = cli_get(args, "--out");
+    ms_err e = cli_check_new_file("--out", out, 0);
+    if (e != MS_OK)
+        return e;
+    uint64_t lifetime = 86400;
+    if (cli_get(args, "--expires-in") != NULL &&
+        (e = parse_uint("--expires-in", cli_get(args, "--expires-in"), 7 * 86400, &lifetime)) != MS_OK)
+        return e;
+    if (lifetime == 0)
+        return cli_fail(MS_ERR_USAGE, "--expires-in: 1 to 604800 seconds");
+    const char *user = cli_get(args, "--user");
+    ms_kms *k = NULL;
+    if ((e = ms_kms_open(&k, dir, NULL)) != MS_OK)
+        return kms_fail(e, dir);
+    char *text = malloc(MS_REQUEST_MAX + 1);
+    size_t len = 0;
+    uint64_t p = 0;
+    if (text == NULL)
+        e = MS_ERR_NOMEM;
+    else if (!extract)
+        e = ms_kms_request_enrol(k, user, cli_get(args, "--device"), lifetime, text,
+                                 MS_REQUEST_MAX + 1, &len);
+    else if (strchr(user, ',') != NULL || strchr(cli_get(args, "--period"), ',') != NULL)
+        e = MS_ERR_AUDIT_SCOPE; /* one user, one period */
+    else if ((e = resolve_period(k, cli_get(args, "--period"), &p)) == MS_OK)
+        e = ms_kms_request_extract(k, user, p, cli_get(args, "--reason"), lifetime, text,
+                                   MS_REQUEST_MAX + 1, &len);
+    ms_kms_close(k);
+    if (e == MS_OK && (e = write_private("--out", out, text, len)) == MS_OK) {
+        chmod(out, 0644); /* nothing secret: approvers read it */
+        fwrite(text, 1, len, stdout);
+        printf("request written to %s: each approver runs 'mikeysakke kms %s approve'\n", out,
+               extract ? "audit" : "device");
+    }
+    free(text);
+    return e == MS_OK ? MS_OK : kms_fail(e, extract ? "audit request" : "device request");
+}
+
+ms_err cli_kms_audit_request(const struct cli_args *args)
+{
+    return write_request(args, 1);
+}
+
+ms_err cli_kms_device_request(const struct cli_args *args)
+{
+    return write_request(args, 0);
+}
+
+/* An approver signs the request text they were shown, nothing else. */
+static ms_err approve(const struct cli_args *args, const char *kind)
+{
+    const char *out = cli_get(args, "--out"), *path = cli_get(args, "--request");
+    ms_err e = cli_check_new_file("--out", out, 0);
+    if (e != MS_OK)
+        return e;
+    char *text = malloc(MS_REQUEST_MAX + 2), kbuf[16], detail[PATH_MAX + 128] = "";
+    size_t len = 0;
+    if (text == NULL)
+        return cli_fail(MS_ERR_NOMEM, "request");
+    e = read_text_file("--request", path, text, MS_REQUEST_MAX + 1, &len);
+    if (e == MS_OK && (ms_request_check(text, len) != MS_OK ||
+                       ms_request_get(text, len, "kind", kbuf, sizeof kbuf) != MS_OK ||
+                       strcmp(kbuf, kind) != 0))
+        e = cli_fail(MS_ERR_ARG, "--request %s: not a %s request", path, kind);
+    uint8_t seed[MS_ROLE_KEY_BYTES];
+    ms_approval a;
+    char line[MS_APPROVAL_TEXT_MAX];
+    if (e == MS_OK && (e = ms_role_key_read(cli_get(args, "--key"), seed, detail,
+                                            sizeof detail)) != MS_OK)
+        e = cli_fail(e, "--key %s", detail);
+    if (e == MS_OK) {
+        e = ms_approval_sign(seed, text, len, &a);
+        ms_wipe(seed, sizeof seed);
+        if (e == MS_OK)
+            e = ms_approval_format(&a, line, sizeof line);
+        if (e == MS_OK && (e = write_private("--out", out, line, strlen(line))) == MS_OK) {
+            chmod(out, 0644);
+            printf("Approved:\n%sapproval written to %s\n", text + strlen(MS_REQUEST_HEADER),
+                   out);
+        }
+    }
+    free(text);
+    return e;
+}
+
+ms_err cli_kms_audit_approve(const struct cli_args *args)
+{
+    return approve(args, "extract");
+}
+
+ms_err cli_kms_device_approve(const struct cli_args *args)
+{
+    return approve(args, "enrol");
+}
+
 ms_err cli_kms_device_enrol(const struct cli_args *args)
 {
     const char *out = cli_get(args, "--out");
@@ -1614,7 +2130,14 @@ ms_err cli_kms_device_enrol(const struct cli_args *args)
     msg_adds(&req, "verb", "enrol");
     msg_adds(&req, "user", cli_get(args, "--user"));
     msg_adds(&req, "device", cli_get(args, "--device"));
-    e = agent_call(cli_get(args, "--dir"), &req, &ans);
+    if ((cli_get(args, "--request") != NULL) != (cli_get(args, "--approval") != NULL))
+        e = cli_fail(MS_ERR_USAGE, "--request and --approval go together");
+    if (e == MS_OK && cli_get(args, "--request") != NULL)
+        e = add_approved_request(&req, cli_get(args, "--request"), cli_get(args, "--approval"));
+    if (e == MS_OK)
+        e = sign_command(cli_get(args, "--dir"), &req, cli_get(args, "--key"));
+    if (e == MS_OK)
+        e = agent_call(cli_get(args, "--dir"), &req, &ans);
     size_t n = 0;
     const uint8_t *xml = e == MS_OK ? msg_get(&ans, "data", 0, &n) : NULL;
     if (e == MS_OK && xml == NULL)
@@ -1650,24 +2173,12 @@ ms_err cli_kms_export(const struct cli_args *args)
     msg_adds(&req, "verb", "export");
     msg_adds(&req, "period", cli_get(args, "--period"));
     msg_adds(&req, "out", abs);
-    e = agent_call(cli_get(args, "--dir"), &req, &ans);
+    e = sign_command(cli_get(args, "--dir"), &req, cli_get(args, "--key"));
+    if (e == MS_OK)
+        e = agent_call(cli_get(args, "--dir"), &req, &ans);
     msg_free(&req);
     msg_free(&ans);
     return e;
-}
-
-/* Adds each comma-separated item of list as one field. */
-static void add_list(struct msg *m, const char *key, const char *list)
-{
-    const char *p = list;
-    for (;;) {
-        const char *c = strchr(p, ',');
-        size_t n = c ? (size_t)(c - p) : strlen(p);
-        msg_add(m, key, p, n);
-        if (c == NULL)
-            break;
-        p = c + 1;
-    }
 }
 
 ms_err cli_kms_audit_extract(const struct cli_args *args)
@@ -1682,26 +2193,7 @@ ms_err cli_kms_audit_extract(const struct cli_args *args)
         return cli_fail(MS_ERR_NOMEM, "request");
     }
     msg_adds(&req, "verb", "extract");
-    add_list(&req, "user", cli_get(args, "--user"));
-    add_list(&req, "period", cli_get(args, "--period"));
-    msg_adds(&req, "reason", cli_get(args, "--reason"));
-    /* credentials: files named in a comma-separated list */
-    char *list = strdup(cli_get(args, "--credential"));
-    if (list == NULL) {
-        msg_free(&req);
-        msg_free(&ans);
-        return cli_fail(MS_ERR_NOMEM, "request");
-    }
-    char *save = NULL;
-    for (char *f = strtok_r(list, ",", &save); f != NULL && e == MS_OK;
-         f = strtok_r(NULL, ",", &save)) {
-        uint8_t cred[MS_KMS_CREDENTIAL_BYTES];
-        e = cli_read_secret("--credential", f, cred, sizeof cred, sizeof cred);
-        if (e == MS_OK)
-            msg_add(&req, "credential", cred, sizeof cred);
-        ms_wipe(cred, sizeof cred);
-    }
-    free(list);
+    e = add_approved_request(&req, cli_get(args, "--request"), cli_get(args, "--approval"));
     if (e == MS_OK)
         e = agent_call(cli_get(args, "--dir"), &req, &ans);
     size_t n = 0;
@@ -1723,6 +2215,16 @@ ms_err cli_kms_audit_extract(const struct cli_args *args)
     msg_free(&req);
     msg_free(&ans);
     return e;
+}
+
+/* What auditors look for in a verified log, one line each. */
+static int print_notable(void *ctx, const char *kind, const char *entry)
+{
+    size_t *counts = ctx;
+    bool extract = strcmp(kind, "extract") == 0;
+    counts[extract ? 0 : 1]++;
+    printf("%s: %s\n", extract ? "extraction" : "second device", entry);
+    return 0;
 }
 
 ms_err cli_kms_audit_verify(const struct cli_args *args)
@@ -1767,6 +2269,12 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
     if (e != MS_OK)
         return kms_fail(e, where);
     printf("audit log OK: %llu entries verified\n", (unsigned long long)n);
+    size_t counts[2] = {0, 0};
+    e = ms_kms_audit_notable(dir != NULL ? where : log, print_notable, counts);
+    if (e != MS_OK)
+        return kms_fail(e, where);
+    printf("%zu extraction%s, %zu device%s added to a user who already had one\n", counts[0],
+           counts[0] == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s");
     return MS_OK;
 }
 
@@ -1828,7 +2336,9 @@ ms_err cli_kms_rollover(const struct cli_args *args)
     if (field != NULL)
         msg_add(&req, field, secret, len);
     ms_wipe(secret, sizeof secret);
-    e = agent_call(dir, &req, &ans);
+    e = sign_command(dir, &req, cli_get(args, "--key"));
+    if (e == MS_OK)
+        e = agent_call(dir, &req, &ans);
     if (e == MS_OK && share_dir != NULL) {
         ms_kms_handout *h = calloc(1, sizeof *h);
         if (h == NULL)
@@ -1844,7 +2354,7 @@ ms_err cli_kms_rollover(const struct cli_args *args)
             /* the old shares no longer open the new seal: new names */
             char sub[PATH_MAX];
             snprintf(sub, sizeof sub, "%s", share_dir);
-            e = write_handout(h, sub, NULL);
+            e = write_handout(h, sub);
             free(h);
         }
     }

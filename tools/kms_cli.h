@@ -9,7 +9,8 @@
 
 #define CLI_KMS_VERBS(X)                                                                   \
     X(init) X(unseal) X(status) X(seal) X(agent) X(user_add) X(user_list) X(user_suspend)  \
-    X(user_resume) X(user_remove) X(device_enrol) X(issue) X(export) X(audit_extract)     \
+    X(user_resume) X(user_remove) X(device_enrol) X(device_request) X(device_approve) X(issue) X(export)        \
+    X(audit_request) X(audit_approve) X(audit_extract)     \
     X(audit_verify) X(rollover) X(cert) X(serve) X(audit_checkpoint) X(audit_syslog)
 
 #define CLI_KMS_DECLARE(v)                                                                 \

@@ -47,6 +47,7 @@ const struct cli_opt cli_user_status_opts[] = {
     OPT_KEYSTORE,
     OPT_PASSFILE,
     OPT_NOW,
+    {"--accept-devices", NULL, CLI_FLAG, "the devices listed as new are this user's: stop warning"},
     {NULL, NULL, 0, NULL},
 };
 const struct cli_opt cli_user_purge_opts[] = {
@@ -308,6 +309,54 @@ ms_err cli_user_init(const struct cli_args *args)
     return err;
 }
 
+const struct cli_opt cli_user_approve_device_opts[] = {
+    OPT_KEYSTORE,
+    OPT_PASSFILE,
+    {"--request", "FILE", CLI_REQUIRED, "the enrolment request (kms device request): read it first"},
+    {"--out", "FILE", CLI_REQUIRED, "write the approval here"},
+    {NULL, NULL, 0, NULL},
+};
+
+/* This device approves another device of its user: an HMAC under its InK over exactly
+ * the request shown. */
+ms_err cli_user_approve_device(const struct cli_args *args)
+{
+    const char *in = cli_get(args, "--request"), *out = cli_get(args, "--out");
+    ms_err err = cli_check_new_file("--out", out, 0);
+    uint8_t *req = NULL;
+    size_t len = 0;
+    if (err == MS_OK)
+        err = cli_read_input("--request", in, &req, &len);
+    if (err != MS_OK)
+        return err;
+    ms_keystore *ks = NULL;
+    err = open_ks(args, &ks);
+    char line[256], detail[512] = "";
+    if (err == MS_OK) {
+        err = ms_keystore_approve_device(ks, (const char *)req, len, line, sizeof line, detail,
+                                         sizeof detail);
+        ms_keystore_close(ks);
+        if (err != MS_OK)
+            err = cli_fail(err, "--request %s: %s", in, detail);
+    }
+    if (err == MS_OK) {
+        /* an approval of one request, used once: not secret, but nobody else's to change */
+        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        size_t n = strlen(line);
+        if (fd < 0 || write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
+            err = cli_fail(MS_ERR_IO, "--out %s: %s", out, strerror(errno));
+            if (fd >= 0)
+                unlink(out);
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    if (err == MS_OK)
+        printf("Approved:\n%.*sapproval written to %s\n", (int)len, (const char *)req, out);
+    free(req);
+    return err;
+}
+
 ms_err cli_user_import(const struct cli_args *args)
 {
     const char *in = cli_get(args, "--in");
@@ -368,6 +417,37 @@ ms_err cli_user_list(const struct cli_args *args)
     return err;
 }
 
+/* The user's devices as the KMS's signed packages list them; a device added since the
+ * first list is announced until the user accepts it. */
+static ms_err print_devices(ms_keystore *ks, bool accept)
+{
+    char detail[512] = "";
+    char *seen = malloc(2 * MS_KEYSTORE_DEVICES_MAX), *unseen = seen + MS_KEYSTORE_DEVICES_MAX;
+    if (seen == NULL)
+        return cli_fail(MS_ERR_NOMEM, "devices");
+    ms_err err = MS_OK;
+    if (accept && (err = ms_keystore_devices_accept(ks, detail, sizeof detail)) != MS_OK) {
+        free(seen);
+        return cli_fail(err, "devices: %s", detail);
+    }
+    err = ms_keystore_devices(ks, seen, MS_KEYSTORE_DEVICES_MAX, unseen,
+                              MS_KEYSTORE_DEVICES_MAX, detail, sizeof detail);
+    if (err == MS_OK && (seen[0] != '\0' || unseen[0] != '\0'))
+        printf("devices of this user = %s%s%s\n", seen, seen[0] && unseen[0] ? " " : "", unseen);
+    for (const char *p = unseen; err == MS_OK && *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        printf("WARNING: new device %.*s was added to this user; if it is not yours, tell "
+               "your security officer (accept it with --accept-devices)\n", (int)n, p);
+        fprintf(stderr, "mikeysakke: WARNING: a device not seen before was added to this "
+                "user: %.*s\n", (int)n, p);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    free(seen);
+    return err == MS_OK ? MS_OK : cli_fail(err, "devices: %s", detail);
+}
+
 ms_err cli_user_status(const struct cli_args *args)
 {
     uint64_t now = 0;
@@ -409,6 +489,11 @@ ms_err cli_user_status(const struct cli_args *args)
             err = cli_fail(err, "--keystore %s: %s", cli_get(args, "--keystore"), detail);
     } else {
         err = cli_fail(err, "--keystore %s: %s", cli_get(args, "--keystore"), detail);
+    }
+    if (err == MS_OK || err == MS_ERR_NO_KEYS) {
+        ms_err de = print_devices(ks, cli_get(args, "--accept-devices") != NULL);
+        if (err == MS_OK)
+            err = de;
     }
     free(st);
     ms_keystore_close(ks);

@@ -10,7 +10,7 @@
 
 #include "cli.h"
 
-#define CLI_USER_VERBS(X) X(init) X(import) X(list) X(status) X(purge) X(fetch)
+#define CLI_USER_VERBS(X) X(init) X(import) X(list) X(status) X(purge) X(fetch) X(approve_device)
 
 #define CLI_USER_DECLARE(v)                                                                \
     ms_err cli_user_##v(const struct cli_args *args);                                      \

@@ -156,6 +156,26 @@ typedef struct ms_keystore_state {
 MS_API MS_WARN_UNUSED ms_err ms_keystore_status(const ms_keystore *ks, ms_keystore_state *st,
                                                 uint64_t now, char *detail, size_t detail_cap);
 
+/* The user's devices as the KMS last listed them in a signed key package (recorded by
+ * ms_keystore_import): the first list is taken as seen; a device the KMS adds later is
+ * unseen until accepted, so a device quietly added beside this one shows. Both are
+ * space-separated ids ("" when no package carried a list yet). */
+#define MS_KEYSTORE_DEVICES_MAX 1536
+MS_API MS_WARN_UNUSED ms_err ms_keystore_devices(const ms_keystore *ks, char *seen,
+                                                 size_t seen_cap, char *unseen,
+                                                 size_t unseen_cap, char *detail,
+                                                 size_t detail_cap);
+/* This device approves an enrolment request (kms device request) for another device of
+ * its own user: line receives "device <id> <hex HMAC-SHA256 under the InK>\n" for
+ * `kms device enrol --approval`. MS_ERR_ARG for any other request. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_approve_device(const ms_keystore *ks,
+                                                        const char *request, size_t len,
+                                                        char *line, size_t cap,
+                                                        char *detail, size_t detail_cap);
+/* The user has checked the unseen devices (they are theirs): they become seen. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_devices_accept(ms_keystore *ks, char *detail,
+                                                        size_t detail_cap);
+
 /* Delete (overwrite, fsync, unlink) entries of periods that ended more than the grace
  * ago, except held periods (ms_keystore_set_holds). purged (may be NULL) receives their period numbers. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now,

@@ -80,7 +80,7 @@ typedef enum ms_err {
     MS_ERR_PACKAGE_DECRYPT = 52,         /* key package cannot be decrypted with this device's transport key */
     MS_ERR_PACKAGE_DEVICE = 53,          /* key package is for another user or device */
     MS_ERR_PACKAGE_REPLAY = 54,          /* key package is older than or the same as one already imported */
-    MS_ERR_AUDITOR = 55,                 /* auditor credential missing, wrong, or too few approvals */
+    MS_ERR_AUDITOR = 55,                 /* auditor approval missing, wrong, or too few approvals */
     MS_ERR_AUDIT_SCOPE = 56,             /* an extraction must name exactly one user and one key period */
     MS_ERR_AUDIT_LOG = 57,               /* the audit log cannot be written: request refused */
     MS_ERR_AUDIT_CHAIN = 58,             /* the audit log was altered, truncated or reordered */
@@ -107,6 +107,9 @@ typedef enum ms_err {
     MS_ERR_SETTINGS_CHANGED = 75, /* the KMS settings in kms.db were changed outside the KMS */
     /* Groups (src/group). */
     MS_ERR_GROUP = 76,       /* unknown group or member, or a group message that does not fit its roster */
+    MS_ERR_ROLE = 77,        /* request not signed by a key of a role allowed to do this */
+    MS_ERR_REQUEST_STALE = 78, /* signed request expired, out of time, or its nonce was already used */
+    MS_ERR_APPROVAL = 79,    /* a second device needs the approval of enrolment officers or the user's device */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -40,7 +40,9 @@ typedef struct ms_kms ms_kms;
 #define MS_KMS_MAX_SHARES 16
 #define MS_KMS_SHARE_MAX 64            /* octets of one encoded custodian share */
 #define MS_KMS_MAX_AUDITORS 16
-#define MS_KMS_CREDENTIAL_BYTES 32     /* one auditor credential */
+#define MS_KMS_MAX_OFFICERS 16
+#define MS_KMS_ROLE_KEY_BYTES 32       /* an Ed25519 public key of a role */
+#define MS_KMS_ROLE_SIG_BYTES 64
 #define MS_KMS_AUDIT_PUBLIC_BYTES 32
 
 /* The key-encryption material for sealing (create, rollover). Exactly the fields of
@@ -66,11 +68,18 @@ typedef struct ms_kms_config {
     uint64_t period_len;        /* hashed UID: key period length in seconds */
     uint64_t period_offset;     /* hashed UID: key period offset in seconds */
     uint64_t first_time;        /* NTP seconds in the first key period; 0 = now */
-    unsigned n_auditors;        /* 1..MS_KMS_MAX_AUDITORS credentials to hand out */
-    unsigned approvals;         /* distinct credentials an extraction needs (0 = 1) */
     bool audit_syslog;          /* copy the audit log to syslog as it is written */
     uint64_t max_periods_ahead; /* issue at most this many key periods after the current
                                  * one (0 = MS_KMS_DEFAULT_MAX_AHEAD) */
+
+    /* Roles (docs/audit.md): Ed25519 public keys, fixed at creation. */
+    const uint8_t *operator_key;                              /* one operator */
+    unsigned n_officers;                                      /* 1..MS_KMS_MAX_OFFICERS */
+    const uint8_t (*officer_keys)[MS_KMS_ROLE_KEY_BYTES];
+    unsigned enrol_approvals;   /* officers approving a user's second device (0 = 2, at most n_officers) */
+    unsigned n_auditors;                                      /* 1..MS_KMS_MAX_AUDITORS */
+    const uint8_t (*auditor_keys)[MS_KMS_ROLE_KEY_BYTES];
+    unsigned approvals;         /* distinct auditors an extraction needs (0 = 1) */
 } ms_kms_config;
 
 #define MS_KMS_DEFAULT_MAX_AHEAD 2
@@ -81,14 +90,12 @@ typedef struct ms_kms_handout {
     size_t n_shares;
     uint8_t share[MS_KMS_MAX_SHARES][MS_KMS_SHARE_MAX];
     size_t share_len[MS_KMS_MAX_SHARES];
-    size_t n_credentials;
-    uint8_t credential[MS_KMS_MAX_AUDITORS][MS_KMS_CREDENTIAL_BYTES];
 } ms_kms_handout;
 
 /* Creates a KMS in `dir` (made 0700 if absent; MS_ERR_EXISTS if it already holds a
  * KMS): store, master secrets (generation 0 from the key period of first_time), the
- * seal, certificate.xml, audit.pub, the auditors' credentials (the store keeps only
- * their SHA-256) and the first audit entry. `rng` may be NULL (OpenSSL's). */
+ * seal, certificate.xml, audit.pub, the role public keys and quorums (settings rows)
+ * and the first audit entry. `rng` may be NULL (OpenSSL's). */
 MS_API MS_WARN_UNUSED ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
                                            const ms_kms_seal_material *seal,
                                            ms_kms_handout *out, const ms_rng *rng);
@@ -152,8 +159,10 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_user_remove(ms_kms *k, const char *uri);
 typedef int (*ms_kms_user_fn)(void *ctx, const char *uri, bool suspended, size_t n_devices);
 MS_API MS_WARN_UNUSED ms_err ms_kms_user_list(ms_kms *k, ms_kms_user_fn cb, void *ctx);
 
-/* Enrols device `device_id` of an active user: draws its TrK and InK, stores them, and
- * writes the enrolment file (XML, secret to the device) to xml[0..*xml_len). */
+/* Enrols device `device_id` of an active user who has no device yet: draws its TrK and
+ * InK, stores them, and writes the enrolment file (XML, secret to the device) to
+ * xml[0..*xml_len). A user who already has a device: MS_ERR_APPROVAL (use
+ * ms_kms_device_enrol_approved). */
 MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri,
                                                  const char *device_id, char *xml,
                                                  size_t cap, size_t *xml_len);
@@ -163,6 +172,43 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri
  * current period; else MS_ERR_PERIOD with the reason, naming the limit, in detail. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, char *detail,
                                                 size_t cap);
+
+/* ---- roles, signed requests and approvals (src/kms/roles.c, docs/audit.md) ------------- */
+
+/* A request text for an act others approve: kind "extract" (user, period, reason) or
+ * "enrol" (user, device), with this KMS's URI, a fresh nonce and an expiry `lifetime`
+ * seconds from now (1..7 days). Works sealed. Scope: user "*" or "all": MS_ERR_AUDIT_SCOPE. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri,
+                                                    uint64_t period_no, const char *reason,
+                                                    uint64_t lifetime, char *text, size_t cap,
+                                                    size_t *len);
+MS_API MS_WARN_UNUSED ms_err ms_kms_request_enrol(ms_kms *k, const char *user_uri,
+                                                  const char *device_id, uint64_t lifetime,
+                                                  char *text, size_t cap, size_t *len);
+
+/* Checks a command signed by a role key (`pub`, `sig` over the text, context
+ * "mikeysakke kms command"): the key is one fixed at creation, the text names this KMS,
+ * kind=command, a verb the role may ask for (operator: user_add/suspend/resume/remove,
+ * issue, export, rollover; officer: enrol), a time within 5 minutes of the clock and a
+ * nonce never used before (recorded). MS_OK names the role ("operator", "officer-2") in
+ * role and makes the following audit entries carry "by=<role>" until
+ * ms_kms_actor_clear. Errors: MS_ERR_ROLE, MS_ERR_REQUEST_STALE, MS_ERR_ARG (malformed). */
+MS_API MS_WARN_UNUSED ms_err ms_kms_authorise(ms_kms *k, const char *text, size_t len,
+                                              const uint8_t pub[MS_KMS_ROLE_KEY_BYTES],
+                                              const uint8_t sig[MS_KMS_ROLE_SIG_BYTES],
+                                              char role[32]);
+MS_API void ms_kms_actor_clear(ms_kms *k);
+
+/* Enrols a second (or later) device on an "enrol" request approved by `enrol_approvals`
+ * distinct enrolment officers or by one of the user's existing devices (approvals in
+ * their one-line text form). Logged as "enrol ... second_device=1 approved_by=...";
+ * the request's nonce is spent in the same transaction. Errors as ms_kms_device_enrol,
+ * and MS_ERR_APPROVAL (too few or wrong approvals), MS_ERR_REQUEST_STALE. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol_approved(ms_kms *k, const char *request,
+                                                          size_t request_len,
+                                                          const char *const *approvals,
+                                                          size_t n_approvals, char *xml,
+                                                          size_t cap, size_t *xml_len);
 
 /* Issues the key sets of every device of every active user for `period_no` (crash-safe,
  * re-runnable; one audit entry per committed batch). threads 0 = 2. MS_ERR_PERIOD if
@@ -176,21 +222,23 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigne
 MS_API MS_WARN_UNUSED ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir,
                                            size_t *n_packages);
 
-/* An audited extraction request. The scope must be exactly one user and one key period
- * (else MS_ERR_AUDIT_SCOPE); every credential must be a valid auditor credential and at
- * least `approvals` distinct ones must be given (else MS_ERR_AUDITOR). */
+/* An audited extraction: a request text made by ms_kms_request_extract and the
+ * approvals (one-line text form "key <pub> <sig>") of at least `approvals` distinct
+ * auditors whose keys were fixed at creation, each over exactly that text. */
 typedef struct ms_kms_extract_request {
-    const char *const *users;
-    size_t n_users;
-    const uint64_t *periods;
-    size_t n_periods;
-    const char *reason;             /* required, recorded in the audit log */
-    const uint8_t (*credentials)[MS_KMS_CREDENTIAL_BYTES];
-    size_t n_credentials;
+    const char *request;
+    size_t request_len;
+    const char *const *approvals;
+    size_t n_approvals;
 } ms_kms_extract_request;
 
 /* Releases the user's RSK for the period into rsk (and its identifier into id) after the
- * "extract" entry has been appended and fsynced. Never a signing key. */
+ * "extract" entry (user, period, reason, the approving auditors, the request's nonce)
+ * has been appended and fsynced and the nonce recorded as spent in the same store
+ * transaction. Never a signing key. Errors: MS_ERR_AUDITOR (an approval that is not an
+ * auditor's, does not verify over this request, or too few distinct auditors),
+ * MS_ERR_REQUEST_STALE (expired, or nonce already used), MS_ERR_AUDIT_SCOPE, MS_ERR_ARG
+ * (malformed request, another KMS). */
 MS_API MS_WARN_UNUSED ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
                                                   uint8_t rsk[MS_SAKKE_POINT_BYTES],
                                                   uint8_t id[MS_SAKKE_ID_MAX_BYTES],
@@ -237,6 +285,15 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_checkpoint(const char *dir, con
  * copy can be checked as the log is. Needs the KMS unsealed. */
 #define MS_KMS_AUDIT_SYSLOG_IDENT "mikeysakke-kms-audit"
 MS_API MS_WARN_UNUSED ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on);
+
+/* The entries of an audit log (verify it first) that auditors look for: kind
+ * "extract" for every extraction, "second_device" for every device enrolled for a user
+ * who already had one. cb gets the entry without its prev and sig fields; it stops the
+ * walk by returning non-zero. MS_ERR_IO if the log cannot be read. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_notable(const char *log_path,
+                                                  int (*cb)(void *ctx, const char *kind,
+                                                            const char *entry),
+                                                  void *ctx);
 
 /* Master key rollover: a new generation valid from key period from_period, which must be
  * in the future (> the current period, > the last generation's): else MS_ERR_PERIOD.

@@ -197,6 +197,8 @@ ms_err ms_keystore_import(ms_keystore *ks, const char *xml, size_t len, uint64_t
     }
     if (report != NULL)
         report->package_time = pkg->time;
+    /* the signed list of the user's devices: one added beside this one shows */
+    err = ks_devices_record(ks, pkg->user_devices, detail, cap);
 out:
     ms_sakke_kms_free(sakke);
     if (pkg != NULL)

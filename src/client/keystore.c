@@ -836,3 +836,205 @@ out:
     ks_free_names(names, count);
     return err;
 }
+
+/* ---- the user's devices, as the KMS lists them ------------------------------------------ */
+
+#define DEVICES_FILE "devices"
+
+/* Whether id is one of the space-separated words of list. */
+static bool in_list(const char *list, const char *id, size_t id_len)
+{
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        if (n == id_len && memcmp(p, id, n) == 0)
+            return true;
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    return false;
+}
+
+static void list_add(char *list, size_t cap, const char *id, size_t id_len)
+{
+    size_t len = strlen(list);
+    if (in_list(list, id, id_len) || len + (len ? 1 : 0) + id_len + 1 > cap)
+        return;
+    if (len)
+        list[len++] = ' ';
+    memcpy(list + len, id, id_len);
+    list[len + id_len] = '\0';
+}
+
+/* Reads the devices file into seen/unseen (empty if absent); *present says if it was. */
+static ms_err devices_read(const ms_keystore *ks, char *seen, char *unseen, size_t cap,
+                           bool *present, char *detail, size_t dcap)
+{
+    seen[0] = unseen[0] = '\0';
+    *present = faccessat(ks->dir_fd, DEVICES_FILE, F_OK, 0) == 0;
+    if (!*present)
+        return MS_OK;
+    uint8_t *text = NULL;
+    size_t len = 0;
+    ms_err err = ks_read_file(ks, DEVICES_FILE, &text, &len, detail, dcap);
+    if (err != MS_OK)
+        return err;
+    for (char *line = (char *)text; *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl == NULL)
+            break;
+        *nl = '\0';
+        if (strncmp(line, "seen ", 5) == 0)
+            list_add(seen, cap, line + 5, strlen(line + 5));
+        else if (strncmp(line, "unseen ", 7) == 0)
+            list_add(unseen, cap, line + 7, strlen(line + 7));
+        else
+            err = ks_fail(MS_ERR_KEYSTORE, detail, dcap, "%s/%s: malformed", ks->dir,
+                          DEVICES_FILE);
+        line = nl + 1;
+    }
+    free(text);
+    return err;
+}
+
+static ms_err devices_write(const ms_keystore *ks, const char *seen, const char *unseen,
+                            char *detail, size_t cap)
+{
+    size_t max = 2 * strlen(seen) + 2 * strlen(unseen) + 64, len = 0;
+    char *text = malloc(max);
+    if (text == NULL)
+        return ks_fail(MS_ERR_NOMEM, detail, cap, "devices");
+    text[0] = '\0';
+    const char *lists[2] = {seen, unseen};
+    for (int w = 0; w < 2; w++)
+        for (const char *p = lists[w]; *p != '\0';) {
+            size_t n = strcspn(p, " ");
+            len += (size_t)snprintf(text + len, max - len, "%s %.*s\n", w ? "unseen" : "seen",
+                                    (int)n, p);
+            p += n;
+            while (*p == ' ')
+                p++;
+        }
+    ms_err err = ks_write_file(ks, DEVICES_FILE, (const uint8_t *)text, len, detail, cap);
+    free(text);
+    return err;
+}
+
+ms_err ks_devices_record(const ms_keystore *ks, const char *list, char *detail, size_t cap)
+{
+    if (list == NULL || list[0] == '\0')
+        return MS_OK; /* the KMS sent none */
+    char *seen = calloc(3, MS_KEYSTORE_DEVICES_MAX);
+    if (seen == NULL)
+        return ks_fail(MS_ERR_NOMEM, detail, cap, "devices");
+    char *unseen = seen + MS_KEYSTORE_DEVICES_MAX, *next = unseen + MS_KEYSTORE_DEVICES_MAX;
+    bool present = false;
+    ms_err err = devices_read(ks, seen, unseen, MS_KEYSTORE_DEVICES_MAX, &present, detail, cap);
+    if (err == MS_OK) {
+        /* the first list is what the user starts with; later, what they have not seen */
+        for (const char *p = list; *p != '\0';) {
+            size_t n = strcspn(p, " ");
+            if (!present || in_list(seen, p, n) ||
+                (n == strlen(ks->dev.device_id) && memcmp(p, ks->dev.device_id, n) == 0))
+                list_add(next, MS_KEYSTORE_DEVICES_MAX, p, n);
+            else
+                list_add(unseen, MS_KEYSTORE_DEVICES_MAX, p, n);
+            p += n;
+            while (*p == ' ')
+                p++;
+        }
+        /* seen devices the KMS no longer lists are gone; unseen ones stay until accepted */
+        err = devices_write(ks, next, unseen, detail, cap);
+    }
+    free(seen);
+    return err;
+}
+
+ms_err ms_keystore_devices(const ms_keystore *ks, char *seen, size_t seen_cap, char *unseen,
+                           size_t unseen_cap, char *detail, size_t cap)
+{
+    if (ks == NULL || seen == NULL || unseen == NULL || seen_cap == 0 || unseen_cap == 0)
+        return ks_fail(MS_ERR_ARG, detail, cap, "ms_keystore_devices: NULL argument");
+    char *buf = calloc(2, MS_KEYSTORE_DEVICES_MAX);
+    if (buf == NULL)
+        return ks_fail(MS_ERR_NOMEM, detail, cap, "devices");
+    bool present = false;
+    ms_err err = devices_read(ks, buf, buf + MS_KEYSTORE_DEVICES_MAX, MS_KEYSTORE_DEVICES_MAX,
+                              &present, detail, cap);
+    if (err == MS_OK && (strlen(buf) >= seen_cap ||
+                         strlen(buf + MS_KEYSTORE_DEVICES_MAX) >= unseen_cap))
+        err = MS_ERR_BUFFER_TOO_SMALL;
+    if (err == MS_OK) {
+        strcpy(seen, buf);
+        strcpy(unseen, buf + MS_KEYSTORE_DEVICES_MAX);
+    }
+    free(buf);
+    return err;
+}
+
+ms_err ms_keystore_devices_accept(ms_keystore *ks, char *detail, size_t cap)
+{
+    if (ks == NULL)
+        return ks_fail(MS_ERR_ARG, detail, cap, "ms_keystore_devices_accept: NULL argument");
+    char *buf = calloc(2, MS_KEYSTORE_DEVICES_MAX);
+    if (buf == NULL)
+        return ks_fail(MS_ERR_NOMEM, detail, cap, "devices");
+    ms_err err = lock_dir(ks, detail, cap);
+    bool present = false;
+    if (err == MS_OK) {
+        err = devices_read(ks, buf, buf + MS_KEYSTORE_DEVICES_MAX, MS_KEYSTORE_DEVICES_MAX,
+                           &present, detail, cap);
+        char *unseen = buf + MS_KEYSTORE_DEVICES_MAX;
+        for (const char *p = unseen; err == MS_OK && *p != '\0';) {
+            size_t n = strcspn(p, " ");
+            list_add(buf, MS_KEYSTORE_DEVICES_MAX, p, n);
+            p += n;
+            while (*p == ' ')
+                p++;
+        }
+        if (err == MS_OK && present)
+            err = devices_write(ks, buf, "", detail, cap);
+        unlock_dir(ks);
+    }
+    free(buf);
+    return err;
+}
+
+ms_err ms_keystore_approve_device(const ms_keystore *ks, const char *request, size_t len,
+                                  char *line, size_t cap, char *detail, size_t dcap)
+{
+    if (ks == NULL || request == NULL || line == NULL)
+        return ks_fail(MS_ERR_ARG, detail, dcap, "ms_keystore_approve_device: NULL argument");
+    /* only an enrolment request for this device's own user */
+    static const char header[] = "mikeysakke-request 1\n";
+    char want[MS_KEYSTORE_URI_MAX + 16];
+    snprintf(want, sizeof want, "\nuser=%s\n", ks->dev.user_uri);
+    char *text = malloc(len + 1);
+    if (text == NULL)
+        return ks_fail(MS_ERR_NOMEM, detail, dcap, "request");
+    memcpy(text, request, len);
+    text[len] = '\0';
+    ms_err err = MS_OK;
+    if (len < sizeof header - 1 || memcmp(text, header, sizeof header - 1) != 0 ||
+        strlen(text) != len || strstr(text, "\nkind=enrol\n") == NULL)
+        err = ks_fail(MS_ERR_ARG, detail, dcap, "not a device enrolment request");
+    else if (strstr(text, want) == NULL)
+        err = ks_fail(MS_ERR_ARG, detail, dcap, "the request is for another user than %s",
+                      ks->dev.user_uri);
+    free(text);
+    uint8_t mac[32];
+    char hex[65];
+    if (err == MS_OK && (err = ms_kmsif_device_approval(mac, ks->dev.ink, request, len)) == MS_OK) {
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < 32; i++) {
+            hex[2 * i] = digits[mac[i] >> 4];
+            hex[2 * i + 1] = digits[mac[i] & 15];
+        }
+        hex[64] = '\0';
+        int n = snprintf(line, cap, "device %s %s\n", ks->dev.device_id, hex);
+        if (n < 0 || (size_t)n >= cap)
+            err = ks_fail(MS_ERR_BUFFER_TOO_SMALL, detail, dcap, "approval line");
+    }
+    ms_wipe(mac, sizeof mac);
+    return err;
+}

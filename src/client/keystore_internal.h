@@ -85,6 +85,10 @@ int ks_get_hex(const char *rec, size_t len, const char *name, uint8_t *out, size
 ms_err ks_identity_write(const struct ms_keystore *ks, char *detail, size_t cap);
 ms_err ks_identity_read(struct ms_keystore *ks, char *detail, size_t cap);
 void ks_entry_name(char *out, size_t cap, const char *kms_uri, uint64_t period_no);
+/* Records the user's device list of an imported package (caller holds ks_lock): the
+ * first list as seen, later additions as unseen until ms_keystore_devices_accept. */
+ms_err ks_devices_record(const struct ms_keystore *ks, const char *list, char *detail,
+                         size_t cap);
 ms_err ks_entry_write(const struct ms_keystore *ks, const ms_keyset *k, char *detail,
                       size_t cap);
 ms_err ks_entry_read(const struct ms_keystore *ks, const char *name, ms_keyset *k,

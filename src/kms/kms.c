@@ -29,6 +29,7 @@
 #include "kms/server.h"
 #include "kms/settings.h"
 #include "kms/kms_internal.h"
+#include "kms/roles.h"
 #include "kms/store.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
@@ -51,9 +52,12 @@ struct ms_kms {
     char kms_uri[MS_STORE_URI_MAX + 1];
     ms_id_scheme ids;
     int method;
-    unsigned approvals, n_auditors;
+    unsigned approvals, n_auditors, n_officers, enrol_approvals;
+    uint8_t operator_key[MS_KMS_ROLE_KEY_BYTES];
+    uint8_t officer_key[MS_KMS_MAX_OFFICERS][MS_KMS_ROLE_KEY_BYTES];
+    uint8_t auditor_key[MS_KMS_MAX_AUDITORS][MS_KMS_ROLE_KEY_BYTES];
+    char actor[32]; /* the role of the signed command being carried out ("" if none) */
     uint64_t max_ahead; /* issuance at most this many key periods after the current one */
-    uint8_t auditor_hash[MS_KMS_MAX_AUDITORS][32];
     uint8_t audit_pub[MS_AUDIT_PUBLIC_BYTES];
     bool in_batch; /* inside the issuer's transaction: the head is saved afterwards */
     uint64_t head_seq;
@@ -256,7 +260,7 @@ static int device_id_ok(const char *id)
 static ms_err load_settings(ms_kms *k)
 {
     ms_err e = ms_store_get(k->st, "kms_uri", k->kms_uri, sizeof k->kms_uri);
-    uint64_t scheme = 0, plen = 0, poff = 0, method = 0, appr = 0, naud = 0;
+    uint64_t scheme = 0, plen = 0, poff = 0, method = 0, appr = 0, naud = 0, noff = 0, eappr = 0;
     if (e == MS_OK)
         e = get_u64(k->st, "id_scheme", &scheme);
     if (e == MS_OK)
@@ -269,9 +273,14 @@ static ms_err load_settings(ms_kms *k)
         e = get_u64(k->st, "approvals", &appr);
     if (e == MS_OK)
         e = get_u64(k->st, "auditors", &naud);
+    if (e == MS_OK)
+        e = get_u64(k->st, "officers", &noff);
+    if (e == MS_OK)
+        e = get_u64(k->st, "enrol_approvals", &eappr);
     if (e != MS_OK)
         return MS_ERR_STORE;
-    if (naud == 0 || naud > MS_KMS_MAX_AUDITORS || appr == 0 || appr > naud)
+    if (naud == 0 || naud > MS_KMS_MAX_AUDITORS || appr == 0 || appr > naud || noff == 0 ||
+        noff > MS_KMS_MAX_OFFICERS || eappr == 0 || eappr > noff)
         return MS_ERR_STORE;
     k->ids.scheme = (uint8_t)scheme;
     k->ids.kms_uri = k->kms_uri;
@@ -283,14 +292,22 @@ static ms_err load_settings(ms_kms *k)
     /* absent in a KMS made before the setting existed: the default */
     if (get_u64(k->st, "max_periods_ahead", &k->max_ahead) != MS_OK)
         k->max_ahead = MS_KMS_DEFAULT_MAX_AHEAD;
-    for (unsigned i = 0; i < k->n_auditors; i++) {
+    k->n_officers = (unsigned)noff;
+    k->enrol_approvals = (unsigned)eappr;
+    for (unsigned i = 0; i < k->n_auditors + k->n_officers; i++) {
         char key[32], hex[80];
-        snprintf(key, sizeof key, "auditor_%u", i + 1);
+        bool aud = i < k->n_auditors;
+        unsigned n = aud ? i + 1 : i - k->n_auditors + 1;
+        snprintf(key, sizeof key, "%s_%u", aud ? "auditor" : "officer", n);
         if (ms_store_get(k->st, key, hex, sizeof hex) != MS_OK ||
-            hex_decode(k->auditor_hash[i], 32, hex) != MS_OK)
+            hex_decode(aud ? k->auditor_key[n - 1] : k->officer_key[n - 1],
+                       MS_KMS_ROLE_KEY_BYTES, hex) != MS_OK)
             return MS_ERR_STORE;
     }
     char hex[80];
+    if (ms_store_get(k->st, "operator_key", hex, sizeof hex) != MS_OK ||
+        hex_decode(k->operator_key, sizeof k->operator_key, hex) != MS_OK)
+        return MS_ERR_STORE;
     if (ms_store_get(k->st, "audit_pub", hex, sizeof hex) != MS_OK ||
         hex_decode(k->audit_pub, sizeof k->audit_pub, hex) != MS_OK)
         return MS_ERR_STORE;
@@ -429,6 +446,16 @@ static ms_err audit_at(ms_kms *k, const char *event, const ms_audit_field *f, si
         return MS_ERR_AUDIT_LOG;
     uint64_t seq = 0;
     uint8_t head[MS_AUDIT_HASH_BYTES];
+    /* who asked (the role of the signed command), beside what was done */
+    ms_audit_field all[MS_AUDIT_MAX_FIELDS];
+    if (k->actor[0] != '\0' && n < MS_AUDIT_MAX_FIELDS) {
+        if (n > 0)
+            memcpy(all, f, n * sizeof *f);
+        all[n].key = "by";
+        all[n].value = k->actor;
+        f = all;
+        n++;
+    }
     if (ms_audit_append(k->audit, now_secs(k), event, f, n, &seq, head) != MS_OK)
         return MS_ERR_AUDIT_LOG;
     if (seq_out != NULL)
@@ -594,8 +621,25 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
         (e = set_u64(k->st, "auditors", cfg->n_auditors)) != MS_OK ||
         (e = set_u64(k->st, "approvals", k->approvals)) != MS_OK ||
         (e = ms_store_set(k->st, "audit_syslog", cfg->audit_syslog ? "yes" : "no")) != MS_OK ||
-        (e = set_u64(k->st, "max_periods_ahead", k->max_ahead)) != MS_OK)
+        (e = set_u64(k->st, "max_periods_ahead", k->max_ahead)) != MS_OK ||
+        (e = set_u64(k->st, "officers", cfg->n_officers)) != MS_OK ||
+        (e = set_u64(k->st, "enrol_approvals", k->enrol_approvals)) != MS_OK)
         return e;
+    /* the roles' public keys: only these may ask for privileged acts */
+    char rk[2 * MS_KMS_ROLE_KEY_BYTES + 1];
+    hex_encode(rk, cfg->operator_key, MS_KMS_ROLE_KEY_BYTES);
+    if ((e = ms_store_set(k->st, "operator_key", rk)) != MS_OK)
+        return e;
+    for (unsigned i = 0; i < cfg->n_officers + cfg->n_auditors; i++) {
+        bool off = i < cfg->n_officers;
+        unsigned n = off ? i + 1 : i - cfg->n_officers + 1;
+        char key[32];
+        hex_encode(rk, off ? cfg->officer_keys[n - 1] : cfg->auditor_keys[n - 1],
+                   MS_KMS_ROLE_KEY_BYTES);
+        snprintf(key, sizeof key, "%s_%u", off ? "officer" : "auditor", n);
+        if ((e = ms_store_set(k->st, key, rk)) != MS_OK)
+            return e;
+    }
     if (seal->method == MS_KMS_SEAL_PKCS11 &&
         ((e = ms_store_set(k->st, "pkcs11_module", seal->pkcs11_module)) != MS_OK ||
          (e = ms_store_set(k->st, "token_label", seal->token_label)) != MS_OK ||
@@ -636,36 +680,52 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
         (e = write_file_atomic(path, hex, strlen(hex), 0644)) != MS_OK)
         return e;
 
-    /* auditors: random credentials handed out, only their hashes kept */
-    out->n_credentials = cfg->n_auditors;
-    for (unsigned i = 0; i < cfg->n_auditors; i++) {
-        uint8_t h[32];
-        char key[32], hh[65];
-        if ((e = ms_rng_fill(kms_rng(k), out->credential[i], MS_KMS_CREDENTIAL_BYTES)) != MS_OK ||
-            (e = sha256(h, out->credential[i], MS_KMS_CREDENTIAL_BYTES)) != MS_OK)
-            return e;
-        hex_encode(hh, h, 32);
-        snprintf(key, sizeof key, "auditor_%u", i + 1);
-        if ((e = ms_store_set(k->st, key, hh)) != MS_OK)
-            return e;
-    }
-
     if ((e = join(path, sizeof path, k->dir, "audit.log")) != MS_OK ||
         (e = ms_audit_open(&k->audit, path, k->s->audit_key)) != MS_OK)
         return e;
     start_copy(k);
-    char num[3][24];
+    char num[4][24];
     snprintf(num[0], sizeof num[0], "%u", (unsigned)seal->method);
     snprintf(num[1], sizeof num[1], "%u/%u", k->approvals, cfg->n_auditors);
     snprintf(num[2], sizeof num[2], "%llu", (unsigned long long)first);
+    snprintf(num[3], sizeof num[3], "%u/%u", k->enrol_approvals, cfg->n_officers);
     ms_audit_field f[] = {{"kms_uri", cfg->kms_uri},
                           {"seal_method", num[0]},
                           {"approvals", num[1]},
+                          {"enrol_approvals", num[3]},
                           {"first_period", num[2]}};
     if ((e = audit(k, "init", f, sizeof f / sizeof f[0])) != MS_OK)
         return e;
     /* Last, so that it covers every setting written above. */
     return ms_settings_mac_write(k->st, k->s);
+}
+
+/* Every role key given, valid, and no key in two places (a key's role must be one). */
+static ms_err roles_ok(const ms_kms_config *cfg)
+{
+    unsigned eappr = cfg->enrol_approvals ? cfg->enrol_approvals : 2;
+    if (cfg->operator_key == NULL || cfg->n_officers == 0 ||
+        cfg->n_officers > MS_KMS_MAX_OFFICERS || cfg->officer_keys == NULL ||
+        cfg->auditor_keys == NULL || eappr > cfg->n_officers)
+        return MS_ERR_ARG;
+    const uint8_t *all[1 + MS_KMS_MAX_OFFICERS + MS_KMS_MAX_AUDITORS];
+    size_t n = 0;
+    all[n++] = cfg->operator_key;
+    for (unsigned i = 0; i < cfg->n_officers; i++)
+        all[n++] = cfg->officer_keys[i];
+    for (unsigned i = 0; i < cfg->n_auditors; i++)
+        all[n++] = cfg->auditor_keys[i];
+    for (size_t i = 0; i < n; i++) {
+        EVP_PKEY *p = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, all[i],
+                                                  MS_KMS_ROLE_KEY_BYTES);
+        if (p == NULL)
+            return MS_ERR_ARG;
+        EVP_PKEY_free(p);
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(all[i], all[j], MS_KMS_ROLE_KEY_BYTES) == 0)
+                return MS_ERR_ARG;
+    }
+    return MS_OK;
 }
 
 static ms_kms *kms_alloc(const char *dir, const ms_rng *rng)
@@ -721,7 +781,8 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
 {
     if (dir == NULL || cfg == NULL || seal == NULL || out == NULL || !uri_ok(cfg->kms_uri) ||
         cfg->n_auditors == 0 || cfg->n_auditors > MS_KMS_MAX_AUDITORS ||
-        cfg->approvals > cfg->n_auditors || check_material(seal) != MS_OK)
+        cfg->approvals > cfg->n_auditors || check_material(seal) != MS_OK ||
+        roles_ok(cfg) != MS_OK)
         return MS_ERR_ARG;
     if (cfg->id_scheme != MS_MIKEY_ID_SCHEME_TEL_MONTHLY &&
         !(cfg->id_scheme == MS_MIKEY_ID_SCHEME_HASHED_UID && cfg->period_len > 0))
@@ -751,6 +812,8 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
     k->approvals = cfg->approvals ? cfg->approvals : 1;
     k->n_auditors = cfg->n_auditors;
     k->max_ahead = cfg->max_periods_ahead ? cfg->max_periods_ahead : MS_KMS_DEFAULT_MAX_AHEAD;
+    k->n_officers = cfg->n_officers;
+    k->enrol_approvals = cfg->enrol_approvals ? cfg->enrol_approvals : 2;
 
     ms_err e = create_in(k, cfg, seal, out);
     ms_kms_close(k);
@@ -1113,8 +1176,10 @@ static ms_err active_user(ms_kms *k, const char *uri)
     return st == MS_USER_SUSPENDED ? MS_ERR_USER_SUSPENDED : MS_OK;
 }
 
-ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri, const char *device_id, char *xml,
-                           size_t cap, size_t *xml_len)
+/* approved_by: NULL for a user's first device; else who approved it, and nonce the
+ * approved request's, spent in the transaction that files the device. */
+static ms_err enrol(ms_kms *k, const char *user_uri, const char *device_id, char *xml,
+                    size_t cap, size_t *xml_len, const char *approved_by, const char *nonce)
 {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
@@ -1136,6 +1201,13 @@ ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri, const char *device_i
     }
     if (ms_store_device_get(k->st, k->s, device_id, dev) == MS_OK) {
         e = MS_ERR_EXISTS;
+        goto done;
+    }
+    size_t n_dev = 0;
+    if ((e = ms_store_device_count(k->st, user_uri, &n_dev)) != MS_OK)
+        goto done;
+    if (n_dev > 0 && approved_by == NULL) {
+        e = MS_ERR_APPROVAL; /* a quiet extra device would read the user's calls */
         goto done;
     }
     memset(dev, 0, sizeof *dev);
@@ -1166,10 +1238,28 @@ ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri, const char *device_i
     /* the file first (so nothing is stored for a buffer too small), released last */
     if ((e = ms_kmsif_enrolment_write(xml, cap, xml_len, keys, &cert)) != MS_OK)
         goto done;
-    ms_audit_field f[] = {{"user", user_uri}, {"device", device_id}};
-    if ((e = audit(k, "enrol", f, 2)) != MS_OK)
+    ms_audit_field f[] = {{"user", user_uri}, {"device", device_id}, {"second_device", "1"},
+                          {"approved_by", approved_by}, {"nonce", nonce}};
+    if (approved_by == NULL) {
+        if ((e = audit(k, "enrol", f, 2)) != MS_OK)
+            goto done;
+        e = ms_store_device_add(k->st, k->s, dev);
         goto done;
-    e = ms_store_device_add(k->st, k->s, dev);
+    }
+    /* the nonce, the log entry and the device commit together */
+    if ((e = ms_store_begin(k->st)) != MS_OK)
+        goto done;
+    e = ms_store_nonce_use(k->st, nonce);
+    if (e == MS_ERR_EXISTS)
+        e = MS_ERR_REQUEST_STALE;
+    if (e == MS_OK)
+        e = audit(k, "enrol", f, 5);
+    if (e == MS_OK)
+        e = ms_store_device_add(k->st, k->s, dev);
+    if (e == MS_OK)
+        e = ms_store_commit(k->st);
+    else
+        ms_store_rollback(k->st);
 done:
     if (e != MS_OK && xml != NULL && xml_len != NULL) {
         ms_wipe(xml, cap);
@@ -1178,6 +1268,12 @@ done:
     ms_secure_free(dev, sizeof *dev);
     ms_secure_free(keys, sizeof *keys);
     return e;
+}
+
+ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri, const char *device_id, char *xml,
+                           size_t cap, size_t *xml_len)
+{
+    return enrol(k, user_uri, device_id, xml, cap, xml_len, NULL, NULL);
 }
 
 /* ---- issuance and export ----------------------------------------------------------------------- */
@@ -1289,6 +1385,42 @@ static void package_name(char out[128], const char *device_id)
     snprintf(out, 128, "%.64s-%.8s.xml", safe, hh);
 }
 
+struct device_list {
+    char *out;
+    size_t cap, len;
+    bool full;
+};
+
+static int add_device_id(void *ctx, const char *id, const char *user_uri)
+{
+    (void)user_uri;
+    struct device_list *l = ctx;
+    size_t n = strlen(id);
+    if (l->len + (l->len ? 1 : 0) + n + 1 > l->cap) {
+        l->full = true;
+        return 1;
+    }
+    if (l->len)
+        l->out[l->len++] = ' ';
+    memcpy(l->out + l->len, id, n + 1);
+    l->len += n;
+    return 0;
+}
+
+/* Every device id of the user, for the package (so each device sees one added beside
+ * it). A list that does not fit is not sent: MS_ERR_BUFFER_TOO_SMALL. */
+static ms_err user_devices(ms_kms *k, const char *user_uri, char *out, size_t cap)
+{
+    struct device_list l = {out, cap, 0, false};
+    out[0] = '\0';
+    ms_err e = ms_store_device_list(k->st, user_uri, add_device_id, &l);
+    if (e == MS_OK && l.full)
+        e = MS_ERR_BUFFER_TOO_SMALL;
+    if (e != MS_OK)
+        out[0] = '\0';
+    return e;
+}
+
 static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
                          const ms_kms_certificate *cert, const char *out_dir, char *buf,
                          FILE *index, int *written)
@@ -1324,6 +1456,8 @@ static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
     snprintf(pkg->user_uri, sizeof pkg->user_uri, "%s", dev->user_uri);
     snprintf(pkg->kms_uri, sizeof pkg->kms_uri, "%s", k->kms_uri);
     snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
+    if ((e = user_devices(k, dev->user_uri, pkg->user_devices, sizeof pkg->user_devices)) != MS_OK)
+        goto done;
     pkg->time = now_secs(k);
     pkg->cert = *cert;
     pkg->n_keysets = 1;
@@ -1538,21 +1672,270 @@ done:
     return e;
 }
 
-/* ---- audited extraction ------------------------------------------------------------------------ */
+/* ---- roles, requests and approvals --------------------------------------------------------------- */
 
-/* Which stored auditor a credential is (1-based), or 0. Compares every hash in constant
- * time so the position of a near miss is not revealed. */
-static unsigned auditor_index(const ms_kms *k, const uint8_t cred[MS_KMS_CREDENTIAL_BYTES])
+#define COMMAND_SKEW 300                /* seconds a signed command's time may differ */
+#define REQUEST_LIFETIME_MAX (7 * 86400) /* the longest an approved act stays valid */
+
+static uint64_t unix_now(const ms_kms *k)
 {
-    uint8_t h[32];
-    if (sha256(h, cred, MS_KMS_CREDENTIAL_BYTES) != MS_OK)
-        return 0;
-    unsigned found = 0;
-    for (unsigned i = 0; i < k->n_auditors; i++)
-        if (CRYPTO_memcmp(h, k->auditor_hash[i], 32) == 0)
-            found = i + 1;
-    return found;
+    uint64_t t = now_secs(k);
+    return t > MS_NTP_UNIX_OFFSET ? t - MS_NTP_UNIX_OFFSET : 0;
 }
+
+/* The role of a public key: "operator", "officer-N", "auditor-N"; 0 if none. Returns
+ * 1 operator, 2 officer, 3 auditor; *index is 1-based. */
+static int role_of(const ms_kms *k, const uint8_t pub[MS_KMS_ROLE_KEY_BYTES], unsigned *index,
+                   char name[32])
+{
+    if (CRYPTO_memcmp(pub, k->operator_key, MS_KMS_ROLE_KEY_BYTES) == 0) {
+        *index = 1;
+        snprintf(name, 32, "operator");
+        return 1;
+    }
+    for (unsigned i = 0; i < k->n_officers; i++)
+        if (CRYPTO_memcmp(pub, k->officer_key[i], MS_KMS_ROLE_KEY_BYTES) == 0) {
+            *index = i + 1;
+            snprintf(name, 32, "officer-%u", i + 1);
+            return 2;
+        }
+    for (unsigned i = 0; i < k->n_auditors; i++)
+        if (CRYPTO_memcmp(pub, k->auditor_key[i], MS_KMS_ROLE_KEY_BYTES) == 0) {
+            *index = i + 1;
+            snprintf(name, 32, "auditor-%u", i + 1);
+            return 3;
+        }
+    return 0;
+}
+
+/* Which role may ask for verb: 1 operator, 2 officer, 0 none (through a command). */
+static int role_for_verb(const char *verb)
+{
+    static const char *const operator_verbs[] = {"user_add", "user_suspend", "user_resume",
+                                                 "user_remove", "issue", "export", "rollover",
+                                                 "audit_syslog"};
+    for (size_t i = 0; i < sizeof operator_verbs / sizeof operator_verbs[0]; i++)
+        if (strcmp(verb, operator_verbs[i]) == 0)
+            return 1;
+    return strcmp(verb, "enrol") == 0 ? 2 : 0;
+}
+
+static bool digits(const char *s, size_t max_len)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max_len)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static ms_err request_begin(ms_kms *k, const char *kind, char *text, size_t cap, size_t *len)
+{
+    ms_err e = ms_request_start(text, cap, len);
+    if (e == MS_OK)
+        e = ms_request_add(text, cap, len, "kind", kind);
+    if (e == MS_OK)
+        e = ms_request_add(text, cap, len, "kms", k->kms_uri);
+    return e;
+}
+
+static ms_err request_end(ms_kms *k, uint64_t lifetime, char *text, size_t cap, size_t *len)
+{
+    if (lifetime == 0 || lifetime > REQUEST_LIFETIME_MAX)
+        return MS_ERR_ARG;
+    return ms_request_add_nonce(text, cap, len, unix_now(k) + lifetime, kms_rng(k));
+}
+
+ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri, uint64_t period_no,
+                              const char *reason, uint64_t lifetime, char *text, size_t cap,
+                              size_t *len)
+{
+    if (k == NULL || user_uri == NULL || reason == NULL || reason[0] == '\0' || text == NULL ||
+        len == NULL)
+        return MS_ERR_ARG;
+    if (strcmp(user_uri, "*") == 0 || strcmp(user_uri, "all") == 0)
+        return MS_ERR_AUDIT_SCOPE;
+    if (!uri_ok(user_uri))
+        return MS_ERR_IDENTITY;
+    char p[24];
+    snprintf(p, sizeof p, "%llu", (unsigned long long)period_no);
+    ms_err e = request_begin(k, "extract", text, cap, len);
+    if (e == MS_OK)
+        e = ms_request_add(text, cap, len, "user", user_uri);
+    if (e == MS_OK)
+        e = ms_request_add(text, cap, len, "period", p);
+    if (e == MS_OK)
+        e = ms_request_add(text, cap, len, "reason", reason);
+    if (e == MS_OK)
+        e = request_end(k, lifetime, text, cap, len);
+    return e;
+}
+
+ms_err ms_kms_request_enrol(ms_kms *k, const char *user_uri, const char *device_id,
+                            uint64_t lifetime, char *text, size_t cap, size_t *len)
+{
+    if (k == NULL || user_uri == NULL || device_id == NULL || text == NULL || len == NULL)
+        return MS_ERR_ARG;
+    if (!uri_ok(user_uri))
+        return MS_ERR_IDENTITY;
+    if (!device_id_ok(device_id))
+        return MS_ERR_ARG;
+    ms_err e = request_begin(k, "enrol", text, cap, len);
+    if (e == MS_OK)
+        e = ms_request_add(text, cap, len, "user", user_uri);
+    if (e == MS_OK)
+        e = ms_request_add(text, cap, len, "device", device_id);
+    if (e == MS_OK)
+        e = request_end(k, lifetime, text, cap, len);
+    return e;
+}
+
+/* The common checks of a request text: well formed, of `kind`, for this KMS, a nonce,
+ * and (with expires) not expired. */
+static ms_err request_common(ms_kms *k, const char *text, size_t len, const char *kind,
+                             char nonce[2 * MS_REQUEST_NONCE_BYTES + 1])
+{
+    char v[SETTING_MAX];
+    if (text == NULL || ms_request_check(text, len) != MS_OK ||
+        ms_request_get(text, len, "kind", v, sizeof v) != MS_OK || strcmp(v, kind) != 0 ||
+        ms_request_get(text, len, "kms", v, sizeof v) != MS_OK || strcmp(v, k->kms_uri) != 0)
+        return MS_ERR_ARG;
+    uint8_t raw[MS_REQUEST_NONCE_BYTES];
+    if (ms_request_get(text, len, "nonce", nonce, 2 * MS_REQUEST_NONCE_BYTES + 1) != MS_OK ||
+        ms_role_unhex(raw, sizeof raw, nonce) != MS_OK)
+        return MS_ERR_ARG;
+    return MS_OK;
+}
+
+static ms_err request_unexpired(ms_kms *k, const char *text, size_t len)
+{
+    char v[32];
+    if (ms_request_get(text, len, "expires", v, sizeof v) != MS_OK || !digits(v, 19))
+        return MS_ERR_ARG;
+    uint64_t exp = strtoull(v, NULL, 10), now = unix_now(k);
+    if (exp < now || exp > now + REQUEST_LIFETIME_MAX + COMMAND_SKEW)
+        return MS_ERR_REQUEST_STALE;
+    return MS_OK;
+}
+
+ms_err ms_kms_authorise(ms_kms *k, const char *text, size_t len,
+                        const uint8_t pub[MS_KMS_ROLE_KEY_BYTES],
+                        const uint8_t sig[MS_KMS_ROLE_SIG_BYTES], char role[32])
+{
+    if (k == NULL || pub == NULL || sig == NULL || role == NULL)
+        return MS_ERR_ARG;
+    role[0] = '\0';
+    k->actor[0] = '\0';
+    char nonce[2 * MS_REQUEST_NONCE_BYTES + 1], verb[32], t[32], name[32];
+    unsigned index = 0;
+    int r = role_of(k, pub, &index, name);
+    if (r == 0 || ms_role_verify(pub, MS_ROLE_CTX_COMMAND, text, len, sig) != MS_OK)
+        return MS_ERR_ROLE; /* unknown key or bad signature: not told apart */
+    ms_err e = request_common(k, text, len, "command", nonce);
+    if (e != MS_OK)
+        return e;
+    if (ms_request_get(text, len, "verb", verb, sizeof verb) != MS_OK ||
+        ms_request_get(text, len, "time", t, sizeof t) != MS_OK || !digits(t, 19))
+        return MS_ERR_ARG;
+    if (role_for_verb(verb) != r)
+        return MS_ERR_ROLE;
+    uint64_t when = strtoull(t, NULL, 10), now = unix_now(k);
+    if (when + COMMAND_SKEW < now || when > now + COMMAND_SKEW)
+        return MS_ERR_REQUEST_STALE;
+    e = ms_store_nonce_use(k->st, nonce);
+    if (e == MS_ERR_EXISTS)
+        return MS_ERR_REQUEST_STALE; /* a replayed command */
+    if (e != MS_OK)
+        return e;
+    snprintf(role, 32, "%s", name);
+    snprintf(k->actor, sizeof k->actor, "%s", name);
+    return MS_OK;
+}
+
+void ms_kms_actor_clear(ms_kms *k)
+{
+    if (k != NULL)
+        k->actor[0] = '\0';
+}
+
+/* Counts the distinct holders of role `want` (2 officers, 3 auditors) whose approvals
+ * verify over text; any approval that is not one spoils the lot. who: "auditor-1,...". */
+static ms_err count_approvals(const ms_kms *k, int want, const char *text, size_t len,
+                              const char *const *approvals, size_t n, unsigned *distinct,
+                              char *who, size_t who_cap)
+{
+    uint32_t seen = 0;
+    *distinct = 0;
+    who[0] = '\0';
+    if (approvals == NULL && n > 0)
+        return MS_ERR_ARG;
+    for (size_t i = 0; i < n; i++) {
+        ms_approval a;
+        unsigned index = 0;
+        char name[32];
+        if (approvals[i] == NULL ||
+            ms_approval_parse(approvals[i], strlen(approvals[i]), &a) != MS_OK ||
+            a.kind != MS_APPROVAL_KEY || role_of(k, a.pub, &index, name) != want ||
+            ms_role_verify(a.pub, MS_ROLE_CTX_APPROVAL, text, len, a.sig) != MS_OK)
+            return MS_ERR_SIGNATURE;
+        if (seen & (1u << (index - 1)))
+            continue;
+        seen |= 1u << (index - 1);
+        (*distinct)++;
+        size_t w = strlen(who);
+        snprintf(who + w, who_cap - w, "%s%s", w ? "," : "", name);
+    }
+    return MS_OK;
+}
+
+ms_err ms_kms_device_enrol_approved(ms_kms *k, const char *request, size_t request_len,
+                                    const char *const *approvals, size_t n_approvals,
+                                    char *xml, size_t cap, size_t *xml_len)
+{
+    ms_err e = need_unsealed(k);
+    if (e != MS_OK)
+        return e;
+    char nonce[2 * MS_REQUEST_NONCE_BYTES + 1], user[MS_STORE_URI_MAX + 1],
+        device[MS_STORE_DEVICE_ID_MAX + 1];
+    if ((e = request_common(k, request, request_len, "enrol", nonce)) != MS_OK)
+        return e;
+    if (ms_request_get(request, request_len, "user", user, sizeof user) != MS_OK ||
+        ms_request_get(request, request_len, "device", device, sizeof device) != MS_OK)
+        return MS_ERR_ARG;
+    if ((e = request_unexpired(k, request, request_len)) != MS_OK)
+        return e;
+    char who[MS_KMS_MAX_OFFICERS * 12 + 80] = "";
+    unsigned distinct = 0;
+    /* one of the user's own devices, or a quorum of officers */
+    if (n_approvals == 1 && approvals != NULL && approvals[0] != NULL) {
+        ms_approval a;
+        if (ms_approval_parse(approvals[0], strlen(approvals[0]), &a) == MS_OK &&
+            a.kind == MS_APPROVAL_DEVICE) {
+            ms_device *dev = ms_secure_alloc(sizeof *dev);
+            if (dev == NULL)
+                return MS_ERR_NOMEM;
+            e = ms_store_device_get(k->st, k->s, a.device_id, dev);
+            if (e == MS_OK && strcmp(dev->user_uri, user) != 0)
+                e = MS_ERR_APPROVAL; /* another user's device approves nothing here */
+            if (e == MS_OK && ms_approval_device_check(dev->ink, request, request_len, &a) != MS_OK)
+                e = MS_ERR_APPROVAL;
+            ms_secure_free(dev, sizeof *dev);
+            if (e != MS_OK)
+                return e == MS_ERR_DEVICE_UNKNOWN ? MS_ERR_APPROVAL : e;
+            snprintf(who, sizeof who, "device:%s", a.device_id);
+            return enrol(k, user, device, xml, cap, xml_len, who, nonce);
+        }
+    }
+    if (count_approvals(k, 2, request, request_len, approvals, n_approvals, &distinct, who,
+                        sizeof who) != MS_OK ||
+        distinct < k->enrol_approvals)
+        return MS_ERR_APPROVAL;
+    return enrol(k, user, device, xml, cap, xml_len, who, nonce);
+}
+
+/* ---- audited extraction ------------------------------------------------------------------------ */
 
 ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
                             uint8_t rsk[MS_SAKKE_POINT_BYTES], uint8_t id[MS_SAKKE_ID_MAX_BYTES],
@@ -1563,33 +1946,28 @@ ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
         return e;
     if (req == NULL || rsk == NULL || id == NULL || id_len == NULL)
         return MS_ERR_ARG;
-    if (req->n_users != 1 || req->n_periods != 1 || req->users == NULL ||
-        req->periods == NULL || req->users[0] == NULL)
-        return MS_ERR_AUDIT_SCOPE;
-    if (req->reason == NULL || req->reason[0] == '\0')
+    char nonce[2 * MS_REQUEST_NONCE_BYTES + 1], user[MS_STORE_URI_MAX + 1], pbuf[32],
+        reason[1024];
+    if ((e = request_common(k, req->request, req->request_len, "extract", nonce)) != MS_OK)
+        return e;
+    if (ms_request_get(req->request, req->request_len, "user", user, sizeof user) != MS_OK ||
+        ms_request_get(req->request, req->request_len, "period", pbuf, sizeof pbuf) != MS_OK ||
+        ms_request_get(req->request, req->request_len, "reason", reason, sizeof reason) != MS_OK ||
+        reason[0] == '\0')
         return MS_ERR_ARG;
-    if (req->n_credentials == 0 || req->credentials == NULL)
-        return MS_ERR_AUDITOR;
-    uint32_t seen = 0;
-    for (size_t i = 0; i < req->n_credentials; i++) {
-        unsigned a = auditor_index(k, req->credentials[i]);
-        if (a == 0)
-            return MS_ERR_AUDITOR; /* a wrong credential spoils the request */
-        seen |= 1u << (a - 1);
-    }
+    if (!digits(pbuf, 19) || strcmp(user, "*") == 0 || strcmp(user, "all") == 0)
+        return MS_ERR_AUDIT_SCOPE;
+    char who[MS_KMS_MAX_AUDITORS * 12 + 1];
     unsigned distinct = 0;
-    char who[MS_KMS_MAX_AUDITORS * 4 + 1] = "";
-    for (unsigned i = 0; i < MS_KMS_MAX_AUDITORS; i++)
-        if (seen & (1u << i)) {
-            distinct++;
-            size_t w = strlen(who);
-            snprintf(who + w, sizeof who - w, "%s%u", w ? "," : "", i + 1);
-        }
-    if (distinct < k->approvals)
+    if (req->n_approvals == 0 ||
+        count_approvals(k, 3, req->request, req->request_len, req->approvals, req->n_approvals,
+                        &distinct, who, sizeof who) != MS_OK ||
+        distinct < k->approvals)
         return MS_ERR_AUDITOR;
+    if ((e = request_unexpired(k, req->request, req->request_len)) != MS_OK)
+        return e;
 
-    const char *user = req->users[0];
-    uint64_t period = req->periods[0];
+    uint64_t period = strtoull(pbuf, NULL, 10);
     ms_user_status st;
     if ((e = user_status(k, user, &st)) != MS_OK)
         return e;
@@ -1611,9 +1989,22 @@ ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
     if (e == MS_OK) {
         char p[24];
         snprintf(p, sizeof p, "%llu", (unsigned long long)period);
-        ms_audit_field f[] = {{"user", user}, {"period", p}, {"reason", req->reason},
-                              {"auditors", who}, {"key", "RSK"}};
-        e = audit(k, "extract", f, 5); /* fsynced before the key leaves */
+        ms_audit_field f[] = {{"user", user}, {"period", p}, {"reason", reason},
+                              {"auditors", who}, {"nonce", nonce}, {"key", "RSK"}};
+        /* the nonce is spent in the transaction of the entry, fsynced before the key
+         * leaves: an approved request is carried out once */
+        e = ms_store_begin(k->st);
+        if (e == MS_OK) {
+            e = ms_store_nonce_use(k->st, nonce);
+            if (e == MS_ERR_EXISTS)
+                e = MS_ERR_REQUEST_STALE;
+            if (e == MS_OK)
+                e = audit(k, "extract", f, 6);
+            if (e == MS_OK)
+                e = ms_store_commit(k->st);
+            else
+                ms_store_rollback(k->st);
+        }
     }
     if (e == MS_OK) {
         memcpy(rsk, tmp, MS_SAKKE_POINT_BYTES);
@@ -1625,6 +2016,36 @@ ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
 }
 
 /* ---- audit verification (no unseal) -------------------------------------------------------------- */
+
+ms_err ms_kms_audit_notable(const char *log_path,
+                            int (*cb)(void *ctx, const char *kind, const char *entry), void *ctx)
+{
+    if (log_path == NULL || cb == NULL)
+        return MS_ERR_ARG;
+    FILE *f = fopen(log_path, "re");
+    if (f == NULL)
+        return MS_ERR_IO;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        /* the fixed fields come first (seq, time, event), the chain fields last */
+        char *prev = strstr(line, " prev=");
+        if (prev != NULL)
+            *prev = '\0';
+        const char *kind = NULL;
+        if (strstr(line, " event=extract ") != NULL)
+            kind = "extract";
+        else if (strstr(line, " event=enrol ") != NULL && strstr(line, " second_device=1") != NULL)
+            kind = "second_device";
+        if (kind != NULL && cb(ctx, kind, line) != 0)
+            break;
+    }
+    free(line);
+    int err = ferror(f);
+    fclose(f);
+    return err ? MS_ERR_IO : MS_OK;
+}
 
 ms_err ms_kms_audit_verify_files(const char *log_path, const char *pub_path, uint64_t *n_entries,
                                  uint64_t *first_bad, char *detail, size_t cap)
@@ -2009,6 +2430,8 @@ ms_err ms_kms_package_begin(ms_kms *k, ms_kms_pkg_job **out, const char *device_
     snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
     snprintf(pkg->client_req_url, sizeof pkg->client_req_url, "%s",
              client_req_url != NULL ? client_req_url : "");
+    if ((e = user_devices(k, dev->user_uri, pkg->user_devices, sizeof pkg->user_devices)) != MS_OK)
+        goto done;
     pkg->time = now_secs(k);
 
     /* the certificate of the (first) period asked for; KmsInit: the one in force now */

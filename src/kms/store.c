@@ -50,6 +50,8 @@ enum {
     S_KEYSET_PUT_NEW,
     S_KEYSET_GET,
     S_KEYSET_USER_FIRST,
+    S_NONCE_USE,
+    S_DEVICE_COUNT,
     N_STMT
 };
 
@@ -82,7 +84,15 @@ static const char *const stmt_sql[N_STMT] = {
     [S_KEYSET_USER_FIRST] = "SELECT d.id FROM devices d JOIN keysets k ON k.period_no = ?2 "
                             "AND k.device_id = d.id WHERE d.user_uri = ?1 ORDER BY d.id "
                             "LIMIT 1",
+    [S_NONCE_USE] = "INSERT INTO used_nonces(nonce, used_at) VALUES(?1, ?2)",
+    [S_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE user_uri = ?1",
 };
+
+/* The nonces of signed requests and approved acts already carried out (never reused).
+ * IF NOT EXISTS: a store made before roles gets the table when opened. */
+#define NONCES_SQL \
+    "CREATE TABLE IF NOT EXISTS used_nonces(nonce TEXT PRIMARY KEY, used_at INTEGER NOT NULL)" \
+    " WITHOUT ROWID;"
 
 static const char schema_sql[] =
     "CREATE TABLE schema_version(version INTEGER NOT NULL);"
@@ -98,7 +108,8 @@ static const char schema_sql[] =
     " period_no INTEGER NOT NULL CHECK(period_no >= 0),"
     " user_uri TEXT NOT NULL, user_id BLOB NOT NULL, rsk BLOB NOT NULL, ssk BLOB NOT NULL,"
     " pvt BLOB NOT NULL, issued_at INTEGER NOT NULL,"
-    " PRIMARY KEY(period_no, device_id)) WITHOUT ROWID;";
+    " PRIMARY KEY(period_no, device_id)) WITHOUT ROWID;"
+    NONCES_SQL;
 /* The key set primary key leads with the period: issuance's "lacking a key set" test,
  * the listing by period and the lookup by (device, period) all use it, so an insert
  * updates one B-tree only. */
@@ -304,6 +315,8 @@ static ms_err check_or_create_schema(ms_store *st, bool create)
                 err = MS_ERR_STORE; /* a version this code does not know */
             sqlite3_finalize(q);
         }
+        if (err == MS_OK)
+            err = exec(st, NONCES_SQL);
     }
     return tx_leave(st, true, err);
 }
@@ -955,4 +968,45 @@ ms_err ms_store_pending_page(ms_store *st, uint64_t period_no, const char *after
     sqlite3_bind_text(q, 3, after_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 4, (int64_t)limit);
     return list2(q, cb, ctx);
+}
+
+/* ---- spent nonces ---------------------------------------------------------------------- */
+
+ms_err ms_store_nonce_use(ms_store *st, const char *nonce)
+{
+    if (st == NULL || !name_ok(nonce, 64))
+        return MS_ERR_ARG;
+    bool own;
+    ms_err err = tx_enter(st, &own);
+    if (err != MS_OK)
+        return err;
+    sqlite3_stmt *q;
+    if ((err = prep(st, S_NONCE_USE, &q)) == MS_OK) {
+        sqlite3_bind_text(q, 1, nonce, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, (int64_t)ntp_seconds());
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || (rc & 0xff) == SQLITE_CONSTRAINT)
+            err = MS_ERR_EXISTS;
+        else if (rc != SQLITE_DONE)
+            err = MS_ERR_STORE;
+        done(q);
+    }
+    return tx_leave(st, own, err);
+}
+
+ms_err ms_store_device_count(ms_store *st, const char *user_uri, size_t *n)
+{
+    if (st == NULL || !name_ok(user_uri, MS_STORE_URI_MAX) || n == NULL)
+        return MS_ERR_ARG;
+    sqlite3_stmt *q;
+    ms_err err = prep(st, S_DEVICE_COUNT, &q);
+    if (err != MS_OK)
+        return err;
+    sqlite3_bind_text(q, 1, user_uri, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *n = (size_t)sqlite3_column_int64(q, 0);
+    else
+        err = MS_ERR_STORE;
+    done(q);
+    return err;
 }

@@ -102,6 +102,12 @@ ms_err ms_store_keyset_list(ms_store *st, uint64_t period_no,
                             int (*cb)(void *ctx, const char *device_id, const char *user_uri),
                             void *ctx);
 
+/* Records a request nonce as spent: MS_ERR_EXISTS if it already was. Joins a caller's
+ * transaction (so an act and its nonce commit together). */
+ms_err ms_store_nonce_use(ms_store *st, const char *nonce);
+/* How many devices user_uri has. */
+ms_err ms_store_device_count(ms_store *st, const char *user_uri, size_t *n);
+
 /* Transactions: BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 ms_err ms_store_begin(ms_store *st);
 ms_err ms_store_commit(ms_store *st);

@@ -83,10 +83,15 @@ typedef struct ms_device_keys {
 
 /* A key package: KmsResponse with KmsKeyProv (or KmsInit when n_keysets = 0) and the
  * KMS certificate, for one device. */
+#define MS_KMSIF_USER_DEVICES_MAX 1536
+
 typedef struct ms_key_package {
     char user_uri[MS_KMSIF_URI_MAX + 1];
     char kms_uri[MS_KMSIF_URI_MAX + 1];
     char device_id[65];              /* our extension element, checked by the client */
+    /* our extension: the ids of every device of the user, space separated, inside the
+     * signed KmsResponse, so a device learns of one added beside it ("" = none sent) */
+    char user_devices[MS_KMSIF_USER_DEVICES_MAX];
     uint64_t time;                   /* NTP seconds of the response (Time) */
     char client_req_url[512];
     ms_kms_certificate cert;
@@ -127,6 +132,11 @@ ms_err ms_kmsif_enrolment_parse(ms_device_keys *dev, ms_kms_certificate *cert,
  * the InK); the distribution server's index holds only its SHA-256. */
 ms_err ms_kmsif_device_token(char token[MS_KMSIF_TOKEN_HEX + 1], const uint8_t ink[32],
                              const char *device_id);
+
+/* A device's approval of a KMS request text (a second device of its user):
+ * HMAC-SHA256(InK, "mikeysakke kms device approval" || 0x00 || request). */
+ms_err ms_kmsif_device_approval(uint8_t mac[32], const uint8_t ink[32], const char *request,
+                                size_t len);
 
 /* AES key wrap with padding (RFC 5649), for tests and reuse. kek_len is 16, 24 or 32;
  * in_len 1..4096. The output is in_len rounded up to 8, plus 8. The unwrap returns

@@ -13,6 +13,8 @@
  *       </KmsMessage>
  *       <mskms:DeviceId>              our extension (##other, urn:mikeysakke:kms:1):
  *                                     the device the package is for
+ *       <mskms:UserDevices>           optional: the ids of all the user's devices,
+ *                                     space separated (so each sees one added)
  *       <mskms:Certificate>           with KmsKeyProv only: the KMS certificate, which
  *         <KmsCertificate/>           KmsKeyProv itself has no place for
  *       </mskms:Certificate>
@@ -188,6 +190,27 @@ static ms_err put_signature(ms_xw *w, const pkg_ns *ns, xmlNode *root, xmlNode *
     return MS_OK;
 }
 
+/* Device ids (letters, digits, . _ - : @) separated by single spaces. */
+static bool device_list_ok(const char *s)
+{
+    size_t run = 0;
+    for (; *s != '\0'; s++) {
+        char c = *s;
+        if (c == ' ') {
+            if (run == 0)
+                return false;
+            run = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '.' || c == '_' || c == '-' || c == ':' || c == '@') {
+            if (++run > 64)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return run > 0;
+}
+
 static bool package_check(const ms_key_package *pkg, const ms_device_keys *dev)
 {
     if (pkg == NULL || dev == NULL || pkg->n_keysets > MS_KMSIF_MAX_KEYSETS ||
@@ -195,7 +218,8 @@ static bool package_check(const ms_key_package *pkg, const ms_device_keys *dev)
         !ms_xml_string_ok(pkg->kms_uri, MS_KMSIF_URI_MAX, false) ||
         !ms_xml_string_ok(pkg->device_id, sizeof pkg->device_id - 1, false) ||
         !ms_xml_string_ok(pkg->client_req_url, sizeof pkg->client_req_url - 1, true) ||
-        !ms_kmsif_cert_check(&pkg->cert))
+        !ms_kmsif_cert_check(&pkg->cert) ||
+        (pkg->user_devices[0] != '\0' && !device_list_ok(pkg->user_devices)))
         return false;
     for (size_t i = 0; i < pkg->n_keysets; i++) {
         const ms_kmsif_keyset *k = &pkg->keysets[i];
@@ -261,6 +285,8 @@ ms_err ms_kmsif_package_write(char *out, size_t cap, size_t *out_len,
     }
     ms_xw_close(&w, msg, 2);
     ms_xw_elem(&w, resp, ns.ext, "DeviceId", pkg->device_id, 2);
+    if (pkg->user_devices[0] != '\0')
+        ms_xw_elem(&w, resp, ns.ext, "UserDevices", pkg->user_devices, 2);
     if (pkg->n_keysets > 0) {
         xmlNode *c = ms_xw_elem(&w, resp, ns.ext, "Certificate", NULL, 2);
         ms_kmsif_cert_build(&w, c, ns.tgpp, &pkg->cert, 3);
@@ -490,12 +516,18 @@ static bool read_response(pkg_read *r, xmlNode *resp, ms_key_package *pkg)
     if ((n = ms_xcur_take(&c, ns, "KmsError", false)) != NULL)
         return ms_xp_fail(p, n, "the KMS answered with an error");
     /* ##other: our two extension elements, anything else foreign is ignored. */
-    bool have_dev = false;
+    bool have_dev = false, have_list = false;
     while ((n = ms_xcur_peek(&c)) != NULL) {
         if (ms_xml_is(n, MS_NS_EXT, "DeviceId") && !have_dev) {
             if (!ms_xml_text(p, n, pkg->device_id, sizeof pkg->device_id, false))
                 return false;
             have_dev = true;
+        } else if (ms_xml_is(n, MS_NS_EXT, "UserDevices") && !have_list) {
+            if (!ms_xml_text(p, n, pkg->user_devices, sizeof pkg->user_devices, false))
+                return false;
+            if (!device_list_ok(pkg->user_devices))
+                return ms_xp_fail(p, n, "<mskms:UserDevices> is not a list of device ids");
+            have_list = true;
         } else if (ms_xml_is(n, MS_NS_EXT, "Certificate") && !r->have_cert) {
             ms_xcur cc;
             ms_xcur_init(&cc, p, n);

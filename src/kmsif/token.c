@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #define TOKEN_LABEL "mikeysakke-device-token:"
 
@@ -34,4 +35,26 @@ ms_err ms_kmsif_device_token(char token[MS_KMSIF_TOKEN_HEX + 1], const uint8_t i
     }
     ms_wipe(mac, sizeof mac);
     return e;
+}
+
+#define APPROVAL_LABEL "mikeysakke kms device approval"
+
+ms_err ms_kmsif_device_approval(uint8_t mac[32], const uint8_t ink[32], const char *request,
+                                size_t len)
+{
+    if (mac == NULL || ink == NULL || request == NULL)
+        return MS_ERR_ARG;
+    /* the label and a NUL first: the same octets as the role signatures' context */
+    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *c = m != NULL ? EVP_MAC_CTX_new(m) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    size_t out = 0;
+    int ok = c != NULL && EVP_MAC_init(c, ink, 32, params) == 1 &&
+             EVP_MAC_update(c, (const uint8_t *)APPROVAL_LABEL, sizeof APPROVAL_LABEL) == 1 &&
+             EVP_MAC_update(c, (const uint8_t *)request, len) == 1 &&
+             EVP_MAC_final(c, mac, &out, 32) == 1 && out == 32;
+    EVP_MAC_CTX_free(c);
+    EVP_MAC_free(m);
+    return ok ? MS_OK : MS_ERR_INTERNAL;
 }

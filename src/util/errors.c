@@ -80,7 +80,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_PACKAGE_DECRYPT] = {"MS_ERR_PACKAGE_DECRYPT", "key package cannot be decrypted with this device's transport key"},
     [MS_ERR_PACKAGE_DEVICE] = {"MS_ERR_PACKAGE_DEVICE", "key package is for another user or device"},
     [MS_ERR_PACKAGE_REPLAY] = {"MS_ERR_PACKAGE_REPLAY", "key package is older than or the same as one already imported"},
-    [MS_ERR_AUDITOR] = {"MS_ERR_AUDITOR", "auditor credential missing, wrong, or too few approvals"},
+    [MS_ERR_AUDITOR] = {"MS_ERR_AUDITOR", "auditor approval missing, wrong, or too few approvals"},
     [MS_ERR_AUDIT_SCOPE] = {"MS_ERR_AUDIT_SCOPE", "an extraction must name exactly one user and one key period"},
     [MS_ERR_AUDIT_LOG] = {"MS_ERR_AUDIT_LOG", "the audit log cannot be written: request refused"},
     [MS_ERR_AUDIT_CHAIN] = {"MS_ERR_AUDIT_CHAIN", "the audit log was altered, truncated or reordered"},
@@ -102,6 +102,9 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_QUOTA] = {"MS_ERR_QUOTA", "mailbox full, or a message over its duration or size limit"},
     [MS_ERR_SETTINGS_CHANGED] = {"MS_ERR_SETTINGS_CHANGED", "the KMS settings in kms.db were changed outside the KMS"},
     [MS_ERR_GROUP] = {"MS_ERR_GROUP", "unknown group or member, or a group message that does not fit its roster"},
+    [MS_ERR_ROLE] = {"MS_ERR_ROLE", "request not signed by a key of a role allowed to do this"},
+    [MS_ERR_REQUEST_STALE] = {"MS_ERR_REQUEST_STALE", "signed request expired, out of time, or its nonce was already used"},
+    [MS_ERR_APPROVAL] = {"MS_ERR_APPROVAL", "a second device needs the approval of enrolment officers or the user's device"},
 };
 
 const char *ms_strerror(ms_err err)

@@ -46,3 +46,25 @@ flip() { # flip the hex digit at offset $2 of $1
     [ "$c" = 0 ] && n=1 || n=0
     printf '%s' "${1:0:$2}$n${1:$(($2 + 1))}"
 }
+# audit_extract STATUS KMS_DIR ROLES_DIR AUDITORS OUT ARGS...: an audited extraction as
+# auditors make it: `kms audit request` with ARGS (--user, --period, --reason), approved
+# with ROLES_DIR/auditor-N.key for each N of AUDITORS ("1,3"), then `kms audit extract`
+# writing OUT. Succeeds if the first refusal (or the extraction) exits with STATUS.
+audit_extract() {
+    local want=$1 kd=$2 roles=$3 who=$4 out=$5 req list="" i got n=0
+    shift 5
+    req=$(mktemp -u "$work/request.XXXXXX")
+    "$ms" kms audit request --dir "$kd" --out "$req" "$@" >"$work/out" 2>"$work/err"
+    got=$?
+    if [ "$got" -ne 0 ]; then
+        [ "$got" -eq "$want" ] || { echo "  audit request exit $got, want $want" >&2; return 1; }
+        return 0
+    fi
+    for i in ${who//,/ }; do
+        n=$((n + 1))
+        "$ms" kms audit approve --request "$req" --key "$roles/auditor-$i.key" \
+            --out "$req.$n" >/dev/null 2>"$work/err" || return 1
+        list="$list${list:+,}$req.$n"
+    done
+    run "$want" kms audit extract --dir "$kd" --request "$req" --approval "$list" --out "$out"
+}

@@ -33,16 +33,27 @@ check "unseal" run 0 kms unseal --dir "$K" --passphrase-file "$work/pass"
 check "checkpoint" run 0 kms audit checkpoint --dir "$K"
 cp "$work/out" "$work/cp-early"
 check "checkpoint: one signed line" grep -qE '^mikeysakke-audit-checkpoint seq=[0-9]+ head=[0-9a-f]{64} time=[0-9TZ:-]{20} sig=[0-9a-f]{128}$' "$work/cp-early"
-check "user add" run 0 kms user add --dir "$K" --user "$ALICE"
-check "enrol" run 0 kms device enrol --dir "$K" --user "$ALICE" --device a1 --out "$work/a1.enrol"
-check "issue" run 0 kms issue --dir "$K" --period current
-A="$work/auditors/auditor-1.key,$work/auditors/auditor-2.key"
-check "extract (checkpoint to a file)" run 0 kms audit extract --dir "$K" --user "$ALICE" \
-    --period current --reason "case 1" --credential "$A" --out "$work/a.rsk" \
+ROLES="$work/auditors" # kms init writes every role key here
+check "user add" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$ALICE"
+check "enrol" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$ALICE" --device a1 --out "$work/a1.enrol"
+check "issue" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
+# an extraction request approved by both auditors
+approved() { # reason file
+    "$ms" kms audit request --dir "$K" --user "$ALICE" --period current --reason "$1" \
+        --out "$work/$2" >/dev/null &&
+        for a in 1 2; do
+            "$ms" kms audit approve --request "$work/$2" --key "$ROLES/auditor-$a.key" \
+                --out "$work/$2.ok$a" >/dev/null || return 1
+        done
+}
+check "extraction request 1 approved" approved "case 1" req1
+check "extract (checkpoint to a file)" run 0 kms audit extract --dir "$K" --request "$work/req1" \
+    --approval "$work/req1.ok1,$work/req1.ok2" --out "$work/a.rsk" \
     --checkpoint-out "$work/cp-extract"
 check "the extraction's checkpoint is of its entry" grep -q "seq=$(grep -c . "$K/audit.log") " "$work/cp-extract"
-check "extract (checkpoint on stderr)" run 0 kms audit extract --dir "$K" --user "$ALICE" \
-    --period current --reason "case 2" --credential "$A" --out "$work/b.rsk"
+check "extraction request 2 approved" approved "case 2" req2
+check "extract (checkpoint on stderr)" run 0 kms audit extract --dir "$K" --request "$work/req2" \
+    --approval "$work/req2.ok1,$work/req2.ok2" --out "$work/b.rsk"
 check "stderr holds the checkpoint" grep -q '^mikeysakke-audit-checkpoint seq=' "$work/err"
 check "verify --checkpoint" run 0 kms audit verify --dir "$K" --checkpoint "$work/cp-extract"
 check "kms seal" run 0 kms seal --dir "$K"
@@ -66,10 +77,10 @@ check "unseal --adopt-settings" run 0 kms unseal --dir "$K" --passphrase-file "$
 check "the adoption is logged" grep -q 'event=settings_sealed .*approvals=2' "$K/audit.log"
 
 # ---- syslog copy switched on (logged, authenticated) -----------------------------------------------
-check "audit syslog --copy yes" run 0 kms audit syslog --dir "$K" --copy yes
+check "audit syslog --copy yes" run 0 kms audit syslog --key "$ROLES/operator.key" --dir "$K" --copy yes
 check "logged" grep -q "event=audit_syslog copy=yes" "$K/audit.log"
-check "audit syslog --copy maybe" run 21 kms audit syslog --dir "$K" --copy maybe
-check "audit syslog --copy no" run 0 kms audit syslog --dir "$K" --copy no
+check "audit syslog --copy maybe" run 21 kms audit syslog --key "$ROLES/operator.key" --dir "$K" --copy maybe
+check "audit syslog --copy no" run 0 kms audit syslog --key "$ROLES/operator.key" --dir "$K" --copy no
 check "kms seal" run 0 kms seal --dir "$K"
 check "unseal after the settings change" run 0 kms unseal --dir "$K" --passphrase-file "$work/pass"
 check "kms seal" run 0 kms seal --dir "$K"

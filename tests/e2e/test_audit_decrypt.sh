@@ -15,6 +15,7 @@ vectors=/dev/null
 . "$(dirname "$0")/../cli/lib.sh"
 
 K="$work/kms"
+ROLES="$work/auditors" # kms init writes the role keys (operator, officers, auditors) here
 stop_agent() {
     if [ -f "$K/agent.pid" ]; then
         "$ms" kms seal --dir "$K" >/dev/null 2>&1 || kill "$(cat "$K/agent.pid")" 2>/dev/null
@@ -39,12 +40,12 @@ check "kms init (3gpp, 30-day periods)" run 0 kms init --dir "$K" --uri "$KMS" -
 check "unseal" run 0 kms unseal --dir "$K" --passphrase-file "$work/pass"
 for who in alice bob carol; do
     uri="sip:$who@example.org"
-    check "add $who" run 0 kms user add --dir "$K" --user "$uri"
-    check "enrol $who's phone" run 0 kms device enrol --dir "$K" --user "$uri" \
+    check "add $who" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$uri"
+    check "enrol $who's phone" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$uri" \
         --device "$who-phone" --out "$work/$who.enrol"
 done
-check "issue" run 0 kms issue --dir "$K" --period current
-check "export" run 0 kms export --dir "$K" --period current --out "$work/media"
+check "issue" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
+check "export" run 0 kms export --key "$ROLES/operator.key" --dir "$K" --period current --out "$work/media"
 for who in alice bob carol; do
     pkg="$work/media/$(awk -v d="$who-phone" '$1 == d {print $3}' "$work/media/index.txt")"
     check "$who: user init" run 0 user init --keystore "$work/$who.ks" \
@@ -109,13 +110,12 @@ check "write the capture" python3 "$work/mkpcap.py" "$work/calls.pcap" "$work"
 # ---- what the auditor gets ---------------------------------------------------------------------------
 check "kms cert" run 0 kms cert --dir "$K"
 cp "$work/out" "$work/kms-cert.xml"
-A1=$work/auditors/auditor-1.key
-check "extract Bob's RSK" run 0 kms audit extract --dir "$K" --user "$BOB" --period current \
-    --reason "case 7" --credential "$A1" --out "$work/bob.rsk"
+check "extract Bob's RSK" audit_extract 0 "$K" "$ROLES" 1 "$work/bob.rsk" --user "$BOB" \
+    --period current --reason "case 7"
 P=$(sed -n 's/.*for key period \([0-9]*\).*/\1/p' "$work/out" | head -1)
 check "the extraction names the period" test -n "$P"
-check "extract Bob's RSK of the next period" run 0 kms audit extract --dir "$K" --user "$BOB" \
-    --period next --reason "case 7" --credential "$A1" --out "$work/bob-next.rsk"
+check "extract Bob's RSK of the next period" audit_extract 0 "$K" "$ROLES" 1 "$work/bob-next.rsk" \
+    --user "$BOB" --period next --reason "case 7"
 
 audit() { # RSK PERIOD OUT [more options]
     run 0 audit decrypt --capture "$work/calls.pcap" --rsk "$1" --uri "$BOB" --period "$2" \
@@ -159,17 +159,18 @@ check "--period must be a number (21)" run 21 audit decrypt --capture "$work/cal
 "$ms" kms seal --dir "$K" >/dev/null 2>&1
 K="$work/kms-tel"
 ALICE=tel:+447700900123 BOB=tel:+447700900456 CAROL=tel:+447700900789
+ROLES="$work/auditors-tel"
 check "tel: kms init (rfc6509)" run 0 kms init --dir "$K" --uri "$KMS" --passphrase-file "$work/pass" \
     --scrypt-log2n 10 --auditors 1 --auditor-out-dir "$work/auditors-tel"
 check "tel: unseal" run 0 kms unseal --dir "$K" --passphrase-file "$work/pass"
 for who in alice bob carol; do
     case $who in alice) uri=$ALICE ;; bob) uri=$BOB ;; *) uri=$CAROL ;; esac
-    check "tel: add $who" run 0 kms user add --dir "$K" --user "$uri"
-    check "tel: enrol $who" run 0 kms device enrol --dir "$K" --user "$uri" --device "$who-tel" \
+    check "tel: add $who" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$uri"
+    check "tel: enrol $who" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$uri" --device "$who-tel" \
         --out "$work/$who-tel.enrol"
 done
-check "tel: issue" run 0 kms issue --dir "$K" --period current
-check "tel: export" run 0 kms export --dir "$K" --period current --out "$work/media-tel"
+check "tel: issue" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
+check "tel: export" run 0 kms export --key "$ROLES/operator.key" --dir "$K" --period current --out "$work/media-tel"
 for who in alice bob carol; do
     pkg="$work/media-tel/$(awk -v d="$who-tel" '$1 == d {print $3}' "$work/media-tel/index.txt")"
     check "tel: $who keystore" run 0 user init --keystore "$work/$who-tel.ks" \
@@ -188,8 +189,8 @@ printf 'alice %s\nbob %s\ncarol %s\n' "$ALICE" "$BOB" "$CAROL" >"$work/uris"
 check "tel: write the capture" python3 "$work/mkpcap.py" "$work/calls-tel.pcap" "$work"
 check "tel: kms cert" run 0 kms cert --dir "$K"
 cp "$work/out" "$work/kms-cert-tel.xml"
-check "tel: extract Bob's RSK" run 0 kms audit extract --dir "$K" --user "$BOB" --period current \
-    --reason "case 8" --credential "$work/auditors-tel/auditor-1.key" --out "$work/bob-tel.rsk"
+check "tel: extract Bob's RSK" audit_extract 0 "$K" "$ROLES" 1 "$work/bob-tel.rsk" --user "$BOB" \
+    --period current --reason "case 8"
 PT=$(sed -n 's/.*for key period \([0-9]*\).*/\1/p' "$work/out" | head -1)
 check "tel: audit" run 0 audit decrypt --capture "$work/calls-tel.pcap" --rsk "$work/bob-tel.rsk" \
     --uri "$BOB" --period "$PT" --kms "$work/kms-cert-tel.xml" --out "$work/audit-tel"

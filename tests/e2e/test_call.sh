@@ -232,15 +232,13 @@ check "kamailio logged no error" test -z "$(kam_errors "$work/kam")"
 
 # ---- the auditor: one user's RSK for this period, against the provider's capture -------------------
 "$ms" kms cert --dir "$K" >"$work/cert.xml"
-A="$work/auditors/auditor-1.key,$work/auditors/auditor-2.key"
 audit() { # audit NAME RSKFILE PERIOD OUTDIR [CAPTURE]
     run 0 audit decrypt --capture "${5:-$work/wire.pcap}" --rsk "$2" --uri "sip:$1@example.org" \
         --period "$3" --kms "$work/cert.xml" --out "$4"
 }
 for who in alice bob carol; do
-    check "kms audit extract $who's RSK" run 0 kms audit extract --dir "$K" \
-        --user "sip:$who@example.org" --period current --reason "call test" --credential "$A" \
-        --out "$work/$who.rsk"
+    check "kms audit extract $who's RSK" audit_extract 0 "$K" "$ROLES" 1,2 "$work/$who.rsk" \
+        --user "sip:$who@example.org" --period current --reason "call test"
 done
 check "bob's RSK opens the call (incoming)" audit bob "$work/bob.rsk" "$PERIOD" "$work/audit-bob"
 check "both directions, bit-exact: alice to bob" cmp "$work/alice-expected.wav" "$work/audit-bob/call-1-caller-to-callee.wav" ||
@@ -251,8 +249,8 @@ check "the same audio" cmp "$work/alice-expected.wav" "$work/audit-alice/call-1-
 check "carol's RSK does not open it" audit carol "$work/carol.rsk" "$PERIOD" "$work/audit-carol"
 check "no audio of that call for carol" test ! -e "$work/audit-carol/call-1-caller-to-callee.wav"
 check "and the report says why" grep -q "not openable" "$work/audit-carol/report.json"
-check "kms audit extract bob's next-period RSK" run 0 kms audit extract --dir "$K" --user "$BOB" \
-    --period next --reason "call test" --credential "$A" --out "$work/bob-next.rsk"
+check "kms audit extract bob's next-period RSK" audit_extract 0 "$K" "$ROLES" 1,2 \
+    "$work/bob-next.rsk" --user "$BOB" --period next --reason "call test"
 check "the next period's RSK runs" audit bob "$work/bob-next.rsk" "$((PERIOD + 1))" "$work/audit-next"
 check "and opens nothing" bash -c "! ls '$work/audit-next'/*.wav >/dev/null 2>&1"
 # one flipped byte in one SRTP datagram of alice's stream

@@ -14,6 +14,7 @@ vectors=/dev/null
 . "$(dirname "$0")/../cli/lib.sh"
 
 K="$work/kms"
+ROLES="$work/auditors" # kms init writes the role keys (operator, officers, auditors) here
 M="$work/media"
 srv_pid=
 cleanup() {
@@ -52,14 +53,14 @@ check "test certificates made" test -s "$work/srv.pem" -a -s "$work/srv.key"
 check "kms init" run 0 kms init --dir "$K" --uri "$KMS" --passphrase-file "$work/pass" \
     --scrypt-log2n 10 --auditors 1 --auditor-out-dir "$work/auditors"
 check "unseal" run 0 kms unseal --dir "$K" --passphrase-file "$work/pass"
-check "add Alice" run 0 kms user add --dir "$K" --user "$ALICE"
-check "add Bob" run 0 kms user add --dir "$K" --user "$BOB"
-check "enrol Alice's phone" run 0 kms device enrol --dir "$K" --user "$ALICE" \
+check "add Alice" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$ALICE"
+check "add Bob" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$BOB"
+check "enrol Alice's phone" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$ALICE" \
     --device alice-phone --out "$work/alice.enrol"
-check "enrol Bob's phone" run 0 kms device enrol --dir "$K" --user "$BOB" --device bob-phone \
+check "enrol Bob's phone" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$BOB" --device bob-phone \
     --out "$work/bob.enrol"
-check "issue the current period" run 0 kms issue --dir "$K" --period current
-check "export" run 0 kms export --dir "$K" --period current --out "$M"
+check "issue the current period" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
+check "export" run 0 kms export --key "$ROLES/operator.key" --dir "$K" --period current --out "$M"
 check "index: device user file sha256 period token-sha256" \
     same "$(awk '!/^#/ {print NF}' "$M/index.txt" | sort -u)" 6
 check "export holds the certificate" cmp -s "$M/certificate.xml" "$K/certificate.xml"
@@ -181,8 +182,8 @@ check "an untrusted server is refused by the client" bash -c \
     "! curl -s -o /dev/null 'https://127.0.0.1:$port/healthz'"
 
 # ---- the next period's export, without a restart ------------------------------------------
-check "issue the next period" run 0 kms issue --dir "$K" --period next
-check "export the next period into the same folder" run 0 kms export --dir "$K" --period next --out "$M"
+check "issue the next period" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period next
+check "export the next period into the same folder" run 0 kms export --key "$ROLES/operator.key" --dir "$K" --period next --out "$M"
 check "index now lists both periods" same "$(grep -vc '^#' "$M/index.txt")" 4
 check "next period served without restart" same "$(post "$API/keyprov/$(pct "$ALICE")/$TN" "$ATOK")" 200
 cp "$work/body" "$work/alice-next.xml"

@@ -15,6 +15,7 @@ vectors=/dev/null
 . "$(dirname "$0")/../cli/lib.sh"
 
 K="$work/kms"
+ROLES="$work/auditors" # kms init writes the role keys (operator, officers, auditors) here
 SPID=
 stop_all() {
     [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
@@ -107,20 +108,20 @@ check "status: sealed, agent running" bash -c "grep -q '^State: sealed' '$work/o
 # ---- unseal and set up through the running server -------------------------------------------
 check "kms unseal talks to kms serve" run 0 kms unseal --dir "$K" --passphrase-file "$work/pass"
 check "/healthz is 200 when unsealed" same "$(health | sed 's/.* //')" 200
-check "add Alice" run 0 kms user add --dir "$K" --user "$ALICE"
-check "add Bob" run 0 kms user add --dir "$K" --user "$BOB"
-check "a user URI with non-ASCII: refused (38)" run 38 kms user add --dir "$K" \
+check "add Alice" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$ALICE"
+check "add Bob" run 0 kms user add --key "$ROLES/operator.key" --dir "$K" --user "$BOB"
+check "a user URI with non-ASCII: refused (38)" run 38 kms user add --key "$ROLES/operator.key" --dir "$K" \
     --user "$(printf 'sip:alic\303\251@example.org')"
 check "the error names the octet and says to percent-encode it" \
     err_has "non-ASCII octet 0xC3 at position 9: percent-encode it (%C3)"
-check "a user URI without a scheme: refused (38)" run 38 kms user add --dir "$K" \
+check "a user URI without a scheme: refused (38)" run 38 kms user add --key "$ROLES/operator.key" --dir "$K" \
     --user alice@example.org
 check "the error says the scheme is missing" err_has "no scheme"
-check "enrol Alice's phone" run 0 kms device enrol --dir "$K" --user "$ALICE" \
+check "enrol Alice's phone" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$ALICE" \
     --device alice-phone --out "$work/alice.enrol"
-check "enrol Bob's phone" run 0 kms device enrol --dir "$K" --user "$BOB" --device bob-phone \
+check "enrol Bob's phone" run 0 kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$BOB" --device bob-phone \
     --out "$work/bob.enrol"
-check "issue the current period" run 0 kms issue --dir "$K" --period current
+check "issue the current period" run 0 kms issue --key "$ROLES/operator.key" --dir "$K" --period current
 
 # the device's token: HMAC-SHA256(InK, "mikeysakke-device-token:" || device ID), hex
 token() {

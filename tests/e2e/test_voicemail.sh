@@ -146,14 +146,13 @@ EOF"
 # ---- the auditor opens the voicemail with bob's extracted RSK, and only with it --------------------
 PERIOD=$(grep '"event":"established"' "$work/alice.out" | sed -n 's/.*"period":\([0-9]*\).*/\1/p')
 "$ms" kms cert --dir "$K" >"$work/cert.xml"
-A="$work/auditors/auditor-1.key,$work/auditors/auditor-2.key"
-check "kms audit extract bob's RSK" run 0 kms audit extract --dir "$K" --user "$BOB" \
-    --period current --reason "voicemail test" --credential "$A" --out "$work/bob.rsk"
+check "kms audit extract bob's RSK" audit_extract 0 "$K" "$ROLES" 1,2 "$work/bob.rsk" \
+    --user "$BOB" --period current --reason "voicemail test"
 check "audit decrypt opens the voicemail" run 0 audit decrypt --capture "$work/msg.pcap" \
     --rsk "$work/bob.rsk" --uri "$BOB" --period "$PERIOD" --kms "$work/cert.xml" --out "$work/audit"
 check "one WAV, what alice said" cmp "$work/msg-expected.wav" "$work/audit/call-1-caller-to-callee.wav"
-check "kms audit extract the next period's RSK" run 0 kms audit extract --dir "$K" --user "$BOB" \
-    --period next --reason "voicemail test" --credential "$A" --out "$work/bob-next.rsk"
+check "kms audit extract the next period's RSK" audit_extract 0 "$K" "$ROLES" 1,2 \
+    "$work/bob-next.rsk" --user "$BOB" --period next --reason "voicemail test"
 run 0 audit decrypt --capture "$work/msg.pcap" --rsk "$work/bob-next.rsk" --uri "$BOB" \
     --period "$((PERIOD + 1))" --kms "$work/cert.xml" --out "$work/audit-next"
 check "the next period's RSK opens nothing" bash -c "! ls '$work/audit-next'/*.wav >/dev/null 2>&1"

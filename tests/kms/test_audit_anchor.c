@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "kms/kms_internal.h"
+#include "kms/roles.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 #include "testutil.h"
@@ -42,6 +43,9 @@ static uint64_t fixed_clock(void *ctx)
 
 static ms_kms_handout handout;
 
+/* Role keys: 0 operator, 1 officer, 2-3 auditors. */
+static uint8_t role_seed[4][MS_ROLE_KEY_BYTES], role_pub[4][MS_ROLE_KEY_BYTES];
+
 static void create(const char *dir, bool syslog_copy)
 {
     ms_kms_config cfg = {.kms_uri = "kms.example.org",
@@ -50,6 +54,14 @@ static void create(const char *dir, bool syslog_copy)
                          .n_auditors = 2,
                          .approvals = 1,
                          .audit_syslog = syslog_copy};
+    if (role_pub[0][0] == 0 && role_pub[0][1] == 0)
+        for (int i = 0; i < 4; i++)
+            CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
+    cfg.operator_key = role_pub[0];
+    cfg.n_officers = 1;
+    cfg.enrol_approvals = 1;
+    cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
+    cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[2];
     ms_kms_seal_material m = {.method = MS_KMS_SEAL_PASSPHRASE,
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
@@ -177,11 +189,15 @@ static void test_checkpoints(const char *root)
     CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_OK);
     char none[MS_KMS_CHECKPOINT_MAX];
     CHECK_ERR(ms_kms_extract_checkpoint(k, none, sizeof none), MS_ERR_AUDIT_LOG);
-    const char *users[] = {ALICE};
-    uint64_t periods[] = {P0};
-    ms_kms_extract_request req = {users, 1, periods, 1, "warrant 2026/1",
-                                  (const uint8_t(*)[MS_KMS_CREDENTIAL_BYTES])handout.credential,
-                                  1};
+    char rq[MS_REQUEST_MAX + 1], ap[MS_APPROVAL_TEXT_MAX];
+    size_t rq_len = 0;
+    CHECK_ERR(ms_kms_request_extract(k, ALICE, P0, "warrant 2026/1", 3600, rq, sizeof rq,
+                                     &rq_len), MS_OK);
+    ms_approval a;
+    CHECK_ERR(ms_approval_sign(role_seed[2], rq, rq_len, &a), MS_OK);
+    CHECK_ERR(ms_approval_format(&a, ap, sizeof ap), MS_OK);
+    const char *aps[] = {ap};
+    ms_kms_extract_request req = {rq, rq_len, aps, 1};
     uint8_t rsk[MS_SAKKE_POINT_BYTES], id[MS_SAKKE_ID_MAX_BYTES];
     size_t id_len = 0;
     CHECK_ERR(ms_kms_audit_extract(k, &req, rsk, id, &id_len), MS_OK);

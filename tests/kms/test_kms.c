@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kms/roles.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
@@ -66,6 +67,28 @@ static off_t file_size(const char *path)
     return stat(path, &sb) == 0 ? sb.st_size : -1;
 }
 
+/* Role keys for a test KMS: 0 operator, 1-2 officers, 3-5 auditors. */
+static uint8_t role_seed[6][MS_ROLE_KEY_BYTES], role_pub[6][MS_ROLE_KEY_BYTES];
+
+static void set_roles(ms_kms_config *cfg)
+{
+    if (role_pub[0][0] == 0 && role_pub[0][1] == 0)
+        for (int i = 0; i < 6; i++)
+            CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
+    cfg->operator_key = role_pub[0];
+    cfg->n_officers = 2;
+    cfg->officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
+    cfg->auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
+}
+
+/* The text form of role key `who`'s approval of req. */
+static void approval_of(int who, const char *req, size_t len, char out[MS_APPROVAL_TEXT_MAX])
+{
+    ms_approval a;
+    CHECK_ERR(ms_approval_sign(role_seed[who], req, len, &a), MS_OK);
+    CHECK_ERR(ms_approval_format(&a, out, MS_APPROVAL_TEXT_MAX), MS_OK);
+}
+
 static void test_passphrase_kms(const char *root)
 {
     char dir[512], path[800];
@@ -80,10 +103,15 @@ static void test_passphrase_kms(const char *root)
                               .passphrase_len = sizeof pass - 1,
                               .scrypt_log2_n = 10};
     ms_kms_handout *h = calloc(1, sizeof *h);
+    set_roles(&cfg);
+    ms_kms_config dup = cfg;
+    dup.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[2]; /* officer-2 twice */
+    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL), MS_ERR_ARG);
+    dup = cfg;
+    dup.operator_key = NULL;
+    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL), MS_ERR_ARG);
     CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
-    CHECK(h->n_credentials == 3 && h->n_shares == 0);
-    uint8_t cred[3][MS_KMS_CREDENTIAL_BYTES];
-    memcpy(cred, h->credential, sizeof cred);
+    CHECK(h->n_shares == 0);
     CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_ERR_EXISTS);
     ms_wipe(h, sizeof *h);
     free(h);
@@ -176,49 +204,61 @@ static void test_passphrase_kms(const char *root)
     CHECK(file_size(path) > 0);
 
     /* audited extraction: every refusal, then the release */
-    const char *one[] = {BOB};
-    const char *two[] = {BOB, ALICE};
-    uint64_t p1[] = {P0};
-    uint64_t p2[] = {P0, P0 + 1};
-    uint8_t good[2][MS_KMS_CREDENTIAL_BYTES], same[2][MS_KMS_CREDENTIAL_BYTES],
-        wrong[2][MS_KMS_CREDENTIAL_BYTES];
-    memcpy(good[0], cred[0], 32);
-    memcpy(good[1], cred[2], 32);
-    memcpy(same[0], cred[1], 32);
-    memcpy(same[1], cred[1], 32);
-    memcpy(wrong[0], cred[0], 32);
-    memcpy(wrong[1], cred[1], 32);
-    wrong[1][5] ^= 1;
+    char req[MS_REQUEST_MAX + 1], other[MS_REQUEST_MAX + 1];
+    size_t req_len = 0, other_len = 0;
+    CHECK_ERR(ms_kms_request_extract(k, "*", P0, "warrant 42", 3600, req, sizeof req, &req_len),
+              MS_ERR_AUDIT_SCOPE);
+    CHECK_ERR(ms_kms_request_extract(k, BOB, P0, "", 3600, req, sizeof req, &req_len), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_request_extract(k, BOB, P0, "warrant 42", 3600, req, sizeof req, &req_len),
+              MS_OK);
+    CHECK_ERR(ms_kms_request_extract(k, ALICE, P0, "warrant 42", 3600, other, sizeof other,
+                                     &other_len), MS_OK);
+    char ap[4][MS_APPROVAL_TEXT_MAX], ap_other[MS_APPROVAL_TEXT_MAX], ap_officer[MS_APPROVAL_TEXT_MAX];
+    approval_of(3, req, req_len, ap[0]);
+    approval_of(5, req, req_len, ap[1]);
+    approval_of(4, other, other_len, ap_other);  /* auditor-2, but over Alice's request */
+    approval_of(1, req, req_len, ap_officer);    /* an officer is no auditor */
     uint8_t rsk[MS_SAKKE_POINT_BYTES], id[MS_SAKKE_ID_MAX_BYTES];
     size_t id_len = 0;
-    ms_kms_extract_request r = {one, 1, p1, 1, "warrant 42",
-                                (const uint8_t(*)[32])good, 2};
+    const char *good[] = {ap[0], ap[1]};
+    const char *one_only[] = {ap[0]};
+    const char *twice[] = {ap[0], ap[0]};
+    const char *wrong_req[] = {ap[0], ap_other};
+    const char *officer[] = {ap[0], ap_officer};
+    ms_kms_extract_request r = {req, req_len, good, 2};
     ms_kms_extract_request bad = r;
-    bad.users = two;
-    bad.n_users = 2;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDIT_SCOPE);
-    bad = r;
-    bad.n_users = 0;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDIT_SCOPE);
-    bad = r;
-    bad.periods = p2;
-    bad.n_periods = 2;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDIT_SCOPE);
-    bad = r;
-    bad.credentials = (const uint8_t(*)[32])wrong;
+    bad.approvals = one_only;
+    bad.n_approvals = 1; /* approvals = 2 */
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    bad.approvals = twice; /* the same auditor twice */
+    bad.n_approvals = 2;
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    bad.approvals = wrong_req; /* a signature over another request */
+    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    bad.approvals = officer;
     CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
     bad = r;
-    bad.n_credentials = 1; /* approvals = 2 */
+    bad.n_approvals = 0;
     CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
-    bad = r;
-    bad.credentials = (const uint8_t(*)[32])same; /* the same auditor twice */
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
-    bad = r;
-    bad.n_credentials = 0;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
-    const char *nobody[] = {"tel:+15550000000"};
-    bad = r;
-    bad.users = nobody;
+    /* the request changed after approval (another period): no approval covers it */
+    char *edited = strstr(req, "period=");
+    CHECK(edited != NULL);
+    if (edited != NULL) {
+        edited[7] = edited[7] == '9' ? '8' : (char)(edited[7] + 1);
+        CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_AUDITOR);
+        edited[7] = edited[7] == '8' ? '9' : (char)(edited[7] - 1);
+    }
+    char nob[MS_REQUEST_MAX + 1], nob_ap[2][MS_APPROVAL_TEXT_MAX];
+    size_t nob_len = 0;
+    CHECK_ERR(ms_kms_request_extract(k, "tel:+15550000000", P0, "x", 3600, nob, sizeof nob,
+                                     &nob_len), MS_OK);
+    approval_of(3, nob, nob_len, nob_ap[0]);
+    approval_of(4, nob, nob_len, nob_ap[1]);
+    const char *nob_good[] = {nob_ap[0], nob_ap[1]};
+    bad.request = nob;
+    bad.request_len = nob_len;
+    bad.approvals = nob_good;
+    bad.n_approvals = 2;
     CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_USER_UNKNOWN);
 
     /* an audit log that cannot grow: refused, nothing released */
@@ -239,6 +279,8 @@ static void test_passphrase_kms(const char *root)
 
     CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_OK);
     CHECK(file_size(path) > log_size);
+    /* an approved request is carried out once */
+    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_REQUEST_STALE);
     /* the released RSK is Bob's for P0: it validates against his identifier */
     uint8_t bob_id[MS_SAKKE_ID_MAX_BYTES];
     size_t bob_len = 0;
@@ -294,7 +336,6 @@ static void test_passphrase_kms(const char *root)
     CHECK_ERR(ms_kms_audit_verify(dir, &n, &first_bad, detail, sizeof detail), MS_ERR_AUDIT_CHAIN);
     CHECK(first_bad == 3);
     free(xml);
-    ms_wipe(cred, sizeof cred);
 }
 
 static void test_shares_kms(const char *root)
@@ -309,6 +350,7 @@ static void test_shares_kms(const char *root)
                          .max_periods_ahead = 5};
     ms_kms_seal_material m = {.method = MS_KMS_SEAL_SHARES, .k = 2, .n = 3};
     ms_kms_handout *h = calloc(1, sizeof *h);
+    set_roles(&cfg);
     CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
     CHECK(h->n_shares == 3);
     ms_kms *k = NULL;

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "kms/roles.h"
 #include "kms/server.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/kms.h"
@@ -310,6 +311,13 @@ static void setup(const char *dir, ms_kms **out)
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
                               .scrypt_log2_n = 10};
+    uint8_t role_seed[4][MS_ROLE_KEY_BYTES], role_pub[4][MS_ROLE_KEY_BYTES];
+    for (int i = 0; i < 4; i++)
+        CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
+    cfg.operator_key = role_pub[0];
+    cfg.n_officers = 2;
+    cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
+    cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
     ms_kms_handout *h = calloc(1, sizeof *h);
     CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
     ms_wipe(h, sizeof *h);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kms/settings.h"
+#include "kms/roles.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 #include "testutil.h"
@@ -138,6 +139,14 @@ int main(void)
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
                               .scrypt_log2_n = 10};
+    uint8_t role_seed[6][MS_ROLE_KEY_BYTES], role_pub[6][MS_ROLE_KEY_BYTES];
+    for (int i = 0; i < 6; i++)
+        CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
+    ms_wipe(role_seed, sizeof role_seed);
+    cfg.operator_key = role_pub[0];
+    cfg.n_officers = 2;
+    cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
+    cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
     ms_kms_handout *h = calloc(1, sizeof *h);
     CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
     ms_wipe(h, sizeof *h);

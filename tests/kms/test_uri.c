@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kms/roles.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 #include "testutil.h"
@@ -79,6 +80,14 @@ static void test_user_add(const char *dir)
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
                               .scrypt_log2_n = 10};
+    uint8_t role_seed[4][MS_ROLE_KEY_BYTES], role_pub[4][MS_ROLE_KEY_BYTES];
+    for (int i = 0; i < 4; i++)
+        CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
+    ms_wipe(role_seed, sizeof role_seed);
+    cfg.operator_key = role_pub[0];
+    cfg.n_officers = 2;
+    cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
+    cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
     ms_kms_handout *h = calloc(1, sizeof *h);
     ms_kms *k = NULL;
     CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);

@@ -575,6 +575,51 @@ static void test_signature_and_addressee(void)
 #undef FRESH
 }
 
+/* The user's device list (our extension) rides inside the signed KmsResponse. */
+static void test_user_devices(void)
+{
+    static ms_key_package with, got;
+    char detail[256];
+    size_t len = 0;
+    with = pkg;
+    strcpy(with.user_devices, "phone-1 tablet-2");
+    char *xml = write_pkg(&with, &len);
+    CHECK(strstr(xml, "<mskms:UserDevices>phone-1 tablet-2</mskms:UserDevices>") != NULL);
+    CHECK_ERR(ms_kmsif_package_parse(&got, xml, len, &dev, detail, sizeof detail), MS_OK);
+    CHECK(strcmp(got.user_devices, "phone-1 tablet-2") == 0);
+    /* a device cut from the list in transit: the signature no longer verifies */
+    char *cut = malloc(CAP);
+    if (cut != NULL) {
+        memcpy(cut, xml, len + 1);
+        size_t n = replace(cut, "phone-1 tablet-2<", "phone-1<");
+        CHECK_ERR(ms_kmsif_package_parse(&got, cut, n, &dev, detail, sizeof detail),
+                  MS_ERR_PACKAGE_SIGNATURE);
+        memcpy(cut, xml, len + 1);
+        n = replace(cut, "phone-1 tablet-2<", "phone-1  tablet-2<");
+        CHECK_ERR(ms_kmsif_package_parse(&got, cut, n, &dev, detail, sizeof detail), MS_ERR_XML);
+        memcpy(cut, xml, len + 1);
+        n = replace(cut, "phone-1 tablet-2<", "phone/1<");
+        CHECK_ERR(ms_kmsif_package_parse(&got, cut, n, &dev, detail, sizeof detail), MS_ERR_XML);
+        free(cut);
+    }
+    free(xml);
+    /* none sent: none read */
+    xml = write_pkg(&pkg, &len);
+    CHECK(strstr(xml, "UserDevices") == NULL);
+    CHECK_ERR(ms_kmsif_package_parse(&got, xml, len, &dev, detail, sizeof detail), MS_OK);
+    CHECK(got.user_devices[0] == '\0');
+    free(xml);
+    /* the writer refuses a malformed list */
+    char *out = malloc(CAP);
+    strcpy(with.user_devices, "a  b");
+    if (out != NULL)
+        CHECK_ERR(ms_kmsif_package_write(out, CAP, &len, &with, &dev, NULL), MS_ERR_ARG);
+    strcpy(with.user_devices, "a ");
+    if (out != NULL)
+        CHECK_ERR(ms_kmsif_package_write(out, CAP, &len, &with, &dev, NULL), MS_ERR_ARG);
+    free(out);
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -582,5 +627,6 @@ int main(void)
     test_round_trips();
     test_structure();
     test_signature_and_addressee();
+    test_user_devices();
     return ms_test_finish();
 }

@@ -9,11 +9,13 @@
 # user part), $work/auditors/auditor-{1,2}.key, $work/kms.pass.
 KMS_URI=${KMS_URI:-kms.example.org}
 K=$work/kms
+ROLES="$work/auditors" # kms init writes the role keys (operator, officers, auditors) here
 
 cm_name() { local u=${1#*:}; u=${u%%@*}; printf '%s' "${u#+}"; }
 
 community_up() {
     local ms_out=$work/community.log
+    ROLES=$work/auditors # set here too: a caller may source this file before $work is set
     umask 077
     printf 'kms passphrase for the call tests\n' >"$work/kms.pass"
     local scheme_opts="--scheme 3gpp --period-len 2592000"
@@ -25,12 +27,12 @@ community_up() {
     local uri name
     for uri in "$@"; do
         name=$(cm_name "$uri")
-        "$ms" kms user add --dir "$K" --user "$uri" >>"$ms_out" 2>&1 || return 1
-        "$ms" kms device enrol --dir "$K" --user "$uri" --device "$name-phone" \
+        "$ms" kms user add --key "$ROLES/operator.key" --dir "$K" --user "$uri" >>"$ms_out" 2>&1 || return 1
+        "$ms" kms device enrol --key "$ROLES/officer-1.key" --dir "$K" --user "$uri" --device "$name-phone" \
             --out "$work/$name.enrol" >>"$ms_out" 2>&1 || return 1
     done
-    "$ms" kms issue --dir "$K" --period current >>"$ms_out" 2>&1 || return 1
-    "$ms" kms export --dir "$K" --period current --out "$work/media" >>"$ms_out" 2>&1 || return 1
+    "$ms" kms issue --key "$ROLES/operator.key" --dir "$K" --period current >>"$ms_out" 2>&1 || return 1
+    "$ms" kms export --key "$ROLES/operator.key" --dir "$K" --period current --out "$work/media" >>"$ms_out" 2>&1 || return 1
     for uri in "$@"; do
         name=$(cm_name "$uri")
         printf '%s keystore passphrase\n' "$name" >"$work/$name.pass"
