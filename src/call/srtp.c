@@ -59,6 +59,25 @@ static void lib_init(void)
     lib_status = srtp_init();
 }
 
+static void *warm_up_main(void *arg)
+{
+    (void)arg;
+    pthread_once(&lib_once, lib_init);
+    return NULL;
+}
+
+void ms_srtp_warm_up_start(ms_srtp_warm_up *w)
+{
+    w->started = pthread_create(&w->thread, NULL, warm_up_main, NULL) == 0;
+}
+
+void ms_srtp_warm_up_join(ms_srtp_warm_up *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    w->started = false;
+}
+
 const char *ms_srtp_suite_name(ms_srtp_suite s)
 {
     return s == MS_SRTP_AES_CM_128_HMAC_SHA1_80 ? "AES_CM_128_HMAC_SHA1_80" : "AEAD_AES_128_GCM";
