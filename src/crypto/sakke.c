@@ -30,12 +30,12 @@
 /* Tables of one KMS object, each built on first need (bits of `built`). */
 enum { TAB_COMB_P = 1, TAB_COMB_Z = 2, TAB_G = 4, TAB_LINES = 8 };
 
-/* Validations and cold decapsulations on one object that go without tables: one
- * validation or decapsulation costs a cold pairing plus ~2 k multiplications without them,
- * while the Miller tables of P and Z (~58 k) or the combs for P and Z (~56 k) save ~5 k
- * or ~14 k per operation. An auditor or a client importing a key does a few such
- * operations per object and never recovers the tables' cost; a long-lived object that does
- * more builds them at the (COLD_USES + 1)-th. */
+/* Validations and cold decapsulations on one object that go without tables. Without
+ * them a validation is a cold pairing (~12 k multiplications; ~8 k with the Miller tables
+ * of P and Z, which cost ~58 k to build) and TEST's [r]I a ladder (~9 k; ~1.5 k with the
+ * combs of P and Z, ~52 k to build). An auditor or a client importing a key does a few
+ * such operations per object and would never recover the tables' cost; a long-lived
+ * object that does more builds them at the (COLD_USES + 1)-th. */
 #define COLD_USES 4
 
 struct ms_sakke_kms {
