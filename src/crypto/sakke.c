@@ -337,6 +337,13 @@ ms_err ms_sakke_kms_new(ms_sakke_kms **out, const uint8_t Z[MS_SAKKE_POINT_BYTES
     return MS_OK;
 }
 
+ms_err ms_sakke_kms_prepare_sender(const ms_sakke_kms *kms)
+{
+    if (kms == NULL)
+        return MS_ERR_ARG;
+    return tables_need(kms, TAB_COMB_P | TAB_COMB_Z | TAB_G);
+}
+
 void ms_sakke_kms_free(ms_sakke_kms *kms)
 {
     if (kms == NULL)

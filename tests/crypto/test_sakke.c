@@ -603,6 +603,8 @@ static void test_lazy_tables(void)
                   MS_ERR_DECAP_TEST);
     }
     /* an encapsulation made by this object (its own tables) opens with the same object */
+    CHECK_ERR(ms_sakke_kms_prepare_sender(kms), MS_OK);
+    CHECK_ERR(ms_sakke_kms_prepare_sender(NULL), MS_ERR_ARG);
     uint8_t sed[273];
     CHECK_ERR(ms_sakke_encap(kms, sed, other, sizeof other, rfc_ssv, 16), MS_OK);
     memset(ssv, 0, sizeof ssv);
@@ -622,6 +624,14 @@ static void test_lazy_tables(void)
         CHECK_ERR(ms_sakke_rsk_validate(kms, aid, 2, rfc_rsk), MS_ERR_ID_RANGE);
         CHECK_ERR(ms_sakke_decap(kms, ssv, 16, aid, 2, rfc_rsk, rfc_sed, 273), MS_ERR_DECAP_TEST);
     }
+    ms_sakke_kms_free(kms);
+
+    /* the sender's tables built up front give the RFC's encapsulation */
+    kms = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&kms, rfc_Z), MS_OK);
+    CHECK_ERR(ms_sakke_kms_prepare_sender(kms), MS_OK);
+    CHECK_ERR(ms_sakke_encap(kms, sed, rfc_b, rfc_b_len, rfc_ssv, 16), MS_OK);
+    CHECK_MEM(sed, rfc_sed, sizeof sed);
     ms_sakke_kms_free(kms);
 }
 
