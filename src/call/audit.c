@@ -1162,12 +1162,13 @@ static void close_wavs(wav_closing *w, size_t n)
         for (size_t i = 0; i + 1 < nb; i++)
             w[batch[i]].threaded =
                 pthread_create(&w[batch[i]].thread, NULL, wav_close_main, &w[batch[i]]) == 0;
-        for (size_t i = 0; i < nb; i++) {
+        /* this thread's share first, then the others are waited for */
+        for (size_t i = 0; i < nb; i++)
+            if (!w[batch[i]].threaded)
+                wav_close_main(&w[batch[i]]);
+        for (size_t i = 0; i < nb; i++)
             if (w[batch[i]].threaded)
                 pthread_join(w[batch[i]].thread, NULL);
-            else
-                wav_close_main(&w[batch[i]]);
-        }
         nb = 0;
     }
 }
