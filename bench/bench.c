@@ -455,6 +455,26 @@ static void op_sakke_kms_new(bench_state *s)
     ms_sakke_kms_free(kms);
 }
 
+/* What a one-off user of a KMS object pays (the auditor, a client importing a key): the
+ * object, then its first validation or decapsulation, which go without its tables. */
+static void op_sakke_kms_new_rsk_validate(bench_state *s)
+{
+    ms_sakke_kms *kms;
+    need(ms_sakke_kms_new(&kms, s->zpub), "ms_sakke_kms_new");
+    need(ms_sakke_rsk_validate(kms, bench_id, BENCH_ID_LEN, s->rsk), "ms_sakke_rsk_validate");
+    ms_sakke_kms_free(kms);
+}
+
+static void op_sakke_kms_new_decap(bench_state *s)
+{
+    ms_sakke_kms *kms;
+    need(ms_sakke_kms_new(&kms, s->zpub), "ms_sakke_kms_new");
+    need(ms_sakke_decap(kms, s->ssv_out, sizeof s->ssv_out, bench_id, BENCH_ID_LEN, s->rsk,
+                        s->sed, sizeof s->sed),
+         "ms_sakke_decap");
+    ms_sakke_kms_free(kms);
+}
+
 static void op_sakke_rsk_issue(bench_state *s)
 {
     need(ms_sakke_rsk_issue(s->kms, s->rsk_out, s->z, bench_id, BENCH_ID_LEN),
@@ -685,6 +705,8 @@ static const op_def ops[] = {
     {"eccsi_verify_cached", NEED_ECCSI, 1, op_eccsi_verify_cached, NULL, NULL},
     {"eccsi_ssk_validate", NEED_ECCSI, 1, op_eccsi_ssk_validate, NULL, NULL},
     {"sakke_kms_new", NEED_SAKKE, 1, op_sakke_kms_new, bytes_kms, NULL},
+    {"sakke_kms_new_rsk_validate", NEED_SAKKE, 1, op_sakke_kms_new_rsk_validate, NULL, NULL},
+    {"sakke_kms_new_decap", NEED_SAKKE, 1, op_sakke_kms_new_decap, NULL, NULL},
     {"sakke_rsk_issue", NEED_SAKKE, 1, op_sakke_rsk_issue, NULL, NULL},
     {"sakke_rsk_validate", NEED_SAKKE, 1, op_sakke_rsk_validate, NULL, NULL},
     {"sakke_prepare_peer", NEED_SAKKE, 1, op_sakke_prepare_peer, bytes_peer, NULL},

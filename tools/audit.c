@@ -13,6 +13,7 @@
 
 #include "call/audit.h"
 #include "call/keys.h"
+#include "call/srtp.h"
 #include "kmsif/kmsif.h"
 
 const struct cli_opt cli_audit_decrypt_opts[] = {
@@ -148,7 +149,19 @@ static void print_summary(const ms_audit_report *r, const char *out_dir)
     printf("report: %s/report.json\n", out_dir);
 }
 
+static ms_err audit_decrypt(const struct cli_args *args);
+
 ms_err cli_audit_decrypt(const struct cli_args *args)
+{
+    /* libsrtp initialises while the keys are read and checked and the signalling is read */
+    ms_srtp_warm_up warm;
+    ms_srtp_warm_up_start(&warm);
+    ms_err e = audit_decrypt(args);
+    ms_srtp_warm_up_join(&warm);
+    return e;
+}
+
+static ms_err audit_decrypt(const struct cli_args *args)
 {
     const char *uri = cli_get(args, "--uri");
     const char *out_dir = cli_get(args, "--out");

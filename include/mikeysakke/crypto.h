@@ -78,12 +78,17 @@ MS_API MS_WARN_UNUSED ms_err ms_sakke_master_public(uint8_t Z[MS_SAKKE_POINT_BYT
 
 /* ---- SAKKE: one KMS's public parameters --------------------------------------------- */
 
-/* Z checked (on the curve, order q) with its fixed-base table; built once per community. */
+/* Z checked (on the curve, order q) with its fixed-base tables; built once per community.
+ * The tables are built by the first operation that needs each (thread-safe: one object may
+ * serve several threads); ms_sakke_kms_new itself is cheap. */
 typedef struct ms_sakke_kms ms_sakke_kms;
 
 MS_API MS_WARN_UNUSED ms_err ms_sakke_kms_new(ms_sakke_kms **out,
                                               const uint8_t Z[MS_SAKKE_POINT_BYTES]);
 MS_API void ms_sakke_kms_free(ms_sakke_kms *kms);
+/* Builds now the tables a sender needs (the combs of P and Z, g's table), so that the
+ * first encapsulation does not pay for them: for a phone, at start rather than in a call. */
+MS_API MS_WARN_UNUSED ms_err ms_sakke_kms_prepare_sender(const ms_sakke_kms *kms);
 MS_API size_t ms_sakke_kms_table_bytes(const ms_sakke_kms *kms);
 
 /* RSK = [(a + z)^-1 mod q]P for identifier a (RFC 6508 6.1.1). `kms` must hold the Z

@@ -1,4 +1,5 @@
 /* WAV files (RIFF/WAVE, 16-bit PCM) and the Opus codec with the call's fixed settings. */
+#define _GNU_SOURCE 1 /* sync_file_range (Linux) */
 #include "call/audio.h"
 #include "util/detail.h"
 
@@ -209,8 +210,29 @@ struct ms_wav_writer {
     uint32_t rate;
     uint16_t channels;
     uint64_t data_octets;
+    uint64_t written_back; /* file octets handed to early writeback */
     bool failed;
 };
+
+/* Every this many octets the file's new data is handed to the kernel's writeback without
+ * waiting for it, so that the fsync at the end (the file is evidence, for the auditor)
+ * finds less left to write while the rest of the file is still being decoded. */
+#define WAV_WRITEBACK ((uint64_t)1 << 18)
+
+static void wav_start_writeback(ms_wav_writer *w)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    uint64_t end = WAV_HEADER + w->data_octets;
+    if (end - w->written_back < WAV_WRITEBACK || fflush(w->f) != 0)
+        return;
+    /* best effort: a failure only leaves the work to the fsync */
+    (void)sync_file_range(fileno(w->f), (off_t)w->written_back, (off_t)(end - w->written_back),
+                          SYNC_FILE_RANGE_WRITE);
+    w->written_back = end;
+#else
+    (void)w;
+#endif
+}
 
 static void wav_header(uint8_t h[WAV_HEADER], uint32_t rate, uint16_t channels,
                        uint32_t data_octets)
@@ -267,6 +289,9 @@ ms_err ms_wav_create(ms_wav_writer **out, const char *path, uint32_t rate, uint1
         free(w);
         return e;
     }
+    /* stdio's default buffer is one 4 KiB block: a minute of audio would be ~1,400 write
+     * calls. 64 KiB makes it ~90 (the auditor writes whole calls as fast as it decodes). */
+    setvbuf(w->f, NULL, _IOFBF, (size_t)1 << 16);
     uint8_t h[WAV_HEADER];
     wav_header(h, rate, channels, 0);
     if (fwrite(h, 1, sizeof h, w->f) != sizeof h) {
@@ -301,6 +326,7 @@ ms_err ms_wav_append(ms_wav_writer *w, const int16_t *samples, size_t n_frames)
         }
     }
     w->data_octets += 2 * (uint64_t)n;
+    wav_start_writeback(w);
     return MS_OK;
 }
 

@@ -1130,16 +1130,67 @@ static ms_err pass_media(audit *a)
     return e != MS_OK ? e : de;
 }
 
+/* Closing a WAV file ends in an fsync (~5 ms on the build machine's disk, most of it
+ * waiting): the files are closed on threads of their own, so that the waits overlap. */
+#define CLOSE_BATCH 8
+
+typedef struct wav_closing {
+    ms_wav_writer *wav; /* NULL: the direction had no file */
+    bool commit;
+    ms_err err;
+    pthread_t thread;
+    bool threaded;
+} wav_closing;
+
+static void *wav_close_main(void *arg)
+{
+    wav_closing *w = arg;
+    w->err = ms_wav_close(w->wav, w->commit);
+    return NULL;
+}
+
+/* Closes the files of w[0 .. n-1] (w[k] for direction k % 2 of call k / 2), up to
+ * CLOSE_BATCH at a time: all but one of a batch on threads (here if one cannot start). */
+static void close_wavs(wav_closing *w, size_t n)
+{
+    size_t batch[CLOSE_BATCH], nb = 0;
+    for (size_t k = 0; k <= n; k++) {
+        if (k < n && w[k].wav != NULL)
+            batch[nb++] = k;
+        if (nb < CLOSE_BATCH && k < n)
+            continue;
+        for (size_t i = 0; i + 1 < nb; i++)
+            w[batch[i]].threaded =
+                pthread_create(&w[batch[i]].thread, NULL, wav_close_main, &w[batch[i]]) == 0;
+        /* this thread's share first, then the others are waited for */
+        for (size_t i = 0; i < nb; i++)
+            if (!w[batch[i]].threaded)
+                wav_close_main(&w[batch[i]]);
+        for (size_t i = 0; i < nb; i++)
+            if (w[batch[i]].threaded)
+                pthread_join(w[batch[i]].thread, NULL);
+        nb = 0;
+    }
+}
+
 /* Closes each call's media state; the WAV files are kept only when commit is true. */
 static ms_err finish_calls(audit *a, bool commit)
 {
     ms_err first = MS_OK;
+    /* without memory for the list, the files are closed below one after the other */
+    wav_closing *w = calloc(2 * a->n_calls + 1, sizeof *w);
+    for (size_t k = 0; w != NULL && k < 2 * a->n_calls; k++) {
+        dir_state *s = &a->calls[k / 2].st[k % 2];
+        w[k] = (wav_closing){.wav = s->wav, .commit = commit};
+    }
+    if (w != NULL)
+        close_wavs(w, 2 * a->n_calls);
     for (size_t i = 0; i < a->n_calls; i++) {
         call *c = &a->calls[i];
         for (int d = 0; d < 2; d++) {
             dir_state *s = &c->st[d];
             if (s->wav != NULL) {
-                ms_err e = ms_wav_close(s->wav, commit);
+                ms_err e = w != NULL ? w[2 * i + (size_t)d].err : ms_wav_close(s->wav, commit);
                 if (e != MS_OK && commit && first == MS_OK) {
                     ms_detail_set(a->detail, a->detail_cap, "%s/%s: could not be completed",
                                a->out_dir, c->pub.dir[d].file);
@@ -1159,6 +1210,7 @@ static ms_err finish_calls(audit *a, bool commit)
         free(c->offer);
         c->offer = NULL;
     }
+    free(w);
     return first;
 }
 

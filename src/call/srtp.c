@@ -7,6 +7,7 @@
  */
 #include "call/srtp.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,45 @@ struct ms_srtp {
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static srtp_err_status_t lib_status = srtp_err_status_fail;
 
+/* Debian's libsrtp2 does its AES with NSS, and each cipher context it makes opens an NSS
+ * context and closes it when freed. With NSS otherwise unused, closing the last context
+ * shuts NSS down, unloading its soft token, so srtp_init's self-tests (cipher after
+ * cipher) load and unload it 14 times: ~40 ms, more than an audit of a 20 s call takes.
+ * NSS initialised once for the process makes those contexts cheap. Looked up at run time,
+ * as the library is loaded only when libsrtp2 uses it (a libsrtp2 on OpenSSL does not). */
+static void keep_nss_initialised(void)
+{
+    int (*nodb_init)(const char *configdir);
+    void *sym = dlsym(RTLD_DEFAULT, "NSS_NoDB_Init");
+    if (sym == NULL)
+        return;
+    memcpy(&nodb_init, &sym, sizeof nodb_init); /* POSIX: dlsym's result is callable */
+    (void)nodb_init(NULL); /* best effort: without it libsrtp2 still works, slower */
+}
+
 static void lib_init(void)
 {
+    keep_nss_initialised();
     lib_status = srtp_init();
+}
+
+static void *warm_up_main(void *arg)
+{
+    (void)arg;
+    pthread_once(&lib_once, lib_init);
+    return NULL;
+}
+
+void ms_srtp_warm_up_start(ms_srtp_warm_up *w)
+{
+    w->started = pthread_create(&w->thread, NULL, warm_up_main, NULL) == 0;
+}
+
+void ms_srtp_warm_up_join(ms_srtp_warm_up *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    w->started = false;
 }
 
 const char *ms_srtp_suite_name(ms_srtp_suite s)

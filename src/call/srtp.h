@@ -7,6 +7,7 @@
 #ifndef MS_CALL_SRTP_H
 #define MS_CALL_SRTP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,18 @@ typedef struct ms_srtp ms_srtp;
  * initialised once per process on first use. */
 ms_err ms_srtp_new(ms_srtp **out, ms_srtp_suite suite, const ms_srtp_keys *keys,
                    bool outbound);
+
+/* libsrtp's one-time initialisation (its cipher self-tests, ~10 ms) on a thread of its
+ * own, so that a command can overlap it with other work (the auditor with reading the
+ * keys). The first ms_srtp_new waits for it if it is still running. Every started warm-up
+ * is joined before the process exits (a library initialising while exit runs the
+ * destructors is asking for a crash). */
+typedef struct ms_srtp_warm_up {
+    pthread_t thread;
+    bool started;
+} ms_srtp_warm_up;
+void ms_srtp_warm_up_start(ms_srtp_warm_up *w);
+void ms_srtp_warm_up_join(ms_srtp_warm_up *w);
 void ms_srtp_free(ms_srtp *s); /* wipes; NULL allowed */
 
 /* In place: pkt holds *len octets of RTP (RTCP) and has room for cap octets. */

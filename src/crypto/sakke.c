@@ -5,12 +5,18 @@
  * (P and Z in the KMS object, I in a peer or prepared RSK), the exponentiation g^r through
  * the KMS's PF_p table, and the pairing through pairing.c (cold, or with the RSK's
  * Miller lines prepared). [r]I for the sender is [r b mod q]P + [r]Z, so a cold
- * encapsulation needs no table for I.
+ * encapsulation needs no table for I. The KMS object's tables are built on first need
+ * (issuing needs P's comb only); the first few validations and cold decapsulations on
+ * one object go without them (a constant-time ladder for [r]I, a cold pairing for
+ * validation), so one-off users such as the auditor never pay for them.
  *
  * Secrets (z, the inverse (a + z)^-1, r, SSV, g^r = w, the RSK and its prepared lines)
  * are only handled by constant-time code; the code branches on a secret-derived value
  * only after declassifying a public verdict (valid or not, TEST passed or not).
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,12 +27,28 @@
 #include "sakke_hash.h"
 #include "secmem.h"
 
+/* Tables of one KMS object, each built on first need (bits of `built`). */
+enum { TAB_COMB_P = 1, TAB_COMB_Z = 2, TAB_G = 4, TAB_LINES = 8 };
+
+/* Validations and cold decapsulations on one object that go without tables. Without
+ * them a validation is a cold pairing (~12 k multiplications; ~8 k with the Miller tables
+ * of P and Z, which cost ~58 k to build) and TEST's [r]I a ladder (~9 k; ~1.5 k with the
+ * combs of P and Z, ~52 k to build). An auditor or a client importing a key does a few
+ * such operations per object and would never recover the tables' cost; a long-lived
+ * object that does more builds them at the (COLD_USES + 1)-th. */
+#define COLD_USES 4
+
 struct ms_sakke_kms {
     ms_sakke_affine z_pub; /* Z, checked: on the curve and of order q */
+    /* The object is shared read-only between threads (a KMS issuing in parallel): tables
+     * are built under `lock`, and their bit in `built` is stored with release order after
+     * the table, so a reader that sees the bit (acquire) sees the whole table. */
+    pthread_mutex_t lock;
+    atomic_uint built;
+    atomic_uint cold_uses;
     ms_sakke_comb *comb_p;
     ms_sakke_comb *comb_z;
     ms_pfp_table *g_table; /* g = <P, P> */
-    size_t g_table_size;
     /* Miller functions of P and Z (public), so that RSK validation needs no cold Miller
      * loop: <I, K> = <P, K>^a <Z, K> */
     ms_pairing_prepared *lines_p;
@@ -116,12 +138,111 @@ static ms_err jac_encode(uint8_t out[MS_SAKKE_POINT_BYTES], ms_sakke_affine *aff
     return MS_OK;
 }
 
+/* ---- the KMS object's tables, built on first need ------------------------------------------ */
+
+static bool tables_built(const ms_sakke_kms *kms, unsigned which)
+{
+    return (atomic_load_explicit(&kms->built, memory_order_acquire) & which) == which;
+}
+
+static ms_err build_table(ms_sakke_kms *kms, unsigned tab)
+{
+    ms_sakke_affine p;
+    ms_sakke_generator(&p);
+    ms_err err = MS_OK;
+    switch (tab) {
+    case TAB_COMB_P:
+        kms->comb_p = comb_new(&p, &err);
+        return err;
+    case TAB_COMB_Z:
+        kms->comb_z = comb_new(&kms->z_pub, &err);
+        return err;
+    case TAB_G: {
+        ms_fp g;
+        memcpy(g.v, ms_sakke_g_mont, sizeof g.v);
+        kms->g_table = table_alloc(ms_pfp_table_size());
+        if (kms->g_table == NULL)
+            return MS_ERR_NOMEM;
+        if (ms_pfp_table_build(kms->g_table, &g) != 0) {
+            free(kms->g_table);
+            kms->g_table = NULL;
+            return MS_ERR_RNG; /* its only failure: the blinded inversion's generator */
+        }
+        return MS_OK;
+    }
+    default: /* TAB_LINES */
+        kms->lines_p = table_alloc(ms_pairing_prepared_size());
+        kms->lines_z = table_alloc(ms_pairing_prepared_size());
+        /* fails only if its scratch allocation or the blinded inversion's generator does */
+        if (kms->lines_p == NULL || kms->lines_z == NULL ||
+            ms_pairing_prepare(kms->lines_p, &p) != 0 ||
+            ms_pairing_prepare(kms->lines_z, &kms->z_pub) != 0) {
+            free(kms->lines_p);
+            free(kms->lines_z);
+            kms->lines_p = kms->lines_z = NULL;
+            return MS_ERR_NOMEM;
+        }
+        return MS_OK;
+    }
+}
+
+/* Build the tables `which` that are missing (once, whichever thread asks first). The
+ * object is const to its users; its tables are a cache, the only part that changes. */
+static ms_err tables_need(const ms_sakke_kms *ckms, unsigned which)
+{
+    if (tables_built(ckms, which))
+        return MS_OK;
+    ms_sakke_kms *kms = (ms_sakke_kms *)ckms;
+    ms_err err = MS_OK;
+    pthread_mutex_lock(&kms->lock);
+    unsigned have = atomic_load_explicit(&kms->built, memory_order_relaxed);
+    for (unsigned tab = 1; err == MS_OK && tab <= TAB_LINES; tab <<= 1) {
+        if ((which & tab) == 0 || (have & tab) != 0)
+            continue;
+        err = build_table(kms, tab);
+        if (err == MS_OK) {
+            have |= tab;
+            atomic_store_explicit(&kms->built, have, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&kms->lock);
+    return err;
+}
+
+/* For an operation that has a table-free way: true if it should use the tables `which`
+ * (built now if this is past the first COLD_USES such operations), false if it goes
+ * without. A table that cannot be built (memory) also means going without. */
+static bool tables_wanted(const ms_sakke_kms *ckms, unsigned which)
+{
+    if (tables_built(ckms, which))
+        return true;
+    ms_sakke_kms *kms = (ms_sakke_kms *)ckms;
+    if (atomic_fetch_add_explicit(&kms->cold_uses, 1, memory_order_relaxed) < COLD_USES)
+        return false;
+    return tables_need(kms, which) == MS_OK;
+}
+
 /* I = [a]P + Z. It is infinity only if a = -z mod q: no RSK can exist for such an
- * identifier, which is reported as MS_ERR_ID_RANGE. */
-static ms_err identity(const ms_sakke_kms *kms, ms_sakke_affine *I, const uint64_t a[MS_LIMBS])
+ * identifier, which is reported as MS_ERR_ID_RANGE. need_comb: P's comb is built if
+ * missing (for an object that is being prepared for many operations); otherwise, while it
+ * is missing, a variable-time multiplication (a is public): ~2.5 k multiplications for a
+ * 256-bit identifier against ~26 k for building the comb. */
+static ms_err identity(const ms_sakke_kms *kms, ms_sakke_affine *I, const uint64_t a[MS_LIMBS],
+                       bool need_comb)
 {
     ms_sakke_jac t;
-    ms_sakke_comb_mul(&t, kms->comb_p, a); /* a is public; the comb is just fast */
+    if (need_comb) {
+        ms_err err = tables_need(kms, TAB_COMB_P);
+        if (err != MS_OK)
+            return err;
+    }
+    if (tables_built(kms, TAB_COMB_P)) {
+        ms_sakke_comb_mul(&t, kms->comb_p, a); /* a is public; the comb is just fast */
+    } else {
+        ms_sakke_affine p;
+        ms_sakke_generator(&p);
+        ms_sakke_mul_var(&t, &p, a);
+    }
     ms_sakke_jac_add_affine(&t, &t, &kms->z_pub);
     return jac_encode(NULL, I, &t, MS_ERR_ID_RANGE);
 }
@@ -200,47 +321,27 @@ ms_err ms_sakke_kms_new(ms_sakke_kms **out, const uint8_t Z[MS_SAKKE_POINT_BYTES
     if (ms_sakke_point_decode(&zp, Z) != MS_OK || !declassify(ms_sakke_point_in_eq(&zp)))
         return MS_ERR_KMS_PUBLIC_INVALID;
 
-    ms_err err = MS_ERR_NOMEM;
     ms_sakke_kms *kms = calloc(1, sizeof *kms);
     if (kms == NULL)
         return MS_ERR_NOMEM;
+    if (pthread_mutex_init(&kms->lock, NULL) != 0) {
+        free(kms);
+        return MS_ERR_NOMEM;
+    }
     kms->z_pub = zp;
-    ms_sakke_affine p;
-    ms_sakke_generator(&p);
-    kms->comb_p = comb_new(&p, &err);
-    if (kms->comb_p == NULL)
-        goto fail;
-    kms->comb_z = comb_new(&zp, &err);
-    if (kms->comb_z == NULL)
-        goto fail;
-    kms->g_table_size = ms_pfp_table_size();
-    kms->g_table = table_alloc(kms->g_table_size);
-    if (kms->g_table == NULL) {
-        err = MS_ERR_NOMEM;
-        goto fail;
-    }
-    ms_fp g;
-    memcpy(g.v, ms_sakke_g_mont, sizeof g.v);
-    if (ms_pfp_table_build(kms->g_table, &g) != 0) {
-        err = MS_ERR_RNG; /* its only failure: the blinded inversion's generator */
-        goto fail;
-    }
-    kms->lines_p = table_alloc(ms_pairing_prepared_size());
-    kms->lines_z = table_alloc(ms_pairing_prepared_size());
-    if (kms->lines_p == NULL || kms->lines_z == NULL) {
-        err = MS_ERR_NOMEM;
-        goto fail;
-    }
-    /* fails only if its scratch allocation or the blinded inversion's generator does */
-    if (ms_pairing_prepare(kms->lines_p, &p) != 0 || ms_pairing_prepare(kms->lines_z, &zp) != 0) {
-        err = MS_ERR_NOMEM;
-        goto fail;
-    }
+    atomic_init(&kms->built, 0u);
+    atomic_init(&kms->cold_uses, 0u);
+    /* The tables (~58 k multiplications for all) are built by the first operation that
+     * needs each (tables_need): a verifier of one RSK needs none of them. */
     *out = kms;
     return MS_OK;
-fail:
-    ms_sakke_kms_free(kms);
-    return err;
+}
+
+ms_err ms_sakke_kms_prepare_sender(const ms_sakke_kms *kms)
+{
+    if (kms == NULL)
+        return MS_ERR_ARG;
+    return tables_need(kms, TAB_COMB_P | TAB_COMB_Z | TAB_G);
 }
 
 void ms_sakke_kms_free(ms_sakke_kms *kms)
@@ -252,6 +353,7 @@ void ms_sakke_kms_free(ms_sakke_kms *kms)
     free(kms->g_table);
     free(kms->lines_p);
     free(kms->lines_z);
+    pthread_mutex_destroy(&kms->lock);
     free(kms);
 }
 
@@ -259,7 +361,8 @@ size_t ms_sakke_kms_table_bytes(const ms_sakke_kms *kms)
 {
     if (kms == NULL)
         return 0;
-    return 2 * ms_sakke_comb_size() + kms->g_table_size + 2 * ms_pairing_prepared_size();
+    /* what the tables take once all are built (they are built on first need) */
+    return 2 * ms_sakke_comb_size() + ms_pfp_table_size() + 2 * ms_pairing_prepared_size();
 }
 
 ms_err ms_sakke_rsk_issue(const ms_sakke_kms *kms, uint8_t rsk[MS_SAKKE_POINT_BYTES],
@@ -271,6 +374,8 @@ ms_err ms_sakke_rsk_issue(const ms_sakke_kms *kms, uint8_t rsk[MS_SAKKE_POINT_BY
     uint64_t a[MS_LIMBS], k[MS_LIMBS], s[MS_LIMBS];
     ms_err err = id_to_scalar(a, id, id_len);
     if (err != MS_OK)
+        return err;
+    if ((err = tables_need(kms, TAB_COMB_P)) != MS_OK)
         return err;
     err = secret_to_scalar(k, z);
     if (err != MS_OK)
@@ -314,7 +419,7 @@ ms_err ms_sakke_identity_point(const ms_sakke_kms *kms, uint8_t I[MS_SAKKE_POINT
     if (err != MS_OK)
         return err;
     ms_sakke_affine ip;
-    err = identity(kms, &ip, a);
+    err = identity(kms, &ip, a, false);
     if (err == MS_OK)
         ms_sakke_point_encode(I, &ip);
     return err;
@@ -327,6 +432,27 @@ static ms_err rsk_decode(ms_sakke_affine *K, const uint8_t rsk[MS_SAKKE_POINT_BY
     ms_err err = ms_sakke_point_decode(K, rsk);
     if (err == MS_OK && !declassify(ms_sakke_point_in_eq(K)))
         err = MS_ERR_POINT_ORDER;
+    return err;
+}
+
+/* RFC 6508 6.1.2 as written: <[a]P + Z, K> == g with a cold pairing (~12 k
+ * multiplications), for an object without the Miller tables of P and Z. K is secret and
+ * the pairing's second argument, as in decapsulation; I is public. */
+static ms_err rsk_validate_cold(const ms_sakke_kms *kms, const uint64_t a[MS_LIMBS],
+                                const ms_sakke_affine *K)
+{
+    ms_sakke_affine I;
+    ms_fp w;
+    ms_err err = identity(kms, &I, a, false);
+    if (err != MS_OK)
+        return err;
+    /* I and K lie in E[q], where the Miller value is never zero: only the blinded
+     * inversion's generator can fail */
+    if (ms_pairing(&w, &I, K) != 0)
+        err = MS_ERR_RNG;
+    else
+        err = declassify(fp_is_g(&w)) ? MS_OK : MS_ERR_RSK_INVALID;
+    ms_wipe(&w, sizeof w);
     return err;
 }
 
@@ -344,11 +470,14 @@ ms_err ms_sakke_rsk_validate(const ms_sakke_kms *kms, const uint8_t *id, size_t 
     err = rsk_decode(&K, rsk);
     if (err != MS_OK)
         goto out;
-    /* RFC 6508 6.1.2: <[a]P + Z, K> == g. By bilinearity the left side is
-     * <P, K>^a <Z, K>, and with the Miller functions of P and Z prepared in the KMS
-     * object that costs two prepared evaluations and one PF_p exponentiation by the
-     * public a (~14 k multiplications) against a cold pairing plus I (~22 k). Both
-     * pairings are symmetric on E[q], which K was just checked to lie in. */
+    if (!tables_wanted(kms, TAB_LINES)) {
+        err = rsk_validate_cold(kms, a, &K);
+        goto out;
+    }
+    /* By bilinearity the left side is <P, K>^a <Z, K>, and with the Miller functions of
+     * P and Z prepared in the KMS object that costs two prepared evaluations and one PF_p
+     * exponentiation by the public a (~14 k multiplications) against a cold pairing plus
+     * I (~22 k). Both pairings are symmetric on E[q], which K was just checked to lie in. */
     if (ms_pairing_prepared_eval(&e1, kms->lines_p, &K) != 0 ||
         ms_pairing_prepared_eval(&e2, kms->lines_z, &K) != 0 || ms_pfp_pow(&e1, &e1, a) != 0) {
         err = MS_ERR_RNG;
@@ -396,6 +525,11 @@ static ms_err encap_core(const ms_sakke_kms *kms, const ms_sakke_comb *comb_i,
     uint8_t grb[MS_SAKKE_FP_BYTES], mask[MS_SAKKE_SSV_BYTES];
     ms_err err = MS_ERR_INTERNAL;
 
+    /* the sender's tables: g's, and those of P and Z without a peer's I */
+    err = tables_need(kms, TAB_G | (comb_i == NULL ? TAB_COMB_P | TAB_COMB_Z : 0u));
+    if (err != MS_OK)
+        goto out;
+    err = MS_ERR_INTERNAL;
     /* r = HashToIntegerRange(SSV || b, q) */
     if (ms_sakke_htir_q(r, ssv, MS_SAKKE_SSV_BYTES, id, id_len) != 0)
         goto out;
@@ -485,10 +619,20 @@ static ms_err decap_finish(uint8_t ssv_out[MS_SAKKE_SSV_BYTES], const ms_fp *w,
     ms_err comb_err;
     if (comb_i != NULL) {
         comb_err = ms_sakke_comb_mul_batched(&T, comb_i, r);
-    } else {
+    } else if (tables_wanted(kms, TAB_COMB_P | TAB_COMB_Z)) {
         ms_mont_to(am, a, &ms_mont_q);
         ms_mont_mul(ra, r, am, &ms_mont_q);
         comb_err = ms_sakke_comb_mul2(&T, kms->comb_p, ra, kms->comb_z, r);
+    } else {
+        /* without the combs: I (public, variable time), then the constant-time [r]I.
+         * An identifier whose I is infinity gets the answer the combs would give, as
+         * [r]I is then infinity, which no decoded R equals. */
+        ms_sakke_affine I;
+        comb_err = identity(kms, &I, a, false);
+        if (comb_err == MS_ERR_ID_RANGE)
+            comb_err = MS_ERR_DECAP_TEST;
+        if (comb_err == MS_OK)
+            ms_sakke_mul(&T, &I, r);
     }
     if (comb_err != MS_OK) {
         err = comb_err;
@@ -565,8 +709,11 @@ ms_err ms_sakke_peer_new(ms_sakke_peer **out, const ms_sakke_kms *kms, const uin
     ms_err err = id_to_scalar(a, id, id_len);
     if (err != MS_OK)
         return err;
+    /* a peer exists to encapsulate to: g's table is built now, not at the first call */
+    if ((err = tables_need(kms, TAB_G)) != MS_OK)
+        return err;
     ms_sakke_affine I;
-    err = identity(kms, &I, a);
+    err = identity(kms, &I, a, true);
     if (err != MS_OK)
         return err;
     ms_sakke_peer *peer = calloc(1, sizeof *peer);
@@ -629,7 +776,7 @@ ms_err ms_sakke_prepared_rsk_new(ms_sakke_prepared_rsk **out, const ms_sakke_kms
     err = rsk_decode(&K, rsk);
     if (err != MS_OK)
         goto fail;
-    err = identity(kms, &I, a);
+    err = identity(kms, &I, a, true);
     if (err != MS_OK)
         goto fail;
 

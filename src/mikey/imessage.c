@@ -347,6 +347,12 @@ ms_err ms_mikey_add_kms(ms_mikey_ctx *ctx, const ms_mikey_kms_info *info)
     err = ms_sakke_kms_new(&k.sakke, info->Z);
     if (err != MS_OK)
         goto fail;
+    /* a prepared (live) context makes offers: their cold SAKKE-to-self encapsulation
+     * needs the KMS object's sender tables, built now rather than in the first call */
+    if (ctx->cfg.prepare && (err = ms_sakke_kms_prepare_sender(k.sakke)) != MS_OK) {
+        ms_sakke_kms_free(k.sakke);
+        goto fail;
+    }
     ctx->kms[ctx->n_kms++] = k;
     return MS_OK;
 fail:

@@ -7,6 +7,8 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -560,6 +562,121 @@ static void test_rejections(void)
     ms_sakke_kms_free(kms);
 }
 
+/* ---- tables built on first need ------------------------------------------------------------- */
+
+/* The KMS object validates and decapsulates without its tables for the first few such
+ * operations and with them after (sakke.c, COLD_USES = 4): every verdict must be the same
+ * on both sides of the switch, so each check runs well past it on a fresh object, the
+ * good and the bad cases interleaved. */
+#define PAST_SWITCH 12
+
+static void test_lazy_tables(void)
+{
+    static const uint8_t other[5] = {'o', 't', 'h', 'e', 'r'};
+    uint8_t rsk_other[257], ssv[16];
+    ms_sakke_kms *kms = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&kms, rfc_Z), MS_OK);
+    CHECK_ERR(ms_sakke_rsk_issue(kms, rsk_other, rfc_z, other, sizeof other), MS_OK);
+    ms_sakke_kms_free(kms);
+
+    /* validation */
+    kms = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&kms, rfc_Z), MS_OK);
+    for (int i = 0; kms != NULL && i < PAST_SWITCH; i++) {
+        CHECK_ERR(ms_sakke_rsk_validate(kms, rfc_b, rfc_b_len, rfc_rsk), MS_OK);
+        CHECK_ERR(ms_sakke_rsk_validate(kms, rfc_b, rfc_b_len, rsk_other), MS_ERR_RSK_INVALID);
+        CHECK_ERR(ms_sakke_rsk_validate(kms, other, sizeof other, rfc_rsk), MS_ERR_RSK_INVALID);
+        CHECK_ERR(ms_sakke_rsk_validate(kms, other, sizeof other, rsk_other), MS_OK);
+    }
+    ms_sakke_kms_free(kms);
+
+    /* cold decapsulation: the TEST's [r]I by ladder, then by the combs of P and Z */
+    kms = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&kms, rfc_Z), MS_OK);
+    for (int i = 0; kms != NULL && i < PAST_SWITCH; i++) {
+        memset(ssv, 0, sizeof ssv);
+        CHECK_ERR(ms_sakke_decap(kms, ssv, 16, rfc_b, rfc_b_len, rfc_rsk, rfc_sed, 273), MS_OK);
+        CHECK_MEM(ssv, rfc_ssv, 16);
+        CHECK_ERR(ms_sakke_decap(kms, ssv, 16, other, sizeof other, rsk_other, rfc_sed, 273),
+                  MS_ERR_DECAP_TEST);
+        CHECK_ERR(ms_sakke_decap(kms, ssv, 16, rfc_b, rfc_b_len, rsk_other, rfc_sed, 273),
+                  MS_ERR_DECAP_TEST);
+    }
+    /* an encapsulation made by this object (its own tables) opens with the same object */
+    CHECK_ERR(ms_sakke_kms_prepare_sender(kms), MS_OK);
+    CHECK_ERR(ms_sakke_kms_prepare_sender(NULL), MS_ERR_ARG);
+    uint8_t sed[273];
+    CHECK_ERR(ms_sakke_encap(kms, sed, other, sizeof other, rfc_ssv, 16), MS_OK);
+    memset(ssv, 0, sizeof ssv);
+    CHECK_ERR(ms_sakke_decap(kms, ssv, 16, other, sizeof other, rsk_other, sed, 273), MS_OK);
+    CHECK_MEM(ssv, rfc_ssv, 16);
+    ms_sakke_kms_free(kms);
+
+    /* a + z = 0 mod q (I is infinity): the same verdicts with and without the tables */
+    uint8_t zs[128], Z2[257], aid[2] = {0x12, 0x34};
+    uint64_t zl[MS_LIMBS], al[MS_LIMBS] = {0x1234};
+    ms_u1024_sub(zl, ms_mont_q.m, al);
+    ms_u1024_to_be(zs, zl);
+    CHECK_ERR(ms_sakke_master_public(Z2, zs), MS_OK);
+    kms = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&kms, Z2), MS_OK);
+    for (int i = 0; kms != NULL && i < PAST_SWITCH; i++) {
+        CHECK_ERR(ms_sakke_rsk_validate(kms, aid, 2, rfc_rsk), MS_ERR_ID_RANGE);
+        CHECK_ERR(ms_sakke_decap(kms, ssv, 16, aid, 2, rfc_rsk, rfc_sed, 273), MS_ERR_DECAP_TEST);
+    }
+    ms_sakke_kms_free(kms);
+
+    /* the sender's tables built up front give the RFC's encapsulation */
+    kms = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&kms, rfc_Z), MS_OK);
+    CHECK_ERR(ms_sakke_kms_prepare_sender(kms), MS_OK);
+    CHECK_ERR(ms_sakke_encap(kms, sed, rfc_b, rfc_b_len, rfc_ssv, 16), MS_OK);
+    CHECK_MEM(sed, rfc_sed, sizeof sed);
+    ms_sakke_kms_free(kms);
+}
+
+/* Threads sharing one fresh object: the tables are built once, by whichever thread gets
+ * past the switch first, while the others validate and decapsulate. */
+typedef struct lazy_worker {
+    const ms_sakke_kms *kms;
+    int ok;
+} lazy_worker;
+
+static void *lazy_worker_main(void *arg)
+{
+    lazy_worker *w = arg;
+    uint8_t ssv[16];
+    for (int i = 0; i < PAST_SWITCH / 2; i++) {
+        w->ok += ms_sakke_rsk_validate(w->kms, rfc_b, rfc_b_len, rfc_rsk) == MS_OK;
+        w->ok += ms_sakke_decap(w->kms, ssv, 16, rfc_b, rfc_b_len, rfc_rsk, rfc_sed, 273) ==
+                     MS_OK &&
+                 memcmp(ssv, rfc_ssv, 16) == 0;
+    }
+    return NULL;
+}
+
+static void test_lazy_tables_threads(void)
+{
+    ms_sakke_kms *kms = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&kms, rfc_Z), MS_OK);
+    if (kms == NULL)
+        return;
+    lazy_worker w[3];
+    pthread_t t[3];
+    bool started[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (lazy_worker){kms, 0};
+        started[i] = pthread_create(&t[i], NULL, lazy_worker_main, &w[i]) == 0;
+        CHECK(started[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        if (started[i])
+            pthread_join(t[i], NULL);
+        CHECK(w[i].ok == PAST_SWITCH);
+    }
+    ms_sakke_kms_free(kms);
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -568,5 +685,7 @@ int main(void)
     test_rfc_vector();
     test_round_trips();
     test_rejections();
+    test_lazy_tables();
+    test_lazy_tables_threads();
     return ms_test_finish();
 }

@@ -495,7 +495,24 @@ static void check_sakke(void)
     /* from here on the RSK is the receiver's secret */
     SECRET(rsk, sizeof rsk);
     CHECK_ERR(pub_err(ms_sakke_rsk_validate(kms, ct_id, CT_ID_LEN, rsk)), MS_OK);
-    checked("ms_sakke_rsk_validate (secret RSK)");
+    checked("ms_sakke_rsk_validate (secret RSK, cold pairing)");
+    /* past the first few validations the object builds and uses its Miller tables */
+    for (int i = 0; i < 5; i++)
+        CHECK_ERR(pub_err(ms_sakke_rsk_validate(kms, ct_id, CT_ID_LEN, rsk)), MS_OK);
+    checked("ms_sakke_rsk_validate (secret RSK, Miller tables of P and Z)");
+
+    /* a fresh object decapsulates without its combs: TEST's [r]I by the ladder */
+    ms_sakke_kms *fresh = NULL;
+    CHECK_ERR(ms_sakke_kms_new(&fresh, zpub_want), MS_OK);
+    if (fresh != NULL) {
+        CHECK_ERR(pub_err(ms_sakke_decap(fresh, ssv_out, sizeof ssv_out, ct_id, CT_ID_LEN, rsk,
+                                         sed_want, sizeof sed_want)),
+                  MS_OK);
+        PUBLIC(ssv_out, sizeof ssv_out);
+        CHECK_MEM(ssv_out, ssv, sizeof ssv);
+        ms_sakke_kms_free(fresh);
+        checked("ms_sakke_decap (secret RSK, no tables: ladder for TEST)");
+    }
 
     SECRET(ssv, sizeof ssv);
     CHECK_ERR(pub_err(ms_sakke_encap(kms, sed, ct_id, CT_ID_LEN, ssv, sizeof ssv)), MS_OK);
