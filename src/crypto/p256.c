@@ -727,6 +727,21 @@ static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const
 
 #endif
 
+/* r = a / 2 mod p: a + p when a is odd (mask, no branch), then one bit to the right,
+ * the carry of the addition becoming the top bit. */
+static inline void fe_half(fe r, const fe a)
+{
+    uint64_t odd = ms_ct_mask(a[0] & 1), t[4];
+    unsigned char c = adc(0, a[0], P[0] & odd, &t[0]);
+    c = adc(c, a[1], P[1] & odd, &t[1]);
+    c = adc(c, a[2], P[2] & odd, &t[2]);
+    c = adc(c, a[3], P[3] & odd, &t[3]);
+    r[0] = (t[0] >> 1) | (t[1] << 63);
+    r[1] = (t[1] >> 1) | (t[2] << 63);
+    r[2] = (t[2] >> 1) | (t[3] << 63);
+    r[3] = (t[3] >> 1) | ((uint64_t)c << 63);
+}
+
 /* r = -a mod p (0 stays 0). */
 static inline void fe_neg(fe r, const fe a)
 {
@@ -1469,21 +1484,9 @@ static int u256_bits(const uint64_t a[4])
     return 0;
 }
 
-/* r = a << s for s < 256 (bits beyond 256 dropped). Euclid's quotients are small, so
- * shifts by less than a limb get their own path. */
+/* r = a << s for s < 256 (bits beyond 256 dropped). */
 static void u256_shl(uint64_t r[4], const uint64_t a[4], int s)
 {
-    if (s == 0) {
-        memcpy(r, a, 4 * sizeof a[0]);
-        return;
-    }
-    if (s < 64) {
-        r[3] = (a[3] << s) | (a[2] >> (64 - s));
-        r[2] = (a[2] << s) | (a[1] >> (64 - s));
-        r[1] = (a[1] << s) | (a[0] >> (64 - s));
-        r[0] = a[0] << s;
-        return;
-    }
     int limbs = s / 64, bits = s % 64;
     for (int i = 3; i >= 0; i--) {
         uint64_t lo = i - limbs >= 0 ? a[i - limbs] : 0;
@@ -1492,49 +1495,59 @@ static void u256_shl(uint64_t r[4], const uint64_t a[4], int s)
     }
 }
 
+/* rem = a mod b and the quotient, for a > b >= 2^128 (so the quotient is below 2^128).
+ * Most of Euclid's quotients are 1, 2 or 3 (Gauss-Kuzmin: four in five are below 4),
+ * so a few subtractions come first; a larger quotient is finished bit by bit. */
+static u128 u256_divrem_var(uint64_t rem[4], const uint64_t a[4], const uint64_t b[4])
+{
+    uint64_t t[4];
+    u256_sub(rem, a, b);
+    u128 quot = 1;
+    for (int i = 0; i < 3; i++) {
+        if (u256_sub(t, rem, b)) /* rem < b */
+            return quot;
+        memcpy(rem, t, sizeof t);
+        quot++;
+    }
+    int bits_b = u256_bits(b);
+    for (int s = u256_bits(rem) - bits_b; s >= 0; s--) {
+        u256_shl(t, b, s);
+        if (!u256_sub(t, rem, t)) { /* rem >= b << s */
+            memcpy(rem, t, sizeof t);
+            quot += (u128)1 << s;
+        }
+    }
+    return quot;
+}
+
 int ms_p256_half_scalars_var(uint8_t c[MS_P256_BYTES], uint8_t d[MS_P256_BYTES],
                              const uint8_t h[MS_P256_BYTES])
 {
     /* Euclid on (q, h mod q), keeping t_i with r_i = t_i h mod q, stopped at the first
-     * remainder below 2^128; then |t| <= q / (the remainder before) < 2^128. The t_i are
-     * 256-bit two's complement. Quotients come by shifts and subtractions. */
-    uint64_t r0[4], r1[4], t0[4] = {0}, t1[4] = {1}, rem[4], tt[4], sh[4];
+     * remainder below 2^128; then |t| <= q / (the remainder before) < 2^128. From
+     * t_0 = 0, t_1 = 1 and t_(i+1) = t_(i-1) - quot_i t_i, the signs alternate (t_i has
+     * the sign of (-1)^(i-1)) and |t_(i+1)| = |t_(i-1)| + quot_i |t_i|: only the
+     * magnitudes are kept, in 128 bits, each of them below 2^128 by the bound above
+     * (every remainder before the last is at least 2^128). */
+    uint64_t r0[4], r1[4], rem[4];
+    u128 t0 = 0, t1 = 1;
+    int negative = 0;
     memcpy(r0, Q, sizeof r0);
     u256_from_be(r1, h);
     q_reduce(r1, r1);
     while (r1[2] != 0 || r1[3] != 0) {
-        memcpy(rem, r0, sizeof rem);
-        memcpy(tt, t0, sizeof tt);
-        int bits1 = u256_bits(r1);
-        for (;;) {
-            int s = u256_bits(rem) - bits1;
-            if (s < 0)
-                break;
-            u256_shl(sh, r1, s);
-            if (u256_sub(sh, rem, sh)) { /* r1 << s > rem */
-                if (s == 0)
-                    break;
-                s--;
-                u256_shl(sh, r1, s);
-                u256_sub(sh, rem, sh);
-            }
-            memcpy(rem, sh, sizeof rem);
-            u256_shl(sh, t1, s);
-            u256_sub(tt, tt, sh);
-        }
+        u128 quot = u256_divrem_var(rem, r0, r1);
+        u128 next = t0 + quot * t1;
+        t0 = t1;
+        t1 = next;
+        negative ^= 1;
         memcpy(r0, r1, sizeof r0);
-        memcpy(t0, t1, sizeof t0);
         memcpy(r1, rem, sizeof r1);
-        memcpy(t1, tt, sizeof t1);
     }
-    /* c = r1 >= 0; d = t1 != 0, returned as |t1| with its sign */
-    int negative = (int)(t1[3] >> 63);
-    if (negative) {
-        static const uint64_t zero[4] = {0};
-        u256_sub(t1, zero, t1);
-    }
+    /* c = r1 >= 0; d = |t1| != 0, with its sign returned */
+    const uint64_t dl[4] = {(uint64_t)t1, (uint64_t)(t1 >> 64), 0, 0};
     u256_to_be(c, r1);
-    u256_to_be(d, t1);
+    u256_to_be(d, dl);
     return negative;
 }
 

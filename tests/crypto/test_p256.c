@@ -304,6 +304,41 @@ static void test_scalars(void)
     BN_free(r);
 }
 
+/* Euclid's algorithm on (q, h mod q) with BIGNUMs, stopped at the first remainder below
+ * 2^128: the remainder, the magnitude of its cofactor t (r = t h mod q) and t's sign. */
+static int euclid_half(uint8_t c[SC], uint8_t d[SC], const uint8_t h[SC])
+{
+    BIGNUM *r0 = BN_dup(order), *r1 = BN_new(), *t0 = BN_new(), *t1 = BN_new();
+    BIGNUM *quot = BN_new(), *rem = BN_new(), *tmp = BN_new(), *bound = BN_new();
+    BN_bin2bn(h, SC, r1);
+    BN_nnmod(r1, r1, order, bn);
+    BN_zero(t0);
+    BN_one(t1);
+    BN_set_bit(bound, 128);
+    while (BN_cmp(r1, bound) >= 0) {
+        BN_div(quot, rem, r0, r1, bn);
+        BN_mul(tmp, quot, t1, bn);
+        BN_sub(tmp, t0, tmp); /* t0 - quot t1 */
+        BN_copy(t0, t1);
+        BN_copy(t1, tmp);
+        BN_copy(r0, r1);
+        BN_copy(r1, rem);
+    }
+    int neg = BN_is_negative(t1);
+    BN_set_negative(t1, 0);
+    BN_bn2binpad(r1, c, SC);
+    BN_bn2binpad(t1, d, SC);
+    BN_free(r0);
+    BN_free(r1);
+    BN_free(t0);
+    BN_free(t1);
+    BN_free(quot);
+    BN_free(rem);
+    BN_free(tmp);
+    BN_free(bound);
+    return neg;
+}
+
 /* The lattice reduction: c = +-d h mod q, both below 2^128, d > 0; and the scalar
  * product and sum in constant time. */
 static void test_half_scalars(void)
@@ -311,12 +346,22 @@ static void test_half_scalars(void)
     BIGNUM *h = BN_new(), *c = BN_new(), *d = BN_new(), *t = BN_new();
     uint8_t hb[SC], cb[SC], db[SC], got[SC], want[SC];
     static const uint8_t zero16[16] = {0};
+    uint8_t one[SC] = {0};
+    one[SC - 1] = 1;
     for (int i = 0; i < 3000; i++) {
         random_scalar(hb, i);
         if (i == 0)
             memset(hb, 0, SC);
         if (i == 1)
             memcpy(hb, q_be, SC);
+        if (i == 2 || i == 3) { /* 2^128 (the largest first quotient), 2^128 - 1 */
+            memset(hb, 0, SC);
+            hb[SC - 17] = 1;
+            if (i == 3)
+                sub_be(hb, hb, one);
+        }
+        if (i == 4)
+            sub_be(hb, q_be, one); /* q - 1 */
         int neg = ms_p256_half_scalars_var(cb, db, hb);
         CHECK(neg == 0 || neg == 1);
         CHECK(memcmp(cb, zero16, 16) == 0); /* below 2^128 */
@@ -329,6 +374,12 @@ static void test_half_scalars(void)
         if (neg && !BN_is_zero(t))
             BN_sub(t, order, t);
         CHECK(BN_cmp(t, c) == 0);
+        /* and exactly Euclid's first remainder below 2^128, with its cofactor */
+        uint8_t ec[SC], ed[SC];
+        int eneg = euclid_half(ec, ed, hb);
+        CHECK_MEM(cb, ec, SC);
+        CHECK_MEM(db, ed, SC);
+        CHECK(neg == eneg);
 
         /* a b mod q, constant time, for a, b < q */
         uint8_t a[SC], b[SC];
