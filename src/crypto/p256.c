@@ -962,7 +962,8 @@ static void point_add_var(jacobian *r, const jacobian *a, const jacobian *b)
     fe_sub(r->y, v, t);
 }
 
-/* r = a + b for b affine, public, every case handled; r may be a. */
+/* r = a + b for b affine, public, every case handled; r may be a (the sum is written
+ * straight into r: when a = b it is b, affine, that gets doubled). */
 static void point_add_affine_var(jacobian *r, const jacobian *a, const affine *b)
 {
     if (fe_iszero_var(a->z)) {
@@ -972,13 +973,14 @@ static void point_add_affine_var(jacobian *r, const jacobian *a, const affine *b
         return;
     }
     fe h, rr;
-    jacobian sum;
-    point_add_affine(&sum, a, b, h, rr);
+    point_add_affine(r, a, b, h, rr);
     if (fe_iszero_var(h) && fe_iszero_var(rr)) { /* a = b */
-        point_double(r, a);
-        return;
+        jacobian bj;
+        fe_copy(bj.x, b->x);
+        fe_copy(bj.y, b->y);
+        fe_copy(bj.z, FE_ONE);
+        point_double(r, &bj);
     }
-    *r = sum;
 }
 
 static void affine_to_jacobian(jacobian *r, const affine *a)
@@ -1031,9 +1033,9 @@ static void odd_multiples_var(affine *out, const affine *a, size_t n, jacobian *
 #define G_WNAF_POINTS (1 << (G_WNAF_WIDTH - 2))
 #define WNAF_WIDTH 5 /* per-point tables: MS_P256_TABLE_POINTS = 2^(5-2) */
 
-/* comb[i][j] = (j + 1) 2^(6i) G; g_odd[j] = (2j + 1) G. */
+/* comb[i][j] = (j + 1) 2^(6i) G; g_odd[j] = (2j + 1) G, g_odd_neg[j] = -(2j + 1) G. */
 static affine comb[COMB_ROWS][COMB_COLS];
-static affine g_odd[G_WNAF_POINTS];
+static affine g_odd[G_WNAF_POINTS], g_odd_neg[G_WNAF_POINTS];
 static fe q_r2; /* R^2 mod q */
 static uint64_t q_m0inv;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -1067,6 +1069,8 @@ static void tables_init(void)
     jacobian tmp[COMB_COLS > G_WNAF_POINTS ? COMB_COLS : G_WNAF_POINTS];
     fe scratch[COMB_COLS > G_WNAF_POINTS ? COMB_COLS : G_WNAF_POINTS];
     odd_multiples_var(g_odd, &g, G_WNAF_POINTS, tmp, scratch);
+    for (int j = 0; j < G_WNAF_POINTS; j++)
+        ms_p256_negate(&g_odd_neg[j], &g_odd[j]);
 
     jacobian base; /* 2^(6i) G */
     affine_to_jacobian(&base, &g);
@@ -1249,25 +1253,46 @@ uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b)
 
 void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n, int width)
 {
-    /* the odd multiples of each point in Jacobian form, then one shared inversion */
+    /* The odd multiples 3P, 5P, ... by mixed additions of 2P on an isomorphic curve:
+     * with 2P = (X, Y, Z), the map (x, y) -> (x Z^2, y Z^3) takes the curve to one on
+     * which 2P is the affine (X, Y), and the addition formulas do not involve the
+     * curve's coefficients. There the sums (2i + 1)P' = (X', Y', Z') are reached by
+     * mixed additions (8M + 3S, not 11M + 5S), and on our curve they are
+     * (X', Y', Z' Z). Then one shared inversion makes them all affine. No sum meets an
+     * exceptional case: the points have order q, and 2i - 1 = +-2 has no solution
+     * below 2^(w-1). */
     if (n == 0 || n > 4 || (width != 4 && width != 5))
         return;
-    const size_t m = (size_t)1 << (width - 2);
-    jacobian tmp[4 * MS_P256_TABLE_POINTS];
-    fe scratch[4 * MS_P256_TABLE_POINTS];
-    affine out[4 * MS_P256_TABLE_POINTS];
+    const size_t m = (size_t)1 << (width - 2), rest = m - 1; /* rest: 3P, 5P, ... */
+    jacobian tmp[4 * (MS_P256_TABLE_POINTS - 1)];
+    fe scratch[4 * (MS_P256_TABLE_POINTS - 1)];
+    affine out[4 * (MS_P256_TABLE_POINTS - 1)];
     memset(tmp, 0, sizeof tmp[0]); /* (GCC cannot see that n >= 1 sets it) */
     for (size_t b = 0; b < n; b++) {
-        jacobian twice, *mult = &tmp[b * m];
-        affine_to_jacobian(&mult[0], &p[b]);
-        point_double(&twice, &mult[0]);
-        for (size_t i = 1; i < m; i++)
-            point_add_var(&mult[i], &mult[i - 1], &twice);
+        jacobian twice, acc;
+        affine twice_iso;
+        fe zz, zzz;
+        affine_to_jacobian(&acc, &p[b]);
+        point_double(&twice, &acc);
+        fe_copy(twice_iso.x, twice.x);
+        fe_copy(twice_iso.y, twice.y);
+        fe_sqr(zz, twice.z);
+        fe_mul(zzz, zz, twice.z);
+        fe_mul(acc.x, acc.x, zz); /* P on the isomorphic curve, Z = 1 */
+        fe_mul(acc.y, acc.y, zzz);
+        jacobian *mult = &tmp[b * rest];
+        for (size_t i = 0; i < rest; i++) {
+            point_add_affine(&acc, &acc, &twice_iso, NULL, NULL);
+            fe_copy(mult[i].x, acc.x);
+            fe_copy(mult[i].y, acc.y);
+            fe_mul(mult[i].z, acc.z, twice.z);
+        }
     }
-    batch_to_affine_var(out, tmp, n * m, scratch);
+    batch_to_affine_var(out, tmp, n * rest, scratch);
     for (size_t b = 0; b < n; b++) {
         memset(&t[b], 0, sizeof t[b]);
-        memcpy(t[b].p, &out[b * m], m * sizeof out[0]);
+        t[b].p[0] = p[b];
+        memcpy(&t[b].p[1], &out[b * rest], rest * sizeof out[0]);
         t[b].width = width;
     }
 }
@@ -1304,15 +1329,13 @@ static void wnaf_var(int8_t naf[WNAF_LEN], const uint64_t k[4], int w)
         naf[256] = 1;
 }
 
-static void add_digit_var(jacobian *acc, int digit, const affine *odd)
+/* acc += digit times the point whose odd multiples are odd[] and, negated, neg[]. */
+static void add_digit_var(jacobian *acc, int digit, const affine *odd, const affine *neg)
 {
-    if (digit > 0) {
+    if (digit > 0)
         point_add_affine_var(acc, acc, &odd[(digit - 1) / 2]);
-    } else if (digit < 0) {
-        affine neg = odd[(-digit - 1) / 2];
-        fe_neg(neg.y, neg.y);
-        point_add_affine_var(acc, acc, &neg);
-    }
+    else if (digit < 0)
+        point_add_affine_var(acc, acc, &neg[(-digit - 1) / 2]);
 }
 
 void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
@@ -1337,15 +1360,22 @@ void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
             if (naf[b][i] != 0)
                 top = i;
     }
+    /* the negated table entries, once, rather than at each negative digit */
+    affine neg[4][MS_P256_TABLE_POINTS];
+    for (size_t b = 0; b < n; b++) {
+        size_t m = (size_t)1 << (tables[b]->width - 2);
+        for (size_t j = 0; j < m; j++)
+            ms_p256_negate(&neg[b][j], &tables[b]->p[j]);
+    }
     jacobian acc;
     memset(&acc, 0, sizeof acc);
     for (int i = top; i >= 0; i--) {
         if (!fe_iszero_var(acc.z))
             point_double(&acc, &acc);
         if (g != NULL)
-            add_digit_var(&acc, gnaf[i], g_odd);
+            add_digit_var(&acc, gnaf[i], g_odd, g_odd_neg);
         for (size_t b = 0; b < n; b++)
-            add_digit_var(&acc, naf[b][i], tables[b]->p);
+            add_digit_var(&acc, naf[b][i], tables[b]->p, neg[b]);
     }
     *out = acc;
 }
