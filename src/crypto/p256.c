@@ -1039,9 +1039,14 @@ static affine g_odd[G_WNAF_POINTS], g_odd_neg[G_WNAF_POINTS];
 static fe q_r2; /* R^2 mod q */
 static uint64_t q_m0inv;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static int cpu_has_avx2; /* set with the tables: the comb's lookups use AVX2 then */
 
 static void tables_init(void)
 {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    cpu_has_avx2 = __builtin_cpu_supports("avx2");
+#endif
     /* R^2 mod q: R mod q = 2^256 - q, doubled 256 times mod q */
     fe x;
     static const fe zero = {0};
@@ -1145,9 +1150,10 @@ static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
 
 /* out = row[idx - 1], or zeros for idx = 0: the whole row is read, every entry masked
  * and OR-ed in, so the memory touched does not depend on idx. Two words at a time
- * (GCC's vector extension; SSE2 on x86-64). */
+ * (GCC's vector extension; SSE2 on x86-64), or four with AVX2 where the CPU has it:
+ * the 43 lookups of [k]G are an eighth of its time with SSE2. */
 typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8), may_alias));
-static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
+static void comb_lookup_sse2(affine *out, const affine row[COMB_COLS], uint64_t idx)
 {
     u64x2 a0 = {0, 0}, a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0};
     for (int j = 0; j < COMB_COLS; j++) {
@@ -1164,6 +1170,37 @@ static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
     o[1] = a1;
     o[2] = a2;
     o[3] = a3;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+typedef uint64_t u64x4 __attribute__((vector_size(32), aligned(8), may_alias));
+__attribute__((target("avx2"))) static void comb_lookup_avx2(affine *out,
+                                                             const affine row[COMB_COLS],
+                                                             uint64_t idx)
+{
+    u64x4 a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
+    for (int j = 0; j < COMB_COLS; j++) {
+        uint64_t m = ms_ct_eq(idx, (uint64_t)j + 1);
+        u64x4 mask = {m, m, m, m};
+        const u64x4 *e = (const u64x4 *)&row[j];
+        a0 |= e[0] & mask;
+        a1 |= e[1] & mask;
+    }
+    u64x4 *o = (u64x4 *)out;
+    o[0] = a0;
+    o[1] = a1;
+}
+#endif
+
+static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (cpu_has_avx2) {
+        comb_lookup_avx2(out, row, idx);
+        return;
+    }
+#endif
+    comb_lookup_sse2(out, row, idx);
 }
 
 void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
