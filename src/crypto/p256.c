@@ -10,8 +10,9 @@
  * itself, and p's limbs (2^64-1, 2^32-1, 0, 2^64-2^32+1) leave two real products per
  * step. Nothing in the field code branches on data.
  *
- * Secrets: [k]G by a signed window-6 comb (43 additions, no doublings), each step's
- * table entry found by reading the whole 32-entry row. Public values: Straus's
+ * Secrets: [k]G by a window-6 comb of odd signed digits (42 additions, no doublings,
+ * no zero digit to skip), each step's table entry found by reading the whole 32-entry
+ * row. Public values: Straus's
  * interleaved wNAF with one shared run of doublings.
  */
 #include "p256.h"
@@ -1027,13 +1028,13 @@ static void odd_multiples_var(affine *out, const affine *a, size_t n, jacobian *
 /* ---- tables of G, built once --------------------------------------------------------- */
 
 #define COMB_WIDTH 6
-#define COMB_ROWS 43  /* ceil(257 / 6): the signed digits need one bit beyond 256 */
-#define COMB_COLS 32  /* |digit| in 1..32 */
+#define COMB_ROWS 43  /* ceil(256 / 6) */
+#define COMB_COLS 32  /* odd |digit| in 1..63 */
 #define G_WNAF_WIDTH 8
 #define G_WNAF_POINTS (1 << (G_WNAF_WIDTH - 2))
 #define WNAF_WIDTH 5 /* per-point tables: MS_P256_TABLE_POINTS = 2^(5-2) */
 
-/* comb[i][j] = (j + 1) 2^(6i) G; g_odd[j] = (2j + 1) G, g_odd_neg[j] = -(2j + 1) G. */
+/* comb[i][j] = (2j + 1) 2^(6i) G; g_odd[j] = (2j + 1) G, g_odd_neg[j] = -(2j + 1) G. */
 static affine comb[COMB_ROWS][COMB_COLS];
 static affine g_odd[G_WNAF_POINTS], g_odd_neg[G_WNAF_POINTS];
 static fe q_r2; /* R^2 mod q */
@@ -1080,11 +1081,13 @@ static void tables_init(void)
     jacobian base; /* 2^(6i) G */
     affine_to_jacobian(&base, &g);
     for (int i = 0; i < COMB_ROWS; i++) {
+        jacobian twice;
+        point_double(&twice, &base);
         tmp[0] = base;
         for (int j = 1; j < COMB_COLS; j++)
-            point_add_var(&tmp[j], &tmp[j - 1], &base);
+            point_add_var(&tmp[j], &tmp[j - 1], &twice);
         batch_to_affine_var(comb[i], tmp, COMB_COLS, scratch);
-        point_double(&base, &tmp[COMB_COLS - 1]); /* 64 * 2^(6i) G */
+        point_add_var(&base, &tmp[COMB_COLS - 1], &base); /* 63 + 1 times 2^(6i) G */
     }
 }
 
@@ -1132,19 +1135,22 @@ void ms_p256_encode(uint8_t out[MS_P256_POINT_BYTES], const ms_p256_affine *p)
 
 /* ---- constant time --------------------------------------------------------------------- */
 
-/* The signed window-6 digits of k < 2^256: k = sum d_i 2^(6i), d_i in [-31, 32]. A
- * window's value t (plus the carry) above 32 becomes t - 64 and carries 1. */
+/* The odd signed window-6 digits of an odd k < 2^256: k = sum d_i 2^(6i) with every
+ * d_i odd, |d_i| <= 63, so that no digit is zero. Recoding k digit by digit as
+ * d = (k mod 2^7) - 2^6, k <- (k - d) / 2^6 keeps k odd, and (k - d) / 2^6 is just
+ * (k >> 6) | 1; so d_i is bits 6i to 6i + 6 of k with the lowest set, minus 64 (rows
+ * 0 to 41), and d_42 = (k >> 252) | 1, in 1..15. No carries: constant time. */
 static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
 {
-    uint64_t carry = 0;
     for (int i = 0; i < COMB_ROWS; i++) {
         int bit = COMB_WIDTH * i, limb = bit / 64, shift = bit % 64;
         uint64_t w = k[limb] >> shift;
-        if (shift > 64 - COMB_WIDTH && limb < 3)
+        if (shift > 64 - (COMB_WIDTH + 1) && limb < 3)
             w |= k[limb + 1] << (64 - shift);
-        uint64_t t = (w & ((1u << COMB_WIDTH) - 1)) + carry;
-        carry = ((uint64_t)COMB_COLS - t) >> 63; /* t > 32 */
-        d[i] = (int64_t)t - (int64_t)(carry << COMB_WIDTH);
+        if (i == COMB_ROWS - 1)
+            d[i] = (int64_t)(w | 1);
+        else
+            d[i] = (int64_t)((w & ((1u << (COMB_WIDTH + 1)) - 1)) | 1) - (1 << COMB_WIDTH);
     }
 }
 
@@ -1203,44 +1209,60 @@ static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
     comb_lookup_sse2(out, row, idx);
 }
 
+/* The comb's point for a digit d: row[(|d| - 1) / 2], negated if d < 0. */
+static void comb_point(affine *pt, const affine row[COMB_COLS], int64_t d)
+{
+    uint64_t neg = ms_ct_mask((uint64_t)d >> 63);
+    uint64_t abs = ((uint64_t)d ^ neg) - neg;
+    comb_lookup(pt, row, (abs + 1) / 2);
+    fe ny;
+    fe_neg(ny, pt->y);
+    ms_ct_cmov(pt->y, ny, 4, neg);
+}
+
 void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
 {
     tables_ready();
-    uint64_t kl[4];
+    /* k odd, or q - k (odd, as q is) and the result negated at the end */
+    uint64_t kl[4], qk[4];
     int64_t d[COMB_ROWS];
     u256_from_be(kl, k);
+    u256_sub(qk, Q, kl);
+    uint64_t even = ms_ct_mask(~kl[0] & 1);
+    ms_ct_cmov(kl, qk, 4, even);
     comb_digits(d, kl);
 
+    /* acc + pt, rows 1 to 41, never meets acc = +-pt: the sum S of the digits below
+     * row i is odd (so not 0) and |S| < 2^(6i) <= |d_i| 2^(6i), while
+     * |S| + |d_i| 2^(6i) < 2^(6i+6) <= 2^252 < q, so S differs from +-d_i 2^(6i) mod q.
+     * In row 42, acc = -pt would make k (or q - k) 0 mod q, but acc = pt happens (for
+     * k = 15 2^253 - q): that row's sum is also computed as a doubling and chosen
+     * when the addition's H and R are both zero. */
+    affine pt;
     jacobian acc;
-    memset(&acc, 0, sizeof acc);
-    for (int i = 0; i < COMB_ROWS; i++) {
-        uint64_t neg = ms_ct_mask((uint64_t)d[i] >> 63);
-        uint64_t abs = ((uint64_t)d[i] ^ neg) - neg;
-        affine pt;
-        comb_lookup(&pt, comb[i], abs);
-        fe ny;
-        fe_neg(ny, pt.y);
-        ms_ct_cmov(pt.y, ny, 4, neg);
-
-        /* acc + pt. acc = pt cannot happen: the sum S of the digits below row i lies
-         * strictly between -2^(6i) and 2^(6i), so it differs from d_i 2^(6i) by less
-         * than 33 * 2^(6i) < q for i < 42. In row 42 (bits 252 to 255 and the carry),
-         * d_i is in [0, 16] and a match would need k = S + d_i 2^252 = d_i 2^253 mod q:
-         * that k has row-42 digit 2 d_i for d_i < 8, 2 d_i - 16 for 8 <= d_i < 16 and
-         * 0 for 16 (2^256 = 2^256 - q mod q, which is below 2^225), never d_i. The
-         * tests multiply by these k. acc = -pt gives Z = 0, infinity, as it should. */
-        jacobian sum, lone;
-        point_add_affine(&sum, &acc, &pt, NULL, NULL);
-        affine_to_jacobian(&lone, &pt);
-        uint64_t acc_inf = fe_iszero(acc.z);
-        uint64_t zero_digit = ms_ct_iszero(abs);
-        ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&lone, 12, acc_inf);
-        ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&acc, 12, zero_digit);
-        acc = sum;
+    comb_point(&pt, comb[0], d[0]);
+    affine_to_jacobian(&acc, &pt);
+    for (int i = 1; i < COMB_ROWS - 1; i++) {
+        comb_point(&pt, comb[i], d[i]);
+        point_add_affine(&acc, &acc, &pt, NULL, NULL);
     }
-    *out = acc;
+    jacobian sum, twice;
+    fe h, r;
+    comb_point(&pt, comb[COMB_ROWS - 1], d[COMB_ROWS - 1]);
+    point_add_affine(&sum, &acc, &pt, h, r);
+    point_double(&twice, &acc);
+    ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&twice, 12, fe_iszero(h) & fe_iszero(r));
+    fe ny;
+    fe_neg(ny, sum.y);
+    ms_ct_cmov(sum.y, ny, 4, even);
+    *out = sum;
     ms_wipe(kl, sizeof kl);
+    ms_wipe(qk, sizeof qk);
     ms_wipe(d, sizeof d);
+    ms_wipe(&pt, sizeof pt);
+    ms_wipe(&acc, sizeof acc);
+    ms_wipe(&sum, sizeof sum);
+    ms_wipe(&twice, sizeof twice);
 }
 
 void ms_p256_to_affine(ms_p256_affine *out, const ms_p256_jacobian *in)

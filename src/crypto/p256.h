@@ -46,8 +46,9 @@ void ms_p256_encode(uint8_t out[MS_P256_POINT_BYTES], const ms_p256_affine *p);
 
 /* ---- constant time: secret scalars ------------------------------------------------- */
 
-/* out = [k]G for a big-endian k in [1, q-1]: a signed window-6 comb over a table of
- * 43 x 32 multiples of G (88 KB), read whole at every step. Never infinity for such k. */
+/* out = [k]G for a big-endian k in [1, q-1]: a window-6 comb of odd signed digits over
+ * a table of 43 x 32 odd multiples of G (88 KB), read whole at every step. Never
+ * infinity for such k. */
 void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES]);
 /* Affine coordinates of a point that is not infinity (inversion by Fermat). */
 void ms_p256_to_affine(ms_p256_affine *out, const ms_p256_jacobian *in);

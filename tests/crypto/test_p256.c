@@ -1,7 +1,7 @@
 /*
  * Our P-256 (src/crypto/p256.c) against OpenSSL's EC_POINT arithmetic on thousands of
  * random inputs: decoding and encoding, the constant-time comb [k]G (with the edge
- * scalars of its exceptional-case argument), the variable-time multi-scalar
+ * scalars of its exceptional-case argument, odd and even), the variable-time multi-scalar
  * multiplication with 0 to 4 tables, affine conversions, comparisons, scalars mod q.
  */
 #include <openssl/bn.h>
@@ -192,14 +192,18 @@ static void test_mul_g(void)
     check_mul_g(k);
     memset(k, 0x82, SC);
     check_mul_g(k);
-    /* d 2^253 mod q for d in 1..16: the scalars whose top comb row would add a point
-     * equal to the sum so far if its digit were d (the comb's argument says it never
-     * is) */
+    /* d 2^253 mod q for d in 1..16, and q minus them: the scalars whose top comb row
+     * adds a point equal to the sum so far if its digit is d (15 2^253 - q does, and
+     * q minus it, an even scalar, is computed as it: the doubling case of the last
+     * row) */
     BIGNUM *e = BN_new();
     for (int d = 1; d <= 16; d++) {
         BN_set_word(e, (BN_ULONG)d);
         BN_lshift(e, e, 253);
         BN_nnmod(e, e, order, bn);
+        BN_bn2binpad(e, k, SC);
+        check_mul_g(k);
+        BN_sub(e, order, e);
         BN_bn2binpad(e, k, SC);
         check_mul_g(k);
     }
