@@ -705,6 +705,119 @@ static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const
     r[2] = r2;
     r[3] = r3;
 }
+/* Chains of additions and subtractions with the running value kept in registers (no
+ * store and reload between the steps): the same instructions as fe_add and fe_sub.
+ * (A0..A3) -= SRC, or += SRC, or *= 2, mod p. */
+#define FE_REG_SUB(A0, A1, A2, A3, SRC)                                                      \
+    do {                                                                                   \
+        uint64_t mask_, m1_, m3_;                                                          \
+        __asm__("subq 0(%[s]), %[r0]\n\t"                                                 \
+                "sbbq 8(%[s]), %[r1]\n\t"                                                 \
+                "sbbq 16(%[s]), %[r2]\n\t"                                                \
+                "sbbq 24(%[s]), %[r3]\n\t"                                                \
+                "sbbq %[mask], %[mask]\n\t"                                               \
+                "movq %[p1], %[m1]\n\t"                                                   \
+                "movq %[p3], %[m3]\n\t"                                                   \
+                "andq %[mask], %[m1]\n\t"                                                 \
+                "andq %[mask], %[m3]\n\t"                                                 \
+                "addq %[mask], %[r0]\n\t"                                                 \
+                "adcq %[m1], %[r1]\n\t"                                                   \
+                "adcq $0, %[r2]\n\t"                                                      \
+                "adcq %[m3], %[r3]\n\t"                                                   \
+                : [r0] "+r"(A0), [r1] "+r"(A1), [r2] "+r"(A2), [r3] "+r"(A3),              \
+                  [mask] "=&r"(mask_), [m1] "=&r"(m1_), [m3] "=&r"(m3_)                    \
+                : [s] "r"(SRC), [p1] "m"(P[1]), [p3] "m"(P3), "m"(*(const uint64_t(*)[4])(SRC)) \
+                : "cc");                                                                   \
+    } while (0)
+
+/* the sum (r + b or r + r) is in (top, r0..r3); then p is taken off unless that borrows */
+#define FE_REG_REDUCE_ASM                                                                  \
+    "movq %[r0], %[d0]\n\t"                                                               \
+    "movq %[r1], %[d1]\n\t"                                                               \
+    "movq %[r2], %[d2]\n\t"                                                               \
+    "movq %[r3], %[d3]\n\t"                                                               \
+    "subq $-1, %[d0]\n\t"                                                                 \
+    "sbbq %[p1], %[d1]\n\t"                                                               \
+    "sbbq $0, %[d2]\n\t"                                                                  \
+    "sbbq %[p3], %[d3]\n\t"                                                               \
+    "sbbq $0, %[top]\n\t"                                                                 \
+    "cmovncq %[d0], %[r0]\n\t"                                                            \
+    "cmovncq %[d1], %[r1]\n\t"                                                            \
+    "cmovncq %[d2], %[r2]\n\t"                                                            \
+    "cmovncq %[d3], %[r3]\n\t"
+
+#define FE_REG_ADD(A0, A1, A2, A3, SRC)                                                      \
+    do {                                                                                   \
+        uint64_t d0_, d1_, d2_, d3_, top_;                                                 \
+        __asm__("xorl %k[top], %k[top]\n\t"                                               \
+                "addq 0(%[s]), %[r0]\n\t"                                                 \
+                "adcq 8(%[s]), %[r1]\n\t"                                                 \
+                "adcq 16(%[s]), %[r2]\n\t"                                                \
+                "adcq 24(%[s]), %[r3]\n\t"                                                \
+                "adcq $0, %[top]\n\t" FE_REG_REDUCE_ASM                                   \
+                : [r0] "+r"(A0), [r1] "+r"(A1), [r2] "+r"(A2), [r3] "+r"(A3),              \
+                  [d0] "=&r"(d0_), [d1] "=&r"(d1_), [d2] "=&r"(d2_), [d3] "=&r"(d3_),      \
+                  [top] "=&r"(top_)                                                        \
+                : [s] "r"(SRC), [p1] "m"(P[1]), [p3] "m"(P3), "m"(*(const uint64_t(*)[4])(SRC)) \
+                : "cc");                                                                   \
+    } while (0)
+
+#define FE_REG_DOUBLE(A0, A1, A2, A3)                                                      \
+    do {                                                                                   \
+        uint64_t d0_, d1_, d2_, d3_, top_;                                                 \
+        __asm__("xorl %k[top], %k[top]\n\t"                                               \
+                "addq %[r0], %[r0]\n\t"                                                   \
+                "adcq %[r1], %[r1]\n\t"                                                   \
+                "adcq %[r2], %[r2]\n\t"                                                   \
+                "adcq %[r3], %[r3]\n\t"                                                   \
+                "adcq $0, %[top]\n\t" FE_REG_REDUCE_ASM                                   \
+                : [r0] "+r"(A0), [r1] "+r"(A1), [r2] "+r"(A2), [r3] "+r"(A3),              \
+                  [d0] "=&r"(d0_), [d1] "=&r"(d1_), [d2] "=&r"(d2_), [d3] "=&r"(d3_),      \
+                  [top] "=&r"(top_)                                                        \
+                : [p1] "m"(P[1]), [p3] "m"(P3)                                             \
+                : "cc");                                                                   \
+    } while (0)
+
+#define FE_REG_LOAD(a) uint64_t r0 = (a)[0], r1 = (a)[1], r2 = (a)[2], r3 = (a)[3]
+#define FE_REG_STORE(r) ((r)[0] = r0, (r)[1] = r1, (r)[2] = r2, (r)[3] = r3)
+
+/* r = 2a */
+static inline __attribute__((always_inline)) void fe_double(fe r, const fe a)
+{
+    FE_REG_LOAD(a);
+    FE_REG_DOUBLE(r0, r1, r2, r3);
+    FE_REG_STORE(r);
+}
+
+/* r = 3a */
+static inline __attribute__((always_inline)) void fe_triple(fe r, const fe a)
+{
+    FE_REG_LOAD(a);
+    FE_REG_DOUBLE(r0, r1, r2, r3);
+    FE_REG_ADD(r0, r1, r2, r3, a);
+    FE_REG_STORE(r);
+}
+
+/* r = a - 2b */
+static inline __attribute__((always_inline)) void fe_sub_twice(fe r, const fe a, const fe b)
+{
+    FE_REG_LOAD(a);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_STORE(r);
+}
+
+/* r = a - 2b - c */
+static inline __attribute__((always_inline)) void fe_sub_twice_sub(fe r, const fe a, const fe b,
+                                                                   const fe c)
+{
+    FE_REG_LOAD(a);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_SUB(r0, r1, r2, r3, c);
+    FE_REG_STORE(r);
+}
+
 #else
 static inline __attribute__((always_inline)) void fe_add(fe r, const fe a, const fe b)
 {
@@ -724,6 +837,33 @@ static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const
     c = adc(c, t[1], P[1] & mask, &r[1]);
     c = adc(c, t[2], P[2] & mask, &r[2]);
     (void)adc(c, t[3], P[3] & mask, &r[3]);
+}
+
+static inline void fe_double(fe r, const fe a)
+{
+    fe_add(r, a, a);
+}
+
+static inline void fe_triple(fe r, const fe a)
+{
+    fe t;
+    fe_add(t, a, a);
+    fe_add(r, t, a);
+}
+
+static inline void fe_sub_twice(fe r, const fe a, const fe b)
+{
+    fe t;
+    fe_sub(t, a, b);
+    fe_sub(r, t, b);
+}
+
+static inline void fe_sub_twice_sub(fe r, const fe a, const fe b, const fe c)
+{
+    fe t;
+    fe_sub(t, a, b);
+    fe_sub(t, t, b);
+    fe_sub(r, t, c);
 }
 
 #endif

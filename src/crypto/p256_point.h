@@ -7,7 +7,8 @@
 
 /* r = 2a for a = -3 (Hankerson, Menezes and Vanstone's Algorithm 3.21: 4M + 4S and
  * ten additions, subtractions or halvings, four fewer than dbl-2001-b's constant
- * multiples, which cost as much as a fifth of the doubling). Infinity (Z = 0) stays
+ * multiples, which cost as much as a fifth of the doubling; chained ones keep their
+ * running value in registers). Infinity (Z = 0) stays
  * infinity. r may be a. */
 static void P256_POINT_FN(point_double)(jacobian *r, const jacobian *a)
 {
@@ -16,17 +17,15 @@ static void P256_POINT_FN(point_double)(jacobian *r, const jacobian *a)
     fe_sub(t2, a->x, t1);
     fe_add(t1, a->x, t1);
     P256_MUL(t2, t2, t1);
-    fe_add(t1, t2, t2);
-    fe_add(t2, t2, t1); /* alpha = 3 (X - Z^2)(X + Z^2) */
-    fe_add(y2, a->y, a->y);
+    fe_triple(t2, t2); /* alpha = 3 (X - Z^2)(X + Z^2) */
+    fe_double(y2, a->y);
     P256_MUL(z3, y2, a->z); /* 2 Y Z */
     P256_SQR(y2, y2);
     P256_MUL(t3, y2, a->x); /* S = 4 X Y^2 */
     P256_SQR(y2, y2);
     fe_half(y2, y2); /* 8 Y^4 */
     P256_SQR(r->x, t2);
-    fe_add(t1, t3, t3);
-    fe_sub(r->x, r->x, t1); /* alpha^2 - 2 S */
+    fe_sub_twice(r->x, r->x, t3); /* alpha^2 - 2 S */
     fe_sub(t1, t3, r->x);
     P256_MUL(t1, t1, t2);
     fe_sub(r->y, t1, y2); /* alpha (S - X3) - 8 Y^4 */
@@ -58,10 +57,8 @@ static void P256_POINT_FN(point_add_affine)(jacobian *r, const jacobian *a, cons
     P256_MUL(hhh, hh, h);
     P256_MUL(v, hh, a->x); /* X1 H^2 */
     P256_MUL(t2, hhh, a->y); /* Y1 H^3, before r->y may overwrite a->y */
-    fe_add(t1, v, v);
     P256_SQR(h, rr);
-    fe_sub(h, h, t1);
-    fe_sub(r->x, h, hhh); /* R^2 - 2 X1 H^2 - H^3 */
+    fe_sub_twice_sub(r->x, h, v, hhh); /* R^2 - 2 X1 H^2 - H^3 */
     fe_sub(v, v, r->x);
     P256_MUL(v, v, rr);
     fe_sub(r->y, v, t2);
