@@ -1787,3 +1787,54 @@ void ms_p256_scalar_reduce_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P2
     q_reduce(al, al);
     u256_to_be(out, al);
 }
+
+/* ---- for the tests ----------------------------------------------------------------------- */
+
+void ms_p256_fe_op_for_test(uint8_t out[MS_P256_BYTES], ms_p256_fe_op op,
+                            const uint8_t a[MS_P256_BYTES], const uint8_t b[MS_P256_BYTES],
+                            const uint8_t c[MS_P256_BYTES])
+{
+    fe x, y, z, r;
+    fe_from_be(x, a);
+    fe_from_be(y, b);
+    fe_from_be(z, c);
+    switch (op) {
+    case MS_P256_FE_MUL:
+        fe_mul(r, x, y);
+        break;
+    case MS_P256_FE_SQR:
+        fe_sqr(r, x);
+        break;
+    case MS_P256_FE_ADD:
+        fe_add(r, x, y);
+        break;
+    case MS_P256_FE_SUB:
+        fe_sub(r, x, y);
+        break;
+    case MS_P256_FE_HALF:
+        fe_half(r, x);
+        break;
+    case MS_P256_FE_DOUBLE:
+        fe_double(r, x);
+        break;
+    case MS_P256_FE_TRIPLE:
+        fe_triple(r, x);
+        break;
+    case MS_P256_FE_SUB_TWICE:
+        fe_sub_twice(r, x, y);
+        break;
+    case MS_P256_FE_SUB_TWICE_SUB:
+        fe_sub_twice_sub(r, x, y, z);
+        break;
+    case MS_P256_FE_INV_VAR:
+        if (fe_iszero_var(x))
+            memset(r, 0, sizeof r);
+        else
+            fe_inv_var(r, x);
+        break;
+    default:
+        fe_inv(r, x);
+        break;
+    }
+    fe_to_be(out, r);
+}

@@ -100,4 +100,27 @@ void ms_p256_scalar_reduce_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P2
 int ms_p256_half_scalars_var(uint8_t c[MS_P256_BYTES], uint8_t d[MS_P256_BYTES],
                              const uint8_t h[MS_P256_BYTES]);
 
+/* ---- for the tests ------------------------------------------------------------------- */
+
+/* The field operations the point formulas are made of, on big-endian values below p
+ * (converted into and out of Montgomery form around the operation): the tests compare
+ * them with OpenSSL's BIGNUM arithmetic. b and c are read only by the operations that
+ * take them. */
+typedef enum ms_p256_fe_op {
+    MS_P256_FE_MUL,       /* a b */
+    MS_P256_FE_SQR,       /* a^2 */
+    MS_P256_FE_ADD,       /* a + b */
+    MS_P256_FE_SUB,       /* a - b */
+    MS_P256_FE_HALF,      /* a / 2 */
+    MS_P256_FE_DOUBLE,    /* 2a */
+    MS_P256_FE_TRIPLE,    /* 3a */
+    MS_P256_FE_SUB_TWICE, /* a - 2b */
+    MS_P256_FE_SUB_TWICE_SUB, /* a - 2b - c */
+    MS_P256_FE_INV_VAR,   /* a^-1 (0 for 0), variable time */
+    MS_P256_FE_INV        /* a^-1 (0 for 0), constant time */
+} ms_p256_fe_op;
+void ms_p256_fe_op_for_test(uint8_t out[MS_P256_BYTES], ms_p256_fe_op op,
+                            const uint8_t a[MS_P256_BYTES], const uint8_t b[MS_P256_BYTES],
+                            const uint8_t c[MS_P256_BYTES]);
+
 #endif

@@ -308,6 +308,120 @@ static void test_scalars(void)
     BN_free(r);
 }
 
+/* A field element for the field tests: one of the edge values 0, 1, 2, p-1, p-2,
+ * (p-1)/2, (p+1)/2, 2^255, 2^256 - p and 2^224, or a random one below p. */
+static void field_value(uint8_t out[SC], BIGNUM *p, int which)
+{
+    BIGNUM *v = BN_new();
+    switch (which) {
+    case 0:
+    case 1:
+    case 2:
+        BN_set_word(v, (BN_ULONG)which);
+        break;
+    case 3:
+    case 4:
+        BN_copy(v, p);
+        BN_sub_word(v, (BN_ULONG)(which - 2));
+        break;
+    case 5:
+    case 6:
+        BN_copy(v, p);
+        if (which == 5)
+            BN_sub_word(v, 1);
+        else
+            BN_add_word(v, 1);
+        BN_rshift1(v, v);
+        break;
+    case 7:
+        BN_set_bit(v, 255);
+        break;
+    case 8:
+        BN_set_bit(v, 256);
+        BN_sub(v, v, p);
+        break;
+    case 9:
+        BN_set_bit(v, 224);
+        break;
+    default:
+        BN_rand_range(v, p);
+        break;
+    }
+    BN_bn2binpad(v, out, SC);
+    BN_free(v);
+}
+
+/* The field operations of the point formulas against BIGNUM arithmetic mod p, on
+ * every pair of edge values and on random values. */
+static void test_field_ops(void)
+{
+    BIGNUM *p = BN_new(), *a = BN_new(), *b = BN_new(), *c = BN_new(), *t = BN_new();
+    BN_bin2bn(p_be, SC, p);
+    uint8_t ab[SC], bb[SC], cb[SC], got[SC], want[SC];
+    for (int i = 0; i < 12000; i++) {
+        int wa = i < 1200 ? i % 10 : 10, wb = i < 1200 ? (i / 10) % 10 : 10;
+        int wc = i < 1200 ? (i / 100) % 12 : 10;
+        field_value(ab, p, wa);
+        field_value(bb, p, wb);
+        field_value(cb, p, wc);
+        BN_bin2bn(ab, SC, a);
+        BN_bin2bn(bb, SC, b);
+        BN_bin2bn(cb, SC, c);
+        for (int op = MS_P256_FE_MUL; op <= MS_P256_FE_INV; op++) {
+            if (op == MS_P256_FE_INV && i % 20 != 0)
+                continue; /* Fermat's 266 multiplications: fewer of them */
+            switch (op) {
+            case MS_P256_FE_MUL:
+                BN_mod_mul(t, a, b, p, bn);
+                break;
+            case MS_P256_FE_SQR:
+                BN_mod_sqr(t, a, p, bn);
+                break;
+            case MS_P256_FE_ADD:
+                BN_mod_add(t, a, b, p, bn);
+                break;
+            case MS_P256_FE_SUB:
+                BN_mod_sub(t, a, b, p, bn);
+                break;
+            case MS_P256_FE_HALF:
+                BN_copy(t, a);
+                if (BN_is_odd(t))
+                    BN_add(t, t, p);
+                BN_rshift1(t, t);
+                break;
+            case MS_P256_FE_DOUBLE:
+                BN_mod_lshift1(t, a, p, bn);
+                break;
+            case MS_P256_FE_TRIPLE:
+                BN_mod_lshift1(t, a, p, bn);
+                BN_mod_add(t, t, a, p, bn);
+                break;
+            case MS_P256_FE_SUB_TWICE:
+            case MS_P256_FE_SUB_TWICE_SUB:
+                BN_mod_sub(t, a, b, p, bn);
+                BN_mod_sub(t, t, b, p, bn);
+                if (op == MS_P256_FE_SUB_TWICE_SUB)
+                    BN_mod_sub(t, t, c, p, bn);
+                break;
+            default: /* the inverses; 0 for 0 */
+                if (BN_is_zero(a))
+                    BN_zero(t);
+                else
+                    BN_mod_inverse(t, a, p, bn);
+                break;
+            }
+            BN_bn2binpad(t, want, SC);
+            ms_p256_fe_op_for_test(got, (ms_p256_fe_op)op, ab, bb, cb);
+            CHECK_MEM(got, want, SC);
+        }
+    }
+    BN_free(p);
+    BN_free(a);
+    BN_free(b);
+    BN_free(c);
+    BN_free(t);
+}
+
 /* Euclid's algorithm on (q, h mod q) with BIGNUMs, stopped at the first remainder below
  * 2^128: the remainder, the magnitude of its cofactor t (r = t h mod q) and t's sign. */
 static int euclid_half(uint8_t c[SC], uint8_t d[SC], const uint8_t h[SC])
@@ -484,6 +598,7 @@ int main(void)
     test_mul_g();
     test_scalars();
     test_half_scalars();
+    test_field_ops();
     test_tables_compare();
 #ifdef MS_FP_BACKEND_X86_64_ADX
     /* the field's other assembly version (mul and adc), which CPUs without BMI2 and
