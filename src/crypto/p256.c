@@ -818,6 +818,37 @@ static inline __attribute__((always_inline)) void fe_sub_twice_sub(fe r, const f
     FE_REG_STORE(r);
 }
 
+/* r = a / 2: a + p when a is odd (masked, no branch), then one bit to the right with
+ * the addition's carry as the new top bit. (GCC's version of the C below moves the
+ * limbs through vector registers.) */
+static inline __attribute__((always_inline)) void fe_half(fe r, const fe a)
+{
+    FE_REG_LOAD(a);
+    uint64_t mask, m1, m3, top;
+    __asm__("movq %[r0], %[mask]\n\t"
+            "andq $1, %[mask]\n\t"
+            "negq %[mask]\n\t"
+            "movq %[p1], %[m1]\n\t"
+            "movq %[p3], %[m3]\n\t"
+            "andq %[mask], %[m1]\n\t"
+            "andq %[mask], %[m3]\n\t"
+            "xorl %k[top], %k[top]\n\t"
+            "addq %[mask], %[r0]\n\t"
+            "adcq %[m1], %[r1]\n\t"
+            "adcq $0, %[r2]\n\t"
+            "adcq %[m3], %[r3]\n\t"
+            "adcq $0, %[top]\n\t"
+            "shrdq $1, %[r1], %[r0]\n\t"
+            "shrdq $1, %[r2], %[r1]\n\t"
+            "shrdq $1, %[r3], %[r2]\n\t"
+            "shrdq $1, %[top], %[r3]\n\t"
+            : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [mask] "=&r"(mask),
+              [m1] "=&r"(m1), [m3] "=&r"(m3), [top] "=&r"(top)
+            : [p1] "m"(P[1]), [p3] "m"(P3)
+            : "cc");
+    FE_REG_STORE(r);
+}
+
 #else
 static inline __attribute__((always_inline)) void fe_add(fe r, const fe a, const fe b)
 {
@@ -837,6 +868,21 @@ static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const
     c = adc(c, t[1], P[1] & mask, &r[1]);
     c = adc(c, t[2], P[2] & mask, &r[2]);
     (void)adc(c, t[3], P[3] & mask, &r[3]);
+}
+
+/* r = a / 2 mod p: a + p when a is odd (mask, no branch), then one bit to the right,
+ * the carry of the addition becoming the top bit. */
+static inline void fe_half(fe r, const fe a)
+{
+    uint64_t odd = ms_ct_mask(a[0] & 1), t[4];
+    unsigned char c = adc(0, a[0], P[0] & odd, &t[0]);
+    c = adc(c, a[1], P[1] & odd, &t[1]);
+    c = adc(c, a[2], P[2] & odd, &t[2]);
+    c = adc(c, a[3], P[3] & odd, &t[3]);
+    r[0] = (t[0] >> 1) | (t[1] << 63);
+    r[1] = (t[1] >> 1) | (t[2] << 63);
+    r[2] = (t[2] >> 1) | (t[3] << 63);
+    r[3] = (t[3] >> 1) | ((uint64_t)c << 63);
 }
 
 static inline void fe_double(fe r, const fe a)
@@ -867,21 +913,6 @@ static inline void fe_sub_twice_sub(fe r, const fe a, const fe b, const fe c)
 }
 
 #endif
-
-/* r = a / 2 mod p: a + p when a is odd (mask, no branch), then one bit to the right,
- * the carry of the addition becoming the top bit. */
-static inline void fe_half(fe r, const fe a)
-{
-    uint64_t odd = ms_ct_mask(a[0] & 1), t[4];
-    unsigned char c = adc(0, a[0], P[0] & odd, &t[0]);
-    c = adc(c, a[1], P[1] & odd, &t[1]);
-    c = adc(c, a[2], P[2] & odd, &t[2]);
-    c = adc(c, a[3], P[3] & odd, &t[3]);
-    r[0] = (t[0] >> 1) | (t[1] << 63);
-    r[1] = (t[1] >> 1) | (t[2] << 63);
-    r[2] = (t[2] >> 1) | (t[3] << 63);
-    r[3] = (t[3] >> 1) | ((uint64_t)c << 63);
-}
 
 /* r = -a mod p (0 stays 0). */
 static inline void fe_neg(fe r, const fe a)
@@ -1320,17 +1351,22 @@ static void comb_lookup_sse2(affine *out, const affine row[COMB_COLS], uint64_t 
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 typedef uint64_t u64x4 __attribute__((vector_size(32), aligned(8), may_alias));
+/* The masks come from a vector comparison of idx with a running counter (no branch,
+ * no table index: vpcmpeqq), hidden from the optimiser behind an empty asm. */
 __attribute__((target("avx2"))) static void comb_lookup_avx2(affine *out,
                                                              const affine row[COMB_COLS],
                                                              uint64_t idx)
 {
     u64x4 a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
+    u64x4 want = {idx, idx, idx, idx}, count = {1, 1, 1, 1};
+    const u64x4 one = {1, 1, 1, 1};
+    __asm__("" : "+x"(want));
     for (int j = 0; j < COMB_COLS; j++) {
-        uint64_t m = ms_ct_eq(idx, (uint64_t)j + 1);
-        u64x4 mask = {m, m, m, m};
+        u64x4 mask = (u64x4)(count == want);
         const u64x4 *e = (const u64x4 *)&row[j];
         a0 |= e[0] & mask;
         a1 |= e[1] & mask;
+        count += one;
     }
     u64x4 *o = (u64x4 *)out;
     o[0] = a0;
@@ -1510,11 +1546,16 @@ static void wnaf_var(int8_t naf[WNAF_LEN], const uint64_t k[4], int w)
     int carry = 0;
     int bit = 0;
     while (bit < 256) {
-        if ((int)((k[bit / 64] >> (bit % 64)) & 1) == carry) {
-            bit++;
+        /* skip to the next bit that differs from the carry, a limb at a time */
+        int limb = bit / 64, shift = bit % 64;
+        uint64_t differ = (carry ? ~k[limb] : k[limb]) >> shift;
+        if (differ == 0) {
+            bit = 64 * (limb + 1);
             continue;
         }
-        int limb = bit / 64, shift = bit % 64;
+        bit += __builtin_ctzll(differ);
+        limb = bit / 64;
+        shift = bit % 64;
         uint64_t v = k[limb] >> shift;
         if (shift > 64 - w && limb < 3)
             v |= k[limb + 1] << (64 - shift);
