@@ -1211,7 +1211,9 @@ static affine g_odd[G_WNAF_POINTS], g_odd_neg[G_WNAF_POINTS];
 static fe q_r2; /* R^2 mod q */
 static uint64_t q_m0inv;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 static int cpu_has_avx2; /* set with the tables: the comb's lookups use AVX2 then */
+#endif
 
 static void tables_init(void)
 {

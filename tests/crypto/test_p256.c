@@ -605,6 +605,7 @@ int main(void)
      * ADX run, against the same reference */
     int had_adx = ms_mont_cpu_has_adx;
     ms_mont_cpu_has_adx = !had_adx;
+    test_field_ops();
     test_decode();
     test_mul_var();
     test_mul_g();
