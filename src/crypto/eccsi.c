@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,25 @@ typedef struct hash_part {
     size_t len;
 } hash_part;
 
+/* SHA-256 fetched once per process: with EVP_sha256(), OpenSSL 3 fetches the
+ * implementation again at every digest's initialisation, which costs almost as much as
+ * hashing HS's four blocks. EVP_sha256() remains if the fetch fails. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+static void sha256_fetch(void)
+{
+    ERR_set_mark();
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ERR_pop_to_mark();
+}
+
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched != NULL ? sha256_fetched : EVP_sha256();
+}
+
 static ms_err sha256_parts(uint8_t out[SCALAR_BYTES], const hash_part *parts, size_t n)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -174,7 +194,7 @@ static ms_err sha256_parts(uint8_t out[SCALAR_BYTES], const hash_part *parts, si
         return MS_ERR_NOMEM;
     ms_err err = MS_ERR_INTERNAL;
     unsigned int len = 0;
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+    if (EVP_DigestInit_ex(md, sha256_md(), NULL) != 1)
         goto out;
     for (size_t i = 0; i < n; i++)
         if (parts[i].len > 0 && EVP_DigestUpdate(md, parts[i].data, parts[i].len) != 1)

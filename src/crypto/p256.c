@@ -10,8 +10,9 @@
  * itself, and p's limbs (2^64-1, 2^32-1, 0, 2^64-2^32+1) leave two real products per
  * step. Nothing in the field code branches on data.
  *
- * Secrets: [k]G by a signed window-6 comb (43 additions, no doublings), each step's
- * table entry found by reading the whole 32-entry row. Public values: Straus's
+ * Secrets: [k]G by a window-6 comb of odd signed digits (42 additions, no doublings,
+ * no zero digit to skip), each step's table entry found by reading the whole 32-entry
+ * row. Public values: Straus's
  * interleaved wNAF with one shared run of doublings.
  */
 #include "p256.h"
@@ -704,6 +705,150 @@ static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const
     r[2] = r2;
     r[3] = r3;
 }
+/* Chains of additions and subtractions with the running value kept in registers (no
+ * store and reload between the steps): the same instructions as fe_add and fe_sub.
+ * (A0..A3) -= SRC, or += SRC, or *= 2, mod p. */
+#define FE_REG_SUB(A0, A1, A2, A3, SRC)                                                      \
+    do {                                                                                   \
+        uint64_t mask_, m1_, m3_;                                                          \
+        __asm__("subq 0(%[s]), %[r0]\n\t"                                                 \
+                "sbbq 8(%[s]), %[r1]\n\t"                                                 \
+                "sbbq 16(%[s]), %[r2]\n\t"                                                \
+                "sbbq 24(%[s]), %[r3]\n\t"                                                \
+                "sbbq %[mask], %[mask]\n\t"                                               \
+                "movq %[p1], %[m1]\n\t"                                                   \
+                "movq %[p3], %[m3]\n\t"                                                   \
+                "andq %[mask], %[m1]\n\t"                                                 \
+                "andq %[mask], %[m3]\n\t"                                                 \
+                "addq %[mask], %[r0]\n\t"                                                 \
+                "adcq %[m1], %[r1]\n\t"                                                   \
+                "adcq $0, %[r2]\n\t"                                                      \
+                "adcq %[m3], %[r3]\n\t"                                                   \
+                : [r0] "+r"(A0), [r1] "+r"(A1), [r2] "+r"(A2), [r3] "+r"(A3),              \
+                  [mask] "=&r"(mask_), [m1] "=&r"(m1_), [m3] "=&r"(m3_)                    \
+                : [s] "r"(SRC), [p1] "m"(P[1]), [p3] "m"(P3), "m"(*(const uint64_t(*)[4])(SRC)) \
+                : "cc");                                                                   \
+    } while (0)
+
+/* the sum (r + b or r + r) is in (top, r0..r3); then p is taken off unless that borrows */
+#define FE_REG_REDUCE_ASM                                                                  \
+    "movq %[r0], %[d0]\n\t"                                                               \
+    "movq %[r1], %[d1]\n\t"                                                               \
+    "movq %[r2], %[d2]\n\t"                                                               \
+    "movq %[r3], %[d3]\n\t"                                                               \
+    "subq $-1, %[d0]\n\t"                                                                 \
+    "sbbq %[p1], %[d1]\n\t"                                                               \
+    "sbbq $0, %[d2]\n\t"                                                                  \
+    "sbbq %[p3], %[d3]\n\t"                                                               \
+    "sbbq $0, %[top]\n\t"                                                                 \
+    "cmovncq %[d0], %[r0]\n\t"                                                            \
+    "cmovncq %[d1], %[r1]\n\t"                                                            \
+    "cmovncq %[d2], %[r2]\n\t"                                                            \
+    "cmovncq %[d3], %[r3]\n\t"
+
+#define FE_REG_ADD(A0, A1, A2, A3, SRC)                                                      \
+    do {                                                                                   \
+        uint64_t d0_, d1_, d2_, d3_, top_;                                                 \
+        __asm__("xorl %k[top], %k[top]\n\t"                                               \
+                "addq 0(%[s]), %[r0]\n\t"                                                 \
+                "adcq 8(%[s]), %[r1]\n\t"                                                 \
+                "adcq 16(%[s]), %[r2]\n\t"                                                \
+                "adcq 24(%[s]), %[r3]\n\t"                                                \
+                "adcq $0, %[top]\n\t" FE_REG_REDUCE_ASM                                   \
+                : [r0] "+r"(A0), [r1] "+r"(A1), [r2] "+r"(A2), [r3] "+r"(A3),              \
+                  [d0] "=&r"(d0_), [d1] "=&r"(d1_), [d2] "=&r"(d2_), [d3] "=&r"(d3_),      \
+                  [top] "=&r"(top_)                                                        \
+                : [s] "r"(SRC), [p1] "m"(P[1]), [p3] "m"(P3), "m"(*(const uint64_t(*)[4])(SRC)) \
+                : "cc");                                                                   \
+    } while (0)
+
+#define FE_REG_DOUBLE(A0, A1, A2, A3)                                                      \
+    do {                                                                                   \
+        uint64_t d0_, d1_, d2_, d3_, top_;                                                 \
+        __asm__("xorl %k[top], %k[top]\n\t"                                               \
+                "addq %[r0], %[r0]\n\t"                                                   \
+                "adcq %[r1], %[r1]\n\t"                                                   \
+                "adcq %[r2], %[r2]\n\t"                                                   \
+                "adcq %[r3], %[r3]\n\t"                                                   \
+                "adcq $0, %[top]\n\t" FE_REG_REDUCE_ASM                                   \
+                : [r0] "+r"(A0), [r1] "+r"(A1), [r2] "+r"(A2), [r3] "+r"(A3),              \
+                  [d0] "=&r"(d0_), [d1] "=&r"(d1_), [d2] "=&r"(d2_), [d3] "=&r"(d3_),      \
+                  [top] "=&r"(top_)                                                        \
+                : [p1] "m"(P[1]), [p3] "m"(P3)                                             \
+                : "cc");                                                                   \
+    } while (0)
+
+#define FE_REG_LOAD(a) uint64_t r0 = (a)[0], r1 = (a)[1], r2 = (a)[2], r3 = (a)[3]
+#define FE_REG_STORE(r) ((r)[0] = r0, (r)[1] = r1, (r)[2] = r2, (r)[3] = r3)
+
+/* r = 2a */
+static inline __attribute__((always_inline)) void fe_double(fe r, const fe a)
+{
+    FE_REG_LOAD(a);
+    FE_REG_DOUBLE(r0, r1, r2, r3);
+    FE_REG_STORE(r);
+}
+
+/* r = 3a */
+static inline __attribute__((always_inline)) void fe_triple(fe r, const fe a)
+{
+    FE_REG_LOAD(a);
+    FE_REG_DOUBLE(r0, r1, r2, r3);
+    FE_REG_ADD(r0, r1, r2, r3, a);
+    FE_REG_STORE(r);
+}
+
+/* r = a - 2b */
+static inline __attribute__((always_inline)) void fe_sub_twice(fe r, const fe a, const fe b)
+{
+    FE_REG_LOAD(a);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_STORE(r);
+}
+
+/* r = a - 2b - c */
+static inline __attribute__((always_inline)) void fe_sub_twice_sub(fe r, const fe a, const fe b,
+                                                                   const fe c)
+{
+    FE_REG_LOAD(a);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_SUB(r0, r1, r2, r3, b);
+    FE_REG_SUB(r0, r1, r2, r3, c);
+    FE_REG_STORE(r);
+}
+
+/* r = a / 2: a + p when a is odd (masked, no branch), then one bit to the right with
+ * the addition's carry as the new top bit. (GCC's version of the C below moves the
+ * limbs through vector registers.) */
+static inline __attribute__((always_inline)) void fe_half(fe r, const fe a)
+{
+    FE_REG_LOAD(a);
+    uint64_t mask, m1, m3, top;
+    __asm__("movq %[r0], %[mask]\n\t"
+            "andq $1, %[mask]\n\t"
+            "negq %[mask]\n\t"
+            "movq %[p1], %[m1]\n\t"
+            "movq %[p3], %[m3]\n\t"
+            "andq %[mask], %[m1]\n\t"
+            "andq %[mask], %[m3]\n\t"
+            "xorl %k[top], %k[top]\n\t"
+            "addq %[mask], %[r0]\n\t"
+            "adcq %[m1], %[r1]\n\t"
+            "adcq $0, %[r2]\n\t"
+            "adcq %[m3], %[r3]\n\t"
+            "adcq $0, %[top]\n\t"
+            "shrdq $1, %[r1], %[r0]\n\t"
+            "shrdq $1, %[r2], %[r1]\n\t"
+            "shrdq $1, %[r3], %[r2]\n\t"
+            "shrdq $1, %[top], %[r3]\n\t"
+            : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [mask] "=&r"(mask),
+              [m1] "=&r"(m1), [m3] "=&r"(m3), [top] "=&r"(top)
+            : [p1] "m"(P[1]), [p3] "m"(P3)
+            : "cc");
+    FE_REG_STORE(r);
+}
+
 #else
 static inline __attribute__((always_inline)) void fe_add(fe r, const fe a, const fe b)
 {
@@ -723,6 +868,48 @@ static inline __attribute__((always_inline)) void fe_sub(fe r, const fe a, const
     c = adc(c, t[1], P[1] & mask, &r[1]);
     c = adc(c, t[2], P[2] & mask, &r[2]);
     (void)adc(c, t[3], P[3] & mask, &r[3]);
+}
+
+/* r = a / 2 mod p: a + p when a is odd (mask, no branch), then one bit to the right,
+ * the carry of the addition becoming the top bit. */
+static inline void fe_half(fe r, const fe a)
+{
+    uint64_t odd = ms_ct_mask(a[0] & 1), t[4];
+    unsigned char c = adc(0, a[0], P[0] & odd, &t[0]);
+    c = adc(c, a[1], P[1] & odd, &t[1]);
+    c = adc(c, a[2], P[2] & odd, &t[2]);
+    c = adc(c, a[3], P[3] & odd, &t[3]);
+    r[0] = (t[0] >> 1) | (t[1] << 63);
+    r[1] = (t[1] >> 1) | (t[2] << 63);
+    r[2] = (t[2] >> 1) | (t[3] << 63);
+    r[3] = (t[3] >> 1) | ((uint64_t)c << 63);
+}
+
+static inline void fe_double(fe r, const fe a)
+{
+    fe_add(r, a, a);
+}
+
+static inline void fe_triple(fe r, const fe a)
+{
+    fe t;
+    fe_add(t, a, a);
+    fe_add(r, t, a);
+}
+
+static inline void fe_sub_twice(fe r, const fe a, const fe b)
+{
+    fe t;
+    fe_sub(t, a, b);
+    fe_sub(r, t, b);
+}
+
+static inline void fe_sub_twice_sub(fe r, const fe a, const fe b, const fe c)
+{
+    fe t;
+    fe_sub(t, a, b);
+    fe_sub(t, t, b);
+    fe_sub(r, t, c);
 }
 
 #endif
@@ -947,7 +1134,8 @@ static void point_add_var(jacobian *r, const jacobian *a, const jacobian *b)
     fe_sub(r->y, v, t);
 }
 
-/* r = a + b for b affine, public, every case handled; r may be a. */
+/* r = a + b for b affine, public, every case handled; r may be a (the sum is written
+ * straight into r: when a = b it is b, affine, that gets doubled). */
 static void point_add_affine_var(jacobian *r, const jacobian *a, const affine *b)
 {
     if (fe_iszero_var(a->z)) {
@@ -957,13 +1145,14 @@ static void point_add_affine_var(jacobian *r, const jacobian *a, const affine *b
         return;
     }
     fe h, rr;
-    jacobian sum;
-    point_add_affine(&sum, a, b, h, rr);
+    point_add_affine(r, a, b, h, rr);
     if (fe_iszero_var(h) && fe_iszero_var(rr)) { /* a = b */
-        point_double(r, a);
-        return;
+        jacobian bj;
+        fe_copy(bj.x, b->x);
+        fe_copy(bj.y, b->y);
+        fe_copy(bj.z, FE_ONE);
+        point_double(r, &bj);
     }
-    *r = sum;
 }
 
 static void affine_to_jacobian(jacobian *r, const affine *a)
@@ -1010,21 +1199,28 @@ static void odd_multiples_var(affine *out, const affine *a, size_t n, jacobian *
 /* ---- tables of G, built once --------------------------------------------------------- */
 
 #define COMB_WIDTH 6
-#define COMB_ROWS 43  /* ceil(257 / 6): the signed digits need one bit beyond 256 */
-#define COMB_COLS 32  /* |digit| in 1..32 */
+#define COMB_ROWS 43  /* ceil(256 / 6) */
+#define COMB_COLS 32  /* odd |digit| in 1..63 */
 #define G_WNAF_WIDTH 8
 #define G_WNAF_POINTS (1 << (G_WNAF_WIDTH - 2))
 #define WNAF_WIDTH 5 /* per-point tables: MS_P256_TABLE_POINTS = 2^(5-2) */
 
-/* comb[i][j] = (j + 1) 2^(6i) G; g_odd[j] = (2j + 1) G. */
+/* comb[i][j] = (2j + 1) 2^(6i) G; g_odd[j] = (2j + 1) G, g_odd_neg[j] = -(2j + 1) G. */
 static affine comb[COMB_ROWS][COMB_COLS];
-static affine g_odd[G_WNAF_POINTS];
+static affine g_odd[G_WNAF_POINTS], g_odd_neg[G_WNAF_POINTS];
 static fe q_r2; /* R^2 mod q */
 static uint64_t q_m0inv;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+static int cpu_has_avx2; /* set with the tables: the comb's lookups use AVX2 then */
+#endif
 
 static void tables_init(void)
 {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    cpu_has_avx2 = __builtin_cpu_supports("avx2");
+#endif
     /* R^2 mod q: R mod q = 2^256 - q, doubled 256 times mod q */
     fe x;
     static const fe zero = {0};
@@ -1052,15 +1248,19 @@ static void tables_init(void)
     jacobian tmp[COMB_COLS > G_WNAF_POINTS ? COMB_COLS : G_WNAF_POINTS];
     fe scratch[COMB_COLS > G_WNAF_POINTS ? COMB_COLS : G_WNAF_POINTS];
     odd_multiples_var(g_odd, &g, G_WNAF_POINTS, tmp, scratch);
+    for (int j = 0; j < G_WNAF_POINTS; j++)
+        ms_p256_negate(&g_odd_neg[j], &g_odd[j]);
 
     jacobian base; /* 2^(6i) G */
     affine_to_jacobian(&base, &g);
     for (int i = 0; i < COMB_ROWS; i++) {
+        jacobian twice;
+        point_double(&twice, &base);
         tmp[0] = base;
         for (int j = 1; j < COMB_COLS; j++)
-            point_add_var(&tmp[j], &tmp[j - 1], &base);
+            point_add_var(&tmp[j], &tmp[j - 1], &twice);
         batch_to_affine_var(comb[i], tmp, COMB_COLS, scratch);
-        point_double(&base, &tmp[COMB_COLS - 1]); /* 64 * 2^(6i) G */
+        point_add_var(&base, &tmp[COMB_COLS - 1], &base); /* 63 + 1 times 2^(6i) G */
     }
 }
 
@@ -1108,27 +1308,31 @@ void ms_p256_encode(uint8_t out[MS_P256_POINT_BYTES], const ms_p256_affine *p)
 
 /* ---- constant time --------------------------------------------------------------------- */
 
-/* The signed window-6 digits of k < 2^256: k = sum d_i 2^(6i), d_i in [-31, 32]. A
- * window's value t (plus the carry) above 32 becomes t - 64 and carries 1. */
+/* The odd signed window-6 digits of an odd k < 2^256: k = sum d_i 2^(6i) with every
+ * d_i odd, |d_i| <= 63, so that no digit is zero. Recoding k digit by digit as
+ * d = (k mod 2^7) - 2^6, k <- (k - d) / 2^6 keeps k odd, and (k - d) / 2^6 is just
+ * (k >> 6) | 1; so d_i is bits 6i to 6i + 6 of k with the lowest set, minus 64 (rows
+ * 0 to 41), and d_42 = (k >> 252) | 1, in 1..15. No carries: constant time. */
 static void comb_digits(int64_t d[COMB_ROWS], const uint64_t k[4])
 {
-    uint64_t carry = 0;
     for (int i = 0; i < COMB_ROWS; i++) {
         int bit = COMB_WIDTH * i, limb = bit / 64, shift = bit % 64;
         uint64_t w = k[limb] >> shift;
-        if (shift > 64 - COMB_WIDTH && limb < 3)
+        if (shift > 64 - (COMB_WIDTH + 1) && limb < 3)
             w |= k[limb + 1] << (64 - shift);
-        uint64_t t = (w & ((1u << COMB_WIDTH) - 1)) + carry;
-        carry = ((uint64_t)COMB_COLS - t) >> 63; /* t > 32 */
-        d[i] = (int64_t)t - (int64_t)(carry << COMB_WIDTH);
+        if (i == COMB_ROWS - 1)
+            d[i] = (int64_t)(w | 1);
+        else
+            d[i] = (int64_t)((w & ((1u << (COMB_WIDTH + 1)) - 1)) | 1) - (1 << COMB_WIDTH);
     }
 }
 
 /* out = row[idx - 1], or zeros for idx = 0: the whole row is read, every entry masked
  * and OR-ed in, so the memory touched does not depend on idx. Two words at a time
- * (GCC's vector extension; SSE2 on x86-64). */
+ * (GCC's vector extension; SSE2 on x86-64), or four with AVX2 where the CPU has it:
+ * the 43 lookups of [k]G are an eighth of its time with SSE2. */
 typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8), may_alias));
-static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
+static void comb_lookup_sse2(affine *out, const affine row[COMB_COLS], uint64_t idx)
 {
     u64x2 a0 = {0, 0}, a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0};
     for (int j = 0; j < COMB_COLS; j++) {
@@ -1147,44 +1351,96 @@ static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
     o[3] = a3;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+typedef uint64_t u64x4 __attribute__((vector_size(32), aligned(8), may_alias));
+/* The masks come from a vector comparison of idx with a running counter (no branch,
+ * no table index: vpcmpeqq), hidden from the optimiser behind an empty asm. */
+__attribute__((target("avx2"))) static void comb_lookup_avx2(affine *out,
+                                                             const affine row[COMB_COLS],
+                                                             uint64_t idx)
+{
+    u64x4 a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
+    u64x4 want = {idx, idx, idx, idx}, count = {1, 1, 1, 1};
+    const u64x4 one = {1, 1, 1, 1};
+    __asm__("" : "+x"(want));
+    for (int j = 0; j < COMB_COLS; j++) {
+        u64x4 mask = (u64x4)(count == want);
+        const u64x4 *e = (const u64x4 *)&row[j];
+        a0 |= e[0] & mask;
+        a1 |= e[1] & mask;
+        count += one;
+    }
+    u64x4 *o = (u64x4 *)out;
+    o[0] = a0;
+    o[1] = a1;
+}
+#endif
+
+static void comb_lookup(affine *out, const affine row[COMB_COLS], uint64_t idx)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (cpu_has_avx2) {
+        comb_lookup_avx2(out, row, idx);
+        return;
+    }
+#endif
+    comb_lookup_sse2(out, row, idx);
+}
+
+/* The comb's point for a digit d: row[(|d| - 1) / 2], negated if d < 0. */
+static void comb_point(affine *pt, const affine row[COMB_COLS], int64_t d)
+{
+    uint64_t neg = ms_ct_mask((uint64_t)d >> 63);
+    uint64_t abs = ((uint64_t)d ^ neg) - neg;
+    comb_lookup(pt, row, (abs + 1) / 2);
+    fe ny;
+    fe_neg(ny, pt->y);
+    ms_ct_cmov(pt->y, ny, 4, neg);
+}
+
 void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES])
 {
     tables_ready();
-    uint64_t kl[4];
+    /* k odd, or q - k (odd, as q is) and the result negated at the end */
+    uint64_t kl[4], qk[4];
     int64_t d[COMB_ROWS];
     u256_from_be(kl, k);
+    u256_sub(qk, Q, kl);
+    uint64_t even = ms_ct_mask(~kl[0] & 1);
+    ms_ct_cmov(kl, qk, 4, even);
     comb_digits(d, kl);
 
+    /* acc + pt, rows 1 to 41, never meets acc = +-pt: the sum S of the digits below
+     * row i is odd (so not 0) and |S| < 2^(6i) <= |d_i| 2^(6i), while
+     * |S| + |d_i| 2^(6i) < 2^(6i+6) <= 2^252 < q, so S differs from +-d_i 2^(6i) mod q.
+     * In row 42, acc = -pt would make k (or q - k) 0 mod q, but acc = pt happens (for
+     * k = 15 2^253 - q): that row's sum is also computed as a doubling and chosen
+     * when the addition's H and R are both zero. */
+    affine pt;
     jacobian acc;
-    memset(&acc, 0, sizeof acc);
-    for (int i = 0; i < COMB_ROWS; i++) {
-        uint64_t neg = ms_ct_mask((uint64_t)d[i] >> 63);
-        uint64_t abs = ((uint64_t)d[i] ^ neg) - neg;
-        affine pt;
-        comb_lookup(&pt, comb[i], abs);
-        fe ny;
-        fe_neg(ny, pt.y);
-        ms_ct_cmov(pt.y, ny, 4, neg);
-
-        /* acc + pt. acc = pt cannot happen: the sum S of the digits below row i lies
-         * strictly between -2^(6i) and 2^(6i), so it differs from d_i 2^(6i) by less
-         * than 33 * 2^(6i) < q for i < 42. In row 42 (bits 252 to 255 and the carry),
-         * d_i is in [0, 16] and a match would need k = S + d_i 2^252 = d_i 2^253 mod q:
-         * that k has row-42 digit 2 d_i for d_i < 8, 2 d_i - 16 for 8 <= d_i < 16 and
-         * 0 for 16 (2^256 = 2^256 - q mod q, which is below 2^225), never d_i. The
-         * tests multiply by these k. acc = -pt gives Z = 0, infinity, as it should. */
-        jacobian sum, lone;
-        point_add_affine(&sum, &acc, &pt, NULL, NULL);
-        affine_to_jacobian(&lone, &pt);
-        uint64_t acc_inf = fe_iszero(acc.z);
-        uint64_t zero_digit = ms_ct_iszero(abs);
-        ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&lone, 12, acc_inf);
-        ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&acc, 12, zero_digit);
-        acc = sum;
+    comb_point(&pt, comb[0], d[0]);
+    affine_to_jacobian(&acc, &pt);
+    for (int i = 1; i < COMB_ROWS - 1; i++) {
+        comb_point(&pt, comb[i], d[i]);
+        point_add_affine(&acc, &acc, &pt, NULL, NULL);
     }
-    *out = acc;
+    jacobian sum, twice;
+    fe h, r;
+    comb_point(&pt, comb[COMB_ROWS - 1], d[COMB_ROWS - 1]);
+    point_add_affine(&sum, &acc, &pt, h, r);
+    point_double(&twice, &acc);
+    ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&twice, 12, fe_iszero(h) & fe_iszero(r));
+    fe ny;
+    fe_neg(ny, sum.y);
+    ms_ct_cmov(sum.y, ny, 4, even);
+    *out = sum;
     ms_wipe(kl, sizeof kl);
+    ms_wipe(qk, sizeof qk);
     ms_wipe(d, sizeof d);
+    ms_wipe(&pt, sizeof pt);
+    ms_wipe(&acc, sizeof acc);
+    ms_wipe(&sum, sizeof sum);
+    ms_wipe(&twice, sizeof twice);
 }
 
 void ms_p256_to_affine(ms_p256_affine *out, const ms_p256_jacobian *in)
@@ -1234,25 +1490,46 @@ uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b)
 
 void ms_p256_tables_var(ms_p256_table *t, const ms_p256_affine *p, size_t n, int width)
 {
-    /* the odd multiples of each point in Jacobian form, then one shared inversion */
+    /* The odd multiples 3P, 5P, ... by mixed additions of 2P on an isomorphic curve:
+     * with 2P = (X, Y, Z), the map (x, y) -> (x Z^2, y Z^3) takes the curve to one on
+     * which 2P is the affine (X, Y), and the addition formulas do not involve the
+     * curve's coefficients. There the sums (2i + 1)P' = (X', Y', Z') are reached by
+     * mixed additions (8M + 3S, not 11M + 5S), and on our curve they are
+     * (X', Y', Z' Z). Then one shared inversion makes them all affine. No sum meets an
+     * exceptional case: the points have order q, and 2i - 1 = +-2 has no solution
+     * below 2^(w-1). */
     if (n == 0 || n > 4 || (width != 4 && width != 5))
         return;
-    const size_t m = (size_t)1 << (width - 2);
-    jacobian tmp[4 * MS_P256_TABLE_POINTS];
-    fe scratch[4 * MS_P256_TABLE_POINTS];
-    affine out[4 * MS_P256_TABLE_POINTS];
+    const size_t m = (size_t)1 << (width - 2), rest = m - 1; /* rest: 3P, 5P, ... */
+    jacobian tmp[4 * (MS_P256_TABLE_POINTS - 1)];
+    fe scratch[4 * (MS_P256_TABLE_POINTS - 1)];
+    affine out[4 * (MS_P256_TABLE_POINTS - 1)];
     memset(tmp, 0, sizeof tmp[0]); /* (GCC cannot see that n >= 1 sets it) */
     for (size_t b = 0; b < n; b++) {
-        jacobian twice, *mult = &tmp[b * m];
-        affine_to_jacobian(&mult[0], &p[b]);
-        point_double(&twice, &mult[0]);
-        for (size_t i = 1; i < m; i++)
-            point_add_var(&mult[i], &mult[i - 1], &twice);
+        jacobian twice, acc;
+        affine twice_iso;
+        fe zz, zzz;
+        affine_to_jacobian(&acc, &p[b]);
+        point_double(&twice, &acc);
+        fe_copy(twice_iso.x, twice.x);
+        fe_copy(twice_iso.y, twice.y);
+        fe_sqr(zz, twice.z);
+        fe_mul(zzz, zz, twice.z);
+        fe_mul(acc.x, acc.x, zz); /* P on the isomorphic curve, Z = 1 */
+        fe_mul(acc.y, acc.y, zzz);
+        jacobian *mult = &tmp[b * rest];
+        for (size_t i = 0; i < rest; i++) {
+            point_add_affine(&acc, &acc, &twice_iso, NULL, NULL);
+            fe_copy(mult[i].x, acc.x);
+            fe_copy(mult[i].y, acc.y);
+            fe_mul(mult[i].z, acc.z, twice.z);
+        }
     }
-    batch_to_affine_var(out, tmp, n * m, scratch);
+    batch_to_affine_var(out, tmp, n * rest, scratch);
     for (size_t b = 0; b < n; b++) {
         memset(&t[b], 0, sizeof t[b]);
-        memcpy(t[b].p, &out[b * m], m * sizeof out[0]);
+        t[b].p[0] = p[b];
+        memcpy(&t[b].p[1], &out[b * rest], rest * sizeof out[0]);
         t[b].width = width;
     }
 }
@@ -1271,11 +1548,16 @@ static void wnaf_var(int8_t naf[WNAF_LEN], const uint64_t k[4], int w)
     int carry = 0;
     int bit = 0;
     while (bit < 256) {
-        if ((int)((k[bit / 64] >> (bit % 64)) & 1) == carry) {
-            bit++;
+        /* skip to the next bit that differs from the carry, a limb at a time */
+        int limb = bit / 64, shift = bit % 64;
+        uint64_t differ = (carry ? ~k[limb] : k[limb]) >> shift;
+        if (differ == 0) {
+            bit = 64 * (limb + 1);
             continue;
         }
-        int limb = bit / 64, shift = bit % 64;
+        bit += __builtin_ctzll(differ);
+        limb = bit / 64;
+        shift = bit % 64;
         uint64_t v = k[limb] >> shift;
         if (shift > 64 - w && limb < 3)
             v |= k[limb + 1] << (64 - shift);
@@ -1289,15 +1571,13 @@ static void wnaf_var(int8_t naf[WNAF_LEN], const uint64_t k[4], int w)
         naf[256] = 1;
 }
 
-static void add_digit_var(jacobian *acc, int digit, const affine *odd)
+/* acc += digit times the point whose odd multiples are odd[] and, negated, neg[]. */
+static void add_digit_var(jacobian *acc, int digit, const affine *odd, const affine *neg)
 {
-    if (digit > 0) {
+    if (digit > 0)
         point_add_affine_var(acc, acc, &odd[(digit - 1) / 2]);
-    } else if (digit < 0) {
-        affine neg = odd[(-digit - 1) / 2];
-        fe_neg(neg.y, neg.y);
-        point_add_affine_var(acc, acc, &neg);
-    }
+    else if (digit < 0)
+        point_add_affine_var(acc, acc, &neg[(-digit - 1) / 2]);
 }
 
 void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
@@ -1322,15 +1602,22 @@ void ms_p256_mul_var(ms_p256_jacobian *out, const uint8_t g[MS_P256_BYTES],
             if (naf[b][i] != 0)
                 top = i;
     }
+    /* the negated table entries, once, rather than at each negative digit */
+    affine neg[4][MS_P256_TABLE_POINTS];
+    for (size_t b = 0; b < n; b++) {
+        size_t m = (size_t)1 << (tables[b]->width - 2);
+        for (size_t j = 0; j < m; j++)
+            ms_p256_negate(&neg[b][j], &tables[b]->p[j]);
+    }
     jacobian acc;
     memset(&acc, 0, sizeof acc);
     for (int i = top; i >= 0; i--) {
         if (!fe_iszero_var(acc.z))
             point_double(&acc, &acc);
         if (g != NULL)
-            add_digit_var(&acc, gnaf[i], g_odd);
+            add_digit_var(&acc, gnaf[i], g_odd, g_odd_neg);
         for (size_t b = 0; b < n; b++)
-            add_digit_var(&acc, naf[b][i], tables[b]->p);
+            add_digit_var(&acc, naf[b][i], tables[b]->p, neg[b]);
     }
     *out = acc;
 }
@@ -1469,21 +1756,9 @@ static int u256_bits(const uint64_t a[4])
     return 0;
 }
 
-/* r = a << s for s < 256 (bits beyond 256 dropped). Euclid's quotients are small, so
- * shifts by less than a limb get their own path. */
+/* r = a << s for s < 256 (bits beyond 256 dropped). */
 static void u256_shl(uint64_t r[4], const uint64_t a[4], int s)
 {
-    if (s == 0) {
-        memcpy(r, a, 4 * sizeof a[0]);
-        return;
-    }
-    if (s < 64) {
-        r[3] = (a[3] << s) | (a[2] >> (64 - s));
-        r[2] = (a[2] << s) | (a[1] >> (64 - s));
-        r[1] = (a[1] << s) | (a[0] >> (64 - s));
-        r[0] = a[0] << s;
-        return;
-    }
     int limbs = s / 64, bits = s % 64;
     for (int i = 3; i >= 0; i--) {
         uint64_t lo = i - limbs >= 0 ? a[i - limbs] : 0;
@@ -1492,49 +1767,59 @@ static void u256_shl(uint64_t r[4], const uint64_t a[4], int s)
     }
 }
 
+/* rem = a mod b and the quotient, for a > b >= 2^128 (so the quotient is below 2^128).
+ * Most of Euclid's quotients are 1, 2 or 3 (Gauss-Kuzmin: four in five are below 4),
+ * so a few subtractions come first; a larger quotient is finished bit by bit. */
+static u128 u256_divrem_var(uint64_t rem[4], const uint64_t a[4], const uint64_t b[4])
+{
+    uint64_t t[4];
+    u256_sub(rem, a, b);
+    u128 quot = 1;
+    for (int i = 0; i < 3; i++) {
+        if (u256_sub(t, rem, b)) /* rem < b */
+            return quot;
+        memcpy(rem, t, sizeof t);
+        quot++;
+    }
+    int bits_b = u256_bits(b);
+    for (int s = u256_bits(rem) - bits_b; s >= 0; s--) {
+        u256_shl(t, b, s);
+        if (!u256_sub(t, rem, t)) { /* rem >= b << s */
+            memcpy(rem, t, sizeof t);
+            quot += (u128)1 << s;
+        }
+    }
+    return quot;
+}
+
 int ms_p256_half_scalars_var(uint8_t c[MS_P256_BYTES], uint8_t d[MS_P256_BYTES],
                              const uint8_t h[MS_P256_BYTES])
 {
     /* Euclid on (q, h mod q), keeping t_i with r_i = t_i h mod q, stopped at the first
-     * remainder below 2^128; then |t| <= q / (the remainder before) < 2^128. The t_i are
-     * 256-bit two's complement. Quotients come by shifts and subtractions. */
-    uint64_t r0[4], r1[4], t0[4] = {0}, t1[4] = {1}, rem[4], tt[4], sh[4];
+     * remainder below 2^128; then |t| <= q / (the remainder before) < 2^128. From
+     * t_0 = 0, t_1 = 1 and t_(i+1) = t_(i-1) - quot_i t_i, the signs alternate (t_i has
+     * the sign of (-1)^(i-1)) and |t_(i+1)| = |t_(i-1)| + quot_i |t_i|: only the
+     * magnitudes are kept, in 128 bits, each of them below 2^128 by the bound above
+     * (every remainder before the last is at least 2^128). */
+    uint64_t r0[4], r1[4], rem[4];
+    u128 t0 = 0, t1 = 1;
+    int negative = 0;
     memcpy(r0, Q, sizeof r0);
     u256_from_be(r1, h);
     q_reduce(r1, r1);
     while (r1[2] != 0 || r1[3] != 0) {
-        memcpy(rem, r0, sizeof rem);
-        memcpy(tt, t0, sizeof tt);
-        int bits1 = u256_bits(r1);
-        for (;;) {
-            int s = u256_bits(rem) - bits1;
-            if (s < 0)
-                break;
-            u256_shl(sh, r1, s);
-            if (u256_sub(sh, rem, sh)) { /* r1 << s > rem */
-                if (s == 0)
-                    break;
-                s--;
-                u256_shl(sh, r1, s);
-                u256_sub(sh, rem, sh);
-            }
-            memcpy(rem, sh, sizeof rem);
-            u256_shl(sh, t1, s);
-            u256_sub(tt, tt, sh);
-        }
+        u128 quot = u256_divrem_var(rem, r0, r1);
+        u128 next = t0 + quot * t1;
+        t0 = t1;
+        t1 = next;
+        negative ^= 1;
         memcpy(r0, r1, sizeof r0);
-        memcpy(t0, t1, sizeof t0);
         memcpy(r1, rem, sizeof r1);
-        memcpy(t1, tt, sizeof t1);
     }
-    /* c = r1 >= 0; d = t1 != 0, returned as |t1| with its sign */
-    int negative = (int)(t1[3] >> 63);
-    if (negative) {
-        static const uint64_t zero[4] = {0};
-        u256_sub(t1, zero, t1);
-    }
+    /* c = r1 >= 0; d = |t1| != 0, with its sign returned */
+    const uint64_t dl[4] = {(uint64_t)t1, (uint64_t)(t1 >> 64), 0, 0};
     u256_to_be(c, r1);
-    u256_to_be(d, t1);
+    u256_to_be(d, dl);
     return negative;
 }
 
@@ -1544,4 +1829,55 @@ void ms_p256_scalar_reduce_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P2
     u256_from_be(al, a);
     q_reduce(al, al);
     u256_to_be(out, al);
+}
+
+/* ---- for the tests ----------------------------------------------------------------------- */
+
+void ms_p256_fe_op_for_test(uint8_t out[MS_P256_BYTES], ms_p256_fe_op op,
+                            const uint8_t a[MS_P256_BYTES], const uint8_t b[MS_P256_BYTES],
+                            const uint8_t c[MS_P256_BYTES])
+{
+    fe x, y, z, r;
+    fe_from_be(x, a);
+    fe_from_be(y, b);
+    fe_from_be(z, c);
+    switch (op) {
+    case MS_P256_FE_MUL:
+        fe_mul(r, x, y);
+        break;
+    case MS_P256_FE_SQR:
+        fe_sqr(r, x);
+        break;
+    case MS_P256_FE_ADD:
+        fe_add(r, x, y);
+        break;
+    case MS_P256_FE_SUB:
+        fe_sub(r, x, y);
+        break;
+    case MS_P256_FE_HALF:
+        fe_half(r, x);
+        break;
+    case MS_P256_FE_DOUBLE:
+        fe_double(r, x);
+        break;
+    case MS_P256_FE_TRIPLE:
+        fe_triple(r, x);
+        break;
+    case MS_P256_FE_SUB_TWICE:
+        fe_sub_twice(r, x, y);
+        break;
+    case MS_P256_FE_SUB_TWICE_SUB:
+        fe_sub_twice_sub(r, x, y, z);
+        break;
+    case MS_P256_FE_INV_VAR:
+        if (fe_iszero_var(x))
+            memset(r, 0, sizeof r);
+        else
+            fe_inv_var(r, x);
+        break;
+    default:
+        fe_inv(r, x);
+        break;
+    }
+    fe_to_be(out, r);
 }

@@ -46,8 +46,9 @@ void ms_p256_encode(uint8_t out[MS_P256_POINT_BYTES], const ms_p256_affine *p);
 
 /* ---- constant time: secret scalars ------------------------------------------------- */
 
-/* out = [k]G for a big-endian k in [1, q-1]: a signed window-6 comb over a table of
- * 43 x 32 multiples of G (88 KB), read whole at every step. Never infinity for such k. */
+/* out = [k]G for a big-endian k in [1, q-1]: a window-6 comb of odd signed digits over
+ * a table of 43 x 32 odd multiples of G (88 KB), read whole at every step. Never
+ * infinity for such k. */
 void ms_p256_mul_g(ms_p256_jacobian *out, const uint8_t k[MS_P256_BYTES]);
 /* Affine coordinates of a point that is not infinity (inversion by Fermat). */
 void ms_p256_to_affine(ms_p256_affine *out, const ms_p256_jacobian *in);
@@ -98,5 +99,28 @@ void ms_p256_scalar_reduce_var(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P2
  * value (1 or 0). Then [h]P = Q exactly when [c]((-1)^neg P) = [d]Q. */
 int ms_p256_half_scalars_var(uint8_t c[MS_P256_BYTES], uint8_t d[MS_P256_BYTES],
                              const uint8_t h[MS_P256_BYTES]);
+
+/* ---- for the tests ------------------------------------------------------------------- */
+
+/* The field operations the point formulas are made of, on big-endian values below p
+ * (converted into and out of Montgomery form around the operation): the tests compare
+ * them with OpenSSL's BIGNUM arithmetic. b and c are read only by the operations that
+ * take them. */
+typedef enum ms_p256_fe_op {
+    MS_P256_FE_MUL,       /* a b */
+    MS_P256_FE_SQR,       /* a^2 */
+    MS_P256_FE_ADD,       /* a + b */
+    MS_P256_FE_SUB,       /* a - b */
+    MS_P256_FE_HALF,      /* a / 2 */
+    MS_P256_FE_DOUBLE,    /* 2a */
+    MS_P256_FE_TRIPLE,    /* 3a */
+    MS_P256_FE_SUB_TWICE, /* a - 2b */
+    MS_P256_FE_SUB_TWICE_SUB, /* a - 2b - c */
+    MS_P256_FE_INV_VAR,   /* a^-1 (0 for 0), variable time */
+    MS_P256_FE_INV        /* a^-1 (0 for 0), constant time */
+} ms_p256_fe_op;
+void ms_p256_fe_op_for_test(uint8_t out[MS_P256_BYTES], ms_p256_fe_op op,
+                            const uint8_t a[MS_P256_BYTES], const uint8_t b[MS_P256_BYTES],
+                            const uint8_t c[MS_P256_BYTES]);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * Our P-256 (src/crypto/p256.c) against OpenSSL's EC_POINT arithmetic on thousands of
  * random inputs: decoding and encoding, the constant-time comb [k]G (with the edge
- * scalars of its exceptional-case argument), the variable-time multi-scalar
+ * scalars of its exceptional-case argument, odd and even), the variable-time multi-scalar
  * multiplication with 0 to 4 tables, affine conversions, comparisons, scalars mod q.
  */
 #include <openssl/bn.h>
@@ -192,14 +192,18 @@ static void test_mul_g(void)
     check_mul_g(k);
     memset(k, 0x82, SC);
     check_mul_g(k);
-    /* d 2^253 mod q for d in 1..16: the scalars whose top comb row would add a point
-     * equal to the sum so far if its digit were d (the comb's argument says it never
-     * is) */
+    /* d 2^253 mod q for d in 1..16, and q minus them: the scalars whose top comb row
+     * adds a point equal to the sum so far if its digit is d (15 2^253 - q does, and
+     * q minus it, an even scalar, is computed as it: the doubling case of the last
+     * row) */
     BIGNUM *e = BN_new();
     for (int d = 1; d <= 16; d++) {
         BN_set_word(e, (BN_ULONG)d);
         BN_lshift(e, e, 253);
         BN_nnmod(e, e, order, bn);
+        BN_bn2binpad(e, k, SC);
+        check_mul_g(k);
+        BN_sub(e, order, e);
         BN_bn2binpad(e, k, SC);
         check_mul_g(k);
     }
@@ -304,6 +308,155 @@ static void test_scalars(void)
     BN_free(r);
 }
 
+/* A field element for the field tests: one of the edge values 0, 1, 2, p-1, p-2,
+ * (p-1)/2, (p+1)/2, 2^255, 2^256 - p and 2^224, or a random one below p. */
+static void field_value(uint8_t out[SC], BIGNUM *p, int which)
+{
+    BIGNUM *v = BN_new();
+    switch (which) {
+    case 0:
+    case 1:
+    case 2:
+        BN_set_word(v, (BN_ULONG)which);
+        break;
+    case 3:
+    case 4:
+        BN_copy(v, p);
+        BN_sub_word(v, (BN_ULONG)(which - 2));
+        break;
+    case 5:
+    case 6:
+        BN_copy(v, p);
+        if (which == 5)
+            BN_sub_word(v, 1);
+        else
+            BN_add_word(v, 1);
+        BN_rshift1(v, v);
+        break;
+    case 7:
+        BN_set_bit(v, 255);
+        break;
+    case 8:
+        BN_set_bit(v, 256);
+        BN_sub(v, v, p);
+        break;
+    case 9:
+        BN_set_bit(v, 224);
+        break;
+    default:
+        BN_rand_range(v, p);
+        break;
+    }
+    BN_bn2binpad(v, out, SC);
+    BN_free(v);
+}
+
+/* The field operations of the point formulas against BIGNUM arithmetic mod p, on
+ * every pair of edge values and on random values. */
+static void test_field_ops(void)
+{
+    BIGNUM *p = BN_new(), *a = BN_new(), *b = BN_new(), *c = BN_new(), *t = BN_new();
+    BN_bin2bn(p_be, SC, p);
+    uint8_t ab[SC], bb[SC], cb[SC], got[SC], want[SC];
+    for (int i = 0; i < 12000; i++) {
+        int wa = i < 1200 ? i % 10 : 10, wb = i < 1200 ? (i / 10) % 10 : 10;
+        int wc = i < 1200 ? (i / 100) % 12 : 10;
+        field_value(ab, p, wa);
+        field_value(bb, p, wb);
+        field_value(cb, p, wc);
+        BN_bin2bn(ab, SC, a);
+        BN_bin2bn(bb, SC, b);
+        BN_bin2bn(cb, SC, c);
+        for (int op = MS_P256_FE_MUL; op <= MS_P256_FE_INV; op++) {
+            if (op == MS_P256_FE_INV && i % 20 != 0)
+                continue; /* Fermat's 266 multiplications: fewer of them */
+            switch (op) {
+            case MS_P256_FE_MUL:
+                BN_mod_mul(t, a, b, p, bn);
+                break;
+            case MS_P256_FE_SQR:
+                BN_mod_sqr(t, a, p, bn);
+                break;
+            case MS_P256_FE_ADD:
+                BN_mod_add(t, a, b, p, bn);
+                break;
+            case MS_P256_FE_SUB:
+                BN_mod_sub(t, a, b, p, bn);
+                break;
+            case MS_P256_FE_HALF:
+                BN_copy(t, a);
+                if (BN_is_odd(t))
+                    BN_add(t, t, p);
+                BN_rshift1(t, t);
+                break;
+            case MS_P256_FE_DOUBLE:
+                BN_mod_lshift1(t, a, p, bn);
+                break;
+            case MS_P256_FE_TRIPLE:
+                BN_mod_lshift1(t, a, p, bn);
+                BN_mod_add(t, t, a, p, bn);
+                break;
+            case MS_P256_FE_SUB_TWICE:
+            case MS_P256_FE_SUB_TWICE_SUB:
+                BN_mod_sub(t, a, b, p, bn);
+                BN_mod_sub(t, t, b, p, bn);
+                if (op == MS_P256_FE_SUB_TWICE_SUB)
+                    BN_mod_sub(t, t, c, p, bn);
+                break;
+            default: /* the inverses; 0 for 0 */
+                if (BN_is_zero(a))
+                    BN_zero(t);
+                else
+                    BN_mod_inverse(t, a, p, bn);
+                break;
+            }
+            BN_bn2binpad(t, want, SC);
+            ms_p256_fe_op_for_test(got, (ms_p256_fe_op)op, ab, bb, cb);
+            CHECK_MEM(got, want, SC);
+        }
+    }
+    BN_free(p);
+    BN_free(a);
+    BN_free(b);
+    BN_free(c);
+    BN_free(t);
+}
+
+/* Euclid's algorithm on (q, h mod q) with BIGNUMs, stopped at the first remainder below
+ * 2^128: the remainder, the magnitude of its cofactor t (r = t h mod q) and t's sign. */
+static int euclid_half(uint8_t c[SC], uint8_t d[SC], const uint8_t h[SC])
+{
+    BIGNUM *r0 = BN_dup(order), *r1 = BN_new(), *t0 = BN_new(), *t1 = BN_new();
+    BIGNUM *quot = BN_new(), *rem = BN_new(), *tmp = BN_new(), *bound = BN_new();
+    BN_bin2bn(h, SC, r1);
+    BN_nnmod(r1, r1, order, bn);
+    BN_zero(t0);
+    BN_one(t1);
+    BN_set_bit(bound, 128);
+    while (BN_cmp(r1, bound) >= 0) {
+        BN_div(quot, rem, r0, r1, bn);
+        BN_mul(tmp, quot, t1, bn);
+        BN_sub(tmp, t0, tmp); /* t0 - quot t1 */
+        BN_copy(t0, t1);
+        BN_copy(t1, tmp);
+        BN_copy(r0, r1);
+        BN_copy(r1, rem);
+    }
+    int neg = BN_is_negative(t1);
+    BN_set_negative(t1, 0);
+    BN_bn2binpad(r1, c, SC);
+    BN_bn2binpad(t1, d, SC);
+    BN_free(r0);
+    BN_free(r1);
+    BN_free(t0);
+    BN_free(t1);
+    BN_free(quot);
+    BN_free(rem);
+    BN_free(tmp);
+    BN_free(bound);
+    return neg;
+}
+
 /* The lattice reduction: c = +-d h mod q, both below 2^128, d > 0; and the scalar
  * product and sum in constant time. */
 static void test_half_scalars(void)
@@ -311,12 +464,22 @@ static void test_half_scalars(void)
     BIGNUM *h = BN_new(), *c = BN_new(), *d = BN_new(), *t = BN_new();
     uint8_t hb[SC], cb[SC], db[SC], got[SC], want[SC];
     static const uint8_t zero16[16] = {0};
+    uint8_t one[SC] = {0};
+    one[SC - 1] = 1;
     for (int i = 0; i < 3000; i++) {
         random_scalar(hb, i);
         if (i == 0)
             memset(hb, 0, SC);
         if (i == 1)
             memcpy(hb, q_be, SC);
+        if (i == 2 || i == 3) { /* 2^128 (the largest first quotient), 2^128 - 1 */
+            memset(hb, 0, SC);
+            hb[SC - 17] = 1;
+            if (i == 3)
+                sub_be(hb, hb, one);
+        }
+        if (i == 4)
+            sub_be(hb, q_be, one); /* q - 1 */
         int neg = ms_p256_half_scalars_var(cb, db, hb);
         CHECK(neg == 0 || neg == 1);
         CHECK(memcmp(cb, zero16, 16) == 0); /* below 2^128 */
@@ -329,6 +492,12 @@ static void test_half_scalars(void)
         if (neg && !BN_is_zero(t))
             BN_sub(t, order, t);
         CHECK(BN_cmp(t, c) == 0);
+        /* and exactly Euclid's first remainder below 2^128, with its cofactor */
+        uint8_t ec[SC], ed[SC];
+        int eneg = euclid_half(ec, ed, hb);
+        CHECK_MEM(cb, ec, SC);
+        CHECK_MEM(db, ed, SC);
+        CHECK(neg == eneg);
 
         /* a b mod q, constant time, for a, b < q */
         uint8_t a[SC], b[SC];
@@ -429,12 +598,14 @@ int main(void)
     test_mul_g();
     test_scalars();
     test_half_scalars();
+    test_field_ops();
     test_tables_compare();
 #ifdef MS_FP_BACKEND_X86_64_ADX
     /* the field's other assembly version (mul and adc), which CPUs without BMI2 and
      * ADX run, against the same reference */
     int had_adx = ms_mont_cpu_has_adx;
     ms_mont_cpu_has_adx = !had_adx;
+    test_field_ops();
     test_decode();
     test_mul_var();
     test_mul_g();
