@@ -13,7 +13,9 @@
 #   - the relay refuses an offer of unencrypted media (488);
 #   - after `group remove` (a new key, not sent to the removed member) the removed member
 #     opens no packet of the others and nobody hears it, while the others hear each other
-#     bit-exactly, one of them still sending under the previous key (the rekey hand-over).
+#     bit-exactly; a member still sending under the previous key is heard (the hand-over);
+#   - `audit decrypt` with one member's RSK finds that member's two group keys in the
+#     provider's capture (the SIP MESSAGEs) and opens every sender's stream bit-exactly.
 # Usage: bash test_conference.sh PATH_TO_mikeysakke   (MS_OPUS_ROUNDTRIP, MS_GROUP_KEYS)
 set -u
 ms=${1:?usage: test_conference.sh PATH_TO_mikeysakke}
@@ -43,6 +45,12 @@ PORT=$(kam_free_port)
 VMPORT=$(kam_free_port)
 check "kamailio starts" kam_start "$work/kam" "$PORT" "sip:127.0.0.1:$VMPORT;transport=tcp"
 PROXY="sip:127.0.0.1:$PORT;transport=tcp"
+# the provider's wire, for the auditor at the end
+tcpdump -i lo -U -B 32768 -s 0 -w "$work/wire.pcap" "tcp port $PORT or udp" >"$work/tcpdump.log" 2>&1 &
+TCPDUMP=$!
+pids+=("$TCPDUMP")
+for _ in $(seq 100); do grep -q 'listening on' "$work/tcpdump.log" && break; sleep 0.05; done
+check "tcpdump listens on lo" grep -q 'listening on' "$work/tcpdump.log"
 mkdir -p "$work/relay"
 (cd "$work/relay" && exec "$ms" relay --listen 127.0.0.1:0 --register --proxy "$PROXY" \
     --aor "$GROUP" --auth-user team --password-file "$work/team.sip" --media-timeout 20 \
@@ -220,6 +228,40 @@ check "  having opened dave's packets under the previous key" \
     grep -qE '"event":"left".*"packets_auth_failed":0,.*"packets_other_key":[1-9]' "$work/alice-int.out"
 check "  and heard him bit-exact" cmp "$work/dave-expected.wav" "$work/alice-int-heard/dave.wav"
 check "with a complete WAV" python3 -c "import wave,sys; wave.open(sys.argv[1]).getnframes()" "$work/alice-int.wav"
+
+# ---- the auditor: alice's RSK and the group keys that reached her open the group's media ----------
+kill "$TCPDUMP" 2>/dev/null
+wait "$TCPDUMP" 2>/dev/null
+check "capture written" test -s "$work/wire.pcap"
+"$ms" kms cert --dir "$K" >"$work/cert.xml"
+check "kms audit extract alice's RSK" audit_extract 0 "$K" "$ROLES" 1,2 "$work/alice.rsk" \
+    --user sip:alice@example.org --period current --reason "conference test"
+PERIOD=$(sed -n 's/.*for key period \([0-9]*\).*/\1/p' "$work/out" | head -1)
+check "audit decrypt with alice's RSK" run 0 audit decrypt --capture "$work/wire.pcap" \
+    --rsk "$work/alice.rsk" --uri sip:alice@example.org --period "$PERIOD" \
+    --kms "$work/cert.xml" --out "$work/audit-alice"
+report() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); $1" "$work/audit-alice/report.json"; }
+check "nine group key messages, alice's two opened, the others' not" report "
+g = r['groups']; assert r['groups_found'] == 9 and r['groups_opened'] == 2, (r['groups_found'], r['groups_opened'])
+assert sorted(x['gmk_id'] for x in g if x['openable']) == sorted(['$GMK1', '$GMK2']), g
+assert all(x['error'] == 'MS_ERR_MIKEY_RESPONDER' for x in g if not x['openable']), g"
+check "  each names its group and GMS" report "
+assert all(x['group'] == '$GROUP' and x['gms'] == '$GMS' for x in r['groups'] if x['openable'])"
+gfile() { # gfile GMK-ID URI: the WAV of that sender under that key
+    report "g = [x for x in r['groups'] if x['openable'] and x['gmk_id'] == '$1'][0]
+print([s['stream']['file'] for s in g['senders'] if s['uri'] == '$2'][0])"
+}
+for n in alice bob carol; do
+    check "GMK-ID $GMK1: $n bit-exact" cmp "$work/$n-expected.wav" "$work/audit-alice/$(gfile "$GMK1" "sip:$n@example.org")"
+done
+for n in alice dave; do
+    check "GMK-ID $GMK2: $n bit-exact" cmp "$work/$n-expected.wav" "$work/audit-alice/$(gfile "$GMK2" "sip:$n@example.org")"
+done
+check "  erin is no sender under $GMK2" report "
+g = [x for x in r['groups'] if x['openable'] and x['gmk_id'] == '$GMK2'][0]
+assert [s['uri'] for s in g['senders']] == '$FOUR'.split(), g['senders']"
+check "  the relay's copies counted as duplicates" report "
+assert all(x['packets_duplicate'] > 0 for x in r['groups'] if x['openable'])"
 
 # ---- what the relay and the provider hold ------------------------------------------------------------
 SECRETS="$(cat "$work/keys1.txt" "$work/keys2.txt" | tr '\n' ' ')"
