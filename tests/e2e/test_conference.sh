@@ -262,6 +262,10 @@ g = [x for x in r['groups'] if x['openable'] and x['gmk_id'] == '$GMK2'][0]
 assert [s['uri'] for s in g['senders']] == '$FOUR'.split(), g['senders']"
 check "  the relay's copies counted as duplicates" report "
 assert all(x['packets_duplicate'] > 0 for x in r['groups'] if x['openable'])"
+check "--group-message that is no SIP MESSAGE refused (72)" run 72 audit decrypt \
+    --capture "$work/wire.pcap" --rsk "$work/alice.rsk" --uri sip:alice@example.org \
+    --period "$PERIOD" --kms "$work/cert.xml" --out "$work/audit-x" --no-audio \
+    --group-message "$work/cert.xml"
 
 # ---- what the relay and the provider hold ------------------------------------------------------------
 SECRETS="$(cat "$work/keys1.txt" "$work/keys2.txt" | tr '\n' ' ')"
