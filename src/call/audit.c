@@ -6,6 +6,7 @@
  *   2. UDP: each datagram is given to a call and a direction by its addresses, then
  *      SRTP/SRTCP-unprotected with that direction's inbound context; Opus frames are
  *      decoded into the direction's WAV file, on two threads (Opus is most of the work).
+ *      A datagram that a group key found in pass 1 opens is a group sender's instead.
  * Reading twice keeps memory flat whatever the capture's size: no datagram is buffered
  * beyond the decoders' bounded queues.
  */

@@ -11,6 +11,12 @@
  * address (the answer's c=/m=) = caller to callee, sent to the caller's = callee to
  * caller; failing that, by source. A voicemail file (an INVITE, no answer, the caller's
  * datagrams) has one direction; any UDP in such a file belongs to its one call.
+ *
+ * Group calls: a SIP MESSAGE from the GMS that reached the user carries a GMK I_MESSAGE
+ * and the signed roster; opened with the same RSK (GMK profile), it gives every roster
+ * member's SRTP keys, and any datagram one of them authenticates (by MKI) is that
+ * member's, whatever its addresses (the relay fans each packet out: copies are
+ * duplicates).
  */
 #ifndef MS_CALL_AUDIT_H
 #define MS_CALL_AUDIT_H
