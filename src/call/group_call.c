@@ -307,8 +307,9 @@ static void on_media(void *arg, const uint8_t *data, size_t len, const char *src
     bool rtcp = false;
     size_t who = 0;
     ms_err err = ms_group_media_unprotect(g->gm, pkt, &len, &rtcp, &who);
-    /* An MKI unknown to the current key's context is refused before the packet is
-     * touched, so the other key's context sees it as it came. */
+    /* The MKI begins with the GMK-ID, so at most one of the two contexts knows it, and
+     * one that does not refuses the packet before touching it: the other key's context
+     * sees it as it came. */
     if (err == MS_ERR_SRTP_AUTH && g->gm_other != NULL &&
         (err = ms_group_media_unprotect(g->gm_other, pkt, &len, &rtcp, &who)) == MS_OK)
         g->ev.packets_other_key++;
