@@ -25,6 +25,8 @@ const struct cli_opt cli_audit_decrypt_opts[] = {
     {"--out", "DIR", CLI_REQUIRED, "write the WAV files and report.json here"},
     {"--json", NULL, CLI_FLAG, "print report.json instead of a summary"},
     {"--no-audio", NULL, CLI_FLAG, "check and count packets only: write no WAV files"},
+    {"--group-message", "FILE[,FILE]", 0, "a GMS's SIP MESSAGE (group key) the user received, "
+                                          "if not in the captures"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -143,6 +145,25 @@ static void print_summary(const ms_audit_report *r, const char *out_dir)
     }
     printf("%zu call(s) found, %zu opened, %zu not openable with this key\n", r->n_calls,
            r->opened, r->n_calls - r->opened);
+    for (size_t i = 0; i < r->n_groups; i++) {
+        const ms_audit_group *g = &r->groups[i];
+        if (!g->openable) {
+            printf("group key %zu (to %s): not openable: %s (%s)\n", g->index,
+                   shown(b1, sizeof b1, g->member), ms_errname(g->err),
+                   shown(b2, sizeof b2, g->why));
+            continue;
+        }
+        printf("group key %zu: %s, GMK-ID %08X from %s, %zu senders\n", g->index,
+               shown(b1, sizeof b1, g->group), (unsigned)g->gmk_id,
+               shown(b2, sizeof b2, g->gms), g->n_senders);
+        for (size_t k = 0; k < g->n_senders; k++) {
+            const ms_audit_stream *s = &g->senders[k].s;
+            printf("  %s: %llu packets decrypted, %llu dropped; %.2f s%s%s\n",
+                   shown(b1, sizeof b1, g->senders[k].uri), (unsigned long long)s->decrypted,
+                   (unsigned long long)s->dropped, (double)s->frames * 0.02,
+                   s->file[0] ? " -> " : "", s->file);
+        }
+    }
     char w[sizeof r->warnings];
     if (r->warnings[0])
         printf("warning: %s\n", shown(w, sizeof w, r->warnings));
@@ -193,10 +214,20 @@ static ms_err audit_decrypt(const struct cli_args *args)
     char detail[512] = "";
     e = ms_call_keys_open_audit(&keys, uri, (uint64_t)period, rsk, &info, &ko, detail,
                                 sizeof detail);
+    /* The same RSK opens the user's group keys (TS 33.180 GMK profile), in 3GPP
+     * communities only. */
+    ms_call_keys *group_keys = NULL;
+    if (e == MS_OK && profile == MS_MIKEY_PROFILE_PCK) {
+        ko.profile = MS_MIKEY_PROFILE_GMK;
+        e = ms_call_keys_open_audit(&group_keys, uri, (uint64_t)period, rsk, &info, &ko,
+                                    detail, sizeof detail);
+    }
     ms_wipe(rsk, sizeof rsk);
-    if (e != MS_OK)
+    if (e != MS_OK) {
+        ms_call_keys_free(keys);
         return cli_fail(e, "the RSK of %s for period %llu%s%s", uri, period,
                         detail[0] ? ": " : "", detail);
+    }
 
     char *list = strdup(cli_get(args, "--capture"));
     const char **paths = NULL;
@@ -209,6 +240,20 @@ static ms_err audit_decrypt(const struct cli_args *args)
     memset(&ao, 0, sizeof ao);
     ao.period_no = (uint64_t)period;
     ao.no_audio = cli_get(args, "--no-audio") != NULL;
+    ao.group_keys = group_keys;
+    ao.kms = &info;
+    char *glist = NULL;
+    const char **gpaths = NULL;
+    if (e == MS_OK && cli_get(args, "--group-message") != NULL) {
+        if (group_keys == NULL)
+            e = cli_fail(MS_ERR_USAGE, "--group-message: group keys exist in 3GPP "
+                         "communities only");
+        else if ((glist = strdup(cli_get(args, "--group-message"))) == NULL)
+            e = cli_fail(MS_ERR_NOMEM, "--group-message");
+        else
+            e = split_captures(glist, &gpaths, &ao.n_group_messages);
+        ao.group_messages = gpaths;
+    }
     ms_audit_report rep;
     memset(&rep, 0, sizeof rep);
     if (e == MS_OK) {
@@ -230,7 +275,10 @@ static ms_err audit_decrypt(const struct cli_args *args)
     }
     ms_audit_report_free(&rep);
     ms_call_keys_free(keys);
+    ms_call_keys_free(group_keys);
     free(paths);
     free(list);
+    free(gpaths);
+    free(glist);
     return e;
 }

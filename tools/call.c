@@ -34,8 +34,8 @@ const struct cli_opt cli_call_dial_opts[] = {
     OPT_COMMON,
     {"--to", "URI", 0, "whom to call (SIP URI; tel: or ;user=phone in a tel community)"},
     {"--group", "URI", 0, "join this group's call at the relay instead (no --to)"},
-    {"--group-key", "FILE", 0, "with --group: the group key (until the group store)"},
-    {"--members", "URI,...", 0, "with --group: the group's members (until the roster)"},
+    {"--gmk-id", "HEX", 0, "with --group: send under this stored group key (default: the "
+                          "one in force)"},
     {"--record-dir", "DIR", 0, "with --group: also one WAV per member heard"},
     {"--start-after", "N", 0, "with --group: send once N members are heard (default 0)"},
     {"--roc-every", "R", 0, "with --group: carry the ROC when SEQ % R == 0 (default 1)"},
@@ -177,17 +177,19 @@ static void print_group_event(void *arg, const ms_group_call_event *ev)
         json_str(ev->group);
         printf(",\"peer\":");
         json_str(ev->peer);
-        printf(",\"gmk_id\":\"%08X\",\"ssrc\":\"%08X\",\"suite\":\"%s\",\"sip_status\":%d,"
-               "\"warning\":",
-               (unsigned)ev->gmk_id, (unsigned)ev->ssrc, ev->suite, ev->sip_status);
+        printf(",\"gmk_id\":\"%08X\",\"other_gmk_id\":\"%08X\",\"ssrc\":\"%08X\","
+               "\"suite\":\"%s\",\"sip_status\":%d,\"warning\":",
+               (unsigned)ev->gmk_id, (unsigned)ev->other_gmk_id, (unsigned)ev->ssrc, ev->suite,
+               ev->sip_status);
         json_str(ev->warning);
         printf(",\"members_heard\":%u,\"packets_sent\":%llu,\"packets_received\":%llu,"
                "\"packets_auth_failed\":%llu,\"packets_replayed\":%llu,"
-               "\"frames_decoded\":%llu}\n",
+               "\"packets_other_key\":%llu,\"frames_decoded\":%llu}\n",
                (unsigned)ev->members_heard, (unsigned long long)ev->packets_sent,
                (unsigned long long)ev->packets_received,
                (unsigned long long)ev->packets_auth_failed,
                (unsigned long long)ev->packets_replayed,
+               (unsigned long long)ev->packets_other_key,
                (unsigned long long)ev->frames_decoded);
         fflush(stdout);
         return;
@@ -245,18 +247,20 @@ static ms_err run_group(const struct cli_args *args, const ms_group_call_config 
     ms_group_call_config cfg = *base;
     ms_err err;
     cfg.group_uri = cli_get(args, "--group");
-    cfg.group_key_file = cli_get(args, "--group-key");
     cfg.record_dir = cli_get(args, "--record-dir");
     cfg.suite = cli_get(args, "--suite");
     cfg.event = print_group_event;
     cfg.stop_flag = &group_stop;
     if (cli_get(args, "--to") != NULL)
         return cli_fail(MS_ERR_USAGE, "--to and --group exclude each other");
-    if (cfg.group_key_file == NULL)
-        return cli_fail(MS_ERR_USAGE, "--group needs --group-key");
-    const char *members = cli_get(args, "--members");
-    if (members == NULL)
-        return cli_fail(MS_ERR_USAGE, "--group needs --members (the group's roster)");
+    const char *gmk = cli_get(args, "--gmk-id");
+    if (gmk != NULL) {
+        char *end;
+        unsigned long long v = strtoull(gmk, &end, 16);
+        if (*gmk == 0 || *gmk == '-' || *end != 0 || v == 0 || v > UINT32_MAX)
+            return cli_fail(MS_ERR_USAGE, "--gmk-id %s: not 1 to 8 hex digits (not 0)", gmk);
+        cfg.gmk_id = (uint32_t)v;
+    }
     uint32_t roc_every = 1;
     if ((err = parse_u32("--start-after", cli_get(args, "--start-after"), &cfg.start_after)) ||
         (err = parse_u32("--roc-every", cli_get(args, "--roc-every"), &roc_every)))
@@ -264,25 +268,10 @@ static ms_err run_group(const struct cli_args *args, const ms_group_call_config 
     if (roc_every == 0 || roc_every > 65535)
         return cli_fail(MS_ERR_USAGE, "--roc-every wants a number from 1 to 65535");
     cfg.roc_every = (uint16_t)roc_every;
-    char *list = strdup(members);
-    const char **roster = calloc(strlen(members) / 2 + 2, sizeof *roster);
-    if (list == NULL || roster == NULL) {
-        free(list);
-        free(roster);
-        return MS_ERR_NOMEM;
-    }
-    size_t n = 0;
-    char *save = NULL;
-    for (char *u = strtok_r(list, ",", &save); u != NULL; u = strtok_r(NULL, ",", &save))
-        roster[n++] = u;
-    cfg.roster = roster;
-    cfg.n_roster = n;
     char detail[512] = "";
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     err = ms_group_call_run(&cfg, detail, sizeof detail);
-    free(roster);
-    free(list);
     if (err != MS_OK)
         return cli_fail(err, "%s", detail[0] ? detail : "the group call failed");
     return MS_OK;

@@ -167,6 +167,13 @@ MS_API MS_WARN_UNUSED ms_err ms_group_key_load(ms_group_key *out, const ms_keyst
                                                uint64_t now, char *detail,
                                                size_t detail_cap);
 
+/* The GMK-IDs of the group's stored keys (at most two are kept: the current one and the
+ * previous or next one), in no particular order; *n is how many (0: none). A member in a
+ * call sends under the key in force and also accepts the other one during a rekey. */
+MS_API MS_WARN_UNUSED ms_err ms_group_key_ids(uint32_t *ids, size_t cap, size_t *n,
+                                              const ms_keystore *ks, const char *group,
+                                              char *detail, size_t detail_cap);
+
 /* The stored roster of a group (as last verified): malloc'd, one URI per line. */
 MS_API MS_WARN_UNUSED ms_err ms_group_roster_load(char **members, size_t *n_members,
                                                   const ms_keystore *ks, const char *group,

@@ -6,6 +6,7 @@
  *   2. UDP: each datagram is given to a call and a direction by its addresses, then
  *      SRTP/SRTCP-unprotected with that direction's inbound context; Opus frames are
  *      decoded into the direction's WAV file, on two threads (Opus is most of the work).
+ *      A datagram that a group key found in pass 1 opens is a group sender's instead.
  * Reading twice keeps memory flat whatever the capture's size: no datagram is buffered
  * beyond the decoders' bounded queues.
  */
@@ -27,7 +28,9 @@
 #include <openssl/evp.h>
 
 #include "call/audio.h"
+#include "call/group_media.h"
 #include "capture/capture.h"
+#include "group/group_internal.h"
 #include "mikeysakke/crypto.h"
 #include "sip/sdp.h"
 #include "util/detail.h"
@@ -391,8 +394,25 @@ typedef struct reader {
     size_t file;
 } reader;
 
+/* A group key message and, once opened, its media state. */
+typedef struct gsender {
+    ms_opus_dec *dec;
+    ms_wav_writer *wav;
+} gsender;
+
+typedef struct gmsg {
+    char ctype[128];
+    uint8_t *body;
+    size_t len;
+    ms_group_media *gm[2]; /* one per suite: the offer's suite is not needed to open */
+    gsender *snd;          /* by sender slot */
+    ms_audit_group pub;
+} gmsg;
+
 typedef struct audit {
     ms_call_keys *keys;
+    gmsg *groups;
+    size_t n_groups, cap_groups;
     const ms_audit_options *opt;
     const char *out_dir;
     const char *const *paths;
@@ -537,6 +557,276 @@ static ms_err on_invite(audit *a, const sip_msg *m, const ms_capture_item *it, s
     return MS_OK;
 }
 
+/* ---- group keys (SIP MESSAGE from the GMS) and group media --------------------------------- */
+
+/* A GMS's MESSAGE (multipart/mixed: GMK I_MESSAGE and signed roster); copies of it (the
+ * GMS's leg and the provider's) count once. */
+static ms_err on_group_message(audit *a, const sip_msg *m, uint64_t t_us)
+{
+    if (a->opt->group_keys == NULL || m->ctype.len < 15 ||
+        strncasecmp(m->ctype.p, "multipart/mixed", 15) != 0 ||
+        m->ctype.len >= sizeof a->groups[0].ctype)
+        return MS_OK;
+    for (size_t i = 0; i < a->n_groups; i++)
+        if (a->groups[i].len == m->body.len &&
+            memcmp(a->groups[i].body, m->body.p, m->body.len) == 0)
+            return MS_OK;
+    if (a->n_groups == a->cap_groups) {
+        size_t ncap = a->cap_groups ? 2 * a->cap_groups : 4;
+        gmsg *ng = realloc(a->groups, ncap * sizeof *ng);
+        if (ng == NULL)
+            return MS_ERR_NOMEM;
+        a->groups = ng;
+        a->cap_groups = ncap;
+    }
+    gmsg *g = &a->groups[a->n_groups];
+    memset(g, 0, sizeof *g);
+    if ((g->body = malloc(m->body.len ? m->body.len : 1)) == NULL)
+        return MS_ERR_NOMEM;
+    memcpy(g->body, m->body.p, m->body.len);
+    g->len = m->body.len;
+    copy_span(g->ctype, sizeof g->ctype, m->ctype.p, m->ctype.len);
+    header_uri(g->pub.member, sizeof g->pub.member, m->to);
+    g->pub.message_us = t_us;
+    g->pub.index = ++a->n_groups;
+    return MS_OK;
+}
+
+/* --group-message files: a SIP MESSAGE as sent (headers and body). */
+static ms_err read_group_messages(audit *a)
+{
+    for (size_t i = 0; i < a->opt->n_group_messages; i++) {
+        const char *path = a->opt->group_messages[i];
+        FILE *f = fopen(path, "rb");
+        size_t n = f != NULL ? fread(a->pkt, 1, PKT_CAP, f) : 0;
+        bool too_big = f != NULL && n == PKT_CAP;
+        if (f != NULL)
+            fclose(f);
+        sip_msg m;
+        if (f == NULL || too_big || !sip_parse(&m, a->pkt, n) || !m.request ||
+            !span_is(m.method, "MESSAGE")) {
+            ms_detail_set(a->detail, a->detail_cap, "%s: %s", path,
+                          f == NULL ? "cannot be read" : "not a SIP MESSAGE");
+            return MS_ERR_CAPTURE;
+        }
+        ms_err e = on_group_message(a, &m, 0);
+        if (e != MS_OK)
+            return e;
+    }
+    return MS_OK;
+}
+
+static void group_refuse(gmsg *g, ms_err err, const char *why)
+{
+    g->pub.err = err;
+    snprintf(g->pub.why, sizeof g->pub.why, "%s", why[0] ? why : ms_strerror(err));
+}
+
+static ms_err open_group(audit *a, gmsg *g)
+{
+    char why[256] = "";
+    ms_mikey_span mk, ro;
+    ms_err err = group_body_parse(g->ctype, g->body, g->len, &mk, &ro, why, sizeof why);
+    if (err != MS_OK) {
+        group_refuse(g, err, why);
+        return MS_OK;
+    }
+    ms_call_crypto cr;
+    ms_call_refusal rf;
+    err = ms_call_open_imessage(a->opt->group_keys, &cr, &rf, mk.data, mk.len, NULL);
+    if (err != MS_OK) {
+        group_refuse(g, err, rf.warning);
+        return MS_OK;
+    }
+    const ms_mikey_result *res = &cr.mikey;
+    group_roster r;
+    ms_keystore_identity id;
+    memset(&id, 0, sizeof id);
+    const ms_mikey_kms_info *kms = a->opt->kms;
+    ms_group_key key;
+    memset(&key, 0, sizeof key);
+    if (res->profile != MS_MIKEY_PROFILE_GMK || !res->has_key_params || res->n_cs < 1 ||
+        kms == NULL) {
+        group_refuse(g, MS_ERR_GROUP, "the I_MESSAGE is not a GMK message with key "
+                     "parameters");
+        goto out;
+    }
+    snprintf(id.kms_uri, sizeof id.kms_uri, "%s", kms->uri);
+    id.scheme = kms->scheme;
+    id.scheme.kms_uri = id.kms_uri;
+    memcpy(id.kpak, kms->kpak, sizeof id.kpak);
+    if ((err = group_roster_verify(&r, (const char *)ro.data, ro.len, &id, why, sizeof why)) !=
+        MS_OK) {
+        group_refuse(g, err, why);
+        goto out;
+    }
+    if (strcmp(r.gms, res->initiator) != 0 || r.gmk_id != res->key_id ||
+        r.activation != res->key_params.activation || r.expiry != res->key_params.expiry) {
+        group_refuse(g, MS_ERR_GROUP, "the roster does not belong to the key");
+        goto out;
+    }
+    snprintf(key.group, sizeof key.group, "%s", r.group);
+    memcpy(key.gmk, res->key, 16);
+    key.gmk_len = 16;
+    key.gmk_id = res->key_id;
+    memcpy(key.rand, res->rand, res->rand_len);
+    key.rand_len = res->rand_len;
+    key.prf = res->prf;
+    key.cs_id = res->cs[0].cs_id;
+    const ms_srtp_suite suites[2] = {MS_SRTP_AEAD_AES_128_GCM, MS_SRTP_AES_CM_128_HMAC_SHA1_80};
+    for (int i = 0; i < 2 && err == MS_OK; i++)
+        err = ms_group_media_new(&g->gm[i], &key, res->responder, suites[i], 1, why,
+                                 sizeof why);
+    g->pub.senders = calloc(r.n_members ? r.n_members : 1, sizeof *g->pub.senders);
+    g->snd = calloc(r.n_members ? r.n_members : 1, sizeof *g->snd);
+    if (err == MS_OK && (g->pub.senders == NULL || g->snd == NULL))
+        err = MS_ERR_NOMEM;
+    for (const char *q = r.members, *end = r.members + r.members_len; err == MS_OK && q < end;) {
+        const char *eol = memchr(q, '\n', (size_t)(end - q));
+        size_t idx = 0, idx2 = 0;
+        ms_audit_group_sender *gs = &g->pub.senders[g->pub.n_senders];
+        copy_span(gs->uri, sizeof gs->uri, q + 7, (size_t)(eol - q - 7));
+        q = eol + 1;
+        if ((err = ms_group_media_add_sender(g->gm[0], gs->uri, &idx)) != MS_OK ||
+            (err = ms_group_media_add_sender(g->gm[1], gs->uri, &idx2)) != MS_OK)
+            break;
+        if (idx != g->pub.n_senders || idx2 != idx) {
+            err = MS_ERR_INTERNAL;
+            break;
+        }
+        g->pub.n_senders++;
+    }
+    if (err != MS_OK) {
+        if (err == MS_ERR_NOMEM)
+            goto out;
+        group_refuse(g, err, "the roster's senders cannot be keyed");
+        err = MS_OK;
+        goto out;
+    }
+    g->pub.openable = true;
+    snprintf(g->pub.group, sizeof g->pub.group, "%s", r.group);
+    snprintf(g->pub.gms, sizeof g->pub.gms, "%s", r.gms);
+    g->pub.gmk_id = res->key_id;
+    g->pub.activation = r.activation;
+    g->pub.expiry = r.expiry;
+out:
+    ms_group_key_wipe(&key);
+    ms_call_crypto_wipe(&cr);
+    return err == MS_ERR_NOMEM ? err : MS_OK;
+}
+
+/* A sender's WAV: group-<i>-<user part>.wav. */
+static ms_err group_wav(audit *a, gmsg *g, size_t slot)
+{
+    ms_audit_group_sender *gs = &g->pub.senders[slot];
+    const char *u = strchr(gs->uri, ':');
+    u = u ? u + 1 : gs->uri;
+    size_t n = strcspn(u, "@;>");
+    char name[40];
+    if (n >= sizeof name)
+        n = sizeof name - 1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = u[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '+' || ch == '-';
+        name[i] = ok ? ch : '_';
+    }
+    name[n] = 0;
+    snprintf(gs->s.file, sizeof gs->s.file, "group-%zu-%s-%zu.wav", g->pub.index, name, slot);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", a->out_dir, gs->s.file);
+    ms_err e = ms_opus_dec_new(&g->snd[slot].dec, 1);
+    if (e == MS_OK)
+        e = ms_wav_create(&g->snd[slot].wav, path, MS_AUDIO_RATE, 1, a->detail, a->detail_cap);
+    if (e != MS_OK)
+        gs->s.file[0] = '\0';
+    return e;
+}
+
+/* A datagram of a group call, if one of the group keys opens it: true (and counted). */
+static bool group_packet(audit *a, const ms_capture_item *it, ms_err *fatal)
+{
+    for (size_t i = 0; i < a->n_groups; i++) {
+        gmsg *g = &a->groups[i];
+        if (!g->pub.openable)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            size_t len = it->len, slot = 0;
+            bool rtcp = false;
+            if (len > PKT_CAP)
+                return false;
+            memcpy(a->pkt, it->data, len);
+            ms_err e = ms_group_media_unprotect(g->gm[k], a->pkt, &len, &rtcp, &slot);
+            if (e == MS_ERR_SRTP_REPLAY) {
+                g->pub.duplicates++;
+                return true;
+            }
+            if (e != MS_OK || slot >= g->pub.n_senders)
+                continue;
+            ms_audit_stream *s = &g->pub.senders[slot].s;
+            if (rtcp) {
+                s->rtcp++;
+                return true;
+            }
+            ms_rtp_header h;
+            size_t off, plen;
+            if (ms_rtp_parse(&h, &off, &plen, a->pkt, len) != MS_OK) {
+                s->dropped++;
+                return true;
+            }
+            s->decrypted++;
+            s->ssrc = h.ssrc;
+            if (s->first_us == 0)
+                s->first_us = it->t_us;
+            s->last_us = it->t_us;
+            if (a->opt->no_audio)
+                return true;
+            if (g->snd[slot].wav == NULL && (*fatal = group_wav(a, g, slot)) != MS_OK)
+                return true;
+            int16_t pcm[MS_AUDIO_FRAME];
+            if (ms_opus_decode(g->snd[slot].dec, pcm, a->pkt + off, plen) != MS_OK) {
+                s->dropped++;
+                return true;
+            }
+            if ((*fatal = ms_wav_append(g->snd[slot].wav, pcm, MS_AUDIO_FRAME)) != MS_OK)
+                ms_detail_set(a->detail, a->detail_cap, "%s/%s: cannot be written",
+                              a->out_dir, g->pub.senders[slot].s.file);
+            else
+                s->frames++;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Closes the groups' media; WAVs kept only when commit is true. The public parts move
+ * to the report. */
+static ms_err finish_groups(audit *a, bool commit)
+{
+    ms_err first = MS_OK;
+    for (size_t i = 0; i < a->n_groups; i++) {
+        gmsg *g = &a->groups[i];
+        for (size_t k = 0; g->snd != NULL && k < g->pub.n_senders; k++) {
+            if (g->snd[k].wav != NULL) {
+                ms_err e = ms_wav_close(g->snd[k].wav, commit);
+                if (e != MS_OK && commit && first == MS_OK)
+                    first = e;
+                if (e != MS_OK || !commit)
+                    g->pub.senders[k].s.file[0] = '\0';
+            }
+            ms_opus_dec_free(g->snd[k].dec);
+        }
+        free(g->snd);
+        g->snd = NULL;
+        ms_group_media_free(g->gm[0]);
+        ms_group_media_free(g->gm[1]);
+        g->gm[0] = g->gm[1] = NULL;
+        free(g->body);
+        g->body = NULL;
+    }
+    return first;
+}
+
 static void on_sip(audit *a, const ms_capture_item *it, size_t file, ms_err *fatal)
 {
     sip_msg m;
@@ -545,6 +835,10 @@ static void on_sip(audit *a, const ms_capture_item *it, size_t file, ms_err *fat
     size_t idx;
     if (m.request && span_is(m.method, "INVITE")) {
         *fatal = on_invite(a, &m, it, file);
+        return;
+    }
+    if (m.request && span_is(m.method, "MESSAGE")) {
+        *fatal = on_group_message(a, &m, it->t_us);
         return;
     }
     if (!map_get(&a->by_id, m.call_id.p, m.call_id.len, &idx))
@@ -1071,6 +1365,9 @@ static ms_err media_packet(audit *a, call *c, ms_audit_dir d, const ms_capture_i
 
 static ms_err on_datagram(audit *a, const ms_capture_item *it, size_t file)
 {
+    ms_err fatal = MS_OK;
+    if (a->n_groups > 0 && group_packet(a, it, &fatal))
+        return fatal;
     ep src, dst;
     size_t idx = SIZE_MAX;
     ms_audit_dir d = MS_AUDIT_CALLER_TO_CALLEE;
@@ -1461,6 +1758,48 @@ static void jb_call(jbuf *b, const ms_audit_call *c)
     jb_s(b, "}");
 }
 
+static void jb_group(jbuf *b, const ms_audit_group *g)
+{
+    jb_fmt(b, "    {\"index\": %zu, \"openable\": %s, ", g->index,
+           g->openable ? "true" : "false");
+    jb_key(b, "member");
+    jb_str(b, g->member);
+    jb_s(b, ", \"message_time\": ");
+    jb_time_us(b, g->message_us);
+    if (!g->openable) {
+        jb_s(b, ", ");
+        jb_key(b, "error");
+        jb_str(b, ms_errname(g->err));
+        jb_s(b, ", ");
+        jb_key(b, "reason");
+        jb_str(b, g->why);
+        jb_s(b, "}");
+        return;
+    }
+    jb_s(b, ",\n     ");
+    jb_key(b, "group");
+    jb_str(b, g->group);
+    jb_s(b, ", ");
+    jb_key(b, "gms");
+    jb_str(b, g->gms);
+    jb_fmt(b, ", \"gmk_id\": \"%08X\", \"activation\": ", (unsigned)g->gmk_id);
+    jb_time_ntp(b, g->activation << 32);
+    jb_s(b, ", \"expiry\": ");
+    jb_time_ntp(b, g->expiry << 32);
+    jb_fmt(b, ", \"packets_duplicate\": %llu,\n     \"senders\": [",
+           (unsigned long long)g->duplicates);
+    for (size_t i = 0; i < g->n_senders; i++) {
+        jb_s(b, i ? ",\n       {" : "\n       {");
+        jb_key(b, "uri");
+        jb_str(b, g->senders[i].uri);
+        jb_s(b, ", ");
+        jb_key(b, "stream");
+        jb_stream(b, &g->senders[i].s);
+        jb_s(b, "}");
+    }
+    jb_s(b, "]}");
+}
+
 ms_err ms_audit_report_json(const ms_audit_report *r, char **out, size_t *out_len)
 {
     jbuf b = {0};
@@ -1495,7 +1834,14 @@ ms_err ms_audit_report_json(const ms_audit_report *r, char **out, size_t *out_le
         jb_s(&b, i ? ",\n" : "\n");
         jb_call(&b, &r->calls[i]);
     }
-    jb_s(&b, r->n_calls ? "\n  ]\n}\n" : "]\n}\n");
+    jb_s(&b, r->n_calls ? "\n  ]" : "]");
+    jb_fmt(&b, ",\n  \"groups_found\": %zu,\n  \"groups_opened\": %zu,\n  \"groups\": [",
+           r->n_groups, r->groups_opened);
+    for (size_t i = 0; i < r->n_groups; i++) {
+        jb_s(&b, i ? ",\n" : "\n");
+        jb_group(&b, &r->groups[i]);
+    }
+    jb_s(&b, r->n_groups ? "\n  ]\n}\n" : "]\n}\n");
     if (b.oom) {
         free(b.p);
         return MS_ERR_NOMEM;
@@ -1556,6 +1902,9 @@ void ms_audit_report_free(ms_audit_report *r)
         free(r->captures[i].path);
     free(r->captures);
     free(r->calls);
+    for (size_t i = 0; r->groups != NULL && i < r->n_groups; i++)
+        free(r->groups[i].senders);
+    free(r->groups);
     memset(r, 0, sizeof *r);
 }
 
@@ -1660,13 +2009,31 @@ ms_err ms_audit_decrypt(const char *const *captures, size_t n_captures, ms_call_
         if (a.calls[i].pub.openable)
             local.opened++;
     }
+    if (e == MS_OK && opt->group_keys != NULL)
+        e = read_group_messages(&a);
+    for (size_t i = 0; e == MS_OK && i < a.n_groups; i++) {
+        e = open_group(&a, &a.groups[i]);
+        if (a.groups[i].pub.openable)
+            local.groups_opened++;
+    }
     if (e == MS_OK)
         e = index_media(&a);
     if (e == MS_OK)
         e = pass_media(&a);
     ms_err fin = finish_calls(&a, e == MS_OK);
+    ms_err gfin = finish_groups(&a, e == MS_OK && fin == MS_OK);
     if (e == MS_OK)
-        e = fin;
+        e = fin != MS_OK ? fin : gfin;
+    if (e == MS_OK) {
+        local.n_groups = a.n_groups;
+        local.groups = malloc((a.n_groups ? a.n_groups : 1) * sizeof *local.groups);
+        if (local.groups == NULL)
+            e = MS_ERR_NOMEM;
+        for (size_t i = 0; e == MS_OK && i < a.n_groups; i++) {
+            local.groups[i] = a.groups[i].pub;
+            a.groups[i].pub.senders = NULL; /* now the report's */
+        }
+    }
     if (e == MS_OK) {
         local.n_calls = a.n_calls;
         local.calls = malloc((a.n_calls ? a.n_calls : 1) * sizeof *local.calls);
@@ -1679,6 +2046,9 @@ ms_err ms_audit_decrypt(const char *const *captures, size_t n_captures, ms_call_
         e = write_report(&a);
     if (e == MS_ERR_NOMEM && detail != NULL && detail_cap > 0 && detail[0] == '\0')
         ms_detail_set(detail, detail_cap, "out of memory");
+    for (size_t i = 0; i < a.n_groups; i++)
+        free(a.groups[i].pub.senders);
+    free(a.groups);
     free(a.calls);
     free(a.eps);
     free(a.sole);

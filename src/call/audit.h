@@ -11,6 +11,12 @@
  * address (the answer's c=/m=) = caller to callee, sent to the caller's = callee to
  * caller; failing that, by source. A voicemail file (an INVITE, no answer, the caller's
  * datagrams) has one direction; any UDP in such a file belongs to its one call.
+ *
+ * Group calls: a SIP MESSAGE from the GMS that reached the user carries a GMK I_MESSAGE
+ * and the signed roster; opened with the same RSK (GMK profile), it gives every roster
+ * member's SRTP keys, and any datagram one of them authenticates (by MKI) is that
+ * member's, whatever its addresses (the relay fans each packet out: copies are
+ * duplicates).
  */
 #ifndef MS_CALL_AUDIT_H
 #define MS_CALL_AUDIT_H
@@ -41,6 +47,15 @@ typedef struct ms_audit_options {
     void (*on_payload)(void *arg, size_t call_index, ms_audit_dir dir,
                        const ms_rtp_header *h, const uint8_t *payload, size_t len);
     void *arg;
+    /* Group calls (TS 33.180 GMK): the same user's RSK opened in the GMK profile
+     * (ms_call_keys_open_audit with MS_MIKEY_PROFILE_GMK) and the KMS whose KPAK checks
+     * the GMS's signed roster. NULL: group media is not looked at. */
+    ms_call_keys *group_keys;
+    const ms_mikey_kms_info *kms;
+    /* SIP MESSAGEs from the GMS given as files (headers and body, as sent), in addition
+     * to those found in the captures. */
+    const char *const *group_messages;
+    size_t n_group_messages;
 } ms_audit_options;
 
 /* What happened to one direction of one call. */
@@ -84,6 +99,29 @@ typedef struct ms_audit_call {
     ms_audit_stream dir[2];         /* by ms_audit_dir */
 } ms_audit_call;
 
+/* A group key that reached the user (a GMK I_MESSAGE in a SIP MESSAGE from the GMS) and
+ * the group media it opens: every sender of its roster, by MKI. */
+typedef struct ms_audit_group_sender {
+    char uri[256];
+    ms_audit_stream s;    /* file: group-<i>-<user part>.wav */
+} ms_audit_group_sender;
+
+typedef struct ms_audit_group {
+    size_t index;                   /* 1-based, in order of the first MESSAGE */
+    uint64_t message_us;            /* capture time of the MESSAGE (0: from a file) */
+    char member[256];               /* To of the MESSAGE */
+    bool openable;
+    ms_err err;                     /* not openable: why */
+    char why[256];
+    /* openable: as MIKEY and the GMS's signature verified them */
+    char group[128], gms[256];
+    uint32_t gmk_id;
+    uint64_t activation, expiry;    /* NTP seconds (0: at once / none) */
+    uint64_t duplicates;            /* packets seen before (the relay's copies) */
+    size_t n_senders;
+    ms_audit_group_sender *senders; /* the roster, malloc'd */
+} ms_audit_group;
+
 /* One capture read, for the record: where it was and what it held. */
 typedef struct ms_audit_capture {
     char *path;           /* malloc'd copy */
@@ -102,6 +140,8 @@ typedef struct ms_audit_report {
     uint64_t unassigned;            /* UDP datagrams of no call found in the captures */
     uint64_t ignored;               /* datagrams of calls that could not be opened */
     char warnings[512];             /* e.g. a capture cut short; "" if none */
+    size_t n_groups, groups_opened;
+    ms_audit_group *groups;         /* n_groups entries, malloc'd */
 } ms_audit_report;
 
 void ms_audit_report_free(ms_audit_report *r); /* NULL allowed */

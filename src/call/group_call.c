@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include "call/audio.h"
-#include "call/group_keys_stub.h"
 #include "call/group_media.h"
 #include "call/keys.h"
 #include "call/rtp.h"
@@ -48,6 +47,9 @@ typedef struct group_call {
     ms_group_key key;
     ms_srtp_suite suite;
     ms_group_media *gm;
+    uint32_t other_gmk_id;
+    ms_group_media *gm_other; /* the other held key during a rekey hand-over; may be NULL */
+    char *roster;             /* the stored roster, one URI per line */
     slot *slots;
     size_t n_slots;
     ms_sip *sip;
@@ -305,6 +307,12 @@ static void on_media(void *arg, const uint8_t *data, size_t len, const char *src
     bool rtcp = false;
     size_t who = 0;
     ms_err err = ms_group_media_unprotect(g->gm, pkt, &len, &rtcp, &who);
+    /* The MKI begins with the GMK-ID, so at most one of the two contexts knows it, and
+     * one that does not refuses the packet before touching it: the other key's context
+     * sees it as it came. */
+    if (err == MS_ERR_SRTP_AUTH && g->gm_other != NULL &&
+        (err = ms_group_media_unprotect(g->gm_other, pkt, &len, &rtcp, &who)) == MS_OK)
+        g->ev.packets_other_key++;
     if (err == MS_ERR_SRTP_REPLAY) {
         g->ev.packets_replayed++;
         return;
@@ -479,10 +487,51 @@ static void group_call_free(group_call *g)
     if (g->have_play)
         ms_wav_free(&g->play);
     ms_group_media_free(g->gm);
+    ms_group_media_free(g->gm_other);
+    free(g->roster);
     ms_group_key_wipe(&g->key);
     ms_call_keys_free(g->keys);
     ms_wipe(g, sizeof *g);
     free(g);
+}
+
+/* The other stored key of the group (previous or next), if one is held and not expired:
+ * members who joined the call before (or after) the rekey still send under it. */
+static ms_err open_other_key(group_call *g, const ms_keystore *ks,
+                             const ms_group_call_config *cfg, char *detail, size_t cap)
+{
+    uint32_t ids[4];
+    size_t n = 0;
+    ms_err err = ms_group_key_ids(ids, 4, &n, ks, cfg->group_uri, detail, cap);
+    if (err != MS_OK)
+        return err;
+    const uint64_t now = ms_ntp_now();
+    ms_group_key other;
+    memset(&other, 0, sizeof other);
+    bool found = false;
+    for (size_t i = 0; i < n && err == MS_OK; i++) {
+        if (ids[i] == g->key.gmk_id)
+            continue;
+        ms_group_key k;
+        if ((err = ms_group_key_load(&k, ks, cfg->group_uri, ids[i], 0, detail, cap)) != MS_OK)
+            break;
+        if ((k.expiry == 0 || k.expiry > now) && (!found || k.activation > other.activation)) {
+            if (found)
+                ms_group_key_wipe(&other);
+            other = k;
+            found = true;
+        } else {
+            ms_group_key_wipe(&k);
+        }
+    }
+    if (err == MS_OK && found) {
+        g->other_gmk_id = other.gmk_id;
+        err = ms_group_media_new(&g->gm_other, &other, g->own_uri, g->suite, cfg->roc_every,
+                                 detail, cap);
+    }
+    if (found)
+        ms_group_key_wipe(&other);
+    return err;
 }
 
 /* cfg: the caller's, with the secrets (g->cfg keeps none). */
@@ -499,31 +548,45 @@ static ms_err setup(group_call *g, const ms_group_call_config *cfg, char *detail
         return err;
     snprintf(g->own_uri, sizeof g->own_uri, "%s",
              cfg->own_uri ? cfg->own_uri : ms_call_keys_own_uri(g->keys));
-    if ((err = ms_group_key_load_stub(&g->key, cfg->group_key_file, detail, cap)) != MS_OK)
+    const ms_keystore *ks = ms_call_keys_keystore(g->keys);
+    if ((err = ms_group_key_load(&g->key, ks, cfg->group_uri, cfg->gmk_id, 0, detail, cap)) !=
+        MS_OK)
         return err;
-    if (strcmp(g->key.group, cfg->group_uri) != 0)
-        return ms_detail_fail(MS_ERR_ARG, detail, cap, "the group key is for %s, not %s",
-                              g->key.group, cfg->group_uri);
     if ((err = ms_group_media_new(&g->gm, &g->key, g->own_uri, g->suite, cfg->roc_every,
                                   detail, cap)) != MS_OK)
         return err;
-    g->slots = calloc(cfg->n_roster ? cfg->n_roster : 1, sizeof *g->slots);
+    if ((err = open_other_key(g, ks, cfg, detail, cap)) != MS_OK)
+        return err;
+    size_t n_roster = 0;
+    if ((err = ms_group_roster_load(&g->roster, &n_roster, ks, cfg->group_uri, detail, cap)) !=
+        MS_OK)
+        return err;
+    g->slots = calloc(n_roster ? n_roster : 1, sizeof *g->slots);
     if (g->slots == NULL)
         return MS_ERR_NOMEM;
-    for (size_t i = 0; i < cfg->n_roster; i++) {
-        if (strcmp(cfg->roster[i], g->own_uri) == 0)
+    for (char *uri = g->roster, *eol; *uri != 0; uri = eol + 1) {
+        if ((eol = strchr(uri, '\n')) == NULL)
+            break;
+        *eol = 0;
+        if (strcmp(uri, g->own_uri) == 0)
             continue;
-        size_t idx;
-        if ((err = ms_group_media_add_sender(g->gm, cfg->roster[i], &idx)) != MS_OK)
-            return ms_detail_fail(err, detail, cap, "member %s: %s", cfg->roster[i],
+        size_t idx, other_idx;
+        if ((err = ms_group_media_add_sender(g->gm, uri, &idx)) != MS_OK)
+            return ms_detail_fail(err, detail, cap, "member %s: %s", uri,
                                   err == MS_ERR_EXISTS ? "named twice" : ms_strerror(err));
+        /* same roster, same order: a sender has the same slot under both keys */
+        if (g->gm_other != NULL &&
+            ((err = ms_group_media_add_sender(g->gm_other, uri, &other_idx)) != MS_OK ||
+             other_idx != idx))
+            return ms_detail_fail(err != MS_OK ? err : MS_ERR_INTERNAL, detail, cap,
+                                  "member %s under the other key", uri);
         slot *s = &g->slots[idx];
         g->n_slots = idx + 1;
         if ((err = ms_opus_dec_new(&s->dec, 1)) != MS_OK)
             return ms_detail_fail(err, detail, cap, "cannot start the Opus decoder");
         if (cfg->record_dir != NULL) {
             char path[1200];
-            sender_wav_path(path, sizeof path, cfg->record_dir, cfg->roster[i]);
+            sender_wav_path(path, sizeof path, cfg->record_dir, uri);
             if ((err = ms_wav_create(&s->wav, path, MS_AUDIO_RATE, 1, detail, cap)) != MS_OK)
                 return err;
         }
@@ -577,6 +640,7 @@ static ms_err setup(group_call *g, const ms_group_call_config *cfg, char *detail
     snprintf(g->ev.group, sizeof g->ev.group, "%s", cfg->group_uri);
     snprintf(g->ev.suite, sizeof g->ev.suite, "%s", ms_srtp_suite_name(g->suite));
     g->ev.gmk_id = g->key.gmk_id;
+    g->ev.other_gmk_id = g->gm_other != NULL ? g->other_gmk_id : 0;
     g->ev.ssrc = g->ssrc;
     return MS_OK;
 }
@@ -584,7 +648,7 @@ static ms_err setup(group_call *g, const ms_group_call_config *cfg, char *detail
 ms_err ms_group_call_run(const ms_group_call_config *cfg, char *detail, size_t cap)
 {
     if (cfg == NULL || cfg->keystore_dir == NULL || cfg->passphrase == NULL ||
-        cfg->group_uri == NULL || cfg->group_key_file == NULL)
+        cfg->group_uri == NULL)
         return MS_ERR_ARG;
     group_call *g = calloc(1, sizeof *g);
     if (g == NULL)

@@ -5,7 +5,10 @@
  * mixed into one WAV (or the sound card) and, on request, one WAV per sender.
  *
  * The relay is key-less and the offer carries no a=key-mgmt: the keys come from the group
- * key every member already holds (TS 33.180 GMK), the roster names the senders.
+ * key every member already holds (TS 33.180 GMK) in its keystore (`group join`), the
+ * GMS-signed roster stored with it names the senders. The member sends under the key in
+ * force and, during a rekey hand-over, also opens packets under the other key it holds
+ * (the previous or the next one), for the members of the current roster only.
  *
  * Starting and ending without losing audio: with start_after = N the member sends its
  * first audio frame only once it has heard (authenticated SRTP or SRTCP) from N other
@@ -40,9 +43,11 @@ typedef struct ms_group_call_event {
     int sip_status;
     char warning[256];
     char suite[32];
-    uint32_t gmk_id;
+    uint32_t gmk_id;          /* the key we send under */
+    uint32_t other_gmk_id;    /* the other key we accept (0: none) */
     uint32_t ssrc;            /* ours */
     uint64_t packets_sent, packets_received, packets_auth_failed, packets_replayed;
+    uint64_t packets_other_key; /* of packets_received: opened under the other key */
     uint64_t frames_decoded;
     uint32_t members_heard;
 } ms_group_call_event;
@@ -53,9 +58,7 @@ typedef struct ms_group_call_config {
     size_t passphrase_len;
     const char *own_uri;
     const char *group_uri;      /* whom to dial */
-    const char *group_key_file; /* STUB until the group store: see group_keys_stub.h */
-    const char *const *roster;  /* the group's members (our own URI may be among them) */
-    size_t n_roster;
+    uint32_t gmk_id;            /* the group key to send under; 0: the one in force */
     const char *suite;          /* NULL: AEAD_AES_128_GCM */
     uint16_t roc_every;         /* R of RFC 4771 (0: 1) */
     uint32_t start_after;       /* members to hear before sending (0: at once) */

@@ -276,6 +276,37 @@ ms_err ms_group_key_load(ms_group_key *out, const ms_keystore *ks, const char *g
     return MS_OK;
 }
 
+ms_err ms_group_key_ids(uint32_t *ids, size_t cap, size_t *n, const ms_keystore *ks,
+                        const char *group, char *detail, size_t detail_cap)
+{
+    if (n == NULL || (ids == NULL && cap > 0))
+        return MS_ERR_ARG;
+    *n = 0;
+    if (ks == NULL || !group_uri_ok(group, GROUP_NAME_MAX))
+        return MS_ERR_ARG;
+    char **names;
+    size_t count;
+    ms_err err = key_names(ks, group, &names, &count, detail, detail_cap);
+    if (err != MS_OK)
+        return err;
+    for (size_t i = 0; i < count; i++) {
+        /* the name ends in the GMK-ID (key_name); key_read checks it against the content */
+        const char *dash = strrchr(names[i], '-');
+        char *end;
+        unsigned long id = dash != NULL ? strtoul(dash + 1, &end, 16) : 0;
+        if (dash == NULL || *end != 0 || id == 0 || id > UINT32_MAX)
+            continue;
+        if (*n == cap) {
+            err = ms_detail_fail(MS_ERR_BUFFER_TOO_SMALL, detail, detail_cap, "group %s has "
+                                 "more than %zu stored keys", group, cap);
+            break;
+        }
+        ids[(*n)++] = (uint32_t)id;
+    }
+    ks_free_names(names, count);
+    return err;
+}
+
 ms_err ms_group_roster_load(char **members, size_t *n_members, const ms_keystore *ks,
                             const char *group, char *detail, size_t detail_cap)
 {

@@ -434,6 +434,19 @@ int main(void)
         CHECK_ERR(ms_group_key_load(&key, ks, GROUP, gmk1, 0, NULL, 0), MS_OK);
         CHECK(key.gmk_id == gmk1);
         ms_group_key_wipe(&key);
+        /* both keys are listed (a call accepts the other one during the hand-over) */
+        uint32_t ids[2];
+        size_t n_ids = 9;
+        CHECK_ERR(ms_group_key_ids(ids, 2, &n_ids, ks, GROUP, NULL, 0), MS_OK);
+        CHECK(n_ids == 2 && ((ids[0] == gmk1 && ids[1] == gmk2) ||
+                             (ids[0] == gmk2 && ids[1] == gmk1)));
+        CHECK_ERR(ms_group_key_ids(ids, 1, &n_ids, ks, GROUP, detail, sizeof detail),
+                  MS_ERR_BUFFER_TOO_SMALL);
+        CHECK_ERR(ms_group_key_ids(ids, 2, &n_ids, ks, "sip:unknown@example.org", NULL, 0),
+                  MS_OK);
+        CHECK(n_ids == 0);
+        CHECK_ERR(ms_group_key_ids(ids, 2, &n_ids, ks, "not a uri", NULL, 0), MS_ERR_ARG);
+        CHECK_ERR(ms_group_key_ids(ids, 2, NULL, ks, GROUP, NULL, 0), MS_ERR_ARG);
         ms_keystore_close(ks);
     }
     /* bob cannot open what was sent to alice; he still holds only the old key */
@@ -444,6 +457,10 @@ int main(void)
         CHECK_ERR(ms_group_key_load(&key, ks, GROUP, 0, 0, NULL, 0), MS_OK);
         CHECK(key.gmk_id == gmk1);
         CHECK_ERR(ms_group_key_load(&key, ks, GROUP, gmk2, 0, NULL, 0), MS_ERR_NO_KEYS);
+        uint32_t ids[2];
+        size_t n_ids = 0;
+        CHECK_ERR(ms_group_key_ids(ids, 2, &n_ids, ks, GROUP, NULL, 0), MS_OK);
+        CHECK(n_ids == 1 && ids[0] == gmk1);
         ms_keystore_close(ks);
     }
     ms_group_deliveries_free(d, n);
