@@ -19,10 +19,5 @@ extern const struct cli_opt cli_call_answer_opts[];
     extern const struct cli_opt cli_voicemail_##v##_opts[];
 CLI_VOICEMAIL_VERBS(CLI_VOICEMAIL_DECLARE)
 #undef CLI_VOICEMAIL_DECLARE
-/* Runs mikeysakke-voicemail with argv (argv[0] is replaced); returns only on failure. */
-int cli_voicemail_exec(int argc, char **argv);
-/* tools/relay.c: runs mikeysakke-relay with argv (argv[0], "relay", is replaced);
- * returns only on failure. */
-int cli_relay_exec(int argc, char **argv);
 
 #endif

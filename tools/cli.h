@@ -143,4 +143,8 @@ ms_err cli_read_input(const char *opt, const char *path, uint8_t **out, size_t *
 ms_err cli_read_secret_input(const char *opt, const char *path, uint8_t **out,
                              size_t *out_len);
 
+/* Runs a key-less companion program (mikeysakke-voicemail, mikeysakke-relay) with argv,
+ * argv[0] replaced: the one beside this binary, else from PATH. Returns only on failure. */
+int cli_exec_program(const char *program, char **argv);
+
 #endif

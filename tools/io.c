@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,4 +475,27 @@ ms_err cli_read_secret_input(const char *opt, const char *path, uint8_t **out, s
     *out = buf;
     *out_len = n;
     return MS_OK;
+}
+
+int cli_exec_program(const char *program, char **argv)
+{
+    /* Beside this binary first (a build tree, an install), then PATH. */
+    char self[PATH_MAX], prog[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = 0;
+            snprintf(prog, sizeof prog, "%s/%s", self, program);
+            if (access(prog, X_OK) == 0) {
+                argv[0] = prog;
+                execv(prog, argv);
+            }
+        }
+    }
+    argv[0] = (char *)program;
+    execvp(program, argv);
+    return (int)cli_fail(MS_ERR_USAGE, "cannot run %s: %s (is it installed beside mikeysakke?)",
+                         program, strerror(errno));
 }

@@ -481,7 +481,7 @@ int main(int argc, char **argv)
         return finish(help_command(argc - i - 1, argv + i + 1));
     /* The conference relay is its own key-less program; its options are its own. */
     if (strcmp(area, "relay") == 0)
-        return cli_relay_exec(argc - i, argv + i);
+        return cli_exec_program("mikeysakke-relay", argv + i);
     if (!is_area(area))
         return (int)usage_error(NULL, "unknown command ", area);
     if (i + 1 == argc) {
@@ -492,7 +492,7 @@ int main(int argc, char **argv)
     /* The voicemail store is its own key-less program; its options are its own. */
     if (strcmp(area, "voicemail") == 0 &&
         (strcmp(verb, "serve") == 0 || strcmp(verb, "add-user") == 0))
-        return cli_voicemail_exec(argc - i, argv + i);
+        return cli_exec_program("mikeysakke-voicemail", argv + i);
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         area_usage(stdout, area);
         return finish(0);

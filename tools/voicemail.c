@@ -19,7 +19,6 @@
 #include "mikeysakke/crypto.h"
 #include "user_cli.h"
 
-#define VM_PROGRAM "mikeysakke-voicemail"
 #define MAX_MESSAGES 1000
 
 /* The main options of the store program, for `mikeysakke help voicemail serve`; the
@@ -83,34 +82,9 @@ const struct cli_opt cli_voicemail_delete_opts[] = {
 
 /* ---- the store program -------------------------------------------------------------- */
 
-int cli_voicemail_exec(int argc, char **argv)
-{
-    if (argc < 1)
-        return (int)MS_ERR_USAGE;
-    /* Beside this binary first (a build tree, an install), then PATH. */
-    char self[PATH_MAX], prog[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash != NULL) {
-            *slash = 0;
-            snprintf(prog, sizeof prog, "%s/" VM_PROGRAM, self);
-            if (access(prog, X_OK) == 0) {
-                argv[0] = prog;
-                execv(prog, argv);
-            }
-        }
-    }
-    argv[0] = (char *)VM_PROGRAM;
-    execvp(VM_PROGRAM, argv);
-    return (int)cli_fail(MS_ERR_USAGE, "cannot run %s: %s (is it installed beside "
-                         "mikeysakke?)", VM_PROGRAM, strerror(errno));
-}
-
 ms_err cli_voicemail_serve(const struct cli_args *args)
 {
-    (void)args; /* main() hands `voicemail serve` to cli_voicemail_exec before parsing */
+    (void)args; /* main() hands `voicemail serve` to mikeysakke-voicemail before parsing */
     return MS_ERR_USAGE;
 }
 
