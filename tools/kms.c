@@ -7,22 +7,21 @@
  * other commands send it a request (a verb and its options, never a master secret; a
  * passphrase, PIN or share read from a file by the CLI may travel) and print its answer.
  * A privileged verb is signed by a role's key (protocol v2: fields v, auth, auth_key,
- * auth_sig); the agent checks it with ms_kms_authorise before doing anything. Commands that need no secret (status, user list, cert,
- * audit verify, init) open the KMS directory themselves.
+ * auth_sig); the agent checks it with ms_kms_authorise before doing anything. Commands
+ * that need no secret (status, user list, cert, audit verify, init) open the KMS
+ * directory themselves.
  *
- * Wire format (one request and one answer per connection): a 4-octet big-endian length,
- * then fields [1-octet name length][name][4-octet value length][value]. An answer has
- * "status" (the ms_err as decimal), "out" (stdout text), "err" (message detail) and, for
- * some verbs, "data" fields.
+ * The agent itself (its protocol, the table of verbs and their roles, the answers as
+ * structured fields) is src/kms/agent*.c, described in docs/agent-protocol.md; this file
+ * parses options, sends requests and prints the answers as text or, with --json, JSON.
  */
-/* struct ucred, SO_PEERCRED, accept4 */
+/* flock, MCL_ONFAULT, realpath */
 #define _GNU_SOURCE
 #include "kms_cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
