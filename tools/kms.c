@@ -1484,7 +1484,7 @@ ms_err cli_kms_user_list(const struct cli_args *args)
         cli_json_array(&j, "users");
     }
     for (size_t i = 0; e == MS_OK && i < n; i++) {
-        char uri[512] = "", state[16] = "", devices[24] = "";
+        char uri[512] = "", state[16] = "";
         uint64_t d = 0;
         (void)ms_agent_msg_str(&ans, "user", i, uri, sizeof uri);
         (void)ms_agent_msg_str(&ans, "user_state", i, state, sizeof state);
@@ -1496,8 +1496,7 @@ ms_err cli_kms_user_list(const struct cli_args *args)
             cli_json_u64(&j, "devices", d);
             cli_json_close(&j);
         } else {
-            snprintf(devices, sizeof devices, "%llu", (unsigned long long)d);
-            printf("%s %s %s device%s\n", uri, state, devices, d == 1 ? "" : "s");
+            printf("%s %s %llu device%s\n", uri, state, (unsigned long long)d, d == 1 ? "" : "s");
         }
     }
     if (e == MS_OK && want_json(args)) {
@@ -1587,9 +1586,7 @@ static ms_err write_request(const struct cli_args *args, int extract)
     else if (!extract)
         e = ms_kms_request_enrol(k, user, cli_get(args, "--device"), lifetime, text,
                                  MS_REQUEST_MAX + 1, &len);
-    else if (strchr(user, ',') != NULL || strchr(cli_get(args, "--period"), ',') != NULL)
-        e = MS_ERR_AUDIT_SCOPE; /* one user, one period */
-    else if ((e = ms_agent_period(k, cli_get(args, "--period"), &p)) == MS_OK)
+    else if ((e = ms_agent_extract_scope(k, user, cli_get(args, "--period"), &p)) == MS_OK)
         e = ms_kms_request_extract(k, user, p, cli_get(args, "--reason"), lifetime, text,
                                    MS_REQUEST_MAX + 1, &len);
     ms_kms_close(k);

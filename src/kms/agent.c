@@ -78,6 +78,16 @@ ms_err ms_agent_period(ms_kms *k, const char *s, uint64_t *p)
     return MS_ERR_USAGE;
 }
 
+ms_err ms_agent_extract_scope(ms_kms *k, const char *user, const char *period,
+                              uint64_t *period_no)
+{
+    if (strchr(user, ',') != NULL || strchr(period, ',') != NULL)
+        return MS_ERR_AUDIT_SCOPE; /* a list of users or of periods */
+    if (strcmp(user, "*") == 0 || strcmp(user, "all") == 0)
+        return MS_ERR_AUDIT_SCOPE;
+    return ms_agent_period(k, period, period_no);
+}
+
 /* A verb takes one period: a scope of several is a usage error here. */
 static ms_err one_period(ms_kms *k, const char *s, uint64_t *p)
 {

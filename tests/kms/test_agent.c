@@ -182,6 +182,13 @@ static void test_periods_and_table(ms_kms *k)
     CHECK_ERR(ms_agent_period(k, "1509-1510", &p), MS_ERR_AUDIT_SCOPE);
     CHECK_ERR(ms_agent_period(k, "1509..", &p), MS_ERR_AUDIT_SCOPE);
     CHECK_ERR(ms_agent_period(k, "soon", &p), MS_ERR_USAGE);
+    CHECK_ERR(ms_agent_extract_scope(k, ALICE, "current", &p), MS_OK);
+    CHECK(p == cur);
+    CHECK_ERR(ms_agent_extract_scope(k, ALICE "," BOB, "current", &p), MS_ERR_AUDIT_SCOPE);
+    CHECK_ERR(ms_agent_extract_scope(k, "*", "current", &p), MS_ERR_AUDIT_SCOPE);
+    CHECK_ERR(ms_agent_extract_scope(k, "all", "current", &p), MS_ERR_AUDIT_SCOPE);
+    CHECK_ERR(ms_agent_extract_scope(k, ALICE, "1509,1510", &p), MS_ERR_AUDIT_SCOPE);
+    CHECK_ERR(ms_agent_extract_scope(k, ALICE, "1509-1510", &p), MS_ERR_AUDIT_SCOPE);
 
     ms_err e = MS_OK;
     CHECK(ms_agent_verb_role("status", &e) == NULL && e == MS_OK);
