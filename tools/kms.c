@@ -170,7 +170,7 @@ const struct cli_opt cli_kms_audit_verify_opts[] = {
     {"--log", "FILE", 0, "a copied audit log (with --public)"},
     {"--public", "FILE", 0, "the audit public key file (audit.pub)"},
     {"--checkpoint", "FILE", 0, "a checkpoint kept by the auditors: the log must still hold it"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_audit_checkpoint_opts[] = {OPT_DIR, OPT_JSON, OPT_END};
 const struct cli_opt cli_kms_audit_syslog_opts[] = {
@@ -1778,13 +1778,25 @@ ms_err cli_kms_audit_extract(const struct cli_args *args)
     return e;
 }
 
-/* What auditors look for in a verified log, one line each. */
+struct notable {
+    size_t counts[2]; /* extractions, second devices */
+    struct cli_json *json; /* NULL: text */
+};
+
+/* What auditors look for in a verified log, one line (or one JSON object) each. */
 static int print_notable(void *ctx, const char *kind, const char *entry)
 {
-    size_t *counts = ctx;
+    struct notable *n = ctx;
     bool extract = strcmp(kind, "extract") == 0;
-    counts[extract ? 0 : 1]++;
-    printf("%s: %s\n", extract ? "extraction" : "second device", entry);
+    n->counts[extract ? 0 : 1]++;
+    if (n->json == NULL) {
+        printf("%s: %s\n", extract ? "extraction" : "second device", entry);
+        return 0;
+    }
+    cli_json_object(n->json, NULL);
+    cli_json_str(n->json, "kind", extract ? "extraction" : "second_device");
+    cli_json_str(n->json, "entry", entry);
+    cli_json_close(n->json);
     return 0;
 }
 
@@ -1822,20 +1834,44 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
         return cli_fail(e, "--checkpoint %s: %s", cp_file, detail);
     char where[PATH_MAX + 64];
     snprintf(where, sizeof where, "%s%s", dir ? dir : log, dir ? "/audit.log" : "");
+    struct cli_json j;
     if (e == MS_ERR_AUDIT_CHAIN) {
-        printf("audit log NOT OK: first bad entry at line %llu: %s\n", (unsigned long long)bad,
-               detail);
+        if (want_json(args)) {
+            cli_json_begin(&j, stdout);
+            cli_json_bool(&j, "ok", false);
+            cli_json_u64(&j, "first_bad_line", bad);
+            cli_json_str(&j, "detail", detail);
+            cli_json_end(&j);
+        } else {
+            printf("audit log NOT OK: first bad entry at line %llu: %s\n",
+                   (unsigned long long)bad, detail);
+        }
         return cli_fail(e, "%s line %llu: %s", where, (unsigned long long)bad, detail);
     }
     if (e != MS_OK)
         return kms_fail(e, where);
-    printf("audit log OK: %llu entries verified\n", (unsigned long long)n);
-    size_t counts[2] = {0, 0};
-    e = ms_kms_audit_notable(dir != NULL ? where : log, print_notable, counts);
+    struct notable found = {{0, 0}, want_json(args) ? &j : NULL};
+    if (found.json != NULL) {
+        cli_json_begin(&j, stdout);
+        cli_json_bool(&j, "ok", true);
+        cli_json_u64(&j, "entries", n);
+        cli_json_array(&j, "notable");
+    } else {
+        printf("audit log OK: %llu entries verified\n", (unsigned long long)n);
+    }
+    e = ms_kms_audit_notable(dir != NULL ? where : log, print_notable, &found);
+    if (found.json != NULL) {
+        cli_json_close(&j);
+        cli_json_u64(&j, "extractions", found.counts[0]);
+        cli_json_u64(&j, "second_devices", found.counts[1]);
+        cli_json_end(&j);
+    }
     if (e != MS_OK)
         return kms_fail(e, where);
-    printf("%zu extraction%s, %zu device%s added to a user who already had one\n", counts[0],
-           counts[0] == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s");
+    if (found.json == NULL)
+        printf("%zu extraction%s, %zu device%s added to a user who already had one\n",
+               found.counts[0], found.counts[0] == 1 ? "" : "s", found.counts[1],
+               found.counts[1] == 1 ? "" : "s");
     return MS_OK;
 }
 

@@ -537,7 +537,7 @@ static const char *settings_why(const char *d)
 ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
 {
     ms_agent_msg body;
-    char name[32], before[512];
+    char name[32] = "", before[512];
     uint64_t version = 1;
     size_t n = 0;
     ms_err e = MS_OK;

@@ -97,6 +97,15 @@ check "a checkpoint line" bash -c "python3 -c 'import json,sys; print(json.load(
 check "syslog --json" run 0 kms audit syslog --dir "$K" --key "$ROLES/operator.key" --copy no --json
 check "copy no" same "$(jget copy)" no
 
+check "audit verify --json" run 0 kms audit verify --dir "$K" --json
+check "ok, entries a number, no extraction" \
+    same "$(jget ok) $(jget extractions) $(jget second_devices)" "true 0 0"
+check "entries counted" python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["entries"] < 5)' "$work/out"
+sed '3s/event=[a-z_]*/event=forged/' "$K/audit.log" >"$work/audit.bad" # a copy: the agent writes the log
+check "audit verify --json of an edited copy (58)" run 58 kms audit verify --log "$work/audit.bad" \
+    --public "$K/audit.pub" --json
+check "not ok, line 3" same "$(jget ok) $(jget first_bad_line)" "false 3"
+
 # an agent of another protocol version: a fake one on the socket answers without "v"
 pid=$(cat "$K/agent.pid")
 check "seal --json" run 0 kms seal --dir "$K" --json
