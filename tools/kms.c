@@ -7,22 +7,21 @@
  * other commands send it a request (a verb and its options, never a master secret; a
  * passphrase, PIN or share read from a file by the CLI may travel) and print its answer.
  * A privileged verb is signed by a role's key (protocol v2: fields v, auth, auth_key,
- * auth_sig); the agent checks it with ms_kms_authorise before doing anything. Commands that need no secret (status, user list, cert,
- * audit verify, init) open the KMS directory themselves.
+ * auth_sig); the agent checks it with ms_kms_authorise before doing anything. Commands
+ * that need no secret (status, user list, cert, audit verify, init) open the KMS
+ * directory themselves.
  *
- * Wire format (one request and one answer per connection): a 4-octet big-endian length,
- * then fields [1-octet name length][name][4-octet value length][value]. An answer has
- * "status" (the ms_err as decimal), "out" (stdout text), "err" (message detail) and, for
- * some verbs, "data" fields.
+ * The agent itself (its protocol, the table of verbs and their roles, the answers as
+ * structured fields) is src/kms/agent*.c, described in docs/agent-protocol.md; this file
+ * parses options, sends requests and prints the answers as text or, with --json, JSON.
  */
-/* struct ucred, SO_PEERCRED, accept4 */
+/* flock, MCL_ONFAULT, realpath */
 #define _GNU_SOURCE
 #include "kms_cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,12 +43,13 @@
 #endif
 
 #include "config.h"
+#include "json_out.h"
+#include "kms/agent.h"
 #include "kms/roles.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 #include "net/http.h"
 
-#define MSG_MAX (1u << 20)
 #define SECRET_TEXT_MAX 1024
 #define XML_MAX (256 * 1024)
 #define MS_KMSIF_MAX_BODY (256 * 1024) /* the XML reader's own limit */
@@ -58,6 +58,7 @@
 
 #define OPT_DIR {"--dir", "DIR", CLI_REQUIRED, "the KMS directory"}
 #define OPT_END {NULL, NULL, 0, NULL}
+#define OPT_JSON {"--json", NULL, CLI_FLAG, "print the result as one JSON object"}
 
 const struct cli_opt cli_kms_init_opts[] = {
     OPT_DIR,
@@ -95,18 +96,18 @@ const struct cli_opt cli_kms_unseal_opts[] = {
     {"--pin-file", "FILE", 0, "the PKCS#11 token PIN"},
     {"--adopt-settings", NULL, CLI_FLAG, "authenticate settings that carry no MAC yet (once, "
                                          "after checking them)"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
-const struct cli_opt cli_kms_status_opts[] = {OPT_DIR, OPT_END};
-const struct cli_opt cli_kms_seal_opts[] = {OPT_DIR, OPT_END};
+const struct cli_opt cli_kms_status_opts[] = {OPT_DIR, OPT_JSON, OPT_END};
+const struct cli_opt cli_kms_seal_opts[] = {OPT_DIR, OPT_JSON, OPT_END};
 const struct cli_opt cli_kms_agent_opts[] = {OPT_DIR, OPT_END};
 #define OPT_USER {"--user", "URI", CLI_REQUIRED, "the user's URI (tel:, sip:, MC service ID)"}
 #define OPT_OPERATOR_KEY {"--key", "FILE", CLI_REQUIRED, "the operator's private key (mode 0600)"}
-const struct cli_opt cli_kms_user_add_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
-const struct cli_opt cli_kms_user_list_opts[] = {OPT_DIR, OPT_END};
-const struct cli_opt cli_kms_user_suspend_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
-const struct cli_opt cli_kms_user_resume_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
-const struct cli_opt cli_kms_user_remove_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_END};
+const struct cli_opt cli_kms_user_add_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_JSON, OPT_END};
+const struct cli_opt cli_kms_user_list_opts[] = {OPT_DIR, OPT_JSON, OPT_END};
+const struct cli_opt cli_kms_user_suspend_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_JSON, OPT_END};
+const struct cli_opt cli_kms_user_resume_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_JSON, OPT_END};
+const struct cli_opt cli_kms_user_remove_opts[] = {OPT_DIR, OPT_USER, OPT_OPERATOR_KEY, OPT_JSON, OPT_END};
 const struct cli_opt cli_kms_device_enrol_opts[] = {
     OPT_DIR, OPT_USER,
     {"--device", "ID", CLI_REQUIRED, "the device ID (letters, digits, . _ - : @)"},
@@ -114,7 +115,7 @@ const struct cli_opt cli_kms_device_enrol_opts[] = {
     {"--key", "FILE", CLI_REQUIRED, "an enrolment officer's private key (mode 0600)"},
     {"--request", "FILE", 0, "second device: the approved request (kms device request)"},
     {"--approval", "FILE[,FILE]", 0, "second device: officers' or the user's device's approvals"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_device_request_opts[] = {
     OPT_DIR, OPT_USER,
@@ -134,13 +135,13 @@ const struct cli_opt cli_kms_issue_opts[] = {
     OPT_DIR, OPT_PERIOD,
     {"--threads", "N", 0, "threads (default 2)"},
     OPT_OPERATOR_KEY,
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_export_opts[] = {
     OPT_DIR, OPT_PERIOD,
     {"--out", "DIR", CLI_REQUIRED, "write the packages and index.txt here"},
     OPT_OPERATOR_KEY,
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_audit_request_opts[] = {
     OPT_DIR, OPT_USER, OPT_PERIOD,
@@ -162,21 +163,21 @@ const struct cli_opt cli_kms_audit_extract_opts[] = {
     {"--out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
     {"--checkpoint-out", "FILE", 0, "write the extraction's audit checkpoint here (default: "
                                     "stderr)"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_audit_verify_opts[] = {
     {"--dir", "DIR", 0, "the KMS directory (also checks the head kept in the store)"},
     {"--log", "FILE", 0, "a copied audit log (with --public)"},
     {"--public", "FILE", 0, "the audit public key file (audit.pub)"},
     {"--checkpoint", "FILE", 0, "a checkpoint kept by the auditors: the log must still hold it"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
-const struct cli_opt cli_kms_audit_checkpoint_opts[] = {OPT_DIR, OPT_END};
+const struct cli_opt cli_kms_audit_checkpoint_opts[] = {OPT_DIR, OPT_JSON, OPT_END};
 const struct cli_opt cli_kms_audit_syslog_opts[] = {
     OPT_DIR,
     {"--copy", "yes|no", CLI_REQUIRED, "copy the audit log to syslog (authpriv) or stop"},
     OPT_OPERATOR_KEY,
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_rollover_opts[] = {
     OPT_DIR,
@@ -185,7 +186,7 @@ const struct cli_opt cli_kms_rollover_opts[] = {
     {"--share-out-dir", "DIR", 0, "shares seal: write the new shares here"},
     {"--pin-file", "FILE", 0, "PKCS#11 seal: the token PIN"},
     OPT_OPERATOR_KEY,
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_serve_opts[] = {
     {"--dir", "DIR", 0, "the KMS directory (or [kms] dir in --config)"},
@@ -222,32 +223,6 @@ static ms_err parse_uint(const char *opt, const char *s, uint64_t max, uint64_t 
         return cli_fail(MS_ERR_USAGE, "%s: not a number in range: %s", opt, s);
     *out = (uint64_t)v;
     return MS_OK;
-}
-
-/* "YYYY-MM-DDTHH:MM:SSZ" -> NTP seconds; -1 if s is not one. */
-static int parse_time(const char *s, uint64_t *ntp)
-{
-    unsigned y, mo, d, h, mi, se;
-    char z = 0;
-    int used = 0;
-    if (strlen(s) != 20 ||
-        sscanf(s, "%4u-%2u-%2uT%2u:%2u:%2u%c%n", &y, &mo, &d, &h, &mi, &se, &z, &used) != 7 ||
-        used != 20 || z != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        se > 60 || y < 1970)
-        return -1;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = (int)y - 1900;
-    tm.tm_mon = (int)mo - 1;
-    tm.tm_mday = (int)d;
-    tm.tm_hour = (int)h;
-    tm.tm_min = (int)mi;
-    tm.tm_sec = (int)se;
-    time_t t = timegm(&tm);
-    if (t < 0)
-        return -1;
-    *ntp = (uint64_t)t + MS_NTP_UNIX_OFFSET;
-    return 0;
 }
 
 /* Reads a private file whole: regular, no group/other bits (MS_ERR_KEYFILE_MODE); a
@@ -422,14 +397,14 @@ static ms_err kms_fail(ms_err e, const char *what)
 }
 
 /* Writes the handed-out shares; wipes them. */
-static ms_err write_handout(ms_kms_handout *h, const char *share_dir)
+static ms_err write_handout(ms_kms_handout *h, const char *share_dir, bool print)
 {
     ms_err e = MS_OK;
     char path[PATH_MAX + 64];
     for (size_t i = 0; i < h->n_shares && e == MS_OK; i++) {
         snprintf(path, sizeof path, "%s/share-%zu.key", share_dir, i + 1);
         e = cli_write_secret("--share-out-dir", path, h->share[i], h->share_len[i], 0);
-        if (e == MS_OK)
+        if (e == MS_OK && print)
             printf("custodian share %zu: %s\n", i + 1, path);
     }
     ms_wipe(h, sizeof *h);
@@ -646,7 +621,7 @@ ms_err cli_kms_init(const struct cli_args *args)
         return cli_fail(MS_ERR_USAGE, "--period-len/--period-offset need --scheme 3gpp");
     }
     if (cli_get(args, "--first-period") != NULL &&
-        parse_time(cli_get(args, "--first-period"), &cfg.first_time) != 0)
+        !ms_agent_parse_time(cli_get(args, "--first-period"), &cfg.first_time))
         return cli_fail(MS_ERR_USAGE, "--first-period: YYYY-MM-DDTHH:MM:SSZ");
     cfg.audit_syslog = cli_get(args, "--audit-syslog") != NULL;
     if (cli_get(args, "--max-periods-ahead") != NULL) {
@@ -745,7 +720,7 @@ static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_c
         return kms_fail(e, dir);
     }
     printf("KMS %s created in %s (sealed with %s)\n", cfg.kms_uri, dir, method_name(m.method));
-    e = write_handout(h, share_dir);
+    e = write_handout(h, share_dir, true);
     free(h);
     if (e == MS_OK)
         e = write_roles(roles, cli_get(args, "--operator-out-dir") ? cli_get(args, "--operator-out-dir")
@@ -758,139 +733,12 @@ static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_c
     return e;
 }
 
-/* ---- wire format ------------------------------------------------------------------------------ */
+/* ---- requests to the agent (the protocol is src/kms/agent_protocol.c) ---------------------- */
 
-struct msg {
-    uint8_t *buf; /* 4-octet length, then fields */
-    size_t len;
-    int overflow;
-};
-
-static int msg_init(struct msg *m)
+/* Signs req with the role key in key_path for the KMS in dir. */
+static ms_err sign_command(const char *dir, ms_agent_msg *req, const char *key_path)
 {
-    m->buf = malloc(MSG_MAX + 4);
-    m->len = 4;
-    m->overflow = 0;
-    return m->buf != NULL;
-}
-
-static void msg_free(struct msg *m)
-{
-    if (m->buf != NULL) {
-        ms_wipe(m->buf, m->len); /* may carry a share, PIN, credential, RSK, TrK */
-        free(m->buf);
-    }
-    m->buf = NULL;
-}
-
-static void msg_add(struct msg *m, const char *key, const void *val, size_t vlen)
-{
-    size_t klen = strlen(key);
-    if (m->overflow || klen > 255 || m->len + 5 + klen + vlen > MSG_MAX + 4) {
-        m->overflow = 1;
-        return;
-    }
-    uint8_t *p = m->buf + m->len;
-    p[0] = (uint8_t)klen;
-    memcpy(p + 1, key, klen);
-    p += 1 + klen;
-    p[0] = (uint8_t)(vlen >> 24);
-    p[1] = (uint8_t)(vlen >> 16);
-    p[2] = (uint8_t)(vlen >> 8);
-    p[3] = (uint8_t)vlen;
-    if (vlen)
-        memcpy(p + 4, val, vlen);
-    m->len += 5 + klen + vlen;
-}
-
-static void msg_adds(struct msg *m, const char *key, const char *val)
-{
-    msg_add(m, key, val, strlen(val));
-}
-
-static void msg_addf(struct msg *m, const char *key, const char *fmt, ...) CLI_PRINTF(3, 4);
-static void msg_addf(struct msg *m, const char *key, const char *fmt, ...)
-{
-    char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    msg_adds(m, key, buf);
-}
-
-/* The `index`-th field named key, or NULL. */
-static const uint8_t *msg_get(const struct msg *m, const char *key, size_t index, size_t *vlen)
-{
-    size_t klen = strlen(key), off = 4;
-    while (off + 5 <= m->len) {
-        size_t kl = m->buf[off];
-        if (off + 5 + kl > m->len)
-            return NULL;
-        const uint8_t *p = m->buf + off + 1 + kl;
-        size_t vl = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-        if (vl > m->len - (off + 5 + kl))
-            return NULL;
-        if (kl == klen && memcmp(m->buf + off + 1, key, klen) == 0 && index-- == 0) {
-            *vlen = vl;
-            return p + 4;
-        }
-        off += 5 + kl + vl;
-    }
-    return NULL;
-}
-
-/* A text field as a C string in out (cap), or NULL if absent/too long/not text. */
-static const char *msg_str(const struct msg *m, const char *key, size_t index, char *out,
-                           size_t cap)
-{
-    size_t n = 0;
-    const uint8_t *v = msg_get(m, key, index, &n);
-    if (v == NULL || n >= cap || memchr(v, 0, n) != NULL)
-        return NULL;
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return out;
-}
-
-/* The field at *off (then advanced): 1, or 0 at the end / on a malformed message. */
-static int msg_next(const struct msg *m, size_t *off, char key[256], const uint8_t **v,
-                    size_t *vlen)
-{
-    if (*off + 5 > m->len)
-        return 0;
-    size_t kl = m->buf[*off];
-    if (*off + 5 + kl > m->len)
-        return 0;
-    const uint8_t *p = m->buf + *off + 1 + kl;
-    size_t vl = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-    if (vl > m->len - (*off + 5 + kl))
-        return 0;
-    memcpy(key, m->buf + *off + 1, kl);
-    key[kl] = '\0';
-    *v = p + 4;
-    *vlen = vl;
-    *off += 5 + kl + vl;
-    return 1;
-}
-
-/* Fields that travel beside a signed command without being part of it: the signature
- * itself, secrets (never in the signed text) and texts that carry their own approvals. */
-static bool unsigned_field(const char *key)
-{
-    static const char *const names[] = {"v", "auth", "auth_key", "auth_sig", "passphrase",
-                                        "pin", "request", "approval"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(key, names[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Signs req with the role key in key_path (protocol v2): the text holds every plain
- * field, this KMS's URI, the time and a fresh nonce. */
-static ms_err sign_command(const char *dir, struct msg *req, const char *key_path)
-{
-    uint8_t seed[MS_ROLE_KEY_BYTES], pub[MS_KMS_ROLE_KEY_BYTES], sig[MS_ROLE_SIG_BYTES];
+    uint8_t seed[MS_ROLE_KEY_BYTES];
     char detail[PATH_MAX + 128] = "";
     ms_err e = ms_role_key_read(key_path, seed, detail, sizeof detail);
     if (e != MS_OK)
@@ -901,102 +749,167 @@ static ms_err sign_command(const char *dir, struct msg *req, const char *key_pat
     if (e == MS_OK)
         e = ms_kms_status_get(k, &st);
     ms_kms_close(k);
-    char *text = malloc(MS_REQUEST_MAX + 1), key[256];
-    size_t len = 0, off = 4, vl = 0;
-    const uint8_t *v;
-    if (e == MS_OK && text == NULL)
-        e = MS_ERR_NOMEM;
     if (e == MS_OK)
-        e = ms_request_start(text, MS_REQUEST_MAX + 1, &len);
-    if (e == MS_OK)
-        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, "kind", "command");
-    if (e == MS_OK)
-        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, "kms", st.kms_uri);
-    while (e == MS_OK && msg_next(req, &off, key, &v, &vl)) {
-        char val[2048];
-        if (unsigned_field(key))
-            continue;
-        if (vl >= sizeof val || memchr(v, 0, vl) != NULL) {
-            e = MS_ERR_ARG;
-            break;
-        }
-        memcpy(val, v, vl);
-        val[vl] = '\0';
-        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, key, val);
-    }
-    char t[24];
-    uint64_t now = (uint64_t)time(NULL);
-    snprintf(t, sizeof t, "%llu", (unsigned long long)now);
-    if (e == MS_OK)
-        e = ms_request_add(text, MS_REQUEST_MAX + 1, &len, "time", t);
-    if (e == MS_OK)
-        e = ms_request_add_nonce(text, MS_REQUEST_MAX + 1, &len, now + 300, NULL);
-    if (e == MS_OK)
-        e = ms_role_public(seed, pub);
-    if (e == MS_OK)
-        e = ms_role_sign(seed, MS_ROLE_CTX_COMMAND, text, len, sig);
+        e = ms_agent_sign(req, st.kms_uri, (uint64_t)time(NULL), seed);
     ms_wipe(seed, sizeof seed);
-    if (e == MS_OK) {
-        msg_adds(req, "v", "2");
-        msg_add(req, "auth", text, len);
-        msg_add(req, "auth_key", pub, sizeof pub);
-        msg_add(req, "auth_sig", sig, sizeof sig);
-    }
-    free(text);
     return e == MS_OK ? MS_OK : kms_fail(e, "signing the request");
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
+/* A request naming verb, and room for the answer. */
+static ms_err request_init(ms_agent_msg *req, ms_agent_msg *ans, const char *verb)
 {
-    while (len > 0) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
+    bool ok = ms_agent_msg_init(req);
+    ok = ms_agent_msg_init(ans) && ok;
+    if (!ok) {
+        ms_agent_msg_free(req);
+        ms_agent_msg_free(ans);
+        return cli_fail(MS_ERR_NOMEM, "request");
     }
-    return 0;
+    ms_agent_msg_adds(req, "verb", verb);
+    return MS_OK;
 }
 
-static int read_all(int fd, uint8_t *p, size_t len)
+static void request_free(ms_agent_msg *req, ms_agent_msg *ans)
 {
-    while (len > 0) {
-        ssize_t r = read(fd, p, len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        len -= (size_t)r;
+    ms_agent_msg_free(req);
+    ms_agent_msg_free(ans);
+}
+
+/* ---- printing answers ------------------------------------------------------------------------ */
+
+static bool want_json(const struct cli_args *args)
+{
+    return cli_get(args, "--json") != NULL;
+}
+
+/* Answer fields that are counts or numbers (JSON numbers), and those never printed. */
+static bool numeric_field(const char *name)
+{
+    static const char *const names[] = {"shares_have", "shares_need", "period_len",
+                                        "period_offset", "current_period", "audit_entries",
+                                        "issued", "exported", "period", "devices"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool hidden_field(const char *name)
+{
+    static const char *const names[] = {"v", "status", "err", "rsk", "enrolment", "share", "stays"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static void json_value(struct cli_json *j, const char *key, const char *name,
+                       const uint8_t *v, size_t n)
+{
+    char num[24];
+    uint64_t u = 0;
+    if (numeric_field(name) && n > 0 && n < sizeof num && v[0] >= '0' && v[0] <= '9') {
+        memcpy(num, v, n);
+        num[n] = '\0';
+        char *end;
+        u = strtoull(num, &end, 10);
+        if (*end == '\0') {
+            cli_json_u64(j, key, u);
+            return;
+        }
     }
-    return 0;
+    cli_json_strn(j, key, (const char *)v, n);
 }
 
-static int msg_send(int fd, struct msg *m)
+/* The answer's public fields as JSON members: a name that repeats becomes an array. */
+static void json_fields(struct cli_json *j, const ms_agent_msg *ans)
 {
-    if (m->overflow)
-        return -1;
-    size_t body = m->len - 4;
-    m->buf[0] = (uint8_t)(body >> 24);
-    m->buf[1] = (uint8_t)(body >> 16);
-    m->buf[2] = (uint8_t)(body >> 8);
-    m->buf[3] = (uint8_t)body;
-    return write_all(fd, m->buf, m->len);
+    char name[MS_AGENT_FIELD_NAME_MAX + 1], other[MS_AGENT_FIELD_NAME_MAX + 1];
+    size_t off = 0, n = 0;
+    const uint8_t *v;
+    while (ms_agent_msg_next(ans, &off, name, &v, &n)) {
+        if (hidden_field(name))
+            continue;
+        size_t count = ms_agent_msg_count(ans, name), before = 0, o2 = 0, n2 = 0;
+        const uint8_t *v2;
+        while (ms_agent_msg_next(ans, &o2, other, &v2, &n2) && o2 < off)
+            before += strcmp(other, name) == 0;
+        if (count == 1) {
+            json_value(j, name, name, v, n);
+        } else if (before == 0) {
+            cli_json_array(j, name);
+            for (size_t i = 0; i < count; i++)
+                if ((v2 = ms_agent_msg_get(ans, name, i, &n2)) != NULL)
+                    json_value(j, NULL, name, v2, n2);
+            cli_json_close(j);
+        }
+    }
 }
 
-static int msg_recv(int fd, struct msg *m)
+/* An answer as one JSON object, with the command's own members (NULL-terminated pairs). */
+static void print_json(const ms_agent_msg *ans, ...)
 {
-    uint8_t hdr[4];
-    if (read_all(fd, hdr, 4) != 0)
-        return -1;
-    size_t body = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
-    if (body > MSG_MAX)
-        return -1;
-    memcpy(m->buf, hdr, 4);
-    m->len = 4 + body;
-    return read_all(fd, m->buf + 4, body);
+    struct cli_json j;
+    cli_json_begin(&j, stdout);
+    json_fields(&j, ans);
+    va_list ap;
+    va_start(ap, ans);
+    for (const char *key; (key = va_arg(ap, const char *)) != NULL;)
+        cli_json_str(&j, key, va_arg(ap, const char *));
+    va_end(ap);
+    cli_json_end(&j);
+}
+
+static uint64_t field_u64(const ms_agent_msg *ans, const char *name)
+{
+    uint64_t v = 0;
+    (void)ms_agent_msg_u64(ans, name, 0, &v);
+    return v;
+}
+
+static const char *field_str(const ms_agent_msg *ans, const char *name, char *out, size_t cap)
+{
+    const char *s = ms_agent_msg_str(ans, name, 0, out, cap);
+    return s != NULL ? s : "";
+}
+
+static const char *seal_text(const char *name)
+{
+    return strcmp(name, "passphrase") == 0 ? "passphrase"
+           : strcmp(name, "shares") == 0   ? "custodian shares"
+           : strcmp(name, "pkcs11") == 0   ? "PKCS#11 token"
+                                           : "unknown";
+}
+
+/* `kms status`, from the agent or from the directory. */
+static void print_status(const ms_agent_msg *st, const char *agent, bool json)
+{
+    char kms[512], state[16], seal[16], scheme[16];
+    if (json) {
+        print_json(st, "agent", agent, (const char *)NULL);
+        return;
+    }
+    if (ms_agent_msg_str(st, "kms", 0, kms, sizeof kms) == NULL) {
+        printf("status unavailable\n");
+        return;
+    }
+    char progress[96] = "", scheme_text[96];
+    if (ms_agent_msg_get(st, "shares_need", 0, &(size_t){0}) != NULL)
+        snprintf(progress, sizeof progress, "Unseal progress: %llu of %llu shares accepted\n",
+                 (unsigned long long)field_u64(st, "shares_have"),
+                 (unsigned long long)field_u64(st, "shares_need"));
+    if (strcmp(field_str(st, "scheme", scheme, sizeof scheme), "3gpp") == 0)
+        snprintf(scheme_text, sizeof scheme_text, "3gpp (period length %llu s, offset %llu s)",
+                 (unsigned long long)field_u64(st, "period_len"),
+                 (unsigned long long)field_u64(st, "period_offset"));
+    else
+        snprintf(scheme_text, sizeof scheme_text, "rfc6509 (monthly)");
+    printf("KMS: %s\nState: %s\n%sSeal: %s\nScheme: %s\nCurrent period: %llu\n"
+           "Audit entries: %llu\nAgent: %s\n",
+           kms, field_str(st, "state", state, sizeof state), progress,
+           seal_text(field_str(st, "seal", seal, sizeof seal)), scheme_text,
+           (unsigned long long)field_u64(st, "current_period"),
+           (unsigned long long)field_u64(st, "audit_entries"), agent);
 }
 
 /* ---- socket paths ------------------------------------------------------------------------------ */
@@ -1030,55 +943,55 @@ static int agent_connect(const char *dir)
     return fd;
 }
 
-/* Sends req to the agent and prints its answer; returns the agent's status. The answer
- * stays in *ans for the caller (data fields). */
-static ms_err agent_call(const char *dir, struct msg *req, struct msg *ans)
+/* Sends req to the agent; the answer stays in *ans for the caller to print. Returns the
+ * agent's status, its error printed with the detail the agent gave. */
+static ms_err agent_call(const char *dir, ms_agent_msg *req, ms_agent_msg *ans)
 {
+    size_t n = 0;
+    if (ms_agent_msg_get(req, "v", 0, &n) == NULL) /* a signed request has it already */
+        ms_agent_msg_addu(req, "v", MS_AGENT_PROTOCOL);
     int fd = agent_connect(dir);
     if (fd < 0)
         return cli_fail(MS_ERR_SEALED, "%s: no unseal agent runs; run 'mikeysakke kms unseal'",
                         dir);
     struct timeval tv = {600, 0}; /* issuance of a large community takes a while */
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (msg_send(fd, req) != 0 || msg_recv(fd, ans) != 0) {
+    if (ms_agent_msg_send(fd, req) != MS_OK || ms_agent_msg_recv(fd, ans) != MS_OK) {
         close(fd);
         return cli_fail(MS_ERR_IO, "%s: the agent did not answer", dir);
     }
     close(fd);
-    char status[16], text[4096];
-    uint64_t st = 0;
-    if (msg_str(ans, "status", 0, status, sizeof status) == NULL ||
-        parse_uint("status", status, MS_ERR__LAST, &st) != MS_OK)
+    char text[4096];
+    uint64_t st = 0, v = 0;
+    if (!ms_agent_msg_u64(ans, "v", 0, &v) || v != MS_AGENT_PROTOCOL)
+        return cli_fail(MS_ERR_IO, "%s: the running agent speaks another protocol version; "
+                        "seal it and unseal again", dir);
+    if (!ms_agent_msg_u64(ans, "status", 0, &st) || st >= MS_ERR__LAST)
         return cli_fail(MS_ERR_IO, "%s: malformed answer from the agent", dir);
-    size_t n = 0;
-    const uint8_t *out = msg_get(ans, "out", 0, &n);
-    if (out != NULL && n > 0)
-        fwrite(out, 1, n, stdout);
     if (st != MS_OK)
-        return kms_fail((ms_err)st, msg_str(ans, "err", 0, text, sizeof text) ? text : dir);
+        return kms_fail((ms_err)st,
+                        ms_agent_msg_str(ans, "err", 0, text, sizeof text) ? text : dir);
     return MS_OK;
 }
 
+/* A verb with options passed as fields of the same names, signed unless the verb is open;
+ * on success, the answer in *ans. */
 static ms_err simple_request(const struct cli_args *args, const char *verb,
-                             const char *const *opts, size_t n_opts)
+                             const char *const *opts, size_t n_opts, ms_agent_msg *ans)
 {
     const char *dir = cli_get(args, "--dir");
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
-        return cli_fail(MS_ERR_NOMEM, "request");
-    }
-    msg_adds(&req, "verb", verb);
+    ms_agent_msg req;
+    ms_err e = request_init(&req, ans, verb);
+    if (e != MS_OK)
+        return e;
     for (size_t i = 0; i < n_opts; i++)
         if (cli_get(args, opts[i]) != NULL)
-            msg_adds(&req, opts[i] + 2, cli_get(args, opts[i]));
-    ms_err e = MS_OK;
-    if (strcmp(verb, "status") != 0 && strcmp(verb, "checkpoint") != 0) /* the others: a role's */
+            ms_agent_msg_adds(&req, opts[i] + 2, cli_get(args, opts[i]));
+    if (ms_agent_verb_role(verb, NULL) != NULL)
         e = sign_command(dir, &req, cli_get(args, "--key"));
     if (e == MS_OK)
-        e = agent_call(dir, &req, &ans);
-    msg_free(&req);
-    msg_free(&ans);
+        e = agent_call(dir, &req, ans);
+    ms_agent_msg_free(&req);
     return e;
 }
 
@@ -1115,431 +1028,6 @@ static void harden(void)
 #endif
 }
 
-struct agent {
-    ms_kms *kms;
-    char dir[PATH_MAX];
-    int seal_now;
-    int serving; /* kms serve: sealing wipes the secrets but the process stays */
-};
-
-static ms_err resolve_period(ms_kms *k, const char *s, uint64_t *p)
-{
-    ms_kms_status st;
-    uint64_t t;
-    if (strcmp(s, "current") == 0 || strcmp(s, "next") == 0) {
-        ms_err e = ms_kms_status_get(k, &st);
-        if (e != MS_OK)
-            return e;
-        *p = st.current_period + (s[0] == 'n');
-        return MS_OK;
-    }
-    if (parse_time(s, &t) == 0)
-        return ms_kms_period_of(k, t, p);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] >= '0' && s[0] <= '9' && errno == 0 && *end == '\0') {
-        *p = v;
-        return MS_OK;
-    }
-    /* "all", "*", "N-M", "N..", ...: more than one period */
-    if (strcmp(s, "all") == 0 || strchr(s, '*') || strchr(s, '-') || strstr(s, ".."))
-        return MS_ERR_AUDIT_SCOPE;
-    return MS_ERR_USAGE;
-}
-
-static int print_user(void *ctx, const char *uri, bool suspended, size_t n_devices)
-{
-    struct msg *ans = ctx;
-    msg_addf(ans, "out", "%s %s %zu device%s\n", uri, suspended ? "suspended" : "active",
-             n_devices, n_devices == 1 ? "" : "s");
-    return 0;
-}
-
-static void status_text(ms_kms *k, char *out, size_t cap, const char *agent)
-{
-    ms_kms_status st;
-    if (ms_kms_status_get(k, &st) != MS_OK) {
-        snprintf(out, cap, "status unavailable\n");
-        return;
-    }
-    char progress[96] = "";
-    if (!st.unsealed && st.seal_method == MS_KMS_SEAL_SHARES)
-        snprintf(progress, sizeof progress, "Unseal progress: %u of %u shares accepted\n",
-                 st.shares_have, st.shares_need);
-    char scheme[96];
-    if (st.id_scheme == MS_MIKEY_ID_SCHEME_HASHED_UID)
-        snprintf(scheme, sizeof scheme, "3gpp (period length %llu s, offset %llu s)",
-                 (unsigned long long)st.period_len, (unsigned long long)st.period_offset);
-    else
-        snprintf(scheme, sizeof scheme, "rfc6509 (monthly)");
-    snprintf(out, cap,
-             "KMS: %s\nState: %s\n%sSeal: %s\nScheme: %s\nCurrent period: %llu\n"
-             "Audit entries: %llu\nAgent: %s\n",
-             st.kms_uri, st.unsealed ? "unsealed" : "sealed", progress,
-             method_name(st.seal_method), scheme, (unsigned long long)st.current_period,
-             (unsigned long long)st.audit_seq, agent);
-}
-
-/* What a settings refusal names (the rows), without the sentence the exit code's message
- * repeats. */
-static const char *settings_why(const struct agent *a)
-{
-    static const char said[] = "the KMS settings in kms.db were changed outside the KMS: ";
-    const char *d = ms_kms_detail(a->kms);
-    if (d[0] == '\0')
-        return a->dir;
-    return strncmp(d, said, sizeof said - 1) == 0 ? d + sizeof said - 1 : d;
-}
-
-/* Verbs anyone allowed on the socket may send; every other needs a role's signature. */
-static bool open_verb(const char *verb)
-{
-    static const char *const names[] = {"status", "unseal", "seal", "user_list", "extract",
-                                         "checkpoint"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(verb, names[i]) == 0)
-            return true;
-    return false;
-}
-
-static int count_signed(void *ctx, const char *key, const char *value)
-{
-    (void)value;
-    static const char *const envelope[] = {"kind", "kms", "time", "nonce", "expires"};
-    for (size_t i = 0; i < sizeof envelope / sizeof envelope[0]; i++)
-        if (strcmp(key, envelope[i]) == 0)
-            return 0;
-    (*(size_t *)ctx)++;
-    return 0;
-}
-
-/* A request for a role's act: signed by a key of that role (the library checks the key,
- * role, time and nonce), and every plain field is the signed one. */
-static ms_err agent_authorise(struct agent *a, const struct msg *req)
-{
-    char verb[32], v[8], role[32];
-    if (msg_str(req, "verb", 0, verb, sizeof verb) == NULL)
-        return MS_ERR_ARG;
-    if (open_verb(verb))
-        return MS_OK;
-    size_t tl = 0, kl = 0, sl = 0;
-    const uint8_t *t = msg_get(req, "auth", 0, &tl), *pk = msg_get(req, "auth_key", 0, &kl),
-                  *sg = msg_get(req, "auth_sig", 0, &sl);
-    if (msg_str(req, "v", 0, v, sizeof v) == NULL || strcmp(v, "2") != 0 || t == NULL ||
-        pk == NULL || sg == NULL || kl != MS_KMS_ROLE_KEY_BYTES || sl != MS_KMS_ROLE_SIG_BYTES)
-        return MS_ERR_ROLE; /* unsigned (protocol 1) or malformed */
-    ms_err e = ms_kms_authorise(a->kms, (const char *)t, tl, pk, sg, role);
-    if (e != MS_OK)
-        return e;
-    size_t off = 4, vl = 0, plain = 0, signed_n = 0;
-    char key[256], want[2048];
-    const uint8_t *val;
-    while (e == MS_OK && msg_next(req, &off, key, &val, &vl)) {
-        if (unsigned_field(key))
-            continue;
-        plain++;
-        if (ms_request_get((const char *)t, tl, key, want, sizeof want) != MS_OK ||
-            strlen(want) != vl || memcmp(want, val, vl) != 0)
-            e = MS_ERR_ROLE; /* a field changed or added after signing */
-    }
-    if (e == MS_OK && (ms_request_each((const char *)t, tl, count_signed, &signed_n) != MS_OK ||
-                       signed_n != plain))
-        e = MS_ERR_ROLE;
-    if (e != MS_OK)
-        ms_kms_actor_clear(a->kms);
-    return e;
-}
-
-/* One request: fills ans; returns the status. */
-static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *ans)
-{
-    char verb[32], user[512], text[512];
-    uint64_t p = 0;
-    ms_err e;
-    ms_kms *k = a->kms;
-    if (msg_str(req, "verb", 0, verb, sizeof verb) == NULL)
-        return MS_ERR_ARG;
-    const char *u = msg_str(req, "user", 0, user, sizeof user);
-
-    if (strcmp(verb, "status") == 0) {
-        char out[1024];
-        status_text(k, out, sizeof out, "running");
-        msg_adds(ans, "out", out);
-        return MS_OK;
-    }
-    if (strcmp(verb, "unseal") == 0) {
-        size_t n = 0;
-        const uint8_t *v;
-        unsigned have = 0, need = 0;
-        ms_kms_adopt_settings(k, msg_get(req, "adopt_settings", 0, &n) != NULL);
-        if ((v = msg_get(req, "share", 0, &n)) != NULL) {
-            e = ms_kms_unseal_share(k, v, n, &have, &need);
-            if (e != MS_OK)
-                return e;
-            ms_kms_status st;
-            if (ms_kms_status_get(k, &st) == MS_OK && st.unsealed)
-                msg_adds(ans, "out", "Unsealed\n");
-            else
-                msg_addf(ans, "out", "Unseal progress: %u of %u shares accepted\n", have, need);
-            return MS_OK;
-        }
-        if ((v = msg_get(req, "passphrase", 0, &n)) != NULL)
-            e = ms_kms_unseal_passphrase(k, v, n);
-        else if ((v = msg_get(req, "pin", 0, &n)) != NULL)
-            e = ms_kms_unseal_pkcs11(k, v, n);
-        else
-            return MS_ERR_ARG;
-        if (e == MS_OK)
-            msg_adds(ans, "out", "Unsealed\n");
-        return e;
-    }
-    if (strcmp(verb, "seal") == 0) {
-        e = ms_kms_seal(k);
-        if (a->serving) {
-            /* kms serve keeps answering (503, /healthz "sealed") until unsealed again */
-            msg_adds(ans, "stays", "1");
-            msg_adds(ans, "out", "Sealed: the master secrets are wiped; kms serve answers "
-                                 "503 until unsealed\n");
-            return e;
-        }
-        a->seal_now = 1;
-        msg_adds(ans, "out", "Sealed: the agent wiped the master secrets and exits\n");
-        return e;
-    }
-    if (strcmp(verb, "user_list") == 0)
-        return ms_kms_user_list(k, print_user, ans);
-    if (strncmp(verb, "user_", 5) == 0) {
-        if (u == NULL)
-            return MS_ERR_ARG;
-        if (strcmp(verb, "user_add") == 0) {
-            char why[200] = "";
-            if ((e = ms_kms_uri_check(u, why, sizeof why)) != MS_OK)
-                msg_adds(ans, "err", why);
-            else
-                e = ms_kms_user_add(k, u);
-        } else if (strcmp(verb, "user_suspend") == 0)
-            e = ms_kms_user_suspend(k, u);
-        else if (strcmp(verb, "user_resume") == 0)
-            e = ms_kms_user_resume(k, u);
-        else if (strcmp(verb, "user_remove") == 0)
-            e = ms_kms_user_remove(k, u);
-        else
-            return MS_ERR_ARG;
-        if (e == MS_OK)
-            msg_addf(ans, "out", "%s: %s\n", verb + 5, u);
-        return e;
-    }
-    if (strcmp(verb, "enrol") == 0) {
-        char device[128];
-        if (u == NULL || msg_str(req, "device", 0, device, sizeof device) == NULL)
-            return MS_ERR_ARG;
-        char *xml = malloc(XML_MAX);
-        size_t len = 0;
-        if (xml == NULL)
-            return MS_ERR_NOMEM;
-        size_t rn = 0, an = 0;
-        const uint8_t *rq = msg_get(req, "request", 0, &rn);
-        if (rq == NULL) {
-            e = ms_kms_device_enrol(k, u, device, xml, XML_MAX, &len);
-        } else {
-            /* a second device: the approved request must be for this user and device */
-            const char *approvals[MS_KMS_MAX_OFFICERS * 2];
-            char abuf[MS_KMS_MAX_OFFICERS * 2][MS_APPROVAL_TEXT_MAX], ru[512], rd[128];
-            while (an < MS_KMS_MAX_OFFICERS * 2 &&
-                   msg_str(req, "approval", an, abuf[an], sizeof abuf[an]) != NULL) {
-                approvals[an] = abuf[an];
-                an++;
-            }
-            if (ms_request_get((const char *)rq, rn, "user", ru, sizeof ru) != MS_OK ||
-                ms_request_get((const char *)rq, rn, "device", rd, sizeof rd) != MS_OK ||
-                strcmp(ru, u) != 0 || strcmp(rd, device) != 0)
-                e = MS_ERR_APPROVAL;
-            else
-                e = ms_kms_device_enrol_approved(k, (const char *)rq, rn, approvals, an, xml,
-                                                 XML_MAX, &len);
-        }
-        if (e == MS_OK)
-            msg_add(ans, "data", xml, len);
-        ms_wipe(xml, XML_MAX);
-        free(xml);
-        return e;
-    }
-    if (strcmp(verb, "issue") == 0 || strcmp(verb, "export") == 0) {
-        if (msg_str(req, "period", 0, text, sizeof text) == NULL)
-            return MS_ERR_ARG;
-        if ((e = resolve_period(k, text, &p)) != MS_OK)
-            return e == MS_ERR_AUDIT_SCOPE ? MS_ERR_USAGE : e;
-        size_t n = 0;
-        if (verb[0] == 'i') {
-            uint64_t threads = 0;
-            char t[16];
-            if (msg_str(req, "threads", 0, t, sizeof t) != NULL &&
-                (sscanf(t, "%llu", (unsigned long long *)&threads) != 1 || threads > 256))
-                return MS_ERR_USAGE;
-            char why[256] = "";
-            if ((e = ms_kms_issue_check(k, p, why, sizeof why)) != MS_OK) {
-                msg_addf(ans, "err", "%s: %s", a->dir, why); /* names the limit */
-                return e;
-            }
-            e = ms_kms_issue(k, p, (unsigned)threads, &n);
-            if (e == MS_OK)
-                msg_addf(ans, "out", "Issued %zu key set%s for period %llu\n", n,
-                         n == 1 ? "" : "s", (unsigned long long)p);
-        } else {
-            char dir[PATH_MAX];
-            if (msg_str(req, "out", 0, dir, sizeof dir) == NULL)
-                return MS_ERR_ARG;
-            e = ms_kms_export(k, p, dir, &n);
-            if (e == MS_OK)
-                msg_addf(ans, "out", "Exported %zu package%s for period %llu to %s\n", n,
-                         n == 1 ? "" : "s", (unsigned long long)p, dir);
-        }
-        return e;
-    }
-    if (strcmp(verb, "extract") == 0) {
-        size_t rn = 0, an = 0;
-        const uint8_t *rq = msg_get(req, "request", 0, &rn);
-        const char *approvals[MS_KMS_MAX_AUDITORS * 2];
-        char abuf[MS_KMS_MAX_AUDITORS * 2][MS_APPROVAL_TEXT_MAX];
-        while (an < MS_KMS_MAX_AUDITORS * 2 &&
-               msg_str(req, "approval", an, abuf[an], sizeof abuf[an]) != NULL) {
-            approvals[an] = abuf[an];
-            an++;
-        }
-        if (rq == NULL)
-            return MS_ERR_ARG;
-        uint8_t rsk[MS_SAKKE_POINT_BYTES], id[MS_SAKKE_ID_MAX_BYTES];
-        size_t id_len = 0;
-        ms_kms_extract_request r = {(const char *)rq, rn, approvals, an};
-        e = ms_kms_audit_extract(k, &r, rsk, id, &id_len);
-        if (e == MS_OK) {
-            char idhex[2 * MS_SAKKE_ID_MAX_BYTES + 1], nonce[64] = "";
-            cli_hex_encode(idhex, id, id_len);
-            idhex[2 * id_len] = '\0';
-            (void)ms_request_get(r.request, rn, "user", user, sizeof user);
-            (void)ms_request_get(r.request, rn, "period", text, sizeof text);
-            (void)ms_request_get(r.request, rn, "nonce", nonce, sizeof nonce);
-            msg_add(ans, "data", rsk, sizeof rsk);
-            char cp[MS_KMS_CHECKPOINT_MAX];
-            if (ms_kms_extract_checkpoint(k, cp, sizeof cp) == MS_OK)
-                msg_adds(ans, "checkpoint", cp);
-            msg_addf(ans, "out", "Extracted the RSK of %s for key period %s (audited, request "
-                     "%s)\nidentifier = %s\n", user, text, nonce, idhex);
-        }
-        ms_wipe(rsk, sizeof rsk);
-        return e;
-    }
-    if (strcmp(verb, "checkpoint") == 0) {
-        char cp[MS_KMS_CHECKPOINT_MAX];
-        if ((e = ms_kms_audit_checkpoint(k, cp, sizeof cp)) == MS_OK)
-            msg_adds(ans, "out", cp);
-        return e;
-    }
-    if (strcmp(verb, "audit_syslog") == 0) {
-        if (msg_str(req, "copy", 0, text, sizeof text) == NULL ||
-            (strcmp(text, "yes") != 0 && strcmp(text, "no") != 0))
-            return MS_ERR_USAGE;
-        if ((e = ms_kms_audit_set_syslog(k, text[0] == 'y')) == MS_OK)
-            msg_addf(ans, "out", "Audit log copy to syslog: %s\n", text);
-        return e;
-    }
-    if (strcmp(verb, "rollover") == 0) {
-        if (msg_str(req, "from_period", 0, text, sizeof text) == NULL)
-            return MS_ERR_ARG;
-        if ((e = resolve_period(k, text, &p)) != MS_OK)
-            return e == MS_ERR_AUDIT_SCOPE ? MS_ERR_USAGE : e;
-        ms_kms_status st;
-        if ((e = ms_kms_status_get(k, &st)) != MS_OK)
-            return e;
-        ms_kms_seal_material m;
-        memset(&m, 0, sizeof m);
-        m.method = st.seal_method;
-        size_t n = 0;
-        const uint8_t *v;
-        if ((v = msg_get(req, "passphrase", 0, &n)) != NULL) {
-            m.passphrase = v;
-            m.passphrase_len = n;
-        }
-        if ((v = msg_get(req, "pin", 0, &n)) != NULL) {
-            m.pin = v;
-            m.pin_len = n;
-        }
-        ms_kms_handout *h = calloc(1, sizeof *h);
-        if (h == NULL)
-            return MS_ERR_NOMEM;
-        e = ms_kms_rollover(k, p, &m, h);
-        if (e == MS_OK) {
-            for (size_t i = 0; i < h->n_shares; i++)
-                msg_add(ans, "data", h->share[i], h->share_len[i]);
-            msg_addf(ans, "out", "New master keys from key period %llu; certificate-%llu.xml "
-                     "written\n", (unsigned long long)p, (unsigned long long)p);
-        }
-        ms_wipe(h, sizeof *h);
-        free(h);
-        return e;
-    }
-    return MS_ERR_USAGE;
-}
-
-static int agent_serve(struct agent *a, int lfd)
-{
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
-        return MS_ERR_NOMEM;
-    }
-    while (!agent_stop && !a->seal_now) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            break;
-        }
-        /* Only our own user may talk to us (the socket mode says so too). */
-        struct ucred cred;
-        socklen_t cl = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.uid != getuid()) {
-            close(fd);
-            continue;
-        }
-        struct timeval tv = {10, 0};
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        if (msg_recv(fd, &req) == 0) {
-            ans.len = 4;
-            ans.overflow = 0;
-            /* status first so the client finds it in any answer */
-            struct msg body;
-            if (msg_init(&body)) {
-                /* kms serve: the HTTPS threads share the handle */
-                ms_kms_lock(a->kms);
-                ms_err e = agent_authorise(a, &req);
-                if (e == MS_OK)
-                    e = agent_handle(a, &req, &body);
-                ms_kms_actor_clear(a->kms);
-                ms_kms_unlock(a->kms);
-                msg_addf(&ans, "status", "%d", (int)e);
-                if (e != MS_OK && msg_get(&body, "err", 0, &(size_t){0}) == NULL) /* unless the verb said why */
-                    msg_adds(&ans, "err", e == MS_ERR_SETTINGS_CHANGED ? settings_why(a) : a->dir);
-                if (!body.overflow && body.len > 4 && ans.len + body.len - 4 <= MSG_MAX + 4) {
-                    memcpy(ans.buf + ans.len, body.buf + 4, body.len - 4);
-                    ans.len += body.len - 4;
-                }
-                msg_free(&body);
-            } else {
-                msg_addf(&ans, "status", "%d", (int)MS_ERR_NOMEM);
-            }
-            (void)msg_send(fd, &ans);
-            ms_wipe(ans.buf, ans.len);
-        }
-        ms_wipe(req.buf, req.len);
-        close(fd);
-    }
-    msg_free(&req);
-    msg_free(&ans);
-    return 0;
-}
-
 /* The agent for dir_arg; with srv, also the HTTPS server on the same handle (kms serve).
  * Returns when sealed through the socket (agent only) or on SIGTERM/SIGINT/SIGHUP. */
 static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, const char *shown)
@@ -1566,7 +1054,7 @@ static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, co
                         dir, dir_arg);
     }
 
-    struct agent a;
+    ms_agent a;
     memset(&a, 0, sizeof a);
     snprintf(a.dir, sizeof a.dir, "%s", dir);
     a.serving = srv != NULL;
@@ -1631,7 +1119,7 @@ static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, co
         close(pfd);
     }
 
-    agent_serve(&a, lfd);
+    (void)ms_agent_serve(&a, lfd, &agent_stop);
 
     close(lfd);
     unlink(sa.sun_path);
@@ -1832,40 +1320,54 @@ ms_err cli_kms_unseal(const struct cli_args *args)
         ms_wipe(secret, sizeof secret);
         return e;
     }
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
+    ms_agent_msg req, ans;
+    if ((e = request_init(&req, &ans, "unseal")) != MS_OK) {
         ms_wipe(secret, sizeof secret);
-        return cli_fail(MS_ERR_NOMEM, "request");
+        return e;
     }
-    msg_adds(&req, "verb", "unseal");
-    msg_add(&req, field, secret, len);
+    ms_agent_msg_add(&req, field, secret, len);
     if (cli_get(args, "--adopt-settings") != NULL)
-        msg_adds(&req, "adopt_settings", "1");
+        ms_agent_msg_adds(&req, "adopt_settings", "1");
     ms_wipe(secret, sizeof secret);
     e = agent_call(dir, &req, &ans);
-    msg_free(&req);
-    msg_free(&ans);
+    char state[16];
+    if (e == MS_OK && want_json(args))
+        print_json(&ans, (const char *)NULL);
+    else if (e == MS_OK && strcmp(field_str(&ans, "state", state, sizeof state), "unsealed") == 0)
+        printf("Unsealed\n");
+    else if (e == MS_OK)
+        printf("Unseal progress: %llu of %llu shares accepted\n",
+               (unsigned long long)field_u64(&ans, "shares_have"),
+               (unsigned long long)field_u64(&ans, "shares_need"));
+    request_free(&req, &ans);
     return e;
 }
 
 ms_err cli_kms_status(const struct cli_args *args)
 {
     const char *dir = cli_get(args, "--dir");
+    ms_agent_msg ans;
+    ms_err e;
     int fd = agent_connect(dir);
     if (fd >= 0) {
         close(fd);
         static const char *const none[] = {NULL};
-        return simple_request(args, "status", none, 0);
+        if ((e = simple_request(args, "status", none, 0, &ans)) == MS_OK)
+            print_status(&ans, "running", want_json(args));
+        ms_agent_msg_free(&ans);
+        return e;
     }
     ms_kms *k = NULL;
-    ms_err e = ms_kms_open(&k, dir, NULL);
-    if (e != MS_OK)
+    if ((e = ms_kms_open(&k, dir, NULL)) != MS_OK)
         return kms_fail(e, dir);
-    char out[1024];
-    status_text(k, out, sizeof out, "not running");
+    if (!ms_agent_msg_init(&ans)) {
+        ms_kms_close(k);
+        return cli_fail(MS_ERR_NOMEM, "status");
+    }
+    ms_agent_status_fields(k, &ans);
     ms_kms_close(k);
-    fputs(out, stdout);
+    print_status(&ans, "not running", want_json(args));
+    ms_agent_msg_free(&ans);
     return MS_OK;
 }
 
@@ -1889,7 +1391,10 @@ ms_err cli_kms_seal(const struct cli_args *args)
     const char *dir = cli_get(args, "--dir");
     int fd = agent_connect(dir);
     if (fd < 0) {
-        printf("Sealed (no agent was running)\n");
+        if (want_json(args))
+            printf("{\"state\":\"sealed\",\"agent\":\"not running\"}\n");
+        else
+            printf("Sealed (no agent was running)\n");
         return MS_OK;
     }
     close(fd);
@@ -1902,18 +1407,21 @@ ms_err cli_kms_seal(const struct cli_args *args)
             pid = strtol(text, NULL, 10);
         fclose(f);
     }
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
-        return cli_fail(MS_ERR_NOMEM, "request");
-    }
-    msg_adds(&req, "verb", "seal");
-    ms_err e = agent_call(dir, &req, &ans);
-    size_t sn = 0;
-    if (e == MS_OK && msg_get(&ans, "stays", 0, &sn) != NULL)
+    ms_agent_msg req, ans;
+    ms_err e = request_init(&req, &ans, "seal");
+    if (e != MS_OK)
+        return e;
+    e = agent_call(dir, &req, &ans);
+    bool stays = e == MS_OK && field_u64(&ans, "stays") != 0;
+    if (stays)
         pid = 0; /* kms serve: wiped, and it goes on answering 503 */
-    msg_free(&req);
-    msg_free(&ans);
+    if (e == MS_OK && want_json(args))
+        print_json(&ans, "agent", stays ? "serving" : "exits", (const char *)NULL);
+    else if (e == MS_OK && stays)
+        printf("Sealed: the master secrets are wiped; kms serve answers 503 until unsealed\n");
+    else if (e == MS_OK)
+        printf("Sealed: the agent wiped the master secrets and exits\n");
+    request_free(&req, &ans);
     /* wait for the agent to end, so "sealed" means the secrets are gone */
     for (int i = 0; i < 200 && e == MS_OK && pid > 0 && !process_ended(pid); i++) {
         struct timespec ts = {0, 50000000};
@@ -1925,7 +1433,15 @@ ms_err cli_kms_seal(const struct cli_args *args)
 static ms_err user_request(const struct cli_args *args, const char *verb)
 {
     static const char *const opts[] = {"--user"};
-    return simple_request(args, verb, opts, 1);
+    ms_agent_msg ans;
+    char user[512];
+    ms_err e = simple_request(args, verb, opts, 1, &ans);
+    if (e == MS_OK && want_json(args))
+        print_json(&ans, "action", verb + 5, (const char *)NULL);
+    else if (e == MS_OK)
+        printf("%s: %s\n", verb + 5, field_str(&ans, "user", user, sizeof user));
+    ms_agent_msg_free(&ans);
+    return e;
 }
 
 ms_err cli_kms_user_add(const struct cli_args *args)
@@ -1945,23 +1461,50 @@ ms_err cli_kms_user_remove(const struct cli_args *args)
     return user_request(args, "user_remove");
 }
 
-static int list_user(void *ctx, const char *uri, bool suspended, size_t n_devices)
-{
-    (void)ctx;
-    printf("%s %s %zu device%s\n", uri, suspended ? "suspended" : "active", n_devices,
-           n_devices == 1 ? "" : "s");
-    return 0;
-}
-
 ms_err cli_kms_user_list(const struct cli_args *args)
 {
     const char *dir = cli_get(args, "--dir");
     ms_kms *k = NULL;
+    ms_agent_msg ans;
     ms_err e = ms_kms_open(&k, dir, NULL);
     if (e != MS_OK)
         return kms_fail(e, dir);
-    e = ms_kms_user_list(k, list_user, NULL);
+    if (!ms_agent_msg_init(&ans)) {
+        ms_kms_close(k);
+        return cli_fail(MS_ERR_NOMEM, "user list");
+    }
+    e = ms_agent_user_fields(k, &ans);
     ms_kms_close(k);
+    if (e == MS_OK && ans.overflow)
+        e = MS_ERR_BAD_LENGTH;
+    struct cli_json j;
+    size_t n = ms_agent_msg_count(&ans, "user");
+    if (e == MS_OK && want_json(args)) {
+        cli_json_begin(&j, stdout);
+        cli_json_array(&j, "users");
+    }
+    for (size_t i = 0; e == MS_OK && i < n; i++) {
+        char uri[512] = "", state[16] = "";
+        uint64_t d = 0;
+        (void)ms_agent_msg_str(&ans, "user", i, uri, sizeof uri);
+        (void)ms_agent_msg_str(&ans, "user_state", i, state, sizeof state);
+        (void)ms_agent_msg_u64(&ans, "devices", i, &d);
+        if (want_json(args)) {
+            cli_json_object(&j, NULL);
+            cli_json_str(&j, "user", uri);
+            cli_json_str(&j, "state", state);
+            cli_json_u64(&j, "devices", d);
+            cli_json_close(&j);
+        } else {
+            printf("%s %s %llu device%s\n", uri, state, (unsigned long long)d, d == 1 ? "" : "s");
+        }
+    }
+    if (e == MS_OK && want_json(args)) {
+        cli_json_close(&j);
+        cli_json_u64(&j, "count", n);
+        cli_json_end(&j);
+    }
+    ms_agent_msg_free(&ans);
     return e == MS_OK ? MS_OK : kms_fail(e, dir);
 }
 
@@ -1985,7 +1528,7 @@ static ms_err read_text_file(const char *opt, const char *path, char *out, size_
 }
 
 /* The request file and each approval file of a comma-separated list, as fields. */
-static ms_err add_approved_request(struct msg *req, const char *request_path, const char *list)
+static ms_err add_approved_request(ms_agent_msg *req, const char *request_path, const char *list)
 {
     char *text = malloc(MS_REQUEST_MAX + 2);
     size_t len = 0;
@@ -1995,7 +1538,7 @@ static ms_err add_approved_request(struct msg *req, const char *request_path, co
     if (e == MS_OK && ms_request_check(text, len) != MS_OK)
         e = cli_fail(MS_ERR_ARG, "--request %s: not a request file", request_path);
     if (e == MS_OK)
-        msg_add(req, "request", text, len);
+        ms_agent_msg_add(req, "request", text, len);
     free(text);
     char *copy = e == MS_OK ? strdup(list) : NULL, *save = NULL;
     if (e == MS_OK && copy == NULL)
@@ -2012,7 +1555,7 @@ static ms_err add_approved_request(struct msg *req, const char *request_path, co
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             len--;
-        msg_add(req, "approval", line, len);
+        ms_agent_msg_add(req, "approval", line, len);
     }
     free(copy);
     return e;
@@ -2043,9 +1586,7 @@ static ms_err write_request(const struct cli_args *args, int extract)
     else if (!extract)
         e = ms_kms_request_enrol(k, user, cli_get(args, "--device"), lifetime, text,
                                  MS_REQUEST_MAX + 1, &len);
-    else if (strchr(user, ',') != NULL || strchr(cli_get(args, "--period"), ',') != NULL)
-        e = MS_ERR_AUDIT_SCOPE; /* one user, one period */
-    else if ((e = resolve_period(k, cli_get(args, "--period"), &p)) == MS_OK)
+    else if ((e = ms_agent_extract_scope(k, user, cli_get(args, "--period"), &p)) == MS_OK)
         e = ms_kms_request_extract(k, user, p, cli_get(args, "--reason"), lifetime, text,
                                    MS_REQUEST_MAX + 1, &len);
     ms_kms_close(k);
@@ -2122,14 +1663,11 @@ ms_err cli_kms_device_enrol(const struct cli_args *args)
     ms_err e = cli_check_new_file("--out", out, 0);
     if (e != MS_OK)
         return e;
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
-        return cli_fail(MS_ERR_NOMEM, "request");
-    }
-    msg_adds(&req, "verb", "enrol");
-    msg_adds(&req, "user", cli_get(args, "--user"));
-    msg_adds(&req, "device", cli_get(args, "--device"));
+    ms_agent_msg req, ans;
+    if ((e = request_init(&req, &ans, "enrol")) != MS_OK)
+        return e;
+    ms_agent_msg_adds(&req, "user", cli_get(args, "--user"));
+    ms_agent_msg_adds(&req, "device", cli_get(args, "--device"));
     if ((cli_get(args, "--request") != NULL) != (cli_get(args, "--approval") != NULL))
         e = cli_fail(MS_ERR_USAGE, "--request and --approval go together");
     if (e == MS_OK && cli_get(args, "--request") != NULL)
@@ -2139,21 +1677,33 @@ ms_err cli_kms_device_enrol(const struct cli_args *args)
     if (e == MS_OK)
         e = agent_call(cli_get(args, "--dir"), &req, &ans);
     size_t n = 0;
-    const uint8_t *xml = e == MS_OK ? msg_get(&ans, "data", 0, &n) : NULL;
+    const uint8_t *xml = e == MS_OK ? ms_agent_msg_get(&ans, "enrolment", 0, &n) : NULL;
     if (e == MS_OK && xml == NULL)
         e = cli_fail(MS_ERR_IO, "the agent sent no enrolment file");
-    if (xml != NULL && (e = write_private("--out", out, xml, n)) == MS_OK)
-        printf("Enrolled device %s of %s: %s (deliver out of band; secret)\n",
-               cli_get(args, "--device"), cli_get(args, "--user"), out);
-    msg_free(&req);
-    msg_free(&ans);
+    if (xml != NULL && (e = write_private("--out", out, xml, n)) == MS_OK) {
+        if (want_json(args))
+            print_json(&ans, "out", out, (const char *)NULL);
+        else
+            printf("Enrolled device %s of %s: %s (deliver out of band; secret)\n",
+                   cli_get(args, "--device"), cli_get(args, "--user"), out);
+    }
+    request_free(&req, &ans);
     return e;
 }
 
 ms_err cli_kms_issue(const struct cli_args *args)
 {
     static const char *const opts[] = {"--period", "--threads"};
-    return simple_request(args, "issue", opts, 2);
+    ms_agent_msg ans;
+    ms_err e = simple_request(args, "issue", opts, 2, &ans);
+    uint64_t n = field_u64(&ans, "issued");
+    if (e == MS_OK && want_json(args))
+        print_json(&ans, (const char *)NULL);
+    else if (e == MS_OK)
+        printf("Issued %llu key set%s for period %llu\n", (unsigned long long)n,
+               n == 1 ? "" : "s", (unsigned long long)field_u64(&ans, "period"));
+    ms_agent_msg_free(&ans);
+    return e;
 }
 
 ms_err cli_kms_export(const struct cli_args *args)
@@ -2165,19 +1715,21 @@ ms_err cli_kms_export(const struct cli_args *args)
         return e;
     if (realpath(out, abs) == NULL) /* the agent runs in another directory */
         return cli_fail(MS_ERR_IO, "--out %s: %s", out, strerror(errno));
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
-        return cli_fail(MS_ERR_NOMEM, "request");
-    }
-    msg_adds(&req, "verb", "export");
-    msg_adds(&req, "period", cli_get(args, "--period"));
-    msg_adds(&req, "out", abs);
+    ms_agent_msg req, ans;
+    if ((e = request_init(&req, &ans, "export")) != MS_OK)
+        return e;
+    ms_agent_msg_adds(&req, "period", cli_get(args, "--period"));
+    ms_agent_msg_adds(&req, "out", abs);
     e = sign_command(cli_get(args, "--dir"), &req, cli_get(args, "--key"));
     if (e == MS_OK)
         e = agent_call(cli_get(args, "--dir"), &req, &ans);
-    msg_free(&req);
-    msg_free(&ans);
+    uint64_t n = field_u64(&ans, "exported");
+    if (e == MS_OK && want_json(args))
+        print_json(&ans, (const char *)NULL);
+    else if (e == MS_OK)
+        printf("Exported %llu package%s for period %llu to %s\n", (unsigned long long)n,
+               n == 1 ? "" : "s", (unsigned long long)field_u64(&ans, "period"), abs);
+    request_free(&req, &ans);
     return e;
 }
 
@@ -2187,43 +1739,64 @@ ms_err cli_kms_audit_extract(const struct cli_args *args)
     ms_err e = cli_check_new_file("--out", out, 0);
     if (e != MS_OK)
         return e;
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
-        return cli_fail(MS_ERR_NOMEM, "request");
-    }
-    msg_adds(&req, "verb", "extract");
+    ms_agent_msg req, ans;
+    if ((e = request_init(&req, &ans, "extract")) != MS_OK)
+        return e;
     e = add_approved_request(&req, cli_get(args, "--request"), cli_get(args, "--approval"));
     if (e == MS_OK)
         e = agent_call(cli_get(args, "--dir"), &req, &ans);
     size_t n = 0;
-    const uint8_t *rsk = e == MS_OK ? msg_get(&ans, "data", 0, &n) : NULL;
+    bool json = want_json(args);
+    const uint8_t *rsk = e == MS_OK ? ms_agent_msg_get(&ans, "rsk", 0, &n) : NULL;
     if (e == MS_OK && (rsk == NULL || n != MS_SAKKE_POINT_BYTES))
         e = cli_fail(MS_ERR_IO, "the agent sent no RSK");
-    if (e == MS_OK && (e = cli_write_secret("--out", out, rsk, n, 0)) == MS_OK)
+    char user[512], period[32], nonce[64], id[2 * MS_SAKKE_ID_MAX_BYTES + 1];
+    if (e == MS_OK && !json)
+        printf("Extracted the RSK of %s for key period %s (audited, request %s)\n"
+               "identifier = %s\n",
+               field_str(&ans, "user", user, sizeof user),
+               field_str(&ans, "period", period, sizeof period),
+               field_str(&ans, "request_nonce", nonce, sizeof nonce),
+               field_str(&ans, "identifier", id, sizeof id));
+    if (e == MS_OK && (e = cli_write_secret("--out", out, rsk, n, 0)) == MS_OK && !json)
         printf("RSK written to %s (mode 0600)\n", out);
     char cp[MS_KMS_CHECKPOINT_MAX];
     const char *cp_out = cli_get(args, "--checkpoint-out");
-    if (e == MS_OK && msg_str(&ans, "checkpoint", 0, cp, sizeof cp) != NULL) {
+    if (e == MS_OK && ms_agent_msg_str(&ans, "checkpoint", 0, cp, sizeof cp) != NULL) {
         /* The auditors keep it outside the KMS directory: audit verify --checkpoint. */
-        if (cp_out == NULL)
+        if (cp_out == NULL && !json)
             fprintf(stderr, "Audit checkpoint (keep it; 'kms audit verify --checkpoint' checks "
                             "the log against it):\n%s", cp);
-        else if ((e = write_private("--checkpoint-out", cp_out, cp, strlen(cp))) == MS_OK)
+        else if (cp_out != NULL &&
+                 (e = write_private("--checkpoint-out", cp_out, cp, strlen(cp))) == MS_OK && !json)
             printf("Audit checkpoint written to %s\n", cp_out);
     }
-    msg_free(&req);
-    msg_free(&ans);
+    if (e == MS_OK && json)
+        print_json(&ans, "out", out, cp_out != NULL ? "checkpoint_out" : (const char *)NULL,
+                   cp_out, (const char *)NULL);
+    request_free(&req, &ans);
     return e;
 }
 
-/* What auditors look for in a verified log, one line each. */
+struct notable {
+    size_t counts[2]; /* extractions, second devices */
+    struct cli_json *json; /* NULL: text */
+};
+
+/* What auditors look for in a verified log, one line (or one JSON object) each. */
 static int print_notable(void *ctx, const char *kind, const char *entry)
 {
-    size_t *counts = ctx;
+    struct notable *n = ctx;
     bool extract = strcmp(kind, "extract") == 0;
-    counts[extract ? 0 : 1]++;
-    printf("%s: %s\n", extract ? "extraction" : "second device", entry);
+    n->counts[extract ? 0 : 1]++;
+    if (n->json == NULL) {
+        printf("%s: %s\n", extract ? "extraction" : "second device", entry);
+        return 0;
+    }
+    cli_json_object(n->json, NULL);
+    cli_json_str(n->json, "kind", extract ? "extraction" : "second_device");
+    cli_json_str(n->json, "entry", entry);
+    cli_json_close(n->json);
     return 0;
 }
 
@@ -2261,33 +1834,73 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
         return cli_fail(e, "--checkpoint %s: %s", cp_file, detail);
     char where[PATH_MAX + 64];
     snprintf(where, sizeof where, "%s%s", dir ? dir : log, dir ? "/audit.log" : "");
+    struct cli_json j;
     if (e == MS_ERR_AUDIT_CHAIN) {
-        printf("audit log NOT OK: first bad entry at line %llu: %s\n", (unsigned long long)bad,
-               detail);
+        if (want_json(args)) {
+            cli_json_begin(&j, stdout);
+            cli_json_bool(&j, "ok", false);
+            cli_json_u64(&j, "first_bad_line", bad);
+            cli_json_str(&j, "detail", detail);
+            cli_json_end(&j);
+        } else {
+            printf("audit log NOT OK: first bad entry at line %llu: %s\n",
+                   (unsigned long long)bad, detail);
+        }
         return cli_fail(e, "%s line %llu: %s", where, (unsigned long long)bad, detail);
     }
     if (e != MS_OK)
         return kms_fail(e, where);
-    printf("audit log OK: %llu entries verified\n", (unsigned long long)n);
-    size_t counts[2] = {0, 0};
-    e = ms_kms_audit_notable(dir != NULL ? where : log, print_notable, counts);
+    struct notable found = {{0, 0}, want_json(args) ? &j : NULL};
+    if (found.json != NULL) {
+        cli_json_begin(&j, stdout);
+        cli_json_bool(&j, "ok", true);
+        cli_json_u64(&j, "entries", n);
+        cli_json_array(&j, "notable");
+    } else {
+        printf("audit log OK: %llu entries verified\n", (unsigned long long)n);
+    }
+    e = ms_kms_audit_notable(dir != NULL ? where : log, print_notable, &found);
+    if (found.json != NULL) {
+        cli_json_close(&j);
+        cli_json_u64(&j, "extractions", found.counts[0]);
+        cli_json_u64(&j, "second_devices", found.counts[1]);
+        cli_json_end(&j);
+    }
     if (e != MS_OK)
         return kms_fail(e, where);
-    printf("%zu extraction%s, %zu device%s added to a user who already had one\n", counts[0],
-           counts[0] == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s");
+    if (found.json == NULL)
+        printf("%zu extraction%s, %zu device%s added to a user who already had one\n",
+               found.counts[0], found.counts[0] == 1 ? "" : "s", found.counts[1],
+               found.counts[1] == 1 ? "" : "s");
     return MS_OK;
 }
 
 ms_err cli_kms_audit_checkpoint(const struct cli_args *args)
 {
     static const char *const none[] = {NULL};
-    return simple_request(args, "checkpoint", none, 0);
+    ms_agent_msg ans;
+    char cp[MS_KMS_CHECKPOINT_MAX];
+    ms_err e = simple_request(args, "checkpoint", none, 0, &ans);
+    if (e == MS_OK && want_json(args))
+        print_json(&ans, (const char *)NULL);
+    else if (e == MS_OK)
+        fputs(field_str(&ans, "checkpoint", cp, sizeof cp), stdout);
+    ms_agent_msg_free(&ans);
+    return e;
 }
 
 ms_err cli_kms_audit_syslog(const struct cli_args *args)
 {
     static const char *const opts[] = {"--copy"};
-    return simple_request(args, "audit_syslog", opts, 1);
+    ms_agent_msg ans;
+    char copy[8];
+    ms_err e = simple_request(args, "audit_syslog", opts, 1, &ans);
+    if (e == MS_OK && want_json(args))
+        print_json(&ans, (const char *)NULL);
+    else if (e == MS_OK)
+        printf("Audit log copy to syslog: %s\n", field_str(&ans, "copy", copy, sizeof copy));
+    ms_agent_msg_free(&ans);
+    return e;
 }
 
 ms_err cli_kms_rollover(const struct cli_args *args)
@@ -2325,20 +1938,22 @@ ms_err cli_kms_rollover(const struct cli_args *args)
             return e;
         field = "passphrase";
     }
-    struct msg req, ans;
-    if (!msg_init(&req) || !msg_init(&ans)) {
-        msg_free(&req);
+    ms_agent_msg req, ans;
+    if ((e = request_init(&req, &ans, "rollover")) != MS_OK) {
         ms_wipe(secret, sizeof secret);
-        return cli_fail(MS_ERR_NOMEM, "request");
+        return e;
     }
-    msg_adds(&req, "verb", "rollover");
-    msg_adds(&req, "from_period", cli_get(args, "--from-period"));
+    ms_agent_msg_adds(&req, "from_period", cli_get(args, "--from-period"));
     if (field != NULL)
-        msg_add(&req, field, secret, len);
+        ms_agent_msg_add(&req, field, secret, len);
     ms_wipe(secret, sizeof secret);
     e = sign_command(dir, &req, cli_get(args, "--key"));
     if (e == MS_OK)
         e = agent_call(dir, &req, &ans);
+    uint64_t p = field_u64(&ans, "period");
+    if (e == MS_OK && !want_json(args))
+        printf("New master keys from key period %llu; certificate-%llu.xml written\n",
+               (unsigned long long)p, (unsigned long long)p);
     if (e == MS_OK && share_dir != NULL) {
         ms_kms_handout *h = calloc(1, sizeof *h);
         if (h == NULL)
@@ -2346,7 +1961,8 @@ ms_err cli_kms_rollover(const struct cli_args *args)
         size_t n = 0;
         const uint8_t *v;
         while (h != NULL && h->n_shares < MS_KMS_MAX_SHARES &&
-               (v = msg_get(&ans, "data", h->n_shares, &n)) != NULL && n <= MS_KMS_SHARE_MAX) {
+               (v = ms_agent_msg_get(&ans, "share", h->n_shares, &n)) != NULL &&
+               n <= MS_KMS_SHARE_MAX) {
             memcpy(h->share[h->n_shares], v, n);
             h->share_len[h->n_shares++] = n;
         }
@@ -2354,12 +1970,17 @@ ms_err cli_kms_rollover(const struct cli_args *args)
             /* the old shares no longer open the new seal: new names */
             char sub[PATH_MAX];
             snprintf(sub, sizeof sub, "%s", share_dir);
-            e = write_handout(h, sub);
+            e = write_handout(h, sub, !want_json(args));
             free(h);
         }
     }
-    msg_free(&req);
-    msg_free(&ans);
+    if (e == MS_OK && want_json(args)) {
+        char cert[64];
+        snprintf(cert, sizeof cert, "certificate-%llu.xml", (unsigned long long)p);
+        print_json(&ans, "certificate", cert, share_dir != NULL ? "share_dir" : (const char *)NULL,
+                   share_dir, (const char *)NULL);
+    }
+    request_free(&req, &ans);
     return e;
 }
 
@@ -2372,7 +1993,7 @@ ms_err cli_kms_cert(const struct cli_args *args)
         return kms_fail(e, dir);
     uint64_t p = 0;
     const char *ps = cli_get(args, "--period");
-    e = resolve_period(k, ps ? ps : "current", &p);
+    e = ms_agent_period(k, ps ? ps : "current", &p);
     char *xml = malloc(XML_MAX);
     size_t len = 0;
     if (e == MS_OK && xml == NULL)

@@ -1001,6 +1001,15 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
     return MS_OK;
 }
 
+/* The seal layer's reason for a refusal, kept on the handle (ms_kms_detail) so that the
+ * agent can pass it on: which of wrong, corrupted, duplicated or another KMS's share. */
+static ms_err keep_seal_detail(ms_kms *k, ms_err e)
+{
+    if (e != MS_OK && k->detail[0] == '\0')
+        ms_detail_set(k->detail, sizeof k->detail, "%s", ms_seal_detail());
+    return e;
+}
+
 ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
 {
     if (k == NULL || pass == NULL)
@@ -1014,7 +1023,7 @@ ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
     ms_kms_secrets *s = NULL;
     e = ms_unseal_passphrase(k->u, &s, pass, len);
     if (e != MS_OK)
-        return e;
+        return keep_seal_detail(k, e);
     return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
 }
 
@@ -1031,7 +1040,7 @@ ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
     ms_kms_secrets *s = NULL;
     e = ms_unseal_pkcs11(k->u, &s, pin, len);
     if (e != MS_OK)
-        return e;
+        return keep_seal_detail(k, e);
     return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
 }
 
@@ -1053,7 +1062,7 @@ ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len, unsigned
         return e;
     ms_kms_secrets *s = NULL;
     unsigned h = 0, n = 0;
-    e = ms_unseal_share(k->u, &s, share, len);
+    e = keep_seal_detail(k, ms_unseal_share(k->u, &s, share, len));
     ms_unseal_progress(k->u, &h, &n);
     if (e == MS_OK && s != NULL) {
         e = unsealed(k, s);
