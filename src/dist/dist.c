@@ -27,6 +27,7 @@
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
 #include "net/replay.h"
+#include "util/detail.h"
 
 #define INDEX_MAX ((size_t)256 << 20) /* far above any real community's index */
 #define DEVICE_MAX MS_ANNEXD_DEVICE_ID_MAX
@@ -934,4 +935,84 @@ bool ms_dist_health(void *ctx, const char **status_text)
     if (status_text != NULL)
         *status_text = ok ? "ok" : "no export";
     return ok;
+}
+
+/* ---- the HTTPS server (include/mikeysakke/dist.h) --------------------------------------- */
+
+struct ms_dist_server {
+    ms_dist *d;
+    ms_http_server *http;
+};
+
+ms_err ms_dist_server_start(ms_dist_server **out, const ms_dist_server_config *cfg)
+{
+    if (out == NULL || cfg == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    char *detail = cfg->detail;
+    size_t cap = cfg->detail_cap;
+    if (detail != NULL && cap > 0)
+        detail[0] = '\0';
+    if (cfg->dir == NULL)
+        return ms_detail_fail(MS_ERR_ARG, detail, cap, "the export folder is needed");
+    if (cfg->cert_file == NULL || cfg->key_file == NULL)
+        return ms_detail_fail(MS_ERR_ARG, detail, cap,
+                              "a TLS certificate and key are needed (TLS only)");
+    ms_dist_server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return MS_ERR_NOMEM;
+    ms_err e = ms_dist_open(&s->d, cfg->dir, cfg->log, cfg->log_ctx, detail, cap);
+    if (e != MS_OK) {
+        if (detail != NULL && cap > 0 && detail[0] == '\0')
+            ms_detail_set(detail, cap, "%s", cfg->dir);
+        free(s);
+        return e;
+    }
+    ms_http_config hc;
+    memset(&hc, 0, sizeof hc);
+    hc.bind_addr = cfg->bind_addr;
+    hc.port = cfg->port;
+    hc.cert_file = cfg->cert_file;
+    hc.key_file = cfg->key_file;
+    hc.rate_per_sec = cfg->rate_per_sec;
+    hc.rate_burst = cfg->rate_burst;
+    hc.threads = cfg->threads;
+    hc.max_connections = cfg->max_connections;
+    hc.max_per_ip = cfg->max_per_client;
+    hc.timeout_sec = cfg->timeout_sec;
+    hc.name = "mikeysakke_dist";
+    hc.detail = detail;
+    hc.detail_cap = cap;
+    e = ms_http_start(&s->http, &hc, ms_dist_handle, ms_dist_metrics, ms_dist_health, s->d);
+    if (e != MS_OK) {
+        if (detail != NULL && cap > 0 && detail[0] == '\0')
+            ms_detail_set(detail, cap, "the server cannot start");
+        ms_dist_close(s->d);
+        free(s);
+        return e;
+    }
+    *out = s;
+    return MS_OK;
+}
+
+uint16_t ms_dist_server_port(const ms_dist_server *s)
+{
+    return s != NULL && s->http != NULL ? ms_http_port(s->http) : 0;
+}
+
+void ms_dist_server_stop(ms_dist_server *s)
+{
+    if (s == NULL)
+        return;
+    ms_http_stop(s->http); /* waits for running handlers */
+    ms_dist_close(s->d);
+    free(s);
+}
+
+ms_err ms_dist_limits_parse(const char *max_connections, const char *max_per_client,
+                            const char *timeout, unsigned *conns, unsigned *per_client,
+                            unsigned *timeout_sec, char *detail, size_t detail_cap)
+{
+    return ms_http_limits_parse(max_connections, max_per_client, timeout, conns, per_client,
+                                timeout_sec, detail, detail_cap);
 }
