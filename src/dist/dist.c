@@ -95,18 +95,6 @@ static void logf_(ms_dist *d, const char *fmt, ...)
     d->log(d->log_ctx, line);
 }
 
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
-
 static bool sha256(uint8_t out[32], const void *in, size_t len)
 {
     unsigned int n = 0;
@@ -286,7 +274,7 @@ static ms_err parse_index(ms_dist *d, struct snap *s, char *detail, size_t cap)
     }
     s->n = kept;
     if (listed > 0 && s->n == 0) {
-        set_detail(detail, cap, "index.txt: none of its %zu lines is usable", listed);
+        ms_detail_set(detail, cap, "index.txt: none of its %zu lines is usable", listed);
         return MS_ERR_CONFIG;
     }
     return MS_OK;
@@ -298,14 +286,14 @@ static ms_err load_certificate(ms_dist *d, struct snap *s, char *detail, size_t 
     size_t len = 0;
     ms_err e = read_file(d->cert_path, MS_KMSIF_MAX_XML, &xml, &len, NULL);
     if (e != MS_OK) {
-        set_detail(detail, cap, "certificate.xml: cannot be read (%s)", ms_errname(e));
+        ms_detail_set(detail, cap, "certificate.xml: cannot be read (%s)", ms_errname(e));
         return MS_ERR_CONFIG;
     }
     char why[160] = "";
     e = ms_kmsif_certificate_parse(&s->cert, xml, len, why, sizeof why);
     free(xml);
     if (e != MS_OK) {
-        set_detail(detail, cap, "certificate.xml: %s", why);
+        ms_detail_set(detail, cap, "certificate.xml: %s", why);
         return MS_ERR_CONFIG;
     }
     s->ids.scheme = s->cert.user_id_format;
@@ -314,7 +302,7 @@ static ms_err load_certificate(ms_dist *d, struct snap *s, char *detail, size_t 
     s->ids.period_offset = s->cert.period_offset;
     uint64_t p = 0;
     if (ms_key_period(&s->ids, &p, s->cert.period_offset) != MS_OK) {
-        set_detail(detail, cap, "certificate.xml: unsupported key period scheme");
+        ms_detail_set(detail, cap, "certificate.xml: unsupported key period scheme");
         return MS_ERR_CONFIG;
     }
     /* Re-written from what was parsed, so only checked content is ever served. */
@@ -382,10 +370,10 @@ static ms_err reload_locked(ms_dist *d, bool *reloaded, char *detail, size_t cap
         return MS_OK;
     }
     if (e != MS_OK) {
-        set_detail(detail, cap, "index.txt: cannot be read (%s)", ms_errname(e));
+        ms_detail_set(detail, cap, "index.txt: cannot be read (%s)", ms_errname(e));
         e = e == MS_ERR_NOMEM ? e : MS_ERR_CONFIG;
     } else if (strlen(s->text) != len) {
-        set_detail(detail, cap, "index.txt: contains a NUL octet");
+        ms_detail_set(detail, cap, "index.txt: contains a NUL octet");
         e = MS_ERR_CONFIG;
     } else if ((e = parse_index(d, s, detail, cap)) == MS_OK) {
         e = load_certificate(d, s, detail, cap);
@@ -447,7 +435,7 @@ ms_err ms_dist_open(ms_dist **out, const char *dir, ms_dist_log_fn log, void *lo
     *out = NULL;
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_detail(detail, cap, "%s: not a folder", dir);
+        ms_detail_set(detail, cap, "%s: not a folder", dir);
         return MS_ERR_IO;
     }
     ms_dist *d = calloc(1, sizeof *d);
