@@ -1,5 +1,6 @@
-# mikeysakke top-level driver. Every target installs what is missing first (make deps),
-# so `make demo` and `make test` work on a fresh Debian 12 machine as root.
+# mikeysakke top-level driver. Every target installs what is missing first (make deps;
+# `make build` only what compiling needs), so `make demo` and `make test` work on a fresh
+# Debian 12 machine as root, and need no root once the packages are there.
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD   ?= build
 ASAN    ?= build-asan
@@ -8,24 +9,27 @@ FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 PREFIX  ?= /usr/local
 
-.PHONY: all deps build test test-release test-asan ctcheck fuzz bench bench-wolfssl demo install clean
+.PHONY: all deps deps-build build test test-release test-asan ctcheck fuzz bench bench-wolfssl demo install clean
 
 all: build
 
 deps:
 	@sh scripts/deps.sh
 
-$(BUILD)/CMakeCache.txt: | deps
+deps-build:
+	@sh scripts/deps.sh --build
+
+$(BUILD)/CMakeCache.txt: | deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-build: deps $(BUILD)/CMakeCache.txt
+build: deps-build $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The whole suite: release build, then ASan+UBSan build, then the constant-time check,
 # then a bounded fuzzing run.
 test: test-release test-asan ctcheck fuzz
 
-test-release: build
+test-release: deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: deps
@@ -64,7 +68,7 @@ fuzz: deps
 # per second of kms serve and dist serve over keep-alive TLS on loopback (wrk), then
 # (without --json) the comparison with wolfSSL where it is installed. --json and
 # --quick in BENCH_ARGS apply to the first two; SERVE_BENCH_ARGS adds e.g. --seconds 30.
-bench: build
+bench: deps build
 	$(BUILD)/bench/ms_bench $(BENCH_ARGS)
 	bash bench/serve_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(SERVE_BENCH_ARGS) $(BUILD)/mikeysakke
 	bash bench/call_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(BUILD)/mikeysakke
@@ -76,7 +80,7 @@ bench: build
 # Our ECCSI and SAKKE against wolfSSL's, same run, side by side (skipped with a message
 # when wolfSSL or its ECCSI/SAKKE are missing; wolfSSL is never linked into anything
 # else). WOLFSSL_COMPARE_ARGS: --rounds N (default 5), --markdown.
-bench-wolfssl: build
+bench-wolfssl: deps build
 	bash bench/wolfssl_compare.sh $(WOLFSSL_COMPARE_ARGS) $(BUILD)/bench/ms_bench
 
 demo: build

@@ -1,6 +1,6 @@
 /*
  * `mikeysakke dist serve DIR`: the secret-free distribution server for an offline KMS's
- * export folder (src/dist/dist.h), over HTTPS (src/net/http.h). Options override the
+ * export folder over HTTPS (mikeysakke/dist.h). Options override the
  * [dist] section of --config. SIGTERM or SIGINT stops it (exit 0).
  */
 #include <errno.h>
@@ -12,8 +12,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "dist/dist.h"
-#include "net/http.h"
+#include "mikeysakke/dist.h"
 
 ms_err cli_dist_serve(const struct cli_args *args);
 
@@ -80,8 +79,7 @@ ms_err cli_dist_serve(const struct cli_args *args)
     const char *timeout_s = PICK("--timeout", "timeout");
 #undef PICK
     double port = 8443, rate = 20, burst = 40, threads = 2;
-    ms_dist *d = NULL;
-    ms_http_server *srv = NULL;
+    ms_dist_server *srv = NULL;
     if (dir == NULL) {
         e = cli_fail(MS_ERR_USAGE, "dist serve: the export folder is needed (DIR or --dir)");
         goto out;
@@ -96,18 +94,13 @@ ms_err cli_dist_serve(const struct cli_args *args)
         (threads_s != NULL && (e = number("--threads", threads_s, 1, 256, &threads)) != MS_OK))
         goto out;
     unsigned conns = 0, per_client = 0, timeout = 0;
-    if ((e = ms_http_limits_parse(conns_s, per_client_s, timeout_s, &conns, &per_client,
+    if ((e = ms_dist_limits_parse(conns_s, per_client_s, timeout_s, &conns, &per_client,
                                   &timeout, detail, sizeof detail)) != MS_OK) {
         e = cli_fail(e, "dist serve: %s", detail);
         goto out;
     }
     if (listen == NULL)
         listen = "127.0.0.1";
-
-    if ((e = ms_dist_open(&d, dir, log_line, NULL, detail, sizeof detail)) != MS_OK) {
-        e = cli_fail(e, "dist serve: %s", detail[0] ? detail : dir);
-        goto out;
-    }
 
     /* Block the stop signals in every thread (the server's inherit the mask), then wait
      * for one here. */
@@ -117,38 +110,36 @@ ms_err cli_dist_serve(const struct cli_args *args)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-    ms_http_config hc;
-    memset(&hc, 0, sizeof hc);
-    hc.bind_addr = listen;
-    hc.port = (uint16_t)port;
-    hc.cert_file = cert;
-    hc.key_file = key;
-    hc.rate_per_sec = rate;
-    hc.rate_burst = burst;
-    hc.threads = (unsigned)threads;
-    hc.max_connections = conns;
-    hc.max_per_ip = per_client;
-    hc.timeout_sec = timeout;
-    hc.name = "mikeysakke_dist";
-    detail[0] = '\0';
-    hc.detail = detail;
-    hc.detail_cap = sizeof detail;
-    if ((e = ms_http_start(&srv, &hc, ms_dist_handle, ms_dist_metrics, ms_dist_health, d)) !=
-        MS_OK) {
-        e = cli_fail(e, "dist serve: %s", detail[0] ? detail : "the server cannot start");
+    ms_dist_server_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.dir = dir;
+    sc.bind_addr = listen;
+    sc.port = (uint16_t)port;
+    sc.cert_file = cert;
+    sc.key_file = key;
+    sc.rate_per_sec = rate;
+    sc.rate_burst = burst;
+    sc.threads = (unsigned)threads;
+    sc.max_connections = conns;
+    sc.max_per_client = per_client;
+    sc.timeout_sec = timeout;
+    sc.log = log_line;
+    sc.detail = detail;
+    sc.detail_cap = sizeof detail;
+    if ((e = ms_dist_server_start(&srv, &sc)) != MS_OK) {
+        e = cli_fail(e, "dist serve: %s", detail);
         goto out;
     }
     int v6 = strchr(listen, ':') != NULL;
     fprintf(stderr, "listening on https://%s%s%s:%u\n", v6 ? "[" : "", listen, v6 ? "]" : "",
-            (unsigned)ms_http_port(srv));
+            (unsigned)ms_dist_server_port(srv));
     fflush(stderr);
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
         ;
     fprintf(stderr, "dist serve: stopping (signal %d)\n", sig);
 out:
-    ms_http_stop(srv);
-    ms_dist_close(d);
+    ms_dist_server_stop(srv);
     cli_config_free(cfg);
     return e;
 }

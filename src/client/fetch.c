@@ -28,9 +28,9 @@
 #include <openssl/rand.h>
 
 #include "crypto/secmem.h"
+#include "kmsif/annexd.h"
 #include "kmsif/xml_internal.h"
 
-#define API_ROOT "/keymanagement/identity/v1"
 #define URL_MAX 2048
 #define REQ_MAX 8192
 #define ERRTEXT_MAX 200
@@ -49,7 +49,7 @@ typedef struct fetch_ctx {
     ms_fetch_report *rep;
     CURL *curl;
     struct curl_slist *headers;
-    char base[URL_MAX];     /* https://host[:port]/keymanagement/identity/v1 */
+    char base[URL_MAX];     /* https://host[:port], MS_ANNEXD_ROOT comes with each path */
     uint64_t now;           /* NTP seconds, for periods and the import */
     uint64_t last_time;     /* microseconds since 1900 of the last KmsRequest Time */
     unsigned max_attempts, backoff_ms, max_wait_ms;
@@ -92,28 +92,6 @@ static void sanitize(char *out, size_t cap, const char *in, size_t len)
         o--;
     if (cap > 0)
         out[o] = '\0';
-}
-
-/* The unreserved characters of RFC 3986 stay, everything else is %XX. */
-static bool pct_encode(char *out, size_t cap, const char *in)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p != '\0'; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            if (o + 1 >= cap)
-                return false;
-            out[o++] = (char)*p;
-        } else {
-            if (o + 3 >= cap)
-                return false;
-            out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
-        }
-    }
-    out[o] = '\0';
-    return true;
 }
 
 /* ---- the KmsRequest ---------------------------------------------------------------- */
@@ -325,12 +303,14 @@ static unsigned backoff_wait(const fetch_ctx *c, unsigned n)
     return (unsigned)(d - half + (half > 0 ? r % (half + 1) : 0));
 }
 
-/* POSTs a KmsRequest to base + path, with retries. Returns MS_OK with a->status 2xx or
- * 404 (the caller decides what 404 means), else the error with detail. */
-static ms_err post(fetch_ctx *c, const char *path, const char *what, answer *a,
+/* POSTs a KmsRequest to base + the resource's path, with retries. Returns MS_OK with
+ * a->status 2xx or 404 (the caller decides what 404 means), else the error with detail. */
+static ms_err post(fetch_ctx *c, const ms_annexd_path *resource, const char *what, answer *a,
                    char *detail, size_t cap)
 {
-    char url[URL_MAX];
+    char url[URL_MAX], path[MS_ANNEXD_PATH_MAX], bad[160];
+    if (ms_annexd_path_build(resource, path, sizeof path, bad, sizeof bad) != MS_OK)
+        return ks_fail(MS_ERR_ARG, detail, cap, "%s: %s", what, bad);
     int un = snprintf(url, sizeof url, "%s%s", c->base, path);
     if (un < 0 || (size_t)un >= sizeof url)
         return ks_fail(MS_ERR_ARG, detail, cap, "%s: URL too long", what);
@@ -468,19 +448,9 @@ static ms_err ctx_init(fetch_ctx *c, ms_keystore *ks, const ms_fetch_options *o,
 
     if (o->url == NULL || o->cacert == NULL)
         return ks_fail(MS_ERR_ARG, detail, cap, "the server URL and the CA file are required");
-    if (strncasecmp(o->url, "https://", 8) != 0)
-        return ks_fail(MS_ERR_ARG, detail, cap, "URL %.200s: only https:// is allowed", o->url);
-    size_t ul = strlen(o->url);
-    while (ul > 8 && o->url[ul - 1] == '/')
-        ul--;
-    size_t rl = strlen(API_ROOT);
-    bool has_root = ul >= rl && strncmp(o->url + ul - rl, API_ROOT, rl) == 0;
-    if (ul + rl + 1 > sizeof c->base || ul <= 8)
-        return ks_fail(MS_ERR_ARG, detail, cap, "URL %.200s: malformed", o->url);
-    for (size_t i = 0; i < ul; i++)
-        if ((unsigned char)o->url[i] <= 0x20 || (unsigned char)o->url[i] >= 0x7f)
-            return ks_fail(MS_ERR_ARG, detail, cap, "URL: spaces or control characters");
-    snprintf(c->base, sizeof c->base, "%.*s%s", (int)ul, o->url, has_root ? "" : API_ROOT);
+    ms_err uerr = ms_annexd_base_url(o->url, c->base, sizeof c->base, detail, cap);
+    if (uerr != MS_OK)
+        return uerr;
 
     ms_err err = readable("CA file", o->cacert, detail, cap);
     if (err == MS_OK && o->client_cert != NULL)
@@ -644,7 +614,8 @@ static ms_err do_init(fetch_ctx *c, char *detail, size_t cap)
 {
     answer a;
     memset(&a, 0, sizeof a);
-    ms_err err = post(c, "/init", "KMS Initialize", &a, detail, cap);
+    ms_err err = post(c, &(ms_annexd_path){.resource = MS_ANNEXD_INIT}, "KMS Initialize", &a,
+                      detail, cap);
     if (err != MS_OK || a.status == 404) {
         answer_free(&a);
         return err; /* 404: not offered (a distribution server may not); unchecked */
@@ -705,10 +676,9 @@ static ms_err do_keyprov(fetch_ctx *c, uint64_t period, bool current, char *deta
         return ks_fail(MS_ERR_PERIOD, detail, cap, "%s: key period %llu does not exist", what,
                        (unsigned long long)period);
     uint64_t t = current ? c->now : start;
-    char user[3 * MS_KEYSTORE_URI_MAX + 1], path[3 * MS_KEYSTORE_URI_MAX + 64];
-    if (!pct_encode(user, sizeof user, c->ks->dev.user_uri))
-        return ks_fail(MS_ERR_ARG, detail, cap, "%s: user URI too long", what);
-    snprintf(path, sizeof path, "/keyprov/%s/%016llX", user, (unsigned long long)(t << 32));
+    ms_annexd_path ap = {.resource = MS_ANNEXD_KEYPROV, .has_user = true, .has_time = true,
+                         .time = t};
+    snprintf(ap.user, sizeof ap.user, "%s", c->ks->dev.user_uri);
 
     ms_fetch_period *rp = report_period(c->rep, period);
     if (rp != NULL) {
@@ -717,7 +687,7 @@ static ms_err do_keyprov(fetch_ctx *c, uint64_t period, bool current, char *deta
     }
     answer a;
     memset(&a, 0, sizeof a);
-    ms_err err = post(c, path, what, &a, detail, cap);
+    ms_err err = post(c, &ap, what, &a, detail, cap);
     if (err != MS_OK) {
         answer_free(&a);
         return err;
@@ -792,7 +762,8 @@ static ms_err do_certcache(fetch_ctx *c, char *detail, size_t cap)
 {
     answer a;
     memset(&a, 0, sizeof a);
-    ms_err err = post(c, "/certcache", "CertCache", &a, detail, cap);
+    ms_err err = post(c, &(ms_annexd_path){.resource = MS_ANNEXD_CERTCACHE}, "CertCache", &a,
+                      detail, cap);
     if (err != MS_OK || a.status == 404) {
         answer_free(&a);
         return err;

@@ -23,14 +23,14 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "kmsif/annexd.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
 #include "net/replay.h"
+#include "util/detail.h"
 
-#define API_ROOT "/keymanagement/identity/v1/"
 #define INDEX_MAX ((size_t)256 << 20) /* far above any real community's index */
-#define DEVICE_MAX 64
-#define FILE_NAME_MAX 159
+#define DEVICE_MAX MS_ANNEXD_DEVICE_ID_MAX
 #define N_STATUS 8 /* refusal statuses counted for /metrics */
 
 struct entry {
@@ -95,104 +95,10 @@ static void logf_(ms_dist *d, const char *fmt, ...)
     d->log(d->log_ctx, line);
 }
 
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_detail(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Exactly 2*len hex digits (public values: branches on the digits). */
-static bool hex_to(uint8_t *out, const char *s, size_t len)
-{
-    if (strlen(s) != 2 * len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
 static bool sha256(uint8_t out[32], const void *in, size_t len)
 {
     unsigned int n = 0;
     return EVP_Digest(in, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
-}
-
-static bool device_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > DEVICE_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == ':' || c == '@'))
-            return false;
-    }
-    return true;
-}
-
-/* A plain file name inside the folder: no path, no hidden file, no "..". */
-static bool file_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 5 || n > FILE_NAME_MAX || s[0] == '.' || strcmp(s + n - 4, ".xml") != 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-static bool uri_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > MS_KMSIF_URI_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
-            return false;
-    return true;
-}
-
-static bool decimal_u64(const char *s, uint64_t *v)
-{
-    uint64_t x = 0;
-    if (*s == '\0' || strlen(s) > 20)
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        unsigned dgt = (unsigned)(*s - '0');
-        if (x > (UINT64_MAX - dgt) / 10)
-            return false;
-        x = x * 10 + dgt;
-    }
-    *v = x;
-    return true;
 }
 
 /* Reads a whole regular file of at most max octets, NUL-terminated; fid (may be NULL)
@@ -329,54 +235,19 @@ static ms_err parse_index(ms_dist *d, struct snap *s, char *detail, size_t cap)
         if (line[0] == '#' || line[0] == '\0')
             continue;
         listed++;
-        bool printable = true;
-        for (const char *c = line; *c; c++)
-            printable = printable && *c >= 0x20 && *c < 0x7f;
-        if (!printable) {
-            skip_line(d, s, lineno, "not printable ASCII (a URI must be percent-encoded)",
-                      NULL);
-            continue;
-        }
-        char *f[7];
-        size_t nf = 0;
-        for (char *q = line; nf < 7;) {
-            f[nf++] = q;
-            char *sp = strchr(q, ' ');
-            if (sp == NULL)
-                break;
-            *sp = '\0';
-            q = sp + 1;
-        }
-        if (nf != 6) {
-            skip_line(d, s, lineno,
-                      nf < 6 ? "fewer than 6 fields (device user file sha256 period "
-                               "token-sha256)"
-                             : "more than 6 fields (device user file sha256 period "
-                               "token-sha256)",
-                      NULL);
-            continue;
-        }
         struct entry *e = &s->e[s->n];
-        const char *why = NULL;
-        if (!device_ok(f[0]))
-            why = "bad device ID";
-        else if (!uri_ok(f[1]))
-            why = "bad user URI";
-        else if (!file_name_ok(f[2]))
-            why = "bad package file name";
-        else if (!hex_to(e->sha, f[3], 32))
-            why = "bad package SHA-256";
-        else if (!decimal_u64(f[4], &e->period))
-            why = "bad key period";
-        else if (!hex_to(e->token, f[5], 32))
-            why = "bad token SHA-256";
-        if (why != NULL) {
-            skip_line(d, s, lineno, why, device_ok(f[0]) ? f[0] : NULL);
+        ms_annexd_index_entry ie;
+        char why[160];
+        if (ms_annexd_index_line_parse(line, &ie, why, sizeof why) != MS_OK) {
+            skip_line(d, s, lineno, why, ie.device);
             continue;
         }
-        e->device = f[0];
-        e->user = f[1];
-        e->file = f[2];
+        e->device = ie.device;
+        e->user = ie.user;
+        e->file = ie.file;
+        memcpy(e->sha, ie.package_sha256, 32);
+        e->period = ie.period;
+        memcpy(e->token, ie.token_sha256, 32);
         e->lineno = lineno;
         s->n++;
     }
@@ -403,7 +274,7 @@ static ms_err parse_index(ms_dist *d, struct snap *s, char *detail, size_t cap)
     }
     s->n = kept;
     if (listed > 0 && s->n == 0) {
-        set_detail(detail, cap, "index.txt: none of its %zu lines is usable", listed);
+        ms_detail_set(detail, cap, "index.txt: none of its %zu lines is usable", listed);
         return MS_ERR_CONFIG;
     }
     return MS_OK;
@@ -415,14 +286,14 @@ static ms_err load_certificate(ms_dist *d, struct snap *s, char *detail, size_t 
     size_t len = 0;
     ms_err e = read_file(d->cert_path, MS_KMSIF_MAX_XML, &xml, &len, NULL);
     if (e != MS_OK) {
-        set_detail(detail, cap, "certificate.xml: cannot be read (%s)", ms_errname(e));
+        ms_detail_set(detail, cap, "certificate.xml: cannot be read (%s)", ms_errname(e));
         return MS_ERR_CONFIG;
     }
     char why[160] = "";
     e = ms_kmsif_certificate_parse(&s->cert, xml, len, why, sizeof why);
     free(xml);
     if (e != MS_OK) {
-        set_detail(detail, cap, "certificate.xml: %s", why);
+        ms_detail_set(detail, cap, "certificate.xml: %s", why);
         return MS_ERR_CONFIG;
     }
     s->ids.scheme = s->cert.user_id_format;
@@ -431,7 +302,7 @@ static ms_err load_certificate(ms_dist *d, struct snap *s, char *detail, size_t 
     s->ids.period_offset = s->cert.period_offset;
     uint64_t p = 0;
     if (ms_key_period(&s->ids, &p, s->cert.period_offset) != MS_OK) {
-        set_detail(detail, cap, "certificate.xml: unsupported key period scheme");
+        ms_detail_set(detail, cap, "certificate.xml: unsupported key period scheme");
         return MS_ERR_CONFIG;
     }
     /* Re-written from what was parsed, so only checked content is ever served. */
@@ -499,10 +370,10 @@ static ms_err reload_locked(ms_dist *d, bool *reloaded, char *detail, size_t cap
         return MS_OK;
     }
     if (e != MS_OK) {
-        set_detail(detail, cap, "index.txt: cannot be read (%s)", ms_errname(e));
+        ms_detail_set(detail, cap, "index.txt: cannot be read (%s)", ms_errname(e));
         e = e == MS_ERR_NOMEM ? e : MS_ERR_CONFIG;
     } else if (strlen(s->text) != len) {
-        set_detail(detail, cap, "index.txt: contains a NUL octet");
+        ms_detail_set(detail, cap, "index.txt: contains a NUL octet");
         e = MS_ERR_CONFIG;
     } else if ((e = parse_index(d, s, detail, cap)) == MS_OK) {
         e = load_certificate(d, s, detail, cap);
@@ -564,7 +435,7 @@ ms_err ms_dist_open(ms_dist **out, const char *dir, ms_dist_log_fn log, void *lo
     *out = NULL;
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_detail(detail, cap, "%s: not a folder", dir);
+        ms_detail_set(detail, cap, "%s: not a folder", dir);
         return MS_ERR_IO;
     }
     ms_dist *d = calloc(1, sizeof *d);
@@ -813,29 +684,6 @@ static bool find_device(const struct snap *s, const char *device, size_t *first,
     return end > lo;
 }
 
-/* Percent-decodes one path segment; refuses bad escapes, NUL and over-long results. */
-static bool pct_decode(char *out, size_t cap, const char *in, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return false;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return false;
-            c = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return false;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return true;
-}
-
 /* Reads the package and checks it is the one the index names. */
 static ms_err package_body(const ms_dist *d, const struct entry *e, char **out, size_t *len)
 {
@@ -855,8 +703,6 @@ static ms_err package_body(const ms_dist *d, const struct entry *e, char **out, 
     return MS_OK;
 }
 
-enum route { R_INIT, R_KEYPROV, R_CERTCACHE };
-
 /* Whether period is the current key period by this server's clock, or the next. */
 static bool current_or_next(ms_dist *d, const struct snap *s, uint64_t period)
 {
@@ -866,67 +712,8 @@ static bool current_or_next(ms_dist *d, const struct snap *s, uint64_t period)
     return period == cur || period == cur + 1;
 }
 
-struct target {
-    enum route r;
-    bool have_user, have_time;
-    char user[MS_KMSIF_URI_MAX + 1];
-    uint64_t time; /* NTP seconds of the URL's time */
-};
-
-/* 0: routed; 404: no such resource; 400: a malformed user, time or cache number. */
-static int parse_target(const char *path, struct target *t)
-{
-    memset(t, 0, sizeof *t);
-    size_t rootlen = strlen(API_ROOT);
-    if (strncmp(path, API_ROOT, rootlen) != 0)
-        return 404;
-    const char *rest = path + rootlen;
-    if (strcmp(rest, "init") == 0) {
-        t->r = R_INIT;
-        return 0;
-    }
-    if (strncmp(rest, "certcache", 9) == 0 && (rest[9] == '\0' || rest[9] == '/')) {
-        /* "/<n>": the client's latest cache number; we always send our one certificate */
-        uint64_t n = 0;
-        t->r = R_CERTCACHE;
-        return rest[9] == '\0' || decimal_u64(rest + 10, &n) ? 0 : 400;
-    }
-    if (strncmp(rest, "keyprov", 7) != 0 || (rest[7] != '\0' && rest[7] != '/'))
-        return 404;
-    t->r = R_KEYPROV;
-    if (rest[7] == '\0')
-        return 0;
-    const char *seg = rest + 8;
-    const char *slash = strchr(seg, '/');
-    size_t ulen = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
-    if (ulen == 0 || !pct_decode(t->user, sizeof t->user, seg, ulen) || !uri_ok(t->user))
-        return 400;
-    t->have_user = true;
-    if (slash == NULL)
-        return 0;
-    uint8_t raw[8];
-    if (!hex_to(raw, slash + 1, 8))
-        return 400;
-    uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = v << 8 | raw[i];
-    t->time = v >> 32; /* NTP 32.32: seconds in the high half */
-    t->have_time = true;
-    return 0;
-}
-
-/* ClientReqUrl is "the URI POSTed to": it must end with the path we were called on. */
-static bool names_resource(const char *url, const char *path)
-{
-    size_t n = strlen(url), m = strlen(path);
-    const char *q = strchr(url, '?');
-    if (q != NULL)
-        n = (size_t)(q - url);
-    return n >= m && memcmp(url + n - m, path, m) == 0;
-}
-
 static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
-                  const struct target *t, ms_http_response *resp)
+                  const ms_annexd_path *t, ms_http_response *resp)
 {
     struct snap *s = *sp;
     const char *path = req->path;
@@ -947,10 +734,10 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
     memcpy(device, req->bearer, dlen);
     device[dlen] = '\0';
     size_t first = 0, count = 0;
-    bool known = device_ok(device) && find_device(s, device, &first, &count);
+    bool known = ms_annexd_device_id_ok(device) && find_device(s, device, &first, &count);
     uint64_t period = 0;
-    if (t->r == R_KEYPROV) {
-        uint64_t secs = t->have_time ? t->time : d->now(d->now_ctx);
+    if (t->resource == MS_ANNEXD_KEYPROV) {
+        uint64_t secs = t->has_time ? t->time : d->now(d->now_ctx);
         if (ms_key_period(&s->ids, &period, secs) != MS_OK) {
             refuse(d, s, resp, 400, MS_ERR_PERIOD, NULL, NULL, "time before the first key period");
             return;
@@ -961,7 +748,7 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
     static const uint8_t no_token[32];
     const struct entry *e = known ? &s->e[first + count - 1] : NULL, *want = NULL;
     for (size_t i = first; known && i < first + count; i++)
-        if (t->r == R_KEYPROV && s->e[i].period == period)
+        if (t->resource == MS_ANNEXD_KEYPROV && s->e[i].period == period)
             want = e = &s->e[i];
     uint8_t th[32];
     bool hashed = sha256(th, dot + 1, 64);
@@ -986,12 +773,12 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
     } else if (strcmp(rq->kms_uri, s->cert.kms_uri) != 0) {
         refuse(d, s, resp, 400, MS_ERR_XML, e->user, rq->client_req_url,
                "KmsUri names another KMS");
-    } else if (!names_resource(rq->client_req_url, path)) {
+    } else if (!ms_annexd_url_names_path(rq->client_req_url, path)) {
         refuse(d, s, resp, 400, MS_ERR_XML, e->user, rq->client_req_url,
                "ClientReqUrl is not the resource posted to");
     } else if (strcmp(rq->user_uri, e->user) != 0 ||
                (rq->device_id[0] != '\0' && strcmp(rq->device_id, device) != 0) ||
-               (t->have_user && strcmp(t->user, e->user) != 0)) {
+               (t->has_user && strcmp(t->user, e->user) != 0)) {
         refuse(d, s, resp, 403, MS_ERR_PACKAGE_DEVICE, e->user, rq->client_req_url,
                "a device may only ask for its own user's keys");
     } else if ((err = ms_replay_check(d->replay, device, rq->time, rq->time_us, now)) !=
@@ -1004,9 +791,9 @@ static void serve(ms_dist *d, struct snap **sp, const ms_http_request *req,
                    "request replayed: this device already sent this Time");
         else
             refuse(d, s, resp, 503, err, e->user, rq->client_req_url, "replay cache full");
-    } else if (t->r == R_CERTCACHE) {
+    } else if (t->resource == MS_ANNEXD_CERTCACHE) {
         certcache(d, s, resp, e->user, rq->client_req_url);
-    } else if (t->r == R_INIT) {
+    } else if (t->resource == MS_ANNEXD_INIT) {
         struct buf b = {0};
         response_head(&b, d, s, e->user, rq->client_req_url);
         puts_(&b, "  <KmsMessage>\n    <KmsInit Version=\"1.0.0\">\n");
@@ -1058,9 +845,9 @@ void ms_dist_handle(void *ctx, const ms_http_request *req, ms_http_response *res
     ms_dist *d = ctx;
     (void)ms_dist_check(d, NULL, NULL, 0);
     struct snap *s = snap_get(d);
-    struct target t;
-    int r = parse_target(req->path != NULL ? req->path : "", &t);
-    if (r == 404)
+    ms_annexd_path t;
+    ms_err r = ms_annexd_path_parse(req->path, &t, NULL, 0);
+    if (r != MS_OK && r != MS_ERR_BAD_ENCODING)
         refuse(d, s, resp, 404, MS_ERR_HTTP, NULL, NULL, "no such resource");
     else if (req->method == NULL || strcmp(req->method, "POST") != 0)
         refuse(d, s, resp, 405, MS_ERR_HTTP, NULL, NULL, "only POST is accepted");
@@ -1068,7 +855,7 @@ void ms_dist_handle(void *ctx, const ms_http_request *req, ms_http_response *res
         /* TS 33.180 D.2 carries a KmsRequest as XML, as `kms serve` insists */
         refuse(d, s, resp, 415, MS_ERR_HTTP, NULL, NULL,
                "a KmsRequest is sent as Content-Type: application/xml");
-    else if (r == 400)
+    else if (r == MS_ERR_BAD_ENCODING)
         refuse(d, s, resp, 400, MS_ERR_IDENTITY, NULL, NULL,
                "malformed user or time in the resource path");
     else if (s == NULL)
@@ -1136,4 +923,84 @@ bool ms_dist_health(void *ctx, const char **status_text)
     if (status_text != NULL)
         *status_text = ok ? "ok" : "no export";
     return ok;
+}
+
+/* ---- the HTTPS server (include/mikeysakke/dist.h) --------------------------------------- */
+
+struct ms_dist_server {
+    ms_dist *d;
+    ms_http_server *http;
+};
+
+ms_err ms_dist_server_start(ms_dist_server **out, const ms_dist_server_config *cfg)
+{
+    if (out == NULL || cfg == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    char *detail = cfg->detail;
+    size_t cap = cfg->detail_cap;
+    if (detail != NULL && cap > 0)
+        detail[0] = '\0';
+    if (cfg->dir == NULL)
+        return ms_detail_fail(MS_ERR_ARG, detail, cap, "the export folder is needed");
+    if (cfg->cert_file == NULL || cfg->key_file == NULL)
+        return ms_detail_fail(MS_ERR_ARG, detail, cap,
+                              "a TLS certificate and key are needed (TLS only)");
+    ms_dist_server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return MS_ERR_NOMEM;
+    ms_err e = ms_dist_open(&s->d, cfg->dir, cfg->log, cfg->log_ctx, detail, cap);
+    if (e != MS_OK) {
+        if (detail != NULL && cap > 0 && detail[0] == '\0')
+            ms_detail_set(detail, cap, "%s", cfg->dir);
+        free(s);
+        return e;
+    }
+    ms_http_config hc;
+    memset(&hc, 0, sizeof hc);
+    hc.bind_addr = cfg->bind_addr;
+    hc.port = cfg->port;
+    hc.cert_file = cfg->cert_file;
+    hc.key_file = cfg->key_file;
+    hc.rate_per_sec = cfg->rate_per_sec;
+    hc.rate_burst = cfg->rate_burst;
+    hc.threads = cfg->threads;
+    hc.max_connections = cfg->max_connections;
+    hc.max_per_ip = cfg->max_per_client;
+    hc.timeout_sec = cfg->timeout_sec;
+    hc.name = "mikeysakke_dist";
+    hc.detail = detail;
+    hc.detail_cap = cap;
+    e = ms_http_start(&s->http, &hc, ms_dist_handle, ms_dist_metrics, ms_dist_health, s->d);
+    if (e != MS_OK) {
+        if (detail != NULL && cap > 0 && detail[0] == '\0')
+            ms_detail_set(detail, cap, "the server cannot start");
+        ms_dist_close(s->d);
+        free(s);
+        return e;
+    }
+    *out = s;
+    return MS_OK;
+}
+
+uint16_t ms_dist_server_port(const ms_dist_server *s)
+{
+    return s != NULL && s->http != NULL ? ms_http_port(s->http) : 0;
+}
+
+void ms_dist_server_stop(ms_dist_server *s)
+{
+    if (s == NULL)
+        return;
+    ms_http_stop(s->http); /* waits for running handlers */
+    ms_dist_close(s->d);
+    free(s);
+}
+
+ms_err ms_dist_limits_parse(const char *max_connections, const char *max_per_client,
+                            const char *timeout, unsigned *conns, unsigned *per_client,
+                            unsigned *timeout_sec, char *detail, size_t detail_cap)
+{
+    return ms_http_limits_parse(max_connections, max_per_client, timeout, conns, per_client,
+                                timeout_sec, detail, detail_cap);
 }

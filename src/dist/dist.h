@@ -1,5 +1,6 @@
 /*
- * The distribution server behind `mikeysakke dist serve DIR` (src/dist/dist.c): it serves
+ * The distribution server behind `mikeysakke dist serve DIR` (src/dist/dist.c; its public
+ * face is include/mikeysakke/dist.h): it serves
  * the export folder of an offline KMS (`kms export`: index.txt, certificate.xml and one
  * key package per device and period) at the TS 33.180 Annex D URIs that `kms serve`
  * answers, and holds no secret: the packages are already encrypted to their devices and
@@ -20,8 +21,8 @@
  * 300 s off, or a replayed request: as `kms serve`), 415 (not application/xml), 503 (no
  * export yet, or an export being replaced).
  *
- * Index lines: "device user file sha256(file) period sha256(token)" (hex either case);
- * '#' lines are comments. A bad line is skipped and logged, not fatal; an index with no
+ * Index lines: "device user file sha256(file) period sha256(token)" (hex either case;
+ * the format is src/kmsif/annexd.h's); '#' lines are comments. A bad line is skipped and logged, not fatal; an index with no
  * usable line is refused. The index is re-read when its inode, size or mtime changes
  * (checked with one stat per request): a complete, well-formed index with its
  * certificate replaces the previous one atomically (reference-counted snapshots), a
@@ -35,13 +36,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mikeysakke/dist.h"
 #include "mikeysakke/errors.h"
 #include "net/http.h"
 
+/* The export folder's state and request handler, below the HTTPS server of
+ * ms_dist_server_start (include/mikeysakke/dist.h); tests drive it without sockets. */
 typedef struct ms_dist ms_dist;
-
-/* Receives one line about reloads (no secrets, no tokens). */
-typedef void (*ms_dist_log_fn)(void *ctx, const char *line);
 
 /* Opens the export folder. An absent index.txt is allowed (503 until an export
  * arrives); a malformed index or certificate is MS_ERR_CONFIG with a detail

@@ -31,6 +31,7 @@
 #include "kms/kms_internal.h"
 #include "kms/roles.h"
 #include "kms/store.h"
+#include "kmsif/annexd.h"
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
 #include "util/detail.h"
@@ -1493,25 +1494,27 @@ static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
     if ((e = join(path, sizeof path, out_dir, name)) != MS_OK ||
         (e = write_file_atomic(path, buf, len, 0644)) != MS_OK)
         goto done;
-    uint8_t h[32];
-    char hh[65], th[65];
-    if ((e = sha256(h, buf, len)) != MS_OK)
+    ms_annexd_index_entry line = {.device = dev->id, .user = dev->user_uri, .file = name,
+                                  .period = period_no};
+    if ((e = sha256(line.package_sha256, buf, len)) != MS_OK)
         goto done;
-    hex_encode(hh, h, 32);
     /* The distribution server holds no secret: it gets SHA-256 of the device's bearer
      * token (kmsif.h). */
     {
         char tok[MS_KMSIF_TOKEN_HEX + 1];
         e = ms_kmsif_device_token(tok, dev->ink, dev->id);
         if (e == MS_OK)
-            e = sha256(h, tok, MS_KMSIF_TOKEN_HEX);
+            e = sha256(line.token_sha256, tok, MS_KMSIF_TOKEN_HEX);
         ms_wipe(tok, sizeof tok);
         if (e != MS_OK)
             goto done;
-        hex_encode(th, h, 32);
     }
-    fprintf(index, "%s %s %s %s %llu %s\n", dev->id, dev->user_uri, name, hh,
-            (unsigned long long)period_no, th);
+    {
+        char text[MS_ANNEXD_INDEX_LINE_MAX + 1];
+        if ((e = ms_annexd_index_line_write(&line, text, sizeof text, NULL, NULL, 0)) != MS_OK)
+            goto done;
+        fputs(text, index);
+    }
     *written = 1;
 done:
     ms_secure_free(dev, sizeof *dev);
@@ -1524,19 +1527,17 @@ done:
 /* Whether an earlier index line may stay: its device still exists under that user, the
  * user is active, and the device has not been enrolled again since (a new token). */
 static bool still_entitled(ms_kms *k, const char *device_id, const char *user_uri,
-                           const char *token_hex)
+                           const uint8_t token_sha256[32])
 {
     ms_device *dev = ms_secure_alloc(sizeof *dev);
     bool ok = false;
     if (dev != NULL && ms_store_device_get(k->st, k->s, device_id, dev) == MS_OK &&
         strcmp(dev->user_uri, user_uri) == 0 && active_user(k, user_uri) == MS_OK) {
-        char tok[MS_KMSIF_TOKEN_HEX + 1], th[65];
+        char tok[MS_KMSIF_TOKEN_HEX + 1];
         uint8_t h[32];
         if (ms_kmsif_device_token(tok, dev->ink, dev->id) == MS_OK &&
-            sha256(h, tok, MS_KMSIF_TOKEN_HEX) == MS_OK) {
-            hex_encode(th, h, 32);
-            ok = strcasecmp(th, token_hex) == 0;
-        }
+            sha256(h, tok, MS_KMSIF_TOKEN_HEX) == MS_OK)
+            ok = memcmp(h, token_sha256, 32) == 0;
         ms_wipe(tok, sizeof tok);
     }
     ms_secure_free(dev, sizeof *dev);
@@ -1560,16 +1561,21 @@ static void keep_other_periods(ms_kms *k, FILE *index, const char *path, uint64_
     }
     char *line = NULL;
     size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        char dev[MS_STORE_DEVICE_ID_MAX + 1], user[MS_STORE_URI_MAX + 1], file[160], h[65], t[65];
-        unsigned long long p = 0;
-        if (line[0] == '#' ||
-            sscanf(line, "%64s %255s %159s %64s %llu %64s", dev, user, file, h, &p, t) != 6)
-            continue; /* comments, and lines of the older four-column format */
-        if ((uint64_t)p != period_no && (uint64_t)p >= cur && still_entitled(k, dev, user, t))
-            fputs(line, index);
+    ssize_t got;
+    while ((got = getline(&line, &cap, f)) > 0) {
+        ms_annexd_index_entry old;
+        if (line[got - 1] == '\n')
+            line[got - 1] = '\0';
+        if (line[0] == '#' || line[0] == '\0' ||
+            ms_annexd_index_line_parse(line, &old, NULL, 0) != MS_OK)
+            continue; /* comments, and lines `dist serve` would skip */
+        char text[MS_ANNEXD_INDEX_LINE_MAX + 1];
+        if (old.period != period_no && old.period >= cur &&
+            still_entitled(k, old.device, old.user, old.token_sha256) &&
+            ms_annexd_index_line_write(&old, text, sizeof text, NULL, NULL, 0) == MS_OK)
+            fputs(text, index);
         else
-            fprintf(dropped, "%s\n", file);
+            fprintf(dropped, "%s\n", old.file);
     }
     free(line);
     fclose(f);
@@ -1633,8 +1639,7 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         goto done;
     }
     fprintf(index,
-            "# mikeysakke key packages: kms %s period %s\n"
-            "# device user file sha256 period sha256(device-token)\n",
+            "# mikeysakke key packages: kms %s period %s\n" MS_ANNEXD_INDEX_COLUMNS,
             k->kms_uri, p);
     {
         char old_index[PATH_MAX];

@@ -30,13 +30,13 @@
 #include <string.h>
 
 #include "kms/kms_internal.h"
+#include "kmsif/annexd.h"
 #include "kms/server.h"
 #include "mikeysakke/mikey.h"
 #include "net/replay.h"
 
 #define BODY_FIRST (64 * 1024)
 
-enum res { RES_NONE, RES_INIT, RES_KEYPROV, RES_CERTCACHE };
 
 enum reason {
     R_MALFORMED,
@@ -66,7 +66,7 @@ struct ms_kms_server {
     uint64_t (*now)(void *);
     void *now_ctx;
     ms_replay_cache *replay;
-    atomic_ullong answers[4];
+    atomic_ullong answers[4]; /* by ms_annexd_resource (1..3) */
     atomic_ullong refused[R__COUNT];
 };
 
@@ -149,111 +149,6 @@ void ms_kms_server_error_body(void *ctx, const ms_http_request *req, ms_http_res
     refuse(s, resp, status, why, code, NULL, NULL, msg);
 }
 
-/* ---- routing --------------------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Percent-decodes [in, in+n) into out; false for a bad escape, NUL, control character
- * or overflow. */
-static bool pct_decode(char *out, size_t cap, const char *in, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)in[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                return false;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
-            c = hi << 4 | lo;
-            i += 2;
-        }
-        if (c < 0x20 || c == 0x7f || o + 1 >= cap)
-            return false;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return o > 0;
-}
-
-typedef struct route {
-    enum res res;
-    bool has_user, has_time;
-    char user[MS_KMS_URI_MAX + 1];
-    uint64_t time; /* NTP seconds of the URL's time */
-} route;
-
-/* 0: routed; 404: no such resource; 400: a malformed user or time segment. */
-static int parse_route(const char *path, route *r)
-{
-    memset(r, 0, sizeof *r);
-    size_t plen = strlen(MS_KMS_PATH_PREFIX);
-    if (path == NULL || strncmp(path, MS_KMS_PATH_PREFIX, plen) != 0 || path[plen] != '/')
-        return 404;
-    const char *p = path + plen + 1;
-    if (strcmp(p, "init") == 0) {
-        r->res = RES_INIT;
-        return 0;
-    }
-    if (strncmp(p, "certcache", 9) == 0 && (p[9] == '\0' || p[9] == '/')) {
-        /* "/certcache/<n>": the client's latest cache number; we always send the whole */
-        const char *n = p[9] == '/' ? p + 10 : NULL;
-        if (n != NULL) {
-            if (*n == '\0' || strlen(n) > 20)
-                return 400;
-            for (const char *c = n; *c; c++)
-                if (*c < '0' || *c > '9')
-                    return 400;
-        }
-        r->res = RES_CERTCACHE;
-        return 0;
-    }
-    if (strncmp(p, "keyprov", 7) != 0 || (p[7] != '\0' && p[7] != '/'))
-        return 404;
-    r->res = RES_KEYPROV;
-    if (p[7] == '\0')
-        return 0;
-    const char *u = p + 8;
-    const char *slash = strchr(u, '/');
-    size_t ulen = slash != NULL ? (size_t)(slash - u) : strlen(u);
-    if (!pct_decode(r->user, sizeof r->user, u, ulen))
-        return 400;
-    r->has_user = true;
-    if (slash == NULL)
-        return 0;
-    const char *t = slash + 1;
-    if (strlen(t) != 16)
-        return 400;
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        int d = hexval(t[i]);
-        if (d < 0)
-            return 400;
-        v = v << 4 | (uint64_t)d;
-    }
-    r->time = v >> 32; /* NTP 32.32: seconds in the high half */
-    r->has_time = true;
-    return 0;
-}
-
-/* ClientReqUrl is "the URI POSTed to": it must end with the path we were called on, so a
- * request body cannot be replayed against another resource. */
-static bool names_resource(const char *url, const char *path)
-{
-    size_t n = strlen(url), m = strlen(path);
-    const char *q = strchr(url, '?');
-    if (q != NULL)
-        n = (size_t)(q - url);
-    return n >= m && memcmp(url + n - m, path, m) == 0;
-}
-
 /* The KmsInit / KmsKeyProv package for the device (retrying once with the size
  * needed); *status gets the HTTP status of a failure. */
 /* Only the store reads and the audit entry hold the KMS lock; the XML is built outside
@@ -331,7 +226,7 @@ static ms_err certcache(ms_kms_server *s, const ms_kms_request *rq, char **body,
 
 /* Everything after authentication, under the KMS lock. */
 /* Runs without the KMS lock; each call into the facade takes it. */
-static void serve(ms_kms_server *s, const ms_http_request *req, const route *rt,
+static void serve(ms_kms_server *s, const ms_http_request *req, const ms_annexd_path *rt,
                   ms_http_response *resp)
 {
     char device[MS_KMS_DEVICE_ID_MAX + 1], user[MS_KMS_URI_MAX + 1];
@@ -370,7 +265,7 @@ static void serve(ms_kms_server *s, const ms_http_request *req, const route *rt,
                "KmsUri names another KMS");
         goto out;
     }
-    if (!names_resource(rq->client_req_url, req->path)) {
+    if (!ms_annexd_url_names_path(rq->client_req_url, req->path)) {
         refuse(s, resp, 400, R_MALFORMED, MS_ERR_XML, user, rq->client_req_url,
                "ClientReqUrl is not the resource posted to");
         goto out;
@@ -398,9 +293,9 @@ static void serve(ms_kms_server *s, const ms_http_request *req, const route *rt,
     char *body = NULL;
     size_t len = 0;
     uint64_t period = 0;
-    if (rt->res == RES_INIT) {
+    if (rt->resource == MS_ANNEXD_INIT) {
         e = package(s, device, NULL, 0, rq->client_req_url, req->client_ip, &body, &len);
-    } else if (rt->res == RES_KEYPROV) {
+    } else if (rt->resource == MS_ANNEXD_KEYPROV) {
         ms_kms_status st;
         ms_kms_lock(s->k);
         e = ms_kms_status_get(s->k, &st);
@@ -427,7 +322,7 @@ static void serve(ms_kms_server *s, const ms_http_request *req, const route *rt,
     }
     switch (e) {
     case MS_OK:
-        atomic_fetch_add(&s->answers[rt->res], 1);
+        atomic_fetch_add(&s->answers[rt->resource], 1);
         set_body(resp, 200, body, len);
         break;
     case MS_ERR_NO_KEYS:
@@ -459,9 +354,9 @@ out:
 void ms_kms_server_handle(void *ctx, const ms_http_request *req, ms_http_response *resp)
 {
     ms_kms_server *s = ctx;
-    route rt;
-    int r = parse_route(req->path, &rt);
-    if (r == 404) {
+    ms_annexd_path rt;
+    ms_err r = ms_annexd_path_parse(req->path, &rt, NULL, 0);
+    if (r != MS_OK && r != MS_ERR_BAD_ENCODING) {
         refuse(s, resp, 404, R_NOT_FOUND, MS_ERR_HTTP, NULL, NULL, "no such resource");
         return;
     }
@@ -475,7 +370,7 @@ void ms_kms_server_handle(void *ctx, const ms_http_request *req, ms_http_respons
                "a KmsRequest is sent as Content-Type: " MS_KMS_CONTENT_TYPE);
         return;
     }
-    if (r == 400) {
+    if (r == MS_ERR_BAD_ENCODING) {
         refuse(s, resp, 400, R_MALFORMED, MS_ERR_IDENTITY, NULL, NULL,
                "malformed user or time in the resource path");
         return;

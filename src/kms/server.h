@@ -15,7 +15,6 @@
 #define MS_KMS_REPLAY_WINDOW 300 /* seconds either side of now */
 #define MS_KMS_REPLAY_MAX 1000000 /* remembered requests; beyond: 503 */
 #define MS_KMS_CONTENT_TYPE "application/xml" /* of a KmsRequest; else 415 */
-#define MS_KMS_PATH_PREFIX "/keymanagement/identity/v1"
 
 /* The server state without the HTTP plumbing (ms_kms_server_start adds it). */
 ms_err ms_kms_server_new(ms_kms_server **out, ms_kms *k);
