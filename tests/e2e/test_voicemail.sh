@@ -129,7 +129,7 @@ MKEY=$(sed -n 's/^cs [0-9]* master-key = //p' "$work/out" | head -1)
 MSALT=$(sed -n 's/^cs [0-9]* master-salt = //p' "$work/out" | head -1)
 check "keys recovered" test -n "$KEY" -a -n "$MKEY" -a -n "$MSALT"
 check "the store's memory and files hold neither the PCK nor the SRTP key or salt" \
-    python3 "$here/../lib/secret_scan.py" --pids "$(pgrep -d, -f 'mikeysakke-voicemail serve')" \
+    python3 "$here/../lib/secret_scan.py" --pids "$(pgrep -d, -f "mikeysakke-voicemail serve --dir $work/store")" \
         --files "$work/store" -- "$KEY" "$MKEY" "${MSALT:0:24}"
 check "nor kamailio's" python3 "$here/../lib/secret_scan.py" \
     --pids "$(pgrep -d, -f "kamailio.*$work/kam")" --files "$work/kam" -- "$KEY" "$MKEY" "${MSALT:0:24}"
