@@ -1001,9 +1001,14 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
     return MS_OK;
 }
 
-ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
+/* The passphrase and the PKCS#11 PIN differ only in which seal-layer call opens the secrets. */
+typedef ms_err (*unseal_with_secret)(ms_unseal *u, ms_kms_secrets **out, const uint8_t *secret,
+                                     size_t len);
+
+static ms_err unseal_with(ms_kms *k, unseal_with_secret open_secrets, const uint8_t *secret,
+                          size_t len)
 {
-    if (k == NULL || pass == NULL)
+    if (k == NULL || secret == NULL)
         return MS_ERR_ARG;
     k->detail[0] = '\0';
     if (k->s != NULL)
@@ -1012,27 +1017,20 @@ ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
     if (e != MS_OK)
         return e;
     ms_kms_secrets *s = NULL;
-    e = ms_unseal_passphrase(k->u, &s, pass, len);
+    e = open_secrets(k->u, &s, secret, len);
     if (e != MS_OK)
         return e;
     return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
 }
 
+ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
+{
+    return unseal_with(k, ms_unseal_passphrase, pass, len);
+}
+
 ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
 {
-    if (k == NULL || pin == NULL)
-        return MS_ERR_ARG;
-    k->detail[0] = '\0';
-    if (k->s != NULL)
-        return MS_OK;
-    ms_err e = unseal_open(k);
-    if (e != MS_OK)
-        return e;
-    ms_kms_secrets *s = NULL;
-    e = ms_unseal_pkcs11(k->u, &s, pin, len);
-    if (e != MS_OK)
-        return e;
-    return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
+    return unseal_with(k, ms_unseal_pkcs11, pin, len);
 }
 
 ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len, unsigned *have,
