@@ -145,13 +145,8 @@ void ms_sakke_jac_double(ms_sakke_jac *r, const ms_sakke_jac *a)
     fp_mul4(&t, &beta);
     ms_fp_sub(&t, &t, &x3);
     /* Y3 = alpha t - 8 gamma^2 = alpha t - 2 (2 gamma)^2, reduced once */
-    ms_fpw w0, w1;
-    ms_fp_mulw(&w0, &alpha, &t);
-    ms_fp_add(&t, &gamma, &gamma);
-    ms_fp_sqrw(&w1, &t);
-    ms_fpw_add(&w1, &w1, &w1);
-    ms_fpw_sub(&w0, &w0, &w1);
-    ms_fp_redc(&y3, &w0);
+    ms_fp_add(&u, &gamma, &gamma);
+    ms_fp_mul_sub_mul(&y3, &alpha, &t, 2, &u, &u);
     r->x = x3;
     r->y = y3;
     r->z = z3;
@@ -228,12 +223,7 @@ static void jac_add_affine_core(ms_sakke_jac *r, const ms_sakke_jac *a, const ms
     ms_fp_sub(&x3, &x3, &v);
     ms_fp_sub(&t, &v, &x3);
     /* Y3 = rr t - 2 Y J, reduced once */
-    ms_fpw w0, w1;
-    ms_fp_mulw(&w0, &rr, &t);
-    ms_fp_mulw(&w1, &a->y, &j);
-    ms_fpw_add(&w1, &w1, &w1);
-    ms_fpw_sub(&w0, &w0, &w1);
-    ms_fp_redc(&y3, &w0);
+    ms_fp_mul_sub_mul(&y3, &rr, &t, 2, &a->y, &j);
     ms_fp_add(&t, &a->z, &h);
     ms_fp_sqr(&t, &t);
     ms_fp_sub(&t, &t, &z1z1);
