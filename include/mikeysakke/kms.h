@@ -32,7 +32,7 @@ extern "C" {
 
 typedef struct ms_kms ms_kms;
 
-/* How the master secrets are sealed (the values of src/kms/seal.h). */
+/* How the master secrets are sealed (the values the sealed file records). */
 #define MS_KMS_SEAL_PASSPHRASE 1
 #define MS_KMS_SEAL_SHARES 2
 #define MS_KMS_SEAL_PKCS11 3

@@ -1,8 +1,9 @@
 /*
  * The PKCS#11 seal: a token's AES-256 key (never extractable) encrypts and decrypts the
- * 32-octet KEK with CKM_AES_GCM. The module is loaded with dlopen for each operation and
- * unloaded afterwards, so nothing of the token stays in the process between seal and
- * unseal. Every failure is MS_ERR_PKCS11 with a detail naming the step and the CKR code.
+ * 32-octet KEK with CKM_AES_GCM. Each operation loads the module with dlopen, opens a
+ * session, logs in and finalises (C_Finalize) afterwards, so no session or login stays
+ * between seal and unseal; the module itself stays mapped (p11_close says why). Every
+ * failure is MS_ERR_PKCS11 with a detail naming the step and the CKR code.
  *
  * The module is code that sees the PIN, and its path is written in files the service
  * user can change (the sealed file, kms.db). So a path is loaded only if it is on the
