@@ -118,6 +118,14 @@ static void parse(ms_mikey_message *m, const uint8_t *msg, size_t len)
     CHECK_ERR(ms_mikey_parse(m, msg, len, NULL), MS_OK);
 }
 
+/* simple(), then the message parsed into *m for altering. */
+static size_t simple_parsed(user *from, const char *to, uint8_t *msg, ms_mikey_message *m)
+{
+    size_t len = simple(from, to, msg);
+    parse(m, msg, len);
+    return len;
+}
+
 /* Respond and expect exactly `want`, a diagnostic naming `payload` (-1: any) and an
  * empty result. */
 static void expect(user *to, const uint8_t *msg, size_t len, const char *initiator, ms_err want,
@@ -166,9 +174,8 @@ static void test_malformed(void)
 static void test_missing_payload(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     drop(&m, find_mut(&m, MS_MIKEY_PT_RAND, -1));
     expect(&bob, out, reencode(out, &m, NULL), ALICE_TEL, MS_ERR_MIKEY_MISSING_PAYLOAD,
            MS_MIKEY_PT_RAND);
@@ -184,9 +191,8 @@ static void test_missing_payload(void)
 static void test_unsupported(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     find_mut(&m, MS_MIKEY_PT_SAKKE, -1)->u.sakke.params = 2;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_UNSUPPORTED,
            MS_MIKEY_PT_SAKKE);
@@ -208,9 +214,8 @@ static void test_unsupported(void)
 static void test_version(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    simple_parsed(&alice, BOB_TEL, msg, &m);
     m.hdr.version = 2;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_VERSION,
            MS_MIKEY_PT_HDR);
@@ -219,9 +224,8 @@ static void test_version(void)
 static void test_data_type(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    simple_parsed(&alice, BOB_TEL, msg, &m);
     m.hdr.data_type = MS_MIKEY_DT_ERROR;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_DATA_TYPE,
            MS_MIKEY_PT_HDR);
@@ -230,9 +234,8 @@ static void test_data_type(void)
 static void test_v_bit(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    simple_parsed(&alice, BOB_TEL, msg, &m);
     m.hdr.v = true;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_V_BIT,
            MS_MIKEY_PT_HDR);
@@ -327,10 +330,9 @@ static void test_responder(void)
 static void test_unknown_kms(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     static const char other[] = "kms.other.org";
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     ms_mikey_payload *k = find_mut(&m, MS_MIKEY_PT_IDR, MS_MIKEY_ROLE_KMS_INITIATOR);
     k->u.idr.id.data = (const uint8_t *)other;
     k->u.idr.id.len = strlen(other);
@@ -388,9 +390,8 @@ static void test_key_period_not_accepted(void)
 static void test_signature(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     /* one octet of RAND changed after signing */
     const ms_mikey_payload *r = ms_mikey_find(&m, MS_MIKEY_PT_RAND, -1);
     memcpy(out, msg, len);
@@ -410,9 +411,8 @@ static void test_signature(void)
 static void test_decap(void)
 {
     uint8_t msg[BUF], out[BUF], sed[MS_SAKKE_SED_BYTES];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     /* H changed: the recovered SSV fails TEST = R */
     ms_mikey_payload *s = find_mut(&m, MS_MIKEY_PT_SAKKE, -1);
     memcpy(sed, s->u.sakke.data.data, sizeof sed);
@@ -438,9 +438,8 @@ static void test_decap(void)
 static void test_key_id_purpose(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&pa, BOB_SIP, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&pa, BOB_SIP, msg, &m);
     m.hdr.csb_id = (m.hdr.csb_id & 0x0FFFFFFFu) | (MS_MIKEY_PURPOSE_CSK << 28);
     expect(&pb, out, reencode(out, &m, pa.signer), ALICE_SIP, MS_ERR_MIKEY_KEY_ID,
            MS_MIKEY_PT_HDR);
