@@ -1341,7 +1341,7 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
         size_t rn = 0, an = 0;
         const uint8_t *rq = msg_get(req, "request", 0, &rn);
         if (rq == NULL) {
-            e = ms_kms_device_enrol(k, u, device, xml, XML_MAX, &len);
+            e = ms_kms_device_enrol(k, xml, XML_MAX, &len, u, device);
         } else {
             /* a second device: the approved request must be for this user and device */
             const char *approvals[MS_KMS_MAX_OFFICERS * 2];
@@ -1356,8 +1356,8 @@ static ms_err agent_handle(struct agent *a, const struct msg *req, struct msg *a
                 strcmp(ru, u) != 0 || strcmp(rd, device) != 0)
                 e = MS_ERR_APPROVAL;
             else
-                e = ms_kms_device_enrol_approved(k, (const char *)rq, rn, approvals, an, xml,
-                                                 XML_MAX, &len);
+                e = ms_kms_device_enrol_approved(k, xml, XML_MAX, &len, (const char *)rq, rn,
+                                                 approvals, an);
         }
         if (e == MS_OK)
             msg_add(ans, "data", xml, len);

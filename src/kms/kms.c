@@ -1268,8 +1268,8 @@ done:
     return e;
 }
 
-ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri, const char *device_id, char *xml,
-                           size_t cap, size_t *xml_len)
+ms_err ms_kms_device_enrol(ms_kms *k, char *xml, size_t cap, size_t *xml_len,
+                           const char *user_uri, const char *device_id)
 {
     return enrol(k, user_uri, device_id, xml, cap, xml_len, NULL, NULL);
 }
@@ -1888,9 +1888,9 @@ static ms_err count_approvals(const ms_kms *k, int want, const char *text, size_
     return MS_OK;
 }
 
-ms_err ms_kms_device_enrol_approved(ms_kms *k, const char *request, size_t request_len,
-                                    const char *const *approvals, size_t n_approvals,
-                                    char *xml, size_t cap, size_t *xml_len)
+ms_err ms_kms_device_enrol_approved(ms_kms *k, char *xml, size_t cap, size_t *xml_len,
+                                    const char *request, size_t request_len,
+                                    const char *const *approvals, size_t n_approvals)
 {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
