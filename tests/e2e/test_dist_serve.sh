@@ -196,8 +196,8 @@ check "the keystore holds two periods" same "$(grep -c '^period [0-9]' "$work/ou
 
 # ---- a suspended user's packages leave with the next export, of either period ---------------
 check "bob: next period served" same "$(post "$API/keyprov/$(pct "$BOB")/$TN" "$BTOK" "$BOB")" 200
-check "suspend Bob" run 0 kms user suspend --dir "$K" --user "$BOB"
-check "export the next period again" run 0 kms export --dir "$K" --period next --out "$M"
+check "suspend Bob" run 0 kms user suspend --key "$ROLES/operator.key" --dir "$K" --user "$BOB"
+check "export the next period again" run 0 kms export --key "$ROLES/operator.key" --dir "$K" --period next --out "$M"
 check "bob: current period no longer served" same "$(post "$API/keyprov" "$BTOK" "$BOB")" 401
 check "bob: next period no longer served" \
     same "$(post "$API/keyprov/$(pct "$BOB")/$TN" "$BTOK" "$BOB")" 401
