@@ -30,6 +30,15 @@ int ms_test_finish(void)
     return (ms_test_failed == 0 && ms_test_passed > 0) ? 0 : 1;
 }
 
+void ms_test_check_fp_backend(void)
+{
+    const char *want = getenv("MS_TEST_FP_BACKEND");
+    if (want == NULL)
+        return;
+    printf("field backend %s (want %s)\n", ms_fp_backend_name(), want);
+    CHECK(strcmp(ms_fp_backend_name(), want) == 0);
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

@@ -47,6 +47,10 @@ void ms_test_check_mem(const char *file, int line, const char *what, const void 
  * at least one check ran). */
 int ms_test_finish(void);
 
+/* With $MS_TEST_FP_BACKEND set (the portable builds of the field tests), checks that the
+ * field backend in use is that one, so a build that silently kept another fails. */
+void ms_test_check_fp_backend(void);
+
 /* Parses hex (no spaces) into out; returns the number of octets or aborts the test. */
 size_t ms_test_hex(uint8_t *out, size_t cap, const char *hex);
 

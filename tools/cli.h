@@ -1,11 +1,20 @@
 /*
  * Internal interface of the `mikeysakke` command, shared by the files in tools/.
  *
- * main.c    the subcommand table, option parsing, usage text, main()
- * io.c      hex, error messages, key files, message input, output lines
- * sakke.c   the `sakke` subcommands
- * eccsi.c   the `eccsi` subcommands
- * mikey.c   the `mikey` subcommands (MIKEY-SAKKE I_MESSAGE, identifiers)
+ * main.c       the subcommand table, option parsing, usage text, main()
+ * io.c         hex, error messages, key files, message input, output lines
+ * config.c     the servers' and the provisioning client's configuration file (config.h)
+ * sakke.c      the `sakke` subcommands
+ * eccsi.c      the `eccsi` subcommands
+ * mikey.c      the `mikey` subcommands (MIKEY-SAKKE I_MESSAGE, identifiers)
+ * user.c       the `user` subcommands: the device's keystore (user_cli.h)
+ * kms.c        the `kms` subcommands and the unseal agent (kms_cli.h)
+ * dist.c       `dist serve`: the distribution server of an offline KMS's export
+ * call.c       the `call` subcommands (call_cli.h)
+ * group.c      the `group` subcommands (group_cli.h)
+ * audit.c      `audit decrypt`, the auditor's side (audit_cli.h)
+ * voicemail.c  the `voicemail` subcommands; voicemail/main.c is the key-less store program
+ * relay.c      the `relay` subcommands; relay/main.c is the key-less conference relay
  *
  * A subcommand returns an ms_err that becomes the exit status. Whoever detects a failure
  * prints it (cli_fail) so the message can carry the detail; the caller just passes the

@@ -374,7 +374,7 @@ ms_err cli_user_import(const struct cli_args *args)
     if (err == MS_OK) {
         char detail[512] = "";
         ms_keystore_import_report rep;
-        err = ms_keystore_import(ks, (const char *)xml, xml_len, now, &rep, detail,
+        err = ms_keystore_import(ks, &rep, (const char *)xml, xml_len, now, detail,
                                  sizeof detail);
         if (err != MS_OK) {
             err = cli_fail(err, "--in %s: refused (%s): %s", in, ms_errname(err), detail);

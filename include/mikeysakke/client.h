@@ -104,16 +104,16 @@ typedef struct ms_keystore_import_report {
 } ms_keystore_import_report;
 
 /* Import a key package (KmsResponse with KmsKeyProv): signature under the InK, then
- * decryption under the TrK (ms_kmsif_package_parse), then: for this user and device
+ * decryption under the TrK, then: for this user and device
  * (MS_ERR_PACKAGE_DEVICE), from the enrolled KMS (MS_ERR_MIKEY_UNKNOWN_KMS), newer than
  * the last package imported for each of its periods (MS_ERR_PACKAGE_REPLAY), periods not
  * ended before now (MS_ERR_PERIOD), key set not revoked (MS_ERR_INVALID), UserID equal
  * to the identifier recomputed from the user URI and period (MS_ERR_IDENTITY), every RSK
  * and SSK valid against the certificate (MS_ERR_RSK_INVALID, MS_ERR_SSK_INVALID). Nothing
  * is stored unless everything passes. report may be NULL. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_import(ms_keystore *ks, const char *xml, size_t len,
-                                                uint64_t now,
+MS_API MS_WARN_UNUSED ms_err ms_keystore_import(ms_keystore *ks,
                                                 ms_keystore_import_report *report,
+                                                const char *xml, size_t len, uint64_t now,
                                                 char *detail, size_t detail_cap);
 
 /* The key set of `period_no` from `kms_uri` (NULL: the enrolled KMS); MS_ERR_NO_KEYS if

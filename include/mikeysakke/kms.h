@@ -32,7 +32,7 @@ extern "C" {
 
 typedef struct ms_kms ms_kms;
 
-/* How the master secrets are sealed (the values of src/kms/seal.h). */
+/* How the master secrets are sealed (the values the sealed file records). */
 #define MS_KMS_SEAL_PASSPHRASE 1
 #define MS_KMS_SEAL_SHARES 2
 #define MS_KMS_SEAL_PKCS11 3
@@ -163,9 +163,9 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_user_list(ms_kms *k, ms_kms_user_fn cb, void
  * InK, stores them, and writes the enrolment file (XML, secret to the device) to
  * xml[0..*xml_len). A user who already has a device: MS_ERR_APPROVAL (use
  * ms_kms_device_enrol_approved). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri,
-                                                 const char *device_id, char *xml,
-                                                 size_t cap, size_t *xml_len);
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, char *xml, size_t cap,
+                                                 size_t *xml_len, const char *user_uri,
+                                                 const char *device_id);
 
 /* Whether `period_no` may be issued now: not ended, and at most the KMS's
  * max_periods_ahead (set at creation, kms.db setting "max_periods_ahead") after the
@@ -204,11 +204,12 @@ MS_API void ms_kms_actor_clear(ms_kms *k);
  * their one-line text form). Logged as "enrol ... second_device=1 approved_by=...";
  * the request's nonce is spent in the same transaction. Errors as ms_kms_device_enrol,
  * and MS_ERR_APPROVAL (too few or wrong approvals), MS_ERR_REQUEST_STALE. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol_approved(ms_kms *k, const char *request,
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol_approved(ms_kms *k, char *xml, size_t cap,
+                                                          size_t *xml_len,
+                                                          const char *request,
                                                           size_t request_len,
                                                           const char *const *approvals,
-                                                          size_t n_approvals, char *xml,
-                                                          size_t cap, size_t *xml_len);
+                                                          size_t n_approvals);
 
 /* Issues the key sets of every device of every active user for `period_no` (crash-safe,
  * re-runnable; one audit entry per committed batch). threads 0 = 2. MS_ERR_PERIOD if

@@ -1,5 +1,5 @@
 /*
- * The provisioning client (issue 5 point 3): TS 33.180 Annex D over HTTPS on libcurl.
+ * The provisioning client: TS 33.180 Annex D over HTTPS on libcurl.
  * KMS Initialize (the certificate is compared with the enrolled one), KeyProvision for
  * the current and the next key period, CertCache. Key packages go through the same
  * checks as an offline import (ms_keystore_import): nothing unvalidated is stored.
@@ -720,7 +720,7 @@ static ms_err do_keyprov(fetch_ctx *c, uint64_t period, bool current, char *deta
         goto out;
     }
     ms_keystore_import_report ir;
-    err = ms_keystore_import(c->ks, a.body, a.len, c->now, &ir, sub, sizeof sub);
+    err = ms_keystore_import(c->ks, &ir, a.body, a.len, c->now, sub, sizeof sub);
     ms_fetch_state st = MS_FETCH_STORED;
     if (err == MS_ERR_PACKAGE_REPLAY) {
         st = MS_FETCH_HELD; /* this package, or a newer one, is already in */

@@ -1,5 +1,5 @@
 /*
- * Importing a key package into the keystore (issue 4 points 4, 5): everything is checked
+ * Importing a key package into the keystore: everything is checked
  * (signature, decryption, addressee, KMS, replay, period, identifier, RSK and SSK
  * validity) before anything is stored; no network is involved.
  */
@@ -136,8 +136,8 @@ static ms_err check_package(const ms_keystore *ks, const ms_key_package *pkg, ui
     return MS_OK;
 }
 
-ms_err ms_keystore_import(ms_keystore *ks, const char *xml, size_t len, uint64_t now,
-                          ms_keystore_import_report *report, char *detail, size_t cap)
+ms_err ms_keystore_import(ms_keystore *ks, ms_keystore_import_report *report, const char *xml,
+                          size_t len, uint64_t now, char *detail, size_t cap)
 {
     if (ks == NULL || xml == NULL)
         return ks_fail(MS_ERR_ARG, detail, cap, "ms_keystore_import: NULL argument");

@@ -47,6 +47,24 @@ static inline void ms_fpw_sub(ms_fpw *r, const ms_fpw *a, const ms_fpw *b)
     ms_mont_wide_sub(r->v, a->v, b->v, &ms_mont_p);
 }
 
+/* r = a b - k c d for k = 1 or 2, reduced once instead of twice: the lazy Y3 of the
+ * Jacobian doubling and addition formulas. c == d takes the cheaper square; r may alias
+ * any input (the inputs are read before r is written). */
+static inline void ms_fp_mul_sub_mul(ms_fp *r, const ms_fp *a, const ms_fp *b, unsigned k,
+                                     const ms_fp *c, const ms_fp *d)
+{
+    ms_fpw w0, w1;
+    ms_fp_mulw(&w0, a, b);
+    if (c == d)
+        ms_fp_sqrw(&w1, c);
+    else
+        ms_fp_mulw(&w1, c, d);
+    if (k == 2)
+        ms_fpw_add(&w1, &w1, &w1);
+    ms_fpw_sub(&w0, &w0, &w1);
+    ms_fp_redc(r, &w0);
+}
+
 static inline void ms_fp_mul(ms_fp *r, const ms_fp *a, const ms_fp *b)
 {
     ms_mont_mul(r->v, a->v, b->v, &ms_mont_p);

@@ -168,18 +168,13 @@ static void dbl_line(ms_sakke_jac *c, ms_fp2 *l, const ms_fp *qx, const ms_fp *q
 
     /* X3 = alpha^2 - 8 beta, Y3 = alpha (4 beta - X3) - 8 gamma^2, the latter reduced
      * once: 8 gamma^2 = 2 (2 gamma)^2 */
-    ms_fpw w0, w1;
     ms_fp_add(&beta, &beta, &beta);
     ms_fp_add(&beta, &beta, &beta);
     ms_fp_sqr(&t0, &alpha);
     ms_fp_sub(&t0, &t0, &beta);
     ms_fp_sub(&c->x, &t0, &beta);
     ms_fp_sub(&t0, &beta, &c->x);
-    ms_fp_mulw(&w0, &t0, &alpha);
-    ms_fp_sqrw(&w1, &gamma2);
-    ms_fpw_add(&w1, &w1, &w1);
-    ms_fpw_sub(&w0, &w0, &w1);
-    ms_fp_redc(&c->y, &w0);
+    ms_fp_mul_sub_mul(&c->y, &t0, &alpha, 2, &gamma2, &gamma2);
     c->z = z3;
 }
 
@@ -208,16 +203,8 @@ static void add_line(ms_sakke_jac *c, ms_fp2 *l, const ms_fp *xa, const ms_fp *y
     ms_fp_sub(&t, &t, &vv);
     ms_fp_sub(&vv, &vv, &t);
     c->x = t;
-    ms_fpw w0, w1;
-    ms_fp_mulw(&w0, &vv, &rr);
-    ms_fp_mulw(&w1, &hhh, &c->y);
-    ms_fpw_sub(&w0, &w0, &w1);
-    ms_fp_redc(&c->y, &w0);
-
-    ms_fp_mulw(&w0, &rr, sum);
-    ms_fp_mulw(&w1, &c->z, ya);
-    ms_fpw_sub(&w0, &w0, &w1);
-    ms_fp_redc(&l->a, &w0);
+    ms_fp_mul_sub_mul(&c->y, &vv, &rr, 1, &hhh, &c->y);
+    ms_fp_mul_sub_mul(&l->a, &rr, sum, 1, &c->z, ya);
     ms_fp_mul(&l->b, &c->z, qy);
 }
 

@@ -145,13 +145,8 @@ void ms_sakke_jac_double(ms_sakke_jac *r, const ms_sakke_jac *a)
     fp_mul4(&t, &beta);
     ms_fp_sub(&t, &t, &x3);
     /* Y3 = alpha t - 8 gamma^2 = alpha t - 2 (2 gamma)^2, reduced once */
-    ms_fpw w0, w1;
-    ms_fp_mulw(&w0, &alpha, &t);
-    ms_fp_add(&t, &gamma, &gamma);
-    ms_fp_sqrw(&w1, &t);
-    ms_fpw_add(&w1, &w1, &w1);
-    ms_fpw_sub(&w0, &w0, &w1);
-    ms_fp_redc(&y3, &w0);
+    ms_fp_add(&u, &gamma, &gamma);
+    ms_fp_mul_sub_mul(&y3, &alpha, &t, 2, &u, &u);
     r->x = x3;
     r->y = y3;
     r->z = z3;
@@ -187,10 +182,7 @@ static void jac_add_core(ms_sakke_jac *r, const ms_sakke_jac *a, const ms_sakke_
     ms_fp_sub(&x3, &x3, &v);
     ms_fp_sub(&x3, &x3, &v);
     ms_fp_sub(&t, &v, &x3);
-    ms_fp_mul(&y3, &rr, &t);
-    ms_fp_mul(&t, &s1, &j);
-    ms_fp_add(&t, &t, &t);
-    ms_fp_sub(&y3, &y3, &t);
+    ms_fp_mul_sub_mul(&y3, &rr, &t, 2, &s1, &j); /* Y3 = rr t - 2 S1 J, reduced once */
     ms_fp_add(&t, &a->z, &b->z);
     ms_fp_sqr(&t, &t);
     ms_fp_sub(&t, &t, &z1z1);
@@ -228,12 +220,7 @@ static void jac_add_affine_core(ms_sakke_jac *r, const ms_sakke_jac *a, const ms
     ms_fp_sub(&x3, &x3, &v);
     ms_fp_sub(&t, &v, &x3);
     /* Y3 = rr t - 2 Y J, reduced once */
-    ms_fpw w0, w1;
-    ms_fp_mulw(&w0, &rr, &t);
-    ms_fp_mulw(&w1, &a->y, &j);
-    ms_fpw_add(&w1, &w1, &w1);
-    ms_fpw_sub(&w0, &w0, &w1);
-    ms_fp_redc(&y3, &w0);
+    ms_fp_mul_sub_mul(&y3, &rr, &t, 2, &a->y, &j);
     ms_fp_add(&t, &a->z, &h);
     ms_fp_sqr(&t, &t);
     ms_fp_sub(&t, &t, &z1z1);
@@ -590,7 +577,7 @@ static void proj_add_affine(proj *r, const proj *a, const ms_sakke_affine *b)
  * formula would give (0 : 0 : 0). Points of order 2 give Z3 = 0 as they should. */
 static void proj_double(proj *r, const proj *a)
 {
-    ms_fp w, s, ss, sss, R, RR, B, h, t, x3, y3;
+    ms_fp w, s, ss, sss, R, B, h, t, x3, y3;
     uint64_t inf = ms_fp_iszero(&a->z);
     ms_fp_sub(&t, &a->x, &a->z);
     ms_fp_add(&w, &a->x, &a->z);
@@ -601,7 +588,6 @@ static void proj_double(proj *r, const proj *a)
     ms_fp_sqr(&ss, &s);
     ms_fp_mul(&sss, &s, &ss);
     ms_fp_mul(&R, &a->y, &s);
-    ms_fp_sqr(&RR, &R);
     ms_fp_mul(&B, &a->x, &R);
     ms_fp_add(&B, &B, &B);
     ms_fp_sqr(&h, &w);
@@ -609,9 +595,7 @@ static void proj_double(proj *r, const proj *a)
     ms_fp_sub(&h, &h, &B);
     ms_fp_mul(&x3, &h, &s);
     ms_fp_sub(&t, &B, &h);
-    ms_fp_mul(&y3, &w, &t);
-    ms_fp_add(&t, &RR, &RR);
-    ms_fp_sub(&y3, &y3, &t);
+    ms_fp_mul_sub_mul(&y3, &w, &t, 2, &R, &R); /* Y3 = w t - 2 R^2, reduced once */
     r->x = x3;
     r->y = y3;
     r->z = sss;

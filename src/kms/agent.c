@@ -267,7 +267,7 @@ static ms_err do_enrol(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     ms_err e;
     const uint8_t *rq = ms_agent_msg_get(req, "request", 0, &rn);
     if (rq == NULL) {
-        e = ms_kms_device_enrol(a->kms, user, device, xml, XML_MAX, &len);
+        e = ms_kms_device_enrol(a->kms, xml, XML_MAX, &len, user, device);
     } else {
         /* a second device: the approved request must be for this user and device */
         const char *approvals[MS_KMS_MAX_OFFICERS * 2];
@@ -279,8 +279,8 @@ static ms_err do_enrol(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
             e = MS_ERR_APPROVAL;
             ms_agent_msg_adds(ans, "err", "the request is for another user or device");
         } else {
-            e = ms_kms_device_enrol_approved(a->kms, (const char *)rq, rn, approvals, an, xml,
-                                             XML_MAX, &len);
+            e = ms_kms_device_enrol_approved(a->kms, xml, XML_MAX, &len, (const char *)rq, rn,
+                                             approvals, an);
         }
     }
     if (e == MS_OK) {

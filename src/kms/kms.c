@@ -1011,9 +1011,14 @@ static ms_err keep_seal_detail(ms_kms *k, ms_err e)
     return e;
 }
 
-ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
+/* The passphrase and the PKCS#11 PIN differ only in which seal-layer call opens the secrets. */
+typedef ms_err (*unseal_with_secret)(ms_unseal *u, ms_kms_secrets **out, const uint8_t *secret,
+                                     size_t len);
+
+static ms_err unseal_with(ms_kms *k, unseal_with_secret open_secrets, const uint8_t *secret,
+                          size_t len)
 {
-    if (k == NULL || pass == NULL)
+    if (k == NULL || secret == NULL)
         return MS_ERR_ARG;
     k->detail[0] = '\0';
     if (k->s != NULL)
@@ -1022,27 +1027,20 @@ ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
     if (e != MS_OK)
         return e;
     ms_kms_secrets *s = NULL;
-    e = ms_unseal_passphrase(k->u, &s, pass, len);
+    e = open_secrets(k->u, &s, secret, len);
     if (e != MS_OK)
         return keep_seal_detail(k, e);
     return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
 }
 
+ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass, size_t len)
+{
+    return unseal_with(k, ms_unseal_passphrase, pass, len);
+}
+
 ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
 {
-    if (k == NULL || pin == NULL)
-        return MS_ERR_ARG;
-    k->detail[0] = '\0';
-    if (k->s != NULL)
-        return MS_OK;
-    ms_err e = unseal_open(k);
-    if (e != MS_OK)
-        return e;
-    ms_kms_secrets *s = NULL;
-    e = ms_unseal_pkcs11(k->u, &s, pin, len);
-    if (e != MS_OK)
-        return keep_seal_detail(k, e);
-    return s != NULL ? unsealed(k, s) : MS_ERR_INTERNAL;
+    return unseal_with(k, ms_unseal_pkcs11, pin, len);
 }
 
 ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len, unsigned *have,
@@ -1280,8 +1278,8 @@ done:
     return e;
 }
 
-ms_err ms_kms_device_enrol(ms_kms *k, const char *user_uri, const char *device_id, char *xml,
-                           size_t cap, size_t *xml_len)
+ms_err ms_kms_device_enrol(ms_kms *k, char *xml, size_t cap, size_t *xml_len,
+                           const char *user_uri, const char *device_id)
 {
     return enrol(k, user_uri, device_id, xml, cap, xml_len, NULL, NULL);
 }
@@ -1904,9 +1902,9 @@ static ms_err count_approvals(const ms_kms *k, int want, const char *text, size_
     return MS_OK;
 }
 
-ms_err ms_kms_device_enrol_approved(ms_kms *k, const char *request, size_t request_len,
-                                    const char *const *approvals, size_t n_approvals,
-                                    char *xml, size_t cap, size_t *xml_len)
+ms_err ms_kms_device_enrol_approved(ms_kms *k, char *xml, size_t cap, size_t *xml_len,
+                                    const char *request, size_t request_len,
+                                    const char *const *approvals, size_t n_approvals)
 {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)

@@ -1,8 +1,9 @@
 /*
  * The PKCS#11 seal: a token's AES-256 key (never extractable) encrypts and decrypts the
- * 32-octet KEK with CKM_AES_GCM. The module is loaded with dlopen for each operation and
- * unloaded afterwards, so nothing of the token stays in the process between seal and
- * unseal. Every failure is MS_ERR_PKCS11 with a detail naming the step and the CKR code.
+ * 32-octet KEK with CKM_AES_GCM. Each operation loads the module with dlopen, opens a
+ * session, logs in and finalises (C_Finalize) afterwards, so no session or login stays
+ * between seal and unseal; the module itself stays mapped (p11_close says why). Every
+ * failure is MS_ERR_PKCS11 with a detail naming the step and the CKR code.
  *
  * The module is code that sees the PIN, and its path is written in files the service
  * user can change (the sealed file, kms.db). So a path is loaded only if it is on the
@@ -371,6 +372,27 @@ static void gcm_params(CK_GCM_PARAMS *g, uint8_t *iv, const uint8_t *aad, size_t
     g->ulTagBits = P11_TAG_BYTES * 8;
 }
 
+/* Opens a session on t's token and finds its key (creating it if `create` and absent).
+ * The caller closes c whatever the result. */
+static ms_err p11_open_key(p11_conn *c, const ms_p11_target *t, int create,
+                           CK_OBJECT_HANDLE *key)
+{
+    ms_err err = p11_open(c, t);
+    if (err != MS_OK)
+        return err;
+    int r = p11_find_key(c, t->key_label, key);
+    if (r < 0)
+        return MS_ERR_PKCS11;
+    if (r == 1 && create)
+        return p11_create_key(c, t->key_label, key);
+    if (r == 1) {
+        ms_seal_set_detail("PKCS#11: token '%s' has no AES key labelled '%s'", t->token_label,
+                           t->key_label);
+        return MS_ERR_PKCS11;
+    }
+    return MS_OK;
+}
+
 ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t,
                        int create, const uint8_t kek[MS_KMS_KEY_BYTES], const uint8_t *aad,
                        size_t aad_len)
@@ -378,22 +400,8 @@ ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target 
     if (wrapped == NULL || t == NULL || kek == NULL || (aad == NULL && aad_len != 0))
         return MS_ERR_ARG;
     p11_conn c;
-    ms_err err = p11_open(&c, t);
-    if (err != MS_OK) {
-        p11_close(&c);
-        return err;
-    }
     CK_OBJECT_HANDLE key = 0;
-    int r = p11_find_key(&c, t->key_label, &key);
-    if (r < 0) {
-        err = MS_ERR_PKCS11;
-    } else if (r == 1 && !create) {
-        ms_seal_set_detail("PKCS#11: token '%s' has no AES key labelled '%s'", t->token_label,
-                           t->key_label);
-        err = MS_ERR_PKCS11;
-    } else if (r == 1) {
-        err = p11_create_key(&c, t->key_label, &key);
-    }
+    ms_err err = p11_open_key(&c, t, create, &key);
     if (err == MS_OK) {
         /* A fresh random IV from our generator: the key is long-lived, so IVs must
          * never repeat; 96 random bits keep that safe for far more seals than a KMS makes. */
@@ -426,20 +434,9 @@ ms_err ms_p11_unwrap_kek(uint8_t kek[MS_KMS_KEY_BYTES], const ms_p11_target *t,
     if (wrapped == NULL || t == NULL || kek == NULL || (aad == NULL && aad_len != 0))
         return MS_ERR_ARG;
     p11_conn c;
-    ms_err err = p11_open(&c, t);
-    if (err != MS_OK) {
-        p11_close(&c);
-        return err;
-    }
     CK_OBJECT_HANDLE key = 0;
-    int r = p11_find_key(&c, t->key_label, &key);
-    if (r < 0) {
-        err = MS_ERR_PKCS11;
-    } else if (r == 1) {
-        ms_seal_set_detail("PKCS#11: token '%s' has no AES key labelled '%s'", t->token_label,
-                           t->key_label);
-        err = MS_ERR_PKCS11;
-    } else {
+    ms_err err = p11_open_key(&c, t, 0, &key);
+    if (err == MS_OK) {
         uint8_t iv[P11_IV_BYTES];
         memcpy(iv, wrapped, sizeof iv);
         CK_GCM_PARAMS g;

@@ -192,7 +192,7 @@ static inline void fx_write(fx *f, const ms_key_package *pkg, const ms_device_ke
 static inline ms_err fx_import(fx *f, ms_keystore *ks, uint64_t now, char *detail, size_t cap)
 {
     detail[0] = '\0';
-    return ms_keystore_import(ks, f->xml, f->xml_len, now, NULL, detail, cap);
+    return ms_keystore_import(ks, NULL, f->xml, f->xml_len, now, detail, cap);
 }
 
 /* Path of a file in the keystore. */

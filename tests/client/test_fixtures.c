@@ -145,7 +145,7 @@ int main(int argc, char **argv)
         buf = malloc(FX_XML_CAP);
         size_t len = fread(buf, 1, FX_XML_CAP, fp);
         fclose(fp);
-        ms_err got = ms_keystore_import(ks, (const char *)buf, len, f.now, NULL, d, sizeof d);
+        ms_err got = ms_keystore_import(ks, NULL, (const char *)buf, len, f.now, d, sizeof d);
         if (got != cases[i].want)
             fprintf(stderr, "%s: %s (%s)\n", cases[i].name, ms_errname(got), d);
         CHECK(got == cases[i].want);

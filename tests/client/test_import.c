@@ -74,7 +74,7 @@ static void test_import_ok(fx *f)
     ms_keyset k;
     CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &k, d, sizeof d), MS_ERR_NO_KEYS);
     ms_keystore_import_report rep;
-    CHECK_ERR(ms_keystore_import(ks, f->xml, f->xml_len, f->now, &rep, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_import(ks, &rep, f->xml, f->xml_len, f->now, d, sizeof d), MS_OK);
     CHECK(rep.n_periods == 1 && rep.periods[0] == f->p0);
     CHECK(rep.package_time == f->now - 3600);
 

@@ -347,6 +347,7 @@ static void test_edges(void)
 int main(void)
 {
     ms_test_seed();
+    ms_test_check_fp_backend();
     test_rfc();
     test_edges();
     test_random();

@@ -680,6 +680,7 @@ static void test_lazy_tables_threads(void)
 int main(void)
 {
     ms_test_seed();
+    ms_test_check_fp_backend();
     load_vectors();
     test_htir();
     test_rfc_vector();

@@ -242,9 +242,9 @@ static void setup_kms(const char *root)
     char *xml = malloc(MS_KMSIF_MAX_XML);
     size_t len = 0;
     ms_kms_certificate cert;
-    CHECK_ERR(ms_kms_device_enrol(kms, ALICE, "alice-1", xml, MS_KMSIF_MAX_XML, &len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(kms, xml, MS_KMSIF_MAX_XML, &len, ALICE, "alice-1"), MS_OK);
     CHECK_ERR(ms_kmsif_enrolment_parse(&alice_keys, &cert, xml, len, NULL, 0), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol(kms, BOB, "bob-1", xml, MS_KMSIF_MAX_XML, &len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(kms, xml, MS_KMSIF_MAX_XML, &len, BOB, "bob-1"), MS_OK);
     CHECK_ERR(ms_kmsif_enrolment_parse(&bob_keys, &cert, xml, len, NULL, 0), MS_OK);
     free(xml);
     make_bearer(alice_bearer, sizeof alice_bearer, &alice_keys);

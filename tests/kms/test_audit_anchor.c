@@ -185,7 +185,7 @@ static void test_checkpoints(const char *root)
     /* Extraction returns one of its own entry. */
     char xml[8192];
     size_t xml_len = 0, issued = 0;
-    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "a1", xml, sizeof xml, &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, xml, sizeof xml, &xml_len, ALICE, "a1"), MS_OK);
     CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_OK);
     char none[MS_KMS_CHECKPOINT_MAX];
     CHECK_ERR(ms_kms_extract_checkpoint(k, none, sizeof none), MS_ERR_AUDIT_LOG);

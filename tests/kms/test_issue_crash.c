@@ -11,7 +11,8 @@
  * it: half the kills come once the child has committed a random number of further key
  * sets (watched through a read-only connection) plus up to 3 ms, the other half after a
  * random time scaled to an uninterrupted run, so kills land mid-run on fast and slow
- * (sanitizer) builds alike. Nothing asserts on time.
+ * (sanitizer) builds alike; at least one kill must have cut a run between its first and
+ * its last key set. Nothing asserts on time.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -313,8 +314,9 @@ int main(void)
     CHECK(n_ref >= 0 && (size_t)n_ref == expected_rows);
     printf("%zu key sets, uninterrupted run %.3f s\n", expected_rows, full);
 
-    int kills = 0, completed = 0;
+    int kills = 0, completed = 0, mid_run = 0;
     for (int round = 0; round < KILLS; round++) {
+        size_t before = n_snapshot;
         size_t left = expected_rows - n_snapshot;
         /* even rounds: kill once the child has committed a random number of further key
          * sets (plus up to 3 ms, so mid-commit too); odd rounds: after a random time, which
@@ -364,8 +366,13 @@ int main(void)
             printf("round %d: after %.3f s, %s\n", round, delay,
                    how == 1 ? "killed" : "completed");
         check_after_kill(round);
+        /* mid-run: the kill cut a run that had committed some key sets but not all */
+        mid_run += how == 1 && n_snapshot > before && n_snapshot < expected_rows;
     }
-    printf("%d runs killed, %d completed before the kill\n", kills, completed);
+    printf("%d runs killed (%d mid-run), %d completed before the kill\n", kills, mid_run,
+           completed);
+    /* without a kill between the first and the last key set the test shows nothing */
+    CHECK(mid_run >= 1);
 
     /* run to completion, then compare with the uninterrupted run */
     CHECK(reap(spawn_issue(crash_path)) == 0);

@@ -136,7 +136,7 @@ static void test_passphrase_kms(const char *root)
     CHECK_ERR(ms_kms_user_add(k, ALICE), MS_ERR_SEALED);
     size_t issued = 0;
     CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_ERR_SEALED);
-    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "a1", xml, MS_KMSIF_MAX_XML, &xml_len),
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, ALICE, "a1"),
               MS_ERR_SEALED);
 
     /* unseal */
@@ -157,23 +157,23 @@ static void test_passphrase_kms(const char *root)
     CHECK(n_users == 2);
 
     /* devices */
-    CHECK_ERR(ms_kms_device_enrol(k, "tel:+15550000000", "x", xml, MS_KMSIF_MAX_XML, &xml_len),
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, "tel:+15550000000", "x"),
               MS_ERR_USER_UNKNOWN);
     CHECK_ERR(ms_kms_user_suspend(k, BOB), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol(k, BOB, "bob-1", xml, MS_KMSIF_MAX_XML, &xml_len),
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, BOB, "bob-1"),
               MS_ERR_USER_SUSPENDED);
     CHECK_ERR(ms_kms_user_resume(k, BOB), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice 1", xml, MS_KMSIF_MAX_XML, &xml_len),
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, ALICE, "alice 1"),
               MS_ERR_ARG);
-    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice-1", xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, ALICE, "alice-1"), MS_OK);
     ms_device_keys alice_keys;
     ms_kms_certificate ecert;
     CHECK_ERR(ms_kmsif_enrolment_parse(&alice_keys, &ecert, xml, xml_len, NULL, 0), MS_OK);
     CHECK(strcmp(alice_keys.device_id, "alice-1") == 0);
     CHECK_MEM(ecert.Z, cert.Z, sizeof cert.Z);
-    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice-1", xml, MS_KMSIF_MAX_XML, &xml_len),
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, ALICE, "alice-1"),
               MS_ERR_EXISTS);
-    CHECK_ERR(ms_kms_device_enrol(k, BOB, "bob-1", xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, BOB, "bob-1"), MS_OK);
 
     /* issuance: idempotent; an expired period is refused */
     CHECK_ERR(ms_kms_issue(k, P0 - 1, 1, &issued), MS_ERR_PERIOD);

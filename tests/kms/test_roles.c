@@ -226,7 +226,7 @@ static void test_facade(const char *root)
         ms_kms_close(k);
         return;
     }
-    CHECK_ERR(ms_kms_device_enrol(k, BOB, "bob-1", xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, BOB, "bob-1"), MS_OK);
     ms_device_keys *bob1 = calloc(1, sizeof *bob1);
     ms_kms_certificate cert;
     CHECK(bob1 != NULL);
@@ -236,11 +236,11 @@ static void test_facade(const char *root)
         return;
     }
     CHECK_ERR(ms_kmsif_enrolment_parse(bob1, &cert, xml, xml_len, NULL, 0), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice-1", xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, ALICE, "alice-1"), MS_OK);
     ms_device_keys *alice1 = calloc(1, sizeof *alice1);
     if (alice1 != NULL)
         CHECK_ERR(ms_kmsif_enrolment_parse(alice1, &cert, xml, xml_len, NULL, 0), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol(k, BOB, "spy", xml, MS_KMSIF_MAX_XML, &xml_len),
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, BOB, "spy"),
               MS_ERR_APPROVAL);
     CHECK(xml_len == 0);
 
@@ -254,31 +254,31 @@ static void test_facade(const char *root)
     const char *twice[] = {ap[0], ap[0]};
     const char *with_auditor[] = {ap[0], ap[2]};
     const char *quorum[] = {ap[0], ap[1]};
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, one, 1, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_ERR_APPROVAL);
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, twice, 2, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_ERR_APPROVAL);
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, with_auditor, 2, xml,
-                                           MS_KMSIF_MAX_XML, &xml_len), MS_ERR_APPROVAL);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                           one, 1), MS_ERR_APPROVAL);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len, twice,
+                                           2), MS_ERR_APPROVAL);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                           with_auditor, 2), MS_ERR_APPROVAL);
     /* the approvals are over bob-2: the same request for another device is another text */
     char other[MS_REQUEST_MAX + 1];
     memcpy(other, req, req_len + 1);
     char *d = strstr(other, "device=bob-2");
     if (d != NULL)
         d[11] = '3';
-    CHECK_ERR(ms_kms_device_enrol_approved(k, other, req_len, quorum, 2, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_ERR_APPROVAL);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, other, req_len,
+                                           quorum, 2), MS_ERR_APPROVAL);
     /* expired: the clock a day and more ahead */
     clock_now = T0 + 3601;
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, quorum, 2, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_ERR_REQUEST_STALE);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                           quorum, 2), MS_ERR_REQUEST_STALE);
     clock_now = T0;
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, quorum, 2, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                           quorum, 2), MS_OK);
     CHECK(grep_file(log, "device=bob-2 second_device=1 approved_by=officer-1,officer-3 nonce="));
     /* the approved request again: bob-2 exists now */
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, strlen(req), quorum, 2, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_ERR_EXISTS);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, strlen(req),
+                                           quorum, 2), MS_ERR_EXISTS);
 
     /* the user's own device approves: a MAC with its InK over the request */
     CHECK_ERR(ms_kms_request_enrol(k, BOB, "bob-3", 3600, req, sizeof req, &req_len), MS_OK);
@@ -289,22 +289,22 @@ static void test_facade(const char *root)
         /* another user's device approves nothing for Bob */
         CHECK_ERR(ms_approval_device_mac(alice1->ink, "alice-1", req, req_len, &da), MS_OK);
         CHECK_ERR(ms_approval_format(&da, dline, sizeof dline), MS_OK);
-        CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, dev, 1, xml, MS_KMSIF_MAX_XML,
-                                               &xml_len), MS_ERR_APPROVAL);
+        CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                               dev, 1), MS_ERR_APPROVAL);
         /* Alice's key under Bob's device id: a wrong MAC */
         CHECK_ERR(ms_approval_device_mac(alice1->ink, "bob-1", req, req_len, &da), MS_OK);
         CHECK_ERR(ms_approval_format(&da, dline, sizeof dline), MS_OK);
-        CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, dev, 1, xml, MS_KMSIF_MAX_XML,
-                                               &xml_len), MS_ERR_APPROVAL);
+        CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                               dev, 1), MS_ERR_APPROVAL);
     }
     CHECK_ERR(ms_approval_device_mac(bob1->ink, "bob-1", req, req_len, &da), MS_OK);
     CHECK_ERR(ms_approval_format(&da, dline, sizeof dline), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, dev, 1, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                           dev, 1), MS_OK);
     CHECK(grep_file(log, "device=bob-3 second_device=1 approved_by=device:bob-1"));
     /* and once only */
-    CHECK_ERR(ms_kms_device_enrol_approved(k, req, req_len, dev, 1, xml, MS_KMSIF_MAX_XML,
-                                           &xml_len), MS_ERR_EXISTS);
+    CHECK_ERR(ms_kms_device_enrol_approved(k, xml, MS_KMSIF_MAX_XML, &xml_len, req, req_len,
+                                           dev, 1), MS_ERR_EXISTS);
 
     ms_wipe(bob1, sizeof *bob1);
     free(bob1);

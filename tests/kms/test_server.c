@@ -333,9 +333,9 @@ static void enrol_all(ms_kms *k)
     ms_kms_certificate cert;
     CHECK_ERR(ms_kms_user_add(k, ALICE), MS_OK);
     CHECK_ERR(ms_kms_user_add(k, BOB), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol(k, ALICE, "alice-1", xml, MS_KMSIF_MAX_XML, &len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &len, ALICE, "alice-1"), MS_OK);
     CHECK_ERR(ms_kmsif_enrolment_parse(&keys_a, &cert, xml, len, NULL, 0), MS_OK);
-    CHECK_ERR(ms_kms_device_enrol(k, BOB, "bob.1", xml, MS_KMSIF_MAX_XML, &len), MS_OK);
+    CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &len, BOB, "bob.1"), MS_OK);
     size_t issued = 0;
     CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_OK);
     CHECK(issued == 2);

@@ -304,113 +304,78 @@ static void test_structure(void)
         expect_xml("UTF-16", xml, 2 * n);
     }
 
-    FRESH();
-    len = replace(xml, "xmlns=\"urn:3gpp:ns:mcsecKMSInterface:1.0\"",
-                  "xmlns=\"urn:3gpp:ns:mcsecKMSInterface:2.0\"");
-    expect_xml("wrong namespace", xml, len);
-
-    FRESH();
-    len = cut(xml, "<ClientReqUrl>", "</ClientReqUrl>");
-    expect_xml("missing ClientReqUrl", xml, len);
-    CHECK(parse(xml, len, &dev, detail) == MS_ERR_XML && strstr(detail, "ClientReqUrl"));
-
-    FRESH();
-    len = cut(xml, "<UserPubTokenPVT>", "</UserPubTokenPVT>");
-    expect_xml("missing UserPubTokenPVT", xml, len);
-
-    FRESH();
-    len = replace(xml, "<KmsUri>kms.example.org</KmsUri>",
-                  "<KmsUri>kms.example.org</KmsUri><KmsUri>kms.example.org</KmsUri>");
-    expect_xml("extra KmsUri", xml, len);
-
-    FRESH();
-    len = replace(xml, "</KmsMessage>", "</KmsMessage><Surprise/>");
-    expect_xml("extra element in the 3GPP namespace", xml, len);
-
-    FRESH();
-    len = replace(xml, "</KmsMessage>", "</KmsMessage><mskms:Surprise/>");
-    expect_xml("unknown element in our namespace", xml, len);
-
-    FRESH();
-    len = replace(xml, "</KmsMessage>", "</KmsMessage><mskms:DeviceId>x</mskms:DeviceId>");
-    expect_xml("second DeviceId", xml, len);
-
-    FRESH();
-    len = cut(xml, "<mskms:DeviceId>", "</mskms:DeviceId>");
-    expect_xml("missing DeviceId", xml, len);
-
-    FRESH();
-    len = cut(xml, "<mskms:Certificate>", "</mskms:Certificate>");
-    expect_xml("missing certificate", xml, len);
-
-    FRESH();
-    len = replace(xml, "<UserUri>sip:alice@example.org</UserUri>\n    <KmsUri>kms.example.org</KmsUri>",
-                  "<KmsUri>kms.example.org</KmsUri>\n    <UserUri>sip:alice@example.org</UserUri>");
-    expect_xml("UserUri and KmsUri swapped", xml, len);
-
-    FRESH();
-    len = replace(xml, "<KmsMessage>", "<KmsId>x</KmsId><KmsMessage>");
-    expect_xml("KmsId after ClientReqUrl", xml, len);
-
-    FRESH();
-    len = replace(xml, "<UserPubTokenPVT>04", "<UserPubTokenPVT>");
-    expect_xml("PVT of 64 octets", xml, len);
-
-    FRESH();
-    len = replace(xml, "<UserPubTokenPVT>04", "<UserPubTokenPVT>0Z");
-    expect_xml("PVT with a non-hex digit", xml, len);
-
-    FRESH();
-    len = replace(xml, "<PubEncKey>04", "<PubEncKey>0400");
-    expect_xml("PubEncKey of 258 octets", xml, len);
-
-    FRESH();
-    len = replace(xml, "<KeyPeriodNo>1545", "<KeyPeriodNo>-1545");
-    expect_xml("negative KeyPeriodNo", xml, len);
-
-    FRESH();
-    len = replace(xml, "<Time>2026-11-27", "<Time>2026-11-31");
-    expect_xml("31 November", xml, len);
-
-    FRESH();
-    len = replace(xml, "xmlenc11#kw-aes-256-pad", "xmlenc#kw-aes256");
-    expect_xml("RFC 3394 algorithm URI", xml, len);
-    CHECK(parse(xml, len, &dev, detail) == MS_ERR_XML && strstr(detail, "EncryptionMethod"));
-
-    FRESH();
-    len = replace(xml, "xmldsig-more#hmac-sha256", "xmldsig#hmac-sha1");
-    expect_xml("HMAC-SHA1", xml, len);
-
-    FRESH();
-    len = replace(xml, "xml-exc-c14n#\"/>\n      <ds:SignatureMethod",
-                  "xml-exc-c14n#WithComments\"/>\n      <ds:SignatureMethod");
-    expect_xml("canonicalisation with comments", xml, len);
-
-    FRESH();
-    len = replace(xml, "xmldsig-more#hmac-sha256\"/>",
-                  "xmldsig-more#hmac-sha256\"><ds:HMACOutputLength>80</ds:HMACOutputLength>"
-                  "</ds:SignatureMethod>");
-    expect_xml("truncated HMAC", xml, len);
-
-    FRESH();
-    len = replace(xml, "URI=\"#KmsResponse-", "URI=\"#Other-");
-    expect_xml("Reference to another element", xml, len);
-
-    FRESH();
-    len = replace(xml, "<KmsKeyProv Version=\"1.0.0\">", "<KmsKeyProv Version=\"1.1.0\">");
-    expect_xml("KmsKeyProv version", xml, len);
-
-    FRESH();
-    len = replace(xml, "<UserUri>", "<!-- hi --><UserUri>");
-    expect_xml("comment", xml, len);
-
-    FRESH();
-    len = replace(xml, "<UserUri>", "<?pi x?><UserUri>");
-    expect_xml("processing instruction", xml, len);
-
-    FRESH();
-    len = replace(xml, "<UserUri>", "stray text<UserUri>");
-    expect_xml("text between elements", xml, len);
+    /* Each row: a replacement (or, with cut, the text from `from` through the end of the
+     * following `to` removed), refused as MS_ERR_XML, the detail naming `names` if set. */
+    static const struct {
+        const char *what, *from, *to, *names;
+        bool cut;
+    } defects[] = {
+        {"wrong namespace",
+         "xmlns=\"urn:3gpp:ns:mcsecKMSInterface:1.0\"",
+         "xmlns=\"urn:3gpp:ns:mcsecKMSInterface:2.0\"",
+         NULL, false},
+        {"missing ClientReqUrl", "<ClientReqUrl>", "</ClientReqUrl>", "ClientReqUrl", true},
+        {"missing UserPubTokenPVT", "<UserPubTokenPVT>", "</UserPubTokenPVT>", NULL, true},
+        {"extra KmsUri",
+         "<KmsUri>kms.example.org</KmsUri>",
+         "<KmsUri>kms.example.org</KmsUri><KmsUri>kms.example.org</KmsUri>",
+         NULL, false},
+        {"extra element in the 3GPP namespace",
+         "</KmsMessage>",
+         "</KmsMessage><Surprise/>",
+         NULL, false},
+        {"unknown element in our namespace",
+         "</KmsMessage>",
+         "</KmsMessage><mskms:Surprise/>",
+         NULL, false},
+        {"second DeviceId",
+         "</KmsMessage>",
+         "</KmsMessage><mskms:DeviceId>x</mskms:DeviceId>",
+         NULL, false},
+        {"missing DeviceId", "<mskms:DeviceId>", "</mskms:DeviceId>", NULL, true},
+        {"missing certificate", "<mskms:Certificate>", "</mskms:Certificate>", NULL, true},
+        {"UserUri and KmsUri swapped",
+         "<UserUri>sip:alice@example.org</UserUri>\n    <KmsUri>kms.example.org</KmsUri>",
+         "<KmsUri>kms.example.org</KmsUri>\n    <UserUri>sip:alice@example.org</UserUri>",
+         NULL, false},
+        {"KmsId after ClientReqUrl", "<KmsMessage>", "<KmsId>x</KmsId><KmsMessage>", NULL, false},
+        {"PVT of 64 octets", "<UserPubTokenPVT>04", "<UserPubTokenPVT>", NULL, false},
+        {"PVT with a non-hex digit", "<UserPubTokenPVT>04", "<UserPubTokenPVT>0Z", NULL, false},
+        {"PubEncKey of 258 octets", "<PubEncKey>04", "<PubEncKey>0400", NULL, false},
+        {"negative KeyPeriodNo", "<KeyPeriodNo>1545", "<KeyPeriodNo>-1545", NULL, false},
+        {"31 November", "<Time>2026-11-27", "<Time>2026-11-31", NULL, false},
+        {"RFC 3394 algorithm URI",
+         "xmlenc11#kw-aes-256-pad",
+         "xmlenc#kw-aes256",
+         "EncryptionMethod", false},
+        {"HMAC-SHA1", "xmldsig-more#hmac-sha256", "xmldsig#hmac-sha1", NULL, false},
+        {"canonicalisation with comments",
+         "xml-exc-c14n#\"/>\n      <ds:SignatureMethod",
+         "xml-exc-c14n#WithComments\"/>\n      <ds:SignatureMethod",
+         NULL, false},
+        {"truncated HMAC",
+         "xmldsig-more#hmac-sha256\"/>",
+         "xmldsig-more#hmac-sha256\"><ds:HMACOutputLength>80</ds:HMACOutputLength>"
+         "</ds:SignatureMethod>",
+         NULL, false},
+        {"Reference to another element", "URI=\"#KmsResponse-", "URI=\"#Other-", NULL, false},
+        {"KmsKeyProv version",
+         "<KmsKeyProv Version=\"1.0.0\">",
+         "<KmsKeyProv Version=\"1.1.0\">",
+         NULL, false},
+        {"comment", "<UserUri>", "<!-- hi --><UserUri>", NULL, false},
+        {"processing instruction", "<UserUri>", "<?pi x?><UserUri>", NULL, false},
+        {"text between elements", "<UserUri>", "stray text<UserUri>", NULL, false},
+    };
+    for (size_t i = 0; i < sizeof defects / sizeof defects[0]; i++) {
+        FRESH();
+        len = defects[i].cut ? cut(xml, defects[i].from, defects[i].to)
+                             : replace(xml, defects[i].from, defects[i].to);
+        expect_xml(defects[i].what, xml, len);
+        if (defects[i].names != NULL)
+            CHECK(parse(xml, len, &dev, detail) == MS_ERR_XML &&
+                  strstr(detail, defects[i].names) != NULL);
+    }
 
     /* A key sent in clear (KeyContentType) is refused: we only accept encrypted keys. */
     FRESH();

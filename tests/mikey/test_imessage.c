@@ -13,41 +13,11 @@
 
 #include <openssl/evp.h>
 
-#include "mikeysakke/mikey.h"
+#include "mikey_fixture.h"
 #include "testutil.h"
 
-#define KMS_URI "kms.example.org"
-#define NOW_SECS 3969518400ull /* 2025-10-15 12:00:00 UTC as NTP seconds */
-#define MONTH_PERIOD ((2025ull - 1900) * 12 + 9)
-#define UID_PERIOD_LEN 2592000ull
-#define UID_PERIOD (NOW_SECS / UID_PERIOD_LEN)
-#define ALICE_TEL "tel:+447700900123"
-#define BOB_TEL "tel:+447700900456"
-#define ALICE_SIP "sip:alice@example.org"
-#define BOB_SIP "sip:bob@example.org"
 #define GMS_SIP "sip:gms@example.org"
 #define MDSI_SIP "sip:mdsi@example.org"
-#define BUF 2048
-
-static uint64_t g_now = NOW_SECS << 32;
-static uint64_t test_clock(void *c)
-{
-    (void)c;
-    return g_now;
-}
-
-static uint8_t z[MS_SAKKE_SECRET_BYTES], Z[MS_SAKKE_POINT_BYTES];
-static uint8_t ksak[MS_ECCSI_SCALAR_BYTES], kpak[MS_ECCSI_POINT_BYTES];
-static ms_sakke_kms *issuer;
-
-static const ms_id_scheme tel_scheme = {MS_MIKEY_ID_SCHEME_TEL_MONTHLY, NULL, 0, 0};
-static const ms_id_scheme uid_scheme = {MS_MIKEY_ID_SCHEME_HASHED_UID, KMS_URI, UID_PERIOD_LEN,
-                                        0};
-
-static const ms_id_scheme *scheme_of(ms_mikey_profile p)
-{
-    return p == MS_MIKEY_PROFILE_RFC6509 ? &tel_scheme : &uid_scheme;
-}
 
 typedef struct user {
     const char *uri;
@@ -57,39 +27,22 @@ typedef struct user {
     size_t id_len;
 } user;
 
-static void die(const char *what, ms_err e)
-{
-    fprintf(stderr, "setup: %s failed: %s\n", what, ms_errname(e));
-    exit(2);
-}
-
 static void user_init(user *u, ms_mikey_profile profile, const char *uri, bool prepare)
 {
     memset(u, 0, sizeof *u);
     u->uri = uri;
     ms_mikey_config cfg = {0};
-    cfg.profile = profile;
-    cfg.own_uri = uri;
     cfg.prepare = prepare;
-    cfg.clock = test_clock;
-    cfg.rng = &ms_test_rng;
-    ms_err e = ms_mikey_ctx_new(&u->ctx, &cfg);
+    u->ctx = test_ctx_new(&cfg, profile, uri);
+    test_user_keys k;
+    ms_err e = test_issue_keys(&k, u->ctx, scheme_of_profile(profile), uri,
+                               period_of_profile(profile));
     if (e != MS_OK)
-        die("ms_mikey_ctx_new", e);
-    ms_mikey_kms_info info = {KMS_URI, *scheme_of(profile), Z, kpak};
-    if ((e = ms_mikey_add_kms(u->ctx, &info)) != MS_OK)
-        die("ms_mikey_add_kms", e);
-    const ms_id_scheme *s = scheme_of(profile);
-    uint64_t period = profile == MS_MIKEY_PROFILE_RFC6509 ? MONTH_PERIOD : UID_PERIOD;
-    uint8_t ssk[MS_ECCSI_SCALAR_BYTES], pvt[MS_ECCSI_POINT_BYTES];
-    if ((e = ms_identifier(s, u->id, sizeof u->id, &u->id_len, uri, period)) != MS_OK)
-        die("ms_identifier", e);
-    if ((e = ms_sakke_rsk_issue(issuer, u->rsk, z, u->id, u->id_len)) != MS_OK)
-        die("ms_sakke_rsk_issue", e);
-    if ((e = ms_eccsi_ssk_issue(ssk, pvt, ksak, kpak, u->id, u->id_len, &ms_test_rng)) != MS_OK)
-        die("ms_eccsi_ssk_issue", e);
-    if ((e = ms_mikey_add_keys(u->ctx, KMS_URI, period, u->rsk, ssk, pvt)) != MS_OK)
-        die("ms_mikey_add_keys", e);
+        die("keys", e);
+    memcpy(u->id, k.id, k.id_len);
+    u->id_len = k.id_len;
+    memcpy(u->rsk, k.rsk, sizeof u->rsk);
+    ms_wipe(&k, sizeof k);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -766,13 +719,7 @@ static void test_purge(void)
 int main(void)
 {
     ms_test_seed();
-    ms_err e = ms_sakke_master_keygen(z, Z, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_eccsi_master_keygen(ksak, kpak, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_sakke_kms_new(&issuer, Z);
-    if (e != MS_OK)
-        die("KMS", e);
+    test_kms_new();
 
     user_init(&alice, MS_MIKEY_PROFILE_RFC6509, ALICE_TEL, false);
     user_init(&alice_prep, MS_MIKEY_PROFILE_RFC6509, ALICE_TEL, true);
@@ -811,6 +758,6 @@ int main(void)
     ms_mikey_ctx_free(bob.ctx);
     ms_mikey_ctx_free(bob_prep.ctx);
     ms_mikey_ctx_free(NULL);
-    ms_sakke_kms_free(issuer);
+    test_kms_free();
     return ms_test_finish();
 }

@@ -11,76 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mikeysakke/mikey.h"
+#include "mikey_fixture.h"
 #include "testutil.h"
 
-#define KMS_URI "kms.example.org"
-#define NOW_SECS 3969518400ull /* 2025-10-15 12:00:00 UTC as NTP seconds */
-#define MONTH_PERIOD ((2025ull - 1900) * 12 + 9)
-#define UID_PERIOD_LEN 2592000ull
-#define UID_PERIOD (NOW_SECS / UID_PERIOD_LEN)
-#define ALICE_TEL "tel:+447700900123"
-#define BOB_TEL "tel:+447700900456"
 #define CAROL_TEL "tel:+447700900789"
-#define ALICE_SIP "sip:alice@example.org"
-#define BOB_SIP "sip:bob@example.org"
-#define BUF 2048
 #define CAPACITY 24 /* small, so that a flood larger than the cache stays quick */
 #define FLOOD 60
-
-static const uint64_t g_now = NOW_SECS << 32;
-static uint64_t test_clock(void *c)
-{
-    (void)c;
-    return g_now;
-}
-
-static uint8_t z[MS_SAKKE_SECRET_BYTES], Z[MS_SAKKE_POINT_BYTES];
-static uint8_t ksak[MS_ECCSI_SCALAR_BYTES], kpak[MS_ECCSI_POINT_BYTES];
-static ms_sakke_kms *issuer;
-
-static const ms_id_scheme tel_scheme = {MS_MIKEY_ID_SCHEME_TEL_MONTHLY, NULL, 0, 0};
-static const ms_id_scheme uid_scheme = {MS_MIKEY_ID_SCHEME_HASHED_UID, KMS_URI, UID_PERIOD_LEN,
-                                        0};
 
 /* The order q of P-256 (RFC 6507 Appendix A), big-endian. */
 static const char *const Q_HEX =
     "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
 
-static void die(const char *what, ms_err e)
-{
-    fprintf(stderr, "setup: %s failed: %s\n", what, ms_errname(e));
-    exit(2);
-}
-
 /* A context for `uri` holding its keys for the current period. */
 static ms_mikey_ctx *user_new(ms_mikey_profile profile, const char *uri, size_t capacity)
 {
-    const ms_id_scheme *scheme = profile == MS_MIKEY_PROFILE_RFC6509 ? &tel_scheme : &uid_scheme;
-    const uint64_t period = profile == MS_MIKEY_PROFILE_RFC6509 ? MONTH_PERIOD : UID_PERIOD;
     ms_mikey_config cfg = {0};
-    cfg.profile = profile;
-    cfg.own_uri = uri;
-    cfg.clock = test_clock;
-    cfg.rng = &ms_test_rng;
     cfg.replay_capacity = capacity;
-    ms_mikey_ctx *ctx = NULL;
-    ms_err e = ms_mikey_ctx_new(&ctx, &cfg);
-    ms_mikey_kms_info info = {KMS_URI, *scheme, Z, kpak};
-    if (e == MS_OK)
-        e = ms_mikey_add_kms(ctx, &info);
-    uint8_t id[MS_SAKKE_ID_MAX_BYTES], rsk[MS_SAKKE_POINT_BYTES];
-    uint8_t ssk[MS_ECCSI_SCALAR_BYTES], pvt[MS_ECCSI_POINT_BYTES];
-    size_t id_len = 0;
-    if (e == MS_OK)
-        e = ms_identifier(scheme, id, sizeof id, &id_len, uri, period);
-    if (e == MS_OK)
-        e = ms_sakke_rsk_issue(issuer, rsk, z, id, id_len);
-    if (e == MS_OK)
-        e = ms_eccsi_ssk_issue(ssk, pvt, ksak, kpak, id, id_len, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_mikey_add_keys(ctx, KMS_URI, period, rsk, ssk, pvt);
-    ms_wipe(ssk, sizeof ssk);
+    ms_mikey_ctx *ctx = test_ctx_new(&cfg, profile, uri);
+    test_user_keys k;
+    ms_err e = test_issue_keys(&k, ctx, scheme_of_profile(profile), uri, period_of_profile(profile));
+    ms_wipe(&k, sizeof k);
     if (e != MS_OK)
         die(uri, e);
     return ctx;
@@ -206,17 +156,9 @@ static void test_flood_does_not_block(void)
 int main(void)
 {
     ms_test_seed();
-    ms_err e = ms_sakke_master_keygen(z, Z, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_eccsi_master_keygen(ksak, kpak, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_sakke_kms_new(&issuer, Z);
-    if (e != MS_OK)
-        die("KMS", e);
+    test_kms_new();
     test_malleated_replay();
     test_flood_does_not_block();
-    ms_sakke_kms_free(issuer);
-    ms_wipe(z, sizeof z);
-    ms_wipe(ksak, sizeof ksak);
+    test_kms_free();
     return ms_test_finish();
 }

@@ -10,38 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mikeysakke/mikey.h"
+#include "mikey_fixture.h"
 #include "testutil.h"
 
-#define KMS_URI "kms.example.org"
-#define NOW_SECS 3969518400ull     /* 2025-10-15 12:00:00 UTC as NTP seconds */
 #define OCT31_2358 3970943880ull   /* 2025-10-31 23:58:00 UTC */
 #define NOV1_0000 3970944000ull    /* 2025-11-01 00:00:00 UTC: both schemes roll over */
-#define MONTH_PERIOD ((2025ull - 1900) * 12 + 9)
-#define UID_PERIOD_LEN 2592000ull
-#define UID_PERIOD (NOW_SECS / UID_PERIOD_LEN)
-#define ALICE_TEL "tel:+447700900123"
-#define BOB_TEL "tel:+447700900456"
 #define CAROL_TEL "tel:+447700900789"
-#define ALICE_SIP "sip:alice@example.org"
-#define BOB_SIP "sip:bob@example.org"
 #define GMS_SIP "sip:gms@example.org"
-#define BUF 2048
-
-static uint64_t g_now = NOW_SECS << 32;
-static uint64_t test_clock(void *c)
-{
-    (void)c;
-    return g_now;
-}
-
-static uint8_t z[MS_SAKKE_SECRET_BYTES], Z[MS_SAKKE_POINT_BYTES];
-static uint8_t ksak[MS_ECCSI_SCALAR_BYTES], kpak[MS_ECCSI_POINT_BYTES];
-static ms_sakke_kms *issuer;
-
-static const ms_id_scheme tel_scheme = {MS_MIKEY_ID_SCHEME_TEL_MONTHLY, NULL, 0, 0};
-static const ms_id_scheme uid_scheme = {MS_MIKEY_ID_SCHEME_HASHED_UID, KMS_URI, UID_PERIOD_LEN,
-                                        0};
 
 typedef struct user {
     const char *uri;
@@ -50,35 +25,16 @@ typedef struct user {
     ms_eccsi_signer *signer; /* for re-signing altered messages (current period) */
 } user;
 
-static void die(const char *what, ms_err e)
-{
-    fprintf(stderr, "setup: %s failed: %s\n", what, ms_errname(e));
-    exit(2);
-}
-
-static const ms_id_scheme *scheme_of(const user *u)
-{
-    return u->profile == MS_MIKEY_PROFILE_RFC6509 ? &tel_scheme : &uid_scheme;
-}
-
 /* Issue and add this user's RSK, SSK and PVT for one key period. */
 static void user_add_period(user *u, uint64_t period, bool keep_signer)
 {
-    uint8_t id[MS_SAKKE_ID_MAX_BYTES], rsk[MS_SAKKE_POINT_BYTES];
-    uint8_t ssk[MS_ECCSI_SCALAR_BYTES], pvt[MS_ECCSI_POINT_BYTES];
-    size_t id_len;
-    ms_err e = ms_identifier(scheme_of(u), id, sizeof id, &id_len, u->uri, period);
-    if (e == MS_OK)
-        e = ms_sakke_rsk_issue(issuer, rsk, z, id, id_len);
-    if (e == MS_OK)
-        e = ms_eccsi_ssk_issue(ssk, pvt, ksak, kpak, id, id_len, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_mikey_add_keys(u->ctx, KMS_URI, period, rsk, ssk, pvt);
+    test_user_keys k;
+    ms_err e = test_issue_keys(&k, u->ctx, scheme_of_profile(u->profile), u->uri, period);
     if (e == MS_OK && keep_signer)
-        e = ms_eccsi_signer_new(&u->signer, kpak, id, id_len, ssk, pvt);
+        e = ms_eccsi_signer_new(&u->signer, kpak, k.id, k.id_len, k.ssk, k.pvt);
     if (e != MS_OK)
         die("keys", e);
-    ms_wipe(ssk, sizeof ssk);
+    ms_wipe(&k, sizeof k);
 }
 
 static void user_init(user *u, ms_mikey_profile profile, const char *uri, uint64_t grace)
@@ -87,18 +43,9 @@ static void user_init(user *u, ms_mikey_profile profile, const char *uri, uint64
     u->uri = uri;
     u->profile = profile;
     ms_mikey_config cfg = {0};
-    cfg.profile = profile;
-    cfg.own_uri = uri;
-    cfg.clock = test_clock;
-    cfg.rng = &ms_test_rng;
     cfg.period_grace = grace;
-    ms_err e = ms_mikey_ctx_new(&u->ctx, &cfg);
-    if (e != MS_OK)
-        die("ms_mikey_ctx_new", e);
-    ms_mikey_kms_info info = {KMS_URI, *scheme_of(u), Z, kpak};
-    if ((e = ms_mikey_add_kms(u->ctx, &info)) != MS_OK)
-        die("ms_mikey_add_kms", e);
-    user_add_period(u, profile == MS_MIKEY_PROFILE_RFC6509 ? MONTH_PERIOD : UID_PERIOD, true);
+    u->ctx = test_ctx_new(&cfg, profile, uri);
+    user_add_period(u, period_of_profile(profile), true);
 }
 
 static void user_free(user *u)
@@ -171,6 +118,14 @@ static void parse(ms_mikey_message *m, const uint8_t *msg, size_t len)
     CHECK_ERR(ms_mikey_parse(m, msg, len, NULL), MS_OK);
 }
 
+/* simple(), then the message parsed into *m for altering. */
+static size_t simple_parsed(user *from, const char *to, uint8_t *msg, ms_mikey_message *m)
+{
+    size_t len = simple(from, to, msg);
+    parse(m, msg, len);
+    return len;
+}
+
 /* Respond and expect exactly `want`, a diagnostic naming `payload` (-1: any) and an
  * empty result. */
 static void expect(user *to, const uint8_t *msg, size_t len, const char *initiator, ms_err want,
@@ -219,9 +174,8 @@ static void test_malformed(void)
 static void test_missing_payload(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     drop(&m, find_mut(&m, MS_MIKEY_PT_RAND, -1));
     expect(&bob, out, reencode(out, &m, NULL), ALICE_TEL, MS_ERR_MIKEY_MISSING_PAYLOAD,
            MS_MIKEY_PT_RAND);
@@ -237,9 +191,8 @@ static void test_missing_payload(void)
 static void test_unsupported(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     find_mut(&m, MS_MIKEY_PT_SAKKE, -1)->u.sakke.params = 2;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_UNSUPPORTED,
            MS_MIKEY_PT_SAKKE);
@@ -261,9 +214,8 @@ static void test_unsupported(void)
 static void test_version(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    simple_parsed(&alice, BOB_TEL, msg, &m);
     m.hdr.version = 2;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_VERSION,
            MS_MIKEY_PT_HDR);
@@ -272,9 +224,8 @@ static void test_version(void)
 static void test_data_type(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    simple_parsed(&alice, BOB_TEL, msg, &m);
     m.hdr.data_type = MS_MIKEY_DT_ERROR;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_DATA_TYPE,
            MS_MIKEY_PT_HDR);
@@ -283,9 +234,8 @@ static void test_data_type(void)
 static void test_v_bit(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    simple_parsed(&alice, BOB_TEL, msg, &m);
     m.hdr.v = true;
     expect(&bob, out, reencode(out, &m, alice.signer), ALICE_TEL, MS_ERR_MIKEY_V_BIT,
            MS_MIKEY_PT_HDR);
@@ -380,10 +330,9 @@ static void test_responder(void)
 static void test_unknown_kms(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     static const char other[] = "kms.other.org";
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     ms_mikey_payload *k = find_mut(&m, MS_MIKEY_PT_IDR, MS_MIKEY_ROLE_KMS_INITIATOR);
     k->u.idr.id.data = (const uint8_t *)other;
     k->u.idr.id.len = strlen(other);
@@ -441,9 +390,8 @@ static void test_key_period_not_accepted(void)
 static void test_signature(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     /* one octet of RAND changed after signing */
     const ms_mikey_payload *r = ms_mikey_find(&m, MS_MIKEY_PT_RAND, -1);
     memcpy(out, msg, len);
@@ -463,9 +411,8 @@ static void test_signature(void)
 static void test_decap(void)
 {
     uint8_t msg[BUF], out[BUF], sed[MS_SAKKE_SED_BYTES];
-    size_t len = simple(&alice, BOB_TEL, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&alice, BOB_TEL, msg, &m);
     /* H changed: the recovered SSV fails TEST = R */
     ms_mikey_payload *s = find_mut(&m, MS_MIKEY_PT_SAKKE, -1);
     memcpy(sed, s->u.sakke.data.data, sizeof sed);
@@ -491,9 +438,8 @@ static void test_decap(void)
 static void test_key_id_purpose(void)
 {
     uint8_t msg[BUF], out[BUF];
-    size_t len = simple(&pa, BOB_SIP, msg);
     ms_mikey_message m;
-    parse(&m, msg, len);
+    size_t len = simple_parsed(&pa, BOB_SIP, msg, &m);
     m.hdr.csb_id = (m.hdr.csb_id & 0x0FFFFFFFu) | (MS_MIKEY_PURPOSE_CSK << 28);
     expect(&pb, out, reencode(out, &m, pa.signer), ALICE_SIP, MS_ERR_MIKEY_KEY_ID,
            MS_MIKEY_PT_HDR);
@@ -596,13 +542,7 @@ static void test_key_params(void)
 int main(void)
 {
     ms_test_seed();
-    ms_err e = ms_sakke_master_keygen(z, Z, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_eccsi_master_keygen(ksak, kpak, &ms_test_rng);
-    if (e == MS_OK)
-        e = ms_sakke_kms_new(&issuer, Z);
-    if (e != MS_OK)
-        die("KMS", e);
+    test_kms_new();
     user_init(&alice, MS_MIKEY_PROFILE_RFC6509, ALICE_TEL, 0);
     user_add_period(&alice, MONTH_PERIOD + 1, false);
     user_init(&bob, MS_MIKEY_PROFILE_RFC6509, BOB_TEL, 0);
@@ -636,6 +576,6 @@ int main(void)
     user_free(&pb);
     user_free(&gms);
     user_free(&gm);
-    ms_sakke_kms_free(issuer);
+    test_kms_free();
     return ms_test_finish();
 }
