@@ -393,7 +393,10 @@ static void test_plain(void)
     CHECK(e413 == 4);
     CHECK(e503 == 1);
     CHECK(bytes1 > 0);
-    CHECK(metric(r->body, "test_http_requests_in_flight") == 1); /* this one */
+    /* this one, and perhaps the one before: its answer can reach us before the server's
+     * completion callback has counted it out */
+    long in_flight = metric(r->body, "test_http_requests_in_flight");
+    CHECK(in_flight == 1 || in_flight == 2);
     CHECK(metric(r->body, "test_http_rate_limited_total") == 0);
     CHECK(metric(r->body, "test_extra_gauge") == 42);
     CHECK(strstr(r->body, "# TYPE test_http_requests_total counter\n") != NULL);
