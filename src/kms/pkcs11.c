@@ -57,6 +57,13 @@ static int owned_safely(const struct stat *sb, uid_t owner)
     return (sb->st_uid == 0 || sb->st_uid == owner) && (sb->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
+/* A directory above the file: as owned_safely, or root's and sticky like /tmp, where
+ * others may add entries but cannot rename or remove the ones they do not own. */
+static int dir_safe(const struct stat *sb, uid_t owner)
+{
+    return owned_safely(sb, owner) || (sb->st_uid == 0 && (sb->st_mode & S_ISVTX) != 0);
+}
+
 /* Checks `path` and every directory above it (after resolving links, so a link cannot
  * lead around the check). what: "configuration file" or "module", for the detail. */
 static ms_err path_trusted(const char *path, uid_t owner, const char *what)
@@ -82,7 +89,7 @@ static ms_err path_trusted(const char *path, uid_t owner, const char *what)
             slash[1] = '\0';
         else
             *slash = '\0';
-        if (stat(real, &sb) != 0 || !owned_safely(&sb, owner)) {
+        if (stat(real, &sb) != 0 || !dir_safe(&sb, owner)) {
             ms_seal_set_detail("PKCS#11: directory %s above the %s %s is not owned by root "
                                "or is writable by group or others: refused", real, what, path);
             return MS_ERR_PKCS11;

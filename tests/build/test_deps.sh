@@ -24,6 +24,13 @@ else
 fi
 check "the unprivileged user really is not root" test "$(as_user id -u)" -ne 0
 
+# The unprivileged user may not be able to read the checkout (a clone in a mode-0700
+# directory): it runs a copy of the two files these targets use.
+mkdir -p "$work/src/scripts"
+cp "$src/Makefile" "$work/src/" && cp "$src/scripts/deps.sh" "$work/src/scripts/"
+chmod -R a+rX "$work/src"
+src="$work/src"
+
 # A fake apt-get earlier in PATH: any attempt to install is recorded (and would fail).
 mkdir "$work/bin"
 printf '#!/bin/sh\necho "apt-get $*" >>"%s/apt.log"\nexit 1\n' "$work" >"$work/bin/apt-get"

@@ -8,6 +8,7 @@
  * file's checks (owner, modes along the path, format).
  */
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -256,8 +257,11 @@ static int safe_ancestry(const char *path)
     snprintf(buf, sizeof buf, "%s", path);
     for (;;) {
         struct stat st;
-        if (stat(buf, &st) != 0 || (st.st_uid != 0 && st.st_uid != getuid()) ||
-            (st.st_mode & (S_IWGRP | S_IWOTH)))
+        if (stat(buf, &st) != 0)
+            return 0;
+        bool sticky_root = st.st_uid == 0 && (st.st_mode & S_ISVTX) != 0; /* like /tmp */
+        if (!sticky_root && ((st.st_uid != 0 && st.st_uid != getuid()) ||
+                             (st.st_mode & (S_IWGRP | S_IWOTH))))
             return 0;
         char *slash = strrchr(buf, '/');
         if (slash == NULL || (slash == buf && buf[1] == '\0'))
@@ -289,8 +293,7 @@ static void check_module_allow_list(void)
     CHECK(strcmp(ms_p11_conf_path(), "/etc/mikeysakke/pkcs11.conf") == 0 ||
           ms_p11_conf_path()[0] == '/');
 
-    /* A configuration file in a directory of ours below the working directory (under
-     * /tmp, writable by all, it is refused: see below). */
+    /* A configuration file in a directory of ours below the working directory. */
     char cwd[512], cdir[600], conf[700], mod[700], text[900], cmd[1600];
     if (getcwd(cwd, sizeof cwd) == NULL) {
         CHECK(0);
@@ -338,14 +341,18 @@ static void check_module_allow_list(void)
         CHECK_ERR(ms_p11_module_check(mod, conf, 0), MS_ERR_PKCS11);
         CHECK_DETAIL("not owned by root");
     }
-    /* The same file in /tmp (sticky, writable by all) is never trusted. */
-    char tdir[] = "/tmp/p11c-XXXXXX", tconf[64];
-    if (mkdtemp(tdir) != NULL) {
-        chmod(tdir, 0755);
+    /* A sticky directory writable by all (like /tmp) is trusted above the file only when
+     * root owns it: one of another user's is refused. */
+    char tdir[700], tconf[760];
+    snprintf(tdir, sizeof tdir, "%s/sticky", cdir);
+    if (mkdir(tdir, 0755) == 0) {
         snprintf(tconf, sizeof tconf, "%s/pkcs11.conf", tdir);
         write_text(tconf, text, 0644);
+        chmod(tdir, 01777);
+        if (me == 0)
+            CHECK(chown(tdir, 65534, 65534) == 0); /* nobody's */
         CHECK_ERR(ms_p11_module_check(mod, tconf, me), MS_ERR_PKCS11);
-        CHECK_DETAIL("directory /tmp above");
+        CHECK_DETAIL("directory");
         unlink(tconf);
         rmdir(tdir);
     }
