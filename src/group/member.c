@@ -114,8 +114,10 @@ static ms_err key_write(const ms_keystore *ks, const ms_group_key *k, uint64_t g
     return err;
 }
 
+/* generation (may be NULL): the roster generation the key came with, which orders two
+ * keys the GMS made within one second (same activation). */
 static ms_err key_read(const ms_keystore *ks, const char *name, ms_group_key *k,
-                       char *detail, size_t cap)
+                       uint64_t *generation, char *detail, size_t cap)
 {
     uint8_t *pt = NULL;
     size_t len = 0;
@@ -135,6 +137,11 @@ static ms_err key_read(const ms_keystore *ks, const char *name, ms_group_key *k,
               ks_get_u64(r, len, "cs-id", &cs) || cs > 255 ||
               ks_get_u64(r, len, "activation", &k->activation) ||
               ks_get_u64(r, len, "expiry", &k->expiry);
+    uint64_t gen = 0;
+    if (!bad && ks_get_u64(r, len, "generation", &gen))
+        gen = 0;
+    if (generation != NULL)
+        *generation = gen;
     ms_wipe(pt, len);
     free(pt);
     k->gmk_id = (uint32_t)id;
@@ -196,7 +203,8 @@ static ms_err key_names(const ms_keystore *ks, const char *group, char ***out, s
     return MS_OK;
 }
 
-/* Keep the two newest keys (by activation) of the group; delete the others. */
+/* Keep the two newest keys (by activation, then roster generation) of the group; delete
+ * the others. */
 static ms_err prune(const ms_keystore *ks, const char *group, char *detail, size_t cap)
 {
     char **names;
@@ -207,21 +215,23 @@ static ms_err prune(const ms_keystore *ks, const char *group, char *detail, size
             ks_free_names(names, n);
         return err;
     }
-    uint64_t *act = calloc(n, sizeof *act);
+    uint64_t *act = calloc(2 * n, sizeof *act); /* activation, generation */
     if (act == NULL) {
         ks_free_names(names, n);
         return MS_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         ms_group_key k;
-        if (key_read(ks, names[i], &k, NULL, 0) == MS_OK)
+        if (key_read(ks, names[i], &k, &act[n + i], NULL, 0) == MS_OK)
             act[i] = k.activation;
         ms_group_key_wipe(&k);
     }
     for (size_t i = 0; i < n && err == MS_OK; i++) {
         size_t newer = 0;
         for (size_t j = 0; j < n; j++)
-            if (act[j] > act[i] || (act[j] == act[i] && strcmp(names[j], names[i]) > 0))
+            if (act[j] > act[i] ||
+                (act[j] == act[i] && (act[n + j] > act[n + i] ||
+                                      (act[n + j] == act[n + i] && strcmp(names[j], names[i]) > 0))))
                 newer++;
         if (newer >= 2)
             err = ks_delete_file(ks, names[i], detail, cap);
@@ -242,7 +252,7 @@ ms_err ms_group_key_load(ms_group_key *out, const ms_keystore *ks, const char *g
     if (gmk_id != 0) {
         char name[48];
         key_name(name, group, gmk_id);
-        ms_err err = key_read(ks, name, out, detail, detail_cap);
+        ms_err err = key_read(ks, name, out, NULL, detail, detail_cap);
         if (err == MS_ERR_NO_KEYS)
             ms_detail_set(detail, detail_cap, "no key %08" PRIX32 " of group %s is held",
                           gmk_id, group);
@@ -255,12 +265,16 @@ ms_err ms_group_key_load(ms_group_key *out, const ms_keystore *ks, const char *g
     if (err != MS_OK)
         return err;
     bool found = false;
+    uint64_t best_gen = 0;
     for (size_t i = 0; i < n && err == MS_OK; i++) {
         ms_group_key k;
-        err = key_read(ks, names[i], &k, detail, detail_cap);
+        uint64_t gen = 0;
+        err = key_read(ks, names[i], &k, &gen, detail, detail_cap);
         if (err == MS_OK && k.activation <= t && (k.expiry == 0 || k.expiry > t) &&
-            (!found || k.activation > out->activation)) {
+            (!found || k.activation > out->activation ||
+             (k.activation == out->activation && gen > best_gen))) {
             *out = k;
+            best_gen = gen;
             found = true;
         }
         ms_group_key_wipe(&k);
