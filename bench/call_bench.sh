@@ -119,14 +119,15 @@ wait $tcpdump_pid 2>/dev/null || true
 "$ms" kms cert --dir "$K" >"$work/cert.xml"
 period=$(grep '"event":"established"' "$work/bob3.out" | sed -n 's/.*"period":\([0-9]*\).*/\1/p')
 best=""
+# bash's own clock: $(date) would add a fork and an exec (~10 ms here) to every figure
 for _ in 1 2 3 4 5; do
     rm -rf "$work/audit"
-    t0=$(date +%s%N)
+    t0=${EPOCHREALTIME/[.,]/}
     "$ms" audit decrypt --capture "$work/long.pcap" --rsk "$work/bob.rsk" --uri sip:bob@example.org \
         --period "$period" --kms "$work/cert.xml" --out "$work/audit" >/dev/null 2>"$work/audit.err" ||
         fail "audit decrypt failed: $(cat "$work/audit.err")"
-    t1=$(date +%s%N)
-    d=$(((t1 - t0) / 1000))
+    t1=${EPOCHREALTIME/[.,]/}
+    d=$((t1 - t0))
     [ -z "$best" ] || [ "$d" -lt "$best" ] && best=$d
 done
 x=$(awk -v us="$best" 'BEGIN { printf "%.0f", 20e6 / us }')

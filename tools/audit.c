@@ -7,6 +7,7 @@
 #include "audit_cli.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,27 @@ static void print_summary(const ms_audit_report *r, const char *out_dir)
 
 static ms_err audit_decrypt(const struct cli_args *args);
 
+typedef struct group_opening {
+    const char *uri;
+    uint64_t period;
+    const uint8_t *rsk; /* NULL: no group keys to open */
+    const ms_mikey_kms_info *kms;
+    ms_call_keys_options opt;
+    pthread_t thread;
+    bool threaded;
+    ms_call_keys *keys;
+    ms_err err;
+    char detail[512];
+} group_opening;
+
+static void *group_open_main(void *arg)
+{
+    group_opening *g = arg;
+    g->err = ms_call_keys_open_audit(&g->keys, g->uri, g->period, g->rsk, g->kms, &g->opt,
+                                     g->detail, sizeof g->detail);
+    return NULL;
+}
+
 ms_err cli_audit_decrypt(const struct cli_args *args)
 {
     /* libsrtp initialises while the keys are read and checked and the signalling is read */
@@ -210,21 +232,37 @@ static ms_err audit_decrypt(const struct cli_args *args)
     memset(&ko, 0, sizeof ko);
     ko.mode = MS_CALL_KEYS_AUDIT;
     ko.profile = profile;
+    /* The same RSK opens the user's group keys (TS 33.180 GMK profile), in 3GPP
+     * communities only: opened at the same time as the call keys (each checks the RSK, a
+     * pairing), on a thread of its own. */
+    group_opening g;
+    memset(&g, 0, sizeof g);
+    if (profile == MS_MIKEY_PROFILE_PCK) {
+        g.uri = uri;
+        g.period = (uint64_t)period;
+        g.rsk = rsk;
+        g.kms = &info;
+        g.opt = ko;
+        g.opt.profile = MS_MIKEY_PROFILE_GMK;
+        g.threaded = pthread_create(&g.thread, NULL, group_open_main, &g) == 0;
+    }
     ms_call_keys *keys = NULL;
     char detail[512] = "";
     e = ms_call_keys_open_audit(&keys, uri, (uint64_t)period, rsk, &info, &ko, detail,
                                 sizeof detail);
-    /* The same RSK opens the user's group keys (TS 33.180 GMK profile), in 3GPP
-     * communities only. */
-    ms_call_keys *group_keys = NULL;
-    if (e == MS_OK && profile == MS_MIKEY_PROFILE_PCK) {
-        ko.profile = MS_MIKEY_PROFILE_GMK;
-        e = ms_call_keys_open_audit(&group_keys, uri, (uint64_t)period, rsk, &info, &ko,
-                                    detail, sizeof detail);
+    if (g.threaded)
+        pthread_join(g.thread, NULL);
+    else if (g.rsk != NULL)
+        group_open_main(&g);
+    ms_call_keys *group_keys = g.keys;
+    if (e == MS_OK && g.err != MS_OK) {
+        e = g.err;
+        snprintf(detail, sizeof detail, "%s", g.detail);
     }
     ms_wipe(rsk, sizeof rsk);
     if (e != MS_OK) {
         ms_call_keys_free(keys);
+        ms_call_keys_free(group_keys);
         return cli_fail(e, "the RSK of %s for period %llu%s%s", uri, period,
                         detail[0] ? ": " : "", detail);
     }
