@@ -18,9 +18,23 @@
 #include "mikeysakke/crypto.h"
 #include "mikeysakke/errors.h"
 #include "relay/conference.h"
+#include "keyless/cli.h"
 
 #define PROG "mikeysakke-relay"
 #define PASSWORD_MAX 1024
+
+#define fail(...) ms_keyless_fail(PROG, __VA_ARGS__)
+#define usage_error(...) ms_keyless_usage_error(PROG, usage_text, __VA_ARGS__)
+
+/* A decimal number in [min, max]. */
+static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (!ms_keyless_parse_u64(s, min, max, &v))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
 
 static const char usage_text[] =
     "usage:\n"
@@ -37,70 +51,6 @@ static const char usage_text[] =
     "up on after S seconds (default 30) without a packet. At most N members per group\n"
     "(default 64). With --register the relay registers --aor (the group's URI) at the\n"
     "provider --proxy, so that members reach it by dialling the group.\n";
-
-static ms_err fail(ms_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static ms_err fail(ms_err e, const char *fmt, ...)
-{
-    fprintf(stderr, PROG ": (%d) ", (int)e);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", ms_strerror(e));
-    return e;
-}
-
-static ms_err usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static ms_err usage_error(const char *fmt, ...)
-{
-    fprintf(stderr, PROG ": ");
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage_text);
-    return MS_ERR_USAGE;
-}
-
-/* The first line of a password file (mode without group/other bits). */
-static ms_err read_password(const char *path, char *out, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(MS_ERR_IO, "password file %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0) {
-        close(fd);
-        return fail(MS_ERR_KEYFILE_MODE, "password file %s must be a regular file of mode "
-                    "0600", path);
-    }
-    ssize_t n = read(fd, out, cap - 1);
-    close(fd);
-    if (n < 0)
-        n = 0;
-    out[n] = 0;
-    size_t line = strcspn(out, "\r\n");
-    ms_wipe(out + line, (size_t)n - line);
-    out[line] = 0;
-    if (line == 0)
-        return fail(MS_ERR_ARG, "password file %s: empty first line", path);
-    return MS_OK;
-}
-
-static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
-{
-    if (s == NULL || *s < '0' || *s > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != 0 || v < min || v > max)
-        return false;
-    *out = (uint32_t)v;
-    return true;
-}
 
 enum {
     OPT_LISTEN = 1000, OPT_TRANSPORT, OPT_MEDIA_IP, OPT_REGISTER, OPT_PROXY, OPT_AOR,
@@ -187,8 +137,10 @@ int main(int argc, char **argv)
         return (int)usage_error("--auth-user and --password-file go together");
 
     char pw[PASSWORD_MAX] = "";
+    size_t pw_len = 0;
     ms_err e;
-    if (password_file != NULL && (e = read_password(password_file, pw, sizeof pw)) != MS_OK)
+    if (password_file != NULL &&
+        (e = ms_keyless_read_password(PROG, password_file, pw, sizeof pw, &pw_len)) != MS_OK)
         return (int)e;
     cfg.password = password_file != NULL ? pw : NULL;
     cfg.log = log_line;

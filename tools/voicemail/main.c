@@ -22,9 +22,15 @@
 #include "relay/mailbox.h"
 #include "relay/mailbox_http.h"
 #include "relay/voicemail.h"
+#include "keyless/cli.h"
 
 #define PROG "mikeysakke-voicemail"
 #define PASSWORD_MAX 1024
+
+#define fail(...) ms_keyless_fail(PROG, __VA_ARGS__)
+#define usage_error(...) ms_keyless_usage_error(PROG, usage_text, __VA_ARGS__)
+#define read_password(path, out, cap, len) ms_keyless_read_password(PROG, path, out, cap, len)
+#define parse_u64 ms_keyless_parse_u64
 
 static const char usage_text[] =
     "usage:\n"
@@ -42,87 +48,6 @@ static const char usage_text[] =
     "/mailbox/<id>. The server holds no key: it cannot read the messages it stores.\n"
     "add-user: adds or replaces an owner's password (PBKDF2-HMAC-SHA256) in the\n"
     "credentials file; the password is the first line of the password file (mode 0600).\n";
-
-static ms_err fail(ms_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static ms_err fail(ms_err e, const char *fmt, ...)
-{
-    fprintf(stderr, PROG ": (%d) ", (int)e);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", ms_strerror(e));
-    return e;
-}
-
-static ms_err usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static ms_err usage_error(const char *fmt, ...)
-{
-    fprintf(stderr, PROG ": ");
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage_text);
-    return MS_ERR_USAGE;
-}
-
-/* The first line of a password file (mode without group/other bits). */
-static ms_err read_password(const char *path, char *out, size_t cap, size_t *len)
-{
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(MS_ERR_IO, "password file %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return fail(MS_ERR_KEYFILE_MODE, "password file %s is not a regular file", path);
-    }
-    if ((sb.st_mode & 077) != 0) {
-        close(fd);
-        return fail(MS_ERR_KEYFILE_MODE, "password file %s has mode %04o (use 0600)", path,
-                    (unsigned)(sb.st_mode & 07777));
-    }
-    size_t n = 0;
-    while (n < cap - 1) {
-        ssize_t r = read(fd, out + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    out[n] = '\0';
-    size_t line = strcspn(out, "\r\n");
-    if (line == n && n == cap - 1) {
-        ms_wipe(out, cap);
-        return fail(MS_ERR_ARG, "password file %s: first line longer than %zu octets", path,
-                    cap - 2);
-    }
-    ms_wipe(out + line, n - line);
-    out[line] = '\0';
-    if (line == 0)
-        return fail(MS_ERR_ARG, "password file %s: empty first line", path);
-    *len = line;
-    return MS_OK;
-}
-
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    if (s == NULL || *s < '0' || *s > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
 
 /* "ADDR:PORT" or "[v6]:PORT". */
 static bool parse_hostport(const char *s, char *host, size_t cap, uint16_t *port)
