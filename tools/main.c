@@ -269,7 +269,8 @@ static void usage(FILE *f)
             "run the key-less conference relay (mikeysakke-relay --help)");
     fputs("\nGlobal options (anywhere on the line):\n"
           "  --verbose  print the RFCs' named public intermediate values to stderr\n"
-          "  --help     print usage (after a command: that command's options)\n\n"
+          "  --help     print usage (after a command: that command's options)\n"
+          "  --version  print the version and the field arithmetic backend\n\n"
           "Secrets are read from and written to files only (mode 0600, others refused).\n"
           "Hex arguments: digits in either case, no spaces. Output hex is upper case.\n"
           "Exit status: 0 success, 1 checked and invalid, otherwise the error code\n"
@@ -465,6 +466,9 @@ int main(int argc, char **argv)
     for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
         if (strcmp(argv[i], "--verbose") == 0) {
             args.verbose = 1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("mikeysakke %s (field arithmetic: %s)\n", MS_VERSION, ms_fp_backend_name());
+            return finish(0);
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return finish(0);
