@@ -20,6 +20,7 @@
 #include "kmsif/kmsif.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
+#include "kms_fixture.h"
 #include "testutil.h"
 
 /* 2025-10-02T12:00:00Z in NTP seconds: key period (125 * 12 + 9) = 1509. */
@@ -217,21 +218,9 @@ static void setup_kms(const char *root)
                          .id_scheme = MS_MIKEY_ID_SCHEME_TEL_MONTHLY,
                          .first_time = T0,
                          .n_auditors = 1};
-    ms_kms_seal_material m = {.method = MS_KMS_SEAL_PASSPHRASE,
-                              .passphrase = pass,
-                              .passphrase_len = sizeof pass - 1,
-                              .scrypt_log2_n = 10};
-    uint8_t role_seed[4][MS_ROLE_KEY_BYTES], role_pub[4][MS_ROLE_KEY_BYTES];
-    for (int i = 0; i < 4; i++)
-        CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
-    cfg.operator_key = role_pub[0];
-    cfg.n_officers = 2;
-    cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
-    cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
-    ms_kms_handout *h = calloc(1, sizeof *h);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
-    ms_wipe(h, sizeof *h);
-    free(h);
+    ms_test_roles roles = {.made = false};
+    ms_test_kms_create(dir, &cfg, &roles, pass, sizeof pass - 1, NULL);
+    ms_wipe(&roles, sizeof roles);
     CHECK_ERR(ms_kms_open(&kms, dir, NULL), MS_OK);
     if (kms == NULL)
         abort();
@@ -615,18 +604,13 @@ static void test_serve(void)
 
 int main(void)
 {
-    char root[] = "/tmp/ms-test-dist-XXXXXX";
-    if (mkdtemp(root) == NULL) {
-        perror("mkdtemp");
+    char root[64];
+    if (!ms_test_tmpdir(root, sizeof root, "dist"))
         return 1;
-    }
     setup_kms(root);
     test_open(root);
     test_serve();
     ms_kms_close(kms);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    ms_test_rmtree(root);
     return ms_test_finish();
 }

@@ -19,6 +19,7 @@
 #include "mikeysakke/crypto.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
+#include "kms_fixture.h"
 #include "testutil.h"
 
 #define ALICE "tel:+447700900123"
@@ -27,15 +28,13 @@
 static const uint8_t pass[] = "correct horse battery staple";
 
 /* Role keys: 0 operator, 1-2 officers, 3 auditor. */
-static uint8_t role_seed[4][MS_ROLE_KEY_BYTES], role_pub[4][MS_ROLE_KEY_BYTES];
+static ms_test_roles roles;
 
 static void make_roles(ms_kms_config *cfg)
 {
-    cfg->operator_key = role_pub[0];
     cfg->n_officers = 2;
-    cfg->officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
     cfg->n_auditors = 1;
-    cfg->auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
+    ms_test_kms_roles(cfg, &roles);
 }
 
 static bool field_is(const ms_agent_msg *m, const char *name, size_t index, const char *want)
@@ -229,7 +228,7 @@ static void sign_as(ms_kms *k, ms_agent_msg *req, int who)
 {
     ms_kms_status st;
     CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
-    CHECK_ERR(ms_agent_sign(req, st.kms_uri, (uint64_t)time(NULL), role_seed[who]), MS_OK);
+    CHECK_ERR(ms_agent_sign(req, st.kms_uri, (uint64_t)time(NULL), roles.seed[who]), MS_OK);
 }
 
 /* A copy of req with field `name` given `value` (NULL: left out), or `extra` added. */
@@ -511,20 +510,13 @@ static void test_share_detail(const char *root)
 
 int main(void)
 {
-    for (int i = 0; i < 4; i++)
-        CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
     test_round_trip();
     test_malformed();
-    char root[] = "/tmp/ms-test-agent-XXXXXX";
-    if (mkdtemp(root) == NULL) {
-        perror("mkdtemp");
+    char root[64];
+    if (!ms_test_tmpdir(root, sizeof root, "agent"))
         return 1;
-    }
     test_dispatch(root);
     test_share_detail(root);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    ms_test_rmtree(root);
     return ms_test_finish();
 }

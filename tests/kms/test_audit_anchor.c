@@ -26,6 +26,7 @@
 #include "kms/roles.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
+#include "kms_fixture.h"
 #include "testutil.h"
 
 /* 2025-10-02T12:00:00Z in NTP seconds: key period 1509. */
@@ -44,7 +45,7 @@ static uint64_t fixed_clock(void *ctx)
 static ms_kms_handout handout;
 
 /* Role keys: 0 operator, 1 officer, 2-3 auditors. */
-static uint8_t role_seed[4][MS_ROLE_KEY_BYTES], role_pub[4][MS_ROLE_KEY_BYTES];
+static ms_test_roles roles;
 
 static void create(const char *dir, bool syslog_copy)
 {
@@ -54,14 +55,9 @@ static void create(const char *dir, bool syslog_copy)
                          .n_auditors = 2,
                          .approvals = 1,
                          .audit_syslog = syslog_copy};
-    if (role_pub[0][0] == 0 && role_pub[0][1] == 0)
-        for (int i = 0; i < 4; i++)
-            CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
-    cfg.operator_key = role_pub[0];
     cfg.n_officers = 1;
     cfg.enrol_approvals = 1;
-    cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
-    cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[2];
+    ms_test_kms_roles(&cfg, &roles);
     ms_kms_seal_material m = {.method = MS_KMS_SEAL_PASSPHRASE,
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
@@ -194,7 +190,7 @@ static void test_checkpoints(const char *root)
     CHECK_ERR(ms_kms_request_extract(k, ALICE, P0, "warrant 2026/1", 3600, rq, sizeof rq,
                                      &rq_len), MS_OK);
     ms_approval a;
-    CHECK_ERR(ms_approval_sign(role_seed[2], rq, rq_len, &a), MS_OK);
+    CHECK_ERR(ms_approval_sign(roles.seed[2], rq, rq_len, &a), MS_OK);
     CHECK_ERR(ms_approval_format(&a, ap, sizeof ap), MS_OK);
     const char *aps[] = {ap};
     ms_kms_extract_request req = {rq, rq_len, aps, 1};
@@ -389,9 +385,6 @@ int main(void)
     test_syslog_sink(root);
     test_syslog_devlog(root);
     ms_wipe(&handout, sizeof handout);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    ms_test_rmtree(root);
     return ms_test_finish();
 }

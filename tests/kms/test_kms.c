@@ -19,6 +19,7 @@
 #include "kmsif/kmsif.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
+#include "kms_fixture.h"
 #include "testutil.h"
 
 /* 2025-10-02T12:00:00Z in NTP seconds: key period (125 * 12 + 9) = 1509. */
@@ -68,24 +69,19 @@ static off_t file_size(const char *path)
 }
 
 /* Role keys for a test KMS: 0 operator, 1-2 officers, 3-5 auditors. */
-static uint8_t role_seed[6][MS_ROLE_KEY_BYTES], role_pub[6][MS_ROLE_KEY_BYTES];
+static ms_test_roles roles;
 
 static void set_roles(ms_kms_config *cfg)
 {
-    if (role_pub[0][0] == 0 && role_pub[0][1] == 0)
-        for (int i = 0; i < 6; i++)
-            CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
-    cfg->operator_key = role_pub[0];
     cfg->n_officers = 2;
-    cfg->officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
-    cfg->auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
+    ms_test_kms_roles(cfg, &roles);
 }
 
 /* The text form of role key `who`'s approval of req. */
 static void approval_of(int who, const char *req, size_t len, char out[MS_APPROVAL_TEXT_MAX])
 {
     ms_approval a;
-    CHECK_ERR(ms_approval_sign(role_seed[who], req, len, &a), MS_OK);
+    CHECK_ERR(ms_approval_sign(roles.seed[who], req, len, &a), MS_OK);
     CHECK_ERR(ms_approval_format(&a, out, MS_APPROVAL_TEXT_MAX), MS_OK);
 }
 
@@ -105,7 +101,7 @@ static void test_passphrase_kms(const char *root)
     ms_kms_handout *h = calloc(1, sizeof *h);
     set_roles(&cfg);
     ms_kms_config dup = cfg;
-    dup.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[2]; /* officer-2 twice */
+    dup.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])roles.pub[2]; /* officer-2 twice */
     CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL), MS_ERR_ARG);
     dup = cfg;
     dup.operator_key = NULL;
@@ -393,16 +389,11 @@ static void test_shares_kms(const char *root)
 
 int main(void)
 {
-    char root[] = "/tmp/ms-test-kms-XXXXXX";
-    if (mkdtemp(root) == NULL) {
-        perror("mkdtemp");
+    char root[64];
+    if (!ms_test_tmpdir(root, sizeof root, "kms"))
         return 1;
-    }
     test_passphrase_kms(root);
     test_shares_kms(root);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    ms_test_rmtree(root);
     return ms_test_finish();
 }

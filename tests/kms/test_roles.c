@@ -14,6 +14,7 @@
 #include "kmsif/kmsif.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
+#include "kms_fixture.h"
 #include "testutil.h"
 
 #define T0 (1759406400ull + 2208988800ull) /* 2025-10-02T12:00:00Z */
@@ -323,19 +324,14 @@ static void test_facade(const char *root)
 
 int main(void)
 {
-    char root[] = "/tmp/ms-test-roles-XXXXXX";
-    if (mkdtemp(root) == NULL) {
-        perror("mkdtemp");
+    char root[64];
+    if (!ms_test_tmpdir(root, sizeof root, "roles"))
         return 1;
-    }
     for (int i = 0; i < 7; i++)
         CHECK_ERR(ms_role_keygen(seed[i], pub[i], NULL), MS_OK);
     test_keys_and_files(root);
     test_request_text();
     test_facade(root);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    ms_test_rmtree(root);
     return ms_test_finish();
 }

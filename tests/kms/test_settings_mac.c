@@ -17,6 +17,7 @@
 #include "kms/roles.h"
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
+#include "kms_fixture.h"
 #include "testutil.h"
 
 /* 2025-10-02T12:00:00Z in NTP seconds: key period 1509. */
@@ -139,17 +140,9 @@ int main(void)
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
                               .scrypt_log2_n = 10};
-    uint8_t role_seed[6][MS_ROLE_KEY_BYTES], role_pub[6][MS_ROLE_KEY_BYTES];
-    for (int i = 0; i < 6; i++)
-        CHECK_ERR(ms_role_keygen(role_seed[i], role_pub[i], NULL), MS_OK);
-    ms_wipe(role_seed, sizeof role_seed);
-    cfg.operator_key = role_pub[0];
-    cfg.n_officers = 2;
-    cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
-    cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
-    ms_kms_handout *h = calloc(1, sizeof *h);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
-    ms_wipe(h, sizeof *h);
+    ms_test_roles roles = {.made = false};
+    ms_test_kms_create(dir, &cfg, &roles, pass, sizeof pass - 1, NULL);
+    ms_wipe(&roles, sizeof roles);
     char mac[4096], value[256];
     setting(MS_SETTINGS_MAC_ROW, mac, sizeof mac);
     CHECK(strncmp(mac, "v1 ", 3) == 0);
@@ -244,9 +237,6 @@ int main(void)
         ms_kms_close(k);
     }
     unseals();
-    snprintf(sql, sizeof sql, "rm -rf '%s'", root);
-    if (system(sql) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
-    free(h);
+    ms_test_rmtree(root);
     return ms_test_finish();
 }
