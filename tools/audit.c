@@ -7,7 +7,6 @@
 #include "audit_cli.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,25 +172,30 @@ static void print_summary(const ms_audit_report *r, const char *out_dir)
 
 static ms_err audit_decrypt(const struct cli_args *args);
 
+/* The user's group keys (TS 33.180 GMK profile), opened with the same RSK when audit
+ * decrypt meets the first group key message (checking the RSK again costs a pairing,
+ * wasted on captures of calls only). */
 typedef struct group_opening {
     const char *uri;
     uint64_t period;
-    const uint8_t *rsk; /* NULL: no group keys to open */
+    const uint8_t *rsk;
     const ms_mikey_kms_info *kms;
     ms_call_keys_options opt;
-    pthread_t thread;
-    bool threaded;
-    ms_call_keys *keys;
-    ms_err err;
-    char detail[512];
+    ms_call_keys *keys; /* freed by the command */
 } group_opening;
 
-static void *group_open_main(void *arg)
+static ms_err open_group_keys(void *ctx, ms_call_keys **keys, char *detail, size_t detail_cap)
 {
-    group_opening *g = arg;
-    g->err = ms_call_keys_open_audit(&g->keys, g->uri, g->period, g->rsk, g->kms, &g->opt,
-                                     g->detail, sizeof g->detail);
-    return NULL;
+    group_opening *g = ctx;
+    char why[400] = "";
+    ms_err e = ms_call_keys_open_audit(&g->keys, g->uri, g->period, g->rsk, g->kms, &g->opt,
+                                       why, sizeof why);
+    if (e != MS_OK && detail != NULL && detail_cap > 0)
+        snprintf(detail, detail_cap, "the RSK of %s for period %llu as a group key "
+                 "(GMK profile)%s%s", g->uri, (unsigned long long)g->period,
+                 why[0] ? ": " : "", why);
+    *keys = g->keys;
+    return e;
 }
 
 ms_err cli_audit_decrypt(const struct cli_args *args)
@@ -232,40 +236,19 @@ static ms_err audit_decrypt(const struct cli_args *args)
     memset(&ko, 0, sizeof ko);
     ko.mode = MS_CALL_KEYS_AUDIT;
     ko.profile = profile;
-    /* The same RSK opens the user's group keys (TS 33.180 GMK profile), in 3GPP
-     * communities only: opened at the same time as the call keys (each checks the RSK, a
-     * pairing), on a thread of its own. */
-    group_opening g;
-    memset(&g, 0, sizeof g);
-    if (profile == MS_MIKEY_PROFILE_PCK) {
-        g.uri = uri;
-        g.period = (uint64_t)period;
-        g.rsk = rsk;
-        g.kms = &info;
-        g.opt = ko;
-        g.opt.profile = MS_MIKEY_PROFILE_GMK;
-        g.threaded = pthread_create(&g.thread, NULL, group_open_main, &g) == 0;
-    }
     ms_call_keys *keys = NULL;
     char detail[512] = "";
     e = ms_call_keys_open_audit(&keys, uri, (uint64_t)period, rsk, &info, &ko, detail,
                                 sizeof detail);
-    if (g.threaded)
-        pthread_join(g.thread, NULL);
-    else if (g.rsk != NULL)
-        group_open_main(&g);
-    ms_call_keys *group_keys = g.keys;
-    if (e == MS_OK && g.err != MS_OK) {
-        e = g.err;
-        snprintf(detail, sizeof detail, "%s", g.detail);
-    }
-    ms_wipe(rsk, sizeof rsk);
     if (e != MS_OK) {
-        ms_call_keys_free(keys);
-        ms_call_keys_free(group_keys);
+        ms_wipe(rsk, sizeof rsk);
         return cli_fail(e, "the RSK of %s for period %llu%s%s", uri, period,
                         detail[0] ? ": " : "", detail);
     }
+    /* The same RSK opens the user's group keys, in 3GPP communities only. */
+    group_opening g = {.uri = uri, .period = (uint64_t)period, .rsk = rsk, .kms = &info,
+                       .opt = ko};
+    g.opt.profile = MS_MIKEY_PROFILE_GMK;
 
     char *list = strdup(cli_get(args, "--capture"));
     const char **paths = NULL;
@@ -278,12 +261,16 @@ static ms_err audit_decrypt(const struct cli_args *args)
     memset(&ao, 0, sizeof ao);
     ao.period_no = (uint64_t)period;
     ao.no_audio = cli_get(args, "--no-audio") != NULL;
-    ao.group_keys = group_keys;
+    bool groups = profile == MS_MIKEY_PROFILE_PCK;
+    if (groups) {
+        ao.open_group_keys = open_group_keys;
+        ao.open_group_keys_ctx = &g;
+    }
     ao.kms = &info;
     char *glist = NULL;
     const char **gpaths = NULL;
     if (e == MS_OK && cli_get(args, "--group-message") != NULL) {
-        if (group_keys == NULL)
+        if (!groups)
             e = cli_fail(MS_ERR_USAGE, "--group-message: group keys exist in 3GPP "
                          "communities only");
         else if ((glist = strdup(cli_get(args, "--group-message"))) == NULL)
@@ -312,8 +299,9 @@ static ms_err audit_decrypt(const struct cli_args *args)
         print_summary(&rep, out_dir);
     }
     ms_audit_report_free(&rep);
+    ms_wipe(rsk, sizeof rsk);
     ms_call_keys_free(keys);
-    ms_call_keys_free(group_keys);
+    ms_call_keys_free(g.keys);
     free(paths);
     free(list);
     free(gpaths);

@@ -412,6 +412,7 @@ typedef struct gmsg {
 
 typedef struct audit {
     ms_call_keys *keys;
+    ms_call_keys *group_keys; /* the options' or, once opened, open_group_keys's */
     gmsg *groups;
     size_t n_groups, cap_groups;
     const ms_audit_options *opt;
@@ -564,7 +565,8 @@ static ms_err on_invite(audit *a, const sip_msg *m, const ms_capture_item *it, s
  * GMS's leg and the provider's) count once. */
 static ms_err on_group_message(audit *a, const sip_msg *m, uint64_t t_us)
 {
-    if (a->opt->group_keys == NULL || m->ctype.len < 15 ||
+    bool can_open = a->opt->group_keys != NULL || a->opt->open_group_keys != NULL;
+    if (!can_open || m->ctype.len < 15 ||
         strncasecmp(m->ctype.p, "multipart/mixed", 15) != 0 ||
         m->ctype.len >= sizeof a->groups[0].ctype)
         return MS_OK;
@@ -634,7 +636,7 @@ static ms_err open_group(audit *a, gmsg *g)
     }
     ms_call_crypto cr;
     ms_call_refusal rf;
-    err = ms_call_open_imessage(a->opt->group_keys, &cr, &rf, mk.data, mk.len, NULL);
+    err = ms_call_open_imessage(a->group_keys, &cr, &rf, mk.data, mk.len, NULL);
     if (err != MS_OK) {
         group_refuse(g, err, rf.warning);
         return MS_OK;
@@ -2002,6 +2004,7 @@ ms_err ms_audit_decrypt(const char *const *captures, size_t n_captures, ms_call_
     memset(&a, 0, sizeof a);
     memset(&local, 0, sizeof local);
     a.keys = keys;
+    a.group_keys = opt->group_keys;
     a.opt = opt;
     a.out_dir = out_dir;
     a.paths = captures;
@@ -2025,8 +2028,12 @@ ms_err ms_audit_decrypt(const char *const *captures, size_t n_captures, ms_call_
         if (a.calls[i].pub.openable)
             local.opened++;
     }
-    if (e == MS_OK && opt->group_keys != NULL)
+    if (e == MS_OK && (opt->group_keys != NULL || opt->open_group_keys != NULL))
         e = read_group_messages(&a);
+    if (e == MS_OK && a.n_groups > 0 && a.group_keys == NULL &&
+        (e = opt->open_group_keys(opt->open_group_keys_ctx, &a.group_keys, detail,
+                                  detail_cap)) == MS_OK && a.group_keys == NULL)
+        e = MS_ERR_INTERNAL;
     for (size_t i = 0; e == MS_OK && i < a.n_groups; i++) {
         e = open_group(&a, &a.groups[i]);
         if (a.groups[i].pub.openable)

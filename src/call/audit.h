@@ -49,8 +49,13 @@ typedef struct ms_audit_options {
     void *arg;
     /* Group calls (TS 33.180 GMK): the same user's RSK opened in the GMK profile
      * (ms_call_keys_open_audit with MS_MIKEY_PROFILE_GMK) and the KMS whose KPAK checks
-     * the GMS's signed roster. NULL: group media is not looked at. */
+     * the GMS's signed roster. Either group_keys, or open_group_keys, called once when the
+     * first group key message is met (opening checks the RSK with a pairing, wasted on
+     * captures of calls only); the keys it gives stay the caller's. Both NULL: group
+     * media is not looked at. */
     ms_call_keys *group_keys;
+    ms_err (*open_group_keys)(void *ctx, ms_call_keys **keys, char *detail, size_t detail_cap);
+    void *open_group_keys_ctx;
     const ms_mikey_kms_info *kms;
     /* SIP MESSAGEs from the GMS given as files (headers and body, as sent), in addition
      * to those found in the captures. */
