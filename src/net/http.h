@@ -25,6 +25,8 @@ typedef struct ms_http_request {
     size_t body_len;
     const char *authorization; /* the whole Authorization header (any scheme), or NULL */
     const char *content_type;  /* the Content-Type header, or NULL */
+    int peer;                  /* with cfg->client_check: what it said of this client's
+                                  certificate (>= 0); else -1 */
 } ms_http_request;
 
 /* Whether a Content-Type header value names media type `type` (case-insensitive,
@@ -72,6 +74,17 @@ typedef struct ms_http_config {
     bool allow_delete;        /* DELETE goes to the handler too (else 405 like any other) */
     char *detail;             /* if set, ms_http_start writes why it failed here */
     size_t detail_cap;
+    /* Client certificates (mutual TLS between servers, src/net/peer.c). With client_check
+     * set (TLS only) every handshake asks the client for a certificate, and every request
+     * goes first to client_check with the connection's TLS session (a gnutls_session_t):
+     * a result below 0 refuses the request (403 and the connection closed, before any
+     * body is read, /healthz and /metrics included); otherwise it is req->peer. */
+    int (*client_check)(void *check_ctx, void *tls_session);
+    void *client_check_ctx;
+    /* PEM certificates named in the certificate request (GnuTLS asks for a client
+     * certificate only when it has such a list; whether the client's certificate is
+     * accepted is client_check's decision alone). NULL = the server's own certificate. */
+    const char *client_ca_pem;
 } ms_http_config;
 
 /* Starts the server (threads from cfg->threads) and returns once it listens.

@@ -301,45 +301,32 @@ ms_err ms_peer_pub_read(const char *path, uint8_t pub[MS_PEER_KEY_BYTES], char *
     return key_file_read(path, false, pub, detail, detail_cap);
 }
 
-ms_err ms_peer_key_write(const char *path, const uint8_t key[MS_PEER_KEY_BYTES], bool secret,
-                         char *detail, size_t detail_cap)
+ms_err ms_peer_file_create(const char *path, const void *data, size_t len, bool secret,
+                           char *detail, size_t detail_cap)
 {
-    if (path == NULL || key == NULL)
+    if (path == NULL || (data == NULL && len != 0))
         return MS_ERR_ARG;
-    static const char digits[] = "0123456789abcdef";
-    char text[2 * MS_PEER_KEY_BYTES + 1];
-    for (size_t i = 0; i < MS_PEER_KEY_BYTES; i++) {
-        text[2 * i] = digits[key[i] >> 4];
-        text[2 * i + 1] = digits[key[i] & 15];
-    }
-    text[2 * MS_PEER_KEY_BYTES] = '\n';
     char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-        OPENSSL_cleanse(text, sizeof text);
-        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "key file path too long");
-    }
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "file path too long");
     struct stat sb;
-    if (lstat(path, &sb) == 0) {
-        OPENSSL_cleanse(text, sizeof text);
+    if (lstat(path, &sb) == 0)
         return ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap, "%s already exists", path);
-    }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                   secret ? 0600 : 0644);
-    if (fd < 0) {
-        OPENSSL_cleanse(text, sizeof text);
+    if (fd < 0)
         return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
-    }
+    const char *p = data;
     size_t done = 0;
-    while (done < sizeof text) {
-        ssize_t w = write(fd, text + done, sizeof text - done);
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             break;
         done += (size_t)w;
     }
-    OPENSSL_cleanse(text, sizeof text);
-    bool ok = done == sizeof text && fsync(fd) == 0;
+    bool ok = done == len && fsync(fd) == 0;
     int err = errno;
     if (close(fd) != 0)
         ok = false;
@@ -354,4 +341,21 @@ ms_err ms_peer_key_write(const char *path, const uint8_t key[MS_PEER_KEY_BYTES],
     if (!ok)
         return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(err));
     return MS_OK;
+}
+
+ms_err ms_peer_key_write(const char *path, const uint8_t key[MS_PEER_KEY_BYTES], bool secret,
+                         char *detail, size_t detail_cap)
+{
+    if (path == NULL || key == NULL)
+        return MS_ERR_ARG;
+    static const char digits[] = "0123456789abcdef";
+    char text[2 * MS_PEER_KEY_BYTES + 1];
+    for (size_t i = 0; i < MS_PEER_KEY_BYTES; i++) {
+        text[2 * i] = digits[key[i] >> 4];
+        text[2 * i + 1] = digits[key[i] & 15];
+    }
+    text[2 * MS_PEER_KEY_BYTES] = '\n';
+    ms_err e = ms_peer_file_create(path, text, sizeof text, secret, detail, detail_cap);
+    OPENSSL_cleanse(text, sizeof text);
+    return e;
 }

@@ -98,5 +98,8 @@ ms_err ms_peer_pub_read(const char *path, uint8_t pub[MS_PEER_KEY_BYTES], char *
  * 0600. MS_ERR_EXISTS if path exists. */
 ms_err ms_peer_key_write(const char *path, const uint8_t key[MS_PEER_KEY_BYTES], bool secret,
                          char *detail, size_t detail_cap);
+/* Creates path with len octets of data the same way (mode 0600 when secret, else 0644). */
+ms_err ms_peer_file_create(const char *path, const void *data, size_t len, bool secret,
+                           char *detail, size_t detail_cap);
 
 #endif
