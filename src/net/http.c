@@ -130,6 +130,8 @@ struct ms_http_server {
     void *ctx;
     int (*client_check)(void *check_ctx, void *tls_session);
     void *client_check_ctx;
+    void (*peer_handler)(void *ctx, int peer, const ms_http_request *req,
+                         ms_http_response *resp);
     rate_limiter rl;
     /* Counters for /metrics. */
     atomic_ulong by_status[MAX_STATUS];
@@ -346,7 +348,7 @@ static enum MHD_Result refuse(ms_http_server *srv, struct MHD_Connection *c,
     if (srv->error_body != NULL) {
         ms_http_request req = {.method = method, .path = path, .client_ip = ip,
                                .bearer = NULL, .authorization = NULL,
-                               .body = (const uint8_t *)"", .body_len = 0, .peer = -1};
+                               .body = (const uint8_t *)"", .body_len = 0};
         ms_http_response resp = {.status = status, .content_type = NULL, .body = NULL,
                                  .body_len = 0};
         srv->error_body(srv->ctx, &req, &resp);
@@ -896,10 +898,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                                     MHD_HTTP_HEADER_CONTENT_TYPE),
         .body = st->body != NULL ? st->body : (const uint8_t *)"",
         .body_len = st->len,
-        .peer = st->peer,
     };
     ms_http_response resp = {.status = 0, .content_type = NULL, .body = NULL, .body_len = 0};
-    srv->handler(srv->ctx, &req, &resp);
+    if (srv->peer_handler != NULL)
+        srv->peer_handler(srv->ctx, st->peer, &req, &resp);
+    else
+        srv->handler(srv->ctx, &req, &resp);
     int status = resp.status >= 100 && resp.status < MAX_STATUS ? resp.status : 500;
     return queue(srv, c, status,
                  resp.content_type != NULL ? resp.content_type : "application/xml", resp.body,
@@ -1145,7 +1149,7 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     if (out == NULL)
         return MS_ERR_ARG;
     *out = NULL;
-    if (cfg == NULL || handler == NULL)
+    if (cfg == NULL || (handler == NULL && cfg->peer_handler == NULL))
         return MS_ERR_ARG;
     if ((cfg->cert_file == NULL) != (cfg->key_file == NULL)) {
         set_detail(cfg, "a TLS certificate needs its key and a key its certificate");
@@ -1207,6 +1211,7 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     srv->ctx = ctx;
     srv->client_check = cfg->client_check;
     srv->client_check_ctx = cfg->client_check_ctx;
+    srv->peer_handler = cfg->peer_handler;
     srv->max_body = cfg->max_body != 0 ? cfg->max_body : DEFAULT_MAX_BODY;
     srv->rl.rate = cfg->rate_per_sec;
     srv->rl.burst = cfg->rate_burst >= 1.0 ? cfg->rate_burst

@@ -25,8 +25,6 @@ typedef struct ms_http_request {
     size_t body_len;
     const char *authorization; /* the whole Authorization header (any scheme), or NULL */
     const char *content_type;  /* the Content-Type header, or NULL */
-    int peer;                  /* with cfg->client_check: what it said of this client's
-                                  certificate (>= 0); else -1 */
 } ms_http_request;
 
 /* Whether a Content-Type header value names media type `type` (case-insensitive,
@@ -78,9 +76,12 @@ typedef struct ms_http_config {
      * set (TLS only) every handshake asks the client for a certificate, and every request
      * goes first to client_check with the connection's TLS session (a gnutls_session_t):
      * a result below 0 refuses the request (403 and the connection closed, before any
-     * body is read, /healthz and /metrics included); otherwise it is req->peer. */
+     * body is read, /healthz and /metrics included); otherwise peer_handler, if set, gets
+     * the request with that result instead of the handler (which may then be NULL). */
     int (*client_check)(void *check_ctx, void *tls_session);
     void *client_check_ctx;
+    void (*peer_handler)(void *ctx, int peer, const ms_http_request *req,
+                         ms_http_response *resp);
     /* PEM certificates named in the certificate request (GnuTLS asks for a client
      * certificate only when it has such a list; whether the client's certificate is
      * accepted is client_check's decision alone). NULL = the server's own certificate. */

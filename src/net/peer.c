@@ -281,7 +281,20 @@ done:
 struct ms_peer_server {
     ms_http_server *http;
     ms_peer_pins pins;
+    ms_peer_handler handler;
+    void *ctx;
 };
+
+/* http.c's peer_handler: only requests whose certificate check named a peer get here. */
+static void route(void *ctx, int peer, const ms_http_request *req, ms_http_response *resp)
+{
+    const ms_peer_server *srv = ctx;
+    if (peer < 1 || (unsigned)peer > srv->pins.n) {
+        resp->status = 403; /* not reached: http.c refuses these first */
+        return;
+    }
+    srv->handler(srv->ctx, (unsigned)peer, req, resp);
+}
 
 /* http.c's client_check: the index of the pinned certificate the client proved it holds
  * (the TLS handshake checked its signature with that certificate's key), or -1. */
@@ -306,7 +319,7 @@ static int check_client(void *ctx, void *tls_session)
 }
 
 ms_err ms_peer_server_start(ms_peer_server **out, const ms_peer_server_config *cfg,
-                            ms_http_handler handler, void *ctx)
+                            ms_peer_handler handler, void *ctx)
 {
     if (out == NULL)
         return MS_ERR_ARG;
@@ -323,6 +336,8 @@ ms_err ms_peer_server_start(ms_peer_server **out, const ms_peer_server_config *c
     if (srv == NULL)
         return MS_ERR_NOMEM;
     srv->pins = *cfg->peers;
+    srv->handler = handler;
+    srv->ctx = ctx;
     ms_http_config hc = {
         .bind_addr = cfg->bind_addr,
         .port = cfg->port,
@@ -335,8 +350,9 @@ ms_err ms_peer_server_start(ms_peer_server **out, const ms_peer_server_config *c
         .detail_cap = cfg->detail_cap,
         .client_check = check_client,
         .client_check_ctx = srv,
+        .peer_handler = route,
     };
-    ms_err e = ms_http_start(&srv->http, &hc, handler, NULL, NULL, ctx);
+    ms_err e = ms_http_start(&srv->http, &hc, NULL, NULL, NULL, srv);
     if (e != MS_OK) {
         free(srv);
         return e;

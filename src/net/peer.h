@@ -10,8 +10,8 @@
  *
  * Server: the HTTPS server of src/net/http.c, asking every client for a certificate and
  * answering 403 (connection closed) to a client without one or with one whose pin is not
- * in the table, before any body is read; the handler sees req->peer = the calling
- * server's index (1..n). Client: libcurl presenting this server's certificate and
+ * in the table, before any body is read; the handler is told the calling server's index
+ * (1..n). Client: libcurl presenting this server's certificate and
  * accepting only the pinned certificate of the server it calls.
  */
 #ifndef MS_NET_PEER_H
@@ -67,10 +67,15 @@ typedef struct ms_peer_server_config {
     size_t detail_cap;
 } ms_peer_server_config;
 
-/* Starts the server; handler gets every request from a pinned peer (req->peer = 1..n).
+/* The route hook: one request from server `peer` (1..n, the index of its pinned
+ * certificate); runs on a server thread (several may run at once). */
+typedef void (*ms_peer_handler)(void *ctx, unsigned peer, const ms_http_request *req,
+                                ms_http_response *resp);
+
+/* Starts the server; handler gets every request from a pinned peer, and nothing else.
  * Errors as ms_http_start, and MS_ERR_ARG for no table, an empty one or no certificate. */
 ms_err ms_peer_server_start(ms_peer_server **out, const ms_peer_server_config *cfg,
-                            ms_http_handler handler, void *ctx);
+                            ms_peer_handler handler, void *ctx);
 uint16_t ms_peer_server_port(const ms_peer_server *srv);
 void ms_peer_server_stop(ms_peer_server *srv);
 

@@ -43,11 +43,12 @@ typedef struct seen {
 static uint8_t session[MS_PEER_SESSION_BYTES] = {1, 2, 3};
 
 /* Echoes the body; /fail answers 500; /big answers 2 MiB; /msg opens a signed message. */
-static void handler(void *ctx, const ms_http_request *req, ms_http_response *resp)
+static void handler(void *ctx, unsigned peer, const ms_http_request *req,
+                    ms_http_response *resp)
 {
     seen *s = ctx;
     atomic_fetch_add(&s->calls, 1);
-    atomic_store(&s->last_peer, req->peer);
+    atomic_store(&s->last_peer, (int)peer);
     snprintf(s->last_path, sizeof s->last_path, "%s", req->path);
     resp->content_type = "application/octet-stream";
     if (strcmp(req->path, "/fail") == 0) {
@@ -67,7 +68,7 @@ static void handler(void *ctx, const ms_http_request *req, ms_http_response *res
         s->msg_result = ms_peer_msg_open(&s->keys, session, 1, &s->guard, req->body,
                                          req->body_len, &h, &p, &plen, NULL, 0);
         /* the transport's peer and the message's signer must agree */
-        if (s->msg_result == MS_OK && h.sender != req->peer)
+        if (s->msg_result == MS_OK && h.sender != peer)
             s->msg_result = MS_ERR_PEER_MESSAGE;
         resp->status = s->msg_result == MS_OK ? 200 : 400;
         return;
@@ -295,6 +296,13 @@ static void test_exchange(void)
     CHECK_ERR(ms_peer_post(&l, "/x", NULL, 0, &r, detail, sizeof detail), MS_ERR_UNREACHABLE);
 }
 
+static void plain_handler(void *ctx, const ms_http_request *req, ms_http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    resp->status = 200;
+}
+
 static int refuse_all(void *ctx, void *tls_session)
 {
     (void)ctx;
@@ -324,7 +332,10 @@ static void test_start_errors(void)
     ms_http_config hc = {.bind_addr = "127.0.0.1", .detail = detail, .detail_cap = sizeof detail};
     hc.client_check = refuse_all;
     ms_http_server *hs = NULL;
-    CHECK_ERR(ms_http_start(&hs, &hc, handler, NULL, NULL, &s), MS_ERR_ARG);
+    CHECK_ERR(ms_http_start(&hs, &hc, plain_handler, NULL, NULL, &s), MS_ERR_ARG);
+    /* Neither handler. */
+    hc.client_check = NULL;
+    CHECK_ERR(ms_http_start(&hs, &hc, NULL, NULL, NULL, &s), MS_ERR_ARG);
 }
 
 static void cleanup(void)
