@@ -274,6 +274,11 @@ static bool args_ok(const void *p, size_t n)
     return (p != NULL || n == 0) && n <= MS_HPKE_LABEL_MAX;
 }
 
+static bool aad_ok(const void *p, size_t n)
+{
+    return (p != NULL || n == 0) && n <= MS_HPKE_AAD_MAX;
+}
+
 ms_err ms_hpke_setup_sender_ikm(ms_hpke_ctx *ctx, uint8_t enc[MS_HPKE_ENC_BYTES],
                                 const uint8_t pk_r[MS_HPKE_PK_BYTES], const uint8_t *info,
                                 size_t info_len, const uint8_t *ikm_e, size_t ikm_e_len)
@@ -335,7 +340,7 @@ ms_err ms_hpke_ctx_seal(ms_hpke_ctx *ctx, const uint8_t *aad, size_t aad_len, co
                         size_t pt_len, uint8_t *ct, size_t ct_cap, size_t *ct_len)
 {
     if (ctx == NULL || !ctx->ready || !ctx->sender || ct == NULL || ct_len == NULL ||
-        !args_ok(aad, aad_len) || (pt == NULL && pt_len != 0) || pt_len > MS_HPKE_PT_MAX)
+        !aad_ok(aad, aad_len) || (pt == NULL && pt_len != 0) || pt_len > MS_HPKE_PT_MAX)
         return MS_ERR_ARG;
     if (ct_cap < pt_len + MS_HPKE_TAG_BYTES)
         return MS_ERR_BUFFER_TOO_SMALL;
@@ -370,7 +375,7 @@ ms_err ms_hpke_ctx_open(ms_hpke_ctx *ctx, const uint8_t *aad, size_t aad_len, co
                         size_t ct_len, uint8_t *pt, size_t pt_cap, size_t *pt_len)
 {
     if (ctx == NULL || !ctx->ready || ctx->sender || ct == NULL || pt_len == NULL ||
-        !args_ok(aad, aad_len) || (pt == NULL && pt_cap != 0) ||
+        !aad_ok(aad, aad_len) || (pt == NULL && pt_cap != 0) ||
         ct_len > MS_HPKE_PT_MAX + MS_HPKE_TAG_BYTES)
         return MS_ERR_ARG;
     if (ct_len < MS_HPKE_TAG_BYTES)
@@ -428,7 +433,7 @@ ms_err ms_hpke_seal(const uint8_t pk_r[MS_HPKE_PK_BYTES], const uint8_t *info, s
                     uint8_t *out, size_t out_cap, size_t *out_len, const ms_rng *rng)
 {
     if (pk_r == NULL || out == NULL || out_len == NULL || !args_ok(info, info_len) ||
-        !args_ok(aad, aad_len) || (pt == NULL && pt_len != 0) || pt_len > MS_HPKE_PT_MAX)
+        !aad_ok(aad, aad_len) || (pt == NULL && pt_len != 0) || pt_len > MS_HPKE_PT_MAX)
         return MS_ERR_ARG;
     if (out_cap < pt_len + MS_HPKE_OVERHEAD)
         return MS_ERR_BUFFER_TOO_SMALL;
@@ -450,7 +455,7 @@ ms_err ms_hpke_open(const uint8_t sk_r[MS_HPKE_SK_BYTES], const uint8_t *info, s
                     uint8_t *pt, size_t pt_cap, size_t *pt_len)
 {
     if (sk_r == NULL || in == NULL || pt_len == NULL || !args_ok(info, info_len) ||
-        !args_ok(aad, aad_len) || (pt == NULL && pt_cap != 0))
+        !aad_ok(aad, aad_len) || (pt == NULL && pt_cap != 0))
         return MS_ERR_ARG;
     if (in_len < MS_HPKE_OVERHEAD)
         return MS_ERR_BAD_LENGTH;

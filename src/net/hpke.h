@@ -31,11 +31,13 @@
 #define MS_HPKE_SECRET_BYTES 32 /* Nh, Nsecret */
 /* What a single-shot seal adds to the plaintext. */
 #define MS_HPKE_OVERHEAD (MS_HPKE_ENC_BYTES + MS_HPKE_TAG_BYTES)
-/* Longest info, aad, exporter context and ikm taken (RFC 9180 recommends 64; a little
+/* Longest info, exporter context and ikm taken (RFC 9180 recommends 64; a little
  * room for identities and session ids). */
 #define MS_HPKE_LABEL_MAX 1024
-/* Longest plaintext sealed in one call. */
+/* Longest plaintext sealed in one call, and longest aad (an AEAD input, not a KDF one:
+ * it may carry a whole public record). */
 #define MS_HPKE_PT_MAX (16u * 1024u * 1024u)
+#define MS_HPKE_AAD_MAX (1024u * 1024u)
 
 /* A key pair: DeriveKeyPair(random(32)). rng NULL = OpenSSL's. */
 ms_err ms_hpke_keygen(uint8_t sk[MS_HPKE_SK_BYTES], uint8_t pk[MS_HPKE_PK_BYTES],

@@ -2,11 +2,17 @@
  * Mutually authenticated, pinned TLS between threshold-KMS servers (src/net/peer.h):
  * certificates for the ceremony (OpenSSL), the server's pin check (GnuTLS, libmicrohttpd's
  * TLS library, through src/net/http.c's client_check), the client (libcurl).
+ *
+ * The two GnuTLS functions the pin check needs are looked up in the GnuTLS libmicrohttpd
+ * has loaded (dlopen with RTLD_NOLOAD) rather than linked: the command loads libmicrohttpd
+ * only when it serves (tools/lazy_net_libs.c) and must not need GnuTLS at start, and the
+ * session handle must meet the very library that made it.
  */
 #define CURL_DISABLE_TYPECHECK 1 /* blobs and callbacks are passed as curl documents them */
 
 #include "net/peer.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -278,6 +284,31 @@ done:
 
 /* ---- server ---------------------------------------------------------------------------------- */
 
+#ifndef MS_GNUTLS_SONAME
+#define MS_GNUTLS_SONAME "libgnutls.so.30"
+#endif
+
+static struct {
+    bool ok;
+    gnutls_certificate_type_t (*type_get2)(gnutls_session_t, gnutls_ctype_target_t);
+    const gnutls_datum_t *(*get_peers)(gnutls_session_t, unsigned int *);
+} gt;
+static pthread_once_t gt_once = PTHREAD_ONCE_INIT;
+
+static void gt_resolve(void)
+{
+    void *h = dlopen(MS_GNUTLS_SONAME, RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL)
+        return;
+    void *a = dlsym(h, "gnutls_certificate_type_get2");
+    void *b = dlsym(h, "gnutls_certificate_get_peers");
+    /* POSIX guarantees the conversion of dlsym's result to a function pointer. */
+    memcpy(&gt.type_get2, &a, sizeof a);
+    memcpy(&gt.get_peers, &b, sizeof b);
+    gt.ok = a != NULL && b != NULL;
+    /* the handle stays open: libmicrohttpd holds GnuTLS for the process's life anyway */
+}
+
 struct ms_peer_server {
     ms_http_server *http;
     ms_peer_pins pins;
@@ -302,10 +333,10 @@ static int check_client(void *ctx, void *tls_session)
 {
     const ms_peer_server *srv = ctx;
     gnutls_session_t s = (gnutls_session_t)tls_session;
-    if (gnutls_certificate_type_get2(s, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_X509)
+    if (!gt.ok || gt.type_get2(s, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_X509)
         return -1;
     unsigned int n = 0;
-    const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
+    const gnutls_datum_t *certs = gt.get_peers(s, &n);
     if (certs == NULL || n == 0)
         return -1;
     uint8_t pin[MS_PEER_PIN_BYTES];
@@ -356,6 +387,16 @@ ms_err ms_peer_server_start(ms_peer_server **out, const ms_peer_server_config *c
     if (e != MS_OK) {
         free(srv);
         return e;
+    }
+    /* libmicrohttpd, and so GnuTLS, is loaded now. Without the functions every client
+     * would be refused: say so rather than serve. */
+    pthread_once(&gt_once, gt_resolve);
+    if (!gt.ok) {
+        ms_http_stop(srv->http);
+        free(srv);
+        return ms_detail_fail(MS_ERR_TLS, cfg->detail, cfg->detail_cap,
+                              "GnuTLS (%s) is not the TLS library of libmicrohttpd here: "
+                              "client certificates cannot be checked", MS_GNUTLS_SONAME);
     }
     *out = srv;
     return MS_OK;

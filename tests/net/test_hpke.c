@@ -244,6 +244,18 @@ static void test_single_shot(void)
     static uint8_t long_info[MS_HPKE_LABEL_MAX + 1];
     CHECK_ERR(ms_hpke_seal(pk, long_info, sizeof long_info, NULL, 0, msg, sizeof msg, blob2,
                            sizeof blob2, &blob2_len, NULL), MS_ERR_ARG);
+    /* A long aad (a whole public record) is fine up to its limit. */
+    static uint8_t long_aad[MS_HPKE_AAD_MAX + 1];
+    long_aad[100] = 7;
+    CHECK_ERR(ms_hpke_seal(pk, info, sizeof info, long_aad, MS_HPKE_AAD_MAX, msg, sizeof msg,
+                           blob2, sizeof blob2, &blob2_len, NULL), MS_OK);
+    CHECK_ERR(ms_hpke_open(sk, info, sizeof info, long_aad, MS_HPKE_AAD_MAX, blob2, blob2_len,
+                           pt, sizeof pt, &pt_len), MS_OK);
+    long_aad[100] = 8;
+    CHECK_ERR(ms_hpke_open(sk, info, sizeof info, long_aad, MS_HPKE_AAD_MAX, blob2, blob2_len,
+                           pt, sizeof pt, &pt_len), MS_ERR_DECRYPT);
+    CHECK_ERR(ms_hpke_seal(pk, info, sizeof info, long_aad, sizeof long_aad, msg, sizeof msg,
+                           blob2, sizeof blob2, &blob2_len, NULL), MS_ERR_ARG);
     ms_wipe(sk, sizeof sk);
     ms_wipe(sk2, sizeof sk2);
 }
