@@ -60,10 +60,10 @@ static void refused_with(const char *replace_from, const char *replace_to, const
     ms_peer_table got;
     char detail[256] = "";
     CHECK_ERR(ms_peer_table_parse(buf, strlen(buf), &got, detail, sizeof detail), MS_ERR_CONFIG);
-    if (strstr(detail, want) == NULL) {
+    bool named = strstr(detail, want) != NULL;
+    if (!named)
         fprintf(stderr, "detail \"%s\" does not name \"%s\"\n", detail, want);
-        CHECK(0);
-    }
+    CHECK(named);
 }
 
 int main(void)
