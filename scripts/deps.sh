@@ -13,7 +13,7 @@ set -eu
 # SRTP, audio, captures); SQLite, libxml2 and p11-kit's pkcs11.h (the KMS store, key
 # packages, PKCS#11 sealing); libmicrohttpd and libcurl (the KMS and distribution
 # servers, the provisioning client).
-build="build-essential cmake pkg-config libssl-dev libre-dev libsrtp2-dev libopus-dev libpcap-dev libasound2-dev libsqlite3-dev libxml2-dev libp11-kit-dev libmicrohttpd-dev libcurl4-openssl-dev"
+build="build-essential cmake pkg-config libssl-dev libre-dev libsrtp2-dev libopus-dev libpcap-dev libasound2-dev libsqlite3-dev libxml2-dev libp11-kit-dev libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev"
 # Testing: kamailio and tcpdump (the untrusted provider and its wire in the call tests);
 # python3-cryptography (the tests' independent SRTP decryption); python3 and tshark
 # (tests/cli/test_mikey_tshark.sh); sqlite3 and softhsm2 (the KMS store, PKCS#11 sealing

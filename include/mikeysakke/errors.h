@@ -110,6 +110,10 @@ typedef enum ms_err {
     MS_ERR_ROLE = 77,        /* request not signed by a key of a role allowed to do this */
     MS_ERR_REQUEST_STALE = 78, /* signed request expired, out of time, or its nonce was already used */
     MS_ERR_APPROVAL = 79,    /* a second device needs the approval of enrolment officers or the user's device */
+    /* Threshold KMS transport (src/net). */
+    MS_ERR_DECRYPT = 80,     /* an encrypted envelope does not open: another key, altered, truncated or for another purpose */
+    MS_ERR_PEER_MESSAGE = 81, /* a server message is not signed by the pinned server it names, or is for another session or recipient */
+    MS_ERR_PEER_REPLAY = 82, /* a server message was already received, or belongs to an earlier round */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -128,6 +128,10 @@ struct ms_http_server {
     ms_http_error_fn error_body;
     bool allow_delete;
     void *ctx;
+    int (*client_check)(void *check_ctx, void *tls_session);
+    void *client_check_ctx;
+    void (*peer_handler)(void *ctx, int peer, const ms_http_request *req,
+                         ms_http_response *resp);
     rate_limiter rl;
     /* Counters for /metrics. */
     atomic_ulong by_status[MAX_STATUS];
@@ -147,6 +151,7 @@ typedef struct req_state {
     size_t drain_cap; /* how many may be: the declared length, else DRAIN_LIMIT */
     bool too_large;
     bool answered;
+    int peer; /* client_check's verdict, -1 without one */
     char ip[INET6_ADDRSTRLEN];
 } req_state;
 
@@ -309,8 +314,10 @@ static enum MHD_Result queue(ms_http_server *srv, struct MHD_Connection *c, int 
         snprintf(v, sizeof v, "%u", retry_after);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
-    /* A client that sent too much is not kept: what else it sends is not read. */
-    if (status == MHD_HTTP_CONTENT_TOO_LARGE)
+    /* A client that sent too much, or whose certificate is refused, is not kept: what
+     * else it sends is not read. */
+    if (status == MHD_HTTP_CONTENT_TOO_LARGE ||
+        (status == MHD_HTTP_FORBIDDEN && srv->client_check != NULL))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
@@ -793,6 +800,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = st;
         atomic_fetch_add(&srv->in_flight, 1);
         client_ip(c, st->ip, sizeof st->ip);
+        st->peer = -1;
+        if (srv->client_check != NULL) {
+            const union MHD_ConnectionInfo *ti =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            st->peer = ti != NULL && ti->tls_session != NULL
+                           ? srv->client_check(srv->client_check_ctx, ti->tls_session)
+                           : -1;
+            if (st->peer < 0) {
+                st->answered = true;
+                return refuse(srv, c, method, url, st->ip, MHD_HTTP_FORBIDDEN,
+                              "client certificate not accepted", 0);
+            }
+        }
         bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
         bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
         bool del = srv->allow_delete && strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
@@ -880,7 +900,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = st->len,
     };
     ms_http_response resp = {.status = 0, .content_type = NULL, .body = NULL, .body_len = 0};
-    srv->handler(srv->ctx, &req, &resp);
+    if (srv->peer_handler != NULL)
+        srv->peer_handler(srv->ctx, st->peer, &req, &resp);
+    else
+        srv->handler(srv->ctx, &req, &resp);
     int status = resp.status >= 100 && resp.status < MAX_STATUS ? resp.status : 500;
     return queue(srv, c, status,
                  resp.content_type != NULL ? resp.content_type : "application/xml", resp.body,
@@ -1126,10 +1149,14 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     if (out == NULL)
         return MS_ERR_ARG;
     *out = NULL;
-    if (cfg == NULL || handler == NULL)
+    if (cfg == NULL || (handler == NULL && cfg->peer_handler == NULL))
         return MS_ERR_ARG;
     if ((cfg->cert_file == NULL) != (cfg->key_file == NULL)) {
         set_detail(cfg, "a TLS certificate needs its key and a key its certificate");
+        return MS_ERR_ARG;
+    }
+    if (cfg->client_check != NULL && cfg->cert_file == NULL) {
+        set_detail(cfg, "client certificates need TLS (a server certificate and key)");
         return MS_ERR_ARG;
     }
     const char *name = cfg->name != NULL ? cfg->name : "mikeysakke";
@@ -1182,6 +1209,9 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
     srv->error_body = cfg->error_body;
     srv->allow_delete = cfg->allow_delete;
     srv->ctx = ctx;
+    srv->client_check = cfg->client_check;
+    srv->client_check_ctx = cfg->client_check_ctx;
+    srv->peer_handler = cfg->peer_handler;
     srv->max_body = cfg->max_body != 0 ? cfg->max_body : DEFAULT_MAX_BODY;
     srv->rl.rate = cfg->rate_per_sec;
     srv->rl.burst = cfg->rate_burst >= 1.0 ? cfg->rate_burst
@@ -1252,6 +1282,11 @@ ms_err ms_http_start(ms_http_server **out, const ms_http_config *cfg, ms_http_ha
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
                                             (void *)TLS_PRIORITIES};
+        /* libmicrohttpd asks for a client certificate when it has a trust list. */
+        if (srv->client_check != NULL)
+            opts[n++] = (struct MHD_OptionItem){
+                MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                (void *)(cfg->client_ca_pem != NULL ? cfg->client_ca_pem : cert)};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 

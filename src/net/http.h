@@ -72,6 +72,20 @@ typedef struct ms_http_config {
     bool allow_delete;        /* DELETE goes to the handler too (else 405 like any other) */
     char *detail;             /* if set, ms_http_start writes why it failed here */
     size_t detail_cap;
+    /* Client certificates (mutual TLS between servers, src/net/peer.c). With client_check
+     * set (TLS only) every handshake asks the client for a certificate, and every request
+     * goes first to client_check with the connection's TLS session (a gnutls_session_t):
+     * a result below 0 refuses the request (403 and the connection closed, before any
+     * body is read, /healthz and /metrics included); otherwise peer_handler, if set, gets
+     * the request with that result instead of the handler (which may then be NULL). */
+    int (*client_check)(void *check_ctx, void *tls_session);
+    void *client_check_ctx;
+    void (*peer_handler)(void *ctx, int peer, const ms_http_request *req,
+                         ms_http_response *resp);
+    /* PEM certificates named in the certificate request (GnuTLS asks for a client
+     * certificate only when it has such a list; whether the client's certificate is
+     * accepted is client_check's decision alone). NULL = the server's own certificate. */
+    const char *client_ca_pem;
 } ms_http_config;
 
 /* Starts the server (threads from cfg->threads) and returns once it listens.

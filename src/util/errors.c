@@ -105,6 +105,9 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_ROLE] = {"MS_ERR_ROLE", "request not signed by a key of a role allowed to do this"},
     [MS_ERR_REQUEST_STALE] = {"MS_ERR_REQUEST_STALE", "signed request expired, out of time, or its nonce was already used"},
     [MS_ERR_APPROVAL] = {"MS_ERR_APPROVAL", "a second device needs the approval of enrolment officers or the user's device"},
+    [MS_ERR_DECRYPT] = {"MS_ERR_DECRYPT", "an encrypted envelope does not open: another key, altered, truncated or for another purpose"},
+    [MS_ERR_PEER_MESSAGE] = {"MS_ERR_PEER_MESSAGE", "a server message is not signed by the pinned server it names, or is for another session or recipient"},
+    [MS_ERR_PEER_REPLAY] = {"MS_ERR_PEER_REPLAY", "a server message was already received, or belongs to an earlier round"},
 };
 
 const char *ms_strerror(ms_err err)
