@@ -39,11 +39,11 @@ bool ms_time_parse(const char *s, uint64_t *ntp_seconds, uint32_t *ntp_fraction)
     int y, mo, d, h, mi, se;
     if (s == NULL || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
         s[7] != '-' || !digits(s + 8, 2, &d) ||
-        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2, &h) ||
+        s[10] != 'T' || !digits(s + 11, 2, &h) ||
         s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
         return false;
     if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 ||
-        mi > 59 || se > 60)
+        mi > 59 || se > 59)
         return false;
     const char *t = s + 19;
     uint64_t frac = 0;
@@ -61,12 +61,12 @@ bool ms_time_parse(const char *s, uint64_t *ntp_seconds, uint32_t *ntp_fraction)
         frac = (num << 32) / den;
     }
     int64_t off = 0;
-    if (*t == 'Z' || *t == 'z') {
+    if (*t == 'Z') {
         t++;
     } else if (*t == '+' || *t == '-') {
         int oh, om;
-        if (!digits(t + 1, 2, &oh) || t[3] != ':' || !digits(t + 4, 2, &om) || oh > 23 ||
-            om > 59)
+        if (!digits(t + 1, 2, &oh) || t[3] != ':' || !digits(t + 4, 2, &om) || oh > 14 ||
+            om > 59 || (oh == 14 && om != 0))
             return false;
         off = (int64_t)(oh * 3600 + om * 60) * (*t == '+' ? 1 : -1);
         t += 6;

@@ -2,10 +2,11 @@
  * Times as text: the one parser and the one formatter of the library and the command.
  * Private to src/ and tools/.
  *
- * Accepted (RFC 3339, section 5.6, with the time zone optional):
- *     YYYY-MM-DD{T|t| }HH:MM:SS[.fraction][Z|z|{+|-}HH:MM]
- * No zone means UTC. Years 1900 to 9999, days checked against the month, second 60 (a
- * leap second) counts as the first second of the next minute. Written: always
+ * Accepted, on the command line and in XML alike: an xs:dateTime, which is RFC 3339
+ * (section 5.6) in capitals with the zone optional:
+ *     YYYY-MM-DDTHH:MM:SS[.fraction][Z|{+|-}HH:MM]
+ * No zone means UTC; offsets up to 14:00. Years 1900 to 9999, days checked against the
+ * month, seconds 00 to 59 (NTP and Unix time have no leap second). Written: always
  * "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds). Times are NTP seconds, since
  * 1900-01-01T00:00:00Z.
  */

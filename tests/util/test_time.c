@@ -23,8 +23,6 @@ static void check_accepts(const char *s, uint64_t want_secs, uint32_t want_frac)
 static void accepted_forms(void)
 {
     check_accepts("2025-10-02T23:47:52Z", T0, 0);
-    check_accepts("2025-10-02t23:47:52z", T0, 0);
-    check_accepts("2025-10-02 23:47:52Z", T0, 0);
     check_accepts("2025-10-02T23:47:52", T0, 0); /* no zone: UTC */
     check_accepts("2025-10-03T01:47:52+02:00", T0, 0);
     check_accepts("2025-10-02T21:17:52-02:30", T0, 0);
@@ -40,7 +38,8 @@ static void accepted_forms(void)
     check_accepts("2036-02-07T06:28:16Z", 0x100000000ull, 0);
     check_accepts("2000-02-29T00:00:00Z", 3160771200ull, 0);
     check_accepts("2024-02-29T12:00:00Z", 3918196800ull, 0);
-    check_accepts("2016-12-31T23:59:60Z", 3692217600ull, 0); /* leap second: next minute */
+    check_accepts("2025-10-03T13:47:52+14:00", T0, 0);
+    check_accepts("2025-10-02T09:47:52-14:00", T0, 0);
     check_accepts("9999-12-31T23:59:59Z", 255611289599ull, 0);
     /* the period of issue 12: a '-' in a time is no range */
     check_accepts("2026-12-07T15:29:06.5Z", 4005646146ull, 0x80000000u);
@@ -63,7 +62,9 @@ static void rejected_forms(void)
         "1899-12-31T23:59:59Z", "1900-01-01T00:00:00+00:01", "10000-01-01T00:00:00Z",
         "2025-10-02T23:47:52+2:00", "2025-10-02T23:47:52+02", "2025-10-02T23:47:52+0200",
         "2025-10-02T23:47:52+24:00", "2025-10-02T23:47:52+02:60", "2025-10-02T23:47:52 UTC",
-        "2025-10-02T23:47:52Z+01:00", "EC898DA800000000", "1509", "1509-1510", "current",
+        "2025-10-02T23:47:52Z+01:00", "2025-10-02t23:47:52Z", "2025-10-02 23:47:52Z",
+        "2025-10-02T23:47:52z", "2016-12-31T23:59:60Z", "2025-10-02T23:47:52+14:01",
+        "2025-10-02T23:47:52+15:00", "EC898DA800000000", "1509", "1509-1510", "current",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t secs = 7;
