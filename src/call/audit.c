@@ -35,6 +35,7 @@
 #include "sip/sdp.h"
 #include "util/detail.h"
 #include "util/file.h"
+#include "util/hex.h"
 #include "util/timefmt.h"
 
 #define MAX_EP 8                         /* media addresses kept per side of a call */
@@ -1834,8 +1835,7 @@ ms_err ms_audit_report_json(const ms_audit_report *r, char **out, size_t *out_le
     for (size_t i = 0; i < r->n_captures; i++) {
         const ms_audit_capture *c = &r->captures[i];
         char hex[65];
-        for (size_t k = 0; k < 32; k++)
-            snprintf(hex + 2 * k, 3, "%02x", c->sha256[k]);
+        ms_hex_encode_lower(hex, c->sha256, 32);
         jb_s(&b, i ? ",\n    {" : "\n    {");
         jb_key(&b, "path");
         jb_str(&b, c->path ? c->path : "");

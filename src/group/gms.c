@@ -594,9 +594,9 @@ ms_err ms_gms_deliveries(ms_gms *gms, const char *group, unsigned threads,
     char boundary[40];
     if ((err = ms_rng_fill(NULL, rb, sizeof rb)) != MS_OK)
         goto out;
-    int bo = snprintf(boundary, sizeof boundary, "ms-group-");
-    for (size_t i = 0; i < sizeof rb; i++)
-        bo += snprintf(boundary + bo, sizeof boundary - (size_t)bo, "%02x", rb[i]);
+    static const char prefix[] = "ms-group-";
+    memcpy(boundary, prefix, sizeof prefix - 1);
+    ms_hex_encode_lower(boundary + sizeof prefix - 1, rb, sizeof rb);
     for (size_t i = 0; i < n && err == MS_OK; i++) {
         snprintf(d[i].member, sizeof d[i].member, "%s", g.members[i]);
         err = group_body_build(&d[i].body, &d[i].body_len, d[i].content_type,

@@ -117,8 +117,9 @@ ms_err group_roster_sign(char **out, size_t *out_len, const ms_keystore *gms_ks,
     ms_eccsi_signer_free(signer);
     if (!t.failed && err == MS_OK) {
         put(&t, "%s", SIG_PREFIX);
-        for (size_t i = 0; i < sizeof sig; i++)
-            put(&t, "%02X", sig[i]);
+        char sig_hex[2 * sizeof sig + 1];
+        ms_hex_encode_upper(sig_hex, sig, sizeof sig);
+        put(&t, "%s", sig_hex);
         put(&t, "\n");
     }
     if (t.failed || err != MS_OK) {

@@ -19,6 +19,7 @@
 #include "relay/divert.h"
 #include "util/detail.h"
 #include "util/file.h"
+#include "util/hex.h"
 #include "util/timefmt.h"
 
 #define DEFAULT_MAX_MESSAGES 100u
@@ -97,8 +98,7 @@ ms_err ms_mailbox_id(const char *uri, char out[MS_MAILBOX_ID_HEX + 1])
     unsigned int mdlen = 0;
     if (EVP_Digest(norm, strlen(norm), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         return MS_ERR_INTERNAL;
-    for (size_t i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    ms_hex_encode_lower(out, md, 32);
     return MS_OK;
 }
 
@@ -365,8 +365,7 @@ ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, unsigned in_progre
         if (RAND_bytes(rnd, sizeof rnd) != 1) {
             e = MS_ERR_RNG;
         } else {
-            for (size_t i = 0; i < sizeof rnd; i++)
-                snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+            ms_hex_encode_lower(id, rnd, sizeof rnd);
             int w = snprintf(path, path_cap, "%s/%s.pcap", m.dir, id);
             if (w < 0 || (size_t)w >= path_cap) {
                 id[0] = '\0';
