@@ -111,7 +111,6 @@ static bool pct_decode(char *out, size_t cap, const char *in, size_t n)
 /* The unreserved characters of RFC 3986 stay, everything else is %XX. */
 static bool pct_encode(char *out, size_t cap, const char *in)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)in; *p != '\0'; p++) {
         if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
@@ -122,8 +121,8 @@ static bool pct_encode(char *out, size_t cap, const char *in)
             if (o + 3 >= cap)
                 return false;
             out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
+            ms_hex_encode_upper(out + o, p, 1);
+            o += 2;
         }
     }
     out[o] = '\0';

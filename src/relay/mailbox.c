@@ -192,7 +192,9 @@ static ms_err replace_file(const mbox *m, const char *name, const char *text, si
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", m->dir, name);
-    return ms_file_write_atomic(path, text, len, 0600, MS_FILE_REPLACE, detail, detail_cap);
+    /* under the mailbox's lock: a crash's leftover .tmp is taken by the next write */
+    return ms_file_write_atomic(path, text, len, 0600, MS_FILE_REPLACE | MS_FILE_FIXED_TMP,
+                                detail, detail_cap);
 }
 
 /* The claimed caller in a form safe for an index line and JSON. */

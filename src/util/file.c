@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +85,14 @@ ms_err ms_file_write_atomic(const char *path, const void *data, size_t len, unsi
         return ms_detail_fail(MS_ERR_ARG, detail, cap, "no file name or no data");
     }
     char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    bool fixed = (flags & MS_FILE_FIXED_TMP) != 0;
+    int n = snprintf(tmp, sizeof tmp, fixed ? "%s.tmp" : "%s.tmp.XXXXXX", path);
     if (n < 0 || (size_t)n >= sizeof tmp) {
         errno = ENAMETOOLONG;
         return ms_detail_fail(MS_ERR_ARG, detail, cap, "%.200s...: file name too long", path);
     }
-    int fd = mkstemp(tmp); /* O_EXCL, mode 0600 */
+    int fd = fixed ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)
+                   : mkstemp(tmp); /* O_EXCL, mode 0600 */
     if (fd < 0)
         return ms_detail_fail(MS_ERR_IO, detail, cap, "cannot create a temporary file next to %s: %s",
                               path, strerror(errno));

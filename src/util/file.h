@@ -17,6 +17,10 @@
 
 #define MS_FILE_REPLACE 0
 #define MS_FILE_NO_REPLACE 1 /* MS_ERR_EXISTS when path exists */
+/* The temporary file is "<path>.tmp", truncated if it is there, instead of a fresh unique
+ * name: for writers that hold a lock (one at a time), so that the leftover of a crash is
+ * taken by the next write rather than left behind. */
+#define MS_FILE_FIXED_TMP 2
 
 /* MS_OK; MS_ERR_EXISTS (MS_FILE_NO_REPLACE and path exists); MS_ERR_ARG (path too long);
  * MS_ERR_IO, detail naming the step and the system's reason. On failure errno keeps the

@@ -77,6 +77,18 @@ int main(void)
     CHECK(has(fresh, "new\n") && mode_of(fresh) == 0600 && entries() == 2);
     unlink(fresh);
 
+    /* a fixed temporary name: a crash's leftover is taken, not left behind */
+    char stale[160];
+    snprintf(stale, sizeof stale, "%s.tmp", path);
+    FILE *f = fopen(stale, "wb");
+    CHECK(f != NULL && fputs("half a li", f) >= 0);
+    if (f != NULL)
+        fclose(f);
+    CHECK(entries() == 2);
+    CHECK_ERR(ms_file_write_atomic(path, "four\n", 5, 0600, MS_FILE_REPLACE | MS_FILE_FIXED_TMP, NULL, 0), MS_OK);
+    CHECK(has(path, "four\n") && mode_of(path) == 0600 && entries() == 1 && access(stale, F_OK) != 0);
+    CHECK_ERR(ms_file_write_atomic(path, "", 0, 0600, MS_FILE_REPLACE, NULL, 0), MS_OK);
+
     /* failures leave no temporary file and the target untouched */
     char sub[128];
     snprintf(sub, sizeof sub, "%s/sub", dir);
