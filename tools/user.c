@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "mikeysakke/client.h"
+#include "util/file.h"
 
 #define OPT_KEYSTORE {"--keystore", "DIR", CLI_REQUIRED, "the keystore directory"}
 #define OPT_PASSFILE {"--passphrase-file", "FILE", 0, "read the passphrase from FILE (mode 0600; default: ask)"}
@@ -210,15 +211,9 @@ ms_err cli_user_approve_device(const struct cli_args *args)
     }
     if (err == MS_OK) {
         /* an approval of one request, used once: not secret, but nobody else's to change */
-        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        size_t n = strlen(line);
-        if (fd < 0 || write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
+        if (ms_file_write_atomic(out, line, strlen(line), 0600, MS_FILE_NO_REPLACE, NULL, 0) !=
+            MS_OK)
             err = cli_fail(MS_ERR_IO, "--out %s: %s", out, strerror(errno));
-            if (fd >= 0)
-                unlink(out);
-        }
-        if (fd >= 0)
-            close(fd);
     }
     if (err == MS_OK)
         printf("Approved:\n%.*sapproval written to %s\n", (int)len, (const char *)req, out);
