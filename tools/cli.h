@@ -103,13 +103,7 @@ void cli_trace_hex(const char *label, const uint8_t *p, size_t len);
 
 /* ---- hex -------------------------------------------------------------------------------- */
 
-/* Decodes exactly 2*len hex digits (either case) into out without branching on the
- * digits' values, so it may handle secrets. Returns 0, or -1 if a digit is invalid
- * (out is then wiped). */
-int cli_hex_decode(uint8_t *out, const char *hex, size_t len);
-
-/* Encodes len octets as upper-case hex into out (2*len characters, no terminator). */
-void cli_hex_encode(char *out, const uint8_t *in, size_t len);
+/* Hex itself: src/util/hex.h (ms_hex_decode_secret for secrets, ms_hex_encode_upper). */
 
 /* A hex command-line argument of any length: *out is malloc'd (free with free after
  * wiping if secret); *out_len octets. Errors name the option. */
@@ -155,5 +149,28 @@ ms_err cli_read_secret_input(const char *opt, const char *path, uint8_t **out,
 /* Runs a key-less companion program (mikeysakke-voicemail, mikeysakke-relay) with argv,
  * argv[0] replaced: the one beside this binary, else from PATH. Returns only on failure. */
 int cli_exec_program(const char *program, char **argv);
+
+/* ---- passphrases and times (io.c) ------------------------------------------------------ */
+
+#define CLI_PASSPHRASE_MAX 1024
+
+/* The keystore passphrase: first line of `path` (a regular file of mode 0600 or
+ * stricter), or read from the terminal without echo (twice when `confirm`). */
+ms_err cli_read_passphrase(const char *path, int confirm, char *out, size_t cap,
+                           size_t *out_len);
+
+/* The first line of a secret file named by option `opt` (mode 0600 or stricter). */
+ms_err cli_read_secret_line(const char *opt, const char *path, char *out, size_t cap,
+                            size_t *out_len);
+
+/* The last second of NTP era 0 (2036-02-07T06:28:15Z): MIKEY's T carries 32-bit seconds. */
+#define CLI_NTP_ERA0_LAST 0xFFFFFFFFull
+
+/* A TIME argument (docs/cli.md "Times"): src/util/timefmt.h's form, its fraction kept, or
+ * exactly 16 hex digits (NTP 32.32 as in MIKEY's T), until the end of NTP era 0. Result
+ * NTP 32.32; errors name the option. */
+ms_err cli_time_arg(const char *opt, const char *s, uint64_t *ntp);
+/* NTP 32.32 as "YYYY-MM-DDTHH:MM:SSZ" (the fraction dropped). */
+void cli_time_format(char out[32], uint64_t ntp);
 
 #endif

@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
+#include "util/file.h"
+#include "util/hex.h"
+#include "util/prompt.h"
+#include "util/timefmt.h"
 
 /* ---- messages ---------------------------------------------------------------------------- */
 
@@ -52,45 +55,6 @@ void cli_trace_hex(const char *label, const uint8_t *p, size_t len)
 
 /* ---- hex --------------------------------------------------------------------------------- */
 
-/* One digit to its value with a validity mask, by arithmetic only (the trick of
- * libsodium's sodium_hex2bin): *ok gets 0xFF for a hex digit, 0 otherwise. */
-static unsigned hex_digit(unsigned c, unsigned *ok)
-{
-    unsigned num = c ^ 48u;                          /* '0'..'9' -> 0..9 */
-    unsigned num_ok = ((num - 10u) >> 8) & 0xFFu;    /* 0xFF iff num < 10 */
-    unsigned alpha = (c & ~32u) - 55u;               /* 'A'..'F', 'a'..'f' -> 10..15 */
-    unsigned alpha_ok = (((alpha - 10u) ^ (alpha - 16u)) >> 8) & 0xFFu; /* iff 10..15 */
-    *ok = num_ok | alpha_ok;
-    return ((num_ok & num) | (alpha_ok & alpha)) & 0xFu;
-}
-
-int cli_hex_decode(uint8_t *out, const char *hex, size_t len)
-{
-    unsigned all_ok = 0xFFu;
-    for (size_t i = 0; i < len; i++) {
-        unsigned ok_hi, ok_lo;
-        unsigned hi = hex_digit((unsigned char)hex[2 * i], &ok_hi);
-        unsigned lo = hex_digit((unsigned char)hex[2 * i + 1], &ok_lo);
-        all_ok &= ok_hi & ok_lo;
-        out[i] = (uint8_t)((hi << 4) | lo);
-    }
-    if (all_ok != 0xFFu) {
-        ms_wipe(out, len);
-        return -1;
-    }
-    return 0;
-}
-
-void cli_hex_encode(char *out, const uint8_t *in, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned hi = in[i] >> 4, lo = in[i] & 0xFu;
-        /* n + '0', plus 7 more when n > 9 to land on 'A'; no table index on the value */
-        out[2 * i] = (char)(hi + 48u + (((9u - hi) >> 8) & 7u));
-        out[2 * i + 1] = (char)(lo + 48u + (((9u - lo) >> 8) & 7u));
-    }
-}
-
 ms_err cli_hex_arg(const char *opt, const char *hex, uint8_t **out, size_t *out_len)
 {
     size_t n = strlen(hex);
@@ -101,7 +65,7 @@ ms_err cli_hex_arg(const char *opt, const char *hex, uint8_t **out, size_t *out_
     uint8_t *buf = malloc(n / 2 + 1); /* +1: a valid pointer even for "" */
     if (buf == NULL)
         return cli_fail(MS_ERR_NOMEM, "%s", opt);
-    if (cli_hex_decode(buf, hex, n / 2) != 0) {
+    if (ms_hex_decode_secret(buf, n / 2, hex, n) != MS_OK) {
         free(buf);
         return cli_fail(MS_ERR_BAD_ENCODING, "%s: not valid hex", opt);
     }
@@ -115,7 +79,8 @@ ms_err cli_hex_arg_fixed(const char *opt, const char *hex, uint8_t *out, size_t 
     size_t n = strlen(hex);
     if (n % 2 != 0)
         return cli_fail(MS_ERR_BAD_ENCODING, "%s: odd number of hex digits", opt);
-    if (cli_hex_decode(out, hex, n / 2 < len ? n / 2 : len) != 0)
+    size_t m = n / 2 < len ? n / 2 : len;
+    if (ms_hex_decode_secret(out, m, hex, 2 * m) != MS_OK)
         return cli_fail(MS_ERR_BAD_ENCODING, "%s: not valid hex", opt);
     if (n / 2 != len) {
         ms_wipe(out, len);
@@ -147,7 +112,7 @@ ms_err cli_print_hex(const uint8_t *p, size_t len)
     char *line = malloc(n);
     if (line == NULL)
         return cli_fail(MS_ERR_NOMEM, "output");
-    cli_hex_encode(line, p, len);
+    ms_hex_encode_upper(line, p, len);
     line[n - 1] = '\n';
     fflush(stdout); /* keep order with anything printed through stdio */
     int rc = write_all(STDOUT_FILENO, line, n);
@@ -232,7 +197,7 @@ ms_err cli_read_secret(const char *opt, const char *path, uint8_t *out, size_t m
     }
     /* Right-align: a shorter integer (the RFC's 20-octet z) is left-padded with zeros. */
     memset(out, 0, max_len - len);
-    if (cli_hex_decode(out + (max_len - len), text, len) != 0) {
+    if (ms_hex_decode_secret(out + (max_len - len), len, text, 2 * len) != MS_OK) {
         ms_wipe(out, max_len);
         err = cli_fail(MS_ERR_BAD_ENCODING, "%s %s: not valid hex", opt, path);
         goto out;
@@ -253,125 +218,159 @@ ms_err cli_check_new_file(const char *opt, const char *path, int force)
     return MS_OK;
 }
 
-/* fsync the directory holding path, so the new name survives a crash as well. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (slash == NULL)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (dir == NULL)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd); /* best effort: some file systems refuse fsync on directories */
-        close(fd);
-    }
-    free(dir);
-}
-
 ms_err cli_write_secret(const char *opt, const char *path, const uint8_t *p, size_t len,
                         int force)
 {
-    size_t tmp_size = strlen(path) + 32;
-    char *tmp = malloc(tmp_size);
     size_t text_len = 2 * len + 1;
-    char *text = malloc(text_len);
-    ms_err err = MS_OK;
-    int fd = -1;
-    int created = 0; /* whether tmp names a file we made and must remove on failure */
-
-    if (tmp == NULL || text == NULL) {
-        err = cli_fail(MS_ERR_NOMEM, "%s %s", opt, path);
-        goto out;
-    }
-
-    /* A fresh name beside the target, so the final rename/link stays in one file system. */
-    for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
-        uint8_t rnd[6];
-        char suffix[13];
-        if (RAND_bytes(rnd, sizeof rnd) != 1) {
-            err = cli_fail(MS_ERR_RNG, "%s %s: temporary file name", opt, path);
-            goto out;
-        }
-        cli_hex_encode(suffix, rnd, sizeof rnd);
-        suffix[12] = '\0';
-        snprintf(tmp, tmp_size, "%s.tmp-%s", path, suffix);
-        fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 && errno != EEXIST) {
-            err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, tmp, strerror(errno));
-            goto out;
-        }
-    }
-    created = fd >= 0;
-    if (fd < 0) {
-        err = cli_fail(MS_ERR_IO, "%s %s: cannot create a temporary file", opt, path);
-        goto out;
-    }
-
-    /* Exactly 0600 even under an unusual umask. */
-    cli_hex_encode(text, p, len);
+    char *text = malloc(text_len + 1);
+    if (text == NULL)
+        return cli_fail(MS_ERR_NOMEM, "%s %s", opt, path);
+    ms_hex_encode_upper(text, p, len);
     text[text_len - 1] = '\n';
-    if (fchmod(fd, 0600) != 0 || write_all(fd, text, text_len) != 0 || fsync(fd) != 0) {
-        err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, tmp, strerror(errno));
-        goto out;
-    }
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, tmp, strerror(errno));
-        goto out;
-    }
+    ms_err err = ms_file_write_atomic(path, text, text_len, 0600,
+                                      force ? MS_FILE_REPLACE : MS_FILE_NO_REPLACE, NULL, 0);
+    int saved = errno;
+    ms_wipe(text, text_len + 1);
+    free(text);
+    if (err == MS_ERR_EXISTS)
+        return cli_fail(MS_ERR_IO, "%s %s: file exists (use --force to replace it)", opt, path);
+    if (err != MS_OK)
+        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(saved));
+    return MS_OK;
+}
 
-    if (force) {
-        if (rename(tmp, path) != 0) {
-            err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
-            goto out;
-        }
-    } else if (link(tmp, path) != 0) {
-        /* link never replaces, which makes "refuse to overwrite" race-free. Where hard
-         * links are unsupported fall back to check-then-rename. */
-        int e = errno;
-        struct stat st;
-        if (e == EEXIST) {
-            err = cli_fail(MS_ERR_IO, "%s %s: file exists (use --force to replace it)", opt,
-                           path);
-            goto out;
-        }
-        if (e != EPERM && e != ENOTSUP && e != EOPNOTSUPP && e != ENOSYS) {
-            err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(e));
-            goto out;
-        }
-        if (lstat(path, &st) == 0) {
-            err = cli_fail(MS_ERR_IO, "%s %s: file exists (use --force to replace it)", opt,
-                           path);
-            goto out;
-        }
-        if (rename(tmp, path) != 0) {
-            err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
-            goto out;
-        }
+/* ---- passphrase ------------------------------------------------------------------------ */
+
+static ms_err read_line_file(const char *opt, const char *path, char *out, size_t cap,
+                             size_t *out_len)
+{
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+    struct stat st;
+    ms_err err = MS_OK;
+    size_t n = 0;
+    if (fstat(fd, &st) != 0) {
+        err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: not a regular file", opt, path);
+    } else if ((st.st_mode & 077) != 0) {
+        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: mode %04o lets other users "
+                       "access it", opt, path, (unsigned)(st.st_mode & 07777));
     } else {
-        (void)unlink(tmp); /* the key now lives under its final name */
+        while (n < cap) {
+            ssize_t r = read(fd, out + n, cap - n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
+                break;
+            }
+            if (r == 0)
+                break;
+            n += (size_t)r;
+        }
     }
-    created = 0;
-    sync_parent_dir(path);
-
-out:
-    if (fd >= 0)
-        close(fd);
-    if (created)
-        (void)unlink(tmp);
-    if (text != NULL) {
-        ms_wipe(text, text_len);
-        free(text);
+    close(fd);
+    if (err == MS_OK) {
+        size_t line = 0;
+        while (line < n && out[line] != '\n' && out[line] != '\r')
+            line++;
+        if (line == cap)
+            err = cli_fail(MS_ERR_USAGE, "%s %s: longer than %zu octets", opt, path,
+                           cap - 1);
+        else if (line == 0)
+            err = cli_fail(MS_ERR_USAGE, "%s %s: empty passphrase", opt, path);
+        ms_wipe(out + line, n - line);
+        out[line < cap ? line : cap - 1] = '\0';
+        *out_len = line;
     }
-    free(tmp);
+    if (err != MS_OK)
+        ms_wipe(out, cap);
     return err;
+}
+
+/* One line from the terminal with echo off (src/util/prompt.h), in this command's words. */
+static ms_err prompt(int fd, const char *text, char *out, size_t cap, size_t *out_len)
+{
+    ms_err err = ms_prompt_secret(fd, text, out, cap, out_len);
+    if (err == MS_ERR_USAGE)
+        return cli_fail(MS_ERR_USAGE, "no terminal to ask for the passphrase: use "
+                                      "--passphrase-file");
+    if (err == MS_ERR_BAD_LENGTH)
+        return cli_fail(MS_ERR_USAGE, "passphrase longer than %zu octets", cap - 1);
+    if (err != MS_OK)
+        return cli_fail(MS_ERR_IO, "terminal");
+    if (*out_len == 0)
+        return cli_fail(MS_ERR_USAGE, "empty passphrase");
+    return MS_OK;
+}
+
+ms_err cli_read_secret_line(const char *opt, const char *path, char *out, size_t cap,
+                            size_t *out_len)
+{
+    *out_len = 0;
+    return read_line_file(opt, path, out, cap, out_len);
+}
+
+ms_err cli_read_passphrase(const char *path, int confirm, char *out, size_t cap,
+                           size_t *out_len)
+{
+    *out_len = 0;
+    if (path != NULL)
+        return read_line_file("--passphrase-file", path, out, cap, out_len);
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return cli_fail(MS_ERR_USAGE, "no terminal to ask for the passphrase: use "
+                                      "--passphrase-file");
+    ms_err err = prompt(fd, "Keystore passphrase: ", out, cap, out_len);
+    if (err == MS_OK && confirm) {
+        char *again = malloc(cap);
+        size_t n2 = 0;
+        if (again == NULL) {
+            err = cli_fail(MS_ERR_NOMEM, "passphrase");
+        } else {
+            err = prompt(fd, "Again: ", again, cap, &n2);
+            if (err == MS_OK && (n2 != *out_len || memcmp(again, out, n2) != 0))
+                err = cli_fail(MS_ERR_PASSPHRASE, "the two passphrases differ");
+            ms_wipe(again, cap);
+            free(again);
+        }
+    }
+    close(fd);
+    if (err != MS_OK)
+        ms_wipe(out, cap);
+    return err;
+}
+
+/* ---- times ------------------------------------------------------------------------------ */
+
+ms_err cli_time_arg(const char *opt, const char *s, uint64_t *ntp)
+{
+    if (strlen(s) == 16 && strchr(s, '-') == NULL && strchr(s, ':') == NULL) {
+        uint8_t b[8];
+        if (ms_hex_decode(b, sizeof b, s, 16) != MS_OK)
+            return cli_fail(MS_ERR_USAGE, "%s %s: not 16 hex digits", opt, s);
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+            v = v << 8 | b[i];
+        *ntp = v;
+        return MS_OK;
+    }
+    uint64_t secs;
+    uint32_t frac;
+    if (!ms_time_parse(s, &secs, &frac))
+        return cli_fail(MS_ERR_USAGE, "%s %s: not YYYY-MM-DDTHH:MM:SSZ (UTC) or 16 hex digits",
+                        opt, s);
+    if (secs > CLI_NTP_ERA0_LAST)
+        return cli_fail(MS_ERR_USAGE, "%s %s: after 2036-02-07T06:28:15Z (NTP era 0)", opt, s);
+    *ntp = secs << 32 | frac;
+    return MS_OK;
+}
+
+void cli_time_format(char out[32], uint64_t ntp)
+{
+    ms_time_format(out, ntp >> 32); /* 32-bit seconds: always before 9999 */
 }
 
 /* ---- message input ----------------------------------------------------------------------- */

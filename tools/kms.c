@@ -35,7 +35,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -49,6 +48,10 @@
 #include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 #include "net/http.h"
+#include "util/file.h"
+#include "util/hex.h"
+#include "util/prompt.h"
+#include "util/timefmt.h"
 
 #define SECRET_TEXT_MAX 1024
 #define XML_MAX (256 * 1024)
@@ -285,7 +288,8 @@ static ms_err read_private_hex(const char *opt, const char *path, uint8_t *out, 
     ms_err e = read_private(opt, path, text, sizeof text, &n);
     if (e != MS_OK)
         return e;
-    if (n % 2 != 0 || n / 2 > cap || cli_hex_decode(out, (const char *)text, n / 2) != 0)
+    if (n % 2 != 0 || n / 2 > cap ||
+        ms_hex_decode_secret(out, n / 2, (const char *)text, n) != MS_OK)
         e = cli_fail(MS_ERR_SHARE, "%s %s: not a share (hex line)", opt, path);
     else
         *len = n / 2;
@@ -305,34 +309,16 @@ static ms_err get_secret(const char *opt, const char *path, const char *prompt, 
             close(fd);
         return cli_fail(MS_ERR_USAGE, "%s is needed (no terminal to prompt on)", opt);
     }
-    struct termios old, quiet;
+    char again[SECRET_TEXT_MAX];
     ms_err e = MS_OK;
-    if (tcgetattr(fd, &old) != 0) {
-        close(fd);
-        return cli_fail(MS_ERR_IO, "terminal");
-    }
-    quiet = old;
-    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-    uint8_t again[SECRET_TEXT_MAX];
     for (int round = 0; round < (confirm ? 2 : 1) && e == MS_OK; round++) {
-        uint8_t *dst = round == 0 ? out : again;
+        char *dst = round == 0 ? (char *)out : again;
         size_t n = 0;
-        const char *p = round == 0 ? prompt : "Again: ";
-        if (write(fd, p, strlen(p)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+        ms_err pe = ms_prompt_secret(fd, round == 0 ? prompt : "Again: ", dst,
+                                     round == 0 ? cap : sizeof again, &n);
+        if (pe == MS_ERR_USAGE || pe == MS_ERR_IO)
             e = cli_fail(MS_ERR_IO, "terminal");
-            break;
-        }
-        for (;;) {
-            char c;
-            ssize_t r = read(fd, &c, 1);
-            if (r <= 0 || c == '\n')
-                break;
-            if (n < cap)
-                dst[n++] = (uint8_t)c;
-        }
-        (void)tcsetattr(fd, TCSAFLUSH, &old);
-        (void)write(fd, "\n", 1);
-        if (n == 0 || n >= cap)
+        else if (pe != MS_OK || n == 0)
             e = cli_fail(MS_ERR_PASSPHRASE, "empty or too long");
         else if (round == 0)
             *len = n;
@@ -344,32 +330,11 @@ static ms_err get_secret(const char *opt, const char *path, const char *prompt, 
     return e;
 }
 
-/* Writes a private file atomically (temp O_EXCL 0600, fsync, link: never replaces). */
+/* Writes a private file atomically (src/util/file.h; never replaces one). */
 static ms_err write_private(const char *opt, const char *path, const void *data, size_t len)
 {
-    char tmp[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (ms_file_write_atomic(path, data, len, 0600, MS_FILE_NO_REPLACE, NULL, 0) != MS_OK)
         return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
-    size_t done = 0;
-    const uint8_t *p = data;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int ok = done == len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || link(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, ok ? strerror(err) : "write failed");
-    }
-    unlink(tmp);
     return MS_OK;
 }
 
@@ -621,7 +586,7 @@ ms_err cli_kms_init(const struct cli_args *args)
         return cli_fail(MS_ERR_USAGE, "--period-len/--period-offset need --scheme 3gpp");
     }
     if (cli_get(args, "--first-period") != NULL &&
-        !ms_agent_parse_time(cli_get(args, "--first-period"), &cfg.first_time))
+        !ms_time_parse(cli_get(args, "--first-period"), &cfg.first_time, NULL))
         return cli_fail(MS_ERR_USAGE, "--first-period: YYYY-MM-DDTHH:MM:SSZ");
     cfg.audit_syslog = cli_get(args, "--audit-syslog") != NULL;
     if (cli_get(args, "--max-periods-ahead") != NULL) {

@@ -4,7 +4,6 @@
  * See docs/cli.md. Secrets (SSK, RSK, the key to send) come from key files only.
  */
 #include "cli.h"
-#include "user_cli.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,128 +31,6 @@ static ms_err parse_u64(const char *opt, const char *s, uint64_t *out)
     }
     *out = v;
     return MS_OK;
-}
-
-static int is_leap(unsigned y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned month_days(unsigned y, unsigned m)
-{
-    static const unsigned char days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return days[m - 1] + (m == 2 && is_leap(y) ? 1u : 0u);
-}
-
-/* Reads exactly n decimal digits. */
-static int digits(const char **p, unsigned n, unsigned *out)
-{
-    unsigned v = 0;
-    for (unsigned i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (unsigned)(c - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-/* The last second of NTP era 0 (2036-02-07T06:28:15Z): T carries 32-bit seconds. */
-#define NTP_ERA0_LAST 0xFFFFFFFFull
-
-/* TIME: "YYYY-MM-DDTHH:MM:SS[.fraction][Z]" (UTC) or exactly 16 hex digits (NTP 32.32,
- * the form of the TS 33.180 KMS interface). Result: NTP 32.32. */
-static ms_err parse_time(const char *opt, const char *s, uint64_t *ntp)
-{
-    size_t n = strlen(s);
-    if (n == 16 && strchr(s, '-') == NULL && strchr(s, ':') == NULL) {
-        uint8_t b[8];
-        if (cli_hex_decode(b, s, 8) != 0)
-            return cli_fail(MS_ERR_USAGE, "%s %s: not 16 hex digits", opt, s);
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-            v = v << 8 | b[i];
-        *ntp = v;
-        return MS_OK;
-    }
-
-    const char *p = s;
-    unsigned y, mo, d, h, mi, sec;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
-        goto bad;
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
-        digits(&p, 2, &sec))
-        goto bad;
-    uint64_t frac = 0;
-    if (*p == '.') {
-        /* Decimal fraction to a 32-bit binary fraction: frac = round-down(f * 2^32). */
-        uint64_t num = 0, den = 1;
-        p++;
-        if (*p < '0' || *p > '9')
-            goto bad;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            if (den < 1000000000ull) { /* 9 digits are finer than 2^-32 s */
-                num = num * 10 + (uint64_t)(*p - '0');
-                den *= 10;
-            }
-        }
-        frac = (num << 32) / den;
-    }
-    if (*p == 'Z' || *p == 'z')
-        p++;
-    if (*p != '\0')
-        goto bad;
-    if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 ||
-        mi > 59 || sec > 60)
-        goto bad;
-
-    uint64_t days = 0;
-    for (unsigned yy = 1900; yy < y; yy++)
-        days += is_leap(yy) ? 366 : 365;
-    for (unsigned mm = 1; mm < mo; mm++)
-        days += month_days(y, mm);
-    days += d - 1;
-    uint64_t secs = days * 86400 + h * 3600u + mi * 60u + sec;
-    if (secs > NTP_ERA0_LAST)
-        return cli_fail(MS_ERR_USAGE, "%s %s: after 2036-02-07T06:28:15Z (NTP era 0)", opt, s);
-    *ntp = secs << 32 | frac;
-    return MS_OK;
-bad:
-    return cli_fail(MS_ERR_USAGE, "%s %s: not YYYY-MM-DDTHH:MM:SSZ (UTC) or 16 hex digits",
-                    opt, s);
-}
-
-/* NTP 32.32 as "YYYY-MM-DDTHH:MM:SSZ". */
-static void format_time(char out[32], uint64_t ntp)
-{
-    uint64_t secs = ntp >> 32;
-    uint64_t days = secs / 86400, rem = secs % 86400;
-    unsigned y = 1900, m = 1;
-    while (days >= (is_leap(y) ? 366u : 365u)) {
-        days -= is_leap(y) ? 366u : 365u;
-        y++;
-    }
-    while (days >= month_days(y, m)) {
-        days -= month_days(y, m);
-        m++;
-    }
-    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ", y, m, (unsigned)days + 1,
-             (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
-}
-
-/* For the `user` commands (user_cli.h). */
-ms_err cli_time_arg(const char *opt, const char *s, uint64_t *ntp)
-{
-    return parse_time(opt, s, ntp);
-}
-
-void cli_time_format(char out[32], uint64_t ntp)
-{
-    format_time(out, ntp);
 }
 
 static ms_err parse_profile(const char *s, ms_mikey_profile *out)
@@ -639,7 +516,7 @@ static void print_field(const char *name, const char *value)
 static ms_err print_result(const ms_mikey_result *res)
 {
     char when[32];
-    format_time(when, res->timestamp);
+    cli_time_format(when, res->timestamp);
     printf("profile = %s\n", profile_name(res->profile));
     if (res->initiator[0] != '\0')
         print_field("initiator", res->initiator);
@@ -661,12 +538,12 @@ static ms_err print_result(const ms_mikey_result *res)
         const ms_mikey_key_params *kp = &res->key_params;
         char act[32] = "0", exp[32] = "0";
         /* 40-bit NTP seconds; 0 = not set */
-        if (kp->activation <= NTP_ERA0_LAST && kp->activation != 0)
-            format_time(act, kp->activation << 32);
+        if (kp->activation <= CLI_NTP_ERA0_LAST && kp->activation != 0)
+            cli_time_format(act, kp->activation << 32);
         else
             snprintf(act, sizeof act, "%llu", (unsigned long long)kp->activation);
-        if (kp->expiry <= NTP_ERA0_LAST && kp->expiry != 0)
-            format_time(exp, kp->expiry << 32);
+        if (kp->expiry <= CLI_NTP_ERA0_LAST && kp->expiry != 0)
+            cli_time_format(exp, kp->expiry << 32);
         else
             snprintf(exp, sizeof exp, "%llu", (unsigned long long)kp->expiry);
         printf("key-params = type %u, status %lu, activation %s, expiry %s, text \"",
@@ -766,7 +643,7 @@ static ms_err parse_key_params(const char *spec, ms_mikey_profile profile,
         ms_err err;
         if (strcmp(item, "activation") == 0 || strcmp(item, "expiry") == 0) {
             if (strcmp(val, "0") != 0) {
-                err = parse_time("--key-params", val, &v);
+                err = cli_time_arg("--key-params", val, &v);
                 if (err != MS_OK)
                     return err;
                 v >>= 32;
@@ -856,7 +733,7 @@ ms_err cli_mikey_init(const struct cli_args *args)
         goto out;
     }
     if (time_s != NULL)
-        err = parse_time("--time", time_s, &ntp);
+        err = cli_time_arg("--time", time_s, &ntp);
     else
         ntp = ms_ntp_now();
     if (err == MS_OK && ks == NULL)
@@ -1015,7 +892,7 @@ ms_err cli_mikey_respond(const struct cli_args *args)
     if (err == MS_OK)
         err = load_kms_opts(args, k, id);
     if (err == MS_OK && now_s != NULL)
-        err = parse_time("--now", now_s, &now);
+        err = cli_time_arg("--now", now_s, &now);
     else if (err == MS_OK)
         now = ms_ntp_now();
     if (err == MS_OK && skew_s != NULL) {
@@ -1152,7 +1029,7 @@ ms_err cli_mikey_id(const struct cli_args *args)
     ms_err err = MS_OK;
 
     if (time_s != NULL)
-        err = parse_time("--time", time_s, &ntp);
+        err = cli_time_arg("--time", time_s, &ntp);
     else
         ntp = ms_ntp_now();
     if (err != MS_OK)
@@ -1187,7 +1064,7 @@ ms_err cli_mikey_uid(const struct cli_args *args)
         err = parse_u64("--period", period_s, &period);
     } else {
         if (time_s != NULL)
-            err = parse_time("--time", time_s, &ntp);
+            err = cli_time_arg("--time", time_s, &ntp);
         else
             ntp = ms_ntp_now();
         if (err == MS_OK && ms_key_period(&s, &period, ntp >> 32) != MS_OK)

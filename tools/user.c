@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "mikeysakke/client.h"
+#include "util/file.h"
 
 #define OPT_KEYSTORE {"--keystore", "DIR", CLI_REQUIRED, "the keystore directory"}
 #define OPT_PASSFILE {"--passphrase-file", "FILE", 0, "read the passphrase from FILE (mode 0600; default: ask)"}
@@ -70,136 +70,6 @@ const struct cli_opt cli_user_fetch_opts[] = {
     OPT_NOW,
     {NULL, NULL, 0, NULL},
 };
-
-/* ---- passphrase ------------------------------------------------------------------------ */
-
-static ms_err read_line_file(const char *opt, const char *path, char *out, size_t cap,
-                             size_t *out_len)
-{
-    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
-    struct stat st;
-    ms_err err = MS_OK;
-    size_t n = 0;
-    if (fstat(fd, &st) != 0) {
-        err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: not a regular file", opt, path);
-    } else if ((st.st_mode & 077) != 0) {
-        err = cli_fail(MS_ERR_KEYFILE_MODE, "%s %s: mode %04o lets other users "
-                       "access it", opt, path, (unsigned)(st.st_mode & 07777));
-    } else {
-        while (n < cap) {
-            ssize_t r = read(fd, out + n, cap - n);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0) {
-                err = cli_fail(MS_ERR_IO, "%s %s: %s", opt, path, strerror(errno));
-                break;
-            }
-            if (r == 0)
-                break;
-            n += (size_t)r;
-        }
-    }
-    close(fd);
-    if (err == MS_OK) {
-        size_t line = 0;
-        while (line < n && out[line] != '\n' && out[line] != '\r')
-            line++;
-        if (line == cap)
-            err = cli_fail(MS_ERR_USAGE, "%s %s: longer than %zu octets", opt, path,
-                           cap - 1);
-        else if (line == 0)
-            err = cli_fail(MS_ERR_USAGE, "%s %s: empty passphrase", opt, path);
-        ms_wipe(out + line, n - line);
-        out[line < cap ? line : cap - 1] = '\0';
-        *out_len = line;
-    }
-    if (err != MS_OK)
-        ms_wipe(out, cap);
-    return err;
-}
-
-/* One line from the terminal with echo off. */
-static ms_err prompt(int fd, const char *text, char *out, size_t cap, size_t *out_len)
-{
-    struct termios old, quiet;
-    if (tcgetattr(fd, &old) != 0)
-        return cli_fail(MS_ERR_USAGE, "no terminal to ask for the passphrase: use "
-                                      "--passphrase-file");
-    quiet = old;
-    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-    quiet.c_lflag |= ICANON;
-    if (write(fd, text, strlen(text)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
-        return cli_fail(MS_ERR_IO, "terminal");
-    size_t n = 0;
-    ms_err err = MS_OK;
-    for (;;) {
-        char c;
-        ssize_t r = read(fd, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || c == '\n' || c == '\r')
-            break;
-        if (n + 1 >= cap) {
-            err = MS_ERR_USAGE;
-            continue; /* drain the line */
-        }
-        out[n++] = c;
-    }
-    (void)tcsetattr(fd, TCSAFLUSH, &old);
-    if (write(fd, "\n", 1) < 0) {
-        /* the newline is cosmetic */
-    }
-    out[n] = '\0';
-    *out_len = n;
-    if (err != MS_OK) {
-        ms_wipe(out, cap);
-        return cli_fail(err, "passphrase longer than %zu octets", cap - 1);
-    }
-    if (n == 0)
-        return cli_fail(MS_ERR_USAGE, "empty passphrase");
-    return MS_OK;
-}
-
-ms_err cli_read_secret_line(const char *opt, const char *path, char *out, size_t cap,
-                            size_t *out_len)
-{
-    *out_len = 0;
-    return read_line_file(opt, path, out, cap, out_len);
-}
-
-ms_err cli_read_passphrase(const char *path, int confirm, char *out, size_t cap,
-                           size_t *out_len)
-{
-    *out_len = 0;
-    if (path != NULL)
-        return read_line_file("--passphrase-file", path, out, cap, out_len);
-    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return cli_fail(MS_ERR_USAGE, "no terminal to ask for the passphrase: use "
-                                      "--passphrase-file");
-    ms_err err = prompt(fd, "Keystore passphrase: ", out, cap, out_len);
-    if (err == MS_OK && confirm) {
-        char *again = malloc(cap);
-        size_t n2 = 0;
-        if (again == NULL) {
-            err = cli_fail(MS_ERR_NOMEM, "passphrase");
-        } else {
-            err = prompt(fd, "Again: ", again, cap, &n2);
-            if (err == MS_OK && (n2 != *out_len || memcmp(again, out, n2) != 0))
-                err = cli_fail(MS_ERR_PASSPHRASE, "the two passphrases differ");
-            ms_wipe(again, cap);
-            free(again);
-        }
-    }
-    close(fd);
-    if (err != MS_OK)
-        ms_wipe(out, cap);
-    return err;
-}
 
 /* ---- shared ----------------------------------------------------------------------------- */
 
@@ -341,15 +211,9 @@ ms_err cli_user_approve_device(const struct cli_args *args)
     }
     if (err == MS_OK) {
         /* an approval of one request, used once: not secret, but nobody else's to change */
-        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        size_t n = strlen(line);
-        if (fd < 0 || write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
+        if (ms_file_write_atomic(out, line, strlen(line), 0600, MS_FILE_NO_REPLACE, NULL, 0) !=
+            MS_OK)
             err = cli_fail(MS_ERR_IO, "--out %s: %s", out, strerror(errno));
-            if (fd >= 0)
-                unlink(out);
-        }
-        if (fd >= 0)
-            close(fd);
     }
     if (err == MS_OK)
         printf("Approved:\n%.*sapproval written to %s\n", (int)len, (const char *)req, out);

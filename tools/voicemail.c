@@ -18,6 +18,7 @@
 #include "call_cli.h"
 #include "mikeysakke/crypto.h"
 #include "user_cli.h"
+#include "util/timefmt.h"
 
 #define MAX_MESSAGES 1000
 
@@ -207,11 +208,8 @@ ms_err cli_voicemail_list(const struct cli_args *args)
         err = hold_periods(&o, msgs, n < MAX_MESSAGES ? n : MAX_MESSAGES);
     int json = cli_get(args, "--json") != NULL;
     for (size_t i = 0; err == MS_OK && i < n; i++) {
-        char when[32];
-        time_t t = (time_t)msgs[i].time;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char when[MS_TIME_BUF];
+        ms_time_format_unix(when, (int64_t)msgs[i].time);
         if (json)
             printf("{\"id\":\"%s\",\"time\":\"%s\",\"duration_ms\":%u,\"size\":%llu,"
                    "\"caller_claimed\":\"%s\"}\n",

@@ -34,6 +34,9 @@
 #include "mikeysakke/crypto.h"
 #include "sip/sdp.h"
 #include "util/detail.h"
+#include "util/file.h"
+#include "util/hex.h"
+#include "util/timefmt.h"
 
 #define MAX_EP 8                         /* media addresses kept per side of a call */
 #define MEDIA_BEFORE_INVITE_US 2000000u  /* clock slack between capture points */
@@ -1637,11 +1640,9 @@ static void jb_time_us(jbuf *b, uint64_t us)
         jb_s(b, "null");
         return;
     }
-    time_t t = (time_t)(us / 1000000u);
-    struct tm tm;
-    char s[40];
-    gmtime_r(&t, &tm);
-    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+    char s[MS_TIME_BUF];
+    ms_time_format_unix(s, (int64_t)(us / 1000000u));
+    s[MS_TIME_CHARS - 1] = '\0'; /* the Z goes after the fraction */
     jb_fmt(b, "\"%s.%06uZ\"", s, (unsigned)(us % 1000000u));
 }
 
@@ -1652,11 +1653,8 @@ static void jb_time_ntp(jbuf *b, uint64_t ntp)
         jb_s(b, "null");
         return;
     }
-    time_t t = (time_t)(sec - MS_NTP_UNIX_OFFSET);
-    struct tm tm;
-    char s[40];
-    gmtime_r(&t, &tm);
-    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char s[MS_TIME_BUF];
+    ms_time_format(s, sec);
     jb_str(b, s);
 }
 
@@ -1839,8 +1837,7 @@ ms_err ms_audit_report_json(const ms_audit_report *r, char **out, size_t *out_le
     for (size_t i = 0; i < r->n_captures; i++) {
         const ms_audit_capture *c = &r->captures[i];
         char hex[65];
-        for (size_t k = 0; k < 32; k++)
-            snprintf(hex + 2 * k, 3, "%02x", c->sha256[k]);
+        ms_hex_encode_lower(hex, c->sha256, 32);
         jb_s(&b, i ? ",\n    {" : "\n    {");
         jb_key(&b, "path");
         jb_str(&b, c->path ? c->path : "");
@@ -1879,31 +1876,12 @@ static ms_err write_report(audit *a)
         ms_detail_set(a->detail, a->detail_cap, "out of memory writing the report");
         return e;
     }
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/report.json", a->out_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    bool ok = fd >= 0;
-    size_t done = 0;
-    while (ok && done < len) {
-        ssize_t w = write(fd, json + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        ok = w > 0;
-        if (ok)
-            done += (size_t)w;
-    }
-    if (ok)
-        ok = fsync(fd) == 0;
-    if (fd >= 0 && close(fd) != 0)
-        ok = false;
-    if (ok)
-        ok = rename(tmp, path) == 0;
+    e = ms_file_write_atomic(path, json, len, 0600, MS_FILE_REPLACE, NULL, 0);
     int saved = errno;
     free(json);
-    if (!ok) {
-        if (fd >= 0)
-            unlink(tmp);
+    if (e != MS_OK) {
         ms_detail_set(a->detail, a->detail_cap, "%s: %s", path, strerror(saved));
         return MS_ERR_IO;
     }

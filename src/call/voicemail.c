@@ -14,6 +14,7 @@
 
 #include "call/audit.h"
 #include "util/detail.h"
+#include "util/hex.h"
 
 /* What the signature binds, as a line of the played list: SHA-256 over the verified
  * caller, T and the key id (a re-signed copy with another s is the same message). */
@@ -28,8 +29,7 @@ static void message_digest(char out[65], const ms_vm_play_result *r)
         buf[n++] = (uint8_t)(r->key_id >> (24 - 8 * i));
     unsigned mdlen = 0;
     EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    ms_hex_encode_lower(out, md, 32);
 }
 
 static bool listed(const char *path, const char *line)

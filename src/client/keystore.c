@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/secmem.h"
+#include "util/hex.h"
 
 /* ---- identity ---------------------------------------------------------------------------- */
 
@@ -1025,12 +1026,7 @@ ms_err ms_keystore_approve_device(const ms_keystore *ks, const char *request, si
     uint8_t mac[32];
     char hex[65];
     if (err == MS_OK && (err = ms_kmsif_device_approval(mac, ks->dev.ink, request, len)) == MS_OK) {
-        static const char digits[] = "0123456789abcdef";
-        for (size_t i = 0; i < 32; i++) {
-            hex[2 * i] = digits[mac[i] >> 4];
-            hex[2 * i + 1] = digits[mac[i] & 15];
-        }
-        hex[64] = '\0';
+        ms_hex_encode_lower(hex, mac, sizeof mac);
         int n = snprintf(line, cap, "device %s %s\n", ks->dev.device_id, hex);
         if (n < 0 || (size_t)n >= cap)
             err = ks_fail(MS_ERR_BUFFER_TOO_SMALL, detail, dcap, "approval line");

@@ -20,6 +20,7 @@
 #include <openssl/params.h>
 
 #include "crypto/rng.h"
+#include "util/hex.h"
 
 ms_err ks_fail(ms_err err, char *detail, size_t cap, const char *fmt, ...)
 {
@@ -506,13 +507,15 @@ void ks_put_u64(ks_buf *b, const char *name, uint64_t v)
 
 void ks_put_hex(ks_buf *b, const char *name, const uint8_t *v, size_t len)
 {
-    static const char digits[] = "0123456789abcdef";
     put_raw(b, name, strlen(name));
     put_raw(b, " ", 1);
-    for (size_t i = 0; i < len; i++) {
-        char two[2] = {digits[v[i] >> 4], digits[v[i] & 15]};
-        put_raw(b, two, 2);
+    char chunk[2 * 32 + 1]; /* values are keys: the encoder indexes no table */
+    for (size_t i = 0; i < len; i += 32) {
+        size_t n = len - i < 32 ? len - i : 32;
+        ms_hex_encode_lower(chunk, v + i, n);
+        put_raw(b, chunk, 2 * n);
     }
+    ms_wipe(chunk, sizeof chunk);
     put_raw(b, "\n", 1);
 }
 
@@ -565,15 +568,6 @@ int ks_get_u64(const char *rec, size_t len, const char *name, uint64_t *out)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 int ks_get_hex(const char *rec, size_t len, const char *name, uint8_t *out, size_t cap,
                size_t *out_len)
 {
@@ -583,13 +577,9 @@ int ks_get_hex(const char *rec, size_t len, const char *name, uint8_t *out, size
         return -1;
     if (out_len == NULL && vl / 2 != cap)
         return -1; /* fixed length expected */
-    for (size_t i = 0; i < vl / 2; i++) {
-        int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            ms_wipe(out, cap);
-            return -1;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
+    if (ms_hex_decode_secret(out, vl / 2, v, vl) != MS_OK) {
+        ms_wipe(out, cap);
+        return -1;
     }
     if (out_len != NULL)
         *out_len = vl / 2;

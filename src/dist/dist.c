@@ -28,6 +28,7 @@
 #include "mikeysakke/mikey.h"
 #include "net/replay.h"
 #include "util/detail.h"
+#include "util/timefmt.h"
 
 #define INDEX_MAX ((size_t)256 << 20) /* far above any real community's index */
 #define DEVICE_MAX MS_ANNEXD_DEVICE_ID_MAX
@@ -545,12 +546,8 @@ static void put_escaped(struct buf *b, const char *s)
 
 static void put_time(struct buf *b, uint64_t ntp)
 {
-    time_t t = (time_t)(ntp >= MS_NTP_UNIX_OFFSET ? ntp - MS_NTP_UNIX_OFFSET : 0);
-    struct tm tm;
-    char s[32] = "1970-01-01T00:00:00Z";
-    if (gmtime_r(&t, &tm) != NULL)
-        strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    puts_(b, s);
+    char s[MS_TIME_BUF];
+    puts_(b, ms_time_format(s, ntp) ? s : "1970-01-01T00:00:00Z");
 }
 
 /* The KmsResponse head: UserUri, KmsUri, Time, ClientReqUrl. */

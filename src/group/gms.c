@@ -23,6 +23,7 @@
 #include "crypto/secmem.h"
 #include "group/group_internal.h"
 #include "util/detail.h"
+#include "util/hex.h"
 
 #define GROUP_FORMAT "mikeysakke-group-1"
 #define MAX_THREADS 8
@@ -113,11 +114,11 @@ static ms_err group_write(const ms_gms *gms, const gms_group *g, char *detail, s
     for (size_t k = 0; k < g->n_keys; k++) {
         const gms_key *key = &g->keys[k];
         o += (size_t)snprintf(buf + o, need - o, "key %08" PRIX32 " ", key->gmk_id);
-        for (size_t i = 0; i < sizeof key->gmk; i++)
-            o += (size_t)snprintf(buf + o, need - o, "%02x", key->gmk[i]);
+        ms_hex_encode_lower(buf + o, key->gmk, sizeof key->gmk); /* a secret: no table */
+        o += 2 * sizeof key->gmk;
         buf[o++] = ' ';
-        for (size_t i = 0; i < sizeof key->rand; i++)
-            o += (size_t)snprintf(buf + o, need - o, "%02x", key->rand[i]);
+        ms_hex_encode_lower(buf + o, key->rand, sizeof key->rand);
+        o += 2 * sizeof key->rand;
         o += (size_t)snprintf(buf + o, need - o, " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
                               key->created, key->activation, key->expiry);
     }
@@ -134,17 +135,6 @@ static ms_err group_write(const ms_gms *gms, const gms_group *g, char *detail, s
     return err;
 }
 
-static int hex_to(uint8_t *out, const char *hex, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 static ms_err parse_key(gms_key *k, const char *line, size_t len)
 {
     char gmk[33], rnd[33];
@@ -158,8 +148,8 @@ static ms_err parse_key(gms_key *k, const char *line, size_t len)
     int n = sscanf(copy, "%8x %32[0-9a-f] %32[0-9a-f] %llu %llu %llu", &id, gmk, rnd, &c, &a,
                    &e);
     ms_err err = MS_OK;
-    if (n != 6 || strlen(gmk) != 32 || strlen(rnd) != 32 || hex_to(k->gmk, gmk, 16) != 0 ||
-        hex_to(k->rand, rnd, 16) != 0)
+    if (n != 6 || strlen(gmk) != 32 || strlen(rnd) != 32 || ms_hex_decode_secret(k->gmk, 16, gmk, 32) != MS_OK ||
+        ms_hex_decode_secret(k->rand, 16, rnd, 32) != MS_OK)
         err = MS_ERR_KEYSTORE;
     k->gmk_id = id;
     k->created = c;
@@ -604,9 +594,9 @@ ms_err ms_gms_deliveries(ms_gms *gms, const char *group, unsigned threads,
     char boundary[40];
     if ((err = ms_rng_fill(NULL, rb, sizeof rb)) != MS_OK)
         goto out;
-    int bo = snprintf(boundary, sizeof boundary, "ms-group-");
-    for (size_t i = 0; i < sizeof rb; i++)
-        bo += snprintf(boundary + bo, sizeof boundary - (size_t)bo, "%02x", rb[i]);
+    static const char prefix[] = "ms-group-";
+    memcpy(boundary, prefix, sizeof prefix - 1);
+    ms_hex_encode_lower(boundary + sizeof prefix - 1, rb, sizeof rb);
     for (size_t i = 0; i < n && err == MS_OK; i++) {
         snprintf(d[i].member, sizeof d[i].member, "%s", g.members[i]);
         err = group_body_build(&d[i].body, &d[i].body_len, d[i].content_type,

@@ -9,6 +9,7 @@
 
 #include "crypto/secmem.h"
 #include "group/group_internal.h"
+#include "util/hex.h"
 
 void ms_group_key_wipe(ms_group_key *key)
 {
@@ -76,10 +77,5 @@ void group_hash_hex(char out[17], const char *group)
     unsigned int hl = 0;
     memset(h, 0, sizeof h);
     (void)EVP_Digest(group, strlen(group), h, &hl, EVP_sha256(), NULL);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < 8; i++) {
-        out[2 * i] = hex[h[i] >> 4];
-        out[2 * i + 1] = hex[h[i] & 15];
-    }
-    out[16] = 0;
+    ms_hex_encode_lower(out, h, 8);
 }

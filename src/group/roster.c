@@ -24,6 +24,7 @@
 #include "crypto/secmem.h"
 #include "group/group_internal.h"
 #include "util/detail.h"
+#include "util/hex.h"
 
 #define ROSTER_MAGIC "mikeysakke-group-roster-1\n"
 #define SIG_PREFIX "signature "
@@ -116,8 +117,9 @@ ms_err group_roster_sign(char **out, size_t *out_len, const ms_keystore *gms_ks,
     ms_eccsi_signer_free(signer);
     if (!t.failed && err == MS_OK) {
         put(&t, "%s", SIG_PREFIX);
-        for (size_t i = 0; i < sizeof sig; i++)
-            put(&t, "%02X", sig[i]);
+        char sig_hex[2 * sizeof sig + 1];
+        ms_hex_encode_upper(sig_hex, sig, sizeof sig);
+        put(&t, "%s", sig_hex);
         put(&t, "\n");
     }
     if (t.failed || err != MS_OK) {
@@ -165,27 +167,6 @@ static int field_u64(const char *p, const char *end, const char *name, uint64_t 
     return 0;
 }
 
-static int hex_decode(uint8_t *out, const char *hex, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + (size_t)k];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'A' && c <= 'F')
-                v |= (unsigned)(c - 'A' + 10);
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else
-                return -1;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 ms_err group_roster_verify(group_roster *r, const char *txt, size_t len,
                            const ms_keystore_identity *id, char *detail, size_t cap)
 {
@@ -199,7 +180,7 @@ ms_err group_roster_verify(group_roster *r, const char *txt, size_t len,
     const char *sig_hex = txt + signed_len;
     uint8_t sig[MS_ECCSI_SIG_BYTES];
     if (txt[signed_len - 1] != '\n' || memcmp(sig_hex, SIG_PREFIX, sl) != 0 ||
-        txt[len - 1] != '\n' || hex_decode(sig, sig_hex + sl, sizeof sig) != 0)
+        txt[len - 1] != '\n' || ms_hex_decode(sig, sizeof sig, sig_hex + sl, 2 * sizeof sig) != MS_OK)
         return ms_detail_fail(MS_ERR_GROUP, detail, cap, "the roster does not end in its "
                               "signature line");
     if (memchr(txt, 0, len) != NULL)

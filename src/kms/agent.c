@@ -21,36 +21,13 @@
 #include "kms/roles.h"
 #include "mikeysakke/crypto.h"
 #include "mikeysakke/mikey.h"
+#include "util/hex.h"
+#include "util/timefmt.h"
 
 #define XML_MAX (256 * 1024)
 #define TEXT_MAX 512
 
 /* ---- key periods ------------------------------------------------------------------------ */
-
-bool ms_agent_parse_time(const char *s, uint64_t *ntp)
-{
-    unsigned y, mo, d, h, mi, se;
-    char z = 0;
-    int used = 0;
-    if (strlen(s) != 20 ||
-        sscanf(s, "%4u-%2u-%2uT%2u:%2u:%2u%c%n", &y, &mo, &d, &h, &mi, &se, &z, &used) != 7 ||
-        used != 20 || z != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        se > 60 || y < 1970)
-        return false;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = (int)y - 1900;
-    tm.tm_mon = (int)mo - 1;
-    tm.tm_mday = (int)d;
-    tm.tm_hour = (int)h;
-    tm.tm_min = (int)mi;
-    tm.tm_sec = (int)se;
-    time_t t = timegm(&tm);
-    if (t < 0)
-        return false;
-    *ntp = (uint64_t)t + MS_NTP_UNIX_OFFSET;
-    return true;
-}
 
 ms_err ms_agent_period(ms_kms *k, const char *s, uint64_t *p)
 {
@@ -63,7 +40,7 @@ ms_err ms_agent_period(ms_kms *k, const char *s, uint64_t *p)
         *p = st.current_period + (s[0] == 'n');
         return MS_OK;
     }
-    if (ms_agent_parse_time(s, &t))
+    if (ms_time_parse(s, &t, NULL))
         return ms_kms_period_of(k, t, p);
     char *end;
     errno = 0;
@@ -72,6 +49,9 @@ ms_err ms_agent_period(ms_kms *k, const char *s, uint64_t *p)
         *p = v;
         return MS_OK;
     }
+    /* a time (or date) that is not valid is no range: its '-' are the date's */
+    if (strchr(s, ':') != NULL || (strlen(s) >= 10 && s[4] == '-' && s[7] == '-'))
+        return MS_ERR_USAGE;
     /* "all", "*", "N-M", "N..", ...: more than one period */
     if (strcmp(s, "all") == 0 || strchr(s, '*') || strchr(s, '-') || strstr(s, ".."))
         return MS_ERR_AUDIT_SCOPE;
@@ -352,7 +332,7 @@ static ms_err do_extract(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans
     if (e == MS_OK) {
         char idhex[2 * MS_SAKKE_ID_MAX_BYTES + 1], user[TEXT_MAX] = "", period[32] = "",
                                                     nonce[64] = "";
-        ms_role_hex(idhex, id, id_len);
+        ms_hex_encode_lower(idhex, id, id_len);
         (void)ms_request_get(r.request, rn, "user", user, sizeof user);
         (void)ms_request_get(r.request, rn, "period", period, sizeof period);
         (void)ms_request_get(r.request, rn, "nonce", nonce, sizeof nonce);

@@ -113,15 +113,14 @@ void ms_agent_status_fields(ms_kms *k, ms_agent_msg *ans);
  * and "devices" for each, in that order. */
 ms_err ms_agent_user_fields(ms_kms *k, ms_agent_msg *ans);
 
-/* A key period: a number, "current", "next" or a time YYYY-MM-DDTHH:MM:SSZ.
- * MS_ERR_AUDIT_SCOPE for more than one ("all", "*", ranges), MS_ERR_USAGE otherwise. */
+/* A key period: a number, "current", "next" or a time (util/timefmt.h: YYYY-MM-DDTHH:MM:SSZ,
+ * a fraction of seconds allowed). MS_ERR_AUDIT_SCOPE for more than one ("all", "*",
+ * ranges), MS_ERR_USAGE otherwise (a malformed time too: its '-' make no range). */
 ms_err ms_agent_period(ms_kms *k, const char *text, uint64_t *period_no);
 /* The scope of an extraction request: one user and one period (ms_agent_period), else
  * MS_ERR_AUDIT_SCOPE (a list "a,b", "*", "all", a range). The library refuses "*" and
  * "all" as users too. */
 ms_err ms_agent_extract_scope(ms_kms *k, const char *user, const char *period,
                               uint64_t *period_no);
-/* "YYYY-MM-DDTHH:MM:SSZ" to NTP seconds; false if text is not one. */
-bool ms_agent_parse_time(const char *text, uint64_t *ntp);
 
 #endif

@@ -52,6 +52,8 @@
 
 #include "mikeysakke/crypto.h"
 #include "mikeysakke/mikey.h"
+#include "util/hex.h"
+#include "util/timefmt.h"
 
 #define SIG_BYTES 64
 #define KEY_MAX 32
@@ -79,36 +81,18 @@ struct ms_audit {
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static const char hexdigits[] = "0123456789abcdef";
-
-static void hex_encode(char *out, const uint8_t *in, size_t len)
+/* Lower-case hex only, the writer's canonical form (util/hex.h accepts both cases). */
+static int is_lower_hex(char c)
 {
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hexdigits[in[i] >> 4];
-        out[2 * i + 1] = hexdigits[in[i] & 15];
-    }
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1; /* upper case is not canonical: the writer never produces it */
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
 static int hex_decode(uint8_t *out, size_t len, const char *in, size_t in_len)
 {
-    if (in_len != 2 * len)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        int hi = hex_nibble(in[2 * i]), lo = hex_nibble(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
+    for (size_t i = 0; i < in_len; i++)
+        if (!is_lower_hex(in[i]))
             return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return ms_hex_decode(out, len, in, in_len) == MS_OK ? 0 : -1;
 }
 
 static int sha256(uint8_t out[MS_AUDIT_HASH_BYTES], const void *data, size_t len)
@@ -164,57 +148,16 @@ static void puts_(linebuf *b, const char *s)
 
 /* ---- time ------------------------------------------------------------------------ */
 
-static int leap(uint64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* NTP seconds (since 1900-01-01 UTC) as YYYY-MM-DDTHH:MM:SSZ. */
-static void format_time(char out[TIME_CHARS + 1], uint64_t ntp_seconds)
-{
-    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    uint64_t days = ntp_seconds / 86400, rem = ntp_seconds % 86400;
-    uint64_t year = 1900;
-    for (;;) {
-        uint64_t ylen = leap(year) ? 366 : 365;
-        if (days < ylen)
-            break;
-        days -= ylen;
-        year++;
-    }
-    unsigned month = 0;
-    for (;; month++) {
-        uint64_t mlen = mdays[month] + (month == 1 && leap(year) ? 1 : 0);
-        if (days < mlen)
-            break;
-        days -= mlen;
-    }
-    /* Digit by digit: every field has a fixed width (years past 9999 wrap). */
-    const unsigned v[6] = {(unsigned)(year % 10000), month + 1, (unsigned)days + 1,
-                           (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
-                           (unsigned)(rem % 60)};
-    static const char seps[6] = {'-', '-', 'T', ':', ':', 'Z'};
-    char *o = out;
-    for (size_t i = 0; i < 6; i++) {
-        unsigned width = i == 0 ? 4 : 2, x = v[i];
-        for (unsigned d = width; d-- > 0; x /= 10)
-            o[d] = (char)('0' + x % 10);
-        o += width;
-        *o++ = seps[i];
-    }
-    *o = '\0';
-}
-
+/* The written form exactly: YYYY-MM-DDTHH:MM:SSZ, a real date (util/timefmt.h). */
 static int valid_time(const char *v, size_t n)
 {
-    static const char pattern[] = "dddd-dd-ddTdd:dd:ddZ";
-    if (n != TIME_CHARS)
+    char text[TIME_CHARS + 1];
+    uint64_t t;
+    if (n != TIME_CHARS || v[TIME_CHARS - 1] != 'Z')
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (pattern[i] == 'd' ? !(v[i] >= '0' && v[i] <= '9') : v[i] != pattern[i])
-            return 0;
-    }
-    return 1;
+    memcpy(text, v, n);
+    text[n] = '\0';
+    return ms_time_parse(text, &t, NULL);
 }
 
 /* ---- escaping --------------------------------------------------------------------- */
@@ -299,7 +242,8 @@ static void put_value(linebuf *b, const char *v)
                 if (u > 0)
                     n = u;
                 for (size_t i = 0; i < n; i++) {
-                    char e[4] = {'\\', 'x', hexdigits[s[i] >> 4], hexdigits[s[i] & 15]};
+                    char e[5] = {'\\', 'x'};
+                    ms_hex_encode_lower(e + 2, &s[i], 1);
                     put(b, e, 4);
                 }
             }
@@ -384,7 +328,7 @@ static int parse_line(const char *line, size_t len, parsed *p, const char **why)
                         line[i + 1] != '\0') {
                         i += 2;
                     } else if (i + 3 < len && line[i + 1] == 'x' &&
-                               hex_nibble(line[i + 2]) >= 0 && hex_nibble(line[i + 3]) >= 0) {
+                               is_lower_hex(line[i + 2]) && is_lower_hex(line[i + 3])) {
                         i += 4;
                     } else {
                         *why = "bad escape in a quoted value";
@@ -786,8 +730,8 @@ ms_err ms_audit_append(ms_audit *a, uint64_t ntp_time, const char *event,
     char sig_hex[2 * SIG_BYTES + 1];
     uint8_t sig[SIG_BYTES], h[MS_AUDIT_HASH_BYTES];
     snprintf(num, sizeof num, "%llu", (unsigned long long)(a->seq + 1));
-    format_time(tm, ntp_time);
-    hex_encode(prev, a->head, MS_AUDIT_HASH_BYTES);
+    ms_time_format(tm, ntp_time);
+    ms_hex_encode_lower(prev, a->head, MS_AUDIT_HASH_BYTES);
     prev[sizeof prev - 1] = '\0';
     puts_(&b, "seq=");
     puts_(&b, num);
@@ -813,7 +757,7 @@ ms_err ms_audit_append(ms_audit *a, uint64_t ntp_time, const char *event,
         rc = MS_ERR_INTERNAL;
         goto out;
     }
-    hex_encode(sig_hex, sig, SIG_BYTES);
+    ms_hex_encode_lower(sig_hex, sig, SIG_BYTES);
     sig_hex[sizeof sig_hex - 1] = '\0';
     puts_(&b, " sig=");
     puts_(&b, sig_hex);
@@ -890,8 +834,8 @@ ms_err ms_audit_checkpoint(ms_audit *a, uint64_t seq, const uint8_t head[MS_AUDI
     if (ntp_time > NTP_SECONDS_MAX)
         return MS_ERR_ARG;
     char tm[TIME_CHARS + 1], hh[2 * MS_AUDIT_HASH_BYTES + 1], sig_hex[2 * SIG_BYTES + 1];
-    format_time(tm, ntp_time);
-    hex_encode(hh, head, MS_AUDIT_HASH_BYTES);
+    ms_time_format(tm, ntp_time);
+    ms_hex_encode_lower(hh, head, MS_AUDIT_HASH_BYTES);
     hh[sizeof hh - 1] = '\0';
     char body[MS_AUDIT_CHECKPOINT_MAX];
     int n = snprintf(body, sizeof body, CP_MAGIC " seq=%llu head=%s time=%s",
@@ -901,7 +845,7 @@ ms_err ms_audit_checkpoint(ms_audit *a, uint64_t seq, const uint8_t head[MS_AUDI
     uint8_t sig[SIG_BYTES];
     if (ed25519_sign(a->key, sig, body, (size_t)n) != 0)
         return MS_ERR_INTERNAL;
-    hex_encode(sig_hex, sig, SIG_BYTES);
+    ms_hex_encode_lower(sig_hex, sig, SIG_BYTES);
     sig_hex[sizeof sig_hex - 1] = '\0';
     int m = snprintf(out, cap, "%s sig=%s\n", body, sig_hex);
     return m < 0 || (size_t)m >= cap ? MS_ERR_BUFFER_TOO_SMALL : MS_OK;
@@ -1145,7 +1089,7 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
         goto out;
     }
     char hh[2 * MS_AUDIT_HASH_BYTES + 1];
-    hex_encode(hh, head, sizeof head);
+    ms_hex_encode_lower(hh, head, sizeof head);
     hh[sizeof hh - 1] = '\0';
     say(detail, cap, "%llu entries verified; head seq=%llu sha256=%s",
         (unsigned long long)count, (unsigned long long)count, hh);

@@ -35,6 +35,8 @@
 #include "kmsif/kmsif.h"
 #include "mikeysakke/mikey.h"
 #include "util/detail.h"
+#include "util/file.h"
+#include "util/hex.h"
 
 #define SETTING_MAX 256
 #define CERT_MAX 16384
@@ -101,41 +103,6 @@ static ms_err join(char *out, size_t cap, const char *dir, const char *name)
     return (n < 0 || (size_t)n >= cap) ? MS_ERR_ARG : MS_OK;
 }
 
-static void hex_encode(char *out, const uint8_t *in, size_t len)
-{
-    static const char digits[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Public values only: branches on the digits. */
-static ms_err hex_decode(uint8_t *out, size_t len, const char *hex)
-{
-    if (strlen(hex) != 2 * len)
-        return MS_ERR_BAD_LENGTH;
-    for (size_t i = 0; i < len; i++) {
-        int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return MS_ERR_BAD_ENCODING;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return MS_OK;
-}
-
 static ms_err sha256(uint8_t out[32], const void *in, size_t len)
 {
     unsigned int n = 0;
@@ -166,46 +133,6 @@ static ms_err get_u64(ms_store *st, const char *key, uint64_t *v)
     return MS_OK;
 }
 
-/* Writes a whole file atomically: temp file beside it, fsync, rename, fsync the folder. */
-static ms_err write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-    char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return MS_ERR_ARG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return MS_ERR_IO;
-    const uint8_t *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int ok = done == len && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-    ok = (close(fd) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return MS_ERR_IO;
-    }
-    char dirbuf[PATH_MAX];
-    snprintf(dirbuf, sizeof dirbuf, "%s", path);
-    char *slash = strrchr(dirbuf, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-        int dfd = open(slash == dirbuf ? "/" : dirbuf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    return MS_OK;
-}
-
 static ms_err read_small_file(const char *path, char *out, size_t cap)
 {
     FILE *f = fopen(path, "re");
@@ -228,7 +155,7 @@ static ms_err read_public_key_file(const char *path, uint8_t pub[MS_AUDIT_PUBLIC
     ms_err e = read_small_file(path, buf, sizeof buf);
     if (e != MS_OK)
         return e;
-    return hex_decode(pub, MS_AUDIT_PUBLIC_BYTES, buf);
+    return ms_hex_decode(pub, MS_AUDIT_PUBLIC_BYTES, buf, strlen(buf));
 }
 
 static int uri_ok(const char *uri)
@@ -301,16 +228,16 @@ static ms_err load_settings(ms_kms *k)
         unsigned n = aud ? i + 1 : i - k->n_auditors + 1;
         snprintf(key, sizeof key, "%s_%u", aud ? "auditor" : "officer", n);
         if (ms_store_get(k->st, key, hex, sizeof hex) != MS_OK ||
-            hex_decode(aud ? k->auditor_key[n - 1] : k->officer_key[n - 1],
-                       MS_KMS_ROLE_KEY_BYTES, hex) != MS_OK)
+            ms_hex_decode(aud ? k->auditor_key[n - 1] : k->officer_key[n - 1],
+                          MS_KMS_ROLE_KEY_BYTES, hex, strlen(hex)) != MS_OK)
             return MS_ERR_STORE;
     }
     char hex[80];
     if (ms_store_get(k->st, "operator_key", hex, sizeof hex) != MS_OK ||
-        hex_decode(k->operator_key, sizeof k->operator_key, hex) != MS_OK)
+        ms_hex_decode(k->operator_key, sizeof k->operator_key, hex, strlen(hex)) != MS_OK)
         return MS_ERR_STORE;
     if (ms_store_get(k->st, "audit_pub", hex, sizeof hex) != MS_OK ||
-        hex_decode(k->audit_pub, sizeof k->audit_pub, hex) != MS_OK)
+        ms_hex_decode(k->audit_pub, sizeof k->audit_pub, hex, strlen(hex)) != MS_OK)
         return MS_ERR_STORE;
     return MS_OK;
 }
@@ -419,7 +346,7 @@ static void save_head(ms_kms *k)
     char hex[2 * MS_AUDIT_HASH_BYTES + 1];
     if (!k->head_dirty)
         return;
-    hex_encode(hex, k->head_hash, sizeof k->head_hash);
+    ms_hex_encode_upper(hex, k->head_hash, sizeof k->head_hash);
     /* The log is the record; the head in the store only detects truncation, so a
      * failure here is not a reason to withhold what was already logged. */
     char seq[32];
@@ -628,14 +555,14 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
         return e;
     /* the roles' public keys: only these may ask for privileged acts */
     char rk[2 * MS_KMS_ROLE_KEY_BYTES + 1];
-    hex_encode(rk, cfg->operator_key, MS_KMS_ROLE_KEY_BYTES);
+    ms_hex_encode_upper(rk, cfg->operator_key, MS_KMS_ROLE_KEY_BYTES);
     if ((e = ms_store_set(k->st, "operator_key", rk)) != MS_OK)
         return e;
     for (unsigned i = 0; i < cfg->n_officers + cfg->n_auditors; i++) {
         bool off = i < cfg->n_officers;
         unsigned n = off ? i + 1 : i - cfg->n_officers + 1;
         char key[32];
-        hex_encode(rk, off ? cfg->officer_keys[n - 1] : cfg->auditor_keys[n - 1],
+        ms_hex_encode_upper(rk, off ? cfg->officer_keys[n - 1] : cfg->auditor_keys[n - 1],
                    MS_KMS_ROLE_KEY_BYTES);
         snprintf(key, sizeof key, "%s_%u", off ? "officer" : "auditor", n);
         if ((e = ms_store_set(k->st, key, rk)) != MS_OK)
@@ -664,7 +591,7 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
         e = save_generation(k, 0, xml);
     }
     if (e == MS_OK && (e = join(path, sizeof path, k->dir, "certificate.xml")) == MS_OK)
-        e = write_file_atomic(path, xml, xml_len, 0644);
+        e = ms_file_write_atomic(path, xml, xml_len, 0644, MS_FILE_REPLACE, NULL, 0);
     free(xml);
     if (e != MS_OK)
         return e;
@@ -673,12 +600,12 @@ static ms_err create_in(ms_kms *k, const ms_kms_config *cfg, const ms_kms_seal_m
     char hex[2 * MS_AUDIT_PUBLIC_BYTES + 2];
     if ((e = ms_audit_public_key(k->audit_pub, k->s->audit_key)) != MS_OK)
         return e;
-    hex_encode(hex, k->audit_pub, sizeof k->audit_pub);
+    ms_hex_encode_upper(hex, k->audit_pub, sizeof k->audit_pub);
     if ((e = ms_store_set(k->st, "audit_pub", hex)) != MS_OK)
         return e;
     strcat(hex, "\n");
     if ((e = join(path, sizeof path, k->dir, "audit.pub")) != MS_OK ||
-        (e = write_file_atomic(path, hex, strlen(hex), 0644)) != MS_OK)
+        (e = ms_file_write_atomic(path, hex, strlen(hex), 0644, MS_FILE_REPLACE, NULL, 0)) != MS_OK)
         return e;
 
     if ((e = join(path, sizeof path, k->dir, "audit.log")) != MS_OK ||
@@ -1389,7 +1316,7 @@ static void package_name(char out[128], const char *device_id)
     char hh[65];
     if (sha256(h, device_id, strlen(device_id)) != MS_OK)
         memset(h, 0, sizeof h);
-    hex_encode(hh, h, 4);
+    ms_hex_encode_upper(hh, h, 4);
     snprintf(out, 128, "%.64s-%.8s.xml", safe, hh);
 }
 
@@ -1490,7 +1417,7 @@ static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
     base[strlen(base) - 4] = '\0'; /* drop ".xml" */
     snprintf(name, sizeof name, "%s-%llu.xml", base, (unsigned long long)period_no);
     if ((e = join(path, sizeof path, out_dir, name)) != MS_OK ||
-        (e = write_file_atomic(path, buf, len, 0644)) != MS_OK)
+        (e = ms_file_write_atomic(path, buf, len, 0644, MS_FILE_REPLACE, NULL, 0)) != MS_OK)
         goto done;
     ms_annexd_index_entry line = {.device = dev->id, .user = dev->user_uri, .file = name,
                                   .period = period_no};
@@ -1661,10 +1588,10 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
     char path[PATH_MAX];
     if ((e = certificate_for(k, period_no, buf, MS_KMSIF_MAX_XML)) != MS_OK ||
         (e = join(path, sizeof path, out_dir, "certificate.xml")) != MS_OK ||
-        (e = write_file_atomic(path, buf, strlen(buf), 0644)) != MS_OK)
+        (e = ms_file_write_atomic(path, buf, strlen(buf), 0644, MS_FILE_REPLACE, NULL, 0)) != MS_OK)
         goto done;
     if ((e = join(path, sizeof path, out_dir, "index.txt")) == MS_OK)
-        e = write_file_atomic(path, index_text, index_len, 0644);
+        e = ms_file_write_atomic(path, index_text, index_len, 0644, MS_FILE_REPLACE, NULL, 0);
     /* only once the new index no longer lists them */
     {
         bool listed = fclose(dropped) == 0;
@@ -1816,7 +1743,7 @@ static ms_err request_common(ms_kms *k, const char *text, size_t len, const char
         return MS_ERR_ARG;
     uint8_t raw[MS_REQUEST_NONCE_BYTES];
     if (ms_request_get(text, len, "nonce", nonce, 2 * MS_REQUEST_NONCE_BYTES + 1) != MS_OK ||
-        ms_role_unhex(raw, sizeof raw, nonce) != MS_OK)
+        ms_hex_decode(raw, sizeof raw, nonce, strlen(nonce)) != MS_OK)
         return MS_ERR_ARG;
     return MS_OK;
 }
@@ -2088,7 +2015,7 @@ ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries, uint64_t *first
     const uint8_t *hp = NULL;
     if (get_u64(k->st, "audit_seq", &seq) == MS_OK &&
         ms_store_get(k->st, "audit_head", hex, sizeof hex) == MS_OK &&
-        hex_decode(head, sizeof head, hex) == MS_OK)
+        ms_hex_decode(head, sizeof head, hex, strlen(hex)) == MS_OK)
         hp = head;
     else
         seq = 0;
@@ -2275,7 +2202,7 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     char name[64], path[PATH_MAX];
     snprintf(name, sizeof name, "certificate-%s.xml", p);
     if (e == MS_OK && (e = join(path, sizeof path, k->dir, name)) == MS_OK)
-        e = write_file_atomic(path, xml, xml_len, 0644);
+        e = ms_file_write_atomic(path, xml, xml_len, 0644, MS_FILE_REPLACE, NULL, 0);
     free(xml);
     return e;
 }

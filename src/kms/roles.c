@@ -16,6 +16,7 @@
 #include "crypto/rng.h"
 #include "kmsif/kmsif.h"
 #include "util/detail.h"
+#include "util/hex.h"
 
 
 /* ---- keys and signatures ------------------------------------------------------------------- */
@@ -96,45 +97,11 @@ ms_err ms_role_verify(const uint8_t pub[MS_ROLE_KEY_BYTES], const char *context,
 
 /* ---- hex and key files ----------------------------------------------------------------------- */
 
-void ms_role_hex(char *out, const uint8_t *in, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
 void ms_role_hex_line(char out[2 * MS_ROLE_KEY_BYTES + 2], const uint8_t key[MS_ROLE_KEY_BYTES])
 {
-    ms_role_hex(out, key, MS_ROLE_KEY_BYTES);
+    ms_hex_encode_lower(out, key, MS_ROLE_KEY_BYTES);
     out[2 * MS_ROLE_KEY_BYTES] = '\n';
     out[2 * MS_ROLE_KEY_BYTES + 1] = '\0';
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-ms_err ms_role_unhex(uint8_t *out, size_t len, const char *hex)
-{
-    if (out == NULL || hex == NULL || strlen(hex) != 2 * len)
-        return MS_ERR_ARG;
-    for (size_t i = 0; i < len; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return MS_ERR_ARG;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return MS_OK;
 }
 
 static ms_err key_file_read(const char *path, bool private_file, uint8_t key[MS_ROLE_KEY_BYTES],
@@ -165,7 +132,7 @@ static ms_err key_file_read(const char *path, bool private_file, uint8_t key[MS_
         text[len] = '\0';
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
             text[--len] = '\0';
-        if (ms_role_unhex(key, MS_ROLE_KEY_BYTES, text) != MS_OK)
+        if (ms_hex_decode_secret(key, MS_ROLE_KEY_BYTES, text, len) != MS_OK)
             e = ms_detail_fail(MS_ERR_ARG, detail, cap,
                                "%s: not a role key (one hex line of 32 octets)", path);
     }
@@ -252,7 +219,7 @@ ms_err ms_request_add_nonce(char *buf, size_t cap, size_t *len, uint64_t expires
     ms_err e = ms_rng_fill(rng, n, sizeof n);
     if (e != MS_OK)
         return e;
-    ms_role_hex(hex, n, sizeof n);
+    ms_hex_encode_lower(hex, n, sizeof n);
     snprintf(t, sizeof t, "%llu", (unsigned long long)expires);
     if ((e = ms_request_add(buf, cap, len, "nonce", hex)) != MS_OK)
         return e;
@@ -455,11 +422,11 @@ ms_err ms_approval_format(const ms_approval *a, char *out, size_t cap)
     char sig[2 * MS_ROLE_SIG_BYTES + 1], pub[2 * MS_ROLE_KEY_BYTES + 1];
     int n;
     if (a->kind == MS_APPROVAL_KEY) {
-        ms_role_hex(pub, a->pub, sizeof a->pub);
-        ms_role_hex(sig, a->sig, MS_ROLE_SIG_BYTES);
+        ms_hex_encode_lower(pub, a->pub, sizeof a->pub);
+        ms_hex_encode_lower(sig, a->sig, MS_ROLE_SIG_BYTES);
         n = snprintf(out, cap, "key %s %s\n", pub, sig);
     } else if (a->kind == MS_APPROVAL_DEVICE) {
-        ms_role_hex(sig, a->sig, 32);
+        ms_hex_encode_lower(sig, a->sig, 32);
         n = snprintf(out, cap, "device %s %s\n", a->device_id, sig);
     } else {
         return MS_ERR_ARG;
@@ -486,15 +453,15 @@ ms_err ms_approval_parse(const char *text, size_t len, ms_approval *a)
     *sp1 = *sp2 = '\0';
     if (strcmp(buf, "key") == 0) {
         a->kind = MS_APPROVAL_KEY;
-        if (ms_role_unhex(a->pub, sizeof a->pub, sp1 + 1) != MS_OK ||
-            ms_role_unhex(a->sig, MS_ROLE_SIG_BYTES, sp2 + 1) != MS_OK)
+        if (ms_hex_decode(a->pub, sizeof a->pub, sp1 + 1, strlen(sp1 + 1)) != MS_OK ||
+            ms_hex_decode(a->sig, MS_ROLE_SIG_BYTES, sp2 + 1, strlen(sp2 + 1)) != MS_OK)
             return MS_ERR_ARG;
         return MS_OK;
     }
     if (strcmp(buf, "device") == 0 && device_id_ok(sp1 + 1)) {
         a->kind = MS_APPROVAL_DEVICE;
         snprintf(a->device_id, sizeof a->device_id, "%s", sp1 + 1);
-        if (ms_role_unhex(a->sig, 32, sp2 + 1) != MS_OK)
+        if (ms_hex_decode(a->sig, 32, sp2 + 1, strlen(sp2 + 1)) != MS_OK)
             return MS_ERR_ARG;
         return MS_OK;
     }

@@ -49,8 +49,6 @@ ms_err ms_role_pub_read(const char *path, uint8_t pub[MS_ROLE_KEY_BYTES], char *
                         size_t cap);
 /* "hex\n" of 32 octets into out (at least 66 octets). */
 void ms_role_hex_line(char out[2 * MS_ROLE_KEY_BYTES + 2], const uint8_t key[MS_ROLE_KEY_BYTES]);
-void ms_role_hex(char *out, const uint8_t *in, size_t len);        /* writes 2*len + NUL */
-ms_err ms_role_unhex(uint8_t *out, size_t len, const char *hex);   /* exactly 2*len digits */
 
 /* Requests. ms_request_start writes the header; ms_request_add appends one line
  * (MS_ERR_ARG for a bad key or value, MS_ERR_BUFFER_TOO_SMALL). buf stays NUL-terminated. */

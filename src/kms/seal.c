@@ -55,6 +55,7 @@
 #include "crypto/rng.h"
 #include "crypto/secmem.h"
 #include "kms/seal.h"
+#include "util/file.h"
 
 #define SEAL_MAGIC "MSSEAL\r\n"
 #define SEAL_MAGIC_LEN 8
@@ -364,75 +365,6 @@ done:
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
-static ms_err write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return MS_ERR_IO;
-        p += w;
-        len -= (size_t)w;
-    }
-    return MS_OK;
-}
-
-static ms_err write_atomic(const char *path, const uint8_t *data, size_t len)
-{
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    char *dir = malloc(plen + 2);
-    if (tmp == NULL || dir == NULL) {
-        free(tmp);
-        free(dir);
-        return MS_ERR_NOMEM;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    /* The directory, for fsync after the rename. */
-    memcpy(dir, path, plen + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        memcpy(dir, ".", 2);
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-
-    ms_err err = MS_ERR_IO;
-    int fd = mkstemp(tmp); /* mode 0600 */
-    if (fd < 0) {
-        ms_seal_set_detail("cannot create a temporary file next to %s: %s", path,
-                           strerror(errno));
-        goto out;
-    }
-    if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != MS_OK || fsync(fd) != 0) {
-        ms_seal_set_detail("cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        ms_seal_set_detail("cannot replace %s: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        ms_seal_set_detail("cannot sync directory %s: %s", dir, strerror(errno));
-        if (dfd >= 0)
-            close(dfd);
-        goto out;
-    }
-    close(dfd);
-    err = MS_OK;
-out:
-    free(tmp);
-    free(dir);
-    return err;
-}
-
 static size_t put_text(uint8_t *p, const char *s)
 {
     size_t n = strlen(s);
@@ -596,9 +528,12 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
     err = gcm(1, file + hlen, plain, clen, kek, nonce, head, hlen, file + hlen + clen);
     if (err != MS_OK)
         goto out;
-    err = write_atomic(path, file, flen);
-    if (err != MS_OK)
+    char why[256];
+    err = ms_file_write_atomic(path, file, flen, 0600, MS_FILE_REPLACE, why, sizeof why);
+    if (err != MS_OK) {
+        ms_seal_set_detail("%s", why);
         goto out;
+    }
     if (p->method == MS_SEAL_SHARES) {
         /* Hand out the shares only once the file that needs them is on disk. */
         for (unsigned i = 0; i < p->n; i++) {

@@ -19,6 +19,7 @@
 #include <openssl/kdf.h>
 
 #include "util/detail.h"
+#include "util/hex.h"
 
 #define MAC_BYTES 32
 #define TAG_BYTES 8
@@ -93,9 +94,9 @@ static void put_len(buf *b, size_t n)
 
 static void put_hex(buf *b, const uint8_t *in, size_t n)
 {
-    static const char digits[] = "0123456789ABCDEF";
+    char h[3];
     for (size_t i = 0; i < n; i++) {
-        char h[2] = {digits[in[i] >> 4], digits[in[i] & 15]};
+        ms_hex_encode_upper(h, in + i, 1);
         put(b, h, 2);
     }
 }
@@ -200,29 +201,10 @@ ms_err ms_settings_mac_write(ms_store *st, const ms_kms_secrets *s)
     return e;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
 /* Decodes n octets of hex at p (exactly 2n digits followed by end, ' ' or ':'). */
 static bool unhex(uint8_t *out, size_t n, const char *p, size_t avail)
 {
-    if (avail < 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(p[2 * i]), lo = hex_digit(p[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
+    return avail >= 2 * n && ms_hex_decode(out, n, p, 2 * n) == MS_OK;
 }
 
 /* The tag entries " <hexkey>:<hextag>" parsed one at a time: key (decoded, NUL-ended)

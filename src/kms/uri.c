@@ -11,6 +11,7 @@
 #include "kms/store.h"
 #include "mikeysakke/kms.h"
 #include "util/detail.h"
+#include "util/hex.h"
 
 static bool is_alpha(int c)
 {
@@ -20,11 +21,6 @@ static bool is_alpha(int c)
 static bool is_digit(int c)
 {
     return c >= '0' && c <= '9';
-}
-
-static bool is_hex(int c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 /* unreserved / sub-delims / ":" / "@" / "/" / "?" (pchar, path and query characters) */
@@ -82,7 +78,8 @@ ms_err ms_kms_uri_check(const char *uri, char *detail, size_t detail_cap)
                                   "the user URI has a %s at position %zu (percent-encode it)",
                                   c == ' ' ? "space" : "control character", pos);
         if (c == '%') {
-            if (!is_hex((unsigned char)uri[i + 1]) || !is_hex((unsigned char)uri[i + 2]))
+            if (ms_hex_value((unsigned char)uri[i + 1]) < 0 ||
+                ms_hex_value((unsigned char)uri[i + 2]) < 0)
                 return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap,
                                       "the user URI has a '%%' at position %zu not followed "
                                       "by two hex digits",

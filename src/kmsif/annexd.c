@@ -10,45 +10,11 @@
 #include <strings.h>
 
 #include "util/detail.h"
+#include "util/hex.h"
 
 #define ROOT_LEN (sizeof MS_ANNEXD_ROOT - 1)
 
 /* ---- small helpers --------------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Exactly 2*len hex digits. */
-static bool hex_to(uint8_t *out, const char *s, size_t len)
-{
-    if (strlen(s) != 2 * len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
-static void hex_encode(char *out, const uint8_t *in, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
 
 /* 1..20 decimal digits that fit 64 bits. */
 static bool decimal_u64(const char *s, uint64_t *v)
@@ -128,7 +94,7 @@ static bool pct_decode(char *out, size_t cap, const char *in, size_t n)
         if (c == '%') {
             if (i + 2 >= n)
                 return false;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            int hi = ms_hex_value(in[i + 1]), lo = ms_hex_value(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return false;
             c = hi << 4 | lo;
@@ -145,7 +111,6 @@ static bool pct_decode(char *out, size_t cap, const char *in, size_t n)
 /* The unreserved characters of RFC 3986 stay, everything else is %XX. */
 static bool pct_encode(char *out, size_t cap, const char *in)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)in; *p != '\0'; p++) {
         if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
@@ -156,8 +121,8 @@ static bool pct_encode(char *out, size_t cap, const char *in)
             if (o + 3 >= cap)
                 return false;
             out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
+            ms_hex_encode_upper(out + o, p, 1);
+            o += 2;
         }
     }
     out[o] = '\0';
@@ -205,7 +170,7 @@ static ms_err parse_path(const char *path, ms_annexd_path *out, char *detail,
     if (slash == NULL)
         return MS_OK;
     uint8_t raw[8];
-    if (!hex_to(raw, slash + 1, 8))
+    if (ms_hex_decode(raw, 8, slash + 1, strlen(slash + 1)) != MS_OK)
         return ms_detail_fail(MS_ERR_BAD_ENCODING, detail, detail_cap,
                               "the time segment is not 16 hex digits (NTP 32.32)");
     uint64_t v = 0;
@@ -361,11 +326,11 @@ ms_err ms_annexd_index_line_parse(char *line, ms_annexd_index_entry *out, char *
         why = "bad user URI";
     else if (!file_name_ok(f[2]))
         why = "bad package file name";
-    else if (!hex_to(out->package_sha256, f[3], 32))
+    else if (ms_hex_decode(out->package_sha256, 32, f[3], strlen(f[3])) != MS_OK)
         why = "bad package SHA-256";
     else if (!decimal_u64(f[4], &out->period))
         why = "bad key period";
-    else if (!hex_to(out->token_sha256, f[5], 32))
+    else if (ms_hex_decode(out->token_sha256, 32, f[5], strlen(f[5])) != MS_OK)
         why = "bad token SHA-256";
     if (why != NULL) {
         memset(out, 0, sizeof *out);
@@ -400,8 +365,8 @@ ms_err ms_annexd_index_line_write(const ms_annexd_index_entry *e, char *out, siz
                               "letters, digits and ._-",
                               MS_ANNEXD_FILE_MAX);
     char ph[65], th[65];
-    hex_encode(ph, e->package_sha256, 32);
-    hex_encode(th, e->token_sha256, 32);
+    ms_hex_encode_lower(ph, e->package_sha256, 32);
+    ms_hex_encode_lower(th, e->token_sha256, 32);
     int n = snprintf(out, cap, "%s %s %s %s %llu %s\n", e->device, e->user, e->file, ph,
                      (unsigned long long)e->period, th);
     if (n < 0 || (size_t)n >= cap) {

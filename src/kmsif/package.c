@@ -245,7 +245,7 @@ ms_err ms_kmsif_package_write(char *out, size_t cap, size_t *out_len,
     ms_err e = ms_rng_fill(rng, nonce, sizeof nonce);
     if (e != MS_OK)
         return e;
-    ms_hex_encode(hex, nonce, sizeof nonce);
+    ms_hex_encode_upper(hex, nonce, sizeof nonce);
     snprintf(id, sizeof id, "KmsResponse-%s", hex);
 
     ms_xw w;

@@ -41,8 +41,8 @@ static bool request_check(const ms_kms_request *r)
 /* "YYYY-MM-DDTHH:MM:SS[.uuuuuu]Z" */
 static bool time_text(char out[48], uint64_t ntp, uint32_t us)
 {
-    char base[32];
-    if (!ms_xml_time_format(base, ntp))
+    char base[MS_TIME_BUF];
+    if (!ms_time_format(base, ntp))
         return false;
     size_t n = strlen(base);
     if (us == 0) {
@@ -108,10 +108,10 @@ static bool read_time(ms_xp *p, const xmlNode *el, uint64_t *ntp, uint32_t *us)
     char s[64];
     if (!ms_xml_text(p, el, s, sizeof s, false))
         return false;
-    char back[32];
-    if (!ms_xml_time_parse(s, ntp) || !time_fraction(s, us))
+    char back[MS_TIME_BUF];
+    if (!ms_time_parse(s, ntp, NULL) || !time_fraction(s, us))
         return ms_xp_fail(p, el, "not an xs:dateTime: %.40s", s);
-    if (!ms_xml_time_format(back, *ntp)) /* a zone offset past 9999-12-31 */
+    if (!ms_time_format(back, *ntp)) /* a zone offset past 9999-12-31 */
         return ms_xp_fail(p, el, "time out of range");
     return true;
 }

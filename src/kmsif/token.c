@@ -7,12 +7,13 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "util/hex.h"
+
 #define TOKEN_LABEL "mikeysakke-device-token:"
 
 ms_err ms_kmsif_device_token(char token[MS_KMSIF_TOKEN_HEX + 1], const uint8_t ink[32],
                              const char *device_id)
 {
-    static const char lower[] = "0123456789abcdef";
     char msg[sizeof TOKEN_LABEL + MS_KMSIF_DEVICE_ID_MAX];
     uint8_t mac[32];
     size_t mlen = 0;
@@ -27,11 +28,7 @@ ms_err ms_kmsif_device_token(char token[MS_KMSIF_TOKEN_HEX + 1], const uint8_t i
         mlen != sizeof mac) {
         e = MS_ERR_INTERNAL;
     } else {
-        for (size_t i = 0; i < sizeof mac; i++) {
-            token[2 * i] = lower[mac[i] >> 4];
-            token[2 * i + 1] = lower[mac[i] & 15];
-        }
-        token[MS_KMSIF_TOKEN_HEX] = '\0';
+        ms_hex_encode_lower(token, mac, sizeof mac); /* a secret: no table lookup */
     }
     ms_wipe(mac, sizeof mac);
     return e;

@@ -430,17 +430,6 @@ bool ms_xml_text(ms_xp *p, const xmlNode *el, char *out, size_t cap, bool allow_
     return ok;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool ms_xml_hex_var(ms_xp *p, const xmlNode *el, uint8_t *out, size_t cap, size_t *len)
 {
     size_t n = 0;
@@ -452,13 +441,9 @@ bool ms_xml_hex_var(ms_xp *p, const xmlNode *el, uint8_t *out, size_t cap, size_
         ok = ms_xp_fail(p, el, "hexBinary of %zu digits, want an even number from 2 to %zu",
                         n, 2 * cap);
     } else {
-        for (size_t i = 0; i < n / 2 && ok; i++) {
-            int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                ok = ms_xp_fail(p, el, "not a hex digit at position %zu", 2 * i);
-            else
-                out[i] = (uint8_t)(hi << 4 | lo);
-        }
+        /* constant time: the leaf may be a key (its text is wiped below) */
+        if (ms_hex_decode_secret(out, n / 2, s, n) != MS_OK)
+            ok = ms_xp_fail(p, el, "not hexBinary: a character is not a hex digit");
         *len = n / 2;
     }
     ms_wipe(s, n);
@@ -516,7 +501,7 @@ bool ms_xml_time(ms_xp *p, const xmlNode *el, uint64_t *ntp)
     char s[64];
     if (!ms_xml_text(p, el, s, sizeof s, false))
         return false;
-    if (!ms_xml_time_parse(s, ntp))
+    if (!ms_time_parse(s, ntp, NULL))
         return ms_xp_fail(p, el, "not an xs:dateTime from 1900 to 9999");
     return true;
 }
@@ -542,104 +527,8 @@ bool ms_xml_empty(ms_xp *p, const xmlNode *el)
     return true;
 }
 
-/* ---- dates -------------------------------------------------------------------------- */
 
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days from 0001-01-01 to y-01-01 in the proleptic Gregorian calendar. */
-static int64_t days_before_year(int64_t y)
-{
-    y -= 1;
-    return 365 * y + y / 4 - y / 100 + y / 400;
-}
-
-static const int cum_days[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-
-static int month_days(int64_t y, int m)
-{
-    static const int md[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return md[m - 1] + (m == 2 && is_leap(y));
-}
-
-static bool digits(const char *s, int n, int *v)
-{
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        x = x * 10 + (s[i] - '0');
-    }
-    *v = x;
-    return true;
-}
-
-bool ms_xml_time_parse(const char *s, uint64_t *ntp)
-{
-    int y, mo, d, h, mi, se;
-    if (strlen(s) < 19 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) ||
-        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
-        return false;
-    if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 ||
-        mi > 59 || se > 59)
-        return false;
-    const char *t = s + 19;
-    if (*t == '.') { /* fractional seconds: at least one digit, dropped */
-        t++;
-        if (*t < '0' || *t > '9')
-            return false;
-        while (*t >= '0' && *t <= '9')
-            t++;
-    }
-    int64_t off = 0;
-    if (*t == 'Z') {
-        t++;
-    } else if (*t == '+' || *t == '-') {
-        int oh, om;
-        if (!digits(t + 1, 2, &oh) || t[3] != ':' || !digits(t + 4, 2, &om) || oh > 14 ||
-            om > 59 || (oh == 14 && om != 0))
-            return false;
-        off = (int64_t)(oh * 3600 + om * 60) * (*t == '+' ? 1 : -1);
-        t += 6;
-    }
-    if (*t != 0)
-        return false;
-    int64_t days = days_before_year(y) - days_before_year(1900) + cum_days[mo - 1] +
-                   (mo > 2 && is_leap(y)) + (d - 1);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - off;
-    if (secs < 0)
-        return false;
-    *ntp = (uint64_t)secs;
-    return true;
-}
-
-bool ms_xml_time_format(char out[32], uint64_t ntp)
-{
-    const int64_t base = days_before_year(1900);
-    int64_t days = (int64_t)(ntp / 86400);
-    int64_t rem = (int64_t)(ntp % 86400);
-    if (ntp / 86400 > (uint64_t)(days_before_year(10000) - base))
-        return false;
-    int64_t y = 1900 + days / 366;
-    while (days_before_year(y + 1) - base <= days)
-        y++;
-    int64_t doy = days - (days_before_year(y) - base);
-    int m = 1;
-    while (m < 12 && doy >= month_days(y, m)) {
-        doy -= month_days(y, m);
-        m++;
-    }
-    if (y > 9999)
-        return false;
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, m, (int)doy + 1,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
-    return true;
-}
-
-/* ---- base64 and hex ----------------------------------------------------------------- */
+/* ---- base64 ------------------------------------------------------------------------- */
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -702,15 +591,6 @@ bool ms_b64_decode(uint8_t *out, size_t cap, size_t *len, const char *in, size_t
     return true;
 }
 
-void ms_hex_encode(char *out, const uint8_t *in, size_t len)
-{
-    static const char hx[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hx[in[i] >> 4];
-        out[2 * i + 1] = hx[in[i] & 15];
-    }
-    out[2 * len] = 0;
-}
 
 /* ---- writing ------------------------------------------------------------------------ */
 
@@ -772,7 +652,7 @@ xmlNode *ms_xw_hex(ms_xw *w, xmlNode *parent, xmlNs *ns, const char *name,
         w->failed = true;
         return NULL;
     }
-    ms_hex_encode(s, v, len);
+    ms_hex_encode_upper(s, v, len);
     xmlNode *el = ms_xw_elem(w, parent, ns, name, s, depth);
     ms_wipe(s, 2 * len + 1);
     free(s);
@@ -791,7 +671,7 @@ xmlNode *ms_xw_time(ms_xw *w, xmlNode *parent, xmlNs *ns, const char *name, uint
                     int depth)
 {
     char s[32];
-    if (!ms_xml_time_format(s, ntp)) {
+    if (!ms_time_format(s, ntp)) {
         w->failed = true;
         return NULL;
     }

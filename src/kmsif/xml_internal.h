@@ -14,6 +14,8 @@
 #include <libxml/tree.h>
 
 #include "kmsif/kmsif.h"
+#include "util/hex.h"     /* hexBinary */
+#include "util/timefmt.h" /* xs:dateTime */
 
 #define MS_NS_DS "http://www.w3.org/2000/09/xmldsig#"
 #define MS_NS_XENC "http://www.w3.org/2001/04/xmlenc#"
@@ -83,13 +85,8 @@ bool ms_xml_empty(ms_xp *p, const xmlNode *el);
 
 /* ---- values --------------------------------------------------------------------- */
 
-/* xs:dateTime <-> NTP seconds (since 1900-01-01T00:00:00Z). Accepts Z, +hh:mm/-hh:mm
- * or no zone (taken as UTC) and drops fractional seconds; writes "...Z". */
-bool ms_xml_time_parse(const char *s, uint64_t *ntp);
-bool ms_xml_time_format(char out[32], uint64_t ntp); /* false past year 9999 */
 size_t ms_b64_encode(char *out, const uint8_t *in, size_t len); /* NUL-terminated */
 bool ms_b64_decode(uint8_t *out, size_t cap, size_t *len, const char *in, size_t in_len);
-void ms_hex_encode(char *out, const uint8_t *in, size_t len); /* uppercase, NUL-terminated */
 /* A string we may put into a document: valid UTF-8, no control characters. */
 bool ms_xml_string_ok(const char *s, size_t max_len, bool allow_empty);
 

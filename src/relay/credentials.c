@@ -18,6 +18,8 @@
 
 #include "relay/divert.h"
 #include "util/detail.h"
+#include "util/file.h"
+#include "util/hex.h"
 
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -62,36 +64,6 @@ static void table_free(table *t)
     }
     t->v = NULL;
     t->n = 0;
-}
-
-static bool unhex(const char *s, uint8_t *out, size_t len)
-{
-    if (strlen(s) != 2 * len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + (size_t)k];
-            unsigned d;
-            if (c >= '0' && c <= '9')
-                d = (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                d = (unsigned)(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                d = (unsigned)(c - 'A' + 10);
-            else
-                return false;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return true;
-}
-
-static void tohex(const uint8_t *p, size_t len, char *out)
-{
-    for (size_t i = 0; i < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
 /* Reads a whole credentials file (checking its type and mode) into a NUL-terminated
@@ -194,9 +166,9 @@ static ms_err parse(const char *path, char *text, table *t, char *detail, size_t
         else if ((errno = 0, it = strtoull(f[2], &end, 10), errno != 0) || *end != '\0' ||
                  f[2][0] < '0' || f[2][0] > '9' || it < MIN_ITERATIONS || it > MAX_ITERATIONS)
             why = "iterations not a number between 1000 and 100000000";
-        else if (!unhex(f[3], c.salt, SALT_LEN))
+        else if (ms_hex_decode_secret(c.salt, SALT_LEN, f[3], strlen(f[3])) != MS_OK)
             why = "salt is not 32 hex digits";
-        else if (!unhex(f[4], c.hash, HASH_LEN))
+        else if (ms_hex_decode_secret(c.hash, HASH_LEN, f[4], strlen(f[4])) != MS_OK)
             why = "hash is not 64 hex digits";
         for (size_t i = 0; why == NULL && i < t->n; i++)
             if (strcmp(t->v[i].uri, c.uri) == 0)
@@ -509,8 +481,8 @@ ms_err ms_vm_credentials_add(const char *path, const char *uri, const uint8_t *p
     }
     bool replaced = false;
     char salt_hex[2 * SALT_LEN + 1], hash_hex[2 * HASH_LEN + 1], entry[512];
-    tohex(r.salt, SALT_LEN, salt_hex);
-    tohex(r.hash, HASH_LEN, hash_hex);
+    ms_hex_encode_lower(salt_hex, r.salt, SALT_LEN);
+    ms_hex_encode_lower(hash_hex, r.hash, HASH_LEN);
     int el = snprintf(entry, sizeof entry, "%s %s %u %s %s\n", r.uri, SCHEME,
                       (unsigned)r.iterations, salt_hex, hash_hex);
     /* Keep every other line as it was (comments included); replace this owner's. */
@@ -547,37 +519,8 @@ ms_err ms_vm_credentials_add(const char *path, const char *uri, const uint8_t *p
         free(old);
     }
 
-    char tmp[4096];
-    int tl = snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    if (tl < 0 || (size_t)tl >= sizeof tmp) {
-        free(text);
-        return MS_ERR_ARG;
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ms_detail_set(detail, detail_cap, "cannot write beside %s: %s", path, strerror(errno));
-        OPENSSL_cleanse(text, len);
-        free(text);
-        return MS_ERR_IO;
-    }
-    fchmod(fd, 0600);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
+    e = ms_file_write_atomic(path, text, len, 0600, MS_FILE_REPLACE, detail, detail_cap);
     OPENSSL_cleanse(text, len);
     free(text);
-    bool ok = off == len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        ms_detail_set(detail, detail_cap, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return MS_ERR_IO;
-    }
-    return MS_OK;
+    return e;
 }

@@ -18,6 +18,9 @@
 
 #include "relay/divert.h"
 #include "util/detail.h"
+#include "util/file.h"
+#include "util/hex.h"
+#include "util/timefmt.h"
 
 #define DEFAULT_MAX_MESSAGES 100u
 #define DEFAULT_MAX_SECONDS 300u
@@ -95,8 +98,7 @@ ms_err ms_mailbox_id(const char *uri, char out[MS_MAILBOX_ID_HEX + 1])
     unsigned int mdlen = 0;
     if (EVP_Digest(norm, strlen(norm), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         return MS_ERR_INTERNAL;
-    for (size_t i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    ms_hex_encode_lower(out, md, 32);
     return MS_OK;
 }
 
@@ -183,56 +185,16 @@ static void mbox_close(mbox *m)
     }
 }
 
-static ms_err write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return MS_ERR_IO;
-        p += w;
-        len -= (size_t)w;
-    }
-    return MS_OK;
-}
-
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Replaces `name` in the mailbox folder with `text`: tmp file, fsync, rename, so a
  * reader sees the old file or the new one, never a mixture. */
 static ms_err replace_file(const mbox *m, const char *name, const char *text, size_t len,
                            char *detail, size_t detail_cap)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/%s", m->dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        ms_detail_set(detail, detail_cap, "cannot write %s: %s", tmp, strerror(errno));
-        return MS_ERR_IO;
-    }
-    ms_err e = write_all(fd, text, len);
-    if (e == MS_OK && fsync(fd) != 0)
-        e = MS_ERR_IO;
-    if (close(fd) != 0)
-        e = MS_ERR_IO;
-    if (e == MS_OK && rename(tmp, path) != 0)
-        e = MS_ERR_IO;
-    if (e != MS_OK) {
-        ms_detail_set(detail, detail_cap, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return e;
-    }
-    fsync_dir(m->dir);
-    return MS_OK;
+    /* under the mailbox's lock: a crash's leftover .tmp is taken by the next write */
+    return ms_file_write_atomic(path, text, len, 0600, MS_FILE_REPLACE | MS_FILE_FIXED_TMP,
+                                detail, detail_cap);
 }
 
 /* The claimed caller in a form safe for an index line and JSON. */
@@ -405,8 +367,7 @@ ms_err ms_mailbox_begin(ms_mailbox_store *s, const char *uri, unsigned in_progre
         if (RAND_bytes(rnd, sizeof rnd) != 1) {
             e = MS_ERR_RNG;
         } else {
-            for (size_t i = 0; i < sizeof rnd; i++)
-                snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+            ms_hex_encode_lower(id, rnd, sizeof rnd);
             int w = snprintf(path, path_cap, "%s/%s.pcap", m.dir, id);
             if (w < 0 || (size_t)w >= path_cap) {
                 id[0] = '\0';
@@ -544,11 +505,8 @@ ms_err ms_mailbox_list_json(ms_mailbox_store *s, const char *uri, char **json, s
      * sanitise_caller), so they go into JSON strings as they are. */
     jb_printf(&b, "{\"mailbox\":\"%s\",\"messages\":[", norm);
     for (size_t i = 0; i < n; i++) {
-        char when[32] = "";
-        time_t t = (time_t)v[i].time;
-        struct tm tm;
-        if (gmtime_r(&t, &tm) != NULL)
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char when[MS_TIME_BUF];
+        ms_time_format_unix(when, (int64_t)v[i].time);
         jb_printf(&b,
                   "%s{\"id\":\"%s\",\"caller\":\"%s\",\"caller_verified\":false,"
                   "\"time\":%" PRIu64 ",\"time_utc\":\"%s\",\"duration_ms\":%" PRIu32
@@ -681,7 +639,7 @@ ms_err ms_mailbox_delete(ms_mailbox_store *s, const char *uri, const char *id, c
                 ms_detail_set(detail, detail_cap, "cannot remove %s: %s", path, strerror(errno));
                 e = MS_ERR_IO;
             }
-            fsync_dir(m.dir);
+            ms_file_sync_parent(path);
         }
     }
     free(v);

@@ -157,7 +157,7 @@ static void test_round_trips(void)
     /* The device id needed escaping; the secret keys are not there in clear. */
     CHECK(strstr(xml, "phone-1 &lt;A&amp;B&gt;") != NULL);
     char hex[80];
-    ms_hex_encode(hex, pkg.keysets[0].ssk, 32);
+    ms_hex_encode_upper(hex, pkg.keysets[0].ssk, 32);
     CHECK(strstr(xml, hex) == NULL);
     CHECK(strstr(xml, "xsi:type=\"EncKeyContentType\"") != NULL);
     CHECK(strstr(xml, "<Time>2026-11-27T12:00:42Z</Time>") != NULL);
@@ -382,7 +382,7 @@ static void test_structure(void)
     len = cut(xml, "<UserSigningKeySSK", "</UserSigningKeySSK>");
     char plain[200];
     char hex[65];
-    ms_hex_encode(hex, pkg.keysets[0].ssk, 32);
+    ms_hex_encode_upper(hex, pkg.keysets[0].ssk, 32);
     snprintf(plain, sizeof plain, "<UserSigningKeySSK>%s</UserSigningKeySSK><UserPubTokenPVT>",
              hex);
     len = replace(xml, "<UserPubTokenPVT>", plain);

@@ -1,0 +1,34 @@
+/*
+ * Whole files replaced atomically: the one writer of the library and the command. Private
+ * to src/ and tools/.
+ *
+ * A temporary file is made beside the target (same folder, so the rename stays in one file
+ * system) with mode 0600, set to `mode` before anything is written, written, fsync'ed and
+ * renamed over the target (or, with MS_FILE_NO_REPLACE, hard-linked to it, which never
+ * replaces a file); then the folder is fsync'ed. A reader sees the old file or the new one,
+ * never a part; on failure the temporary file is removed and the target is untouched.
+ */
+#ifndef MS_UTIL_FILE_H
+#define MS_UTIL_FILE_H
+
+#include <stddef.h>
+
+#include "mikeysakke/errors.h"
+
+#define MS_FILE_REPLACE 0
+#define MS_FILE_NO_REPLACE 1 /* MS_ERR_EXISTS when path exists */
+/* The temporary file is "<path>.tmp", truncated if it is there, instead of a fresh unique
+ * name: for writers that hold a lock (one at a time), so that the leftover of a crash is
+ * taken by the next write rather than left behind. */
+#define MS_FILE_FIXED_TMP 2
+
+/* MS_OK; MS_ERR_EXISTS (MS_FILE_NO_REPLACE and path exists); MS_ERR_ARG (path too long);
+ * MS_ERR_IO, detail naming the step and the system's reason. On failure errno keeps the
+ * cause, for callers that word their own message. */
+ms_err ms_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                            int flags, char *detail, size_t detail_cap);
+
+/* fsync of the folder holding path (best effort: some file systems refuse it). */
+void ms_file_sync_parent(const char *path);
+
+#endif
