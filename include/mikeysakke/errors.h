@@ -110,6 +110,7 @@ typedef enum ms_err {
     MS_ERR_ROLE = 77,        /* request not signed by a key of a role allowed to do this */
     MS_ERR_REQUEST_STALE = 78, /* signed request expired, out of time, or its nonce was already used */
     MS_ERR_APPROVAL = 79,    /* a second device needs the approval of enrolment officers or the user's device */
+    MS_ERR_THRESHOLD_SHARE = 80, /* a threshold share or commitment failed its check (the server or dealer is named) */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

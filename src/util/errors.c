@@ -105,6 +105,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_ROLE] = {"MS_ERR_ROLE", "request not signed by a key of a role allowed to do this"},
     [MS_ERR_REQUEST_STALE] = {"MS_ERR_REQUEST_STALE", "signed request expired, out of time, or its nonce was already used"},
     [MS_ERR_APPROVAL] = {"MS_ERR_APPROVAL", "a second device needs the approval of enrolment officers or the user's device"},
+    [MS_ERR_THRESHOLD_SHARE] = {"MS_ERR_THRESHOLD_SHARE", "a threshold share or commitment failed its check"},
 };
 
 const char *ms_strerror(ms_err err)
