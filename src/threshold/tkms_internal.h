@@ -99,4 +99,34 @@ ms_err tkms_hs(tsc *hs, const uint8_t *kpak, const uint8_t *id, size_t id_len,
 /* The SAKKE integer a of an identifier (RFC 6508: the identifier as an integer, < q). */
 ms_err tkms_id_scalar(tsc *a, const uint8_t *id, size_t id_len);
 
+/* ---- the server ------------------------------------------------------------------- */
+/* One share record as carried in messages: s and s' on SAKKE, then s and s' on P-256. */
+#define TK_REC (128 + 128 + 32 + 32)
+#define TK_NCURVE 2
+extern const tgroup *const tk_groups[TK_NCURVE];
+#define TK_COMM_MAX ((MS_TKMS_MAX_T + 1) * TG_PT_MAX)
+
+struct ms_tkms_server {
+    unsigned n, t, idx;
+    ms_rng rng;
+    int has_rng;
+    unsigned ended; /* last key-generation round ended */
+    /* key generation: [curve][...]; dealer i at [i - 1] */
+    tsc f[TK_NCURVE][MS_TKMS_MAX_T + 1], fb[TK_NCURVE][MS_TKMS_MAX_T + 1];
+    tsc sh[TK_NCURVE][MS_TKMS_MAX_N], shb[TK_NCURVE][MS_TKMS_MAX_N];
+    uint8_t ped[TK_NCURVE][MS_TKMS_MAX_N][TK_COMM_MAX];
+    uint8_t feld[TK_NCURVE][MS_TKMS_MAX_N][TK_COMM_MAX];
+    uint32_t have_r1, have_priv, have_r4;
+    uint32_t complaints_by[MS_TKMS_MAX_N]; /* round 2 mask of each server */
+    uint32_t answered[MS_TKMS_MAX_N];      /* complainers dealer i answered validly */
+    uint32_t qual, r5_mine, accused;
+    tsc rev[TK_NCURVE][MS_TKMS_MAX_N][MS_TKMS_MAX_N]; /* [c][dealer][revealer] */
+    uint32_t rev_have[MS_TKMS_MAX_N];
+    /* the outcome */
+    tsc z_j, ksak_j;
+    ms_tkms_public pub;
+};
+
+const ms_rng *tk_rng(const ms_tkms_server *s);
+
 #endif
