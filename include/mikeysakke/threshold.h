@@ -86,6 +86,10 @@ MS_API uint32_t ms_tkms_dkg_complaints(const ms_tkms_server *s, unsigned round);
 /* Public record of one (period, identity) slot, published with the batch. */
 typedef struct ms_tkms_record {
     unsigned t;
+    /* uc commits to d u, d the common denominator of the re-sharing servers' Lagrange
+     * coefficients (the commitments are then small-integer combinations): a share u_j
+     * is checked as [d u_j]P = sum_k j^k uc_k */
+    uint64_t d;
     uint8_t sid[32];                                       /* H(Z || KPAK || ID) */
     uint8_t r0[MS_SAKKE_POINT_BYTES];                      /* [rho]P */
     uint8_t pvt[MS_ECCSI_POINT_BYTES];                     /* [v]G */
@@ -140,7 +144,7 @@ MS_API uint32_t ms_tkms_batch_complaints(const ms_tkms_batch *b);
 MS_API uint32_t ms_tkms_batch_qualified(const ms_tkms_batch *b);
 
 /* Issuance: this server's share and the public record for `id`, found by its slot id
- * H(Z || KPAK || ID) (nothing is computed with the identifier's a). MS_ERR_NOT_FOUND if
+ * H(Z || KPAK || ID) (nothing is computed with the identifier's a). MS_ERR_IDENTITY if
  * the batch has no slot for it. */
 MS_API MS_WARN_UNUSED ms_err ms_tkms_issue(const ms_tkms_batch *b, const uint8_t *id,
                                            size_t id_len, ms_tkms_share *share,

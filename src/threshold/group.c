@@ -368,10 +368,14 @@ ms_err tg_msm_var(const tgroup *g, uint8_t *out, const uint8_t *const *pts, cons
             ms_sakke_affine a;
             if ((err = ms_sakke_point_decode(&a, pts[i])) != MS_OK)
                 break;
+            base = acc;
+            if (ms_u1024_eq(k[i].v, ms_mont_q.one)) { /* a plain sum: no table */
+                ms_sakke_jac_add_affine(&acc, &base, &a);
+                continue;
+            }
             uint64_t plain[MS_LIMBS];
             tsc_to_plain(plain, &k[i], g);
             ms_sakke_mul_var(&term, &a, plain);
-            base = acc;
             ms_sakke_jac_add(&acc, &base, &term);
         }
         return err != MS_OK ? err : sakke_out(out, &acc);
@@ -412,6 +416,29 @@ ms_err tg_msm_var(const tgroup *g, uint8_t *out, const uint8_t *const *pts, cons
         return MS_OK;
     }
     ms_p256_encode(out, &r);
+    return MS_OK;
+}
+
+ms_err tg_neg_var(const tgroup *g, uint8_t *out, const uint8_t *in)
+{
+    if (tg_is_infinity(g, in)) {
+        memset(out, 0, g->pt_bytes);
+        return MS_OK;
+    }
+    ms_err err;
+    if (g->kind == TG_SAKKE) {
+        ms_sakke_affine a;
+        if ((err = ms_sakke_point_decode(&a, in)) != MS_OK)
+            return err;
+        ms_fp_neg(&a.y, &a.y);
+        ms_sakke_point_encode(out, &a);
+        return MS_OK;
+    }
+    ms_p256_affine a;
+    if ((err = ms_p256_decode(&a, in)) != MS_OK)
+        return err;
+    ms_p256_negate(&a, &a);
+    ms_p256_encode(out, &a);
     return MS_OK;
 }
 

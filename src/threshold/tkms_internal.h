@@ -84,6 +84,7 @@ ms_err tg_mul_point(const tgroup *g, uint8_t *out, const uint8_t *pt, const tsc 
 ms_err tg_msm_var(const tgroup *g, uint8_t *out, const uint8_t *const *pts, const tsc *k,
                   size_t count);
 ms_err tg_add_var(const tgroup *g, uint8_t *out, const uint8_t *a, const uint8_t *b);
+ms_err tg_neg_var(const tgroup *g, uint8_t *out, const uint8_t *in);
 /* sum_k x^k C_k over deg+1 consecutive encoded points. */
 ms_err tg_feldman_eval_var(const tgroup *g, uint8_t *out, const uint8_t *comms, unsigned deg,
                            unsigned x);
@@ -128,5 +129,8 @@ struct ms_tkms_server {
 };
 
 const ms_rng *tk_rng(const ms_tkms_server *s);
+
+/* Tests only: a re-sharing server that deals a wrong h for `slot` (after batch round 2). */
+void tkms_batch_test_corrupt_h(ms_tkms_batch *b, size_t slot);
 
 #endif

@@ -12,7 +12,8 @@
 #include "threshold/tkms_internal.h"
 
 /* Called for the message from `from` to `to` in `round` (priv NULL outside private
- * rounds); may change bytes in place. */
+ * rounds); may change bytes in place. Also called with from = to = 0 and no message once
+ * every server has ended `round`. */
 typedef void (*tk_tamper)(unsigned round, unsigned from, unsigned to, uint8_t *msg, size_t len,
                           uint8_t *priv, size_t priv_len, void *ctx);
 
@@ -26,6 +27,9 @@ typedef struct tk_ops {
                    const uint8_t *priv, size_t priv_len);
     ms_err (*end)(void *obj, unsigned round, char *detail, size_t cap);
 } tk_ops;
+
+/* The detail of the first error tk_run saw. */
+static char tk_last_detail[256];
 
 /* Runs every round among the objects of the servers in `live` (bit i-1: server i, objs[i-1]);
  * returns the first error an end of round gave (and which server in *who). */
@@ -79,11 +83,14 @@ static inline ms_err tk_run(const tk_ops *ops, void **objs, unsigned n, uint32_t
             ms_err err = ops->end(objs[j - 1], r, detail, sizeof detail);
             if (err != MS_OK && result == MS_OK) {
                 result = err;
+                snprintf(tk_last_detail, sizeof tk_last_detail, "%s", detail);
                 if (who != NULL)
                     *who = j;
                 fprintf(stderr, "server %u, round %u: %s (%s)\n", j, r, ms_errname(err), detail);
             }
         }
+        if (tamper != NULL && result == MS_OK)
+            tamper(r, 0, 0, NULL, 0, NULL, 0, ctx);
     }
     for (unsigned i = 0; i < n; i++) {
         free(bc[i]);
@@ -137,6 +144,31 @@ static inline ms_err tk_dkg(ms_tkms_server **sv, unsigned n, unsigned t, tk_tamp
     return tk_run(&tk_dkg_ops, (void **)sv, n, (1u << n) - 1, ms_tkms_msg_max(n, t, 0), tamper,
                   ctx, NULL);
 }
+
+static inline ms_err tk_b_bcast(void *o, unsigned r, uint8_t *out, size_t cap, size_t *len)
+{
+    return ms_tkms_batch_broadcast(o, r, out, cap, len);
+}
+static inline ms_err tk_b_priv(void *o, unsigned r, unsigned to, uint8_t *out, size_t cap,
+                               size_t *len)
+{
+    return ms_tkms_batch_private(o, r, to, out, cap, len);
+}
+static inline int tk_b_has_priv(unsigned r)
+{
+    return r == 1 || r == 3;
+}
+static inline ms_err tk_b_recv(void *o, unsigned r, unsigned from, const uint8_t *msg,
+                               size_t len, const uint8_t *priv, size_t plen)
+{
+    return ms_tkms_batch_receive(o, r, from, msg, len, priv, plen);
+}
+static inline ms_err tk_b_end(void *o, unsigned r, char *d, size_t cap)
+{
+    return ms_tkms_batch_end_round(o, r, d, cap);
+}
+static const tk_ops tk_batch_ops = {MS_TKMS_BATCH_ROUNDS, tk_b_bcast, tk_b_priv, tk_b_has_priv,
+                                    tk_b_recv, tk_b_end};
 
 /* The secret behind t+1 shares (test only): sum lambda_j share_j. */
 static inline void tk_combine0(tsc *out, const tsc *shares, const unsigned *ids, size_t count,
