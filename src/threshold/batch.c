@@ -314,7 +314,7 @@ ms_err ms_tkms_batch_private(ms_tkms_batch *b, unsigned round, unsigned to, uint
 static ms_err take_points(const tgroup *g, uint8_t *dst, const uint8_t *in, size_t count)
 {
     for (size_t k = 0; k < count; k++) {
-        ms_err err = tg_check_var(g, in + k * g->pt_bytes, 1);
+        ms_err err = tg_check_curve_var(g, in + k * g->pt_bytes, 1, 0);
         if (err != MS_OK)
             return MS_ERR_BAD_ENCODING;
     }
@@ -553,6 +553,25 @@ static unsigned popcount32(uint32_t x)
     return c;
 }
 
+/* A published point of slot s is outside E[q]: name a dealer (of `dealers`) whose
+ * commitments for the slot are. */
+static ms_err name_off_eq(const ms_tkms_batch *b, uint8_t *comms, uint32_t dealers, size_t s,
+                          char *detail, size_t cap)
+{
+    for (unsigned i = 1; i <= b->n; i++) {
+        if (!(dealers & BIT(i)))
+            continue;
+        const uint8_t *c = comm_at(b, comms, i, s, 257);
+        for (unsigned k = 0; k <= b->t; k++)
+            if (tg_check_var(&tg_sakke, c + k * 257, 1) != MS_OK)
+                return ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, cap,
+                                      "dealer %u committed to a point outside E[q] (slot %zu)", i,
+                                      s + 1);
+    }
+    return ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, cap,
+                          "slot %zu: a published point is outside E[q]", s + 1);
+}
+
 static ms_err end_round2(ms_tkms_batch *b, char *detail, size_t cap)
 {
     size_t T = b->t + 1;
@@ -623,6 +642,8 @@ static ms_err end_round2(ms_tkms_batch *b, char *detail, size_t cap)
         if (tg_is_infinity(&tg_sakke, b->rec[s].r0))
             return ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, cap,
                                   "slot %zu drew rho = 0: the batch must be run again", s + 1);
+        if (tg_check_var(&tg_sakke, b->rec[s].r0, 0) != MS_OK)
+            return name_off_eq(b, b->rhoC, b->qual, s, detail, cap);
         /* a server of M re-shares h = (a + z_me) rho_me */
         if (in_m(b, b->me)) {
             tsc h;
@@ -814,6 +835,11 @@ static ms_err end_round3(ms_tkms_batch *b, char *detail, size_t cap)
         ms_tkms_record *rec = &b->rec[s];
         rec->d = b->d;
         memcpy(rec->uc, uc + s * T * 257, T * 257);
+        for (size_t k = 0; k < T; k++)
+            if (tg_check_var(&tg_sakke, rec->uc[k], 1) != MS_OK) {
+                free(uc);
+                return name_off_eq(b, b->gC, b->mmask, s, detail, cap);
+            }
         for (size_t k = 0; k < T && err == MS_OK; k++) {
             const uint8_t *vpts[MS_TKMS_MAX_N];
             size_t m = 0;

@@ -184,12 +184,17 @@ int tg_is_infinity(const tgroup *g, const uint8_t *pt)
 
 ms_err tg_check_var(const tgroup *g, const uint8_t *pt, int allow_inf)
 {
+    return tg_check_curve_var(g, pt, allow_inf, 1);
+}
+
+ms_err tg_check_curve_var(const tgroup *g, const uint8_t *pt, int allow_inf, int order)
+{
     if (tg_is_infinity(g, pt))
         return allow_inf ? MS_OK : MS_ERR_BAD_ENCODING;
     if (g->kind == TG_SAKKE) {
         ms_sakke_affine a;
         ms_err err = ms_sakke_point_decode(&a, pt);
-        if (err != MS_OK)
+        if (err != MS_OK || !order)
             return err;
         return ms_sakke_point_in_eq(&a) ? MS_OK : MS_ERR_POINT_ORDER;
     }
@@ -373,8 +378,15 @@ ms_err tg_msm_var(const tgroup *g, uint8_t *out, const uint8_t *const *pts, cons
                 ms_sakke_jac_add_affine(&acc, &base, &a);
                 continue;
             }
-            uint64_t plain[MS_LIMBS];
+            /* a negative small scalar (a Lagrange coefficient) is q - |k|: multiply the
+             * negated point by |k| instead, whichever is shorter */
+            uint64_t plain[MS_LIMBS], neg[MS_LIMBS];
             tsc_to_plain(plain, &k[i], g);
+            ms_u1024_sub(neg, ms_mont_q.m, plain);
+            if (ms_u1024_lt(neg, plain)) {
+                memcpy(plain, neg, sizeof plain);
+                ms_fp_neg(&a.y, &a.y);
+            }
             ms_sakke_mul_var(&term, &a, plain);
             ms_sakke_jac_add(&acc, &base, &term);
         }

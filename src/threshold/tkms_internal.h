@@ -74,6 +74,11 @@ int tg_is_infinity(const tgroup *g, const uint8_t *pt);
 /* Decode check of a received point: on the curve and (SAKKE) in E[q]; infinity allowed
  * only if allow_inf. Public input. */
 ms_err tg_check_var(const tgroup *g, const uint8_t *pt, int allow_inf);
+/* The same; the (SAKKE) order check only if `order`: a point off E[q] differs from one in
+ * it by a torsion point of order 2 or 4, which cannot hide a wrong share from the random
+ * combination checks (the E[q] parts must match on their own), so the batch checks the
+ * order of the points it publishes or pairs rather than of every point received. */
+ms_err tg_check_curve_var(const tgroup *g, const uint8_t *pt, int allow_inf, int order);
 /* out = [k]gen, constant time (Feldman commitment of a secret coefficient). */
 ms_err tg_mul_gen(const tgroup *g, uint8_t *out, const tsc *k);
 /* out = [a]gen + [b]H, constant time (Pedersen commitment). */
