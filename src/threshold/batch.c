@@ -28,6 +28,7 @@
 
 #include "crypto/ct.h"
 #include "crypto/rng.h"
+#include "crypto/secmem.h"
 #include "tkms_internal.h"
 #include "util/detail.h"
 
@@ -65,12 +66,15 @@ static uint8_t *comm_at(const ms_tkms_batch *b, uint8_t *base, unsigned i, size_
     return base + ((size_t)(i - 1) * b->count + s) * (b->t + 1) * ptb;
 }
 
+/* Secret arrays live in locked memory (best effort), wiped when freed. */
+static void *secret_calloc(size_t count, size_t size)
+{
+    return count != 0 && size > SIZE_MAX / count ? NULL : ms_secure_alloc(count * size);
+}
+
 static void wipe_free(void *p, size_t len)
 {
-    if (p != NULL) {
-        ms_wipe(p, len);
-        free(p);
-    }
+    ms_secure_free(p, len);
 }
 
 void ms_tkms_batch_free(ms_tkms_batch *b)
@@ -141,24 +145,24 @@ ms_err ms_tkms_batch_new(ms_tkms_batch **out, ms_tkms_server *s, const uint8_t *
     b->idoff = calloc(N, sizeof(size_t));
     b->idlen = calloc(N, sizeof(size_t));
     b->a = calloc(N, sizeof(tsc));
-    b->rho_f = calloc(N * T, sizeof(tsc));
-    b->v_f = calloc(N * T, sizeof(tsc));
-    b->vb_f = calloc(N * T, sizeof(tsc));
-    b->g_f = calloc(N * T, sizeof(tsc));
-    b->rho_sh = calloc(n * N, sizeof(tsc));
-    b->v_sh = calloc(n * N, sizeof(tsc));
-    b->vb_sh = calloc(n * N, sizeof(tsc));
-    b->g_sh = calloc(n * N, sizeof(tsc));
-    b->rho_me = calloc(N, sizeof(tsc));
-    b->v_me = calloc(N, sizeof(tsc));
+    b->rho_f = secret_calloc(N * T, sizeof(tsc));
+    b->v_f = secret_calloc(N * T, sizeof(tsc));
+    b->vb_f = secret_calloc(N * T, sizeof(tsc));
+    b->g_f = secret_calloc(N * T, sizeof(tsc));
+    b->rho_sh = secret_calloc(n * N, sizeof(tsc));
+    b->v_sh = secret_calloc(n * N, sizeof(tsc));
+    b->vb_sh = secret_calloc(n * N, sizeof(tsc));
+    b->g_sh = secret_calloc(n * N, sizeof(tsc));
+    b->rho_me = secret_calloc(N, sizeof(tsc));
+    b->v_me = secret_calloc(N, sizeof(tsc));
     b->rhoC = calloc(n * N * T, 257);
     b->vP = calloc(n * N * T, 65);
     b->vF = calloc(n * N * T, 65);
     b->gC = calloc(n * N * T, 257);
     b->jC = calloc(N * T, 257);
     b->r = calloc(N, sizeof(tsc));
-    b->u = calloc(N, sizeof(tsc));
-    b->ssk = calloc(N, sizeof(tsc));
+    b->u = secret_calloc(N, sizeof(tsc));
+    b->ssk = secret_calloc(N, sizeof(tsc));
     b->rec = calloc(N, sizeof(ms_tkms_record));
     if (b->idbuf == NULL || b->idoff == NULL || b->idlen == NULL || b->a == NULL ||
         b->rho_f == NULL || b->v_f == NULL || b->vb_f == NULL || b->g_f == NULL ||

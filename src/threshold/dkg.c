@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "crypto/ct.h"
+#include "crypto/secmem.h"
 #include "tkms_internal.h"
 #include "util/detail.h"
 
@@ -57,7 +58,8 @@ ms_err ms_tkms_server_new(ms_tkms_server **out, unsigned n, unsigned t, unsigned
     ms_err err = tg_init();
     if (err != MS_OK)
         return err;
-    ms_tkms_server *s = calloc(1, sizeof *s);
+    /* shares and polynomials: locked memory, wiped on free */
+    ms_tkms_server *s = ms_secure_alloc(sizeof *s);
     if (s == NULL)
         return MS_ERR_NOMEM;
     s->n = n;
@@ -87,8 +89,7 @@ void ms_tkms_server_free(ms_tkms_server *s)
 {
     if (s == NULL)
         return;
-    ms_wipe(s, sizeof *s);
-    free(s);
+    ms_secure_free(s, sizeof *s);
 }
 
 /* ---- share records ------------------------------------------------------------------- */
@@ -489,10 +490,10 @@ ms_err ms_tkms_dkg_end_round(ms_tkms_server *s, unsigned round, char *detail, si
                 qual |= BIT(i);
         }
         s->qual = qual;
-        if (!(qual & BIT(me)) || popcount32(qual) < s->t + 1) {
+        /* a server left out as a dealer still holds its share of the others' secrets */
+        if (popcount32(qual) < s->t + 1) {
             err = ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, cap,
-                                 "qualified set too small or without this server (mask %#x)",
-                                 (unsigned)qual);
+                                 "qualified set too small (mask %#x)", (unsigned)qual);
             break;
         }
         tsc_zero(&s->z_j);

@@ -258,6 +258,8 @@ static BIGNUM *ec_scalar(const tsc *k, BN_CTX *ctx)
         BN_set_flags(bn, BN_FLG_CONSTTIME);
         if (BN_bin2bn(kb, 32, bn) == NULL)
             bn = NULL;
+        else
+            BN_set_flags(bn, BN_FLG_CONSTTIME); /* a secret scalar: OpenSSL's ladder */
     }
     ms_wipe(kb, sizeof kb);
     return bn;
@@ -361,9 +363,157 @@ ms_err tg_mul_point(const tgroup *g, uint8_t *out, const uint8_t *pt, const tsc 
     return err;
 }
 
+/* ---- SAKKE multi-scalar product (Straus: one run of doublings for every term) ----- */
+
+#define MSM_W 5                       /* wNAF width: odd digits -15..15 */
+#define MSM_TAB (1 << (MSM_W - 2))    /* odd multiples 1, 3, ..., 15 */
+#define MSM_DIGITS (MS_LIMBS * 64 + 1)
+#define MSM_CHUNK 64                  /* terms per run (bounds the tables' memory) */
+
+/* Width-5 NAF of a public scalar, least significant digit first; returns its length. */
+static int msm_wnaf(int8_t *d, const uint64_t k_in[MS_LIMBS])
+{
+    uint64_t k[MS_LIMBS + 1];
+    memcpy(k, k_in, MS_LIMBS * sizeof k[0]);
+    k[MS_LIMBS] = 0;
+    int top = MS_LIMBS;
+    int len = 0;
+    for (;;) {
+        while (top > 0 && k[top] == 0)
+            top--;
+        if (top == 0 && k[0] == 0)
+            break;
+        int digit = 0;
+        if (k[0] & 1) {
+            digit = (int)(k[0] & ((1u << MSM_W) - 1));
+            if (digit >= 1 << (MSM_W - 1))
+                digit -= 1 << MSM_W;
+            /* k -= digit (digit odd, |digit| < 16) */
+            if (digit > 0) {
+                uint64_t borrow = (uint64_t)digit;
+                for (int i = 0; i <= top && borrow; i++) {
+                    uint64_t before = k[i];
+                    k[i] -= borrow;
+                    borrow = before < borrow;
+                }
+            } else {
+                uint64_t carry = (uint64_t)-digit;
+                for (int i = 0; i <= MS_LIMBS && carry; i++) {
+                    k[i] += carry;
+                    carry = k[i] < carry;
+                    if (i > top)
+                        top = i;
+                }
+            }
+        }
+        d[len++] = (int8_t)digit;
+        for (int i = 0; i <= top; i++)
+            k[i] = (k[i] >> 1) | (i < MS_LIMBS ? k[i + 1] << 63 : 0);
+    }
+    return len;
+}
+
+static ms_err sakke_msm_chunk(ms_sakke_jac *acc, const uint8_t *const *pts, const tsc *k,
+                              size_t count)
+{
+    ms_sakke_jac(*tab)[MSM_TAB] = malloc(count * sizeof *tab);
+    int8_t(*dig)[MSM_DIGITS] = malloc(count * sizeof *dig);
+    int *len = malloc(count * sizeof *len);
+    ms_err err = (tab == NULL || dig == NULL || len == NULL) ? MS_ERR_NOMEM : MS_OK;
+    int maxlen = 0;
+    for (size_t i = 0; i < count && err == MS_OK; i++) {
+        len[i] = 0;
+        if (tg_is_infinity(&tg_sakke, pts[i]))
+            continue;
+        ms_sakke_affine a;
+        if ((err = ms_sakke_point_decode(&a, pts[i])) != MS_OK)
+            break;
+        /* a negative small scalar (a Lagrange coefficient) is q - |k|: use the negated
+         * point and |k|, whichever is shorter */
+        uint64_t plain[MS_LIMBS], neg[MS_LIMBS];
+        tsc_to_plain(plain, &k[i], &tg_sakke);
+        ms_u1024_sub(neg, ms_mont_q.m, plain);
+        if (ms_u1024_lt(neg, plain)) {
+            memcpy(plain, neg, sizeof plain);
+            ms_fp_neg(&a.y, &a.y);
+        }
+        len[i] = msm_wnaf(dig[i], plain);
+        if (len[i] > maxlen)
+            maxlen = len[i];
+        ms_sakke_jac twice;
+        ms_sakke_jac_from_affine(&tab[i][0], &a);
+        ms_sakke_jac_double(&twice, &tab[i][0]);
+        for (int m = 1; m < MSM_TAB; m++)
+            ms_sakke_jac_add(&tab[i][m], &tab[i][m - 1], &twice);
+    }
+    int started = 0;
+    ms_sakke_jac r = *acc, tmp;
+    for (int bit = maxlen - 1; bit >= 0 && err == MS_OK; bit--) {
+        if (started) {
+            tmp = r;
+            ms_sakke_jac_double(&r, &tmp);
+        }
+        for (size_t i = 0; i < count; i++) {
+            if (bit >= len[i] || dig[i][bit] == 0)
+                continue;
+            int d = dig[i][bit];
+            ms_sakke_jac t = tab[i][(d < 0 ? -d : d) / 2];
+            if (d < 0)
+                ms_fp_neg(&t.y, &t.y);
+            if (!started) {
+                /* the first term: the earlier accumulator is added at the end */
+                r = t;
+                started = 1;
+                continue;
+            }
+            tmp = r;
+            ms_sakke_jac_add(&r, &tmp, &t);
+        }
+    }
+    if (err == MS_OK) {
+        if (started) {
+            tmp = r;
+            ms_sakke_jac_add(&r, &tmp, acc);
+        }
+        *acc = r;
+    }
+    free(tab);
+    free(dig);
+    free(len);
+    return err;
+}
+
 ms_err tg_msm_var(const tgroup *g, uint8_t *out, const uint8_t *const *pts, const tsc *k,
                   size_t count)
 {
+    if (g->kind == TG_SAKKE && count >= 2) {
+        ms_sakke_jac acc;
+        ms_err err = sakke_in(&acc, (const uint8_t[257]){0});
+        /* plain sums first (scalar 1: no table), then the products by runs */
+        const uint8_t **rest = malloc(count * sizeof *rest);
+        tsc *rk = malloc(count * sizeof *rk);
+        size_t m = 0;
+        if (rest == NULL || rk == NULL)
+            err = MS_ERR_NOMEM;
+        for (size_t i = 0; i < count && err == MS_OK; i++) {
+            if (tg_is_infinity(g, pts[i]))
+                continue;
+            if (ms_u1024_eq(k[i].v, ms_mont_q.one)) {
+                ms_sakke_affine a;
+                ms_sakke_jac base = acc;
+                if ((err = ms_sakke_point_decode(&a, pts[i])) == MS_OK)
+                    ms_sakke_jac_add_affine(&acc, &base, &a);
+                continue;
+            }
+            rest[m] = pts[i];
+            rk[m++] = k[i];
+        }
+        for (size_t i = 0; i < m && err == MS_OK; i += MSM_CHUNK)
+            err = sakke_msm_chunk(&acc, rest + i, rk + i, m - i < MSM_CHUNK ? m - i : MSM_CHUNK);
+        free(rest);
+        free(rk);
+        return err != MS_OK ? err : sakke_out(out, &acc);
+    }
     if (g->kind == TG_SAKKE) {
         ms_sakke_jac acc, term, base;
         ms_err err = sakke_in(&acc, (const uint8_t[257]){0});

@@ -139,6 +139,31 @@ static void bad_feldman(unsigned n, unsigned t)
     free_all(sv, n);
 }
 
+/* Dealer 2's round 1 broadcast arrives garbled at everybody (as if it sent nothing):
+ * every server complains, its answers cannot be checked, it is left out. */
+static void tamper_absent(unsigned round, unsigned from, unsigned to, uint8_t *msg, size_t len,
+                          uint8_t *priv, size_t plen, void *ctx)
+{
+    (void)to;
+    (void)len;
+    (void)priv;
+    (void)plen;
+    (void)ctx;
+    if (round == 1 && from == 2)
+        msg[0] = 9;
+}
+
+static void absent_dealer(unsigned n, unsigned t)
+{
+    ms_tkms_server *sv[MS_TKMS_MAX_N] = {0};
+    CHECK_ERR(tk_dkg(sv, n, t, tamper_absent, NULL), MS_OK);
+    uint32_t all = (1u << n) - 1;
+    for (unsigned i = 0; i < n; i++)
+        CHECK(ms_tkms_dkg_complaints(sv[i], 2) == (i == 1 ? 0 : 2u));
+    check_consistent(sv, n, t, all & ~2u, all); /* server 2 still holds a valid share */
+    free_all(sv, n);
+}
+
 static void args(void)
 {
     ms_tkms_server *s = NULL;
@@ -174,6 +199,7 @@ int main(void)
     bad_share(3, 1, 0);
     bad_share(3, 1, 1);
     bad_share(5, 2, 1);
+    absent_dealer(5, 2);
     bad_feldman(3, 1);
     bad_feldman(5, 2);
     return ms_test_finish();
