@@ -175,8 +175,6 @@ ms_err ms_tkms_batch_new(ms_tkms_batch **out, ms_tkms_server *s, const uint8_t *
     }
     ms_err err = MS_OK;
     size_t off = 0;
-    uint8_t P[257];
-    tg_generator(&tg_sakke, P);
     for (size_t i = 0; i < N && err == MS_OK; i++) {
         if (ids[i] == NULL || (err = tkms_id_scalar(&b->a[i], ids[i], id_lens[i])) != MS_OK) {
             err = ms_detail_fail(MS_ERR_ID_RANGE, detail, cap,
@@ -190,8 +188,7 @@ ms_err ms_tkms_batch_new(ms_tkms_batch **out, ms_tkms_server *s, const uint8_t *
         off += id_lens[i];
         /* [a]P + Z = O would make u = 0: refuse the identity before any secret is used */
         uint8_t aP[257];
-        const uint8_t *pts[1] = {P};
-        if ((err = tg_msm_var(&tg_sakke, aP, pts, &b->a[i], 1)) != MS_OK ||
+        if ((err = tg_mul_gen(&tg_sakke, aP, &b->a[i])) != MS_OK ||
             (err = tg_add_var(&tg_sakke, aP, aP, s->pub.Z)) != MS_OK)
             break;
         if (tg_is_infinity(&tg_sakke, aP)) {
@@ -838,12 +835,9 @@ static ms_err end_round3(ms_tkms_batch *b, char *detail, size_t cap)
     for (size_t s = 0; s < N && err == MS_OK; s++) {
         ms_tkms_record *rec = &b->rec[s];
         rec->d = b->d;
+        /* the commitments to u are used only by a device blaming a server, which checks
+         * their order first (RSK validation covers the keys themselves) */
         memcpy(rec->uc, uc + s * T * 257, T * 257);
-        for (size_t k = 0; k < T; k++)
-            if (tg_check_var(&tg_sakke, rec->uc[k], 1) != MS_OK) {
-                free(uc);
-                return name_off_eq(b, b->gC, b->mmask, s, detail, cap);
-            }
         for (size_t k = 0; k < T && err == MS_OK; k++) {
             const uint8_t *vpts[MS_TKMS_MAX_N];
             size_t m = 0;

@@ -18,6 +18,11 @@ static ms_err share_ok(const ms_tkms_public *pub, const ms_tkms_record *rec, con
     tsc d, du;
     ms_err err;
     *ok = 0;
+    /* the batch does not check the order of the commitments to u: they must be in E[q],
+     * or an honest share could fail against them */
+    for (unsigned k = 0; k <= rec->t; k++)
+        if (tg_check_var(&tg_sakke, rec->uc[k], 1) != MS_OK)
+            return MS_ERR_POINT_ORDER;
     tsc_from_u64(&d, rec->d, &tg_sakke);
     tsc_mul(&du, u, &d, &tg_sakke);
     if ((err = tg_feldman_eval_var(&tg_sakke, want, &rec->uc[0][0], rec->t, j)) != MS_OK ||
@@ -130,7 +135,13 @@ ms_err ms_tkms_combine(const ms_tkms_public *pub, const uint8_t *id, size_t id_l
         goto out;
     for (unsigned x = 0; x < m; x++) {
         int ok = 0;
-        if ((err = share_ok(pub, rec, &u[x], &ssk[x], ids[x], &hs, &ok)) != MS_OK)
+        if ((err = share_ok(pub, rec, &u[x], &ssk[x], ids[x], &hs, &ok)) == MS_ERR_POINT_ORDER) {
+            err = ms_detail_fail(verdict, detail, cap,
+                                 "the keys do not validate and the record's commitments are "
+                                 "not in E[q] (the record itself is wrong)");
+            goto out;
+        }
+        if (err != MS_OK)
             goto out;
         if (!ok) {
             *cheater = ids[x];

@@ -304,9 +304,10 @@ ms_err tg_mul_gen(const tgroup *g, uint8_t *out, const tsc *k)
         uint64_t plain[MS_LIMBS];
         ms_sakke_jac j;
         tsc_to_plain(plain, k, g);
-        ms_sakke_comb_mul(&j, G.comb_p, plain);
+        /* the comb's columns summed in affine coordinates: ~25% fewer multiplications */
+        ms_err err = ms_sakke_comb_mul_batched(&j, G.comb_p, plain);
         ms_wipe(plain, sizeof plain);
-        return sakke_out(out, &j);
+        return err != MS_OK ? err : sakke_out(out, &j);
     }
     uint64_t zero = tsc_iszero(k);
     MS_CT_PUBLIC(&zero, sizeof zero); /* zero exactly when the public output is infinity */
