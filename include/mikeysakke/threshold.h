@@ -75,7 +75,7 @@ MS_API MS_WARN_UNUSED ms_err ms_tkms_dkg_receive(ms_tkms_server *s, unsigned rou
                                                  size_t priv_len);
 MS_API MS_WARN_UNUSED ms_err ms_tkms_dkg_end_round(ms_tkms_server *s, unsigned round,
                                                    char *detail, size_t detail_cap);
-/* The public result (MS_ERR_STATE before round 6 has ended). */
+/* The public result (MS_ERR_ARG before round 6 has ended). */
 MS_API MS_WARN_UNUSED ms_err ms_tkms_server_public(const ms_tkms_server *s,
                                                    ms_tkms_public *pub);
 /* Dealers this server complained about in round 2 / 5 (bit i-1 for dealer i). */
