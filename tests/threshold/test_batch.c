@@ -286,6 +286,68 @@ static void bad_reshare(unsigned n, unsigned t)
     teardown(&f);
 }
 
+/* Rejection paths of the batch and the device's arguments. */
+static void rejections(void)
+{
+    kms_fixture f;
+    CHECK_ERR(setup(&f, 3, 1), MS_OK);
+    const uint8_t *ids[1] = {id_ptr(0)};
+    for (unsigned i = 0; i < 3; i++)
+        CHECK_ERR(ms_tkms_batch_new(&f.bt[i], f.sv[i], ids, ID_LEN, 1, 7, NULL, 0), MS_OK);
+    size_t cap = ms_tkms_msg_max(3, 1, 1), len = 0;
+    uint8_t *msg = malloc(cap);
+    ms_tkms_share sh;
+    ms_tkms_record rec;
+    CHECK(msg != NULL);
+    if (msg == NULL)
+        return;
+    /* out of turn, too small a buffer, issuance before the end */
+    CHECK_ERR(ms_tkms_batch_broadcast(f.bt[0], 2, msg, cap, &len), MS_ERR_ARG);
+    CHECK_ERR(ms_tkms_batch_broadcast(f.bt[0], 1, msg, 10, &len), MS_ERR_BUFFER_TOO_SMALL);
+    CHECK_ERR(ms_tkms_issue(f.bt[0], id_ptr(0), ID_LEN[0], &sh, &rec), MS_ERR_ARG);
+    CHECK_ERR(ms_tkms_batch_private(f.bt[0], 2, 2, msg, cap, &len), MS_ERR_ARG);
+    CHECK_ERR(ms_tkms_batch_private(f.bt[0], 1, 1, msg, cap, &len), MS_ERR_ARG); /* to itself */
+    /* malformed messages: wrong sender, truncated, a point off the curve */
+    CHECK_ERR(ms_tkms_batch_broadcast(f.bt[1], 1, msg, cap, &len), MS_OK);
+    CHECK_ERR(ms_tkms_batch_receive(f.bt[0], 1, 3, msg, len, NULL, 0), MS_ERR_BAD_ENCODING);
+    CHECK_ERR(ms_tkms_batch_receive(f.bt[0], 1, 2, msg, len - 1, NULL, 0), MS_ERR_BAD_ENCODING);
+    msg[2 + 100] ^= 1;
+    CHECK(ms_tkms_batch_receive(f.bt[0], 1, 2, msg, len, NULL, 0) != MS_OK);
+    msg[2 + 100] ^= 1;
+    /* a good broadcast without its private part counts as no shares */
+    CHECK_ERR(ms_tkms_batch_receive(f.bt[0], 1, 2, msg, len, NULL, 0), MS_ERR_BAD_ENCODING);
+    free(msg);
+    teardown(&f);
+
+    /* the device: NULLs, a share out of range names its server */
+    CHECK_ERR(setup(&f, 3, 1), MS_OK);
+    CHECK_ERR(run_batch(&f, 7, NULL, NULL, NULL), MS_OK);
+    ms_tkms_share two[2];
+    CHECK_ERR(ms_tkms_issue(f.bt[0], id_ptr(0), ID_LEN[0], &two[0], &rec), MS_OK);
+    CHECK_ERR(ms_tkms_issue(f.bt[2], id_ptr(0), ID_LEN[0], &two[1], &rec), MS_OK);
+    uint8_t rsk[257], ssk[32], pvt[65];
+    unsigned cheater = 0;
+    char detail[200] = "";
+    CHECK_ERR(ms_tkms_combine(NULL, id_ptr(0), ID_LEN[0], &rec, two, 2, rsk, ssk, pvt, &cheater,
+                              NULL, 0),
+              MS_ERR_ARG);
+    CHECK_ERR(ms_tkms_combine(&f.pub, id_ptr(0), ID_LEN[0], &rec, two, 2, rsk, ssk, pvt, NULL,
+                              NULL, 0),
+              MS_ERR_ARG);
+    memset(two[1].u, 0xff, sizeof two[1].u);
+    CHECK_ERR(ms_tkms_combine(&f.pub, id_ptr(0), ID_LEN[0], &rec, two, 2, rsk, ssk, pvt, &cheater,
+                              detail, sizeof detail),
+              MS_ERR_THRESHOLD_SHARE);
+    CHECK(cheater == 3);
+    CHECK(strstr(detail, "server 3") != NULL);
+    /* a record of another threshold */
+    rec.t = 2;
+    CHECK_ERR(ms_tkms_combine(&f.pub, id_ptr(0), ID_LEN[0], &rec, two, 2, rsk, ssk, pvt, &cheater,
+                              detail, sizeof detail),
+              MS_ERR_ARG);
+    teardown(&f);
+}
+
 /* An identity with a = -z mod q (built here from the test's knowledge of z). */
 static void a_plus_z_zero(void)
 {
@@ -328,5 +390,6 @@ int main(void)
     bad_reshare(3, 1);
     bad_reshare(5, 2);
     a_plus_z_zero();
+    rejections();
     return ms_test_finish();
 }
