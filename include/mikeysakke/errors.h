@@ -114,6 +114,8 @@ typedef enum ms_err {
     MS_ERR_DECRYPT = 80,     /* an encrypted envelope does not open: another key, altered, truncated or for another purpose */
     MS_ERR_PEER_MESSAGE = 81, /* a server message is not signed by the pinned server it names, or is for another session or recipient */
     MS_ERR_PEER_REPLAY = 82, /* a server message was already received, or belongs to an earlier round */
+    /* Threshold KMS (src/threshold). */
+    MS_ERR_THRESHOLD_SHARE = 83, /* a threshold share or commitment failed its check (the server or dealer is named) */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -108,6 +108,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_DECRYPT] = {"MS_ERR_DECRYPT", "an encrypted envelope does not open: another key, altered, truncated or for another purpose"},
     [MS_ERR_PEER_MESSAGE] = {"MS_ERR_PEER_MESSAGE", "a server message is not signed by the pinned server it names, or is for another session or recipient"},
     [MS_ERR_PEER_REPLAY] = {"MS_ERR_PEER_REPLAY", "a server message was already received, or belongs to an earlier round"},
+    [MS_ERR_THRESHOLD_SHARE] = {"MS_ERR_THRESHOLD_SHARE", "a threshold share or commitment failed its check"},
 };
 
 const char *ms_strerror(ms_err err)

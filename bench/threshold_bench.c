@@ -1,0 +1,190 @@
+/*
+ * Threshold KMS costs, in process (one thread runs every server in turn, so a server's
+ * share of the work is the total divided by n): key generation, the monthly batch per
+ * identity per server at (3,1) and (5,2), and the device's combine + validate.
+ *
+ * Usage: ms_threshold_bench [identities per batch, default 100]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mikeysakke/threshold.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* CPU time: the machine may be shared */
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct ops {
+    unsigned rounds;
+    int (*has_priv)(unsigned round);
+    ms_err (*bcast)(void *o, unsigned r, uint8_t *out, size_t cap, size_t *len);
+    ms_err (*priv)(void *o, unsigned r, unsigned to, uint8_t *out, size_t cap, size_t *len);
+    ms_err (*recv)(void *o, unsigned r, unsigned from, const uint8_t *m, size_t len,
+                   const uint8_t *p, size_t plen);
+    ms_err (*end)(void *o, unsigned r, char *d, size_t cap);
+} ops;
+
+static int dkg_has_priv(unsigned r)
+{
+    return r == 1;
+}
+static ms_err dkg_bcast(void *o, unsigned r, uint8_t *out, size_t cap, size_t *len)
+{
+    return ms_tkms_dkg_broadcast(o, r, out, cap, len);
+}
+static ms_err dkg_priv(void *o, unsigned r, unsigned to, uint8_t *out, size_t cap, size_t *len)
+{
+    (void)r;
+    return ms_tkms_dkg_private(o, to, out, cap, len);
+}
+static ms_err dkg_recv(void *o, unsigned r, unsigned from, const uint8_t *m, size_t len,
+                       const uint8_t *p, size_t plen)
+{
+    return ms_tkms_dkg_receive(o, r, from, m, len, p, plen);
+}
+static ms_err dkg_end(void *o, unsigned r, char *d, size_t cap)
+{
+    return ms_tkms_dkg_end_round(o, r, d, cap);
+}
+static int b_has_priv(unsigned r)
+{
+    return r == 1 || r == 3;
+}
+static ms_err b_bcast(void *o, unsigned r, uint8_t *out, size_t cap, size_t *len)
+{
+    return ms_tkms_batch_broadcast(o, r, out, cap, len);
+}
+static ms_err b_priv(void *o, unsigned r, unsigned to, uint8_t *out, size_t cap, size_t *len)
+{
+    return ms_tkms_batch_private(o, r, to, out, cap, len);
+}
+static ms_err b_recv(void *o, unsigned r, unsigned from, const uint8_t *m, size_t len,
+                     const uint8_t *p, size_t plen)
+{
+    return ms_tkms_batch_receive(o, r, from, m, len, p, plen);
+}
+static ms_err b_end(void *o, unsigned r, char *d, size_t cap)
+{
+    return ms_tkms_batch_end_round(o, r, d, cap);
+}
+static const ops DKG = {MS_TKMS_DKG_ROUNDS, dkg_has_priv, dkg_bcast, dkg_priv, dkg_recv, dkg_end};
+static const ops BATCH = {MS_TKMS_BATCH_ROUNDS, b_has_priv, b_bcast, b_priv, b_recv, b_end};
+
+static int run(const ops *o, void **objs, unsigned n, size_t cap)
+{
+    uint8_t *bc = malloc((size_t)n * cap), *pv = malloc((size_t)n * n * cap);
+    size_t bl[16], pl[16 * 16];
+    int ok = bc != NULL && pv != NULL;
+    for (unsigned r = 1; r <= o->rounds && ok; r++) {
+        for (unsigned i = 1; i <= n && ok; i++) {
+            ok = o->bcast(objs[i - 1], r, bc + (i - 1) * cap, cap, &bl[i - 1]) == MS_OK;
+            if (o->has_priv(r))
+                for (unsigned j = 1; j <= n && ok; j++)
+                    if (j != i)
+                        ok = o->priv(objs[i - 1], r, j, pv + ((i - 1) * n + j - 1) * cap, cap,
+                                     &pl[(i - 1) * n + j - 1]) == MS_OK;
+        }
+        for (unsigned j = 1; j <= n && ok; j++)
+            for (unsigned i = 1; i <= n && ok; i++)
+                if (i != j)
+                    ok = o->recv(objs[j - 1], r, i, bc + (i - 1) * cap, bl[i - 1],
+                                 o->has_priv(r) ? pv + ((i - 1) * n + j - 1) * cap : NULL,
+                                 o->has_priv(r) ? pl[(i - 1) * n + j - 1] : 0) == MS_OK;
+        for (unsigned j = 1; j <= n && ok; j++) {
+            char d[200] = "";
+            ok = o->end(objs[j - 1], r, d, sizeof d) == MS_OK;
+            if (!ok)
+                fprintf(stderr, "server %u round %u: %s\n", j, r, d);
+        }
+    }
+    free(bc);
+    free(pv);
+    return ok;
+}
+
+static int config(unsigned n, unsigned t, size_t count)
+{
+    ms_tkms_server *sv[16] = {0};
+    ms_tkms_batch *bt[16] = {0};
+    double t0 = now();
+    for (unsigned i = 1; i <= n; i++)
+        if (ms_tkms_server_new(&sv[i - 1], n, t, i, NULL) != MS_OK)
+            return 1;
+    if (!run(&DKG, (void **)sv, n, ms_tkms_msg_max(n, t, 0)))
+        return 1;
+    double t1 = now();
+    printf("(%u,%u) key generation: %.1f ms per server\n", n, t, (t1 - t0) * 1e3 / n);
+
+    uint8_t (*idb)[40] = malloc(count * sizeof *idb);
+    const uint8_t **ids = malloc(count * sizeof *ids);
+    size_t *lens = malloc(count * sizeof *lens);
+    if (idb == NULL || ids == NULL || lens == NULL)
+        return 1;
+    for (size_t i = 0; i < count; i++) {
+        int len = snprintf((char *)idb[i], sizeof idb[i], "2026-12%ctel:+4477009%05zu", 0, i);
+        ids[i] = idb[i];
+        lens[i] = (size_t)len + 1;
+    }
+    t0 = now();
+    for (unsigned i = 1; i <= n; i++)
+        if (ms_tkms_batch_new(&bt[i - 1], sv[i - 1], ids, lens, count, (1u << n) - 1, NULL, 0) !=
+            MS_OK)
+            return 1;
+    if (!run(&BATCH, (void **)bt, n, ms_tkms_msg_max(n, t, count)))
+        return 1;
+    t1 = now();
+    printf("(%u,%u) batch of %zu identities: %.2f ms per identity per server\n", n, t, count,
+           (t1 - t0) * 1e3 / (double)n / (double)count);
+
+    ms_tkms_public pub;
+    if (ms_tkms_server_public(sv[0], &pub) != MS_OK)
+        return 1;
+    const int reps = 20;
+    double issue = 0, combine = 0;
+    for (int k = 0; k < reps; k++) {
+        size_t idn = (size_t)k % count;
+        ms_tkms_share sh[16];
+        ms_tkms_record rec;
+        t0 = now();
+        for (unsigned j = 1; j <= t + 1; j++)
+            if (ms_tkms_issue(bt[j - 1], ids[idn], lens[idn], &sh[j - 1], &rec) != MS_OK)
+                return 1;
+        t1 = now();
+        uint8_t rsk[257], ssk[32], pvt[65];
+        unsigned cheater;
+        if (ms_tkms_combine(&pub, ids[idn], lens[idn], &rec, sh, t + 1, rsk, ssk, pvt, &cheater,
+                            NULL, 0) != MS_OK)
+            return 1;
+        issue += t1 - t0;
+        combine += now() - t1;
+    }
+    printf("(%u,%u) issuance (slot lookup, %zu slots): %.3f ms per server; device combine + "
+           "validate: %.1f ms\n",
+           n, t, count, issue * 1e3 / reps / (t + 1), combine * 1e3 / reps);
+    for (unsigned i = 0; i < n; i++) {
+        ms_tkms_batch_free(bt[i]);
+        ms_tkms_server_free(sv[i]);
+    }
+    free(idb);
+    free(ids);
+    free(lens);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    size_t count = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 100;
+    if (count == 0)
+        count = 1;
+    printf("fp backend: %s\n", ms_fp_backend_name());
+    if (config(3, 1, count) != 0 || config(5, 2, count) != 0) {
+        fprintf(stderr, "threshold bench failed\n");
+        return 1;
+    }
+    return 0;
+}
