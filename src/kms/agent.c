@@ -537,7 +537,7 @@ static const char *settings_why(const char *d)
 ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
 {
     ms_agent_msg body;
-    char name[32] = "", before[512];
+    char name[32] = "";
     uint64_t version = 1;
     size_t n = 0;
     ms_err e = MS_OK;
@@ -561,7 +561,7 @@ ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans
         e = MS_ERR_USAGE;
         ms_agent_msg_addf(&body, "err", "unknown verb '%s'", name);
     }
-    snprintf(before, sizeof before, "%s", ms_kms_detail(a->kms));
+    ms_kms_detail_clear(a->kms); /* what the handle says next is about this request */
     if (e == MS_OK)
         e = authorise(a, verb, version, req, &body);
     if (e == MS_OK)
@@ -569,10 +569,9 @@ ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans
     ms_kms_actor_clear(a->kms);
     ms_agent_msg_addu(ans, "status", (uint64_t)e);
     if (e != MS_OK && ms_agent_msg_get(&body, "err", 0, &n) == NULL) {
-        /* unless the verb said why: the handle's own detail, when this request set it */
+        /* unless the verb said why: the handle's own detail, set by this request */
         const char *d = ms_kms_detail(a->kms);
-        bool fresh = d[0] != '\0' && (strcmp(name, "unseal") == 0 || strcmp(d, before) != 0);
-        ms_agent_msg_adds(ans, "err", !fresh ? a->dir
+        ms_agent_msg_adds(ans, "err", d[0] == '\0'                  ? a->dir
                                       : e == MS_ERR_SETTINGS_CHANGED ? settings_why(d)
                                                                      : d);
     }

@@ -319,10 +319,10 @@ static void setup(const char *dir, ms_kms **out)
     cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
     cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
     ms_kms_handout *h = calloc(1, sizeof *h);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
     ms_wipe(h, sizeof *h);
     free(h);
-    CHECK_ERR(ms_kms_open(out, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(out, dir, NULL, NULL, 0), MS_OK);
     ms_kms_set_clock(*out, fixed_clock, &clock_now);
 }
 

@@ -84,7 +84,7 @@ static int log_count(const char *needle)
 static ms_err try_unseal(char *detail, size_t cap, bool adopt)
 {
     ms_kms *k = NULL;
-    ms_err e = ms_kms_open(&k, dir, NULL);
+    ms_err e = ms_kms_open(&k, dir, NULL, NULL, 0);
     if (e != MS_OK) {
         snprintf(detail, cap, "open failed");
         return e;
@@ -148,7 +148,7 @@ int main(void)
     cfg.officer_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[1];
     cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
     ms_kms_handout *h = calloc(1, sizeof *h);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
     ms_wipe(h, sizeof *h);
     char mac[4096], value[256];
     setting(MS_SETTINGS_MAC_ROW, mac, sizeof mac);
@@ -228,7 +228,7 @@ int main(void)
 
     /* Rollover writes settings (certificate, generation): it re-authenticates them... */
     ms_kms *k = NULL;
-    CHECK_ERR(ms_kms_open(&k, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&k, dir, NULL, NULL, 0), MS_OK);
     if (k != NULL) {
         ms_kms_set_clock(k, fixed_clock, &clock_now);
         CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);

@@ -90,9 +90,9 @@ static void test_user_add(const char *dir)
     cfg.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])role_pub[3];
     ms_kms_handout *h = calloc(1, sizeof *h);
     ms_kms *k = NULL;
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
     free(h);
-    CHECK_ERR(ms_kms_open(&k, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&k, dir, NULL, NULL, 0), MS_OK);
     if (k == NULL)
         return;
     CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);
