@@ -575,7 +575,7 @@ static ms_err seal_now(ms_kms *k, const ms_kms_seal_material *m, ms_kms_handout 
         if (shares == NULL)
             return MS_ERR_NOMEM;
     }
-    e = ms_seal_write(path, k->s, &p, shares, share_len);
+    e = ms_seal_write(path, k->s, &p, shares, share_len, k->detail, sizeof k->detail);
     if (e == MS_OK && shares != NULL) {
         out->n_shares = m->n;
         for (unsigned i = 0; i < m->n; i++) {
@@ -821,6 +821,8 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
     k->enrol_approvals = cfg->enrol_approvals ? cfg->enrol_approvals : 2;
 
     ms_err e = create_in(k, cfg, seal, out);
+    if (e != MS_OK && k->detail[0] != '\0')
+        ms_detail_set(detail, detail_cap, "%s", k->detail);
     ms_kms_close(k);
     if (e != MS_OK)
         ms_wipe(out, sizeof *out);
@@ -918,7 +920,7 @@ static ms_err unseal_open(ms_kms *k)
     ms_err e = join(path, sizeof path, k->dir, "sealed");
     if (e != MS_OK)
         return e;
-    return ms_unseal_open(&k->u, path);
+    return ms_unseal_open(&k->u, path, k->detail, sizeof k->detail);
 }
 
 const char *ms_kms_detail(const ms_kms *k)
@@ -1029,7 +1031,7 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
 static ms_err keep_seal_detail(ms_kms *k, ms_err e)
 {
     if (e != MS_OK && k->detail[0] == '\0')
-        ms_detail_set(k->detail, sizeof k->detail, "%s", ms_seal_detail());
+        ms_detail_set(k->detail, sizeof k->detail, "%s", ms_unseal_detail(k->u));
     return e;
 }
 
@@ -2307,7 +2309,8 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     snprintf(p, sizeof p, "%llu", (unsigned long long)from_period);
     if ((e = audit1(k, "rollover", "from_period", p)) != MS_OK)
         return e;
-    if ((e = ms_kms_secrets_add_generation(k->s, from_period, kms_rng(k))) != MS_OK)
+    if ((e = ms_kms_secrets_add_generation(k->s, from_period, kms_rng(k), k->detail,
+                                           sizeof k->detail)) != MS_OK)
         return e;
     if ((e = seal_now(k, &m, out)) != MS_OK) {
         /* the sealed file still holds the old generations: forget the new one */

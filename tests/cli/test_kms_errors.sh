@@ -7,7 +7,7 @@
 #     can name are refused with the limit, when requested and (doctored) when extracted
 #     through the agent;
 #   - a custodian share through the agent: another KMS's, a corrupted one and one given
-#     twice are each named as such.
+#     twice are each named as such, and so is a damaged sealed file.
 # Usage: bash test_kms_errors.sh PATH_TO_mikeysakke
 set -u
 ms=${1:?usage: test_kms_errors.sh PATH_TO_mikeysakke}
@@ -121,6 +121,11 @@ check "named as corrupted" err_has "share 2 is corrupted"
 check "share 1 again" run "$(code SHARE)" kms unseal --dir "$S" --share "$work/sh/share-1.key"
 check "named as given twice" err_has "share 1 was already entered"
 check "share 2 unseals" run 0 kms unseal --dir "$S" --share "$work/sh/share-2.key"
+check "seal" run 0 kms seal --dir "$S"
+# A damaged sealed file is named with what is wrong, not by the KMS directory alone.
+printf 'X' | dd of="$S/sealed" bs=1 seek=2 conv=notrunc 2>/dev/null
+check "a damaged sealed file" run "$(code SEALED_FILE)" kms unseal --dir "$S" --share "$work/sh/share-1.key"
+check "named with what is wrong" err_has "sealed file $S/sealed: bad magic"
 check "seal" run 0 kms seal --dir "$S"
 
 echo "test_kms_errors: $pass passed, $fail failed"
