@@ -145,7 +145,7 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin,
  * first, on the custodians' order: the unseal then authenticates them as found and logs
  * a "settings_sealed" entry listing them. */
 /* Why the last refused call on this handle failed, one sentence, like curl's error
- * buffer: the unseal calls, requests and extractions set it; "" if the library gave no
+ * buffer: the unseal calls, requests, extractions and rollover set it; "" if the library gave no
  * reason since ms_kms_detail_clear (which a caller sharing the handle, like the agent,
  * calls before each request). Never holds secrets. */
 MS_API const char *ms_kms_detail(const ms_kms *k);

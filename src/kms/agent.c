@@ -88,11 +88,16 @@ ms_err ms_agent_extract_scope(ms_kms *k, const char *user, const char *period,
     return ms_agent_period(k, period, period_no);
 }
 
-/* A verb takes one period: a scope of several is a usage error here. */
-static ms_err one_period(ms_kms *k, const char *s, uint64_t *p)
+/* A verb takes one period: a scope of several is a usage error here, named in ans. */
+static ms_err one_period(ms_kms *k, const char *s, uint64_t *p, ms_agent_msg *ans)
 {
     ms_err e = ms_agent_period(k, s, p);
-    return e == MS_ERR_AUDIT_SCOPE ? MS_ERR_USAGE : e;
+    if (e == MS_ERR_AUDIT_SCOPE || e == MS_ERR_USAGE) {
+        ms_agent_msg_addf(ans, "err", "'%s' is not one key period (a number, current, next "
+                          "or a time)", s);
+        return MS_ERR_USAGE;
+    }
+    return e;
 }
 
 /* ---- answers ---------------------------------------------------------------------------- */
@@ -301,7 +306,7 @@ static ms_err do_issue(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     ms_err e;
     if (ms_agent_msg_str(req, "period", 0, text, sizeof text) == NULL)
         return MS_ERR_ARG;
-    if ((e = one_period(a->kms, text, &p)) != MS_OK)
+    if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
     if (ms_agent_msg_get(req, "threads", 0, &tl) != NULL &&
         (!ms_agent_msg_u64(req, "threads", 0, &threads) || threads > 256))
@@ -326,7 +331,7 @@ static ms_err do_export(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     if (ms_agent_msg_str(req, "period", 0, text, sizeof text) == NULL ||
         ms_agent_msg_str(req, "out", 0, dir, sizeof dir) == NULL)
         return MS_ERR_ARG;
-    if ((e = one_period(a->kms, text, &p)) != MS_OK)
+    if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
     if ((e = ms_kms_export(a->kms, p, dir, &n)) == MS_OK) {
         ms_agent_msg_addu(ans, "exported", n);
@@ -398,7 +403,7 @@ static ms_err do_rollover(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *an
     ms_err e;
     if (ms_agent_msg_str(req, "from_period", 0, text, sizeof text) == NULL)
         return MS_ERR_ARG;
-    if ((e = one_period(a->kms, text, &p)) != MS_OK)
+    if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
     ms_kms_status st;
     if ((e = ms_kms_status_get(a->kms, &st)) != MS_OK)

@@ -2272,9 +2272,21 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     if ((e = current_period(k, &cur)) != MS_OK)
         return e;
     size_t n = k->s->n_generations;
-    if (from_period <= cur || n == 0 || from_period <= k->s->gen[n - 1].from_period ||
-        n >= MS_KMS_MAX_GENERATIONS)
-        return MS_ERR_PERIOD;
+    if ((e = period_in_range(k, from_period)) != MS_OK)
+        return e;
+    if (from_period <= cur)
+        return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                              "new master keys must start after the current key period (%llu)",
+                              (unsigned long long)cur);
+    if (n == 0 || from_period <= k->s->gen[n - 1].from_period)
+        return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                              "new master keys must start after key period %llu, where the "
+                              "last ones start",
+                              (unsigned long long)(n ? k->s->gen[n - 1].from_period : 0));
+    if (n >= MS_KMS_MAX_GENERATIONS)
+        return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                              "at most %d master key generations are kept",
+                              MS_KMS_MAX_GENERATIONS);
     /* The settings are re-authenticated below: first make sure nobody changed them
      * since the unseal, or the new MAC would vouch for that change. */
     bool missing = false;

@@ -5,7 +5,7 @@
 #   - kms init under a missing parent names it and leaves no output folder behind;
 #   - an extraction request's reason over 1,023 characters and a key period no identifier
 #     can name are refused with the limit, when requested and (doctored) when extracted
-#     through the agent;
+#     through the agent; rollover and issue name what is wrong with their period;
 #   - a custodian share through the agent: another KMS's, a corrupted one and one given
 #     twice are each named as such, and so is a damaged sealed file.
 # Usage: bash test_kms_errors.sh PATH_TO_mikeysakke
@@ -99,6 +99,15 @@ check "extract: period 99999" run "$(code PERIOD)" kms audit extract --dir "$K" 
     --request "$work/req-doctored-period" --approval "$work/req-doctored-period.1" --out "$work/rsk2"
 check "the agent says the range" err_has "key period 99999 is out of range"
 check "no RSK written" test ! -e "$work/rsk1" -a ! -e "$work/rsk2"
+# Key periods of other verbs.
+check "rollover from period 99999" run "$(code PERIOD)" kms rollover --dir "$K" \
+    --key "$ROLES/operator.key" --from-period 99999 --passphrase-file "$work/pass"
+check "says the range" err_has "key period 99999 is out of range"
+check "rollover from a past period" run "$(code PERIOD)" kms rollover --dir "$K" \
+    --key "$ROLES/operator.key" --from-period 1 --passphrase-file "$work/pass"
+check "says it must be after the current one" err_has "new master keys must start after the current key period"
+check "issue: not a period" run "$(code USAGE)" kms issue --dir "$K" --key "$ROLES/operator.key" --period 12x
+check "names the text" err_has "'12x' is not one key period"
 check "seal" run 0 kms seal --dir "$K"
 
 # ---- custodian shares through the agent ---------------------------------------------------------
