@@ -390,7 +390,8 @@ struct made_dirs {
 static ms_err make_dir_noted(const char *opt, const char *dir, struct made_dirs *made)
 {
     if (mkdir(dir, 0700) == 0) {
-        made->dir[made->n++] = dir;
+        if (made->n < sizeof made->dir / sizeof made->dir[0])
+            made->dir[made->n++] = dir;
         return MS_OK;
     }
     return make_dir(opt, dir);
@@ -1642,8 +1643,9 @@ static ms_err write_request(const struct cli_args *args, int extract)
                extract ? "audit" : "device");
     }
     free(text);
-    return e == MS_OK ? MS_OK
-                      : kms_fail(e, why[0] != '\0' ? why : extract ? "audit request" : "device request");
+    if (e != MS_OK && why[0] == '\0')
+        snprintf(why, sizeof why, "%s", extract ? "audit request" : "device request");
+    return e == MS_OK ? MS_OK : kms_fail(e, why);
 }
 
 ms_err cli_kms_audit_request(const struct cli_args *args)

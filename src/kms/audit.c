@@ -878,7 +878,6 @@ void ms_audit_set_copy(ms_audit *a, ms_audit_copy_fn fn, void *ctx)
 
 #define CP_MAGIC "mikeysakke-audit-checkpoint"
 
-
 ms_err ms_audit_checkpoint(ms_audit *a, uint64_t seq, const uint8_t head[MS_AUDIT_HASH_BYTES],
                            uint64_t ntp_time, char *out, size_t cap)
 {
@@ -943,8 +942,9 @@ ms_err ms_audit_checkpoint_check(const char *text, const uint8_t pub[MS_AUDIT_PU
     ok = ok && (size_t)(end - p) == 5 + 2 * SIG_BYTES && memcmp(p, " sig=", 5) == 0 &&
          hex_decode(sig, SIG_BYTES, p + 5, 2 * SIG_BYTES) == 0;
     if (!ok) {
-        ms_detail_set(detail, cap, "not a checkpoint: expected \"%s seq=N head=HEX time=UTC sig=HEX\"",
-            CP_MAGIC);
+        ms_detail_set(detail, cap,
+                      "not a checkpoint: expected \"%s seq=N head=HEX time=UTC sig=HEX\"",
+                      CP_MAGIC);
         return MS_ERR_BAD_ENCODING;
     }
     EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
@@ -954,8 +954,9 @@ ms_err ms_audit_checkpoint_check(const char *text, const uint8_t pub[MS_AUDIT_PU
     int good = ed25519_verify(key, text, (size_t)(sig_at - text), sig);
     EVP_PKEY_free(key);
     if (!good) {
-        ms_detail_set(detail, cap, "the checkpoint's signature does not verify under the KMS audit key: "
-                         "a forged checkpoint, or the audit key of this log was replaced");
+        ms_detail_set(detail, cap,
+                      "the checkpoint's signature does not verify under the KMS audit key: "
+                      "a forged checkpoint, or the audit key of this log was replaced");
         return MS_ERR_AUDIT_CHAIN;
     }
     *seq = s;
@@ -985,7 +986,6 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *complete)
     *complete = c == '\n';
     return over ? 2 : 1;
 }
-
 
 /* After a sequence jump from `want` to a higher seq: do the missing numbers appear
  * further on (entries reordered) or not at all (removed)? Reads the rest of f. */
@@ -1061,8 +1061,8 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
         parsed p;
         const char *why;
         if (parse_line(buf, len, &p, &why) != 0) {
-            ms_detail_set(detail, cap, "line %llu: malformed entry: %s", (unsigned long long)line_no,
-                why);
+            ms_detail_set(detail, cap, "line %llu: malformed entry: %s",
+                          (unsigned long long)line_no, why);
             goto out;
         }
         if (!ed25519_verify(key, buf, p.signed_len, p.sig)) {

@@ -793,8 +793,8 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
     memset(out, 0, sizeof *out);
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot create the KMS directory %s: %s",
-                              dir, strerror(errno));
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap,
+                              "cannot create the KMS directory %s: %s", dir, strerror(errno));
     ms_kms *k = kms_alloc(dir, rng);
     if (k == NULL)
         return MS_ERR_NOMEM;

@@ -73,7 +73,8 @@ static ms_err path_trusted(const char *path, uid_t owner, const char *what, char
 {
     char real[PATH_MAX];
     if (realpath(path, real) == NULL) {
-        ms_detail_set(detail, cap, "PKCS#11: cannot resolve the %s %s: %s", what, path, strerror(errno));
+        ms_detail_set(detail, cap, "PKCS#11: cannot resolve the %s %s: %s", what, path,
+                      strerror(errno));
         return MS_ERR_PKCS11;
     }
     struct stat sb;
@@ -82,8 +83,10 @@ static ms_err path_trusted(const char *path, uid_t owner, const char *what, char
         return MS_ERR_PKCS11;
     }
     if (!owned_safely(&sb, owner)) {
-        ms_detail_set(detail, cap, "PKCS#11: the %s %s is not owned by root or is writable by group "
-                           "or others: refused", what, path);
+        ms_detail_set(detail, cap,
+                      "PKCS#11: the %s %s is not owned by root or is writable by group "
+                      "or others: refused",
+                      what, path);
         return MS_ERR_PKCS11;
     }
     /* The directories, from the file's up to "/". */
@@ -93,8 +96,10 @@ static ms_err path_trusted(const char *path, uid_t owner, const char *what, char
         else
             *slash = '\0';
         if (stat(real, &sb) != 0 || !dir_safe(&sb, owner)) {
-            ms_detail_set(detail, cap, "PKCS#11: directory %s above the %s %s is not owned by root "
-                               "or is writable by group or others: refused", real, what, path);
+            ms_detail_set(detail, cap,
+                          "PKCS#11: directory %s above the %s %s is not owned by root "
+                          "or is writable by group or others: refused",
+                          real, what, path);
             return MS_ERR_PKCS11;
         }
         if (slash == real)
@@ -105,8 +110,7 @@ static ms_err path_trusted(const char *path, uid_t owner, const char *what, char
 
 /* Whether the trusted configuration file lists `module` ("module = PATH" lines, '#'
  * comments); 1 yes, 0 no (detail set), -1 the file is unusable (detail set). */
-static int conf_lists(const char *conf, const char *module, uid_t owner, char *detail,
-                      size_t cap)
+static int conf_lists(const char *conf, const char *module, uid_t owner, char *detail, size_t cap)
 {
     if (path_trusted(conf, owner, "configuration file", detail, cap) != MS_OK)
         return -1;
@@ -127,7 +131,8 @@ static int conf_lists(const char *conf, const char *module, uid_t owner, char *d
         if (*p == '\0' || *p == '#')
             continue;
         if (strncmp(p, "module", 6) != 0) {
-            ms_detail_set(detail, cap, "PKCS#11: %s line %u: expected \"module = PATH\"", conf, lineno);
+            ms_detail_set(detail, cap, "PKCS#11: %s line %u: expected \"module = PATH\"", conf,
+                          lineno);
             fclose(f);
             return -1;
         }
@@ -135,7 +140,8 @@ static int conf_lists(const char *conf, const char *module, uid_t owner, char *d
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p++ != '=') {
-            ms_detail_set(detail, cap, "PKCS#11: %s line %u: expected \"module = PATH\"", conf, lineno);
+            ms_detail_set(detail, cap, "PKCS#11: %s line %u: expected \"module = PATH\"", conf,
+                          lineno);
             fclose(f);
             return -1;
         }
@@ -152,8 +158,8 @@ static int conf_lists(const char *conf, const char *module, uid_t owner, char *d
     return found;
 }
 
-ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owner,
-                           char *detail, size_t cap)
+ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owner, char *detail,
+                           size_t cap)
 {
     ms_detail_set(detail, cap, "%s", "");
     if (module == NULL || module[0] != '/') {
@@ -171,10 +177,11 @@ ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owne
             return MS_ERR_PKCS11;
         allowed = r;
     } else if (!allowed) {
-        ms_detail_set(detail, cap, "PKCS#11: module %s is not allowed: it is not one of Debian's "
-                           "modules and %s does not list it (root must add \"module = %s\" "
-                           "there)", module, conf_path ? conf_path : "no configuration file",
-                           module);
+        ms_detail_set(detail, cap,
+                      "PKCS#11: module %s is not allowed: it is not one of Debian's "
+                      "modules and %s does not list it (root must add \"module = %s\" "
+                      "there)",
+                      module, conf_path ? conf_path : "no configuration file", module);
     }
     if (!allowed)
         return MS_ERR_PKCS11;
@@ -244,7 +251,8 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t, char *detail, size_t
     memcpy(&get_list, &sym, sizeof get_list);
     CK_RV rv = get_list(&c->f);
     if (rv != CKR_OK || c->f == NULL) {
-        ms_detail_set(detail, cap, "PKCS#11: C_GetFunctionList failed (CKR 0x%lx)", (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: C_GetFunctionList failed (CKR 0x%lx)",
+                      (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     CK_C_INITIALIZE_ARGS args;
@@ -276,14 +284,15 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t, char *detail, size_t
         }
     }
     if (!found) {
-        ms_detail_set(detail, cap, "PKCS#11: no token labelled '%s' in %s", t->token_label, t->module);
+        ms_detail_set(detail, cap, "PKCS#11: no token labelled '%s' in %s", t->token_label,
+                      t->module);
         return MS_ERR_PKCS11;
     }
     rv = c->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
                              &c->session);
     if (rv != CKR_OK) {
         ms_detail_set(detail, cap, "PKCS#11: cannot open a session on token '%s' (CKR 0x%lx)",
-                           t->token_label, (unsigned long)rv);
+                      t->token_label, (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     c->have_session = 1;
@@ -303,8 +312,8 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t, char *detail, size_t
         return MS_ERR_PKCS11;
     }
     if (rv != CKR_OK) {
-        ms_detail_set(detail, cap, "PKCS#11: login to token '%s' failed (CKR 0x%lx)", t->token_label,
-                           (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: login to token '%s' failed (CKR 0x%lx)",
+                      t->token_label, (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     return MS_OK;
@@ -323,7 +332,8 @@ static int p11_find_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *ke
     };
     CK_RV rv = c->f->C_FindObjectsInit(c->session, tmpl, sizeof tmpl / sizeof tmpl[0]);
     if (rv != CKR_OK) {
-        ms_detail_set(detail, cap, "PKCS#11: C_FindObjectsInit failed (CKR 0x%lx)", (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: C_FindObjectsInit failed (CKR 0x%lx)",
+                      (unsigned long)rv);
         return -1;
     }
     CK_OBJECT_HANDLE found[2];
@@ -370,7 +380,7 @@ static ms_err p11_create_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDL
     CK_RV rv = c->f->C_GenerateKey(c->session, &mech, tmpl, sizeof tmpl / sizeof tmpl[0], key);
     if (rv != CKR_OK) {
         ms_detail_set(detail, cap, "PKCS#11: cannot create AES key '%s' (CKR 0x%lx)", key_label,
-                           (unsigned long)rv);
+                      (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     return MS_OK;
@@ -389,8 +399,8 @@ static void gcm_params(CK_GCM_PARAMS *g, uint8_t *iv, const uint8_t *aad, size_t
 
 /* Opens a session on t's token and finds its key (creating it if `create` and absent).
  * The caller closes c whatever the result. */
-static ms_err p11_open_key(p11_conn *c, const ms_p11_target *t, int create,
-                           CK_OBJECT_HANDLE *key, char *detail, size_t cap)
+static ms_err p11_open_key(p11_conn *c, const ms_p11_target *t, int create, CK_OBJECT_HANDLE *key,
+                           char *detail, size_t cap)
 {
     ms_err err = p11_open(c, t, detail, cap);
     if (err != MS_OK)
@@ -401,16 +411,16 @@ static ms_err p11_open_key(p11_conn *c, const ms_p11_target *t, int create,
     if (r == 1 && create)
         return p11_create_key(c, t->key_label, key, detail, cap);
     if (r == 1) {
-        ms_detail_set(detail, cap, "PKCS#11: token '%s' has no AES key labelled '%s'", t->token_label,
-                           t->key_label);
+        ms_detail_set(detail, cap, "PKCS#11: token '%s' has no AES key labelled '%s'",
+                      t->token_label, t->key_label);
         return MS_ERR_PKCS11;
     }
     return MS_OK;
 }
 
-ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t,
-                       int create, const uint8_t kek[MS_P11_KEK_BYTES], const uint8_t *aad,
-                       size_t aad_len, char *detail, size_t cap)
+ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t, int create,
+                       const uint8_t kek[MS_P11_KEK_BYTES], const uint8_t *aad, size_t aad_len,
+                       char *detail, size_t cap)
 {
     ms_detail_set(detail, cap, "%s", "");
     if (wrapped == NULL || t == NULL || kek == NULL || (aad == NULL && aad_len != 0))
@@ -433,8 +443,9 @@ ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target 
                 rv = c.f->C_Encrypt(c.session, (CK_BYTE_PTR)(uintptr_t)kek, MS_P11_KEK_BYTES,
                                     wrapped + P11_IV_BYTES, &out_len);
             if (rv != CKR_OK || out_len != MS_P11_KEK_BYTES + P11_TAG_BYTES) {
-                ms_detail_set(detail, cap, "PKCS#11: AES-GCM encryption in token '%s' failed (CKR 0x%lx)",
-                                   t->token_label, (unsigned long)rv);
+                ms_detail_set(detail, cap,
+                              "PKCS#11: AES-GCM encryption in token '%s' failed (CKR 0x%lx)",
+                              t->token_label, (unsigned long)rv);
                 err = MS_ERR_PKCS11;
             }
         }
@@ -469,9 +480,10 @@ ms_err ms_p11_unwrap_kek(uint8_t kek[MS_P11_KEK_BYTES], const ms_p11_target *t,
         if (rv != CKR_OK || out_len != MS_P11_KEK_BYTES) {
             /* The header checksum already passed, so a failing tag means this token's
              * key is not the one that sealed (e.g. recreated under the same label). */
-            ms_detail_set(detail, cap, "PKCS#11: key '%s' in token '%s' cannot decrypt the sealed KEK "
-                               "(CKR 0x%lx): not the key that sealed this file",
-                               t->key_label, t->token_label, (unsigned long)rv);
+            ms_detail_set(detail, cap,
+                          "PKCS#11: key '%s' in token '%s' cannot decrypt the sealed KEK "
+                          "(CKR 0x%lx): not the key that sealed this file",
+                          t->key_label, t->token_label, (unsigned long)rv);
             err = MS_ERR_PKCS11;
         } else {
             memcpy(kek, out, MS_P11_KEK_BYTES);

@@ -132,20 +132,20 @@ ms_err ms_kms_secrets_generate(ms_kms_secrets *s, uint64_t first_period, const m
     return MS_OK;
 }
 
-ms_err ms_kms_secrets_add_generation(ms_kms_secrets *s, uint64_t from_period,
-                                     const ms_rng *rng, char *detail, size_t detail_cap)
+ms_err ms_kms_secrets_add_generation(ms_kms_secrets *s, uint64_t from_period, const ms_rng *rng,
+                                     char *detail, size_t detail_cap)
 {
     ms_detail_set(detail, detail_cap, "%s", "");
     if (s == NULL || s->n_generations == 0 || s->n_generations > MS_KMS_MAX_GENERATIONS)
         return MS_ERR_ARG;
     if (s->n_generations == MS_KMS_MAX_GENERATIONS) {
         ms_detail_set(detail, detail_cap, "at most %d master key generations are kept",
-                           MS_KMS_MAX_GENERATIONS);
+                      MS_KMS_MAX_GENERATIONS);
         return MS_ERR_ARG;
     }
     if (from_period <= s->gen[s->n_generations - 1].from_period) {
         ms_detail_set(detail, detail_cap, "a new generation must start after period %llu",
-                           (unsigned long long)s->gen[s->n_generations - 1].from_period);
+                      (unsigned long long)s->gen[s->n_generations - 1].from_period);
         return MS_ERR_PERIOD;
     }
     ms_err err = generation_make(&s->gen[s->n_generations], from_period, rng);
@@ -388,7 +388,7 @@ static ms_err write_atomic(const char *path, const uint8_t *data, size_t len, ch
     int fd = mkstemp(tmp); /* mode 0600 */
     if (fd < 0) {
         ms_detail_set(detail, cap, "cannot create a temporary file next to %s: %s", path,
-                           strerror(errno));
+                      strerror(errno));
         goto out;
     }
     if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != MS_OK || fsync(fd) != 0) {
@@ -428,7 +428,8 @@ static size_t put_text(uint8_t *p, const char *s)
 static ms_err check_text(const char *s, const char *what, char *detail, size_t cap)
 {
     if (s == NULL || s[0] == '\0' || strlen(s) > MAX_TEXT) {
-        ms_detail_set(detail, cap, "PKCS#11 %s missing or longer than %d characters", what, MAX_TEXT);
+        ms_detail_set(detail, cap, "PKCS#11 %s missing or longer than %d characters", what,
+                      MAX_TEXT);
         return MS_ERR_ARG;
     }
     return MS_OK;
@@ -478,7 +479,7 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
         }
         if (log2n < SCRYPT_MIN_LOG2N || log2n > SCRYPT_MAX_LOG2N) {
             ms_detail_set(detail, detail_cap, "scrypt log2 N must be in [%d, %d]", SCRYPT_MIN_LOG2N,
-                               SCRYPT_MAX_LOG2N);
+                          SCRYPT_MAX_LOG2N);
             return MS_ERR_ARG;
         }
         uint8_t derived[64];
@@ -503,7 +504,7 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
         if (p->k < 1 || p->n < p->k || p->n > MAX_SHARES || shares == NULL ||
             share_len == NULL) {
             ms_detail_set(detail, detail_cap, "shares need 1 <= k <= n <= %d and room for n shares",
-                               MAX_SHARES);
+                          MAX_SHARES);
             return MS_ERR_ARG;
         }
         share_xy_len = (size_t)p->n * (1 + MS_KMS_KEY_BYTES);
@@ -633,8 +634,7 @@ static ms_err bad_file(char *detail, size_t cap, const char *path, const char *w
     return MS_ERR_SEALED_FILE;
 }
 
-static ms_err read_file(const char *path, uint8_t **out, size_t *out_len, char *detail,
-                        size_t cap)
+static ms_err read_file(const char *path, uint8_t **out, size_t *out_len, char *detail, size_t cap)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
@@ -691,7 +691,8 @@ static ms_err parse_params(ms_unseal *u, const char *path, const uint8_t *p, siz
     switch (u->method) {
     case MS_SEAL_PASSPHRASE:
         if (plen != PASS_PARAMS_LEN)
-            return bad_file(u->detail, sizeof u->detail, path, "passphrase parameters have the wrong length");
+            return bad_file(u->detail, sizeof u->detail, path,
+                            "passphrase parameters have the wrong length");
         memcpy(u->salt, p, SALT_LEN);
         u->log2n = p[SALT_LEN];
         u->r = get_u32(p + SALT_LEN + 1);
@@ -711,7 +712,8 @@ static ms_err parse_params(ms_unseal *u, const char *path, const uint8_t *p, siz
         if (u->k < 1 || u->n < u->k || u->n > MAX_SHARES)
             return bad_file(u->detail, sizeof u->detail, path, "share counts k, n out of range");
         if (plen != 2 + (size_t)u->n * SEAL_HASH)
-            return bad_file(u->detail, sizeof u->detail, path, "share parameters have the wrong length");
+            return bad_file(u->detail, sizeof u->detail, path,
+                            "share parameters have the wrong length");
         memcpy(u->share_hash, p + 2, (size_t)u->n * SEAL_HASH);
         return MS_OK;
     case MS_SEAL_PKCS11:
@@ -719,7 +721,8 @@ static ms_err parse_params(ms_unseal *u, const char *path, const uint8_t *p, siz
             !get_text(u->key_label, &p, end))
             return bad_file(u->detail, sizeof u->detail, path, "PKCS#11 parameters malformed");
         if ((size_t)(end - p) != MS_P11_WRAPPED_LEN)
-            return bad_file(u->detail, sizeof u->detail, path, "PKCS#11 wrapped key has the wrong length");
+            return bad_file(u->detail, sizeof u->detail, path,
+                            "PKCS#11 wrapped key has the wrong length");
         memcpy(u->wrapped, p, MS_P11_WRAPPED_LEN);
         return MS_OK;
     }
@@ -743,8 +746,9 @@ ms_err ms_unseal_open(ms_unseal **out, const char *path, char *detail, size_t de
     const uint8_t *f = u->file;
     size_t flen = u->file_len;
     if (flen < SEAL_MAGIC_LEN || memcmp(f, SEAL_MAGIC, SEAL_MAGIC_LEN) != 0) {
-        err = bad_file(u->detail, sizeof u->detail, path, flen < SEAL_MAGIC_LEN ? "truncated (no magic)"
-                                                   : "bad magic: not a sealed KMS file");
+        err = bad_file(u->detail, sizeof u->detail, path,
+                       flen < SEAL_MAGIC_LEN ? "truncated (no magic)"
+                                             : "bad magic: not a sealed KMS file");
         goto fail;
     }
     if (flen < SEAL_FIXED_HEAD) {
@@ -769,7 +773,8 @@ ms_err ms_unseal_open(ms_unseal **out, const char *path, char *detail, size_t de
     if ((err = sha256(h, f, hlen)) != MS_OK)
         goto fail;
     if (memcmp(h, f + hlen, SEAL_HASH) != 0) {
-        err = bad_file(u->detail, sizeof u->detail, path, "header checksum mismatch: the header is damaged");
+        err = bad_file(u->detail, sizeof u->detail, path,
+                       "header checksum mismatch: the header is damaged");
         goto fail;
     }
     u->method = (ms_seal_method)f[9];
@@ -858,8 +863,9 @@ static ms_err open_body(ms_unseal *u, ms_kms_secrets **out, const uint8_t kek[MS
     memcpy(tag, u->tag, sizeof tag);
     ms_err err = gcm(0, plain, u->ct, u->ct_len, kek, u->nonce, u->file, u->head_len, tag);
     if (err == MS_ERR_INVALID) {
-        ms_detail_set(u->detail, sizeof u->detail, "sealed secrets fail authentication with the %s: the file is "
-                           "damaged", how);
+        ms_detail_set(u->detail, sizeof u->detail,
+                      "sealed secrets fail authentication with the %s: the file is damaged",
+                      how);
         err = MS_ERR_SEALED_FILE;
     }
     ms_kms_secrets *s = NULL;
@@ -879,7 +885,8 @@ static ms_err open_body(ms_unseal *u, ms_kms_secrets **out, const uint8_t kek[MS
 static ms_err wrong_method(ms_unseal *u, ms_seal_method want)
 {
     static const char *const names[] = {"?", "a passphrase", "custodian shares", "a PKCS#11 token"};
-    ms_detail_set(u->detail, sizeof u->detail, "this file is sealed with %s, not %s", names[u->method], names[want]);
+    ms_detail_set(u->detail, sizeof u->detail, "this file is sealed with %s, not %s",
+                  names[u->method], names[want]);
     return MS_ERR_ARG;
 }
 
@@ -918,7 +925,8 @@ ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share,
         return wrong_method(u, MS_SEAL_SHARES);
     if (len != MS_KMS_SHARE_LEN || memcmp(share, SHARE_TAG, 4) != 0 ||
         share[4] != SHARE_VERSION) {
-        ms_detail_set(u->detail, sizeof u->detail, "not a custodian share (wrong length, tag or version)");
+        ms_detail_set(u->detail, sizeof u->detail,
+                      "not a custodian share (wrong length, tag or version)");
         return MS_ERR_SHARE;
     }
     uint8_t h[SEAL_HASH];
@@ -931,15 +939,18 @@ ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share,
             idx = i + 1;
     if (idx == 0) {
         if (memcmp(share + 5, u->seal_id, MS_KMS_SEAL_ID_BYTES) != 0)
-            ms_detail_set(u->detail, sizeof u->detail, "share is from another KMS (its seal id differs)");
+            ms_detail_set(u->detail, sizeof u->detail,
+                          "share is from another KMS (its seal id differs)");
         else
-            ms_detail_set(u->detail, sizeof u->detail, "share %u is corrupted: its SHA-256 is not in the sealed file",
-                               (unsigned)share[23]);
+            ms_detail_set(u->detail, sizeof u->detail,
+                          "share %u is corrupted: its SHA-256 is not in the sealed file",
+                          (unsigned)share[23]);
         return MS_ERR_SHARE;
     }
     unsigned x = share[23];
     if (x != idx) { /* cannot happen unless SHA-256 collides: the hash covers x */
-        ms_detail_set(u->detail, sizeof u->detail, "share index %u does not match its slot %u", x, idx);
+        ms_detail_set(u->detail, sizeof u->detail, "share index %u does not match its slot %u",
+                      x, idx);
         return MS_ERR_SHARE;
     }
     if (u->have_x[x]) {
@@ -981,8 +992,8 @@ ms_err ms_unseal_pkcs11(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pin, 
         return wrong_method(u, MS_SEAL_PKCS11);
     ms_p11_target t = {u->module, u->token, pin, len, u->key_label};
     uint8_t kek[MS_KMS_KEY_BYTES];
-    ms_err err = ms_p11_unwrap_kek(kek, &t, u->wrapped, u->seal_id, sizeof u->seal_id,
-                                   u->detail, sizeof u->detail);
+    ms_err err = ms_p11_unwrap_kek(kek, &t, u->wrapped, u->seal_id, sizeof u->seal_id, u->detail,
+                                   sizeof u->detail);
     if (err == MS_OK)
         err = open_body(u, out, kek, "PKCS#11 key");
     ms_wipe(kek, sizeof kek);

@@ -30,12 +30,12 @@ static char dir[256];
 /* The detail of the last call without an object (or copied from an unseal object). */
 static char why[256];
 
-#define CHECK_DETAIL(needle)                                                              \
-    do {                                                                                  \
-        int ok_ = strstr(why, (needle)) != NULL;                                          \
-        CHECK(ok_);                                                                       \
-        if (!ok_)                                                                         \
-            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", why, (needle));          \
+#define CHECK_DETAIL(needle)                                                                       \
+    do {                                                                                           \
+        int ok_ = strstr(why, (needle)) != NULL;                                                   \
+        CHECK(ok_);                                                                                \
+        if (!ok_)                                                                                  \
+            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", why, (needle));                  \
     } while (0)
 
 static void path_in(char *out, size_t cap, const char *name)
@@ -292,7 +292,8 @@ static void check_module_allow_list(void)
     CHECK_ERR(ms_p11_module_check(MODULE, "/nonexistent/pkcs11.conf", 0, why, sizeof why), MS_OK);
     CHECK_ERR(ms_p11_module_check("libsofthsm2.so", NULL, 0, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("absolute path");
-    CHECK_ERR(ms_p11_module_check("/usr/lib/softhsm/../softhsm/libsofthsm2.so", NULL, 0, why, sizeof why),
+    CHECK_ERR(ms_p11_module_check("/usr/lib/softhsm/../softhsm/libsofthsm2.so", NULL, 0, why,
+                                  sizeof why),
               MS_ERR_PKCS11);
     CHECK_DETAIL("is not allowed");
     CHECK(strcmp(ms_p11_conf_path(), "/etc/mikeysakke/pkcs11.conf") == 0 ||
@@ -324,7 +325,8 @@ static void check_module_allow_list(void)
     }
     /* Not listed, a malformed line, writable by others, a writable directory, a module
      * others may write. */
-    CHECK_ERR(ms_p11_module_check("/opt/other/pkcs11.so", conf, me, why, sizeof why), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_module_check("/opt/other/pkcs11.so", conf, me, why, sizeof why),
+              MS_ERR_PKCS11);
     CHECK_DETAIL("is not listed in");
     write_text(conf, "modules: /x.so\n", 0644);
     CHECK_ERR(ms_p11_module_check(mod, conf, me, why, sizeof why), MS_ERR_PKCS11);
@@ -499,10 +501,13 @@ int main(void)
     CHECK_ERR(ms_p11_wrap_kek(wrapped, &t, 0, kek, NULL, 0, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("no AES key labelled 'absent-key'");
     t.key_label = "kms-master";
-    CHECK_ERR(ms_p11_wrap_kek(wrapped, &t, 0, kek, (const uint8_t *)"ad", 2, why, sizeof why), MS_OK);
-    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"ad", 2, why, sizeof why), MS_OK);
+    CHECK_ERR(ms_p11_wrap_kek(wrapped, &t, 0, kek, (const uint8_t *)"ad", 2, why, sizeof why),
+              MS_OK);
+    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"ad", 2, why, sizeof why),
+              MS_OK);
     CHECK_MEM(back, kek, sizeof kek);
-    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"AD", 2, why, sizeof why), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"AD", 2, why, sizeof why),
+              MS_ERR_PKCS11);
 
     ms_kms_secrets_free(s);
     char cmd[600];

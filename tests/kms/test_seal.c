@@ -31,12 +31,12 @@ static int contains(const char *hay, const char *needle)
 /* The detail of the last call without an object (or copied from an unseal object). */
 static char why[256];
 
-#define CHECK_DETAIL_OF(detail, needle)                                                   \
-    do {                                                                                  \
-        int ok_ = contains((detail), (needle));                                           \
-        CHECK(ok_);                                                                       \
-        if (!ok_)                                                                         \
-            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", (detail), (needle));     \
+#define CHECK_DETAIL_OF(detail, needle)                                                            \
+    do {                                                                                           \
+        int ok_ = contains((detail), (needle));                                                    \
+        CHECK(ok_);                                                                                \
+        if (!ok_)                                                                                  \
+            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", (detail), (needle));             \
     } while (0)
 #define CHECK_DETAIL(needle) CHECK_DETAIL_OF(why, needle)
 
@@ -122,7 +122,8 @@ static void test_secrets(void)
     CHECK_ERR(ms_kms_secrets_new(&s), MS_OK);
     CHECK(s != NULL && s->n_generations == 0 && all_zero(s, sizeof *s));
     CHECK(ms_kms_secrets_generation(s, 600) == NULL);
-    CHECK_ERR(ms_kms_secrets_add_generation(s, 5, NULL, why, sizeof why), MS_ERR_ARG); /* nothing to roll */
+    /* nothing to roll */
+    CHECK_ERR(ms_kms_secrets_add_generation(s, 5, NULL, why, sizeof why), MS_ERR_ARG);
     CHECK_ERR(ms_kms_secrets_generate(s, 600, NULL), MS_OK);
     CHECK(s->n_generations == 1 && s->gen[0].from_period == 600);
     /* The publics belong to the secrets. */
@@ -267,7 +268,8 @@ static void test_passphrase(void)
     ms_kms_secrets *empty = NULL;
     CHECK_ERR(ms_kms_secrets_new(&empty), MS_OK);
     bad = pass_params("x");
-    CHECK_ERR(ms_seal_write(path, empty, &bad, NULL, NULL, why, sizeof why), MS_ERR_ARG); /* nothing to seal */
+    /* nothing to seal */
+    CHECK_ERR(ms_seal_write(path, empty, &bad, NULL, NULL, why, sizeof why), MS_ERR_ARG);
     ms_kms_secrets_free(empty);
     path_in(path, sizeof path, "no/such/dir/x.seal");
     CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL, why, sizeof why), MS_ERR_IO);
