@@ -345,6 +345,29 @@ static ms_err make_dir(const char *opt, const char *dir)
     return MS_OK;
 }
 
+/* kms init's output directories: those it made are removed again if init fails (rmdir
+ * removes only empty ones, so nothing written is lost). */
+struct made_dirs {
+    const char *dir[4];
+    size_t n;
+};
+
+static ms_err make_dir_noted(const char *opt, const char *dir, struct made_dirs *made)
+{
+    if (mkdir(dir, 0700) == 0) {
+        if (made->n < sizeof made->dir / sizeof made->dir[0])
+            made->dir[made->n++] = dir;
+        return MS_OK;
+    }
+    return make_dir(opt, dir);
+}
+
+static void remove_made_dirs(const struct made_dirs *made)
+{
+    for (size_t i = made->n; i > 0; i--)
+        (void)rmdir(made->dir[i - 1]);
+}
+
 static const char *method_name(int m)
 {
     return m == MS_KMS_SEAL_PASSPHRASE ? "passphrase"
@@ -359,6 +382,14 @@ static ms_err kms_fail(ms_err e, const char *what)
     if (e == MS_ERR_SEALED)
         return cli_fail(e, "%s: run 'mikeysakke kms unseal' first", what);
     return cli_fail(e, "%s", what);
+}
+
+/* Opens the KMS in dir; a failure is printed with the library's reason. */
+static ms_err open_kms(ms_kms **k, const char *dir)
+{
+    char why[PATH_MAX + 128] = "";
+    ms_err e = ms_kms_open(k, dir, NULL, why, sizeof why);
+    return e == MS_OK ? MS_OK : kms_fail(e, why[0] != '\0' ? why : dir);
 }
 
 /* Writes the handed-out shares; wipes them. */
@@ -389,6 +420,7 @@ struct role_set {
     uint8_t auditor_seed[MS_KMS_MAX_AUDITORS][MS_ROLE_KEY_BYTES];
     bool operator_made, officers_made, auditors_made;
     unsigned n_officers, n_auditors;
+    struct made_dirs made; /* by init_roles and init_sealed */
 };
 
 /* Public key files named in a comma-separated list. */
@@ -544,7 +576,7 @@ static ms_err init_roles(const struct cli_args *args, struct role_set *r, ms_kms
     const char *dirs[3] = {r->auditors_made ? aud_dir : NULL, r->officers_made ? off_dir : NULL,
                            r->operator_made ? op_dir : NULL};
     for (size_t i = 0; i < 3; i++)
-        if (dirs[i] != NULL && (e = make_dir("--*-out-dir", dirs[i])) != MS_OK)
+        if (dirs[i] != NULL && (e = make_dir_noted("--*-out-dir", dirs[i], &r->made)) != MS_OK)
             return e;
     return MS_OK;
 }
@@ -552,7 +584,7 @@ static ms_err init_roles(const struct cli_args *args, struct role_set *r, ms_kms
 /* ---- kms init ------------------------------------------------------------------------------ */
 
 static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_config *cfgp,
-                          const struct role_set *roles);
+                          struct role_set *roles);
 
 ms_err cli_kms_init(const struct cli_args *args)
 {
@@ -599,12 +631,11 @@ ms_err cli_kms_init(const struct cli_args *args)
     struct role_set *roles = calloc(1, sizeof *roles);
     if (roles == NULL)
         return cli_fail(MS_ERR_NOMEM, "kms init");
-    if ((e = init_roles(args, roles, &cfg)) != MS_OK) {
-        ms_wipe(roles, sizeof *roles);
-        free(roles);
-        return e;
-    }
-    e = init_sealed(args, dir, &cfg, roles);
+    e = init_roles(args, roles, &cfg);
+    if (e == MS_OK)
+        e = init_sealed(args, dir, &cfg, roles);
+    if (e != MS_OK)
+        remove_made_dirs(&roles->made);
     ms_wipe(roles, sizeof *roles);
     free(roles);
     return e;
@@ -612,7 +643,7 @@ ms_err cli_kms_init(const struct cli_args *args)
 
 /* kms init, once the roles are settled: the seal, the KMS, the handed-out files. */
 static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_config *cfgp,
-                          const struct role_set *roles)
+                          struct role_set *roles)
 {
     const char *pass_file = cli_get(args, "--passphrase-file");
     const char *shares = cli_get(args, "--shares");
@@ -668,7 +699,8 @@ static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_c
         m.passphrase = secret;
         m.passphrase_len = secret_len;
     }
-    if (share_dir != NULL && (e = make_dir("--share-out-dir", share_dir)) != MS_OK) {
+    if (share_dir != NULL &&
+        (e = make_dir_noted("--share-out-dir", share_dir, &roles->made)) != MS_OK) {
         ms_wipe(secret, sizeof secret);
         return e;
     }
@@ -678,11 +710,12 @@ static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_c
         ms_wipe(secret, sizeof secret);
         return cli_fail(MS_ERR_NOMEM, "kms init");
     }
-    e = ms_kms_create(dir, &cfg, &m, h, NULL);
+    char why[PATH_MAX + 128] = "";
+    e = ms_kms_create(dir, &cfg, &m, h, NULL, why, sizeof why);
     ms_wipe(secret, sizeof secret);
     if (e != MS_OK) {
         free(h);
-        return kms_fail(e, dir);
+        return kms_fail(e, why[0] != '\0' ? why : dir);
     }
     printf("KMS %s created in %s (sealed with %s)\n", cfg.kms_uri, dir, method_name(m.method));
     e = write_handout(h, share_dir, true);
@@ -710,9 +743,12 @@ static ms_err sign_command(const char *dir, ms_agent_msg *req, const char *key_p
         return cli_fail(e, "--key %s", detail);
     ms_kms *k = NULL;
     ms_kms_status st;
-    e = ms_kms_open(&k, dir, NULL);
-    if (e == MS_OK)
-        e = ms_kms_status_get(k, &st);
+    e = open_kms(&k, dir);
+    if (e != MS_OK) {
+        ms_wipe(seed, sizeof seed);
+        return e;
+    }
+    e = ms_kms_status_get(k, &st);
     ms_kms_close(k);
     if (e == MS_OK)
         e = ms_agent_sign(req, st.kms_uri, (uint64_t)time(NULL), seed);
@@ -916,6 +952,9 @@ static ms_err agent_call(const char *dir, ms_agent_msg *req, ms_agent_msg *ans)
     if (ms_agent_msg_get(req, "v", 0, &n) == NULL) /* a signed request has it already */
         ms_agent_msg_addu(req, "v", MS_AGENT_PROTOCOL);
     int fd = agent_connect(dir);
+    struct stat sb;
+    if (fd < 0 && stat(dir, &sb) != 0) /* say first that there is no KMS to unseal */
+        return cli_fail(MS_ERR_IO, "KMS directory %s: %s", dir, strerror(errno));
     if (fd < 0)
         return cli_fail(MS_ERR_SEALED, "%s: no unseal agent runs; run 'mikeysakke kms unseal'",
                         dir);
@@ -1023,9 +1062,9 @@ static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, co
     memset(&a, 0, sizeof a);
     snprintf(a.dir, sizeof a.dir, "%s", dir);
     a.serving = srv != NULL;
-    if ((e = ms_kms_open(&a.kms, dir, NULL)) != MS_OK) {
+    if ((e = open_kms(&a.kms, dir)) != MS_OK) {
         close(lock);
-        return kms_fail(e, dir);
+        return e;
     }
 
     unlink(sa.sun_path); /* stale: we hold the lock, so no agent owns it */
@@ -1248,9 +1287,9 @@ ms_err cli_kms_unseal(const struct cli_args *args)
     /* the material first: a typo should not leave an agent behind */
     ms_kms *k = NULL;
     ms_kms_status st;
-    ms_err e = ms_kms_open(&k, dir, NULL);
+    ms_err e = open_kms(&k, dir);
     if (e != MS_OK)
-        return kms_fail(e, dir);
+        return e;
     e = ms_kms_status_get(k, &st);
     ms_kms_close(k);
     if (e != MS_OK)
@@ -1323,8 +1362,8 @@ ms_err cli_kms_status(const struct cli_args *args)
         return e;
     }
     ms_kms *k = NULL;
-    if ((e = ms_kms_open(&k, dir, NULL)) != MS_OK)
-        return kms_fail(e, dir);
+    if ((e = open_kms(&k, dir)) != MS_OK)
+        return e;
     if (!ms_agent_msg_init(&ans)) {
         ms_kms_close(k);
         return cli_fail(MS_ERR_NOMEM, "status");
@@ -1356,6 +1395,11 @@ ms_err cli_kms_seal(const struct cli_args *args)
     const char *dir = cli_get(args, "--dir");
     int fd = agent_connect(dir);
     if (fd < 0) {
+        ms_kms *k = NULL;
+        ms_err e = open_kms(&k, dir); /* no agent: is there a KMS at all? */
+        ms_kms_close(k);
+        if (e != MS_OK)
+            return e;
         if (want_json(args))
             printf("{\"state\":\"sealed\",\"agent\":\"not running\"}\n");
         else
@@ -1431,9 +1475,9 @@ ms_err cli_kms_user_list(const struct cli_args *args)
     const char *dir = cli_get(args, "--dir");
     ms_kms *k = NULL;
     ms_agent_msg ans;
-    ms_err e = ms_kms_open(&k, dir, NULL);
+    ms_err e = open_kms(&k, dir);
     if (e != MS_OK)
-        return kms_fail(e, dir);
+        return e;
     if (!ms_agent_msg_init(&ans)) {
         ms_kms_close(k);
         return cli_fail(MS_ERR_NOMEM, "user list");
@@ -1541,8 +1585,8 @@ static ms_err write_request(const struct cli_args *args, int extract)
         return cli_fail(MS_ERR_USAGE, "--expires-in: 1 to 604800 seconds");
     const char *user = cli_get(args, "--user");
     ms_kms *k = NULL;
-    if ((e = ms_kms_open(&k, dir, NULL)) != MS_OK)
-        return kms_fail(e, dir);
+    if ((e = open_kms(&k, dir)) != MS_OK)
+        return e;
     char *text = malloc(MS_REQUEST_MAX + 1);
     size_t len = 0;
     uint64_t p = 0;
@@ -1554,6 +1598,8 @@ static ms_err write_request(const struct cli_args *args, int extract)
     else if ((e = ms_agent_extract_scope(k, user, cli_get(args, "--period"), &p)) == MS_OK)
         e = ms_kms_request_extract(k, user, p, cli_get(args, "--reason"), lifetime, text,
                                    MS_REQUEST_MAX + 1, &len);
+    char why[512];
+    snprintf(why, sizeof why, "%s", ms_kms_detail(k));
     ms_kms_close(k);
     if (e == MS_OK && (e = write_private("--out", out, text, len)) == MS_OK) {
         chmod(out, 0644); /* nothing secret: approvers read it */
@@ -1562,7 +1608,9 @@ static ms_err write_request(const struct cli_args *args, int extract)
                extract ? "audit" : "device");
     }
     free(text);
-    return e == MS_OK ? MS_OK : kms_fail(e, extract ? "audit request" : "device request");
+    if (e != MS_OK && why[0] == '\0')
+        snprintf(why, sizeof why, "%s", extract ? "audit request" : "device request");
+    return e == MS_OK ? MS_OK : kms_fail(e, why);
 }
 
 ms_err cli_kms_audit_request(const struct cli_args *args)
@@ -1773,7 +1821,7 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
     if ((dir != NULL) == (log != NULL) || (log != NULL) != (pub != NULL))
         return cli_fail(MS_ERR_USAGE, "give --dir DIR, or --log FILE with --public FILE");
     uint64_t n = 0, bad = 0;
-    char detail[256] = "";
+    char detail[PATH_MAX + 128] = "";
     const char *cp_file = cli_get(args, "--checkpoint");
     uint8_t *cp = NULL;
     size_t cp_len = 0;
@@ -1814,7 +1862,7 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
         return cli_fail(e, "%s line %llu: %s", where, (unsigned long long)bad, detail);
     }
     if (e != MS_OK)
-        return kms_fail(e, where);
+        return kms_fail(e, detail[0] != '\0' ? detail : where);
     struct notable found = {{0, 0}, want_json(args) ? &j : NULL};
     if (found.json != NULL) {
         cli_json_begin(&j, stdout);
@@ -1876,9 +1924,9 @@ ms_err cli_kms_rollover(const struct cli_args *args)
     const char *share_dir = cli_get(args, "--share-out-dir");
     ms_kms *k = NULL;
     ms_kms_status st;
-    ms_err e = ms_kms_open(&k, dir, NULL);
+    ms_err e = open_kms(&k, dir);
     if (e != MS_OK)
-        return kms_fail(e, dir);
+        return e;
     e = ms_kms_status_get(k, &st);
     ms_kms_close(k);
     if (e != MS_OK)
@@ -1953,9 +2001,9 @@ ms_err cli_kms_cert(const struct cli_args *args)
 {
     const char *dir = cli_get(args, "--dir");
     ms_kms *k = NULL;
-    ms_err e = ms_kms_open(&k, dir, NULL);
+    ms_err e = open_kms(&k, dir);
     if (e != MS_OK)
-        return kms_fail(e, dir);
+        return e;
     uint64_t p = 0;
     const char *ps = cli_get(args, "--period");
     e = ms_agent_period(k, ps ? ps : "current", &p);

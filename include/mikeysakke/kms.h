@@ -95,13 +95,18 @@ typedef struct ms_kms_handout {
 /* Creates a KMS in `dir` (made 0700 if absent; MS_ERR_EXISTS if it already holds a
  * KMS): store, master secrets (generation 0 from the key period of first_time), the
  * seal, certificate.xml, audit.pub, the role public keys and quorums (settings rows)
- * and the first audit entry. `rng` may be NULL (OpenSSL's). */
+ * and the first audit entry. `rng` may be NULL (OpenSSL's). On failure, detail (may be
+ * NULL) names the cause where known (e.g. the directory that cannot be made and why). */
 MS_API MS_WARN_UNUSED ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
                                            const ms_kms_seal_material *seal,
-                                           ms_kms_handout *out, const ms_rng *rng);
+                                           ms_kms_handout *out, const ms_rng *rng,
+                                           char *detail, size_t detail_cap);
 
-/* Opens an existing KMS, sealed. `rng` may be NULL. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_open(ms_kms **out, const char *dir, const ms_rng *rng);
+/* Opens an existing KMS, sealed. `rng` may be NULL. On failure detail (may be NULL)
+ * names the cause: MS_ERR_IO for a directory that cannot be reached (with the system's
+ * reason), MS_ERR_STORE for one holding no KMS or an unreadable kms.db. */
+MS_API MS_WARN_UNUSED ms_err ms_kms_open(ms_kms **out, const char *dir, const ms_rng *rng,
+                                         char *detail, size_t detail_cap);
 /* Wipes the unsealed secrets (without an audit entry: call ms_kms_seal first for one). */
 MS_API void ms_kms_close(ms_kms *k);
 
@@ -139,8 +144,12 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin,
  * it existed) are refused the same way unless ms_kms_adopt_settings(k, true) was called
  * first, on the custodians' order: the unseal then authenticates them as found and logs
  * a "settings_sealed" entry listing them. */
-/* Why the last unseal of this handle was refused, one sentence ("" if none is known). */
+/* Why the last refused call on this handle failed, one sentence, like curl's error
+ * buffer: the unseal calls, requests, extractions and rollover set it; "" if the library gave no
+ * reason since ms_kms_detail_clear (which a caller sharing the handle, like the agent,
+ * calls before each request). Never holds secrets. */
 MS_API const char *ms_kms_detail(const ms_kms *k);
+MS_API void ms_kms_detail_clear(ms_kms *k);
 MS_API void ms_kms_adopt_settings(ms_kms *k, bool adopt);
 /* Appends the "seal" entry and wipes the secrets (they are wiped even if the entry
  * fails, which is then reported). */
@@ -177,7 +186,10 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, c
 
 /* A request text for an act others approve: kind "extract" (user, period, reason) or
  * "enrol" (user, device), with this KMS's URI, a fresh nonce and an expiry `lifetime`
- * seconds from now (1..7 days). Works sealed. Scope: user "*" or "all": MS_ERR_AUDIT_SCOPE. */
+ * seconds from now (1..7 days). Works sealed. Scope: user "*" or "all": MS_ERR_AUDIT_SCOPE.
+ * A reason longer than MS_KMS_REASON_MAX characters is MS_ERR_ARG and a period no
+ * identifier of this KMS can name MS_ERR_PERIOD, each with ms_kms_detail naming the limit. */
+#define MS_KMS_REASON_MAX 1023
 MS_API MS_WARN_UNUSED ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri,
                                                     uint64_t period_no, const char *reason,
                                                     uint64_t lifetime, char *text, size_t cap,

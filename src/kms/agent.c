@@ -68,11 +68,16 @@ ms_err ms_agent_extract_scope(ms_kms *k, const char *user, const char *period,
     return ms_agent_period(k, period, period_no);
 }
 
-/* A verb takes one period: a scope of several is a usage error here. */
-static ms_err one_period(ms_kms *k, const char *s, uint64_t *p)
+/* A verb takes one period: a scope of several is a usage error here, named in ans. */
+static ms_err one_period(ms_kms *k, const char *s, uint64_t *p, ms_agent_msg *ans)
 {
     ms_err e = ms_agent_period(k, s, p);
-    return e == MS_ERR_AUDIT_SCOPE ? MS_ERR_USAGE : e;
+    if (e == MS_ERR_AUDIT_SCOPE || e == MS_ERR_USAGE) {
+        ms_agent_msg_addf(ans, "err", "'%s' is not one key period (a number, current, next "
+                          "or a time)", s);
+        return MS_ERR_USAGE;
+    }
+    return e;
 }
 
 /* ---- answers ---------------------------------------------------------------------------- */
@@ -281,7 +286,7 @@ static ms_err do_issue(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     ms_err e;
     if (ms_agent_msg_str(req, "period", 0, text, sizeof text) == NULL)
         return MS_ERR_ARG;
-    if ((e = one_period(a->kms, text, &p)) != MS_OK)
+    if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
     if (ms_agent_msg_get(req, "threads", 0, &tl) != NULL &&
         (!ms_agent_msg_u64(req, "threads", 0, &threads) || threads > 256))
@@ -306,7 +311,7 @@ static ms_err do_export(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     if (ms_agent_msg_str(req, "period", 0, text, sizeof text) == NULL ||
         ms_agent_msg_str(req, "out", 0, dir, sizeof dir) == NULL)
         return MS_ERR_ARG;
-    if ((e = one_period(a->kms, text, &p)) != MS_OK)
+    if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
     if ((e = ms_kms_export(a->kms, p, dir, &n)) == MS_OK) {
         ms_agent_msg_addu(ans, "exported", n);
@@ -378,7 +383,7 @@ static ms_err do_rollover(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *an
     ms_err e;
     if (ms_agent_msg_str(req, "from_period", 0, text, sizeof text) == NULL)
         return MS_ERR_ARG;
-    if ((e = one_period(a->kms, text, &p)) != MS_OK)
+    if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
     ms_kms_status st;
     if ((e = ms_kms_status_get(a->kms, &st)) != MS_OK)
@@ -517,7 +522,7 @@ static const char *settings_why(const char *d)
 ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
 {
     ms_agent_msg body;
-    char name[32] = "", before[512];
+    char name[32] = "";
     uint64_t version = 1;
     size_t n = 0;
     ms_err e = MS_OK;
@@ -541,7 +546,7 @@ ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans
         e = MS_ERR_USAGE;
         ms_agent_msg_addf(&body, "err", "unknown verb '%s'", name);
     }
-    snprintf(before, sizeof before, "%s", ms_kms_detail(a->kms));
+    ms_kms_detail_clear(a->kms); /* what the handle says next is about this request */
     if (e == MS_OK)
         e = authorise(a, verb, version, req, &body);
     if (e == MS_OK)
@@ -549,10 +554,9 @@ ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans
     ms_kms_actor_clear(a->kms);
     ms_agent_msg_addu(ans, "status", (uint64_t)e);
     if (e != MS_OK && ms_agent_msg_get(&body, "err", 0, &n) == NULL) {
-        /* unless the verb said why: the handle's own detail, when this request set it */
+        /* unless the verb said why: the handle's own detail, set by this request */
         const char *d = ms_kms_detail(a->kms);
-        bool fresh = d[0] != '\0' && (strcmp(name, "unseal") == 0 || strcmp(d, before) != 0);
-        ms_agent_msg_adds(ans, "err", !fresh ? a->dir
+        ms_agent_msg_adds(ans, "err", d[0] == '\0'                  ? a->dir
                                       : e == MS_ERR_SETTINGS_CHANGED ? settings_why(d)
                                                                      : d);
     }

@@ -52,6 +52,7 @@
 
 #include "mikeysakke/crypto.h"
 #include "mikeysakke/mikey.h"
+#include "util/detail.h"
 #include "util/hex.h"
 #include "util/timefmt.h"
 
@@ -821,9 +822,6 @@ void ms_audit_set_copy(ms_audit *a, ms_audit_copy_fn fn, void *ctx)
 
 #define CP_MAGIC "mikeysakke-audit-checkpoint"
 
-static void say(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 ms_err ms_audit_checkpoint(ms_audit *a, uint64_t seq, const uint8_t head[MS_AUDIT_HASH_BYTES],
                            uint64_t ntp_time, char *out, size_t cap)
 {
@@ -855,7 +853,7 @@ ms_err ms_audit_checkpoint_check(const char *text, const uint8_t pub[MS_AUDIT_PU
                                  uint64_t *seq, uint8_t head[MS_AUDIT_HASH_BYTES],
                                  char *detail, size_t cap)
 {
-    say(detail, cap, "%s", "");
+    ms_detail_set(detail, cap, "%s", "");
     if (text == NULL || pub == NULL || seq == NULL || head == NULL)
         return MS_ERR_ARG;
     size_t len = strlen(text);
@@ -888,8 +886,9 @@ ms_err ms_audit_checkpoint_check(const char *text, const uint8_t pub[MS_AUDIT_PU
     ok = ok && (size_t)(end - p) == 5 + 2 * SIG_BYTES && memcmp(p, " sig=", 5) == 0 &&
          hex_decode(sig, SIG_BYTES, p + 5, 2 * SIG_BYTES) == 0;
     if (!ok) {
-        say(detail, cap, "not a checkpoint: expected \"%s seq=N head=HEX time=UTC sig=HEX\"",
-            CP_MAGIC);
+        ms_detail_set(detail, cap,
+                      "not a checkpoint: expected \"%s seq=N head=HEX time=UTC sig=HEX\"",
+                      CP_MAGIC);
         return MS_ERR_BAD_ENCODING;
     }
     EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
@@ -899,8 +898,9 @@ ms_err ms_audit_checkpoint_check(const char *text, const uint8_t pub[MS_AUDIT_PU
     int good = ed25519_verify(key, text, (size_t)(sig_at - text), sig);
     EVP_PKEY_free(key);
     if (!good) {
-        say(detail, cap, "the checkpoint's signature does not verify under the KMS audit key: "
-                         "a forged checkpoint, or the audit key of this log was replaced");
+        ms_detail_set(detail, cap,
+                      "the checkpoint's signature does not verify under the KMS audit key: "
+                      "a forged checkpoint, or the audit key of this log was replaced");
         return MS_ERR_AUDIT_CHAIN;
     }
     *seq = s;
@@ -931,18 +931,6 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *complete)
     return over ? 2 : 1;
 }
 
-static void say(char *detail, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(char *detail, size_t cap, const char *fmt, ...)
-{
-    if (detail == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, cap, fmt, ap);
-    va_end(ap);
-}
-
 /* After a sequence jump from `want` to a higher seq: do the missing numbers appear
  * further on (entries reordered) or not at all (removed)? Reads the rest of f. */
 static int missing_seq_later(FILE *f, char *buf, size_t cap, uint64_t want, uint64_t got)
@@ -970,7 +958,7 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
         *n_entries = 0;
     if (first_bad != NULL)
         *first_bad = 0;
-    say(detail, cap, "%s", "");
+    ms_detail_set(detail, cap, "%s", "");
     if (path == NULL || pub == NULL)
         return MS_ERR_ARG;
     EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
@@ -981,7 +969,8 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
     FILE *f = fopen(path, "rb");
     ms_err rc = buf == NULL ? MS_ERR_NOMEM : MS_ERR_IO;
     if (buf == NULL || f == NULL) {
-        say(detail, cap, "cannot read %s", path);
+        ms_detail_set(detail, cap, "cannot read %s: %s", path,
+                      buf == NULL ? "out of memory" : strerror(errno));
         goto out;
     }
     uint8_t head[MS_AUDIT_HASH_BYTES] = {0}, at_expect[MS_AUDIT_HASH_BYTES];
@@ -998,30 +987,30 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
         bad = line_no;
         if (r < 0) {
             rc = MS_ERR_IO;
-            say(detail, cap, "read error at line %llu", (unsigned long long)line_no);
+            ms_detail_set(detail, cap, "read error at line %llu", (unsigned long long)line_no);
             goto out;
         }
         if (!complete) {
-            say(detail, cap,
+            ms_detail_set(detail, cap,
                 "line %llu: partial last line (no newline): a crash while writing, or the "
                 "file was cut off",
                 (unsigned long long)line_no);
             goto out;
         }
         if (r == 2) {
-            say(detail, cap, "line %llu: malformed entry: longer than %d octets",
+            ms_detail_set(detail, cap, "line %llu: malformed entry: longer than %d octets",
                 (unsigned long long)line_no, MS_AUDIT_LINE_MAX);
             goto out;
         }
         parsed p;
         const char *why;
         if (parse_line(buf, len, &p, &why) != 0) {
-            say(detail, cap, "line %llu: malformed entry: %s", (unsigned long long)line_no,
-                why);
+            ms_detail_set(detail, cap, "line %llu: malformed entry: %s",
+                          (unsigned long long)line_no, why);
             goto out;
         }
         if (!ed25519_verify(key, buf, p.signed_len, p.sig)) {
-            say(detail, cap,
+            ms_detail_set(detail, cap,
                 "line %llu (seq %llu): signature does not verify: entry altered, or not "
                 "signed by this audit key",
                 (unsigned long long)line_no, (unsigned long long)p.seq);
@@ -1029,7 +1018,7 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
         }
         uint64_t want = count + 1;
         if (p.seq < want) {
-            say(detail, cap,
+            ms_detail_set(detail, cap,
                 "line %llu: seq %llu after seq %llu: entries reordered (or repeated)",
                 (unsigned long long)line_no, (unsigned long long)p.seq,
                 (unsigned long long)count);
@@ -1038,13 +1027,13 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
         if (p.seq > want) {
             uint64_t got = p.seq;
             if (missing_seq_later(f, buf, MS_AUDIT_LINE_MAX - 1, want, got))
-                say(detail, cap,
+                ms_detail_set(detail, cap,
                     "line %llu: seq %llu where %llu was expected, which comes later: "
                     "entries reordered",
                     (unsigned long long)line_no, (unsigned long long)got,
                     (unsigned long long)want);
             else
-                say(detail, cap,
+                ms_detail_set(detail, cap,
                     "line %llu: seq %llu where %llu was expected: %llu entr%s removed",
                     (unsigned long long)line_no, (unsigned long long)got,
                     (unsigned long long)want, (unsigned long long)(got - want),
@@ -1052,7 +1041,7 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
             goto out;
         }
         if (CRYPTO_memcmp(p.prev, head, sizeof head) != 0) {
-            say(detail, cap,
+            ms_detail_set(detail, cap,
                 "line %llu (seq %llu): previous-hash mismatch: it does not follow the entry "
                 "before it (an entry removed or replaced)",
                 (unsigned long long)line_no, (unsigned long long)p.seq);
@@ -1073,7 +1062,7 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
     bad = 0;
     if (expect_seq > 0 && !have_expect) {
         bad = line_no + 1;
-        say(detail, cap,
+        ms_detail_set(detail, cap,
             "log ends at seq %llu but seq %llu was expected: entries removed from the end "
             "(truncated)",
             (unsigned long long)count, (unsigned long long)expect_seq);
@@ -1082,7 +1071,7 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
     if (expect_seq > 0 && expect_hash != NULL &&
         CRYPTO_memcmp(at_expect, expect_hash, sizeof at_expect) != 0) {
         bad = expect_seq;
-        say(detail, cap,
+        ms_detail_set(detail, cap,
             "entry seq %llu differs from the expected head hash: entries replaced after "
             "it was recorded, or another log",
             (unsigned long long)expect_seq);
@@ -1091,7 +1080,7 @@ ms_err ms_audit_verify(const char *path, const uint8_t pub[MS_AUDIT_PUBLIC_BYTES
     char hh[2 * MS_AUDIT_HASH_BYTES + 1];
     ms_hex_encode_lower(hh, head, sizeof head);
     hh[sizeof hh - 1] = '\0';
-    say(detail, cap, "%llu entries verified; head seq=%llu sha256=%s",
+    ms_detail_set(detail, cap, "%llu entries verified; head seq=%llu sha256=%s",
         (unsigned long long)count, (unsigned long long)count, hh);
     rc = MS_OK;
 out:

@@ -76,7 +76,7 @@ struct ms_kms {
     bool cert_cached;
     size_t cert_cached_index;
     ms_kms_certificate cert_cache;
-    char detail[512]; /* ms_kms_detail: why the last unseal was refused */
+    char detail[512]; /* ms_kms_detail: why the last refused call failed */
     bool adopt_settings; /* ms_kms_adopt_settings: the custodians' order to add a MAC */
     char extract_checkpoint[MS_AUDIT_CHECKPOINT_MAX]; /* of the last extraction, or "" */
     ms_audit_copy_fn copy_sink; /* where audit_syslog copies go (NULL: syslog(3)) */
@@ -502,7 +502,7 @@ static ms_err seal_now(ms_kms *k, const ms_kms_seal_material *m, ms_kms_handout 
         if (shares == NULL)
             return MS_ERR_NOMEM;
     }
-    e = ms_seal_write(path, k->s, &p, shares, share_len);
+    e = ms_seal_write(path, k->s, &p, shares, share_len, k->detail, sizeof k->detail);
     if (e == MS_OK && shares != NULL) {
         out->n_shares = m->n;
         for (unsigned i = 0; i < m->n; i++) {
@@ -705,8 +705,10 @@ void ms_kms_close(ms_kms *k)
 }
 
 ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
-                     const ms_kms_seal_material *seal, ms_kms_handout *out, const ms_rng *rng)
+                     const ms_kms_seal_material *seal, ms_kms_handout *out, const ms_rng *rng,
+                     char *detail, size_t detail_cap)
 {
+    ms_detail_set(detail, detail_cap, "%s", "");
     if (dir == NULL || cfg == NULL || seal == NULL || out == NULL || !uri_ok(cfg->kms_uri) ||
         cfg->n_auditors == 0 || cfg->n_auditors > MS_KMS_MAX_AUDITORS ||
         cfg->approvals > cfg->n_auditors || check_material(seal) != MS_OK ||
@@ -718,7 +720,8 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
     memset(out, 0, sizeof *out);
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return MS_ERR_IO;
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap,
+                              "cannot create the KMS directory %s: %s", dir, strerror(errno));
     ms_kms *k = kms_alloc(dir, rng);
     if (k == NULL)
         return MS_ERR_NOMEM;
@@ -728,7 +731,8 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
     for (size_t i = 0; i < 3; i++)
         if (join(path, sizeof path, dir, mine[i]) != MS_OK || stat(path, &sb) == 0) {
             ms_kms_close(k);
-            return MS_ERR_EXISTS;
+            return ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap,
+                                  "%s already holds a KMS (%s)", dir, mine[i]);
         }
     snprintf(k->kms_uri, sizeof k->kms_uri, "%s", cfg->kms_uri);
     k->ids.scheme = cfg->id_scheme;
@@ -744,29 +748,43 @@ ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
     k->enrol_approvals = cfg->enrol_approvals ? cfg->enrol_approvals : 2;
 
     ms_err e = create_in(k, cfg, seal, out);
+    if (e != MS_OK && k->detail[0] != '\0')
+        ms_detail_set(detail, detail_cap, "%s", k->detail);
     ms_kms_close(k);
     if (e != MS_OK)
         ms_wipe(out, sizeof *out);
     return e;
 }
 
-ms_err ms_kms_open(ms_kms **out, const char *dir, const ms_rng *rng)
+ms_err ms_kms_open(ms_kms **out, const char *dir, const ms_rng *rng, char *detail,
+                   size_t detail_cap)
 {
+    ms_detail_set(detail, detail_cap, "%s", "");
     if (out == NULL || dir == NULL)
         return MS_ERR_ARG;
     *out = NULL;
+    char path[PATH_MAX];
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "KMS directory %s: %s", dir,
+                              strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s is not a directory", dir);
+    ms_err e = join(path, sizeof path, dir, "kms.db");
+    if (e != MS_OK)
+        return ms_detail_fail(e, detail, detail_cap, "%s: path too long", dir);
+    if (stat(path, &sb) != 0) /* no KMS here: never create one by accident */
+        return ms_detail_fail(MS_ERR_STORE, detail, detail_cap, "%s holds no KMS: %s: %s", dir,
+                              path, strerror(errno));
     ms_kms *k = kms_alloc(dir, rng);
     if (k == NULL)
         return MS_ERR_NOMEM;
-    char path[PATH_MAX];
-    struct stat sb;
-    ms_err e = join(path, sizeof path, dir, "kms.db");
-    if (e == MS_OK && stat(path, &sb) != 0)
-        e = MS_ERR_STORE; /* no KMS here: never create one by accident */
-    if (e == MS_OK)
-        e = ms_store_open(&k->st, path, false);
-    if (e == MS_OK)
-        e = load_settings(k);
+    e = ms_store_open(&k->st, path, false);
+    if (e != MS_OK)
+        ms_detail_set(detail, detail_cap, "%s cannot be opened as the KMS database", path);
+    if (e == MS_OK && (e = load_settings(k)) != MS_OK)
+        ms_detail_set(detail, detail_cap, "%s lacks the KMS settings or holds invalid ones",
+                      path);
     if (e != MS_OK) {
         ms_kms_close(k);
         return e;
@@ -829,12 +847,18 @@ static ms_err unseal_open(ms_kms *k)
     ms_err e = join(path, sizeof path, k->dir, "sealed");
     if (e != MS_OK)
         return e;
-    return ms_unseal_open(&k->u, path);
+    return ms_unseal_open(&k->u, path, k->detail, sizeof k->detail);
 }
 
 const char *ms_kms_detail(const ms_kms *k)
 {
     return k != NULL ? k->detail : "";
+}
+
+void ms_kms_detail_clear(ms_kms *k)
+{
+    if (k != NULL)
+        k->detail[0] = '\0';
 }
 
 void ms_kms_adopt_settings(ms_kms *k, bool adopt)
@@ -934,7 +958,7 @@ static ms_err unsealed(ms_kms *k, ms_kms_secrets *s)
 static ms_err keep_seal_detail(ms_kms *k, ms_err e)
 {
     if (e != MS_OK && k->detail[0] == '\0')
-        ms_detail_set(k->detail, sizeof k->detail, "%s", ms_seal_detail());
+        ms_detail_set(k->detail, sizeof k->detail, "%s", ms_unseal_detail(k->u));
     return e;
 }
 
@@ -1687,6 +1711,23 @@ static ms_err request_end(ms_kms *k, uint64_t lifetime, char *text, size_t cap, 
     return ms_request_add_nonce(text, cap, len, unix_now(k) + lifetime, kms_rng(k));
 }
 
+/* Whether an identifier of this KMS's scheme can name period_no; else MS_ERR_PERIOD with
+ * the range allowed in k->detail. */
+static ms_err period_in_range(ms_kms *k, uint64_t period_no)
+{
+    uint64_t start = 0, end = 0;
+    if (ms_key_period_bounds(&k->ids, &start, &end, period_no) == MS_OK)
+        return MS_OK;
+    if (k->ids.scheme == MS_MIKEY_ID_SCHEME_TEL_MONTHLY) /* "YYYY-MM": years 1900 to 9999 */
+        return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                              "key period %llu is out of range: monthly identifiers name "
+                              "periods 0 (1900-01) to %u (9999-12)",
+                              (unsigned long long)period_no, (9999u - 1900u + 1u) * 12u - 1u);
+    return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                          "key period %llu is out of range for a period length of %llu s",
+                          (unsigned long long)period_no, (unsigned long long)k->ids.period_len);
+}
+
 ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri, uint64_t period_no,
                               const char *reason, uint64_t lifetime, char *text, size_t cap,
                               size_t *len)
@@ -1698,9 +1739,16 @@ ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri, uint64_t period_n
         return MS_ERR_AUDIT_SCOPE;
     if (!uri_ok(user_uri))
         return MS_ERR_IDENTITY;
+    if (strlen(reason) > MS_KMS_REASON_MAX)
+        return ms_detail_fail(MS_ERR_ARG, k->detail, sizeof k->detail,
+                              "the reason is %zu characters long; at most %d are allowed",
+                              strlen(reason), MS_KMS_REASON_MAX);
+    ms_err e = period_in_range(k, period_no);
+    if (e != MS_OK)
+        return e;
     char p[24];
     snprintf(p, sizeof p, "%llu", (unsigned long long)period_no);
-    ms_err e = request_begin(k, "extract", text, cap, len);
+    e = request_begin(k, "extract", text, cap, len);
     if (e == MS_OK)
         e = ms_request_add(text, cap, len, "user", user_uri);
     if (e == MS_OK)
@@ -1886,14 +1934,21 @@ ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
     if (req == NULL || rsk == NULL || id == NULL || id_len == NULL)
         return MS_ERR_ARG;
     char nonce[2 * MS_REQUEST_NONCE_BYTES + 1], user[MS_STORE_URI_MAX + 1], pbuf[32],
-        reason[1024];
+        reason[MS_KMS_REASON_MAX + 1];
     if ((e = request_common(k, req->request, req->request_len, "extract", nonce)) != MS_OK)
         return e;
     if (ms_request_get(req->request, req->request_len, "user", user, sizeof user) != MS_OK ||
-        ms_request_get(req->request, req->request_len, "period", pbuf, sizeof pbuf) != MS_OK ||
-        ms_request_get(req->request, req->request_len, "reason", reason, sizeof reason) != MS_OK ||
+        ms_request_get(req->request, req->request_len, "period", pbuf, sizeof pbuf) != MS_OK)
+        return ms_detail_fail(MS_ERR_ARG, k->detail, sizeof k->detail,
+                              "the request lacks its user or key period, or one is too long");
+    if ((e = ms_request_get(req->request, req->request_len, "reason", reason, sizeof reason)) !=
+            MS_OK ||
         reason[0] == '\0')
-        return MS_ERR_ARG;
+        return ms_detail_fail(MS_ERR_ARG, k->detail, sizeof k->detail,
+                              e == MS_ERR_BUFFER_TOO_SMALL
+                                  ? "the request's reason is longer than %d characters"
+                                  : "the request gives no reason (at most %d characters)",
+                              MS_KMS_REASON_MAX);
     if (!digits(pbuf, 19) || strcmp(user, "*") == 0 || strcmp(user, "all") == 0)
         return MS_ERR_AUDIT_SCOPE;
     char who[MS_KMS_MAX_AUDITORS * 12 + 1];
@@ -1907,6 +1962,8 @@ ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
         return e;
 
     uint64_t period = strtoull(pbuf, NULL, 10);
+    if ((e = period_in_range(k, period)) != MS_OK)
+        return e;
     ms_user_status st;
     if ((e = user_status(k, user, &st)) != MS_OK)
         return e;
@@ -2006,7 +2063,7 @@ ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries, uint64_t *first
     *n_entries = 0;
     *first_bad = 0;
     ms_kms *k = NULL;
-    ms_err e = ms_kms_open(&k, dir, NULL);
+    ms_err e = ms_kms_open(&k, dir, NULL, detail, cap);
     if (e != MS_OK)
         return e;
     uint64_t seq = 0;
@@ -2075,7 +2132,7 @@ ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
         /* The key the store names: had it been replaced (with a log rewritten under a
          * key of the intruder's), the checkpoint's signature would not verify. */
         ms_kms *k = NULL;
-        if ((e = ms_kms_open(&k, dir, NULL)) != MS_OK)
+        if ((e = ms_kms_open(&k, dir, NULL, detail, cap)) != MS_OK)
             return e;
         memcpy(pub, k->audit_pub, sizeof pub);
         ms_kms_close(k);
@@ -2142,9 +2199,21 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     if ((e = current_period(k, &cur)) != MS_OK)
         return e;
     size_t n = k->s->n_generations;
-    if (from_period <= cur || n == 0 || from_period <= k->s->gen[n - 1].from_period ||
-        n >= MS_KMS_MAX_GENERATIONS)
-        return MS_ERR_PERIOD;
+    if ((e = period_in_range(k, from_period)) != MS_OK)
+        return e;
+    if (from_period <= cur)
+        return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                              "new master keys must start after the current key period (%llu)",
+                              (unsigned long long)cur);
+    if (n == 0 || from_period <= k->s->gen[n - 1].from_period)
+        return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                              "new master keys must start after key period %llu, where the "
+                              "last ones start",
+                              (unsigned long long)(n ? k->s->gen[n - 1].from_period : 0));
+    if (n >= MS_KMS_MAX_GENERATIONS)
+        return ms_detail_fail(MS_ERR_PERIOD, k->detail, sizeof k->detail,
+                              "at most %d master key generations are kept",
+                              MS_KMS_MAX_GENERATIONS);
     /* The settings are re-authenticated below: first make sure nobody changed them
      * since the unseal, or the new MAC would vouch for that change. */
     bool missing = false;
@@ -2179,7 +2248,8 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     snprintf(p, sizeof p, "%llu", (unsigned long long)from_period);
     if ((e = audit1(k, "rollover", "from_period", p)) != MS_OK)
         return e;
-    if ((e = ms_kms_secrets_add_generation(k->s, from_period, kms_rng(k))) != MS_OK)
+    if ((e = ms_kms_secrets_add_generation(k->s, from_period, kms_rng(k), k->detail,
+                                           sizeof k->detail)) != MS_OK)
         return e;
     if ((e = seal_now(k, &m, out)) != MS_OK) {
         /* the sealed file still holds the old generations: forget the new one */

@@ -22,7 +22,9 @@
 #include <p11-kit/pkcs11.h>
 
 #include "crypto/rng.h"
-#include "kms/seal.h"
+#include "kms/pkcs11.h"
+#include "mikeysakke/crypto.h"
+#include "util/detail.h"
 
 #define P11_IV_BYTES 12
 #define P11_TAG_BYTES 16
@@ -66,21 +68,25 @@ static int dir_safe(const struct stat *sb, uid_t owner)
 
 /* Checks `path` and every directory above it (after resolving links, so a link cannot
  * lead around the check). what: "configuration file" or "module", for the detail. */
-static ms_err path_trusted(const char *path, uid_t owner, const char *what)
+static ms_err path_trusted(const char *path, uid_t owner, const char *what, char *detail,
+                           size_t cap)
 {
     char real[PATH_MAX];
     if (realpath(path, real) == NULL) {
-        ms_seal_set_detail("PKCS#11: cannot resolve the %s %s: %s", what, path, strerror(errno));
+        ms_detail_set(detail, cap, "PKCS#11: cannot resolve the %s %s: %s", what, path,
+                      strerror(errno));
         return MS_ERR_PKCS11;
     }
     struct stat sb;
     if (stat(real, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        ms_seal_set_detail("PKCS#11: the %s %s is not a regular file", what, path);
+        ms_detail_set(detail, cap, "PKCS#11: the %s %s is not a regular file", what, path);
         return MS_ERR_PKCS11;
     }
     if (!owned_safely(&sb, owner)) {
-        ms_seal_set_detail("PKCS#11: the %s %s is not owned by root or is writable by group "
-                           "or others: refused", what, path);
+        ms_detail_set(detail, cap,
+                      "PKCS#11: the %s %s is not owned by root or is writable by group "
+                      "or others: refused",
+                      what, path);
         return MS_ERR_PKCS11;
     }
     /* The directories, from the file's up to "/". */
@@ -90,8 +96,10 @@ static ms_err path_trusted(const char *path, uid_t owner, const char *what)
         else
             *slash = '\0';
         if (stat(real, &sb) != 0 || !dir_safe(&sb, owner)) {
-            ms_seal_set_detail("PKCS#11: directory %s above the %s %s is not owned by root "
-                               "or is writable by group or others: refused", real, what, path);
+            ms_detail_set(detail, cap,
+                          "PKCS#11: directory %s above the %s %s is not owned by root "
+                          "or is writable by group or others: refused",
+                          real, what, path);
             return MS_ERR_PKCS11;
         }
         if (slash == real)
@@ -102,13 +110,13 @@ static ms_err path_trusted(const char *path, uid_t owner, const char *what)
 
 /* Whether the trusted configuration file lists `module` ("module = PATH" lines, '#'
  * comments); 1 yes, 0 no (detail set), -1 the file is unusable (detail set). */
-static int conf_lists(const char *conf, const char *module, uid_t owner)
+static int conf_lists(const char *conf, const char *module, uid_t owner, char *detail, size_t cap)
 {
-    if (path_trusted(conf, owner, "configuration file") != MS_OK)
+    if (path_trusted(conf, owner, "configuration file", detail, cap) != MS_OK)
         return -1;
     FILE *f = fopen(conf, "r");
     if (f == NULL) {
-        ms_seal_set_detail("PKCS#11: cannot read %s: %s", conf, strerror(errno));
+        ms_detail_set(detail, cap, "PKCS#11: cannot read %s: %s", conf, strerror(errno));
         return -1;
     }
     char line[PATH_MAX + 64];
@@ -123,7 +131,8 @@ static int conf_lists(const char *conf, const char *module, uid_t owner)
         if (*p == '\0' || *p == '#')
             continue;
         if (strncmp(p, "module", 6) != 0) {
-            ms_seal_set_detail("PKCS#11: %s line %u: expected \"module = PATH\"", conf, lineno);
+            ms_detail_set(detail, cap, "PKCS#11: %s line %u: expected \"module = PATH\"", conf,
+                          lineno);
             fclose(f);
             return -1;
         }
@@ -131,7 +140,8 @@ static int conf_lists(const char *conf, const char *module, uid_t owner)
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p++ != '=') {
-            ms_seal_set_detail("PKCS#11: %s line %u: expected \"module = PATH\"", conf, lineno);
+            ms_detail_set(detail, cap, "PKCS#11: %s line %u: expected \"module = PATH\"", conf,
+                          lineno);
             fclose(f);
             return -1;
         }
@@ -144,14 +154,16 @@ static int conf_lists(const char *conf, const char *module, uid_t owner)
     }
     fclose(f);
     if (!found)
-        ms_seal_set_detail("PKCS#11: module %s is not listed in %s", module, conf);
+        ms_detail_set(detail, cap, "PKCS#11: module %s is not listed in %s", module, conf);
     return found;
 }
 
-ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owner)
+ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owner, char *detail,
+                           size_t cap)
 {
+    ms_detail_set(detail, cap, "%s", "");
     if (module == NULL || module[0] != '/') {
-        ms_seal_set_detail("PKCS#11: the module must be given by its absolute path");
+        ms_detail_set(detail, cap, "PKCS#11: the module must be given by its absolute path");
         return MS_ERR_PKCS11;
     }
     int allowed = 0;
@@ -160,19 +172,20 @@ ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owne
             allowed = 1;
     struct stat sb;
     if (!allowed && conf_path != NULL && stat(conf_path, &sb) == 0) {
-        int r = conf_lists(conf_path, module, owner);
+        int r = conf_lists(conf_path, module, owner, detail, cap);
         if (r < 0)
             return MS_ERR_PKCS11;
         allowed = r;
     } else if (!allowed) {
-        ms_seal_set_detail("PKCS#11: module %s is not allowed: it is not one of Debian's "
-                           "modules and %s does not list it (root must add \"module = %s\" "
-                           "there)", module, conf_path ? conf_path : "no configuration file",
-                           module);
+        ms_detail_set(detail, cap,
+                      "PKCS#11: module %s is not allowed: it is not one of Debian's "
+                      "modules and %s does not list it (root must add \"module = %s\" "
+                      "there)",
+                      module, conf_path ? conf_path : "no configuration file", module);
     }
     if (!allowed)
         return MS_ERR_PKCS11;
-    return path_trusted(module, owner, "module");
+    return path_trusted(module, owner, "module", detail, cap);
 }
 
 typedef struct p11_conn {
@@ -211,34 +224,35 @@ static int label_matches(const unsigned char label[32], const char *want)
     return 1;
 }
 
-static ms_err p11_open(p11_conn *c, const ms_p11_target *t)
+static ms_err p11_open(p11_conn *c, const ms_p11_target *t, char *detail, size_t cap)
 {
     memset(c, 0, sizeof *c);
     if (t->module == NULL || t->token_label == NULL || t->key_label == NULL ||
         (t->pin == NULL && t->pin_len != 0)) {
-        ms_seal_set_detail("PKCS#11: module, token label and key label are required");
+        ms_detail_set(detail, cap, "PKCS#11: module, token label and key label are required");
         return MS_ERR_ARG;
     }
     /* Never load what the sealed file or the store names unless root allowed it. */
-    ms_err err = ms_p11_module_check(t->module, MS_PKCS11_CONF, 0);
+    ms_err err = ms_p11_module_check(t->module, MS_PKCS11_CONF, 0, detail, cap);
     if (err != MS_OK)
         return err;
     c->dl = dlopen(t->module, RTLD_NOW | RTLD_LOCAL);
     if (c->dl == NULL) {
-        ms_seal_set_detail("PKCS#11: cannot load module %s", t->module);
+        ms_detail_set(detail, cap, "PKCS#11: cannot load module %s", t->module);
         return MS_ERR_PKCS11;
     }
     CK_C_GetFunctionList get_list;
     void *sym = dlsym(c->dl, "C_GetFunctionList");
     if (sym == NULL) {
-        ms_seal_set_detail("PKCS#11: %s has no C_GetFunctionList", t->module);
+        ms_detail_set(detail, cap, "PKCS#11: %s has no C_GetFunctionList", t->module);
         return MS_ERR_PKCS11;
     }
     /* POSIX: a data pointer from dlsym may be converted to a function pointer. */
     memcpy(&get_list, &sym, sizeof get_list);
     CK_RV rv = get_list(&c->f);
     if (rv != CKR_OK || c->f == NULL) {
-        ms_seal_set_detail("PKCS#11: C_GetFunctionList failed (CKR 0x%lx)", (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: C_GetFunctionList failed (CKR 0x%lx)",
+                      (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     CK_C_INITIALIZE_ARGS args;
@@ -248,7 +262,7 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t)
     if (rv == CKR_OK) {
         c->initialized = 1;
     } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        ms_seal_set_detail("PKCS#11: C_Initialize failed (CKR 0x%lx)", (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: C_Initialize failed (CKR 0x%lx)", (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
 
@@ -256,7 +270,7 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t)
     CK_ULONG n_slots = sizeof slots / sizeof slots[0];
     rv = c->f->C_GetSlotList(CK_TRUE, slots, &n_slots);
     if (rv != CKR_OK) {
-        ms_seal_set_detail("PKCS#11: C_GetSlotList failed (CKR 0x%lx)", (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: C_GetSlotList failed (CKR 0x%lx)", (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     CK_SLOT_ID slot = 0;
@@ -270,14 +284,15 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t)
         }
     }
     if (!found) {
-        ms_seal_set_detail("PKCS#11: no token labelled '%s' in %s", t->token_label, t->module);
+        ms_detail_set(detail, cap, "PKCS#11: no token labelled '%s' in %s", t->token_label,
+                      t->module);
         return MS_ERR_PKCS11;
     }
     rv = c->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
                              &c->session);
     if (rv != CKR_OK) {
-        ms_seal_set_detail("PKCS#11: cannot open a session on token '%s' (CKR 0x%lx)",
-                           t->token_label, (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: cannot open a session on token '%s' (CKR 0x%lx)",
+                      t->token_label, (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     c->have_session = 1;
@@ -289,23 +304,24 @@ static ms_err p11_open(p11_conn *c, const ms_p11_target *t)
         c->logged_in = 1;
     }
     if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
-        ms_seal_set_detail("PKCS#11: wrong PIN for token '%s'", t->token_label);
+        ms_detail_set(detail, cap, "PKCS#11: wrong PIN for token '%s'", t->token_label);
         return MS_ERR_PKCS11;
     }
     if (rv == CKR_PIN_LOCKED) {
-        ms_seal_set_detail("PKCS#11: the user PIN of token '%s' is locked", t->token_label);
+        ms_detail_set(detail, cap, "PKCS#11: the user PIN of token '%s' is locked", t->token_label);
         return MS_ERR_PKCS11;
     }
     if (rv != CKR_OK) {
-        ms_seal_set_detail("PKCS#11: login to token '%s' failed (CKR 0x%lx)", t->token_label,
-                           (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: login to token '%s' failed (CKR 0x%lx)",
+                      t->token_label, (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     return MS_OK;
 }
 
 /* The secret key labelled key_label; 0 found, 1 absent, -1 error (detail set). */
-static int p11_find_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *key)
+static int p11_find_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *key, char *detail,
+                        size_t cap)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_AES;
@@ -316,7 +332,8 @@ static int p11_find_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *ke
     };
     CK_RV rv = c->f->C_FindObjectsInit(c->session, tmpl, sizeof tmpl / sizeof tmpl[0]);
     if (rv != CKR_OK) {
-        ms_seal_set_detail("PKCS#11: C_FindObjectsInit failed (CKR 0x%lx)", (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: C_FindObjectsInit failed (CKR 0x%lx)",
+                      (unsigned long)rv);
         return -1;
     }
     CK_OBJECT_HANDLE found[2];
@@ -324,21 +341,22 @@ static int p11_find_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *ke
     rv = c->f->C_FindObjects(c->session, found, 2, &n);
     (void)c->f->C_FindObjectsFinal(c->session);
     if (rv != CKR_OK) {
-        ms_seal_set_detail("PKCS#11: C_FindObjects failed (CKR 0x%lx)", (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: C_FindObjects failed (CKR 0x%lx)", (unsigned long)rv);
         return -1;
     }
     if (n == 0)
         return 1;
     if (n > 1) {
         /* Which one sealed the KEK cannot be told apart: refuse rather than guess. */
-        ms_seal_set_detail("PKCS#11: several AES keys are labelled '%s'", key_label);
+        ms_detail_set(detail, cap, "PKCS#11: several AES keys are labelled '%s'", key_label);
         return -1;
     }
     *key = found[0];
     return 0;
 }
 
-static ms_err p11_create_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *key)
+static ms_err p11_create_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDLE *key,
+                             char *detail, size_t cap)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_AES;
@@ -361,8 +379,8 @@ static ms_err p11_create_key(p11_conn *c, const char *key_label, CK_OBJECT_HANDL
     CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
     CK_RV rv = c->f->C_GenerateKey(c->session, &mech, tmpl, sizeof tmpl / sizeof tmpl[0], key);
     if (rv != CKR_OK) {
-        ms_seal_set_detail("PKCS#11: cannot create AES key '%s' (CKR 0x%lx)", key_label,
-                           (unsigned long)rv);
+        ms_detail_set(detail, cap, "PKCS#11: cannot create AES key '%s' (CKR 0x%lx)", key_label,
+                      (unsigned long)rv);
         return MS_ERR_PKCS11;
     }
     return MS_OK;
@@ -381,34 +399,35 @@ static void gcm_params(CK_GCM_PARAMS *g, uint8_t *iv, const uint8_t *aad, size_t
 
 /* Opens a session on t's token and finds its key (creating it if `create` and absent).
  * The caller closes c whatever the result. */
-static ms_err p11_open_key(p11_conn *c, const ms_p11_target *t, int create,
-                           CK_OBJECT_HANDLE *key)
+static ms_err p11_open_key(p11_conn *c, const ms_p11_target *t, int create, CK_OBJECT_HANDLE *key,
+                           char *detail, size_t cap)
 {
-    ms_err err = p11_open(c, t);
+    ms_err err = p11_open(c, t, detail, cap);
     if (err != MS_OK)
         return err;
-    int r = p11_find_key(c, t->key_label, key);
+    int r = p11_find_key(c, t->key_label, key, detail, cap);
     if (r < 0)
         return MS_ERR_PKCS11;
     if (r == 1 && create)
-        return p11_create_key(c, t->key_label, key);
+        return p11_create_key(c, t->key_label, key, detail, cap);
     if (r == 1) {
-        ms_seal_set_detail("PKCS#11: token '%s' has no AES key labelled '%s'", t->token_label,
-                           t->key_label);
+        ms_detail_set(detail, cap, "PKCS#11: token '%s' has no AES key labelled '%s'",
+                      t->token_label, t->key_label);
         return MS_ERR_PKCS11;
     }
     return MS_OK;
 }
 
-ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t,
-                       int create, const uint8_t kek[MS_KMS_KEY_BYTES], const uint8_t *aad,
-                       size_t aad_len)
+ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t, int create,
+                       const uint8_t kek[MS_P11_KEK_BYTES], const uint8_t *aad, size_t aad_len,
+                       char *detail, size_t cap)
 {
+    ms_detail_set(detail, cap, "%s", "");
     if (wrapped == NULL || t == NULL || kek == NULL || (aad == NULL && aad_len != 0))
         return MS_ERR_ARG;
     p11_conn c;
     CK_OBJECT_HANDLE key = 0;
-    ms_err err = p11_open_key(&c, t, create, &key);
+    ms_err err = p11_open_key(&c, t, create, &key, detail, cap);
     if (err == MS_OK) {
         /* A fresh random IV from our generator: the key is long-lived, so IVs must
          * never repeat; 96 random bits keep that safe for far more seals than a KMS makes. */
@@ -421,11 +440,12 @@ ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target 
             CK_RV rv = c.f->C_EncryptInit(c.session, &mech, key);
             CK_ULONG out_len = MS_P11_WRAPPED_LEN - P11_IV_BYTES;
             if (rv == CKR_OK)
-                rv = c.f->C_Encrypt(c.session, (CK_BYTE_PTR)(uintptr_t)kek, MS_KMS_KEY_BYTES,
+                rv = c.f->C_Encrypt(c.session, (CK_BYTE_PTR)(uintptr_t)kek, MS_P11_KEK_BYTES,
                                     wrapped + P11_IV_BYTES, &out_len);
-            if (rv != CKR_OK || out_len != MS_KMS_KEY_BYTES + P11_TAG_BYTES) {
-                ms_seal_set_detail("PKCS#11: AES-GCM encryption in token '%s' failed (CKR 0x%lx)",
-                                   t->token_label, (unsigned long)rv);
+            if (rv != CKR_OK || out_len != MS_P11_KEK_BYTES + P11_TAG_BYTES) {
+                ms_detail_set(detail, cap,
+                              "PKCS#11: AES-GCM encryption in token '%s' failed (CKR 0x%lx)",
+                              t->token_label, (unsigned long)rv);
                 err = MS_ERR_PKCS11;
             }
         }
@@ -434,15 +454,16 @@ ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target 
     return err;
 }
 
-ms_err ms_p11_unwrap_kek(uint8_t kek[MS_KMS_KEY_BYTES], const ms_p11_target *t,
+ms_err ms_p11_unwrap_kek(uint8_t kek[MS_P11_KEK_BYTES], const ms_p11_target *t,
                          const uint8_t wrapped[MS_P11_WRAPPED_LEN], const uint8_t *aad,
-                         size_t aad_len)
+                         size_t aad_len, char *detail, size_t cap)
 {
+    ms_detail_set(detail, cap, "%s", "");
     if (wrapped == NULL || t == NULL || kek == NULL || (aad == NULL && aad_len != 0))
         return MS_ERR_ARG;
     p11_conn c;
     CK_OBJECT_HANDLE key = 0;
-    ms_err err = p11_open_key(&c, t, 0, &key);
+    ms_err err = p11_open_key(&c, t, 0, &key, detail, cap);
     if (err == MS_OK) {
         uint8_t iv[P11_IV_BYTES];
         memcpy(iv, wrapped, sizeof iv);
@@ -450,21 +471,22 @@ ms_err ms_p11_unwrap_kek(uint8_t kek[MS_KMS_KEY_BYTES], const ms_p11_target *t,
         gcm_params(&g, iv, aad, aad_len);
         CK_MECHANISM mech = {CKM_AES_GCM, &g, sizeof g};
         /* Room for the plaintext only; some modules want the tag's room too. */
-        uint8_t out[MS_KMS_KEY_BYTES + P11_TAG_BYTES];
+        uint8_t out[MS_P11_KEK_BYTES + P11_TAG_BYTES];
         CK_ULONG out_len = sizeof out;
         CK_RV rv = c.f->C_DecryptInit(c.session, &mech, key);
         if (rv == CKR_OK)
             rv = c.f->C_Decrypt(c.session, (CK_BYTE_PTR)(uintptr_t)(wrapped + P11_IV_BYTES),
                                 MS_P11_WRAPPED_LEN - P11_IV_BYTES, out, &out_len);
-        if (rv != CKR_OK || out_len != MS_KMS_KEY_BYTES) {
+        if (rv != CKR_OK || out_len != MS_P11_KEK_BYTES) {
             /* The header checksum already passed, so a failing tag means this token's
              * key is not the one that sealed (e.g. recreated under the same label). */
-            ms_seal_set_detail("PKCS#11: key '%s' in token '%s' cannot decrypt the sealed KEK "
-                               "(CKR 0x%lx): not the key that sealed this file",
-                               t->key_label, t->token_label, (unsigned long)rv);
+            ms_detail_set(detail, cap,
+                          "PKCS#11: key '%s' in token '%s' cannot decrypt the sealed KEK "
+                          "(CKR 0x%lx): not the key that sealed this file",
+                          t->key_label, t->token_label, (unsigned long)rv);
             err = MS_ERR_PKCS11;
         } else {
-            memcpy(kek, out, MS_KMS_KEY_BYTES);
+            memcpy(kek, out, MS_P11_KEK_BYTES);
         }
         ms_wipe(out, sizeof out);
     }

@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +53,12 @@
 
 #include "crypto/rng.h"
 #include "crypto/secmem.h"
+#include "kms/pkcs11.h"
 #include "kms/seal.h"
+#include "util/detail.h"
 #include "util/file.h"
+
+_Static_assert(MS_P11_KEK_BYTES == MS_KMS_KEY_BYTES, "the token wraps the seal's KEK");
 
 #define SEAL_MAGIC "MSSEAL\r\n"
 #define SEAL_MAGIC_LEN 8
@@ -79,28 +82,6 @@
 #define GEN_BYTES (8 + MS_SAKKE_SECRET_BYTES + MS_SAKKE_POINT_BYTES + MS_ECCSI_SCALAR_BYTES + \
                    MS_ECCSI_POINT_BYTES)
 #define MAX_TEXT 1024 /* module path and labels */
-
-/* ---- detail ----------------------------------------------------------------------------- */
-
-static _Thread_local char seal_detail[256];
-
-const char *ms_seal_detail(void)
-{
-    return seal_detail;
-}
-
-void ms_seal_set_detail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(seal_detail, sizeof seal_detail, fmt, ap);
-    va_end(ap);
-}
-
-static void detail_clear(void)
-{
-    seal_detail[0] = '\0';
-}
 
 /* ---- secrets ---------------------------------------------------------------------------- */
 
@@ -152,20 +133,20 @@ ms_err ms_kms_secrets_generate(ms_kms_secrets *s, uint64_t first_period, const m
     return MS_OK;
 }
 
-ms_err ms_kms_secrets_add_generation(ms_kms_secrets *s, uint64_t from_period,
-                                     const ms_rng *rng)
+ms_err ms_kms_secrets_add_generation(ms_kms_secrets *s, uint64_t from_period, const ms_rng *rng,
+                                     char *detail, size_t detail_cap)
 {
-    detail_clear();
+    ms_detail_set(detail, detail_cap, "%s", "");
     if (s == NULL || s->n_generations == 0 || s->n_generations > MS_KMS_MAX_GENERATIONS)
         return MS_ERR_ARG;
     if (s->n_generations == MS_KMS_MAX_GENERATIONS) {
-        ms_seal_set_detail("at most %d master key generations are kept",
-                           MS_KMS_MAX_GENERATIONS);
+        ms_detail_set(detail, detail_cap, "at most %d master key generations are kept",
+                      MS_KMS_MAX_GENERATIONS);
         return MS_ERR_ARG;
     }
     if (from_period <= s->gen[s->n_generations - 1].from_period) {
-        ms_seal_set_detail("a new generation must start after period %llu",
-                           (unsigned long long)s->gen[s->n_generations - 1].from_period);
+        ms_detail_set(detail, detail_cap, "a new generation must start after period %llu",
+                      (unsigned long long)s->gen[s->n_generations - 1].from_period);
         return MS_ERR_PERIOD;
     }
     ms_err err = generation_make(&s->gen[s->n_generations], from_period, rng);
@@ -251,11 +232,12 @@ static void secrets_serialize(uint8_t *out, const ms_kms_secrets *s)
 }
 
 /* The plaintext was authenticated; a bad structure means a bug or a forged KEK holder. */
-static ms_err secrets_parse(ms_kms_secrets *s, const uint8_t *in, size_t len)
+static ms_err secrets_parse(ms_kms_secrets *s, const uint8_t *in, size_t len, char *detail,
+                            size_t cap)
 {
     size_t n = in[0];
     if (n < 1 || n > MS_KMS_MAX_GENERATIONS || len != secrets_len(n)) {
-        ms_seal_set_detail("sealed secrets have a bad structure");
+        ms_detail_set(detail, cap, "sealed secrets have a bad structure");
         return MS_ERR_SEALED_FILE;
     }
     const uint8_t *p = in + 1;
@@ -272,7 +254,7 @@ static ms_err secrets_parse(ms_kms_secrets *s, const uint8_t *in, size_t len)
         memcpy(g->kpak, p, sizeof g->kpak);
         p += sizeof g->kpak;
         if (i > 0 && g->from_period <= s->gen[i - 1].from_period) {
-            ms_seal_set_detail("sealed generations are out of order");
+            ms_detail_set(detail, cap, "sealed generations are out of order");
             return MS_ERR_SEALED_FILE;
         }
     }
@@ -294,7 +276,8 @@ static ms_err sha256(uint8_t out[SEAL_HASH], const uint8_t *in, size_t len)
 }
 
 static ms_err scrypt64(uint8_t out[64], const uint8_t *pass, size_t pass_len,
-                       const uint8_t salt[SALT_LEN], unsigned log2n, uint32_t r, uint32_t p)
+                       const uint8_t salt[SALT_LEN], unsigned log2n, uint32_t r, uint32_t p,
+                       char *detail, size_t cap)
 {
     EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
     EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
@@ -323,7 +306,7 @@ static ms_err scrypt64(uint8_t out[64], const uint8_t *pass, size_t pass_len,
     EVP_KDF_CTX_free(ctx);
     if (ok != 1) {
         ms_wipe(out, 64);
-        ms_seal_set_detail("scrypt failed (not enough memory for N = 2^%u?)", log2n);
+        ms_detail_set(detail, cap, "scrypt failed (not enough memory for N = 2^%u?)", log2n);
         return MS_ERR_NOMEM;
     }
     return MS_OK;
@@ -373,10 +356,11 @@ static size_t put_text(uint8_t *p, const char *s)
     return 2 + n;
 }
 
-static ms_err check_text(const char *s, const char *what)
+static ms_err check_text(const char *s, const char *what, char *detail, size_t cap)
 {
     if (s == NULL || s[0] == '\0' || strlen(s) > MAX_TEXT) {
-        ms_seal_set_detail("PKCS#11 %s missing or longer than %d characters", what, MAX_TEXT);
+        ms_detail_set(detail, cap, "PKCS#11 %s missing or longer than %d characters", what,
+                      MAX_TEXT);
         return MS_ERR_ARG;
     }
     return MS_OK;
@@ -394,9 +378,10 @@ static void encode_share(uint8_t out[MS_KMS_SHARE_LEN], const uint8_t seal_id[16
 }
 
 ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_params *p,
-                     uint8_t shares[][MS_KMS_SHARE_BYTES], size_t share_len[])
+                     uint8_t shares[][MS_KMS_SHARE_BYTES], size_t share_len[], char *detail,
+                     size_t detail_cap)
 {
-    detail_clear();
+    ms_detail_set(detail, detail_cap, "%s", "");
     if (path == NULL || s == NULL || p == NULL || s->n_generations < 1 ||
         s->n_generations > MS_KMS_MAX_GENERATIONS)
         return MS_ERR_ARG;
@@ -420,19 +405,19 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
         if (p->passphrase == NULL && p->passphrase_len != 0)
             return MS_ERR_ARG;
         if (p->passphrase_len == 0) {
-            ms_seal_set_detail("an empty passphrase is not allowed");
+            ms_detail_set(detail, detail_cap, "an empty passphrase is not allowed");
             return MS_ERR_ARG;
         }
         if (log2n < SCRYPT_MIN_LOG2N || log2n > SCRYPT_MAX_LOG2N) {
-            ms_seal_set_detail("scrypt log2 N must be in [%d, %d]", SCRYPT_MIN_LOG2N,
-                               SCRYPT_MAX_LOG2N);
+            ms_detail_set(detail, detail_cap, "scrypt log2 N must be in [%d, %d]", SCRYPT_MIN_LOG2N,
+                          SCRYPT_MAX_LOG2N);
             return MS_ERR_ARG;
         }
         uint8_t derived[64];
         err = ms_rng_fill(NULL, params, SALT_LEN);
         if (err == MS_OK)
             err = scrypt64(derived, p->passphrase, p->passphrase_len, params, log2n, SCRYPT_R,
-                           SCRYPT_P);
+                           SCRYPT_P, detail, detail_cap);
         if (err != MS_OK)
             goto out;
         params[SALT_LEN] = (uint8_t)log2n;
@@ -449,8 +434,8 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
     case MS_SEAL_SHARES: {
         if (p->k < 1 || p->n < p->k || p->n > MAX_SHARES || shares == NULL ||
             share_len == NULL) {
-            ms_seal_set_detail("shares need 1 <= k <= n <= %d and room for n shares",
-                               MAX_SHARES);
+            ms_detail_set(detail, detail_cap, "shares need 1 <= k <= n <= %d and room for n shares",
+                          MAX_SHARES);
             return MS_ERR_ARG;
         }
         share_xy_len = (size_t)p->n * (1 + MS_KMS_KEY_BYTES);
@@ -477,9 +462,9 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
         break;
     }
     case MS_SEAL_PKCS11: {
-        if ((err = check_text(p->module, "module path")) != MS_OK ||
-            (err = check_text(p->token_label, "token label")) != MS_OK ||
-            (err = check_text(p->key_label, "key label")) != MS_OK)
+        if ((err = check_text(p->module, "module path", detail, detail_cap)) != MS_OK ||
+            (err = check_text(p->token_label, "token label", detail, detail_cap)) != MS_OK ||
+            (err = check_text(p->key_label, "key label", detail, detail_cap)) != MS_OK)
             return err;
         if (p->pin == NULL && p->pin_len != 0)
             return MS_ERR_ARG;
@@ -490,14 +475,15 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
         plen += put_text(params + plen, p->module);
         plen += put_text(params + plen, p->token_label);
         plen += put_text(params + plen, p->key_label);
-        err = ms_p11_wrap_kek(params + plen, &t, 1, kek, seal_id, sizeof seal_id);
+        err = ms_p11_wrap_kek(params + plen, &t, 1, kek, seal_id, sizeof seal_id, detail,
+                              detail_cap);
         if (err != MS_OK)
             goto out;
         plen += MS_P11_WRAPPED_LEN;
         break;
     }
     default:
-        ms_seal_set_detail("unknown seal method %d", (int)p->method);
+        ms_detail_set(detail, detail_cap, "unknown seal method %d", (int)p->method);
         return MS_ERR_ARG;
     }
 
@@ -528,12 +514,9 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
     err = gcm(1, file + hlen, plain, clen, kek, nonce, head, hlen, file + hlen + clen);
     if (err != MS_OK)
         goto out;
-    char why[256];
-    err = ms_file_write_atomic(path, file, flen, 0600, MS_FILE_REPLACE, why, sizeof why);
-    if (err != MS_OK) {
-        ms_seal_set_detail("%s", why);
+    err = ms_file_write_atomic(path, file, flen, 0600, MS_FILE_REPLACE, detail, detail_cap);
+    if (err != MS_OK)
         goto out;
-    }
     if (p->method == MS_SEAL_SHARES) {
         /* Hand out the shares only once the file that needs them is on disk. */
         for (unsigned i = 0; i < p->n; i++) {
@@ -573,19 +556,20 @@ struct ms_unseal {
     /* PKCS#11 */
     char module[MAX_TEXT + 1], token[MAX_TEXT + 1], key_label[MAX_TEXT + 1];
     uint8_t wrapped[MS_P11_WRAPPED_LEN];
+    char detail[256]; /* ms_unseal_detail: why the last call failed */
 };
 
-static ms_err bad_file(const char *path, const char *why)
+static ms_err bad_file(char *detail, size_t cap, const char *path, const char *why)
 {
-    ms_seal_set_detail("sealed file %s: %s", path, why);
+    ms_detail_set(detail, cap, "sealed file %s: %s", path, why);
     return MS_ERR_SEALED_FILE;
 }
 
-static ms_err read_file(const char *path, uint8_t **out, size_t *out_len)
+static ms_err read_file(const char *path, uint8_t **out, size_t *out_len, char *detail, size_t cap)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        ms_seal_set_detail("cannot open sealed file %s: %s", path, strerror(errno));
+        ms_detail_set(detail, cap, "cannot open sealed file %s: %s", path, strerror(errno));
         return MS_ERR_SEALED_FILE;
     }
     uint8_t *buf = malloc(SEAL_MAX_FILE + 1);
@@ -599,7 +583,7 @@ static ms_err read_file(const char *path, uint8_t **out, size_t *out_len)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            ms_seal_set_detail("cannot read sealed file %s: %s", path, strerror(errno));
+            ms_detail_set(detail, cap, "cannot read sealed file %s: %s", path, strerror(errno));
             close(fd);
             free(buf);
             return MS_ERR_SEALED_FILE;
@@ -610,7 +594,7 @@ static ms_err read_file(const char *path, uint8_t **out, size_t *out_len)
         if (len > SEAL_MAX_FILE) {
             close(fd);
             free(buf);
-            return bad_file(path, "too large to be a sealed file");
+            return bad_file(detail, cap, path, "too large to be a sealed file");
         }
     }
     close(fd);
@@ -638,7 +622,8 @@ static ms_err parse_params(ms_unseal *u, const char *path, const uint8_t *p, siz
     switch (u->method) {
     case MS_SEAL_PASSPHRASE:
         if (plen != PASS_PARAMS_LEN)
-            return bad_file(path, "passphrase parameters have the wrong length");
+            return bad_file(u->detail, sizeof u->detail, path,
+                            "passphrase parameters have the wrong length");
         memcpy(u->salt, p, SALT_LEN);
         u->log2n = p[SALT_LEN];
         u->r = get_u32(p + SALT_LEN + 1);
@@ -648,41 +633,43 @@ static ms_err parse_params(ms_unseal *u, const char *path, const uint8_t *p, siz
         if (u->log2n < SCRYPT_MIN_LOG2N || u->log2n > SCRYPT_MAX_LOG2N || u->r < 1 ||
             u->r > 32 || u->p < 1 || u->p > 16 ||
             ((uint64_t)128 * u->r << u->log2n) > ((uint64_t)1 << 30))
-            return bad_file(path, "scrypt parameters out of range");
+            return bad_file(u->detail, sizeof u->detail, path, "scrypt parameters out of range");
         return MS_OK;
     case MS_SEAL_SHARES:
         if (plen < 2)
-            return bad_file(path, "share parameters truncated");
+            return bad_file(u->detail, sizeof u->detail, path, "share parameters truncated");
         u->k = p[0];
         u->n = p[1];
         if (u->k < 1 || u->n < u->k || u->n > MAX_SHARES)
-            return bad_file(path, "share counts k, n out of range");
+            return bad_file(u->detail, sizeof u->detail, path, "share counts k, n out of range");
         if (plen != 2 + (size_t)u->n * SEAL_HASH)
-            return bad_file(path, "share parameters have the wrong length");
+            return bad_file(u->detail, sizeof u->detail, path,
+                            "share parameters have the wrong length");
         memcpy(u->share_hash, p + 2, (size_t)u->n * SEAL_HASH);
         return MS_OK;
     case MS_SEAL_PKCS11:
         if (!get_text(u->module, &p, end) || !get_text(u->token, &p, end) ||
             !get_text(u->key_label, &p, end))
-            return bad_file(path, "PKCS#11 parameters malformed");
+            return bad_file(u->detail, sizeof u->detail, path, "PKCS#11 parameters malformed");
         if ((size_t)(end - p) != MS_P11_WRAPPED_LEN)
-            return bad_file(path, "PKCS#11 wrapped key has the wrong length");
+            return bad_file(u->detail, sizeof u->detail, path,
+                            "PKCS#11 wrapped key has the wrong length");
         memcpy(u->wrapped, p, MS_P11_WRAPPED_LEN);
         return MS_OK;
     }
-    return bad_file(path, "unknown seal method");
+    return bad_file(u->detail, sizeof u->detail, path, "unknown seal method");
 }
 
-ms_err ms_unseal_open(ms_unseal **out, const char *path)
+ms_err ms_unseal_open(ms_unseal **out, const char *path, char *detail, size_t detail_cap)
 {
-    detail_clear();
+    ms_detail_set(detail, detail_cap, "%s", "");
     if (out == NULL || path == NULL)
         return MS_ERR_ARG;
     *out = NULL;
     ms_unseal *u = calloc(1, sizeof *u);
     if (u == NULL)
         return MS_ERR_NOMEM;
-    ms_err err = read_file(path, &u->file, &u->file_len);
+    ms_err err = read_file(path, &u->file, &u->file_len, detail, detail_cap);
     if (err != MS_OK) {
         free(u);
         return err;
@@ -690,39 +677,41 @@ ms_err ms_unseal_open(ms_unseal **out, const char *path)
     const uint8_t *f = u->file;
     size_t flen = u->file_len;
     if (flen < SEAL_MAGIC_LEN || memcmp(f, SEAL_MAGIC, SEAL_MAGIC_LEN) != 0) {
-        err = bad_file(path, flen < SEAL_MAGIC_LEN ? "truncated (no magic)"
-                                                   : "bad magic: not a sealed KMS file");
+        err = bad_file(u->detail, sizeof u->detail, path,
+                       flen < SEAL_MAGIC_LEN ? "truncated (no magic)"
+                                             : "bad magic: not a sealed KMS file");
         goto fail;
     }
     if (flen < SEAL_FIXED_HEAD) {
-        err = bad_file(path, "truncated in the header");
+        err = bad_file(u->detail, sizeof u->detail, path, "truncated in the header");
         goto fail;
     }
     if (f[8] != SEAL_VERSION) {
-        err = bad_file(path, "unknown format version");
+        err = bad_file(u->detail, sizeof u->detail, path, "unknown format version");
         goto fail;
     }
     size_t plen = get_u16(f + 26);
     if (plen > SEAL_MAX_PARAMS) {
-        err = bad_file(path, "method parameters too long");
+        err = bad_file(u->detail, sizeof u->detail, path, "method parameters too long");
         goto fail;
     }
     size_t hlen = SEAL_FIXED_HEAD + plen + SEAL_NONCE + 4;
     if (flen < hlen + SEAL_HASH) {
-        err = bad_file(path, "truncated in the header");
+        err = bad_file(u->detail, sizeof u->detail, path, "truncated in the header");
         goto fail;
     }
     uint8_t h[SEAL_HASH];
     if ((err = sha256(h, f, hlen)) != MS_OK)
         goto fail;
     if (memcmp(h, f + hlen, SEAL_HASH) != 0) {
-        err = bad_file(path, "header checksum mismatch: the header is damaged");
+        err = bad_file(u->detail, sizeof u->detail, path,
+                       "header checksum mismatch: the header is damaged");
         goto fail;
     }
     u->method = (ms_seal_method)f[9];
     if (u->method != MS_SEAL_PASSPHRASE && u->method != MS_SEAL_SHARES &&
         u->method != MS_SEAL_PKCS11) {
-        err = bad_file(path, "unknown seal method");
+        err = bad_file(u->detail, sizeof u->detail, path, "unknown seal method");
         goto fail;
     }
     memcpy(u->seal_id, f + 10, MS_KMS_SEAL_ID_BYTES);
@@ -732,15 +721,15 @@ ms_err ms_unseal_open(ms_unseal **out, const char *path)
     u->ct_len = get_u32(u->nonce + SEAL_NONCE);
     u->head_len = hlen + SEAL_HASH;
     if (u->ct_len < secrets_len(1) || u->ct_len > secrets_len(MS_KMS_MAX_GENERATIONS)) {
-        err = bad_file(path, "sealed secrets length out of range");
+        err = bad_file(u->detail, sizeof u->detail, path, "sealed secrets length out of range");
         goto fail;
     }
     if (flen < u->head_len + u->ct_len + SEAL_TAG) {
-        err = bad_file(path, "truncated in the sealed secrets");
+        err = bad_file(u->detail, sizeof u->detail, path, "truncated in the sealed secrets");
         goto fail;
     }
     if (flen > u->head_len + u->ct_len + SEAL_TAG) {
-        err = bad_file(path, "trailing data after the tag");
+        err = bad_file(u->detail, sizeof u->detail, path, "trailing data after the tag");
         goto fail;
     }
     u->ct = f + u->head_len;
@@ -755,8 +744,14 @@ ms_err ms_unseal_open(ms_unseal **out, const char *path)
     *out = u;
     return MS_OK;
 fail:
+    ms_detail_set(detail, detail_cap, "%s", u->detail);
     ms_unseal_free(u);
     return err;
+}
+
+const char *ms_unseal_detail(const ms_unseal *u)
+{
+    return u != NULL ? u->detail : "";
 }
 
 void ms_unseal_free(ms_unseal *u)
@@ -799,15 +794,16 @@ static ms_err open_body(ms_unseal *u, ms_kms_secrets **out, const uint8_t kek[MS
     memcpy(tag, u->tag, sizeof tag);
     ms_err err = gcm(0, plain, u->ct, u->ct_len, kek, u->nonce, u->file, u->head_len, tag);
     if (err == MS_ERR_INVALID) {
-        ms_seal_set_detail("sealed secrets fail authentication with the %s: the file is "
-                           "damaged", how);
+        ms_detail_set(u->detail, sizeof u->detail,
+                      "sealed secrets fail authentication with the %s: the file is damaged",
+                      how);
         err = MS_ERR_SEALED_FILE;
     }
     ms_kms_secrets *s = NULL;
     if (err == MS_OK)
         err = ms_kms_secrets_new(&s);
     if (err == MS_OK)
-        err = secrets_parse(s, plain, u->ct_len);
+        err = secrets_parse(s, plain, u->ct_len, u->detail, sizeof u->detail);
     ms_secure_free(plain, u->ct_len);
     if (err != MS_OK) {
         ms_kms_secrets_free(s);
@@ -817,27 +813,30 @@ static ms_err open_body(ms_unseal *u, ms_kms_secrets **out, const uint8_t kek[MS
     return MS_OK;
 }
 
-static ms_err wrong_method(const ms_unseal *u, ms_seal_method want)
+static ms_err wrong_method(ms_unseal *u, ms_seal_method want)
 {
     static const char *const names[] = {"?", "a passphrase", "custodian shares", "a PKCS#11 token"};
-    ms_seal_set_detail("this file is sealed with %s, not %s", names[u->method], names[want]);
+    ms_detail_set(u->detail, sizeof u->detail, "this file is sealed with %s, not %s",
+                  names[u->method], names[want]);
     return MS_ERR_ARG;
 }
 
 ms_err ms_unseal_passphrase(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pass, size_t len)
 {
-    detail_clear();
+    if (u != NULL)
+        u->detail[0] = '\0';
     if (u == NULL || out == NULL || (pass == NULL && len != 0))
         return MS_ERR_ARG;
     *out = NULL;
     if (u->method != MS_SEAL_PASSPHRASE)
         return wrong_method(u, MS_SEAL_PASSPHRASE);
     uint8_t derived[64], check[SEAL_HASH];
-    ms_err err = scrypt64(derived, pass, len, u->salt, u->log2n, u->r, u->p);
+    ms_err err = scrypt64(derived, pass, len, u->salt, u->log2n, u->r, u->p, u->detail,
+                          sizeof u->detail);
     if (err == MS_OK)
         err = sha256(check, derived + 32, 32);
     if (err == MS_OK && CRYPTO_memcmp(check, u->check, SEAL_HASH) != 0) {
-        ms_seal_set_detail("wrong passphrase");
+        ms_detail_set(u->detail, sizeof u->detail, "wrong passphrase");
         err = MS_ERR_PASSPHRASE;
     }
     if (err == MS_OK)
@@ -848,7 +847,8 @@ ms_err ms_unseal_passphrase(ms_unseal *u, ms_kms_secrets **out, const uint8_t *p
 
 ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share, size_t len)
 {
-    detail_clear();
+    if (u != NULL)
+        u->detail[0] = '\0';
     if (u == NULL || out == NULL || share == NULL)
         return MS_ERR_ARG;
     *out = NULL;
@@ -856,7 +856,8 @@ ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share,
         return wrong_method(u, MS_SEAL_SHARES);
     if (len != MS_KMS_SHARE_LEN || memcmp(share, SHARE_TAG, 4) != 0 ||
         share[4] != SHARE_VERSION) {
-        ms_seal_set_detail("not a custodian share (wrong length, tag or version)");
+        ms_detail_set(u->detail, sizeof u->detail,
+                      "not a custodian share (wrong length, tag or version)");
         return MS_ERR_SHARE;
     }
     uint8_t h[SEAL_HASH];
@@ -869,23 +870,26 @@ ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share,
             idx = i + 1;
     if (idx == 0) {
         if (memcmp(share + 5, u->seal_id, MS_KMS_SEAL_ID_BYTES) != 0)
-            ms_seal_set_detail("share is from another KMS (its seal id differs)");
+            ms_detail_set(u->detail, sizeof u->detail,
+                          "share is from another KMS (its seal id differs)");
         else
-            ms_seal_set_detail("share %u is corrupted: its SHA-256 is not in the sealed file",
-                               (unsigned)share[23]);
+            ms_detail_set(u->detail, sizeof u->detail,
+                          "share %u is corrupted: its SHA-256 is not in the sealed file",
+                          (unsigned)share[23]);
         return MS_ERR_SHARE;
     }
     unsigned x = share[23];
     if (x != idx) { /* cannot happen unless SHA-256 collides: the hash covers x */
-        ms_seal_set_detail("share index %u does not match its slot %u", x, idx);
+        ms_detail_set(u->detail, sizeof u->detail, "share index %u does not match its slot %u",
+                      x, idx);
         return MS_ERR_SHARE;
     }
     if (u->have_x[x]) {
-        ms_seal_set_detail("share %u was already entered", x);
+        ms_detail_set(u->detail, sizeof u->detail, "share %u was already entered", x);
         return MS_ERR_SHARE;
     }
     if (u->have >= u->k) {
-        ms_seal_set_detail("%u shares were already entered", u->k);
+        ms_detail_set(u->detail, sizeof u->detail, "%u shares were already entered", u->k);
         return MS_ERR_ARG;
     }
     memcpy(u->collected + (size_t)u->have * (1 + MS_KMS_KEY_BYTES), share + 23,
@@ -910,7 +914,8 @@ ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share,
 
 ms_err ms_unseal_pkcs11(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pin, size_t len)
 {
-    detail_clear();
+    if (u != NULL)
+        u->detail[0] = '\0';
     if (u == NULL || out == NULL || (pin == NULL && len != 0))
         return MS_ERR_ARG;
     *out = NULL;
@@ -918,7 +923,8 @@ ms_err ms_unseal_pkcs11(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pin, 
         return wrong_method(u, MS_SEAL_PKCS11);
     ms_p11_target t = {u->module, u->token, pin, len, u->key_label};
     uint8_t kek[MS_KMS_KEY_BYTES];
-    ms_err err = ms_p11_unwrap_kek(kek, &t, u->wrapped, u->seal_id, sizeof u->seal_id);
+    ms_err err = ms_p11_unwrap_kek(kek, &t, u->wrapped, u->seal_id, sizeof u->seal_id, u->detail,
+                                   sizeof u->detail);
     if (err == MS_OK)
         err = open_body(u, out, kek, "PKCS#11 key");
     ms_wipe(kek, sizeof kek);

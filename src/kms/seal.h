@@ -1,5 +1,6 @@
 /*
- * Sealing the KMS master secrets (src/kms/seal.c, shamir.c, pkcs11.c, scrypt via OpenSSL).
+ * Sealing the KMS master secrets (src/kms/seal.c, shamir.c, scrypt via OpenSSL; the PKCS#11
+ * token is kms/pkcs11.h).
  *
  * The master secrets exist in clear only inside an ms_kms_secrets in locked memory
  * (ms_secure_alloc); on disk they are one sealed file, AES-256-GCM under a key-encryption
@@ -44,9 +45,10 @@ void ms_kms_secrets_clear(ms_kms_secrets *s);
 
 /* Fresh secrets: generation 0 from `first_period`, store and audit keys. */
 ms_err ms_kms_secrets_generate(ms_kms_secrets *s, uint64_t first_period, const ms_rng *rng);
-/* Add a generation (rollover); from_period must be > the last generation's. */
+/* Add a generation (rollover); from_period must be > the last generation's (else
+ * MS_ERR_PERIOD), at most MS_KMS_MAX_GENERATIONS (else MS_ERR_ARG); detail says which. */
 ms_err ms_kms_secrets_add_generation(ms_kms_secrets *s, uint64_t from_period,
-                                     const ms_rng *rng);
+                                     const ms_rng *rng, char *detail, size_t detail_cap);
 /* The generation in force for `period_no`, or NULL (before the first). */
 const ms_kms_generation *ms_kms_secrets_generation(const ms_kms_secrets *s,
                                                    uint64_t period_no);
@@ -76,14 +78,18 @@ typedef struct ms_seal_params {
 /* Seal `s` into `path` (written atomically: temp file, fsync, rename; mode 0600).
  * With MS_SEAL_SHARES, shares[i] (i < n) receive the custodians' shares, share_len[i]
  * their lengths; each share names the KMS and its index, and is checked on entry. A
- * re-seal (after rollover) with shares hands out new shares. */
+ * re-seal (after rollover) with shares hands out new shares. On failure detail (may be
+ * NULL) names the cause. */
 ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_params *p,
-                     uint8_t shares[][MS_KMS_SHARE_BYTES], size_t share_len[]);
+                     uint8_t shares[][MS_KMS_SHARE_BYTES], size_t share_len[], char *detail,
+                     size_t detail_cap);
 
 /* Reading a sealed file: open it (public header only), then supply material. */
 typedef struct ms_unseal ms_unseal;
 
-ms_err ms_unseal_open(ms_unseal **out, const char *path); /* MS_ERR_SEALED_FILE if bad */
+/* MS_ERR_SEALED_FILE if the file cannot be read or is damaged; detail (may be NULL) says
+ * which. */
+ms_err ms_unseal_open(ms_unseal **out, const char *path, char *detail, size_t detail_cap);
 void ms_unseal_free(ms_unseal *u);                          /* wipes collected shares */
 ms_seal_method ms_unseal_method(const ms_unseal *u);
 /* Shares: how many were accepted so far and how many are needed. */
@@ -95,17 +101,17 @@ void ms_unseal_progress(const ms_unseal *u, unsigned *have, unsigned *need);
  * A passphrase is checked against a check value in the header before the body is
  * tried, so a wrong passphrase is MS_ERR_PASSPHRASE and a damaged body with the right
  * one is MS_ERR_SEALED_FILE. Calling the function of another method: MS_ERR_ARG.
- * ms_seal_detail() says why in every case. */
+ * ms_unseal_detail() says why in every case. */
 ms_err ms_unseal_passphrase(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pass,
                             size_t len);
 ms_err ms_unseal_share(ms_unseal *u, ms_kms_secrets **out, const uint8_t *share,
                        size_t len);
 ms_err ms_unseal_pkcs11(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pin, size_t len);
 
-/* Why the last seal function called in this thread failed: one English sentence naming
- * what (e.g. "share 3 is corrupted: its SHA-256 is not in the sealed file", "PKCS#11:
- * wrong PIN for token 'kms'"); "" after success. Never contains secrets. */
-const char *ms_seal_detail(void);
+/* Why the last call on u failed: one English sentence naming what (e.g. "share 3 is
+ * corrupted: its SHA-256 is not in the sealed file", "PKCS#11: wrong PIN for token
+ * 'kms'"); "" after success. Never contains secrets. */
+const char *ms_unseal_detail(const ms_unseal *u);
 
 #define MS_KMS_SEAL_ID_BYTES 16
 #define MS_KMS_SHARE_LEN 56 /* an encoded share: see the format comment in seal.c */
@@ -122,37 +128,5 @@ ms_err ms_shamir_combine(uint8_t *secret, size_t len, const uint8_t *shares /* k
 /* GF(2^8) arithmetic modulo x^8 + x^4 + x^3 + x + 1, constant time; inv(0) = 0. */
 uint8_t ms_gf256_mul(uint8_t a, uint8_t b);
 uint8_t ms_gf256_inv(uint8_t a);
-
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 1, 2)))
-#endif
-void ms_seal_set_detail(const char *fmt, ...);
-
-/* PKCS#11 (pkcs11.c). The token's AES-256 key `key_label` encrypts the 32-octet KEK
- * with CKM_AES_GCM; `wrapped` is iv (12) || ciphertext (32) || tag (16), with `aad`
- * bound in. Seal creates the key when absent (create != 0); unseal never does. */
-#define MS_P11_WRAPPED_LEN 60
-typedef struct ms_p11_target {
-    const char *module;
-    const char *token_label;
-    const uint8_t *pin;
-    size_t pin_len;
-    const char *key_label;
-} ms_p11_target;
-ms_err ms_p11_wrap_kek(uint8_t wrapped[MS_P11_WRAPPED_LEN], const ms_p11_target *t,
-                       int create, const uint8_t kek[MS_KMS_KEY_BYTES], const uint8_t *aad,
-                       size_t aad_len);
-ms_err ms_p11_unwrap_kek(uint8_t kek[MS_KMS_KEY_BYTES], const ms_p11_target *t,
-                         const uint8_t wrapped[MS_P11_WRAPPED_LEN], const uint8_t *aad,
-                         size_t aad_len);
-
-/* Whether the PKCS#11 module `module` may be loaded (every seal and unseal asks): it must
- * be one of Debian's packaged modules (a built-in list) or listed ("module = PATH") in
- * the configuration file conf_path (MS_PKCS11_CONF, ms_p11_conf_path(), in production),
- * and that file, the module and every directory above them must be owned by root (or
- * `owner`, which production sets to root too; tests their own uid) and not writable by
- * group or others. MS_ERR_PKCS11 with ms_seal_detail() naming the reason otherwise. */
-ms_err ms_p11_module_check(const char *module, const char *conf_path, uid_t owner);
-const char *ms_p11_conf_path(void);
 
 #endif

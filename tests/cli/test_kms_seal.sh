@@ -117,6 +117,7 @@ check "kms init --pkcs11-module" run 0 kms init --dir "$P" --uri kms.example.org
 check "status names the seal" run 0 kms status --dir "$P"
 check "PKCS#11 token" out_has "Seal: PKCS#11 token"
 check "a wrong PIN is refused" run "$(code PKCS11)" kms unseal --dir "$P" --pin-file "$work/badpin"
+check "the agent passes on why" err_has "PKCS#11: wrong PIN for token 'kms'"
 check "a passphrase is not a PIN" run "$(code USAGE)" kms unseal --dir "$P" --passphrase-file "$work/pin"
 check "says the seal wants a PIN" err_has "--pin-file"
 check "still sealed" run 0 kms status --dir "$P"

@@ -221,7 +221,7 @@ static void setup_kms(const char *root)
     ms_test_roles roles = {.made = false};
     ms_test_kms_create(dir, &cfg, &roles, pass, sizeof pass - 1, NULL);
     ms_wipe(&roles, sizeof roles);
-    CHECK_ERR(ms_kms_open(&kms, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&kms, dir, NULL, NULL, 0), MS_OK);
     if (kms == NULL)
         abort();
     ms_kms_set_clock(kms, fixed_clock, &clock_now);

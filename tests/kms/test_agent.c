@@ -270,12 +270,12 @@ static void test_dispatch(const char *root)
                               .scrypt_log2_n = 10};
     make_roles(&cfg);
     ms_kms_handout *h = calloc(1, sizeof *h);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
     free(h);
     ms_agent a;
     memset(&a, 0, sizeof a);
     snprintf(a.dir, sizeof a.dir, "%s", dir);
-    CHECK_ERR(ms_kms_open(&a.kms, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&a.kms, dir, NULL, NULL, 0), MS_OK);
     if (a.kms == NULL)
         return;
     test_periods_and_table(a.kms);
@@ -459,12 +459,12 @@ static void test_share_detail(const char *root)
                              .first_time = (uint64_t)time(NULL) + MS_NTP_UNIX_OFFSET};
         ms_kms_seal_material m = {.method = MS_KMS_SEAL_SHARES, .k = 2, .n = 3};
         make_roles(&cfg);
-        CHECK_ERR(ms_kms_create(dir[i], &cfg, &m, h[i], NULL), MS_OK);
+        CHECK_ERR(ms_kms_create(dir[i], &cfg, &m, h[i], NULL, NULL, 0), MS_OK);
     }
     ms_agent a;
     memset(&a, 0, sizeof a);
     snprintf(a.dir, sizeof a.dir, "%s", dir[0]);
-    CHECK_ERR(ms_kms_open(&a.kms, dir[0], NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&a.kms, dir[0], NULL, NULL, 0), MS_OK);
     ms_agent_msg req, ans;
     CHECK(ms_agent_msg_init(&req) && ms_agent_msg_init(&ans));
     uint64_t u = 0;

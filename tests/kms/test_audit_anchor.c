@@ -62,13 +62,13 @@ static void create(const char *dir, bool syslog_copy)
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
                               .scrypt_log2_n = 10};
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, &handout, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, &handout, NULL, NULL, 0), MS_OK);
 }
 
 static ms_kms *open_unsealed(const char *dir, ms_audit_copy_fn sink, void *ctx)
 {
     ms_kms *k = NULL;
-    CHECK_ERR(ms_kms_open(&k, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&k, dir, NULL, NULL, 0), MS_OK);
     if (k == NULL)
         return NULL;
     ms_kms_set_clock(k, fixed_clock, &clock_now);
@@ -310,7 +310,7 @@ static void test_syslog_sink(const char *root)
         ms_kms_close(k);
     }
     /* Sealed, it cannot be changed. */
-    CHECK_ERR(ms_kms_open(&k, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&k, dir, NULL, NULL, 0), MS_OK);
     if (k != NULL) {
         CHECK_ERR(ms_kms_audit_set_syslog(k, true), MS_ERR_SEALED);
         ms_kms_close(k);

@@ -7,6 +7,7 @@
  * extraction, an audit log that cannot be written (nothing released), rollover not in
  * the future, an edited audit log.
  */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ static const uint8_t pass[] = "correct horse battery staple";
 
 static ms_err open_kms(ms_kms **k, const char *dir)
 {
-    ms_err e = ms_kms_open(k, dir, NULL);
+    ms_err e = ms_kms_open(k, dir, NULL, NULL, 0);
     if (e == MS_OK)
         ms_kms_set_clock(*k, fixed_clock, &clock_now);
     return e;
@@ -102,13 +103,27 @@ static void test_passphrase_kms(const char *root)
     set_roles(&cfg);
     ms_kms_config dup = cfg;
     dup.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])roles.pub[2]; /* officer-2 twice */
-    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL, NULL, 0), MS_ERR_ARG);
     dup = cfg;
     dup.operator_key = NULL;
-    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL), MS_ERR_ARG);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL, NULL, 0), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
     CHECK(h->n_shares == 0);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_ERR_EXISTS);
+    char reason[PATH_MAX + 128] = "";
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, reason, sizeof reason), MS_ERR_EXISTS);
+    CHECK(strstr(reason, "already holds a KMS (kms.db)") != NULL);
+    /* opening names what is missing and why */
+    char missing[PATH_MAX];
+    snprintf(missing, sizeof missing, "%s/no/such", dir);
+    ms_kms *none = NULL;
+    CHECK_ERR(ms_kms_open(&none, missing, NULL, reason, sizeof reason), MS_ERR_IO);
+    CHECK(none == NULL && strstr(reason, "No such file or directory") != NULL);
+    CHECK_ERR(ms_kms_create(missing, &cfg, &m, h, NULL, reason, sizeof reason), MS_ERR_IO);
+    CHECK(strstr(reason, "cannot create the KMS directory") != NULL);
+    snprintf(missing, sizeof missing, "%s/empty", dir);
+    CHECK(mkdir(missing, 0700) == 0);
+    CHECK_ERR(ms_kms_open(&none, missing, NULL, reason, sizeof reason), MS_ERR_STORE);
+    CHECK(strstr(reason, "holds no KMS") != NULL);
     ms_wipe(h, sizeof *h);
     free(h);
 
@@ -347,7 +362,7 @@ static void test_shares_kms(const char *root)
     ms_kms_seal_material m = {.method = MS_KMS_SEAL_SHARES, .k = 2, .n = 3};
     ms_kms_handout *h = calloc(1, sizeof *h);
     set_roles(&cfg);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
     CHECK(h->n_shares == 3);
     ms_kms *k = NULL;
     CHECK_ERR(open_kms(&k, dir), MS_OK);

@@ -19,6 +19,7 @@
  * header is named from /usr/include. */
 #include <p11-kit-1/p11-kit/pkcs11.h>
 
+#include "kms/pkcs11.h"
 #include "kms/seal.h"
 #include "testutil.h"
 
@@ -26,12 +27,15 @@
 
 static char dir[256];
 
-#define CHECK_DETAIL(needle)                                                                 \
-    do {                                                                                     \
-        int ok_ = strstr(ms_seal_detail(), (needle)) != NULL;                                \
-        CHECK(ok_);                                                                          \
-        if (!ok_)                                                                            \
-            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", ms_seal_detail(), (needle)); \
+/* The detail of the last call without an object (or copied from an unseal object). */
+static char why[256];
+
+#define CHECK_DETAIL(needle)                                                                       \
+    do {                                                                                           \
+        int ok_ = strstr(why, (needle)) != NULL;                                                   \
+        CHECK(ok_);                                                                                \
+        if (!ok_)                                                                                  \
+            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", why, (needle));                  \
     } while (0)
 
 static void path_in(char *out, size_t cap, const char *name)
@@ -111,8 +115,8 @@ static int secrets_equal(const ms_kms_secrets *a, const ms_kms_secrets *b)
             memcmp(a->gen[i].z, b->gen[i].z, MS_SAKKE_SECRET_BYTES) ||
             memcmp(a->gen[i].ksak, b->gen[i].ksak, MS_ECCSI_SCALAR_BYTES))
             return 0;
-    return memcmp(a->store_key, b->store_key, MS_KMS_KEY_BYTES) == 0 &&
-           memcmp(a->audit_key, b->audit_key, MS_KMS_KEY_BYTES) == 0;
+    return memcmp(a->store_key, b->store_key, MS_P11_KEK_BYTES) == 0 &&
+           memcmp(a->audit_key, b->audit_key, MS_P11_KEK_BYTES) == 0;
 }
 
 static ms_seal_params p11_params(const char *token, const char *pin, const char *key)
@@ -132,10 +136,11 @@ static ms_err unseal_file(const char *path, const char *pin, ms_kms_secrets **ou
 {
     ms_unseal *u = NULL;
     *out = NULL;
-    ms_err err = ms_unseal_open(&u, path);
+    ms_err err = ms_unseal_open(&u, path, why, sizeof why);
     if (err != MS_OK)
         return err;
     err = ms_unseal_pkcs11(u, out, (const uint8_t *)pin, strlen(pin));
+    snprintf(why, sizeof why, "%s", ms_unseal_detail(u));
     ms_unseal_free(u);
     return err;
 }
@@ -241,7 +246,7 @@ static void check_foreign_module(const uint8_t *f, size_t len)
     CHECK_ERR(ms_kms_secrets_generate(s, 100, NULL), MS_OK);
     char out[512];
     path_in(out, sizeof out, "evil.seal");
-    CHECK_ERR(ms_seal_write(out, s, &p, NULL, NULL), MS_ERR_PKCS11);
+    CHECK_ERR(ms_seal_write(out, s, &p, NULL, NULL, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("is not allowed");
     ms_kms_secrets_free(s);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", evil_dir);
@@ -283,11 +288,12 @@ static void write_text(const char *path, const char *text, mode_t mode)
 static void check_module_allow_list(void)
 {
     uid_t me = getuid();
-    CHECK_ERR(ms_p11_module_check(MODULE, NULL, 0), MS_OK);
-    CHECK_ERR(ms_p11_module_check(MODULE, "/nonexistent/pkcs11.conf", 0), MS_OK);
-    CHECK_ERR(ms_p11_module_check("libsofthsm2.so", NULL, 0), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_module_check(MODULE, NULL, 0, why, sizeof why), MS_OK);
+    CHECK_ERR(ms_p11_module_check(MODULE, "/nonexistent/pkcs11.conf", 0, why, sizeof why), MS_OK);
+    CHECK_ERR(ms_p11_module_check("libsofthsm2.so", NULL, 0, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("absolute path");
-    CHECK_ERR(ms_p11_module_check("/usr/lib/softhsm/../softhsm/libsofthsm2.so", NULL, 0),
+    CHECK_ERR(ms_p11_module_check("/usr/lib/softhsm/../softhsm/libsofthsm2.so", NULL, 0, why,
+                                  sizeof why),
               MS_ERR_PKCS11);
     CHECK_DETAIL("is not allowed");
     CHECK(strcmp(ms_p11_conf_path(), "/etc/mikeysakke/pkcs11.conf") == 0 ||
@@ -312,33 +318,34 @@ static void check_module_allow_list(void)
     snprintf(text, sizeof text, "# modules of this site\n\n  module = %s  \n", mod);
     write_text(conf, text, 0644);
     if (safe_ancestry(cdir)) {
-        CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_OK);
+        CHECK_ERR(ms_p11_module_check(mod, conf, me, why, sizeof why), MS_OK);
     } else {
         printf("note: %s has a group/other-writable ancestor: the accepted case is not run\n",
                cwd);
     }
     /* Not listed, a malformed line, writable by others, a writable directory, a module
      * others may write. */
-    CHECK_ERR(ms_p11_module_check("/opt/other/pkcs11.so", conf, me), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_module_check("/opt/other/pkcs11.so", conf, me, why, sizeof why),
+              MS_ERR_PKCS11);
     CHECK_DETAIL("is not listed in");
     write_text(conf, "modules: /x.so\n", 0644);
-    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("line 1: expected");
     write_text(conf, text, 0664);
-    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("writable by group or others");
     chmod(conf, 0644);
     chmod(cdir, 0777);
-    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("directory");
     chmod(cdir, 0755);
     chmod(mod, 0666);
-    CHECK_ERR(ms_p11_module_check(mod, conf, me), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_module_check(mod, conf, me, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("the module");
     chmod(mod, 0644);
     if (me != 0) {
         /* Owned by us but production trusts root only. */
-        CHECK_ERR(ms_p11_module_check(mod, conf, 0), MS_ERR_PKCS11);
+        CHECK_ERR(ms_p11_module_check(mod, conf, 0, why, sizeof why), MS_ERR_PKCS11);
         CHECK_DETAIL("not owned by root");
     }
     /* A sticky directory writable by all (like /tmp) is trusted above the file only when
@@ -351,7 +358,7 @@ static void check_module_allow_list(void)
         chmod(tdir, 01777);
         if (me == 0)
             CHECK(chown(tdir, 65534, 65534) == 0); /* nobody's */
-        CHECK_ERR(ms_p11_module_check(mod, tconf, me), MS_ERR_PKCS11);
+        CHECK_ERR(ms_p11_module_check(mod, tconf, me, why, sizeof why), MS_ERR_PKCS11);
         CHECK_DETAIL("directory");
         unlink(tconf);
         rmdir(tdir);
@@ -380,7 +387,7 @@ int main(void)
     ms_kms_secrets *s = NULL, *out = NULL;
     CHECK_ERR(ms_kms_secrets_new(&s), MS_OK);
     CHECK_ERR(ms_kms_secrets_generate(s, 100, NULL), MS_OK);
-    CHECK_ERR(ms_kms_secrets_add_generation(s, 112, NULL), MS_OK);
+    CHECK_ERR(ms_kms_secrets_add_generation(s, 112, NULL, why, sizeof why), MS_OK);
 
     char path[512], path2[512];
     path_in(path, sizeof path, "p11.seal");
@@ -388,11 +395,11 @@ int main(void)
 
     /* Seal (creates the key), unseal. */
     ms_seal_params p = p11_params("test", "1234", "kms-master");
-    CHECK_ERR(ms_seal_write(path, s, &p, NULL, NULL), MS_OK);
+    CHECK_ERR(ms_seal_write(path, s, &p, NULL, NULL, why, sizeof why), MS_OK);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     ms_unseal *u = NULL;
-    CHECK_ERR(ms_unseal_open(&u, path), MS_OK);
+    CHECK_ERR(ms_unseal_open(&u, path, why, sizeof why), MS_OK);
     CHECK(ms_unseal_method(u) == MS_SEAL_PKCS11);
     CHECK_ERR(ms_unseal_passphrase(u, &out, (const uint8_t *)"1234", 4), MS_ERR_ARG);
     CHECK_ERR(ms_unseal_pkcs11(u, &out, (const uint8_t *)"1234", 4), MS_OK);
@@ -401,12 +408,13 @@ int main(void)
     out = NULL;
     /* Wrong PIN. */
     CHECK_ERR(ms_unseal_pkcs11(u, &out, (const uint8_t *)"0000", 4), MS_ERR_PKCS11);
+    snprintf(why, sizeof why, "%s", ms_unseal_detail(u));
     CHECK_DETAIL("wrong PIN");
     CHECK(out == NULL);
     ms_unseal_free(u);
 
     /* A second seal reuses the key; both files open. */
-    CHECK_ERR(ms_seal_write(path2, s, &p, NULL, NULL), MS_OK);
+    CHECK_ERR(ms_seal_write(path2, s, &p, NULL, NULL, why, sizeof why), MS_OK);
     CHECK_ERR(unseal_file(path2, "1234", &out), MS_OK);
     CHECK(out != NULL && secrets_equal(out, s));
     ms_kms_secrets_free(out);
@@ -416,17 +424,17 @@ int main(void)
 
     /* Seal refusals. */
     ms_seal_params bad = p11_params("nope", "1234", "kms-master");
-    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL), MS_ERR_PKCS11);
+    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("no token labelled 'nope'");
     bad = p11_params("test", "9999", "kms-master");
-    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL), MS_ERR_PKCS11);
+    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("wrong PIN");
     bad = p11_params("test", "1234", "kms-master");
     bad.module = "/nonexistent/libpkcs11.so";
-    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL), MS_ERR_PKCS11);
+    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("module /nonexistent/libpkcs11.so is not allowed");
     bad.module = NULL;
-    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(path2, s, &bad, NULL, NULL, why, sizeof why), MS_ERR_ARG);
     /* A failed seal leaves the previous file intact. */
     CHECK_ERR(unseal_file(path2, "1234", &out), MS_OK);
     ms_kms_secrets_free(out);
@@ -459,7 +467,7 @@ int main(void)
     check_foreign_module(f, len);
     /* Another token's key under the same label: the token cannot open the wrapped KEK. */
     ms_seal_params po = p11_params("othr", "1234", "kms-master");
-    CHECK_ERR(ms_seal_write(path2, s, &po, NULL, NULL), MS_OK);
+    CHECK_ERR(ms_seal_write(path2, s, &po, NULL, NULL, why, sizeof why), MS_OK);
     at = find_in_header(f, "test");
     memcpy(g, f, len);
     memcpy(g + at, "othr", 4);
@@ -489,14 +497,17 @@ int main(void)
 
     /* The internal wrap refuses to create a key when asked not to. */
     ms_p11_target t = {MODULE, "test", (const uint8_t *)"1234", 4, "absent-key"};
-    uint8_t wrapped[MS_P11_WRAPPED_LEN], kek[MS_KMS_KEY_BYTES] = {1}, back[MS_KMS_KEY_BYTES];
-    CHECK_ERR(ms_p11_wrap_kek(wrapped, &t, 0, kek, NULL, 0), MS_ERR_PKCS11);
+    uint8_t wrapped[MS_P11_WRAPPED_LEN], kek[MS_P11_KEK_BYTES] = {1}, back[MS_P11_KEK_BYTES];
+    CHECK_ERR(ms_p11_wrap_kek(wrapped, &t, 0, kek, NULL, 0, why, sizeof why), MS_ERR_PKCS11);
     CHECK_DETAIL("no AES key labelled 'absent-key'");
     t.key_label = "kms-master";
-    CHECK_ERR(ms_p11_wrap_kek(wrapped, &t, 0, kek, (const uint8_t *)"ad", 2), MS_OK);
-    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"ad", 2), MS_OK);
+    CHECK_ERR(ms_p11_wrap_kek(wrapped, &t, 0, kek, (const uint8_t *)"ad", 2, why, sizeof why),
+              MS_OK);
+    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"ad", 2, why, sizeof why),
+              MS_OK);
     CHECK_MEM(back, kek, sizeof kek);
-    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"AD", 2), MS_ERR_PKCS11);
+    CHECK_ERR(ms_p11_unwrap_kek(back, &t, wrapped, (const uint8_t *)"AD", 2, why, sizeof why),
+              MS_ERR_PKCS11);
 
     ms_kms_secrets_free(s);
     char cmd[600];

@@ -185,12 +185,12 @@ static void test_facade(const char *root)
         return;
     ms_kms_config bad = cfg;
     bad.enrol_approvals = 4; /* more than the officers */
-    CHECK_ERR(ms_kms_create(dir, &bad, &m, h, NULL), MS_ERR_ARG);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL), MS_OK);
+    CHECK_ERR(ms_kms_create(dir, &bad, &m, h, NULL, NULL, 0), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
     free(h);
     CHECK(grep_file(log, "approvals=2/2 enrol_approvals=2/3"));
     ms_kms *k = NULL;
-    CHECK_ERR(ms_kms_open(&k, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&k, dir, NULL, NULL, 0), MS_OK);
     if (k == NULL)
         return;
     ms_kms_set_clock(k, fixed_clock, &clock_now);

@@ -28,13 +28,17 @@ static int contains(const char *hay, const char *needle)
     return strstr(hay, needle) != NULL;
 }
 
-#define CHECK_DETAIL(needle)                                                          \
-    do {                                                                              \
-        int ok_ = contains(ms_seal_detail(), (needle));                               \
-        CHECK(ok_);                                                                   \
-        if (!ok_)                                                                     \
-            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", ms_seal_detail(), (needle)); \
+/* The detail of the last call without an object (or copied from an unseal object). */
+static char why[256];
+
+#define CHECK_DETAIL_OF(detail, needle)                                                            \
+    do {                                                                                           \
+        int ok_ = contains((detail), (needle));                                                    \
+        CHECK(ok_);                                                                                \
+        if (!ok_)                                                                                  \
+            fprintf(stderr, "  detail was \"%s\", want \"%s\"\n", (detail), (needle));             \
     } while (0)
+#define CHECK_DETAIL(needle) CHECK_DETAIL_OF(why, needle)
 
 static int secrets_equal(const ms_kms_secrets *a, const ms_kms_secrets *b)
 {
@@ -118,7 +122,8 @@ static void test_secrets(void)
     CHECK_ERR(ms_kms_secrets_new(&s), MS_OK);
     CHECK(s != NULL && s->n_generations == 0 && all_zero(s, sizeof *s));
     CHECK(ms_kms_secrets_generation(s, 600) == NULL);
-    CHECK_ERR(ms_kms_secrets_add_generation(s, 5, NULL), MS_ERR_ARG); /* nothing to roll */
+    /* nothing to roll */
+    CHECK_ERR(ms_kms_secrets_add_generation(s, 5, NULL, why, sizeof why), MS_ERR_ARG);
     CHECK_ERR(ms_kms_secrets_generate(s, 600, NULL), MS_OK);
     CHECK(s->n_generations == 1 && s->gen[0].from_period == 600);
     /* The publics belong to the secrets. */
@@ -133,9 +138,9 @@ static void test_secrets(void)
     /* Generations: the one in force is the last that started at or before the period. */
     CHECK(ms_kms_secrets_generation(s, 599) == NULL);
     CHECK(ms_kms_secrets_generation(s, 600) == &s->gen[0]);
-    CHECK_ERR(ms_kms_secrets_add_generation(s, 600, NULL), MS_ERR_PERIOD);
-    CHECK_ERR(ms_kms_secrets_add_generation(s, 599, NULL), MS_ERR_PERIOD);
-    CHECK_ERR(ms_kms_secrets_add_generation(s, 612, NULL), MS_OK);
+    CHECK_ERR(ms_kms_secrets_add_generation(s, 600, NULL, why, sizeof why), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_secrets_add_generation(s, 599, NULL, why, sizeof why), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_secrets_add_generation(s, 612, NULL, why, sizeof why), MS_OK);
     CHECK(s->n_generations == 2);
     CHECK(memcmp(s->gen[0].z, s->gen[1].z, MS_SAKKE_SECRET_BYTES) != 0);
     CHECK(memcmp(s->gen[0].ksak, s->gen[1].ksak, MS_ECCSI_SCALAR_BYTES) != 0);
@@ -147,7 +152,7 @@ static void test_secrets(void)
     /* A failing generator leaves the secrets as they were. */
     ms_fixed_rng st;
     ms_rng dead = ms_fixed_rng_make(&st, (const uint8_t *)"", 0);
-    CHECK_ERR(ms_kms_secrets_add_generation(s, 700, &dead), MS_ERR_RNG);
+    CHECK_ERR(ms_kms_secrets_add_generation(s, 700, &dead, why, sizeof why), MS_ERR_RNG);
     CHECK(s->n_generations == 2 && ms_kms_secrets_generation(s, 700) == &s->gen[1]);
 
     /* Full: at most MS_KMS_MAX_GENERATIONS (a cheap copy stands in for keygen). */
@@ -159,7 +164,7 @@ static void test_secrets(void)
         full->gen[i].from_period = 612 + i;
     }
     full->n_generations = MS_KMS_MAX_GENERATIONS;
-    CHECK_ERR(ms_kms_secrets_add_generation(full, 10000, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_secrets_add_generation(full, 10000, NULL, why, sizeof why), MS_ERR_ARG);
     CHECK_DETAIL("at most");
     CHECK(ms_kms_secrets_generation(full, 613) == &full->gen[1]);
     CHECK(ms_kms_secrets_generation(full, 614) == &full->gen[2]);
@@ -194,14 +199,14 @@ static void test_passphrase(void)
     char path[512];
     path_in(path, sizeof path, "pass.seal");
     ms_seal_params p = pass_params("correct horse battery staple");
-    CHECK_ERR(ms_seal_write(path, secrets, &p, NULL, NULL), MS_OK);
+    CHECK_ERR(ms_seal_write(path, secrets, &p, NULL, NULL, why, sizeof why), MS_OK);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     CHECK(!dir_has_temp_files());
 
     ms_unseal *u = NULL;
     ms_kms_secrets *out = NULL;
-    CHECK_ERR(ms_unseal_open(&u, path), MS_OK);
+    CHECK_ERR(ms_unseal_open(&u, path, why, sizeof why), MS_OK);
     CHECK(ms_unseal_method(u) == MS_SEAL_PASSPHRASE);
     unsigned have = 9, need = 9;
     ms_unseal_progress(u, &have, &need);
@@ -209,14 +214,14 @@ static void test_passphrase(void)
     CHECK_ERR(ms_unseal_passphrase(u, &out, (const uint8_t *)"correct horse battery stapler", 29),
               MS_ERR_PASSPHRASE);
     CHECK(out == NULL);
-    CHECK_DETAIL("wrong passphrase");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "wrong passphrase");
     CHECK_ERR(ms_unseal_passphrase(u, &out, (const uint8_t *)"", 0), MS_ERR_PASSPHRASE);
     CHECK_ERR(ms_unseal_share(u, &out, (const uint8_t *)"x", 1), MS_ERR_ARG);
     CHECK_ERR(ms_unseal_pkcs11(u, &out, (const uint8_t *)"1234", 4), MS_ERR_ARG);
     CHECK_ERR(ms_unseal_passphrase(u, &out, p.passphrase, p.passphrase_len), MS_OK);
     CHECK(out != NULL && secrets_equal(out, secrets));
     CHECK(ms_kms_secrets_generation(out, 612) == &out->gen[1]);
-    CHECK(strcmp(ms_seal_detail(), "") == 0);
+    CHECK(strcmp(ms_unseal_detail(u), "") == 0);
     ms_kms_secrets_free(out);
     out = NULL;
     ms_unseal_free(u);
@@ -224,8 +229,8 @@ static void test_passphrase(void)
 
     /* Re-seal over the existing file (as after a rollover), with another passphrase. */
     ms_seal_params p2 = pass_params("second");
-    CHECK_ERR(ms_seal_write(path, secrets, &p2, NULL, NULL), MS_OK);
-    CHECK_ERR(ms_unseal_open(&u, path), MS_OK);
+    CHECK_ERR(ms_seal_write(path, secrets, &p2, NULL, NULL, why, sizeof why), MS_OK);
+    CHECK_ERR(ms_unseal_open(&u, path, why, sizeof why), MS_OK);
     CHECK_ERR(ms_unseal_passphrase(u, &out, p.passphrase, p.passphrase_len), MS_ERR_PASSPHRASE);
     CHECK_ERR(ms_unseal_passphrase(u, &out, (const uint8_t *)"second", 6), MS_OK);
     CHECK(out != NULL && secrets_equal(out, secrets));
@@ -239,11 +244,11 @@ static void test_passphrase(void)
     ms_seal_params pd = pass_params("default cost");
     pd.scrypt_log2_n = 0;
     path_in(path, sizeof path, "pass-default.seal");
-    CHECK_ERR(ms_seal_write(path, secrets, &pd, NULL, NULL), MS_OK);
+    CHECK_ERR(ms_seal_write(path, secrets, &pd, NULL, NULL, why, sizeof why), MS_OK);
     uint8_t f[16384];
     size_t flen = read_all(path, f, sizeof f);
     CHECK(flen > 60 && f[28 + 16] == 17 && f[28 + 17 + 3] == 8 && f[28 + 21 + 3] == 1);
-    CHECK_ERR(ms_unseal_open(&u, path), MS_OK);
+    CHECK_ERR(ms_unseal_open(&u, path, why, sizeof why), MS_OK);
     CHECK_ERR(ms_unseal_passphrase(u, &out, pd.passphrase, pd.passphrase_len), MS_OK);
     CHECK(out != NULL && secrets_equal(out, secrets));
     ms_kms_secrets_free(out);
@@ -253,19 +258,23 @@ static void test_passphrase(void)
     /* Bad parameters. */
     ms_seal_params bad = pass_params("x");
     bad.scrypt_log2_n = 4;
-    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL, why, sizeof why), MS_ERR_ARG);
+    CHECK_DETAIL("scrypt log2 N must be in [10, 22]");
     bad = pass_params("");
-    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL, why, sizeof why), MS_ERR_ARG);
     bad = pass_params("x");
     bad.method = (ms_seal_method)7;
-    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL, why, sizeof why), MS_ERR_ARG);
     ms_kms_secrets *empty = NULL;
     CHECK_ERR(ms_kms_secrets_new(&empty), MS_OK);
     bad = pass_params("x");
-    CHECK_ERR(ms_seal_write(path, empty, &bad, NULL, NULL), MS_ERR_ARG); /* nothing to seal */
+    /* nothing to seal */
+    CHECK_ERR(ms_seal_write(path, empty, &bad, NULL, NULL, why, sizeof why), MS_ERR_ARG);
     ms_kms_secrets_free(empty);
     path_in(path, sizeof path, "no/such/dir/x.seal");
-    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL), MS_ERR_IO);
+    CHECK_ERR(ms_seal_write(path, secrets, &bad, NULL, NULL, why, sizeof why), MS_ERR_IO);
+    CHECK_DETAIL("cannot create a temporary file next to");
+    CHECK_DETAIL("No such file or directory");
 }
 
 typedef struct share_set {
@@ -289,7 +298,7 @@ static ms_err feed(const char *path, const share_set *set, const unsigned *idx, 
                    ms_kms_secrets **out, int *progress_ok)
 {
     ms_unseal *u = NULL;
-    ms_err err = ms_unseal_open(&u, path);
+    ms_err err = ms_unseal_open(&u, path, why, sizeof why);
     *out = NULL;
     if (err != MS_OK)
         return err;
@@ -303,6 +312,7 @@ static ms_err feed(const char *path, const share_set *set, const unsigned *idx, 
         if (err == MS_OK && *out == NULL && (have != i + 1 || need != need0))
             *progress_ok = 0;
     }
+    snprintf(why, sizeof why, "%s", ms_unseal_detail(u));
     ms_unseal_free(u);
     return err;
 }
@@ -314,7 +324,7 @@ static void test_shares(void)
     path_in(other, sizeof other, "shares-other.seal");
     static share_set set, oset;
     ms_seal_params p = share_params(3, 5);
-    CHECK_ERR(ms_seal_write(path, secrets, &p, set.s, set.len), MS_OK);
+    CHECK_ERR(ms_seal_write(path, secrets, &p, set.s, set.len, why, sizeof why), MS_OK);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     for (unsigned i = 0; i < 5; i++)
@@ -347,36 +357,36 @@ static void test_shares(void)
     CHECK(progress_good);
 
     /* Another KMS's shares. */
-    CHECK_ERR(ms_seal_write(other, secrets, &p, oset.s, oset.len), MS_OK);
+    CHECK_ERR(ms_seal_write(other, secrets, &p, oset.s, oset.len, why, sizeof why), MS_OK);
     ms_unseal *u = NULL;
     ms_kms_secrets *out = NULL;
-    CHECK_ERR(ms_unseal_open(&u, path), MS_OK);
+    CHECK_ERR(ms_unseal_open(&u, path, why, sizeof why), MS_OK);
     CHECK(ms_unseal_method(u) == MS_SEAL_SHARES);
     CHECK_ERR(ms_unseal_share(u, &out, oset.s[0], oset.len[0]), MS_ERR_SHARE);
-    CHECK_DETAIL("another KMS");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "another KMS");
     CHECK_ERR(ms_unseal_share(u, &out, set.s[1], set.len[1]), MS_OK);
     CHECK(out == NULL);
     /* Duplicate. */
     CHECK_ERR(ms_unseal_share(u, &out, set.s[1], set.len[1]), MS_ERR_SHARE);
-    CHECK_DETAIL("share 2 was already entered");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "share 2 was already entered");
     /* Corrupted: one flipped bit of y. */
     uint8_t bad[MS_KMS_SHARE_BYTES];
     memcpy(bad, set.s[3], MS_KMS_SHARE_LEN);
     bad[40] ^= 0x01;
     CHECK_ERR(ms_unseal_share(u, &out, bad, MS_KMS_SHARE_LEN), MS_ERR_SHARE);
-    CHECK_DETAIL("share 4 is corrupted");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "share 4 is corrupted");
     /* Corrupted index. */
     memcpy(bad, set.s[3], MS_KMS_SHARE_LEN);
     bad[23] = 1;
     CHECK_ERR(ms_unseal_share(u, &out, bad, MS_KMS_SHARE_LEN), MS_ERR_SHARE);
-    CHECK_DETAIL("corrupted");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "corrupted");
     /* Not a share at all: wrong length, wrong tag. */
     CHECK_ERR(ms_unseal_share(u, &out, set.s[3], MS_KMS_SHARE_LEN - 1), MS_ERR_SHARE);
-    CHECK_DETAIL("not a custodian share");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "not a custodian share");
     memcpy(bad, set.s[3], MS_KMS_SHARE_LEN);
     bad[0] = 'X';
     CHECK_ERR(ms_unseal_share(u, &out, bad, MS_KMS_SHARE_LEN), MS_ERR_SHARE);
-    CHECK_DETAIL("not a custodian share");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "not a custodian share");
     unsigned have = 0, need = 0;
     ms_unseal_progress(u, &have, &need);
     CHECK(have == 1 && need == 3); /* the refusals changed nothing */
@@ -392,11 +402,11 @@ static void test_shares(void)
 
     /* A re-seal hands out new shares; the old ones no longer fit. */
     static share_set nset;
-    CHECK_ERR(ms_seal_write(path, secrets, &p, nset.s, nset.len), MS_OK);
+    CHECK_ERR(ms_seal_write(path, secrets, &p, nset.s, nset.len, why, sizeof why), MS_OK);
     CHECK(memcmp(nset.s[0], set.s[0], MS_KMS_SHARE_LEN) != 0);
-    CHECK_ERR(ms_unseal_open(&u, path), MS_OK);
+    CHECK_ERR(ms_unseal_open(&u, path, why, sizeof why), MS_OK);
     CHECK_ERR(ms_unseal_share(u, &out, set.s[0], set.len[0]), MS_ERR_SHARE);
-    CHECK_DETAIL("another KMS");
+    CHECK_DETAIL_OF(ms_unseal_detail(u), "another KMS");
     ms_unseal_free(u);
 
     /* Edge counts: 1 of 1, 1 of 3, 5 of 5; and bad ones. */
@@ -404,7 +414,7 @@ static void test_shares(void)
     for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++) {
         static share_set es;
         ms_seal_params ep = share_params(kn[i][0], kn[i][1]);
-        CHECK_ERR(ms_seal_write(other, secrets, &ep, es.s, es.len), MS_OK);
+        CHECK_ERR(ms_seal_write(other, secrets, &ep, es.s, es.len, why, sizeof why), MS_OK);
         unsigned idx[16];
         for (unsigned j = 0; j < kn[i][0]; j++)
             idx[j] = kn[i][1] - 1 - j;
@@ -414,13 +424,13 @@ static void test_shares(void)
         ms_kms_secrets_free(out);
     }
     ms_seal_params ep = share_params(4, 3);
-    CHECK_ERR(ms_seal_write(other, secrets, &ep, oset.s, oset.len), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(other, secrets, &ep, oset.s, oset.len, why, sizeof why), MS_ERR_ARG);
     ep = share_params(0, 3);
-    CHECK_ERR(ms_seal_write(other, secrets, &ep, oset.s, oset.len), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(other, secrets, &ep, oset.s, oset.len, why, sizeof why), MS_ERR_ARG);
     ep = share_params(2, 17);
-    CHECK_ERR(ms_seal_write(other, secrets, &ep, oset.s, oset.len), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(other, secrets, &ep, oset.s, oset.len, why, sizeof why), MS_ERR_ARG);
     ep = share_params(2, 3);
-    CHECK_ERR(ms_seal_write(other, secrets, &ep, NULL, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_seal_write(other, secrets, &ep, NULL, NULL, why, sizeof why), MS_ERR_ARG);
 }
 
 /* Opens a damaged copy and returns the error of open, or of the unseal if open passed. */
@@ -431,7 +441,7 @@ static ms_err try_damaged(const uint8_t *f, size_t len, ms_seal_method m, const 
     write_all(path, f, len);
     ms_unseal *u = NULL;
     ms_kms_secrets *out = NULL;
-    ms_err err = ms_unseal_open(&u, path);
+    ms_err err = ms_unseal_open(&u, path, why, sizeof why);
     if (err != MS_OK)
         return err;
     if (m == MS_SEAL_PASSPHRASE) {
@@ -440,6 +450,7 @@ static ms_err try_damaged(const uint8_t *f, size_t len, ms_seal_method m, const 
         for (unsigned i = 0; i < 2 && err == MS_OK; i++)
             err = ms_unseal_share(u, &out, set->s[i], set->len[i]);
     }
+    snprintf(why, sizeof why, "%s", ms_unseal_detail(u));
     ms_kms_secrets_free(out);
     ms_unseal_free(u);
     return err;
@@ -451,10 +462,10 @@ static void test_damage(void)
     path_in(ppath, sizeof ppath, "dpass.seal");
     path_in(spath, sizeof spath, "dshares.seal");
     ms_seal_params pp = pass_params("damage");
-    CHECK_ERR(ms_seal_write(ppath, secrets, &pp, NULL, NULL), MS_OK);
+    CHECK_ERR(ms_seal_write(ppath, secrets, &pp, NULL, NULL, why, sizeof why), MS_OK);
     static share_set set;
     ms_seal_params sp = share_params(2, 3);
-    CHECK_ERR(ms_seal_write(spath, secrets, &sp, set.s, set.len), MS_OK);
+    CHECK_ERR(ms_seal_write(spath, secrets, &sp, set.s, set.len, why, sizeof why), MS_OK);
 
     static uint8_t f[16384], g[16384];
     const char *paths[2] = {ppath, spath};
@@ -547,7 +558,7 @@ static void test_damage(void)
     ms_unseal *u = NULL;
     char path[512];
     path_in(path, sizeof path, "missing.seal");
-    CHECK_ERR(ms_unseal_open(&u, path), MS_ERR_SEALED_FILE);
+    CHECK_ERR(ms_unseal_open(&u, path, why, sizeof why), MS_ERR_SEALED_FILE);
     CHECK_DETAIL("cannot open");
     static uint8_t big[70000];
     memcpy(big, f, len);

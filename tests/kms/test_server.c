@@ -311,7 +311,7 @@ static void setup(const char *dir, ms_kms **out)
     ms_test_roles roles = {.made = false};
     ms_test_kms_create(dir, &cfg, &roles, pass, sizeof pass - 1, NULL);
     ms_wipe(&roles, sizeof roles);
-    CHECK_ERR(ms_kms_open(out, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(out, dir, NULL, NULL, 0), MS_OK);
     ms_kms_set_clock(*out, fixed_clock, &clock_now);
 }
 

@@ -85,7 +85,7 @@ static int log_count(const char *needle)
 static ms_err try_unseal(char *detail, size_t cap, bool adopt)
 {
     ms_kms *k = NULL;
-    ms_err e = ms_kms_open(&k, dir, NULL);
+    ms_err e = ms_kms_open(&k, dir, NULL, NULL, 0);
     if (e != MS_OK) {
         snprintf(detail, cap, "open failed");
         return e;
@@ -221,7 +221,7 @@ int main(void)
 
     /* Rollover writes settings (certificate, generation): it re-authenticates them... */
     ms_kms *k = NULL;
-    CHECK_ERR(ms_kms_open(&k, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&k, dir, NULL, NULL, 0), MS_OK);
     if (k != NULL) {
         ms_kms_set_clock(k, fixed_clock, &clock_now);
         CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);

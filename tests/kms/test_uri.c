@@ -81,7 +81,7 @@ static void test_user_add(const char *dir)
     ms_test_kms_create(dir, &cfg, &roles, pass, sizeof pass - 1, NULL);
     ms_wipe(&roles, sizeof roles);
     ms_kms *k = NULL;
-    CHECK_ERR(ms_kms_open(&k, dir, NULL), MS_OK);
+    CHECK_ERR(ms_kms_open(&k, dir, NULL, NULL, 0), MS_OK);
     if (k == NULL)
         return;
     CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);
