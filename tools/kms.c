@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "json_out.h"
+#include "progress.h"
 #include "kms/agent.h"
 #include "kms/roles.h"
 #include "mikeysakke/kms.h"
@@ -943,9 +944,34 @@ static int agent_connect(const char *dir)
     return fd;
 }
 
+/* The answer, after the progress messages a request with "progress" = 1 gets first. */
+static ms_err recv_answer(int fd, ms_agent_msg *ans, struct cli_progress *progress)
+{
+    ms_err e;
+    while ((e = ms_agent_msg_recv(fd, ans)) == MS_OK && progress != NULL &&
+           ms_agent_is_progress(ans)) {
+        uint64_t done = 0, total = 0;
+        if (ms_agent_msg_u64(ans, "progress_done", 0, &done) &&
+            ms_agent_msg_u64(ans, "progress_total", 0, &total))
+            cli_progress_update(progress, (size_t)done, (size_t)total);
+    }
+    return e;
+}
+
+static ms_err agent_call_progress(const char *dir, ms_agent_msg *req, ms_agent_msg *ans,
+                                  struct cli_progress *progress);
+
 /* Sends req to the agent; the answer stays in *ans for the caller to print. Returns the
  * agent's status, its error printed with the detail the agent gave. */
 static ms_err agent_call(const char *dir, ms_agent_msg *req, ms_agent_msg *ans)
+{
+    return agent_call_progress(dir, req, ans, NULL);
+}
+
+/* The same for a request that asks for progress messages, shown on progress (NULL:
+ * none asked), whose line it ends. */
+static ms_err agent_call_progress(const char *dir, ms_agent_msg *req, ms_agent_msg *ans,
+                                  struct cli_progress *progress)
 {
     size_t n = 0;
     if (ms_agent_msg_get(req, "v", 0, &n) == NULL) /* a signed request has it already */
@@ -956,13 +982,16 @@ static ms_err agent_call(const char *dir, ms_agent_msg *req, ms_agent_msg *ans)
                         dir);
     struct timeval tv = {600, 0}; /* issuance of a large community takes a while */
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (ms_agent_msg_send(fd, req) != MS_OK || ms_agent_msg_recv(fd, ans) != MS_OK) {
+    if (ms_agent_msg_send(fd, req) != MS_OK || recv_answer(fd, ans, progress) != MS_OK) {
+        cli_progress_finish(progress, false);
         close(fd);
         return cli_fail(MS_ERR_IO, "%s: the agent did not answer", dir);
     }
     close(fd);
     char text[4096];
     uint64_t st = 0, v = 0;
+    /* the final line before the result, or a newline before the error */
+    cli_progress_finish(progress, ms_agent_msg_u64(ans, "status", 0, &st) && st == MS_OK);
     if (!ms_agent_msg_u64(ans, "v", 0, &v) || v != MS_AGENT_PROTOCOL)
         return cli_fail(MS_ERR_IO, "%s: the running agent speaks another protocol version; "
                         "seal it and unseal again", dir);
@@ -1693,9 +1722,22 @@ ms_err cli_kms_device_enrol(const struct cli_args *args)
 
 ms_err cli_kms_issue(const struct cli_args *args)
 {
-    static const char *const opts[] = {"--period", "--threads"};
-    ms_agent_msg ans;
-    ms_err e = simple_request(args, "issue", opts, 2, &ans);
+    const char *dir = cli_get(args, "--dir");
+    ms_agent_msg req, ans;
+    ms_err e = request_init(&req, &ans, "issue");
+    if (e != MS_OK)
+        return e;
+    ms_agent_msg_adds(&req, "period", cli_get(args, "--period"));
+    if (cli_get(args, "--threads") != NULL)
+        ms_agent_msg_adds(&req, "threads", cli_get(args, "--threads"));
+    /* always asked: the messages also show the agent is still at work on a long run */
+    ms_agent_msg_adds(&req, "progress", "1");
+    struct cli_progress progress;
+    cli_progress_init(&progress, "key sets", want_json(args));
+    e = sign_command(dir, &req, cli_get(args, "--key"));
+    if (e == MS_OK)
+        e = agent_call_progress(dir, &req, &ans, &progress);
+    ms_agent_msg_free(&req);
     uint64_t n = field_u64(&ans, "issued");
     if (e == MS_OK && want_json(args))
         print_json(&ans, (const char *)NULL);
@@ -1720,9 +1762,12 @@ ms_err cli_kms_export(const struct cli_args *args)
         return e;
     ms_agent_msg_adds(&req, "period", cli_get(args, "--period"));
     ms_agent_msg_adds(&req, "out", abs);
+    ms_agent_msg_adds(&req, "progress", "1");
+    struct cli_progress progress;
+    cli_progress_init(&progress, "packages", want_json(args));
     e = sign_command(cli_get(args, "--dir"), &req, cli_get(args, "--key"));
     if (e == MS_OK)
-        e = agent_call(cli_get(args, "--dir"), &req, &ans);
+        e = agent_call_progress(cli_get(args, "--dir"), &req, &ans, &progress);
     uint64_t n = field_u64(&ans, "exported");
     if (e == MS_OK && want_json(args))
         print_json(&ans, (const char *)NULL);
