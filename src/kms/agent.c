@@ -626,7 +626,8 @@ static uint64_t monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-#define PROGRESS_INTERVAL_MS 100 /* the command shows at most 4 a second */
+/* at most 10 messages a second; the command redraws its line at most 4 times a second */
+#define PROGRESS_INTERVAL_MS 100
 
 static void send_progress(void *ctx, size_t done, size_t total)
 {
