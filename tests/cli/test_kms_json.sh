@@ -18,13 +18,28 @@ stop_all() {
 }
 trap stop_all EXIT
 ALICE=tel:+447700900123
-# jget KEY...: a member (or a path of members/indexes) of the JSON on stdout of the last run
+# jget KEY...: a member (or a path of members/indexes) of the JSON on stdout of the last
+# run, one line. The output is flattened to "path<TAB>value" lines once per run (python3
+# can take a second to start on a busy machine); the paths of lists and objects give
+# their JSON.
 jget() {
-    python3 -c 'import json,sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(json.dumps(v) if isinstance(v, (dict, list, bool)) else v)' "$work/out" "$@"
+    local sum
+    sum=$(cksum <"$work/out")
+    if [ "$sum" != "$(cat "$work/out.sum" 2>/dev/null)" ]; then
+        python3 -c 'import json,sys
+def walk(path, v):
+    if isinstance(v, (dict, list)):
+        print(" ".join(path) + "\t" + json.dumps(v).replace("\n", "\\n"))
+        for k, x in (v.items() if isinstance(v, dict) else enumerate(v)):
+            walk(path + [str(k)], x)
+    else:
+        s = json.dumps(v) if isinstance(v, bool) else str(v)
+        print(" ".join(path) + "\t" + s.replace("\n", "\\n"))
+walk([], json.load(open(sys.argv[1])))' "$work/out" >"$work/out.flat" || return 1
+        printf '%s\n' "$sum" >"$work/out.sum"
+    fi
+    awk -F '\t' -v p="$*" '$1 == p { sub(/^[^\t]*\t/, ""); print; found = 1 } END { exit !found }' \
+        "$work/out.flat"
 }
 is_json() { python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$work/out"; }
 one_line() { [ "$(wc -l <"$work/out")" -eq 1 ]; }
