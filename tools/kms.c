@@ -1205,7 +1205,8 @@ static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, co
             fflush(stdout);
         } else {
             fprintf(stderr,
-                    "listening on %s://%s:%u (sealed: unseal with 'mikeysakke kms unseal --dir %s')\n",
+                    "listening on %s://%s:%u (sealed: unseal with 'mikeysakke kms unseal "
+                    "--dir %s')\n",
                     scheme, shown, port, dir_arg);
             fflush(stderr);
         }

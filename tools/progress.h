@@ -28,11 +28,13 @@ struct cli_progress {
 void cli_progress_init(struct cli_progress *p, const char *what, bool json);
 /* The same on a chosen stream (NULL: silent); for tests. */
 void cli_progress_init_on(struct cli_progress *p, const char *what, FILE *out);
-/* done of total so far (p NULL: nothing); draws the line if CLI_PROGRESS_INTERVAL_MS have passed since the
- * last one (the first report only starts the clock). */
+/* done of total so far (p NULL: nothing); draws the line if CLI_PROGRESS_INTERVAL_MS
+ * have passed since the last one. The first report starts the clock and is drawn at once,
+ * so the total shows. */
 void cli_progress_update(struct cli_progress *p, size_t done, size_t total);
-/* Ends the line (p NULL: nothing): with ok, a final line of the count, the time taken and the mean rate;
- * otherwise just a newline after a drawn line, so an error message starts on its own. */
+/* Ends the line (p NULL: nothing): with ok, a final line of the count, the time taken
+ * and the mean rate; otherwise just a newline after a drawn line, so that an error
+ * message starts on a line of its own. */
 void cli_progress_finish(struct cli_progress *p, bool ok);
 
 /* The running line, e.g. "12,800/100,000 key sets (12.8%), 1,234/s, 1 min 19 s left",
