@@ -162,3 +162,19 @@ ms_rng ms_fixed_rng_make(ms_fixed_rng *state, const uint8_t *data, size_t len)
     state->pos = 0;
     return (ms_rng){fixed_rng_fill, state};
 }
+
+void ms_test_progress_cb(void *ctx, size_t done, size_t total)
+{
+    ms_test_progress *p = ctx;
+    if (p->calls == 0) {
+        p->first_done = done;
+        p->first_total = total;
+    } else if (done < p->last_done) {
+        p->fell = 1;
+    }
+    if (done > total)
+        p->overshot = 1;
+    p->last_done = done;
+    p->last_total = total;
+    p->calls++;
+}

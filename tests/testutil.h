@@ -74,4 +74,14 @@ typedef struct ms_fixed_rng {
 } ms_fixed_rng;
 ms_rng ms_fixed_rng_make(ms_fixed_rng *state, const uint8_t *data, size_t len);
 
+/* Records the calls of a progress callback (ms_kms_progress_fn): how many, the first and
+ * last, and whether done ever fell or went past total. Zero it before use. */
+typedef struct ms_test_progress {
+    size_t calls;
+    size_t first_done, first_total, last_done, last_total;
+    int fell;      /* done smaller than the call before */
+    int overshot;  /* done > total */
+} ms_test_progress;
+void ms_test_progress_cb(void *ctx, size_t done, size_t total);
+
 #endif

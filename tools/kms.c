@@ -43,6 +43,7 @@
 
 #include "config.h"
 #include "json_out.h"
+#include "progress.h"
 #include "kms/agent.h"
 #include "kms/roles.h"
 #include "mikeysakke/kms.h"
@@ -90,7 +91,7 @@ const struct cli_opt cli_kms_init_opts[] = {
     {"--operator-out-dir", "DIR", 0, "write operator.key/.pub here (default --auditor-out-dir)"},
     {"--scrypt-log2n", "N", 0, "scrypt cost (default 17); small values for tests only"},
     {"--audit-syslog", NULL, CLI_FLAG, "copy the audit log to syslog as it is written"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_unseal_opts[] = {
     OPT_DIR,
@@ -125,13 +126,13 @@ const struct cli_opt cli_kms_device_request_opts[] = {
     {"--device", "ID", CLI_REQUIRED, "the new device's ID"},
     {"--expires-in", "SECONDS", 0, "how long approvals stay usable (default 86400)"},
     {"--out", "FILE", CLI_REQUIRED, "write the request here"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_device_approve_opts[] = {
     {"--request", "FILE", CLI_REQUIRED, "the request to approve (read it first)"},
     {"--key", "FILE", CLI_REQUIRED, "your enrolment officer key (mode 0600)"},
     {"--out", "FILE", CLI_REQUIRED, "write the approval here"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 #define OPT_PERIOD {"--period", "P", CLI_REQUIRED, "key period: number, current, next or a TIME"}
 const struct cli_opt cli_kms_issue_opts[] = {
@@ -151,13 +152,13 @@ const struct cli_opt cli_kms_audit_request_opts[] = {
     {"--reason", "TEXT", CLI_REQUIRED, "why (recorded in the audit log)"},
     {"--expires-in", "SECONDS", 0, "how long approvals stay usable (default 86400)"},
     {"--out", "FILE", CLI_REQUIRED, "write the request here"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_audit_approve_opts[] = {
     {"--request", "FILE", CLI_REQUIRED, "the extraction request to approve (read it first)"},
     {"--key", "FILE", CLI_REQUIRED, "your auditor key (mode 0600)"},
     {"--out", "FILE", CLI_REQUIRED, "write the approval here"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_audit_extract_opts[] = {
     OPT_DIR,
@@ -205,12 +206,13 @@ const struct cli_opt cli_kms_serve_opts[] = {
     {"--max-connections", "N", 0, "connections in total (default 1024)"},
     {"--max-per-client", "N", 0, "connections per IPv4 address or IPv6 /64 (default 32)"},
     {"--timeout", "S", 0, "seconds to complete a request, and idle (default 30)"},
+    {"--json", NULL, CLI_FLAG, "print one JSON line (the address and port) once listening"},
     OPT_END,
 };
 const struct cli_opt cli_kms_cert_opts[] = {
     OPT_DIR,
     {"--period", "P", 0, "the certificate in force for this key period (default current)"},
-    OPT_END,
+    OPT_JSON, OPT_END,
 };
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -451,7 +453,7 @@ static ms_err read_pub_list(const char *opt, const char *list, uint8_t (*out)[MS
 /* Writes name.key (private, 0600) and name.pub into dir; wipes nothing (the caller does). */
 static ms_err write_role_pair(const char *opt, const char *dir, const char *name,
                               const uint8_t seed[MS_ROLE_KEY_BYTES],
-                              const uint8_t pub[MS_KMS_ROLE_KEY_BYTES])
+                              const uint8_t pub[MS_KMS_ROLE_KEY_BYTES], bool print)
 {
     char path[PATH_MAX + 64], line[2 * MS_ROLE_KEY_BYTES + 2];
     snprintf(path, sizeof path, "%s/%s.key", dir, name);
@@ -460,7 +462,8 @@ static ms_err write_role_pair(const char *opt, const char *dir, const char *name
     ms_wipe(line, sizeof line);
     if (e != MS_OK)
         return e;
-    printf("%s key: %s\n", name, path);
+    if (print)
+        printf("%s key: %s\n", name, path);
     snprintf(path, sizeof path, "%s/%s.pub", dir, name);
     ms_role_hex_line(line, pub);
     e = write_private(opt, path, line, strlen(line));
@@ -470,24 +473,70 @@ static ms_err write_role_pair(const char *opt, const char *dir, const char *name
 }
 
 static ms_err write_roles(const struct role_set *r, const char *operator_dir,
-                          const char *officer_dir, const char *auditor_dir)
+                          const char *officer_dir, const char *auditor_dir, bool print)
 {
     ms_err e = MS_OK;
     char name[32];
     if (r->operator_made)
         e = write_role_pair("--operator-out-dir", operator_dir, "operator", r->operator_seed,
-                            r->operator_pub);
+                            r->operator_pub, print);
     for (unsigned i = 0; r->officers_made && i < r->n_officers && e == MS_OK; i++) {
         snprintf(name, sizeof name, "officer-%u", i + 1);
         e = write_role_pair("--officer-out-dir", officer_dir, name, r->officer_seed[i],
-                            r->officer_pub[i]);
+                            r->officer_pub[i], print);
     }
     for (unsigned i = 0; r->auditors_made && i < r->n_auditors && e == MS_OK; i++) {
         snprintf(name, sizeof name, "auditor-%u", i + 1);
         e = write_role_pair("--auditor-out-dir", auditor_dir, name, r->auditor_seed[i],
-                            r->auditor_pub[i]);
+                            r->auditor_pub[i], print);
     }
     return e;
+}
+
+/* kms init --json: what the text lists, as one object ("keys": the private role keys
+ * made here by role name). */
+static void print_init_json(const char *kms_uri, const char *dir, int method,
+                            const char *share_dir, size_t n_shares, const struct role_set *r,
+                            const char *operator_dir, const char *officer_dir,
+                            const char *auditor_dir)
+{
+    char path[PATH_MAX + 64], name[32];
+    struct cli_json j;
+    cli_json_begin(&j, stdout);
+    cli_json_str(&j, "kms", kms_uri);
+    cli_json_str(&j, "dir", dir);
+    cli_json_str(&j, "seal", method == MS_KMS_SEAL_PASSPHRASE ? "passphrase"
+                             : method == MS_KMS_SEAL_SHARES   ? "shares"
+                                                              : "pkcs11");
+    if (n_shares > 0) {
+        cli_json_array(&j, "shares");
+        for (size_t i = 0; i < n_shares; i++) {
+            snprintf(path, sizeof path, "%s/share-%zu.key", share_dir, i + 1);
+            cli_json_str(&j, NULL, path);
+        }
+        cli_json_close(&j);
+    }
+    cli_json_object(&j, "keys");
+    if (r->operator_made) {
+        snprintf(path, sizeof path, "%s/operator.key", operator_dir);
+        cli_json_str(&j, "operator", path);
+    }
+    for (unsigned i = 0; r->officers_made && i < r->n_officers; i++) {
+        snprintf(name, sizeof name, "officer-%u", i + 1);
+        snprintf(path, sizeof path, "%s/%s.key", officer_dir, name);
+        cli_json_str(&j, name, path);
+    }
+    for (unsigned i = 0; r->auditors_made && i < r->n_auditors; i++) {
+        snprintf(name, sizeof name, "auditor-%u", i + 1);
+        snprintf(path, sizeof path, "%s/%s.key", auditor_dir, name);
+        cli_json_str(&j, name, path);
+    }
+    cli_json_close(&j);
+    snprintf(path, sizeof path, "%s/certificate.xml", dir);
+    cli_json_str(&j, "certificate", path);
+    snprintf(path, sizeof path, "%s/audit.pub", dir);
+    cli_json_str(&j, "audit_pub", path);
+    cli_json_end(&j);
 }
 
 /* The roles from init's options. */
@@ -717,16 +766,23 @@ static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_c
         free(h);
         return kms_fail(e, why[0] != '\0' ? why : dir);
     }
-    printf("KMS %s created in %s (sealed with %s)\n", cfg.kms_uri, dir, method_name(m.method));
-    e = write_handout(h, share_dir, true);
+    bool json = cli_get(args, "--json") != NULL;
+    const char *aud_dir = cli_get(args, "--auditor-out-dir");
+    const char *op_dir = cli_get(args, "--operator-out-dir") ? cli_get(args, "--operator-out-dir")
+                                                              : aud_dir;
+    const char *off_dir = cli_get(args, "--officer-out-dir") ? cli_get(args, "--officer-out-dir")
+                                                              : aud_dir;
+    size_t n_shares = h->n_shares;
+    if (!json)
+        printf("KMS %s created in %s (sealed with %s)\n", cfg.kms_uri, dir, method_name(m.method));
+    e = write_handout(h, share_dir, !json);
     free(h);
     if (e == MS_OK)
-        e = write_roles(roles, cli_get(args, "--operator-out-dir") ? cli_get(args, "--operator-out-dir")
-                                                                    : cli_get(args, "--auditor-out-dir"),
-                        cli_get(args, "--officer-out-dir") ? cli_get(args, "--officer-out-dir")
-                                                           : cli_get(args, "--auditor-out-dir"),
-                        cli_get(args, "--auditor-out-dir"));
-    if (e == MS_OK)
+        e = write_roles(roles, op_dir, off_dir, aud_dir, !json);
+    if (e == MS_OK && json)
+        print_init_json(cfg.kms_uri, dir, m.method, share_dir, n_shares, roles, op_dir, off_dir,
+                        aud_dir);
+    else if (e == MS_OK)
         printf("certificate: %s/certificate.xml\naudit public key: %s/audit.pub\n", dir, dir);
     return e;
 }
@@ -944,9 +1000,34 @@ static int agent_connect(const char *dir)
     return fd;
 }
 
+/* The answer, after the progress messages a request with "progress" = 1 gets first. */
+static ms_err recv_answer(int fd, ms_agent_msg *ans, struct cli_progress *progress)
+{
+    ms_err e;
+    while ((e = ms_agent_msg_recv(fd, ans)) == MS_OK && progress != NULL &&
+           ms_agent_is_progress(ans)) {
+        uint64_t done = 0, total = 0;
+        if (ms_agent_msg_u64(ans, "progress_done", 0, &done) &&
+            ms_agent_msg_u64(ans, "progress_total", 0, &total))
+            cli_progress_update(progress, (size_t)done, (size_t)total);
+    }
+    return e;
+}
+
+static ms_err agent_call_progress(const char *dir, ms_agent_msg *req, ms_agent_msg *ans,
+                                  struct cli_progress *progress);
+
 /* Sends req to the agent; the answer stays in *ans for the caller to print. Returns the
  * agent's status, its error printed with the detail the agent gave. */
 static ms_err agent_call(const char *dir, ms_agent_msg *req, ms_agent_msg *ans)
+{
+    return agent_call_progress(dir, req, ans, NULL);
+}
+
+/* The same for a request that asks for progress messages, shown on progress (NULL:
+ * none asked), whose line it ends. */
+static ms_err agent_call_progress(const char *dir, ms_agent_msg *req, ms_agent_msg *ans,
+                                  struct cli_progress *progress)
 {
     size_t n = 0;
     if (ms_agent_msg_get(req, "v", 0, &n) == NULL) /* a signed request has it already */
@@ -960,13 +1041,16 @@ static ms_err agent_call(const char *dir, ms_agent_msg *req, ms_agent_msg *ans)
                         dir);
     struct timeval tv = {600, 0}; /* issuance of a large community takes a while */
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (ms_agent_msg_send(fd, req) != MS_OK || ms_agent_msg_recv(fd, ans) != MS_OK) {
+    if (ms_agent_msg_send(fd, req) != MS_OK || recv_answer(fd, ans, progress) != MS_OK) {
+        cli_progress_finish(progress, false);
         close(fd);
         return cli_fail(MS_ERR_IO, "%s: the agent did not answer", dir);
     }
     close(fd);
     char text[4096];
     uint64_t st = 0, v = 0;
+    /* the final line before the result, or a newline before the error */
+    cli_progress_finish(progress, ms_agent_msg_u64(ans, "status", 0, &st) && st == MS_OK);
     if (!ms_agent_msg_u64(ans, "v", 0, &v) || v != MS_AGENT_PROTOCOL)
         return cli_fail(MS_ERR_IO, "%s: the running agent speaks another protocol version; "
                         "seal it and unseal again", dir);
@@ -1032,9 +1116,11 @@ static void harden(void)
 #endif
 }
 
-/* The agent for dir_arg; with srv, also the HTTPS server on the same handle (kms serve).
+/* The agent for dir_arg; with srv, also the HTTPS server on the same handle (kms serve),
+ * saying where it listens as text on stderr or (json) as a JSON line on stdout.
  * Returns when sealed through the socket (agent only) or on SIGTERM/SIGINT/SIGHUP. */
-static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, const char *shown)
+static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, const char *shown,
+                        bool json)
 {
     harden();
     char dir[PATH_MAX];
@@ -1107,11 +1193,27 @@ static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, co
             return cli_fail(e, "cannot serve on %s port %u: %s", shown, (unsigned)srv->port,
                             srv->detail != NULL && srv->detail[0] ? srv->detail : ms_strerror(e));
         }
-        fprintf(stderr,
-                "listening on %s://%s:%u (sealed: unseal with 'mikeysakke kms unseal --dir %s')\n",
-                srv->cert_file != NULL ? "https" : "http", shown,
-                (unsigned)ms_kms_server_port(server), dir_arg);
-        fflush(stderr);
+        const char *scheme = srv->cert_file != NULL ? "https" : "http";
+        unsigned port = (unsigned)ms_kms_server_port(server);
+        if (json) {
+            struct cli_json j;
+            char url[300];
+            snprintf(url, sizeof url, "%s://%s:%u", scheme, shown, port);
+            cli_json_begin(&j, stdout);
+            cli_json_str(&j, "url", url);
+            cli_json_str(&j, "address", shown);
+            cli_json_u64(&j, "port", port);
+            cli_json_str(&j, "state", "sealed");
+            cli_json_str(&j, "dir", dir_arg);
+            cli_json_end(&j);
+            fflush(stdout);
+        } else {
+            fprintf(stderr,
+                    "listening on %s://%s:%u (sealed: unseal with 'mikeysakke kms unseal "
+                    "--dir %s')\n",
+                    scheme, shown, port, dir_arg);
+            fflush(stderr);
+        }
     }
 
     snprintf(path, sizeof path, "%s/agent.pid", dir);
@@ -1140,7 +1242,7 @@ static ms_err agent_run(const char *dir_arg, const ms_kms_server_config *srv, co
 
 ms_err cli_kms_agent(const struct cli_args *args)
 {
-    return agent_run(cli_get(args, "--dir"), NULL, NULL);
+    return agent_run(cli_get(args, "--dir"), NULL, NULL, false);
 }
 
 static ms_err parse_double(const char *what, const char *s, double max, double *out)
@@ -1226,7 +1328,8 @@ ms_err cli_kms_serve(const struct cli_args *args)
         }
     }
     if (e == MS_OK)
-        e = agent_run(dir, &sc, sc.bind_addr != NULL ? sc.bind_addr : "0.0.0.0");
+        e = agent_run(dir, &sc, sc.bind_addr != NULL ? sc.bind_addr : "0.0.0.0",
+                      cli_get(args, "--json") != NULL);
     cli_config_free(c);
     return e;
 }
@@ -1570,6 +1673,34 @@ static ms_err add_approved_request(ms_agent_msg *req, const char *request_path, 
     return e;
 }
 
+/* A request's name=value lines as members of a JSON object (numbers as numbers). */
+static int json_request_field(void *ctx, const char *key, const char *value)
+{
+    struct cli_json *j = ctx;
+    size_t digits = strspn(value, "0123456789");
+    bool number = (strcmp(key, "period") == 0 || strcmp(key, "expires") == 0) &&
+                  digits > 0 && digits < 20 && value[digits] == '\0';
+    if (number)
+        cli_json_u64(j, key, strtoull(value, NULL, 10));
+    else
+        cli_json_str(j, key, value);
+    return 0;
+}
+
+/* --json of `kms audit/device request` and `approve`: the file written and the
+ * request's fields (what the text shows), and the whole text. */
+static void print_request_json(const char *out, const char *text, size_t len)
+{
+    struct cli_json j;
+    cli_json_begin(&j, stdout);
+    cli_json_str(&j, "out", out);
+    cli_json_object(&j, "request");
+    (void)ms_request_each(text, len, json_request_field, &j);
+    cli_json_close(&j);
+    cli_json_strn(&j, "text", text, len);
+    cli_json_end(&j);
+}
+
 /* `kms audit request` and `kms device request`: the request text, written for approvers. */
 static ms_err write_request(const struct cli_args *args, int extract)
 {
@@ -1603,9 +1734,13 @@ static ms_err write_request(const struct cli_args *args, int extract)
     ms_kms_close(k);
     if (e == MS_OK && (e = write_private("--out", out, text, len)) == MS_OK) {
         chmod(out, 0644); /* nothing secret: approvers read it */
-        fwrite(text, 1, len, stdout);
-        printf("request written to %s: each approver runs 'mikeysakke kms %s approve'\n", out,
-               extract ? "audit" : "device");
+        if (want_json(args)) {
+            print_request_json(out, text, len);
+        } else {
+            fwrite(text, 1, len, stdout);
+            printf("request written to %s: each approver runs 'mikeysakke kms %s approve'\n",
+                   out, extract ? "audit" : "device");
+        }
     }
     free(text);
     if (e != MS_OK && why[0] == '\0')
@@ -1652,8 +1787,11 @@ static ms_err approve(const struct cli_args *args, const char *kind)
             e = ms_approval_format(&a, line, sizeof line);
         if (e == MS_OK && (e = write_private("--out", out, line, strlen(line))) == MS_OK) {
             chmod(out, 0644);
-            printf("Approved:\n%sapproval written to %s\n", text + strlen(MS_REQUEST_HEADER),
-                   out);
+            if (want_json(args))
+                print_request_json(out, text, len);
+            else
+                printf("Approved:\n%sapproval written to %s\n",
+                       text + strlen(MS_REQUEST_HEADER), out);
         }
     }
     free(text);
@@ -1706,9 +1844,22 @@ ms_err cli_kms_device_enrol(const struct cli_args *args)
 
 ms_err cli_kms_issue(const struct cli_args *args)
 {
-    static const char *const opts[] = {"--period", "--threads"};
-    ms_agent_msg ans;
-    ms_err e = simple_request(args, "issue", opts, 2, &ans);
+    const char *dir = cli_get(args, "--dir");
+    ms_agent_msg req, ans;
+    ms_err e = request_init(&req, &ans, "issue");
+    if (e != MS_OK)
+        return e;
+    ms_agent_msg_adds(&req, "period", cli_get(args, "--period"));
+    if (cli_get(args, "--threads") != NULL)
+        ms_agent_msg_adds(&req, "threads", cli_get(args, "--threads"));
+    /* always asked: the messages also show the agent is still at work on a long run */
+    ms_agent_msg_adds(&req, "progress", "1");
+    struct cli_progress progress;
+    cli_progress_init(&progress, "key sets", want_json(args));
+    e = sign_command(dir, &req, cli_get(args, "--key"));
+    if (e == MS_OK)
+        e = agent_call_progress(dir, &req, &ans, &progress);
+    ms_agent_msg_free(&req);
     uint64_t n = field_u64(&ans, "issued");
     if (e == MS_OK && want_json(args))
         print_json(&ans, (const char *)NULL);
@@ -1733,9 +1884,12 @@ ms_err cli_kms_export(const struct cli_args *args)
         return e;
     ms_agent_msg_adds(&req, "period", cli_get(args, "--period"));
     ms_agent_msg_adds(&req, "out", abs);
+    ms_agent_msg_adds(&req, "progress", "1");
+    struct cli_progress progress;
+    cli_progress_init(&progress, "packages", want_json(args));
     e = sign_command(cli_get(args, "--dir"), &req, cli_get(args, "--key"));
     if (e == MS_OK)
-        e = agent_call(cli_get(args, "--dir"), &req, &ans);
+        e = agent_call_progress(cli_get(args, "--dir"), &req, &ans, &progress);
     uint64_t n = field_u64(&ans, "exported");
     if (e == MS_OK && want_json(args))
         print_json(&ans, (const char *)NULL);
@@ -2014,7 +2168,13 @@ ms_err cli_kms_cert(const struct cli_args *args)
     if (e == MS_OK)
         e = ms_kms_certificate_xml(k, p, xml, XML_MAX, &len);
     ms_kms_close(k);
-    if (e == MS_OK) {
+    if (e == MS_OK && want_json(args)) {
+        struct cli_json j;
+        cli_json_begin(&j, stdout);
+        cli_json_u64(&j, "period", p);
+        cli_json_strn(&j, "certificate", xml, len);
+        cli_json_end(&j);
+    } else if (e == MS_OK) {
         fwrite(xml, 1, len, stdout);
         if (len == 0 || xml[len - 1] != '\n')
             putchar('\n');

@@ -223,6 +223,15 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol_approved(ms_kms *k, char *xml, 
                                                           const char *const *approvals,
                                                           size_t n_approvals);
 
+/* Progress of a long operation on k (ms_kms_issue: devices, ms_kms_export: packages):
+ * called on the calling thread, first with done 0, then as work is done (done never
+ * falls; total is the work counted at the start, raised if more turns up); a run that
+ * succeeds ends with a call where done == total. The library prints nothing: the callback
+ * decides what to show, and how often. */
+typedef void (*ms_kms_progress_fn)(void *ctx, size_t done, size_t total);
+/* Sets the progress callback of k's long operations (fn NULL: none, the default). */
+MS_API void ms_kms_set_progress(ms_kms *k, ms_kms_progress_fn fn, void *ctx);
+
 /* Issues the key sets of every device of every active user for `period_no` (crash-safe,
  * re-runnable; one audit entry per committed batch). threads 0 = 2. MS_ERR_PERIOD if
  * ms_kms_issue_check refuses the period or no master keys cover it. */

@@ -10,6 +10,7 @@
 #include "kms/agent.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +279,16 @@ static ms_err do_enrol(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     return e;
 }
 
+/* Reports the verb's progress to the client if the request asks ("progress" = 1) and the
+ * agent has somewhere to send it; a run without progress clears it (fn NULL). */
+static void progress_on(ms_agent *a, const ms_agent_msg *req, bool on)
+{
+    char v[4];
+    bool asked = on && a->progress != NULL &&
+                 ms_agent_msg_str(req, "progress", 0, v, sizeof v) != NULL && strcmp(v, "1") == 0;
+    ms_kms_set_progress(a->kms, asked ? a->progress : NULL, asked ? a->progress_ctx : NULL);
+}
+
 static ms_err do_issue(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
 {
     char text[TEXT_MAX], why[256] = "";
@@ -295,7 +306,10 @@ static ms_err do_issue(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
         ms_agent_msg_addf(ans, "err", "%s: %s", a->dir, why); /* names the limit */
         return e;
     }
-    if ((e = ms_kms_issue(a->kms, p, (unsigned)threads, &n)) == MS_OK) {
+    progress_on(a, req, true);
+    e = ms_kms_issue(a->kms, p, (unsigned)threads, &n);
+    progress_on(a, req, false);
+    if (e == MS_OK) {
         ms_agent_msg_addu(ans, "issued", n);
         ms_agent_msg_addu(ans, "period", p);
     }
@@ -313,7 +327,10 @@ static ms_err do_export(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
         return MS_ERR_ARG;
     if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
-    if ((e = ms_kms_export(a->kms, p, dir, &n)) == MS_OK) {
+    progress_on(a, req, true);
+    e = ms_kms_export(a->kms, p, dir, &n);
+    progress_on(a, req, false);
+    if (e == MS_OK) {
         ms_agent_msg_addu(ans, "exported", n);
         ms_agent_msg_addu(ans, "period", p);
         ms_agent_msg_adds(ans, "out", dir);
@@ -578,11 +595,54 @@ ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans
     return e;
 }
 
+/* Progress messages to the client of the request being carried out. */
+typedef struct progress_sink {
+    int fd;
+    ms_agent_msg msg;
+    uint64_t last_ms; /* when the last one was sent */
+    bool sent_any;
+} progress_sink;
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* at most 10 messages a second; the command redraws its line at most 4 times a second */
+#define PROGRESS_INTERVAL_MS 100
+
+static void send_progress(void *ctx, size_t done, size_t total)
+{
+    progress_sink *p = ctx;
+    uint64_t now = monotonic_ms();
+    if (p->fd < 0 || (p->sent_any && done != total && now - p->last_ms < PROGRESS_INTERVAL_MS))
+        return;
+    /* Best effort: a client that does not read (stopped, or gone) is skipped, never
+     * waited for; the work goes on and the answer is sent as before. */
+    struct pollfd pfd = {p->fd, POLLOUT, 0};
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+        return;
+    ms_agent_msg_reset(&p->msg);
+    ms_agent_progress_fields(&p->msg, done, total);
+    if (ms_agent_msg_send(p->fd, &p->msg) != MS_OK)
+        p->fd = -1;
+    p->last_ms = now;
+    p->sent_any = true;
+}
+
 ms_err ms_agent_serve(ms_agent *a, int lfd, volatile sig_atomic_t *stop)
 {
     ms_agent_msg req, ans;
-    if (!ms_agent_msg_init(&req) || !ms_agent_msg_init(&ans)) {
+    progress_sink sink = {-1, {NULL, 0, false}, 0, false};
+    bool ok = ms_agent_msg_init(&req);
+    ok = ms_agent_msg_init(&ans) && ok;
+    ok = ms_agent_msg_init(&sink.msg) && ok;
+    if (!ok) {
         ms_agent_msg_free(&req);
+        ms_agent_msg_free(&ans);
+        ms_agent_msg_free(&sink.msg);
         return MS_ERR_NOMEM;
     }
     while (!*stop && !a->seal_now) {
@@ -603,9 +663,15 @@ ms_err ms_agent_serve(ms_agent *a, int lfd, volatile sig_atomic_t *stop)
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         ms_err e = ms_agent_msg_recv(fd, &req);
         if (e == MS_OK) {
+            sink.fd = fd;
+            sink.sent_any = false;
+            a->progress = send_progress;
+            a->progress_ctx = &sink;
             ms_kms_lock(a->kms); /* kms serve: the HTTPS threads share the handle */
             (void)ms_agent_dispatch(a, &req, &ans);
             ms_kms_unlock(a->kms);
+            a->progress = NULL;
+            a->progress_ctx = NULL;
         } else if (e != MS_ERR_IO) {
             ms_agent_msg_reset(&ans); /* a malformed frame is answered, not carried out */
             ms_agent_msg_addu(&ans, "v", MS_AGENT_PROTOCOL);
@@ -620,5 +686,6 @@ ms_err ms_agent_serve(ms_agent *a, int lfd, volatile sig_atomic_t *stop)
     }
     ms_agent_msg_free(&req);
     ms_agent_msg_free(&ans);
+    ms_agent_msg_free(&sink.msg);
     return MS_OK;
 }

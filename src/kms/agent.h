@@ -18,9 +18,10 @@
 #include "mikeysakke/errors.h"
 #include "mikeysakke/kms.h"
 
-/* Version 3: answers carry structured fields and "v". Version 2 added signed requests,
- * version 1 was unsigned requests answered with text. */
-#define MS_AGENT_PROTOCOL 3
+/* Version 4: issue and export send progress messages before the answer when the request
+ * asks ("progress" = 1). Version 3: answers carry structured fields and "v". Version 2
+ * added signed requests, version 1 was unsigned requests answered with text. */
+#define MS_AGENT_PROTOCOL 4
 #define MS_AGENT_MSG_MAX (1u << 20) /* octets of one message body */
 #define MS_AGENT_FIELD_NAME_MAX 255
 
@@ -89,6 +90,10 @@ typedef struct ms_agent {
     char dir[PATH_MAX]; /* named in errors the KMS does not explain */
     bool serving;       /* kms serve: sealing wipes the secrets but the process stays */
     bool seal_now;      /* set by a "seal" request: the agent process should exit */
+    /* Where issue and export report progress when the request asks for it (NULL: they
+     * do not); ms_agent_serve sends it to the client as progress messages. */
+    ms_kms_progress_fn progress;
+    void *progress_ctx;
 } ms_agent;
 
 /* Answers one request: checks the frame's fields, the version, the verb's role (a
@@ -98,7 +103,14 @@ typedef struct ms_agent {
  * the directory) and the verb's fields. Returns the status. */
 ms_err ms_agent_dispatch(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans);
 
-/* The agent's loop on a listening socket: one request and one answer per connection,
+/* A progress message: "v", "progress_done", "progress_total" and no "status" (so a
+ * client tells it from the answer). */
+void ms_agent_progress_fields(ms_agent_msg *m, size_t done, size_t total);
+/* Whether m is a progress message rather than the answer. */
+bool ms_agent_is_progress(const ms_agent_msg *m);
+
+/* The agent's loop on a listening socket: one request and one answer per connection
+ * (preceded by progress messages when the request asks for them),
  * only from this process's user; returns when *stop is set (by a signal: accept is
  * interrupted) or after a seal request (a->seal_now). */
 ms_err ms_agent_serve(ms_agent *a, int listen_fd, volatile sig_atomic_t *stop);

@@ -263,6 +263,20 @@ ms_err ms_agent_msg_recv(int fd, ms_agent_msg *m)
     return check_fields(m);
 }
 
+void ms_agent_progress_fields(ms_agent_msg *m, size_t done, size_t total)
+{
+    ms_agent_msg_addu(m, "v", MS_AGENT_PROTOCOL);
+    ms_agent_msg_addu(m, "progress_done", done);
+    ms_agent_msg_addu(m, "progress_total", total);
+}
+
+bool ms_agent_is_progress(const ms_agent_msg *m)
+{
+    size_t n = 0;
+    return ms_agent_msg_get(m, "status", 0, &n) == NULL &&
+           ms_agent_msg_get(m, "progress_done", 0, &n) != NULL;
+}
+
 bool ms_agent_unsigned_field(const char *name)
 {
     static const char *const names[] = {"v", "auth", "auth_key", "auth_sig", "passphrase",

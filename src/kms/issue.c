@@ -264,15 +264,18 @@ static ms_err write_batch(ms_store *st, issue_run *r, const batch *b, ms_issue_l
 
 /* ---- the run ------------------------------------------------------------------------- */
 
-ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
-                                 const ms_id_scheme *scheme, uint64_t period_no,
-                                 unsigned threads, size_t batch_size, ms_issue_log_fn log,
-                                 void *log_ctx, size_t *issued)
+ms_err ms_kms_issue_period_opts(ms_store *st, const ms_kms_secrets *s,
+                                const ms_id_scheme *scheme, uint64_t period_no,
+                                const ms_issue_opts *opts, size_t *issued)
 {
     if (issued != NULL)
         *issued = 0;
-    if (st == NULL || s == NULL || scheme == NULL || batch_size > MAX_BATCH)
+    if (st == NULL || s == NULL || scheme == NULL || opts == NULL ||
+        opts->batch_size > MAX_BATCH)
         return MS_ERR_ARG;
+    unsigned threads = opts->threads;
+    ms_issue_log_fn log = opts->log;
+    void *log_ctx = opts->log_ctx;
     if (ms_store_in_transaction(st))
         return MS_ERR_ARG; /* issuance commits batch by batch: it needs its own */
     if (period_no > (uint64_t)INT64_MAX)
@@ -292,7 +295,7 @@ ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
     r->gen = gen;
     r->scheme = scheme;
     r->period_no = period_no;
-    r->cap = batch_size == 0 ? MS_ISSUE_BATCH_DEFAULT : batch_size;
+    r->cap = opts->batch_size == 0 ? MS_ISSUE_BATCH_DEFAULT : opts->batch_size;
     r->now = ms_ntp_now() >> 32;
 
     ms_err err = MS_OK;
@@ -300,6 +303,7 @@ ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
     pthread_t tid[MAX_THREADS];
     unsigned started = 0;
     size_t total = 0;
+    size_t gone_through = 0, pending = 0; /* progress: devices written or found filed */
     bool sync_ok = false;
 
     for (unsigned k = 0; k < RING; k++) {
@@ -325,6 +329,11 @@ ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
         goto out;
     }
     sync_ok = true;
+    if (opts->progress != NULL) {
+        if ((err = ms_store_pending_count(st, period_no, &pending)) != MS_OK)
+            goto out;
+        opts->progress(opts->progress_ctx, 0, pending);
+    }
 
     /* plan the whole ring before starting the workers */
     for (unsigned k = 0; k < RING && err == MS_OK; k++) {
@@ -373,6 +382,12 @@ ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
         if (err != MS_OK)
             break;
         total += n;
+        gone_through += b->n;
+        if (opts->progress != NULL) {
+            if (gone_through > pending)
+                pending = gone_through; /* devices enrolled since the count */
+            opts->progress(opts->progress_ctx, gone_through, pending);
+        }
         if ((err = plan(st, r, b)) != MS_OK)
             break;
         publish(r, b);
@@ -396,7 +411,19 @@ out:
     free(r);
     if (issued != NULL)
         *issued = total;
+    /* nothing is left: devices removed since the count no longer count */
+    if (err == MS_OK && opts->progress != NULL)
+        opts->progress(opts->progress_ctx, gone_through, gone_through);
     return err;
+}
+
+ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
+                                 const ms_id_scheme *scheme, uint64_t period_no,
+                                 unsigned threads, size_t batch_size, ms_issue_log_fn log,
+                                 void *log_ctx, size_t *issued)
+{
+    ms_issue_opts o = {threads, batch_size, log, log_ctx, NULL, NULL};
+    return ms_kms_issue_period_opts(st, s, scheme, period_no, &o, issued);
 }
 
 ms_err ms_kms_issue_period(ms_store *st, const ms_kms_secrets *s, const ms_id_scheme *scheme,

@@ -63,6 +63,8 @@ struct ms_kms {
     uint64_t max_ahead; /* issuance at most this many key periods after the current one */
     uint8_t audit_pub[MS_AUDIT_PUBLIC_BYTES];
     bool in_batch; /* inside the issuer's transaction: the head is saved afterwards */
+    ms_kms_progress_fn progress; /* ms_kms_set_progress */
+    void *progress_ctx;
     uint64_t head_seq;
     uint8_t head_hash[MS_AUDIT_HASH_BYTES];
     bool head_dirty;
@@ -801,6 +803,14 @@ void ms_kms_set_clock(ms_kms *k, uint64_t (*now)(void *ctx), void *ctx)
     k->now_ctx = ctx;
 }
 
+void ms_kms_set_progress(ms_kms *k, ms_kms_progress_fn fn, void *ctx)
+{
+    if (k == NULL)
+        return;
+    k->progress = fn;
+    k->progress_ctx = ctx;
+}
+
 ms_err ms_kms_period_of(ms_kms *k, uint64_t ntp_seconds, uint64_t *period_no)
 {
     if (k == NULL || period_no == NULL)
@@ -1295,8 +1305,9 @@ ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads, size_t *iss
         (e = period_open(k, period_no)) != MS_OK)
         return e;
     k->in_batch = true;
-    e = ms_kms_issue_period(k->st, k->s, &k->ids, period_no, threads ? threads : 2, issue_log,
-                            k, issued);
+    ms_issue_opts o = {.threads = threads ? threads : 2, .log = issue_log, .log_ctx = k,
+                       .progress = k->progress, .progress_ctx = k->progress_ctx};
+    e = ms_kms_issue_period_opts(k->st, k->s, &k->ids, period_no, &o, issued);
     k->in_batch = false;
     save_head(k);
     return e;
@@ -1595,11 +1606,16 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         if (join(old_index, sizeof old_index, out_dir, "index.txt") == MS_OK)
             keep_other_periods(k, index, old_index, period_no, dropped);
     }
+    if (k->progress != NULL)
+        k->progress(k->progress_ctx, 0, l.n);
     for (size_t i = 0; i < l.n; i++) {
         int written = 0;
         if ((e = export_one(k, l.id[i], period_no, &cert, out_dir, buf, index, &written)) != MS_OK)
             goto done;
         *n_packages += (size_t)written;
+        /* the last call waits for the index: the export is not done before it is written */
+        if (k->progress != NULL && i + 1 < l.n)
+            k->progress(k->progress_ctx, i + 1, l.n);
     }
     if (fclose(index) != 0) {
         index = NULL;
@@ -1623,6 +1639,8 @@ ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t 
         if (e == MS_OK && listed && dropped_text != NULL)
             remove_dropped(out_dir, dropped_text, index_text);
     }
+    if (e == MS_OK && k->progress != NULL)
+        k->progress(k->progress_ctx, l.n, l.n);
 done:
     if (dropped != NULL)
         fclose(dropped);

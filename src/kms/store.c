@@ -970,6 +970,28 @@ ms_err ms_store_pending_page(ms_store *st, uint64_t period_no, const char *after
     return list2(q, cb, ctx);
 }
 
+ms_err ms_store_pending_count(ms_store *st, uint64_t period_no, size_t *n)
+{
+    if (st == NULL || !period_ok(period_no) || n == NULL)
+        return MS_ERR_ARG;
+    sqlite3_stmt *q = NULL;
+    /* The same set as ms_store_pending_page, counted: the total of a progress report. */
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT count(*) FROM devices d JOIN users u ON "
+                           "u.uri = d.user_uri WHERE u.status = 0 AND NOT EXISTS (SELECT 1 "
+                           "FROM keysets k WHERE k.device_id = d.id AND k.period_no = ?1)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return MS_ERR_STORE;
+    sqlite3_bind_int64(q, 1, (int64_t)period_no);
+    ms_err err = MS_OK;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *n = (size_t)sqlite3_column_int64(q, 0);
+    else
+        err = MS_ERR_STORE;
+    sqlite3_finalize(q);
+    return err;
+}
+
 /* ---- spent nonces ---------------------------------------------------------------------- */
 
 ms_err ms_store_nonce_use(ms_store *st, const char *nonce)

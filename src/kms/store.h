@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "kms/seal.h"
+#include "mikeysakke/kms.h"
 #include "mikeysakke/mikey.h"
 
 /* One ms_store (one SQLite connection) is used by one thread at a time; several
@@ -139,6 +140,21 @@ ms_err ms_kms_issue_period_batch(ms_store *st, const ms_kms_secrets *s,
                                  const ms_id_scheme *scheme, uint64_t period_no,
                                  unsigned threads, size_t batch, ms_issue_log_fn log,
                                  void *log_ctx, size_t *issued);
+/* The same with every option: `progress` (may be NULL) is called on the calling thread
+ * after each committed batch with the devices gone through so far and the number pending
+ * at the start (counted only when progress is set), and once more with done == total when
+ * the run succeeds (mikeysakke/kms.h, ms_kms_progress_fn). */
+typedef struct ms_issue_opts {
+    unsigned threads;   /* 0: 1 */
+    size_t batch_size;  /* 0: MS_ISSUE_BATCH_DEFAULT */
+    ms_issue_log_fn log;
+    void *log_ctx;
+    ms_kms_progress_fn progress;
+    void *progress_ctx;
+} ms_issue_opts;
+ms_err ms_kms_issue_period_opts(ms_store *st, const ms_kms_secrets *s,
+                                const ms_id_scheme *scheme, uint64_t period_no,
+                                const ms_issue_opts *opts, size_t *issued);
 
 /* ---- internal to store.c and issue.c ---------------------------------------------- */
 
@@ -153,5 +169,7 @@ ms_err ms_store_pending_page(ms_store *st, uint64_t period_no, const char *after
                              const char *after_id, size_t limit,
                              int (*cb)(void *ctx, const char *device_id, const char *user_uri),
                              void *ctx);
+/* How many devices ms_store_pending_page would page through from the start. */
+ms_err ms_store_pending_count(ms_store *st, uint64_t period_no, size_t *n);
 
 #endif

@@ -280,6 +280,61 @@ static void test_changed_meanwhile(void)
     ms_store_close(st);
 }
 
+/* Progress: the count pending at the start, done rising batch by batch, and a last call
+ * with done == total; a run with nothing pending reports 0 of 0; a failed run never
+ * reports done == total of more than it went through; no callback without one. */
+static void test_progress(void)
+{
+    ms_store *st = open_fresh("progress.db");
+    for (int i = 0; i < 7; i++) {
+        char uri[40];
+        snprintf(uri, sizeof uri, "tel:+4420720%05d", i);
+        add_user(st, uri, i == 3 ? 2 : 1); /* 8 devices */
+    }
+    add_user(st, "tel:+442072099999", 1);
+    CHECK_ERR(ms_store_user_set_status(st, "tel:+442072099999", MS_USER_SUSPENDED), MS_OK);
+    size_t n = 0;
+    CHECK_ERR(ms_store_pending_count(st, P0, &n), MS_OK);
+    CHECK(n == 8);
+
+    ms_test_progress pr;
+    memset(&pr, 0, sizeof pr);
+    ms_issue_opts o = {.threads = 2, .batch_size = 3, .progress = ms_test_progress_cb,
+                       .progress_ctx = &pr};
+    size_t issued = 0;
+    CHECK_ERR(ms_kms_issue_period_opts(st, sec, &uid_scheme, P0, &o, &issued), MS_OK);
+    CHECK(issued == 8);
+    /* start, 3 + 3 + 2, end */
+    CHECK(pr.calls == 5 && pr.first_done == 0 && pr.first_total == 8);
+    CHECK(pr.last_done == 8 && pr.last_total == 8 && !pr.fell && !pr.overshot);
+    CHECK_ERR(ms_store_pending_count(st, P0, &n), MS_OK);
+    CHECK(n == 0);
+
+    /* nothing pending: 0 of 0, start and end */
+    memset(&pr, 0, sizeof pr);
+    CHECK_ERR(ms_kms_issue_period_opts(st, sec, &uid_scheme, P0, &o, &issued), MS_OK);
+    CHECK(issued == 0 && pr.calls == 2 && pr.last_done == 0 && pr.last_total == 0);
+
+    /* the audit log fails on the second batch: no call claims the run finished */
+    log_state lg = {.period = P0 + 1, .fail_at = 2};
+    memset(&pr, 0, sizeof pr);
+    o.log = log_cb;
+    o.log_ctx = &lg;
+    CHECK_ERR(ms_kms_issue_period_opts(st, sec, &uid_scheme, P0 + 1, &o, &issued),
+              MS_ERR_AUDIT_LOG);
+    CHECK(issued == 3 && pr.calls == 2 && pr.last_done == 3 && pr.last_total == 8);
+
+    /* without a callback, nothing is counted or called; bad options refused */
+    o = (ms_issue_opts){.threads = 1};
+    CHECK_ERR(ms_kms_issue_period_opts(st, sec, &uid_scheme, P0 + 1, &o, &issued), MS_OK);
+    CHECK(issued == 5);
+    CHECK_ERR(ms_kms_issue_period_opts(st, sec, &uid_scheme, P0 + 1, NULL, &issued),
+              MS_ERR_ARG);
+    CHECK_ERR(ms_store_pending_count(st, P0, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_store_pending_count(NULL, P0, &n), MS_ERR_ARG);
+    ms_store_close(st);
+}
+
 static void test_refusals(void)
 {
     ms_store *st = open_fresh("refuse.db");
@@ -414,6 +469,7 @@ int main(void)
     test_log_failure();
     test_changed_meanwhile();
     test_refusals();
+    test_progress();
     test_rollover();
     test_threads_agree();
 

@@ -188,10 +188,17 @@ static void test_passphrase_kms(const char *root)
 
     /* issuance: idempotent; an expired period is refused */
     CHECK_ERR(ms_kms_issue(k, P0 - 1, 1, &issued), MS_ERR_PERIOD);
+    ms_test_progress pr;
+    memset(&pr, 0, sizeof pr);
+    ms_kms_set_progress(k, ms_test_progress_cb, &pr);
     CHECK_ERR(ms_kms_issue(k, P0, 2, &issued), MS_OK);
     CHECK(issued == 2);
+    CHECK(pr.calls >= 2 && pr.first_done == 0 && pr.first_total == 2);
+    CHECK(pr.last_done == 2 && pr.last_total == 2 && !pr.fell && !pr.overshot);
+    ms_kms_set_progress(k, NULL, NULL);
+    size_t calls = pr.calls;
     CHECK_ERR(ms_kms_issue(k, P0, 2, &issued), MS_OK);
-    CHECK(issued == 0);
+    CHECK(issued == 0 && pr.calls == calls); /* no longer called */
     /* at most 2 periods ahead by default: current + 1200 would issue keys for 2123 */
     CHECK_ERR(ms_kms_issue(k, P0 + 1200, 1, &issued), MS_ERR_PERIOD);
     CHECK(issued == 0);
@@ -209,8 +216,14 @@ static void test_passphrase_kms(const char *root)
     char out[700];
     snprintf(out, sizeof out, "%s/export", root);
     size_t n_pkg = 0;
+    memset(&pr, 0, sizeof pr);
+    ms_kms_set_progress(k, ms_test_progress_cb, &pr);
     CHECK_ERR(ms_kms_export(k, P0, out, &n_pkg), MS_OK);
     CHECK(n_pkg == 2);
+    /* 0 of 2, 1 of 2, and 2 of 2 once the index is written */
+    CHECK(pr.calls == 3 && pr.first_done == 0 && pr.first_total == 2);
+    CHECK(pr.last_done == 2 && pr.last_total == 2 && !pr.fell && !pr.overshot);
+    ms_kms_set_progress(k, NULL, NULL);
     snprintf(path, sizeof path, "%s/index.txt", out);
     CHECK(file_size(path) > 0);
 
