@@ -74,6 +74,7 @@ bench: deps build
 	bash bench/call_bench.sh $(filter --json --quick,$(BENCH_ARGS)) $(BUILD)/mikeysakke
 	$(BUILD)/bench/ms_group_bench $(filter --json --quick,$(BENCH_ARGS))
 	$(BUILD)/bench/ms_conference_bench $(filter --json --quick,$(BENCH_ARGS))
+	$(BUILD)/bench/ms_threshold_bench $(filter --quick,$(BENCH_ARGS))
 	@if [ -z "$(filter --json,$(BENCH_ARGS))" ]; then \
 	    bash bench/wolfssl_compare.sh $(WOLFSSL_COMPARE_ARGS) $(BUILD)/bench/ms_bench; fi
 

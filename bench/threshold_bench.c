@@ -3,8 +3,9 @@
  * share of the work is the total divided by n): key generation, the monthly batch per
  * identity per server at (3,1) and (5,2), and the device's combine + validate.
  *
- * Usage: ms_threshold_bench [identities per batch, default 100]
+ * Usage: ms_threshold_bench [--quick | identities per batch (default 100; --quick: 20)]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,9 +179,21 @@ static int config(unsigned n, unsigned t, size_t count)
 
 int main(int argc, char **argv)
 {
-    size_t count = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 100;
-    if (count == 0)
-        count = 1;
+    size_t count = 100;
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--quick") == 0) {
+            count = 20;
+        } else if (argv[i][0] >= '1' && argv[i][0] <= '9' &&
+                   (count = (size_t)strtoul(argv[i], &end, 10), *end == '\0') && count <= 100000) {
+            continue;
+        } else {
+            bool help = strcmp(argv[i], "--help") == 0;
+            fprintf(help ? stdout : stderr, "usage: ms_threshold_bench [--quick | IDENTITIES "
+                                            "(1..100000, default 100)]\n");
+            return help ? 0 : 2;
+        }
+    }
     printf("fp backend: %s\n", ms_fp_backend_name());
     if (config(3, 1, count) != 0 || config(5, 2, count) != 0) {
         fprintf(stderr, "threshold bench failed\n");
