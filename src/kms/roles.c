@@ -16,6 +16,7 @@
 #include "crypto/rng.h"
 #include "kmsif/kmsif.h"
 #include "util/detail.h"
+#include "util/file.h"
 #include "util/hex.h"
 
 
@@ -104,54 +105,16 @@ void ms_role_hex_line(char out[2 * MS_ROLE_KEY_BYTES + 2], const uint8_t key[MS_
     out[2 * MS_ROLE_KEY_BYTES + 1] = '\0';
 }
 
-static ms_err key_file_read(const char *path, bool private_file, uint8_t key[MS_ROLE_KEY_BYTES],
-                            char *detail, size_t cap)
-{
-    if (path == NULL || key == NULL)
-        return MS_ERR_ARG;
-    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return ms_detail_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    char text[2 * MS_ROLE_KEY_BYTES + 8];
-    ms_err e = MS_OK;
-    ssize_t n = 0;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        e = ms_detail_fail(MS_ERR_IO, detail, cap, "%s: not a regular file", path);
-    else if (private_file && (sb.st_mode & 077) != 0)
-        e = ms_detail_fail(MS_ERR_KEYFILE_MODE, detail, cap,
-                           "%s: mode %04o lets other users read this private key", path,
-                           (unsigned)(sb.st_mode & 07777));
-    else if ((n = read(fd, text, sizeof text - 1)) < 0)
-        e = ms_detail_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
-    close(fd);
-    if (e == MS_OK) {
-        size_t len = n > 0 ? (size_t)n : 0;
-        if (len >= sizeof text)
-            len = sizeof text - 1;
-        text[len] = '\0';
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-            text[--len] = '\0';
-        if (ms_hex_decode_secret(key, MS_ROLE_KEY_BYTES, text, len) != MS_OK)
-            e = ms_detail_fail(MS_ERR_ARG, detail, cap,
-                               "%s: not a role key (one hex line of 32 octets)", path);
-    }
-    OPENSSL_cleanse(text, sizeof text);
-    if (e != MS_OK)
-        OPENSSL_cleanse(key, MS_ROLE_KEY_BYTES);
-    return e;
-}
-
 ms_err ms_role_key_read(const char *path, uint8_t seed[MS_ROLE_KEY_BYTES], char *detail,
                         size_t cap)
 {
-    return key_file_read(path, true, seed, detail, cap);
+    return ms_file_read_hex_key(path, true, seed, MS_ROLE_KEY_BYTES, "role key", detail, cap);
 }
 
 ms_err ms_role_pub_read(const char *path, uint8_t pub[MS_ROLE_KEY_BYTES], char *detail,
                         size_t cap)
 {
-    return key_file_read(path, false, pub, detail, cap);
+    return ms_file_read_hex_key(path, false, pub, MS_ROLE_KEY_BYTES, "role key", detail, cap);
 }
 
 /* ---- request texts ----------------------------------------------------------------------- */

@@ -16,6 +16,8 @@
 
 #include "crypto/rng.h"
 #include "util/detail.h"
+#include "util/file.h"
+#include "util/hex.h"
 
 #define MAGIC "MSTM"
 #define VERSION 1
@@ -236,69 +238,18 @@ ms_err ms_peer_msg_open(const ms_peer_keys *keys, const uint8_t session[MS_PEER_
 
 /* ---- key files ------------------------------------------------------------------------------------ */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static ms_err key_file_read(const char *path, bool secret, uint8_t key[MS_PEER_KEY_BYTES],
-                            char *detail, size_t cap)
-{
-    if (path == NULL || key == NULL)
-        return MS_ERR_ARG;
-    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return ms_detail_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    char text[2 * MS_PEER_KEY_BYTES + 8];
-    ms_err e = MS_OK;
-    ssize_t n = 0;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        e = ms_detail_fail(secret ? MS_ERR_KEYFILE_MODE : MS_ERR_IO, detail, cap,
-                           "%s: not a regular file", path);
-    else if (secret && (sb.st_mode & 077) != 0)
-        e = ms_detail_fail(MS_ERR_KEYFILE_MODE, detail, cap,
-                           "%s: mode %04o lets other users read this private key", path,
-                           (unsigned)(sb.st_mode & 07777));
-    else if ((n = read(fd, text, sizeof text - 1)) < 0)
-        e = ms_detail_fail(MS_ERR_IO, detail, cap, "%s: %s", path, strerror(errno));
-    close(fd);
-    if (e == MS_OK) {
-        size_t len = (size_t)n;
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-            len--;
-        bool ok = len == 2 * MS_PEER_KEY_BYTES;
-        for (size_t i = 0; ok && i < MS_PEER_KEY_BYTES; i++) {
-            int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
-            ok = hi >= 0 && lo >= 0;
-            key[i] = ok ? (uint8_t)(hi << 4 | lo) : 0;
-        }
-        if (!ok)
-            e = ms_detail_fail(MS_ERR_ARG, detail, cap,
-                               "%s: not a key file (one hex line of 32 octets)", path);
-    }
-    OPENSSL_cleanse(text, sizeof text);
-    if (e != MS_OK)
-        OPENSSL_cleanse(key, MS_PEER_KEY_BYTES);
-    return e;
-}
-
 ms_err ms_peer_key_read(const char *path, uint8_t seed[MS_PEER_KEY_BYTES], char *detail,
                         size_t detail_cap)
 {
-    return key_file_read(path, true, seed, detail, detail_cap);
+    return ms_file_read_hex_key(path, true, seed, MS_PEER_KEY_BYTES, "key file", detail,
+                                detail_cap);
 }
 
 ms_err ms_peer_pub_read(const char *path, uint8_t pub[MS_PEER_KEY_BYTES], char *detail,
                         size_t detail_cap)
 {
-    return key_file_read(path, false, pub, detail, detail_cap);
+    return ms_file_read_hex_key(path, false, pub, MS_PEER_KEY_BYTES, "key file", detail,
+                                detail_cap);
 }
 
 ms_err ms_peer_file_create(const char *path, const void *data, size_t len, bool secret,
@@ -306,41 +257,8 @@ ms_err ms_peer_file_create(const char *path, const void *data, size_t len, bool 
 {
     if (path == NULL || (data == NULL && len != 0))
         return MS_ERR_ARG;
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "file path too long");
-    struct stat sb;
-    if (lstat(path, &sb) == 0)
-        return ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap, "%s already exists", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  secret ? 0600 : 0644);
-    if (fd < 0)
-        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    bool ok = done == len && fsync(fd) == 0;
-    int err = errno;
-    if (close(fd) != 0)
-        ok = false;
-    /* link() refuses an existing target, so a file created meanwhile is not replaced. */
-    if (ok && link(tmp, path) != 0) {
-        err = errno;
-        unlink(tmp);
-        return ms_detail_fail(err == EEXIST ? MS_ERR_EXISTS : MS_ERR_IO, detail, detail_cap,
-                              "%s: %s", path, strerror(err));
-    }
-    unlink(tmp);
-    if (!ok)
-        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", tmp, strerror(err));
-    return MS_OK;
+    return ms_file_write_atomic(path, data, len, secret ? 0600 : 0644, MS_FILE_NO_REPLACE,
+                                detail, detail_cap);
 }
 
 ms_err ms_peer_key_write(const char *path, const uint8_t key[MS_PEER_KEY_BYTES], bool secret,
@@ -348,12 +266,8 @@ ms_err ms_peer_key_write(const char *path, const uint8_t key[MS_PEER_KEY_BYTES],
 {
     if (path == NULL || key == NULL)
         return MS_ERR_ARG;
-    static const char digits[] = "0123456789abcdef";
     char text[2 * MS_PEER_KEY_BYTES + 1];
-    for (size_t i = 0; i < MS_PEER_KEY_BYTES; i++) {
-        text[2 * i] = digits[key[i] >> 4];
-        text[2 * i + 1] = digits[key[i] & 15];
-    }
+    ms_hex_encode_lower(text, key, MS_PEER_KEY_BYTES); /* ends in a NUL, replaced: */
     text[2 * MS_PEER_KEY_BYTES] = '\n';
     ms_err e = ms_peer_file_create(path, text, sizeof text, secret, detail, detail_cap);
     OPENSSL_cleanse(text, sizeof text);

@@ -1,4 +1,4 @@
-/* Whole files replaced atomically (file.h). */
+/* Whole files replaced atomically, and hex key files read (file.h). */
 #include "util/file.h"
 
 #include <errno.h>
@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "util/detail.h"
+#include "util/hex.h"
 
 void ms_file_sync_parent(const char *path)
 {
@@ -125,4 +128,39 @@ ms_err ms_file_write_atomic(const char *path, const void *data, size_t len, unsi
     }
     ms_file_sync_parent(path);
     return MS_OK;
+}
+
+ms_err ms_file_read_hex_key(const char *path, bool secret, uint8_t *key, size_t key_len,
+                            const char *what, char *detail, size_t detail_cap)
+{
+    if (path == NULL || key == NULL || key_len == 0 || key_len > 64 || what == NULL)
+        return MS_ERR_ARG;
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    char text[2 * 64 + 8];
+    ms_err e = MS_OK;
+    ssize_t n = 0;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        e = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: not a regular file", path);
+    else if (secret && (sb.st_mode & 077) != 0)
+        e = ms_detail_fail(MS_ERR_KEYFILE_MODE, detail, detail_cap,
+                           "%s: mode %04o lets other users read this private key", path,
+                           (unsigned)(sb.st_mode & 07777));
+    else if ((n = read(fd, text, 2 * key_len + 3)) < 0)
+        e = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "%s: %s", path, strerror(errno));
+    close(fd);
+    if (e == MS_OK) {
+        size_t len = (size_t)n;
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+            len--;
+        if (ms_hex_decode_secret(key, key_len, text, len) != MS_OK)
+            e = ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
+                               "%s: not a %s (one hex line of %zu octets)", path, what, key_len);
+    }
+    OPENSSL_cleanse(text, sizeof text);
+    if (e != MS_OK)
+        OPENSSL_cleanse(key, key_len);
+    return e;
 }

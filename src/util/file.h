@@ -11,7 +11,9 @@
 #ifndef MS_UTIL_FILE_H
 #define MS_UTIL_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mikeysakke/errors.h"
 
@@ -27,6 +29,14 @@
  * cause, for callers that word their own message. */
 ms_err ms_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                             int flags, char *detail, size_t detail_cap);
+
+/* A key file of one hex line (either case, a final newline allowed) of exactly key_len
+ * octets, decoded in constant time: role keys, server message keys. With secret set the
+ * file must be a regular file no other user may read (else MS_ERR_KEYFILE_MODE). MS_ERR_IO
+ * when it cannot be read or is no regular file; MS_ERR_ARG when it is no such line (what
+ * names the expected kind in the detail, e.g. "role key"). key is wiped on failure. */
+ms_err ms_file_read_hex_key(const char *path, bool secret, uint8_t *key, size_t key_len,
+                            const char *what, char *detail, size_t detail_cap);
 
 /* fsync of the folder holding path (best effort: some file systems refuse it). */
 void ms_file_sync_parent(const char *path);

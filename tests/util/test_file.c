@@ -114,6 +114,33 @@ int main(void)
     CHECK_ERR(ms_file_write_atomic(longp, "x", 1, 0600, MS_FILE_REPLACE, NULL, 0), MS_ERR_ARG);
     CHECK_ERR(ms_file_write_atomic(NULL, "x", 1, 0600, MS_FILE_REPLACE, NULL, 0), MS_ERR_ARG);
 
+    /* hex key files */
+    uint8_t key[32], want[32];
+    for (int i = 0; i < 32; i++)
+        want[i] = (uint8_t)(0xA0 + i);
+    char line[80];
+    for (int i = 0; i < 32; i++)
+        snprintf(line + 2 * i, 3, "%02X", want[i]);
+    strcat(line, "\n");
+    CHECK_ERR(ms_file_write_atomic(path, line, strlen(line), 0600, MS_FILE_REPLACE, NULL, 0), MS_OK);
+    CHECK_ERR(ms_file_read_hex_key(path, true, key, 32, "test key", detail, sizeof detail), MS_OK);
+    CHECK(memcmp(key, want, 32) == 0);
+    CHECK(chmod(path, 0640) == 0);
+    CHECK_ERR(ms_file_read_hex_key(path, true, key, 32, "test key", detail, sizeof detail),
+              MS_ERR_KEYFILE_MODE);
+    CHECK(strstr(detail, "0640") != NULL);
+    CHECK_ERR(ms_file_read_hex_key(path, false, key, 32, "test key", NULL, 0), MS_OK);
+    CHECK_ERR(ms_file_read_hex_key(path, false, key, 31, "test key", detail, sizeof detail),
+              MS_ERR_ARG); /* one octet more than asked for */
+    CHECK(strstr(detail, "not a test key") != NULL);
+    line[5] = 'g';
+    CHECK_ERR(ms_file_write_atomic(path, line, strlen(line), 0600, MS_FILE_REPLACE, NULL, 0), MS_OK);
+    key[0] = 1;
+    CHECK_ERR(ms_file_read_hex_key(path, true, key, 32, "test key", NULL, 0), MS_ERR_ARG);
+    CHECK(key[0] == 0); /* wiped */
+    CHECK_ERR(ms_file_read_hex_key(missing, true, key, 32, "test key", NULL, 0), MS_ERR_IO);
+    CHECK_ERR(ms_file_read_hex_key(dir, false, key, 32, "test key", NULL, 0), MS_ERR_IO);
+
     umask(old_umask);
     unlink(path);
     CHECK(rmdir(dir) == 0);
