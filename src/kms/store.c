@@ -570,21 +570,31 @@ ms_err ms_store_user_add(ms_store *st, const char *uri)
     return user_change(st, S_USER_ADD, uri, (int64_t)ntp_seconds());
 }
 
+/* Statement `which` with text bound to ?1: the first column of its first row into *value
+ * (may be NULL), or `none` when there is no row. */
+static ms_err row_int(ms_store *st, int which, const char *text, ms_err none, int64_t *value)
+{
+    sqlite3_stmt *q;
+    ms_err err = prep(st, which, &q);
+    if (err != MS_OK)
+        return err;
+    sqlite3_bind_text(q, 1, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && value != NULL)
+        *value = sqlite3_column_int64(q, 0);
+    err = rc == SQLITE_ROW ? MS_OK : rc == SQLITE_DONE ? none : MS_ERR_STORE;
+    done(q);
+    return err;
+}
+
 ms_err ms_store_user_status(ms_store *st, const char *uri, ms_user_status *status)
 {
     if (st == NULL || !name_ok(uri, MS_STORE_URI_MAX) || status == NULL)
         return MS_ERR_ARG;
-    sqlite3_stmt *q;
-    ms_err err = prep(st, S_USER_STATUS, &q);
-    if (err != MS_OK)
-        return err;
-    sqlite3_bind_text(q, 1, uri, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW)
-        *status = sqlite3_column_int(q, 0) == 0 ? MS_USER_ACTIVE : MS_USER_SUSPENDED;
-    else
-        err = rc == SQLITE_DONE ? MS_ERR_USER_UNKNOWN : MS_ERR_STORE;
-    done(q);
+    int64_t v = 0;
+    ms_err err = row_int(st, S_USER_STATUS, uri, MS_ERR_USER_UNKNOWN, &v);
+    if (err == MS_OK)
+        *status = v == 0 ? MS_USER_ACTIVE : MS_USER_SUSPENDED;
     return err;
 }
 
@@ -643,15 +653,7 @@ static ms_err user_exists(ms_store *st, const char *uri)
 
 static ms_err device_exists(ms_store *st, const char *id)
 {
-    sqlite3_stmt *q;
-    ms_err err = prep(st, S_DEVICE_EXISTS, &q);
-    if (err != MS_OK)
-        return err;
-    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(q);
-    err = rc == SQLITE_ROW ? MS_OK : rc == SQLITE_DONE ? MS_ERR_DEVICE_UNKNOWN : MS_ERR_STORE;
-    done(q);
-    return err;
+    return row_int(st, S_DEVICE_EXISTS, id, MS_ERR_DEVICE_UNKNOWN, NULL);
 }
 
 ms_err ms_store_device_add(ms_store *st, const ms_kms_secrets *s, const ms_device *dev)
@@ -1020,15 +1022,9 @@ ms_err ms_store_device_count(ms_store *st, const char *user_uri, size_t *n)
 {
     if (st == NULL || !name_ok(user_uri, MS_STORE_URI_MAX) || n == NULL)
         return MS_ERR_ARG;
-    sqlite3_stmt *q;
-    ms_err err = prep(st, S_DEVICE_COUNT, &q);
-    if (err != MS_OK)
-        return err;
-    sqlite3_bind_text(q, 1, user_uri, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        *n = (size_t)sqlite3_column_int64(q, 0);
-    else
-        err = MS_ERR_STORE;
-    done(q);
+    int64_t v = 0;
+    ms_err err = row_int(st, S_DEVICE_COUNT, user_uri, MS_ERR_STORE, &v); /* count(*): a row */
+    if (err == MS_OK)
+        *n = (size_t)v;
     return err;
 }
