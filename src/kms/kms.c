@@ -1391,6 +1391,25 @@ static ms_err user_devices(ms_kms *k, const char *user_uri, char *out, size_t ca
     return e;
 }
 
+/* What a key package for device dev starts with: the device's keys for wrapping and
+ * signing, and the package's names, the user's device list and the time. */
+static ms_err package_for(ms_kms *k, const ms_device *dev, ms_device_keys *keys,
+                          ms_key_package *pkg)
+{
+    snprintf(keys->user_uri, sizeof keys->user_uri, "%s", dev->user_uri);
+    snprintf(keys->device_id, sizeof keys->device_id, "%s", dev->id);
+    memcpy(keys->trk, dev->trk, 32);
+    memcpy(keys->ink, dev->ink, 32);
+    keys->trk_id = dev->trk_id;
+    keys->ink_id = dev->ink_id;
+    snprintf(pkg->user_uri, sizeof pkg->user_uri, "%s", dev->user_uri);
+    snprintf(pkg->kms_uri, sizeof pkg->kms_uri, "%s", k->kms_uri);
+    snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
+    ms_err e = user_devices(k, dev->user_uri, pkg->user_devices, sizeof pkg->user_devices);
+    pkg->time = now_secs(k);
+    return e;
+}
+
 static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
                          const ms_kms_certificate *cert, const char *out_dir, char *buf,
                          FILE *index, int *written)
@@ -1416,19 +1435,8 @@ static ms_err export_one(ms_kms *k, const char *device_id, uint64_t period_no,
     }
     if (e != MS_OK)
         goto done;
-    snprintf(keys->user_uri, sizeof keys->user_uri, "%s", dev->user_uri);
-    snprintf(keys->device_id, sizeof keys->device_id, "%s", dev->id);
-    memcpy(keys->trk, dev->trk, 32);
-    memcpy(keys->ink, dev->ink, 32);
-    keys->trk_id = dev->trk_id;
-    keys->ink_id = dev->ink_id;
-
-    snprintf(pkg->user_uri, sizeof pkg->user_uri, "%s", dev->user_uri);
-    snprintf(pkg->kms_uri, sizeof pkg->kms_uri, "%s", k->kms_uri);
-    snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
-    if ((e = user_devices(k, dev->user_uri, pkg->user_devices, sizeof pkg->user_devices)) != MS_OK)
+    if ((e = package_for(k, dev, keys, pkg)) != MS_OK)
         goto done;
-    pkg->time = now_secs(k);
     pkg->cert = *cert;
     pkg->n_keysets = 1;
     ms_kmsif_keyset *o = &pkg->keysets[0];
@@ -2446,20 +2454,10 @@ ms_err ms_kms_package_begin(ms_kms *k, ms_kms_pkg_job **out, const char *device_
     if ((e = ms_store_device_get(k->st, k->s, device_id, dev)) != MS_OK ||
         (e = active_user(k, dev->user_uri)) != MS_OK)
         goto done;
-    snprintf(keys->user_uri, sizeof keys->user_uri, "%s", dev->user_uri);
-    snprintf(keys->device_id, sizeof keys->device_id, "%s", dev->id);
-    memcpy(keys->trk, dev->trk, 32);
-    memcpy(keys->ink, dev->ink, 32);
-    keys->trk_id = dev->trk_id;
-    keys->ink_id = dev->ink_id;
-    snprintf(pkg->user_uri, sizeof pkg->user_uri, "%s", dev->user_uri);
-    snprintf(pkg->kms_uri, sizeof pkg->kms_uri, "%s", k->kms_uri);
-    snprintf(pkg->device_id, sizeof pkg->device_id, "%s", dev->id);
     snprintf(pkg->client_req_url, sizeof pkg->client_req_url, "%s",
              client_req_url != NULL ? client_req_url : "");
-    if ((e = user_devices(k, dev->user_uri, pkg->user_devices, sizeof pkg->user_devices)) != MS_OK)
+    if ((e = package_for(k, dev, keys, pkg)) != MS_OK)
         goto done;
-    pkg->time = now_secs(k);
 
     /* the certificate of the (first) period asked for; KmsInit: the one in force now */
     uint64_t cert_period = 0;
