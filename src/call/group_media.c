@@ -9,6 +9,7 @@
 
 #include "call/rtp.h"
 #include "mikeysakke/crypto.h"
+#include "util/bytes.h"
 #include "util/detail.h"
 
 #define MKI_LEN 8
@@ -41,27 +42,6 @@ struct ms_group_media {
     mki_entry *by_mki; /* sorted by mki, one per non-empty slot */
     size_t n_mki;
 };
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 ms_err ms_group_media_new(ms_group_media **out, const ms_group_key *key, const char *own_uri,
                           ms_srtp_suite suite, uint16_t roc_every, char *detail, size_t cap)
@@ -143,7 +123,7 @@ ms_err ms_group_media_add_sender(ms_group_media *g, const char *uri, size_t *ind
     ms_err err = ms_group_sender_keys(&k, &g->key, uri, g->salt_len);
     if (err != MS_OK)
         return err;
-    uint64_t mki = get_be64(k.mki);
+    uint64_t mki = ms_load_be64(k.mki);
     size_t pos = lower_bound(g, mki);
     if (pos < g->n_mki && g->by_mki[pos].mki == mki) {
         ms_wipe(&k, sizeof k);
@@ -234,7 +214,7 @@ ms_err ms_group_media_protect(ms_group_media *g, uint8_t *pkt, size_t *len, size
     g->tx_last_seq = seq;
     g->tx_started = true;
     if (carry) {
-        put_be32(pkt + *len, roc);
+        ms_store_be32(pkt + *len, roc);
         *len += MS_GROUP_ROC_LEN;
     }
     return MS_OK;
@@ -256,14 +236,14 @@ ms_err ms_group_media_unprotect(ms_group_media *g, uint8_t *pkt, size_t *len, bo
     if (n < MS_RTP_HEADER)
         return MS_ERR_INVALID;
     *rtcp = ms_rtp_is_rtcp(pkt, n);
-    uint32_t ssrc = get_be32(pkt + (*rtcp ? 4 : 8));
+    uint32_t ssrc = ms_load_be32(pkt + (*rtcp ? 4 : 8));
     bool carried = false;
     uint32_t roc = 0;
     if (!*rtcp && (uint16_t)(pkt[2] << 8 | pkt[3]) % g->roc_every == 0) {
         if (n < MS_RTP_HEADER + MS_GROUP_ROC_LEN)
             return MS_ERR_INVALID;
         n -= MS_GROUP_ROC_LEN;
-        roc = get_be32(pkt + n);
+        roc = ms_load_be32(pkt + n);
         carried = true;
     }
     /* The MKI sits just before AES-CM's tag, and at the very end with AEAD. */
@@ -271,7 +251,7 @@ ms_err ms_group_media_unprotect(ms_group_media *g, uint8_t *pkt, size_t *len, bo
     if (n < MS_RTP_HEADER + trailer)
         return MS_ERR_INVALID;
     size_t slot;
-    sender *s = find_by_mki(g, get_be64(pkt + n - g->tag_len - MKI_LEN), &slot);
+    sender *s = find_by_mki(g, ms_load_be64(pkt + n - g->tag_len - MKI_LEN), &slot);
     if (s == NULL)
         return MS_ERR_SRTP_AUTH; /* nobody of the roster sends under this MKI */
     ms_err err;

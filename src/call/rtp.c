@@ -1,41 +1,18 @@
 /* RTP (RFC 3550) fixed headers, parsing, and the RTCP sender report. */
 #include "call/rtp.h"
+#include "util/bytes.h"
 
 #include <string.h>
 
 #include <openssl/rand.h>
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 void ms_rtp_write_header(uint8_t out[MS_RTP_HEADER], const ms_rtp_header *h)
 {
     out[0] = 0x80; /* V=2, P=0, X=0, CC=0 */
     out[1] = (uint8_t)((h->marker ? 0x80 : 0) | (h->payload_type & 0x7f));
-    put16(out + 2, h->seq);
-    put32(out + 4, h->timestamp);
-    put32(out + 8, h->ssrc);
+    ms_store_be16(out + 2, h->seq);
+    ms_store_be32(out + 4, h->timestamp);
+    ms_store_be32(out + 8, h->ssrc);
 }
 
 ms_err ms_rtp_parse(ms_rtp_header *h, size_t *payload_off, size_t *payload_len,
@@ -54,7 +31,7 @@ ms_err ms_rtp_parse(ms_rtp_header *h, size_t *payload_off, size_t *payload_len,
         /* 16-bit profile field, 16-bit length in 32-bit words (RFC 3550 5.3.1) */
         if (off + 4 > len)
             return MS_ERR_INVALID;
-        size_t ext_words = get16(pkt + off + 2);
+        size_t ext_words = ms_load_be16(pkt + off + 2);
         off += 4 + 4 * ext_words;
         if (off > len)
             return MS_ERR_INVALID;
@@ -69,9 +46,9 @@ ms_err ms_rtp_parse(ms_rtp_header *h, size_t *payload_off, size_t *payload_len,
     }
     h->payload_type = pkt[1] & 0x7f;
     h->marker = (pkt[1] & 0x80) != 0;
-    h->seq = get16(pkt + 2);
-    h->timestamp = get32(pkt + 4);
-    h->ssrc = get32(pkt + 8);
+    h->seq = ms_load_be16(pkt + 2);
+    h->timestamp = ms_load_be32(pkt + 4);
+    h->ssrc = ms_load_be32(pkt + 8);
     *payload_off = off;
     *payload_len = end - off;
     return MS_OK;
@@ -92,13 +69,13 @@ size_t ms_rtcp_write_sr(uint8_t *out, size_t cap, uint32_t ssrc, uint64_t ntp,
         return 0;
     out[0] = 0x80; /* V=2, P=0, RC=0 */
     out[1] = 200;  /* SR */
-    put16(out + 2, (uint16_t)(sr_len / 4 - 1));
-    put32(out + 4, ssrc);
-    put32(out + 8, (uint32_t)(ntp >> 32));
-    put32(out + 12, (uint32_t)ntp);
-    put32(out + 16, rtp_ts);
-    put32(out + 20, packets);
-    put32(out + 24, octets);
+    ms_store_be16(out + 2, (uint16_t)(sr_len / 4 - 1));
+    ms_store_be32(out + 4, ssrc);
+    ms_store_be32(out + 8, (uint32_t)(ntp >> 32));
+    ms_store_be32(out + 12, (uint32_t)ntp);
+    ms_store_be32(out + 16, rtp_ts);
+    ms_store_be32(out + 20, packets);
+    ms_store_be32(out + 24, octets);
     return sr_len;
 }
 
@@ -109,11 +86,11 @@ ms_err ms_rtp_random_start(uint32_t *ssrc, uint16_t *seq, uint32_t *timestamp)
     uint8_t r[10];
     if (RAND_bytes(r, (int)sizeof r) != 1)
         return MS_ERR_RNG;
-    *ssrc = get32(r);
+    *ssrc = ms_load_be32(r);
     /* random (RFC 3550 5.1) but below 2^15: the first rollover is then at least 2^15
      * packets away, so a receiver's index estimate from the first packet it sees
      * (RFC 3711 3.3.1, ROC 0) is never off by one rollover */
-    *seq = (uint16_t)(get16(r + 4) & 0x7fff);
-    *timestamp = get32(r + 6);
+    *seq = (uint16_t)(ms_load_be16(r + 4) & 0x7fff);
+    *timestamp = ms_load_be32(r + 6);
     return MS_OK;
 }

@@ -9,6 +9,7 @@
  * bytes overall), so a hostile capture costs at most a few tens of MiB.
  */
 #include "capture/capture.h"
+#include "util/bytes.h"
 #include "util/detail.h"
 
 #include <arpa/inet.h>
@@ -39,29 +40,11 @@
 #define CAP_TOTAL_MAX (48u * 1024u * 1024u) /* bytes held by all streams together */
 #define CAP_IPV6_EXT_MAX 8            /* extension headers walked */
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 /* One's complement sum (RFC 1071), folded by the caller. */
 static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
     while (len > 1) {
-        sum += get16(p);
+        sum += ms_load_be16(p);
         p += 2;
         len -= 2;
     }
@@ -271,15 +254,15 @@ static void ipv4_header(ms_capture_writer *w, uint8_t *ip, size_t total, uint8_t
 {
     ip[0] = 0x45;
     ip[1] = 0;
-    put16(ip + 2, (uint16_t)total);
-    put16(ip + 4, w->ip_id++);
-    put16(ip + 6, 0x4000); /* DF */
+    ms_store_be16(ip + 2, (uint16_t)total);
+    ms_store_be16(ip + 4, w->ip_id++);
+    ms_store_be16(ip + 6, 0x4000); /* DF */
     ip[8] = 64;
     ip[9] = proto;
-    put16(ip + 10, 0);
+    ms_store_be16(ip + 10, 0);
     memcpy(ip + 12, src, 4);
     memcpy(ip + 16, dst, 4);
-    put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
+    ms_store_be16(ip + 10, csum_fold(csum_add(0, ip, 20)));
 }
 
 /* Checksum over the IPv4 pseudo-header and the transport header + data at ip + 20. */
@@ -289,7 +272,7 @@ static uint16_t l4_checksum(const uint8_t *ip, size_t l4_len)
     memcpy(pseudo, ip + 12, 8);
     pseudo[8] = 0;
     pseudo[9] = ip[9];
-    put16(pseudo + 10, (uint16_t)l4_len);
+    ms_store_be16(pseudo + 10, (uint16_t)l4_len);
     return csum_fold(csum_add(csum_add(0, pseudo, 12), ip + 20, l4_len));
 }
 
@@ -315,14 +298,14 @@ ms_err ms_capture_write_udp(ms_capture_writer *w, uint64_t t_us, const char *src
     uint8_t *ip = w->pkt, *udp = ip + 20;
     size_t total = 20 + 8 + len;
     ipv4_header(w, ip, total, 17, sa, da);
-    put16(udp, sp);
-    put16(udp + 2, dp);
-    put16(udp + 4, (uint16_t)(8 + len));
-    put16(udp + 6, 0);
+    ms_store_be16(udp, sp);
+    ms_store_be16(udp + 2, dp);
+    ms_store_be16(udp + 4, (uint16_t)(8 + len));
+    ms_store_be16(udp + 6, 0);
     if (len)
         memcpy(udp + 8, data, len);
     uint16_t c = l4_checksum(ip, 8 + len);
-    put16(udp + 6, c ? c : 0xffff);
+    ms_store_be16(udp + 6, c ? c : 0xffff);
     return dump_packet(w, t_us, total);
 }
 
@@ -372,17 +355,17 @@ ms_err ms_capture_write_tcp(ms_capture_writer *w, uint64_t t_us, const char *src
         size_t n = len - off < CAP_TCP_SEGMENT_MAX ? len - off : CAP_TCP_SEGMENT_MAX;
         uint8_t *ip = w->pkt, *tcp = ip + 20;
         ipv4_header(w, ip, 40 + n, 6, sa, da);
-        put16(tcp, sp);
-        put16(tcp + 2, dp);
-        put32(tcp + 4, f->next_seq);
-        put32(tcp + 8, ack);
+        ms_store_be16(tcp, sp);
+        ms_store_be16(tcp + 2, dp);
+        ms_store_be32(tcp + 4, f->next_seq);
+        ms_store_be32(tcp + 8, ack);
         tcp[12] = 5 << 4;
         tcp[13] = 0x18; /* ACK | PSH */
-        put16(tcp + 14, 65535);
-        put16(tcp + 16, 0);
-        put16(tcp + 18, 0);
+        ms_store_be16(tcp + 14, 65535);
+        ms_store_be16(tcp + 16, 0);
+        ms_store_be16(tcp + 18, 0);
         memcpy(tcp + 20, data + off, n);
-        put16(tcp + 16, l4_checksum(ip, 20 + n));
+        ms_store_be16(tcp + 16, l4_checksum(ip, 20 + n));
         ms_err e = dump_packet(w, t_us, 40 + n);
         if (e != MS_OK)
             return e;
@@ -688,7 +671,7 @@ static void tcp_segment(ms_capture_reader *r, const endpoint_pair *ep, uint64_t 
         return;
     }
     size_t off = (size_t)(tcp[12] >> 4) * 4;
-    uint32_t seq = get32(tcp + 4);
+    uint32_t seq = ms_load_be32(tcp + 4);
     uint8_t flags = tcp[13];
     bool syn = flags & 0x02, fin = flags & 0x01, rst = flags & 0x04;
     const uint8_t *data = tcp + off;
@@ -700,7 +683,7 @@ static void tcp_segment(ms_capture_reader *r, const endpoint_pair *ep, uint64_t 
         return;
     }
     /* The other direction first: its data was sent before this acknowledgement. */
-    r->ready = (flags & 0x10) ? stream_skip_lost(r, ep, s, get32(tcp + 8), t_us) : NULL;
+    r->ready = (flags & 0x10) ? stream_skip_lost(r, ep, s, ms_load_be32(tcp + 8), t_us) : NULL;
     r->pending = NULL;
     r->consume = 0;
     if (syn) {
@@ -863,12 +846,12 @@ static int link_payload(int linktype, const uint8_t *p, size_t len, size_t *off)
         size_t o = 12;
         if (len < 14)
             return 0;
-        proto = get16(p + o);
+        proto = ms_load_be16(p + o);
         for (int tags = 0; (proto == 0x8100 || proto == 0x88a8) && tags < 2; tags++) {
             o += 4;
             if (len < o + 2)
                 return 0;
-            proto = get16(p + o);
+            proto = ms_load_be16(p + o);
         }
         *off = o + 2;
         break;
@@ -876,20 +859,20 @@ static int link_payload(int linktype, const uint8_t *p, size_t len, size_t *off)
     case DLT_LINUX_SLL:
         if (len < 16)
             return 0;
-        proto = get16(p + 14);
+        proto = ms_load_be16(p + 14);
         *off = 16;
         break;
     case DLT_LINUX_SLL2:
         if (len < 20)
             return 0;
-        proto = get16(p);
+        proto = ms_load_be16(p);
         *off = 20;
         break;
     case DLT_NULL:
     case DLT_LOOP: {
         if (len < 4)
             return 0;
-        uint32_t be = get32(p), le = (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
+        uint32_t be = ms_load_be32(p), le = (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
                                      ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
         /* The AF value is in the capturing host's byte order (DLT_NULL) or big-endian
          * (DLT_LOOP); AF_INET6 differs between systems (10, 24, 28, 30). */
@@ -947,7 +930,7 @@ static int handle_packet(ms_capture_reader *r, const struct pcap_pkthdr *h, cons
             r->st.skipped++;
             return 0;
         }
-        size_t ihl = (size_t)(p[0] & 0x0f) * 4, total = get16(p + 2);
+        size_t ihl = (size_t)(p[0] & 0x0f) * 4, total = ms_load_be16(p + 2);
         if (ihl < 20 || total < ihl) {
             r->st.skipped++;
             return 0;
@@ -961,7 +944,7 @@ static int handle_packet(ms_capture_reader *r, const struct pcap_pkthdr *h, cons
         } else {
             truncated = false; /* only the link trailer (Ethernet padding) was cut */
         }
-        uint16_t frag = get16(p + 6);
+        uint16_t frag = ms_load_be16(p + 6);
         if ((frag & 0x3fff) != 0) { /* a fragment: offset set or more fragments follow */
             r->st.skipped++;
             return 0;
@@ -980,7 +963,7 @@ static int handle_packet(ms_capture_reader *r, const struct pcap_pkthdr *h, cons
             r->st.skipped++;
             return 0;
         }
-        size_t plen = get16(p + 4);
+        size_t plen = ms_load_be16(p + 4);
         if (plen == 0) { /* jumbogram or nothing: neither is SIP */
             r->st.skipped++;
             return 0;
@@ -1006,7 +989,7 @@ static int handle_packet(ms_capture_reader *r, const struct pcap_pkthdr *h, cons
                 }
                 size_t el = proto == 44 ? 8 : proto == 51 ? ((size_t)p[o + 1] + 2) * 4
                                                           : ((size_t)p[o + 1] + 1) * 8;
-                if (proto == 44 && (get16(p + o + 2) & 0xfff9) != 0) {
+                if (proto == 44 && (ms_load_be16(p + o + 2) & 0xfff9) != 0) {
                     r->st.skipped++; /* a fragment */
                     return 0;
                 }
@@ -1028,13 +1011,13 @@ static int handle_packet(ms_capture_reader *r, const struct pcap_pkthdr *h, cons
             r->st.skipped++;
             return 0;
         }
-        size_t ulen = get16(l4 + 4);
+        size_t ulen = ms_load_be16(l4 + 4);
         if (ulen < 8 || ulen > l4_len) { /* cut short by the snapshot length, or bogus */
             r->st.skipped++;
             return 0;
         }
-        ep.sport = get16(l4);
-        ep.dport = get16(l4 + 2);
+        ep.sport = ms_load_be16(l4);
+        ep.dport = ms_load_be16(l4 + 2);
         item->data = l4 + 8;
         item->len = ulen - 8;
         item->tcp = false;
@@ -1052,8 +1035,8 @@ static int handle_packet(ms_capture_reader *r, const struct pcap_pkthdr *h, cons
             r->st.skipped++; /* the data is incomplete: the stream resyncs later */
             return 0;
         }
-        ep.sport = get16(l4);
-        ep.dport = get16(l4 + 2);
+        ep.sport = ms_load_be16(l4);
+        ep.dport = ms_load_be16(l4 + 2);
         tcp_segment(r, &ep, t_us, l4, l4_len);
         return 0;
     }

@@ -20,6 +20,7 @@
 #include <openssl/params.h>
 
 #include "crypto/rng.h"
+#include "util/bytes.h"
 #include "util/hex.h"
 
 ms_err ks_fail(ms_err err, char *detail, size_t cap, const char *fmt, ...)
@@ -286,19 +287,6 @@ static const char HDR_MAGIC[8] = {'M', 'S', 'K', 'S', 'H', 'D', 'R', '1'};
 #define HDR_AAD_LEN (8 + 1 + 4 + 4 + KS_SALT_BYTES + KS_ID_BYTES)
 #define HDR_LEN (HDR_AAD_LEN + KS_NONCE_BYTES + KS_TAG_BYTES + 32)
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static int sha256(uint8_t out[32], const uint8_t *p, size_t len)
 {
     return EVP_Digest(p, len, out, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
@@ -323,8 +311,8 @@ ms_err ks_header_create(struct ms_keystore *ks, const char *pass, size_t pass_le
     uint8_t h[HDR_LEN];
     memcpy(h, HDR_MAGIC, 8);
     h[8] = (uint8_t)log2_n;
-    put32(h + 9, r);
-    put32(h + 13, p);
+    ms_store_be32(h + 9, r);
+    ms_store_be32(h + 13, p);
     uint8_t *salt = h + 17, *id = salt + KS_SALT_BYTES, *nonce = h + HDR_AAD_LEN;
     if (ms_rng_fill(NULL, salt, KS_SALT_BYTES) != MS_OK ||
         ms_rng_fill(NULL, id, KS_ID_BYTES) != MS_OK ||
@@ -359,7 +347,7 @@ ms_err ks_header_open(struct ms_keystore *ks, const char *pass, size_t pass_len,
                       "header of this version, or damaged)", ks->dir, KS_HEADER_NAME);
         goto out;
     }
-    unsigned log2_n = h[8], r = get32(h + 9), p = get32(h + 13);
+    unsigned log2_n = h[8], r = ms_load_be32(h + 9), p = ms_load_be32(h + 13);
     if (!params_ok(log2_n, r, p)) {
         err = ks_fail(MS_ERR_KEYSTORE, detail, cap, "%s/%s: scrypt parameters out of range",
                       ks->dir, KS_HEADER_NAME);

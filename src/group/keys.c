@@ -9,20 +9,13 @@
 
 #include "crypto/secmem.h"
 #include "group/group_internal.h"
+#include "util/bytes.h"
 #include "util/hex.h"
 
 void ms_group_key_wipe(ms_group_key *key)
 {
     if (key != NULL)
         ms_wipe(key, sizeof *key);
-}
-
-static void put_be32(uint8_t p[4], uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 ms_err ms_group_sender_keys(ms_srtp_keys *out, const ms_group_key *key, const char *sender_uri,
@@ -52,8 +45,8 @@ ms_err ms_group_sender_keys(ms_srtp_keys *out, const ms_group_key *key, const ch
     }
     out->key_len = 16;
     out->salt_len = salt_len;
-    put_be32(out->mki, key->gmk_id);
-    put_be32(out->mki + 4, guk_id);
+    ms_store_be32(out->mki, key->gmk_id);
+    ms_store_be32(out->mki + 4, guk_id);
     out->mki_len = 8;
     return MS_OK;
 }

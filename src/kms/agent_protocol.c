@@ -16,6 +16,7 @@
 
 #include "kms/roles.h"
 #include "mikeysakke/crypto.h"
+#include "util/bytes.h"
 
 #define HEADER 4
 
@@ -44,19 +45,6 @@ void ms_agent_msg_reset(ms_agent_msg *m)
     m->overflow = false;
 }
 
-static size_t get32(const uint8_t *p)
-{
-    return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, size_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 void ms_agent_msg_add(ms_agent_msg *m, const char *name, const void *val, size_t len)
 {
     size_t nlen = strlen(name);
@@ -68,7 +56,7 @@ void ms_agent_msg_add(ms_agent_msg *m, const char *name, const void *val, size_t
     uint8_t *p = m->buf + m->len;
     p[0] = (uint8_t)nlen;
     memcpy(p + 1, name, nlen);
-    put32(p + 1 + nlen, len);
+    ms_store_be32(p + 1 + nlen, len);
     if (len)
         memcpy(p + 5 + nlen, val, len);
     m->len += 5 + nlen + len;
@@ -108,7 +96,7 @@ bool ms_agent_msg_next(const ms_agent_msg *m, size_t *off, char name[MS_AGENT_FI
     if (nl == 0 || at + 5 + nl > m->len)
         return false;
     const uint8_t *p = m->buf + at + 1 + nl;
-    size_t vl = get32(p);
+    size_t vl = ms_load_be32(p);
     if (vl > m->len - (at + 5 + nl))
         return false;
     memcpy(name, m->buf + at + 1, nl);
@@ -180,7 +168,7 @@ static ms_err check_fields(const ms_agent_msg *m)
         size_t nl = m->buf[at];
         if (nl == 0 || at + 5 + nl > m->len)
             return MS_ERR_BAD_ENCODING;
-        size_t vl = get32(m->buf + at + 1 + nl);
+        size_t vl = ms_load_be32(m->buf + at + 1 + nl);
         if (vl > m->len - (at + 5 + nl))
             return MS_ERR_BAD_ENCODING;
         at += 5 + nl + vl;
@@ -190,7 +178,7 @@ static ms_err check_fields(const ms_agent_msg *m)
 
 ms_err ms_agent_msg_decode(ms_agent_msg *m, const uint8_t *frame, size_t len)
 {
-    if (len < HEADER || get32(frame) != len - HEADER || len - HEADER > MS_AGENT_MSG_MAX)
+    if (len < HEADER || ms_load_be32(frame) != len - HEADER || len - HEADER > MS_AGENT_MSG_MAX)
         return MS_ERR_BAD_LENGTH;
     memcpy(m->buf, frame, len);
     m->len = len;
@@ -202,7 +190,7 @@ ms_err ms_agent_msg_frame(ms_agent_msg *m, const uint8_t **frame, size_t *len)
 {
     if (m->overflow)
         return MS_ERR_BAD_LENGTH;
-    put32(m->buf, m->len - HEADER);
+    ms_store_be32(m->buf, m->len - HEADER);
     *frame = m->buf;
     *len = m->len;
     return MS_OK;
@@ -253,7 +241,7 @@ ms_err ms_agent_msg_recv(int fd, ms_agent_msg *m)
     m->overflow = false;
     if (read_all(fd, hdr, HEADER) != 0)
         return MS_ERR_IO;
-    size_t body = get32(hdr);
+    size_t body = ms_load_be32(hdr);
     if (body > MS_AGENT_MSG_MAX)
         return MS_ERR_BAD_LENGTH;
     memcpy(m->buf, hdr, HEADER);

@@ -55,6 +55,7 @@
 #include "crypto/secmem.h"
 #include "kms/pkcs11.h"
 #include "kms/seal.h"
+#include "util/bytes.h"
 #include "util/detail.h"
 #include "util/file.h"
 
@@ -173,49 +174,13 @@ static size_t secrets_len(size_t n_gen)
     return 1 + n_gen * GEN_BYTES + 2 * MS_KMS_KEY_BYTES;
 }
 
-static void put_u16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static unsigned get_u16(const uint8_t *p)
-{
-    return ((unsigned)p[0] << 8) | p[1];
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void secrets_serialize(uint8_t *out, const ms_kms_secrets *s)
 {
     uint8_t *p = out;
     *p++ = (uint8_t)s->n_generations;
     for (size_t i = 0; i < s->n_generations; i++) {
         const ms_kms_generation *g = &s->gen[i];
-        put_u64(p, g->from_period);
+        ms_store_be64(p, g->from_period);
         p += 8;
         memcpy(p, g->z, sizeof g->z);
         p += sizeof g->z;
@@ -243,7 +208,7 @@ static ms_err secrets_parse(ms_kms_secrets *s, const uint8_t *in, size_t len, ch
     const uint8_t *p = in + 1;
     for (size_t i = 0; i < n; i++) {
         ms_kms_generation *g = &s->gen[i];
-        g->from_period = get_u64(p);
+        g->from_period = ms_load_be64(p);
         p += 8;
         memcpy(g->z, p, sizeof g->z);
         p += sizeof g->z;
@@ -351,7 +316,7 @@ done:
 static size_t put_text(uint8_t *p, const char *s)
 {
     size_t n = strlen(s);
-    put_u16(p, (unsigned)n);
+    ms_store_be16(p, (unsigned)n);
     memcpy(p + 2, s, n);
     return 2 + n;
 }
@@ -421,8 +386,8 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
         if (err != MS_OK)
             goto out;
         params[SALT_LEN] = (uint8_t)log2n;
-        put_u32(params + SALT_LEN + 1, SCRYPT_R);
-        put_u32(params + SALT_LEN + 5, SCRYPT_P);
+        ms_store_be32(params + SALT_LEN + 1, SCRYPT_R);
+        ms_store_be32(params + SALT_LEN + 5, SCRYPT_P);
         memcpy(kek, derived, sizeof kek);
         err = sha256(params + SALT_LEN + 9, derived + 32, 32);
         ms_wipe(derived, sizeof derived);
@@ -491,12 +456,12 @@ ms_err ms_seal_write(const char *path, const ms_kms_secrets *s, const ms_seal_pa
     head[8] = SEAL_VERSION;
     head[9] = (uint8_t)p->method;
     memcpy(head + 10, seal_id, sizeof seal_id);
-    put_u16(head + 26, (unsigned)plen);
+    ms_store_be16(head + 26, (unsigned)plen);
     uint8_t *nonce = params + plen;
     err = ms_rng_fill(NULL, nonce, SEAL_NONCE);
     if (err != MS_OK)
         goto out;
-    put_u32(nonce + SEAL_NONCE, (uint32_t)clen);
+    ms_store_be32(nonce + SEAL_NONCE, (uint32_t)clen);
     size_t hlen = SEAL_FIXED_HEAD + plen + SEAL_NONCE + 4;
     if ((err = sha256(head + hlen, head, hlen)) != MS_OK)
         goto out;
@@ -607,7 +572,7 @@ static int get_text(char *out, const uint8_t **p, const uint8_t *end)
 {
     if (end - *p < 2)
         return 0;
-    size_t n = get_u16(*p);
+    size_t n = ms_load_be16(*p);
     if (n == 0 || n > MAX_TEXT || (size_t)(end - *p - 2) < n || memchr(*p + 2, 0, n) != NULL)
         return 0;
     memcpy(out, *p + 2, n);
@@ -626,8 +591,8 @@ static ms_err parse_params(ms_unseal *u, const char *path, const uint8_t *p, siz
                             "passphrase parameters have the wrong length");
         memcpy(u->salt, p, SALT_LEN);
         u->log2n = p[SALT_LEN];
-        u->r = get_u32(p + SALT_LEN + 1);
-        u->p = get_u32(p + SALT_LEN + 5);
+        u->r = ms_load_be32(p + SALT_LEN + 1);
+        u->p = ms_load_be32(p + SALT_LEN + 5);
         memcpy(u->check, p + SALT_LEN + 9, SEAL_HASH);
         /* Bounded so that a doctored header cannot make unseal ask for more than 1 GiB. */
         if (u->log2n < SCRYPT_MIN_LOG2N || u->log2n > SCRYPT_MAX_LOG2N || u->r < 1 ||
@@ -690,7 +655,7 @@ ms_err ms_unseal_open(ms_unseal **out, const char *path, char *detail, size_t de
         err = bad_file(u->detail, sizeof u->detail, path, "unknown format version");
         goto fail;
     }
-    size_t plen = get_u16(f + 26);
+    size_t plen = ms_load_be16(f + 26);
     if (plen > SEAL_MAX_PARAMS) {
         err = bad_file(u->detail, sizeof u->detail, path, "method parameters too long");
         goto fail;
@@ -718,7 +683,7 @@ ms_err ms_unseal_open(ms_unseal **out, const char *path, char *detail, size_t de
     if ((err = parse_params(u, path, f + SEAL_FIXED_HEAD, plen)) != MS_OK)
         goto fail;
     u->nonce = f + SEAL_FIXED_HEAD + plen;
-    u->ct_len = get_u32(u->nonce + SEAL_NONCE);
+    u->ct_len = ms_load_be32(u->nonce + SEAL_NONCE);
     u->head_len = hlen + SEAL_HASH;
     if (u->ct_len < secrets_len(1) || u->ct_len > secrets_len(MS_KMS_MAX_GENERATIONS)) {
         err = bad_file(u->detail, sizeof u->detail, path, "sealed secrets length out of range");

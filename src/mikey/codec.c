@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mikeysakke/mikey.h"
+#include "util/bytes.h"
 
 /* ---- names --------------------------------------------------------------------------- */
 
@@ -78,12 +79,6 @@ const char *ms_mikey_errno_name(int error_no)
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 /* MAC length of a V payload's authentication algorithm (RFC 3830 6.2, RFC 6043 6.2):
  * -1 for algorithms we do not know. */
@@ -189,7 +184,7 @@ static ms_err parse_generic_cs(reader *r, ms_mikey_cs *cs, size_t *pos, unsigned
     p += np;
     TRY(need(r, p, 2, "GENERIC-ID session data length"));
     size_t sd_off = p;
-    size_t sd_len = get16(r->msg + p);
+    size_t sd_len = ms_load_be16(r->msg + p);
     p += 2;
     TRY(need_data(r, sd_off, p, sd_len, "GENERIC-ID session data"));
     if (sd_len > 0) {
@@ -206,10 +201,10 @@ static ms_err parse_generic_cs(reader *r, ms_mikey_cs *cs, size_t *pos, unsigned
                         "requires %zu",
                         idx + 1, sd_len, cs->has_roc ? 1 : 0, want);
         cs->has_session_data = true;
-        cs->ssrc = get32(r->msg + p);
+        cs->ssrc = ms_load_be32(r->msg + p);
         if (cs->has_roc) {
-            cs->roc = get32(r->msg + p + 4);
-            cs->seq = get16(r->msg + p + 8);
+            cs->roc = ms_load_be32(r->msg + p + 4);
+            cs->seq = ms_load_be16(r->msg + p + 8);
         }
         p += sd_len;
     }
@@ -234,7 +229,7 @@ static ms_err parse_hdr(reader *r, ms_mikey_hdr *h, size_t *pos, uint8_t *next)
     *next = m[2];
     h->v = (m[3] & 0x80) != 0;
     h->prf = m[3] & 0x7f;
-    h->csb_id = get32(m + 4);
+    h->csb_id = ms_load_be32(m + 4);
     h->n_cs = m[8];
     h->map_type = m[9];
     if (h->n_cs > MS_MIKEY_MAX_CS)
@@ -251,9 +246,9 @@ static ms_err parse_hdr(reader *r, ms_mikey_hdr *h, size_t *pos, uint8_t *next)
             cs->prot_type = MS_MIKEY_PROT_SRTP;
             cs->n_policies = 1;
             cs->policies[0] = m[p];
-            cs->ssrc = get32(m + p + 1);
+            cs->ssrc = ms_load_be32(m + p + 1);
             cs->has_roc = true;
-            cs->roc = get32(m + p + 5);
+            cs->roc = ms_load_be32(m + p + 5);
             p += 9;
         }
         break;
@@ -297,17 +292,17 @@ static ms_err parse_payload(reader *r, ms_mikey_payload *pl, size_t *pos, uint8_
         case MS_MIKEY_TS_NTP_UTC:
         case MS_MIKEY_TS_NTP:
             TRY(need(r, p, 8, "TS value"));
-            pl->u.t.value = ((uint64_t)get32(m + p) << 32) | get32(m + p + 4);
+            pl->u.t.value = ((uint64_t)ms_load_be32(m + p) << 32) | ms_load_be32(m + p + 4);
             p += 8;
             break;
         case MS_MIKEY_TS_COUNTER:
             TRY(need(r, p, 4, "TS value"));
-            pl->u.t.value = get32(m + p);
+            pl->u.t.value = ms_load_be32(m + p);
             p += 4;
             break;
         case MS_MIKEY_TS_NTP_UTC_32:
             TRY(need(r, p, 4, "TS value"));
-            pl->u.t.value = (uint64_t)get32(m + p) << 32;
+            pl->u.t.value = (uint64_t)ms_load_be32(m + p) << 32;
             p += 4;
             break;
         default:
@@ -328,7 +323,7 @@ static ms_err parse_payload(reader *r, ms_mikey_payload *pl, size_t *pos, uint8_
         TRY(need(r, p, 3, pl->type == MS_MIKEY_PT_ID ? "ID type and length" :
                                                           "Cert type and length"));
         pl->u.id.id_type = m[p];
-        n = get16(m + p + 1);
+        n = ms_load_be16(m + p + 1);
         TRY(need_data(r, p + 1, p + 3, n, pl->type == MS_MIKEY_PT_ID ? "ID data" :
                                                                          "Cert data"));
         pl->u.id.id = span_at(r, p + 3, n);
@@ -338,7 +333,7 @@ static ms_err parse_payload(reader *r, ms_mikey_payload *pl, size_t *pos, uint8_
         TRY(need(r, p, 4, "role, type and length"));
         pl->u.idr.role = m[p];
         pl->u.idr.id_type = m[p + 1];
-        n = get16(m + p + 2);
+        n = ms_load_be16(m + p + 2);
         TRY(need_data(r, p + 2, p + 4, n, "ID data"));
         pl->u.idr.id = span_at(r, p + 4, n);
         p += 4 + n;
@@ -347,7 +342,7 @@ static ms_err parse_payload(reader *r, ms_mikey_payload *pl, size_t *pos, uint8_
         TRY(need(r, p, 4, "policy number, protocol type and length"));
         pl->u.sp.policy_no = m[p];
         pl->u.sp.prot_type = m[p + 1];
-        n = get16(m + p + 2);
+        n = ms_load_be16(m + p + 2);
         TRY(need_data(r, p + 2, p + 4, n, "policy param"));
         size_t bad;
         if (!sp_tlvs_ok(m + p + 4, n, &bad))
@@ -363,7 +358,7 @@ static ms_err parse_payload(reader *r, ms_mikey_payload *pl, size_t *pos, uint8_
         TRY(need(r, p, 4, "params, ID scheme and length"));
         pl->u.sakke.params = m[p];
         pl->u.sakke.id_scheme = m[p + 1];
-        n = get16(m + p + 2);
+        n = ms_load_be16(m + p + 2);
         TRY(need_data(r, p + 2, p + 4, n, "data"));
         pl->u.sakke.data = span_at(r, p + 4, n);
         p += 4 + n;
@@ -379,7 +374,7 @@ static ms_err parse_payload(reader *r, ms_mikey_payload *pl, size_t *pos, uint8_
     case MS_MIKEY_PT_GENERAL_EXT:
         TRY(need(r, p, 3, "type and length"));
         pl->u.ext.type = m[p];
-        n = get16(m + p + 1);
+        n = ms_load_be16(m + p + 1);
         TRY(need_data(r, p + 1, p + 3, n, "data"));
         pl->u.ext.data = span_at(r, p + 3, n);
         p += 3 + n;

@@ -24,6 +24,7 @@
 #include "crypto/rng.h"
 #include "crypto/secmem.h"
 #include "imessage_internal.h"
+#include "util/bytes.h"
 
 #define MAX_KMS 16
 #define MAX_KEYS 64
@@ -127,19 +128,6 @@ static char *dup_str(const char *s)
     if (d != NULL)
         memcpy(d, s, n);
     return d;
-}
-
-static void put_be32(uint8_t p[4], uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t p[4])
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -668,7 +656,7 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
     if (key_id == 0) {
         if ((err = ms_rng_fill(rng, r4, 4)) != MS_OK)
             goto done;
-        key_id = get_be32(r4);
+        key_id = ms_load_be32(r4);
         if (g3)
             key_id = (profile_purpose(profile) << 28) | (key_id & 0x0FFFFFFFu);
     } else if (g3 && (key_id >> 28) != profile_purpose(profile)) {
@@ -705,8 +693,8 @@ ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *ou
         h->cs[0].ssrc = 0; /* "to be filled by the responder" */
         h->cs[0].has_roc = true;
     } else if (profile == MS_MIKEY_PROFILE_GMK) {
-        put_be32(spi, key_id);
-        put_be32(spi + 4, csb_id);
+        ms_store_be32(spi, key_id);
+        ms_store_be32(spi + 4, csb_id);
         h->map_type = MS_MIKEY_MAP_GENERIC_ID;
         h->n_cs = 1;
         h->cs[0].cs_id = 4; /* MCPTT group call (Table E.1.3-1) */
@@ -1288,10 +1276,10 @@ ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res, const uint8_t *
                 if (spi.len == 0)
                     continue;
                 if (guk_uri == NULL && spi.len == 8 && !any_spi)
-                    key_id = get_be32(spi.data); /* hidden responder: trust the signed SPI */
+                    key_id = ms_load_be32(spi.data); /* hidden responder: trust the signed SPI */
                 any_spi = true;
-                if (spi.len != 8 || get_be32(spi.data) != key_id ||
-                    get_be32(spi.data + 4) != csb) {
+                if (spi.len != 8 || ms_load_be32(spi.data) != key_id ||
+                    ms_load_be32(spi.data + 4) != csb) {
                     err = refuse(diag, MS_ERR_MIKEY_KEY_ID, MS_MIKEY_PT_HDR, 10,
                                  "the SPI of crypto session %zu is not GMK-ID || GUK-ID for "
                                  "this user", i + 1);
@@ -1433,12 +1421,12 @@ ms_err ms_mikey_srtp_keys(ms_srtp_keys *keys, const ms_mikey_result *res, uint8_
     switch (res->profile) {
     case MS_MIKEY_PROFILE_PCK:
     case MS_MIKEY_PROFILE_CSK:
-        put_be32(keys->mki, res->key_id);
+        ms_store_be32(keys->mki, res->key_id);
         keys->mki_len = 4;
         break;
     case MS_MIKEY_PROFILE_GMK:
-        put_be32(keys->mki, res->key_id);
-        put_be32(keys->mki + 4, res->csb_id);
+        ms_store_be32(keys->mki, res->key_id);
+        ms_store_be32(keys->mki + 4, res->csb_id);
         keys->mki_len = 8;
         break;
     default:

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/rng.h"
+#include "util/bytes.h"
 #include "util/detail.h"
 #include "util/file.h"
 #include "util/hex.h"
@@ -99,25 +100,6 @@ static bool verify(const uint8_t pub[MS_PEER_KEY_BYTES], const uint8_t *m, size_
 
 /* ---- messages ---------------------------------------------------------------------------------- */
 
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 ms_err ms_peer_msg_sign(const uint8_t seed[MS_PEER_KEY_BYTES], const ms_peer_msg_hdr *h,
                         const uint8_t *payload, size_t payload_len, uint8_t *out, size_t cap,
                         size_t *out_len)
@@ -133,10 +115,10 @@ ms_err ms_peer_msg_sign(const uint8_t seed[MS_PEER_KEY_BYTES], const ms_peer_msg
     out[4] = VERSION;
     out[5] = h->sender;
     out[6] = h->recipient;
-    put16(out + 7, h->kind);
-    put32(out + 9, h->round);
+    ms_store_be16(out + 7, h->kind);
+    ms_store_be32(out + 9, h->round);
     memcpy(out + 13, h->session, MS_PEER_SESSION_BYTES);
-    put32(out + 45, (uint32_t)payload_len);
+    ms_store_be32(out + 45, (uint32_t)payload_len);
     if (payload_len != 0)
         memcpy(out + MS_PEER_HEADER_BYTES, payload, payload_len);
     size_t body = MS_PEER_HEADER_BYTES + payload_len;
@@ -176,7 +158,7 @@ ms_err ms_peer_msg_open(const ms_peer_keys *keys, const uint8_t session[MS_PEER_
     if (memcmp(in, MAGIC, 4) != 0 || in[4] != VERSION)
         return ms_detail_fail(MS_ERR_BAD_ENCODING, detail, detail_cap,
                               "not a server message of version %d", VERSION);
-    uint32_t plen = get32(in + 45);
+    uint32_t plen = ms_load_be32(in + 45);
     if (plen > MS_PEER_PAYLOAD_MAX || (size_t)plen + MS_PEER_MSG_OVERHEAD != in_len)
         return ms_detail_fail(MS_ERR_BAD_LENGTH, detail, detail_cap,
                               "server message says its payload has %lu octets, but %zu "
@@ -186,7 +168,7 @@ ms_err ms_peer_msg_open(const ms_peer_keys *keys, const uint8_t session[MS_PEER_
     got.sender = in[5];
     got.recipient = in[6];
     got.kind = (uint16_t)(in[7] << 8 | in[8]);
-    got.round = get32(in + 9);
+    got.round = ms_load_be32(in + 9);
     memcpy(got.session, in + 13, MS_PEER_SESSION_BYTES);
     if (got.sender == 0 || got.sender > keys->n)
         return ms_detail_fail(MS_ERR_PEER_MESSAGE, detail, detail_cap,
