@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The threshold KMS ceremony at (n, t) = (3, 1) on loopback (docs/threshold.md): each
+# server makes its keys (`kms threshold keygen`: files and modes, its peers-table line),
+# the operator joins the lines into peers.txt, and three `kms threshold init` processes
+# run the key generation together and agree on Z and KPAK (and the transcript); each
+# seals its shares and writes the public result; a second init in the same directory is
+# refused. Then a ceremony where server 1's table pins another certificate for server 2:
+# server 1 fails naming server 2, servers 2 and 3 fail naming server 1 as missing.
+# Usage: bash test_threshold.sh PATH_TO_mikeysakke
+set -u
+ms=${1:?usage: test_threshold.sh PATH_TO_mikeysakke}
+vectors=/dev/null
+. "$(dirname "$0")/../cli/lib.sh"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 0; }
+
+# three free loopback ports at once (held together, so they differ)
+free_ports() {
+    python3 -c '
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))'
+}
+
+printf 'server passphrase\n' >"$work/pass"
+chmod 600 "$work/pass"
+
+# keygen DIRPREFIX: the three servers' keys and peers.txt in $work/DIRPREFIX*
+keygen() {
+    local pre=$1 i ports
+    read -r -a ports <<<"$(free_ports)"
+    printf 'mikeysakke-peers 1\nthreshold 1\n' >"$work/$pre-peers.txt"
+    for i in 1 2 3; do
+        run 0 kms threshold keygen --dir "$work/$pre$i" --index $i \
+            --url "https://127.0.0.1:${ports[$((i - 1))]}" || return 1
+        cat "$work/out" >>"$work/$pre-peers.txt"
+    done
+}
+
+check "keygen of three servers" keygen s
+check "the line names the server, its URL and three keys" \
+    grep -Eq '^server 2 https://127\.0\.0\.1:[0-9]+ sign=[0-9a-f]{64} hpke=[0-9a-f]{64} tls=[0-9a-f]{64}$' "$work/s-peers.txt"
+check "secret key files are 0600" \
+    bash -c "[ \$(stat -c %a '$work/s1/sign.key') = 600 ] && [ \$(stat -c %a '$work/s1/hpke.key') = 600 ] && [ \$(stat -c %a '$work/s1/tls.key') = 600 ]"
+check "public files are readable" same "$(mode "$work/s1/sign.pub")" 644
+check "keygen refuses a directory that has keys" \
+    run 45 kms threshold keygen --dir "$work/s1" --index 1 --url https://127.0.0.1:1
+check "keygen refuses a URL that is not https://HOST:PORT" \
+    run 2 kms threshold keygen --dir "$work/x" --index 1 --url http://127.0.0.1:1
+check "keygen refuses index 0" run 21 kms threshold keygen --dir "$work/x" --index 0 --url https://127.0.0.1:1
+
+# ceremony PRE TIMEOUT [PEERS1]: three inits in parallel; statuses in $work/PRE-rcI
+ceremony() {
+    local pre=$1 timeout=$2 peers1=${3:-$work/$1-peers.txt} i peers
+    PIDS=()
+    for i in 1 2 3; do
+        peers=$work/$pre-peers.txt
+        [ $i = 1 ] && peers=$peers1
+        "$ms" kms threshold init --dir "$work/$pre$i" --peers "$peers" \
+            --passphrase-file "$work/pass" --scrypt-log2n 10 --timeout "$timeout" \
+            >"$work/$pre-out$i" 2>"$work/$pre-err$i" &
+        PIDS+=($!)
+    done
+    for i in 1 2 3; do
+        wait "${PIDS[$((i - 1))]}"
+        echo $? >"$work/$pre-rc$i"
+    done
+    PIDS=()
+}
+ceremony s 60
+for i in 1 2 3; do
+    check "server $i's init succeeded" same "$(cat "$work/s-rc$i")" 0
+    [ "$(cat "$work/s-rc$i")" = 0 ] || sed 's/^/  stderr: /' "$work/s-err$i" >&2
+done
+fp() { sed -n "s/^$1 //p" "$work/s-out$2"; }
+check "a fingerprint is printed" test -n "$(fp fingerprint 1)"
+for i in 2 3; do
+    check "servers 1 and $i agree on the fingerprint" same "$(fp fingerprint $i)" "$(fp fingerprint 1)"
+    check "servers 1 and $i agree on Z" same "$(fp Z $i)" "$(fp Z 1)"
+    check "servers 1 and $i agree on KPAK" same "$(fp KPAK $i)" "$(fp KPAK 1)"
+    check "servers 1 and $i agree on the transcript" same "$(fp transcript $i)" "$(fp transcript 1)"
+    check "public.txt of servers 1 and $i differ only in the index" \
+        same "$(grep -v '^index' "$work/s$i/public.txt")" "$(grep -v '^index' "$work/s1/public.txt")"
+done
+check "every dealer qualified" same "$(fp qualified 1)" 00000007
+check "Z is a SAKKE point (04, 256 octets)" bash -c "[[ '$(fp Z 1)' =~ ^04[0-9A-F]{512}$ ]]"
+check "KPAK is a P-256 point" bash -c "[[ '$(fp KPAK 1)' =~ ^04[0-9A-F]{128}$ ]]"
+check "the shares are sealed, mode 0600" same "$(mode "$work/s1/secrets.sealed")" 600
+check "a second init in the same directory is refused" \
+    run 45 kms threshold init --dir "$work/s1" --peers "$work/s-peers.txt" --passphrase-file "$work/pass"
+
+# ---- a wrong pin: server 1's table has another TLS pin for server 2 ------------------------
+keygen b
+sed -E '/^server 2 /s/tls=([0-9a-f])/tls=f\1/;/^server 2 /s/tls=f([0-9a-f]{63})[0-9a-f]/tls=f\1/' \
+    "$work/b-peers.txt" >"$work/b-bad.txt"
+check "the bad table differs" bash -c "! cmp -s '$work/b-peers.txt' '$work/b-bad.txt'"
+ceremony b 4 "$work/b-bad.txt"
+check "server 1 fails" bash -c "[ \$(cat '$work/b-rc1') != 0 ]"
+check "server 1 names server 2 and the certificate" \
+    bash -c "grep -q 'server 2' '$work/b-err1' && grep -qi 'certificate\|pin\|TLS' '$work/b-err1'"
+for i in 2 3; do
+    check "server $i fails" bash -c "[ \$(cat '$work/b-rc$i') != 0 ]"
+    check "server $i names server 1" grep -q 'server 1' "$work/b-err$i"
+done
+check "no result is kept" bash -c "[ ! -e '$work/b1/public.txt' ] && [ ! -e '$work/b2/public.txt' ]"
+for i in 1 2 3; do sed "s/^/  b$i: /" "$work/b-err$i"; done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

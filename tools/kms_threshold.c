@@ -1,0 +1,133 @@
+/*
+ * `kms threshold keygen` and `kms threshold init`: options and output only; the work is
+ * src/tkms/node.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kms_threshold_cli.h"
+#include "mikeysakke/crypto.h"
+#include "tkms/node.h"
+#include "util/hex.h"
+
+const struct cli_opt cli_kms_threshold_keygen_opts[] = {
+    {"--dir", "DIR", CLI_REQUIRED, "this server's directory (created, mode 0700)"},
+    {"--index", "I", CLI_REQUIRED, "this server's index 1..n in the peers table"},
+    {"--url", "URL", CLI_REQUIRED, "this server's address for the others: https://HOST:PORT"},
+    {NULL, NULL, 0, NULL},
+};
+
+const struct cli_opt cli_kms_threshold_init_opts[] = {
+    {"--dir", "DIR", CLI_REQUIRED, "this server's directory (from kms threshold keygen)"},
+    {"--peers", "FILE", CLI_REQUIRED, "the peers table of the n servers and t"},
+    {"--passphrase-file", "FILE", CLI_REQUIRED, "seal this server's shares under this passphrase (mode 0600)"},
+    {"--scrypt-log2n", "N", 0, "scrypt cost (default 17); small values for tests only"},
+    {"--timeout", "SECONDS", 0, "how long a round waits for the other servers (default 120)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static ms_err parse_small(const char *opt, const char *v, unsigned lo, unsigned hi,
+                          unsigned *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long x = v != NULL ? strtoul(v, &end, 10) : 0;
+    if (v == NULL || end == v || *end != '\0' || errno != 0 || x < lo || x > hi)
+        return cli_fail(MS_ERR_USAGE, "%s: a number from %u to %u", opt, lo, hi);
+    *out = (unsigned)x;
+    return MS_OK;
+}
+
+ms_err cli_kms_threshold_keygen(const struct cli_args *args)
+{
+    unsigned index = 0;
+    ms_err e = parse_small("--index", cli_get(args, "--index"), 1, 32, &index);
+    if (e != MS_OK)
+        return e;
+    char line[MS_TKMS_LINE_MAX], detail[300] = "";
+    e = ms_tkms_node_keygen(cli_get(args, "--dir"), index, cli_get(args, "--url"), line,
+                            sizeof line, detail, sizeof detail);
+    if (e != MS_OK)
+        return cli_fail(e, "%s", detail[0] ? detail : "kms threshold keygen");
+    fputs(line, stdout);
+    return MS_OK;
+}
+
+/* The passphrase file: mode 0600 or stricter, one line. */
+static ms_err read_passphrase(const char *path, uint8_t *out, size_t cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+    struct stat st;
+    ms_err e = MS_OK;
+    size_t n = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+        e = cli_fail(MS_ERR_KEYFILE_MODE, "--passphrase-file %s: not a regular file of mode 0600",
+                     path);
+    while (e == MS_OK) {
+        ssize_t r = read(fd, out + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            e = cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
+        else if (r == 0)
+            break;
+        else if ((n += (size_t)r) == cap)
+            e = cli_fail(MS_ERR_BAD_LENGTH, "--passphrase-file %s: too long", path);
+    }
+    close(fd);
+    while (e == MS_OK && n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        n--;
+    if (e == MS_OK && n == 0)
+        e = cli_fail(MS_ERR_BAD_LENGTH, "--passphrase-file %s: empty", path);
+    *len = n;
+    return e;
+}
+
+ms_err cli_kms_threshold_init(const struct cli_args *args)
+{
+    ms_tkms_init_params p = {0};
+    p.dir = cli_get(args, "--dir");
+    p.peers_file = cli_get(args, "--peers");
+    ms_err e = MS_OK;
+    if (cli_get(args, "--scrypt-log2n") != NULL &&
+        (e = parse_small("--scrypt-log2n", cli_get(args, "--scrypt-log2n"), 4, 22,
+                         &p.scrypt_log2_n)) != MS_OK)
+        return e;
+    unsigned timeout = 120;
+    if (cli_get(args, "--timeout") != NULL &&
+        (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
+        return e;
+    p.timeout_ms = timeout * 1000u;
+    uint8_t pass[1024];
+    size_t pass_len = 0;
+    if ((e = read_passphrase(cli_get(args, "--passphrase-file"), pass, sizeof pass,
+                             &pass_len)) != MS_OK) {
+        ms_wipe(pass, sizeof pass);
+        return e;
+    }
+    p.passphrase = pass;
+    p.passphrase_len = pass_len;
+    ms_tkms_public pub;
+    uint8_t transcript[32];
+    char detail[400] = "";
+    e = ms_tkms_node_init(&p, &pub, transcript, detail, sizeof detail);
+    ms_wipe(pass, sizeof pass);
+    if (e != MS_OK)
+        return cli_fail(e, "%s", detail[0] ? detail : "kms threshold init");
+    char fp[17], th[65], z[2 * MS_SAKKE_POINT_BYTES + 1], k[2 * MS_ECCSI_POINT_BYTES + 1];
+    ms_tkms_fingerprint(&pub, fp);
+    ms_hex_encode_lower(th, transcript, 32);
+    th[64] = '\0';
+    ms_hex_encode_upper(z, pub.Z, sizeof pub.Z);
+    ms_hex_encode_upper(k, pub.kpak, sizeof pub.kpak);
+    printf("fingerprint %s\ntranscript %s\nqualified %08x\nZ %s\nKPAK %s\n", fp, th,
+           (unsigned)pub.qual, z, k);
+    return MS_OK;
+}
