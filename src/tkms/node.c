@@ -180,14 +180,16 @@ ms_err ms_tkms_public_read(const char *path, ms_tkms_public *pub, unsigned *inde
                 err = MS_ERR_CONFIG;
             continue;
         }
-        if (sscanf(line, "%31s %u %1099s", key, &j, val) == 3 && j >= 1 && j <= MS_TKMS_MAX_N) {
+        int indexed = strncmp(line, "Zj ", 3) == 0 || strncmp(line, "kpakj ", 6) == 0;
+        if (indexed && sscanf(line, "%31s %u %1099s", key, &j, val) == 3 && j >= 1 &&
+            j <= MS_TKMS_MAX_N) {
             if (strcmp(key, "Zj") == 0)
                 err = hex_field(val, pub->Zj[j - 1], sizeof pub->Zj[0]);
             else if (strcmp(key, "kpakj") == 0)
                 err = hex_field(val, pub->kpakj[j - 1], sizeof pub->kpakj[0]);
             else
                 err = MS_ERR_CONFIG;
-        } else if (sscanf(line, "%31s %1099s", key, val) == 2) {
+        } else if (!indexed && sscanf(line, "%31s %1099s", key, val) == 2) {
             if (strcmp(key, "n") == 0 && sscanf(val, "%u", &u) == 1)
                 pub->n = u;
             else if (strcmp(key, "t") == 0 && sscanf(val, "%u", &u) == 1)
