@@ -31,6 +31,16 @@ const struct cli_opt cli_kms_threshold_init_opts[] = {
     {NULL, NULL, 0, NULL},
 };
 
+const struct cli_opt cli_kms_threshold_batch_opts[] = {
+    {"--dir", "DIR", CLI_REQUIRED, "this server's directory (after kms threshold init)"},
+    {"--peers", "FILE", CLI_REQUIRED, "the peers table (every server takes part)"},
+    {"--period", "P", CLI_REQUIRED, "the key period, e.g. 2026-12"},
+    {"--users", "FILE", CLI_REQUIRED, "the users' URIs, one a line (the same file at every server)"},
+    {"--passphrase-file", "FILE", CLI_REQUIRED, "the passphrase of this server's sealed shares (mode 0600)"},
+    {"--timeout", "SECONDS", 0, "how long a round waits for the other servers (default 600)"},
+    {NULL, NULL, 0, NULL},
+};
+
 static ms_err parse_small(const char *opt, const char *v, unsigned lo, unsigned hi,
                           unsigned *out)
 {
@@ -129,5 +139,80 @@ ms_err cli_kms_threshold_init(const struct cli_args *args)
     ms_hex_encode_upper(k, pub.kpak, sizeof pub.kpak);
     printf("fingerprint %s\ntranscript %s\nqualified %08x\nZ %s\nKPAK %s\n", fp, th,
            (unsigned)pub.qual, z, k);
+    return MS_OK;
+}
+
+/* The users file: one URI a line; blank lines and lines starting with '#' skipped. */
+static ms_err read_users(const char *path, char ***out, size_t *count)
+{
+    uint8_t *text = NULL;
+    size_t len = 0;
+    ms_err e = cli_read_input("--users", path, &text, &len);
+    if (e != MS_OK)
+        return e;
+    char **users = calloc(len / 2 + 1, sizeof *users);
+    size_t n = 0;
+    char *save = NULL;
+    char *buf = realloc(text, len + 1);
+    if (users == NULL || buf == NULL) {
+        free(users);
+        free(buf != NULL ? buf : (char *)text);
+        return cli_fail(MS_ERR_NOMEM, "--users");
+    }
+    buf[len] = '\0';
+    for (char *l = strtok_r(buf, "\r\n", &save); l != NULL; l = strtok_r(NULL, "\r\n", &save)) {
+        if (l[0] == '\0' || l[0] == '#')
+            continue;
+        users[n++] = strdup(l);
+    }
+    free(buf);
+    if (n == 0) {
+        free(users);
+        return cli_fail(MS_ERR_USAGE, "--users %s: no user", path);
+    }
+    *out = users;
+    *count = n;
+    return MS_OK;
+}
+
+ms_err cli_kms_threshold_batch(const struct cli_args *args)
+{
+    ms_tkms_batch_params p = {0};
+    p.dir = cli_get(args, "--dir");
+    p.peers_file = cli_get(args, "--peers");
+    p.period = cli_get(args, "--period");
+    ms_err e = MS_OK;
+    unsigned timeout = 600;
+    if (cli_get(args, "--timeout") != NULL &&
+        (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
+        return e;
+    p.timeout_ms = timeout * 1000u;
+    char **users = NULL;
+    size_t count = 0;
+    if ((e = read_users(cli_get(args, "--users"), &users, &count)) != MS_OK)
+        return e;
+    p.users = (const char *const *)users;
+    p.count = count;
+    uint8_t pass[1024];
+    size_t pass_len = 0;
+    e = read_passphrase(cli_get(args, "--passphrase-file"), pass, sizeof pass, &pass_len);
+    uint8_t digest[32];
+    char detail[400] = "";
+    if (e == MS_OK) {
+        p.passphrase = pass;
+        p.passphrase_len = pass_len;
+        e = ms_tkms_node_batch(&p, digest, detail, sizeof detail);
+        if (e != MS_OK)
+            cli_fail(e, "%s", detail[0] ? detail : "kms threshold batch");
+    }
+    ms_wipe(pass, sizeof pass);
+    for (size_t i = 0; i < count; i++)
+        free(users[i]);
+    free(users);
+    if (e != MS_OK)
+        return e;
+    char hex[65];
+    ms_hex_encode_lower(hex, digest, 32);
+    printf("users %zu\nrecords %s\n", count, hex);
     return MS_OK;
 }

@@ -11,5 +11,7 @@ ms_err cli_kms_threshold_keygen(const struct cli_args *args);
 ms_err cli_kms_threshold_init(const struct cli_args *args);
 extern const struct cli_opt cli_kms_threshold_keygen_opts[];
 extern const struct cli_opt cli_kms_threshold_init_opts[];
+ms_err cli_kms_threshold_batch(const struct cli_args *args);
+extern const struct cli_opt cli_kms_threshold_batch_opts[];
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "crypto/rng.h"
 #include "kms/seal.h"
 #include "mikeysakke/crypto.h"
 #include "net/hpke.h"
@@ -863,6 +864,378 @@ ms_err ms_tkms_node_init(const ms_tkms_init_params *p, ms_tkms_public *pub,
         pthread_mutex_destroy(&mb->mu);
         pthread_cond_destroy(&mb->cv);
     }
+    free(mb);
+    free(table);
+    return err;
+}
+
+/* ---- the monthly batch ---------------------------------------------------------------- */
+
+#define KIND_BATCH 2
+
+static ms_err b_bcast(void *o, unsigned r, uint8_t *out, size_t cap, size_t *len)
+{
+    return ms_tkms_batch_broadcast(o, r, out, cap, len);
+}
+static ms_err b_priv(void *o, unsigned r, unsigned to, uint8_t *out, size_t cap, size_t *len)
+{
+    return ms_tkms_batch_private(o, r, to, out, cap, len);
+}
+static int b_has_priv(unsigned r)
+{
+    return r == 1 || r == 3;
+}
+static ms_err b_recv(void *o, unsigned r, unsigned from, const uint8_t *msg, size_t len,
+                     const uint8_t *priv, size_t plen)
+{
+    return ms_tkms_batch_receive(o, r, from, msg, len, priv, plen);
+}
+static ms_err b_end(void *o, unsigned r, char *d, size_t cap)
+{
+    return ms_tkms_batch_end_round(o, r, d, cap);
+}
+static const proto_ops batch_ops = {MS_TKMS_BATCH_ROUNDS, b_bcast, b_priv, b_has_priv, b_recv,
+                                    b_end};
+
+size_t ms_tkms_record_encode(const ms_tkms_record *r, uint8_t *out)
+{
+    size_t o = 0;
+    out[o++] = (uint8_t)r->t;
+    for (int k = 7; k >= 0; k--)
+        out[o++] = (uint8_t)(r->d >> (8 * k));
+    memcpy(out + o, r->sid, 32);
+    o += 32;
+    memcpy(out + o, r->r0, sizeof r->r0);
+    o += sizeof r->r0;
+    memcpy(out + o, r->pvt, sizeof r->pvt);
+    o += sizeof r->pvt;
+    for (unsigned k = 0; k <= r->t && k <= MS_TKMS_MAX_T; k++) {
+        memcpy(out + o, r->uc[k], sizeof r->uc[k]);
+        o += sizeof r->uc[k];
+        memcpy(out + o, r->vc[k], sizeof r->vc[k]);
+        o += sizeof r->vc[k];
+    }
+    return o;
+}
+
+ms_err ms_tkms_record_decode(ms_tkms_record *r, const uint8_t *in, size_t len, size_t *used)
+{
+    memset(r, 0, sizeof *r);
+    size_t fixed = 1 + 8 + 32 + sizeof r->r0 + sizeof r->pvt, per = sizeof r->uc[0] + sizeof r->vc[0];
+    if (len < fixed || in[0] < 1 || in[0] > MS_TKMS_MAX_T || len < fixed + (in[0] + 1u) * per)
+        return MS_ERR_BAD_ENCODING;
+    size_t o = 0;
+    r->t = in[o++];
+    for (int k = 0; k < 8; k++)
+        r->d = r->d << 8 | in[o++];
+    memcpy(r->sid, in + o, 32);
+    o += 32;
+    memcpy(r->r0, in + o, sizeof r->r0);
+    o += sizeof r->r0;
+    memcpy(r->pvt, in + o, sizeof r->pvt);
+    o += sizeof r->pvt;
+    for (unsigned k = 0; k <= r->t; k++) {
+        memcpy(r->uc[k], in + o, sizeof r->uc[k]);
+        o += sizeof r->uc[k];
+        memcpy(r->vc[k], in + o, sizeof r->vc[k]);
+        o += sizeof r->vc[k];
+    }
+    *used = o;
+    return MS_OK;
+}
+
+/* AES-256-GCM: nonce (12) || ciphertext || tag (16), aad bound. */
+static ms_err gcm(int enc, const uint8_t key[32], const uint8_t *aad, size_t aad_len,
+                  const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int ok = c != NULL, l = 0;
+    uint8_t nonce[12];
+    const uint8_t *body = in;
+    size_t body_len = in_len;
+    if (enc) {
+        ok = ok && ms_rng_fill(NULL, nonce, sizeof nonce) == MS_OK;
+        memcpy(out, nonce, 12);
+    } else {
+        ok = ok && in_len >= 28;
+        if (ok) {
+            memcpy(nonce, in, 12);
+            body = in + 12;
+            body_len = in_len - 28;
+        }
+    }
+    uint8_t *dst = enc ? out + 12 : out;
+    ok = ok && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) == 1 &&
+         EVP_CipherUpdate(c, NULL, &l, aad, (int)aad_len) == 1 &&
+         EVP_CipherUpdate(c, dst, &l, body, (int)body_len) == 1;
+    if (ok && !enc)
+        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(body + body_len)) == 1;
+    int l2 = 0;
+    ok = ok && EVP_CipherFinal_ex(c, dst + l, &l2) == 1;
+    if (ok && enc)
+        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + body_len) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) {
+        if (!enc)
+            ms_wipe(out, body_len);
+        return enc ? MS_ERR_INTERNAL : MS_ERR_DECRYPT;
+    }
+    *out_len = enc ? in_len + 28 : body_len;
+    return MS_OK;
+}
+
+static int period_ok(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z') ||
+              (p[i] >= 'a' && p[i] <= 'z') || p[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* The RFC 6509 identifier: period, NUL, URI, NUL. */
+static size_t identifier(uint8_t *out, size_t cap, const char *period, const char *uri)
+{
+    size_t pl = strlen(period), ul = strlen(uri);
+    if (pl + ul + 2 > cap)
+        return 0;
+    memcpy(out, period, pl + 1);
+    memcpy(out + pl + 1, uri, ul + 1);
+    return pl + ul + 2;
+}
+
+/* Unseals this server's secrets (generation 0: z_i, KSAK_i; the store key). */
+static ms_err unseal_secrets(const char *dir, const uint8_t *pass, size_t pass_len,
+                             ms_kms_secrets **out, char *detail, size_t detail_cap)
+{
+    char path[MS_TKMS_PATH_MAX];
+    join(path, dir, "secrets.sealed");
+    ms_unseal *u = NULL;
+    ms_err err = ms_unseal_open(&u, path, detail, detail_cap);
+    if (err == MS_OK && ms_unseal_method(u) != MS_SEAL_PASSPHRASE)
+        err = ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "%s is not passphrase-sealed", path);
+    if (err == MS_OK) {
+        err = ms_unseal_passphrase(u, out, pass, pass_len);
+        if (err != MS_OK)
+            ms_detail_set(detail, detail_cap, "%s: %s", path, ms_unseal_detail(u));
+    }
+    ms_unseal_free(u);
+    return err;
+}
+
+static ms_err record_hash(EVP_MD_CTX *md, const ms_tkms_record *r)
+{
+    uint8_t buf[1 + 8 + 32 + MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES +
+                (MS_TKMS_MAX_T + 1) * (MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES)];
+    size_t l = ms_tkms_record_encode(r, buf);
+    return EVP_DigestUpdate(md, buf, l) == 1 ? MS_OK : MS_ERR_INTERNAL;
+}
+
+#define REC_MAX (1 + 8 + 32 + MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES + \
+                 (MS_TKMS_MAX_T + 1) * (MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES))
+#define ID_MAX 1024
+
+/* Writes batch-P.sealed (per identity: id, u_j, SSK_j, under the store key) and
+ * batch-P.records (per identity: id, public record). Entry: u16 id length | id | record,
+ * and in the sealed file u | SSK after the id. */
+static ms_err batch_write(const char *dir, const char *period, const ms_tkms_batch *b,
+                          const uint8_t *const *ids, const size_t *id_lens, size_t count,
+                          const uint8_t store_key[32], char *detail, size_t detail_cap)
+{
+    size_t per = 2 + ID_MAX + REC_MAX + MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES;
+    uint8_t *sec = malloc(count * per + 64), *pubf = malloc(count * per + 64),
+            *sealed = malloc(count * per + 128);
+    ms_err err = sec && pubf && sealed ? MS_OK : MS_ERR_NOMEM;
+    size_t so = 0, po = 0;
+    static const char shdr[] = "mikeysakke-tkms-shares 1\n", phdr[] = "mikeysakke-tkms-records 1\n";
+    if (err == MS_OK) {
+        memcpy(pubf, phdr, sizeof phdr - 1);
+        po = sizeof phdr - 1;
+    }
+    for (size_t i = 0; i < count && err == MS_OK; i++) {
+        ms_tkms_share sh;
+        ms_tkms_record rec;
+        err = ms_tkms_issue(b, ids[i], id_lens[i], &sh, &rec);
+        if (err != MS_OK)
+            break;
+        uint8_t hdr[2] = {(uint8_t)(id_lens[i] >> 8), (uint8_t)id_lens[i]};
+        memcpy(sec + so, hdr, 2);
+        memcpy(sec + so + 2, ids[i], id_lens[i]);
+        so += 2 + id_lens[i];
+        memcpy(sec + so, sh.u, sizeof sh.u);
+        so += sizeof sh.u;
+        memcpy(sec + so, sh.ssk, sizeof sh.ssk);
+        so += sizeof sh.ssk;
+        ms_wipe(&sh, sizeof sh);
+        memcpy(pubf + po, hdr, 2);
+        memcpy(pubf + po + 2, ids[i], id_lens[i]);
+        po += 2 + id_lens[i];
+        po += ms_tkms_record_encode(&rec, pubf + po);
+    }
+    char path[MS_TKMS_PATH_MAX], name[64];
+    size_t sl = 0;
+    if (err == MS_OK) {
+        memcpy(sealed, shdr, sizeof shdr - 1);
+        err = gcm(1, store_key, (const uint8_t *)period, strlen(period), sec, so,
+                  sealed + sizeof shdr - 1, &sl);
+    }
+    snprintf(name, sizeof name, "batch-%s.sealed", period);
+    join(path, dir, name);
+    if (err == MS_OK)
+        err = ms_peer_file_create(path, sealed, sizeof shdr - 1 + sl, true, detail, detail_cap);
+    snprintf(name, sizeof name, "batch-%s.records", period);
+    join(path, dir, name);
+    if (err == MS_OK)
+        err = ms_peer_file_create(path, pubf, po, false, detail, detail_cap);
+    if (sec != NULL)
+        ms_wipe(sec, count * per + 64);
+    free(sec);
+    free(pubf);
+    free(sealed);
+    return err;
+}
+
+ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32], char *detail,
+                          size_t detail_cap)
+{
+    if (p == NULL || p->dir == NULL || p->peers_file == NULL || p->period == NULL ||
+        p->users == NULL || p->count == 0 || p->passphrase == NULL)
+        return MS_ERR_ARG;
+    if (!period_ok(p->period))
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
+                              "the period must be 1 to 32 letters, digits or '-'");
+    char path[MS_TKMS_PATH_MAX], name[64];
+    snprintf(name, sizeof name, "batch-%s.records", p->period);
+    join(path, p->dir, name);
+    if (access(path, F_OK) == 0)
+        return ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap,
+                              "%s already holds the batch of period %s", p->dir, p->period);
+    ms_peer_table *table = calloc(1, sizeof *table);
+    mailbox *mb = calloc(1, sizeof *mb);
+    uint8_t **ids = calloc(p->count, sizeof *ids);
+    size_t *id_lens = calloc(p->count, sizeof *id_lens);
+    node nd;
+    memset(&nd, 0, sizeof nd);
+    ms_tkms_server *s = NULL;
+    ms_tkms_batch *b = NULL;
+    ms_kms_secrets *sec = NULL;
+    ms_peer_server *srv = NULL;
+    ms_peer_pins pins;
+    ms_tkms_public pub;
+    unsigned pidx = 0;
+    uint8_t dkg_transcript[32];
+    ms_err err = table && mb && ids && id_lens ? MS_OK : MS_ERR_NOMEM;
+    if (mb != NULL) {
+        pthread_mutex_init(&mb->mu, NULL);
+        pthread_cond_init(&mb->cv, NULL);
+    }
+    for (size_t i = 0; i < p->count && err == MS_OK; i++) {
+        ids[i] = malloc(ID_MAX);
+        id_lens[i] = ids[i] != NULL ? identifier(ids[i], ID_MAX, p->period, p->users[i]) : 0;
+        if (id_lens[i] == 0)
+            err = ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "user %zu: too long",
+                                 i + 1);
+    }
+    if (err == MS_OK)
+        err = ms_peer_table_read(p->peers_file, table, detail, detail_cap);
+    if (err == MS_OK)
+        err = node_open(&nd, p->dir, table, detail, detail_cap);
+    join(path, p->dir, "public.txt");
+    if (err == MS_OK)
+        err = ms_tkms_public_read(path, &pub, &pidx, dkg_transcript, detail, detail_cap);
+    if (err == MS_OK && (pub.n != table->n || pub.t != table->t || pidx != nd.me))
+        err = ms_detail_fail(MS_ERR_CONFIG, detail, detail_cap,
+                             "public.txt is not of this table and server");
+    if (err == MS_OK)
+        err = unseal_secrets(p->dir, p->passphrase, p->passphrase_len, &sec, detail,
+                             detail_cap);
+    if (err == MS_OK)
+        err = ms_tkms_server_new(&s, table->n, table->t, nd.me, NULL);
+    if (err == MS_OK && tkms_server_restore(s, &pub, sec->gen[0].z, sec->gen[0].ksak) != MS_OK)
+        err = ms_detail_fail(MS_ERR_INVALID, detail, detail_cap,
+                             "the sealed shares are not those behind public.txt");
+    if (err == MS_OK) {
+        char why[200] = "";
+        err = ms_tkms_batch_new(&b, s, (const uint8_t *const *)ids, id_lens, p->count,
+                                (uint32_t)((1u << table->n) - 1), why, sizeof why);
+        if (err != MS_OK)
+            ms_detail_set(detail, detail_cap, "%s", why);
+    }
+    /* the session binds the table, the key generation, the period and the identities:
+     * servers given other users files do not talk */
+    EVP_MD_CTX *sm = EVP_MD_CTX_new();
+    uint8_t inputs[32];
+    if (err == MS_OK &&
+        (sm == NULL || EVP_DigestInit_ex(sm, EVP_sha256(), NULL) != 1 ||
+         EVP_DigestUpdate(sm, dkg_transcript, 32) != 1))
+        err = MS_ERR_INTERNAL;
+    for (size_t i = 0; i < p->count && err == MS_OK; i++) {
+        uint8_t l[4];
+        put32(l, (uint32_t)id_lens[i]);
+        if (EVP_DigestUpdate(sm, l, 4) != 1 || EVP_DigestUpdate(sm, ids[i], id_lens[i]) != 1)
+            err = MS_ERR_INTERNAL;
+    }
+    if (err == MS_OK && EVP_DigestFinal_ex(sm, inputs, NULL) != 1)
+        err = MS_ERR_INTERNAL;
+    EVP_MD_CTX_free(sm);
+    if (err == MS_OK)
+        err = session_id(mb->session, table, KIND_BATCH, inputs, sizeof inputs);
+    nd.timeout_ms = p->timeout_ms ? p->timeout_ms : 600000;
+    nd.transcript = EVP_MD_CTX_new();
+    if (err == MS_OK && (nd.transcript == NULL ||
+                         EVP_DigestInit_ex(nd.transcript, EVP_sha256(), NULL) != 1))
+        err = MS_ERR_INTERNAL;
+    if (err == MS_OK)
+        err = start_server(&nd, mb, KIND_BATCH, MS_TKMS_BATCH_ROUNDS + 1, &srv, &pins, detail,
+                           detail_cap);
+    if (err == MS_OK)
+        err = run_rounds(&nd, KIND_BATCH, &batch_ops, b,
+                         ms_tkms_msg_max(table->n, table->t, p->count), detail, detail_cap);
+    uint8_t digest[64];
+    if (err == MS_OK) {
+        /* confirmed: the transcript's hash and the hash of every public record */
+        EVP_MD_CTX *rm = EVP_MD_CTX_new();
+        if (EVP_DigestFinal_ex(nd.transcript, digest, NULL) != 1 || rm == NULL ||
+            EVP_DigestInit_ex(rm, EVP_sha256(), NULL) != 1)
+            err = MS_ERR_INTERNAL;
+        for (size_t i = 0; i < p->count && err == MS_OK; i++) {
+            ms_tkms_share sh;
+            ms_tkms_record rec;
+            err = ms_tkms_issue(b, ids[i], id_lens[i], &sh, &rec);
+            ms_wipe(&sh, sizeof sh);
+            if (err == MS_OK)
+                err = record_hash(rm, &rec);
+        }
+        if (err == MS_OK && EVP_DigestFinal_ex(rm, digest + 32, NULL) != 1)
+            err = MS_ERR_INTERNAL;
+        EVP_MD_CTX_free(rm);
+        if (err == MS_OK)
+            memcpy(digest_out, digest + 32, 32);
+    }
+    if (err == MS_OK)
+        err = confirm(&nd, KIND_BATCH, MS_TKMS_BATCH_ROUNDS + 1, digest, detail, detail_cap);
+    if (srv != NULL)
+        ms_peer_server_stop(srv);
+    if (err == MS_OK)
+        err = batch_write(p->dir, p->period, b, (const uint8_t *const *)ids, id_lens, p->count,
+                          sec->store_key, detail, detail_cap);
+    ms_tkms_batch_free(b);
+    ms_tkms_server_free(s);
+    ms_kms_secrets_free(sec);
+    node_close(&nd);
+    EVP_MD_CTX_free(nd.transcript);
+    if (mb != NULL) {
+        mailbox_free(mb);
+        pthread_mutex_destroy(&mb->mu);
+        pthread_cond_destroy(&mb->cv);
+    }
+    for (size_t i = 0; ids != NULL && i < p->count; i++)
+        free(ids[i]);
+    free(ids);
+    free(id_lens);
     free(mb);
     free(table);
     return err;

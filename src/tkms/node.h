@@ -66,6 +66,30 @@ typedef struct ms_tkms_init_params {
 ms_err ms_tkms_node_init(const ms_tkms_init_params *p, ms_tkms_public *pub,
                          uint8_t transcript[32], char *detail, size_t detail_cap);
 
+typedef struct ms_tkms_batch_params {
+    const char *dir;
+    const char *peers_file;
+    const char *period;        /* the key period, e.g. "2026-12" (letters, digits, '-') */
+    const char *const *users;  /* the users' URIs; identifier = period NUL URI NUL */
+    size_t count;
+    const uint8_t *passphrase; /* of secrets.sealed */
+    size_t passphrase_len;
+    unsigned timeout_ms;       /* per round; 0: 600 s */
+} ms_tkms_batch_params;
+
+/* The monthly batch at this server, run with every server of the table at the same time
+ * (all n live: choosing a subset of 2t+1 is not offered yet). Writes batch-P.sealed (per
+ * identity u_i and SSK_i, AES-256-GCM under the store key of secrets.sealed, the period
+ * as aad) and batch-P.records (per identity the public record, ms_tkms_record_encode),
+ * entries "u16 id length | id | ...". digest: SHA-256 of the records, the same at every
+ * server. */
+ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest[32], char *detail,
+                          size_t detail_cap);
+
+/* A record's wire form: t (1) | d (8) | sid | R0 | PVT | (uc_k | vc_k) for k = 0..t. */
+size_t ms_tkms_record_encode(const ms_tkms_record *r, uint8_t *out);
+ms_err ms_tkms_record_decode(ms_tkms_record *r, const uint8_t *in, size_t len, size_t *used);
+
 /* public.txt of a server's directory (MS_ERR_IO, MS_ERR_CONFIG naming the line). */
 ms_err ms_tkms_public_read(const char *path, ms_tkms_public *pub, unsigned *index,
                            uint8_t transcript[32], char *detail, size_t detail_cap);

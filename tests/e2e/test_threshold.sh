@@ -95,6 +95,48 @@ check "the shares are sealed, mode 0600" same "$(mode "$work/s1/secrets.sealed")
 check "a second init in the same directory is refused" \
     run 45 kms threshold init --dir "$work/s1" --peers "$work/s-peers.txt" --passphrase-file "$work/pass"
 
+# ---- the batch of a key period: three users, the three servers together ------------------
+printf 'tel:+447700900123\ntel:+447700900456\n# a comment\nsip:alice@org.example\n' >"$work/users"
+batch() {
+    local i
+    PIDS=()
+    for i in 1 2 3; do
+        "$ms" kms threshold batch --dir "$work/s$i" --peers "$work/s-peers.txt" --period 2026-12 \
+            --users "$work/users" --passphrase-file "$work/pass" --timeout 60 \
+            >"$work/bt-out$i" 2>"$work/bt-err$i" &
+        PIDS+=($!)
+    done
+    for i in 1 2 3; do
+        wait "${PIDS[$((i - 1))]}"
+        echo $? >"$work/bt-rc$i"
+    done
+    PIDS=()
+}
+batch
+for i in 1 2 3; do
+    check "server $i's batch succeeded" same "$(cat "$work/bt-rc$i")" 0
+    [ "$(cat "$work/bt-rc$i")" = 0 ] || sed 's/^/  stderr: /' "$work/bt-err$i" >&2
+done
+check "three users in the batch" grep -qx 'users 3' "$work/bt-out1"
+for i in 2 3; do
+    check "servers 1 and $i hold the same public records" \
+        cmp -s "$work/s1/batch-2026-12.records" "$work/s$i/batch-2026-12.records"
+    check "servers 1 and $i printed the same digest" same "$(cat "$work/bt-out$i")" "$(cat "$work/bt-out1")"
+    check "servers 1 and $i hold different shares" \
+        bash -c "! cmp -s '$work/s1/batch-2026-12.sealed' '$work/s$i/batch-2026-12.sealed'"
+done
+check "the shares are sealed, mode 0600" same "$(mode "$work/s1/batch-2026-12.sealed")" 600
+check "the records name the users" grep -qa 'tel:+447700900456' "$work/s1/batch-2026-12.records"
+check "no URI in clear in the sealed shares" bash -c "! grep -qa 'tel:+447700900456' '$work/s1/batch-2026-12.sealed'"
+check "a second batch of the period is refused" \
+    run 45 kms threshold batch --dir "$work/s1" --peers "$work/s-peers.txt" --period 2026-12 \
+        --users "$work/users" --passphrase-file "$work/pass"
+printf 'wrong\n' >"$work/wrongpass"
+chmod 600 "$work/wrongpass"
+check "a wrong passphrase is refused before any network" \
+    run 40 kms threshold batch --dir "$work/s1" --peers "$work/s-peers.txt" --period 2027-01 \
+        --users "$work/users" --passphrase-file "$work/wrongpass" --timeout 2
+
 # ---- a wrong pin: server 1's table has another TLS pin for server 2 ------------------------
 keygen b
 sed -E '/^server 2 /s/tls=([0-9a-f])/tls=f\1/;/^server 2 /s/tls=f([0-9a-f]{63})[0-9a-f]/tls=f\1/' \
