@@ -388,7 +388,9 @@ static ms_err post_to(node *nd, unsigned j, unsigned round, const uint8_t *msg, 
             ms_peer_response_free(&resp);
             return MS_OK;
         }
-        if (err == MS_ERR_UNREACHABLE && now_ms() < deadline) {
+        /* not up yet, or the connection dropped: again (a message that did arrive is
+         * answered "already received") */
+        if ((err == MS_ERR_UNREACHABLE || err == MS_ERR_IO) && now_ms() < deadline) {
             ms_peer_response_free(&resp);
             struct timespec ts = {0, 200 * 1000000L};
             nanosleep(&ts, NULL);
@@ -760,6 +762,15 @@ static ms_err result_hash(const ms_tkms_public *pub, uint8_t out[32])
     return ok ? MS_OK : MS_ERR_INTERNAL;
 }
 
+/* Stops the peer server after a grace period: a peer whose last message arrived may not
+ * have had the answer yet, and posts it again when the connection drops (see post_to). */
+static void stop_server(ms_peer_server *srv)
+{
+    struct timespec ts = {3, 0};
+    nanosleep(&ts, NULL);
+    ms_peer_server_stop(srv);
+}
+
 static ms_err seal_shares(const char *path, const ms_tkms_server *s, const ms_tkms_public *pub,
                           unsigned me, const ms_tkms_init_params *p, char *detail,
                           size_t detail_cap)
@@ -842,7 +853,7 @@ ms_err ms_tkms_node_init(const ms_tkms_init_params *p, ms_tkms_public *pub,
     if (err == MS_OK)
         err = confirm(&nd, KIND_DKG, MS_TKMS_DKG_ROUNDS + 1, digest, detail, detail_cap);
     if (srv != NULL)
-        ms_peer_server_stop(srv);
+        stop_server(srv);
     if (err == MS_OK) {
         join(path, p->dir, "secrets.sealed");
         err = seal_shares(path, s, pub, nd.me, p, detail, detail_cap);
@@ -1218,7 +1229,7 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
     if (err == MS_OK)
         err = confirm(&nd, KIND_BATCH, MS_TKMS_BATCH_ROUNDS + 1, digest, detail, detail_cap);
     if (srv != NULL)
-        ms_peer_server_stop(srv);
+        stop_server(srv);
     if (err == MS_OK)
         err = batch_write(p->dir, p->period, b, (const uint8_t *const *)ids, id_lens, p->count,
                           sec->store_key, detail, detail_cap);

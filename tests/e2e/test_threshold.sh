@@ -93,7 +93,7 @@ check "Z is a SAKKE point (04, 256 octets)" bash -c "[[ '$(fp Z 1)' =~ ^04[0-9A-
 check "KPAK is a P-256 point" bash -c "[[ '$(fp KPAK 1)' =~ ^04[0-9A-F]{128}$ ]]"
 check "the shares are sealed, mode 0600" same "$(mode "$work/s1/secrets.sealed")" 600
 check "a second init in the same directory is refused" \
-    run 45 kms threshold init --dir "$work/s1" --peers "$work/s-peers.txt" --passphrase-file "$work/pass"
+    run 45 kms threshold init --dir "$work/s1" --peers "$work/s-peers.txt" --passphrase-file "$work/pass" --timeout 5
 
 # ---- the batch of a key period: three users, the three servers together ------------------
 printf 'tel:+447700900123\ntel:+447700900456\n# a comment\nsip:alice@org.example\n' >"$work/users"
@@ -130,7 +130,7 @@ check "the records name the users" grep -qa 'tel:+447700900456' "$work/s1/batch-
 check "no URI in clear in the sealed shares" bash -c "! grep -qa 'tel:+447700900456' '$work/s1/batch-2026-12.sealed'"
 check "a second batch of the period is refused" \
     run 45 kms threshold batch --dir "$work/s1" --peers "$work/s-peers.txt" --period 2026-12 \
-        --users "$work/users" --passphrase-file "$work/pass"
+        --users "$work/users" --passphrase-file "$work/pass" --timeout 5
 printf 'wrong\n' >"$work/wrongpass"
 chmod 600 "$work/wrongpass"
 check "a wrong passphrase is refused before any network" \
