@@ -41,6 +41,28 @@ const struct cli_opt cli_kms_threshold_batch_opts[] = {
     {NULL, NULL, 0, NULL},
 };
 
+const struct cli_opt cli_kms_threshold_share_opts[] = {
+    {"--dir", "DIR", CLI_REQUIRED, "this server's directory (after kms threshold batch)"},
+    {"--user", "URI", CLI_REQUIRED, "the user"},
+    {"--period", "P", CLI_REQUIRED, "the key period of the batch"},
+    {"--device-pub", "HEX", CLI_REQUIRED, "the enrolled device's X25519 key (32 octets)"},
+    {"--passphrase-file", "FILE", CLI_REQUIRED, "the passphrase of this server's sealed shares (mode 0600)"},
+    {"--out", "FILE", CLI_REQUIRED, "write the sealed, signed share here"},
+    {NULL, NULL, 0, NULL},
+};
+
+const struct cli_opt cli_user_threshold_combine_opts[] = {
+    {"--shares", "F1,F2,...", CLI_REQUIRED, "t+1 share files from distinct servers"},
+    {"--device-key", "FILE", CLI_REQUIRED, "the device's X25519 private key (hex line, mode 0600)"},
+    {"--peers", "FILE", CLI_REQUIRED, "the threshold KMS's peers table"},
+    {"--public", "FILE", CLI_REQUIRED, "the KMS's public result (public.txt)"},
+    {"--user", "URI", CLI_REQUIRED, "own URI"},
+    {"--period", "P", CLI_REQUIRED, "the key period"},
+    {"--rsk-out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
+    {"--ssk-out", "FILE", CLI_REQUIRED, "write the SSK here (mode 0600)"},
+    {NULL, NULL, 0, NULL},
+};
+
 static ms_err parse_small(const char *opt, const char *v, unsigned lo, unsigned hi,
                           unsigned *out)
 {
@@ -215,4 +237,67 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args)
     ms_hex_encode_lower(hex, digest, 32);
     printf("users %zu\nrecords %s\n", count, hex);
     return MS_OK;
+}
+
+ms_err cli_kms_threshold_share(const struct cli_args *args)
+{
+    uint8_t dev[32];
+    ms_err e = cli_hex_arg_fixed("--device-pub", cli_get(args, "--device-pub"), dev, sizeof dev);
+    if (e != MS_OK)
+        return e;
+    uint8_t pass[1024];
+    size_t pass_len = 0;
+    e = read_passphrase(cli_get(args, "--passphrase-file"), pass, sizeof pass, &pass_len);
+    char detail[400] = "";
+    if (e == MS_OK) {
+        e = ms_tkms_node_share(cli_get(args, "--dir"), pass, pass_len, cli_get(args, "--period"),
+                               cli_get(args, "--user"), dev, cli_get(args, "--out"), detail,
+                               sizeof detail);
+        if (e != MS_OK)
+            cli_fail(e, "%s", detail[0] ? detail : "kms threshold share");
+    }
+    ms_wipe(pass, sizeof pass);
+    return e;
+}
+
+ms_err cli_user_threshold_combine(const struct cli_args *args)
+{
+    const char *list = cli_get(args, "--shares");
+    char *copy = strdup(list), *save = NULL;
+    const char *files[32];
+    size_t count = 0;
+    if (copy == NULL)
+        return cli_fail(MS_ERR_NOMEM, "--shares");
+    for (char *f = strtok_r(copy, ",", &save); f != NULL && count < 32;
+         f = strtok_r(NULL, ",", &save))
+        files[count++] = f;
+    uint8_t sk[32], rsk[MS_SAKKE_POINT_BYTES], ssk[MS_ECCSI_SCALAR_BYTES],
+        pvt[MS_ECCSI_POINT_BYTES];
+    ms_err e = count > 0 ? cli_read_secret("--device-key", cli_get(args, "--device-key"), sk,
+                                           32, 32)
+                         : cli_fail(MS_ERR_USAGE, "--shares: no file");
+    unsigned cheater = 0;
+    char detail[400] = "";
+    if (e == MS_OK) {
+        e = ms_tkms_device_combine(cli_get(args, "--peers"), cli_get(args, "--public"), sk,
+                                   cli_get(args, "--period"), cli_get(args, "--user"), files,
+                                   count, rsk, ssk, pvt, &cheater, detail, sizeof detail);
+        if (e != MS_OK)
+            cli_fail(e, "%s%s", detail[0] ? detail : "user threshold-combine",
+                     cheater ? " (a server sent a bad share)" : "");
+    }
+    ms_wipe(sk, sizeof sk);
+    if (e == MS_OK)
+        e = cli_write_secret("--rsk-out", cli_get(args, "--rsk-out"), rsk, sizeof rsk, 0);
+    if (e == MS_OK)
+        e = cli_write_secret("--ssk-out", cli_get(args, "--ssk-out"), ssk, sizeof ssk, 0);
+    if (e == MS_OK) {
+        char hex[2 * MS_ECCSI_POINT_BYTES + 1];
+        ms_hex_encode_upper(hex, pvt, sizeof pvt);
+        printf("PVT %s\n", hex);
+    }
+    ms_wipe(rsk, sizeof rsk);
+    ms_wipe(ssk, sizeof ssk);
+    free(copy);
+    return e;
 }

@@ -13,5 +13,9 @@ extern const struct cli_opt cli_kms_threshold_keygen_opts[];
 extern const struct cli_opt cli_kms_threshold_init_opts[];
 ms_err cli_kms_threshold_batch(const struct cli_args *args);
 extern const struct cli_opt cli_kms_threshold_batch_opts[];
+ms_err cli_kms_threshold_share(const struct cli_args *args);
+extern const struct cli_opt cli_kms_threshold_share_opts[];
+ms_err cli_user_threshold_combine(const struct cli_args *args);
+extern const struct cli_opt cli_user_threshold_combine_opts[];
 
 #endif

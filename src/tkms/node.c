@@ -1251,3 +1251,267 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
     free(table);
     return err;
 }
+
+/* ---- issuance and the device ----------------------------------------------------------- */
+
+#define KIND_SHARE 3
+
+static size_t share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
+{
+    static const char label[] = "mikeysakke tkms share";
+    memcpy(info, label, sizeof label);
+    memcpy(info + sizeof label, sid, 32);
+    info[sizeof label + 32] = (uint8_t)index;
+    return sizeof label + 33;
+}
+
+/* Finds id in a decoded list "u16 len | id | entry" with entries of `fixed` octets (0: a
+ * record, its length from its encoding). */
+static const uint8_t *find_entry(const uint8_t *p, size_t len, const uint8_t *id, size_t id_len,
+                                 size_t fixed, size_t *entry_len)
+{
+    size_t o = 0;
+    while (o + 2 <= len) {
+        size_t l = (size_t)p[o] << 8 | p[o + 1];
+        if (o + 2 + l > len)
+            return NULL;
+        const uint8_t *e = p + o + 2 + l;
+        size_t el = fixed;
+        if (fixed == 0) {
+            ms_tkms_record r;
+            if (ms_tkms_record_decode(&r, e, len - (o + 2 + l), &el) != MS_OK)
+                return NULL;
+        }
+        if (o + 2 + l + el > len)
+            return NULL;
+        if (l == id_len && memcmp(p + o + 2, id, id_len) == 0) {
+            *entry_len = el;
+            return e;
+        }
+        o += 2 + l + el;
+    }
+    return NULL;
+}
+
+static ms_err read_all(const char *path, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return MS_ERR_IO;
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *b = malloc(cap);
+    while (b != NULL) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (n < cap)
+            break;
+        uint8_t *nb = realloc(b, cap * 2);
+        if (nb == NULL) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (b == NULL)
+        return MS_ERR_NOMEM;
+    *out = b;
+    *len = n;
+    return MS_OK;
+}
+
+ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
+                          const char *period, const char *uri,
+                          const uint8_t device_pub[MS_HPKE_PK_BYTES], const char *out_path,
+                          char *detail, size_t detail_cap)
+{
+    if (dir == NULL || pass == NULL || period == NULL || uri == NULL || device_pub == NULL ||
+        out_path == NULL)
+        return MS_ERR_ARG;
+    if (!period_ok(period))
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the period is malformed");
+    char path[MS_TKMS_PATH_MAX], name[64];
+    uint8_t id[ID_MAX];
+    size_t id_len = identifier(id, sizeof id, period, uri);
+    if (id_len == 0)
+        return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "the URI is too long");
+    ms_peer_table *table = calloc(1, sizeof *table);
+    node nd;
+    memset(&nd, 0, sizeof nd);
+    ms_kms_secrets *sec = NULL;
+    uint8_t *sealed = NULL, *shares = NULL, *records = NULL, *payload = NULL, *msg = NULL;
+    size_t sealed_len = 0, records_len = 0, shares_len = 0;
+    ms_err err = table != NULL ? MS_OK : MS_ERR_NOMEM;
+    join(path, dir, "peers.txt");
+    if (err == MS_OK)
+        err = ms_peer_table_read(path, table, detail, detail_cap);
+    if (err == MS_OK)
+        err = node_open(&nd, dir, table, detail, detail_cap);
+    if (err == MS_OK)
+        err = unseal_secrets(dir, pass, pass_len, &sec, detail, detail_cap);
+    snprintf(name, sizeof name, "batch-%s.sealed", period);
+    join(path, dir, name);
+    static const char shdr[] = "mikeysakke-tkms-shares 1\n", phdr[] = "mikeysakke-tkms-records 1\n";
+    if (err == MS_OK && read_all(path, &sealed, &sealed_len) != MS_OK)
+        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "no batch for period %s (%s)",
+                             period, path);
+    if (err == MS_OK && (sealed_len < sizeof shdr - 1 + 28 ||
+                         memcmp(sealed, shdr, sizeof shdr - 1) != 0 ||
+                         (shares = malloc(sealed_len)) == NULL ||
+                         gcm(0, sec->store_key, (const uint8_t *)period, strlen(period),
+                             sealed + sizeof shdr - 1, sealed_len - (sizeof shdr - 1), shares,
+                             &shares_len) != MS_OK))
+        err = ms_detail_fail(MS_ERR_SEALED_FILE, detail, detail_cap, "%s does not open", path);
+    snprintf(name, sizeof name, "batch-%s.records", period);
+    join(path, dir, name);
+    if (err == MS_OK && (read_all(path, &records, &records_len) != MS_OK ||
+                         records_len < sizeof phdr - 1 ||
+                         memcmp(records, phdr, sizeof phdr - 1) != 0))
+        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", path);
+    size_t sl = 0, rl = 0;
+    const uint8_t *sh = NULL, *rec = NULL;
+    if (err == MS_OK) {
+        sh = find_entry(shares, shares_len, id, id_len,
+                        MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES, &sl);
+        rec = find_entry(records + sizeof phdr - 1, records_len - (sizeof phdr - 1), id, id_len,
+                         0, &rl);
+        if (sh == NULL || rec == NULL)
+            err = ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap,
+                                 "%s is not in the batch of period %s", uri, period);
+    }
+    ms_tkms_record r;
+    size_t used = 0;
+    if (err == MS_OK)
+        err = ms_tkms_record_decode(&r, rec, rl, &used);
+    /* payload: u16 record length | record | HPKE(device, u || SSK) */
+    size_t cap = 2 + rl + sl + MS_HPKE_OVERHEAD, pl = 0, ml = 0;
+    payload = malloc(cap);
+    msg = malloc(cap + MS_PEER_MSG_OVERHEAD);
+    if (err == MS_OK && (payload == NULL || msg == NULL))
+        err = MS_ERR_NOMEM;
+    if (err == MS_OK) {
+        payload[0] = (uint8_t)(rl >> 8);
+        payload[1] = (uint8_t)rl;
+        memcpy(payload + 2, rec, rl);
+        uint8_t info[64];
+        size_t il = share_info(info, r.sid, nd.me);
+        size_t sealed_share = 0;
+        err = ms_hpke_seal(device_pub, info, il, rec, rl, sh, sl, payload + 2 + rl,
+                           cap - 2 - rl, &sealed_share, NULL);
+        pl = 2 + rl + sealed_share;
+    }
+    if (err == MS_OK) {
+        ms_peer_msg_hdr h = {.sender = (uint8_t)nd.me, .recipient = MS_PEER_TO_ALL,
+                             .kind = KIND_SHARE, .round = 1};
+        memcpy(h.session, r.sid, 32);
+        err = ms_peer_msg_sign(nd.seed, &h, payload, pl, msg, cap + MS_PEER_MSG_OVERHEAD, &ml);
+    }
+    if (err == MS_OK)
+        err = ms_peer_file_create(out_path, msg, ml, false, detail, detail_cap);
+    if (shares != NULL)
+        ms_wipe(shares, sealed_len);
+    free(shares);
+    free(sealed);
+    free(records);
+    free(payload);
+    free(msg);
+    ms_kms_secrets_free(sec);
+    node_close(&nd);
+    free(table);
+    return err;
+}
+
+ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
+                              const uint8_t device_sk[MS_HPKE_SK_BYTES], const char *period,
+                              const char *uri, const char *const *files, size_t count,
+                              uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                              uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                              uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                              char *detail, size_t detail_cap)
+{
+    if (peers_file == NULL || public_file == NULL || device_sk == NULL || period == NULL ||
+        uri == NULL || files == NULL || count == 0 || count > MS_TKMS_MAX_N || cheater == NULL)
+        return MS_ERR_ARG;
+    *cheater = 0;
+    uint8_t id[ID_MAX], sid[32], tr[32];
+    size_t id_len = identifier(id, sizeof id, period, uri);
+    if (id_len == 0)
+        return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "the URI is too long");
+    ms_peer_table *table = calloc(1, sizeof *table);
+    ms_tkms_public pub;
+    unsigned pidx = 0;
+    ms_tkms_share *shares = calloc(count, sizeof *shares);
+    ms_tkms_record rec, other;
+    ms_peer_keys keys;
+    ms_err err = table != NULL && shares != NULL ? MS_OK : MS_ERR_NOMEM;
+    if (err == MS_OK)
+        err = ms_peer_table_read(peers_file, table, detail, detail_cap);
+    if (err == MS_OK)
+        err = ms_tkms_public_read(public_file, &pub, &pidx, tr, detail, detail_cap);
+    if (err == MS_OK && (pub.n != table->n || pub.t != table->t))
+        err = ms_detail_fail(MS_ERR_CONFIG, detail, detail_cap,
+                             "the public result is not of this peers table");
+    if (err == MS_OK)
+        err = tkms_sid(sid, pub.Z, pub.kpak, id, id_len);
+    if (err == MS_OK)
+        ms_peer_table_keys(table, &keys);
+    for (size_t i = 0; i < count && err == MS_OK; i++) {
+        uint8_t *buf = NULL;
+        size_t len = 0, pl = 0, used = 0, ptl = 0;
+        const uint8_t *payload = NULL;
+        ms_peer_msg_hdr h;
+        char why[200] = "";
+        if (read_all(files[i], &buf, &len) != MS_OK) {
+            err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", files[i]);
+            break;
+        }
+        err = ms_peer_msg_open(&keys, sid, 0, NULL, buf, len, &h, &payload, &pl, why,
+                               sizeof why);
+        if (err != MS_OK || h.kind != KIND_SHARE) {
+            /* the sender named in the header, if the file has one */
+            unsigned claimed = len > 5 ? buf[5] : 0;
+            *cheater = claimed;
+            ms_detail_set(detail, detail_cap, "%s (the share of server %u): %s", files[i],
+                          claimed, why[0] ? why : "not a share");
+            err = MS_ERR_THRESHOLD_SHARE;
+            free(buf);
+            break;
+        }
+        size_t rl = pl >= 2 ? (size_t)payload[0] << 8 | payload[1] : 0;
+        ms_tkms_record *r = i == 0 ? &rec : &other;
+        uint8_t pt[MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES], info[64];
+        size_t il = share_info(info, sid, h.sender);
+        if (rl == 0 || 2 + rl > pl || ms_tkms_record_decode(r, payload + 2, rl, &used) != MS_OK ||
+            used != rl ||
+            ms_hpke_open(device_sk, info, il, payload + 2, rl, payload + 2 + rl, pl - 2 - rl, pt,
+                         sizeof pt, &ptl) != MS_OK ||
+            ptl != sizeof pt ||
+            (i > 0 && memcmp(r, &rec, sizeof rec) != 0)) {
+            *cheater = h.sender;
+            err = ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, detail_cap,
+                                 "%s: the share of server %u does not open or its record "
+                                 "differs",
+                                 files[i], h.sender);
+        } else {
+            shares[i].index = h.sender;
+            memcpy(shares[i].u, pt, MS_SAKKE_SECRET_BYTES);
+            memcpy(shares[i].ssk, pt + MS_SAKKE_SECRET_BYTES, MS_ECCSI_SCALAR_BYTES);
+        }
+        ms_wipe(pt, sizeof pt);
+        free(buf);
+    }
+    if (err == MS_OK) {
+        char why[200] = "";
+        err = ms_tkms_combine(&pub, id, id_len, &rec, shares, count, rsk, ssk, pvt, cheater, why,
+                              sizeof why);
+        if (err != MS_OK)
+            ms_detail_set(detail, detail_cap, "%s", why);
+    }
+    if (shares != NULL)
+        ms_wipe(shares, count * sizeof *shares);
+    free(shares);
+    free(table);
+    return err;
+}

@@ -90,6 +90,28 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest[32], cha
 size_t ms_tkms_record_encode(const ms_tkms_record *r, uint8_t *out);
 ms_err ms_tkms_record_decode(ms_tkms_record *r, const uint8_t *in, size_t len, size_t *used);
 
+/* Issuance: this server's share of uri for period (from batch-P.sealed, the store key
+ * unsealed with pass) HPKE-sealed to the device's X25519 key (info names the slot id and
+ * the server, the record is the aad), with the public record, as one ms_peer_msg signed by
+ * this server (kind 3, session = the slot id sid, recipient 0), written to out_path. */
+ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
+                          const char *period, const char *uri,
+                          const uint8_t device_pub[32], const char *out_path, char *detail,
+                          size_t detail_cap);
+
+/* The device: opens each share file (signed by the server it names, for this identity's
+ * slot, sealed to device_sk), checks they carry one record and combines them with
+ * ms_tkms_combine (which validates RSK and SSK). MS_ERR_THRESHOLD_SHARE with *cheater the
+ * index of the server whose share fails (by signature, sealing, record or the
+ * commitments). */
+ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
+                              const uint8_t device_sk[32], const char *period, const char *uri,
+                              const char *const *files, size_t count,
+                              uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                              uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                              uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                              char *detail, size_t detail_cap);
+
 /* public.txt of a server's directory (MS_ERR_IO, MS_ERR_CONFIG naming the line). */
 ms_err ms_tkms_public_read(const char *path, ms_tkms_public *pub, unsigned *index,
                            uint8_t transcript[32], char *detail, size_t detail_cap);

@@ -137,6 +137,54 @@ check "a wrong passphrase is refused before any network" \
     run 40 kms threshold batch --dir "$work/s1" --peers "$work/s-peers.txt" --period 2027-01 \
         --users "$work/users" --passphrase-file "$work/wrongpass" --timeout 2
 
+# ---- issuance: each server's share sealed to the device; any two combine -------------------
+read -r DEVSK DEVPK < <(python3 -c '
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives import serialization as s
+k = X25519PrivateKey.generate()
+print(k.private_bytes(s.Encoding.Raw, s.PrivateFormat.Raw, s.NoEncryption()).hex(),
+      k.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw).hex())')
+(umask 077; echo "$DEVSK" >"$work/device.key")
+U=tel:+447700900456
+for i in 1 2 3; do
+    check "server $i issues its share" run 0 kms threshold share --dir "$work/s$i" --user "$U" \
+        --period 2026-12 --device-pub "$DEVPK" --passphrase-file "$work/pass" --out "$work/share$i"
+done
+check "a user outside the batch is refused" run 38 kms threshold share --dir "$work/s1" \
+    --user tel:+10000000000 --period 2026-12 --device-pub "$DEVPK" --passphrase-file "$work/pass" \
+    --out "$work/nope"
+combine() { # combine OUTTAG FILES
+    run 0 user threshold-combine --shares "$2" --device-key "$work/device.key" \
+        --peers "$work/s-peers.txt" --public "$work/s1/public.txt" --user "$U" --period 2026-12 \
+        --rsk-out "$work/rsk-$1" --ssk-out "$work/ssk-$1" && cp "$work/out" "$work/pvt-$1"
+}
+check "shares {1,2} combine and validate" combine 12 "$work/share1,$work/share2"
+check "shares {1,3} combine and validate" combine 13 "$work/share1,$work/share3"
+check "shares {2,3} combine and validate" combine 23 "$work/share2,$work/share3"
+for pair in 13 23; do
+    check "RSK of {1,2} = RSK of {${pair:0:1},${pair:1:1}}" cmp -s "$work/rsk-12" "$work/rsk-$pair"
+    check "SSK of {1,2} = SSK of {${pair:0:1},${pair:1:1}}" cmp -s "$work/ssk-12" "$work/ssk-$pair"
+    check "PVT of {1,2} = PVT of {${pair:0:1},${pair:1:1}}" cmp -s "$work/pvt-12" "$work/pvt-$pair"
+done
+check "the RSK file is 0600" same "$(mode "$work/rsk-12")" 600
+IDHEX=$(printf '2026-12\0%s\0' "$U" | od -An -tx1 | tr -d ' \n')
+check "sakke validate accepts the combined RSK" \
+    run 0 sakke validate --public "$(sed -n 's/^Z //p' "$work/s-out1")" --id "$IDHEX" --rsk "$work/rsk-12"
+check "one share is not enough" run_any "83 1 2 21" user threshold-combine --shares "$work/share1" \
+    --device-key "$work/device.key" --peers "$work/s-peers.txt" --public "$work/s1/public.txt" \
+    --user "$U" --period 2026-12 --rsk-out "$work/rsk-x" --ssk-out "$work/ssk-x"
+# a share altered on its way: named by its server
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[200] ^= 1; open(sys.argv[2], "wb").write(b)' \
+    "$work/share2" "$work/share2-bad"
+check "a tampered share is refused" run 83 user threshold-combine --shares "$work/share1,$work/share2-bad" \
+    --device-key "$work/device.key" --peers "$work/s-peers.txt" --public "$work/s1/public.txt" \
+    --user "$U" --period 2026-12 --rsk-out "$work/rsk-y" --ssk-out "$work/ssk-y"
+check "the tampered share's server is named" err_has "server 2"
+check "another user's shares do not combine for this user" run 83 user threshold-combine \
+    --shares "$work/share1,$work/share2" --device-key "$work/device.key" --peers "$work/s-peers.txt" \
+    --public "$work/s1/public.txt" --user tel:+447700900123 --period 2026-12 \
+    --rsk-out "$work/rsk-z" --ssk-out "$work/ssk-z"
+
 # ---- a wrong pin: server 1's table has another TLS pin for server 2 ------------------------
 keygen b
 sed -E '/^server 2 /s/tls=([0-9a-f])/tls=f\1/;/^server 2 /s/tls=f([0-9a-f]{63})[0-9a-f]/tls=f\1/' \
