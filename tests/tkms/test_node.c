@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "kms/seal.h"
+#include "net/hpke.h"
 #include "net/peer_table.h"
 #include "testutil.h"
 #include "threshold/tkms_internal.h"
@@ -189,6 +190,106 @@ static void ceremony(const char *peers)
               MS_ERR_EXISTS);
 }
 
+typedef struct brun {
+    ms_tkms_batch_params p;
+    uint8_t digest[32];
+    char detail[400];
+    ms_err err;
+} brun;
+
+static void *run_batch(void *arg)
+{
+    brun *r = arg;
+    r->err = ms_tkms_node_batch(&r->p, r->digest, r->detail, sizeof r->detail);
+    return NULL;
+}
+
+/* The batch of two users in three threads, then issuance and the device. */
+static void batch_and_issue(const char *peers)
+{
+    static const char *const users[] = {"tel:+447700900123", "sip:alice@org.example"};
+    brun r[N];
+    pthread_t th[N];
+    memset(r, 0, sizeof r);
+    for (unsigned i = 0; i < N; i++) {
+        r[i].p = (ms_tkms_batch_params){.dir = dirs[i], .peers_file = peers, .period = "2026-12",
+                                        .users = users, .count = 2, .passphrase = pass,
+                                        .passphrase_len = sizeof pass - 1, .timeout_ms = 60000};
+        CHECK(pthread_create(&th[i], NULL, run_batch, &r[i]) == 0);
+    }
+    for (unsigned i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (unsigned i = 0; i < N; i++) {
+        CHECK_ERR(r[i].err, MS_OK);
+        if (r[i].err != MS_OK)
+            fprintf(stderr, "batch at server %u: %s\n", i + 1, r[i].detail);
+        CHECK(memcmp(r[i].digest, r[0].digest, 32) == 0);
+    }
+    /* a period that is not a file name part */
+    brun bad = r[0];
+    bad.p.period = "../x";
+    CHECK_ERR(ms_tkms_node_batch(&bad.p, bad.digest, bad.detail, sizeof bad.detail), MS_ERR_ARG);
+
+    uint8_t dsk[32], dpk[32];
+    CHECK_ERR(ms_hpke_keygen(dsk, dpk, NULL), MS_OK);
+    char files[N][1024];
+    char detail[400] = "";
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(files[i], sizeof files[i], "%s/share%u", root, i + 1);
+        CHECK_ERR(ms_tkms_node_share(dirs[i], pass, sizeof pass - 1, "2026-12", users[1], dpk,
+                                     files[i], detail, sizeof detail),
+                  MS_OK);
+    }
+    CHECK_ERR(ms_tkms_node_share(dirs[0], pass, sizeof pass - 1, "2026-12", "tel:+1", dpk,
+                                 files[0], detail, sizeof detail),
+              MS_ERR_IDENTITY);
+    CHECK_ERR(ms_tkms_node_share(dirs[0], pass, sizeof pass - 1, "2027-01", users[1], dpk,
+                                 files[0], detail, sizeof detail),
+              MS_ERR_IO);
+    char pubf[1024];
+    snprintf(pubf, sizeof pubf, "%s/public.txt", dirs[0]);
+    uint8_t rsk[3][MS_SAKKE_POINT_BYTES], ssk[3][MS_ECCSI_SCALAR_BYTES],
+        pvt[3][MS_ECCSI_POINT_BYTES];
+    static const unsigned pairs[3][2] = {{0, 1}, {0, 2}, {1, 2}};
+    unsigned cheater = 9;
+    for (unsigned k = 0; k < 3; k++) {
+        const char *f[2] = {files[pairs[k][0]], files[pairs[k][1]]};
+        CHECK_ERR(ms_tkms_device_combine(peers, pubf, dsk, "2026-12", users[1], f, 2, rsk[k],
+                                         ssk[k], pvt[k], &cheater, detail, sizeof detail),
+                  MS_OK);
+        CHECK(cheater == 0);
+        CHECK(memcmp(rsk[k], rsk[0], sizeof rsk[0]) == 0 &&
+              memcmp(ssk[k], ssk[0], sizeof ssk[0]) == 0 &&
+              memcmp(pvt[k], pvt[0], sizeof pvt[0]) == 0);
+    }
+    /* another device's key, another user: refused */
+    const char *f12[2] = {files[0], files[1]};
+    uint8_t other_sk[32], other_pk[32];
+    CHECK_ERR(ms_hpke_keygen(other_sk, other_pk, NULL), MS_OK);
+    CHECK_ERR(ms_tkms_device_combine(peers, pubf, other_sk, "2026-12", users[1], f12, 2, rsk[1],
+                                     ssk[1], pvt[1], &cheater, detail, sizeof detail),
+              MS_ERR_THRESHOLD_SHARE);
+    CHECK(cheater == 1);
+    CHECK_ERR(ms_tkms_device_combine(peers, pubf, dsk, "2026-12", users[0], f12, 2, rsk[1],
+                                     ssk[1], pvt[1], &cheater, detail, sizeof detail),
+              MS_ERR_THRESHOLD_SHARE);
+    /* a share altered on its way names its server */
+    FILE *fp = fopen(files[1], "r+b");
+    CHECK(fp != NULL);
+    if (fp != NULL) {
+        fseek(fp, 300, SEEK_SET);
+        int c = fgetc(fp);
+        fseek(fp, 300, SEEK_SET);
+        fputc(c ^ 1, fp);
+        fclose(fp);
+    }
+    CHECK_ERR(ms_tkms_device_combine(peers, pubf, dsk, "2026-12", users[1], f12, 2, rsk[1],
+                                     ssk[1], pvt[1], &cheater, detail, sizeof detail),
+              MS_ERR_THRESHOLD_SHARE);
+    CHECK(cheater == 2);
+    CHECK(strstr(detail, "server 2") != NULL);
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -220,6 +321,7 @@ int main(void)
     CHECK(strstr(detail, "message key of server 1") != NULL);
 
     ceremony(peers);
+    batch_and_issue(peers);
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
