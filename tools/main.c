@@ -6,6 +6,7 @@
 #include "call_cli.h"
 #include "cli.h"
 #include "kms_cli.h"
+#include "kms_threshold_cli.h"
 #include "user_cli.h"
 #include "audit_cli.h"
 #include "group_cli.h"
@@ -218,6 +219,11 @@ static const struct cli_cmd commands[] = {
     {"kms", "rollover", cli_kms_rollover, "new master keys from a future key period", cli_kms_rollover_opts},
     {"kms", "cert", cli_kms_cert, "print the KMS certificate", cli_kms_cert_opts},
     {"kms", "serve", cli_kms_serve, "unseal agent + TS 33.180 Annex D over HTTPS", cli_kms_serve_opts},
+    {"kms", "threshold keygen", cli_kms_threshold_keygen, "threshold KMS: this server's keys and its peers-table line", cli_kms_threshold_keygen_opts},
+    {"kms", "threshold init", cli_kms_threshold_init, "threshold KMS: the key-generation ceremony with the other servers", cli_kms_threshold_init_opts},
+    {"kms", "threshold batch", cli_kms_threshold_batch, "threshold KMS: the batch of a key period with the other servers", cli_kms_threshold_batch_opts},
+    {"kms", "threshold share", cli_kms_threshold_share, "threshold KMS: this server's share of a user's keys, sealed to the device", cli_kms_threshold_share_opts},
+    {"user", "threshold-combine", cli_user_threshold_combine, "combine t+1 threshold KMS shares into RSK, SSK and PVT (validated)", cli_user_threshold_combine_opts},
     {"user", "init", cli_user_init, "create the device's keystore from an enrolment file", cli_user_init_opts},
     {"user", "import", cli_user_import, "import a key package (no network)", cli_user_import_opts},
     {"user", "list", cli_user_list, "list the key periods held", cli_user_list_opts},

@@ -116,6 +116,7 @@ typedef enum ms_err {
     MS_ERR_PEER_REPLAY = 82, /* a server message was already received, or belongs to an earlier round */
     /* Threshold KMS (src/threshold). */
     MS_ERR_THRESHOLD_SHARE = 83, /* a threshold share or commitment failed its check (the server or dealer is named) */
+    MS_ERR_THRESHOLD_ROUND = 84, /* a threshold KMS round did not complete: a server is missing or disagrees (named) */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -135,6 +135,16 @@ struct ms_tkms_server {
 
 const ms_rng *tk_rng(const ms_tkms_server *s);
 
+/* The server's shares z_j and KSAK_j as big-endian octets (secret: the caller wipes). */
+void tkms_share_bytes(const ms_tkms_server *s, uint8_t z[MS_SAKKE_SECRET_BYTES],
+                      uint8_t ksak[MS_ECCSI_SCALAR_BYTES]);
+/* A fresh server (ms_tkms_server_new with the same n, t, index) given the outcome of an
+ * earlier key generation: its shares (checked against pub's Zj and kpakj of its index:
+ * MS_ERR_INVALID) and the public result. */
+ms_err tkms_server_restore(ms_tkms_server *s, const ms_tkms_public *pub,
+                           const uint8_t z[MS_SAKKE_SECRET_BYTES],
+                           const uint8_t ksak[MS_ECCSI_SCALAR_BYTES]);
+
 /* Tests only: a re-sharing server that deals a wrong h for `slot` (after batch round 2). */
 void tkms_batch_test_corrupt_h(ms_tkms_batch *b, size_t slot);
 

@@ -109,6 +109,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_PEER_MESSAGE] = {"MS_ERR_PEER_MESSAGE", "a server message is not signed by the pinned server it names, or is for another session or recipient"},
     [MS_ERR_PEER_REPLAY] = {"MS_ERR_PEER_REPLAY", "a server message was already received, or belongs to an earlier round"},
     [MS_ERR_THRESHOLD_SHARE] = {"MS_ERR_THRESHOLD_SHARE", "a threshold share or commitment failed its check"},
+    [MS_ERR_THRESHOLD_ROUND] = {"MS_ERR_THRESHOLD_ROUND", "a threshold KMS round did not complete"},
 };
 
 const char *ms_strerror(ms_err err)
