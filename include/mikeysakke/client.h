@@ -118,8 +118,8 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_import(ms_keystore *ks,
 
 /* The key set of `period_no` from `kms_uri` (NULL: the enrolled KMS); MS_ERR_NO_KEYS if
  * none is held. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_get(const ms_keystore *ks, const char *kms_uri,
-                                             uint64_t period_no, ms_keyset *out,
+MS_API MS_WARN_UNUSED ms_err ms_keystore_get(const ms_keystore *ks, ms_keyset *out,
+                                             const char *kms_uri, uint64_t period_no,
                                              char *detail, size_t detail_cap);
 
 /* One held period (public). */
@@ -168,19 +168,19 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_devices(const ms_keystore *ks, char *se
 /* This device approves an enrolment request (kms device request) for another device of
  * its own user: line receives "device <id> <hex HMAC-SHA256 under the InK>\n" for
  * `kms device enrol --approval`. MS_ERR_ARG for any other request. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_approve_device(const ms_keystore *ks,
-                                                        const char *request, size_t len,
-                                                        char *line, size_t cap,
-                                                        char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_keystore_approve_device(const ms_keystore *ks, char *line,
+                                                        size_t cap, const char *request,
+                                                        size_t len, char *detail,
+                                                        size_t detail_cap);
 /* The user has checked the unseen devices (they are theirs): they become seen. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_devices_accept(ms_keystore *ks, char *detail,
                                                         size_t detail_cap);
 
 /* Delete (overwrite, fsync, unlink) entries of periods that ended more than the grace
  * ago, except held periods (ms_keystore_set_holds). purged (may be NULL) receives their period numbers. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now,
-                                               uint64_t *purged, size_t cap, size_t *n_purged,
-                                               char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t *purged, size_t cap,
+                                               size_t *n_purged, uint64_t now, char *detail,
+                                               size_t detail_cap);
 
 /* Key periods kept past their expiry: a voicemail of such a period still waits in the
  * mailbox, and only the keys of its period open it. ms_keystore_purge leaves them.
@@ -201,7 +201,7 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_get_holds(const ms_keystore *ks, uint64
  * and a profile that fits the KMS's identifier scheme, and must not know the KMS yet.
  * n_loaded (may be NULL) receives the number of periods loaded. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_load_mikey(const ms_keystore *ks, ms_mikey_ctx *ctx,
-                                                    uint64_t now, size_t *n_loaded,
+                                                    size_t *n_loaded, uint64_t now,
                                                     char *detail, size_t detail_cap);
 
 /* ==== provisioning over HTTPS (src/client/fetch.c) ======================================== */
@@ -277,8 +277,8 @@ typedef struct ms_fetch_report {
  * scheme), and every error of the import (MS_ERR_PACKAGE_SIGNATURE, MS_ERR_RSK_INVALID,
  * MS_ERR_SSK_INVALID, ...). Connection failures, 429 (after Retry-After) and 5xx are
  * retried with exponential back-off and jitter; other 4xx are not. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_fetch(ms_keystore *ks, const ms_fetch_options *opt,
-                                               ms_fetch_report *report, char *detail,
+MS_API MS_WARN_UNUSED ms_err ms_keystore_fetch(ms_keystore *ks, ms_fetch_report *report,
+                                               const ms_fetch_options *opt, char *detail,
                                                size_t detail_cap);
 
 #ifdef __cplusplus

@@ -58,11 +58,9 @@ MS_API void ms_dist_server_stop(ms_dist_server *s);
  * (max-connections 1..65536, max-per-client 1..65536 and not above max-connections,
  * timeout 1..3600 seconds); a NULL text leaves its value alone. MS_ERR_USAGE with detail
  * naming the setting. */
-MS_API MS_WARN_UNUSED ms_err ms_dist_limits_parse(const char *max_connections,
-                                                  const char *max_per_client,
-                                                  const char *timeout, unsigned *conns,
-                                                  unsigned *per_client, unsigned *timeout_sec,
-                                                  char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_dist_limits_parse(
+    unsigned *conns, unsigned *per_client, unsigned *timeout_sec, const char *max_connections,
+    const char *max_per_client, const char *timeout, char *detail, size_t detail_cap);
 
 #ifdef __cplusplus
 }

@@ -105,9 +105,8 @@ MS_API MS_WARN_UNUSED ms_err ms_gms_rekey(ms_gms *gms, const char *group,
 
 /* What the GMS holds for a group. members (may be NULL) receives a malloc'd list, one
  * URI per line (free it); n_members in info counts them. */
-MS_API MS_WARN_UNUSED ms_err ms_gms_show(ms_gms *gms, const char *group,
-                                         ms_gms_group_info *info, char **members,
-                                         char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_gms_show(ms_gms *gms, ms_gms_group_info *info, char **members,
+                                         const char *group, char *detail, size_t detail_cap);
 
 /* One member's SIP MESSAGE body: the member's GMK I_MESSAGE and the signed roster,
  * as multipart/mixed (content_type says so, with its boundary). */
@@ -122,9 +121,9 @@ typedef struct ms_group_delivery {
  * member (GUK-ID as CSB-ID, GENERIC-ID with SPI = GMK-ID || GUK-ID, key parameters,
  * SAKKE-to-self), all with the group key's RAND, and the roster signed once by the GMS.
  * threads: 0 = one per online CPU (at most 8). Free with ms_group_deliveries_free. */
-MS_API MS_WARN_UNUSED ms_err ms_gms_deliveries(ms_gms *gms, const char *group,
-                                               unsigned threads, ms_group_delivery **out,
-                                               size_t *n_out, char *detail,
+MS_API MS_WARN_UNUSED ms_err ms_gms_deliveries(ms_gms *gms, ms_group_delivery **out,
+                                               size_t *n_out, const char *group,
+                                               unsigned threads, char *detail,
                                                size_t detail_cap);
 MS_API void ms_group_deliveries_free(ms_group_delivery *d, size_t n);
 
@@ -154,11 +153,10 @@ MS_API void ms_group_received_free(ms_group_received *r);
  * (MS_ERR_SIGNATURE), naming the same GMK-ID, activation and expiry and this member
  * (MS_ERR_GROUP). Only then are the key (as ms_group_key) and roster stored in the
  * keystore; the two newest keys of a group are kept. */
-MS_API MS_WARN_UNUSED ms_err ms_group_member_receive(ms_group_member *m,
+MS_API MS_WARN_UNUSED ms_err ms_group_member_receive(ms_group_member *m, ms_group_received *out,
                                                      const char *content_type,
                                                      const uint8_t *body, size_t body_len,
-                                                     ms_group_received *out, char *detail,
-                                                     size_t detail_cap);
+                                                     char *detail, size_t detail_cap);
 
 /* A stored group key: gmk_id 0 picks the current one (the newest with activation <= now
  * and not expired; now 0: the clock); else exactly that GMK-ID. MS_ERR_NO_KEYS if none. */

@@ -97,9 +97,9 @@ typedef struct ms_kms_handout {
  * seal, certificate.xml, audit.pub, the role public keys and quorums (settings rows)
  * and the first audit entry. `rng` may be NULL (OpenSSL's). On failure, detail (may be
  * NULL) names the cause where known (e.g. the directory that cannot be made and why). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
-                                           const ms_kms_seal_material *seal,
-                                           ms_kms_handout *out, const ms_rng *rng,
+MS_API MS_WARN_UNUSED ms_err ms_kms_create(ms_kms_handout *out, const char *dir,
+                                           const ms_kms_config *cfg,
+                                           const ms_kms_seal_material *seal, const ms_rng *rng,
                                            char *detail, size_t detail_cap);
 
 /* Opens an existing KMS, sealed. `rng` may be NULL. On failure detail (may be NULL)
@@ -134,8 +134,8 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_status_get(ms_kms *k, ms_kms_status *st);
  * unsealed KMS is MS_OK and does nothing. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass,
                                                       size_t len);
-MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len,
-                                                 unsigned *have, unsigned *need);
+MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_share(ms_kms *k, unsigned *have, unsigned *need,
+                                                 const uint8_t *share, size_t len);
 MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len);
 /* The settings in kms.db (quorum, auditors, roles, seal parameters, certificates) are
  * authenticated by a MAC only the unsealed secrets can make: unsealing refuses them if
@@ -190,13 +190,13 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, c
  * A reason longer than MS_KMS_REASON_MAX characters is MS_ERR_ARG and a period no
  * identifier of this KMS can name MS_ERR_PERIOD, each with ms_kms_detail naming the limit. */
 #define MS_KMS_REASON_MAX 1023
-MS_API MS_WARN_UNUSED ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri,
+MS_API MS_WARN_UNUSED ms_err ms_kms_request_extract(ms_kms *k, char *text, size_t cap,
+                                                    size_t *len, const char *user_uri,
                                                     uint64_t period_no, const char *reason,
-                                                    uint64_t lifetime, char *text, size_t cap,
-                                                    size_t *len);
-MS_API MS_WARN_UNUSED ms_err ms_kms_request_enrol(ms_kms *k, const char *user_uri,
-                                                  const char *device_id, uint64_t lifetime,
-                                                  char *text, size_t cap, size_t *len);
+                                                    uint64_t lifetime);
+MS_API MS_WARN_UNUSED ms_err ms_kms_request_enrol(ms_kms *k, char *text, size_t cap,
+                                                  size_t *len, const char *user_uri,
+                                                  const char *device_id, uint64_t lifetime);
 
 /* Checks a command signed by a role key (`pub`, `sig` over the text, context
  * "mikeysakke kms command"): the key is one fixed at creation, the text names this KMS,
@@ -205,10 +205,10 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_request_enrol(ms_kms *k, const char *user_ur
  * nonce never used before (recorded). MS_OK names the role ("operator", "officer-2") in
  * role and makes the following audit entries carry "by=<role>" until
  * ms_kms_actor_clear. Errors: MS_ERR_ROLE, MS_ERR_REQUEST_STALE, MS_ERR_ARG (malformed). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_authorise(ms_kms *k, const char *text, size_t len,
+MS_API MS_WARN_UNUSED ms_err ms_kms_authorise(ms_kms *k, char role[32], const char *text,
+                                              size_t len,
                                               const uint8_t pub[MS_KMS_ROLE_KEY_BYTES],
-                                              const uint8_t sig[MS_KMS_ROLE_SIG_BYTES],
-                                              char role[32]);
+                                              const uint8_t sig[MS_KMS_ROLE_SIG_BYTES]);
 MS_API void ms_kms_actor_clear(ms_kms *k);
 
 /* Enrols a second (or later) device on an "enrol" request approved by `enrol_approvals`
@@ -235,14 +235,14 @@ MS_API void ms_kms_set_progress(ms_kms *k, ms_kms_progress_fn fn, void *ctx);
 /* Issues the key sets of every device of every active user for `period_no` (crash-safe,
  * re-runnable; one audit entry per committed batch). threads 0 = 2. MS_ERR_PERIOD if
  * ms_kms_issue_check refuses the period or no master keys cover it. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads,
-                                          size_t *issued);
+MS_API MS_WARN_UNUSED ms_err ms_kms_issue(ms_kms *k, size_t *issued, uint64_t period_no,
+                                          unsigned threads);
 
 /* Writes one key package per device holding keys for `period_no` into out_dir
  * (created 0700 if absent) and index.txt listing them ("device user file sha256" per
  * line). Each file is written atomically; only its device can read the keys in it. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir,
-                                           size_t *n_packages);
+MS_API MS_WARN_UNUSED ms_err ms_kms_export(ms_kms *k, size_t *n_packages, uint64_t period_no,
+                                           const char *out_dir);
 
 /* An audited extraction: a request text made by ms_kms_request_extract and the
  * approvals (one-line text form "key <pub> <sig>") of at least `approvals` distinct
@@ -261,22 +261,20 @@ typedef struct ms_kms_extract_request {
  * auditor's, does not verify over this request, or too few distinct auditors),
  * MS_ERR_REQUEST_STALE (expired, or nonce already used), MS_ERR_AUDIT_SCOPE, MS_ERR_ARG
  * (malformed request, another KMS). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
-                                                  uint8_t rsk[MS_SAKKE_POINT_BYTES],
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_extract(ms_kms *k, uint8_t rsk[MS_SAKKE_POINT_BYTES],
                                                   uint8_t id[MS_SAKKE_ID_MAX_BYTES],
-                                                  size_t *id_len);
+                                                  size_t *id_len,
+                                                  const ms_kms_extract_request *req);
 
 /* Verifies the audit log of `dir` with audit.pub and the head kept in the store (which
  * also finds a truncated tail). No unseal needed. *first_bad: 1-based line of the first
  * bad entry on MS_ERR_AUDIT_CHAIN. detail may be NULL. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries,
-                                                 uint64_t *first_bad, char *detail,
-                                                 size_t cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify(uint64_t *n_entries, uint64_t *first_bad,
+                                                 const char *dir, char *detail, size_t cap);
 /* The same for a copied log and public key file (hex), without the head check. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(const char *log_path,
-                                                       const char *pub_path,
-                                                       uint64_t *n_entries,
-                                                       uint64_t *first_bad, char *detail,
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(uint64_t *n_entries, uint64_t *first_bad,
+                                                       const char *log_path,
+                                                       const char *pub_path, char *detail,
                                                        size_t cap);
 
 /* Checkpoints: a signed statement of the audit log's head that auditors keep outside the
@@ -295,12 +293,9 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_extract_checkpoint(ms_kms *k, char *out, siz
  * (so a log cut or rewritten back to before the checkpoint is MS_ERR_AUDIT_CHAIN, even
  * with the head in the store rewritten to match). A malformed checkpoint is
  * MS_ERR_BAD_ENCODING. detail says which. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
-                                                            const char *pub_path,
-                                                            const char *checkpoint,
-                                                            uint64_t *n_entries,
-                                                            uint64_t *first_bad, char *detail,
-                                                            size_t cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_checkpoint(
+    uint64_t *n_entries, uint64_t *first_bad, const char *dir, const char *log_path,
+    const char *pub_path, const char *checkpoint, char *detail, size_t cap);
 /* Turns the syslog copy of the audit log on or off (setting audit_syslog, authenticated
  * like every setting; logged). Copies go to syslog(3), facility authpriv, ident
  * MS_KMS_AUDIT_SYSLOG_IDENT, one message per entry holding the entry's line exactly, so a
@@ -321,18 +316,17 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_audit_notable(const char *log_path,
  * in the future (> the current period, > the last generation's): else MS_ERR_PERIOD.
  * Re-seals with `seal` (same method; shares: new shares in out) and writes
  * certificate-<from_period>.xml. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period,
-                                             const ms_kms_seal_material *seal,
-                                             ms_kms_handout *out);
+MS_API MS_WARN_UNUSED ms_err ms_kms_rollover(ms_kms *k, ms_kms_handout *out,
+                                             uint64_t from_period,
+                                             const ms_kms_seal_material *seal);
 
 /* The KmsCertificate XML in force for `period_no` (works sealed). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_certificate_xml(ms_kms *k, uint64_t period_no, char *xml,
-                                                size_t cap, size_t *xml_len);
+MS_API MS_WARN_UNUSED ms_err ms_kms_certificate_xml(ms_kms *k, char *xml, size_t cap,
+                                                    size_t *xml_len, uint64_t period_no);
 
 /* The key period of NTP time t under this KMS's scheme. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_period_of(ms_kms *k, uint64_t ntp_seconds,
-                                              uint64_t *period_no);
-
+MS_API MS_WARN_UNUSED ms_err ms_kms_period_of(ms_kms *k, uint64_t *period_no,
+                                              uint64_t ntp_seconds);
 
 /* ---- the network interface (TS 33.180 Annex D over HTTPS: `mikeysakke kms serve`) -------- */
 
@@ -349,14 +343,15 @@ MS_API bool ms_kms_is_unsealed(const ms_kms *k);
 
 /* The device's bearer token: lowercase hex of HMAC-SHA256(InK, "mikeysakke-device-token:"
  * || device_id). The device presents "Authorization: Bearer <device_id>.<token>". */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_token(ms_kms *k, const char *device_id,
-                                                 char token[MS_KMS_TOKEN_HEX + 1]);
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_token(ms_kms *k, char token[MS_KMS_TOKEN_HEX + 1],
+                                                 const char *device_id);
 /* Checks a bearer credential "<device_id>.<token>" (the token compared in constant
  * time). MS_OK fills device_id and user_uri; MS_ERR_UNAUTHORISED for a malformed
  * credential, an unknown device or a wrong token (not told apart); MS_ERR_SEALED. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_auth(ms_kms *k, const char *bearer,
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_auth(ms_kms *k,
                                                 char device_id[MS_KMS_DEVICE_ID_MAX + 1],
-                                                char user_uri[MS_KMS_URI_MAX + 1]);
+                                                char user_uri[MS_KMS_URI_MAX + 1],
+                                                const char *bearer);
 /* The signed KmsResponse for one device (TrK-encrypted, InK-signed, as `kms export`
  * writes): with n_periods = 0 a KmsInit with the certificate in force now; otherwise a
  * KmsKeyProv with the device's key sets of those periods (1..4, issued beforehand with
@@ -365,11 +360,11 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_auth(ms_kms *k, const char *bearer,
  * ""). Errors: MS_ERR_SEALED, MS_ERR_DEVICE_UNKNOWN, MS_ERR_USER_SUSPENDED, MS_ERR_NO_KEYS
  * (no key set for a period), MS_ERR_PERIOD, MS_ERR_AUDIT_LOG (nothing released),
  * MS_ERR_BUFFER_TOO_SMALL. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_package(ms_kms *k, const char *device_id,
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_package(ms_kms *k, char *xml, size_t cap,
+                                                   size_t *xml_len, const char *device_id,
                                                    const uint64_t *periods, size_t n_periods,
                                                    const char *client_req_url,
-                                                   const char *peer, char *xml, size_t cap,
-                                                   size_t *xml_len);
+                                                   const char *peer);
 
 /* The HTTPS server of `kms serve` (src/kms/server.c on src/net/http.c): the Annex D
  * resources /keymanagement/identity/v1/init, /keyprov, /keyprov/<user>/<time> and

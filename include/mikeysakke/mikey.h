@@ -514,9 +514,8 @@ MS_API void ms_mikey_result_wipe(ms_mikey_result *res);
  * the responder will derive keys from. MS_ERR_MIKEY_KEY_PERIOD without own signing
  * keys for the period of T. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap,
-                                               size_t *out_len,
-                                               const ms_mikey_init_params *params,
-                                               ms_mikey_result *res);
+                                               size_t *out_len, ms_mikey_result *res,
+                                               const ms_mikey_init_params *params);
 
 /* Check an I_MESSAGE in the order of RFC 6509 2.2.2 / TS 33.180 and recover the key.
  * `expected_initiator` is the initiator URI the signalling claims (NULL: not checked).

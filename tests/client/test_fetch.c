@@ -207,7 +207,7 @@ static bool held(ms_keystore *ks, uint64_t period)
 {
     ms_keyset k;
     char d[D_CAP];
-    ms_err e = ms_keystore_get(ks, NULL, period, &k, d, sizeof d);
+    ms_err e = ms_keystore_get(ks, &k, NULL, period, d, sizeof d);
     ms_keyset_wipe(&k);
     return e == MS_OK;
 }
@@ -230,7 +230,7 @@ static ms_fetch_state state_of(const ms_fetch_report *r, uint64_t p)
 static ms_err fetch(ms_keystore *ks, const ms_fetch_options *o, ms_fetch_report *r, char *d)
 {
     d[0] = '\0';
-    ms_err e = ms_keystore_fetch(ks, o, r, d, D_CAP);
+    ms_err e = ms_keystore_fetch(ks, r, o, d, D_CAP);
     fprintf(stderr, "fetch: %s%s%s\n", ms_errname(e), d[0] ? ": " : "", d);
     return e;
 }

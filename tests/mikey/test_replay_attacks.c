@@ -42,7 +42,7 @@ static size_t initiate(ms_mikey_ctx *from, const char *to, uint64_t timestamp, u
     p.responder = to;
     p.timestamp = timestamp;
     size_t len = 0;
-    CHECK_ERR(ms_mikey_initiate(from, msg, BUF, &len, &p, NULL), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(from, msg, BUF, &len, NULL, &p), MS_OK);
     return len;
 }
 
