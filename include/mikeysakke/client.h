@@ -1,5 +1,5 @@
 /*
- * mikeysakke client keystore (src/client/): a device's identity and key sets, encrypted
+ * mikeysakke client keystore: a device's identity and key sets, encrypted
  * at rest, imported from TS 33.180 key packages with no network, or fetched over HTTPS
  * (ms_keystore_fetch, at the end).
  *
@@ -204,7 +204,7 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_load_mikey(const ms_keystore *ks, ms_mi
                                                     size_t *n_loaded, uint64_t now,
                                                     char *detail, size_t detail_cap);
 
-/* ==== provisioning over HTTPS (src/client/fetch.c) ======================================== */
+/* ==== provisioning over HTTPS ============================================================= */
 
 /* TS 33.180 Annex D over HTTPS, on libcurl: KMS Initialize (the KMS certificate, compared
  * with the enrolled one), KeyProvision for the current and the next key period, CertCache.

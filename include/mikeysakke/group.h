@@ -6,9 +6,9 @@
  * the GMK to each member in that member's own MIKEY-SAKKE I_MESSAGE (GMK profile). The
  * RAND belongs to the group key, not to one message, so that every member derives every
  * other member's SRTP master key, salt and MKI (GMK-ID || GUK-ID of the sender) from the
- * same values. This header is the contract between the group layer (src/group: the GMS,
- * delivery, the member's store of group keys) and the media side (src/call: one SRTP
- * context per sender, chosen by MKI).
+ * same values. This header is the contract between the group layer (the GMS, delivery,
+ * the member's store of group keys) and the media side (one SRTP context per sender,
+ * chosen by MKI).
  */
 #ifndef MIKEYSAKKE_GROUP_H
 #define MIKEYSAKKE_GROUP_H
@@ -47,7 +47,7 @@ MS_API void ms_group_key_wipe(ms_group_key *key);
 MS_API MS_WARN_UNUSED ms_err ms_group_sender_keys(ms_srtp_keys *out, const ms_group_key *key,
                                                   const char *sender_uri, size_t salt_len);
 
-/* ==== the group management server (src/group/gms.c) ====================================== */
+/* ==== the group management server ======================================================== */
 
 /* The GMS is an identity with its own keys from the KMS, kept in a client keystore
  * (mikeysakke/client.h). Its groups (members, current and previous group key) live in
@@ -127,7 +127,7 @@ MS_API MS_WARN_UNUSED ms_err ms_gms_deliveries(ms_gms *gms, ms_group_delivery **
                                                size_t detail_cap);
 MS_API void ms_group_deliveries_free(ms_group_delivery *d, size_t n);
 
-/* ==== the member (src/group/member.c) ===================================================== */
+/* ==== the member ========================================================================= */
 
 /* A member receiving group keys: the keystore's MIKEY context (GMK profile) and its
  * replay cache, for the life of one receiver. The keystore must stay open. */

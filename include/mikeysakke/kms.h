@@ -182,7 +182,7 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, char *xml, size_t ca
 MS_API MS_WARN_UNUSED ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, char *detail,
                                                 size_t cap);
 
-/* ---- roles, signed requests and approvals (src/kms/roles.c, docs/audit.md) ------------- */
+/* ---- roles, signed requests and approvals (docs/audit.md) ------------------------------ */
 
 /* A request text for an act others approve: kind "extract" (user, period, reason) or
  * "enrol" (user, device), with this KMS's URI, a fresh nonce and an expiry `lifetime`
@@ -366,7 +366,7 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_package(ms_kms *k, char *xml, size_t 
                                                    const char *client_req_url,
                                                    const char *peer);
 
-/* The HTTPS server of `kms serve` (src/kms/server.c on src/net/http.c): the Annex D
+/* The HTTPS server of `kms serve` (libmicrohttpd): the TS 33.180 Annex D
  * resources /keymanagement/identity/v1/init, /keyprov, /keyprov/<user>/<time> and
  * /certcache answered from the handle k (shared under ms_kms_lock), /healthz and
  * /metrics. Sealed, everything else is 503. */

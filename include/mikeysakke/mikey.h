@@ -9,13 +9,13 @@
  *
  * Sections:
  *   1. constants (IANA values)
- *   2. codec: the payload model, parse, encode          (src/mikey/codec.c)
- *   3. identities and key periods                        (src/mikey/identity.c)
- *   4. key derivation: MIKEY PRF, TS 33.220 KDF, GUK-ID  (src/mikey/kdf.c)
- *   5. SDP a=key-mgmt                                     (src/mikey/sdp.c)
- *   6. replay cache                                       (src/mikey/replay.c)
- *   7. initiator and responder                           (src/mikey/imessage.c)
- *   8. inspect: a readable tree and JSON                 (src/mikey/inspect.c)
+ *   2. codec: the payload model, parse, encode
+ *   3. identities and key periods
+ *   4. key derivation: MIKEY PRF, TS 33.220 KDF, GUK-ID
+ *   5. SDP a=key-mgmt
+ *   6. replay cache
+ *   7. initiator and responder
+ *   8. inspect: a readable tree and JSON
  */
 #ifndef MIKEYSAKKE_MIKEY_H
 #define MIKEYSAKKE_MIKEY_H

@@ -1,6 +1,6 @@
 /*
- * The provisioning client (issue 5 point 3) against an in-test HTTPS server on
- * src/net/http.h with a throwaway CA made with the `openssl` command: both periods
+ * The provisioning client (TS 33.180 Annex D over HTTPS) against an in-test HTTPS
+ * server on src/net/http.h with a throwaway CA made with the `openssl` command: both periods
  * stored, a second run finds them held, 404 for the next period tolerated, 404 for the
  * current one, 401, 429 then success (back-off; and Retry-After from the server's rate
  * limit), a Retry-After too long, 500 retried then failing, a redirect, an oversized

@@ -1,8 +1,8 @@
 /*
- * Client keystore: create, open, import of key packages and every refusal (issue 4,
- * points 4, 5, 7 and 8): wrong TrK, wrong InK, tampered, replayed, other device, other
- * user, expired period, RSK or SSK that fails validation, wrong UserID, corrupted or
- * foreign keystore file, wrong passphrase, open directory.
+ * Client keystore: create, open, import of key packages and every refusal: wrong TrK,
+ * wrong InK, tampered, replayed, other device, other user, expired period, RSK or SSK
+ * that fails validation, wrong UserID, corrupted or foreign keystore file, wrong
+ * passphrase, open directory.
  */
 #include "fixture.h"
 

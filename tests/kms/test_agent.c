@@ -184,7 +184,7 @@ static void test_periods_and_table(ms_kms *k)
     CHECK(p == 1509);
     CHECK_ERR(ms_agent_period(k, "2025-10-02T12:00:00Z", &p), MS_OK);
     CHECK(p == 125 * 12 + 9); /* monthly periods since 1900 */
-    /* every form of util/timefmt.h; a '-' in a time is no range (issue 12) */
+    /* every form of util/timefmt.h; a '-' in a time is no range */
     p = 0;
     CHECK_ERR(ms_agent_period(k, "2025-10-02T12:00:00.5Z", &p), MS_OK);
     CHECK(p == 125 * 12 + 9);
