@@ -201,11 +201,11 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t *purged
 #define MS_KEYSTORE_MAX_HOLDS 64
 MS_API MS_WARN_UNUSED ms_err ms_keystore_set_holds(ms_keystore *ks, const uint64_t *periods,
                                                    size_t n, char *detail, size_t detail_cap)
-    MS_NONNULL(1, 2);
+    MS_NONNULL(1);
 MS_API MS_WARN_UNUSED ms_err ms_keystore_get_holds(const ms_keystore *ks, uint64_t *periods,
                                                    size_t cap, size_t *n, char *detail,
                                                    size_t detail_cap)
-    MS_NONNULL(1, 2, 4);
+    MS_NONNULL(1, 4);
 
 /* Give a MIKEY context this device's keys: ms_mikey_add_kms for the enrolled KMS (with
  * the certificate of the period of `now`, which matters only after a master key

@@ -166,7 +166,7 @@ MS_API MS_WARN_UNUSED ms_err ms_group_member_receive(ms_group_member *m, ms_grou
                                                      const char *content_type,
                                                      const uint8_t *body, size_t body_len,
                                                      char *detail, size_t detail_cap)
-    MS_NONNULL(1, 3, 4);
+    MS_NONNULL(1, 2, 3);
 
 /* A stored group key: gmk_id 0 picks the current one (the newest with activation <= now
  * and not expired; now 0: the clock); else exactly that GMK-ID. MS_ERR_NO_KEYS if none. */
@@ -182,7 +182,7 @@ MS_API MS_WARN_UNUSED ms_err ms_group_key_load(ms_group_key *out, const ms_keyst
 MS_API MS_WARN_UNUSED ms_err ms_group_key_ids(uint32_t *ids, size_t cap, size_t *n,
                                               const ms_keystore *ks, const char *group,
                                               char *detail, size_t detail_cap)
-    MS_NONNULL(1, 3, 4, 5);
+    MS_NONNULL(3, 4, 5);
 
 /* The stored roster of a group (as last verified): malloc'd, one URI per line. */
 MS_API MS_WARN_UNUSED ms_err ms_group_roster_load(char **members, size_t *n_members,

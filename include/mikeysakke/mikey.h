@@ -212,7 +212,7 @@ typedef struct ms_mikey_message {
  * `msg`, so msg must outlive it. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_parse(ms_mikey_message *out, const uint8_t *msg,
                                             size_t len, ms_mikey_diag *diag)
-    MS_NONNULL(1, 2);
+    MS_NONNULL(1);
 
 /* Encode HDR and payloads in order, filling every next-payload field. A SIGN payload
  * must be last; when its sig.data is NULL, sig.len zero octets are written as a place
@@ -220,7 +220,7 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_parse(ms_mikey_message *out, const uint8_t
  * with *out_len set to the size needed when cap is too small. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_encode(uint8_t *out, size_t cap, size_t *out_len,
                                              size_t *signed_len, const ms_mikey_message *msg)
-    MS_NONNULL(1, 3, 5);
+    MS_NONNULL(3, 5);
 
 /* First payload of `type` (and, for IDR, `role`; pass -1 for any) or NULL. */
 MS_API const ms_mikey_payload *ms_mikey_find(const ms_mikey_message *msg, uint8_t type,
@@ -231,7 +231,7 @@ MS_API const ms_mikey_payload *ms_mikey_find(const ms_mikey_message *msg, uint8_
  * 1 with type/value set, 0 at the end, or -1 when the TLVs are malformed. */
 MS_API int ms_mikey_sp_next(const ms_mikey_payload *sp, size_t *pos, uint8_t *type,
                             ms_mikey_span *value)
-    MS_NONNULL(1, 2, 3, 4);
+    MS_NONNULL(1, 2);
 
 /* Name of a payload type, ID role, error number, data type ("SAKKE", "IDRkmsi", ...). */
 MS_API const char *ms_mikey_payload_name(int type);
@@ -273,7 +273,7 @@ MS_API MS_WARN_UNUSED ms_err ms_key_period_bounds(const ms_id_scheme *scheme,
 MS_API MS_WARN_UNUSED ms_err ms_identifier(const ms_id_scheme *scheme, uint8_t *out,
                                            size_t cap, size_t *out_len, const char *uri,
                                            uint64_t period_no)
-    MS_NONNULL(1, 2, 4, 5);
+    MS_NONNULL(1, 4, 5);
 
 /* UID = SHA-256(0x00 || "MIKEY-SAKKE-UID" || user URI || KMS URI || length || offset ||
  * period number), each with its 2-octet length, integers minimal big-endian (F.2.1). */
@@ -308,7 +308,7 @@ MS_API uint64_t ms_ntp_now(void);
 MS_API MS_WARN_UNUSED ms_err ms_mikey_prf(uint8_t prf, uint8_t *out, size_t out_len,
                                           const uint8_t *inkey, size_t inkey_len,
                                           const uint8_t *label, size_t label_len)
-    MS_NONNULL(2, 4, 6);
+    MS_NONNULL(4);
 
 /* A key from the TGK for one crypto session (RFC 3830 4.1.3): label = constant ||
  * cs_id || csb_id || RAND. */
@@ -316,7 +316,7 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_derive(uint8_t prf, uint8_t *out, size_t o
                                              uint32_t constant, const uint8_t *tgk,
                                              size_t tgk_len, uint8_t cs_id, uint32_t csb_id,
                                              const uint8_t *rand, size_t rand_len)
-    MS_NONNULL(2, 5, 9);
+    MS_NONNULL(2, 5);
 
 /* SRTP master key, salt and MKI for one crypto session. */
 typedef struct ms_srtp_keys {
@@ -332,7 +332,7 @@ typedef struct ms_srtp_keys {
 MS_API MS_WARN_UNUSED ms_err ms_kdf_3gpp(uint8_t out[32], const uint8_t *key, size_t key_len,
                                          uint8_t fc, const ms_mikey_span *params,
                                          size_t n_params)
-    MS_NONNULL(1, 2, 5);
+    MS_NONNULL(1);
 
 /* GUK-ID = purpose || (GMK-ID[27..0] XOR Salt), Salt = 28 low bits of
  * KDF(GMK, FC 0x50, P0 = the receiving user's URI) (TS 33.180 5.2.3, F.1.3). The same
@@ -362,7 +362,7 @@ MS_API MS_WARN_UNUSED ms_err ms_sdp_key_mgmt_format(char *out, size_t cap,
 MS_API MS_WARN_UNUSED ms_err ms_sdp_key_mgmt_parse(uint8_t *out, size_t cap, size_t *out_len,
                                                    const char *line, size_t line_len,
                                                    ms_mikey_diag *diag)
-    MS_NONNULL(1, 3, 4);
+    MS_NONNULL(3, 4);
 
 /* ==== 6. replay cache ====================================================================== */
 
@@ -541,7 +541,7 @@ MS_API void ms_mikey_result_wipe(ms_mikey_result *res);
 MS_API MS_WARN_UNUSED ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap,
                                                size_t *out_len, ms_mikey_result *res,
                                                const ms_mikey_init_params *params)
-    MS_NONNULL(1, 2, 4, 6);
+    MS_NONNULL(1, 4, 6);
 
 /* Check an I_MESSAGE in the order of RFC 6509 2.2.2 / TS 33.180 and recover the key.
  * `expected_initiator` is the initiator URI the signalling claims (NULL: not checked).
@@ -563,7 +563,7 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result
                                               const uint8_t *msg, size_t msg_len,
                                               const char *expected_initiator,
                                               ms_mikey_diag *diag)
-    MS_NONNULL(1, 3);
+    MS_NONNULL(1, 2);
 
 /* Identity hiding: once the initiator's URI is learnt (e.g. from protected SIP), check
  * that its UID is the one the message was signed with; MS_ERR_MIKEY_INITIATOR if not.
