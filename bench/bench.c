@@ -311,7 +311,7 @@ static void setup_mikey(bench_state *s)
     for (int prepared = 0; prepared < 2; prepared++) {
         size_t len;
         need(ms_mikey_initiate(prepared ? s->mk_init_prep : s->mk_init_cold, s->mk_out,
-                               sizeof s->mk_out, &len, &p, &sent),
+                               sizeof s->mk_out, &len, &sent, &p),
              "ms_mikey_initiate");
         mk_new_responder(s, prepared);
         need(ms_mikey_respond(s->mk_resp, &s->mk_res, s->mk_out, len, BENCH_ALICE, NULL),
@@ -584,7 +584,7 @@ static void op_mikey_initiate_cold(bench_state *s)
     ms_mikey_init_params p;
     size_t len;
     mk_init_params(&p);
-    need(ms_mikey_initiate(s->mk_init_cold, s->mk_out, sizeof s->mk_out, &len, &p, NULL),
+    need(ms_mikey_initiate(s->mk_init_cold, s->mk_out, sizeof s->mk_out, &len, NULL, &p),
          "ms_mikey_initiate (cold)");
 }
 
@@ -593,7 +593,7 @@ static void op_mikey_initiate_prepared(bench_state *s)
     ms_mikey_init_params p;
     size_t len;
     mk_init_params(&p);
-    need(ms_mikey_initiate(s->mk_init_prep, s->mk_out, sizeof s->mk_out, &len, &p, NULL),
+    need(ms_mikey_initiate(s->mk_init_prep, s->mk_out, sizeof s->mk_out, &len, NULL, &p),
          "ms_mikey_initiate (prepared)");
 }
 
@@ -610,7 +610,7 @@ static void mk_fill(bench_state *s, size_t calls, int prepared)
     mk_init_params(&p);
     for (size_t i = 0; i < calls; i++)
         need(ms_mikey_initiate(s->mk_init_prep, s->mk_pool[i].buf, sizeof s->mk_pool[i].buf,
-                               &s->mk_pool[i].len, &p, NULL),
+                               &s->mk_pool[i].len, NULL, &p),
              "ms_mikey_initiate (pool)");
     s->mk_pool_len = calls;
     s->mk_pool_next = 0;

@@ -34,7 +34,7 @@ void ms_test_kms_create(const char *dir, ms_kms_config *cfg, ms_test_roles *role
     CHECK(h != NULL);
     if (h == NULL)
         return;
-    CHECK_ERR(ms_kms_create(dir, cfg, &m, h, NULL, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_create(h, dir, cfg, &m, NULL, NULL, 0), MS_OK);
     if (handout == NULL) {
         ms_wipe(h, sizeof *h);
         free(h);

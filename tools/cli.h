@@ -15,6 +15,10 @@
  * audit.c      `audit decrypt`, the auditor's side (audit_cli.h)
  * voicemail.c  the `voicemail` subcommands; voicemail/main.c is the key-less store program
  * relay.c      the `relay` subcommands; relay/main.c is the key-less conference relay
+ * json_out.c   the --json writer (json_out.h)
+ * progress.c   the progress line of long commands on a terminal (progress.h)
+ * lazy_net_libs.c  libcurl and libmicrohttpd loaded at their first call, not at start
+ * keyless/     what mikeysakke-voicemail and mikeysakke-relay share (keyless/cli.h)
  *
  * A subcommand returns an ms_err that becomes the exit status. Whoever detects a failure
  * prints it (cli_fail) so the message can carry the detail; the caller just passes the

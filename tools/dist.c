@@ -94,8 +94,8 @@ ms_err cli_dist_serve(const struct cli_args *args)
         (threads_s != NULL && (e = number("--threads", threads_s, 1, 256, &threads)) != MS_OK))
         goto out;
     unsigned conns = 0, per_client = 0, timeout = 0;
-    if ((e = ms_dist_limits_parse(conns_s, per_client_s, timeout_s, &conns, &per_client,
-                                  &timeout, detail, sizeof detail)) != MS_OK) {
+    if ((e = ms_dist_limits_parse(&conns, &per_client, &timeout, conns_s, per_client_s,
+                                  timeout_s, detail, sizeof detail)) != MS_OK) {
         e = cli_fail(e, "dist serve: %s", detail);
         goto out;
     }

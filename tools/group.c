@@ -226,7 +226,7 @@ static ms_err deliver(const struct cli_args *args, ms_gms *gms, const char *grou
         return err;
     ms_gms_group_info info;
     char detail[256] = "";
-    if ((err = ms_gms_show(gms, group, &info, NULL, detail, sizeof detail)) != MS_OK)
+    if ((err = ms_gms_show(gms, &info, NULL, group, detail, sizeof detail)) != MS_OK)
         return cli_fail(err, "%s", detail);
     char act[32], exp[32];
     iso_time(act, info.keys[0].activation);
@@ -241,7 +241,7 @@ static ms_err deliver(const struct cli_args *args, ms_gms *gms, const char *grou
     }
     ms_group_delivery *d = NULL;
     size_t n = 0;
-    if ((err = ms_gms_deliveries(gms, group, (unsigned)threads, &d, &n, detail,
+    if ((err = ms_gms_deliveries(gms, &d, &n, group, (unsigned)threads, detail,
                                  sizeof detail)) != MS_OK)
         return cli_fail(err, "%s", detail);
 
@@ -346,7 +346,7 @@ static ms_err gms_run(const struct cli_args *args, gms_op op)
     if (op == OP_SHOW) {
         ms_gms_group_info info;
         char *roster = NULL;
-        if ((err = ms_gms_show(gms, group, &info, &roster, detail, sizeof detail)) != MS_OK) {
+        if ((err = ms_gms_show(gms, &info, &roster, group, detail, sizeof detail)) != MS_OK) {
             cli_fail(err, "%s", detail);
             goto out;
         }
@@ -394,7 +394,7 @@ static int on_message(void *arg, const char *from_uri, const char *content_type,
     join_state *st = arg;
     ms_group_received r;
     char detail[256] = "";
-    ms_err err = ms_group_member_receive(st->member, content_type, body, body_len, &r, detail,
+    ms_err err = ms_group_member_receive(st->member, &r, content_type, body, body_len, detail,
                                          sizeof detail);
     if (err != MS_OK) {
         printf("refused group message from %s: (%d) %s\n", from_uri, (int)err,

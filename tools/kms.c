@@ -760,7 +760,7 @@ static ms_err init_sealed(const struct cli_args *args, const char *dir, ms_kms_c
         return cli_fail(MS_ERR_NOMEM, "kms init");
     }
     char why[PATH_MAX + 128] = "";
-    e = ms_kms_create(dir, &cfg, &m, h, NULL, why, sizeof why);
+    e = ms_kms_create(h, dir, &cfg, &m, NULL, why, sizeof why);
     ms_wipe(secret, sizeof secret);
     if (e != MS_OK) {
         free(h);
@@ -1724,11 +1724,11 @@ static ms_err write_request(const struct cli_args *args, int extract)
     if (text == NULL)
         e = MS_ERR_NOMEM;
     else if (!extract)
-        e = ms_kms_request_enrol(k, user, cli_get(args, "--device"), lifetime, text,
-                                 MS_REQUEST_MAX + 1, &len);
+        e = ms_kms_request_enrol(k, text, MS_REQUEST_MAX + 1, &len, user,
+                                 cli_get(args, "--device"), lifetime);
     else if ((e = ms_agent_extract_scope(k, user, cli_get(args, "--period"), &p)) == MS_OK)
-        e = ms_kms_request_extract(k, user, p, cli_get(args, "--reason"), lifetime, text,
-                                   MS_REQUEST_MAX + 1, &len);
+        e = ms_kms_request_extract(k, text, MS_REQUEST_MAX + 1, &len, user, p,
+                                   cli_get(args, "--reason"), lifetime);
     char why[512];
     snprintf(why, sizeof why, "%s", ms_kms_detail(k));
     ms_kms_close(k);
@@ -1991,11 +1991,11 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
         memcpy(cp_text, cp, cp_len);
         cp_text[cp_len] = '\0';
         free(cp);
-        e = ms_kms_audit_verify_checkpoint(dir, log, pub, cp_text, &n, &bad, detail,
+        e = ms_kms_audit_verify_checkpoint(&n, &bad, dir, log, pub, cp_text, detail,
                                            sizeof detail);
     } else {
-        e = dir != NULL ? ms_kms_audit_verify(dir, &n, &bad, detail, sizeof detail)
-                        : ms_kms_audit_verify_files(log, pub, &n, &bad, detail, sizeof detail);
+        e = dir != NULL ? ms_kms_audit_verify(&n, &bad, dir, detail, sizeof detail)
+                        : ms_kms_audit_verify_files(&n, &bad, log, pub, detail, sizeof detail);
     }
     if (e == MS_ERR_BAD_ENCODING)
         return cli_fail(e, "--checkpoint %s: %s", cp_file, detail);
@@ -2166,7 +2166,7 @@ ms_err cli_kms_cert(const struct cli_args *args)
     if (e == MS_OK && xml == NULL)
         e = MS_ERR_NOMEM;
     if (e == MS_OK)
-        e = ms_kms_certificate_xml(k, p, xml, XML_MAX, &len);
+        e = ms_kms_certificate_xml(k, xml, XML_MAX, &len, p);
     ms_kms_close(k);
     if (e == MS_OK && want_json(args)) {
         struct cli_json j;

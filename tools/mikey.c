@@ -251,7 +251,7 @@ static ms_err make_ctx(ms_mikey_ctx **ctx, const struct kms_opts *k, const char 
         /* Own KMS and every held key period from the keystore. */
         char detail[512] = "";
         size_t n = 0;
-        err = ms_keystore_load_mikey(ks, *ctx, *(const uint64_t *)clock_ctx >> 32, &n, detail,
+        err = ms_keystore_load_mikey(ks, *ctx, &n, *(const uint64_t *)clock_ctx >> 32, detail,
                                      sizeof detail);
         if (err != MS_OK)
             return cli_fail(err, "--keystore: %s", detail);
@@ -775,7 +775,7 @@ ms_err cli_mikey_init(const struct cli_args *args)
         ms_keyset *held = calloc(1, sizeof *held);
         char detail[512] = "";
         err = held == NULL ? MS_ERR_NOMEM
-                           : ms_keystore_get(ks, NULL, period, held, detail, sizeof detail);
+                           : ms_keystore_get(ks, held, NULL, period, detail, sizeof detail);
         if (held != NULL) {
             ms_keyset_wipe(held);
             free(held);
@@ -809,7 +809,7 @@ ms_err cli_mikey_init(const struct cli_args *args)
     p->sakke_to_self = cli_get(args, "--sakke-to-self") != NULL;
     p->hide_identities = cli_get(args, "--hide-ids") != NULL;
     p->with_key_params = kp_spec != NULL;
-    err = ms_mikey_initiate(ctx, msg, MS_MIKEY_MAX_MESSAGE, &msg_len, p, res);
+    err = ms_mikey_initiate(ctx, msg, MS_MIKEY_MAX_MESSAGE, &msg_len, res, p);
     if (err != MS_OK) {
         if (err == MS_ERR_IDENTITY)
             err = cli_fail(err, "--uri %s or --to %s", uri, to);

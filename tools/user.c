@@ -203,7 +203,7 @@ ms_err cli_user_approve_device(const struct cli_args *args)
     err = open_ks(args, &ks);
     char line[256], detail[512] = "";
     if (err == MS_OK) {
-        err = ms_keystore_approve_device(ks, (const char *)req, len, line, sizeof line, detail,
+        err = ms_keystore_approve_device(ks, line, sizeof line, (const char *)req, len, detail,
                                          sizeof detail);
         ms_keystore_close(ks);
         if (err != MS_OK)
@@ -376,8 +376,8 @@ ms_err cli_user_purge(const struct cli_args *args)
     uint64_t purged[MS_KEYSTORE_MAX_ENTRIES];
     size_t n = 0;
     char detail[512] = "";
-    err = ms_keystore_purge(ks, now, purged, MS_KEYSTORE_MAX_ENTRIES, &n, detail,
-                            sizeof detail);
+    err =
+        ms_keystore_purge(ks, purged, MS_KEYSTORE_MAX_ENTRIES, &n, now, detail, sizeof detail);
     for (size_t i = 0; i < n && i < MS_KEYSTORE_MAX_ENTRIES; i++)
         printf("purged period %llu\n", (unsigned long long)purged[i]);
     uint64_t holds[MS_KEYSTORE_MAX_HOLDS];
@@ -520,7 +520,7 @@ ms_err cli_user_fetch(const struct cli_args *args)
         err = open_ks_at(dir, passfile, &ks);
     if (err == MS_OK) {
         ms_fetch_report rep;
-        err = ms_keystore_fetch(ks, &o, &rep, detail, sizeof detail);
+        err = ms_keystore_fetch(ks, &rep, &o, detail, sizeof detail);
         print_fetch_report(&rep, err);
         if (err != MS_OK)
             err = cli_fail(err, "user fetch: %s", detail);

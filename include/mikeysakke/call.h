@@ -92,18 +92,21 @@ typedef struct ms_phone ms_phone;
 /* Opens the keystore, loads its keys and starts SIP (registering when asked; the
  * REGISTERED event follows once the registrar answers). detail names what failed. */
 MS_API MS_WARN_UNUSED ms_err ms_phone_new(ms_phone **out, const ms_phone_config *cfg,
-                                          char *detail, size_t detail_cap);
+                                          char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2);
 MS_API void ms_phone_free(ms_phone *phone);
 
 /* Places one call and returns when it ends: MS_OK after a call that was established,
  * MS_ERR_CALL_REFUSED (detail: status and Warning) when refused, MS_ERR_SIP when the
  * signalling failed. Hangs up at the end of play_wav or on the peer's BYE. */
 MS_API MS_WARN_UNUSED ms_err ms_phone_dial(ms_phone *phone, const char *to_uri, char *detail,
-                                           size_t detail_cap);
+                                           size_t detail_cap)
+    MS_NONNULL(1, 2);
 
 /* Waits for and answers calls (refusing bad offers with a SIP error and a Warning),
  * until answer_calls calls have ended or ms_phone_stop. */
-MS_API MS_WARN_UNUSED ms_err ms_phone_answer(ms_phone *phone, char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_phone_answer(ms_phone *phone, char *detail, size_t detail_cap)
+    MS_NONNULL(1);
 
 /* From a signal handler or an event callback: leave dial/answer soon. */
 MS_API void ms_phone_stop(ms_phone *phone);

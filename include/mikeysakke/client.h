@@ -1,5 +1,5 @@
 /*
- * mikeysakke client keystore (src/client/): a device's identity and key sets, encrypted
+ * mikeysakke client keystore: a device's identity and key sets, encrypted
  * at rest, imported from TS 33.180 key packages with no network, or fetched over HTTPS
  * (ms_keystore_fetch, at the end).
  *
@@ -51,14 +51,16 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_create(const char *dir, const char *enr
                                                 size_t enrolment_len, const char *passphrase,
                                                 size_t passphrase_len,
                                                 const ms_keystore_params *params,
-                                                char *detail, size_t detail_cap);
+                                                char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2, 4);
 
 /* Open: MS_ERR_PASSPHRASE for a wrong passphrase, MS_ERR_KEYFILE_MODE when the
  * directory or a file is open to other users, MS_ERR_KEYSTORE for a corrupted, tampered
  * or foreign file (named in detail). The key sets are read on demand. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_open(ms_keystore **out, const char *dir,
                                               const char *passphrase, size_t passphrase_len,
-                                              char *detail, size_t detail_cap);
+                                              char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2, 3);
 /* Wipes the keystore key and frees; NULL allowed. */
 MS_API void ms_keystore_close(ms_keystore *ks);
 
@@ -74,7 +76,8 @@ typedef struct ms_keystore_identity {
 } ms_keystore_identity;
 
 MS_API MS_WARN_UNUSED ms_err ms_keystore_identity_get(const ms_keystore *ks,
-                                                      ms_keystore_identity *id);
+                                                      ms_keystore_identity *id)
+    MS_NONNULL(1, 2);
 
 /* One held key set. rsk and ssk are secret: ms_keyset_wipe when done. */
 typedef struct ms_keyset {
@@ -114,13 +117,15 @@ typedef struct ms_keystore_import_report {
 MS_API MS_WARN_UNUSED ms_err ms_keystore_import(ms_keystore *ks,
                                                 ms_keystore_import_report *report,
                                                 const char *xml, size_t len, uint64_t now,
-                                                char *detail, size_t detail_cap);
+                                                char *detail, size_t detail_cap)
+    MS_NONNULL(1, 3);
 
 /* The key set of `period_no` from `kms_uri` (NULL: the enrolled KMS); MS_ERR_NO_KEYS if
  * none is held. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_get(const ms_keystore *ks, const char *kms_uri,
-                                             uint64_t period_no, ms_keyset *out,
-                                             char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_keystore_get(const ms_keystore *ks, ms_keyset *out,
+                                             const char *kms_uri, uint64_t period_no,
+                                             char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2);
 
 /* One held period (public). */
 typedef struct ms_keystore_entry {
@@ -135,7 +140,8 @@ typedef struct ms_keystore_entry {
 /* Held periods in increasing order. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_list(const ms_keystore *ks, ms_keystore_entry *out,
                                               size_t cap, size_t *n, uint64_t now,
-                                              char *detail, size_t detail_cap);
+                                              char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2, 4);
 
 typedef struct ms_keystore_state {
     uint64_t now;
@@ -154,7 +160,8 @@ typedef struct ms_keystore_state {
 /* Fills st and returns MS_OK, or MS_ERR_NO_KEYS (st filled too) when the current
  * period's keys are missing, or the next period's are missing and due (now >= next_due). */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_status(const ms_keystore *ks, ms_keystore_state *st,
-                                                uint64_t now, char *detail, size_t detail_cap);
+                                                uint64_t now, char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2);
 
 /* The user's devices as the KMS last listed them in a signed key package (recorded by
  * ms_keystore_import): the first list is taken as seen; a device the KMS adds later is
@@ -164,23 +171,27 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_status(const ms_keystore *ks, ms_keysto
 MS_API MS_WARN_UNUSED ms_err ms_keystore_devices(const ms_keystore *ks, char *seen,
                                                  size_t seen_cap, char *unseen,
                                                  size_t unseen_cap, char *detail,
-                                                 size_t detail_cap);
+                                                 size_t detail_cap)
+    MS_NONNULL(1, 2, 4);
 /* This device approves an enrolment request (kms device request) for another device of
  * its own user: line receives "device <id> <hex HMAC-SHA256 under the InK>\n" for
  * `kms device enrol --approval`. MS_ERR_ARG for any other request. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_approve_device(const ms_keystore *ks,
-                                                        const char *request, size_t len,
-                                                        char *line, size_t cap,
-                                                        char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_keystore_approve_device(const ms_keystore *ks, char *line,
+                                                        size_t cap, const char *request,
+                                                        size_t len, char *detail,
+                                                        size_t detail_cap)
+    MS_NONNULL(1, 2, 4);
 /* The user has checked the unseen devices (they are theirs): they become seen. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_devices_accept(ms_keystore *ks, char *detail,
-                                                        size_t detail_cap);
+                                                        size_t detail_cap)
+    MS_NONNULL(1);
 
 /* Delete (overwrite, fsync, unlink) entries of periods that ended more than the grace
  * ago, except held periods (ms_keystore_set_holds). purged (may be NULL) receives their period numbers. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now,
-                                               uint64_t *purged, size_t cap, size_t *n_purged,
-                                               char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t *purged, size_t cap,
+                                               size_t *n_purged, uint64_t now, char *detail,
+                                               size_t detail_cap)
+    MS_NONNULL(1);
 
 /* Key periods kept past their expiry: a voicemail of such a period still waits in the
  * mailbox, and only the keys of its period open it. ms_keystore_purge leaves them.
@@ -189,10 +200,12 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now,
  * get_holds: MS_ERR_BUFFER_TOO_SMALL (with *n set) when cap is too small. */
 #define MS_KEYSTORE_MAX_HOLDS 64
 MS_API MS_WARN_UNUSED ms_err ms_keystore_set_holds(ms_keystore *ks, const uint64_t *periods,
-                                                   size_t n, char *detail, size_t detail_cap);
+                                                   size_t n, char *detail, size_t detail_cap)
+    MS_NONNULL(1);
 MS_API MS_WARN_UNUSED ms_err ms_keystore_get_holds(const ms_keystore *ks, uint64_t *periods,
                                                    size_t cap, size_t *n, char *detail,
-                                                   size_t detail_cap);
+                                                   size_t detail_cap)
+    MS_NONNULL(1, 4);
 
 /* Give a MIKEY context this device's keys: ms_mikey_add_kms for the enrolled KMS (with
  * the certificate of the period of `now`, which matters only after a master key
@@ -201,10 +214,11 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_get_holds(const ms_keystore *ks, uint64
  * and a profile that fits the KMS's identifier scheme, and must not know the KMS yet.
  * n_loaded (may be NULL) receives the number of periods loaded. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_load_mikey(const ms_keystore *ks, ms_mikey_ctx *ctx,
-                                                    uint64_t now, size_t *n_loaded,
-                                                    char *detail, size_t detail_cap);
+                                                    size_t *n_loaded, uint64_t now,
+                                                    char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2);
 
-/* ==== provisioning over HTTPS (src/client/fetch.c) ======================================== */
+/* ==== provisioning over HTTPS ============================================================= */
 
 /* TS 33.180 Annex D over HTTPS, on libcurl: KMS Initialize (the KMS certificate, compared
  * with the enrolled one), KeyProvision for the current and the next key period, CertCache.
@@ -277,9 +291,10 @@ typedef struct ms_fetch_report {
  * scheme), and every error of the import (MS_ERR_PACKAGE_SIGNATURE, MS_ERR_RSK_INVALID,
  * MS_ERR_SSK_INVALID, ...). Connection failures, 429 (after Retry-After) and 5xx are
  * retried with exponential back-off and jitter; other 4xx are not. */
-MS_API MS_WARN_UNUSED ms_err ms_keystore_fetch(ms_keystore *ks, const ms_fetch_options *opt,
-                                               ms_fetch_report *report, char *detail,
-                                               size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_keystore_fetch(ms_keystore *ks, ms_fetch_report *report,
+                                               const ms_fetch_options *opt, char *detail,
+                                               size_t detail_cap)
+    MS_NONNULL(1, 3);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,9 @@
  *
  * Conventions
  * - Argument order: context or object first, then outputs, then inputs; a length follows
- *   its buffer. Fixed-size buffers are given as arrays of the MS_* sizes below.
+ *   its buffer. Fixed-size buffers are given as arrays of the MS_* sizes below. Optional
+ *   diagnostics (a trace, an ms_mikey_diag, a detail buffer and its capacity) come last.
+ *   Every public header follows this order.
  * - Every function returns MS_OK or an ms_err naming what was wrong; outputs are only
  *   meaningful on MS_OK (secret outputs are wiped on failure).
  * - Pointers must not be NULL unless the comment says "may be NULL" (rng, trace, hs);

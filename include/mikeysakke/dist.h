@@ -48,7 +48,8 @@ typedef struct ms_dist_server_config {
  * (no folder, certificate or key named), or the server's failure to listen; cfg->detail
  * names the cause. */
 MS_API MS_WARN_UNUSED ms_err ms_dist_server_start(ms_dist_server **out,
-                                                  const ms_dist_server_config *cfg);
+                                                  const ms_dist_server_config *cfg)
+    MS_NONNULL(1, 2);
 /* The port actually bound. */
 MS_API uint16_t ms_dist_server_port(const ms_dist_server *s);
 /* Stops listening, waits for running requests, closes the folder; NULL is a no-op. */
@@ -58,11 +59,10 @@ MS_API void ms_dist_server_stop(ms_dist_server *s);
  * (max-connections 1..65536, max-per-client 1..65536 and not above max-connections,
  * timeout 1..3600 seconds); a NULL text leaves its value alone. MS_ERR_USAGE with detail
  * naming the setting. */
-MS_API MS_WARN_UNUSED ms_err ms_dist_limits_parse(const char *max_connections,
-                                                  const char *max_per_client,
-                                                  const char *timeout, unsigned *conns,
-                                                  unsigned *per_client, unsigned *timeout_sec,
-                                                  char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_dist_limits_parse(
+    unsigned *conns, unsigned *per_client, unsigned *timeout_sec, const char *max_connections,
+    const char *max_per_client, const char *timeout, char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2, 3);
 
 #ifdef __cplusplus
 }

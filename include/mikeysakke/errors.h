@@ -93,7 +93,7 @@ typedef enum ms_err {
     MS_ERR_RATE_LIMITED = 64,            /* too many requests: rate-limited */
     MS_ERR_HTTP = 65,                    /* the server answered with an unexpected HTTP status or error element */
     MS_ERR_CONFIG = 66,                  /* the configuration file is malformed or names a missing setting */
-    /* Calls (src/sip, src/call, src/capture). */
+    /* Calls (SIP signalling, SRTP media, captures). */
     MS_ERR_SRTP_AUTH = 67,   /* SRTP or SRTCP packet failed authentication (tampered, or another key) */
     MS_ERR_SRTP_REPLAY = 68, /* SRTP or SRTCP packet is a replay or too old */
     MS_ERR_SIP = 69,         /* SIP signalling failed: transport, registration or an unexpected response */
@@ -101,20 +101,20 @@ typedef enum ms_err {
     MS_ERR_MEDIA = 71,       /* audio file, codec or sound card failed */
     MS_ERR_CAPTURE = 72,     /* capture file unreadable or malformed */
     MS_ERR_NOT_SECURE = 73,  /* offer without MIKEY-SAKKE key management or with unencrypted media: refused */
-    /* Voicemail store (src/relay). */
+    /* Voicemail store. */
     MS_ERR_QUOTA = 74,       /* mailbox full, or a message over its duration or size limit */
-    /* KMS (src/kms). */
+    /* KMS. */
     MS_ERR_SETTINGS_CHANGED = 75, /* the KMS settings in kms.db were changed outside the KMS */
-    /* Groups (src/group). */
+    /* Groups. */
     MS_ERR_GROUP = 76,       /* unknown group or member, or a group message that does not fit its roster */
     MS_ERR_ROLE = 77,        /* request not signed by a key of a role allowed to do this */
     MS_ERR_REQUEST_STALE = 78, /* signed request expired, out of time, or its nonce was already used */
     MS_ERR_APPROVAL = 79,    /* a second device needs the approval of enrolment officers or the user's device */
-    /* Threshold KMS transport (src/net). */
+    /* Threshold KMS transport (messages between the servers). */
     MS_ERR_DECRYPT = 80,     /* an encrypted envelope does not open: another key, altered, truncated or for another purpose */
     MS_ERR_PEER_MESSAGE = 81, /* a server message is not signed by the pinned server it names, or is for another session or recipient */
     MS_ERR_PEER_REPLAY = 82, /* a server message was already received, or belongs to an earlier round */
-    /* Threshold KMS (src/threshold). */
+    /* Threshold KMS. */
     MS_ERR_THRESHOLD_SHARE = 83, /* a threshold share or commitment failed its check (the server or dealer is named) */
     MS_ERR_THRESHOLD_ROUND = 84, /* a threshold KMS round did not complete: a server is missing or disagrees (named) */
     MS_ERR__LAST                   /* never use: one past the last code */

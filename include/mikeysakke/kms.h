@@ -97,21 +97,24 @@ typedef struct ms_kms_handout {
  * seal, certificate.xml, audit.pub, the role public keys and quorums (settings rows)
  * and the first audit entry. `rng` may be NULL (OpenSSL's). On failure, detail (may be
  * NULL) names the cause where known (e.g. the directory that cannot be made and why). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
-                                           const ms_kms_seal_material *seal,
-                                           ms_kms_handout *out, const ms_rng *rng,
-                                           char *detail, size_t detail_cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_create(ms_kms_handout *out, const char *dir,
+                                           const ms_kms_config *cfg,
+                                           const ms_kms_seal_material *seal, const ms_rng *rng,
+                                           char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2, 3, 4);
 
 /* Opens an existing KMS, sealed. `rng` may be NULL. On failure detail (may be NULL)
  * names the cause: MS_ERR_IO for a directory that cannot be reached (with the system's
  * reason), MS_ERR_STORE for one holding no KMS or an unreadable kms.db. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_open(ms_kms **out, const char *dir, const ms_rng *rng,
-                                         char *detail, size_t detail_cap);
+                                         char *detail, size_t detail_cap)
+    MS_NONNULL(1, 2);
 /* Wipes the unsealed secrets (without an audit entry: call ms_kms_seal first for one). */
 MS_API void ms_kms_close(ms_kms *k);
 
 /* The clock used for "current period", NTP seconds (default: the system clock). */
-MS_API void ms_kms_set_clock(ms_kms *k, uint64_t (*now)(void *ctx), void *ctx);
+MS_API void ms_kms_set_clock(ms_kms *k, uint64_t (*now)(void *ctx), void *ctx)
+    MS_NONNULL(1);
 
 typedef struct ms_kms_status {
     bool unsealed;
@@ -125,7 +128,8 @@ typedef struct ms_kms_status {
     size_t n_generations;         /* master key generations (0 while sealed) */
 } ms_kms_status;
 
-MS_API MS_WARN_UNUSED ms_err ms_kms_status_get(ms_kms *k, ms_kms_status *st);
+MS_API MS_WARN_UNUSED ms_err ms_kms_status_get(ms_kms *k, ms_kms_status *st)
+    MS_NONNULL(1, 2);
 
 /* Unsealing. A share call returns MS_OK when the share was accepted; the KMS is then
  * unsealed once `need` shares are in (see have/need, may be NULL). Errors:
@@ -133,10 +137,13 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_status_get(ms_kms *k, ms_kms_status *st);
  * (the "unseal" entry could not be written: the KMS stays sealed). Unsealing an
  * unsealed KMS is MS_OK and does nothing. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_passphrase(ms_kms *k, const uint8_t *pass,
-                                                      size_t len);
-MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len,
-                                                 unsigned *have, unsigned *need);
-MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len);
+                                                      size_t len)
+    MS_NONNULL(1, 2);
+MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_share(ms_kms *k, unsigned *have, unsigned *need,
+                                                 const uint8_t *share, size_t len)
+    MS_NONNULL(1, 4);
+MS_API MS_WARN_UNUSED ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
+    MS_NONNULL(1, 2);
 /* The settings in kms.db (quorum, auditors, roles, seal parameters, certificates) are
  * authenticated by a MAC only the unsealed secrets can make: unsealing refuses them if
  * they were changed outside the KMS (MS_ERR_SETTINGS_CHANGED, an "unseal_refused" audit
@@ -153,20 +160,27 @@ MS_API void ms_kms_detail_clear(ms_kms *k);
 MS_API void ms_kms_adopt_settings(ms_kms *k, bool adopt);
 /* Appends the "seal" entry and wipes the secrets (they are wiped even if the entry
  * fails, which is then reported). */
-MS_API ms_err ms_kms_seal(ms_kms *k);
+MS_API ms_err ms_kms_seal(ms_kms *k)
+    MS_NONNULL(1);
 
 /* Users, by URI (tel:, sip:, MC service IDs). Changes need the KMS unsealed (they are
  * audited); the list does not. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_user_add(ms_kms *k, const char *uri);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_add(ms_kms *k, const char *uri)
+    MS_NONNULL(1, 2);
 /* Checks a user URI's syntax (RFC 3986: a scheme, then only the ASCII the RFC allows,
  * anything else percent-encoded): MS_ERR_IDENTITY with detail naming what is wrong and
  * where. ms_kms_user_add makes the same check. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_uri_check(const char *uri, char *detail, size_t detail_cap);
-MS_API MS_WARN_UNUSED ms_err ms_kms_user_suspend(ms_kms *k, const char *uri);
-MS_API MS_WARN_UNUSED ms_err ms_kms_user_resume(ms_kms *k, const char *uri);
-MS_API MS_WARN_UNUSED ms_err ms_kms_user_remove(ms_kms *k, const char *uri);
+MS_API MS_WARN_UNUSED ms_err ms_kms_uri_check(const char *uri, char *detail, size_t detail_cap)
+    MS_NONNULL(1);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_suspend(ms_kms *k, const char *uri)
+    MS_NONNULL(1, 2);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_resume(ms_kms *k, const char *uri)
+    MS_NONNULL(1, 2);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_remove(ms_kms *k, const char *uri)
+    MS_NONNULL(1, 2);
 typedef int (*ms_kms_user_fn)(void *ctx, const char *uri, bool suspended, size_t n_devices);
-MS_API MS_WARN_UNUSED ms_err ms_kms_user_list(ms_kms *k, ms_kms_user_fn cb, void *ctx);
+MS_API MS_WARN_UNUSED ms_err ms_kms_user_list(ms_kms *k, ms_kms_user_fn cb, void *ctx)
+    MS_NONNULL(1);
 
 /* Enrols device `device_id` of an active user who has no device yet: draws its TrK and
  * InK, stores them, and writes the enrolment file (XML, secret to the device) to
@@ -174,15 +188,17 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_user_list(ms_kms *k, ms_kms_user_fn cb, void
  * ms_kms_device_enrol_approved). */
 MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol(ms_kms *k, char *xml, size_t cap,
                                                  size_t *xml_len, const char *user_uri,
-                                                 const char *device_id);
+                                                 const char *device_id)
+    MS_NONNULL(1, 2, 4, 5, 6);
 
 /* Whether `period_no` may be issued now: not ended, and at most the KMS's
  * max_periods_ahead (set at creation, kms.db setting "max_periods_ahead") after the
  * current period; else MS_ERR_PERIOD with the reason, naming the limit, in detail. */
 MS_API MS_WARN_UNUSED ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, char *detail,
-                                                size_t cap);
+                                                size_t cap)
+    MS_NONNULL(1);
 
-/* ---- roles, signed requests and approvals (src/kms/roles.c, docs/audit.md) ------------- */
+/* ---- roles, signed requests and approvals (docs/audit.md) ------------------------------ */
 
 /* A request text for an act others approve: kind "extract" (user, period, reason) or
  * "enrol" (user, device), with this KMS's URI, a fresh nonce and an expiry `lifetime`
@@ -190,13 +206,15 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, c
  * A reason longer than MS_KMS_REASON_MAX characters is MS_ERR_ARG and a period no
  * identifier of this KMS can name MS_ERR_PERIOD, each with ms_kms_detail naming the limit. */
 #define MS_KMS_REASON_MAX 1023
-MS_API MS_WARN_UNUSED ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri,
+MS_API MS_WARN_UNUSED ms_err ms_kms_request_extract(ms_kms *k, char *text, size_t cap,
+                                                    size_t *len, const char *user_uri,
                                                     uint64_t period_no, const char *reason,
-                                                    uint64_t lifetime, char *text, size_t cap,
-                                                    size_t *len);
-MS_API MS_WARN_UNUSED ms_err ms_kms_request_enrol(ms_kms *k, const char *user_uri,
-                                                  const char *device_id, uint64_t lifetime,
-                                                  char *text, size_t cap, size_t *len);
+                                                    uint64_t lifetime)
+    MS_NONNULL(1, 2, 4, 5, 7);
+MS_API MS_WARN_UNUSED ms_err ms_kms_request_enrol(ms_kms *k, char *text, size_t cap,
+                                                  size_t *len, const char *user_uri,
+                                                  const char *device_id, uint64_t lifetime)
+    MS_NONNULL(1, 2, 4, 5, 6);
 
 /* Checks a command signed by a role key (`pub`, `sig` over the text, context
  * "mikeysakke kms command"): the key is one fixed at creation, the text names this KMS,
@@ -205,10 +223,11 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_request_enrol(ms_kms *k, const char *user_ur
  * nonce never used before (recorded). MS_OK names the role ("operator", "officer-2") in
  * role and makes the following audit entries carry "by=<role>" until
  * ms_kms_actor_clear. Errors: MS_ERR_ROLE, MS_ERR_REQUEST_STALE, MS_ERR_ARG (malformed). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_authorise(ms_kms *k, const char *text, size_t len,
+MS_API MS_WARN_UNUSED ms_err ms_kms_authorise(ms_kms *k, char role[32], const char *text,
+                                              size_t len,
                                               const uint8_t pub[MS_KMS_ROLE_KEY_BYTES],
-                                              const uint8_t sig[MS_KMS_ROLE_SIG_BYTES],
-                                              char role[32]);
+                                              const uint8_t sig[MS_KMS_ROLE_SIG_BYTES])
+    MS_NONNULL(1, 2, 3, 5, 6);
 MS_API void ms_kms_actor_clear(ms_kms *k);
 
 /* Enrols a second (or later) device on an "enrol" request approved by `enrol_approvals`
@@ -221,7 +240,8 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol_approved(ms_kms *k, char *xml, 
                                                           const char *request,
                                                           size_t request_len,
                                                           const char *const *approvals,
-                                                          size_t n_approvals);
+                                                          size_t n_approvals)
+    MS_NONNULL(1, 2, 4, 5);
 
 /* Progress of a long operation on k (ms_kms_issue: devices, ms_kms_export: packages):
  * called on the calling thread, first with done 0, then as work is done (done never
@@ -230,19 +250,22 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_enrol_approved(ms_kms *k, char *xml, 
  * decides what to show, and how often. */
 typedef void (*ms_kms_progress_fn)(void *ctx, size_t done, size_t total);
 /* Sets the progress callback of k's long operations (fn NULL: none, the default). */
-MS_API void ms_kms_set_progress(ms_kms *k, ms_kms_progress_fn fn, void *ctx);
+MS_API void ms_kms_set_progress(ms_kms *k, ms_kms_progress_fn fn, void *ctx)
+    MS_NONNULL(1);
 
 /* Issues the key sets of every device of every active user for `period_no` (crash-safe,
  * re-runnable; one audit entry per committed batch). threads 0 = 2. MS_ERR_PERIOD if
  * ms_kms_issue_check refuses the period or no master keys cover it. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads,
-                                          size_t *issued);
+MS_API MS_WARN_UNUSED ms_err ms_kms_issue(ms_kms *k, size_t *issued, uint64_t period_no,
+                                          unsigned threads)
+    MS_NONNULL(1, 2);
 
 /* Writes one key package per device holding keys for `period_no` into out_dir
  * (created 0700 if absent) and index.txt listing them ("device user file sha256" per
  * line). Each file is written atomically; only its device can read the keys in it. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir,
-                                           size_t *n_packages);
+MS_API MS_WARN_UNUSED ms_err ms_kms_export(ms_kms *k, size_t *n_packages, uint64_t period_no,
+                                           const char *out_dir)
+    MS_NONNULL(1, 2, 4);
 
 /* An audited extraction: a request text made by ms_kms_request_extract and the
  * approvals (one-line text form "key <pub> <sig>") of at least `approvals` distinct
@@ -261,23 +284,24 @@ typedef struct ms_kms_extract_request {
  * auditor's, does not verify over this request, or too few distinct auditors),
  * MS_ERR_REQUEST_STALE (expired, or nonce already used), MS_ERR_AUDIT_SCOPE, MS_ERR_ARG
  * (malformed request, another KMS). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
-                                                  uint8_t rsk[MS_SAKKE_POINT_BYTES],
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_extract(ms_kms *k, uint8_t rsk[MS_SAKKE_POINT_BYTES],
                                                   uint8_t id[MS_SAKKE_ID_MAX_BYTES],
-                                                  size_t *id_len);
+                                                  size_t *id_len,
+                                                  const ms_kms_extract_request *req)
+    MS_NONNULL(1, 2, 3, 4, 5);
 
 /* Verifies the audit log of `dir` with audit.pub and the head kept in the store (which
  * also finds a truncated tail). No unseal needed. *first_bad: 1-based line of the first
  * bad entry on MS_ERR_AUDIT_CHAIN. detail may be NULL. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries,
-                                                 uint64_t *first_bad, char *detail,
-                                                 size_t cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify(uint64_t *n_entries, uint64_t *first_bad,
+                                                 const char *dir, char *detail, size_t cap)
+    MS_NONNULL(1, 2, 3);
 /* The same for a copied log and public key file (hex), without the head check. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(const char *log_path,
-                                                       const char *pub_path,
-                                                       uint64_t *n_entries,
-                                                       uint64_t *first_bad, char *detail,
-                                                       size_t cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(uint64_t *n_entries, uint64_t *first_bad,
+                                                       const char *log_path,
+                                                       const char *pub_path, char *detail,
+                                                       size_t cap)
+    MS_NONNULL(1, 2, 3, 4);
 
 /* Checkpoints: a signed statement of the audit log's head that auditors keep outside the
  * KMS directory (a file of theirs, a ticket): one line,
@@ -287,26 +311,27 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_files(const char *log_path,
  * extraction makes one of its "extract" entry: ms_kms_extract_checkpoint gives the last
  * one made on this handle (MS_ERR_AUDIT_LOG if none). */
 #define MS_KMS_CHECKPOINT_MAX 384
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_checkpoint(ms_kms *k, char *out, size_t cap);
-MS_API MS_WARN_UNUSED ms_err ms_kms_extract_checkpoint(ms_kms *k, char *out, size_t cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_checkpoint(ms_kms *k, char *out, size_t cap)
+    MS_NONNULL(1, 2);
+MS_API MS_WARN_UNUSED ms_err ms_kms_extract_checkpoint(ms_kms *k, char *out, size_t cap)
+    MS_NONNULL(1, 2);
 /* Verifies the log as ms_kms_audit_verify (dir) or ms_kms_audit_verify_files (log_path
  * and pub_path; dir NULL) do, and against a checkpoint: its signature must verify under
  * the log's public key, and the log must still hold entry seq with exactly that hash
  * (so a log cut or rewritten back to before the checkpoint is MS_ERR_AUDIT_CHAIN, even
  * with the head in the store rewritten to match). A malformed checkpoint is
  * MS_ERR_BAD_ENCODING. detail says which. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
-                                                            const char *pub_path,
-                                                            const char *checkpoint,
-                                                            uint64_t *n_entries,
-                                                            uint64_t *first_bad, char *detail,
-                                                            size_t cap);
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_verify_checkpoint(
+    uint64_t *n_entries, uint64_t *first_bad, const char *dir, const char *log_path,
+    const char *pub_path, const char *checkpoint, char *detail, size_t cap)
+    MS_NONNULL(1, 2, 6);
 /* Turns the syslog copy of the audit log on or off (setting audit_syslog, authenticated
  * like every setting; logged). Copies go to syslog(3), facility authpriv, ident
  * MS_KMS_AUDIT_SYSLOG_IDENT, one message per entry holding the entry's line exactly, so a
  * copy can be checked as the log is. Needs the KMS unsealed. */
 #define MS_KMS_AUDIT_SYSLOG_IDENT "mikeysakke-kms-audit"
-MS_API MS_WARN_UNUSED ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on);
+MS_API MS_WARN_UNUSED ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on)
+    MS_NONNULL(1);
 
 /* The entries of an audit log (verify it first) that auditors look for: kind
  * "extract" for every extraction, "second_device" for every device enrolled for a user
@@ -315,24 +340,27 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on);
 MS_API MS_WARN_UNUSED ms_err ms_kms_audit_notable(const char *log_path,
                                                   int (*cb)(void *ctx, const char *kind,
                                                             const char *entry),
-                                                  void *ctx);
+                                                  void *ctx)
+    MS_NONNULL(1);
 
 /* Master key rollover: a new generation valid from key period from_period, which must be
  * in the future (> the current period, > the last generation's): else MS_ERR_PERIOD.
  * Re-seals with `seal` (same method; shares: new shares in out) and writes
  * certificate-<from_period>.xml. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period,
-                                             const ms_kms_seal_material *seal,
-                                             ms_kms_handout *out);
+MS_API MS_WARN_UNUSED ms_err ms_kms_rollover(ms_kms *k, ms_kms_handout *out,
+                                             uint64_t from_period,
+                                             const ms_kms_seal_material *seal)
+    MS_NONNULL(1, 2, 4);
 
 /* The KmsCertificate XML in force for `period_no` (works sealed). */
-MS_API MS_WARN_UNUSED ms_err ms_kms_certificate_xml(ms_kms *k, uint64_t period_no, char *xml,
-                                                size_t cap, size_t *xml_len);
+MS_API MS_WARN_UNUSED ms_err ms_kms_certificate_xml(ms_kms *k, char *xml, size_t cap,
+                                                    size_t *xml_len, uint64_t period_no)
+    MS_NONNULL(1, 2, 4);
 
 /* The key period of NTP time t under this KMS's scheme. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_period_of(ms_kms *k, uint64_t ntp_seconds,
-                                              uint64_t *period_no);
-
+MS_API MS_WARN_UNUSED ms_err ms_kms_period_of(ms_kms *k, uint64_t *period_no,
+                                              uint64_t ntp_seconds)
+    MS_NONNULL(1, 2);
 
 /* ---- the network interface (TS 33.180 Annex D over HTTPS: `mikeysakke kms serve`) -------- */
 
@@ -349,14 +377,17 @@ MS_API bool ms_kms_is_unsealed(const ms_kms *k);
 
 /* The device's bearer token: lowercase hex of HMAC-SHA256(InK, "mikeysakke-device-token:"
  * || device_id). The device presents "Authorization: Bearer <device_id>.<token>". */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_token(ms_kms *k, const char *device_id,
-                                                 char token[MS_KMS_TOKEN_HEX + 1]);
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_token(ms_kms *k, char token[MS_KMS_TOKEN_HEX + 1],
+                                                 const char *device_id)
+    MS_NONNULL(1, 2, 3);
 /* Checks a bearer credential "<device_id>.<token>" (the token compared in constant
  * time). MS_OK fills device_id and user_uri; MS_ERR_UNAUTHORISED for a malformed
  * credential, an unknown device or a wrong token (not told apart); MS_ERR_SEALED. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_auth(ms_kms *k, const char *bearer,
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_auth(ms_kms *k,
                                                 char device_id[MS_KMS_DEVICE_ID_MAX + 1],
-                                                char user_uri[MS_KMS_URI_MAX + 1]);
+                                                char user_uri[MS_KMS_URI_MAX + 1],
+                                                const char *bearer)
+    MS_NONNULL(1, 2, 3, 4);
 /* The signed KmsResponse for one device (TrK-encrypted, InK-signed, as `kms export`
  * writes): with n_periods = 0 a KmsInit with the certificate in force now; otherwise a
  * KmsKeyProv with the device's key sets of those periods (1..4, issued beforehand with
@@ -365,13 +396,14 @@ MS_API MS_WARN_UNUSED ms_err ms_kms_device_auth(ms_kms *k, const char *bearer,
  * ""). Errors: MS_ERR_SEALED, MS_ERR_DEVICE_UNKNOWN, MS_ERR_USER_SUSPENDED, MS_ERR_NO_KEYS
  * (no key set for a period), MS_ERR_PERIOD, MS_ERR_AUDIT_LOG (nothing released),
  * MS_ERR_BUFFER_TOO_SMALL. */
-MS_API MS_WARN_UNUSED ms_err ms_kms_device_package(ms_kms *k, const char *device_id,
+MS_API MS_WARN_UNUSED ms_err ms_kms_device_package(ms_kms *k, char *xml, size_t cap,
+                                                   size_t *xml_len, const char *device_id,
                                                    const uint64_t *periods, size_t n_periods,
                                                    const char *client_req_url,
-                                                   const char *peer, char *xml, size_t cap,
-                                                   size_t *xml_len);
+                                                   const char *peer)
+    MS_NONNULL(1, 4, 5, 8);
 
-/* The HTTPS server of `kms serve` (src/kms/server.c on src/net/http.c): the Annex D
+/* The HTTPS server of `kms serve` (libmicrohttpd): the TS 33.180 Annex D
  * resources /keymanagement/identity/v1/init, /keyprov, /keyprov/<user>/<time> and
  * /certcache answered from the handle k (shared under ms_kms_lock), /healthz and
  * /metrics. Sealed, everything else is 503. */
@@ -393,7 +425,8 @@ typedef struct ms_kms_server_config {
 } ms_kms_server_config;
 
 MS_API MS_WARN_UNUSED ms_err ms_kms_server_start(ms_kms_server **out, ms_kms *k,
-                                                 const ms_kms_server_config *cfg);
+                                                 const ms_kms_server_config *cfg)
+    MS_NONNULL(1, 2, 3);
 MS_API uint16_t ms_kms_server_port(const ms_kms_server *s);
 MS_API void ms_kms_server_stop(ms_kms_server *s);
 

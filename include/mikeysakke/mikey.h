@@ -9,13 +9,13 @@
  *
  * Sections:
  *   1. constants (IANA values)
- *   2. codec: the payload model, parse, encode          (src/mikey/codec.c)
- *   3. identities and key periods                        (src/mikey/identity.c)
- *   4. key derivation: MIKEY PRF, TS 33.220 KDF, GUK-ID  (src/mikey/kdf.c)
- *   5. SDP a=key-mgmt                                     (src/mikey/sdp.c)
- *   6. replay cache                                       (src/mikey/replay.c)
- *   7. initiator and responder                           (src/mikey/imessage.c)
- *   8. inspect: a readable tree and JSON                 (src/mikey/inspect.c)
+ *   2. codec: the payload model, parse, encode
+ *   3. identities and key periods
+ *   4. key derivation: MIKEY PRF, TS 33.220 KDF, GUK-ID
+ *   5. SDP a=key-mgmt
+ *   6. replay cache
+ *   7. initiator and responder
+ *   8. inspect: a readable tree and JSON
  */
 #ifndef MIKEYSAKKE_MIKEY_H
 #define MIKEYSAKKE_MIKEY_H
@@ -211,23 +211,27 @@ typedef struct ms_mikey_message {
  * over the limits above. On failure fills diag (if not NULL). `out` holds spans into
  * `msg`, so msg must outlive it. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_parse(ms_mikey_message *out, const uint8_t *msg,
-                                            size_t len, ms_mikey_diag *diag);
+                                            size_t len, ms_mikey_diag *diag)
+    MS_NONNULL(1);
 
 /* Encode HDR and payloads in order, filling every next-payload field. A SIGN payload
  * must be last; when its sig.data is NULL, sig.len zero octets are written as a place
  * holder. *signed_len receives the octets to sign (may be NULL). MS_ERR_BUFFER_TOO_SMALL
  * with *out_len set to the size needed when cap is too small. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_encode(uint8_t *out, size_t cap, size_t *out_len,
-                                             size_t *signed_len, const ms_mikey_message *msg);
+                                             size_t *signed_len, const ms_mikey_message *msg)
+    MS_NONNULL(3, 5);
 
 /* First payload of `type` (and, for IDR, `role`; pass -1 for any) or NULL. */
 MS_API const ms_mikey_payload *ms_mikey_find(const ms_mikey_message *msg, uint8_t type,
-                                             int role);
+                                             int role)
+    MS_NONNULL(1);
 
 /* SP policy parameters: iterate the TLVs of an SP payload. *pos starts at 0; returns
  * 1 with type/value set, 0 at the end, or -1 when the TLVs are malformed. */
 MS_API int ms_mikey_sp_next(const ms_mikey_payload *sp, size_t *pos, uint8_t *type,
-                            ms_mikey_span *value);
+                            ms_mikey_span *value)
+    MS_NONNULL(1, 2);
 
 /* Name of a payload type, ID role, error number, data type ("SAKKE", "IDRkmsi", ...). */
 MS_API const char *ms_mikey_payload_name(int type);
@@ -253,12 +257,14 @@ typedef struct ms_id_scheme {
  * (year - 1900) * 12 + (month - 1) of the UTC date. Hashed UID:
  * floor((t - offset) / length) (MS_ERR_ARG when t < offset). */
 MS_API MS_WARN_UNUSED ms_err ms_key_period(const ms_id_scheme *scheme, uint64_t *period_no,
-                                           uint64_t ntp_seconds);
+                                           uint64_t ntp_seconds)
+    MS_NONNULL(1, 2);
 
 /* First NTP second of period `period_no` and first second of the next one. */
 MS_API MS_WARN_UNUSED ms_err ms_key_period_bounds(const ms_id_scheme *scheme,
                                                   uint64_t *start, uint64_t *end,
-                                                  uint64_t period_no);
+                                                  uint64_t period_no)
+    MS_NONNULL(1, 2, 3);
 
 /* The identifier of `uri` for key period `period_no`: the ECCSI ID and SAKKE a/b.
  * Monthly: "YYYY-MM\0tel:+...\0" (uri must be a global tel URI without separators or
@@ -266,13 +272,15 @@ MS_API MS_WARN_UNUSED ms_err ms_key_period_bounds(const ms_id_scheme *scheme,
  * cap >= MS_SAKKE_ID_MAX_BYTES is always enough. */
 MS_API MS_WARN_UNUSED ms_err ms_identifier(const ms_id_scheme *scheme, uint8_t *out,
                                            size_t cap, size_t *out_len, const char *uri,
-                                           uint64_t period_no);
+                                           uint64_t period_no)
+    MS_NONNULL(1, 4, 5);
 
 /* UID = SHA-256(0x00 || "MIKEY-SAKKE-UID" || user URI || KMS URI || length || offset ||
  * period number), each with its 2-octet length, integers minimal big-endian (F.2.1). */
 MS_API MS_WARN_UNUSED ms_err ms_uid(uint8_t uid[MS_ID_UID_BYTES], const char *user_uri,
                                     const char *kms_uri, uint64_t period_len,
-                                    uint64_t period_offset, uint64_t period_no);
+                                    uint64_t period_offset, uint64_t period_no)
+    MS_NONNULL(1, 2, 3);
 
 /* RFC 6509 3.3 "hold two periods": the key periods whose keys are acceptable at NTP
  * time t. Always the current one; also the previous one during the first `grace`
@@ -281,7 +289,8 @@ MS_API MS_WARN_UNUSED ms_err ms_uid(uint8_t uid[MS_ID_UID_BYTES], const char *us
  * (Should grace span half a period, so that both apply, the nearer boundary wins.) */
 MS_API MS_WARN_UNUSED ms_err ms_key_periods_accepted(const ms_id_scheme *scheme,
                                                      uint64_t periods[2], size_t *n,
-                                                     uint64_t ntp_seconds, uint64_t grace);
+                                                     uint64_t ntp_seconds, uint64_t grace)
+    MS_NONNULL(1, 2, 3);
 
 /* NTP 32.32 timestamp of the current UTC time. */
 MS_API uint64_t ms_ntp_now(void);
@@ -298,14 +307,16 @@ MS_API uint64_t ms_ntp_now(void);
  * (RFC 6043; MS_MIKEY_PRF_HMAC_SHA256): out_len octets from inkey and label. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_prf(uint8_t prf, uint8_t *out, size_t out_len,
                                           const uint8_t *inkey, size_t inkey_len,
-                                          const uint8_t *label, size_t label_len);
+                                          const uint8_t *label, size_t label_len)
+    MS_NONNULL(4);
 
 /* A key from the TGK for one crypto session (RFC 3830 4.1.3): label = constant ||
  * cs_id || csb_id || RAND. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_derive(uint8_t prf, uint8_t *out, size_t out_len,
                                              uint32_t constant, const uint8_t *tgk,
                                              size_t tgk_len, uint8_t cs_id, uint32_t csb_id,
-                                             const uint8_t *rand, size_t rand_len);
+                                             const uint8_t *rand, size_t rand_len)
+    MS_NONNULL(2, 5);
 
 /* SRTP master key, salt and MKI for one crypto session. */
 typedef struct ms_srtp_keys {
@@ -320,17 +331,20 @@ typedef struct ms_srtp_keys {
 /* TS 33.220 Annex B KDF: HMAC-SHA-256(key, FC || P0 || L0 || ... ). */
 MS_API MS_WARN_UNUSED ms_err ms_kdf_3gpp(uint8_t out[32], const uint8_t *key, size_t key_len,
                                          uint8_t fc, const ms_mikey_span *params,
-                                         size_t n_params);
+                                         size_t n_params)
+    MS_NONNULL(1);
 
 /* GUK-ID = purpose || (GMK-ID[27..0] XOR Salt), Salt = 28 low bits of
  * KDF(GMK, FC 0x50, P0 = the receiving user's URI) (TS 33.180 5.2.3, F.1.3). The same
  * function recovers GMK-ID from a GUK-ID (XOR is its own inverse). */
 MS_API MS_WARN_UNUSED ms_err ms_guk_id(uint32_t *out, const uint8_t *gmk, size_t gmk_len,
-                                       uint32_t key_id, const char *user_uri);
+                                       uint32_t key_id, const char *user_uri)
+    MS_NONNULL(1, 2, 5);
 
 /* DPCK = 16 low octets of KDF(key, FC 0x53, P0 = DPPK-ID as 4 octets). */
 MS_API MS_WARN_UNUSED ms_err ms_dpck(uint8_t dpck[16], const uint8_t *key, size_t key_len,
-                                     uint32_t dppk_id);
+                                     uint32_t dppk_id)
+    MS_NONNULL(1, 2);
 
 /* ==== 5. SDP a=key-mgmt (RFC 4567) ========================================================= */
 
@@ -339,14 +353,16 @@ MS_API MS_WARN_UNUSED ms_err ms_dpck(uint8_t dpck[16], const uint8_t *key, size_
 
 /* Writes "a=key-mgmt:mikey <base64>" (NUL-terminated, no CR LF). */
 MS_API MS_WARN_UNUSED ms_err ms_sdp_key_mgmt_format(char *out, size_t cap,
-                                                    const uint8_t *msg, size_t msg_len);
+                                                    const uint8_t *msg, size_t msg_len)
+    MS_NONNULL(1, 3);
 
 /* Parses one attribute line: with or without the leading "a=", optional single space
  * after the colon, optional trailing CR LF; protocol id must be "mikey"; strict base64
  * (padding required, no whitespace inside). MS_ERR_SDP with diag on any other input. */
 MS_API MS_WARN_UNUSED ms_err ms_sdp_key_mgmt_parse(uint8_t *out, size_t cap, size_t *out_len,
                                                    const char *line, size_t line_len,
-                                                   ms_mikey_diag *diag);
+                                                   ms_mikey_diag *diag)
+    MS_NONNULL(3, 4);
 
 /* ==== 6. replay cache ====================================================================== */
 
@@ -361,7 +377,8 @@ MS_API MS_WARN_UNUSED ms_err ms_sdp_key_mgmt_parse(uint8_t *out, size_t cap, siz
 typedef struct ms_replay_cache ms_replay_cache;
 
 MS_API MS_WARN_UNUSED ms_err ms_replay_cache_new(ms_replay_cache **out, size_t capacity,
-                                                 size_t per_sender);
+                                                 size_t per_sender)
+    MS_NONNULL(1);
 MS_API void ms_replay_cache_free(ms_replay_cache *rc);
 
 /* MS_ERR_MIKEY_REPLAY if (sender, timestamp, digest) was recorded or the timestamp is at
@@ -370,13 +387,15 @@ MS_API void ms_replay_cache_free(ms_replay_cache *rc);
  * or the common floor. */
 MS_API MS_WARN_UNUSED ms_err ms_replay_cache_check(const ms_replay_cache *rc,
                                                    const uint8_t *sender, uint64_t timestamp,
-                                                   const uint8_t digest[32]);
+                                                   const uint8_t digest[32])
+    MS_NONNULL(1, 4);
 /* Record an authenticated message; entries with timestamp < expire_before are dropped.
  * MS_ERR_MIKEY_REPLAY (nothing recorded) if check would have said so; a message with
  * timestamp < expire_before is not recorded (MS_OK). */
 MS_API MS_WARN_UNUSED ms_err ms_replay_cache_add(ms_replay_cache *rc, const uint8_t sender[32],
                                                  uint64_t timestamp, const uint8_t digest[32],
-                                                 uint64_t expire_before);
+                                                 uint64_t expire_before)
+    MS_NONNULL(1, 2, 4);
 
 /* ==== 7. initiator and responder ========================================================== */
 
@@ -420,7 +439,8 @@ typedef struct ms_mikey_config {
     bool no_replay_cache;
 } ms_mikey_config;
 
-MS_API MS_WARN_UNUSED ms_err ms_mikey_ctx_new(ms_mikey_ctx **out, const ms_mikey_config *cfg);
+MS_API MS_WARN_UNUSED ms_err ms_mikey_ctx_new(ms_mikey_ctx **out, const ms_mikey_config *cfg)
+    MS_NONNULL(1, 2);
 MS_API void ms_mikey_ctx_free(ms_mikey_ctx *ctx);
 
 /* Trust a KMS: its URI (as in IDRkmsi/IDRkmsr), identifier scheme, SAKKE Z and ECCSI
@@ -433,25 +453,30 @@ typedef struct ms_mikey_kms_info {
     const uint8_t *kpak; /* MS_ECCSI_POINT_BYTES */
 } ms_mikey_kms_info;
 
-MS_API MS_WARN_UNUSED ms_err ms_mikey_add_kms(ms_mikey_ctx *ctx, const ms_mikey_kms_info *kms);
+MS_API MS_WARN_UNUSED ms_err ms_mikey_add_kms(ms_mikey_ctx *ctx, const ms_mikey_kms_info *kms)
+    MS_NONNULL(1, 2);
 
-/* This user's keys from `kms_uri` for key period `period_no`: RSK validated and (with
- * cfg.prepare) prepared; SSK/PVT validated. rsk or ssk/pvt may be NULL for a user that
- * only receives or only sends. Replaces keys held for the same KMS and period. */
+/* This user's keys from `kms_uri` (NULL: the first KMS added) for key period
+ * `period_no`: RSK validated and (with cfg.prepare) prepared; SSK/PVT validated. rsk or
+ * ssk/pvt may be NULL for a user that only receives or only sends. Replaces keys held
+ * for the same KMS and period. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_add_keys(ms_mikey_ctx *ctx, const char *kms_uri,
                                                uint64_t period_no,
                                                const uint8_t rsk[MS_SAKKE_POINT_BYTES],
                                                const uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
-                                               const uint8_t pvt[MS_ECCSI_POINT_BYTES]);
+                                               const uint8_t pvt[MS_ECCSI_POINT_BYTES])
+    MS_NONNULL(1);
 
 /* Forget (and wipe) keys of periods before `period_no` (kms_uri NULL: of every KMS). */
-MS_API void ms_mikey_purge_keys(ms_mikey_ctx *ctx, const char *kms_uri, uint64_t period_no);
+MS_API void ms_mikey_purge_keys(ms_mikey_ctx *ctx, const char *kms_uri, uint64_t period_no)
+    MS_NONNULL(1);
 
-/* Build the table for a peer called often (cfg.prepare), for the period of `ntp`
- * (NTP 32.32, 0: now). Keeps the 8 most recently used peers; without cfg.prepare it
+/* Build the table for a peer called often (cfg.prepare) whose keys come from
+ * `peer_kms_uri` (NULL: the first KMS added), for the period of `ntp` (NTP 32.32, 0: now). Keeps the 8 most recently used peers; without cfg.prepare it
  * does nothing. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_prepare_peer(ms_mikey_ctx *ctx, const char *peer_uri,
-                                                   const char *peer_kms_uri, uint64_t ntp);
+                                                   const char *peer_kms_uri, uint64_t ntp)
+    MS_NONNULL(1, 2);
 
 typedef struct ms_mikey_init_params {
     const char *responder;     /* URI of the responder (a user, a group member, an MDSI) */
@@ -514,9 +539,9 @@ MS_API void ms_mikey_result_wipe(ms_mikey_result *res);
  * the responder will derive keys from. MS_ERR_MIKEY_KEY_PERIOD without own signing
  * keys for the period of T. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap,
-                                               size_t *out_len,
-                                               const ms_mikey_init_params *params,
-                                               ms_mikey_result *res);
+                                               size_t *out_len, ms_mikey_result *res,
+                                               const ms_mikey_init_params *params)
+    MS_NONNULL(1, 4, 6);
 
 /* Check an I_MESSAGE in the order of RFC 6509 2.2.2 / TS 33.180 and recover the key.
  * `expected_initiator` is the initiator URI the signalling claims (NULL: not checked).
@@ -537,27 +562,31 @@ MS_API MS_WARN_UNUSED ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, 
 MS_API MS_WARN_UNUSED ms_err ms_mikey_respond(ms_mikey_ctx *ctx, ms_mikey_result *res,
                                               const uint8_t *msg, size_t msg_len,
                                               const char *expected_initiator,
-                                              ms_mikey_diag *diag);
+                                              ms_mikey_diag *diag)
+    MS_NONNULL(1, 2);
 
 /* Identity hiding: once the initiator's URI is learnt (e.g. from protected SIP), check
  * that its UID is the one the message was signed with; MS_ERR_MIKEY_INITIATOR if not.
  * On success fills res->initiator. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_confirm_initiator(const ms_mikey_ctx *ctx,
                                                         ms_mikey_result *res,
-                                                        const char *initiator_uri);
+                                                        const char *initiator_uri)
+    MS_NONNULL(1, 2, 3);
 
 /* SRTP keys of crypto session cs_id from a result (RFC 3830 4.1.3 with the result's
  * PRF; TS 33.180 7.4 MKI for 3GPP profiles). key_len 16 or 32, salt_len 12 or 14. */
 MS_API MS_WARN_UNUSED ms_err ms_mikey_srtp_keys(ms_srtp_keys *keys, const ms_mikey_result *res,
                                                 uint8_t cs_id, size_t key_len,
-                                                size_t salt_len);
+                                                size_t salt_len)
+    MS_NONNULL(1, 2);
 
 /* ==== 8. inspect =========================================================================== */
 
 /* Print a parsed message as an indented tree (like a protocol analyser) or, with
  * json = true, as one JSON object. Decodes the SAKKE data (R, H), the ECCSI signature
  * (r, s, PVT), SP parameters, the CS ID map and 3GPP extensions by name. */
-MS_API MS_WARN_UNUSED ms_err ms_mikey_print(FILE *out, const ms_mikey_message *msg, bool json);
+MS_API MS_WARN_UNUSED ms_err ms_mikey_print(FILE *out, const ms_mikey_message *msg, bool json)
+    MS_NONNULL(1, 2);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /*
- * Threshold KMS, cryptographic core (issue 15; protocol: the design note on the threshold
- * KMS). n servers, indices 1..n; any t+1 issue a user's keys, t learn nothing of z or KSAK.
+ * Threshold KMS, cryptographic core (protocol: the design note on the threshold KMS).
+ * n servers, indices 1..n; any t+1 issue a user's keys, t learn nothing of z or KSAK.
  *
  * Everything here runs in one process: the servers' messages are byte blobs the caller
  * carries between the server objects (broadcast blobs go to every other server unchanged;

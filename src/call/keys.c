@@ -156,7 +156,7 @@ ms_err ms_call_keys_open(ms_call_keys **out, const char *keystore_dir, const cha
         ms_detail_fail(err, detail, detail_cap, "creating the MIKEY context for %s", k->own_uri);
         goto out;
     }
-    err = ms_keystore_load_mikey(k->ks, k->ctx, clock_now(&k->opt) >> 32, NULL, detail,
+    err = ms_keystore_load_mikey(k->ks, k->ctx, NULL, clock_now(&k->opt) >> 32, detail,
                                  detail_cap);
     /* Every offer also encapsulates to ourselves (SAKKE-to-self): that peer's table is
      * built now, not during a call set-up. Best effort: without it offers are slower. */
@@ -484,7 +484,7 @@ static ms_err message_ctx(ms_call_keys *k, ms_mikey_ctx **out, uint64_t *t, ms_c
         return refuse(why, 500, err, "internal error: creating a MIKEY context (%s)",
                       ms_errname(err));
     /* The keystore's keys as they stood at T (the certificate of T's period included). */
-    err = ms_keystore_load_mikey(k->ks, *out, *t >> 32, NULL, detail, sizeof detail);
+    err = ms_keystore_load_mikey(k->ks, *out, NULL, *t >> 32, detail, sizeof detail);
     if (err == MS_ERR_NOMEM || err == MS_ERR_INTERNAL || err == MS_ERR_KEYSTORE ||
         err == MS_ERR_IO)
         return refuse(why, 500, err, "internal error: %s", detail);
@@ -630,7 +630,7 @@ ms_err ms_call_make_offer(ms_call_keys *k, char *sdp, size_t sdp_cap, ms_call_cr
         err = ms_detail_fail(MS_ERR_NOMEM, detail, detail_cap, "out of memory");
         goto out;
     }
-    err = ms_mikey_initiate(k->ctx, msg, MS_MIKEY_MAX_MESSAGE, &msg_len, &p, &out->mikey);
+    err = ms_mikey_initiate(k->ctx, msg, MS_MIKEY_MAX_MESSAGE, &msg_len, &out->mikey, &p);
     if (err != MS_OK) {
         if (err == MS_ERR_MIKEY_KEY_PERIOD)
             ms_detail_fail(err, detail, detail_cap, "no signing keys of %s held for the current key "

@@ -790,9 +790,8 @@ static ms_err do_certcache(fetch_ctx *c, char *detail, size_t cap)
 
 /* ---- the whole fetch --------------------------------------------------------------- */
 
-ms_err ms_keystore_fetch(ms_keystore *ks, const ms_fetch_options *opt,
-                         ms_fetch_report *report, char *detail, size_t cap)
-{
+ms_err ms_keystore_fetch(ms_keystore *ks, ms_fetch_report *report, const ms_fetch_options *opt,
+                         char *detail, size_t cap) {
     ms_fetch_report local;
     ms_fetch_report *r = report != NULL ? report : &local;
     memset(r, 0, sizeof *r);

@@ -491,9 +491,8 @@ ms_err ms_keystore_identity_get(const ms_keystore *ks, ms_keystore_identity *id)
 
 /* ---- get, list, status, purge ------------------------------------------------------------ */
 
-ms_err ms_keystore_get(const ms_keystore *ks, const char *kms_uri, uint64_t period_no,
-                       ms_keyset *out, char *detail, size_t cap)
-{
+ms_err ms_keystore_get(const ms_keystore *ks, ms_keyset *out, const char *kms_uri,
+                       uint64_t period_no, char *detail, size_t cap) {
     if (ks == NULL || out == NULL)
         return ks_fail(MS_ERR_ARG, detail, cap, "ms_keystore_get: NULL argument");
     memset(out, 0, sizeof *out);
@@ -699,9 +698,8 @@ static bool held(const uint64_t *holds, size_t n, uint64_t p)
     return false;
 }
 
-ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now, uint64_t *purged, size_t cap_p,
-                         size_t *n_purged, char *detail, size_t cap)
-{
+ms_err ms_keystore_purge(ms_keystore *ks, uint64_t *purged, size_t cap_p, size_t *n_purged,
+                         uint64_t now, char *detail, size_t cap) {
     if (ks == NULL)
         return ks_fail(MS_ERR_ARG, detail, cap, "ms_keystore_purge: NULL argument");
     now = ks_now(now);
@@ -749,9 +747,8 @@ ms_err ms_keystore_purge(ms_keystore *ks, uint64_t now, uint64_t *purged, size_t
 
 /* ---- MIKEY ------------------------------------------------------------------------------ */
 
-ms_err ms_keystore_load_mikey(const ms_keystore *ks, ms_mikey_ctx *ctx, uint64_t now,
-                              size_t *n_loaded, char *detail, size_t cap)
-{
+ms_err ms_keystore_load_mikey(const ms_keystore *ks, ms_mikey_ctx *ctx, size_t *n_loaded,
+                              uint64_t now, char *detail, size_t cap) {
     if (ks == NULL || ctx == NULL)
         return ks_fail(MS_ERR_ARG, detail, cap, "ms_keystore_load_mikey: NULL argument");
     if (n_loaded != NULL)
@@ -1001,9 +998,8 @@ ms_err ms_keystore_devices_accept(ms_keystore *ks, char *detail, size_t cap)
     return err;
 }
 
-ms_err ms_keystore_approve_device(const ms_keystore *ks, const char *request, size_t len,
-                                  char *line, size_t cap, char *detail, size_t dcap)
-{
+ms_err ms_keystore_approve_device(const ms_keystore *ks, char *line, size_t cap,
+                                  const char *request, size_t len, char *detail, size_t dcap) {
     if (ks == NULL || request == NULL || line == NULL)
         return ks_fail(MS_ERR_ARG, detail, dcap, "ms_keystore_approve_device: NULL argument");
     /* only an enrolment request for this device's own user */

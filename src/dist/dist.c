@@ -994,10 +994,9 @@ void ms_dist_server_stop(ms_dist_server *s)
     free(s);
 }
 
-ms_err ms_dist_limits_parse(const char *max_connections, const char *max_per_client,
-                            const char *timeout, unsigned *conns, unsigned *per_client,
-                            unsigned *timeout_sec, char *detail, size_t detail_cap)
-{
+ms_err ms_dist_limits_parse(unsigned *conns, unsigned *per_client, unsigned *timeout_sec,
+                            const char *max_connections, const char *max_per_client,
+                            const char *timeout, char *detail, size_t detail_cap) {
     return ms_http_limits_parse(max_connections, max_per_client, timeout, conns, per_client,
                                 timeout_sec, detail, detail_cap);
 }

@@ -54,7 +54,7 @@ static void *work(void *arg)
     for (size_t i = w->first; i < w->n; i += w->step) {
         p.responder = w->members[i];
         size_t len = 0;
-        ms_err err = ms_mikey_initiate(w->ctx, buf, MS_MIKEY_MAX_MESSAGE, &len, &p, NULL);
+        ms_err err = ms_mikey_initiate(w->ctx, buf, MS_MIKEY_MAX_MESSAGE, &len, NULL, &p);
         uint8_t *copy = err == MS_OK ? malloc(len) : NULL;
         if (err == MS_OK && copy == NULL)
             err = MS_ERR_NOMEM;

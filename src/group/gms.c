@@ -459,9 +459,8 @@ ms_err ms_gms_rekey(ms_gms *gms, const char *group, uint64_t activation_delay,
     return change(gms, group, do_rekey, &a, detail, detail_cap);
 }
 
-ms_err ms_gms_show(ms_gms *gms, const char *group, ms_gms_group_info *info, char **members,
-                   char *detail, size_t detail_cap)
-{
+ms_err ms_gms_show(ms_gms *gms, ms_gms_group_info *info, char **members, const char *group,
+                   char *detail, size_t detail_cap) {
     if (members != NULL)
         *members = NULL;
     if (gms == NULL || group == NULL || info == NULL)
@@ -523,10 +522,8 @@ static unsigned thread_count(unsigned threads, size_t n)
     return threads;
 }
 
-ms_err ms_gms_deliveries(ms_gms *gms, const char *group, unsigned threads,
-                         ms_group_delivery **out, size_t *n_out, char *detail,
-                         size_t detail_cap)
-{
+ms_err ms_gms_deliveries(ms_gms *gms, ms_group_delivery **out, size_t *n_out, const char *group,
+                         unsigned threads, char *detail, size_t detail_cap) {
     if (out == NULL || n_out == NULL)
         return MS_ERR_ARG;
     *out = NULL;
@@ -556,7 +553,7 @@ ms_err ms_gms_deliveries(ms_gms *gms, const char *group, unsigned threads,
     for (unsigned t = 0; t < nt && err == MS_OK; t++) {
         err = ms_mikey_ctx_new(&ctxs[t], &cfg);
         if (err == MS_OK)
-            err = ms_keystore_load_mikey(gms->ks, ctxs[t], 0, NULL, detail, detail_cap);
+            err = ms_keystore_load_mikey(gms->ks, ctxs[t], NULL, 0, detail, detail_cap);
     }
     if (err != MS_OK)
         goto out;

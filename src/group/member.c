@@ -45,7 +45,7 @@ ms_err ms_group_member_open(ms_group_member **out, ms_keystore *ks, char *detail
     if (err == MS_OK)
         err = ms_mikey_ctx_new(&m->ctx, &cfg);
     if (err == MS_OK)
-        err = ms_keystore_load_mikey(ks, m->ctx, 0, NULL, detail, detail_cap);
+        err = ms_keystore_load_mikey(ks, m->ctx, NULL, 0, detail, detail_cap);
     if (err != MS_OK) {
         ms_group_member_close(m);
         return err;
@@ -386,10 +386,9 @@ static uint64_t held_generation(const ms_group_member *m, const char *group)
     return gen;
 }
 
-ms_err ms_group_member_receive(ms_group_member *m, const char *content_type,
-                               const uint8_t *body, size_t body_len, ms_group_received *out,
-                               char *detail, size_t detail_cap)
-{
+ms_err ms_group_member_receive(ms_group_member *m, ms_group_received *out,
+                               const char *content_type, const uint8_t *body, size_t body_len,
+                               char *detail, size_t detail_cap) {
     if (out != NULL)
         memset(out, 0, sizeof *out);
     if (m == NULL || out == NULL || (body == NULL && body_len > 0))

@@ -93,7 +93,7 @@ ms_err group_roster_sign(char **out, size_t *out_len, const ms_keystore *gms_ks,
     if ((err = gms_identifier(&id, r->gms, r->issued, &period, ident, &ident_len)) != MS_OK)
         return ms_detail_fail(err, detail, cap, "no identifier for the GMS %s", r->gms);
     ms_keyset ks;
-    if ((err = ms_keystore_get(gms_ks, NULL, period, &ks, detail, cap)) != MS_OK)
+    if ((err = ms_keystore_get(gms_ks, &ks, NULL, period, detail, cap)) != MS_OK)
         return err;
     ms_eccsi_signer *signer = NULL;
     err = ms_eccsi_signer_new(&signer, ks.kpak, ident, ident_len, ks.ssk, ks.pvt);

@@ -42,7 +42,7 @@ ms_err ms_agent_period(ms_kms *k, const char *s, uint64_t *p)
         return MS_OK;
     }
     if (ms_time_parse(s, &t, NULL))
-        return ms_kms_period_of(k, t, p);
+        return ms_kms_period_of(k, p, t);
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -134,7 +134,7 @@ static ms_err do_unseal(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     ms_err e;
     ms_kms_adopt_settings(k, ms_agent_msg_get(req, "adopt_settings", 0, &n) != NULL);
     if ((v = ms_agent_msg_get(req, "share", 0, &n)) != NULL) {
-        if ((e = ms_kms_unseal_share(k, v, n, &have, &need)) != MS_OK)
+        if ((e = ms_kms_unseal_share(k, &have, &need, v, n)) != MS_OK)
             return e;
         ms_kms_status st;
         bool open = ms_kms_status_get(k, &st) == MS_OK && st.unsealed;
@@ -307,7 +307,7 @@ static ms_err do_issue(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
         return e;
     }
     progress_on(a, req, true);
-    e = ms_kms_issue(a->kms, p, (unsigned)threads, &n);
+    e = ms_kms_issue(a->kms, &n, p, (unsigned)threads);
     progress_on(a, req, false);
     if (e == MS_OK) {
         ms_agent_msg_addu(ans, "issued", n);
@@ -328,7 +328,7 @@ static ms_err do_export(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans)
     if ((e = one_period(a->kms, text, &p, ans)) != MS_OK)
         return e;
     progress_on(a, req, true);
-    e = ms_kms_export(a->kms, p, dir, &n);
+    e = ms_kms_export(a->kms, &n, p, dir);
     progress_on(a, req, false);
     if (e == MS_OK) {
         ms_agent_msg_addu(ans, "exported", n);
@@ -350,7 +350,7 @@ static ms_err do_extract(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *ans
     uint8_t rsk[MS_SAKKE_POINT_BYTES], id[MS_SAKKE_ID_MAX_BYTES];
     size_t id_len = 0;
     ms_kms_extract_request r = {(const char *)rq, rn, approvals, an};
-    ms_err e = ms_kms_audit_extract(a->kms, &r, rsk, id, &id_len);
+    ms_err e = ms_kms_audit_extract(a->kms, rsk, id, &id_len, &r);
     if (e == MS_OK) {
         char idhex[2 * MS_SAKKE_ID_MAX_BYTES + 1], user[TEXT_MAX] = "", period[32] = "",
                                                     nonce[64] = "";
@@ -421,7 +421,7 @@ static ms_err do_rollover(ms_agent *a, const ms_agent_msg *req, ms_agent_msg *an
     ms_kms_handout *h = calloc(1, sizeof *h);
     if (h == NULL)
         return MS_ERR_NOMEM;
-    if ((e = ms_kms_rollover(a->kms, p, &m, h)) == MS_OK) {
+    if ((e = ms_kms_rollover(a->kms, h, p, &m)) == MS_OK) {
         ms_agent_msg_addu(ans, "period", p);
         for (size_t i = 0; i < h->n_shares; i++)
             ms_agent_msg_add(ans, "share", h->share[i], h->share_len[i]);
@@ -502,7 +502,7 @@ static ms_err authorise(ms_agent *a, const struct verb *verb, uint64_t version,
                           verb->role);
         return MS_ERR_ROLE; /* unsigned (protocol 1) or malformed */
     }
-    ms_err e = ms_kms_authorise(a->kms, (const char *)t, tl, pk, sg, role);
+    ms_err e = ms_kms_authorise(a->kms, role, (const char *)t, tl, pk, sg);
     if (e == MS_OK && strncmp(role, verb->role, strlen(verb->role)) != 0)
         e = MS_ERR_ROLE; /* the library's rule and the table disagree: refuse */
     if (e != MS_OK)

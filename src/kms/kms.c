@@ -706,10 +706,9 @@ void ms_kms_close(ms_kms *k)
     free(k);
 }
 
-ms_err ms_kms_create(const char *dir, const ms_kms_config *cfg,
-                     const ms_kms_seal_material *seal, ms_kms_handout *out, const ms_rng *rng,
-                     char *detail, size_t detail_cap)
-{
+ms_err ms_kms_create(ms_kms_handout *out, const char *dir, const ms_kms_config *cfg,
+                     const ms_kms_seal_material *seal, const ms_rng *rng, char *detail,
+                     size_t detail_cap) {
     ms_detail_set(detail, detail_cap, "%s", "");
     if (dir == NULL || cfg == NULL || seal == NULL || out == NULL || !uri_ok(cfg->kms_uri) ||
         cfg->n_auditors == 0 || cfg->n_auditors > MS_KMS_MAX_AUDITORS ||
@@ -811,8 +810,7 @@ void ms_kms_set_progress(ms_kms *k, ms_kms_progress_fn fn, void *ctx)
     k->progress_ctx = ctx;
 }
 
-ms_err ms_kms_period_of(ms_kms *k, uint64_t ntp_seconds, uint64_t *period_no)
-{
+ms_err ms_kms_period_of(ms_kms *k, uint64_t *period_no, uint64_t ntp_seconds) {
     if (k == NULL || period_no == NULL)
         return MS_ERR_ARG;
     return ms_key_period(&k->ids, period_no, ntp_seconds);
@@ -1004,9 +1002,8 @@ ms_err ms_kms_unseal_pkcs11(ms_kms *k, const uint8_t *pin, size_t len)
     return unseal_with(k, ms_unseal_pkcs11, pin, len);
 }
 
-ms_err ms_kms_unseal_share(ms_kms *k, const uint8_t *share, size_t len, unsigned *have,
-                           unsigned *need)
-{
+ms_err ms_kms_unseal_share(ms_kms *k, unsigned *have, unsigned *need, const uint8_t *share,
+                           size_t len) {
     if (k == NULL || share == NULL)
         return MS_ERR_ARG;
     k->detail[0] = '\0';
@@ -1293,8 +1290,7 @@ ms_err ms_kms_issue_check(ms_kms *k, uint64_t period_no, char *detail, size_t ca
     return MS_OK;
 }
 
-ms_err ms_kms_issue(ms_kms *k, uint64_t period_no, unsigned threads, size_t *issued)
-{
+ms_err ms_kms_issue(ms_kms *k, size_t *issued, uint64_t period_no, unsigned threads) {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
@@ -1569,8 +1565,7 @@ static void remove_dropped(const char *out_dir, char *names, const char *new_ind
     }
 }
 
-ms_err ms_kms_export(ms_kms *k, uint64_t period_no, const char *out_dir, size_t *n_packages)
-{
+ms_err ms_kms_export(ms_kms *k, size_t *n_packages, uint64_t period_no, const char *out_dir) {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
@@ -1754,10 +1749,9 @@ static ms_err period_in_range(ms_kms *k, uint64_t period_no)
                           (unsigned long long)period_no, (unsigned long long)k->ids.period_len);
 }
 
-ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri, uint64_t period_no,
-                              const char *reason, uint64_t lifetime, char *text, size_t cap,
-                              size_t *len)
-{
+ms_err ms_kms_request_extract(ms_kms *k, char *text, size_t cap, size_t *len,
+                              const char *user_uri, uint64_t period_no, const char *reason,
+                              uint64_t lifetime) {
     if (k == NULL || user_uri == NULL || reason == NULL || reason[0] == '\0' || text == NULL ||
         len == NULL)
         return MS_ERR_ARG;
@@ -1786,9 +1780,8 @@ ms_err ms_kms_request_extract(ms_kms *k, const char *user_uri, uint64_t period_n
     return e;
 }
 
-ms_err ms_kms_request_enrol(ms_kms *k, const char *user_uri, const char *device_id,
-                            uint64_t lifetime, char *text, size_t cap, size_t *len)
-{
+ms_err ms_kms_request_enrol(ms_kms *k, char *text, size_t cap, size_t *len,
+                            const char *user_uri, const char *device_id, uint64_t lifetime) {
     if (k == NULL || user_uri == NULL || device_id == NULL || text == NULL || len == NULL)
         return MS_ERR_ARG;
     if (!uri_ok(user_uri))
@@ -1833,10 +1826,9 @@ static ms_err request_unexpired(ms_kms *k, const char *text, size_t len)
     return MS_OK;
 }
 
-ms_err ms_kms_authorise(ms_kms *k, const char *text, size_t len,
+ms_err ms_kms_authorise(ms_kms *k, char role[32], const char *text, size_t len,
                         const uint8_t pub[MS_KMS_ROLE_KEY_BYTES],
-                        const uint8_t sig[MS_KMS_ROLE_SIG_BYTES], char role[32])
-{
+                        const uint8_t sig[MS_KMS_ROLE_SIG_BYTES]) {
     if (k == NULL || pub == NULL || sig == NULL || role == NULL)
         return MS_ERR_ARG;
     role[0] = '\0';
@@ -1950,10 +1942,9 @@ ms_err ms_kms_device_enrol_approved(ms_kms *k, char *xml, size_t cap, size_t *xm
 
 /* ---- audited extraction ------------------------------------------------------------------------ */
 
-ms_err ms_kms_audit_extract(ms_kms *k, const ms_kms_extract_request *req,
-                            uint8_t rsk[MS_SAKKE_POINT_BYTES], uint8_t id[MS_SAKKE_ID_MAX_BYTES],
-                            size_t *id_len)
-{
+ms_err ms_kms_audit_extract(ms_kms *k, uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                            uint8_t id[MS_SAKKE_ID_MAX_BYTES], size_t *id_len,
+                            const ms_kms_extract_request *req) {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
@@ -2069,9 +2060,8 @@ ms_err ms_kms_audit_notable(const char *log_path,
     return err ? MS_ERR_IO : MS_OK;
 }
 
-ms_err ms_kms_audit_verify_files(const char *log_path, const char *pub_path, uint64_t *n_entries,
-                                 uint64_t *first_bad, char *detail, size_t cap)
-{
+ms_err ms_kms_audit_verify_files(uint64_t *n_entries, uint64_t *first_bad, const char *log_path,
+                                 const char *pub_path, char *detail, size_t cap) {
     if (log_path == NULL || pub_path == NULL || n_entries == NULL || first_bad == NULL)
         return MS_ERR_ARG;
     uint8_t pub[MS_AUDIT_PUBLIC_BYTES];
@@ -2081,9 +2071,8 @@ ms_err ms_kms_audit_verify_files(const char *log_path, const char *pub_path, uin
     return ms_audit_verify(log_path, pub, 0, NULL, n_entries, first_bad, detail, cap);
 }
 
-ms_err ms_kms_audit_verify(const char *dir, uint64_t *n_entries, uint64_t *first_bad,
-                           char *detail, size_t cap)
-{
+ms_err ms_kms_audit_verify(uint64_t *n_entries, uint64_t *first_bad, const char *dir,
+                           char *detail, size_t cap) {
     if (dir == NULL || n_entries == NULL || first_bad == NULL)
         return MS_ERR_ARG;
     *n_entries = 0;
@@ -2141,11 +2130,9 @@ ms_err ms_kms_extract_checkpoint(ms_kms *k, char *out, size_t cap)
     return MS_OK;
 }
 
-ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
-                                      const char *pub_path, const char *checkpoint,
-                                      uint64_t *n_entries, uint64_t *first_bad, char *detail,
-                                      size_t cap)
-{
+ms_err ms_kms_audit_verify_checkpoint(uint64_t *n_entries, uint64_t *first_bad, const char *dir,
+                                      const char *log_path, const char *pub_path,
+                                      const char *checkpoint, char *detail, size_t cap) {
     if ((dir == NULL) == (log_path == NULL) || (log_path != NULL && pub_path == NULL) ||
         checkpoint == NULL || n_entries == NULL || first_bad == NULL)
         return MS_ERR_ARG;
@@ -2181,7 +2168,7 @@ ms_err ms_kms_audit_verify_checkpoint(const char *dir, const char *log_path,
     }
     /* In a KMS directory the head kept in the store is checked as well. */
     if (e == MS_OK && dir != NULL)
-        e = ms_kms_audit_verify(dir, n_entries, first_bad, detail, cap);
+        e = ms_kms_audit_verify(n_entries, first_bad, dir, detail, cap);
     return e;
 }
 
@@ -2212,9 +2199,8 @@ ms_err ms_kms_audit_set_syslog(ms_kms *k, bool on)
 
 /* ---- rollover and certificates ---------------------------------------------------------------- */
 
-ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_material *seal,
-                       ms_kms_handout *out)
-{
+ms_err ms_kms_rollover(ms_kms *k, ms_kms_handout *out, uint64_t from_period,
+                       const ms_kms_seal_material *seal) {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
@@ -2303,8 +2289,8 @@ ms_err ms_kms_rollover(ms_kms *k, uint64_t from_period, const ms_kms_seal_materi
     return e;
 }
 
-ms_err ms_kms_certificate_xml(ms_kms *k, uint64_t period_no, char *xml, size_t cap, size_t *xml_len)
-{
+ms_err ms_kms_certificate_xml(ms_kms *k, char *xml, size_t cap, size_t *xml_len,
+                              uint64_t period_no) {
     if (k == NULL || xml == NULL || xml_len == NULL || cap == 0)
         return MS_ERR_ARG;
     char *buf = malloc(CERT_MAX);
@@ -2345,8 +2331,7 @@ bool ms_kms_is_unsealed(const ms_kms *k)
 
 _Static_assert(MS_KMS_TOKEN_HEX == MS_KMSIF_TOKEN_HEX, "one token format");
 
-ms_err ms_kms_device_token(ms_kms *k, const char *device_id, char token[MS_KMS_TOKEN_HEX + 1])
-{
+ms_err ms_kms_device_token(ms_kms *k, char token[MS_KMS_TOKEN_HEX + 1], const char *device_id) {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
@@ -2361,9 +2346,8 @@ ms_err ms_kms_device_token(ms_kms *k, const char *device_id, char token[MS_KMS_T
     return e;
 }
 
-ms_err ms_kms_device_auth(ms_kms *k, const char *bearer, char device_id[MS_KMS_DEVICE_ID_MAX + 1],
-                          char user_uri[MS_KMS_URI_MAX + 1])
-{
+ms_err ms_kms_device_auth(ms_kms *k, char device_id[MS_KMS_DEVICE_ID_MAX + 1],
+                          char user_uri[MS_KMS_URI_MAX + 1], const char *bearer) {
     ms_err e = need_unsealed(k);
     if (e != MS_OK)
         return e;
@@ -2561,10 +2545,9 @@ ms_err ms_kms_package_commit(ms_kms *k, const ms_kms_pkg_job *job)
     return MS_OK;
 }
 
-ms_err ms_kms_device_package(ms_kms *k, const char *device_id, const uint64_t *periods,
-                             size_t n_periods, const char *client_req_url, const char *peer,
-                             char *xml, size_t cap, size_t *xml_len)
-{
+ms_err ms_kms_device_package(ms_kms *k, char *xml, size_t cap, size_t *xml_len,
+                             const char *device_id, const uint64_t *periods, size_t n_periods,
+                             const char *client_req_url, const char *peer) {
     if (xml_len == NULL)
         return MS_ERR_ARG;
     *xml_len = 0;

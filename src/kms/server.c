@@ -231,7 +231,7 @@ static void serve(ms_kms_server *s, const ms_http_request *req, const ms_annexd_
 {
     char device[MS_KMS_DEVICE_ID_MAX + 1], user[MS_KMS_URI_MAX + 1];
     ms_kms_lock(s->k);
-    ms_err e = ms_kms_device_auth(s->k, req->bearer, device, user);
+    ms_err e = ms_kms_device_auth(s->k, device, user, req->bearer);
     ms_kms_unlock(s->k);
     if (e == MS_ERR_SEALED) {
         refuse(s, resp, 503, R_SEALED, e, NULL, NULL, "the KMS is sealed");
@@ -302,7 +302,7 @@ static void serve(ms_kms_server *s, const ms_http_request *req, const ms_annexd_
         if (e == MS_OK)
             period = st.current_period;
         if (e == MS_OK && rt->has_time)
-            e = ms_kms_period_of(s->k, rt->time, &period);
+            e = ms_kms_period_of(s->k, &period, rt->time);
         ms_kms_unlock(s->k);
         /* Only the current and the next key period: a past RSK is for the auditors
          * (`kms audit extract`), not for whoever holds a device's token later. */

@@ -584,8 +584,7 @@ static void copy_cs(ms_mikey_result *res, const ms_mikey_hdr *h)
 }
 
 ms_err ms_mikey_initiate(ms_mikey_ctx *ctx, uint8_t *out, size_t cap, size_t *out_len,
-                         const ms_mikey_init_params *p, ms_mikey_result *res)
-{
+                         ms_mikey_result *res, const ms_mikey_init_params *p) {
     if (res != NULL)
         memset(res, 0, sizeof *res);
     if (ctx == NULL || out_len == NULL || p == NULL || p->responder == NULL ||

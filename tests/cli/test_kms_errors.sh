@@ -1,4 +1,4 @@
-# Every `kms` refusal names its cause (issue 12, item 3):
+# Every `kms` refusal names its cause:
 #   - a missing KMS directory is named with the system's reason by status, audit verify,
 #     seal and the signed verbs (before "no unseal agent runs"); a directory holding no
 #     KMS says so;

@@ -23,7 +23,7 @@ check "kms cert --period 2026-12-07T15:29:06Z" run 0 kms cert --dir "$K" --perio
 cp "$work/out" "$work/cert0"
 check "  the certificate of the first period" grep -q '<ValidFrom>2026-12-01T00:00:00Z</ValidFrom>' "$work/cert0"
 
-# the command of issue 12, and the other spellings of a time in that period
+# a time whose '-' once read as a range, and the other spellings of a time in that period
 check "kms cert --period 2026-12-07T15:29:06.5Z" run 0 kms cert --dir "$K" --period 2026-12-07T15:29:06.5Z
 check "  no scope error" err_lacks "exactly one user"
 check "  the certificate of that period" cmp -s "$work/out" "$work/cert0"

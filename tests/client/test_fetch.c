@@ -1,6 +1,6 @@
 /*
- * The provisioning client (issue 5 point 3) against an in-test HTTPS server on
- * src/net/http.h with a throwaway CA made with the `openssl` command: both periods
+ * The provisioning client (TS 33.180 Annex D over HTTPS) against an in-test HTTPS
+ * server on src/net/http.h with a throwaway CA made with the `openssl` command: both periods
  * stored, a second run finds them held, 404 for the next period tolerated, 404 for the
  * current one, 401, 429 then success (back-off; and Retry-After from the server's rate
  * limit), a Retry-After too long, 500 retried then failing, a redirect, an oversized
@@ -207,7 +207,7 @@ static bool held(ms_keystore *ks, uint64_t period)
 {
     ms_keyset k;
     char d[D_CAP];
-    ms_err e = ms_keystore_get(ks, NULL, period, &k, d, sizeof d);
+    ms_err e = ms_keystore_get(ks, &k, NULL, period, d, sizeof d);
     ms_keyset_wipe(&k);
     return e == MS_OK;
 }
@@ -230,7 +230,7 @@ static ms_fetch_state state_of(const ms_fetch_report *r, uint64_t p)
 static ms_err fetch(ms_keystore *ks, const ms_fetch_options *o, ms_fetch_report *r, char *d)
 {
     d[0] = '\0';
-    ms_err e = ms_keystore_fetch(ks, o, r, d, D_CAP);
+    ms_err e = ms_keystore_fetch(ks, r, o, d, D_CAP);
     fprintf(stderr, "fetch: %s%s%s\n", ms_errname(e), d[0] ? ": " : "", d);
     return e;
 }

@@ -1,8 +1,8 @@
 /*
- * Client keystore: create, open, import of key packages and every refusal (issue 4,
- * points 4, 5, 7 and 8): wrong TrK, wrong InK, tampered, replayed, other device, other
- * user, expired period, RSK or SSK that fails validation, wrong UserID, corrupted or
- * foreign keystore file, wrong passphrase, open directory.
+ * Client keystore: create, open, import of key packages and every refusal: wrong TrK,
+ * wrong InK, tampered, replayed, other device, other user, expired period, RSK or SSK
+ * that fails validation, wrong UserID, corrupted or foreign keystore file, wrong
+ * passphrase, open directory.
  */
 #include "fixture.h"
 
@@ -72,13 +72,13 @@ static void test_import_ok(fx *f)
     fx_write(f, &pkg, &f->dev);
 
     ms_keyset k;
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &k, d, sizeof d), MS_ERR_NO_KEYS);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0, d, sizeof d), MS_ERR_NO_KEYS);
     ms_keystore_import_report rep;
     CHECK_ERR(ms_keystore_import(ks, &rep, f->xml, f->xml_len, f->now, d, sizeof d), MS_OK);
     CHECK(rep.n_periods == 1 && rep.periods[0] == f->p0);
     CHECK(rep.package_time == f->now - 3600);
 
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &k, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0, d, sizeof d), MS_OK);
     CHECK_MEM(k.rsk, pkg.keysets[0].rsk, sizeof k.rsk);
     CHECK_MEM(k.ssk, pkg.keysets[0].ssk, sizeof k.ssk);
     CHECK_MEM(k.pvt, pkg.keysets[0].pvt, sizeof k.pvt);
@@ -92,7 +92,7 @@ static void test_import_ok(fx *f)
 
     /* Reopened: still there (stored, encrypted). */
     ks = fx_open(f);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &k, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0, d, sizeof d), MS_OK);
     CHECK_MEM(k.rsk, pkg.keysets[0].rsk, sizeof k.rsk);
     ms_keyset_wipe(&k);
     /* Its RSK must not be on disk in clear. */
@@ -111,7 +111,7 @@ static void test_import_ok(fx *f)
     fx_package(f, &pkg, f->p0, f->now - 60);
     fx_write(f, &pkg, &f->dev);
     CHECK_ERR(fx_import(f, ks, f->now, d, sizeof d), MS_OK);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &k, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0, d, sizeof d), MS_OK);
     CHECK_MEM(k.ssk, pkg.keysets[0].ssk, sizeof k.ssk); /* fresh SSK of the new package */
     CHECK(k.package_time == f->now - 60);
     ms_keyset_wipe(&k);
@@ -129,7 +129,7 @@ static void expect_refused(fx *f, ms_keystore *ks, ms_err want, const char *why)
     CHECK(got == want);
     CHECK(d[0] != '\0'); /* says why */
     ms_keyset k;
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0 + 1, &k, d, sizeof d), MS_ERR_NO_KEYS);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0 + 1, d, sizeof d), MS_ERR_NO_KEYS);
 }
 
 static void test_refusals(fx *f)
@@ -258,13 +258,13 @@ static void test_corrupted(fx *f)
     snprintf(saved, sizeof saved, "%s/saved", f->root);
     CHECK(copy_file(p, saved) == 0);
     fx_flip(p, -5);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &k, d, sizeof d), MS_ERR_KEYSTORE);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0, d, sizeof d), MS_ERR_KEYSTORE);
     CHECK(strstr(d, name) != NULL);
     ms_keystore_entry list[8];
     size_t n = 0;
     CHECK_ERR(ms_keystore_list(ks, list, 8, &n, f->now, d, sizeof d), MS_ERR_KEYSTORE);
     CHECK(copy_file(saved, p) == 0);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &k, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0, d, sizeof d), MS_OK);
     ms_keyset_wipe(&k);
 
     /* A file renamed to another period's name (the name is authenticated). */
@@ -272,7 +272,7 @@ static void test_corrupted(fx *f)
     ks_entry_name(name2, sizeof name2, FX_KMS, f->p0 + 5);
     fx_path(f, p2, sizeof p2, name2);
     CHECK(copy_file(p, p2) == 0);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0 + 5, &k, d, sizeof d), MS_ERR_KEYSTORE);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0 + 5, d, sizeof d), MS_ERR_KEYSTORE);
     CHECK(unlink(p2) == 0);
 
     /* A foreign file: the same entry from another keystore with the same passphrase. */
@@ -291,7 +291,7 @@ static void test_corrupted(fx *f)
     snprintf(foreign, sizeof foreign, "%s/%s", g.dir, name2);
     fx_path(f, mine, sizeof mine, name2);
     CHECK(copy_file(foreign, mine) == 0);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0 + 2, &k, d, sizeof d), MS_ERR_KEYSTORE);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f->p0 + 2, d, sizeof d), MS_ERR_KEYSTORE);
     CHECK(strstr(d, name2) != NULL);
     CHECK(unlink(mine) == 0);
     free(g.xml);
@@ -341,7 +341,7 @@ static void test_monthly(void)
     fx_write(&f, &pkg, &f.dev);
     CHECK_ERR(fx_import(&f, ks, f.now, d, sizeof d), MS_OK);
     ms_keyset k;
-    CHECK_ERR(ms_keystore_get(ks, NULL, f.p0, &k, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &k, NULL, f.p0, d, sizeof d), MS_OK);
     CHECK(k.user_id_len == 26 && memcmp(k.user_id, "2026-06", 7) == 0);
     ms_keyset_wipe(&k);
     ms_keystore_close(ks);

@@ -65,8 +65,8 @@ static void test_periods(fx *f)
     CHECK((e = entry(st, f->p0 + 1)) != NULL && e->in_force);
     /* Both key sets are there and distinct. */
     ms_keyset a, b;
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &a, d, sizeof d), MS_OK);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0 + 1, &b, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &a, NULL, f->p0, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &b, NULL, f->p0 + 1, d, sizeof d), MS_OK);
     CHECK(memcmp(a.rsk, b.rsk, sizeof a.rsk) != 0);
     CHECK(a.period_end == b.period_start);
     ms_keyset_wipe(&a);
@@ -82,7 +82,7 @@ static void test_periods(fx *f)
     /* Purge: nothing while in the grace; the old period after it. */
     uint64_t purged[4] = {0};
     size_t n = 99;
-    CHECK_ERR(ms_keystore_purge(ks, after, purged, 4, &n, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_purge(ks, purged, 4, &n, after, d, sizeof d), MS_OK);
     CHECK(n == 0);
     uint64_t later = f->p0_end + 2 * DAY;
     CHECK_ERR(ms_keystore_status(ks, st, later, d, sizeof d), MS_OK);
@@ -91,11 +91,11 @@ static void test_periods(fx *f)
     ks_entry_name(name, sizeof name, FX_KMS, f->p0);
     fx_path(f, p, sizeof p, name);
     CHECK(access(p, F_OK) == 0);
-    CHECK_ERR(ms_keystore_purge(ks, later, purged, 4, &n, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_purge(ks, purged, 4, &n, later, d, sizeof d), MS_OK);
     CHECK(n == 1 && purged[0] == f->p0);
     CHECK(access(p, F_OK) != 0);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0, &a, d, sizeof d), MS_ERR_NO_KEYS);
-    CHECK_ERR(ms_keystore_get(ks, NULL, f->p0 + 1, &a, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_get(ks, &a, NULL, f->p0, d, sizeof d), MS_ERR_NO_KEYS);
+    CHECK_ERR(ms_keystore_get(ks, &a, NULL, f->p0 + 1, d, sizeof d), MS_OK);
     ms_keyset_wipe(&a);
     ms_keystore_entry list[4];
     CHECK_ERR(ms_keystore_list(ks, list, 4, &n, later, d, sizeof d), MS_OK);
@@ -141,10 +141,10 @@ static void test_mikey(fx *f)
 
     ms_mikey_ctx *alice_ctx = new_ctx(FX_USER, &clock);
     size_t n = 0;
-    CHECK_ERR(ms_keystore_load_mikey(ks, alice_ctx, now, &n, d, sizeof d), MS_OK);
+    CHECK_ERR(ms_keystore_load_mikey(ks, alice_ctx, &n, now, d, sizeof d), MS_OK);
     CHECK(n == 1);
     /* The KMS is known now: loading twice is refused. */
-    CHECK_ERR(ms_keystore_load_mikey(ks, alice_ctx, now, &n, d, sizeof d), MS_ERR_ARG);
+    CHECK_ERR(ms_keystore_load_mikey(ks, alice_ctx, &n, now, d, sizeof d), MS_ERR_ARG);
 
     /* Bob's keys straight from the KMS. */
     ms_mikey_ctx *bob_ctx = new_ctx(bob, &clock);
@@ -163,7 +163,7 @@ static void test_mikey(fx *f)
     memset(&ip, 0, sizeof ip);
     ip.responder = bob;
     ip.timestamp = clock;
-    CHECK_ERR(ms_mikey_initiate(alice_ctx, msg, sizeof msg, &len, &ip, r1), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(alice_ctx, msg, sizeof msg, &len, r1, &ip), MS_OK);
     CHECK_ERR(ms_mikey_respond(bob_ctx, r2, msg, len, FX_USER, NULL), MS_OK);
     CHECK(r1->key_len == 16 && r2->key_len == 16);
     CHECK_MEM(r1->key, r2->key, 16);
@@ -172,7 +172,7 @@ static void test_mikey(fx *f)
     memset(&ip, 0, sizeof ip);
     ip.responder = FX_USER;
     ip.timestamp = clock + (1ull << 32);
-    CHECK_ERR(ms_mikey_initiate(bob_ctx, msg, sizeof msg, &len, &ip, r1), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(bob_ctx, msg, sizeof msg, &len, r1, &ip), MS_OK);
     CHECK_ERR(ms_mikey_respond(alice_ctx, r2, msg, len, bob, NULL), MS_OK);
     CHECK_MEM(r1->key, r2->key, 16);
 
@@ -181,7 +181,7 @@ static void test_mikey(fx *f)
     memset(&ip, 0, sizeof ip);
     ip.responder = bob;
     ip.timestamp = far;
-    CHECK_ERR(ms_mikey_initiate(alice_ctx, msg, sizeof msg, &len, &ip, r1),
+    CHECK_ERR(ms_mikey_initiate(alice_ctx, msg, sizeof msg, &len, r1, &ip),
               MS_ERR_MIKEY_KEY_PERIOD);
 
     /* A profile that does not fit the KMS's scheme. */
@@ -191,7 +191,7 @@ static void test_mikey(fx *f)
     cfg.own_uri = "tel:+447700900123";
     ms_mikey_ctx *wrong = NULL;
     CHECK_ERR(ms_mikey_ctx_new(&wrong, &cfg), MS_OK);
-    CHECK_ERR(ms_keystore_load_mikey(ks, wrong, now, &n, d, sizeof d),
+    CHECK_ERR(ms_keystore_load_mikey(ks, wrong, &n, now, d, sizeof d),
               MS_ERR_MIKEY_UNSUPPORTED);
     ms_mikey_ctx_free(wrong);
 

@@ -239,8 +239,8 @@ static void setup_kms(const char *root)
     make_bearer(alice_bearer, sizeof alice_bearer, &alice_keys);
     make_bearer(bob_bearer, sizeof bob_bearer, &bob_keys);
     size_t issued = 0, n_pkg = 0;
-    CHECK_ERR(ms_kms_issue(kms, P0, 1, &issued), MS_OK);
-    CHECK_ERR(ms_kms_export(kms, P0, exp_dir, &n_pkg), MS_OK);
+    CHECK_ERR(ms_kms_issue(kms, &issued, P0, 1), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, &n_pkg, P0, exp_dir), MS_OK);
     CHECK(n_pkg == 2);
 }
 
@@ -511,8 +511,8 @@ static void test_serve(void)
 
     /* the next period's export is picked up by the next request, the current kept */
     size_t issued = 0, n_pkg = 0;
-    CHECK_ERR(ms_kms_issue(kms, P0 + 1, 1, &issued), MS_OK);
-    CHECK_ERR(ms_kms_export(kms, P0 + 1, exp_dir, &n_pkg), MS_OK);
+    CHECK_ERR(ms_kms_issue(kms, &issued, P0 + 1, 1), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, &n_pkg, P0 + 1, exp_dir), MS_OK);
     CHECK(n_pkg == 2);
     snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T1));
     CHECK(keyprov_period(d, path, alice_bearer, &alice_keys) == P0 + 1);
@@ -528,8 +528,8 @@ static void test_serve(void)
     CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0 + 1);
 
     /* and the next export drops the expired period */
-    CHECK_ERR(ms_kms_issue(kms, P0 + 2, 1, &issued), MS_OK);
-    CHECK_ERR(ms_kms_export(kms, P0 + 2, exp_dir, &n_pkg), MS_OK);
+    CHECK_ERR(ms_kms_issue(kms, &issued, P0 + 2, 1), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, &n_pkg, P0 + 2, exp_dir), MS_OK);
     CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0 + 1);
     snprintf(path, sizeof path, "%s", kp(ALICE_PCT, T2));
     CHECK(keyprov_period(d, path, alice_bearer, &alice_keys) == P0 + 2);
@@ -549,7 +549,7 @@ static void test_serve(void)
     snprintf(path, sizeof path, "%s", kp(BOB_PCT, T2));
     CHECK(keyprov_period(d, path, bob_bearer, &bob_keys) == P0 + 2);
     CHECK_ERR(ms_kms_user_suspend(kms, BOB), MS_OK);
-    CHECK_ERR(ms_kms_export(kms, P0 + 1, exp_dir, &n_pkg), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, &n_pkg, P0 + 1, exp_dir), MS_OK);
     CHECK(n_pkg == 1);
     CHECK(status_is(d, "POST", path, bob_bearer, MS_ERR_UNAUTHORISED) == 401);
     CHECK(ms_dist_packages(d) == 2);
@@ -557,11 +557,11 @@ static void test_serve(void)
     CHECK(keyprov_period(d, ROOT "keyprov", alice_bearer, &alice_keys) == P0 + 1);
     /* resumed and exported again: back */
     CHECK_ERR(ms_kms_user_resume(kms, BOB), MS_OK);
-    CHECK_ERR(ms_kms_export(kms, P0 + 2, exp_dir, &n_pkg), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, &n_pkg, P0 + 2, exp_dir), MS_OK);
     CHECK(keyprov_period(d, path, bob_bearer, &bob_keys) == P0 + 2);
     /* removed: gone from every period */
     CHECK_ERR(ms_kms_user_remove(kms, BOB), MS_OK);
-    CHECK_ERR(ms_kms_export(kms, P0 + 1, exp_dir, &n_pkg), MS_OK);
+    CHECK_ERR(ms_kms_export(kms, &n_pkg, P0 + 1, exp_dir), MS_OK);
     CHECK(status_is(d, "POST", path, bob_bearer, MS_ERR_UNAUTHORISED) == 401);
     index = (free(index), read_text(ipath));
     CHECK(index != NULL && strstr(index, "bob-1") == NULL);

@@ -80,7 +80,7 @@ static ms_err own_result(ms_mikey_result *res, int u, const ms_group_delivery *d
     ms_mikey_ctx *ctx = NULL;
     e = ms_mikey_ctx_new(&ctx, &cfg);
     if (e == MS_OK)
-        e = ms_keystore_load_mikey(ks, ctx, 0, NULL, NULL, 0);
+        e = ms_keystore_load_mikey(ks, ctx, NULL, 0, NULL, 0);
     if (e == MS_OK)
         e = ms_mikey_respond(ctx, res, mk.data, mk.len, GMS, NULL);
     ms_mikey_ctx_free(ctx);
@@ -95,7 +95,7 @@ static ms_err receive(int u, const ms_group_delivery *d, ms_group_received *r)
     char detail[256] = "";
     ms_err e = ms_group_member_open(&m, ks, detail, sizeof detail);
     if (e == MS_OK)
-        e = ms_group_member_receive(m, d->content_type, d->body, d->body_len, r, detail,
+        e = ms_group_member_receive(m, r, d->content_type, d->body, d->body_len, detail,
                                     sizeof detail);
     if (e != MS_OK && getenv("MS_TEST_VERBOSE"))
         fprintf(stderr, "receive by %s: %s\n", users[u], detail);
@@ -208,19 +208,19 @@ int main(void)
     CHECK_ERR(ms_gms_create(gms, "bad name", three, 3, 0, 0, NULL, 0), MS_ERR_IDENTITY);
     ms_gms_group_info info;
     char *members = NULL;
-    CHECK_ERR(ms_gms_show(gms, GROUP, &info, &members, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_gms_show(gms, &info, &members, GROUP, detail, sizeof detail), MS_OK);
     CHECK(info.n_members == 3 && info.n_keys == 1 && info.generation == 1);
     CHECK((info.keys[0].gmk_id >> 28) == MS_MIKEY_PURPOSE_GMK && info.keys[0].gmk_id != 0);
     CHECK(members != NULL && strcmp(members, "sip:alice@example.org\nsip:bob@example.org\n"
                                              "sip:carol@example.org\n") == 0);
     free(members);
     const uint32_t gmk1 = info.keys[0].gmk_id;
-    CHECK_ERR(ms_gms_show(gms, "sip:nobody@example.org", &info, NULL, NULL, 0), MS_ERR_GROUP);
+    CHECK_ERR(ms_gms_show(gms, &info, NULL, "sip:nobody@example.org", NULL, 0), MS_ERR_GROUP);
 
     /* ---- first key: one message per member, one RAND for all --------------------------- */
     ms_group_delivery *d = NULL;
     size_t n = 0;
-    CHECK_ERR(ms_gms_deliveries(gms, GROUP, 1, &d, &n, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_gms_deliveries(gms, &d, &n, GROUP, 1, detail, sizeof detail), MS_OK);
     CHECK(n == 3);
     ms_mikey_message m0, mi;
     const ms_mikey_payload *r0 = rand_of(&m0, &d[0]);
@@ -267,7 +267,7 @@ int main(void)
         ms_mikey_config cfg = {.profile = MS_MIKEY_PROFILE_GMK, .own_uri = GMS};
         ms_mikey_ctx *ctx = NULL;
         CHECK_ERR(ms_mikey_ctx_new(&ctx, &cfg), MS_OK);
-        CHECK_ERR(ms_keystore_load_mikey(gks, ctx, 0, NULL, NULL, 0), MS_OK);
+        CHECK_ERR(ms_keystore_load_mikey(gks, ctx, NULL, 0, NULL, 0), MS_OK);
         for (size_t i = 0; i < n; i++) {
             ms_mikey_span mk, ro;
             ms_mikey_result res;
@@ -286,13 +286,13 @@ int main(void)
         p.responder = users[U_ALICE];
         p.rand = rnd;
         p.rand_len = 0;
-        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, &p, NULL), MS_ERR_ARG);
+        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, NULL, &p), MS_ERR_ARG);
         p.rand_len = 256;
-        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, &p, NULL), MS_ERR_ARG);
+        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, NULL, &p), MS_ERR_ARG);
         p.rand_len = 255;
         rnd[254] = 0x5a;
         ms_mikey_result res;
-        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, &p, &res), MS_OK);
+        CHECK_ERR(ms_mikey_initiate(ctx, msg, sizeof msg, &len, &res, &p), MS_OK);
         CHECK(res.rand_len == 255 && res.rand[254] == 0x5a);
         ms_mikey_message parsed;
         CHECK_ERR(ms_mikey_parse(&parsed, msg, len, NULL), MS_OK);
@@ -345,7 +345,7 @@ int main(void)
     ms_group_deliveries_free(d, n);
 
     /* ---- the roster: tampered, foreign, or without the member: refused -------------------- */
-    CHECK_ERR(ms_gms_deliveries(gms, GROUP, 1, &d, &n, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_gms_deliveries(gms, &d, &n, GROUP, 1, detail, sizeof detail), MS_OK);
     const ms_group_delivery *to_carol = delivery_for(d, n, users[U_CAROL]);
     uint8_t *bad = tampered(to_carol, "member sip:bob@", "member sip:eve@");
     CHECK(bad != NULL);
@@ -398,11 +398,11 @@ int main(void)
     const char *const bob[] = {users[U_BOB]};
     CHECK_ERR(ms_gms_remove(gms, GROUP, bob, 1, 0, 0, detail, sizeof detail), MS_OK);
     CHECK_ERR(ms_gms_remove(gms, GROUP, bob, 1, 0, 0, NULL, 0), MS_ERR_GROUP);
-    CHECK_ERR(ms_gms_show(gms, GROUP, &info, NULL, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_gms_show(gms, &info, NULL, GROUP, detail, sizeof detail), MS_OK);
     CHECK(info.n_members == 2 && info.n_keys == 2 && info.keys[1].gmk_id == gmk1 &&
           info.keys[0].gmk_id != gmk1 && info.generation == 2);
     const uint32_t gmk2 = info.keys[0].gmk_id;
-    CHECK_ERR(ms_gms_deliveries(gms, GROUP, 1, &d, &n, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_gms_deliveries(gms, &d, &n, GROUP, 1, detail, sizeof detail), MS_OK);
     CHECK(n == 2 && delivery_for(d, n, users[U_BOB]) == NULL);
     /* a roster of the old key with the new key's message: refused */
     {
@@ -469,7 +469,7 @@ int main(void)
     const char *const dave[] = {users[U_DAVE]};
     CHECK_ERR(ms_gms_add(gms, GROUP, dave, 1, detail, sizeof detail), MS_OK);
     CHECK_ERR(ms_gms_add(gms, GROUP, dave, 1, NULL, 0), MS_ERR_EXISTS);
-    CHECK_ERR(ms_gms_deliveries(gms, GROUP, 1, &d, &n, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_gms_deliveries(gms, &d, &n, GROUP, 1, detail, sizeof detail), MS_OK);
     CHECK(n == 3);
     CHECK_ERR(receive(U_DAVE, delivery_for(d, n, users[U_DAVE]), &r), MS_OK);
     CHECK(r.gmk_id == gmk2 && r.n_members == 3);
@@ -494,7 +494,7 @@ int main(void)
     }
     CHECK_ERR(ms_gms_create(gms, "sip:big@example.org", big, BIG, 60, 3600, detail,
                             sizeof detail), MS_OK);
-    CHECK_ERR(ms_gms_deliveries(gms, "sip:big@example.org", 2, &d, &n, detail, sizeof detail),
+    CHECK_ERR(ms_gms_deliveries(gms, &d, &n, "sip:big@example.org", 2, detail, sizeof detail),
               MS_OK);
     CHECK(n == BIG);
     r0 = rand_of(&m0, &d[0]);
@@ -514,7 +514,8 @@ int main(void)
         group_hash_hex(h, "sip:big@example.org");
         snprintf(path, sizeof path, "%s/group-%s", dirs[U_GMS], h);
         fx_flip(path, -5);
-        CHECK_ERR(ms_gms_show(gms, "sip:big@example.org", &info, NULL, NULL, 0), MS_ERR_KEYSTORE);
+        CHECK_ERR(ms_gms_show(gms, &info, NULL, "sip:big@example.org", NULL, 0),
+                  MS_ERR_KEYSTORE);
         CHECK_ERR(ms_gms_create(gms, "sip:big@example.org", big, 2, 0, 0, NULL, 0),
                   MS_ERR_KEYSTORE);
         CHECK_ERR(ms_gms_rekey(gms, "sip:big@example.org", 0, 0, NULL, 0), MS_ERR_KEYSTORE);

@@ -184,7 +184,7 @@ static void test_periods_and_table(ms_kms *k)
     CHECK(p == 1509);
     CHECK_ERR(ms_agent_period(k, "2025-10-02T12:00:00Z", &p), MS_OK);
     CHECK(p == 125 * 12 + 9); /* monthly periods since 1900 */
-    /* every form of util/timefmt.h; a '-' in a time is no range (issue 12) */
+    /* every form of util/timefmt.h; a '-' in a time is no range */
     p = 0;
     CHECK_ERR(ms_agent_period(k, "2025-10-02T12:00:00.5Z", &p), MS_OK);
     CHECK(p == 125 * 12 + 9);
@@ -282,7 +282,7 @@ static void test_dispatch(const char *root)
                               .scrypt_log2_n = 10};
     make_roles(&cfg);
     ms_kms_handout *h = calloc(1, sizeof *h);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_create(h, dir, &cfg, &m, NULL, NULL, 0), MS_OK);
     free(h);
     ms_agent a;
     memset(&a, 0, sizeof a);
@@ -488,7 +488,7 @@ static void test_share_detail(const char *root)
                              .first_time = (uint64_t)time(NULL) + MS_NTP_UNIX_OFFSET};
         ms_kms_seal_material m = {.method = MS_KMS_SEAL_SHARES, .k = 2, .n = 3};
         make_roles(&cfg);
-        CHECK_ERR(ms_kms_create(dir[i], &cfg, &m, h[i], NULL, NULL, 0), MS_OK);
+        CHECK_ERR(ms_kms_create(h[i], dir[i], &cfg, &m, NULL, NULL, 0), MS_OK);
     }
     ms_agent a;
     memset(&a, 0, sizeof a);

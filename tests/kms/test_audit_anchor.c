@@ -62,7 +62,7 @@ static void create(const char *dir, bool syslog_copy)
                               .passphrase = pass,
                               .passphrase_len = sizeof pass - 1,
                               .scrypt_log2_n = 10};
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, &handout, NULL, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_create(&handout, dir, &cfg, &m, NULL, NULL, 0), MS_OK);
 }
 
 static ms_kms *open_unsealed(const char *dir, ms_audit_copy_fn sink, void *ctx)
@@ -150,14 +150,14 @@ static void cut_log(const char *dir, size_t keep)
 static ms_err verify_cp(const char *dir, const char *cp, char *detail, size_t cap)
 {
     uint64_t n = 0, bad = 0;
-    return ms_kms_audit_verify_checkpoint(dir, NULL, NULL, cp, &n, &bad, detail, cap);
+    return ms_kms_audit_verify_checkpoint(&n, &bad, dir, NULL, NULL, cp, detail, cap);
 }
 
 static ms_err verify_plain(const char *dir)
 {
     uint64_t n = 0, bad = 0;
     char d[256];
-    return ms_kms_audit_verify(dir, &n, &bad, d, sizeof d);
+    return ms_kms_audit_verify(&n, &bad, dir, d, sizeof d);
 }
 
 static void test_checkpoints(const char *root)
@@ -182,13 +182,14 @@ static void test_checkpoints(const char *root)
     char xml[8192];
     size_t xml_len = 0, issued = 0;
     CHECK_ERR(ms_kms_device_enrol(k, xml, sizeof xml, &xml_len, ALICE, "a1"), MS_OK);
-    CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_OK);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0, 1), MS_OK);
     char none[MS_KMS_CHECKPOINT_MAX];
     CHECK_ERR(ms_kms_extract_checkpoint(k, none, sizeof none), MS_ERR_AUDIT_LOG);
     char rq[MS_REQUEST_MAX + 1], ap[MS_APPROVAL_TEXT_MAX];
     size_t rq_len = 0;
-    CHECK_ERR(ms_kms_request_extract(k, ALICE, P0, "warrant 2026/1", 3600, rq, sizeof rq,
-                                     &rq_len), MS_OK);
+    CHECK_ERR(
+        ms_kms_request_extract(k, rq, sizeof rq, &rq_len, ALICE, P0, "warrant 2026/1", 3600),
+        MS_OK);
     ms_approval a;
     CHECK_ERR(ms_approval_sign(roles.seed[2], rq, rq_len, &a), MS_OK);
     CHECK_ERR(ms_approval_format(&a, ap, sizeof ap), MS_OK);
@@ -196,7 +197,7 @@ static void test_checkpoints(const char *root)
     ms_kms_extract_request req = {rq, rq_len, aps, 1};
     uint8_t rsk[MS_SAKKE_POINT_BYTES], id[MS_SAKKE_ID_MAX_BYTES];
     size_t id_len = 0;
-    CHECK_ERR(ms_kms_audit_extract(k, &req, rsk, id, &id_len), MS_OK);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &req), MS_OK);
     ms_wipe(rsk, sizeof rsk);
     char xcp[MS_KMS_CHECKPOINT_MAX];
     CHECK_ERR(ms_kms_extract_checkpoint(k, xcp, sizeof xcp), MS_OK);
@@ -215,9 +216,9 @@ static void test_checkpoints(const char *root)
     char pub[700];
     snprintf(pub, sizeof pub, "%s/audit.pub", dir);
     uint64_t n = 0, bad = 0;
-    CHECK_ERR(ms_kms_audit_verify_checkpoint(NULL, path, pub, xcp, &n, &bad, detail,
-                                             sizeof detail),
-              MS_OK);
+    CHECK_ERR(
+        ms_kms_audit_verify_checkpoint(&n, &bad, NULL, path, pub, xcp, detail, sizeof detail),
+        MS_OK);
 
     /* Forged: another seq under the same signature; malformed. */
     char forged[MS_KMS_CHECKPOINT_MAX];

@@ -103,14 +103,14 @@ static void test_passphrase_kms(const char *root)
     set_roles(&cfg);
     ms_kms_config dup = cfg;
     dup.auditor_keys = (const uint8_t(*)[MS_KMS_ROLE_KEY_BYTES])roles.pub[2]; /* officer-2 twice */
-    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL, NULL, 0), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_create(h, dir, &dup, &m, NULL, NULL, 0), MS_ERR_ARG);
     dup = cfg;
     dup.operator_key = NULL;
-    CHECK_ERR(ms_kms_create(dir, &dup, &m, h, NULL, NULL, 0), MS_ERR_ARG);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_create(h, dir, &dup, &m, NULL, NULL, 0), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_create(h, dir, &cfg, &m, NULL, NULL, 0), MS_OK);
     CHECK(h->n_shares == 0);
     char reason[PATH_MAX + 128] = "";
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, reason, sizeof reason), MS_ERR_EXISTS);
+    CHECK_ERR(ms_kms_create(h, dir, &cfg, &m, NULL, reason, sizeof reason), MS_ERR_EXISTS);
     CHECK(strstr(reason, "already holds a KMS (kms.db)") != NULL);
     /* opening names what is missing and why */
     char missing[PATH_MAX];
@@ -118,7 +118,7 @@ static void test_passphrase_kms(const char *root)
     ms_kms *none = NULL;
     CHECK_ERR(ms_kms_open(&none, missing, NULL, reason, sizeof reason), MS_ERR_IO);
     CHECK(none == NULL && strstr(reason, "No such file or directory") != NULL);
-    CHECK_ERR(ms_kms_create(missing, &cfg, &m, h, NULL, reason, sizeof reason), MS_ERR_IO);
+    CHECK_ERR(ms_kms_create(h, missing, &cfg, &m, NULL, reason, sizeof reason), MS_ERR_IO);
     CHECK(strstr(reason, "cannot create the KMS directory") != NULL);
     snprintf(missing, sizeof missing, "%s/empty", dir);
     CHECK(mkdir(missing, 0700) == 0);
@@ -141,12 +141,12 @@ static void test_passphrase_kms(const char *root)
     CHECK_ERR(ms_kms_user_list(k, count_user, &n_users), MS_OK);
     char *xml = malloc(MS_KMSIF_MAX_XML);
     size_t xml_len = 0;
-    CHECK_ERR(ms_kms_certificate_xml(k, P0, xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_certificate_xml(k, xml, MS_KMSIF_MAX_XML, &xml_len, P0), MS_OK);
     ms_kms_certificate cert;
     CHECK_ERR(ms_kmsif_certificate_parse(&cert, xml, xml_len, NULL, 0), MS_OK);
     CHECK_ERR(ms_kms_user_add(k, ALICE), MS_ERR_SEALED);
     size_t issued = 0;
-    CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_ERR_SEALED);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0, 1), MS_ERR_SEALED);
     CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, ALICE, "a1"),
               MS_ERR_SEALED);
 
@@ -187,22 +187,22 @@ static void test_passphrase_kms(const char *root)
     CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &xml_len, BOB, "bob-1"), MS_OK);
 
     /* issuance: idempotent; an expired period is refused */
-    CHECK_ERR(ms_kms_issue(k, P0 - 1, 1, &issued), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0 - 1, 1), MS_ERR_PERIOD);
     ms_test_progress pr;
     memset(&pr, 0, sizeof pr);
     ms_kms_set_progress(k, ms_test_progress_cb, &pr);
-    CHECK_ERR(ms_kms_issue(k, P0, 2, &issued), MS_OK);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0, 2), MS_OK);
     CHECK(issued == 2);
     CHECK(pr.calls >= 2 && pr.first_done == 0 && pr.first_total == 2);
     CHECK(pr.last_done == 2 && pr.last_total == 2 && !pr.fell && !pr.overshot);
     ms_kms_set_progress(k, NULL, NULL);
     size_t calls = pr.calls;
-    CHECK_ERR(ms_kms_issue(k, P0, 2, &issued), MS_OK);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0, 2), MS_OK);
     CHECK(issued == 0 && pr.calls == calls); /* no longer called */
     /* at most 2 periods ahead by default: current + 1200 would issue keys for 2123 */
-    CHECK_ERR(ms_kms_issue(k, P0 + 1200, 1, &issued), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0 + 1200, 1), MS_ERR_PERIOD);
     CHECK(issued == 0);
-    CHECK_ERR(ms_kms_issue(k, P0 + 3, 1, &issued), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0 + 3, 1), MS_ERR_PERIOD);
     char why[256] = "";
     CHECK_ERR(ms_kms_issue_check(k, P0 + 3, why, sizeof why), MS_ERR_PERIOD);
     CHECK(strstr(why, "3 periods after the current one") != NULL);
@@ -218,7 +218,7 @@ static void test_passphrase_kms(const char *root)
     size_t n_pkg = 0;
     memset(&pr, 0, sizeof pr);
     ms_kms_set_progress(k, ms_test_progress_cb, &pr);
-    CHECK_ERR(ms_kms_export(k, P0, out, &n_pkg), MS_OK);
+    CHECK_ERR(ms_kms_export(k, &n_pkg, P0, out), MS_OK);
     CHECK(n_pkg == 2);
     /* 0 of 2, 1 of 2, and 2 of 2 once the index is written */
     CHECK(pr.calls == 3 && pr.first_done == 0 && pr.first_total == 2);
@@ -230,13 +230,15 @@ static void test_passphrase_kms(const char *root)
     /* audited extraction: every refusal, then the release */
     char req[MS_REQUEST_MAX + 1], other[MS_REQUEST_MAX + 1];
     size_t req_len = 0, other_len = 0;
-    CHECK_ERR(ms_kms_request_extract(k, "*", P0, "warrant 42", 3600, req, sizeof req, &req_len),
+    CHECK_ERR(ms_kms_request_extract(k, req, sizeof req, &req_len, "*", P0, "warrant 42", 3600),
               MS_ERR_AUDIT_SCOPE);
-    CHECK_ERR(ms_kms_request_extract(k, BOB, P0, "", 3600, req, sizeof req, &req_len), MS_ERR_ARG);
-    CHECK_ERR(ms_kms_request_extract(k, BOB, P0, "warrant 42", 3600, req, sizeof req, &req_len),
+    CHECK_ERR(ms_kms_request_extract(k, req, sizeof req, &req_len, BOB, P0, "", 3600),
+              MS_ERR_ARG);
+    CHECK_ERR(ms_kms_request_extract(k, req, sizeof req, &req_len, BOB, P0, "warrant 42", 3600),
               MS_OK);
-    CHECK_ERR(ms_kms_request_extract(k, ALICE, P0, "warrant 42", 3600, other, sizeof other,
-                                     &other_len), MS_OK);
+    CHECK_ERR(ms_kms_request_extract(k, other, sizeof other, &other_len, ALICE, P0,
+                                     "warrant 42", 3600),
+              MS_OK);
     char ap[4][MS_APPROVAL_TEXT_MAX], ap_other[MS_APPROVAL_TEXT_MAX], ap_officer[MS_APPROVAL_TEXT_MAX];
     approval_of(3, req, req_len, ap[0]);
     approval_of(5, req, req_len, ap[1]);
@@ -253,29 +255,30 @@ static void test_passphrase_kms(const char *root)
     ms_kms_extract_request bad = r;
     bad.approvals = one_only;
     bad.n_approvals = 1; /* approvals = 2 */
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &bad), MS_ERR_AUDITOR);
     bad.approvals = twice; /* the same auditor twice */
     bad.n_approvals = 2;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &bad), MS_ERR_AUDITOR);
     bad.approvals = wrong_req; /* a signature over another request */
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &bad), MS_ERR_AUDITOR);
     bad.approvals = officer;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &bad), MS_ERR_AUDITOR);
     bad = r;
     bad.n_approvals = 0;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_AUDITOR);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &bad), MS_ERR_AUDITOR);
     /* the request changed after approval (another period): no approval covers it */
     char *edited = strstr(req, "period=");
     CHECK(edited != NULL);
     if (edited != NULL) {
         edited[7] = edited[7] == '9' ? '8' : (char)(edited[7] + 1);
-        CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_AUDITOR);
+        CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &r), MS_ERR_AUDITOR);
         edited[7] = edited[7] == '8' ? '9' : (char)(edited[7] - 1);
     }
     char nob[MS_REQUEST_MAX + 1], nob_ap[2][MS_APPROVAL_TEXT_MAX];
     size_t nob_len = 0;
-    CHECK_ERR(ms_kms_request_extract(k, "tel:+15550000000", P0, "x", 3600, nob, sizeof nob,
-                                     &nob_len), MS_OK);
+    CHECK_ERR(
+        ms_kms_request_extract(k, nob, sizeof nob, &nob_len, "tel:+15550000000", P0, "x", 3600),
+        MS_OK);
     approval_of(3, nob, nob_len, nob_ap[0]);
     approval_of(4, nob, nob_len, nob_ap[1]);
     const char *nob_good[] = {nob_ap[0], nob_ap[1]};
@@ -283,7 +286,7 @@ static void test_passphrase_kms(const char *root)
     bad.request_len = nob_len;
     bad.approvals = nob_good;
     bad.n_approvals = 2;
-    CHECK_ERR(ms_kms_audit_extract(k, &bad, rsk, id, &id_len), MS_ERR_USER_UNKNOWN);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &bad), MS_ERR_USER_UNKNOWN);
 
     /* an audit log that cannot grow: refused, nothing released */
     snprintf(path, sizeof path, "%s/audit.log", dir);
@@ -296,15 +299,15 @@ static void test_passphrase_kms(const char *root)
     setrlimit(RLIMIT_FSIZE, &rl);
     memset(rsk, 0, sizeof rsk);
     id_len = 0;
-    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_AUDIT_LOG);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &r), MS_ERR_AUDIT_LOG);
     setrlimit(RLIMIT_FSIZE, &old_rl);
     CHECK(all_zero(rsk, sizeof rsk) && id_len == 0);
     CHECK(file_size(path) == log_size);
 
-    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_OK);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &r), MS_OK);
     CHECK(file_size(path) > log_size);
     /* an approved request is carried out once */
-    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_REQUEST_STALE);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &r), MS_ERR_REQUEST_STALE);
     /* the released RSK is Bob's for P0: it validates against his identifier */
     uint8_t bob_id[MS_SAKKE_ID_MAX_BYTES];
     size_t bob_len = 0;
@@ -318,20 +321,20 @@ static void test_passphrase_kms(const char *root)
 
     /* rollover only from a future period */
     ms_kms_handout *h2 = calloc(1, sizeof *h2);
-    CHECK_ERR(ms_kms_rollover(k, P0, &m, h2), MS_ERR_PERIOD);
-    CHECK_ERR(ms_kms_rollover(k, P0 - 3, &m, h2), MS_ERR_PERIOD);
-    CHECK_ERR(ms_kms_rollover(k, P0 + 1, &m, h2), MS_OK);
-    CHECK_ERR(ms_kms_rollover(k, P0 + 1, &m, h2), MS_ERR_PERIOD); /* not after the last */
+    CHECK_ERR(ms_kms_rollover(k, h2, P0, &m), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_rollover(k, h2, P0 - 3, &m), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_rollover(k, h2, P0 + 1, &m), MS_OK);
+    CHECK_ERR(ms_kms_rollover(k, h2, P0 + 1, &m), MS_ERR_PERIOD); /* not after the last */
     free(h2);
     ms_kms_certificate cert2;
-    CHECK_ERR(ms_kms_certificate_xml(k, P0 + 1, xml, MS_KMSIF_MAX_XML, &xml_len), MS_OK);
+    CHECK_ERR(ms_kms_certificate_xml(k, xml, MS_KMSIF_MAX_XML, &xml_len, P0 + 1), MS_OK);
     CHECK_ERR(ms_kmsif_certificate_parse(&cert2, xml, xml_len, NULL, 0), MS_OK);
     CHECK(memcmp(cert2.Z, cert.Z, sizeof cert.Z) != 0);
 
     /* seal: privileged calls refused again; the re-sealed file opens with both keys */
     CHECK_ERR(ms_kms_seal(k), MS_OK);
     CHECK_ERR(ms_kms_user_add(k, "tel:+447700900789"), MS_ERR_SEALED);
-    CHECK_ERR(ms_kms_audit_extract(k, &r, rsk, id, &id_len), MS_ERR_SEALED);
+    CHECK_ERR(ms_kms_audit_extract(k, rsk, id, &id_len, &r), MS_ERR_SEALED);
     CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);
     CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
     CHECK(st.unsealed && st.n_generations == 2);
@@ -341,10 +344,11 @@ static void test_passphrase_kms(const char *root)
     /* the audit log verifies, and an edit is found at its line */
     uint64_t n = 0, first_bad = 0;
     char detail[128];
-    CHECK_ERR(ms_kms_audit_verify(dir, &n, &first_bad, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_kms_audit_verify(&n, &first_bad, dir, detail, sizeof detail), MS_OK);
     CHECK(n >= 12);
     snprintf(out, sizeof out, "%s/audit.pub", dir);
-    CHECK_ERR(ms_kms_audit_verify_files(path, out, &n, &first_bad, detail, sizeof detail), MS_OK);
+    CHECK_ERR(ms_kms_audit_verify_files(&n, &first_bad, path, out, detail, sizeof detail),
+              MS_OK);
     FILE *f = fopen(path, "r+");
     char line[4096];
     long third = 0;
@@ -357,7 +361,8 @@ static void test_passphrase_kms(const char *root)
         fputc(c == '9' ? '8' : c + 1, f);
         fclose(f);
     }
-    CHECK_ERR(ms_kms_audit_verify(dir, &n, &first_bad, detail, sizeof detail), MS_ERR_AUDIT_CHAIN);
+    CHECK_ERR(ms_kms_audit_verify(&n, &first_bad, dir, detail, sizeof detail),
+              MS_ERR_AUDIT_CHAIN);
     CHECK(first_bad == 3);
     free(xml);
 }
@@ -375,7 +380,7 @@ static void test_shares_kms(const char *root)
     ms_kms_seal_material m = {.method = MS_KMS_SEAL_SHARES, .k = 2, .n = 3};
     ms_kms_handout *h = calloc(1, sizeof *h);
     set_roles(&cfg);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_create(h, dir, &cfg, &m, NULL, NULL, 0), MS_OK);
     CHECK(h->n_shares == 3);
     ms_kms *k = NULL;
     CHECK_ERR(open_kms(&k, dir), MS_OK);
@@ -385,18 +390,18 @@ static void test_shares_kms(const char *root)
     }
     unsigned have = 9, need = 9;
     ms_kms_status st;
-    CHECK_ERR(ms_kms_unseal_share(k, h->share[0], h->share_len[0], &have, &need), MS_OK);
+    CHECK_ERR(ms_kms_unseal_share(k, &have, &need, h->share[0], h->share_len[0]), MS_OK);
     CHECK(have == 1 && need == 2);
     CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
     CHECK(!st.unsealed && st.shares_have == 1 && st.shares_need == 2);
     CHECK_ERR(ms_kms_user_add(k, "sip:alice@example.org"), MS_ERR_SEALED); /* too few */
-    CHECK_ERR(ms_kms_unseal_share(k, h->share[0], h->share_len[0], &have, &need),
+    CHECK_ERR(ms_kms_unseal_share(k, &have, &need, h->share[0], h->share_len[0]),
               MS_ERR_SHARE); /* duplicate */
     uint8_t bad[MS_KMS_SHARE_MAX];
     memcpy(bad, h->share[1], h->share_len[1]);
     bad[h->share_len[1] - 1] ^= 0x40;
-    CHECK_ERR(ms_kms_unseal_share(k, bad, h->share_len[1], &have, &need), MS_ERR_SHARE);
-    CHECK_ERR(ms_kms_unseal_share(k, h->share[2], h->share_len[2], &have, &need), MS_OK);
+    CHECK_ERR(ms_kms_unseal_share(k, &have, &need, bad, h->share_len[1]), MS_ERR_SHARE);
+    CHECK_ERR(ms_kms_unseal_share(k, &have, &need, h->share[2], h->share_len[2]), MS_OK);
     CHECK_ERR(ms_kms_status_get(k, &st), MS_OK);
     CHECK(st.unsealed);
     /* hashed UIDs: any URI is a user */
@@ -404,9 +409,9 @@ static void test_shares_kms(const char *root)
     /* created with max_periods_ahead 5: kept in kms.db, read back by open */
     size_t issued = 9;
     char why[256] = "";
-    CHECK_ERR(ms_kms_issue(k, st.current_period + 5, 1, &issued), MS_OK);
+    CHECK_ERR(ms_kms_issue(k, &issued, st.current_period + 5, 1), MS_OK);
     CHECK(issued == 0); /* no device enrolled */
-    CHECK_ERR(ms_kms_issue(k, st.current_period + 6, 1, &issued), MS_ERR_PERIOD);
+    CHECK_ERR(ms_kms_issue(k, &issued, st.current_period + 6, 1), MS_ERR_PERIOD);
     CHECK_ERR(ms_kms_issue_check(k, st.current_period + 6, why, sizeof why), MS_ERR_PERIOD);
     CHECK(strstr(why, "at most 5 ahead") != NULL);
     CHECK_ERR(ms_kms_seal(k), MS_OK);

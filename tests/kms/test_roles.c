@@ -128,7 +128,7 @@ static ms_err command(ms_kms *k, int who, const char *kms_uri, const char *verb,
         return MS_ERR_INTERNAL;
     if (tamper == 1)
         text[len - 40] ^= 1; /* inside the user's URI... or nonce: changed after signing */
-    return ms_kms_authorise(k, text, len, pub[who], sig, role);
+    return ms_kms_authorise(k, role, text, len, pub[who], sig);
 }
 
 static int grep_file(const char *path, const char *needle)
@@ -185,8 +185,8 @@ static void test_facade(const char *root)
         return;
     ms_kms_config bad = cfg;
     bad.enrol_approvals = 4; /* more than the officers */
-    CHECK_ERR(ms_kms_create(dir, &bad, &m, h, NULL, NULL, 0), MS_ERR_ARG);
-    CHECK_ERR(ms_kms_create(dir, &cfg, &m, h, NULL, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_create(h, dir, &bad, &m, NULL, NULL, 0), MS_ERR_ARG);
+    CHECK_ERR(ms_kms_create(h, dir, &cfg, &m, NULL, NULL, 0), MS_OK);
     free(h);
     CHECK(grep_file(log, "approvals=2/2 enrol_approvals=2/3"));
     ms_kms *k = NULL;
@@ -247,7 +247,7 @@ static void test_facade(const char *root)
 
     char req[MS_REQUEST_MAX + 1], ap[3][MS_APPROVAL_TEXT_MAX];
     size_t req_len = 0;
-    CHECK_ERR(ms_kms_request_enrol(k, BOB, "bob-2", 3600, req, sizeof req, &req_len), MS_OK);
+    CHECK_ERR(ms_kms_request_enrol(k, req, sizeof req, &req_len, BOB, "bob-2", 3600), MS_OK);
     approval_text(1, req, req_len, ap[0]);
     approval_text(3, req, req_len, ap[1]);
     approval_text(4, req, req_len, ap[2]); /* an auditor */
@@ -282,7 +282,7 @@ static void test_facade(const char *root)
                                            quorum, 2), MS_ERR_EXISTS);
 
     /* the user's own device approves: a MAC with its InK over the request */
-    CHECK_ERR(ms_kms_request_enrol(k, BOB, "bob-3", 3600, req, sizeof req, &req_len), MS_OK);
+    CHECK_ERR(ms_kms_request_enrol(k, req, sizeof req, &req_len, BOB, "bob-3", 3600), MS_OK);
     ms_approval da;
     char dline[MS_APPROVAL_TEXT_MAX];
     const char *dev[] = {dline};
@@ -315,7 +315,7 @@ static void test_facade(const char *root)
     free(xml);
     uint64_t n = 0, first_bad = 0;
     ms_kms_close(k);
-    CHECK_ERR(ms_kms_audit_verify(dir, &n, &first_bad, NULL, 0), MS_OK);
+    CHECK_ERR(ms_kms_audit_verify(&n, &first_bad, dir, NULL, 0), MS_OK);
     size_t counts[2] = {0, 0};
     CHECK_ERR(ms_kms_audit_notable(log, count_notable, counts), MS_OK);
     CHECK(counts[0] == 0 && counts[1] == 2); /* bob-2 and bob-3; not bob-1 or alice-1 */

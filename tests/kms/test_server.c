@@ -326,14 +326,14 @@ static void enrol_all(ms_kms *k)
     CHECK_ERR(ms_kmsif_enrolment_parse(&keys_a, &cert, xml, len, NULL, 0), MS_OK);
     CHECK_ERR(ms_kms_device_enrol(k, xml, MS_KMSIF_MAX_XML, &len, BOB, "bob.1"), MS_OK);
     size_t issued = 0;
-    CHECK_ERR(ms_kms_issue(k, P0, 1, &issued), MS_OK);
+    CHECK_ERR(ms_kms_issue(k, &issued, P0, 1), MS_OK);
     CHECK(issued == 2);
     char t[MS_KMS_TOKEN_HEX + 1];
-    CHECK_ERR(ms_kms_device_token(k, "alice-1", t), MS_OK);
+    CHECK_ERR(ms_kms_device_token(k, t, "alice-1"), MS_OK);
     snprintf(token_a, sizeof token_a, "alice-1.%s", t);
-    CHECK_ERR(ms_kms_device_token(k, "bob.1", t), MS_OK);
+    CHECK_ERR(ms_kms_device_token(k, t, "bob.1"), MS_OK);
     snprintf(token_b, sizeof token_b, "bob.1.%s", t);
-    CHECK_ERR(ms_kms_device_token(k, "nobody", t), MS_ERR_DEVICE_UNKNOWN);
+    CHECK_ERR(ms_kms_device_token(k, t, "nobody"), MS_ERR_DEVICE_UNKNOWN);
     free(xml);
     test_reply_format(&cert);
 }
@@ -360,7 +360,7 @@ static void test_handler(const char *dir)
     CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);
     CHECK(ms_kms_server_health(s, &status) && strcmp(status, "unsealed") == 0);
     enrol_all(k);
-    CHECK_ERR(ms_kms_device_auth(k, token_a, (char[65]){0}, (char[256]){0}), MS_OK);
+    CHECK_ERR(ms_kms_device_auth(k, (char[65]){0}, (char[256]){0}, token_a), MS_OK);
 
     /* routing */
     EXPECT_ERROR(post(s, PFX "/nothing", token_a, ALICE), 404, MS_ERR_HTTP);
@@ -538,7 +538,7 @@ static void test_handler(const char *dir)
 
     /* a past key period is not served (only an auditor's extraction reaches it), even
      * with its key set still in the store; the current and the next are */
-    CHECK_ERR(ms_kms_issue(k, P0 + 1, 1, &(size_t){0}), MS_OK);
+    CHECK_ERR(ms_kms_issue(k, &(size_t){0}, P0 + 1, 1), MS_OK);
     clock_now = T0 + 31 * 86400ull; /* period P0 + 1 */
     snprintf(path, sizeof path, PFX "/keyprov/tel%%3A%%2B447700900123/%016llX",
              (unsigned long long)(T0 << 32));

@@ -226,10 +226,10 @@ int main(void)
         ms_kms_set_clock(k, fixed_clock, &clock_now);
         CHECK_ERR(ms_kms_unseal_passphrase(k, pass, sizeof pass - 1), MS_OK);
         ms_kms_handout *out = calloc(1, sizeof *out);
-        CHECK_ERR(ms_kms_rollover(k, P0 + 2, &m, out), MS_OK);
+        CHECK_ERR(ms_kms_rollover(k, out, P0 + 2, &m), MS_OK);
         /* ... and refuses to when they were changed while it ran unsealed. */
         tamper("UPDATE settings SET value = '1' WHERE key = 'approvals'");
-        CHECK_ERR(ms_kms_rollover(k, P0 + 3, &m, out), MS_ERR_SETTINGS_CHANGED);
+        CHECK_ERR(ms_kms_rollover(k, out, P0 + 3, &m), MS_ERR_SETTINGS_CHANGED);
         CHECK(strstr(ms_kms_detail(k), "row 'approvals' was changed") != NULL);
         tamper("UPDATE settings SET value = '2' WHERE key = 'approvals'");
         free(out);

@@ -93,7 +93,7 @@ static void test_rfc6509_layout_and_round_trip(void)
     ms_mikey_init_params p = {0};
     p.responder = BOB_TEL;
     ms_mikey_result ri, rr;
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
 
     /* Layout, read back with the codec. */
     ms_mikey_message m;
@@ -196,7 +196,7 @@ static void test_rfc6509_omit_idr(void)
     p.responder = BOB_TEL;
     p.omit_idr = true;
     ms_mikey_result ri, rr;
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
     ms_mikey_message m;
     CHECK_ERR(ms_mikey_parse(&m, msg, len, NULL), MS_OK);
     CHECK(ms_mikey_find(&m, MS_MIKEY_PT_IDR, -1) == NULL);
@@ -230,10 +230,10 @@ static void test_rfc6509_prepared_paths(void)
     uint8_t m1[BUF], m2[BUF];
     size_t l1 = 0, l2 = 0;
     ms_mikey_result ri, r1, r2;
-    CHECK_ERR(ms_mikey_initiate(alice_prep.ctx, m1, sizeof m1, &l1, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(alice_prep.ctx, m1, sizeof m1, &l1, &ri, &p), MS_OK);
     CHECK_MEM(ri.key, key, 16);
     CHECK(ri.csb_id == 0x12345678 && ri.prf == MS_MIKEY_PRF_HMAC_SHA256);
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, m2, sizeof m2, &l2, &p, NULL), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, m2, sizeof m2, &l2, NULL, &p), MS_OK);
     CHECK(l1 == l2 && memcmp(m1, m2, l1) != 0); /* fresh RAND, SAKKE r and signature */
 
     CHECK_ERR(ms_mikey_respond(bob.ctx, &r1, m1, l1, ALICE_TEL, NULL), MS_OK);
@@ -246,9 +246,9 @@ static void test_rfc6509_prepared_paths(void)
 
     /* Wrong key length, too small a buffer. */
     p.key_len = 15;
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, m1, sizeof m1, &l1, &p, NULL), MS_ERR_SSV_SIZE);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, m1, sizeof m1, &l1, NULL, &p), MS_ERR_SSV_SIZE);
     p.key_len = 16;
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, m1, 100, &l1, &p, NULL), MS_ERR_BUFFER_TOO_SMALL);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, m1, 100, &l1, NULL, &p), MS_ERR_BUFFER_TOO_SMALL);
     CHECK(l1 == l2);
     ms_mikey_result_wipe(&ri);
     ms_mikey_result_wipe(&r1);
@@ -286,18 +286,18 @@ static void test_ctx_arguments(void)
     ms_mikey_init_params p = {0};
     p.responder = BOB_TEL;
     p.timestamp = (NOW_SECS + 40 * 86400ull) << 32; /* next month */
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, NULL),
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, NULL, &p),
               MS_ERR_MIKEY_KEY_PERIOD);
     p.timestamp = 0;
     p.responder_kms = "kms.unknown.org";
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, NULL),
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, NULL, &p),
               MS_ERR_MIKEY_UNKNOWN_KMS);
     p.responder_kms = NULL;
     p.responder = "sip:bob@example.org"; /* not a tel URI */
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, NULL), MS_ERR_IDENTITY);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, NULL, &p), MS_ERR_IDENTITY);
     p.responder = BOB_TEL;
     p.hide_identities = true; /* a 3GPP feature */
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, NULL, &p), MS_ERR_ARG);
 }
 
 /* ---- TS 33.180 ---------------------------------------------------------------------- */
@@ -322,7 +322,7 @@ static void test_pck_round_trip(void)
     ms_mikey_init_params p = {0};
     p.responder = BOB_SIP;
     ms_mikey_result ri, rr;
-    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
     CHECK((ri.key_id >> 28) == MS_MIKEY_PURPOSE_PCK && ri.csb_id == ri.key_id);
     CHECK(ri.prf == MS_MIKEY_PRF_HMAC_SHA256);
 
@@ -373,7 +373,7 @@ static void test_pck_sakke_to_self(void)
     p.responder = BOB_SIP;
     p.sakke_to_self = true;
     ms_mikey_result ri, rr, rs;
-    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
 
     /* Extension 6 holds a whole SAKKE payload to UID(initiator): decapsulate it by hand. */
     ms_mikey_message m;
@@ -405,7 +405,7 @@ static void test_pck_sakke_to_self(void)
 
     /* Without the extension Alice cannot read her own message. */
     p.sakke_to_self = false;
-    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &p, NULL), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, NULL, &p), MS_OK);
     CHECK_ERR(ms_mikey_respond(pa.ctx, &rs, msg, len, NULL, NULL), MS_ERR_MIKEY_RESPONDER);
     ms_mikey_result_wipe(&ri);
     ms_mikey_result_wipe(&rr);
@@ -420,7 +420,7 @@ static void test_pck_identity_hiding(void)
     p.responder = BOB_SIP;
     p.hide_identities = true;
     ms_mikey_result ri, rr;
-    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
     ms_mikey_message m;
     CHECK_ERR(ms_mikey_parse(&m, msg, len, NULL), MS_OK);
     CHECK(ms_mikey_find(&m, MS_MIKEY_PT_IDR, MS_MIKEY_ROLE_INITIATOR) == NULL);
@@ -447,7 +447,7 @@ static void test_pck_identity_hiding(void)
     CHECK_ERR(ms_mikey_confirm_initiator(pb.ctx, &plain, BOB_SIP), MS_ERR_MIKEY_INITIATOR);
 
     /* With the initiator known from the signalling at once. */
-    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &p, NULL), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, NULL, &p), MS_OK);
     CHECK_ERR(ms_mikey_respond(pb.ctx, &rr, msg, len, ALICE_SIP, NULL), MS_OK);
     CHECK(rr.initiator_hidden && strcmp(rr.initiator, ALICE_SIP) == 0);
     ms_mikey_result_wipe(&ri);
@@ -509,7 +509,7 @@ static void test_pck_key_params(void)
     p.key_params.expiry = NOW_SECS + 0x010203;
     strcpy(p.key_params.text, "hi");
     ms_mikey_result ri, rr;
-    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(pa.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
     ms_mikey_message m;
     CHECK_ERR(ms_mikey_parse(&m, msg, len, NULL), MS_OK);
     uint8_t want[19] = {1, 0, 0, 0, 1};
@@ -546,7 +546,7 @@ static void test_gmk_round_trip(void)
     p.key_params.has_group_ids = true;
     p.sakke_to_self = true;
     ms_mikey_result ri, rr;
-    CHECK_ERR(ms_mikey_initiate(gms.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(gms.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
     uint32_t guk;
     CHECK_ERR(ms_guk_id(&guk, ri.key, 16, 0x0df9bc39, BOB_SIP), MS_OK);
     CHECK(ri.key_id == 0x0df9bc39 && ri.csb_id == guk && (guk >> 28) == 0);
@@ -596,7 +596,7 @@ static void test_csk_round_trip(void)
     p.key_params.status = 1;
     p.key_params.expiry = NOW_SECS + 86400;
     ms_mikey_result ri, rr;
-    CHECK_ERR(ms_mikey_initiate(cu.ctx, msg, sizeof msg, &len, &p, &ri), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(cu.ctx, msg, sizeof msg, &len, &ri, &p), MS_OK);
     CHECK((ri.csb_id >> 28) == MS_MIKEY_PURPOSE_CSK && ri.key_id == ri.csb_id);
     CHECK_ERR(ms_mikey_respond(mdsi.ctx, &rr, msg, len, ALICE_SIP, NULL), MS_OK);
     check_same_result(&ri, &rr);
@@ -609,7 +609,7 @@ static void test_csk_round_trip(void)
     CHECK_MEM(k.mki, mki, 4);
     /* A key id with another purpose tag is refused by the initiator. */
     p.key_id = 0x10000001;
-    CHECK_ERR(ms_mikey_initiate(cu.ctx, msg, sizeof msg, &len, &p, NULL), MS_ERR_ARG);
+    CHECK_ERR(ms_mikey_initiate(cu.ctx, msg, sizeof msg, &len, NULL, &p), MS_ERR_ARG);
     ms_mikey_result_wipe(&ri);
     ms_mikey_result_wipe(&rr);
 }
@@ -700,19 +700,19 @@ static void test_purge(void)
     size_t len = 0;
     ms_mikey_init_params p = {0};
     p.responder = BOB_TEL;
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, NULL), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, NULL, &p), MS_OK);
     ms_mikey_purge_keys(bob.ctx, KMS_URI, MONTH_PERIOD); /* keeps this month */
     ms_mikey_result r;
     CHECK_ERR(ms_mikey_respond(bob.ctx, &r, msg, len, ALICE_TEL, NULL), MS_OK);
     ms_mikey_result_wipe(&r);
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, NULL), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, NULL, &p), MS_OK);
     ms_mikey_purge_keys(bob.ctx, NULL, MONTH_PERIOD + 1);
     ms_mikey_diag d;
     CHECK_ERR(ms_mikey_respond(bob.ctx, &r, msg, len, ALICE_TEL, &d), MS_ERR_MIKEY_KEY_PERIOD);
     CHECK(d.payload == MS_MIKEY_PT_T);
     /* and Alice cannot sign for a purged period either */
     ms_mikey_purge_keys(alice.ctx, KMS_URI, MONTH_PERIOD + 1);
-    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, &p, NULL),
+    CHECK_ERR(ms_mikey_initiate(alice.ctx, msg, sizeof msg, &len, NULL, &p),
               MS_ERR_MIKEY_KEY_PERIOD);
 }
 

@@ -1,6 +1,5 @@
 /*
- * The responder's replay cache against the two attacks of issue 13, through the library
- * API:
+ * The responder's replay cache against two attacks, through the library API:
  *   - malleated replay: an accepted I_MESSAGE sent again with its ECCSI s replaced by
  *     q - s (still a valid signature: a fresh responder accepts it) is refused as a
  *     replay, in the RFC 6509 and the TS 33.180 (hidden identities) profiles;
@@ -42,7 +41,7 @@ static size_t initiate(ms_mikey_ctx *from, const char *to, uint64_t timestamp, u
     p.responder = to;
     p.timestamp = timestamp;
     size_t len = 0;
-    CHECK_ERR(ms_mikey_initiate(from, msg, BUF, &len, &p, NULL), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(from, msg, BUF, &len, NULL, &p), MS_OK);
     return len;
 }
 

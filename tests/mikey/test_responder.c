@@ -64,7 +64,7 @@ static size_t initiate(user *from, const ms_mikey_init_params *p, uint8_t *msg,
                        ms_mikey_result *res)
 {
     size_t len = 0;
-    CHECK_ERR(ms_mikey_initiate(from->ctx, msg, BUF, &len, p, res), MS_OK);
+    CHECK_ERR(ms_mikey_initiate(from->ctx, msg, BUF, &len, res, p), MS_OK);
     return len;
 }
 
