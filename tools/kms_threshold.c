@@ -3,12 +3,9 @@
  * src/tkms/node.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "kms_threshold_cli.h"
 #include "mikeysakke/crypto.h"
@@ -90,38 +87,6 @@ ms_err cli_kms_threshold_keygen(const struct cli_args *args)
     return MS_OK;
 }
 
-/* The passphrase file: mode 0600 or stricter, one line. */
-static ms_err read_passphrase(const char *path, uint8_t *out, size_t cap, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
-    struct stat st;
-    ms_err e = MS_OK;
-    size_t n = 0;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
-        e = cli_fail(MS_ERR_KEYFILE_MODE, "--passphrase-file %s: not a regular file of mode 0600",
-                     path);
-    while (e == MS_OK) {
-        ssize_t r = read(fd, out + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            e = cli_fail(MS_ERR_IO, "--passphrase-file %s: %s", path, strerror(errno));
-        else if (r == 0)
-            break;
-        else if ((n += (size_t)r) == cap)
-            e = cli_fail(MS_ERR_BAD_LENGTH, "--passphrase-file %s: too long", path);
-    }
-    close(fd);
-    while (e == MS_OK && n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-        n--;
-    if (e == MS_OK && n == 0)
-        e = cli_fail(MS_ERR_BAD_LENGTH, "--passphrase-file %s: empty", path);
-    *len = n;
-    return e;
-}
-
 ms_err cli_kms_threshold_init(const struct cli_args *args)
 {
     ms_tkms_init_params p = {0};
@@ -137,14 +102,14 @@ ms_err cli_kms_threshold_init(const struct cli_args *args)
         (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
         return e;
     p.timeout_ms = timeout * 1000u;
-    uint8_t pass[1024];
+    char pass[CLI_PASSPHRASE_MAX];
     size_t pass_len = 0;
-    if ((e = read_passphrase(cli_get(args, "--passphrase-file"), pass, sizeof pass,
-                             &pass_len)) != MS_OK) {
+    if ((e = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
+                                 &pass_len)) != MS_OK) {
         ms_wipe(pass, sizeof pass);
         return e;
     }
-    p.passphrase = pass;
+    p.passphrase = (const uint8_t *)pass;
     p.passphrase_len = pass_len;
     ms_tkms_public pub;
     uint8_t transcript[32];
@@ -215,13 +180,14 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args)
         return e;
     p.users = (const char *const *)users;
     p.count = count;
-    uint8_t pass[1024];
+    char pass[CLI_PASSPHRASE_MAX];
     size_t pass_len = 0;
-    e = read_passphrase(cli_get(args, "--passphrase-file"), pass, sizeof pass, &pass_len);
+    e = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
+                            &pass_len);
     uint8_t digest[32];
     char detail[400] = "";
     if (e == MS_OK) {
-        p.passphrase = pass;
+        p.passphrase = (const uint8_t *)pass;
         p.passphrase_len = pass_len;
         e = ms_tkms_node_batch(&p, digest, detail, sizeof detail);
         if (e != MS_OK)
@@ -245,13 +211,14 @@ ms_err cli_kms_threshold_share(const struct cli_args *args)
     ms_err e = cli_hex_arg_fixed("--device-pub", cli_get(args, "--device-pub"), dev, sizeof dev);
     if (e != MS_OK)
         return e;
-    uint8_t pass[1024];
+    char pass[CLI_PASSPHRASE_MAX];
     size_t pass_len = 0;
-    e = read_passphrase(cli_get(args, "--passphrase-file"), pass, sizeof pass, &pass_len);
+    e = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
+                            &pass_len);
     char detail[400] = "";
     if (e == MS_OK) {
-        e = ms_tkms_node_share(cli_get(args, "--dir"), pass, pass_len, cli_get(args, "--period"),
-                               cli_get(args, "--user"), dev, cli_get(args, "--out"), detail,
+        e = ms_tkms_node_share(cli_get(args, "--dir"), (const uint8_t *)pass, pass_len,
+                               cli_get(args, "--period"), cli_get(args, "--user"), dev, cli_get(args, "--out"), detail,
                                sizeof detail);
         if (e != MS_OK)
             cli_fail(e, "%s", detail[0] ? detail : "kms threshold share");
