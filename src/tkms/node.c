@@ -34,7 +34,9 @@
 
 static void join(char *out, const char *dir, const char *name)
 {
-    snprintf(out, MS_TKMS_PATH_MAX, "%s/%s", dir, name);
+    /* callers bound dir's length; a path that would not fit becomes "" and fails to open */
+    if (snprintf(out, MS_TKMS_PATH_MAX, "%s/%s", dir, name) >= MS_TKMS_PATH_MAX)
+        out[0] = '\0';
 }
 
 static ms_err parse_url(const char *url, char *host, size_t host_cap, uint16_t *port)
@@ -1045,8 +1047,7 @@ static ms_err record_hash(EVP_MD_CTX *md, const ms_tkms_record *r)
     return EVP_DigestUpdate(md, buf, l) == 1 ? MS_OK : MS_ERR_INTERNAL;
 }
 
-#define REC_MAX (1 + 8 + 32 + MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES + \
-                 (MS_TKMS_MAX_T + 1) * (MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES))
+#define REC_MAX MS_TKMS_RECORD_MAX
 #define ID_MAX 1024
 
 /* Writes batch-P.sealed (per identity: id, u_j, SSK_j, under the store key) and
@@ -1322,50 +1323,123 @@ static ms_err read_all(const char *path, uint8_t **out, size_t *len)
     return MS_OK;
 }
 
-ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
-                          const char *period, const char *uri,
-                          const uint8_t device_pub[MS_HPKE_PK_BYTES], const char *out_path,
-                          char *detail, size_t detail_cap)
+/* ---- a server opened for serving -------------------------------------------------------- */
+
+struct ms_tkms_service {
+    char dir[MS_TKMS_PATH_MAX];
+    ms_peer_table table;
+    node nd;
+    ms_tkms_public pub;
+    ms_kms_secrets *sec;
+};
+
+ms_err ms_tkms_service_open(ms_tkms_service **out, const char *dir, const uint8_t *pass,
+                            size_t pass_len, char *detail, size_t detail_cap)
 {
-    if (dir == NULL || pass == NULL || period == NULL || uri == NULL || device_pub == NULL ||
-        out_path == NULL)
+    if (out == NULL || dir == NULL || pass == NULL)
+        return MS_ERR_ARG;
+    *out = NULL;
+    if (strlen(dir) + 32 >= MS_TKMS_PATH_MAX)
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the directory name is too long");
+    ms_tkms_service *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return MS_ERR_NOMEM;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    char path[MS_TKMS_PATH_MAX];
+    unsigned index = 0;
+    uint8_t transcript[32];
+    join(path, dir, "peers.txt");
+    ms_err err = ms_peer_table_read(path, &s->table, detail, detail_cap);
+    if (err == MS_OK)
+        err = node_open(&s->nd, dir, &s->table, detail, detail_cap);
+    s->nd.table = &s->table;
+    join(path, dir, "public.txt");
+    if (err == MS_OK)
+        err = ms_tkms_public_read(path, &s->pub, &index, transcript, detail, detail_cap);
+    if (err == MS_OK && index != s->nd.me)
+        err = ms_detail_fail(MS_ERR_CONFIG, detail, detail_cap,
+                             "%s is server %u's, this is server %u", path, index, s->nd.me);
+    if (err == MS_OK)
+        err = unseal_secrets(dir, pass, pass_len, &s->sec, detail, detail_cap);
+    if (err != MS_OK) {
+        ms_tkms_service_close(s);
+        return err;
+    }
+    *out = s;
+    return MS_OK;
+}
+
+void ms_tkms_service_close(ms_tkms_service *s)
+{
+    if (s == NULL)
+        return;
+    node_close(&s->nd);
+    ms_kms_secrets_free(s->sec);
+    ms_wipe(s, sizeof *s);
+    free(s);
+}
+
+unsigned ms_tkms_service_index(const ms_tkms_service *s)
+{
+    return s->nd.me;
+}
+
+const char *ms_tkms_service_dir(const ms_tkms_service *s)
+{
+    return s->dir;
+}
+
+const ms_peer_table *ms_tkms_service_peers(const ms_tkms_service *s)
+{
+    return &s->table;
+}
+
+const ms_tkms_public *ms_tkms_service_public(const ms_tkms_service *s)
+{
+    return &s->pub;
+}
+
+ms_err ms_tkms_service_sign(const ms_tkms_service *s, const ms_peer_msg_hdr *h,
+                            const uint8_t *payload, size_t payload_len, uint8_t *out,
+                            size_t cap, size_t *out_len)
+{
+    ms_peer_msg_hdr hh = *h;
+    hh.sender = (uint8_t)s->nd.me;
+    return ms_peer_msg_sign(s->nd.seed, &hh, payload, payload_len, out, cap, out_len);
+}
+
+ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const char *uri,
+                            ms_tkms_share *share, uint8_t *record, size_t record_cap,
+                            size_t *record_len, char *detail, size_t detail_cap)
+{
+    if (s == NULL || period == NULL || uri == NULL || share == NULL || record == NULL ||
+        record_len == NULL)
         return MS_ERR_ARG;
     if (!period_ok(period))
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the period is malformed");
-    char path[MS_TKMS_PATH_MAX], name[64];
+    char path[MS_TKMS_PATH_MAX], name[80];
     uint8_t id[ID_MAX];
     size_t id_len = identifier(id, sizeof id, period, uri);
     if (id_len == 0)
         return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "the URI is too long");
-    ms_peer_table *table = calloc(1, sizeof *table);
-    node nd;
-    memset(&nd, 0, sizeof nd);
-    ms_kms_secrets *sec = NULL;
-    uint8_t *sealed = NULL, *shares = NULL, *records = NULL, *payload = NULL, *msg = NULL;
+    uint8_t *sealed = NULL, *shares = NULL, *records = NULL;
     size_t sealed_len = 0, records_len = 0, shares_len = 0;
-    ms_err err = table != NULL ? MS_OK : MS_ERR_NOMEM;
-    join(path, dir, "peers.txt");
-    if (err == MS_OK)
-        err = ms_peer_table_read(path, table, detail, detail_cap);
-    if (err == MS_OK)
-        err = node_open(&nd, dir, table, detail, detail_cap);
-    if (err == MS_OK)
-        err = unseal_secrets(dir, pass, pass_len, &sec, detail, detail_cap);
-    snprintf(name, sizeof name, "batch-%s.sealed", period);
-    join(path, dir, name);
+    ms_err err = MS_OK;
+    snprintf(name, sizeof name, "batch-%.32s.sealed", period);
+    join(path, s->dir, name);
     static const char shdr[] = "mikeysakke-tkms-shares 1\n", phdr[] = "mikeysakke-tkms-records 1\n";
-    if (err == MS_OK && read_all(path, &sealed, &sealed_len) != MS_OK)
+    if (read_all(path, &sealed, &sealed_len) != MS_OK)
         err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "no batch for period %s (%s)",
                              period, path);
     if (err == MS_OK && (sealed_len < sizeof shdr - 1 + 28 ||
                          memcmp(sealed, shdr, sizeof shdr - 1) != 0 ||
                          (shares = malloc(sealed_len)) == NULL ||
-                         gcm(0, sec->store_key, (const uint8_t *)period, strlen(period),
+                         gcm(0, s->sec->store_key, (const uint8_t *)period, strlen(period),
                              sealed + sizeof shdr - 1, sealed_len - (sizeof shdr - 1), shares,
                              &shares_len) != MS_OK))
         err = ms_detail_fail(MS_ERR_SEALED_FILE, detail, detail_cap, "%s does not open", path);
-    snprintf(name, sizeof name, "batch-%s.records", period);
-    join(path, dir, name);
+    snprintf(name, sizeof name, "batch-%.32s.records", period);
+    join(path, s->dir, name);
     if (err == MS_OK && (read_all(path, &records, &records_len) != MS_OK ||
                          records_len < sizeof phdr - 1 ||
                          memcmp(records, phdr, sizeof phdr - 1) != 0))
@@ -1381,14 +1455,47 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
             err = ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap,
                                  "%s is not in the batch of period %s", uri, period);
     }
+    if (err == MS_OK && rl > record_cap)
+        err = MS_ERR_BUFFER_TOO_SMALL;
+    if (err == MS_OK) {
+        share->index = s->nd.me;
+        memcpy(share->u, sh, MS_SAKKE_SECRET_BYTES);
+        memcpy(share->ssk, sh + MS_SAKKE_SECRET_BYTES, MS_ECCSI_SCALAR_BYTES);
+        memcpy(record, rec, rl);
+        *record_len = rl;
+    }
+    if (shares != NULL)
+        ms_wipe(shares, sealed_len);
+    free(shares);
+    free(sealed);
+    free(records);
+    return err;
+}
+
+ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, const char *uri,
+                                 const uint8_t device_pub[MS_HPKE_PK_BYTES], uint8_t **msg_out,
+                                 size_t *msg_len, char *detail, size_t detail_cap)
+{
+    if (s == NULL || device_pub == NULL || msg_out == NULL || msg_len == NULL)
+        return MS_ERR_ARG;
+    *msg_out = NULL;
+    *msg_len = 0;
+    ms_tkms_share share;
+    uint8_t rec[MS_TKMS_RECORD_MAX];
+    size_t rl = 0;
+    ms_err err = ms_tkms_service_slot(s, period, uri, &share, rec, sizeof rec, &rl, detail,
+                                      detail_cap);
     ms_tkms_record r;
     size_t used = 0;
     if (err == MS_OK)
         err = ms_tkms_record_decode(&r, rec, rl, &used);
     /* payload: u16 record length | record | HPKE(device, u || SSK) */
-    size_t cap = 2 + rl + sl + MS_HPKE_OVERHEAD, pl = 0, ml = 0;
-    payload = malloc(cap);
-    msg = malloc(cap + MS_PEER_MSG_OVERHEAD);
+    uint8_t plain[MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES];
+    memcpy(plain, share.u, MS_SAKKE_SECRET_BYTES);
+    memcpy(plain + MS_SAKKE_SECRET_BYTES, share.ssk, MS_ECCSI_SCALAR_BYTES);
+    ms_wipe(&share, sizeof share);
+    size_t cap = 2 + rl + sizeof plain + MS_HPKE_OVERHEAD, pl = 0, ml = 0;
+    uint8_t *payload = malloc(cap), *msg = malloc(cap + MS_PEER_MSG_OVERHEAD);
     if (err == MS_OK && (payload == NULL || msg == NULL))
         err = MS_ERR_NOMEM;
     if (err == MS_OK) {
@@ -1396,30 +1503,48 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
         payload[1] = (uint8_t)rl;
         memcpy(payload + 2, rec, rl);
         uint8_t info[64];
-        size_t il = share_info(info, r.sid, nd.me);
+        size_t il = share_info(info, r.sid, s->nd.me);
         size_t sealed_share = 0;
-        err = ms_hpke_seal(device_pub, info, il, rec, rl, sh, sl, payload + 2 + rl,
+        err = ms_hpke_seal(device_pub, info, il, rec, rl, plain, sizeof plain, payload + 2 + rl,
                            cap - 2 - rl, &sealed_share, NULL);
         pl = 2 + rl + sealed_share;
     }
+    ms_wipe(plain, sizeof plain);
     if (err == MS_OK) {
-        ms_peer_msg_hdr h = {.sender = (uint8_t)nd.me, .recipient = MS_PEER_TO_ALL,
+        ms_peer_msg_hdr h = {.sender = (uint8_t)s->nd.me, .recipient = MS_PEER_TO_ALL,
                              .kind = KIND_SHARE, .round = 1};
         memcpy(h.session, r.sid, 32);
-        err = ms_peer_msg_sign(nd.seed, &h, payload, pl, msg, cap + MS_PEER_MSG_OVERHEAD, &ml);
+        err = ms_peer_msg_sign(s->nd.seed, &h, payload, pl, msg, cap + MS_PEER_MSG_OVERHEAD, &ml);
     }
+    free(payload);
+    if (err != MS_OK) {
+        free(msg);
+        return err;
+    }
+    *msg_out = msg;
+    *msg_len = ml;
+    return MS_OK;
+}
+
+ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
+                          const char *period, const char *uri,
+                          const uint8_t device_pub[MS_HPKE_PK_BYTES], const char *out_path,
+                          char *detail, size_t detail_cap)
+{
+    if (dir == NULL || pass == NULL || period == NULL || uri == NULL || device_pub == NULL ||
+        out_path == NULL)
+        return MS_ERR_ARG;
+    ms_tkms_service *s = NULL;
+    uint8_t *msg = NULL;
+    size_t ml = 0;
+    ms_err err = ms_tkms_service_open(&s, dir, pass, pass_len, detail, detail_cap);
+    if (err == MS_OK)
+        err = ms_tkms_service_share_msg(s, period, uri, device_pub, &msg, &ml, detail,
+                                        detail_cap);
     if (err == MS_OK)
         err = ms_peer_file_create(out_path, msg, ml, false, detail, detail_cap);
-    if (shares != NULL)
-        ms_wipe(shares, sealed_len);
-    free(shares);
-    free(sealed);
-    free(records);
-    free(payload);
     free(msg);
-    ms_kms_secrets_free(sec);
-    node_close(&nd);
-    free(table);
+    ms_tkms_service_close(s);
     return err;
 }
 

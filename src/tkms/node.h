@@ -39,9 +39,15 @@
 
 #include "mikeysakke/errors.h"
 #include "mikeysakke/threshold.h"
+#include "net/hpke.h"
+#include "net/peer_msg.h"
+#include "net/peer_table.h"
 
 #define MS_TKMS_LINE_MAX 512 /* one "server I URL sign= hpke= tls=" line */
 #define MS_TKMS_PATH_MAX 4096
+/* The longest record encoding (ms_tkms_record_encode) */
+#define MS_TKMS_RECORD_MAX (1 + 8 + 32 + MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES + \
+                            (MS_TKMS_MAX_T + 1) * (MS_SAKKE_POINT_BYTES + MS_ECCSI_POINT_BYTES))
 
 /* Makes this server's message key, HPKE key and TLS certificate in dir (created if absent,
  * mode 0700; MS_ERR_EXISTS if it already holds keys) and writes its peers-table line
@@ -98,6 +104,37 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
                           const char *period, const char *uri,
                           const uint8_t device_pub[32], const char *out_path, char *detail,
                           size_t detail_cap);
+
+/* ---- a server opened for serving (issuance, audit) ------------------------------------ */
+
+/* A server's directory after init, its keys read and checked against peers.txt,
+ * public.txt read and secrets.sealed unsealed with pass (the store key is kept; z_i and
+ * KSAK_i are not used after opening). Errors as the pieces: MS_ERR_IO, MS_ERR_CONFIG,
+ * the seal's errors with detail naming the file. */
+typedef struct ms_tkms_service ms_tkms_service;
+ms_err ms_tkms_service_open(ms_tkms_service **out, const char *dir, const uint8_t *pass,
+                            size_t pass_len, char *detail, size_t detail_cap);
+/* Wipes and frees; NULL is fine. */
+void ms_tkms_service_close(ms_tkms_service *s);
+unsigned ms_tkms_service_index(const ms_tkms_service *s);
+const char *ms_tkms_service_dir(const ms_tkms_service *s);
+const ms_peer_table *ms_tkms_service_peers(const ms_tkms_service *s);
+const ms_tkms_public *ms_tkms_service_public(const ms_tkms_service *s);
+/* Signs a message as this server (h->sender is set to its index). */
+ms_err ms_tkms_service_sign(const ms_tkms_service *s, const ms_peer_msg_hdr *h,
+                            const uint8_t *payload, size_t payload_len, uint8_t *out,
+                            size_t cap, size_t *out_len);
+/* This server's share of uri's slot for period (secret: wipe it) and the slot's public
+ * record in its wire form (at most MS_TKMS_RECORD_MAX octets). The batch files are read
+ * at each call. MS_ERR_IO no batch for the period, MS_ERR_SEALED_FILE it does not open,
+ * MS_ERR_IDENTITY uri has no slot in it. */
+ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const char *uri,
+                            ms_tkms_share *share, uint8_t *record, size_t record_cap,
+                            size_t *record_len, char *detail, size_t detail_cap);
+/* The share message for a device (the content of ms_tkms_node_share's file), malloc'd. */
+ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, const char *uri,
+                                 const uint8_t device_pub[MS_HPKE_PK_BYTES], uint8_t **msg,
+                                 size_t *msg_len, char *detail, size_t detail_cap);
 
 /* The device: opens each share file (signed by the server it names, for this identity's
  * slot, sealed to device_sk), checks they carry one record and combines them with
