@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kms_threshold_cli.h"
 #include "mikeysakke/crypto.h"
@@ -22,8 +23,14 @@ const struct cli_opt cli_kms_threshold_keygen_opts[] = {
 const struct cli_opt cli_kms_threshold_init_opts[] = {
     {"--dir", "DIR", CLI_REQUIRED, "this server's directory (from kms threshold keygen)"},
     {"--peers", "FILE", CLI_REQUIRED, "the peers table of the n servers and t"},
-    {"--passphrase-file", "FILE", CLI_REQUIRED, "seal this server's shares under this passphrase (mode 0600)"},
+    {"--passphrase-file", "FILE", 0, "seal this server's shares under this passphrase (mode 0600)"},
     {"--scrypt-log2n", "N", 0, "scrypt cost (default 17); small values for tests only"},
+    {"--shares", "K/N", 0, "or: seal under K-of-N custodian shares"},
+    {"--share-out-dir", "DIR", 0, "with --shares: write share-1.key ... share-N.key here"},
+    {"--pkcs11-module", "SO", 0, "or: seal with a key in a PKCS#11 token (module path)"},
+    {"--token", "LABEL", 0, "with --pkcs11-module: the token's label"},
+    {"--pin-file", "FILE", 0, "with --pkcs11-module: the token's user PIN (mode 0600)"},
+    {"--key-label", "LABEL", 0, "with --pkcs11-module: the AES key's label (default mikeysakke-kms-seal)"},
     {"--timeout", "SECONDS", 0, "how long a round waits for the other servers (default 120)"},
     {NULL, NULL, 0, NULL},
 };
@@ -33,7 +40,7 @@ const struct cli_opt cli_kms_threshold_batch_opts[] = {
     {"--peers", "FILE", CLI_REQUIRED, "the peers table (every server takes part)"},
     {"--period", "P", CLI_REQUIRED, "the key period, e.g. 2026-12"},
     {"--users", "FILE", CLI_REQUIRED, "the users' URIs, one a line (the same file at every server)"},
-    {"--passphrase-file", "FILE", CLI_REQUIRED, "the passphrase of this server's sealed shares (mode 0600)"},
+    CLI_TKMS_UNLOCK_OPTS,
     {"--timeout", "SECONDS", 0, "how long a round waits for the other servers (default 600)"},
     {NULL, NULL, 0, NULL},
 };
@@ -43,7 +50,7 @@ const struct cli_opt cli_kms_threshold_share_opts[] = {
     {"--user", "URI", CLI_REQUIRED, "the user"},
     {"--period", "P", CLI_REQUIRED, "the key period of the batch"},
     {"--device-pub", "HEX", CLI_REQUIRED, "the enrolled device's X25519 key (32 octets)"},
-    {"--passphrase-file", "FILE", CLI_REQUIRED, "the passphrase of this server's sealed shares (mode 0600)"},
+    CLI_TKMS_UNLOCK_OPTS,
     {"--out", "FILE", CLI_REQUIRED, "write the sealed, signed share here"},
     {NULL, NULL, 0, NULL},
 };
@@ -59,6 +66,104 @@ const struct cli_opt cli_user_threshold_combine_opts[] = {
     {"--ssk-out", "FILE", CLI_REQUIRED, "write the SSK here (mode 0600)"},
     {NULL, NULL, 0, NULL},
 };
+
+ms_err cli_tkms_read_unlock(const struct cli_args *args, uint8_t *out, size_t cap, size_t *len)
+{
+    const char *pass = cli_get(args, "--passphrase-file"), *shares = cli_get(args, "--share"),
+               *pin = cli_get(args, "--pin-file");
+    if ((pass != NULL) + (shares != NULL) + (pin != NULL) != 1)
+        return cli_fail(MS_ERR_USAGE, "give one of --passphrase-file, --share, --pin-file "
+                                      "(by how this server's shares are sealed)");
+    ms_err e = MS_OK;
+    *len = 0;
+    if (pass != NULL) {
+        e = cli_read_passphrase(pass, 0, (char *)out, cap, len);
+    } else if (pin != NULL) {
+        e = cli_read_secret_line("--pin-file", pin, (char *)out, cap, len);
+    } else {
+        char *copy = strdup(shares), *save = NULL;
+        if (copy == NULL)
+            return cli_fail(MS_ERR_NOMEM, "--share");
+        for (char *f = strtok_r(copy, ",", &save); f != NULL && e == MS_OK;
+             f = strtok_r(NULL, ",", &save)) {
+            if (*len + MS_KMS_SHARE_LEN > cap)
+                e = cli_fail(MS_ERR_USAGE, "--share: too many files");
+            else if ((e = cli_read_secret("--share", f, out + *len, MS_KMS_SHARE_LEN,
+                                          MS_KMS_SHARE_LEN)) == MS_OK)
+                *len += MS_KMS_SHARE_LEN;
+        }
+        free(copy);
+    }
+    if (e != MS_OK) {
+        ms_wipe(out, cap);
+        *len = 0;
+    }
+    return e;
+}
+
+/* The seal of kms threshold init: --shares K/N, --pkcs11-module or a passphrase. The PIN
+ * or passphrase goes to secret (the caller wipes it). */
+static ms_err read_seal(const struct cli_args *args, ms_seal_params *sp, char *secret,
+                        size_t cap)
+{
+    const char *pass = cli_get(args, "--passphrase-file"), *shares = cli_get(args, "--shares"),
+               *module = cli_get(args, "--pkcs11-module");
+    if ((pass != NULL) + (shares != NULL) + (module != NULL) != 1)
+        return cli_fail(MS_ERR_USAGE, "choose one of --passphrase-file, --shares, --pkcs11-module");
+    size_t len = 0;
+    ms_err e = MS_OK;
+    if (shares != NULL) {
+        unsigned k = 0, n = 0;
+        int used = 0;
+        if (sscanf(shares, "%u/%u%n", &k, &n, &used) != 2 || shares[used] != '\0' || k < 1 ||
+            k > n || n > 16)
+            return cli_fail(MS_ERR_USAGE, "--shares K/N with 1 <= K <= N <= 16");
+        if (cli_get(args, "--share-out-dir") == NULL)
+            return cli_fail(MS_ERR_USAGE, "--shares needs --share-out-dir");
+        sp->method = MS_SEAL_SHARES;
+        sp->k = k;
+        sp->n = n;
+    } else if (module != NULL) {
+        if (cli_get(args, "--token") == NULL || cli_get(args, "--pin-file") == NULL)
+            return cli_fail(MS_ERR_USAGE, "--pkcs11-module needs --token and --pin-file");
+        if ((e = cli_read_secret_line("--pin-file", cli_get(args, "--pin-file"), secret, cap,
+                                      &len)) != MS_OK)
+            return e;
+        sp->method = MS_SEAL_PKCS11;
+        sp->module = module;
+        sp->token_label = cli_get(args, "--token");
+        sp->key_label = cli_get(args, "--key-label") != NULL ? cli_get(args, "--key-label")
+                                                              : "mikeysakke-kms-seal";
+        sp->pin = (const uint8_t *)secret;
+        sp->pin_len = len;
+    } else {
+        if ((e = cli_read_passphrase(pass, 0, secret, cap, &len)) != MS_OK)
+            return e;
+        sp->method = MS_SEAL_PASSPHRASE;
+        sp->passphrase = (const uint8_t *)secret;
+        sp->passphrase_len = len;
+    }
+    return MS_OK;
+}
+
+/* Writes the custodian shares init handed out (mode 0600, never over a file) and wipes
+ * them. */
+static ms_err write_shares(const char *dir, uint8_t (*shares)[MS_KMS_SHARE_BYTES],
+                           const size_t *lens, unsigned n)
+{
+    ms_err e = MS_OK;
+    char path[4200];
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        e = cli_fail(MS_ERR_IO, "--share-out-dir %s: %s", dir, strerror(errno));
+    for (unsigned i = 0; i < n && e == MS_OK; i++) {
+        snprintf(path, sizeof path, "%s/share-%u.key", dir, i + 1);
+        e = cli_write_secret("--share-out-dir", path, shares[i], lens[i], 0);
+        if (e == MS_OK)
+            printf("custodian share %u: %s\n", i + 1, path);
+    }
+    ms_wipe(shares, (size_t)16 * MS_KMS_SHARE_BYTES);
+    return e;
+}
 
 static ms_err parse_small(const char *opt, const char *v, unsigned lo, unsigned hi,
                           unsigned *out)
@@ -102,22 +207,33 @@ ms_err cli_kms_threshold_init(const struct cli_args *args)
         (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
         return e;
     p.timeout_ms = timeout * 1000u;
-    char pass[CLI_PASSPHRASE_MAX];
-    size_t pass_len = 0;
-    if ((e = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
-                                 &pass_len)) != MS_OK) {
-        ms_wipe(pass, sizeof pass);
+    char secret[CLI_PASSPHRASE_MAX];
+    ms_seal_params sp = {0};
+    uint8_t shares[16][MS_KMS_SHARE_BYTES];
+    size_t share_lens[16] = {0};
+    const char *share_dir = cli_get(args, "--share-out-dir");
+    if (share_dir != NULL && cli_get(args, "--shares") == NULL)
+        return cli_fail(MS_ERR_USAGE, "--share-out-dir goes with --shares");
+    if ((e = read_seal(args, &sp, secret, sizeof secret)) != MS_OK) {
+        ms_wipe(secret, sizeof secret);
         return e;
     }
-    p.passphrase = (const uint8_t *)pass;
-    p.passphrase_len = pass_len;
+    sp.scrypt_log2_n = p.scrypt_log2_n;
+    p.seal = &sp;
+    p.shares_out = shares;
+    p.share_lens_out = share_lens;
     ms_tkms_public pub;
     uint8_t transcript[32];
     char detail[400] = "";
     e = ms_tkms_node_init(&p, &pub, transcript, detail, sizeof detail);
-    ms_wipe(pass, sizeof pass);
-    if (e != MS_OK)
+    ms_wipe(secret, sizeof secret);
+    if (e != MS_OK) {
+        ms_wipe(shares, sizeof shares);
         return cli_fail(e, "%s", detail[0] ? detail : "kms threshold init");
+    }
+    if (sp.method == MS_SEAL_SHARES &&
+        (e = write_shares(share_dir, shares, share_lens, sp.n)) != MS_OK)
+        return e;
     char fp[17], th[65], z[2 * MS_SAKKE_POINT_BYTES + 1], k[2 * MS_ECCSI_POINT_BYTES + 1];
     ms_tkms_fingerprint(&pub, fp);
     ms_hex_encode_lower(th, transcript, 32);
@@ -180,14 +296,13 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args)
         return e;
     p.users = (const char *const *)users;
     p.count = count;
-    char pass[CLI_PASSPHRASE_MAX];
+    uint8_t pass[CLI_TKMS_UNLOCK_MAX];
     size_t pass_len = 0;
-    e = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
-                            &pass_len);
+    e = cli_tkms_read_unlock(args, pass, sizeof pass, &pass_len);
     uint8_t digest[32];
     char detail[400] = "";
     if (e == MS_OK) {
-        p.passphrase = (const uint8_t *)pass;
+        p.passphrase = pass;
         p.passphrase_len = pass_len;
         e = ms_tkms_node_batch(&p, digest, detail, sizeof detail);
         if (e != MS_OK)
@@ -211,13 +326,12 @@ ms_err cli_kms_threshold_share(const struct cli_args *args)
     ms_err e = cli_hex_arg_fixed("--device-pub", cli_get(args, "--device-pub"), dev, sizeof dev);
     if (e != MS_OK)
         return e;
-    char pass[CLI_PASSPHRASE_MAX];
+    uint8_t pass[CLI_TKMS_UNLOCK_MAX];
     size_t pass_len = 0;
-    e = cli_read_passphrase(cli_get(args, "--passphrase-file"), 0, pass, sizeof pass,
-                            &pass_len);
+    e = cli_tkms_read_unlock(args, pass, sizeof pass, &pass_len);
     char detail[400] = "";
     if (e == MS_OK) {
-        e = ms_tkms_node_share(cli_get(args, "--dir"), (const uint8_t *)pass, pass_len,
+        e = ms_tkms_node_share(cli_get(args, "--dir"), pass, pass_len,
                                cli_get(args, "--period"), cli_get(args, "--user"), dev, cli_get(args, "--out"), detail,
                                sizeof detail);
         if (e != MS_OK)

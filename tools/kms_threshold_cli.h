@@ -7,6 +7,16 @@
 
 #include "cli.h"
 
+/* What opens a server's sealed shares, by its seal: a passphrase, custodian shares or a
+ * PKCS#11 PIN (src/tkms/node.h's "unlock" material). */
+#define CLI_TKMS_UNLOCK_OPTS                                                                     \
+    {"--passphrase-file", "FILE", 0, "the passphrase of this server's sealed shares (mode 0600)"}, \
+    {"--share", "FILE[,FILE]", 0, "or: custodian share files (mode 0600), enough of them"},        \
+    {"--pin-file", "FILE", 0, "or: the PKCS#11 token's user PIN (mode 0600)"}
+#define CLI_TKMS_UNLOCK_MAX 1024
+/* Reads the one unlock option given into out (wipe it after use). */
+ms_err cli_tkms_read_unlock(const struct cli_args *args, uint8_t *out, size_t cap, size_t *len);
+
 ms_err cli_kms_threshold_keygen(const struct cli_args *args);
 ms_err cli_kms_threshold_init(const struct cli_args *args);
 extern const struct cli_opt cli_kms_threshold_keygen_opts[];

@@ -787,11 +787,16 @@ static ms_err seal_shares(const char *path, const ms_tkms_server *s, const ms_tk
         memcpy(g->Z, pub->Zj[me - 1], sizeof g->Z);
         memcpy(g->kpak, pub->kpakj[me - 1], sizeof g->kpak);
         ms_seal_params sp = {0};
-        sp.method = MS_SEAL_PASSPHRASE;
-        sp.passphrase = p->passphrase;
-        sp.passphrase_len = p->passphrase_len;
-        sp.scrypt_log2_n = p->scrypt_log2_n;
-        err = ms_seal_write(path, sec, &sp, NULL, NULL, detail, detail_cap);
+        if (p->seal != NULL) {
+            sp = *p->seal;
+        } else {
+            sp.method = MS_SEAL_PASSPHRASE;
+            sp.passphrase = p->passphrase;
+            sp.passphrase_len = p->passphrase_len;
+            sp.scrypt_log2_n = p->scrypt_log2_n;
+        }
+        err = ms_seal_write(path, sec, &sp, p->shares_out, p->share_lens_out, detail,
+                            detail_cap);
     }
     ms_kms_secrets_free(sec);
     return err;
@@ -801,7 +806,8 @@ ms_err ms_tkms_node_init(const ms_tkms_init_params *p, ms_tkms_public *pub,
                          uint8_t transcript[32], char *detail, size_t detail_cap)
 {
     if (p == NULL || p->dir == NULL || p->peers_file == NULL || pub == NULL ||
-        transcript == NULL || p->passphrase == NULL || p->passphrase_len == 0)
+        transcript == NULL ||
+        (p->seal == NULL && (p->passphrase == NULL || p->passphrase_len == 0)))
         return MS_ERR_ARG;
     char path[MS_TKMS_PATH_MAX];
     join(path, p->dir, "public.txt");
@@ -1020,21 +1026,48 @@ static size_t identifier(uint8_t *out, size_t cap, const char *period, const cha
     return pl + ul + 2;
 }
 
-/* Unseals this server's secrets (generation 0: z_i, KSAK_i; the store key). */
-static ms_err unseal_secrets(const char *dir, const uint8_t *pass, size_t pass_len,
+/* Unseals this server's secrets (generation 0: z_i, KSAK_i; the store key) with the
+ * unlock material of its seal method (see node.h). */
+static ms_err unseal_secrets(const char *dir, const uint8_t *unlock, size_t unlock_len,
                              ms_kms_secrets **out, char *detail, size_t detail_cap)
 {
     char path[MS_TKMS_PATH_MAX];
     join(path, dir, "secrets.sealed");
     ms_unseal *u = NULL;
+    *out = NULL;
     ms_err err = ms_unseal_open(&u, path, detail, detail_cap);
-    if (err == MS_OK && ms_unseal_method(u) != MS_SEAL_PASSPHRASE)
-        err = ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "%s is not passphrase-sealed", path);
-    if (err == MS_OK) {
-        err = ms_unseal_passphrase(u, out, pass, pass_len);
-        if (err != MS_OK)
-            ms_detail_set(detail, detail_cap, "%s: %s", path, ms_unseal_detail(u));
+    if (err != MS_OK)
+        return err;
+    switch (ms_unseal_method(u)) {
+    case MS_SEAL_PASSPHRASE:
+        err = ms_unseal_passphrase(u, out, unlock, unlock_len);
+        break;
+    case MS_SEAL_PKCS11:
+        err = ms_unseal_pkcs11(u, out, unlock, unlock_len);
+        break;
+    case MS_SEAL_SHARES:
+        if (unlock_len == 0 || unlock_len % MS_KMS_SHARE_LEN != 0) {
+            err = ms_detail_fail(MS_ERR_SHARE, detail, detail_cap,
+                                 "%s is sealed with custodian shares: give the shares", path);
+            ms_unseal_free(u);
+            return err;
+        }
+        for (size_t o = 0; err == MS_OK && *out == NULL && o < unlock_len; o += MS_KMS_SHARE_LEN)
+            err = ms_unseal_share(u, out, unlock + o, MS_KMS_SHARE_LEN);
+        if (err == MS_OK && *out == NULL) {
+            unsigned have = 0, need = 0;
+            ms_unseal_progress(u, &have, &need);
+            err = ms_detail_fail(MS_ERR_SHARE, detail, detail_cap,
+                                 "%s needs %u custodian shares, %u given", path, need, have);
+            ms_unseal_free(u);
+            return err;
+        }
+        break;
+    default:
+        err = MS_ERR_SEALED_FILE;
     }
+    if (err != MS_OK)
+        ms_detail_set(detail, detail_cap, "%s: %s", path, ms_unseal_detail(u));
     ms_unseal_free(u);
     return err;
 }

@@ -39,6 +39,7 @@
 
 #include "mikeysakke/errors.h"
 #include "mikeysakke/threshold.h"
+#include "kms/seal.h"
 #include "net/hpke.h"
 #include "net/peer_msg.h"
 #include "net/peer_table.h"
@@ -58,11 +59,21 @@ ms_err ms_tkms_node_keygen(const char *dir, unsigned index, const char *url, cha
 typedef struct ms_tkms_init_params {
     const char *dir;
     const char *peers_file;
-    const uint8_t *passphrase; /* seals z_i and KSAK_i */
+    const uint8_t *passphrase; /* seals z_i and KSAK_i (when seal is NULL) */
     size_t passphrase_len;
     unsigned scrypt_log2_n;    /* 0: the seal's default */
     unsigned timeout_ms;       /* per round; 0: 120 s */
+    /* Or any seal of the single-server KMS (src/kms/seal.h): custodian shares (the n
+     * encoded shares go to shares_out / share_lens_out, as ms_seal_write gives them) or
+     * a key in a PKCS#11 token. */
+    const ms_seal_params *seal;
+    uint8_t (*shares_out)[MS_KMS_SHARE_BYTES];
+    size_t *share_lens_out;
 } ms_tkms_init_params;
+
+/* Every function below that opens secrets.sealed takes its "unlock" material as
+ * (pass, pass_len), by the file's seal method: the passphrase; the PKCS#11 PIN; or k
+ * custodian shares, each MS_KMS_SHARE_LEN octets, one after another. */
 
 /* The key-generation ceremony at this server: starts its peer server on its URL's port,
  * runs the rounds with every other server of the table, seals its shares and writes
