@@ -23,6 +23,8 @@ const struct cli_opt cli_kms_threshold_keygen_opts[] = {
 const struct cli_opt cli_kms_threshold_init_opts[] = {
     {"--dir", "DIR", CLI_REQUIRED, "this server's directory (from kms threshold keygen)"},
     {"--peers", "FILE", CLI_REQUIRED, "the peers table of the n servers and t"},
+    {"--threshold", "T", 0, "check: the table's t (kms init --threshold T runs this command)"},
+    {"--servers", "N", 0, "check: the table's number of servers"},
     {"--passphrase-file", "FILE", 0, "seal this server's shares under this passphrase (mode 0600)"},
     {"--scrypt-log2n", "N", 0, "scrypt cost (default 17); small values for tests only"},
     {"--shares", "K/N", 0, "or: seal under K-of-N custodian shares"},
@@ -192,6 +194,35 @@ ms_err cli_kms_threshold_keygen(const struct cli_args *args)
     return MS_OK;
 }
 
+/* --threshold and --servers, when given, must be the table's t and n: an operator who
+ * typed them learns before the ceremony that the table is not the one meant. */
+static ms_err check_table_shape(const struct cli_args *args, const char *peers_file)
+{
+    const char *t = cli_get(args, "--threshold"), *n = cli_get(args, "--servers");
+    if (t == NULL && n == NULL)
+        return MS_OK;
+    unsigned tv = 0, nv = 0;
+    ms_err e = MS_OK;
+    if ((t != NULL && (e = parse_small("--threshold", t, 1, MS_TKMS_MAX_T, &tv)) != MS_OK) ||
+        (n != NULL && (e = parse_small("--servers", n, 3, MS_TKMS_MAX_N, &nv)) != MS_OK))
+        return e;
+    ms_peer_table *table = calloc(1, sizeof *table);
+    char detail[300] = "";
+    if (table == NULL)
+        return cli_fail(MS_ERR_NOMEM, "--peers");
+    e = ms_peer_table_read(peers_file, table, detail, sizeof detail);
+    if (e != MS_OK)
+        cli_fail(e, "%s", detail[0] ? detail : peers_file);
+    else if (t != NULL && table->t != tv)
+        e = cli_fail(MS_ERR_CONFIG, "--threshold %u, but %s has threshold %u", tv, peers_file,
+                     table->t);
+    else if (n != NULL && table->n != nv)
+        e = cli_fail(MS_ERR_CONFIG, "--servers %u, but %s lists %u servers", nv, peers_file,
+                     table->n);
+    free(table);
+    return e;
+}
+
 ms_err cli_kms_threshold_init(const struct cli_args *args)
 {
     ms_tkms_init_params p = {0};
@@ -207,6 +238,8 @@ ms_err cli_kms_threshold_init(const struct cli_args *args)
         (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
         return e;
     p.timeout_ms = timeout * 1000u;
+    if ((e = check_table_shape(args, p.peers_file)) != MS_OK)
+        return e;
     char secret[CLI_PASSPHRASE_MAX];
     ms_seal_params sp = {0};
     uint8_t shares[16][MS_KMS_SHARE_BYTES];

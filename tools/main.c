@@ -221,6 +221,7 @@ static const struct cli_cmd commands[] = {
     {"kms", "serve", cli_kms_serve, "unseal agent + TS 33.180 Annex D over HTTPS", cli_kms_serve_opts},
     {"kms", "threshold keygen", cli_kms_threshold_keygen, "threshold KMS: this server's keys and its peers-table line", cli_kms_threshold_keygen_opts},
     {"kms", "threshold init", cli_kms_threshold_init, "threshold KMS: the key-generation ceremony with the other servers", cli_kms_threshold_init_opts},
+    {"kms", "batch", cli_kms_threshold_batch, "threshold KMS: the batch of a key period (= kms threshold batch)", cli_kms_threshold_batch_opts},
     {"kms", "threshold batch", cli_kms_threshold_batch, "threshold KMS: the batch of a key period with the other servers", cli_kms_threshold_batch_opts},
     {"kms", "threshold share", cli_kms_threshold_share, "threshold KMS: this server's share of a user's keys, sealed to the device", cli_kms_threshold_share_opts},
     {"user", "threshold-combine", cli_user_threshold_combine, "combine t+1 threshold KMS shares into RSK, SSK and PVT (validated)", cli_user_threshold_combine_opts},
@@ -528,6 +529,11 @@ int main(int argc, char **argv)
         return (int)MS_ERR_USAGE;
     }
 
+    /* `kms init --threshold T --servers N` is the threshold ceremony (kms threshold init) */
+    if (cmd->run == cli_kms_init)
+        for (int k = i + 1 + verb_words; k < argc; k++)
+            if (strcmp(argv[k], "--threshold") == 0)
+                cmd = find_command("kms", "threshold init");
     args.cmd = cmd;
     int parsed = parse_options(cmd, argc - i - 1 - verb_words, argv + i + 1 + verb_words, &args);
     if (parsed < 0)

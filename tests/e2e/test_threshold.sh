@@ -4,7 +4,8 @@
 # the operator joins the lines into peers.txt, and three `kms threshold init` processes
 # run the key generation together and agree on Z and KPAK (and the transcript); each
 # seals its shares and writes the public result; a second init in the same directory is
-# refused. Then a ceremony where server 1's table pins another certificate for server 2:
+# refused. The ceremony runs as the issue spells it, `kms init --threshold 1 --servers 3`
+# (= `kms threshold init`, the table's t and n checked), the batch as `kms batch`. Then a ceremony where server 1's table pins another certificate for server 2:
 # server 1 fails naming server 2, servers 2 and 3 fail naming server 1 as missing.
 # Usage: bash test_threshold.sh PATH_TO_mikeysakke
 set -u
@@ -62,7 +63,7 @@ ceremony() {
     for i in 1 2 3; do
         peers=$work/$pre-peers.txt
         [ $i = 1 ] && peers=$peers1
-        "$ms" kms threshold init --dir "$work/$pre$i" --peers "$peers" \
+        "$ms" kms init --threshold 1 --servers 3 --dir "$work/$pre$i" --peers "$peers" \
             --passphrase-file "$work/pass" --scrypt-log2n 10 --timeout "$timeout" \
             >"$work/$pre-out$i" 2>"$work/$pre-err$i" &
         PIDS+=($!)
@@ -73,6 +74,13 @@ ceremony() {
     done
     PIDS=()
 }
+check "kms init --threshold refuses a table of another t" \
+    run 66 kms init --threshold 2 --servers 3 --dir "$work/s1" --peers "$work/s-peers.txt" \
+    --passphrase-file "$work/pass"
+check "the message names both" err_has "--threshold 2, but"
+check "kms init --threshold refuses a table of another n" \
+    run 66 kms init --threshold 1 --servers 5 --dir "$work/s1" --peers "$work/s-peers.txt" \
+    --passphrase-file "$work/pass"
 ceremony s 60
 for i in 1 2 3; do
     check "server $i's init succeeded" same "$(cat "$work/s-rc$i")" 0
@@ -101,7 +109,7 @@ batch() {
     local i
     PIDS=()
     for i in 1 2 3; do
-        "$ms" kms threshold batch --dir "$work/s$i" --peers "$work/s-peers.txt" --period 2026-12 \
+        "$ms" kms batch --dir "$work/s$i" --peers "$work/s-peers.txt" --period 2026-12 \
             --users "$work/users" --passphrase-file "$work/pass" --timeout 60 \
             >"$work/bt-out$i" 2>"$work/bt-err$i" &
         PIDS+=($!)
