@@ -168,6 +168,56 @@ MS_API MS_WARN_UNUSED ms_err ms_tkms_combine(const ms_tkms_public *pub, const ui
                                              unsigned *cheater, char *detail,
                                              size_t detail_cap);
 
+/* ---- proactive share refresh ------------------------------------------------------------ */
+
+/* Every server re-randomises its shares of z and KSAK while Z and KPAK stay the same: each
+ * deals a random degree-t polynomial with constant term 0 on both curves (Feldman
+ * commitments [a_k]P, [b_k]G for k = 0..t, the k = 0 ones the point at infinity), and
+ * server j's new share is its old one plus the qualified dealers' polynomials at j. Old
+ * and new shares do not combine: t shares stolen before and t after give nothing.
+ * Run by all n servers together, after key generation ended (or a server restored). */
+typedef struct ms_tkms_refresh ms_tkms_refresh;
+
+/* A refresh at server s; draws its polynomials from s's generator. The refresh refers to
+ * s: free it first. MS_ERR_ARG if s has no shares yet. */
+MS_API MS_WARN_UNUSED ms_err ms_tkms_refresh_new(ms_tkms_refresh **out, ms_tkms_server *s);
+MS_API void ms_tkms_refresh_free(ms_tkms_refresh *r);
+/* Octets enough for any refresh message of this configuration. */
+MS_API size_t ms_tkms_refresh_msg_max(unsigned n, unsigned t);
+
+/* Refresh rounds:
+ *   1 Feldman commitments (broadcast) and shares (private, one per other server);
+ *   2 complaints about shares that do not match the commitments;
+ *   3 dealers answer complaints publicly. Ending round 3 fixes the qualified dealers
+ *     (commitments received, constant term the point at infinity, at most t complaints,
+ *     every one answered with a share matching the commitments; at least t+1 of them,
+ *     else MS_ERR_THRESHOLD_SHARE), computes the new shares and public key shares and
+ *     checks that they still interpolate to Z and KPAK and that this server's new shares
+ *     match its public key shares. */
+#define MS_TKMS_REFRESH_ROUNDS 3
+MS_API MS_WARN_UNUSED ms_err ms_tkms_refresh_broadcast(ms_tkms_refresh *r, unsigned round,
+                                                       uint8_t *out, size_t cap, size_t *len);
+/* Round 1 only: the shares for server `to`. */
+MS_API MS_WARN_UNUSED ms_err ms_tkms_refresh_private(ms_tkms_refresh *r, unsigned to,
+                                                     uint8_t *out, size_t cap, size_t *len);
+/* As ms_tkms_dkg_receive: a malformed blob is MS_ERR_BAD_ENCODING and its sender absent. */
+MS_API MS_WARN_UNUSED ms_err ms_tkms_refresh_receive(ms_tkms_refresh *r, unsigned round,
+                                                     unsigned from, const uint8_t *msg,
+                                                     size_t len, const uint8_t *priv,
+                                                     size_t priv_len);
+MS_API MS_WARN_UNUSED ms_err ms_tkms_refresh_end_round(ms_tkms_refresh *r, unsigned round,
+                                                       char *detail, size_t detail_cap);
+/* Dealers this server complained about in round 2; the qualified dealers (after round 3). */
+MS_API uint32_t ms_tkms_refresh_complaints(const ms_tkms_refresh *r);
+MS_API uint32_t ms_tkms_refresh_qualified(const ms_tkms_refresh *r);
+/* The public result after round 3: Z, KPAK, n, t and qual (key generation's) as before,
+ * the new Zj and kpakj. MS_ERR_ARG before round 3 has ended. */
+MS_API MS_WARN_UNUSED ms_err ms_tkms_refresh_public(const ms_tkms_refresh *r,
+                                                    ms_tkms_public *pub);
+/* Puts the new shares and public result into the server (the old shares are wiped): to be
+ * called once the result is confirmed by every server. */
+MS_API MS_WARN_UNUSED ms_err ms_tkms_refresh_apply(ms_tkms_refresh *r);
+
 #ifdef __cplusplus
 }
 #endif
