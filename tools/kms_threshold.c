@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kms_threshold_cli.h"
 #include "mikeysakke/crypto.h"
@@ -334,6 +335,8 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args)
     e = cli_tkms_read_unlock(args, pass, sizeof pass, &pass_len);
     uint8_t digest[32];
     char detail[400] = "";
+    if (e == MS_OK && (e = ms_tkms_node_recover(p.dir, NULL, detail, sizeof detail)) != MS_OK)
+        cli_fail(e, "%s", detail);
     if (e == MS_OK) {
         p.passphrase = pass;
         p.passphrase_len = pass_len;
@@ -363,6 +366,9 @@ ms_err cli_kms_threshold_share(const struct cli_args *args)
     size_t pass_len = 0;
     e = cli_tkms_read_unlock(args, pass, sizeof pass, &pass_len);
     char detail[400] = "";
+    if (e == MS_OK &&
+        (e = ms_tkms_node_recover(cli_get(args, "--dir"), NULL, detail, sizeof detail)) != MS_OK)
+        cli_fail(e, "%s", detail);
     if (e == MS_OK) {
         e = ms_tkms_node_share(cli_get(args, "--dir"), pass, pass_len,
                                cli_get(args, "--period"), cli_get(args, "--user"), dev, cli_get(args, "--out"), detail,
@@ -414,4 +420,57 @@ ms_err cli_user_threshold_combine(const struct cli_args *args)
     ms_wipe(ssk, sizeof ssk);
     free(copy);
     return e;
+}
+
+const struct cli_opt cli_kms_threshold_refresh_opts[] = {
+    {"--dir", "DIR", CLI_REQUIRED, "this server's directory (after kms threshold init)"},
+    {"--peers", "FILE", CLI_REQUIRED, "the peers table (every server takes part)"},
+    CLI_TKMS_UNLOCK_OPTS,
+    {"--share-out-dir", "DIR", 0, "custodian-share seal: write the new share-1.key ... here"},
+    {"--timeout", "SECONDS", 0, "how long a round waits for the other servers (default 120)"},
+    {NULL, NULL, 0, NULL},
+};
+
+ms_err cli_kms_threshold_refresh(const struct cli_args *args)
+{
+    ms_tkms_refresh_params p = {0};
+    p.dir = cli_get(args, "--dir");
+    p.peers_file = cli_get(args, "--peers");
+    p.share_out_dir = cli_get(args, "--share-out-dir");
+    ms_err e = MS_OK;
+    unsigned timeout = 120;
+    if (cli_get(args, "--timeout") != NULL &&
+        (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
+        return e;
+    p.timeout_ms = timeout * 1000u;
+    if (p.share_out_dir != NULL && cli_get(args, "--share") == NULL)
+        return cli_fail(MS_ERR_USAGE, "--share-out-dir goes with --share (a server sealed "
+                                      "with custodian shares)");
+    uint8_t pass[CLI_TKMS_UNLOCK_MAX];
+    size_t pass_len = 0;
+    e = cli_tkms_read_unlock(args, pass, sizeof pass, &pass_len);
+    ms_tkms_public pub;
+    unsigned epoch = 0;
+    char detail[400] = "";
+    if (e == MS_OK) {
+        p.unlock = pass;
+        p.unlock_len = pass_len;
+        e = ms_tkms_node_refresh(&p, &pub, &epoch, detail, sizeof detail);
+        if (e != MS_OK)
+            cli_fail(e, "%s", detail[0] ? detail : "kms threshold refresh");
+    }
+    ms_wipe(pass, sizeof pass);
+    if (e != MS_OK)
+        return e;
+    if (p.share_out_dir != NULL)
+        for (unsigned i = 1; i <= 16; i++) { /* a seal has at most 16 custodians */
+            char path[4200];
+            snprintf(path, sizeof path, "%s/share-%u.key", p.share_out_dir, i);
+            if (access(path, F_OK) == 0)
+                printf("custodian share %u: %s\n", i, path);
+        }
+    char fp[17];
+    ms_tkms_fingerprint(&pub, fp);
+    printf("fingerprint %s\nepoch %u\n", fp, epoch);
+    return MS_OK;
 }

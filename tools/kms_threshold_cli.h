@@ -25,6 +25,8 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args);
 extern const struct cli_opt cli_kms_threshold_batch_opts[];
 ms_err cli_kms_threshold_share(const struct cli_args *args);
 extern const struct cli_opt cli_kms_threshold_share_opts[];
+ms_err cli_kms_threshold_refresh(const struct cli_args *args);
+extern const struct cli_opt cli_kms_threshold_refresh_opts[];
 ms_err cli_user_threshold_combine(const struct cli_args *args);
 extern const struct cli_opt cli_user_threshold_combine_opts[];
 

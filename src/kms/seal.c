@@ -895,3 +895,25 @@ ms_err ms_unseal_pkcs11(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pin, 
     ms_wipe(kek, sizeof kek);
     return err;
 }
+
+void ms_unseal_params(const ms_unseal *u, ms_seal_params *p)
+{
+    memset(p, 0, sizeof *p);
+    if (u == NULL)
+        return;
+    p->method = u->method;
+    switch (u->method) {
+    case MS_SEAL_PASSPHRASE:
+        p->scrypt_log2_n = u->log2n;
+        break;
+    case MS_SEAL_SHARES:
+        p->k = u->k;
+        p->n = u->n;
+        break;
+    case MS_SEAL_PKCS11:
+        p->module = u->module;
+        p->token_label = u->token;
+        p->key_label = u->key_label;
+        break;
+    }
+}

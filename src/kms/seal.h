@@ -113,6 +113,12 @@ ms_err ms_unseal_pkcs11(ms_unseal *u, ms_kms_secrets **out, const uint8_t *pin, 
  * 'kms'"); "" after success. Never contains secrets. */
 const char *ms_unseal_detail(const ms_unseal *u);
 
+/* The parameters of an opened sealed file, for a re-seal by the same method: the method;
+ * the scrypt log2 N (passphrase); k and n (shares); the module, token and key labels
+ * (PKCS#11: pointers into u, valid while u is). The passphrase or PIN is not in the file:
+ * the caller adds it. */
+void ms_unseal_params(const ms_unseal *u, ms_seal_params *p);
+
 #define MS_KMS_SEAL_ID_BYTES 16
 #define MS_KMS_SHARE_LEN 56 /* an encoded share: see the format comment in seal.c */
 

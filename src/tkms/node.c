@@ -23,6 +23,7 @@
 #include "net/peer_msg.h"
 #include "net/peer_table.h"
 #include "util/detail.h"
+#include "util/file.h"
 #include "threshold/tkms_internal.h"
 #include "util/hex.h"
 
@@ -135,7 +136,8 @@ static void put_hex(FILE *f, const char *key, int j, const uint8_t *p, size_t le
 }
 
 static ms_err public_write(const char *path, const ms_tkms_public *pub, unsigned index,
-                           const uint8_t transcript[32], char *detail, size_t detail_cap)
+                           const uint8_t transcript[32], unsigned epoch, char *detail,
+                           size_t detail_cap)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -151,6 +153,8 @@ static ms_err public_write(const char *path, const ms_tkms_public *pub, unsigned
     for (unsigned j = 1; j <= pub->n; j++)
         put_hex(f, "kpakj", (int)j, pub->kpakj[j - 1], sizeof pub->kpakj[0]);
     put_hex(f, "transcript", 0, transcript, 32);
+    if (epoch > 0) /* after a share refresh (ms_tkms_node_refresh) */
+        fprintf(f, "epoch %u\n", epoch);
     fclose(f);
     ms_err err = buf != NULL ? ms_peer_file_create(path, buf, len, false, detail, detail_cap)
                              : MS_ERR_NOMEM;
@@ -207,6 +211,8 @@ ms_err ms_tkms_public_read(const char *path, ms_tkms_public *pub, unsigned *inde
                 err = hex_field(val, pub->kpak, sizeof pub->kpak);
             else if (strcmp(key, "transcript") == 0)
                 err = hex_field(val, transcript, 32);
+            else if (strcmp(key, "epoch") == 0 && sscanf(val, "%u", &u) == 1)
+                ; /* read by ms_tkms_public_epoch */
             else
                 err = MS_ERR_CONFIG;
             seen++;
@@ -873,7 +879,7 @@ ms_err ms_tkms_node_init(const ms_tkms_init_params *p, ms_tkms_public *pub,
     }
     if (err == MS_OK) {
         join(path, p->dir, "public.txt");
-        err = public_write(path, pub, nd.me, transcript, detail, detail_cap);
+        err = public_write(path, pub, nd.me, transcript, 0, detail, detail_cap);
     }
     ms_tkms_server_free(s);
     node_close(&nd);
@@ -1670,6 +1676,303 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
     if (shares != NULL)
         ms_wipe(shares, count * sizeof *shares);
     free(shares);
+    free(table);
+    return err;
+}
+
+/* ---- proactive share refresh ----------------------------------------------------------- */
+
+#define KIND_REFRESH 7
+#define REFRESH_MARK "refresh.commit"
+#define SECRETS_NEW "secrets.sealed.new"
+#define PUBLIC_NEW "public.txt.new"
+
+static ms_err rf_bcast(void *o, unsigned r, uint8_t *out, size_t cap, size_t *len)
+{
+    return ms_tkms_refresh_broadcast(o, r, out, cap, len);
+}
+static ms_err rf_priv(void *o, unsigned r, unsigned to, uint8_t *out, size_t cap, size_t *len)
+{
+    (void)r;
+    return ms_tkms_refresh_private(o, to, out, cap, len);
+}
+static int rf_has_priv(unsigned r)
+{
+    return r == 1;
+}
+static ms_err rf_recv(void *o, unsigned r, unsigned from, const uint8_t *msg, size_t len,
+                      const uint8_t *priv, size_t plen)
+{
+    return ms_tkms_refresh_receive(o, r, from, msg, len, priv, plen);
+}
+static ms_err rf_end(void *o, unsigned r, char *d, size_t cap)
+{
+    return ms_tkms_refresh_end_round(o, r, d, cap);
+}
+static const proto_ops refresh_ops = {MS_TKMS_REFRESH_ROUNDS, rf_bcast, rf_priv, rf_has_priv,
+                                      rf_recv, rf_end};
+
+ms_err ms_tkms_public_epoch(const char *path, unsigned *epoch)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return MS_ERR_IO;
+    char line[1200];
+    unsigned e = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "epoch ", 6) == 0 && sscanf(line + 6, "%u", &e) != 1)
+            e = 0;
+    fclose(f);
+    *epoch = e;
+    return MS_OK;
+}
+
+static ms_err rename_in(const char *dir, const char *from, const char *to, char *detail,
+                        size_t detail_cap)
+{
+    char a[MS_TKMS_PATH_MAX], b[MS_TKMS_PATH_MAX];
+    join(a, dir, from);
+    join(b, dir, to);
+    if (rename(a, b) != 0)
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot rename %s to %s: %s", a, to,
+                              strerror(errno));
+    ms_file_sync_parent(b);
+    return MS_OK;
+}
+
+static void unlink_in(const char *dir, const char *name)
+{
+    char a[MS_TKMS_PATH_MAX];
+    join(a, dir, name);
+    if (unlink(a) == 0)
+        ms_file_sync_parent(a);
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char a[MS_TKMS_PATH_MAX];
+    join(a, dir, name);
+    return access(a, F_OK) == 0;
+}
+
+ms_err ms_tkms_node_recover(const char *dir, int *rolled, char *detail, size_t detail_cap)
+{
+    if (dir == NULL)
+        return MS_ERR_ARG;
+    if (rolled != NULL)
+        *rolled = 0;
+    if (!exists_in(dir, REFRESH_MARK)) {
+        /* no commit decision: the old files stand; drop a half-made new pair */
+        if (exists_in(dir, SECRETS_NEW) || exists_in(dir, PUBLIC_NEW)) {
+            unlink_in(dir, SECRETS_NEW);
+            unlink_in(dir, PUBLIC_NEW);
+            if (rolled != NULL)
+                *rolled = -1;
+        }
+        return MS_OK;
+    }
+    /* the refresh was confirmed by every server: finish putting the new files in place
+     * (each rename done already is skipped) */
+    ms_err err = MS_OK;
+    if (exists_in(dir, SECRETS_NEW))
+        err = rename_in(dir, SECRETS_NEW, "secrets.sealed", detail, detail_cap);
+    if (err == MS_OK && exists_in(dir, PUBLIC_NEW))
+        err = rename_in(dir, PUBLIC_NEW, "public.txt", detail, detail_cap);
+    if (err == MS_OK) {
+        unlink_in(dir, REFRESH_MARK);
+        if (rolled != NULL)
+            *rolled = 1;
+    }
+    return err;
+}
+
+/* A custodian share file as `kms threshold init` writes it: one upper-case hex line. */
+static ms_err share_file_write(const char *path, const uint8_t *share, size_t len, char *detail,
+                               size_t detail_cap)
+{
+    char text[2 * MS_KMS_SHARE_BYTES + 2];
+    if (len > MS_KMS_SHARE_BYTES)
+        return MS_ERR_ARG;
+    ms_hex_encode_upper(text, share, len);
+    text[2 * len] = '\n';
+    ms_err err = ms_file_write_atomic(path, text, 2 * len + 1, 0600, MS_FILE_NO_REPLACE, detail,
+                                      detail_cap);
+    ms_wipe(text, sizeof text);
+    if (err == MS_ERR_EXISTS)
+        ms_detail_set(detail, detail_cap, "%s exists: give an empty --share-out-dir", path);
+    return err;
+}
+
+ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub,
+                            unsigned *epoch_out, char *detail, size_t detail_cap)
+{
+    if (p == NULL || p->dir == NULL || p->peers_file == NULL || pub == NULL ||
+        epoch_out == NULL || p->unlock == NULL)
+        return MS_ERR_ARG;
+    if (strlen(p->dir) + 32 >= MS_TKMS_PATH_MAX)
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the directory name is too long");
+    /* an earlier refresh interrupted here is finished or undone first */
+    ms_err err = ms_tkms_node_recover(p->dir, NULL, detail, detail_cap);
+    if (err != MS_OK)
+        return err;
+    char path[MS_TKMS_PATH_MAX];
+    ms_peer_table *table = calloc(1, sizeof *table);
+    mailbox *mb = calloc(1, sizeof *mb);
+    node nd;
+    memset(&nd, 0, sizeof nd);
+    ms_tkms_server *s = NULL;
+    ms_tkms_refresh *rf = NULL;
+    ms_kms_secrets *sec = NULL;
+    ms_unseal *u = NULL;
+    ms_peer_server *srv = NULL;
+    ms_peer_pins pins;
+    ms_tkms_public old;
+    ms_seal_params sp;
+    unsigned pidx = 0, epoch = 0;
+    uint8_t old_transcript[32], digest[64];
+    int wrote_new = 0;
+    err = table != NULL && mb != NULL ? MS_OK : MS_ERR_NOMEM;
+    if (mb != NULL) {
+        pthread_mutex_init(&mb->mu, NULL);
+        pthread_cond_init(&mb->cv, NULL);
+    }
+    if (err == MS_OK)
+        err = ms_peer_table_read(p->peers_file, table, detail, detail_cap);
+    if (err == MS_OK)
+        err = node_open(&nd, p->dir, table, detail, detail_cap);
+    join(path, p->dir, "public.txt");
+    if (err == MS_OK)
+        err = ms_tkms_public_read(path, &old, &pidx, old_transcript, detail, detail_cap);
+    if (err == MS_OK)
+        err = ms_tkms_public_epoch(path, &epoch);
+    if (err == MS_OK && (old.n != table->n || old.t != table->t || pidx != nd.me))
+        err = ms_detail_fail(MS_ERR_CONFIG, detail, detail_cap,
+                             "public.txt is not of this table and server");
+    /* the seal's method and parameters, to seal the new shares the same way */
+    join(path, p->dir, "secrets.sealed");
+    if (err == MS_OK)
+        err = ms_unseal_open(&u, path, detail, detail_cap);
+    if (err == MS_OK) {
+        ms_unseal_params(u, &sp);
+        if (sp.method == MS_SEAL_SHARES && p->share_out_dir == NULL)
+            err = ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
+                                 "%s is sealed with custodian shares: the new shares need a "
+                                 "--share-out-dir",
+                                 path);
+    }
+    /* the new custodian shares must have room before the servers start: once the others
+     * commit, this server has to as well */
+    for (unsigned i = 1; err == MS_OK && sp.method == MS_SEAL_SHARES && i <= sp.n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "share-%u.key", i);
+        if (exists_in(p->share_out_dir, name))
+            err = ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap,
+                                 "%s/%s exists: give an empty --share-out-dir",
+                                 p->share_out_dir, name);
+    }
+    if (err == MS_OK)
+        err = unseal_secrets(p->dir, p->unlock, p->unlock_len, &sec, detail, detail_cap);
+    if (err == MS_OK)
+        err = ms_tkms_server_new(&s, table->n, table->t, nd.me, NULL);
+    if (err == MS_OK && tkms_server_restore(s, &old, sec->gen[0].z, sec->gen[0].ksak) != MS_OK)
+        err = ms_detail_fail(MS_ERR_INVALID, detail, detail_cap,
+                             "the sealed shares are not those behind public.txt");
+    if (err == MS_OK)
+        err = ms_tkms_refresh_new(&rf, s);
+    /* the session binds the table, the current transcript and epoch: servers at another
+     * epoch (one that missed a refresh) do not talk */
+    uint8_t extra[36];
+    memcpy(extra, old_transcript, 32);
+    put32(extra + 32, epoch);
+    if (err == MS_OK)
+        err = session_id(mb->session, table, KIND_REFRESH, extra, sizeof extra);
+    nd.timeout_ms = p->timeout_ms ? p->timeout_ms : 120000;
+    nd.transcript = EVP_MD_CTX_new();
+    if (err == MS_OK && (nd.transcript == NULL ||
+                         EVP_DigestInit_ex(nd.transcript, EVP_sha256(), NULL) != 1))
+        err = MS_ERR_INTERNAL;
+    if (err == MS_OK)
+        err = start_server(&nd, mb, KIND_REFRESH, MS_TKMS_REFRESH_ROUNDS + 1, &srv, &pins, detail,
+                           detail_cap);
+    if (err == MS_OK)
+        err = run_rounds(&nd, KIND_REFRESH, &refresh_ops, rf,
+                         ms_tkms_refresh_msg_max(table->n, table->t), detail, detail_cap);
+    if (err == MS_OK)
+        err = ms_tkms_refresh_public(rf, pub);
+    if (err == MS_OK && (EVP_DigestFinal_ex(nd.transcript, digest, NULL) != 1 ||
+                         result_hash(pub, digest + 32) != MS_OK))
+        err = MS_ERR_INTERNAL;
+    /* the new pair is written beside the old one before the confirmation: a server that
+     * crashes now keeps its old files (ms_tkms_node_recover drops the new ones) */
+    uint8_t shares[16][MS_KMS_SHARE_BYTES];
+    size_t share_lens[16] = {0};
+    if (err == MS_OK)
+        err = ms_tkms_refresh_apply(rf);
+    if (err == MS_OK) {
+        ms_kms_generation *g = &sec->gen[0];
+        tkms_share_bytes(s, g->z, g->ksak);
+        memcpy(g->Z, pub->Zj[nd.me - 1], sizeof g->Z);
+        memcpy(g->kpak, pub->kpakj[nd.me - 1], sizeof g->kpak);
+        if (sp.method == MS_SEAL_PASSPHRASE) {
+            sp.passphrase = p->unlock;
+            sp.passphrase_len = p->unlock_len;
+        } else if (sp.method == MS_SEAL_PKCS11) {
+            sp.pin = p->unlock;
+            sp.pin_len = p->unlock_len;
+        }
+        wrote_new = 1;
+        join(path, p->dir, SECRETS_NEW);
+        err = ms_seal_write(path, sec, &sp, shares, share_lens, detail, detail_cap);
+    }
+    if (err == MS_OK) {
+        join(path, p->dir, PUBLIC_NEW);
+        (void)unlink(path);
+        err = public_write(path, pub, nd.me, digest, epoch + 1, detail, detail_cap);
+    }
+    if (err == MS_OK)
+        err = confirm(&nd, KIND_REFRESH, MS_TKMS_REFRESH_ROUNDS + 1, digest, detail, detail_cap);
+    if (srv != NULL)
+        stop_server(srv);
+    /* confirmed: the new custodian shares first (the new seal needs them), then the
+     * commit mark, then the renames; a crash after the mark is finished by recover */
+    for (unsigned i = 0; err == MS_OK && sp.method == MS_SEAL_SHARES && i < sp.n; i++) {
+        if (i == 0 && mkdir(p->share_out_dir, 0700) != 0 && errno != EEXIST)
+            err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot create %s",
+                                 p->share_out_dir);
+        char name[64];
+        snprintf(name, sizeof name, "share-%u.key", i + 1);
+        join(path, p->share_out_dir, name);
+        if (err == MS_OK)
+            err = share_file_write(path, shares[i], share_lens[i], detail, detail_cap);
+    }
+    ms_wipe(shares, sizeof shares);
+    if (err == MS_OK) {
+        char mark[16];
+        int ml = snprintf(mark, sizeof mark, "%u\n", epoch + 1);
+        join(path, p->dir, REFRESH_MARK);
+        (void)unlink(path);
+        err = ms_peer_file_create(path, mark, (size_t)ml, false, detail, detail_cap);
+    }
+    if (err == MS_OK)
+        err = ms_tkms_node_recover(p->dir, NULL, detail, detail_cap);
+    else if (wrote_new && !exists_in(p->dir, REFRESH_MARK)) {
+        unlink_in(p->dir, SECRETS_NEW);
+        unlink_in(p->dir, PUBLIC_NEW);
+    }
+    if (err == MS_OK)
+        *epoch_out = epoch + 1;
+    ms_tkms_refresh_free(rf);
+    ms_tkms_server_free(s);
+    ms_kms_secrets_free(sec);
+    ms_unseal_free(u);
+    node_close(&nd);
+    EVP_MD_CTX_free(nd.transcript);
+    if (mb != NULL) {
+        mailbox_free(mb);
+        pthread_mutex_destroy(&mb->mu);
+        pthread_cond_destroy(&mb->cv);
+    }
+    free(mb);
     free(table);
     return err;
 }

@@ -30,6 +30,7 @@
  * public.txt: lines "key value", lowercase hex:
  *   mikeysakke-tkms-public 1 / n N / t T / index I / qual HEX8 / Z HEX / kpak HEX /
  *   Zj J HEX (each j) / kpakj J HEX (each j) / transcript HEX64
+ * and, after a share refresh, "epoch E" (the transcript is then the last refresh's).
  */
 #ifndef MS_TKMS_NODE_H
 #define MS_TKMS_NODE_H
@@ -165,5 +166,43 @@ ms_err ms_tkms_public_read(const char *path, ms_tkms_public *pub, unsigned *inde
                            uint8_t transcript[32], char *detail, size_t detail_cap);
 /* A short fingerprint of Z and KPAK (first 8 octets of SHA-256(Z || KPAK), 16 hex). */
 void ms_tkms_fingerprint(const ms_tkms_public *pub, char out[17]);
+
+/* ---- proactive share refresh ------------------------------------------------------------ */
+
+typedef struct ms_tkms_refresh_params {
+    const char *dir;
+    const char *peers_file;
+    const uint8_t *unlock;     /* of secrets.sealed, by its seal (see above) */
+    size_t unlock_len;
+    unsigned timeout_ms;       /* per round; 0: 120 s */
+    /* a server sealed with custodian shares: its new shares go here as share-1.key ...
+     * share-N.key (the directory is created; none of them may exist yet) */
+    const char *share_out_dir;
+} ms_tkms_refresh_params;
+
+/* The share refresh at this server, run with every server of the table at the same time
+ * (src/threshold refresh protocol, then the confirmation round). Every server's shares of
+ * z and KSAK change, Z and KPAK do not. The new shares are sealed as the old ones were
+ * (same passphrase and scrypt cost; same PKCS#11 token and key; custodian shares: new
+ * ones, k of n as before, into share_out_dir); public.txt gets the new Zj and kpakj, the
+ * refresh's transcript and "epoch E" (*epoch: the new E, 1 after the first refresh).
+ * Batch files stay usable (the store key is kept).
+ *
+ * Crash safety: secrets.sealed.new and public.txt.new are written before the confirmation
+ * round; after it, the new custodian shares, then the mark refresh.commit, then the two
+ * renames over secrets.sealed and public.txt, then the mark is removed. A server that
+ * stops before the mark keeps its old pair; after it, ms_tkms_node_recover puts the new
+ * pair in place. Errors as ms_tkms_node_init, and the seal's. */
+ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub,
+                            unsigned *epoch, char *detail, size_t detail_cap);
+
+/* Finishes (mark present: the new pair is renamed into place, *rolled = 1) or undoes (no
+ * mark: the new files are removed, *rolled = -1) a refresh interrupted in dir; *rolled = 0
+ * when there was none (rolled may be NULL). Every command that opens a server's
+ * secrets.sealed calls it first. */
+ms_err ms_tkms_node_recover(const char *dir, int *rolled, char *detail, size_t detail_cap);
+
+/* The "epoch" of a public.txt (0: no refresh yet). MS_ERR_IO unreadable. */
+ms_err ms_tkms_public_epoch(const char *path, unsigned *epoch);
 
 #endif
