@@ -131,5 +131,85 @@ check "a wrong passphrase is refused before any round" run "$(code PASSPHRASE)" 
     refresh --dir "$work/s1" --peers "$work/s-peers.txt" --passphrase-file "$work/wrongpass" \
     --timeout 2
 
+# ---- the other seals: server 1 under 2-of-3 custodian shares, server 2 with a key in a
+# PKCS#11 token (SoftHSM2), server 3 under a passphrase; the refresh seals each the same way
+MODULE=/usr/lib/softhsm/libsofthsm2.so
+check "SoftHSM2 installed" test -r "$MODULE"
+mkdir "$work/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+    "$work/tokens" >"$work/softhsm2.conf"
+export SOFTHSM2_CONF="$work/softhsm2.conf"
+check "token" softhsm2-util --init-token --free --label tkms --pin 1234 --so-pin 5678 >/dev/null
+printf '1234\n' >"$work/pin"
+chmod 600 "$work/pin"
+check "keygen of three more servers" tk_keygen c 3 1
+seal_args() {
+    case $1 in
+    1) echo --shares 2/3 --share-out-dir "$work/cust" ;;
+    2) echo --pkcs11-module "$MODULE" --token tkms --pin-file "$work/pin" ;;
+    3) echo --passphrase-file "$work/pass" --scrypt-log2n 10 ;;
+    esac
+}
+unlock_args() { # unlock_args SERVER CUSTODIAN_DIR
+    case $1 in
+    1) echo --share "$2/share-1.key,$2/share-3.key" ;;
+    2) echo --pin-file "$work/pin" ;;
+    3) echo --passphrase-file "$work/pass" ;;
+    esac
+}
+parallel() { # parallel TAG CMD-FOR-SERVER (a function of the index)
+    local tag=$1 fn=$2 i pids=()
+    for i in 1 2 3; do
+        # shellcheck disable=SC2046
+        "$ms" $($fn $i) >"$work/c-$tag-out$i" 2>"$work/c-$tag-err$i" &
+        pids+=($!)
+    done
+    for i in 1 2 3; do
+        wait "${pids[$((i - 1))]}"
+        echo $? >"$work/c-$tag-rc$i"
+    done
+}
+c_init() { echo kms threshold init --dir "$work/c$1" --peers "$work/c-peers.txt" --timeout 60 $(seal_args $1); }
+parallel init c_init
+check "the three seals' ceremony succeeded" tk_all_ok c init "1 2 3"
+for i in 1 2 3; do cp "$work/c$i/secrets.sealed" "$work/c-before$i"; done
+c_refresh() {
+    local extra=""
+    [ "$1" = 1 ] && extra="--share-out-dir $work/cust2"
+    echo kms threshold refresh --dir "$work/c$1" --peers "$work/c-peers.txt" --timeout 60 \
+        $(unlock_args $1 "$work/cust") $extra
+}
+parallel refresh c_refresh
+check "the refresh of the three seals succeeded" tk_all_ok c refresh "1 2 3"
+check "server 1 handed out three new custodian shares" \
+    bash -c "[ \$(grep -c '^custodian share' '$work/c-refresh-out1') = 3 ]"
+check "the new custodian shares are 0600" same "$(mode "$work/cust2/share-2.key")" 600
+for i in 1 2 3; do
+    check "c$i: secrets.sealed changed" bash -c "! cmp -s '$work/c$i/secrets.sealed' '$work/c-before$i'"
+done
+printf 'tel:+447700900456\n' >"$work/cusers"
+c_batch() {
+    local d="$work/cust2"
+    echo kms threshold batch --dir "$work/c$1" --peers "$work/c-peers.txt" --period 2027-02 \
+        --users "$work/cusers" --timeout 60 $(unlock_args $1 "$d")
+}
+want=$(code SHARE)
+check "the old custodian shares no longer open server 1" \
+    run "$want" kms threshold share --dir "$work/c1" --user "$U" --period 2027-02 \
+    --device-pub "$DEVPK" --out "$work/x" --share "$work/cust/share-1.key,$work/cust/share-2.key"
+check "the message says they are of another seal" err_has "seal id differs"
+parallel batch c_batch
+check "a batch opens every refreshed seal (new custodian shares, same PIN, same passphrase)" \
+    tk_all_ok c batch "1 2 3"
+for i in 1 2; do
+    # shellcheck disable=SC2046
+    check "c$i issues" run 0 kms threshold share --dir "$work/c$i" --user "$U" --period 2027-02 \
+        --device-pub "$DEVPK" --out "$work/csh$i" $(unlock_args $i "$work/cust2")
+done
+check "the custodian-sealed and the PKCS#11 server's shares combine" \
+    run 0 user threshold-combine --shares "$work/csh1,$work/csh2" --device-key "$work/device.key" \
+    --peers "$work/c-peers.txt" --public "$work/c1/public.txt" --user "$U" --period 2027-02 \
+    --rsk-out "$work/crsk" --ssk-out "$work/cssk"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
