@@ -1946,6 +1946,20 @@ ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub
             err = share_file_write(path, shares[i], share_lens[i], detail, detail_cap);
     }
     ms_wipe(shares, sizeof shares);
+    /* the old public key shares stay public as public-eE.txt: a device naming the cheater
+     * of a batch made before this refresh needs them */
+    if (err == MS_OK) {
+        uint8_t *text = NULL;
+        size_t tl = 0;
+        char name[64];
+        snprintf(name, sizeof name, "public-e%u.txt", epoch);
+        join(path, p->dir, "public.txt");
+        if (read_all(path, &text, &tl) == MS_OK) {
+            join(path, p->dir, name);
+            (void)ms_peer_file_create(path, text, tl, false, NULL, 0); /* kept if there */
+            free(text);
+        }
+    }
     if (err == MS_OK) {
         char mark[16];
         int ml = snprintf(mark, sizeof mark, "%u\n", epoch + 1);

@@ -186,7 +186,8 @@ typedef struct ms_tkms_refresh_params {
  * (same passphrase and scrypt cost; same PKCS#11 token and key; custodian shares: new
  * ones, k of n as before, into share_out_dir); public.txt gets the new Zj and kpakj, the
  * refresh's transcript and "epoch E" (*epoch: the new E, 1 after the first refresh).
- * Batch files stay usable (the store key is kept).
+ * Batch files stay usable (the store key is kept); the old public.txt is kept as
+ * public-eE.txt (E the old epoch) for naming a cheater in an older batch.
  *
  * Crash safety: secrets.sealed.new and public.txt.new are written before the confirmation
  * round; after it, the new custodian shares, then the mark refresh.commit, then the two

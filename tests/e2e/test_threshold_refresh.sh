@@ -56,6 +56,8 @@ for i in 1 2 3; do
     check "server $i: KPAK unchanged" same "$(pubval $i kpak)" "$K0"
     check "server $i: no leftover" bash -c "! ls '$work/s$i' | grep -q -e '\.new\$' -e refresh.commit"
 done
+check "the ceremony's public.txt is kept as public-e0.txt" \
+    same "$(sed -n 's/^Zj 2 //p' "$work/s1/public-e0.txt")" "$ZJ0"
 check "the public key share of server 2 changed" bash -c "[ '$(pubval 1 "Zj 2")' != '$ZJ0' ]"
 check "the three public.txt agree but for the index" \
     bash -c "diff <(grep -v '^index' '$work/s1/public.txt') <(grep -v '^index' '$work/s3/public.txt')"
