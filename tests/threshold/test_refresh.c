@@ -274,8 +274,9 @@ static void too_few_qualified(void)
         ms_tkms_server_free(sv[i]);
 }
 
-/* A batch made before a refresh still issues keys valid under the unchanged Z and KPAK;
- * a batch made with the refreshed shares does too, and equals nothing of the old one. */
+/* A batch made before a refresh still issues keys valid under the unchanged Z and KPAK
+ * (checked with the refreshed public result); a batch made with the refreshed shares does
+ * too. */
 static const char ID0[] = "2026-12\0tel:+447700900123";
 static const char ID1[] = "2027-01\0tel:+447700900123";
 
