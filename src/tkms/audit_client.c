@@ -36,7 +36,10 @@ static uint32_t get32(const uint8_t *p)
 static ms_err server_error(ms_err e, const ms_peer_response *r, unsigned j, char *why,
                            size_t cap, const char *transport)
 {
-    if (e == MS_ERR_HTTP && r->body != NULL && r->len > 1 && r->body[0] == 'E') {
+    /* ms_peer_post reads a 403 as a refused certificate; the audit routes answer 403 for
+     * a refused warrant, with their reason in the body */
+    if ((e == MS_ERR_HTTP || e == MS_ERR_UNAUTHORISED) && r->body != NULL && r->len > 1 &&
+        r->body[0] == 'E') {
         char *end = NULL;
         long code = strtol((const char *)r->body + 1, &end, 10);
         if (end != NULL && *end == ' ' && code > 0 && code < MS_ERR__LAST) {
