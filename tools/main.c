@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "kms_cli.h"
 #include "kms_threshold_cli.h"
+#include "tkms_audit_cli.h"
 #include "user_cli.h"
 #include "audit_cli.h"
 #include "group_cli.h"
@@ -223,6 +224,10 @@ static const struct cli_cmd commands[] = {
     {"kms", "threshold init", cli_kms_threshold_init, "threshold KMS: the key-generation ceremony with the other servers", cli_kms_threshold_init_opts},
     {"kms", "threshold batch", cli_kms_threshold_batch, "threshold KMS: the batch of a key period with the other servers", cli_kms_threshold_batch_opts},
     {"kms", "threshold share", cli_kms_threshold_share, "threshold KMS: this server's share of a user's keys, sealed to the device", cli_kms_threshold_share_opts},
+    {"kms", "threshold audit-keygen", cli_kms_threshold_audit_keygen, "threshold KMS: a warrant signer's or the auditor's key pair", cli_kms_threshold_audit_keygen_opts},
+    {"kms", "threshold audit-setup", cli_kms_threshold_audit_setup, "threshold KMS: fix which keys may sign warrants at this server", cli_kms_threshold_audit_setup_opts},
+    {"kms", "threshold warrant", cli_kms_threshold_warrant, "threshold KMS: write an extraction warrant (to be signed)", cli_kms_threshold_warrant_opts},
+    {"kms", "threshold warrant-sign", cli_kms_threshold_warrant_sign, "threshold KMS: sign a warrant as the audit authority or an approver", cli_kms_threshold_warrant_sign_opts},
     {"user", "threshold-combine", cli_user_threshold_combine, "combine t+1 threshold KMS shares into RSK, SSK and PVT (validated)", cli_user_threshold_combine_opts},
     {"user", "init", cli_user_init, "create the device's keystore from an enrolment file", cli_user_init_opts},
     {"user", "import", cli_user_import, "import a key package (no network)", cli_user_import_opts},

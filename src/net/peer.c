@@ -514,11 +514,12 @@ ms_err ms_peer_post(const ms_peer_link *peer, const char *path, const uint8_t *b
 
     char *cert = NULL, *key = NULL;
     size_t cert_len = 0, key_len = 0;
-    /* No certificate file: a client that is not a server (a device, an auditor) */
-    ms_err e = peer->cert_file == NULL ? MS_OK
-                                       : read_pem("certificate", peer->cert_file, false, &cert,
-                                                  &cert_len, detail, detail_cap);
-    if (e == MS_OK && peer->cert_file != NULL)
+    /* no certificate of ours: a device, known by the signature inside its request */
+    bool anonymous = peer->cert_file == NULL && peer->key_file == NULL;
+    ms_err e = anonymous ? MS_OK
+                         : read_pem("certificate", peer->cert_file, false, &cert, &cert_len,
+                                    detail, detail_cap);
+    if (e == MS_OK && !anonymous)
         e = read_pem("key", peer->key_file, true, &key, &key_len, detail, detail_cap);
     if (e != MS_OK) {
         free_pem(cert, cert_len);
@@ -561,7 +562,7 @@ ms_err ms_peer_post(const ms_peer_link *peer, const char *path, const uint8_t *b
     SET(CURLOPT_SSL_VERIFYHOST, 0L);
     SET(CURLOPT_PINNEDPUBLICKEY, pinned);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (cert != NULL) {
+    if (!anonymous) {
         SET(CURLOPT_SSLCERTTYPE, "PEM");
         SET(CURLOPT_SSLCERT_BLOB, &cert_blob);
         SET(CURLOPT_SSLKEYTYPE, "PEM");
