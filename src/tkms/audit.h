@@ -49,6 +49,10 @@
 
 typedef struct ms_tkms_audit ms_tkms_audit;
 
+/* The largest body the audit routes take (a warrant with its signatures, and the
+ * checkpoints and proofs of up to MS_PEER_MAX servers): a server's max_body must allow it. */
+#define MS_TKMS_AUDIT_BODY_MAX (64u * 1024u)
+
 /* The audit state of the server `svc` serves (its log in the server's directory). The
  * handle refers to svc: close it first. Opens (creating at first need) audit.key,
  * audit.pub and audit.log, reads audit-roles.txt (absent: the routes answer 503 "audit
