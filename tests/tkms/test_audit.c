@@ -11,7 +11,8 @@
  * period; expired at the time of extraction; with a proper warrant t+1 servers each wrote
  * an "extract" entry, the answer carries u_j only (never SSK_j), the combined RSK is the
  * device's; a server whose audit log is read-only releases nothing; the logs verify;
- * the warrant log survives a reopen and a tampered one is refused.
+ * a server set up with other warrant keys counts nowhere else; the warrant log survives a
+ * reopen and a tampered one is refused.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -585,6 +586,45 @@ static void extraction(const uint8_t device_rsk[MS_SAKKE_POINT_BYTES])
     ms_wipe(&res, sizeof res);
 }
 
+/* Server 3 set up with other warrant keys (one more approver): its checkpoints name
+ * another roles hash and count at no other server. */
+static void other_roles(uint16_t port3)
+{
+    char path[1024], w[MS_TKMS_WARRANT_MAX], detail[600];
+    stop(2);
+    snprintf(path, sizeof path, "%s/audit-roles.txt", dirs[2]);
+    CHECK(unlink(path) == 0);
+    ms_tkms_audit_roles roles = {.n_approvers = 2};
+    memcpy(roles.authority, auth_pub, 32);
+    memcpy(roles.approver[0], appr_pub, 32);
+    memcpy(roles.approver[1], other_pub, 32);
+    uint8_t h[32];
+    CHECK_ERR(ms_tkms_audit_setup(dirs[2], &roles, h, detail, sizeof detail), MS_OK);
+    CHECK(serve(2, port3));
+    size_t wl = warrant(w, sizeof w, users[0], PERIOD, 3600, auth_seed, appr_seed);
+    ms_peer_response r1, r3, r;
+    CHECK_ERR(post(1, "/tkms/audit/warrant", (const uint8_t *)w, wl, &r1, detail, sizeof detail),
+              MS_OK);
+    CHECK_ERR(post(3, "/tkms/audit/warrant", (const uint8_t *)w, wl, &r3, detail, sizeof detail),
+              MS_OK);
+    const uint8_t *ev[2] = {r1.body, r3.body};
+    size_t ev_len[2] = {r1.len, r3.len};
+    uint8_t *body = malloc(1 << 16);
+    if (body != NULL) {
+        size_t bl = extract_body(body, users[0], PERIOD, w, wl, ev, ev_len, 2);
+        CHECK_ERR(post(2, "/tkms/audit/extract", body, bl, &r, detail, sizeof detail),
+                  MS_ERR_UNAUTHORISED);
+        CHECK(r.status == 403 && has_code(&r, MS_ERR_WARRANT_UNLOGGED));
+        CHECK(r.body != NULL && strstr((const char *)r.body, "1 server, 2 needed") != NULL &&
+              strstr((const char *)r.body, "server 3's checkpoint is for other warrant keys") !=
+                  NULL);
+        ms_peer_response_free(&r);
+    }
+    free(body);
+    ms_peer_response_free(&r1);
+    ms_peer_response_free(&r3);
+}
+
 /* The warrant log survives a reopen; a tampered one is refused. */
 static void reopen(uint16_t port)
 {
@@ -668,6 +708,7 @@ int main(void)
               MS_ERR_HTTP);
     CHECK(r.status == 404 && r.len == 0);
     ms_peer_response_free(&r);
+    other_roles(ports[2]);
     reopen(ports[0]);
 
     for (unsigned i = 0; i < N; i++)
