@@ -15,6 +15,7 @@
 #include "net/hpke.h"
 #include "net/peer_msg.h"
 #include "tkms/audit.h"
+#include "json_out.h"
 #include "tkms_audit_cli.h"
 #include "util/hex.h"
 
@@ -227,7 +228,24 @@ ms_err cli_kms_threshold_extract(const struct cli_args *args)
     free(warrant);
     if (e != MS_OK)
         return cli_fail(e, "%s", detail[0] ? detail : "kms audit extract --threshold");
-    if ((e = cli_write_secret("--out", out, res.rsk, sizeof res.rsk, 0)) == MS_OK) {
+    bool json = cli_get(args, "--json") != NULL;
+    if ((e = cli_write_secret("--out", out, res.rsk, sizeof res.rsk, 0)) == MS_OK && json) {
+        struct cli_json j;
+        cli_json_begin(&j, stdout);
+        cli_json_str(&j, "user", res.user);
+        cli_json_str(&j, "period", res.period);
+        const char *keys[2] = {"logged_by", "shares_from"};
+        uint32_t sets[2] = {res.logged, res.released};
+        for (unsigned k = 0; k < 2; k++) {
+            cli_json_array(&j, keys[k]);
+            for (unsigned i = 1; i <= 32; i++)
+                if (sets[k] & (1u << (i - 1)))
+                    cli_json_u64(&j, NULL, i);
+            cli_json_close(&j);
+        }
+        cli_json_str(&j, "out", out);
+        cli_json_end(&j);
+    } else if (e == MS_OK) {
         printf("Extracted the RSK of %s for key period %s (audited by every server that "
                "released)\nlogged by servers", res.user, res.period);
         for (unsigned j = 1; j <= 32; j++)

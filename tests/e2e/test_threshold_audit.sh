@@ -145,6 +145,19 @@ ALICE_HEX=$(printf '%s\0%s\0' $P "$ALICE" | od -An -tx1 | tr -d ' \n')
 check "alice's RSK validates" run 0 sakke validate --public "$(sed -n 's/^Z //p' "$work/s-init-out1")" \
     --id "$ALICE_HEX" --rsk "$work/alice.rsk"
 
+check "a second warrant for bob" warrant "$work/w4" "$BOB"
+run 0 kms threshold warrant-sign --warrant "$work/w4" --key "$work/approver.key"
+run 0 kms threshold warrant-sign --warrant "$work/w4" --key "$work/authority.key"
+check "extract --json" run 0 kms audit extract --threshold --peers "$work/s-peers.txt" \
+    --public "$work/s1/public.txt" --warrant "$work/w4" --auditor-key "$work/auditor.key" \
+    --out "$work/bob2.rsk" --json
+check "  one JSON object naming the servers" python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["shares_from"] == [1, 2] and o["logged_by"] == [1, 2, 3] and o["period"] == "2026-12", o
+' "$work/out"
+check "  the same RSK" cmp -s "$work/bob2.rsk" "$work/bob.rsk"
+
 stop_servers
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
