@@ -529,8 +529,8 @@ static void refuse(ms_http_response *resp, ms_err e, const char *detail)
     resp->body = malloc(cap);
     if (resp->body == NULL)
         return;
-    int n = snprintf(resp->body, cap, "E%d %s\n", (int)e, detail[0] != '\0' ? detail
-                                                                             : ms_strerror(e));
+    int n = snprintf(resp->body, cap, "code %d: %s\n", (int)e,
+                     detail[0] != '\0' ? detail : ms_strerror(e));
     resp->body_len = n > 0 ? (size_t)n : 0;
 }
 

@@ -22,7 +22,7 @@
  * SHA-256("mikeysakke tkms audit" NUL Z KPAK)). An inclusion proof of w in a checkpoint
  * of size N: u32 k | head_{k-1} | w_k .. w_N (w_k = w).
  *
- * Routes (POST, application/octet-stream; errors text/plain "E<code> <sentence>"):
+ * Routes (POST, application/octet-stream; errors text/plain "code N: <sentence>"):
  *   /tkms/audit/warrant  body: a signed warrant. Checked (signatures, not expired, user
  *                        and period well formed), appended if not yet in the log (an
  *                        audit entry "warrant" first), answered with

@@ -38,13 +38,13 @@ static ms_err server_error(ms_err e, const ms_peer_response *r, unsigned j, char
 {
     /* ms_peer_post reads a 403 as a refused certificate; the audit routes answer 403 for
      * a refused warrant, with their reason in the body */
-    if ((e == MS_ERR_HTTP || e == MS_ERR_UNAUTHORISED) && r->body != NULL && r->len > 1 &&
-        r->body[0] == 'E') {
+    if ((e == MS_ERR_HTTP || e == MS_ERR_UNAUTHORISED) && r->body != NULL && r->len > 5 &&
+        memcmp(r->body, "code ", 5) == 0) {
         char *end = NULL;
-        long code = strtol((const char *)r->body + 1, &end, 10);
-        if (end != NULL && *end == ' ' && code > 0 && code < MS_ERR__LAST) {
-            size_t l = strcspn(end + 1, "\n");
-            ms_detail_set(why, cap, "server %u: %.*s", j, (int)(l > 400 ? 400 : l), end + 1);
+        long code = strtol((const char *)r->body + 5, &end, 10);
+        if (end != NULL && end[0] == ':' && end[1] == ' ' && code > 0 && code < MS_ERR__LAST) {
+            size_t l = strcspn(end + 2, "\n");
+            ms_detail_set(why, cap, "server %u: %.*s", j, (int)(l > 400 ? 400 : l), end + 2);
             return (ms_err)code;
         }
     }

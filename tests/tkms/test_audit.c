@@ -366,7 +366,7 @@ static int contains(const uint8_t *hay, size_t hl, const uint8_t *needle, size_t
 static int has_code(const ms_peer_response *r, ms_err code)
 {
     char want[16];
-    snprintf(want, sizeof want, "E%d ", (int)code);
+    snprintf(want, sizeof want, "code %d: ", (int)code);
     return r->body != NULL && strncmp((const char *)r->body, want, strlen(want)) == 0;
 }
 
