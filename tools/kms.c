@@ -18,6 +18,7 @@
 /* flock, MCL_ONFAULT, realpath */
 #define _GNU_SOURCE
 #include "kms_cli.h"
+#include "tkms_audit_cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -161,12 +162,17 @@ const struct cli_opt cli_kms_audit_approve_opts[] = {
     OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_audit_extract_opts[] = {
-    OPT_DIR,
-    {"--request", "FILE", CLI_REQUIRED, "the extraction request (kms audit request)"},
-    {"--approval", "FILE[,FILE]", CLI_REQUIRED, "auditors' approvals of it, comma separated"},
+    {"--dir", "DIR", 0, "the KMS directory"},
+    {"--request", "FILE", 0, "the extraction request (kms audit request)"},
+    {"--approval", "FILE[,FILE]", 0, "auditors' approvals of it, comma separated"},
     {"--out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
     {"--checkpoint-out", "FILE", 0, "write the extraction's audit checkpoint here (default: "
                                     "stderr)"},
+    {"--threshold", NULL, CLI_FLAG, "a threshold KMS: t+1 servers' shares for a warrant"},
+    {"--peers", "FILE", 0, "with --threshold: the peers table"},
+    {"--public", "FILE", 0, "with --threshold: the KMS's public.txt"},
+    {"--warrant", "FILE", 0, "with --threshold: the signed warrant (kms threshold warrant)"},
+    {"--auditor-key", "FILE", 0, "with --threshold: the X25519 key the warrant names (0600)"},
     OPT_JSON, OPT_END,
 };
 const struct cli_opt cli_kms_audit_verify_opts[] = {
@@ -1902,6 +1908,12 @@ ms_err cli_kms_export(const struct cli_args *args)
 
 ms_err cli_kms_audit_extract(const struct cli_args *args)
 {
+    if (cli_get(args, "--threshold") != NULL)
+        return cli_kms_threshold_extract(args);
+    static const char *const need[] = {"--dir", "--request", "--approval"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (cli_get(args, need[i]) == NULL)
+            return cli_fail(MS_ERR_USAGE, "missing required option %s", need[i]);
     const char *out = cli_get(args, "--out");
     ms_err e = cli_check_new_file("--out", out, 0);
     if (e != MS_OK)
@@ -1974,6 +1986,15 @@ ms_err cli_kms_audit_verify(const struct cli_args *args)
     const char *pub = cli_get(args, "--public");
     if ((dir != NULL) == (log != NULL) || (log != NULL) != (pub != NULL))
         return cli_fail(MS_ERR_USAGE, "give --dir DIR, or --log FILE with --public FILE");
+    /* a threshold server's directory: its audit.log under its audit.pub */
+    char tlog[PATH_MAX], tpub[PATH_MAX], tdb[PATH_MAX];
+    if (dir != NULL && snprintf(tdb, sizeof tdb, "%s/kms.db", dir) > 0 &&
+        access(tdb, F_OK) != 0 && snprintf(tpub, sizeof tpub, "%s/audit.pub", dir) > 0 &&
+        access(tpub, F_OK) == 0 && snprintf(tlog, sizeof tlog, "%s/audit.log", dir) > 0) {
+        log = tlog;
+        pub = tpub;
+        dir = NULL;
+    }
     uint64_t n = 0, bad = 0;
     char detail[PATH_MAX + 128] = "";
     const char *cp_file = cli_get(args, "--checkpoint");

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "kms_cli.h"
 #include "kms_threshold_cli.h"
+#include "tkms_audit_cli.h"
 #include "user_cli.h"
 #include "audit_cli.h"
 #include "group_cli.h"
@@ -214,6 +215,10 @@ static const struct cli_cmd commands[] = {
     {"kms", "audit approve", cli_kms_audit_approve, "an auditor approves one extraction request", cli_kms_audit_approve_opts},
     {"kms", "audit extract", cli_kms_audit_extract, "release one user's RSK for one period (audited)", cli_kms_audit_extract_opts},
     {"kms", "audit verify", cli_kms_audit_verify, "check the audit log's chain and signatures", cli_kms_audit_verify_opts},
+    {"kms", "threshold audit-keygen", cli_kms_threshold_audit_keygen, "threshold KMS: a warrant signer's or the auditor's key pair", cli_kms_threshold_audit_keygen_opts},
+    {"kms", "threshold audit-setup", cli_kms_threshold_audit_setup, "threshold KMS: fix which keys may sign warrants at this server", cli_kms_threshold_audit_setup_opts},
+    {"kms", "threshold warrant", cli_kms_threshold_warrant, "threshold KMS: write an extraction warrant (to be signed)", cli_kms_threshold_warrant_opts},
+    {"kms", "threshold warrant-sign", cli_kms_threshold_warrant_sign, "threshold KMS: sign a warrant as the audit authority or an approver", cli_kms_threshold_warrant_sign_opts},
     {"kms", "audit checkpoint", cli_kms_audit_checkpoint, "print a signed checkpoint of the audit log for the auditors", cli_kms_audit_checkpoint_opts},
     {"kms", "audit syslog", cli_kms_audit_syslog, "copy the audit log to syslog as it is written (yes/no)", cli_kms_audit_syslog_opts},
     {"kms", "rollover", cli_kms_rollover, "new master keys from a future key period", cli_kms_rollover_opts},

@@ -117,6 +117,7 @@ typedef enum ms_err {
     /* Threshold KMS. */
     MS_ERR_THRESHOLD_SHARE = 83, /* a threshold share or commitment failed its check (the server or dealer is named) */
     MS_ERR_THRESHOLD_ROUND = 84, /* a threshold KMS round did not complete: a server is missing or disagrees (named) */
+    MS_ERR_WARRANT_UNLOGGED = 85, /* an extraction warrant is not in checkpoints of t+1 threshold servers */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 
