@@ -514,9 +514,12 @@ ms_err ms_peer_post(const ms_peer_link *peer, const char *path, const uint8_t *b
 
     char *cert = NULL, *key = NULL;
     size_t cert_len = 0, key_len = 0;
-    ms_err e = read_pem("certificate", peer->cert_file, false, &cert, &cert_len, detail,
-                        detail_cap);
-    if (e == MS_OK)
+    /* no certificate of ours: a device, known by the signature inside its request */
+    bool anonymous = peer->cert_file == NULL && peer->key_file == NULL;
+    ms_err e = anonymous ? MS_OK
+                         : read_pem("certificate", peer->cert_file, false, &cert, &cert_len,
+                                    detail, detail_cap);
+    if (e == MS_OK && !anonymous)
         e = read_pem("key", peer->key_file, true, &key, &key_len, detail, detail_cap);
     if (e != MS_OK) {
         free_pem(cert, cert_len);
@@ -559,10 +562,12 @@ ms_err ms_peer_post(const ms_peer_link *peer, const char *path, const uint8_t *b
     SET(CURLOPT_SSL_VERIFYHOST, 0L);
     SET(CURLOPT_PINNEDPUBLICKEY, pinned);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    SET(CURLOPT_SSLCERTTYPE, "PEM");
-    SET(CURLOPT_SSLCERT_BLOB, &cert_blob);
-    SET(CURLOPT_SSLKEYTYPE, "PEM");
-    SET(CURLOPT_SSLKEY_BLOB, &key_blob);
+    if (!anonymous) {
+        SET(CURLOPT_SSLCERTTYPE, "PEM");
+        SET(CURLOPT_SSLCERT_BLOB, &cert_blob);
+        SET(CURLOPT_SSLKEYTYPE, "PEM");
+        SET(CURLOPT_SSLKEY_BLOB, &key_blob);
+    }
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     SET(CURLOPT_TIMEOUT_MS, (long)(peer->timeout_ms != 0 ? peer->timeout_ms : DEFAULT_TIMEOUT_MS));

@@ -84,7 +84,8 @@ void ms_peer_server_stop(ms_peer_server *srv);
 typedef struct ms_peer_link {
     const char *url;          /* the peer's base, "https://host:port" */
     uint8_t pin[MS_PEER_PIN_BYTES]; /* the only certificate key it may present */
-    const char *cert_file;    /* our certificate and key (the key file mode 0600) */
+    const char *cert_file;    /* our certificate and key (the key file mode 0600); both
+                                 NULL: no client certificate (a device) */
     const char *key_file;
     unsigned timeout_ms;      /* whole request; 0 = 30 s */
     size_t max_response;      /* 0 = MS_PEER_RESPONSE_MAX */

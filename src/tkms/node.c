@@ -1548,17 +1548,31 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
     return err;
 }
 
-ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
-                              const uint8_t device_sk[MS_HPKE_SK_BYTES], const char *period,
-                              const char *uri, const char *const *files, size_t count,
-                              uint8_t rsk[MS_SAKKE_POINT_BYTES],
-                              uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
-                              uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
-                              char *detail, size_t detail_cap)
+/* The i-th share message: a file's content, or a copy of one in memory. */
+static ms_err load_msg(const char *const *files, const uint8_t *const *msgs,
+                       const size_t *lens, size_t i, uint8_t **buf, size_t *len)
 {
-    if (peers_file == NULL || public_file == NULL || device_sk == NULL || period == NULL ||
-        uri == NULL || files == NULL || count == 0 || count > MS_TKMS_MAX_N || cheater == NULL)
-        return MS_ERR_ARG;
+    if (files != NULL)
+        return read_all(files[i], buf, len);
+    if ((*buf = malloc(lens[i] + 1)) == NULL)
+        return MS_ERR_NOMEM;
+    memcpy(*buf, msgs[i], lens[i]);
+    *len = lens[i];
+    return MS_OK;
+}
+
+static ms_err device_combine(const char *peers_file, const char *public_file,
+                             const uint8_t device_sk[MS_HPKE_SK_BYTES], const char *period,
+                             const char *uri, const char *const *files,
+                             const uint8_t *const *msgs, const size_t *lens,
+                             const char *const *names, size_t count,
+                             uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                             uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                             uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                             char *detail, size_t detail_cap)
+{
+    if (files != NULL)
+        names = files; /* a file is named by its path */
     *cheater = 0;
     uint8_t id[ID_MAX], sid[32], tr[32];
     size_t id_len = identifier(id, sizeof id, period, uri);
@@ -1588,8 +1602,8 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
         const uint8_t *payload = NULL;
         ms_peer_msg_hdr h;
         char why[200] = "";
-        if (read_all(files[i], &buf, &len) != MS_OK) {
-            err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", files[i]);
+        if (load_msg(files, msgs, lens, i, &buf, &len) != MS_OK) {
+            err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", names[i]);
             break;
         }
         err = ms_peer_msg_open(&keys, sid, 0, NULL, buf, len, &h, &payload, &pl, why,
@@ -1598,7 +1612,7 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
             /* the sender named in the header, if the file has one */
             unsigned claimed = len > 5 ? buf[5] : 0;
             *cheater = claimed;
-            ms_detail_set(detail, detail_cap, "%s (the share of server %u): %s", files[i],
+            ms_detail_set(detail, detail_cap, "%s (the share of server %u): %s", names[i],
                           claimed, why[0] ? why : "not a share");
             err = MS_ERR_THRESHOLD_SHARE;
             free(buf);
@@ -1618,7 +1632,7 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
             err = ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, detail_cap,
                                  "%s: the share of server %u does not open or its record "
                                  "differs",
-                                 files[i], h.sender);
+                                 names[i], h.sender);
         } else {
             shares[i].index = h.sender;
             memcpy(shares[i].u, pt, MS_SAKKE_SECRET_BYTES);
@@ -1639,4 +1653,37 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
     free(shares);
     free(table);
     return err;
+}
+
+ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
+                              const uint8_t device_sk[MS_HPKE_SK_BYTES], const char *period,
+                              const char *uri, const char *const *files, size_t count,
+                              uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                              uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                              uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                              char *detail, size_t detail_cap)
+{
+    if (peers_file == NULL || public_file == NULL || device_sk == NULL || period == NULL ||
+        uri == NULL || files == NULL || count == 0 || count > MS_TKMS_MAX_N || cheater == NULL)
+        return MS_ERR_ARG;
+    return device_combine(peers_file, public_file, device_sk, period, uri, files, NULL, NULL,
+                          NULL, count, rsk, ssk, pvt, cheater, detail, detail_cap);
+}
+
+ms_err ms_tkms_device_combine_msgs(const char *peers_file, const char *public_file,
+                                   const uint8_t device_sk[MS_HPKE_SK_BYTES],
+                                   const char *period, const char *uri,
+                                   const uint8_t *const *msgs, const size_t *lens,
+                                   const char *const *names, size_t count,
+                                   uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                                   uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                                   uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                                   char *detail, size_t detail_cap)
+{
+    if (peers_file == NULL || public_file == NULL || device_sk == NULL || period == NULL ||
+        uri == NULL || msgs == NULL || lens == NULL || names == NULL || count == 0 ||
+        count > MS_TKMS_MAX_N || cheater == NULL)
+        return MS_ERR_ARG;
+    return device_combine(peers_file, public_file, device_sk, period, uri, NULL, msgs, lens,
+                          names, count, rsk, ssk, pvt, cheater, detail, detail_cap);
 }

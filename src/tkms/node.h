@@ -149,6 +149,17 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
                               uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
                               char *detail, size_t detail_cap);
 
+/* The same with the share messages in memory (as received over the network): names[i]
+ * names message i in detail (e.g. "the answer of server 2"). */
+ms_err ms_tkms_device_combine_msgs(const char *peers_file, const char *public_file,
+                                   const uint8_t device_sk[32], const char *period,
+                                   const char *uri, const uint8_t *const *msgs,
+                                   const size_t *lens, const char *const *names, size_t count,
+                                   uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                                   uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                                   uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                                   char *detail, size_t detail_cap);
+
 /* public.txt of a server's directory (MS_ERR_IO, MS_ERR_CONFIG naming the line). */
 ms_err ms_tkms_public_read(const char *path, ms_tkms_public *pub, unsigned *index,
                            uint8_t transcript[32], char *detail, size_t detail_cap);
