@@ -397,11 +397,18 @@ ms_err ms_tkms_device_fetch(ms_keystore *ks, const char *keystore,
     }
     if (e == MS_OK && !done) {
         e = mixed || first_code == MS_OK ? MS_ERR_UNREACHABLE : first_code;
-        char list[sizeof rep->notes];
-        snprintf(list, sizeof list, "%s", rep->notes);
-        for (char *c = list; *c; c++)
-            if (*c == '\n')
-                *c = c[1] != '\0' ? ';' : '\0';
+        /* the notes on one line, "; " between them */
+        char list[sizeof rep->notes + 64];
+        size_t o = 0;
+        for (const char *c = rep->notes; *c != '\0' && o + 3 < sizeof list; c++) {
+            if (*c != '\n') {
+                list[o++] = *c;
+            } else if (c[1] != '\0') {
+                list[o++] = ';';
+                list[o++] = ' ';
+            }
+        }
+        list[o] = '\0';
         ms_detail_set(detail, detail_cap,
                       "%zu of the %u shares needed (t+1 of %u servers): %s", have, need, n,
                       list);
