@@ -3,6 +3,7 @@
  * (see node.h for the files and the wire form).
  */
 #include "tkms/node.h"
+#include "tkms/batch_cache.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1266,34 +1267,6 @@ static size_t share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
     return sizeof label + 33;
 }
 
-/* Finds id in a decoded list "u16 len | id | entry" with entries of `fixed` octets (0: a
- * record, its length from its encoding). */
-static const uint8_t *find_entry(const uint8_t *p, size_t len, const uint8_t *id, size_t id_len,
-                                 size_t fixed, size_t *entry_len)
-{
-    size_t o = 0;
-    while (o + 2 <= len) {
-        size_t l = (size_t)p[o] << 8 | p[o + 1];
-        if (o + 2 + l > len)
-            return NULL;
-        const uint8_t *e = p + o + 2 + l;
-        size_t el = fixed;
-        if (fixed == 0) {
-            ms_tkms_record r;
-            if (ms_tkms_record_decode(&r, e, len - (o + 2 + l), &el) != MS_OK)
-                return NULL;
-        }
-        if (o + 2 + l + el > len)
-            return NULL;
-        if (l == id_len && memcmp(p + o + 2, id, id_len) == 0) {
-            *entry_len = el;
-            return e;
-        }
-        o += 2 + l + el;
-    }
-    return NULL;
-}
-
 static ms_err read_all(const char *path, uint8_t **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -1331,6 +1304,7 @@ struct ms_tkms_service {
     node nd;
     ms_tkms_public pub;
     ms_kms_secrets *sec;
+    tkms_batch_cache *cache; /* the batches asked for, kept open */
 };
 
 ms_err ms_tkms_service_open(ms_tkms_service **out, const char *dir, const uint8_t *pass,
@@ -1361,6 +1335,8 @@ ms_err ms_tkms_service_open(ms_tkms_service **out, const char *dir, const uint8_
                              "%s is server %u's, this is server %u", path, index, s->nd.me);
     if (err == MS_OK)
         err = unseal_secrets(dir, pass, pass_len, &s->sec, detail, detail_cap);
+    if (err == MS_OK)
+        err = tkms_batch_cache_new(&s->cache);
     if (err != MS_OK) {
         ms_tkms_service_close(s);
         return err;
@@ -1374,6 +1350,7 @@ void ms_tkms_service_close(ms_tkms_service *s)
     if (s == NULL)
         return;
     node_close(&s->nd);
+    tkms_batch_cache_free(s->cache);
     ms_kms_secrets_free(s->sec);
     ms_wipe(s, sizeof *s);
     free(s);
@@ -1417,58 +1394,19 @@ ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const 
         return MS_ERR_ARG;
     if (!period_ok(period))
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the period is malformed");
-    char path[MS_TKMS_PATH_MAX], name[80];
     uint8_t id[ID_MAX];
     size_t id_len = identifier(id, sizeof id, period, uri);
     if (id_len == 0)
         return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "the URI is too long");
-    uint8_t *sealed = NULL, *shares = NULL, *records = NULL;
-    size_t sealed_len = 0, records_len = 0, shares_len = 0;
-    ms_err err = MS_OK;
-    snprintf(name, sizeof name, "batch-%.32s.sealed", period);
-    join(path, s->dir, name);
-    static const char shdr[] = "mikeysakke-tkms-shares 1\n", phdr[] = "mikeysakke-tkms-records 1\n";
-    if (read_all(path, &sealed, &sealed_len) != MS_OK)
-        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "no batch for period %s (%s)",
-                             period, path);
-    if (err == MS_OK && (sealed_len < sizeof shdr - 1 + 28 ||
-                         memcmp(sealed, shdr, sizeof shdr - 1) != 0 ||
-                         (shares = malloc(sealed_len)) == NULL ||
-                         gcm(0, s->sec->store_key, (const uint8_t *)period, strlen(period),
-                             sealed + sizeof shdr - 1, sealed_len - (sizeof shdr - 1), shares,
-                             &shares_len) != MS_OK))
-        err = ms_detail_fail(MS_ERR_SEALED_FILE, detail, detail_cap, "%s does not open", path);
-    snprintf(name, sizeof name, "batch-%.32s.records", period);
-    join(path, s->dir, name);
-    if (err == MS_OK && (read_all(path, &records, &records_len) != MS_OK ||
-                         records_len < sizeof phdr - 1 ||
-                         memcmp(records, phdr, sizeof phdr - 1) != 0))
-        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", path);
-    size_t sl = 0, rl = 0;
-    const uint8_t *sh = NULL, *rec = NULL;
-    if (err == MS_OK) {
-        sh = find_entry(shares, shares_len, id, id_len,
-                        MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES, &sl);
-        rec = find_entry(records + sizeof phdr - 1, records_len - (sizeof phdr - 1), id, id_len,
-                         0, &rl);
-        if (sh == NULL || rec == NULL)
-            err = ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap,
-                                 "%s is not in the batch of period %s", uri, period);
-    }
-    if (err == MS_OK && rl > record_cap)
-        err = MS_ERR_BUFFER_TOO_SMALL;
-    if (err == MS_OK) {
+    ms_err err = tkms_batch_cache_slot(s->cache, s->dir, s->sec->store_key, period, id, id_len,
+                                       share->u, share->ssk, record, record_cap, record_len,
+                                       detail, detail_cap);
+    if (err == MS_ERR_IDENTITY)
+        ms_detail_set(detail, detail_cap, "%s is not in the batch of period %s", uri, period);
+    if (err == MS_OK)
         share->index = s->nd.me;
-        memcpy(share->u, sh, MS_SAKKE_SECRET_BYTES);
-        memcpy(share->ssk, sh + MS_SAKKE_SECRET_BYTES, MS_ECCSI_SCALAR_BYTES);
-        memcpy(record, rec, rl);
-        *record_len = rl;
-    }
-    if (shares != NULL)
-        ms_wipe(shares, sealed_len);
-    free(shares);
-    free(sealed);
-    free(records);
+    else
+        ms_wipe(share, sizeof *share);
     return err;
 }
 
