@@ -178,6 +178,18 @@ suite() {
     check "($n,$t) the answer holds neither u_2 nor SSK_2 in clear" \
         bash -c "[ ${#u2} = 64 ] && [ ${#ssk2} = 64 ] && [[ '$answer_hex' != *$u2* ]] && [[ '$answer_hex' != *$ssk2* ]]"
 
+    # ---- the per-device rate limit: server 2 restarted allowing one request ------------------
+    halt 2
+    "$ms" kms serve --dir "$work/${pre}2" --passphrase-file "$work/pass" --device-rate 0.001 \
+        --device-burst 1 >"$work/$pre-serve-out2" 2>"$work/$pre-serve-err2" &
+    SERVE_PIDS[2]=$!
+    for ((k = 0; k < 300; k++)); do grep -q 'serving on port' "$work/$pre-serve-out2" && break; sleep 0.1; done
+    "$tool" replay "$work/$pre-alice.ks" "$period" 2 "$work/$pre-answer2" >/dev/null 2>&1
+    "$tool" replay "$work/$pre-alice.ks" "$period" 2 "$work/$pre-answer2" >"$work/out" 2>"$work/err"
+    check "($n,$t) a device over its rate: refused (429)" same "$(sed -n 1p "$work/out")" 429
+    halt 2
+    serve "$pre" 2
+
     # ---- a server sending a wrong share --------------------------------------------------------
     halt 1
     check "($n,$t) server 1's batch altered (u_1 of alice)" \
