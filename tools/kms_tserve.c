@@ -162,6 +162,7 @@ ms_err cli_kms_threshold_serve(const struct cli_args *args)
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a device gone mid-answer is not a reason to stop */
     ms_tkms_server *srv = NULL;
     e = ms_tkms_serve_start(&srv, svc, &sc);
     if (e != MS_OK) {

@@ -26,11 +26,14 @@ SERVE_PIDS=()
 stop_all() { for p in "${SERVE_PIDS[@]}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; }
 trap 'stop_all; tk_cleanup' EXIT
 
-# serve PRE I: starts `kms serve` for server I, waits until it listens
+# serve PRE I [ARGS]: starts `kms serve` for server I, waits until it listens
 serve() {
     local pre=$1 i=$2 k
-    "$ms" kms serve --dir "$work/$pre$i" --passphrase-file "$work/pass" \
-        >"$work/$pre-serve-out$i" 2>"$work/$pre-serve-err$i" &
+    shift 2
+    # emptied here, not by the background process: a restart must not see the last line
+    : >"$work/$pre-serve-out$i"
+    "$ms" kms serve --dir "$work/$pre$i" --passphrase-file "$work/pass" "$@" \
+        >>"$work/$pre-serve-out$i" 2>"$work/$pre-serve-err$i" &
     SERVE_PIDS[$i]=$!
     for ((k = 0; k < 300; k++)); do
         grep -q 'serving on port' "$work/$pre-serve-out$i" 2>/dev/null && return 0
@@ -180,10 +183,7 @@ suite() {
 
     # ---- the per-device rate limit: server 2 restarted allowing one request ------------------
     halt 2
-    "$ms" kms serve --dir "$work/${pre}2" --passphrase-file "$work/pass" --device-rate 0.001 \
-        --device-burst 1 >"$work/$pre-serve-out2" 2>"$work/$pre-serve-err2" &
-    SERVE_PIDS[2]=$!
-    for ((k = 0; k < 300; k++)); do grep -q 'serving on port' "$work/$pre-serve-out2" && break; sleep 0.1; done
+    serve "$pre" 2 --device-rate 0.001 --device-burst 1
     "$tool" replay "$work/$pre-alice.ks" "$period" 2 "$work/$pre-answer2" >/dev/null 2>&1
     "$tool" replay "$work/$pre-alice.ks" "$period" 2 "$work/$pre-answer2" >"$work/out" 2>"$work/err"
     check "($n,$t) a device over its rate: refused (429)" same "$(sed -n 1p "$work/out")" 429
