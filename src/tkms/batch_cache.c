@@ -183,8 +183,13 @@ static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const
     int fd = e == MS_OK ? open(rp, O_RDONLY | O_CLOEXEC) : -1;
     if (e == MS_OK && fd < 0)
         e = ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", rp);
+    struct stat rsb;
+    if (e == MS_OK && (fstat(fd, &rsb) != 0 || rsb.st_size < 0))
+        e = ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", rp);
     if (e == MS_OK) {
-        b->records_len = (size_t)rid->size;
+        /* the size of the file opened (a newer one may have replaced it since the stat):
+         * a mapping past its end would fault */
+        b->records_len = (size_t)rsb.st_size;
         void *m = b->records_len > rh ? mmap(NULL, b->records_len, PROT_READ, MAP_PRIVATE, fd, 0)
                                       : MAP_FAILED;
         if (m == MAP_FAILED || memcmp(m, records_header, rh) != 0) {
