@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "json_out.h"
+#include "kms_threshold_cli.h"
 #include "progress.h"
 #include "kms/agent.h"
 #include "kms/roles.h"
@@ -213,6 +214,9 @@ const struct cli_opt cli_kms_serve_opts[] = {
     {"--max-per-client", "N", 0, "connections per IPv4 address or IPv6 /64 (default 32)"},
     {"--timeout", "S", 0, "seconds to complete a request, and idle (default 30)"},
     {"--json", NULL, CLI_FLAG, "print one JSON line (the address and port) once listening"},
+    {"--passphrase-file", "FILE", 0, "threshold server: the passphrase of its sealed shares"},
+    {"--device-rate", "R", 0, "threshold server: requests per second per device (default 0.2)"},
+    {"--device-burst", "B", 0, "threshold server: device rate limit burst (default 10)"},
     OPT_END,
 };
 const struct cli_opt cli_kms_cert_opts[] = {
@@ -1271,6 +1275,9 @@ ms_err cli_kms_serve(const struct cli_args *args)
     static const char *const opts[] = {"--dir",  "--listen", "--port",    "--cert", "--key",
                                        "--rate", "--burst",  "--threads", "--max-body",
                                        "--max-connections", "--max-per-client", "--timeout"};
+    /* a threshold server's directory: its own service (tools/kms_tserve.c) */
+    if (cli_tkms_is_server_dir(cli_get(args, "--dir")))
+        return cli_kms_threshold_serve(args);
     cli_config *c = NULL;
     char detail[512] = "";
     ms_err e;

@@ -5,6 +5,8 @@
 #ifndef MIKEYSAKKE_TOOLS_KMS_THRESHOLD_CLI_H
 #define MIKEYSAKKE_TOOLS_KMS_THRESHOLD_CLI_H
 
+#include <stdbool.h>
+
 #include "cli.h"
 
 /* What opens a server's sealed shares, by its seal: a passphrase, custodian shares or a
@@ -29,5 +31,15 @@ ms_err cli_kms_threshold_refresh(const struct cli_args *args);
 extern const struct cli_opt cli_kms_threshold_refresh_opts[];
 ms_err cli_user_threshold_combine(const struct cli_args *args);
 extern const struct cli_opt cli_user_threshold_combine_opts[];
+/* tools/kms_tserve.c: enrolment, serving and fetching in threshold mode */
+ms_err cli_kms_threshold_enrol(const struct cli_args *args);
+extern const struct cli_opt cli_kms_threshold_enrol_opts[];
+ms_err cli_user_threshold_init(const struct cli_args *args);
+extern const struct cli_opt cli_user_threshold_init_opts[];
+/* A threshold server's directory (public.txt and peers.txt): `kms serve` hands over. */
+bool cli_tkms_is_server_dir(const char *dir);
+ms_err cli_kms_threshold_serve(const struct cli_args *args);
+/* `user fetch` on a keystore of `user threshold-init` */
+ms_err cli_user_fetch_threshold(const struct cli_args *args);
 
 #endif

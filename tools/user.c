@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "kms_threshold_cli.h"
+#include "tkms/device.h"
 #include "mikeysakke/client.h"
 #include "util/file.h"
 
@@ -68,6 +70,8 @@ const struct cli_opt cli_user_fetch_opts[] = {
     {"--timeout", "SECONDS", 0, "time limit of one attempt (default 30)"},
     {"--no-certcache", NULL, CLI_FLAG, "do not ask for the certificate cache"},
     OPT_NOW,
+    {"--period", "YYYY-MM", 0, "threshold keystore: the key period (default the current month)"},
+    {"--order", "listed|random", 0, "threshold keystore: the order servers are asked in (default random)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -469,6 +473,10 @@ ms_err cli_user_fetch(const struct cli_args *args)
 {
     static const char *const keys[] = {"url", "cacert", "keystore", "passphrase-file", "cert",
                                        "key", "retries", "timeout", NULL};
+    /* a keystore of `user threshold-init`: t+1 servers of its table (tools/kms_tserve.c) */
+    if (cli_get(args, "--keystore") != NULL &&
+        ms_tkms_device_is_threshold(cli_get(args, "--keystore")))
+        return cli_user_fetch_threshold(args);
     cli_config *cfg = NULL;
     char detail[1024] = "";
     ms_err err = MS_OK;

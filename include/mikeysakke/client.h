@@ -120,6 +120,18 @@ MS_API MS_WARN_UNUSED ms_err ms_keystore_import(ms_keystore *ks,
                                                 char *detail, size_t detail_cap)
     MS_NONNULL(1, 3);
 
+/* Keys this device combined itself from a threshold KMS's shares (RSK, SSK, PVT of the
+ * enrolled user for `period_no`): stored as if imported from a package of the enrolled
+ * KMS, through every check of ms_keystore_import (identifier, RSK and SSK valid against
+ * the enrolled certificate, period not ended); they replace keys held for that period. */
+MS_API MS_WARN_UNUSED ms_err ms_keystore_import_combined(ms_keystore *ks, uint64_t period_no,
+                                                         const uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                                                         const uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                                                         const uint8_t pvt[MS_ECCSI_POINT_BYTES],
+                                                         uint64_t now, char *detail,
+                                                         size_t detail_cap)
+    MS_NONNULL(1, 3, 4, 5);
+
 /* The key set of `period_no` from `kms_uri` (NULL: the enrolled KMS); MS_ERR_NO_KEYS if
  * none is held. */
 MS_API MS_WARN_UNUSED ms_err ms_keystore_get(const ms_keystore *ks, ms_keyset *out,

@@ -3,6 +3,7 @@
  * (see node.h for the files and the wire form).
  */
 #include "tkms/node.h"
+#include "tkms/batch_cache.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1305,34 +1306,6 @@ static size_t share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
     return sizeof label + 33;
 }
 
-/* Finds id in a decoded list "u16 len | id | entry" with entries of `fixed` octets (0: a
- * record, its length from its encoding). */
-static const uint8_t *find_entry(const uint8_t *p, size_t len, const uint8_t *id, size_t id_len,
-                                 size_t fixed, size_t *entry_len)
-{
-    size_t o = 0;
-    while (o + 2 <= len) {
-        size_t l = (size_t)p[o] << 8 | p[o + 1];
-        if (o + 2 + l > len)
-            return NULL;
-        const uint8_t *e = p + o + 2 + l;
-        size_t el = fixed;
-        if (fixed == 0) {
-            ms_tkms_record r;
-            if (ms_tkms_record_decode(&r, e, len - (o + 2 + l), &el) != MS_OK)
-                return NULL;
-        }
-        if (o + 2 + l + el > len)
-            return NULL;
-        if (l == id_len && memcmp(p + o + 2, id, id_len) == 0) {
-            *entry_len = el;
-            return e;
-        }
-        o += 2 + l + el;
-    }
-    return NULL;
-}
-
 static ms_err read_all(const char *path, uint8_t **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -1370,6 +1343,7 @@ struct ms_tkms_service {
     node nd;
     ms_tkms_public pub;
     ms_kms_secrets *sec;
+    tkms_batch_cache *cache; /* the batches asked for, kept open */
 };
 
 ms_err ms_tkms_service_open(ms_tkms_service **out, const char *dir, const uint8_t *pass,
@@ -1400,6 +1374,8 @@ ms_err ms_tkms_service_open(ms_tkms_service **out, const char *dir, const uint8_
                              "%s is server %u's, this is server %u", path, index, s->nd.me);
     if (err == MS_OK)
         err = unseal_secrets(dir, pass, pass_len, &s->sec, detail, detail_cap);
+    if (err == MS_OK)
+        err = tkms_batch_cache_new(&s->cache);
     if (err != MS_OK) {
         ms_tkms_service_close(s);
         return err;
@@ -1413,6 +1389,7 @@ void ms_tkms_service_close(ms_tkms_service *s)
     if (s == NULL)
         return;
     node_close(&s->nd);
+    tkms_batch_cache_free(s->cache);
     ms_kms_secrets_free(s->sec);
     ms_wipe(s, sizeof *s);
     free(s);
@@ -1456,58 +1433,19 @@ ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const 
         return MS_ERR_ARG;
     if (!period_ok(period))
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the period is malformed");
-    char path[MS_TKMS_PATH_MAX], name[80];
     uint8_t id[ID_MAX];
     size_t id_len = identifier(id, sizeof id, period, uri);
     if (id_len == 0)
         return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "the URI is too long");
-    uint8_t *sealed = NULL, *shares = NULL, *records = NULL;
-    size_t sealed_len = 0, records_len = 0, shares_len = 0;
-    ms_err err = MS_OK;
-    snprintf(name, sizeof name, "batch-%.32s.sealed", period);
-    join(path, s->dir, name);
-    static const char shdr[] = "mikeysakke-tkms-shares 1\n", phdr[] = "mikeysakke-tkms-records 1\n";
-    if (read_all(path, &sealed, &sealed_len) != MS_OK)
-        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "no batch for period %s (%s)",
-                             period, path);
-    if (err == MS_OK && (sealed_len < sizeof shdr - 1 + 28 ||
-                         memcmp(sealed, shdr, sizeof shdr - 1) != 0 ||
-                         (shares = malloc(sealed_len)) == NULL ||
-                         gcm(0, s->sec->store_key, (const uint8_t *)period, strlen(period),
-                             sealed + sizeof shdr - 1, sealed_len - (sizeof shdr - 1), shares,
-                             &shares_len) != MS_OK))
-        err = ms_detail_fail(MS_ERR_SEALED_FILE, detail, detail_cap, "%s does not open", path);
-    snprintf(name, sizeof name, "batch-%.32s.records", period);
-    join(path, s->dir, name);
-    if (err == MS_OK && (read_all(path, &records, &records_len) != MS_OK ||
-                         records_len < sizeof phdr - 1 ||
-                         memcmp(records, phdr, sizeof phdr - 1) != 0))
-        err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", path);
-    size_t sl = 0, rl = 0;
-    const uint8_t *sh = NULL, *rec = NULL;
-    if (err == MS_OK) {
-        sh = find_entry(shares, shares_len, id, id_len,
-                        MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES, &sl);
-        rec = find_entry(records + sizeof phdr - 1, records_len - (sizeof phdr - 1), id, id_len,
-                         0, &rl);
-        if (sh == NULL || rec == NULL)
-            err = ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap,
-                                 "%s is not in the batch of period %s", uri, period);
-    }
-    if (err == MS_OK && rl > record_cap)
-        err = MS_ERR_BUFFER_TOO_SMALL;
-    if (err == MS_OK) {
+    ms_err err = tkms_batch_cache_slot(s->cache, s->dir, s->sec->store_key, period, id, id_len,
+                                       share->u, share->ssk, record, record_cap, record_len,
+                                       detail, detail_cap);
+    if (err == MS_ERR_IDENTITY)
+        ms_detail_set(detail, detail_cap, "%s is not in the batch of period %s", uri, period);
+    if (err == MS_OK)
         share->index = s->nd.me;
-        memcpy(share->u, sh, MS_SAKKE_SECRET_BYTES);
-        memcpy(share->ssk, sh + MS_SAKKE_SECRET_BYTES, MS_ECCSI_SCALAR_BYTES);
-        memcpy(record, rec, rl);
-        *record_len = rl;
-    }
-    if (shares != NULL)
-        ms_wipe(shares, sealed_len);
-    free(shares);
-    free(sealed);
-    free(records);
+    else
+        ms_wipe(share, sizeof *share);
     return err;
 }
 
@@ -1587,17 +1525,31 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
     return err;
 }
 
-ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
-                              const uint8_t device_sk[MS_HPKE_SK_BYTES], const char *period,
-                              const char *uri, const char *const *files, size_t count,
-                              uint8_t rsk[MS_SAKKE_POINT_BYTES],
-                              uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
-                              uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
-                              char *detail, size_t detail_cap)
+/* The i-th share message: a file's content, or a copy of one in memory. */
+static ms_err load_msg(const char *const *files, const uint8_t *const *msgs,
+                       const size_t *lens, size_t i, uint8_t **buf, size_t *len)
 {
-    if (peers_file == NULL || public_file == NULL || device_sk == NULL || period == NULL ||
-        uri == NULL || files == NULL || count == 0 || count > MS_TKMS_MAX_N || cheater == NULL)
-        return MS_ERR_ARG;
+    if (files != NULL)
+        return read_all(files[i], buf, len);
+    if ((*buf = malloc(lens[i] + 1)) == NULL)
+        return MS_ERR_NOMEM;
+    memcpy(*buf, msgs[i], lens[i]);
+    *len = lens[i];
+    return MS_OK;
+}
+
+static ms_err device_combine(const char *peers_file, const char *public_file,
+                             const uint8_t device_sk[MS_HPKE_SK_BYTES], const char *period,
+                             const char *uri, const char *const *files,
+                             const uint8_t *const *msgs, const size_t *lens,
+                             const char *const *names, size_t count,
+                             uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                             uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                             uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                             char *detail, size_t detail_cap)
+{
+    if (files != NULL)
+        names = files; /* a file is named by its path */
     *cheater = 0;
     uint8_t id[ID_MAX], sid[32], tr[32];
     size_t id_len = identifier(id, sizeof id, period, uri);
@@ -1627,8 +1579,8 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
         const uint8_t *payload = NULL;
         ms_peer_msg_hdr h;
         char why[200] = "";
-        if (read_all(files[i], &buf, &len) != MS_OK) {
-            err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", files[i]);
+        if (load_msg(files, msgs, lens, i, &buf, &len) != MS_OK) {
+            err = ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", names[i]);
             break;
         }
         err = ms_peer_msg_open(&keys, sid, 0, NULL, buf, len, &h, &payload, &pl, why,
@@ -1637,7 +1589,7 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
             /* the sender named in the header, if the file has one */
             unsigned claimed = len > 5 ? buf[5] : 0;
             *cheater = claimed;
-            ms_detail_set(detail, detail_cap, "%s (the share of server %u): %s", files[i],
+            ms_detail_set(detail, detail_cap, "%s (the share of server %u): %s", names[i],
                           claimed, why[0] ? why : "not a share");
             err = MS_ERR_THRESHOLD_SHARE;
             free(buf);
@@ -1657,7 +1609,7 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
             err = ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, detail_cap,
                                  "%s: the share of server %u does not open or its record "
                                  "differs",
-                                 files[i], h.sender);
+                                 names[i], h.sender);
         } else {
             shares[i].index = h.sender;
             memcpy(shares[i].u, pt, MS_SAKKE_SECRET_BYTES);
@@ -1678,6 +1630,39 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
     free(shares);
     free(table);
     return err;
+}
+
+ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
+                              const uint8_t device_sk[MS_HPKE_SK_BYTES], const char *period,
+                              const char *uri, const char *const *files, size_t count,
+                              uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                              uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                              uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                              char *detail, size_t detail_cap)
+{
+    if (peers_file == NULL || public_file == NULL || device_sk == NULL || period == NULL ||
+        uri == NULL || files == NULL || count == 0 || count > MS_TKMS_MAX_N || cheater == NULL)
+        return MS_ERR_ARG;
+    return device_combine(peers_file, public_file, device_sk, period, uri, files, NULL, NULL,
+                          NULL, count, rsk, ssk, pvt, cheater, detail, detail_cap);
+}
+
+ms_err ms_tkms_device_combine_msgs(const char *peers_file, const char *public_file,
+                                   const uint8_t device_sk[MS_HPKE_SK_BYTES],
+                                   const char *period, const char *uri,
+                                   const uint8_t *const *msgs, const size_t *lens,
+                                   const char *const *names, size_t count,
+                                   uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                                   uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                                   uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                                   char *detail, size_t detail_cap)
+{
+    if (peers_file == NULL || public_file == NULL || device_sk == NULL || period == NULL ||
+        uri == NULL || msgs == NULL || lens == NULL || names == NULL || count == 0 ||
+        count > MS_TKMS_MAX_N || cheater == NULL)
+        return MS_ERR_ARG;
+    return device_combine(peers_file, public_file, device_sk, period, uri, NULL, msgs, lens,
+                          names, count, rsk, ssk, pvt, cheater, detail, detail_cap);
 }
 
 /* ---- proactive share refresh ----------------------------------------------------------- */

@@ -137,8 +137,9 @@ ms_err ms_tkms_service_sign(const ms_tkms_service *s, const ms_peer_msg_hdr *h,
                             const uint8_t *payload, size_t payload_len, uint8_t *out,
                             size_t cap, size_t *out_len);
 /* This server's share of uri's slot for period (secret: wipe it) and the slot's public
- * record in its wire form (at most MS_TKMS_RECORD_MAX octets). The batch files are read
- * at each call. MS_ERR_IO no batch for the period, MS_ERR_SEALED_FILE it does not open,
+ * record in its wire form (at most MS_TKMS_RECORD_MAX octets). A period's batch is read
+ * at its first call and kept open (src/tkms/batch_cache.h; read again when its files
+ * change); safe from several threads. MS_ERR_IO no batch for the period, MS_ERR_SEALED_FILE it does not open,
  * MS_ERR_IDENTITY uri has no slot in it. */
 ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const char *uri,
                             ms_tkms_share *share, uint8_t *record, size_t record_cap,
@@ -160,6 +161,17 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
                               uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
                               uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
                               char *detail, size_t detail_cap);
+
+/* The same with the share messages in memory (as received over the network): names[i]
+ * names message i in detail (e.g. "the answer of server 2"). */
+ms_err ms_tkms_device_combine_msgs(const char *peers_file, const char *public_file,
+                                   const uint8_t device_sk[32], const char *period,
+                                   const char *uri, const uint8_t *const *msgs,
+                                   const size_t *lens, const char *const *names, size_t count,
+                                   uint8_t rsk[MS_SAKKE_POINT_BYTES],
+                                   uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                                   uint8_t pvt[MS_ECCSI_POINT_BYTES], unsigned *cheater,
+                                   char *detail, size_t detail_cap);
 
 /* public.txt of a server's directory (MS_ERR_IO, MS_ERR_CONFIG naming the line). */
 ms_err ms_tkms_public_read(const char *path, ms_tkms_public *pub, unsigned *index,

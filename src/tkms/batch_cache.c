@@ -1,0 +1,334 @@
+/*
+ * The batches a serving threshold server keeps open (see batch_cache.h).
+ *
+ * Files (src/tkms/node.c writes them): batch-P.sealed = "mikeysakke-tkms-shares 1\n" |
+ * AES-256-GCM (nonce 12 | ciphertext | tag 16, the period as aad) of the entries
+ * "u16 id length | id | u | SSK"; batch-P.records = "mikeysakke-tkms-records 1\n" |
+ * entries "u16 id length | id | record".
+ */
+#include "tkms/batch_cache.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "mikeysakke/crypto.h"
+#include "tkms/node.h"
+#include "util/detail.h"
+
+#define SHARE_BYTES (MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES)
+static const char shares_header[] = "mikeysakke-tkms-shares 1\n";
+static const char records_header[] = "mikeysakke-tkms-records 1\n";
+
+typedef struct slot {
+    uint64_t hash;   /* 0: empty */
+    size_t share;    /* offset of the entry (its u16 id length) in the shares */
+    size_t record;   /* offset of the record in the records file */
+    size_t record_len;
+} slot;
+
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_id;
+
+typedef struct batch {
+    char period[MS_TKMS_PERIOD_NAME_MAX];
+    file_id sealed_id, records_id;
+    uint8_t *shares;     /* decrypted, secret */
+    size_t shares_len, shares_cap;
+    uint8_t *records;    /* mapped read-only */
+    size_t records_len;
+    slot *index;
+    size_t index_cap;    /* a power of two */
+    uint64_t used;       /* last use, for dropping the oldest */
+} batch;
+
+struct tkms_batch_cache {
+    pthread_mutex_t mu;
+    batch b[MS_TKMS_CACHE_PERIODS];
+    uint64_t clock;
+};
+
+static uint64_t id_hash(const uint8_t *id, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: identifiers are public */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ id[i]) * 1099511628211ull;
+    return h != 0 ? h : 1;
+}
+
+static void batch_drop(batch *b)
+{
+    if (b->shares != NULL) {
+        ms_wipe(b->shares, b->shares_cap);
+        free(b->shares);
+    }
+    if (b->records != NULL)
+        munmap(b->records, b->records_len);
+    free(b->index);
+    memset(b, 0, sizeof *b);
+}
+
+static bool stat_id(const char *path, file_id *id)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return false;
+    id->dev = sb.st_dev;
+    id->ino = sb.st_ino;
+    id->size = sb.st_size;
+    id->mtime = sb.st_mtim;
+    return true;
+}
+
+static bool same_id(const file_id *a, const file_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* The entry of id in the index, or the empty slot where it would go. */
+static slot *find(const batch *b, const uint8_t *id, size_t id_len, uint64_t h)
+{
+    size_t mask = b->index_cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        slot *s = &b->index[i];
+        if (s->hash == 0)
+            return s;
+        if (s->hash == h) {
+            const uint8_t *e = b->shares + s->share;
+            size_t l = (size_t)e[0] << 8 | e[1];
+            if (l == id_len && memcmp(e + 2, id, id_len) == 0)
+                return s;
+        }
+    }
+}
+
+static ms_err open_gcm(const uint8_t key[32], const char *period, const uint8_t *in, size_t len,
+                       uint8_t *out)
+{
+    if (len < 28)
+        return MS_ERR_SEALED_FILE;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int l = 0, l2 = 0;
+    size_t body = len - 28;
+    int ok = c != NULL &&
+             EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in) == 1 &&
+             EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)period, (int)strlen(period)) == 1 &&
+             EVP_DecryptUpdate(c, out, &l, in + 12, (int)body) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(in + 12 + body)) == 1 &&
+             EVP_DecryptFinal_ex(c, out + l, &l2) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok)
+        ms_wipe(out, body);
+    return ok ? MS_OK : MS_ERR_SEALED_FILE;
+}
+
+static ms_err read_file(const char *path, uint8_t **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0)
+        return MS_ERR_IO;
+    if (fstat(fd, &sb) != 0 || sb.st_size < 0) {
+        close(fd);
+        return MS_ERR_IO;
+    }
+    size_t n = (size_t)sb.st_size, got = 0;
+    uint8_t *b = malloc(n + 1);
+    while (b != NULL && got < n) {
+        ssize_t r = read(fd, b + got, n - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (b == NULL)
+        return MS_ERR_NOMEM;
+    *out = b;
+    *len = got;
+    return MS_OK;
+}
+
+/* Reads period's batch into b (b empty on failure). */
+static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const char *period,
+                         const file_id *sid, const file_id *rid, char *detail, size_t cap)
+{
+    char sp[MS_TKMS_PATH_MAX], rp[MS_TKMS_PATH_MAX];
+    snprintf(sp, sizeof sp, "%s/batch-%s.sealed", dir, period);
+    snprintf(rp, sizeof rp, "%s/batch-%s.records", dir, period);
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0, hl = sizeof shares_header - 1, rh = sizeof records_header - 1;
+    ms_err e = read_file(sp, &sealed, &sealed_len);
+    if (e != MS_OK)
+        return ms_detail_fail(e, detail, cap, "no batch for period %s (%s)", period, sp);
+    if (sealed_len < hl + 28 || memcmp(sealed, shares_header, hl) != 0 ||
+        (b->shares = malloc(sealed_len)) == NULL ||
+        open_gcm(key, period, sealed + hl, sealed_len - hl, b->shares) != MS_OK)
+        e = ms_detail_fail(MS_ERR_SEALED_FILE, detail, cap, "%s does not open", sp);
+    free(sealed); /* ciphertext */
+    b->shares_cap = sealed_len;
+    b->shares_len = sealed_len >= hl + 28 ? sealed_len - hl - 28 : 0;
+    int fd = e == MS_OK ? open(rp, O_RDONLY | O_CLOEXEC) : -1;
+    if (e == MS_OK && fd < 0)
+        e = ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", rp);
+    struct stat rsb;
+    if (e == MS_OK && (fstat(fd, &rsb) != 0 || rsb.st_size < 0))
+        e = ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", rp);
+    if (e == MS_OK) {
+        /* the size of the file opened (a newer one may have replaced it since the stat):
+         * a mapping past its end would fault */
+        b->records_len = (size_t)rsb.st_size;
+        void *m = b->records_len > rh ? mmap(NULL, b->records_len, PROT_READ, MAP_PRIVATE, fd, 0)
+                                      : MAP_FAILED;
+        if (m == MAP_FAILED || memcmp(m, records_header, rh) != 0) {
+            if (m != MAP_FAILED)
+                munmap(m, b->records_len);
+            b->records_len = 0;
+            e = ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", rp);
+        } else {
+            b->records = m;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    /* count, then index the shares, then attach the records */
+    size_t count = 0, o = 0;
+    while (e == MS_OK && o + 2 <= b->shares_len) {
+        size_t l = (size_t)b->shares[o] << 8 | b->shares[o + 1];
+        o += 2 + l + SHARE_BYTES;
+        count++;
+    }
+    if (e == MS_OK && o != b->shares_len)
+        e = ms_detail_fail(MS_ERR_SEALED_FILE, detail, cap, "%s is malformed", sp);
+    size_t ic = 16;
+    while (e == MS_OK && ic < 2 * count + 2)
+        ic *= 2;
+    if (e == MS_OK && (b->index = calloc(ic, sizeof *b->index)) == NULL)
+        e = MS_ERR_NOMEM;
+    b->index_cap = ic;
+    for (o = 0; e == MS_OK && o < b->shares_len;) {
+        size_t l = (size_t)b->shares[o] << 8 | b->shares[o + 1];
+        uint64_t h = id_hash(b->shares + o + 2, l);
+        slot *s = find(b, b->shares + o + 2, l, h);
+        if (s->hash == 0) {
+            s->hash = h;
+            s->share = o;
+        }
+        o += 2 + l + SHARE_BYTES;
+    }
+    for (o = rh; e == MS_OK && o + 2 <= b->records_len;) {
+        size_t l = (size_t)b->records[o] << 8 | b->records[o + 1];
+        ms_tkms_record r;
+        size_t used = 0;
+        if (o + 2 + l > b->records_len ||
+            ms_tkms_record_decode(&r, b->records + o + 2 + l, b->records_len - (o + 2 + l),
+                                  &used) != MS_OK) {
+            e = ms_detail_fail(MS_ERR_SEALED_FILE, detail, cap, "%s is malformed", rp);
+            break;
+        }
+        uint64_t h = id_hash(b->records + o + 2, l);
+        slot *s = find(b, b->records + o + 2, l, h);
+        if (s->hash != 0) {
+            s->record = o + 2 + l;
+            s->record_len = used;
+        }
+        o += 2 + l + used;
+    }
+    if (e != MS_OK) {
+        batch_drop(b);
+        return e;
+    }
+    snprintf(b->period, sizeof b->period, "%s", period);
+    b->sealed_id = *sid;
+    b->records_id = *rid;
+    return MS_OK;
+}
+
+ms_err tkms_batch_cache_new(tkms_batch_cache **out)
+{
+    if (out == NULL)
+        return MS_ERR_ARG;
+    *out = calloc(1, sizeof **out);
+    if (*out == NULL)
+        return MS_ERR_NOMEM;
+    pthread_mutex_init(&(*out)->mu, NULL);
+    return MS_OK;
+}
+
+void tkms_batch_cache_free(tkms_batch_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < MS_TKMS_CACHE_PERIODS; i++)
+        batch_drop(&c->b[i]);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+ms_err tkms_batch_cache_slot(tkms_batch_cache *c, const char *dir, const uint8_t store_key[32],
+                             const char *period, const uint8_t *id, size_t id_len,
+                             uint8_t u[MS_SAKKE_SECRET_BYTES], uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
+                             uint8_t *record, size_t record_cap, size_t *record_len,
+                             char *detail, size_t detail_cap)
+{
+    if (c == NULL || dir == NULL || period == NULL || strlen(period) >= MS_TKMS_PERIOD_NAME_MAX)
+        return MS_ERR_ARG;
+    char sp[MS_TKMS_PATH_MAX], rp[MS_TKMS_PATH_MAX];
+    snprintf(sp, sizeof sp, "%s/batch-%s.sealed", dir, period);
+    snprintf(rp, sizeof rp, "%s/batch-%s.records", dir, period);
+    file_id sid, rid;
+    if (!stat_id(sp, &sid))
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "no batch for period %s (%s)",
+                              period, sp);
+    if (!stat_id(rp, &rid))
+        return ms_detail_fail(MS_ERR_IO, detail, detail_cap, "cannot read %s", rp);
+    pthread_mutex_lock(&c->mu);
+    batch *b = NULL, *oldest = &c->b[0];
+    for (size_t i = 0; i < MS_TKMS_CACHE_PERIODS; i++) {
+        if (c->b[i].shares != NULL && strcmp(c->b[i].period, period) == 0)
+            b = &c->b[i];
+        if (c->b[i].used < oldest->used)
+            oldest = &c->b[i];
+    }
+    if (b != NULL && (!same_id(&b->sealed_id, &sid) || !same_id(&b->records_id, &rid))) {
+        batch_drop(b); /* a new batch of that period */
+        oldest = b;
+        b = NULL;
+    }
+    ms_err e = MS_OK;
+    if (b == NULL) {
+        batch_drop(oldest);
+        e = batch_load(oldest, dir, store_key, period, &sid, &rid, detail, detail_cap);
+        if (e == MS_OK)
+            b = oldest;
+    }
+    if (e == MS_OK) {
+        b->used = ++c->clock;
+        slot *s = find(b, id, id_len, id_hash(id, id_len));
+        if (s->hash == 0 || s->record_len == 0) {
+            e = MS_ERR_IDENTITY;
+        } else if (s->record_len > record_cap) {
+            e = MS_ERR_BUFFER_TOO_SMALL;
+        } else {
+            const uint8_t *entry = b->shares + s->share + 2 + id_len;
+            memcpy(u, entry, MS_SAKKE_SECRET_BYTES);
+            memcpy(ssk, entry + MS_SAKKE_SECRET_BYTES, MS_ECCSI_SCALAR_BYTES);
+            memcpy(record, b->records + s->record, s->record_len);
+            *record_len = s->record_len;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
