@@ -110,6 +110,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_PEER_REPLAY] = {"MS_ERR_PEER_REPLAY", "a server message was already received, or belongs to an earlier round"},
     [MS_ERR_THRESHOLD_SHARE] = {"MS_ERR_THRESHOLD_SHARE", "a threshold share or commitment failed its check"},
     [MS_ERR_THRESHOLD_ROUND] = {"MS_ERR_THRESHOLD_ROUND", "a threshold KMS round did not complete"},
+    [MS_ERR_THRESHOLD_INACTIVE] = {"MS_ERR_THRESHOLD_INACTIVE", "the threshold batch of the key period is not active at this server"},
 };
 
 const char *ms_strerror(ms_err err)
