@@ -1190,6 +1190,12 @@ static ms_err root_round(node *nd, unsigned round, tkms_root *root, char *detail
     return MS_OK;
 }
 
+static unsigned live_minimum(const ms_peer_table *table)
+{
+    unsigned resharing = 2 * table->t + 1, activating = tkms_root_needed(table->n, table->t);
+    return resharing > activating ? resharing : activating;
+}
+
 /* The live set of a batch: servers of the table, this one among them, enough of them to
  * re-share (2t + 1) and to activate the batch (ceil((n + t + 1) / 2) signatures). */
 static ms_err check_live(uint32_t live, const ms_peer_table *table, unsigned me, char *detail,
@@ -1197,7 +1203,7 @@ static ms_err check_live(uint32_t live, const ms_peer_table *table, unsigned me,
 {
     unsigned n = table->n, t = table->t;
     uint32_t all = (uint32_t)((1ull << n) - 1);
-    unsigned need = 2 * t + 1 > tkms_root_needed(n, t) ? 2 * t + 1 : tkms_root_needed(n, t);
+    unsigned need = live_minimum(table);
     char list[100];
     tkms_mask_list(list, sizeof list, live);
     if ((live & ~all) != 0)
@@ -1314,9 +1320,19 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
     if (err == MS_OK)
         err = start_server(&nd, mb, KIND_BATCH, MS_TKMS_BATCH_ROUNDS + 2, &srv, &pins, detail,
                            detail_cap);
-    if (err == MS_OK)
+    if (err == MS_OK) {
         err = run_rounds(&nd, KIND_BATCH, &batch_ops, b,
                          ms_tkms_msg_max(table->n, table->t, p->count), detail, detail_cap);
+        /* a server down or cheating: the batch can run again without it */
+        size_t dl = detail != NULL ? strlen(detail) : 0;
+        if ((err == MS_ERR_UNREACHABLE || err == MS_ERR_THRESHOLD_ROUND ||
+             err == MS_ERR_THRESHOLD_SHARE) &&
+            dl + 1 < detail_cap)
+            snprintf(detail + dl, detail_cap - dl,
+                     "; the batch can run again with the other servers as the live set (at "
+                     "least %u of the %u)",
+                     live_minimum(table), table->n);
+    }
     uint8_t digest[64];
     uint8_t(*leaves)[32] = err == MS_OK ? malloc(p->count * 32) : NULL;
     if (err == MS_OK && leaves == NULL)
