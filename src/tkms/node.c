@@ -1638,8 +1638,11 @@ static ms_err slot_lookup(const ms_tkms_service *s, const char *period, const ch
                                   sp->root.period);
     char list[100];
     tkms_mask_list(list, sizeof list, sp->root.live);
-    /* a server outside the live set holds no share: say so before anything else */
-    if (root_err == MS_OK && !(sp->root.live >> (me - 1) & 1))
+    /* a server outside the live set of a validly signed root holds no share: say so
+     * before anything else (an edited root is "not active" below) */
+    unsigned need = tkms_root_needed(n, s->table.t);
+    uint32_t valid = root_err == MS_OK ? tkms_root_valid(&sp->root, &s->table) : 0;
+    if (root_err == MS_OK && !(sp->root.live >> (me - 1) & 1) && popcount(valid) >= need)
         return ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,
                               "server %u did not take part in the batch of %s (servers %s did)",
                               me, period, list);
@@ -1656,12 +1659,10 @@ static ms_err slot_lookup(const ms_tkms_service *s, const char *period, const ch
                              "part in one, or none has run",
                              me, period, path);
     /* the signed root activates the batch */
-    unsigned need = tkms_root_needed(n, s->table.t);
     if (err == MS_OK && root_err != MS_OK)
         err = ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,
                              "the batch of %s is not active: no signed root (%s)", period, why);
     if (err == MS_OK) {
-        uint32_t valid = tkms_root_valid(&sp->root, &s->table);
         sp->root.have = valid;
         if (popcount(valid) < need)
             err = ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,

@@ -101,6 +101,10 @@ sed -i 's/^sig 3 \(.\)/sig 3 f\1/;s/^\(sig 3 .*\).$/\1/' "$R"
 check "a forged signature: refused" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
 check "... 2 of 3" err_has "2 of the 3 signatures"
 restore_root
+sed -i 's/^live 00000007$/live 00000006/' "$R"
+check "a root file edited to leave server 1 out: not active (not 'did not take part')" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
+check "... no valid signature" err_has "not active: 0 of the 3 signatures"
+restore_root
 rm -f "$R"
 check "no root file: refused" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
 check "... named" err_has "the batch of 2026-12 is not active: no signed root"
