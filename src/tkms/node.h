@@ -15,7 +15,8 @@
  *   public.txt         after init: the public result (format below), the same at every
  *                      server but for the "index" line
  *
- * Rounds over the network: every protocol round r, server i sends each other server j one
+ * Rounds over the network: every protocol round r, server i sends each other server j of
+ * the run (all n for key generation, the live set for a batch) one
  * message, POST /tkms/msg over the pinned mutual TLS of src/net/peer.h, signed with
  * ms_peer_msg (kind = the protocol, round = r, session = a hash of the peers table and the
  * protocol's inputs, so servers with different tables cannot talk). Its payload is

@@ -8,7 +8,8 @@
  *  - the batch again with the live set {1, 3, 4}: every live server signs the root, shares
  *    of 1 and 3 combine; server 2 (given the public root file) says it did not take part;
  *  - the device refuses, naming the server, a validly signed share message whose record
- *    is not in a signed root (an altered proof) or whose sender is outside the live set.
+ *    is not in a signed root (an altered proof), whose root has too few valid signatures,
+ *    or whose sender is outside the live set.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -214,6 +215,14 @@ static void alter_proof(uint8_t *payload, size_t len)
     payload[at + 3] ^= 1;
 }
 
+static void spoil_signature(uint8_t *payload, size_t len)
+{
+    size_t at = 2 + record_len(payload) + 16;
+    at += 1 + payload[at] * 32 + 4; /* the number of signatures */
+    CHECK(at + 1 + 65 < len && payload[at] == 3);
+    payload[at + 1 + 1 + 10] ^= 1; /* the first signature's eleventh octet */
+}
+
 static void leave_live_set(uint8_t *payload, size_t len)
 {
     size_t at = 2 + record_len(payload) + 16;
@@ -306,6 +315,12 @@ static void live_batch(void)
         CHECK(cheater == 1);
         CHECK(strstr(detail, "the share of server 1: its record is not in a signed root of "
                              "the batch of 2026-12 (0 of the 3 signatures it needs)") != NULL);
+        forged_share(svc1, msg, ml, files[3], spoil_signature);
+        CHECK_ERR(ms_tkms_device_combine(peers, pubf, dsk, "2026-12", users[1], bad, 2, rsk,
+                                         ssk, pvt, &cheater, detail, sizeof detail),
+                  MS_ERR_THRESHOLD_SHARE);
+        CHECK(cheater == 1);
+        CHECK(strstr(detail, "(2 of the 3 signatures it needs)") != NULL);
         forged_share(svc1, msg, ml, files[3], leave_live_set);
         CHECK_ERR(ms_tkms_device_combine(peers, pubf, dsk, "2026-12", users[1], bad, 2, rsk,
                                          ssk, pvt, &cheater, detail, sizeof detail),
