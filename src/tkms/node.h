@@ -14,6 +14,9 @@
  *                      KSAK_i, [KSAK_i]G)
  *   public.txt         after init: the public result (format below), the same at every
  *                      server but for the "index" line
+ *   batch-P.sealed     after the batch of period P (live servers only): this server's
+ *   batch-P.records    shares, the public records, and the signed Merkle root that
+ *   batch-P.root       activates the batch (ms_tkms_node_batch, src/tkms/root.h)
  *
  * Rounds over the network: every protocol round r, server i sends each other server j of
  * the run (all n for key generation, the live set for a batch) one
