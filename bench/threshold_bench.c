@@ -1,7 +1,9 @@
 /*
  * Threshold KMS costs, in process (one thread runs every server in turn, so a server's
  * share of the work is the total divided by n): key generation, the monthly batch per
- * identity per server at (3,1) and (5,2), and the device's combine + validate; then
+ * identity per server at (3,1) and (5,2), the signed Merkle root over the batch's records
+ * (B5: one server's tree, its signature and the check of the others'), a server's
+ * inclusion proof per issuance, and the device's combine + validate and root check; then
  * issuance by a server (threshold_serve_bench.c: share messages per second with the
  * bench's batch and with 100,000 identities, or 10,000 with --quick; HTTPS round trips).
  *
@@ -14,6 +16,9 @@
 #include <time.h>
 
 #include "mikeysakke/threshold.h"
+#include "net/peer_msg.h"
+#include "tkms/node.h"
+#include "tkms/root.h"
 
 /* bench/threshold_serve_bench.c: issuance at a server, HTTPS, the device's combine */
 int threshold_serve_bench(size_t count, size_t big);
@@ -146,6 +151,82 @@ static int config(unsigned n, unsigned t, size_t count)
     t1 = now();
     printf("(%u,%u) batch of %zu identities: %.2f ms per identity per server\n", n, t, count,
            (t1 - t0) * 1e3 / (double)n / (double)count);
+
+    /* B5 at one server: every record's leaf, the root, its signature, the n - 1 others'
+     * signatures checked (the servers' keys made here) */
+    uint8_t seeds[16][32];
+    tkms_root root;
+    memset(&root, 0, sizeof root);
+    snprintf(root.period, sizeof root.period, "2026-12");
+    root.count = count;
+    root.live = (1u << n) - 1;
+    ms_peer_table table;
+    memset(&table, 0, sizeof table);
+    table.n = n;
+    table.t = t;
+    for (unsigned i = 0; i < n; i++)
+        if (ms_peer_keygen(seeds[i], table.server[i].sign_pub, NULL) != MS_OK)
+            return 1;
+    uint8_t(*leaves)[32] = malloc(count * 32);
+    if (leaves == NULL)
+        return 1;
+    t0 = now();
+    for (size_t i = 0; i < count; i++) {
+        ms_tkms_share sh;
+        ms_tkms_record rec;
+        uint8_t enc[MS_TKMS_RECORD_MAX];
+        if (ms_tkms_issue(bt[0], ids[i], lens[i], &sh, &rec) != MS_OK ||
+            tkms_merkle_leaf(leaves[i], enc, ms_tkms_record_encode(&rec, enc)) != MS_OK)
+            return 1;
+    }
+    if (tkms_merkle_root(root.root, (const uint8_t(*)[32])leaves, count, 0, NULL, NULL) != MS_OK)
+        return 1;
+    double t_tree = now();
+    for (unsigned i = 0; i < n; i++) {
+        if (tkms_root_sign(seeds[i], &root, root.sig[i]) != MS_OK)
+            return 1;
+        root.have |= 1u << i;
+    }
+    double t_signed = now();
+    if (tkms_root_valid(&root, &table) != root.live)
+        return 1;
+    t1 = now();
+    /* signing: one server's share of the n signatures made above */
+    double root_ms = ((t_tree - t0) + (t_signed - t_tree) / n + (t1 - t_signed)) * 1e3;
+    printf("(%u,%u) signed root (B5) of %zu records at one server: %.2f ms (%.4f ms per "
+           "identity; tree %.2f ms, signing and checking %u signatures %.2f ms)\n",
+           n, t, count, root_ms, root_ms / (double)count, (t_tree - t0) * 1e3, n,
+           ((t_signed - t_tree) / n + (t1 - t_signed)) * 1e3);
+    /* a server's proof for one issuance (the whole tree again), and the device's check of
+     * one share's proof and signatures */
+    uint8_t proof[TKMS_PROOF_MAX][32], back[32];
+    size_t plen = 0;
+    t0 = now();
+    for (int k = 0; k < 20; k++)
+        if (tkms_merkle_root(back, (const uint8_t(*)[32])leaves, count, (size_t)k % count, proof,
+                             &plen) != MS_OK)
+            return 1;
+    t1 = now();
+    double proof_ms = (t1 - t0) * 1e3 / 20;
+    /* the device: one share's proof to the root and the root's signatures */
+    double dev = 0;
+    for (int k = 0; k < 20; k++) {
+        size_t m = (size_t)k % count;
+        tkms_root check = root;
+        if (tkms_merkle_root(back, (const uint8_t(*)[32])leaves, count, m, proof, &plen) !=
+            MS_OK)
+            return 1;
+        t0 = now();
+        if (tkms_merkle_from_proof(check.root, leaves[m], m, count,
+                                   (const uint8_t(*)[32])proof, plen) != MS_OK ||
+            tkms_root_valid(&check, &table) != root.live)
+            return 1;
+        dev += now() - t0;
+    }
+    free(leaves);
+    printf("(%u,%u) inclusion proof per issuance at a server (tree of %zu): %.3f ms; device "
+           "check of one share's proof and %u signatures: %.3f ms\n",
+           n, t, count, proof_ms, n, dev * 1e3 / 20);
 
     ms_tkms_public pub;
     if (ms_tkms_server_public(sv[0], &pub) != MS_OK)

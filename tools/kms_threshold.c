@@ -9,15 +9,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json_out.h"
 #include "kms_threshold_cli.h"
 #include "mikeysakke/crypto.h"
 #include "tkms/node.h"
+#include "tkms/root.h"
 #include "util/hex.h"
+
+#define OPT_JSON {"--json", NULL, CLI_FLAG, "print the result as one JSON object"}
 
 const struct cli_opt cli_kms_threshold_keygen_opts[] = {
     {"--dir", "DIR", CLI_REQUIRED, "this server's directory (created, mode 0700)"},
     {"--index", "I", CLI_REQUIRED, "this server's index 1..n in the peers table"},
     {"--url", "URL", CLI_REQUIRED, "this server's address for the others: https://HOST:PORT"},
+    OPT_JSON,
     {NULL, NULL, 0, NULL},
 };
 
@@ -35,16 +40,19 @@ const struct cli_opt cli_kms_threshold_init_opts[] = {
     {"--pin-file", "FILE", 0, "with --pkcs11-module: the token's user PIN (mode 0600)"},
     {"--key-label", "LABEL", 0, "with --pkcs11-module: the AES key's label (default mikeysakke-kms-seal)"},
     {"--timeout", "SECONDS", 0, "how long a round waits for the other servers (default 120)"},
+    OPT_JSON,
     {NULL, NULL, 0, NULL},
 };
 
 const struct cli_opt cli_kms_threshold_batch_opts[] = {
     {"--dir", "DIR", CLI_REQUIRED, "this server's directory (after kms threshold init)"},
-    {"--peers", "FILE", CLI_REQUIRED, "the peers table (every server takes part)"},
+    {"--peers", "FILE", CLI_REQUIRED, "the peers table"},
+    {"--servers", "I,J,...", 0, "the live servers taking part, this one among them (default: all n)"},
     {"--period", "P", CLI_REQUIRED, "the key period, e.g. 2026-12"},
     {"--users", "FILE", CLI_REQUIRED, "the users' URIs, one a line (the same file at every server)"},
     CLI_TKMS_UNLOCK_OPTS,
     {"--timeout", "SECONDS", 0, "how long a round waits for the other servers (default 600)"},
+    OPT_JSON,
     {NULL, NULL, 0, NULL},
 };
 
@@ -55,6 +63,7 @@ const struct cli_opt cli_kms_threshold_share_opts[] = {
     {"--device-pub", "HEX", CLI_REQUIRED, "the enrolled device's X25519 key (32 octets)"},
     CLI_TKMS_UNLOCK_OPTS,
     {"--out", "FILE", CLI_REQUIRED, "write the sealed, signed share here"},
+    OPT_JSON,
     {NULL, NULL, 0, NULL},
 };
 
@@ -67,6 +76,7 @@ const struct cli_opt cli_user_threshold_combine_opts[] = {
     {"--period", "P", CLI_REQUIRED, "the key period"},
     {"--rsk-out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
     {"--ssk-out", "FILE", CLI_REQUIRED, "write the SSK here (mode 0600)"},
+    OPT_JSON,
     {NULL, NULL, 0, NULL},
 };
 
@@ -191,7 +201,25 @@ ms_err cli_kms_threshold_keygen(const struct cli_args *args)
                             sizeof line, detail, sizeof detail);
     if (e != MS_OK)
         return cli_fail(e, "%s", detail[0] ? detail : "kms threshold keygen");
-    fputs(line, stdout);
+    if (cli_get(args, "--json") == NULL) {
+        fputs(line, stdout);
+        return MS_OK;
+    }
+    /* the line's three keys, by name */
+    struct cli_json j;
+    cli_json_begin(&j, stdout);
+    cli_json_u64(&j, "index", index);
+    cli_json_str(&j, "url", cli_get(args, "--url"));
+    cli_json_str(&j, "dir", cli_get(args, "--dir"));
+    static const char *const keys[] = {"sign=", "hpke=", "tls="};
+    for (size_t k = 0; k < 3; k++) {
+        const char *at = strstr(line, keys[k]);
+        if (at != NULL)
+            cli_json_strn(&j, k == 0 ? "sign" : k == 1 ? "hpke" : "tls", at + strlen(keys[k]),
+                          64);
+    }
+    cli_json_strn(&j, "line", line, strcspn(line, "\n"));
+    cli_json_end(&j);
     return MS_OK;
 }
 
@@ -274,6 +302,21 @@ ms_err cli_kms_threshold_init(const struct cli_args *args)
     th[64] = '\0';
     ms_hex_encode_upper(z, pub.Z, sizeof pub.Z);
     ms_hex_encode_upper(k, pub.kpak, sizeof pub.kpak);
+    if (cli_get(args, "--json") != NULL) {
+        char q[9];
+        snprintf(q, sizeof q, "%08x", (unsigned)pub.qual);
+        struct cli_json j;
+        cli_json_begin(&j, stdout);
+        cli_json_u64(&j, "n", pub.n);
+        cli_json_u64(&j, "t", pub.t);
+        cli_json_str(&j, "fingerprint", fp);
+        cli_json_str(&j, "transcript", th);
+        cli_json_str(&j, "qualified", q);
+        cli_json_str(&j, "Z", z);
+        cli_json_str(&j, "KPAK", k);
+        cli_json_end(&j);
+        return MS_OK;
+    }
     printf("fingerprint %s\ntranscript %s\nqualified %08x\nZ %s\nKPAK %s\n", fp, th,
            (unsigned)pub.qual, z, k);
     return MS_OK;
@@ -312,6 +355,27 @@ static ms_err read_users(const char *path, char ***out, size_t *count)
     return MS_OK;
 }
 
+/* "1,2,4" -> bit i-1 for server i */
+static ms_err parse_servers(const char *v, uint32_t *mask)
+{
+    *mask = 0;
+    const char *p = v;
+    for (;;) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long x = strtoul(p, &end, 10);
+        if (end == p || errno != 0 || x < 1 || x > MS_TKMS_MAX_N || (*end != ',' && *end != '\0'))
+            return cli_fail(MS_ERR_USAGE, "--servers %s: server indices 1 to %d, separated by commas",
+                            v, MS_TKMS_MAX_N);
+        if (*mask >> (x - 1) & 1)
+            return cli_fail(MS_ERR_USAGE, "--servers %s: server %lu is named twice", v, x);
+        *mask |= 1u << (x - 1);
+        if (*end == '\0')
+            return MS_OK;
+        p = end + 1;
+    }
+}
+
 ms_err cli_kms_threshold_batch(const struct cli_args *args)
 {
     ms_tkms_batch_params p = {0};
@@ -324,6 +388,9 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args)
         (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
         return e;
     p.timeout_ms = timeout * 1000u;
+    if (cli_get(args, "--servers") != NULL &&
+        (e = parse_servers(cli_get(args, "--servers"), &p.live)) != MS_OK)
+        return e;
     char **users = NULL;
     size_t count = 0;
     if ((e = read_users(cli_get(args, "--users"), &users, &count)) != MS_OK)
@@ -350,9 +417,39 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args)
     free(users);
     if (e != MS_OK)
         return e;
-    char hex[65];
+    /* the signed root the batch wrote: what activates it */
+    char hex[65], rhex[65], path[MS_TKMS_PATH_MAX], live[100] = "", why[300] = "";
+    tkms_root root;
     ms_hex_encode_lower(hex, digest, 32);
-    printf("users %zu\nrecords %s\n", count, hex);
+    hex[64] = '\0';
+    snprintf(path, sizeof path, "%s/batch-%s.root", p.dir, p.period);
+    if ((e = tkms_root_read(path, &root, why, sizeof why)) != MS_OK)
+        return cli_fail(e, "%s", why);
+    ms_hex_encode_lower(rhex, root.root, 32);
+    rhex[64] = '\0';
+    if (cli_get(args, "--json") != NULL) {
+        struct cli_json j;
+        cli_json_begin(&j, stdout);
+        cli_json_str(&j, "period", p.period);
+        cli_json_u64(&j, "users", count);
+        cli_json_str(&j, "records", hex);
+        cli_json_str(&j, "root", rhex);
+        cli_json_array(&j, "servers");
+        for (unsigned i = 1; i <= 32; i++)
+            if (root.live >> (i - 1) & 1)
+                cli_json_u64(&j, NULL, i);
+        cli_json_close(&j);
+        cli_json_array(&j, "signatures");
+        for (unsigned i = 1; i <= 32; i++)
+            if (root.have >> (i - 1) & 1)
+                cli_json_u64(&j, NULL, i);
+        cli_json_close(&j);
+        cli_json_str(&j, "root_file", path);
+        cli_json_end(&j);
+        return MS_OK;
+    }
+    tkms_mask_list(live, sizeof live, root.live);
+    printf("users %zu\nrecords %s\nroot %s\nservers %s\n", count, hex, rhex, live);
     return MS_OK;
 }
 
@@ -377,6 +474,23 @@ ms_err cli_kms_threshold_share(const struct cli_args *args)
             cli_fail(e, "%s", detail[0] ? detail : "kms threshold share");
     }
     ms_wipe(pass, sizeof pass);
+    if (e == MS_OK && cli_get(args, "--json") != NULL) {
+        char path[MS_TKMS_PATH_MAX];
+        unsigned index = 0;
+        snprintf(path, sizeof path, "%s/index", cli_get(args, "--dir"));
+        FILE *f = fopen(path, "r");
+        if (f == NULL || fscanf(f, "%u", &index) != 1)
+            index = 0;
+        if (f != NULL)
+            fclose(f);
+        struct cli_json j;
+        cli_json_begin(&j, stdout);
+        cli_json_u64(&j, "server", index);
+        cli_json_str(&j, "user", cli_get(args, "--user"));
+        cli_json_str(&j, "period", cli_get(args, "--period"));
+        cli_json_str(&j, "out", cli_get(args, "--out"));
+        cli_json_end(&j);
+    }
     return e;
 }
 
@@ -414,7 +528,19 @@ ms_err cli_user_threshold_combine(const struct cli_args *args)
     if (e == MS_OK) {
         char hex[2 * MS_ECCSI_POINT_BYTES + 1];
         ms_hex_encode_upper(hex, pvt, sizeof pvt);
-        printf("PVT %s\n", hex);
+        if (cli_get(args, "--json") != NULL) {
+            struct cli_json j;
+            cli_json_begin(&j, stdout);
+            cli_json_str(&j, "user", cli_get(args, "--user"));
+            cli_json_str(&j, "period", cli_get(args, "--period"));
+            cli_json_u64(&j, "shares", count);
+            cli_json_strn(&j, "PVT", hex, 2 * MS_ECCSI_POINT_BYTES);
+            cli_json_str(&j, "rsk_out", cli_get(args, "--rsk-out"));
+            cli_json_str(&j, "ssk_out", cli_get(args, "--ssk-out"));
+            cli_json_end(&j);
+        } else {
+            printf("PVT %s\n", hex);
+        }
     }
     ms_wipe(rsk, sizeof rsk);
     ms_wipe(ssk, sizeof ssk);

@@ -22,6 +22,7 @@
 
 #include "mikeysakke/crypto.h"
 #include "tkms/node.h"
+#include "tkms/root.h"
 #include "util/detail.h"
 
 #define SHARE_BYTES (MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES)
@@ -33,6 +34,7 @@ typedef struct slot {
     size_t share;    /* offset of the entry (its u16 id length) in the shares */
     size_t record;   /* offset of the record in the records file */
     size_t record_len;
+    uint64_t leaf;   /* the record's position in the records file (its Merkle leaf) */
 } slot;
 
 typedef struct file_id {
@@ -51,6 +53,11 @@ typedef struct batch {
     size_t records_len;
     slot *index;
     size_t index_cap;    /* a power of two */
+    /* The Merkle tree over the records (src/tkms/root.h), every level kept so that an
+     * inclusion proof costs no hashing: level 0 the leaves, a lone last node carried up
+     * unchanged (which gives RFC 9162's tree). */
+    uint8_t (*tree)[32];
+    size_t level_off[TKMS_PROOF_MAX + 1], level_len[TKMS_PROOF_MAX + 1], levels;
     uint64_t used;       /* last use, for dropping the oldest */
 } batch;
 
@@ -77,7 +84,64 @@ static void batch_drop(batch *b)
     if (b->records != NULL)
         munmap(b->records, b->records_len);
     free(b->index);
+    free(b->tree);
     memset(b, 0, sizeof *b);
+}
+
+/* Every level of the Merkle tree over the records' leaves (see the batch struct). */
+static ms_err tree_build(batch *b, const uint8_t (*leaves)[32], size_t count)
+{
+    size_t total = 0, len = count;
+    for (;;) {
+        total += len;
+        if (len <= 1)
+            break;
+        len = (len + 1) / 2;
+    }
+    b->tree = malloc((total > 0 ? total : 1) * sizeof *b->tree);
+    if (b->tree == NULL)
+        return MS_ERR_NOMEM;
+    memcpy(b->tree, leaves, count * sizeof *leaves);
+    b->levels = 0;
+    size_t off = 0;
+    len = count;
+    for (;;) {
+        if (b->levels > TKMS_PROOF_MAX)
+            return MS_ERR_INTERNAL;
+        b->level_off[b->levels] = off;
+        b->level_len[b->levels] = len;
+        b->levels++;
+        if (len <= 1)
+            break;
+        uint8_t(*cur)[32] = b->tree + off, (*next)[32] = b->tree + off + len;
+        for (size_t i = 0; i + 1 < len; i += 2) {
+            uint8_t in[65];
+            in[0] = 0x01;
+            memcpy(in + 1, cur[i], 32);
+            memcpy(in + 33, cur[i + 1], 32);
+            if (EVP_Digest(in, sizeof in, next[i / 2], NULL, EVP_sha256(), NULL) != 1)
+                return MS_ERR_INTERNAL;
+        }
+        if (len % 2 == 1)
+            memcpy(next[len / 2], cur[len - 1], 32);
+        off += len;
+        len = (len + 1) / 2;
+    }
+    return MS_OK;
+}
+
+/* The inclusion proof of leaf i, bottom up (RFC 9162 2.1.3), and the root. */
+static void tree_proof(const batch *b, uint64_t i, uint8_t root[32], uint8_t (*proof)[32],
+                       size_t *proof_len)
+{
+    size_t n = 0;
+    for (size_t l = 0; l + 1 < b->levels; l++, i /= 2) {
+        uint64_t sib = i ^ 1;
+        if (sib < b->level_len[l])
+            memcpy(proof[n++], b->tree[b->level_off[l] + sib], 32);
+    }
+    *proof_len = n;
+    memcpy(root, b->tree[b->level_off[b->levels - 1]], 32);
 }
 
 static bool stat_id(const char *path, file_id *id)
@@ -228,6 +292,7 @@ static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const
         }
         o += 2 + l + SHARE_BYTES;
     }
+    size_t nrec = 0;
     for (o = rh; e == MS_OK && o + 2 <= b->records_len;) {
         size_t l = (size_t)b->records[o] << 8 | b->records[o + 1];
         ms_tkms_record r;
@@ -243,8 +308,34 @@ static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const
         if (s->hash != 0) {
             s->record = o + 2 + l;
             s->record_len = used;
+            s->leaf = nrec;
         }
         o += 2 + l + used;
+        nrec++;
+    }
+    /* the leaves in the file's order, then the levels above them */
+    if (e == MS_OK && nrec == 0)
+        e = ms_detail_fail(MS_ERR_SEALED_FILE, detail, cap, "%s holds no record", rp);
+    if (e == MS_OK) {
+        uint8_t(*leaves)[32] = malloc(nrec * sizeof *leaves);
+        size_t k = 0;
+        for (o = rh; leaves != NULL && o + 2 <= b->records_len && k < nrec; k++) {
+            size_t l = (size_t)b->records[o] << 8 | b->records[o + 1];
+            ms_tkms_record r;
+            size_t used = 0;
+            (void)ms_tkms_record_decode(&r, b->records + o + 2 + l, b->records_len - (o + 2 + l),
+                                        &used);
+            if (tkms_merkle_leaf(leaves[k], b->records + o + 2 + l, used) != MS_OK)
+                break;
+            o += 2 + l + used;
+        }
+        if (leaves == NULL)
+            e = MS_ERR_NOMEM;
+        else if (k != nrec)
+            e = MS_ERR_INTERNAL;
+        else
+            e = tree_build(b, (const uint8_t(*)[32])leaves, nrec);
+        free(leaves);
     }
     if (e != MS_OK) {
         batch_drop(b);
@@ -281,7 +372,7 @@ ms_err tkms_batch_cache_slot(tkms_batch_cache *c, const char *dir, const uint8_t
                              const char *period, const uint8_t *id, size_t id_len,
                              uint8_t u[MS_SAKKE_SECRET_BYTES], uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
                              uint8_t *record, size_t record_cap, size_t *record_len,
-                             char *detail, size_t detail_cap)
+                             tkms_cache_proof *proof, char *detail, size_t detail_cap)
 {
     if (c == NULL || dir == NULL || period == NULL || strlen(period) >= MS_TKMS_PERIOD_NAME_MAX)
         return MS_ERR_ARG;
@@ -327,6 +418,11 @@ ms_err tkms_batch_cache_slot(tkms_batch_cache *c, const char *dir, const uint8_t
             memcpy(ssk, entry + MS_SAKKE_SECRET_BYTES, MS_ECCSI_SCALAR_BYTES);
             memcpy(record, b->records + s->record, s->record_len);
             *record_len = s->record_len;
+            if (proof != NULL) {
+                proof->index = s->leaf;
+                proof->count = b->level_len[0];
+                tree_proof(b, s->leaf, proof->root, proof->hashes, &proof->len);
+            }
         }
     }
     pthread_mutex_unlock(&c->mu);

@@ -14,24 +14,34 @@
 
 #include "mikeysakke/errors.h"
 #include "mikeysakke/threshold.h"
+#include "tkms/root.h"
 
 #define MS_TKMS_CACHE_PERIODS 4 /* periods kept at once (the oldest used is dropped) */
 #define MS_TKMS_PERIOD_NAME_MAX 33 /* a period name and its NUL */
 
 typedef struct tkms_batch_cache tkms_batch_cache;
 
+/* Where a record sits in the Merkle tree over the period's records (src/tkms/root.h). */
+typedef struct tkms_cache_proof {
+    uint64_t index, count;  /* the record's leaf, the leaves */
+    uint8_t root[32];       /* the tree's root as computed from the records file */
+    size_t len;
+    uint8_t hashes[TKMS_PROOF_MAX][32]; /* the inclusion proof, bottom up */
+} tkms_cache_proof;
+
 ms_err tkms_batch_cache_new(tkms_batch_cache **out);
 /* Wipes the shares and frees; NULL is fine. */
 void tkms_batch_cache_free(tkms_batch_cache *c);
 
 /* u and SSK (secret) and the record (wire form) of identifier id in the batch of period
- * at dir, opened with store_key. MS_ERR_IO no batch for the period, MS_ERR_SEALED_FILE its
+ * at dir, opened with store_key, and (proof not NULL) its place in the records' Merkle
+ * tree, whose levels are kept with the batch (no hashing per call). MS_ERR_IO no batch for the period, MS_ERR_SEALED_FILE its
  * shares do not open or a file is malformed, MS_ERR_IDENTITY no slot for id,
  * MS_ERR_BUFFER_TOO_SMALL. */
 ms_err tkms_batch_cache_slot(tkms_batch_cache *c, const char *dir, const uint8_t store_key[32],
                              const char *period, const uint8_t *id, size_t id_len,
                              uint8_t u[MS_SAKKE_SECRET_BYTES], uint8_t ssk[MS_ECCSI_SCALAR_BYTES],
                              uint8_t *record, size_t record_cap, size_t *record_len,
-                             char *detail, size_t detail_cap);
+                             tkms_cache_proof *proof, char *detail, size_t detail_cap);
 
 #endif

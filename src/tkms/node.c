@@ -26,6 +26,7 @@
 #include "util/detail.h"
 #include "util/file.h"
 #include "threshold/tkms_internal.h"
+#include "tkms/root.h"
 #include "util/hex.h"
 
 #define KIND_DKG 1
@@ -247,6 +248,7 @@ typedef struct mailbox {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned me, n, kind, rounds;
+    uint32_t live; /* the servers of this run (bit i-1: server i) */
     ms_peer_keys keys;
     ms_peer_guard guard;
     uint8_t session[MS_PEER_SESSION_BYTES];
@@ -288,6 +290,10 @@ static void on_message(void *ctx, unsigned peer, const ms_http_request *req,
         err = MS_ERR_PEER_MESSAGE;
         snprintf(why, sizeof why, "server %u sent a message of kind %u round %u as server %u",
                  peer, h.kind, (unsigned)h.round, h.sender);
+    }
+    if (err == MS_OK && !(mb->live >> (h.sender - 1) & 1)) {
+        err = MS_ERR_PEER_MESSAGE;
+        snprintf(why, sizeof why, "server %u is not one of the servers of this run", h.sender);
     }
     if (err == MS_OK && mb->msg[h.round][h.sender - 1] == NULL) {
         uint8_t *copy = malloc(plen ? plen : 1);
@@ -341,9 +347,16 @@ typedef struct node {
     uint8_t hpke_sk[MS_HPKE_SK_BYTES];
     char cert[MS_TKMS_PATH_MAX], key[MS_TKMS_PATH_MAX];
     unsigned timeout_ms;
+    uint32_t live; /* the servers taking part (bit i-1: server i), this one among them */
     mailbox *mb;
     EVP_MD_CTX *transcript;
 } node;
+
+/* Another server of this run (messages go to and come from it). */
+static int takes_part(const node *nd, unsigned j)
+{
+    return j != nd->me && (nd->live >> (j - 1) & 1);
+}
 
 static uint64_t now_ms(void)
 {
@@ -425,7 +438,7 @@ static ms_err send_round(node *nd, unsigned kind, unsigned round, const uint8_t 
     uint8_t *priv = malloc(cap), *payload = malloc(cap * 2 + 64), *msg = malloc(cap * 2 + 256);
     ms_err err = priv != NULL && payload != NULL && msg != NULL ? MS_OK : MS_ERR_NOMEM;
     for (unsigned j = 1; j <= n && err == MS_OK; j++) {
-        if (j == nd->me)
+        if (!takes_part(nd, j))
             continue;
         size_t o = 0;
         put32(payload, (uint32_t)bl);
@@ -471,7 +484,7 @@ static ms_err wait_round(node *nd, unsigned round, uint64_t deadline, char *deta
         char missing[200] = "";
         size_t ml = 0;
         for (unsigned j = 1; j <= mb->n; j++)
-            if (j != mb->me && mb->msg[round][j - 1] == NULL)
+            if (takes_part(nd, j) && mb->msg[round][j - 1] == NULL)
                 ml += (size_t)snprintf(missing + ml, sizeof missing - ml, "%s%u",
                                        ml ? ", " : "", j);
         if (ml == 0)
@@ -542,6 +555,8 @@ static ms_err run_rounds(node *nd, unsigned kind, const proto_ops *ops, void *ob
                 hash_blob(nd->transcript, r, j, bc, bl);
                 continue;
             }
+            if (!takes_part(nd, j))
+                continue;
             const uint8_t *mb, *pv;
             size_t ml, pvl;
             if (!split(nd->mb->msg[r][j - 1], nd->mb->len[r][j - 1], &mb, &ml, &pv, &pvl)) {
@@ -598,7 +613,7 @@ static ms_err confirm(node *nd, unsigned kind, unsigned round, const uint8_t dig
     for (unsigned j = 1; j <= nd->table->n; j++) {
         const uint8_t *bc, *pv;
         size_t bl, pl;
-        if (j == nd->me)
+        if (!takes_part(nd, j))
             continue;
         if (!split(nd->mb->msg[round][j - 1], nd->mb->len[round][j - 1], &bc, &bl, &pv, &pl) ||
             bl != 64 || memcmp(bc, digest, 64) != 0)
@@ -730,6 +745,9 @@ static ms_err start_server(node *nd, mailbox *mb, unsigned kind, unsigned rounds
     mb->n = nd->table->n;
     mb->kind = kind;
     mb->rounds = rounds;
+    if (nd->live == 0)
+        nd->live = (uint32_t)((1ull << nd->table->n) - 1);
+    mb->live = nd->live;
     ms_peer_table_keys(nd->table, &mb->keys);
     ms_peer_guard_init(&mb->guard, mb->session);
     ms_peer_table_pins(nd->table, pins);
@@ -916,9 +934,17 @@ static ms_err b_recv(void *o, unsigned r, unsigned from, const uint8_t *msg, siz
 {
     return ms_tkms_batch_receive(o, r, from, msg, len, priv, plen);
 }
+/* Tests only: a test program that defines this function (tests/tkms) has it called after
+ * each batch round a server ends, to play a cheating dealer; the product defines none, so
+ * the call below is never made there. */
+void tkms_node_test_batch_round(ms_tkms_batch *b, unsigned round) __attribute__((weak));
+
 static ms_err b_end(void *o, unsigned r, char *d, size_t cap)
 {
-    return ms_tkms_batch_end_round(o, r, d, cap);
+    ms_err err = ms_tkms_batch_end_round(o, r, d, cap);
+    if (err == MS_OK && tkms_node_test_batch_round != NULL)
+        tkms_node_test_batch_round(o, r);
+    return err;
 }
 static const proto_ops batch_ops = {MS_TKMS_BATCH_ROUNDS, b_bcast, b_priv, b_has_priv, b_recv,
                                     b_end};
@@ -1150,6 +1176,92 @@ static ms_err batch_write(const char *dir, const char *period, const ms_tkms_bat
     return err;
 }
 
+static unsigned popcount(uint32_t x)
+{
+    unsigned c = 0;
+    for (; x; x &= x - 1)
+        c++;
+    return c;
+}
+
+/* B5: this server signs the root of the records' tree; the live servers exchange their
+ * signatures in one more round and each must be of the same root. */
+static ms_err root_round(node *nd, unsigned round, tkms_root *root, char *detail,
+                         size_t detail_cap)
+{
+    uint8_t *mine = root->sig[nd->me - 1];
+    ms_err err = tkms_root_sign(nd->seed, root, mine);
+    if (err != MS_OK)
+        return err;
+    root->have = 1u << (nd->me - 1);
+    uint64_t deadline = now_ms() + nd->timeout_ms;
+    err = send_round(nd, KIND_BATCH, round, mine, MS_PEER_SIG_BYTES, NULL, NULL, 256,
+                     deadline, detail, detail_cap);
+    if (err == MS_OK)
+        err = wait_round(nd, round, deadline, detail, detail_cap);
+    if (err != MS_OK)
+        return err;
+    uint32_t bad = 0;
+    for (unsigned j = 1; j <= nd->table->n; j++) {
+        const uint8_t *bc, *pv;
+        size_t bl, pl;
+        if (!takes_part(nd, j))
+            continue;
+        if (split(nd->mb->msg[round][j - 1], nd->mb->len[round][j - 1], &bc, &bl, &pv, &pl) &&
+            bl == MS_PEER_SIG_BYTES && tkms_root_sig_ok(nd->table->server[j - 1].sign_pub, root, bc)) {
+            memcpy(root->sig[j - 1], bc, MS_PEER_SIG_BYTES);
+            root->have |= 1u << (j - 1);
+        } else {
+            bad |= 1u << (j - 1);
+        }
+    }
+    char list[100];
+    tkms_mask_list(list, sizeof list, bad);
+    if (bad != 0)
+        return ms_detail_fail(MS_ERR_THRESHOLD_ROUND, detail, detail_cap,
+                              "server %s did not sign this server's root of the batch of %s: "
+                              "nothing is kept",
+                              list, root->period);
+    unsigned need = tkms_root_needed(nd->table->n, nd->table->t);
+    if (popcount(root->have) < need)
+        return ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,
+                              "the batch of %s is not active: %u of the %u signatures it needs",
+                              root->period, popcount(root->have), need);
+    return MS_OK;
+}
+
+static unsigned live_minimum(const ms_peer_table *table)
+{
+    unsigned resharing = 2 * table->t + 1, activating = tkms_root_needed(table->n, table->t);
+    return resharing > activating ? resharing : activating;
+}
+
+/* The live set of a batch: servers of the table, this one among them, enough of them to
+ * re-share (2t + 1) and to activate the batch (ceil((n + t + 1) / 2) signatures). */
+static ms_err check_live(uint32_t live, const ms_peer_table *table, unsigned me, char *detail,
+                         size_t detail_cap)
+{
+    unsigned n = table->n, t = table->t;
+    uint32_t all = (uint32_t)((1ull << n) - 1);
+    unsigned need = live_minimum(table);
+    char list[100];
+    tkms_mask_list(list, sizeof list, live);
+    if ((live & ~all) != 0)
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
+                              "the live servers (%s) must be among the table's servers 1 to %u",
+                              list, n);
+    if (!(live >> (me - 1) & 1))
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
+                              "this server (%u) is not one of the live servers (%s)", me, list);
+    if (popcount(live) < need)
+        return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
+                              "a batch at (n, t) = (%u, %u) needs at least %u live servers "
+                              "(2t+1 = %u re-share, %u signatures activate it), not %u (%s)",
+                              n, t, need, 2 * t + 1, tkms_root_needed(n, t), popcount(live),
+                              list);
+    return MS_OK;
+}
+
 ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32], char *detail,
                           size_t detail_cap)
 {
@@ -1195,6 +1307,10 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
         err = ms_peer_table_read(p->peers_file, table, detail, detail_cap);
     if (err == MS_OK)
         err = node_open(&nd, p->dir, table, detail, detail_cap);
+    if (err == MS_OK) {
+        nd.live = p->live != 0 ? p->live : (uint32_t)((1ull << table->n) - 1);
+        err = check_live(nd.live, table, nd.me, detail, detail_cap);
+    }
     join(path, p->dir, "public.txt");
     if (err == MS_OK)
         err = ms_tkms_public_read(path, &pub, &pidx, dkg_transcript, detail, detail_cap);
@@ -1211,18 +1327,19 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
                              "the sealed shares are not those behind public.txt");
     if (err == MS_OK) {
         char why[200] = "";
-        err = ms_tkms_batch_new(&b, s, (const uint8_t *const *)ids, id_lens, p->count,
-                                (uint32_t)((1u << table->n) - 1), why, sizeof why);
+        err = ms_tkms_batch_new(&b, s, (const uint8_t *const *)ids, id_lens, p->count, nd.live,
+                                why, sizeof why);
         if (err != MS_OK)
             ms_detail_set(detail, detail_cap, "%s", why);
     }
-    /* the session binds the table, the key generation, the period and the identities:
-     * servers given other users files do not talk */
+    /* the session binds the table, the key generation, the live set, the period and the
+     * identities: servers given other users files or other live sets do not talk */
     EVP_MD_CTX *sm = EVP_MD_CTX_new();
-    uint8_t inputs[32];
+    uint8_t inputs[32], live_be[4];
+    put32(live_be, nd.live);
     if (err == MS_OK &&
         (sm == NULL || EVP_DigestInit_ex(sm, EVP_sha256(), NULL) != 1 ||
-         EVP_DigestUpdate(sm, dkg_transcript, 32) != 1))
+         EVP_DigestUpdate(sm, dkg_transcript, 32) != 1 || EVP_DigestUpdate(sm, live_be, 4) != 1))
         err = MS_ERR_INTERNAL;
     for (size_t i = 0; i < p->count && err == MS_OK; i++) {
         uint8_t l[4];
@@ -1241,12 +1358,25 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
                          EVP_DigestInit_ex(nd.transcript, EVP_sha256(), NULL) != 1))
         err = MS_ERR_INTERNAL;
     if (err == MS_OK)
-        err = start_server(&nd, mb, KIND_BATCH, MS_TKMS_BATCH_ROUNDS + 1, &srv, &pins, detail,
+        err = start_server(&nd, mb, KIND_BATCH, MS_TKMS_BATCH_ROUNDS + 2, &srv, &pins, detail,
                            detail_cap);
-    if (err == MS_OK)
+    if (err == MS_OK) {
         err = run_rounds(&nd, KIND_BATCH, &batch_ops, b,
                          ms_tkms_msg_max(table->n, table->t, p->count), detail, detail_cap);
+        /* a server down or cheating: the batch can run again without it */
+        size_t dl = detail != NULL ? strlen(detail) : 0;
+        if ((err == MS_ERR_UNREACHABLE || err == MS_ERR_THRESHOLD_ROUND ||
+             err == MS_ERR_THRESHOLD_SHARE) &&
+            dl + 1 < detail_cap)
+            snprintf(detail + dl, detail_cap - dl,
+                     "; the batch can run again with the other servers as the live set (at "
+                     "least %u of the %u)",
+                     live_minimum(table), table->n);
+    }
     uint8_t digest[64];
+    uint8_t(*leaves)[32] = err == MS_OK ? malloc(p->count * 32) : NULL;
+    if (err == MS_OK && leaves == NULL)
+        err = MS_ERR_NOMEM;
     if (err == MS_OK) {
         /* confirmed: the transcript's hash and the hash of every public record */
         EVP_MD_CTX *rm = EVP_MD_CTX_new();
@@ -1260,6 +1390,9 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
             ms_wipe(&sh, sizeof sh);
             if (err == MS_OK)
                 err = record_hash(rm, &rec);
+            uint8_t enc[MS_TKMS_RECORD_MAX];
+            if (err == MS_OK)
+                err = tkms_merkle_leaf(leaves[i], enc, ms_tkms_record_encode(&rec, enc));
         }
         if (err == MS_OK && EVP_DigestFinal_ex(rm, digest + 32, NULL) != 1)
             err = MS_ERR_INTERNAL;
@@ -1269,11 +1402,26 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
     }
     if (err == MS_OK)
         err = confirm(&nd, KIND_BATCH, MS_TKMS_BATCH_ROUNDS + 1, digest, detail, detail_cap);
+    tkms_root root;
+    memset(&root, 0, sizeof root);
+    snprintf(root.period, sizeof root.period, "%s", p->period);
+    root.count = p->count;
+    root.live = nd.live;
+    if (err == MS_OK)
+        err = tkms_merkle_root(root.root, (const uint8_t(*)[32])leaves, p->count, 0, NULL, NULL);
+    if (err == MS_OK)
+        err = root_round(&nd, MS_TKMS_BATCH_ROUNDS + 2, &root, detail, detail_cap);
+    free(leaves);
     if (srv != NULL)
         stop_server(srv);
     if (err == MS_OK)
         err = batch_write(p->dir, p->period, b, (const uint8_t *const *)ids, id_lens, p->count,
                           sec->store_key, detail, detail_cap);
+    /* written last: its signatures make the batch active */
+    snprintf(name, sizeof name, "batch-%s.root", p->period);
+    join(path, p->dir, name);
+    if (err == MS_OK)
+        err = tkms_root_write(path, &root, detail, detail_cap);
     ms_tkms_batch_free(b);
     ms_tkms_server_free(s);
     ms_kms_secrets_free(sec);
@@ -1296,6 +1444,7 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
 /* ---- issuance and the device ----------------------------------------------------------- */
 
 #define KIND_SHARE 3
+#define SHARE_FORM 2 /* the header's round field: the payload form (node.h) */
 
 static size_t share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
 {
@@ -1424,29 +1573,169 @@ ms_err ms_tkms_service_sign(const ms_tkms_service *s, const ms_peer_msg_hdr *h,
     return ms_peer_msg_sign(s->nd.seed, &hh, payload, payload_len, out, cap, out_len);
 }
 
-ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const char *uri,
-                            ms_tkms_share *share, uint8_t *record, size_t record_cap,
-                            size_t *record_len, char *detail, size_t detail_cap)
+/* Where a slot's record sits in the batch's signed tree (what the share message carries
+ * for the device to check). */
+typedef struct slot_proof {
+    tkms_root root; /* read from batch-P.root; the valid signatures only */
+    uint64_t index;
+    size_t proof_len;
+    uint8_t proof[TKMS_PROOF_MAX][32];
+} slot_proof;
+
+/* ms_tkms_service_slot, and where the record sits in the signed tree (proof may be NULL). */
+static ms_err slot_lookup(const ms_tkms_service *s, const char *period, const char *uri,
+                          ms_tkms_share *share, uint8_t *record, size_t record_cap,
+                          size_t *record_len, slot_proof *proof, char *detail,
+                          size_t detail_cap)
 {
     if (s == NULL || period == NULL || uri == NULL || share == NULL || record == NULL ||
         record_len == NULL)
         return MS_ERR_ARG;
     if (!period_ok(period))
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the period is malformed");
+    char name[80], rpath[MS_TKMS_PATH_MAX];
     uint8_t id[ID_MAX];
     size_t id_len = identifier(id, sizeof id, period, uri);
     if (id_len == 0)
         return ms_detail_fail(MS_ERR_IDENTITY, detail, detail_cap, "the URI is too long");
+    unsigned me = s->nd.me, n = s->table.n;
+    slot_proof local;
+    slot_proof *sp = proof != NULL ? proof : &local;
+    memset(sp, 0, sizeof *sp);
+    snprintf(name, sizeof name, "batch-%.32s.root", period);
+    join(rpath, s->dir, name);
+    char why[300] = "";
+    ms_err root_err = tkms_root_read(rpath, &sp->root, why, sizeof why);
+    if (root_err == MS_OK && strcmp(sp->root.period, period) != 0)
+        root_err = ms_detail_fail(MS_ERR_CONFIG, why, sizeof why, "%s is of period %s", rpath,
+                                  sp->root.period);
+    char list[100];
+    tkms_mask_list(list, sizeof list, sp->root.live);
+    /* a server outside the live set of a validly signed root holds no share: say so
+     * before anything else (an edited root is "not active" below) */
+    unsigned need = tkms_root_needed(n, s->table.t);
+    uint32_t valid = root_err == MS_OK ? tkms_root_valid(&sp->root, &s->table) : 0;
+    if (root_err == MS_OK && !(sp->root.live >> (me - 1) & 1) && popcount(valid) >= need)
+        return ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,
+                              "server %u did not take part in the batch of %s (servers %s did)",
+                              me, period, list);
+    tkms_cache_proof *cp = calloc(1, sizeof *cp);
+    if (cp == NULL)
+        return MS_ERR_NOMEM;
     ms_err err = tkms_batch_cache_slot(s->cache, s->dir, s->sec->store_key, period, id, id_len,
-                                       share->u, share->ssk, record, record_cap, record_len,
+                                       share->u, share->ssk, record, record_cap, record_len, cp,
                                        detail, detail_cap);
+    if (err == MS_ERR_IO)
+        ms_detail_set(detail, detail_cap,
+                      "server %u holds no batch of period %s: it did not take part in one, or "
+                      "none has run",
+                      me, period);
     if (err == MS_ERR_IDENTITY)
         ms_detail_set(detail, detail_cap, "%s is not in the batch of period %s", uri, period);
-    if (err == MS_OK)
-        share->index = s->nd.me;
-    else
+    /* the signed root activates the batch */
+    if (err == MS_OK && root_err != MS_OK)
+        err = ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,
+                             "the batch of %s is not active: no signed root (%s)", period, why);
+    if (err == MS_OK) {
+        sp->root.have = valid;
+        if (popcount(valid) < need)
+            err = ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,
+                                 "the batch of %s is not active: %u of the %u signatures it "
+                                 "needs (%s)",
+                                 period, popcount(valid), need, rpath);
+    }
+    /* the records must be those whose root was signed: the record is then in the tree */
+    if (err == MS_OK && (cp->count != sp->root.count || memcmp(cp->root, sp->root.root, 32) != 0))
+        err = ms_detail_fail(MS_ERR_THRESHOLD_INACTIVE, detail, detail_cap,
+                             "the record of %s is not in the signed root of the batch of %s "
+                             "(batch-%s.records differs from its root)",
+                             uri, period, period);
+    if (err == MS_OK) {
+        sp->index = cp->index;
+        sp->proof_len = cp->len;
+        memcpy(sp->proof, cp->hashes, cp->len * 32);
+        share->index = me;
+    } else {
         ms_wipe(share, sizeof *share);
+    }
+    free(cp);
     return err;
+}
+
+ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const char *uri,
+                            ms_tkms_share *share, uint8_t *record, size_t record_cap,
+                            size_t *record_len, char *detail, size_t detail_cap)
+{
+    return slot_lookup(s, period, uri, share, record, record_cap, record_len, NULL, detail,
+                       detail_cap);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* The share payload's public part after the record (node.h): index, count, proof, live
+ * set and the root's signatures. */
+static size_t proof_encode(uint8_t *out, const slot_proof *sp)
+{
+    size_t o = 0;
+    put64(out, sp->index);
+    put64(out + 8, sp->root.count);
+    o = 16;
+    out[o++] = (uint8_t)sp->proof_len;
+    memcpy(out + o, sp->proof, sp->proof_len * 32);
+    o += sp->proof_len * 32;
+    put32(out + o, sp->root.live);
+    o += 4;
+    size_t at = o++;
+    out[at] = 0;
+    for (unsigned j = 1; j <= MS_PEER_MAX; j++)
+        if (sp->root.have >> (j - 1) & 1) {
+            out[o++] = (uint8_t)j;
+            memcpy(out + o, sp->root.sig[j - 1], MS_PEER_SIG_BYTES);
+            o += MS_PEER_SIG_BYTES;
+            out[at]++;
+        }
+    return o;
+}
+
+#define PROOF_WIRE_MAX (16 + 1 + TKMS_PROOF_MAX * 32 + 4 + 1 + MS_PEER_MAX * (1 + MS_PEER_SIG_BYTES))
+
+/* Decodes it (the signatures unchecked); the octets used, 0 when malformed. */
+static size_t proof_decode(slot_proof *sp, const uint8_t *in, size_t len)
+{
+    memset(sp, 0, sizeof *sp);
+    if (len < 17)
+        return 0;
+    sp->index = get64(in);
+    sp->root.count = get64(in + 8);
+    sp->proof_len = in[16];
+    size_t o = 17;
+    if (sp->proof_len > TKMS_PROOF_MAX || len < o + sp->proof_len * 32 + 5)
+        return 0;
+    memcpy(sp->proof, in + o, sp->proof_len * 32);
+    o += sp->proof_len * 32;
+    sp->root.live = get32(in + o);
+    o += 4;
+    unsigned m = in[o++];
+    for (unsigned k = 0; k < m; k++) {
+        if (len < o + 1 + MS_PEER_SIG_BYTES)
+            return 0;
+        unsigned j = in[o];
+        if (j < 1 || j > MS_PEER_MAX || (sp->root.have >> (j - 1) & 1))
+            return 0;
+        sp->root.have |= 1u << (j - 1);
+        memcpy(sp->root.sig[j - 1], in + o + 1, MS_PEER_SIG_BYTES);
+        o += 1 + MS_PEER_SIG_BYTES;
+    }
+    return o;
 }
 
 ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, const char *uri,
@@ -1460,36 +1749,41 @@ ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, c
     ms_tkms_share share;
     uint8_t rec[MS_TKMS_RECORD_MAX];
     size_t rl = 0;
-    ms_err err = ms_tkms_service_slot(s, period, uri, &share, rec, sizeof rec, &rl, detail,
-                                      detail_cap);
+    slot_proof *sp = malloc(sizeof *sp);
+    if (sp == NULL)
+        return MS_ERR_NOMEM;
+    ms_err err = slot_lookup(s, period, uri, &share, rec, sizeof rec, &rl, sp, detail,
+                             detail_cap);
     ms_tkms_record r;
     size_t used = 0;
     if (err == MS_OK)
         err = ms_tkms_record_decode(&r, rec, rl, &used);
-    /* payload: u16 record length | record | HPKE(device, u || SSK) */
     uint8_t plain[MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES];
     memcpy(plain, share.u, MS_SAKKE_SECRET_BYTES);
     memcpy(plain + MS_SAKKE_SECRET_BYTES, share.ssk, MS_ECCSI_SCALAR_BYTES);
     ms_wipe(&share, sizeof share);
-    size_t cap = 2 + rl + sizeof plain + MS_HPKE_OVERHEAD, pl = 0, ml = 0;
+    size_t cap = 2 + rl + PROOF_WIRE_MAX + sizeof plain + MS_HPKE_OVERHEAD, pl = 0, ml = 0;
     uint8_t *payload = malloc(cap), *msg = malloc(cap + MS_PEER_MSG_OVERHEAD);
     if (err == MS_OK && (payload == NULL || msg == NULL))
         err = MS_ERR_NOMEM;
     if (err == MS_OK) {
+        /* the public part, then the share sealed to the device with it as aad */
         payload[0] = (uint8_t)(rl >> 8);
         payload[1] = (uint8_t)rl;
         memcpy(payload + 2, rec, rl);
+        size_t pub_len = 2 + rl + proof_encode(payload + 2 + rl, sp);
         uint8_t info[64];
         size_t il = share_info(info, r.sid, s->nd.me);
         size_t sealed_share = 0;
-        err = ms_hpke_seal(device_pub, info, il, rec, rl, plain, sizeof plain, payload + 2 + rl,
-                           cap - 2 - rl, &sealed_share, NULL);
-        pl = 2 + rl + sealed_share;
+        err = ms_hpke_seal(device_pub, info, il, payload, pub_len, plain, sizeof plain,
+                           payload + pub_len, cap - pub_len, &sealed_share, NULL);
+        pl = pub_len + sealed_share;
     }
     ms_wipe(plain, sizeof plain);
+    free(sp);
     if (err == MS_OK) {
         ms_peer_msg_hdr h = {.sender = (uint8_t)s->nd.me, .recipient = MS_PEER_TO_ALL,
-                             .kind = KIND_SHARE, .round = 1};
+                             .kind = KIND_SHARE, .round = SHARE_FORM};
         memcpy(h.session, r.sid, 32);
         err = ms_peer_msg_sign(s->nd.seed, &h, payload, pl, msg, cap + MS_PEER_MSG_OVERHEAD, &ml);
     }
@@ -1523,6 +1817,32 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
     free(msg);
     ms_tkms_service_close(s);
     return err;
+}
+
+/* The device's check of a share's public part: the sender took part in the batch, and
+ * the record leads through the proof to a root that enough servers of the table signed. */
+static ms_err share_in_root(const ms_peer_table *table, const char *period, unsigned sender,
+                            const uint8_t *rec, size_t rec_len, slot_proof *sp, char *detail,
+                            size_t detail_cap)
+{
+    uint8_t leaf[32];
+    unsigned need = tkms_root_needed(table->n, table->t);
+    snprintf(sp->root.period, sizeof sp->root.period, "%s", period);
+    if (!(sp->root.live >> (sender - 1) & 1))
+        return ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, detail_cap,
+                              "server %u did not take part in the batch of %s", sender, period);
+    if (tkms_merkle_leaf(leaf, rec, rec_len) != MS_OK ||
+        tkms_merkle_from_proof(sp->root.root, leaf, sp->index, sp->root.count,
+                               (const uint8_t(*)[32])sp->proof, sp->proof_len) != MS_OK)
+        return ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, detail_cap,
+                              "its inclusion proof is malformed");
+    unsigned valid = popcount(tkms_root_valid(&sp->root, table));
+    if (valid < need)
+        return ms_detail_fail(MS_ERR_THRESHOLD_SHARE, detail, detail_cap,
+                              "its record is not in a signed root of the batch of %s (%u of "
+                              "the %u signatures it needs)",
+                              period, valid, need);
+    return MS_OK;
 }
 
 /* The i-th share message: a file's content, or a copy of one in memory. */
@@ -1561,7 +1881,8 @@ static ms_err device_combine(const char *peers_file, const char *public_file,
     ms_tkms_share *shares = calloc(count, sizeof *shares);
     ms_tkms_record rec, other;
     ms_peer_keys keys;
-    ms_err err = table != NULL && shares != NULL ? MS_OK : MS_ERR_NOMEM;
+    slot_proof *sp = malloc(sizeof *sp);
+    ms_err err = table != NULL && shares != NULL && sp != NULL ? MS_OK : MS_ERR_NOMEM;
     if (err == MS_OK)
         err = ms_peer_table_read(peers_file, table, detail, detail_cap);
     if (err == MS_OK)
@@ -1585,7 +1906,9 @@ static ms_err device_combine(const char *peers_file, const char *public_file,
         }
         err = ms_peer_msg_open(&keys, sid, 0, NULL, buf, len, &h, &payload, &pl, why,
                                sizeof why);
-        if (err != MS_OK || h.kind != KIND_SHARE) {
+        if (err == MS_OK && (h.kind != KIND_SHARE || h.round != SHARE_FORM))
+            snprintf(why, sizeof why, "not a share message of this form");
+        if (err != MS_OK || h.kind != KIND_SHARE || h.round != SHARE_FORM) {
             /* the sender named in the header, if the file has one */
             unsigned claimed = len > 5 ? buf[5] : 0;
             *cheater = claimed;
@@ -1599,10 +1922,29 @@ static ms_err device_combine(const char *peers_file, const char *public_file,
         ms_tkms_record *r = i == 0 ? &rec : &other;
         uint8_t pt[MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES], info[64];
         size_t il = share_info(info, sid, h.sender);
-        if (rl == 0 || 2 + rl > pl || ms_tkms_record_decode(r, payload + 2, rl, &used) != MS_OK ||
-            used != rl ||
-            ms_hpke_open(device_sk, info, il, payload + 2, rl, payload + 2 + rl, pl - 2 - rl, pt,
-                         sizeof pt, &ptl) != MS_OK ||
+        size_t pub_len = 0;
+        if (rl > 0 && 2 + rl <= pl && ms_tkms_record_decode(r, payload + 2, rl, &used) == MS_OK &&
+            used == rl) {
+            size_t ul = proof_decode(sp, payload + 2 + rl, pl - 2 - rl);
+            pub_len = ul > 0 ? 2 + rl + ul : 0;
+        }
+        /* the record must be in a batch root signed by enough servers of the table */
+        if (pub_len > 0) {
+            char why2[200];
+            err = share_in_root(table, period, h.sender, payload + 2, rl, sp, why2,
+                                sizeof why2);
+            if (err != MS_OK) {
+                *cheater = h.sender;
+                ms_detail_set(detail, detail_cap, "%s: the share of server %u: %s", names[i],
+                              h.sender, why2);
+                ms_wipe(pt, sizeof pt);
+                free(buf);
+                break;
+            }
+        }
+        if (pub_len == 0 ||
+            ms_hpke_open(device_sk, info, il, payload, pub_len, payload + pub_len, pl - pub_len,
+                         pt, sizeof pt, &ptl) != MS_OK ||
             ptl != sizeof pt ||
             (i > 0 && memcmp(r, &rec, sizeof rec) != 0)) {
             *cheater = h.sender;
@@ -1628,6 +1970,7 @@ static ms_err device_combine(const char *peers_file, const char *public_file,
     if (shares != NULL)
         ms_wipe(shares, count * sizeof *shares);
     free(shares);
+    free(sp);
     free(table);
     return err;
 }

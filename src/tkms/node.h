@@ -14,8 +14,12 @@
  *                      KSAK_i, [KSAK_i]G)
  *   public.txt         after init: the public result (format below), the same at every
  *                      server but for the "index" line
+ *   batch-P.sealed     after the batch of period P (live servers only): this server's
+ *   batch-P.records    shares, the public records, and the signed Merkle root that
+ *   batch-P.root       activates the batch (ms_tkms_node_batch, src/tkms/root.h)
  *
- * Rounds over the network: every protocol round r, server i sends each other server j one
+ * Rounds over the network: every protocol round r, server i sends each other server j of
+ * the run (all n for key generation, the live set for a batch) one
  * message, POST /tkms/msg over the pinned mutual TLS of src/net/peer.h, signed with
  * ms_peer_msg (kind = the protocol, round = r, session = a hash of the peers table and the
  * protocol's inputs, so servers with different tables cannot talk). Its payload is
@@ -93,14 +97,21 @@ typedef struct ms_tkms_batch_params {
     const uint8_t *passphrase; /* of secrets.sealed */
     size_t passphrase_len;
     unsigned timeout_ms;       /* per round; 0: 600 s */
+    uint32_t live;             /* the servers taking part (bit i-1: server i); 0: all n */
 } ms_tkms_batch_params;
 
-/* The monthly batch at this server, run with every server of the table at the same time
- * (all n live: choosing a subset of 2t+1 is not offered yet). Writes batch-P.sealed (per
- * identity u_i and SSK_i, AES-256-GCM under the store key of secrets.sealed, the period
- * as aad) and batch-P.records (per identity the public record, ms_tkms_record_encode),
- * entries "u16 id length | id | ...". digest: SHA-256 of the records, the same at every
- * server. */
+/* The monthly batch at this server, run at the same time by every server of the live set:
+ * at least max(2t + 1, ceil((n + t + 1) / 2)) servers of the table, this one among them
+ * (MS_ERR_ARG otherwise, before any network). The session id binds the live set; only
+ * live servers are sent to or heard from, and servers outside it get no share of the
+ * period's slots. After the rounds (B1-B4) and the confirmation round, each live server
+ * signs the Merkle root of the records (B5, src/tkms/root.h) and the signatures are
+ * exchanged in one more round; a server whose signature is missing or of another root
+ * fails the run. Writes batch-P.sealed (per identity u_i and SSK_i, AES-256-GCM under the
+ * store key of secrets.sealed, the period as aad), batch-P.records (per identity the
+ * public record, ms_tkms_record_encode), entries "u16 id length | id | ...", and last
+ * batch-P.root (the root, the count, the live set, every live server's signature), which
+ * activates the batch. digest: SHA-256 of the records, the same at every server. */
 ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest[32], char *detail,
                           size_t detail_cap);
 
@@ -139,21 +150,37 @@ ms_err ms_tkms_service_sign(const ms_tkms_service *s, const ms_peer_msg_hdr *h,
 /* This server's share of uri's slot for period (secret: wipe it) and the slot's public
  * record in its wire form (at most MS_TKMS_RECORD_MAX octets). A period's batch is read
  * at its first call and kept open (src/tkms/batch_cache.h; read again when its files
- * change); safe from several threads. MS_ERR_IO no batch for the period, MS_ERR_SEALED_FILE it does not open,
- * MS_ERR_IDENTITY uri has no slot in it. */
+ * change); safe from several threads. MS_ERR_THRESHOLD_INACTIVE: this server did not
+ * take part in the batch (batch-P.root, copied from a live server, names the live set),
+ * or the batch is not active: its root file is missing, has fewer than
+ * ceil((n + t + 1) / 2) valid signatures of the table's servers ("K of the M signatures
+ * it needs"), or batch-P.records is not the tree whose root was signed. MS_ERR_IO no
+ * batch for the period, MS_ERR_SEALED_FILE it does not open, MS_ERR_IDENTITY uri has no
+ * slot in it. */
 ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const char *uri,
                             ms_tkms_share *share, uint8_t *record, size_t record_cap,
                             size_t *record_len, char *detail, size_t detail_cap);
-/* The share message for a device (the content of ms_tkms_node_share's file), malloc'd. */
+/* The share message for a device (the content of ms_tkms_node_share's file), malloc'd:
+ * an ms_peer_msg signed by this server, kind 3, round 2 (the payload form), session = the
+ * slot id sid, recipient 0, whose payload is (integers big-endian)
+ *   u16 record length | record (ms_tkms_record_encode) |
+ *   u64 leaf index | u64 leaf count | u8 k | k proof hashes (32 each, RFC 9162 inclusion
+ *   proof of the record's leaf in the batch's tree) |
+ *   u32 live set | u8 m | m times (u8 server | 64 its Ed25519 signature of the root) |
+ *   HPKE(device key, u_j || SSK_j)
+ * sealed with info "mikeysakke tkms share" || NUL || sid || server index and aad = every
+ * octet of the payload before it. The root itself is not carried: the device computes it
+ * from the record and the proof, and checks the signatures over it (src/tkms/root.h). */
 ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, const char *uri,
                                  const uint8_t device_pub[MS_HPKE_PK_BYTES], uint8_t **msg,
                                  size_t *msg_len, char *detail, size_t detail_cap);
 
 /* The device: opens each share file (signed by the server it names, for this identity's
- * slot, sealed to device_sk), checks they carry one record and combines them with
- * ms_tkms_combine (which validates RSK and SSK). MS_ERR_THRESHOLD_SHARE with *cheater the
- * index of the server whose share fails (by signature, sealing, record or the
- * commitments). */
+ * slot, sealed to device_sk), checks its record is in a batch root signed by at least
+ * ceil((n + t + 1) / 2) servers of the table, with the sender in the root's live set,
+ * checks the shares carry one record and combines them with ms_tkms_combine (which
+ * validates RSK and SSK). MS_ERR_THRESHOLD_SHARE with *cheater the index of the server
+ * whose share fails (by signature, root, sealing, record or the commitments). */
 ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
                               const uint8_t device_sk[32], const char *period, const char *uri,
                               const char *const *files, size_t count,

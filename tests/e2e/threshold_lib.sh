@@ -63,10 +63,12 @@ tk_all_ok() {
     return $ok
 }
 
-# tk_ceremony PRE "SERVERS" TIMEOUT: `kms threshold init` at those servers together
+# tk_ceremony PRE "SERVERS" TIMEOUT [MORE ARGS]: `kms threshold init` at those servers together
 tk_ceremony() {
-    tk_parallel "$1" init "$2" kms threshold init --peers "$work/$1-peers.txt" \
-        --passphrase-file "$work/pass" --scrypt-log2n 10 --timeout "$3"
+    local pre=$1 servers=$2 timeout=$3
+    shift 3
+    tk_parallel "$pre" init "$servers" kms threshold init --peers "$work/$pre-peers.txt" \
+        --passphrase-file "$work/pass" --scrypt-log2n 10 --timeout "$timeout" "$@"
 }
 
 # tk_batch PRE "SERVERS" PERIOD USERS_FILE TIMEOUT [MORE ARGS]: the batch at those servers
@@ -80,3 +82,37 @@ tk_batch() {
 
 # tk_seq N: "1 2 ... N"
 tk_seq() { seq -s ' ' 1 "$1"; }
+
+# tk_device: a device's X25519 key in $work/device.key (0600); its public key in $DEVPK
+tk_device() {
+    local sk
+    read -r sk DEVPK < <(python3 -c '
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives import serialization as s
+k = X25519PrivateKey.generate()
+print(k.private_bytes(s.Encoding.Raw, s.PrivateFormat.Raw, s.NoEncryption()).hex(),
+      k.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw).hex())')
+    (umask 077; echo "$sk" >"$work/device.key")
+}
+
+# tk_share STATUS PRE I USER PERIOD OUT [MORE ARGS]: server PREi's share for the device
+tk_share() {
+    local want=$1 pre=$2 i=$3 user=$4 period=$5 out=$6
+    shift 6
+    run "$want" kms threshold share --dir "$work/$pre$i" --user "$user" --period "$period" \
+        --device-pub "$DEVPK" --passphrase-file "$work/pass" --out "$out" "$@"
+}
+
+# tk_combine STATUS PRE TAG USER PERIOD FILES [MORE ARGS]: the device combines FILES
+# (comma-separated) into $work/{rsk,ssk}-TAG; stdout (the PVT) kept in $work/pvt-TAG
+tk_combine() {
+    local want=$1 pre=$2 tag=$3 user=$4 period=$5 files=$6
+    shift 6
+    run "$want" user threshold-combine --shares "$files" --device-key "$work/device.key" \
+        --peers "$work/$pre-peers.txt" --public "$work/${pre}1/public.txt" --user "$user" \
+        --period "$period" --rsk-out "$work/rsk-$tag" --ssk-out "$work/ssk-$tag" "$@" &&
+        cp "$work/out" "$work/pvt-$tag"
+}
+
+# tk_idhex USER PERIOD: the RFC 6509 identifier in hex (for `sakke validate --id`)
+tk_idhex() { printf '%s\0%s\0' "$2" "$1" | od -An -tx1 | tr -d ' \n'; }

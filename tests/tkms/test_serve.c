@@ -243,32 +243,76 @@ static void test_cache(void)
         rec[MS_TKMS_RECORD_MAX];
     size_t il = (size_t)snprintf((char *)id, sizeof id, "2027-01%c%s", 0, users[0]) + 1, rl = 0;
     CHECK_ERR(tkms_batch_cache_slot(c, dir, key, "2027-01", id, il, u, ssk, rec, sizeof rec, &rl,
-                                    NULL, 0),
+                                    NULL, NULL, 0),
               MS_OK);
     CHECK(u[0] == 0x11 && ssk[31] == 0x11 && rl > 0 && rec[0] == 1);
     CHECK_ERR(tkms_batch_cache_slot(c, dir, key, "2027-01", id, il - 1, u, ssk, rec, sizeof rec,
-                                    &rl, NULL, 0),
+                                    &rl, NULL, NULL, 0),
               MS_ERR_IDENTITY);
-    CHECK_ERR(tkms_batch_cache_slot(c, dir, key, "2027-01", id, il, u, ssk, rec, 10, &rl, NULL, 0),
+    CHECK_ERR(tkms_batch_cache_slot(c, dir, key, "2027-01", id, il, u, ssk, rec, 10, &rl, NULL, NULL, 0),
               MS_ERR_BUFFER_TOO_SMALL);
     CHECK_ERR(tkms_batch_cache_slot(c, dir, key, "2027-02", id, il, u, ssk, rec, sizeof rec, &rl,
-                                    NULL, 0),
+                                    NULL, NULL, 0),
               MS_ERR_IO);
     /* a new batch of the same period (written by rename): read again */
     usleep(10000);
     write_sealed("2027-01", key, users[0], 0x22);
     CHECK_ERR(tkms_batch_cache_slot(c, dir, key, "2027-01", id, il, u, ssk, rec, sizeof rec, &rl,
-                                    NULL, 0),
+                                    NULL, NULL, 0),
               MS_OK);
     CHECK(u[0] == 0x22);
     tkms_batch_cache_free(c);
     CHECK_ERR(tkms_batch_cache_new(&c), MS_OK);
     char detail[300] = "";
     CHECK_ERR(tkms_batch_cache_slot(c, dir, wrong, "2027-01", id, il, u, ssk, rec, sizeof rec,
-                                    &rl, detail, sizeof detail),
+                                    &rl, NULL, detail, sizeof detail),
               MS_ERR_SEALED_FILE);
     CHECK(strstr(detail, "does not open") != NULL);
     tkms_batch_cache_free(c);
+}
+
+/* The cache's Merkle levels give the same root and inclusion proof as computing the
+ * tree afresh (src/tkms/root.c), for trees of 1 to 9 records and each position. */
+static void test_cache_proof(void)
+{
+    static const char *const users[] = {"tel:+1", "tel:+2", "tel:+3", "tel:+4", "tel:+5",
+                                        "tel:+6", "tel:+7", "tel:+8", "tel:+9"};
+    uint8_t key[32];
+    RAND_bytes(key, 32);
+    for (size_t n = 1; n <= 9; n++) {
+        uint8_t leaves[9][32], enc[MS_TKMS_RECORD_MAX];
+        ms_tkms_record r;
+        memset(&r, 0, sizeof r);
+        r.t = 1;
+        r.d = 1;
+        for (size_t i = 0; i < n; i++) {
+            r.sid[0] = (uint8_t)i;
+            size_t l = ms_tkms_record_encode(&r, enc);
+            CHECK_ERR(tkms_merkle_leaf(leaves[i], enc, l), MS_OK);
+        }
+        for (size_t k = 0; k < n; k++) {
+            char period[16];
+            snprintf(period, sizeof period, "2028-%02zu", (n * 9 + k) % 90 + 10);
+            write_records(period, users, n);
+            write_sealed(period, key, users[k], 0x33);
+            tkms_batch_cache *c = NULL;
+            CHECK_ERR(tkms_batch_cache_new(&c), MS_OK);
+            uint8_t id[64], u[MS_SAKKE_SECRET_BYTES], ssk[MS_ECCSI_SCALAR_BYTES], rec[MS_TKMS_RECORD_MAX];
+            size_t il = (size_t)snprintf((char *)id, sizeof id, "%s%c%s", period, 0, users[k]) + 1,
+                   rl = 0, plen = 0;
+            static tkms_cache_proof cp;
+            uint8_t root[32], proof[TKMS_PROOF_MAX][32];
+            CHECK_ERR(tkms_batch_cache_slot(c, dir, key, period, id, il, u, ssk, rec, sizeof rec,
+                                            &rl, &cp, NULL, 0),
+                      MS_OK);
+            CHECK_ERR(tkms_merkle_root(root, (const uint8_t(*)[32])leaves, n, k, proof, &plen),
+                      MS_OK);
+            CHECK(cp.index == k && cp.count == n);
+            CHECK(memcmp(cp.root, root, 32) == 0);
+            CHECK(cp.len == plen && memcmp(cp.hashes, proof, plen * 32) == 0);
+            tkms_batch_cache_free(c);
+        }
+    }
 }
 
 int main(void)
@@ -280,6 +324,7 @@ int main(void)
     test_device_file();
     test_enrol();
     test_cache();
+    test_cache_proof();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
