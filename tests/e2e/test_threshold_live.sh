@@ -3,7 +3,7 @@
 # (docs/threshold.md):
 #  - (3,1): keygen, init, batch (--servers 1,2,3), share and threshold-combine, each with
 #    --json (the JSON shapes checked); batch-P.root holds the three signatures; a share is
-#    refused (exit 85) when the root file was edited, has too few signatures, or the
+#    refused (exit 86) when the root file was edited, has too few signatures, or the
 #    records file no longer matches it;
 #  - (4,1), 2t+1 < n: the batch with servers 1, 2 and 4 only; server 3 says it did not take
 #    part; any two of the live servers' shares combine into the same valid keys; live sets
@@ -90,29 +90,29 @@ check "sakke validate accepts the RSK" run 0 sakke validate --public "$Z" --id "
 cp "$R" "$work/root.good"
 restore_root() { rm -f "$R"; cp "$work/root.good" "$R"; }
 python3 -c 'import sys; p = sys.argv[1]; t = open(p).read().split("\n"); t[4] = t[4][:-1] + ("0" if t[4][-1] != "0" else "1"); open(p, "w").write("\n".join(t))' "$R"
-check "an edited root file: the share is refused" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
+check "an edited root file: the share is refused" tk_share 86 a 1 "$U" 2026-12 "$work/x1"
 check "... no valid signature" err_has "the batch of 2026-12 is not active: 0 of the 3 signatures it needs"
 restore_root
 grep -v '^sig 2 ' "$work/root.good" >"$R.tmp" && mv "$R.tmp" "$R"
-check "too few signatures: refused" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
+check "too few signatures: refused" tk_share 86 a 1 "$U" 2026-12 "$work/x1"
 check "... 2 of 3" err_has "the batch of 2026-12 is not active: 2 of the 3 signatures it needs"
 restore_root
 sed -i 's/^sig 3 \(.\)/sig 3 f\1/;s/^\(sig 3 .*\).$/\1/' "$R"
-check "a forged signature: refused" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
+check "a forged signature: refused" tk_share 86 a 1 "$U" 2026-12 "$work/x1"
 check "... 2 of 3" err_has "2 of the 3 signatures"
 restore_root
 sed -i 's/^live 00000007$/live 00000006/' "$R"
-check "a root file edited to leave server 1 out: not active (not 'did not take part')" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
+check "a root file edited to leave server 1 out: not active (not 'did not take part')" tk_share 86 a 1 "$U" 2026-12 "$work/x1"
 check "... no valid signature" err_has "not active: 0 of the 3 signatures"
 restore_root
 rm -f "$R"
-check "no root file: refused" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
+check "no root file: refused" tk_share 86 a 1 "$U" 2026-12 "$work/x1"
 check "... named" err_has "the batch of 2026-12 is not active: no signed root"
 restore_root
 REC=$work/a1/batch-2026-12.records
 cp "$REC" "$work/records.good"
 python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-3] ^= 1; open(p, "wb").write(b)' "$REC"
-check "a record not in the signed tree: refused" tk_share 85 a 1 "$U" 2026-12 "$work/x1"
+check "a record not in the signed tree: refused" tk_share 86 a 1 "$U" 2026-12 "$work/x1"
 check "... named" err_has "is not in the signed root of the batch of 2026-12"
 rm -f "$REC"
 cp "$work/records.good" "$REC"
@@ -149,7 +149,7 @@ check "server 3 holds no batch files" bash -c "[ ! -e '$work/b3/batch-2026-12.se
 check "server 3 has no share" tk_share 19 b 3 "$U" 2026-12 "$work/y3"
 check "... and says it did not take part" err_has "server 3 holds no batch of period 2026-12"
 cp "$work/b1/batch-2026-12.root" "$work/b1/batch-2026-12.records" "$work/b3/"
-check "server 3 with the batch's public files: refused" tk_share 85 b 3 "$U" 2026-12 "$work/y3"
+check "server 3 with the batch's public files: refused" tk_share 86 b 3 "$U" 2026-12 "$work/y3"
 check "... server 3 did not take part" err_has "server 3 did not take part in the batch of 2026-12 (servers 1, 2, 4 did)"
 for i in 1 2 4; do
     check "live server $i issues its share" tk_share 0 b $i "$U" 2026-12 "$work/b-share$i"
