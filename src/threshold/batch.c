@@ -403,6 +403,9 @@ static ms_err draw_multipliers(ms_tkms_batch *b)
         if (err != MS_OK)
             return err;
         raw[15] |= 1;
+        /* declassified for the constant-time check: the checks multiply public
+         * commitments by them in variable time */
+        MS_CT_PUBLIC(raw, sizeof raw);
         uint64_t plain[MS_LIMBS] = {0};
         ms_u1024_from_be(plain, raw, sizeof raw);
         ms_mont_to(b->r[s].v, plain, &ms_mont_q);
