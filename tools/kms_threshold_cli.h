@@ -17,5 +17,7 @@ ms_err cli_kms_threshold_share(const struct cli_args *args);
 extern const struct cli_opt cli_kms_threshold_share_opts[];
 ms_err cli_user_threshold_combine(const struct cli_args *args);
 extern const struct cli_opt cli_user_threshold_combine_opts[];
+ms_err cli_kms_threshold_check_report(const struct cli_args *args);
+extern const struct cli_opt cli_kms_threshold_check_report_opts[];
 
 #endif

@@ -223,6 +223,7 @@ static const struct cli_cmd commands[] = {
     {"kms", "threshold init", cli_kms_threshold_init, "threshold KMS: the key-generation ceremony with the other servers", cli_kms_threshold_init_opts},
     {"kms", "threshold batch", cli_kms_threshold_batch, "threshold KMS: the batch of a key period with the other servers", cli_kms_threshold_batch_opts},
     {"kms", "threshold share", cli_kms_threshold_share, "threshold KMS: this server's share of a user's keys, sealed to the device", cli_kms_threshold_share_opts},
+    {"kms", "threshold check-report", cli_kms_threshold_check_report, "threshold KMS: judge a device's cheater report against a server", cli_kms_threshold_check_report_opts},
     {"user", "threshold-combine", cli_user_threshold_combine, "combine t+1 threshold KMS shares into RSK, SSK and PVT (validated)", cli_user_threshold_combine_opts},
     {"user", "init", cli_user_init, "create the device's keystore from an enrolment file", cli_user_init_opts},
     {"user", "import", cli_user_import, "import a key package (no network)", cli_user_import_opts},

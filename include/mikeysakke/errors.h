@@ -117,6 +117,7 @@ typedef enum ms_err {
     /* Threshold KMS. */
     MS_ERR_THRESHOLD_SHARE = 83, /* a threshold share or commitment failed its check (the server or dealer is named) */
     MS_ERR_THRESHOLD_ROUND = 84, /* a threshold KMS round did not complete: a server is missing or disagrees (named) */
+    MS_ERR_REPORT_FALSE = 85, /* a cheater report is false: the accused server's share is correct */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -1254,9 +1254,9 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
 
 /* ---- issuance and the device ----------------------------------------------------------- */
 
-#define KIND_SHARE 3
+#define KIND_SHARE MS_TKMS_KIND_SHARE
 
-static size_t share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
+size_t ms_tkms_share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
 {
     static const char label[] = "mikeysakke tkms share";
     memcpy(info, label, sizeof label);
@@ -1396,7 +1396,7 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
         payload[1] = (uint8_t)rl;
         memcpy(payload + 2, rec, rl);
         uint8_t info[64];
-        size_t il = share_info(info, r.sid, nd.me);
+        size_t il = ms_tkms_share_info(info, r.sid, nd.me);
         size_t sealed_share = 0;
         err = ms_hpke_seal(device_pub, info, il, rec, rl, sh, sl, payload + 2 + rl,
                            cap - 2 - rl, &sealed_share, NULL);
@@ -1482,7 +1482,7 @@ ms_err ms_tkms_device_combine(const char *peers_file, const char *public_file,
         size_t rl = pl >= 2 ? (size_t)payload[0] << 8 | payload[1] : 0;
         ms_tkms_record *r = i == 0 ? &rec : &other;
         uint8_t pt[MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES], info[64];
-        size_t il = share_info(info, sid, h.sender);
+        size_t il = ms_tkms_share_info(info, sid, h.sender);
         if (rl == 0 || 2 + rl > pl || ms_tkms_record_decode(r, payload + 2, rl, &used) != MS_OK ||
             used != rl ||
             ms_hpke_open(device_sk, info, il, payload + 2, rl, payload + 2 + rl, pl - 2 - rl, pt,

@@ -99,6 +99,11 @@ ms_err ms_tkms_node_share(const char *dir, const uint8_t *pass, size_t pass_len,
                           const uint8_t device_pub[32], const char *out_path, char *detail,
                           size_t detail_cap);
 
+/* A share file's kind (ms_peer_msg) and the HPKE info of its envelope: "mikeysakke tkms
+ * share" NUL || sid || index (at most 64 octets). */
+#define MS_TKMS_KIND_SHARE 3
+size_t ms_tkms_share_info(uint8_t *info, const uint8_t sid[32], unsigned index);
+
 /* The device: opens each share file (signed by the server it names, for this identity's
  * slot, sealed to device_sk), checks they carry one record and combines them with
  * ms_tkms_combine (which validates RSK and SSK). MS_ERR_THRESHOLD_SHARE with *cheater the

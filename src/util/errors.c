@@ -110,6 +110,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_PEER_REPLAY] = {"MS_ERR_PEER_REPLAY", "a server message was already received, or belongs to an earlier round"},
     [MS_ERR_THRESHOLD_SHARE] = {"MS_ERR_THRESHOLD_SHARE", "a threshold share or commitment failed its check"},
     [MS_ERR_THRESHOLD_ROUND] = {"MS_ERR_THRESHOLD_ROUND", "a threshold KMS round did not complete"},
+    [MS_ERR_REPORT_FALSE] = {"MS_ERR_REPORT_FALSE", "the cheater report is false: the accused server's share is correct"},
 };
 
 const char *ms_strerror(ms_err err)
