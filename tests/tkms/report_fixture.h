@@ -158,8 +158,10 @@ static inline ms_err rf_share_file(const rf_world *w, unsigned i, size_t s, int 
     ms_err err = ms_tkms_issue(w->bt[i - 1], w->id[s], w->id_len[s], &sh, &rec);
     if (err != MS_OK)
         return err;
+    /* a different octet per server: wrong shares of several servers cannot cancel in the
+     * Lagrange sum (flipping the same bit could: lambda_1 = -lambda_2 for {1, 2, 3}) */
     if (how == RF_WRONG_SHARE)
-        sh.u[MS_SAKKE_SECRET_BYTES - 1] ^= 1;
+        sh.u[MS_SAKKE_SECRET_BYTES - i] ^= 1;
     if (how == RF_WRONG_RECORD)
         rec.d += 1;
     uint8_t payload[4096], msg[4096 + MS_PEER_MSG_OVERHEAD], info[64], pt[160];

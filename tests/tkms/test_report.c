@@ -200,7 +200,8 @@ static void run(unsigned n, unsigned t, const char *dir)
      * one share message, from server `cheater`: indices 1..t only */
     uint32_t indices = (1u << t) - 1;
     CHECK_ERR(judge(w, rep_a, NULL, &server, detail, sizeof detail), MS_ERR_THRESHOLD_SHARE);
-    indices |= 1u << (server - 1);
+    if (server >= 1 && server <= n)
+        indices |= 1u << (server - 1);
     unsigned held = 0;
     for (uint32_t x = indices; x; x &= x - 1)
         held++;
