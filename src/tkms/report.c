@@ -294,9 +294,12 @@ static ms_err check(const char *dir, const char *peers_file, const char *public_
         o += MS_HPKE_KEY_BYTES + MS_HPKE_NONCE_BYTES;
         ml = (size_t)r[o] << 24 | (size_t)r[o + 1] << 16 | (size_t)r[o + 2] << 8 | r[o + 3];
         msg = r + o + 4;
-        ok = ml == rl - o - 4 && pl > 0 && ul > 0 && memchr(period, 0, pl) == NULL &&
-             memchr(uri, 0, ul) == NULL;
+        ok = ml == rl - o - 4 && pl > 0 && pl <= 32 && ul > 0 && memchr(uri, 0, ul) == NULL;
     }
+    /* a period is letters, digits and '-' (it names a file under --dir) */
+    for (size_t i = 0; ok && i < pl; i++)
+        ok = (period[i] >= '0' && period[i] <= '9') || (period[i] >= 'A' && period[i] <= 'Z') ||
+             (period[i] >= 'a' && period[i] <= 'z') || period[i] == '-';
     if (!ok) {
         free(r);
         return ms_detail_fail(MS_ERR_BAD_ENCODING, detail, cap, "%s is not a cheater report",
@@ -311,8 +314,7 @@ static ms_err check(const char *dir, const char *peers_file, const char *public_
     if (dir != NULL) {
         snprintf(pp, sizeof pp, "%s/peers.txt", dir);
         snprintf(pubp, sizeof pubp, "%s/public.txt", dir);
-        snprintf(recp, sizeof recp, "%s/batch-%.*s.records", dir, (int)(pl < 64 ? pl : 64),
-                 period);
+        snprintf(recp, sizeof recp, "%s/batch-%.*s.records", dir, (int)pl, period);
         peers_file = pp;
         public_file = pubp;
         records_file = recp;

@@ -145,6 +145,14 @@ static void run(unsigned n, unsigned t, const char *dir)
     buf[key_at - 1] = '6'; /* the URI's last digit: another user's slot */
     CHECK(rf_write(rep_x, buf, len) == 0);
     CHECK_ERR(judge(w, rep_x, NULL, &server, detail, sizeof detail), MS_ERR_PEER_MESSAGE);
+    buf[key_at - 1] = '3';
+    size_t per_at = strlen(MS_TKMS_REPORT_HEADER) + 2;
+    buf[per_at] = '/'; /* a period that is not one */
+    CHECK(rf_write(rep_x, buf, len) == 0);
+    CHECK_ERR(judge(w, rep_x, NULL, &server, detail, sizeof detail), MS_ERR_BAD_ENCODING);
+    buf[per_at] = '2';
+    CHECK(rf_write(rep_x, buf, len) == 0); /* restored: judged again */
+    CHECK_ERR(judge(w, rep_x, NULL, &server, detail, sizeof detail), MS_ERR_THRESHOLD_SHARE);
     CHECK(rf_write(rep_x, buf, 40) == 0);
     CHECK_ERR(judge(w, rep_x, NULL, &server, detail, sizeof detail), MS_ERR_BAD_ENCODING);
     char rep_no[600];
