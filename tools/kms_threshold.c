@@ -67,7 +67,7 @@ const struct cli_opt cli_kms_threshold_check_report_opts[] = {
     {"--dir", "DIR", 0, "a server's directory: its peers.txt, public.txt and batch records"},
     {"--peers", "FILE", 0, "without --dir: the peers table"},
     {"--public", "FILE", 0, "without --dir: the KMS's public result (public.txt)"},
-    {"--records", "FILE", 0, "without --dir: the batch's records, to compare the share's record with"},
+    {"--records", "FILE", 0, "without --dir: the batch's records (the share's record is compared)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -299,7 +299,8 @@ ms_err cli_kms_threshold_check_report(const struct cli_args *args)
     const char *dir = cli_get(args, "--dir"), *peers = cli_get(args, "--peers"),
                *pub = cli_get(args, "--public"), *records = cli_get(args, "--records");
     if (dir != NULL && (peers != NULL || pub != NULL || records != NULL))
-        return cli_fail(MS_ERR_USAGE, "--dir takes the server's files: no --peers, --public or --records with it");
+        return cli_fail(MS_ERR_USAGE,
+                        "--dir takes the server's files: no --peers, --public or --records");
     if (dir == NULL && (peers == NULL || pub == NULL))
         return cli_fail(MS_ERR_USAGE, "give --dir, or --peers and --public");
     unsigned server = 0;

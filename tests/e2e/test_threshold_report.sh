@@ -25,15 +25,18 @@ combine() { # combine STATUS SHARES [--report-out FILE]
 }
 check "honest shares combine" combine 0 "$k/good2,$k/good3" --report-out "$work/none"
 check "and no report is written" test ! -e "$work/none"
-check "a wrong share signed by server 1 is refused" combine 83 "$k/bad1,$k/good2" --report-out "$work/report"
+check "a wrong share signed by server 1 is refused" \
+    combine 83 "$k/bad1,$k/good2" --report-out "$work/report"
 check "server 1 is named" err_has "server 1"
 check "the report is written" err_has "report against server 1 written to $work/report"
 check "the report exists" test -s "$work/report"
-check "the report is upheld at a server" run 83 kms threshold check-report --dir "$k" --report "$work/report"
+check "the report is upheld at a server" \
+    run 83 kms threshold check-report --dir "$k" --report "$work/report"
 check "the verdict names server 1 and the slot" \
     grep -Eq '^server 1 sent a wrong share for slot [0-9a-f]{64} ' "$work/out"
 check "the report is upheld with the peers table and public.txt" \
-    run 83 kms threshold check-report --peers "$k/peers.txt" --public "$k/public.txt" --report "$work/report"
+    run 83 kms threshold check-report --peers "$k/peers.txt" --public "$k/public.txt" \
+    --report "$work/report"
 check "and with the records" run 83 kms threshold check-report --peers "$k/peers.txt" \
     --public "$k/public.txt" --records "$k/batch-2026-12.records" --report "$work/report"
 check "a report against an honest server is false" \
@@ -41,7 +44,8 @@ check "a report against an honest server is false" \
 check "the refusal says so" err_has "the report is false: server 2's share for slot"
 check "--dir and --peers together are refused" \
     run 21 kms threshold check-report --dir "$k" --peers "$k/peers.txt" --report "$work/report"
-check "neither --dir nor --peers is refused" run 21 kms threshold check-report --report "$work/report"
+check "neither --dir nor --peers is refused" \
+    run 21 kms threshold check-report --report "$work/report"
 check "a file that is not a report is refused" \
     run 7 kms threshold check-report --dir "$k" --report "$k/public.txt"
 
