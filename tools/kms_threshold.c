@@ -14,6 +14,7 @@
 #include "mikeysakke/crypto.h"
 #include "tkms/node.h"
 #include "tkms/root.h"
+#include "tkms/report.h"
 #include "util/hex.h"
 
 #define OPT_JSON {"--json", NULL, CLI_FLAG, "print the result as one JSON object"}
@@ -77,6 +78,16 @@ const struct cli_opt cli_user_threshold_combine_opts[] = {
     {"--rsk-out", "FILE", CLI_REQUIRED, "write the RSK here (mode 0600)"},
     {"--ssk-out", "FILE", CLI_REQUIRED, "write the SSK here (mode 0600)"},
     OPT_JSON,
+    {"--report-out", "FILE", 0, "if a server is named as a cheater, write a report against it here"},
+    {NULL, NULL, 0, NULL},
+};
+
+const struct cli_opt cli_kms_threshold_check_report_opts[] = {
+    {"--report", "FILE", CLI_REQUIRED, "the cheater report (user threshold-combine --report-out)"},
+    {"--dir", "DIR", 0, "a server's directory: its peers.txt, public.txt and batch records"},
+    {"--peers", "FILE", 0, "without --dir: the peers table"},
+    {"--public", "FILE", 0, "without --dir: the KMS's public result (public.txt)"},
+    {"--records", "FILE", 0, "without --dir: the batch's records (the share's record is compared)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -519,6 +530,20 @@ ms_err cli_user_threshold_combine(const struct cli_args *args)
         if (e != MS_OK)
             cli_fail(e, "%s%s", detail[0] ? detail : "user threshold-combine",
                      cheater ? " (a server sent a bad share)" : "");
+        const char *report = cli_get(args, "--report-out");
+        if (e == MS_ERR_THRESHOLD_SHARE && cheater != 0 && report != NULL) {
+            char why[400] = "";
+            ms_err re = ms_tkms_report_write(cli_get(args, "--peers"), cli_get(args, "--public"),
+                                             sk, cli_get(args, "--period"),
+                                             cli_get(args, "--user"), files, count, cheater,
+                                             report, why, sizeof why);
+            if (re == MS_OK)
+                fprintf(stderr, "mikeysakke: report against server %u written to %s\n", cheater,
+                        report);
+            else
+                fprintf(stderr, "mikeysakke: no report written: %s\n",
+                        why[0] ? why : ms_strerror(re));
+        }
     }
     ms_wipe(sk, sizeof sk);
     if (e == MS_OK)
@@ -599,4 +624,26 @@ ms_err cli_kms_threshold_refresh(const struct cli_args *args)
     ms_tkms_fingerprint(&pub, fp);
     printf("fingerprint %s\nepoch %u\n", fp, epoch);
     return MS_OK;
+ms_err cli_kms_threshold_check_report(const struct cli_args *args)
+{
+    const char *dir = cli_get(args, "--dir"), *peers = cli_get(args, "--peers"),
+               *pub = cli_get(args, "--public"), *records = cli_get(args, "--records");
+    if (dir != NULL && (peers != NULL || pub != NULL || records != NULL))
+        return cli_fail(MS_ERR_USAGE,
+                        "--dir takes the server's files: no --peers, --public or --records");
+    if (dir == NULL && (peers == NULL || pub == NULL))
+        return cli_fail(MS_ERR_USAGE, "give --dir, or --peers and --public");
+    unsigned server = 0;
+    uint8_t sid[32];
+    char detail[400] = "";
+    ms_err e = dir != NULL ? ms_tkms_report_check_dir(dir, cli_get(args, "--report"), &server,
+                                                      sid, detail, sizeof detail)
+                           : ms_tkms_report_check(peers, pub, records, cli_get(args, "--report"),
+                                                  &server, sid, detail, sizeof detail);
+    if (e == MS_ERR_THRESHOLD_SHARE) {
+        /* the report is upheld: the verdict is the output, and the status says it */
+        printf("%s\n", detail);
+        return e;
+    }
+    return cli_fail(e, "%s", detail[0] ? detail : "kms threshold check-report");
 }

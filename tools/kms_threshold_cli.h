@@ -41,5 +41,7 @@ bool cli_tkms_is_server_dir(const char *dir);
 ms_err cli_kms_threshold_serve(const struct cli_args *args);
 /* `user fetch` on a keystore of `user threshold-init` */
 ms_err cli_user_fetch_threshold(const struct cli_args *args);
+ms_err cli_kms_threshold_check_report(const struct cli_args *args);
+extern const struct cli_opt cli_kms_threshold_check_report_opts[];
 
 #endif

@@ -232,6 +232,7 @@ static const struct cli_cmd commands[] = {
     {"kms", "threshold refresh", cli_kms_threshold_refresh, "threshold KMS: new shares of z and KSAK at every server (Z and KPAK unchanged)", cli_kms_threshold_refresh_opts},
     {"kms", "threshold enrol", cli_kms_threshold_enrol, "threshold KMS: enrol a device's keys at this server (one of the t+1 approvals)", cli_kms_threshold_enrol_opts},
     {"user", "threshold-init", cli_user_threshold_init, "create a keystore for a threshold KMS and this device's keys", cli_user_threshold_init_opts},
+    {"kms", "threshold check-report", cli_kms_threshold_check_report, "threshold KMS: judge a device's cheater report against a server", cli_kms_threshold_check_report_opts},
     {"user", "threshold-combine", cli_user_threshold_combine, "combine t+1 threshold KMS shares into RSK, SSK and PVT (validated)", cli_user_threshold_combine_opts},
     {"user", "init", cli_user_init, "create the device's keystore from an enrolment file", cli_user_init_opts},
     {"user", "import", cli_user_import, "import a key package (no network)", cli_user_import_opts},

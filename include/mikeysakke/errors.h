@@ -119,6 +119,7 @@ typedef enum ms_err {
     MS_ERR_THRESHOLD_ROUND = 84, /* a threshold KMS round did not complete: a server is missing or disagrees (named) */
     MS_ERR_WARRANT_UNLOGGED = 85, /* an extraction warrant is not in checkpoints of t+1 threshold servers */
     MS_ERR_THRESHOLD_INACTIVE = 86, /* a threshold batch is not active here: this server did not take part, or its signed root is missing, short of signatures or does not hold the record */
+    MS_ERR_REPORT_FALSE = 87, /* a cheater report is false: the accused server's share is correct */
     MS_ERR__LAST                   /* never use: one past the last code */
 } ms_err;
 

@@ -1474,6 +1474,77 @@ void ms_p256_negate(ms_p256_affine *r, const ms_p256_affine *a)
     fe_neg(r->y, a->y);
 }
 
+/* out = [k]P for a public P and a secret k < q: odd signed window-4 digits (the recoding
+ * of comb_digits with width 4: d_0..d_62 in -15..15, d_63 = (k >> 252) | 1), each added
+ * from P's table of odd multiples read whole (masked), four doublings between. The
+ * prefix sums are odd, nonzero and below q, so acc never meets infinity; acc = +-pt can
+ * only happen in the last step, and the doubling computed at every step is chosen by
+ * mask when the addition's H and R are both zero. k = 0 runs on q - 0 = q and ends at
+ * infinity (Z = 0). */
+void ms_p256_mul_point(ms_p256_jacobian *out, const ms_p256_affine *p,
+                       const uint8_t k[MS_P256_BYTES])
+{
+    enum { W = 4, ROWS = 64 };
+    ms_p256_table tab;
+    ms_p256_table_var(&tab, p);
+    uint64_t kl[4], qk[4];
+    u256_from_be(kl, k);
+    u256_sub(qk, Q, kl);
+    uint64_t even = ms_ct_mask(~kl[0] & 1);
+    ms_ct_cmov(kl, qk, 4, even);
+    jacobian acc, sum, twice;
+    affine pt;
+    fe h, r, ny;
+    for (int i = ROWS - 1; i >= 0; i--) {
+        int bit = W * i, limb = bit / 64, shift = bit % 64;
+        uint64_t w = kl[limb] >> shift;
+        if (shift > 64 - (W + 1) && limb < 3)
+            w |= kl[limb + 1] << (64 - shift);
+        int64_t d = i == ROWS - 1 ? (int64_t)(w | 1)
+                                  : (int64_t)((w & ((1u << (W + 1)) - 1)) | 1) - (1 << W);
+        uint64_t neg = ms_ct_mask((uint64_t)d >> 63);
+        uint64_t idx = ((((uint64_t)d ^ neg) - neg) - 1) / 2; /* 0..7 */
+        memset(&pt, 0, sizeof pt);
+        for (uint64_t j = 0; j < MS_P256_TABLE_POINTS; j++)
+            ms_ct_cmov((uint64_t *)&pt, (const uint64_t *)&tab.p[j], 8, ms_ct_eq(idx, j));
+        fe_neg(ny, pt.y);
+        ms_ct_cmov(pt.y, ny, 4, neg);
+        if (i == ROWS - 1) {
+            fe_copy(acc.x, pt.x);
+            fe_copy(acc.y, pt.y);
+            fe_copy(acc.z, FE_ONE);
+            continue;
+        }
+        for (int b = 0; b < W; b++)
+            point_double(&acc, &acc);
+        point_add_affine(&sum, &acc, &pt, h, r);
+        point_double(&twice, &acc);
+        ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&twice, 12, fe_iszero(h) & fe_iszero(r));
+        acc = sum;
+    }
+    fe_neg(ny, acc.y);
+    ms_ct_cmov(acc.y, ny, 4, even);
+    *out = acc;
+    ms_wipe(kl, sizeof kl);
+    ms_wipe(qk, sizeof qk);
+    ms_wipe(&acc, sizeof acc);
+    ms_wipe(&sum, sizeof sum);
+    ms_wipe(&twice, sizeof twice);
+    ms_wipe(&pt, sizeof pt);
+}
+
+/* r = a + b for a not at infinity, constant time: a = b is doubled (chosen by mask),
+ * a = -b gives infinity (Z = 0). */
+void ms_p256_add_affine(ms_p256_jacobian *r, const ms_p256_jacobian *a, const ms_p256_affine *b)
+{
+    jacobian sum, twice;
+    fe h, rr;
+    point_add_affine(&sum, a, b, h, rr);
+    point_double(&twice, a);
+    ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&twice, 12, fe_iszero(h) & fe_iszero(rr));
+    *r = sum;
+}
+
 uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b)
 {
     /* (X / Z^2, Y / Z^3) = (x, y) */

@@ -59,6 +59,12 @@ uint64_t ms_p256_equal(const ms_p256_jacobian *a, const ms_p256_affine *b);
 uint64_t ms_p256_equal_jacobian(const ms_p256_jacobian *a, const ms_p256_jacobian *b);
 /* r = -a. */
 void ms_p256_negate(ms_p256_affine *r, const ms_p256_affine *a);
+/* out = [k]P for a public point P and a secret big-endian k < q (k = 0: infinity, Z = 0):
+ * signed window-4 digits over P's table of odd multiples, every entry read. */
+void ms_p256_mul_point(ms_p256_jacobian *out, const ms_p256_affine *p,
+                       const uint8_t k[MS_P256_BYTES]);
+/* r = a + b for a not at infinity (a = b and a = -b handled; the latter gives Z = 0). */
+void ms_p256_add_affine(ms_p256_jacobian *r, const ms_p256_jacobian *a, const ms_p256_affine *b);
 /* out = a * b and out = a + b mod q for a, b < q, big-endian (out may be a or b). */
 void ms_p256_scalar_mul(uint8_t out[MS_P256_BYTES], const uint8_t a[MS_P256_BYTES],
                         const uint8_t b[MS_P256_BYTES]);

@@ -4,6 +4,7 @@
  */
 #include "net/hpke.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -466,6 +467,58 @@ ms_err ms_hpke_open(const uint8_t sk_r[MS_HPKE_SK_BYTES], const uint8_t *info, s
     if (e == MS_OK)
         e = ms_hpke_ctx_open(&ctx, aad, aad_len, in + MS_HPKE_ENC_BYTES,
                              in_len - MS_HPKE_ENC_BYTES, pt, pt_cap, pt_len);
+    ms_hpke_ctx_wipe(&ctx);
+    return e;
+}
+
+/* ---- one blob's key, for a third party ----------------------------------------------------- */
+
+ms_err ms_hpke_open_key(const uint8_t key[MS_HPKE_KEY_BYTES],
+                        const uint8_t nonce[MS_HPKE_NONCE_BYTES], const uint8_t *aad,
+                        size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *pt,
+                        size_t pt_cap, size_t *pt_len)
+{
+    if (key == NULL || nonce == NULL || in == NULL || pt_len == NULL)
+        return MS_ERR_ARG;
+    if (in_len < MS_HPKE_OVERHEAD)
+        return MS_ERR_BAD_LENGTH;
+    ms_hpke_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    memcpy(ctx.key, key, MS_HPKE_KEY_BYTES);
+    memcpy(ctx.base_nonce, nonce, MS_HPKE_NONCE_BYTES);
+    ctx.ready = true; /* a recipient's context at seq 0: the blob's only message */
+    ms_err e = ms_hpke_ctx_open(&ctx, aad, aad_len, in + MS_HPKE_ENC_BYTES,
+                                in_len - MS_HPKE_ENC_BYTES, pt, pt_cap, pt_len);
+    ms_hpke_ctx_wipe(&ctx);
+    return e;
+}
+
+ms_err ms_hpke_blob_key(const uint8_t sk_r[MS_HPKE_SK_BYTES], const uint8_t *info,
+                        size_t info_len, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+                        size_t in_len, uint8_t key[MS_HPKE_KEY_BYTES],
+                        uint8_t nonce[MS_HPKE_NONCE_BYTES])
+{
+    if (sk_r == NULL || in == NULL || key == NULL || nonce == NULL)
+        return MS_ERR_ARG;
+    if (in_len < MS_HPKE_OVERHEAD)
+        return MS_ERR_BAD_LENGTH;
+    ms_hpke_ctx ctx;
+    ms_err e = ms_hpke_setup_recipient(&ctx, in, sk_r, info, info_len);
+    if (e != MS_OK)
+        return e;
+    size_t body = in_len - MS_HPKE_OVERHEAD, got = 0;
+    uint8_t *pt = malloc(body + 1);
+    /* the key is handed out only for a blob it opens */
+    e = pt == NULL ? MS_ERR_NOMEM
+                   : ms_hpke_open_key(ctx.key, ctx.base_nonce, aad, aad_len, in, in_len, pt,
+                                      body + 1, &got);
+    if (e == MS_OK) {
+        memcpy(key, ctx.key, MS_HPKE_KEY_BYTES);
+        memcpy(nonce, ctx.base_nonce, MS_HPKE_NONCE_BYTES);
+    }
+    if (pt != NULL)
+        OPENSSL_cleanse(pt, body + 1);
+    free(pt);
     ms_hpke_ctx_wipe(&ctx);
     return e;
 }

@@ -62,6 +62,22 @@ ms_err ms_hpke_open(const uint8_t sk_r[MS_HPKE_SK_BYTES], const uint8_t *info, s
                     const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
                     uint8_t *pt, size_t pt_cap, size_t *pt_len);
 
+/* The AEAD key and nonce of a single-shot blob (from ms_hpke_seal: its one message, seq 0)
+ * as its recipient derives them: with these a third party opens that one blob
+ * (ms_hpke_open_key) and nothing else; the recipient's private key and the KEM's shared
+ * secret stay private. The blob must open (MS_ERR_DECRYPT otherwise). For cheater
+ * reports of the threshold KMS. */
+ms_err ms_hpke_blob_key(const uint8_t sk_r[MS_HPKE_SK_BYTES], const uint8_t *info,
+                        size_t info_len, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+                        size_t in_len, uint8_t key[MS_HPKE_KEY_BYTES],
+                        uint8_t nonce[MS_HPKE_NONCE_BYTES]);
+/* Opens a single-shot blob (enc || ct) with its AEAD key and nonce: MS_ERR_DECRYPT (pt
+ * zeroed) when it does not open; MS_ERR_BAD_LENGTH, MS_ERR_BUFFER_TOO_SMALL. */
+ms_err ms_hpke_open_key(const uint8_t key[MS_HPKE_KEY_BYTES],
+                        const uint8_t nonce[MS_HPKE_NONCE_BYTES], const uint8_t *aad,
+                        size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *pt,
+                        size_t pt_cap, size_t *pt_len);
+
 /* ---- contexts (RFC 9180 5.1, 5.2, 5.3): several messages under one setup -------------- */
 
 typedef struct ms_hpke_ctx {

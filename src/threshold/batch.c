@@ -403,6 +403,9 @@ static ms_err draw_multipliers(ms_tkms_batch *b)
         if (err != MS_OK)
             return err;
         raw[15] |= 1;
+        /* declassified for the constant-time check: the checks multiply public
+         * commitments by them in variable time */
+        MS_CT_PUBLIC(raw, sizeof raw);
         uint64_t plain[MS_LIMBS] = {0};
         ms_u1024_from_be(plain, raw, sizeof raw);
         ms_mont_to(b->r[s].v, plain, &ms_mont_q);
@@ -914,4 +917,28 @@ void tkms_batch_test_corrupt_h(ms_tkms_batch *b, size_t slot)
     tsc_from_u64(&one, 1, &tg_sakke);
     tsc_add(&b->g_f[slot * (b->t + 1)], &b->g_f[slot * (b->t + 1)], &one, &tg_sakke);
     tsc_add(&b->g_sh[sh_at(b, b->me, slot)], &b->g_sh[sh_at(b, b->me, slot)], &one, &tg_sakke);
+}
+
+void tkms_batch_test_view(const ms_tkms_batch *b, tkms_view_fn fn, void *ctx)
+{
+    size_t T = b->t + 1;
+    for (size_t s = 0; s < b->count; s++) {
+        for (unsigned k = 0; k < T; k++) {
+            fn(ctx, "rho_f", k, s, &tg_sakke, &b->rho_f[s * T + k]);
+            fn(ctx, "v_f", k, s, &tg_p256, &b->v_f[s * T + k]);
+            fn(ctx, "vb_f", k, s, &tg_p256, &b->vb_f[s * T + k]);
+            fn(ctx, "g_f", k, s, &tg_sakke, &b->g_f[s * T + k]);
+        }
+        for (unsigned i = 1; i <= b->n; i++) {
+            fn(ctx, "rho_sh", i, s, &tg_sakke, &b->rho_sh[sh_at(b, i, s)]);
+            fn(ctx, "v_sh", i, s, &tg_p256, &b->v_sh[sh_at(b, i, s)]);
+            fn(ctx, "vb_sh", i, s, &tg_p256, &b->vb_sh[sh_at(b, i, s)]);
+            fn(ctx, "g_sh", i, s, &tg_sakke, &b->g_sh[sh_at(b, i, s)]);
+        }
+        fn(ctx, "rho_me", 0, s, &tg_sakke, &b->rho_me[s]);
+        fn(ctx, "v_me", 0, s, &tg_p256, &b->v_me[s]);
+        fn(ctx, "u", 0, s, &tg_sakke, &b->u[s]);
+        fn(ctx, "ssk", 0, s, &tg_p256, &b->ssk[s]);
+        fn(ctx, "r", 0, s, &tg_sakke, &b->r[s]);
+    }
 }

@@ -164,3 +164,24 @@ out:
     ms_wipe(ssk_tmp, sizeof ssk_tmp);
     return err;
 }
+
+ms_err tkms_share_check(const ms_tkms_public *pub, const uint8_t *id, size_t id_len,
+                        const ms_tkms_record *rec, const ms_tkms_share *share, int *ok)
+{
+    *ok = 0;
+    if (pub == NULL || id == NULL || rec == NULL || share == NULL || rec->t != pub->t ||
+        rec->t < 1 || rec->t > MS_TKMS_MAX_T || share->index < 1 || share->index > pub->n)
+        return MS_ERR_ARG;
+    ms_err err = tg_init();
+    if (err != MS_OK)
+        return err;
+    tsc u, ssk, hs;
+    if (tsc_from_bytes(&u, share->u, &tg_sakke) != MS_OK ||
+        tsc_from_bytes(&ssk, share->ssk, &tg_p256) != MS_OK)
+        return MS_OK; /* out of range: wrong */
+    if ((err = tkms_hs(&hs, pub->kpak, id, id_len, rec->pvt)) == MS_OK)
+        err = share_ok(pub, rec, &u, &ssk, share->index, &hs, ok);
+    ms_wipe(&u, sizeof u);
+    ms_wipe(&ssk, sizeof ssk);
+    return err;
+}

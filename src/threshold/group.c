@@ -3,9 +3,10 @@
  *
  * SAKKE (E(F_p)[q], generator P): the project's curve code; [k]P and [a]P + [b]H_s from
  * fixed-base combs (constant time). P-256 (generator G): the project's constant-time
- * [k]G; [b]H_e with OpenSSL's constant-time EC_POINT_mul (a single point, no generator
- * scalar: its ladder / nistz256 window path), and public multi-scalar products with the
- * project's Straus code.
+ * [k]G comb, [b]H_e and [k]Q with its constant-time window code (OpenSSL's EC_POINT_mul
+ * branches on the scalar's length: the constant-time check reports it), and public
+ * multi-scalar products with the project's Straus code. Commitments are declassified
+ * for that check where they are made (MS_CT_PUBLIC): they are published.
  *
  * Second generators, by try-and-increment on a domain-separated hash (public, nobody
  * knows their logarithm to P or G):
@@ -37,7 +38,7 @@ static struct {
     ms_sakke_affine hs_aff;
     ms_sakke_comb *comb_p, *comb_h;
     EC_GROUP *ec;
-    EC_POINT *he_pt;
+    ms_p256_affine he_aff;
 } G;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -134,8 +135,7 @@ static ms_err init_p256(BN_CTX *ctx)
         return MS_ERR_INTERNAL;
     if (find_point(G.he, "MIKEY-SAKKE TKMS H_e", p, b, 32, ctx) != 0)
         return MS_ERR_INTERNAL;
-    G.he_pt = EC_POINT_new(G.ec);
-    if (G.he_pt == NULL || !EC_POINT_oct2point(G.ec, G.he_pt, G.he, 65, ctx))
+    if (ms_p256_decode(&G.he_aff, G.he) != MS_OK)
         return MS_ERR_INTERNAL;
     if (EC_POINT_point2oct(G.ec, EC_GROUP_get0_generator(G.ec), POINT_CONVERSION_UNCOMPRESSED,
                            G.g, 65, ctx) != 65)
@@ -236,64 +236,19 @@ static ms_err sakke_in(ms_sakke_jac *j, const uint8_t *pt)
     return MS_OK;
 }
 
-/* ---- P-256 helpers (OpenSSL) ------------------------------------------------------- */
+/* ---- P-256 helpers (the project's constant-time code) --------------------------- */
 
-static ms_err ec_out(uint8_t *out, const EC_POINT *p, BN_CTX *ctx)
+/* The encoding of a P-256 point that may be infinity (Z = 0: all zero octets), in
+ * constant time: whether it is infinity is not branched on. */
+static void p256_out(uint8_t *out, const ms_p256_jacobian *j)
 {
-    if (EC_POINT_is_at_infinity(G.ec, p)) {
-        memset(out, 0, 65);
-        return MS_OK;
-    }
-    return EC_POINT_point2oct(G.ec, p, POINT_CONVERSION_UNCOMPRESSED, out, 65, ctx) == 65
-               ? MS_OK
-               : MS_ERR_INTERNAL;
-}
-
-static BIGNUM *ec_scalar(const tsc *k, BN_CTX *ctx)
-{
-    uint8_t kb[32];
-    tsc_to_bytes(kb, k, &tg_p256);
-    BIGNUM *bn = BN_CTX_get(ctx);
-    if (bn != NULL) {
-        BN_set_flags(bn, BN_FLG_CONSTTIME);
-        if (BN_bin2bn(kb, 32, bn) == NULL)
-            bn = NULL;
-        else
-            BN_set_flags(bn, BN_FLG_CONSTTIME); /* a secret scalar: OpenSSL's ladder */
-    }
-    ms_wipe(kb, sizeof kb);
-    return bn;
-}
-
-/* out = [a]G + [b]base (a or b may be NULL) with OpenSSL's constant-time single-point
- * multiplications, added after. */
-static ms_err ec_mul2(uint8_t *out, const tsc *a, const EC_POINT *base, const tsc *b)
-{
-    BN_CTX *ctx = BN_CTX_secure_new();
-    if (ctx == NULL)
-        return MS_ERR_NOMEM;
-    BN_CTX_start(ctx);
-    ms_err err = MS_ERR_INTERNAL;
-    EC_POINT *r1 = EC_POINT_new(G.ec), *r2 = EC_POINT_new(G.ec);
-    BIGNUM *ka = a != NULL ? ec_scalar(a, ctx) : NULL;
-    BIGNUM *kb = b != NULL ? ec_scalar(b, ctx) : NULL;
-    if (r1 == NULL || r2 == NULL || (a != NULL && ka == NULL) || (b != NULL && kb == NULL))
-        goto out;
-    if (!EC_POINT_set_to_infinity(G.ec, r1) || !EC_POINT_set_to_infinity(G.ec, r2))
-        goto out;
-    if (a != NULL && !EC_POINT_mul(G.ec, r1, ka, NULL, NULL, ctx))
-        goto out;
-    if (b != NULL && !EC_POINT_mul(G.ec, r2, NULL, base, kb, ctx))
-        goto out;
-    if (!EC_POINT_add(G.ec, r1, r1, r2, ctx))
-        goto out;
-    err = ec_out(out, r1, ctx);
-out:
-    EC_POINT_clear_free(r1);
-    EC_POINT_clear_free(r2);
-    BN_CTX_end(ctx);
-    BN_CTX_free(ctx);
-    return err;
+    uint64_t inf = ms_ct_iszero(j->z[0] | j->z[1] | j->z[2] | j->z[3]);
+    ms_p256_affine a;
+    ms_p256_to_affine(&a, j);
+    ms_p256_encode(out, &a);
+    for (size_t i = 0; i < 65; i++)
+        out[i] = (uint8_t)(out[i] & ~inf);
+    ms_wipe(&a, sizeof a);
 }
 
 /* ---- commitments ------------------------------------------------------------------ */
@@ -307,7 +262,9 @@ ms_err tg_mul_gen(const tgroup *g, uint8_t *out, const tsc *k)
         /* the comb's columns summed in affine coordinates: ~25% fewer multiplications */
         ms_err err = ms_sakke_comb_mul_batched(&j, G.comb_p, plain);
         ms_wipe(plain, sizeof plain);
-        return err != MS_OK ? err : sakke_out(out, &j);
+        if (err == MS_OK && (err = sakke_out(out, &j)) == MS_OK)
+            MS_CT_PUBLIC(out, 257); /* a commitment or public key share: public */
+        return err;
     }
     uint64_t zero = tsc_iszero(k);
     MS_CT_PUBLIC(&zero, sizeof zero); /* zero exactly when the public output is infinity */
@@ -323,6 +280,8 @@ ms_err tg_mul_gen(const tgroup *g, uint8_t *out, const tsc *k)
     ms_wipe(kb, sizeof kb);
     ms_p256_to_affine(&a, &j);
     ms_p256_encode(out, &a);
+    /* a Feldman commitment or public key share: public by the protocol */
+    MS_CT_PUBLIC(out, 65);
     return MS_OK;
 }
 
@@ -336,9 +295,34 @@ ms_err tg_pedersen(const tgroup *g, uint8_t *out, const tsc *a, const tsc *b)
         ms_err err = ms_sakke_comb_mul2(&j, G.comb_p, pa, G.comb_h, pb);
         ms_wipe(pa, sizeof pa);
         ms_wipe(pb, sizeof pb);
-        return err != MS_OK ? err : sakke_out(out, &j);
+        if (err == MS_OK && (err = sakke_out(out, &j)) == MS_OK)
+            MS_CT_PUBLIC(out, 257); /* a Pedersen commitment: public by the protocol */
+        return err;
     }
-    return ec_mul2(out, a, G.he_pt, b);
+    /* [a]G from the comb (which wants a in [1, n-1]: a = 0 runs on 1 and is replaced by
+     * mask), [b]H_e from the window code, added in constant time */
+    uint8_t ka[32], kb[32];
+    ms_p256_jacobian ja, jb, sum;
+    ms_p256_affine bh;
+    tsc_to_bytes(ka, a, g);
+    tsc_to_bytes(kb, b, g);
+    uint64_t a0 = tsc_iszero(a), b0 = tsc_iszero(b);
+    ka[31] = (uint8_t)(ka[31] | (a0 & 1));
+    ms_p256_mul_g(&ja, ka);
+    ms_p256_mul_point(&jb, &G.he_aff, kb);
+    ms_p256_to_affine(&bh, &jb);
+    ms_p256_add_affine(&sum, &ja, &bh);
+    ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&ja, 12, b0);
+    ms_ct_cmov((uint64_t *)&sum, (const uint64_t *)&jb, 12, a0);
+    p256_out(out, &sum);
+    MS_CT_PUBLIC(out, 65); /* a Pedersen commitment: public by the protocol */
+    ms_wipe(ka, sizeof ka);
+    ms_wipe(kb, sizeof kb);
+    ms_wipe(&ja, sizeof ja);
+    ms_wipe(&jb, sizeof jb);
+    ms_wipe(&sum, sizeof sum);
+    ms_wipe(&bh, sizeof bh);
+    return MS_OK;
 }
 
 ms_err tg_mul_point(const tgroup *g, uint8_t *out, const uint8_t *pt, const tsc *k)
@@ -355,13 +339,17 @@ ms_err tg_mul_point(const tgroup *g, uint8_t *out, const uint8_t *pt, const tsc 
         ms_wipe(plain, sizeof plain);
         return sakke_out(out, &j);
     }
-    EC_POINT *base = EC_POINT_new(G.ec);
-    if (base == NULL)
-        return MS_ERR_NOMEM;
-    ms_err err = EC_POINT_oct2point(G.ec, base, pt, 65, NULL) ? ec_mul2(out, NULL, base, k)
-                                                               : MS_ERR_BAD_ENCODING;
-    EC_POINT_free(base);
-    return err;
+    ms_p256_affine base;
+    if (ms_p256_decode(&base, pt) != MS_OK)
+        return MS_ERR_BAD_ENCODING;
+    uint8_t kb[32];
+    ms_p256_jacobian j;
+    tsc_to_bytes(kb, k, g);
+    ms_p256_mul_point(&j, &base, kb);
+    p256_out(out, &j); /* secret (an RSK-like product): not declassified */
+    ms_wipe(kb, sizeof kb);
+    ms_wipe(&j, sizeof j);
+    return MS_OK;
 }
 
 /* ---- SAKKE multi-scalar product (Straus: one run of doublings for every term) ----- */

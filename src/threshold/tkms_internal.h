@@ -145,6 +145,23 @@ ms_err tkms_server_restore(ms_tkms_server *s, const ms_tkms_public *pub,
                            const uint8_t z[MS_SAKKE_SECRET_BYTES],
                            const uint8_t ksak[MS_ECCSI_SCALAR_BYTES]);
 
+/* One server's share of a slot against the slot's record and the KMS's public key shares:
+ * *ok = 1 when [d u_j]P = sum_k j^k uc_k and [SSK_j]G = KPAK_j + HS sum_k j^k vc_k (the
+ * device's check naming a cheater; a cheater report's). MS_ERR_POINT_ORDER when the
+ * record's commitments to u are not in E[q] (the record is wrong). */
+ms_err tkms_share_check(const ms_tkms_public *pub, const uint8_t *id, size_t id_len,
+                        const ms_tkms_record *rec, const ms_tkms_share *share, int *ok);
+
+/* Tests only: every scalar a batch holds, one call each, for the test that the state of
+ * t servers says nothing of z or another user's keys. `what` names the field: its own
+ * polynomials "rho_f", "v_f", "vb_f", "g_f" (i = the coefficient's degree), the shares
+ * received "rho_sh", "v_sh", "vb_sh", "g_sh" (i = the dealer), the joint shares
+ * "rho_me", "v_me", the stored "u" and "ssk", the check multipliers "r" (i = 0); s is
+ * the slot. */
+typedef void (*tkms_view_fn)(void *ctx, const char *what, unsigned i, size_t s, const tgroup *g,
+                             const tsc *x);
+void tkms_batch_test_view(const ms_tkms_batch *b, tkms_view_fn fn, void *ctx);
+
 /* Tests only: a re-sharing server that deals a wrong h for `slot` (after batch round 2). */
 void tkms_batch_test_corrupt_h(ms_tkms_batch *b, size_t slot);
 

@@ -1443,10 +1443,10 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
 
 /* ---- issuance and the device ----------------------------------------------------------- */
 
-#define KIND_SHARE 3
+#define KIND_SHARE MS_TKMS_KIND_SHARE
 #define SHARE_FORM 2 /* the header's round field: the payload form (node.h) */
 
-static size_t share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
+size_t ms_tkms_share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
 {
     static const char label[] = "mikeysakke tkms share";
     memcpy(info, label, sizeof label);
@@ -1773,7 +1773,7 @@ ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, c
         memcpy(payload + 2, rec, rl);
         size_t pub_len = 2 + rl + proof_encode(payload + 2 + rl, sp);
         uint8_t info[64];
-        size_t il = share_info(info, r.sid, s->nd.me);
+        size_t il = ms_tkms_share_info(info, r.sid, s->nd.me);
         size_t sealed_share = 0;
         err = ms_hpke_seal(device_pub, info, il, payload, pub_len, plain, sizeof plain,
                            payload + pub_len, cap - pub_len, &sealed_share, NULL);
@@ -1921,7 +1921,7 @@ static ms_err device_combine(const char *peers_file, const char *public_file,
         size_t rl = pl >= 2 ? (size_t)payload[0] << 8 | payload[1] : 0;
         ms_tkms_record *r = i == 0 ? &rec : &other;
         uint8_t pt[MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES], info[64];
-        size_t il = share_info(info, sid, h.sender);
+        size_t il = ms_tkms_share_info(info, sid, h.sender);
         size_t pub_len = 0;
         if (rl > 0 && 2 + rl <= pl && ms_tkms_record_decode(r, payload + 2, rl, &used) == MS_OK &&
             used == rl) {

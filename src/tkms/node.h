@@ -174,6 +174,10 @@ ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const 
 ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, const char *uri,
                                  const uint8_t device_pub[MS_HPKE_PK_BYTES], uint8_t **msg,
                                  size_t *msg_len, char *detail, size_t detail_cap);
+/* A share file's kind (ms_peer_msg) and the HPKE info of its envelope: "mikeysakke tkms
+ * share" NUL || sid || index (at most 64 octets). */
+#define MS_TKMS_KIND_SHARE 3
+size_t ms_tkms_share_info(uint8_t *info, const uint8_t sid[32], unsigned index);
 
 /* The device: opens each share file (signed by the server it names, for this identity's
  * slot, sealed to device_sk), checks its record is in a batch root signed by at least

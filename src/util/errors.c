@@ -112,6 +112,7 @@ static const struct err_entry err_table[MS_ERR__LAST] = {
     [MS_ERR_THRESHOLD_ROUND] = {"MS_ERR_THRESHOLD_ROUND", "a threshold KMS round did not complete"},
     [MS_ERR_WARRANT_UNLOGGED] = {"MS_ERR_WARRANT_UNLOGGED", "the warrant is not in checkpoints of t+1 threshold servers"},
     [MS_ERR_THRESHOLD_INACTIVE] = {"MS_ERR_THRESHOLD_INACTIVE", "the threshold batch of the key period is not active at this server"},
+    [MS_ERR_REPORT_FALSE] = {"MS_ERR_REPORT_FALSE", "the cheater report is false: the accused server's share is correct"},
 };
 
 const char *ms_strerror(ms_err err)

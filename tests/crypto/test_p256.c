@@ -285,6 +285,57 @@ static void test_mul_var(void)
     }
 }
 
+/* [k]P in constant time for k < q (ms_p256_mul_point), against OpenSSL: uniform, short,
+ * zero, 1, q - 1, q - 2 and run-shaped scalars; and the constant-time addition's
+ * exceptional cases (P + P, P + (-P)). */
+static void test_mul_point(void)
+{
+    for (int i = 0; i < 600; i++) {
+        uint8_t pt[PT], k[SC], want[PT], got[PT];
+        random_point(pt);
+        random_scalar(k, i);
+        if (memcmp(k, q_be, SC) >= 0)
+            sub_be(k, k, q_be);
+        if (i % 50 == 7) {
+            memset(k, 0, SC);
+            k[SC - 1] = (uint8_t)(1 + i % 3);
+        } else if (i % 50 == 9) {
+            uint8_t small[SC] = {0};
+            small[SC - 1] = (uint8_t)(1 + i % 2);
+            sub_be(k, q_be, small);
+        }
+        const uint8_t *pp[1] = {pt}, *kp[1] = {k};
+        int finite = ref_mul(want, NULL, pp, kp, 1);
+        ms_p256_affine a, r;
+        ms_p256_jacobian j;
+        CHECK_ERR(ms_p256_decode(&a, pt), MS_OK);
+        ms_p256_mul_point(&j, &a, k);
+        CHECK(finite == ms_p256_to_affine_var(&r, &j));
+        if (finite) {
+            ms_p256_encode(got, &r);
+            CHECK_MEM(got, want, PT);
+        }
+    }
+    uint8_t pt[PT], two[SC] = {0}, want[PT], got[PT];
+    random_point(pt);
+    two[SC - 1] = 2;
+    const uint8_t *pp[1] = {pt}, *kp[1] = {two};
+    ref_mul(want, NULL, pp, kp, 1);
+    ms_p256_affine a, neg, r;
+    ms_p256_jacobian j, one_j;
+    CHECK_ERR(ms_p256_decode(&a, pt), MS_OK);
+    uint8_t one[SC] = {0};
+    one[SC - 1] = 1;
+    ms_p256_mul_point(&one_j, &a, one);
+    ms_p256_add_affine(&j, &one_j, &a);
+    CHECK(ms_p256_to_affine_var(&r, &j));
+    ms_p256_encode(got, &r);
+    CHECK_MEM(got, want, PT);
+    ms_p256_negate(&neg, &a);
+    ms_p256_add_affine(&j, &one_j, &neg);
+    CHECK(!ms_p256_to_affine_var(&r, &j));
+}
+
 static void test_scalars(void)
 {
     BIGNUM *a = BN_new(), *b = BN_new(), *r = BN_new();
@@ -596,6 +647,7 @@ int main(void)
     test_decode();
     test_mul_var(); /* before anything else builds the tables of G */
     test_mul_g();
+    test_mul_point();
     test_scalars();
     test_half_scalars();
     test_field_ops();

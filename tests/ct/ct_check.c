@@ -26,6 +26,7 @@
 #include "crypto/mont.h"
 #include "crypto/pairing.h"
 #include "crypto/sakke_hash.h"
+#include "ct_threshold.h"
 #include "kms/seal.h"
 #include "mikeysakke/crypto.h"
 #include "testutil.h"
@@ -788,6 +789,7 @@ int main(int argc, char **argv)
     check_sakke_hash();
     check_sakke();
     check_shamir();
+    ct_check_threshold(checked);
     if (skip_openssl)
         printf("skipped ECCSI (--skip-openssl)\n");
     else

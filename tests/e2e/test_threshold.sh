@@ -136,6 +136,11 @@ done
 check "the shares are sealed, mode 0600" same "$(mode "$work/s1/batch-2026-12.sealed")" 600
 check "the records name the users" grep -qa 'tel:+447700900456' "$work/s1/batch-2026-12.records"
 check "no URI in clear in the sealed shares" bash -c "! grep -qa 'tel:+447700900456' '$work/s1/batch-2026-12.sealed'"
+# server 1 (t = 1) holds nothing of z, KSAK or another user's keys, in any file or in its
+# sealed files once opened (tests/tkms/dir_check.c; the truth from servers 1 and 2)
+dircheck=${MS_TKMS_DIR_CHECK:-$(dirname "$ms")/tests/tkms_dir_check}
+check "server 1's directory: shares only, no z, KSAK or another user's u, SSK, RSK" \
+    "$dircheck" "$work/pass" 2026-12 tel:+447700900123 1 "$work/s1" "$work/s2" "$work/s3"
 check "a second batch of the period is refused" \
     run 45 kms threshold batch --dir "$work/s1" --peers "$work/s-peers.txt" --period 2026-12 \
         --users "$work/users" --passphrase-file "$work/pass" --timeout 5

@@ -280,11 +280,52 @@ static void test_rng_failure(void)
     ms_wipe(sk, sizeof sk);
 }
 
+/* One blob's AEAD key and nonce (cheater reports): they open that blob, with its aad,
+ * and not another blob to the same key and info; the recipient derives them only for a
+ * blob it can open. */
+static void test_blob_key(void)
+{
+    uint8_t sk[MS_HPKE_SK_BYTES], pk[MS_HPKE_PK_BYTES], sk2[MS_HPKE_SK_BYTES],
+        pk2[MS_HPKE_PK_BYTES];
+    CHECK_ERR(ms_hpke_keygen(sk, pk, NULL), MS_OK); /* OpenSSL's generator: two keys */
+    CHECK_ERR(ms_hpke_keygen(sk2, pk2, NULL), MS_OK);
+    CHECK(memcmp(pk, pk2, sizeof pk) != 0);
+    static const uint8_t binfo[] = "blob info", baad[] = "the record";
+    uint8_t pt[160], pt2[160], blob[160 + MS_HPKE_OVERHEAD], other[160 + MS_HPKE_OVERHEAD],
+        back[200];
+    memset(pt, 0x5a, sizeof pt);
+    memset(pt2, 0xa5, sizeof pt2);
+    size_t bl = 0, ol = 0, got = 0;
+    CHECK_ERR(ms_hpke_seal(pk, binfo, sizeof binfo, baad, sizeof baad, pt, sizeof pt, blob,
+                           sizeof blob, &bl, NULL),
+              MS_OK);
+    CHECK_ERR(ms_hpke_seal(pk, binfo, sizeof binfo, baad, sizeof baad, pt2, sizeof pt2, other,
+                           sizeof other, &ol, NULL),
+              MS_OK);
+    uint8_t key[MS_HPKE_KEY_BYTES], nonce[MS_HPKE_NONCE_BYTES];
+    CHECK_ERR(ms_hpke_blob_key(sk, binfo, sizeof binfo, baad, sizeof baad, blob, bl, key, nonce),
+              MS_OK);
+    CHECK_ERR(ms_hpke_open_key(key, nonce, baad, sizeof baad, blob, bl, back, sizeof back, &got),
+              MS_OK);
+    CHECK(got == sizeof pt && memcmp(back, pt, sizeof pt) == 0);
+    CHECK_ERR(ms_hpke_open_key(key, nonce, baad, sizeof baad, other, ol, back, sizeof back, &got),
+              MS_ERR_DECRYPT);
+    CHECK_ERR(ms_hpke_open_key(key, nonce, binfo, sizeof binfo, blob, bl, back, sizeof back, &got),
+              MS_ERR_DECRYPT);
+    CHECK_ERR(ms_hpke_blob_key(sk2, binfo, sizeof binfo, baad, sizeof baad, blob, bl, key, nonce),
+              MS_ERR_DECRYPT);
+    CHECK_ERR(ms_hpke_blob_key(sk, baad, sizeof baad, baad, sizeof baad, blob, bl, key, nonce),
+              MS_ERR_DECRYPT);
+    CHECK_ERR(ms_hpke_open_key(key, nonce, baad, sizeof baad, blob, 20, back, sizeof back, &got),
+              MS_ERR_BAD_LENGTH);
+}
+
 int main(void)
 {
     test_derive_keypair();
     test_vectors();
     test_single_shot();
+    test_blob_key();
     test_rng_failure();
     return ms_test_finish();
 }

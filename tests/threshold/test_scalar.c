@@ -170,6 +170,42 @@ static void check_generators(void)
     CHECK_ERR(tg_check_var(&tg_sakke, (const uint8_t[257]){0}, 1), MS_OK);
 }
 
+/* Pedersen commitments and [k]Q on both curves against the public multi-scalar product:
+ * random a and b, a = 0, b = 0, both 0 (infinity), and [k]Q for k = 0. */
+static void check_commitments(const tgroup *g)
+{
+    uint8_t gen[TG_PT_MAX], h[TG_PT_MAX], got[TG_PT_MAX], want[TG_PT_MAX], q[TG_PT_MAX];
+    tg_generator(g, gen);
+    tg_second_generator(g, h);
+    const uint8_t *pts[2] = {gen, h};
+    for (int shape = 0; shape < 8; shape++) {
+        tsc k[2];
+        CHECK_ERR(tsc_random(&k[0], g, &ms_test_rng), MS_OK);
+        CHECK_ERR(tsc_random(&k[1], g, &ms_test_rng), MS_OK);
+        if (shape == 1 || shape == 3)
+            tsc_zero(&k[0]);
+        if (shape == 2 || shape == 3)
+            tsc_zero(&k[1]);
+        CHECK_ERR(tg_pedersen(g, got, &k[0], &k[1]), MS_OK);
+        CHECK_ERR(tg_msm_var(g, want, pts, k, 2), MS_OK);
+        CHECK(memcmp(got, want, g->pt_bytes) == 0);
+        if (shape == 3)
+            CHECK(tg_is_infinity(g, got));
+        /* [k]Q for Q = [k0]gen + [k1]H (when not infinity), against the same product */
+        if (shape != 3) {
+            memcpy(q, got, g->pt_bytes);
+            tsc m;
+            CHECK_ERR(tsc_random(&m, g, &ms_test_rng), MS_OK);
+            if (shape == 4)
+                tsc_zero(&m);
+            CHECK_ERR(tg_mul_point(g, got, q, &m), MS_OK);
+            const uint8_t *qp[1] = {q};
+            CHECK_ERR(tg_msm_var(g, want, qp, &m, 1), MS_OK);
+            CHECK(memcmp(got, want, g->pt_bytes) == 0);
+        }
+    }
+}
+
 int main(void)
 {
     ms_test_seed();
@@ -177,6 +213,8 @@ int main(void)
     check_arith(&tg_sakke);
     check_arith(&tg_p256);
     check_generators();
+    check_commitments(&tg_sakke);
+    check_commitments(&tg_p256);
     check_shamir(&tg_sakke, 3, 1);
     check_shamir(&tg_sakke, 5, 2);
     check_shamir(&tg_p256, 3, 1);
