@@ -624,6 +624,8 @@ ms_err cli_kms_threshold_refresh(const struct cli_args *args)
     ms_tkms_fingerprint(&pub, fp);
     printf("fingerprint %s\nepoch %u\n", fp, epoch);
     return MS_OK;
+}
+
 ms_err cli_kms_threshold_check_report(const struct cli_args *args)
 {
     const char *dir = cli_get(args, "--dir"), *peers = cli_get(args, "--peers"),

@@ -1708,6 +1708,23 @@ static size_t proof_encode(uint8_t *out, const slot_proof *sp)
 
 #define PROOF_WIRE_MAX (16 + 1 + TKMS_PROOF_MAX * 32 + 4 + 1 + MS_PEER_MAX * (1 + MS_PEER_SIG_BYTES))
 
+size_t tkms_share_proof_encode(uint8_t *out, const tkms_root *root, uint64_t index,
+                               const uint8_t (*proof)[32], size_t proof_len)
+{
+    slot_proof *sp = calloc(1, sizeof *sp);
+    if (sp == NULL || proof_len > TKMS_PROOF_MAX) {
+        free(sp);
+        return 0;
+    }
+    sp->root = *root;
+    sp->index = index;
+    sp->proof_len = proof_len;
+    memcpy(sp->proof, proof, proof_len * 32);
+    size_t n = proof_encode(out, sp);
+    free(sp);
+    return n;
+}
+
 /* Decodes it (the signatures unchecked); the octets used, 0 when malformed. */
 static size_t proof_decode(slot_proof *sp, const uint8_t *in, size_t len)
 {
@@ -1736,6 +1753,17 @@ static size_t proof_decode(slot_proof *sp, const uint8_t *in, size_t len)
         o += 1 + MS_PEER_SIG_BYTES;
     }
     return o;
+}
+
+size_t ms_tkms_share_public_len(const uint8_t *payload, size_t len)
+{
+    size_t rl = len >= 2 ? (size_t)payload[0] << 8 | payload[1] : 0;
+    if (rl == 0 || 2 + rl > len)
+        return 0;
+    slot_proof *sp = malloc(sizeof *sp);
+    size_t ul = sp != NULL ? proof_decode(sp, payload + 2 + rl, len - 2 - rl) : 0;
+    free(sp);
+    return ul > 0 ? 2 + rl + ul : 0;
 }
 
 ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, const char *uri,

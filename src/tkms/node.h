@@ -178,6 +178,9 @@ ms_err ms_tkms_service_share_msg(const ms_tkms_service *s, const char *period, c
  * share" NUL || sid || index (at most 64 octets). */
 #define MS_TKMS_KIND_SHARE 3
 size_t ms_tkms_share_info(uint8_t *info, const uint8_t sid[32], unsigned index);
+/* The length of a share payload's public part (record, proof, live set, signatures: the
+ * HPKE envelope's aad), 0 if it is malformed. */
+size_t ms_tkms_share_public_len(const uint8_t *payload, size_t len);
 
 /* The device: opens each share file (signed by the server it names, for this identity's
  * slot, sealed to device_sk), checks its record is in a batch root signed by at least

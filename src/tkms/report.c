@@ -89,8 +89,8 @@ static ms_err ctx_open(report_ctx *c, const char *peers_file, const char *public
 typedef struct share_msg {
     ms_peer_msg_hdr h;
     ms_tkms_record rec;
-    const uint8_t *rec_bytes, *env;
-    size_t rec_len, env_len;
+    const uint8_t *rec_bytes, *env, *aad; /* aad: the payload's public part */
+    size_t rec_len, env_len, aad_len;
 } share_msg;
 
 static ms_err share_open(const report_ctx *c, const uint8_t *msg, size_t len, share_msg *s,
@@ -107,15 +107,17 @@ static ms_err share_open(const report_ctx *c, const uint8_t *msg, size_t len, sh
                               "table for this identity's slot%s%s",
                               why[0] ? ": " : "", why);
     s->rec_len = pl >= 2 ? (size_t)payload[0] << 8 | payload[1] : 0;
-    if (s->rec_len == 0 || 2 + s->rec_len + MS_HPKE_OVERHEAD > pl ||
+    s->aad_len = ms_tkms_share_public_len(payload, pl);
+    if (s->rec_len == 0 || s->aad_len == 0 || s->aad_len + MS_HPKE_OVERHEAD > pl ||
         ms_tkms_record_decode(&s->rec, payload + 2, s->rec_len, &used) != MS_OK ||
         used != s->rec_len)
         return ms_detail_fail(MS_ERR_BAD_ENCODING, detail, cap,
                               "server %u's share message carries no well-formed record",
                               s->h.sender);
     s->rec_bytes = payload + 2;
-    s->env = payload + 2 + s->rec_len;
-    s->env_len = pl - 2 - s->rec_len;
+    s->aad = payload;
+    s->env = payload + s->aad_len;
+    s->env_len = pl - s->aad_len;
     return MS_OK;
 }
 
@@ -164,7 +166,7 @@ ms_err ms_tkms_report_write(const char *peers_file, const char *public_file,
     uint8_t key[MS_HPKE_KEY_BYTES], nonce[MS_HPKE_NONCE_BYTES], info[64];
     if (err == MS_OK) {
         size_t il = ms_tkms_share_info(info, c->sid, accused);
-        if (ms_hpke_blob_key(device_sk, info, il, s.rec_bytes, s.rec_len, s.env, s.env_len, key,
+        if (ms_hpke_blob_key(device_sk, info, il, s.aad, s.aad_len, s.env, s.env_len, key,
                              nonce) != MS_OK)
             err = ms_detail_fail(MS_ERR_DECRYPT, detail, cap,
                                  "server %u's share does not open with the device's key: a "
@@ -332,7 +334,7 @@ static ms_err check(const char *dir, const char *peers_file, const char *public_
         ms_hex_encode_lower(sidhex, c->sid, 32);
         size_t got = 0;
         uint8_t pt[SHARE_BYTES];
-        if (ms_hpke_open_key(key, nonce, s.rec_bytes, s.rec_len, s.env, s.env_len, pt,
+        if (ms_hpke_open_key(key, nonce, s.aad, s.aad_len, s.env, s.env_len, pt,
                              sizeof pt, &got) != MS_OK ||
             got != SHARE_BYTES)
             err = ms_detail_fail(MS_ERR_DECRYPT, detail, cap,

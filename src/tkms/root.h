@@ -64,6 +64,11 @@ ms_err tkms_root_write(const char *path, const tkms_root *r, char *detail, size_
 /* MS_ERR_IO cannot read, MS_ERR_CONFIG malformed (the line named). */
 ms_err tkms_root_read(const char *path, tkms_root *r, char *detail, size_t detail_cap);
 
+/* The share payload's public part after the record (node.h's wire form): index, count,
+ * proof, live set and the signatures of root (those in root->have). For tests that make
+ * share messages by hand. 0 for a proof over TKMS_PROOF_MAX. */
+size_t tkms_share_proof_encode(uint8_t *out, const tkms_root *root, uint64_t index,
+                               const uint8_t (*proof)[32], size_t proof_len);
 /* "1, 2, 4": the servers of a mask */
 void tkms_mask_list(char *out, size_t cap, uint32_t mask);
 

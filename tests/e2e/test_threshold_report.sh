@@ -3,7 +3,7 @@
 # signed by server 1 names it and, with --report-out, writes a report; `kms threshold
 # check-report` upholds it from a server's directory and from the peers table and public
 # result (exit 83, "server 1 sent a wrong share for slot ..."); a report made against an
-# honest server is judged false (exit 85); honest shares combine and write no report; bad
+# honest server is judged false (exit 87); honest shares combine and write no report; bad
 # option combinations are refused. The KMS's files come from tests/tkms/report_fixture.c.
 # Usage: bash test_threshold_report.sh PATH_TO_mikeysakke
 set -u
@@ -40,7 +40,7 @@ check "the report is upheld with the peers table and public.txt" \
 check "and with the records" run 83 kms threshold check-report --peers "$k/peers.txt" \
     --public "$k/public.txt" --records "$k/batch-2026-12.records" --report "$work/report"
 check "a report against an honest server is false" \
-    run 85 kms threshold check-report --dir "$k" --report "$k/report-false"
+    run 87 kms threshold check-report --dir "$k" --report "$k/report-false"
 check "the refusal says so" err_has "the report is false: server 2's share for slot"
 check "--dir and --peers together are refused" \
     run 21 kms threshold check-report --dir "$k" --peers "$k/peers.txt" --report "$work/report"

@@ -15,6 +15,7 @@
 #include "net/peer_table.h"
 #include "threshold/driver.h"
 #include "tkms/node.h"
+#include "tkms/root.h"
 
 #define RF_PERIOD "2026-12"
 #define RF_NIDS 3
@@ -164,23 +165,50 @@ static inline ms_err rf_share_file(const rf_world *w, unsigned i, size_t s, int 
         sh.u[MS_SAKKE_SECRET_BYTES - i] ^= 1;
     if (how == RF_WRONG_RECORD)
         rec.d += 1;
-    uint8_t payload[4096], msg[4096 + MS_PEER_MSG_OVERHEAD], info[64], pt[160];
+    /* the batch's signed root (B5) and this record's inclusion proof, as a server sends
+     * them: the tree over the honest records, signed by every server */
+    static tkms_root root;
+    uint8_t leaves[RF_NIDS][32], proof[TKMS_PROOF_MAX][32], enc[MS_TKMS_RECORD_MAX];
+    size_t proof_len = 0;
+    memset(&root, 0, sizeof root);
+    for (size_t k = 0; k < RF_NIDS && err == MS_OK; k++) {
+        ms_tkms_share hs;
+        ms_tkms_record hr;
+        err = ms_tkms_issue(w->bt[0], w->id[k], w->id_len[k], &hs, &hr);
+        ms_wipe(&hs, sizeof hs);
+        if (err == MS_OK)
+            err = tkms_merkle_leaf(leaves[k], enc, ms_tkms_record_encode(&hr, enc));
+    }
+    if (err == MS_OK)
+        err = tkms_merkle_root(root.root, (const uint8_t(*)[32])leaves, RF_NIDS, s, proof,
+                               &proof_len);
+    snprintf(root.period, sizeof root.period, "%s", RF_PERIOD);
+    root.count = RF_NIDS;
+    root.live = (uint32_t)((1u << w->n) - 1);
+    for (unsigned j = 1; j <= w->n && err == MS_OK; j++) {
+        err = tkms_root_sign(w->seed[j - 1], &root, root.sig[j - 1]);
+        root.have |= 1u << (j - 1);
+    }
+    uint8_t payload[8192], msg[8192 + MS_PEER_MSG_OVERHEAD], info[64], pt[160];
     size_t rl = ms_tkms_record_encode(&rec, payload + 2), el = 0, ml = 0;
     payload[0] = (uint8_t)(rl >> 8);
     payload[1] = (uint8_t)rl;
+    size_t pub_len = 2 + rl + tkms_share_proof_encode(payload + 2 + rl, &root, s,
+                                                      (const uint8_t(*)[32])proof, proof_len);
     memcpy(pt, sh.u, 128);
     memcpy(pt + 128, sh.ssk, 32);
     size_t il = ms_tkms_share_info(info, rec.sid, i);
-    err = ms_hpke_seal(w->dev_pk, info, il, payload + 2, rl, pt, sizeof pt, payload + 2 + rl,
-                       sizeof payload - 2 - rl, &el, NULL);
+    if (err == MS_OK)
+        err = ms_hpke_seal(w->dev_pk, info, il, payload, pub_len, pt, sizeof pt,
+                           payload + pub_len, sizeof payload - pub_len, &el, NULL);
     ms_wipe(pt, sizeof pt);
     ms_wipe(&sh, sizeof sh);
     if (err != MS_OK)
         return err;
     ms_peer_msg_hdr h = {.sender = (uint8_t)i, .recipient = MS_PEER_TO_ALL,
-                         .kind = MS_TKMS_KIND_SHARE, .round = 1};
+                         .kind = MS_TKMS_KIND_SHARE, .round = 2};
     memcpy(h.session, rec.sid, 32);
-    err = ms_peer_msg_sign(w->seed[i - 1], &h, payload, 2 + rl + el, msg, sizeof msg, &ml);
+    err = ms_peer_msg_sign(w->seed[i - 1], &h, payload, pub_len + el, msg, sizeof msg, &ml);
     if (err == MS_OK && rf_write(path, msg, ml) != 0)
         err = MS_ERR_IO;
     return err;
