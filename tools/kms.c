@@ -215,6 +215,8 @@ const struct cli_opt cli_kms_serve_opts[] = {
     {"--timeout", "S", 0, "seconds to complete a request, and idle (default 30)"},
     {"--json", NULL, CLI_FLAG, "print one JSON line (the address and port) once listening"},
     {"--passphrase-file", "FILE", 0, "threshold server: the passphrase of its sealed shares"},
+    {"--share", "FILE[,FILE]", 0, "threshold server: or custodian share files (mode 0600)"},
+    {"--pin-file", "FILE", 0, "threshold server: or the PKCS#11 token's PIN (mode 0600)"},
     {"--device-rate", "R", 0, "threshold server: requests per second per device (default 0.2)"},
     {"--device-burst", "B", 0, "threshold server: device rate limit burst (default 10)"},
     OPT_END,

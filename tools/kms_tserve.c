@@ -27,7 +27,7 @@ const struct cli_opt cli_kms_threshold_enrol_opts[] = {
     {"--user", "URI", CLI_REQUIRED, "the user the device belongs to"},
     {"--device-id", "ID", CLI_REQUIRED, "the device's id"},
     {"--device-pubs", "FILE", CLI_REQUIRED, "the device file from `user threshold-init`"},
-    {"--passphrase-file", "FILE", CLI_REQUIRED, "the passphrase of this server's sealed shares (mode 0600)"},
+    CLI_TKMS_UNLOCK_OPTS,
     {NULL, NULL, 0, NULL},
 };
 
@@ -57,22 +57,19 @@ bool cli_tkms_is_server_dir(const char *dir)
     return dir != NULL && is_file(dir, "public.txt") && is_file(dir, "peers.txt");
 }
 
-static ms_err read_pass(const struct cli_args *args, char *pass, size_t cap, size_t *len)
-{
-    const char *f = cli_get(args, "--passphrase-file");
-    if (f == NULL)
-        return cli_fail(MS_ERR_USAGE, "a threshold server's passphrase: --passphrase-file FILE");
-    return cli_read_passphrase(f, 0, pass, cap, len);
-}
-
+/* Opens the server of --dir with its unlock material (passphrase, custodian shares or
+ * PIN), after finishing or undoing a refresh a crash interrupted. */
 static ms_err open_service(const struct cli_args *args, ms_tkms_service **svc)
 {
-    char pass[CLI_PASSPHRASE_MAX], detail[400] = "";
+    uint8_t pass[CLI_TKMS_UNLOCK_MAX];
+    char detail[400] = "";
     size_t len = 0;
-    ms_err e = read_pass(args, pass, sizeof pass, &len);
+    ms_err e = cli_tkms_read_unlock(args, pass, sizeof pass, &len);
+    if (e == MS_OK && (e = ms_tkms_node_recover(cli_get(args, "--dir"), NULL, detail,
+                                                sizeof detail)) != MS_OK)
+        cli_fail(e, "%s", detail[0] ? detail : "the threshold server does not open");
     if (e == MS_OK) {
-        e = ms_tkms_service_open(svc, cli_get(args, "--dir"), (const uint8_t *)pass, len,
-                                 detail, sizeof detail);
+        e = ms_tkms_service_open(svc, cli_get(args, "--dir"), pass, len, detail, sizeof detail);
         if (e != MS_OK)
             cli_fail(e, "%s", detail[0] ? detail : "the threshold server does not open");
     }

@@ -4,7 +4,8 @@
 # key in a PKCS#11 token (SoftHSM2), server 3 under a passphrase. The batch and issuance
 # then open each with its own material (--share, --pin-file, --passphrase-file), two
 # servers' shares combine into valid keys, and wrong or missing material is refused
-# naming what was wrong.
+# naming what was wrong. Then the custodian-sealed and the token-sealed servers enrol a
+# device and serve it (`kms serve --share` / `--pin-file`), and `user fetch` gets its keys.
 # Usage: bash test_threshold_seal.sh PATH_TO_mikeysakke
 set -u
 ms=${1:?usage: test_threshold_seal.sh PATH_TO_mikeysakke}
@@ -114,6 +115,37 @@ check "the message names the token" err_has "wrong PIN"
 want=$(code USAGE) check "two unlock options at once are refused" \
     share 3 "$work/x4" --passphrase-file "$work/pass" --pin-file "$work/pin"
 check "nothing was written on a refusal" bash -c "[ ! -e '$work/x1' ] && [ ! -e '$work/x3' ]"
+
+# ---- enrolment and serving, opened by custodian shares and by the token ------------------
+SERVE_PIDS=()
+trap 'for p in "${SERVE_PIDS[@]}"; do kill "$p" 2>/dev/null; done; tk_cleanup' EXIT
+printf 'keystore passphrase\n' >"$work/upass"
+chmod 600 "$work/upass"
+check "the device's keystore and keys" run 0 user threshold-init --keystore "$work/ks" \
+    --user "$U" --device-id phone --peers "$work/s-peers.txt" --public "$work/s1/public.txt" \
+    --out "$work/phone.dev" --passphrase-file "$work/upass" --scrypt-cost 10
+for i in 1 2; do
+    # shellcheck disable=SC2046
+    check "server $i enrols the device with its own unlock material" run 0 kms threshold enrol \
+        --dir "$work/s$i" --user "$U" --device-id phone --device-pubs "$work/phone.dev" \
+        $(unlock_args $i)
+done
+serve() {
+    local i=$1 k
+    # shellcheck disable=SC2046
+    "$ms" kms serve --dir "$work/s$i" $(unlock_args $i) >"$work/serve-out$i" 2>"$work/serve-err$i" &
+    SERVE_PIDS+=($!)
+    for ((k = 0; k < 300; k++)); do
+        grep -q 'serving on port' "$work/serve-out$i" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    sed "s/^/  serve s$i: /" "$work/serve-err$i" >&2
+    return 1
+}
+check "kms serve opens the custodian-sealed server with two shares" serve 1
+check "kms serve opens the token-sealed server with its PIN" serve 2
+check "user fetch gets the keys from those two servers" run 0 user fetch --keystore "$work/ks" \
+    --passphrase-file "$work/upass" --period 2026-12 --order listed --timeout 5
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
