@@ -32,6 +32,7 @@
 #include "tkms/log.h"
 #include "tkms/node.h"
 #include "tkms/request.h"
+#include "tkms/root.h"
 #include "tkms/serve.h"
 #include "util/file.h"
 
@@ -135,8 +136,46 @@ static int gcm(int enc, const uint8_t key[32], const char *aad, const uint8_t *i
 
 /* batch-BIG_PERIOD of `big` identities at dir: the first entry of the bench's batch
  * repeated under identifiers BIG_PERIOD NUL tel:+4477119<i> NUL. */
-static int synth_batch(const char *dir, size_t big)
+/* batch-BIG_PERIOD.root: the tree over the synthetic records, signed by every server as
+ * their batch would (dirs: the servers' directories). */
+static int synth_root(const char *const *dirs, const uint8_t *rp, size_t ro, size_t r0,
+                      size_t big, size_t rec_len)
 {
+    uint8_t(*leaves)[32] = malloc(big * sizeof *leaves), proof[TKMS_PROOF_MAX][32];
+    static tkms_root root;
+    memset(&root, 0, sizeof root);
+    size_t o = r0, plen = 0;
+    int ok = leaves != NULL;
+    for (size_t i = 0; ok && i < big; i++) {
+        size_t l = (size_t)rp[o] << 8 | rp[o + 1];
+        ok = o + 2 + l + rec_len <= ro &&
+             tkms_merkle_leaf(leaves[i], rp + o + 2 + l, rec_len) == MS_OK;
+        o += 2 + l + rec_len;
+    }
+    ok = ok && tkms_merkle_root(root.root, (const uint8_t(*)[32])leaves, big, 0, proof, &plen) ==
+                   MS_OK;
+    snprintf(root.period, sizeof root.period, "%s", BIG_PERIOD);
+    root.count = big;
+    root.live = (1u << N) - 1;
+    for (int j = 0; ok && j < N; j++) {
+        char path[700];
+        uint8_t seed[MS_PEER_KEY_BYTES];
+        snprintf(path, sizeof path, "%s/sign.key", dirs[j]);
+        ok = ms_peer_key_read(path, seed, NULL, 0) == MS_OK &&
+             tkms_root_sign(seed, &root, root.sig[j]) == MS_OK;
+        root.have |= 1u << j;
+        OPENSSL_cleanse(seed, sizeof seed);
+    }
+    char path[700];
+    snprintf(path, sizeof path, "%s/batch-%s.root", dirs[0], BIG_PERIOD);
+    ok = ok && tkms_root_write(path, &root, NULL, 0) == MS_OK;
+    free(leaves);
+    return ok;
+}
+
+static int synth_batch(const char *const *dirs, size_t big)
+{
+    const char *dir = dirs[0];
     char path[700];
     snprintf(path, sizeof path, "%s/secrets.sealed", dir);
     ms_unseal *u = NULL;
@@ -195,6 +234,7 @@ static int synth_batch(const char *dir, size_t big)
     ok = ok && ms_file_write_atomic(path, out, h + 28 + so, 0600, MS_FILE_REPLACE, NULL, 0) == MS_OK;
     snprintf(path, sizeof path, "%s/batch-%s.records", dir, BIG_PERIOD);
     ok = ok && ms_file_write_atomic(path, rp, ro, 0644, MS_FILE_REPLACE, NULL, 0) == MS_OK;
+    ok = ok && synth_root(dirs, rp, ro, r0, big, rec_len);
     ms_kms_secrets_free(sec);
     free(sealed);
     free(records);
@@ -278,7 +318,10 @@ int threshold_serve_bench(size_t count, size_t big)
         jobs[i].users = users;
         jobs[i].count = count;
     }
-    if (!run_all(jobs, batch_one) || !synth_batch(jobs[0].dir, big))
+    const char *dirs[N];
+    for (int i = 0; i < N; i++)
+        dirs[i] = jobs[i].dir;
+    if (!run_all(jobs, batch_one) || !synth_batch(dirs, big))
         return 1;
 
     ms_tkms_service *s1 = NULL, *s2 = NULL;
