@@ -26,6 +26,7 @@
 #include "tkms/audit_wire.h"
 #include "util/detail.h"
 #include "util/hex.h"
+#include "util/bytes.h"
 
 #define ROLES_HEADER "mikeysakke-tkms-audit-roles 1\n"
 #define LOG_FILE "warrants.log"
@@ -385,19 +386,6 @@ ms_err ms_tkms_proof_check(const uint8_t *proof, size_t len, uint64_t size,
     return memcmp(h, head, 32) == 0 ? MS_OK : MS_ERR_INVALID;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* u32 len | signed checkpoint of the log now | u32 len | proof of entry k (0: no proof).
  * Called with the lock held. */
 static ms_err checkpoint_answer(ms_tkms_audit *a, size_t k, uint8_t **out, size_t *out_len)
@@ -420,11 +408,11 @@ static ms_err checkpoint_answer(ms_tkms_audit *a, size_t k, uint8_t **out, size_
         free(b);
         return e;
     }
-    put32(b, (uint32_t)ml);
+    ms_store_be32(b, (uint32_t)ml);
     uint8_t *p = b + 4 + ml;
-    put32(p, (uint32_t)pl);
+    ms_store_be32(p, (uint32_t)pl);
     if (k != 0) {
-        put32(p + 4, (uint32_t)k);
+        ms_store_be32(p + 4, (uint32_t)k);
         memcpy(p + 8, a->head[k - 1], 32);
         for (size_t i = k; i <= a->size; i++)
             memcpy(p + 8 + 32 + 32 * (i - k), a->w[i - 1], 32);
@@ -595,18 +583,18 @@ static unsigned count_logged(ms_tkms_audit *a, const uint8_t *p, size_t len, con
     unsigned items = p[0];
     size_t o = 1;
     for (unsigned i = 0; i < items; i++) {
-        if (o + 4 > len || get32(p + o) > len - o - 4) {
+        if (o + 4 > len || ms_load_be32(p + o) > len - o - 4) {
             ms_detail_set(why, why_cap, "item %u of the evidence is cut short", i + 1);
             break;
         }
-        size_t ml = get32(p + o);
+        size_t ml = ms_load_be32(p + o);
         const uint8_t *msg = p + o + 4;
         o += 4 + ml;
-        if (o + 4 > len || get32(p + o) > len - o - 4) {
+        if (o + 4 > len || ms_load_be32(p + o) > len - o - 4) {
             ms_detail_set(why, why_cap, "item %u of the evidence is cut short", i + 1);
             break;
         }
-        size_t pl = get32(p + o);
+        size_t pl = ms_load_be32(p + o);
         const uint8_t *proof = p + o + 4;
         o += 4 + pl;
         ms_peer_msg_hdr h;
@@ -678,9 +666,9 @@ static ms_err parse_extract(const uint8_t *b, size_t len, extract_req *r)
     memcpy(r->period, b + o + 2, pl);
     r->period[pl] = '\0';
     o += 2 + pl;
-    if (len - o < 4 || get32(b + o) > len - o - 4)
+    if (len - o < 4 || ms_load_be32(b + o) > len - o - 4)
         return MS_ERR_BAD_ENCODING;
-    r->warrant_len = get32(b + o);
+    r->warrant_len = ms_load_be32(b + o);
     r->warrant = (const char *)b + o + 4;
     o += 4 + r->warrant_len;
     r->evidence = b + o;

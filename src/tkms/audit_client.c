@@ -16,21 +16,9 @@
 #include "tkms/audit.h"
 #include "tkms/audit_wire.h"
 #include "util/detail.h"
+#include "util/bytes.h"
 
 #define ID_MAX 600
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* The error a server named in its answer ("E<code> sentence"), else the transport's. */
 static ms_err server_error(ms_err e, const ms_peer_response *r, unsigned j, char *why,
@@ -64,12 +52,12 @@ static ms_err check_logged(const ms_peer_keys *keys, const uint8_t session[32],
                            const uint8_t kms_hash[32], unsigned j, const uint8_t *b, size_t len,
                            const uint8_t w[32], evidence_item *it)
 {
-    if (len < 4 || get32(b) > len - 4)
+    if (len < 4 || ms_load_be32(b) > len - 4)
         return MS_ERR_BAD_ENCODING;
-    size_t ml = get32(b);
-    if (len - 4 - ml < 4 || get32(b + 4 + ml) != len - 8 - ml)
+    size_t ml = ms_load_be32(b);
+    if (len - 4 - ml < 4 || ms_load_be32(b + 4 + ml) != len - 8 - ml)
         return MS_ERR_BAD_ENCODING;
-    size_t pl = get32(b + 4 + ml);
+    size_t pl = ms_load_be32(b + 4 + ml);
     ms_peer_msg_hdr h;
     const uint8_t *text = NULL;
     size_t tl = 0;
@@ -282,15 +270,15 @@ ms_err ms_tkms_audit_extract(const ms_tkms_extract_params *p, ms_tkms_extract_re
         body[o++] = (uint8_t)pl;
         memcpy(body + o, w.period, pl);
         o += pl;
-        put32(body + o, (uint32_t)p->warrant_len);
+        ms_store_be32(body + o, (uint32_t)p->warrant_len);
         memcpy(body + o + 4, p->warrant, p->warrant_len);
         o += 4 + p->warrant_len;
         body[o++] = (uint8_t)logged;
         for (unsigned i = 0; i < logged; i++) {
-            put32(body + o, (uint32_t)items[i].msg_len);
+            ms_store_be32(body + o, (uint32_t)items[i].msg_len);
             memcpy(body + o + 4, items[i].msg, items[i].msg_len);
             o += 4 + items[i].msg_len;
-            put32(body + o, (uint32_t)items[i].proof_len);
+            ms_store_be32(body + o, (uint32_t)items[i].proof_len);
             memcpy(body + o + 4, items[i].proof, items[i].proof_len);
             o += 4 + items[i].proof_len;
         }

@@ -24,6 +24,7 @@
 #include "tkms/node.h"
 #include "tkms/root.h"
 #include "util/detail.h"
+#include "util/file.h"
 
 #define SHARE_BYTES (MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES)
 static const char shares_header[] = "mikeysakke-tkms-shares 1\n";
@@ -199,32 +200,6 @@ static ms_err open_gcm(const uint8_t key[32], const char *period, const uint8_t 
     return ok ? MS_OK : MS_ERR_SEALED_FILE;
 }
 
-static ms_err read_file(const char *path, uint8_t **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat sb;
-    if (fd < 0)
-        return MS_ERR_IO;
-    if (fstat(fd, &sb) != 0 || sb.st_size < 0) {
-        close(fd);
-        return MS_ERR_IO;
-    }
-    size_t n = (size_t)sb.st_size, got = 0;
-    uint8_t *b = malloc(n + 1);
-    while (b != NULL && got < n) {
-        ssize_t r = read(fd, b + got, n - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (b == NULL)
-        return MS_ERR_NOMEM;
-    *out = b;
-    *len = got;
-    return MS_OK;
-}
-
 /* Reads period's batch into b (b empty on failure). */
 static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const char *period,
                          const file_id *sid, const file_id *rid, char *detail, size_t cap)
@@ -234,7 +209,7 @@ static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const
     snprintf(rp, sizeof rp, "%s/batch-%s.records", dir, period);
     uint8_t *sealed = NULL;
     size_t sealed_len = 0, hl = sizeof shares_header - 1, rh = sizeof records_header - 1;
-    ms_err e = read_file(sp, &sealed, &sealed_len);
+    ms_err e = ms_file_read(sp, SIZE_MAX, &sealed, &sealed_len);
     if (e != MS_OK)
         return ms_detail_fail(e, detail, cap, "no batch for period %s (%s)", period, sp);
     if (sealed_len < hl + 28 || memcmp(sealed, shares_header, hl) != 0 ||

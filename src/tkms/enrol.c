@@ -52,32 +52,10 @@ bool ms_tkms_uri_ok(const char *uri)
 /* Reads a small text file whole, NUL-terminated. */
 static ms_err read_text(const char *path, char **out, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return MS_ERR_IO;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap + 1);
-    while (b != NULL) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (n < cap || cap >= FILE_MAX)
-            break;
-        char *nb = realloc(b, cap * 2 + 1);
-        if (nb == NULL) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (b == NULL)
-        return MS_ERR_NOMEM;
-    b[n] = '\0';
-    *out = b;
-    *len = n;
-    return MS_OK;
+    uint8_t *b = NULL;
+    ms_err e = ms_file_read(path, FILE_MAX, &b, len);
+    *out = (char *)b;
+    return e;
 }
 
 static ms_err hex32(const char *v, uint8_t out[32])
@@ -254,11 +232,12 @@ static bool user_known(const char *dir, const char *uri)
             continue;
         char path[MS_TKMS_PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        char *text = NULL;
+        uint8_t *text = NULL;
         size_t len = 0;
-        if (read_text(path, &text, &len) != MS_OK)
+        /* a records file is large (about 1 KB an identity): no cap */
+        if (ms_file_read(path, SIZE_MAX, &text, &len) != MS_OK)
             continue;
-        const uint8_t *p = (const uint8_t *)text;
+        const uint8_t *p = text;
         size_t o = sizeof hdr - 1;
         if (len < o || memcmp(p, hdr, o) != 0)
             o = len;

@@ -28,6 +28,7 @@
 #include "threshold/tkms_internal.h"
 #include "tkms/root.h"
 #include "util/hex.h"
+#include "util/bytes.h"
 
 #define KIND_DKG 1
 #define MAX_ROUNDS 8 /* protocol rounds + the confirmation round */
@@ -365,19 +366,6 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* info of a private blob: binds it to session, sender, recipient and round */
 static size_t private_info(uint8_t *info, const uint8_t *session, unsigned from, unsigned to,
                            unsigned round)
@@ -389,7 +377,7 @@ static size_t private_info(uint8_t *info, const uint8_t *session, unsigned from,
     o += MS_PEER_SESSION_BYTES;
     info[o++] = (uint8_t)from;
     info[o++] = (uint8_t)to;
-    put32(info + o, round);
+    ms_store_be32(info + o, round);
     return o + 4;
 }
 
@@ -441,7 +429,7 @@ static ms_err send_round(node *nd, unsigned kind, unsigned round, const uint8_t 
         if (!takes_part(nd, j))
             continue;
         size_t o = 0;
-        put32(payload, (uint32_t)bl);
+        ms_store_be32(payload, (uint32_t)bl);
         memcpy(payload + 4, bc, bl);
         o = 4 + bl;
         size_t pl = 0, sealed = 0;
@@ -454,7 +442,7 @@ static ms_err send_round(node *nd, unsigned kind, unsigned round, const uint8_t 
                                    pl, payload + o + 4, cap + MS_HPKE_OVERHEAD, &sealed, NULL);
             ms_wipe(priv, cap);
         }
-        put32(payload + o, (uint32_t)sealed);
+        ms_store_be32(payload + o, (uint32_t)sealed);
         o += 4 + sealed;
         ms_peer_msg_hdr h = {.sender = (uint8_t)nd->me, .recipient = (uint8_t)j,
                              .kind = (uint16_t)kind, .round = round};
@@ -511,11 +499,11 @@ static int split(const uint8_t *p, size_t len, const uint8_t **bc, size_t *bl,
 {
     if (len < 8)
         return 0;
-    *bl = get32(p);
+    *bl = ms_load_be32(p);
     if (*bl > len - 8)
         return 0;
     *bc = p + 4;
-    *pl = get32(p + 4 + *bl);
+    *pl = ms_load_be32(p + 4 + *bl);
     if (*pl != len - 8 - *bl)
         return 0;
     *pv = p + 8 + *bl;
@@ -526,9 +514,9 @@ static void hash_blob(EVP_MD_CTX *md, unsigned round, unsigned from, const uint8
                       size_t len)
 {
     uint8_t hdr[9];
-    put32(hdr, round);
+    ms_store_be32(hdr, round);
     hdr[4] = (uint8_t)from;
-    put32(hdr + 5, (uint32_t)len);
+    ms_store_be32(hdr + 5, (uint32_t)len);
     EVP_DigestUpdate(md, hdr, sizeof hdr);
     EVP_DigestUpdate(md, p, len);
 }
@@ -774,9 +762,9 @@ static ms_err start_server(node *nd, mailbox *mb, unsigned kind, unsigned rounds
 static ms_err result_hash(const ms_tkms_public *pub, uint8_t out[32])
 {
     uint8_t hdr[12];
-    put32(hdr, pub->n);
-    put32(hdr + 4, pub->t);
-    put32(hdr + 8, pub->qual);
+    ms_store_be32(hdr, pub->n);
+    ms_store_be32(hdr + 4, pub->t);
+    ms_store_be32(hdr + 8, pub->qual);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
              EVP_DigestUpdate(md, hdr, sizeof hdr) == 1 &&
@@ -1036,7 +1024,7 @@ static ms_err gcm(int enc, const uint8_t key[32], const uint8_t *aad, size_t aad
     return MS_OK;
 }
 
-static int period_ok(const char *p)
+int ms_tkms_period_ok(const char *p)
 {
     size_t n = strlen(p);
     if (n == 0 || n > 32)
@@ -1268,7 +1256,7 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
     if (p == NULL || p->dir == NULL || p->peers_file == NULL || p->period == NULL ||
         p->users == NULL || p->count == 0 || p->passphrase == NULL)
         return MS_ERR_ARG;
-    if (!period_ok(p->period))
+    if (!ms_tkms_period_ok(p->period))
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
                               "the period must be 1 to 32 letters, digits or '-'");
     char path[MS_TKMS_PATH_MAX], name[64];
@@ -1336,14 +1324,14 @@ ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest_out[32],
      * identities: servers given other users files or other live sets do not talk */
     EVP_MD_CTX *sm = EVP_MD_CTX_new();
     uint8_t inputs[32], live_be[4];
-    put32(live_be, nd.live);
+    ms_store_be32(live_be, nd.live);
     if (err == MS_OK &&
         (sm == NULL || EVP_DigestInit_ex(sm, EVP_sha256(), NULL) != 1 ||
          EVP_DigestUpdate(sm, dkg_transcript, 32) != 1 || EVP_DigestUpdate(sm, live_be, 4) != 1))
         err = MS_ERR_INTERNAL;
     for (size_t i = 0; i < p->count && err == MS_OK; i++) {
         uint8_t l[4];
-        put32(l, (uint32_t)id_lens[i]);
+        ms_store_be32(l, (uint32_t)id_lens[i]);
         if (EVP_DigestUpdate(sm, l, 4) != 1 || EVP_DigestUpdate(sm, ids[i], id_lens[i]) != 1)
             err = MS_ERR_INTERNAL;
     }
@@ -1455,35 +1443,6 @@ size_t ms_tkms_share_info(uint8_t *info, const uint8_t sid[32], unsigned index)
     return sizeof label + 33;
 }
 
-static ms_err read_all(const char *path, uint8_t **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return MS_ERR_IO;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    while (b != NULL) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (n < cap)
-            break;
-        uint8_t *nb = realloc(b, cap * 2);
-        if (nb == NULL) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (b == NULL)
-        return MS_ERR_NOMEM;
-    *out = b;
-    *len = n;
-    return MS_OK;
-}
-
 /* ---- a server opened for serving -------------------------------------------------------- */
 
 struct ms_tkms_service {
@@ -1591,7 +1550,7 @@ static ms_err slot_lookup(const ms_tkms_service *s, const char *period, const ch
     if (s == NULL || period == NULL || uri == NULL || share == NULL || record == NULL ||
         record_len == NULL)
         return MS_ERR_ARG;
-    if (!period_ok(period))
+    if (!ms_tkms_period_ok(period))
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the period is malformed");
     char name[80], rpath[MS_TKMS_PATH_MAX];
     uint8_t id[ID_MAX];
@@ -1670,29 +1629,18 @@ ms_err ms_tkms_service_slot(const ms_tkms_service *s, const char *period, const 
                        detail_cap);
 }
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 /* The share payload's public part after the record (node.h): index, count, proof, live
  * set and the root's signatures. */
 static size_t proof_encode(uint8_t *out, const slot_proof *sp)
 {
     size_t o = 0;
-    put64(out, sp->index);
-    put64(out + 8, sp->root.count);
+    ms_store_be64(out, sp->index);
+    ms_store_be64(out + 8, sp->root.count);
     o = 16;
     out[o++] = (uint8_t)sp->proof_len;
     memcpy(out + o, sp->proof, sp->proof_len * 32);
     o += sp->proof_len * 32;
-    put32(out + o, sp->root.live);
+    ms_store_be32(out + o, sp->root.live);
     o += 4;
     size_t at = o++;
     out[at] = 0;
@@ -1731,15 +1679,15 @@ static size_t proof_decode(slot_proof *sp, const uint8_t *in, size_t len)
     memset(sp, 0, sizeof *sp);
     if (len < 17)
         return 0;
-    sp->index = get64(in);
-    sp->root.count = get64(in + 8);
+    sp->index = ms_load_be64(in);
+    sp->root.count = ms_load_be64(in + 8);
     sp->proof_len = in[16];
     size_t o = 17;
     if (sp->proof_len > TKMS_PROOF_MAX || len < o + sp->proof_len * 32 + 5)
         return 0;
     memcpy(sp->proof, in + o, sp->proof_len * 32);
     o += sp->proof_len * 32;
-    sp->root.live = get32(in + o);
+    sp->root.live = ms_load_be32(in + o);
     o += 4;
     unsigned m = in[o++];
     for (unsigned k = 0; k < m; k++) {
@@ -1878,7 +1826,7 @@ static ms_err load_msg(const char *const *files, const uint8_t *const *msgs,
                        const size_t *lens, size_t i, uint8_t **buf, size_t *len)
 {
     if (files != NULL)
-        return read_all(files[i], buf, len);
+        return ms_file_read(files[i], SIZE_MAX, buf, len);
     if ((*buf = malloc(lens[i] + 1)) == NULL)
         return MS_ERR_NOMEM;
     memcpy(*buf, msgs[i], lens[i]);
@@ -2239,7 +2187,7 @@ ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub
      * epoch (one that missed a refresh) do not talk */
     uint8_t extra[36];
     memcpy(extra, old_transcript, 32);
-    put32(extra + 32, epoch);
+    ms_store_be32(extra + 32, epoch);
     if (err == MS_OK)
         err = session_id(mb->session, table, KIND_REFRESH, extra, sizeof extra);
     nd.timeout_ms = p->timeout_ms ? p->timeout_ms : 120000;
@@ -2310,7 +2258,7 @@ ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub
         char name[64];
         snprintf(name, sizeof name, "public-e%u.txt", epoch);
         join(path, p->dir, "public.txt");
-        if (read_all(path, &text, &tl) == MS_OK) {
+        if (ms_file_read(path, SIZE_MAX, &text, &tl) == MS_OK) {
             join(path, p->dir, name);
             (void)ms_peer_file_create(path, text, tl, false, NULL, 0); /* kept if there */
             free(text);

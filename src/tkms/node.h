@@ -115,6 +115,9 @@ typedef struct ms_tkms_batch_params {
 ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest[32], char *detail,
                           size_t detail_cap);
 
+/* A key period's name: 1 to 32 of A-Z a-z 0-9 '-' (it names files: batch-P.*). */
+int ms_tkms_period_ok(const char *p);
+
 /* A record's wire form: t (1) | d (8) | sid | R0 | PVT | (uc_k | vc_k) for k = 0..t. */
 size_t ms_tkms_record_encode(const ms_tkms_record *r, uint8_t *out);
 ms_err ms_tkms_record_decode(ms_tkms_record *r, const uint8_t *in, size_t len, size_t *used);

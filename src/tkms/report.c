@@ -16,30 +16,12 @@
 #include "tkms/node.h"
 #include "util/detail.h"
 #include "util/hex.h"
+#include "util/bytes.h"
+#include "util/file.h"
 
 #define ID_MAX 1024
 #define SHARE_BYTES (MS_SAKKE_SECRET_BYTES + MS_ECCSI_SCALAR_BYTES)
 #define MSG_MAX (1u << 20)
-
-static ms_err slurp(const char *path, size_t max, uint8_t **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return MS_ERR_IO;
-    uint8_t *b = malloc(max + 1);
-    size_t n = b != NULL ? fread(b, 1, max + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (b == NULL)
-        return MS_ERR_NOMEM;
-    if (bad || n > max) {
-        free(b);
-        return bad ? MS_ERR_IO : MS_ERR_BAD_LENGTH;
-    }
-    *out = b;
-    *len = n;
-    return MS_OK;
-}
 
 /* The RFC 6509 identifier: period, NUL, URI, NUL. */
 static size_t identifier(uint8_t *out, const char *period, size_t pl, const char *uri,
@@ -121,12 +103,6 @@ static ms_err share_open(const report_ctx *c, const uint8_t *msg, size_t len, sh
     return MS_OK;
 }
 
-static void put16(uint8_t *p, size_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
 ms_err ms_tkms_report_write(const char *peers_file, const char *public_file,
                             const uint8_t device_sk[32], const char *period, const char *uri,
                             const char *const *files, size_t count, unsigned accused,
@@ -148,7 +124,7 @@ ms_err ms_tkms_report_write(const char *peers_file, const char *public_file,
     for (size_t i = 0; i < count && err == MS_OK && !have; i++) {
         uint8_t *b = NULL;
         size_t bl = 0;
-        if (slurp(files[i], MSG_MAX, &b, &bl) != MS_OK)
+        if (ms_file_read(files[i], MSG_MAX, &b, &bl) != MS_OK)
             continue;
         if (share_open(c, b, bl, &s, NULL, 0) == MS_OK && s.h.sender == accused) {
             msg = b;
@@ -182,10 +158,10 @@ ms_err ms_tkms_report_write(const char *peers_file, const char *public_file,
         } else {
             memcpy(out, MS_TKMS_REPORT_HEADER, hl);
             ol = hl;
-            put16(out + ol, pl);
+            ms_store_be16(out + ol, (uint16_t)(pl));
             memcpy(out + ol + 2, period, pl);
             ol += 2 + pl;
-            put16(out + ol, ul);
+            ms_store_be16(out + ol, (uint16_t)(ul));
             memcpy(out + ol + 2, uri, ul);
             ol += 2 + ul;
             memcpy(out + ol, key, sizeof key);
@@ -219,7 +195,7 @@ static ms_err records_find(const char *path, const uint8_t *id, size_t id_len, u
     static const char hdr[] = "mikeysakke-tkms-records 1\n";
     uint8_t *b = NULL;
     size_t len = 0;
-    if (slurp(path, 1u << 30, &b, &len) != MS_OK)
+    if (ms_file_read(path, 1u << 30, &b, &len) != MS_OK)
         return ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", path);
     ms_err err = len >= sizeof hdr - 1 && memcmp(b, hdr, sizeof hdr - 1) == 0
                      ? MS_ERR_IDENTITY
@@ -270,7 +246,7 @@ static ms_err check(const char *dir, const char *peers_file, const char *public_
     *server = 0;
     uint8_t *r = NULL, *own = NULL;
     size_t rl = 0, own_len = 0;
-    ms_err err = slurp(report_path, MSG_MAX + 4096, &r, &rl);
+    ms_err err = ms_file_read(report_path, MSG_MAX + 4096, &r, &rl);
     if (err != MS_OK)
         return ms_detail_fail(err, detail, cap, "cannot read the report %s", report_path);
     /* parse: header, period, URI, key, nonce, message */

@@ -9,24 +9,13 @@
 
 #include "util/bytes.h"
 #include "util/detail.h"
+#include "tkms/node.h"
 
 static const uint8_t *nul_context(size_t *len)
 {
     static const char ctx[] = MS_TKMS_REQ_CONTEXT; /* its NUL is the 0x00 separator */
     *len = sizeof ctx;
     return (const uint8_t *)ctx;
-}
-
-static int period_ok(const char *p)
-{
-    size_t n = strlen(p);
-    if (n == 0 || n > MS_TKMS_PERIOD_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z') ||
-              (p[i] >= 'a' && p[i] <= 'z') || p[i] == '-'))
-            return 0;
-    return 1;
 }
 
 /* The signed octets: context (with its NUL) then the body before the signature. */
@@ -39,7 +28,7 @@ ms_err ms_tkms_request_sign(const ms_tkms_request *r, const uint8_t seed[32], ui
                             size_t cap, size_t *out_len)
 {
     if (r == NULL || seed == NULL || out == NULL || out_len == NULL || r->server == 0 ||
-        r->server > 255 || !period_ok(r->period) || !ms_tkms_device_id_ok(r->device_id) ||
+        r->server > 255 || !ms_tkms_period_ok(r->period) || !ms_tkms_device_id_ok(r->device_id) ||
         !ms_tkms_uri_ok(r->user))
         return MS_ERR_ARG;
     size_t pl = strlen(r->period), dl = strlen(r->device_id), ul = strlen(r->user);
@@ -108,7 +97,7 @@ ms_err ms_tkms_request_parse(ms_tkms_request *r, const uint8_t *in, size_t len, 
     if (ul == 0 || ul > MS_TKMS_URI_MAX || o + ul != len - 64)
         return ms_detail_fail(MS_ERR_BAD_ENCODING, detail, detail_cap, "bad user field");
     memcpy(r->user, in + o, ul);
-    if (!period_ok(r->period) || !ms_tkms_device_id_ok(r->device_id) || !ms_tkms_uri_ok(r->user))
+    if (!ms_tkms_period_ok(r->period) || !ms_tkms_device_id_ok(r->device_id) || !ms_tkms_uri_ok(r->user))
         return ms_detail_fail(MS_ERR_BAD_ENCODING, detail, detail_cap,
                               "period, device id or user URI has characters not allowed");
     return MS_OK;

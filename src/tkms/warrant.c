@@ -14,20 +14,9 @@
 #include "tkms/audit.h"
 #include "util/detail.h"
 #include "util/hex.h"
+#include "tkms/node.h"
 
 #define PURPOSE "tkms-warrant"
-
-static int period_ok(const char *p)
-{
-    size_t n = strlen(p);
-    if (n == 0 || n > 32)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z') ||
-              (p[i] >= 'a' && p[i] <= 'z') || p[i] == '-'))
-            return 0;
-    return 1;
-}
 
 ms_err ms_tkms_warrant_make(char *out, size_t cap, size_t *len, const char *user,
                             const char *period, const uint8_t auditor_pub[32], uint64_t expires,
@@ -36,7 +25,7 @@ ms_err ms_tkms_warrant_make(char *out, size_t cap, size_t *len, const char *user
     if (out == NULL || len == NULL || user == NULL || period == NULL || auditor_pub == NULL ||
         reason == NULL)
         return MS_ERR_ARG;
-    if (!period_ok(period))
+    if (!ms_tkms_period_ok(period))
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap,
                               "the period '%s' is not letters, digits and '-' (at most 32)",
                               period);
@@ -111,7 +100,7 @@ ms_err ms_tkms_warrant_parse(const char *text, size_t len, ms_tkms_warrant *w, c
         e = field(text, bl, "user", w->user, sizeof w->user, detail, detail_cap);
     if (e == MS_OK)
         e = field(text, bl, "period", w->period, sizeof w->period, detail, detail_cap);
-    if (e == MS_OK && !period_ok(w->period))
+    if (e == MS_OK && !ms_tkms_period_ok(w->period))
         e = ms_detail_fail(MS_ERR_BAD_ENCODING, detail, detail_cap,
                            "the warrant's period is malformed");
     if (e == MS_OK)

@@ -164,3 +164,45 @@ ms_err ms_file_read_hex_key(const char *path, bool secret, uint8_t *key, size_t 
         OPENSSL_cleanse(key, key_len);
     return e;
 }
+
+ms_err ms_file_read(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return MS_ERR_IO;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return MS_ERR_IO;
+    }
+    if ((uint64_t)sb.st_size > max) {
+        close(fd);
+        return MS_ERR_BAD_LENGTH;
+    }
+    /* the size at open; a file that grows meanwhile is read to that size */
+    size_t n = (size_t)sb.st_size, got = 0;
+    uint8_t *b = malloc(n + 1);
+    if (b == NULL) {
+        close(fd);
+        return MS_ERR_NOMEM;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) {
+        free(b);
+        return MS_ERR_IO;
+    }
+    b[n] = '\0';
+    *out = b;
+    *len = n;
+    return MS_OK;
+}

@@ -38,6 +38,11 @@ ms_err ms_file_write_atomic(const char *path, const void *data, size_t len, unsi
 ms_err ms_file_read_hex_key(const char *path, bool secret, uint8_t *key, size_t key_len,
                             const char *what, char *detail, size_t detail_cap);
 
+/* A whole file into a malloc'd buffer with a NUL after its len octets (so text can be
+ * read as a string). MS_ERR_IO cannot be opened or read; MS_ERR_BAD_LENGTH larger than
+ * max octets; MS_ERR_NOMEM. */
+ms_err ms_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
+
 /* fsync of the folder holding path (best effort: some file systems refuse it). */
 void ms_file_sync_parent(const char *path);
 

@@ -41,6 +41,33 @@ static unsigned mode_of(const char *path)
     return stat(path, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 0xFFFFu;
 }
 
+/* ms_file_read: the whole file, NUL after it; a cap, a missing file, a directory. */
+static void test_read(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/read", dir);
+    CHECK_ERR(ms_file_write_atomic(path, "abc\0def", 7, 0600, MS_FILE_REPLACE, NULL, 0), MS_OK);
+    uint8_t *b = NULL;
+    size_t n = 0;
+    CHECK_ERR(ms_file_read(path, 7, &b, &n), MS_OK);
+    CHECK(b != NULL && n == 7 && memcmp(b, "abc\0def", 7) == 0 && b[7] == '\0');
+    free(b);
+    b = NULL;
+    CHECK_ERR(ms_file_read(path, 6, &b, &n), MS_ERR_BAD_LENGTH);
+    CHECK(b == NULL && n == 0);
+    CHECK_ERR(ms_file_write_atomic(path, "", 0, 0600, MS_FILE_REPLACE, NULL, 0), MS_OK);
+    CHECK_ERR(ms_file_read(path, 0, &b, &n), MS_OK);
+    CHECK(b != NULL && n == 0 && b[0] == '\0');
+    free(b);
+    b = NULL;
+    snprintf(path, sizeof path, "%s/none", dir);
+    CHECK_ERR(ms_file_read(path, 100, &b, &n), MS_ERR_IO);
+    CHECK_ERR(ms_file_read(dir, 100, &b, &n), MS_ERR_IO);
+    CHECK(b == NULL);
+    snprintf(path, sizeof path, "%s/read", dir);
+    unlink(path);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/ms_test_file.XXXXXX");
@@ -48,6 +75,7 @@ int main(void)
     char path[128], detail[256];
     snprintf(path, sizeof path, "%s/secret", dir);
     mode_t old_umask = umask(0); /* the mode must not depend on it */
+    test_read();
 
     CHECK_ERR(ms_file_write_atomic(path, "one\n", 4, 0600, MS_FILE_REPLACE, detail, sizeof detail), MS_OK);
     CHECK(has(path, "one\n") && mode_of(path) == 0600 && entries() == 1);
