@@ -1,8 +1,12 @@
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 int ms_test_passed;
 int ms_test_failed;
@@ -177,4 +181,24 @@ void ms_test_progress_cb(void *ctx, size_t done, size_t total)
     p->last_done = done;
     p->last_total = total;
     p->calls++;
+}
+
+int ms_test_free_ports(uint16_t *ports, unsigned n)
+{
+    int fds[64], ok = n <= 64;
+    unsigned opened = 0;
+    for (; ok && opened < n; opened++) {
+        struct sockaddr_in a = {0};
+        socklen_t al = sizeof a;
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fds[opened] = socket(AF_INET, SOCK_STREAM, 0);
+        ok = fds[opened] >= 0 && bind(fds[opened], (struct sockaddr *)&a, sizeof a) == 0 &&
+             getsockname(fds[opened], (struct sockaddr *)&a, &al) == 0;
+        ports[opened] = ntohs(a.sin_port);
+    }
+    for (unsigned i = 0; i < opened; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return ok;
 }

@@ -84,4 +84,8 @@ typedef struct ms_test_progress {
 } ms_test_progress;
 void ms_test_progress_cb(void *ctx, size_t done, size_t total);
 
+/* n (at most 64) distinct free loopback TCP ports, probed while held together; 0 on
+ * failure. */
+int ms_test_free_ports(uint16_t *ports, unsigned n);
+
 #endif

@@ -74,27 +74,10 @@ static void *run_batch(void *arg)
     return NULL;
 }
 
-static void free_ports(uint16_t *ports)
-{
-    int fds[N];
-    for (unsigned i = 0; i < N; i++) {
-        struct sockaddr_in a = {0};
-        socklen_t al = sizeof a;
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        CHECK(fds[i] >= 0 && bind(fds[i], (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fds[i], (struct sockaddr *)&a, &al) == 0);
-        ports[i] = ntohs(a.sin_port);
-    }
-    for (unsigned i = 0; i < N; i++)
-        close(fds[i]);
-}
-
 static int make_servers(uint16_t ports[N])
 {
     char lines[N][MS_TKMS_LINE_MAX];
-    free_ports(ports);
+    CHECK(ms_test_free_ports(ports, N));
     for (unsigned i = 0; i < N; i++) {
         char url[64], detail[200];
         snprintf(dirs[i], sizeof dirs[i], "%s/s%u", root, i + 1);

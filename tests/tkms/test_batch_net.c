@@ -47,23 +47,6 @@ void tkms_node_test_batch_round(ms_tkms_batch *b, unsigned round)
         tkms_batch_test_corrupt_h(b, 0);
 }
 
-static void free_ports(uint16_t *ports)
-{
-    int fds[N];
-    for (unsigned i = 0; i < N; i++) {
-        struct sockaddr_in a = {0};
-        socklen_t al = sizeof a;
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        CHECK(fds[i] >= 0 && bind(fds[i], (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fds[i], (struct sockaddr *)&a, &al) == 0);
-        ports[i] = ntohs(a.sin_port);
-    }
-    for (unsigned i = 0; i < N; i++)
-        close(fds[i]);
-}
-
 typedef struct job {
     int kind; /* 0 init, 1 batch */
     int cheat;
@@ -101,7 +84,7 @@ static void run_all(job *jobs, uint32_t mask)
 static void setup(void)
 {
     uint16_t ports[N];
-    free_ports(ports);
+    CHECK(ms_test_free_ports(ports, N));
     FILE *f = fopen(peers, "w");
     CHECK(f != NULL);
     if (f == NULL)

@@ -44,24 +44,6 @@ static void *run_init(void *arg)
     return NULL;
 }
 
-/* n distinct free loopback ports (held together while probing) */
-static void free_ports(uint16_t *ports, unsigned n)
-{
-    int fds[N];
-    for (unsigned i = 0; i < n; i++) {
-        struct sockaddr_in a = {0};
-        socklen_t al = sizeof a;
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        CHECK(fds[i] >= 0 && bind(fds[i], (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fds[i], (struct sockaddr *)&a, &al) == 0);
-        ports[i] = ntohs(a.sin_port);
-    }
-    for (unsigned i = 0; i < n; i++)
-        close(fds[i]);
-}
-
 static void write_table(const char *path, char lines[N][MS_TKMS_LINE_MAX])
 {
     FILE *f = fopen(path, "w");
@@ -77,7 +59,7 @@ static void write_table(const char *path, char lines[N][MS_TKMS_LINE_MAX])
 static void keygen(char lines[N][MS_TKMS_LINE_MAX])
 {
     uint16_t ports[N];
-    free_ports(ports, N);
+    CHECK(ms_test_free_ports(ports, N));
     for (unsigned i = 0; i < N; i++) {
         char url[64], detail[200];
         snprintf(dirs[i], sizeof dirs[i], "%s/s%u", root, i + 1);
