@@ -1909,6 +1909,12 @@ static ms_err device_combine(const char *peers_file, const char *public_file,
             char why2[200];
             err = share_in_root(table, period, h.sender, payload + 2, rl, sp, why2,
                                 sizeof why2);
+            /* ... and be this identity's: a signed record of another slot is refused here,
+             * so the first share's record, checked like every other, is the slot's own */
+            if (err == MS_OK && memcmp(r->sid, sid, 32) != 0) {
+                snprintf(why2, sizeof why2, "its record is of another identity's slot");
+                err = MS_ERR_THRESHOLD_SHARE;
+            }
             if (err != MS_OK) {
                 *cheater = h.sender;
                 ms_detail_set(detail, detail_cap, "%s: the share of server %u: %s", names[i],

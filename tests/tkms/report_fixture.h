@@ -147,7 +147,9 @@ static inline ms_err rf_setup(rf_world *w, unsigned n, unsigned t, const char *d
 }
 
 /* How a share file may be wrong. */
-enum { RF_HONEST = 0, RF_WRONG_SHARE = 1, RF_WRONG_RECORD = 2 };
+enum { RF_HONEST = 0, RF_WRONG_SHARE = 1, RF_WRONG_RECORD = 2, RF_OTHER_SLOT = 3 };
+/* RF_OTHER_SLOT: signed for slot s (its session) but carrying the next slot's record, in
+ * the signed root with a valid proof, and the server's share of that slot. */
 
 /* Server i's share of slot s as ms_tkms_node_share writes it (record, HPKE to the device,
  * signed by server i), to path; `how` makes it wrong while still signed. */
@@ -159,6 +161,14 @@ static inline ms_err rf_share_file(const rf_world *w, unsigned i, size_t s, int 
     ms_err err = ms_tkms_issue(w->bt[i - 1], w->id[s], w->id_len[s], &sh, &rec);
     if (err != MS_OK)
         return err;
+    uint8_t session[32];
+    memcpy(session, rec.sid, 32);
+    if (how == RF_OTHER_SLOT) {
+        s = (s + 1) % RF_NIDS;
+        ms_wipe(&sh, sizeof sh);
+        if ((err = ms_tkms_issue(w->bt[i - 1], w->id[s], w->id_len[s], &sh, &rec)) != MS_OK)
+            return err;
+    }
     /* a different octet per server: wrong shares of several servers cannot cancel in the
      * Lagrange sum (flipping the same bit could: lambda_1 = -lambda_2 for {1, 2, 3}) */
     if (how == RF_WRONG_SHARE)
@@ -207,7 +217,7 @@ static inline ms_err rf_share_file(const rf_world *w, unsigned i, size_t s, int 
         return err;
     ms_peer_msg_hdr h = {.sender = (uint8_t)i, .recipient = MS_PEER_TO_ALL,
                          .kind = MS_TKMS_KIND_SHARE, .round = 2};
-    memcpy(h.session, rec.sid, 32);
+    memcpy(h.session, session, 32);
     err = ms_peer_msg_sign(w->seed[i - 1], &h, payload, pub_len + el, msg, sizeof msg, &ml);
     if (err == MS_OK && rf_write(path, msg, ml) != 0)
         err = MS_ERR_IO;

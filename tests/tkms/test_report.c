@@ -81,6 +81,23 @@ static void run(unsigned n, unsigned t, const char *dir)
         files[k] = good[n - 1 - k];
     CHECK_ERR(combine(w, files, t + 1, &cheater, rsk_v), MS_OK);
 
+    /* a server answering the victim's slot with another slot's signed record (and its
+     * share of that slot) is named, first in the list or not */
+    char other[600];
+    snprintf(other, sizeof other, "%s/other2", dir);
+    CHECK_ERR(rf_share_file(w, 2, VICTIM, RF_OTHER_SLOT, other), MS_OK);
+    for (unsigned pos = 0; pos < 2; pos++) {
+        const char *mix[2] = {pos == 0 ? other : good[0], pos == 0 ? good[0] : other};
+        char why[400] = "";
+        uint8_t ssk[32], pvt[65];
+        cheater = 0;
+        CHECK_ERR(ms_tkms_device_combine(w->peers, w->public_txt, w->dev_sk, RF_PERIOD,
+                                         RF_URI[VICTIM], mix, 2, rsk, ssk, pvt, &cheater, why,
+                                         sizeof why),
+                  MS_ERR_THRESHOLD_SHARE);
+        CHECK(cheater == 2 && strstr(why, "another identity's slot") != NULL);
+    }
+
     /* 1. a true report: server 1 signed a wrong share */
     char rep[600], detail[400];
     snprintf(rep, sizeof rep, "%s/report-true", dir);
