@@ -6,10 +6,12 @@
 #include "tkms/batch_cache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -2065,12 +2067,45 @@ static int exists_in(const char *dir, const char *name)
     return access(a, F_OK) == 0;
 }
 
+/* refresh.lock, held (flock) by a refresh for its whole run: another process opening the
+ * directory meanwhile must not take the refresh's new files for a crash's leftovers. */
+#define REFRESH_LOCK "refresh.lock"
+
+/* -1 when another process holds the lock; else an fd holding it (close to release). */
+static int refresh_lock(const char *dir, int wait)
+{
+    char path[MS_TKMS_PATH_MAX];
+    join(path, dir, REFRESH_LOCK);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -2; /* no lock file (a read-only directory): nothing to protect against */
+    if (flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static ms_err recover_locked(const char *dir, int *rolled, char *detail, size_t detail_cap);
+
 ms_err ms_tkms_node_recover(const char *dir, int *rolled, char *detail, size_t detail_cap)
 {
     if (dir == NULL)
         return MS_ERR_ARG;
     if (rolled != NULL)
         *rolled = 0;
+    int fd = refresh_lock(dir, 0);
+    if (fd == -1)
+        return ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap,
+                              "a share refresh is running in %s: wait for it to end", dir);
+    ms_err err = recover_locked(dir, rolled, detail, detail_cap);
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+static ms_err recover_locked(const char *dir, int *rolled, char *detail, size_t detail_cap)
+{
     if (!exists_in(dir, REFRESH_MARK)) {
         /* no commit decision: the old files stand; drop a half-made new pair */
         if (exists_in(dir, SECRETS_NEW) || exists_in(dir, PUBLIC_NEW)) {
@@ -2121,10 +2156,18 @@ ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub
         return MS_ERR_ARG;
     if (strlen(p->dir) + 32 >= MS_TKMS_PATH_MAX)
         return ms_detail_fail(MS_ERR_ARG, detail, detail_cap, "the directory name is too long");
+    /* one refresh at a time, and no other process recovering under it */
+    int lock = refresh_lock(p->dir, 0);
+    if (lock == -1)
+        return ms_detail_fail(MS_ERR_EXISTS, detail, detail_cap,
+                              "a share refresh is running in %s already", p->dir);
     /* an earlier refresh interrupted here is finished or undone first */
-    ms_err err = ms_tkms_node_recover(p->dir, NULL, detail, detail_cap);
-    if (err != MS_OK)
+    ms_err err = recover_locked(p->dir, NULL, detail, detail_cap);
+    if (err != MS_OK) {
+        if (lock >= 0)
+            close(lock);
         return err;
+    }
     char path[MS_TKMS_PATH_MAX];
     ms_peer_table *table = calloc(1, sizeof *table);
     mailbox *mb = calloc(1, sizeof *mb);
@@ -2278,7 +2321,7 @@ ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub
         err = ms_peer_file_create(path, mark, (size_t)ml, false, detail, detail_cap);
     }
     if (err == MS_OK)
-        err = ms_tkms_node_recover(p->dir, NULL, detail, detail_cap);
+        err = recover_locked(p->dir, NULL, detail, detail_cap);
     else if (wrote_new && !exists_in(p->dir, REFRESH_MARK)) {
         unlink_in(p->dir, SECRETS_NEW);
         unlink_in(p->dir, PUBLIC_NEW);
@@ -2298,5 +2341,7 @@ ms_err ms_tkms_node_refresh(const ms_tkms_refresh_params *p, ms_tkms_public *pub
     }
     free(mb);
     free(table);
+    if (lock >= 0)
+        close(lock);
     return err;
 }

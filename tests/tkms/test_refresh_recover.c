@@ -4,10 +4,14 @@
  * still to do), without it a half-made new pair is removed and the old pair stands; a
  * directory with neither is left alone. ms_tkms_public_epoch reads the epoch line.
  */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -105,6 +109,34 @@ int main(void)
     expect("public.txt", "newer public");
     expect("refresh.commit", NULL);
     CHECK_ERR(ms_tkms_node_recover(NULL, NULL, detail, sizeof detail), MS_ERR_ARG);
+
+    /* a refresh running (another process holds refresh.lock): its new files are not a
+     * crash's leftovers, so nothing is touched and the caller is told why */
+    put("secrets.sealed.new", "running secrets");
+    char lock[300];
+    snprintf(lock, sizeof lock, "%s/refresh.lock", root);
+    pid_t child = fork();
+    if (child == 0) {
+        int fd = open(lock, O_RDWR | O_CREAT, 0600);
+        _exit(fd >= 0 && flock(fd, LOCK_EX) == 0 && sleep(3) == 0 ? 0 : 1);
+    }
+    CHECK(child > 0);
+    for (int k = 0; k < 100; k++) { /* until the child holds it */
+        int fd = open(lock, O_RDWR);
+        int held = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0;
+        if (fd >= 0)
+            close(fd);
+        if (held)
+            break;
+        usleep(20000);
+    }
+    CHECK_ERR(ms_tkms_node_recover(root, NULL, detail, sizeof detail), MS_ERR_EXISTS);
+    CHECK(strstr(detail, "refresh is running") != NULL);
+    expect("secrets.sealed.new", "running secrets");
+    kill(child, SIGTERM);
+    waitpid(child, NULL, 0);
+    CHECK_ERR(ms_tkms_node_recover(root, NULL, detail, sizeof detail), MS_OK);
+    expect("secrets.sealed.new", NULL);
 
     /* the epoch line */
     unsigned epoch = 99;
