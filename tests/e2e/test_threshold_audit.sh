@@ -8,6 +8,9 @@
 # combines from its own shares; `kms audit verify --dir D` at each server that released
 # shows the extraction, and at the one that did not, none. An expired warrant is refused;
 # a server whose audit log is read-only releases nothing and the others still serve.
+# Then at (5,2): a warrant without its second signature is refused by all five servers;
+# with it, servers 1, 2 and 3 release (each logged first), 4 and 5 log the warrant only, and
+# the RSK validates.
 # Usage: bash test_threshold_audit.sh PATH_TO_mikeysakke
 set -u
 ms=${1:?usage: test_threshold_audit.sh PATH_TO_mikeysakke}
@@ -15,9 +18,6 @@ vectors=/dev/null
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/threshold_lib.sh"
 command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 0; }
-# `kms serve` serves a threshold server's directory once the threshold service is built in
-"$ms" help kms serve 2>&1 | grep -q -- '--passphrase-file' ||
-    { echo "SKIP: this build's kms serve has no threshold mode"; exit 0; }
 code() { grep -o "MS_ERR_$1 = [0-9]*" "$(dirname "$0")/../../include/mikeysakke/errors.h" | grep -o '[0-9]*$'; }
 
 P=2026-12
@@ -158,6 +158,60 @@ assert o["shares_from"] == [1, 2] and o["logged_by"] == [1, 2, 3] and o["period"
 ' "$work/out"
 check "  the same RSK" cmp -s "$work/bob2.rsk" "$work/bob.rsk"
 
+stop_servers
+
+# ---- (5,2) ---------------------------------------------------------------------------------
+check "(5,2) keys of five servers" tk_keygen f 5 2
+tk_ceremony f "1 2 3 4 5" 120
+check "(5,2) the ceremony" tk_all_ok f init "1 2 3 4 5"
+tk_batch f "1 2 3 4 5" $P "$work/users.txt" 120
+check "(5,2) the batch" tk_all_ok f batch-$P "1 2 3 4 5"
+for i in 1 2 3 4 5; do
+    check "(5,2) audit-setup at server $i" run 0 kms threshold audit-setup --dir "$work/f$i" \
+        --authority "$work/authority.key.pub" --approver "$work/approver.key.pub"
+    "$ms" kms serve --dir "$work/f$i" --passphrase-file "$work/pass" \
+        >"$work/fserve-out$i" 2>"$work/fserve-err$i" &
+    SERVE_PIDS+=($!)
+done
+fready() {
+    local i k all
+    for ((k = 0; k < 300; k++)); do
+        all=1
+        for i in 1 2 3 4 5; do grep -q 'serving on port' "$work/fserve-out$i" || all=0; done
+        [ $all = 1 ] && return 0
+        sleep 0.1
+    done
+    cat "$work"/fserve-err* >&2
+    return 1
+}
+check "(5,2) five servers serving" fready
+fextract() { # fextract STATUS WARRANT OUT
+    run "$1" kms audit extract --threshold --peers "$work/f-peers.txt" \
+        --public "$work/f1/public.txt" --warrant "$2" --auditor-key "$work/auditor.key" \
+        --out "$3"
+}
+fextractions() {
+    run 0 kms audit verify --dir "$work/f$1" && sed -n 's/^\([0-9]*\) extractions\{0,1\},.*/\1/p' "$work/out"
+}
+check "(5,2) a warrant for alice" warrant "$work/f-w1" "$ALICE"
+run 0 kms threshold warrant-sign --warrant "$work/f-w1" --key "$work/authority.key"
+check "(5,2) the authority's signature alone: refused" \
+    fextract "$(code WARRANT_UNLOGGED)" "$work/f-w1" "$work/f-rsk0"
+for i in 1 2 3 4 5; do
+    check "(5,2) server $i released nothing" same "$(fextractions $i)" 0
+done
+run 0 kms threshold warrant-sign --warrant "$work/f-w1" --key "$work/approver.key"
+check "(5,2) kms audit extract --threshold" fextract 0 "$work/f-w1" "$work/f-alice.rsk"
+check "(5,2) shares from servers 1, 2 and 3" grep -q '^shares from servers 1 2 3$' "$work/out"
+check "(5,2) logged by the five servers" grep -q '^logged by servers 1 2 3 4 5$' "$work/out"
+for i in 1 2 3; do
+    check "(5,2) audit verify at server $i shows the extraction" same "$(fextractions $i)" 1
+done
+for i in 4 5; do
+    check "(5,2) server $i released nothing" same "$(fextractions $i)" 0
+done
+check "(5,2) the extracted RSK validates" run 0 sakke validate \
+    --public "$(sed -n 's/^Z //p' "$work/f-init-out1")" --id "$ALICE_HEX" --rsk "$work/f-alice.rsk"
 stop_servers
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
