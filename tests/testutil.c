@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -185,20 +186,43 @@ void ms_test_progress_cb(void *ctx, size_t done, size_t total)
 
 int ms_test_free_ports(uint16_t *ports, unsigned n)
 {
+    /* below the ephemeral range (as tests/e2e/threshold_lib.sh): a probed port that is
+     * bound later cannot meanwhile become a connection's local end */
+    unsigned low = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%u", &low) != 1)
+            low = 32768;
+        fclose(f);
+    }
+    if (low <= 10001 || low > 65535)
+        low = 32768;
+    static int seeded;
+    if (!seeded) { /* two test processes must not draw the same sequence */
+        srand((unsigned)time(NULL) ^ (unsigned)getpid() << 8);
+        seeded = 1;
+    }
     int fds[64], ok = n <= 64;
     unsigned opened = 0;
-    for (; ok && opened < n; opened++) {
+    for (unsigned tries = 0; ok && opened < n && tries < 10000; tries++) {
         struct sockaddr_in a = {0};
-        socklen_t al = sizeof a;
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        fds[opened] = socket(AF_INET, SOCK_STREAM, 0);
-        ok = fds[opened] >= 0 && bind(fds[opened], (struct sockaddr *)&a, sizeof a) == 0 &&
-             getsockname(fds[opened], (struct sockaddr *)&a, &al) == 0;
-        ports[opened] = ntohs(a.sin_port);
+        a.sin_port = htons((uint16_t)(10000 + (unsigned)rand() % (low - 10000)));
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) {
+            ok = 0;
+            break;
+        }
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(fd);
+            continue;
+        }
+        fds[opened] = fd;
+        ports[opened++] = ntohs(a.sin_port);
     }
+    ok = ok && opened == n;
     for (unsigned i = 0; i < opened; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
+        close(fds[i]);
     return ok;
 }

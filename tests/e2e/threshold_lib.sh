@@ -11,13 +11,23 @@ trap tk_cleanup EXIT
 printf 'server passphrase\n' >"$work/pass"
 chmod 600 "$work/pass"
 
-# tk_free_ports N: N free loopback ports at once (held together, so they differ)
+# tk_free_ports N: N free loopback ports at once (held together, so they differ), drawn
+# below the kernel's ephemeral range: the servers bind them seconds later, and a port
+# from that range could meanwhile become some connection's local end, or another test's
+# probe result (the threshold tests also share a RESOURCE_LOCK in tests/CMakeLists.txt)
 tk_free_ports() {
     python3 -c '
-import socket, sys
-s = [socket.socket() for _ in range(int(sys.argv[1]))]
-for x in s: x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held = []
+while len(held) < int(sys.argv[1]):
+    x = socket.socket()
+    try:
+        x.bind(("127.0.0.1", random.randrange(10000, max(10001, low))))
+        held.append(x)
+    except OSError:
+        x.close()
+print(" ".join(str(x.getsockname()[1]) for x in held))' "$1"
 }
 
 # tk_keygen PRE N T: keys of servers 1..N in $work/PREi and the table $work/PRE-peers.txt
