@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "kms/seal.h"
@@ -117,23 +117,6 @@ static uint8_t *slurp(const char *path, size_t *len)
     return b;
 }
 
-static int gcm(int enc, const uint8_t key[32], const char *aad, const uint8_t *in, size_t len,
-               uint8_t *out, const uint8_t nonce[12], uint8_t tag[16])
-{
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int l = 0, l2 = 0;
-    int ok = c != NULL && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) == 1 &&
-             EVP_CipherUpdate(c, NULL, &l, (const uint8_t *)aad, (int)strlen(aad)) == 1 &&
-             EVP_CipherUpdate(c, out, &l, in, (int)len) == 1;
-    if (ok && !enc)
-        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
-    ok = ok && EVP_CipherFinal_ex(c, out + l, &l2) == 1;
-    if (ok && enc)
-        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
-    EVP_CIPHER_CTX_free(c);
-    return ok;
-}
-
 /* batch-BIG_PERIOD of `big` identities at dir: the first entry of the bench's batch
  * repeated under identifiers BIG_PERIOD NUL tel:+4477119<i> NUL. */
 /* batch-BIG_PERIOD.root: the tree over the synthetic records, signed by every server as
@@ -191,9 +174,9 @@ static int synth_batch(const char *const *dirs, size_t big)
     snprintf(path, sizeof path, "%s/batch-%s.records", dir, PERIOD);
     uint8_t *records = slurp(path, &rl);
     uint8_t *plain = sealed != NULL ? malloc(sl) : NULL;
+    size_t pl = 0;
     if (records == NULL || plain == NULL ||
-        !gcm(0, sec->store_key, PERIOD, sealed + h + 12, sl - h - 28, plain, sealed + h,
-             sealed + sl - 16))
+        ms_tkms_batch_crypt(0, sec->store_key, PERIOD, sealed + h, sl - h, plain, &pl) != MS_OK)
         return 0;
     size_t l0 = (size_t)plain[0] << 8 | plain[1];
     const uint8_t *share = plain + 2 + l0;
@@ -225,11 +208,9 @@ static int synth_batch(const char *const *dirs, size_t big)
         memcpy(rp + ro + 2 + n, record, rec_len);
         ro += 2 + (size_t)n + rec_len;
     }
-    uint8_t nonce[12];
-    RAND_bytes(nonce, sizeof nonce);
     memcpy(out, shdr, h);
-    memcpy(out + h, nonce, 12);
-    int ok = gcm(1, sec->store_key, BIG_PERIOD, sp, so, out + h + 12, nonce, out + h + 12 + so);
+    size_t ol = 0;
+    int ok = ms_tkms_batch_crypt(1, sec->store_key, BIG_PERIOD, sp, so, out + h, &ol) == MS_OK;
     snprintf(path, sizeof path, "%s/batch-%s.sealed", dir, BIG_PERIOD);
     ok = ok && ms_file_write_atomic(path, out, h + 28 + so, 0600, MS_FILE_REPLACE, NULL, 0) == MS_OK;
     snprintf(path, sizeof path, "%s/batch-%s.records", dir, BIG_PERIOD);
@@ -238,6 +219,10 @@ static int synth_batch(const char *const *dirs, size_t big)
     ms_kms_secrets_free(sec);
     free(sealed);
     free(records);
+    if (plain != NULL)
+        OPENSSL_cleanse(plain, pl);
+    if (sp != NULL)
+        OPENSSL_cleanse(sp, so);
     free(plain);
     free(sp);
     free(rp);

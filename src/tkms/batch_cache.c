@@ -180,26 +180,6 @@ static slot *find(const batch *b, const uint8_t *id, size_t id_len, uint64_t h)
     }
 }
 
-static ms_err open_gcm(const uint8_t key[32], const char *period, const uint8_t *in, size_t len,
-                       uint8_t *out)
-{
-    if (len < 28)
-        return MS_ERR_SEALED_FILE;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int l = 0, l2 = 0;
-    size_t body = len - 28;
-    int ok = c != NULL &&
-             EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in) == 1 &&
-             EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)period, (int)strlen(period)) == 1 &&
-             EVP_DecryptUpdate(c, out, &l, in + 12, (int)body) == 1 &&
-             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(in + 12 + body)) == 1 &&
-             EVP_DecryptFinal_ex(c, out + l, &l2) == 1;
-    EVP_CIPHER_CTX_free(c);
-    if (!ok)
-        ms_wipe(out, body);
-    return ok ? MS_OK : MS_ERR_SEALED_FILE;
-}
-
 /* Reads period's batch into b (b empty on failure). */
 static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const char *period,
                          const file_id *sid, const file_id *rid, char *detail, size_t cap)
@@ -214,11 +194,11 @@ static ms_err batch_load(batch *b, const char *dir, const uint8_t key[32], const
         return ms_detail_fail(e, detail, cap, "no batch for period %s (%s)", period, sp);
     if (sealed_len < hl + 28 || memcmp(sealed, shares_header, hl) != 0 ||
         (b->shares = malloc(sealed_len)) == NULL ||
-        open_gcm(key, period, sealed + hl, sealed_len - hl, b->shares) != MS_OK)
+        ms_tkms_batch_crypt(0, key, period, sealed + hl, sealed_len - hl, b->shares,
+                            &b->shares_len) != MS_OK)
         e = ms_detail_fail(MS_ERR_SEALED_FILE, detail, cap, "%s does not open", sp);
     free(sealed); /* ciphertext */
     b->shares_cap = sealed_len;
-    b->shares_len = sealed_len >= hl + 28 ? sealed_len - hl - 28 : 0;
     int fd = e == MS_OK ? open(rp, O_RDONLY | O_CLOEXEC) : -1;
     if (e == MS_OK && fd < 0)
         e = ms_detail_fail(MS_ERR_IO, detail, cap, "cannot read %s", rp);

@@ -986,10 +986,11 @@ ms_err ms_tkms_record_decode(ms_tkms_record *r, const uint8_t *in, size_t len, s
     return MS_OK;
 }
 
-/* AES-256-GCM: nonce (12) || ciphertext || tag (16), aad bound. */
-static ms_err gcm(int enc, const uint8_t key[32], const uint8_t *aad, size_t aad_len,
-                  const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+ms_err ms_tkms_batch_crypt(int enc, const uint8_t key[32], const char *period,
+                          const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
 {
+    const uint8_t *aad = (const uint8_t *)period;
+    size_t aad_len = strlen(period);
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int ok = c != NULL, l = 0;
     uint8_t nonce[12];
@@ -1147,7 +1148,7 @@ static ms_err batch_write(const char *dir, const char *period, const ms_tkms_bat
     size_t sl = 0;
     if (err == MS_OK) {
         memcpy(sealed, shdr, sizeof shdr - 1);
-        err = gcm(1, store_key, (const uint8_t *)period, strlen(period), sec, so,
+        err = ms_tkms_batch_crypt(1, store_key, period, sec, so,
                   sealed + sizeof shdr - 1, &sl);
     }
     snprintf(name, sizeof name, "batch-%s.sealed", period);

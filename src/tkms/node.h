@@ -115,6 +115,13 @@ typedef struct ms_tkms_batch_params {
 ms_err ms_tkms_node_batch(const ms_tkms_batch_params *p, uint8_t digest[32], char *detail,
                           size_t detail_cap);
 
+/* The shares of batch-P.sealed (after its header line) under the store key:
+ * AES-256-GCM, nonce (12) || ciphertext || tag (16), the period as aad. Sealing (enc 1)
+ * writes in_len + 28 octets; opening writes in_len - 28, or fails with MS_ERR_DECRYPT
+ * (out wiped). */
+ms_err ms_tkms_batch_crypt(int enc, const uint8_t key[32], const char *period,
+                          const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len);
+
 /* A key period's name: 1 to 32 of A-Z a-z 0-9 '-' (it names files: batch-P.*). */
 int ms_tkms_period_ok(const char *p);
 

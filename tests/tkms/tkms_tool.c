@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "kms/seal.h"
@@ -86,24 +85,6 @@ static int share(const char *dir, const char *passfile, const char *period, cons
     return 0;
 }
 
-/* AES-256-GCM of the batch file: nonce (12) | ciphertext | tag (16), the period as aad. */
-static int gcm(int enc, const uint8_t key[32], const char *aad, const uint8_t *in, size_t len,
-               uint8_t *out, const uint8_t nonce[12], uint8_t tag[16])
-{
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int l = 0, l2 = 0;
-    int ok = c != NULL && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) == 1 &&
-             EVP_CipherUpdate(c, NULL, &l, (const uint8_t *)aad, (int)strlen(aad)) == 1 &&
-             EVP_CipherUpdate(c, out, &l, in, (int)len) == 1;
-    if (ok && !enc)
-        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
-    ok = ok && EVP_CipherFinal_ex(c, out + l, &l2) == 1;
-    if (ok && enc)
-        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
-    EVP_CIPHER_CTX_free(c);
-    return ok;
-}
-
 static int alter(const char *dir, const char *passfile, const char *period, const char *uri)
 {
     char pass[256], detail[300] = "", path[4096];
@@ -129,7 +110,7 @@ static int alter(const char *dir, const char *passfile, const char *period, cons
     size_t body = len - h - 28;
     uint8_t *plain = malloc(body + 1);
     if (plain == NULL ||
-        !gcm(0, sec->store_key, period, file + h + 12, body, plain, file + h, file + len - 16)) {
+        ms_tkms_batch_crypt(0, sec->store_key, period, file + h, len - h, plain, &body) != MS_OK) {
         fprintf(stderr, "alter: %s does not open\n", path);
         return 1;
     }
@@ -146,11 +127,10 @@ static int alter(const char *dir, const char *passfile, const char *period, cons
         }
         o += 2 + l + entry;
     }
-    uint8_t nonce[12];
-    RAND_bytes(nonce, sizeof nonce);
-    memcpy(file + h, nonce, 12);
-    int ok = found && gcm(1, sec->store_key, period, plain, body, file + h + 12, nonce,
-                          file + len - 16) &&
+    size_t sealed_len = 0;
+    int ok = found &&
+             ms_tkms_batch_crypt(1, sec->store_key, period, plain, body, file + h,
+                                 &sealed_len) == MS_OK &&
              ms_file_write_atomic(path, file, len, 0600, MS_FILE_REPLACE, detail,
                                   sizeof detail) == MS_OK;
     ms_kms_secrets_free(sec);
