@@ -201,6 +201,18 @@ static ms_err parse_small(const char *opt, const char *v, unsigned lo, unsigned 
     return MS_OK;
 }
 
+/* --timeout SECONDS (1 to a day), per round, in milliseconds; dflt when absent. */
+static ms_err read_timeout(const struct cli_args *args, unsigned dflt, unsigned *ms)
+{
+    unsigned seconds = dflt;
+    ms_err e = MS_OK;
+    if (cli_get(args, "--timeout") != NULL &&
+        (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &seconds)) != MS_OK)
+        return e;
+    *ms = seconds * 1000u;
+    return MS_OK;
+}
+
 ms_err cli_kms_threshold_keygen(const struct cli_args *args)
 {
     unsigned index = 0;
@@ -273,11 +285,8 @@ ms_err cli_kms_threshold_init(const struct cli_args *args)
         (e = parse_small("--scrypt-log2n", cli_get(args, "--scrypt-log2n"), 4, 22,
                          &p.scrypt_log2_n)) != MS_OK)
         return e;
-    unsigned timeout = 120;
-    if (cli_get(args, "--timeout") != NULL &&
-        (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
+    if ((e = read_timeout(args, 120, &p.timeout_ms)) != MS_OK)
         return e;
-    p.timeout_ms = timeout * 1000u;
     if ((e = check_table_shape(args, p.peers_file)) != MS_OK)
         return e;
     char secret[CLI_PASSPHRASE_MAX];
@@ -394,11 +403,8 @@ ms_err cli_kms_threshold_batch(const struct cli_args *args)
     p.peers_file = cli_get(args, "--peers");
     p.period = cli_get(args, "--period");
     ms_err e = MS_OK;
-    unsigned timeout = 600;
-    if (cli_get(args, "--timeout") != NULL &&
-        (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
+    if ((e = read_timeout(args, 600, &p.timeout_ms)) != MS_OK)
         return e;
-    p.timeout_ms = timeout * 1000u;
     if (cli_get(args, "--servers") != NULL &&
         (e = parse_servers(cli_get(args, "--servers"), &p.live)) != MS_OK)
         return e;
@@ -589,11 +595,8 @@ ms_err cli_kms_threshold_refresh(const struct cli_args *args)
     p.peers_file = cli_get(args, "--peers");
     p.share_out_dir = cli_get(args, "--share-out-dir");
     ms_err e = MS_OK;
-    unsigned timeout = 120;
-    if (cli_get(args, "--timeout") != NULL &&
-        (e = parse_small("--timeout", cli_get(args, "--timeout"), 1, 86400, &timeout)) != MS_OK)
+    if ((e = read_timeout(args, 120, &p.timeout_ms)) != MS_OK)
         return e;
-    p.timeout_ms = timeout * 1000u;
     if (p.share_out_dir != NULL && cli_get(args, "--share") == NULL)
         return cli_fail(MS_ERR_USAGE, "--share-out-dir goes with --share (a server sealed "
                                       "with custodian shares)");

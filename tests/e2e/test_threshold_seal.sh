@@ -26,6 +26,20 @@ printf '9999\n' >"$work/badpin"
 chmod 600 "$work/pin" "$work/badpin"
 
 check "keygen of three servers" tk_keygen s 3 1
+# refused before any network: the option's name in the message
+check "init refuses --timeout 0" run "$(code USAGE)" kms threshold init --dir "$work/s1" \
+    --peers "$work/s-peers.txt" --passphrase-file "$work/pass" --timeout 0
+check "  naming it" err_has "--timeout"
+check "batch refuses a timeout over a day" run "$(code USAGE)" kms batch --dir "$work/s1" \
+    --peers "$work/s-peers.txt" --period 2026-12 --users /dev/null \
+    --passphrase-file "$work/pass" --timeout 86401
+check "init refuses --share-out-dir without --shares" run "$(code USAGE)" kms threshold init \
+    --dir "$work/s1" --peers "$work/s-peers.txt" --passphrase-file "$work/pass" \
+    --share-out-dir "$work/c0"
+check "refresh refuses --share-out-dir without --share" run "$(code USAGE)" \
+    kms threshold refresh --dir "$work/s1" --peers "$work/s-peers.txt" \
+    --passphrase-file "$work/pass" --share-out-dir "$work/c0"
+check "nothing was made" test ! -e "$work/c0"
 # each server's seal: custodian shares, PKCS#11, passphrase
 seal_args() {
     case $1 in
