@@ -333,6 +333,10 @@ static int check_client(void *ctx, void *tls_session)
 {
     const ms_peer_server *srv = ctx;
     gnutls_session_t s = (gnutls_session_t)tls_session;
+    /* a peer may connect the moment the server listens, before ms_peer_server_start has
+     * looked GnuTLS up: look it up here too (GnuTLS is loaded, a TLS session exists), or
+     * that first peer would be refused with 403 */
+    pthread_once(&gt_once, gt_resolve);
     if (!gt.ok || gt.type_get2(s, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_X509)
         return -1;
     unsigned int n = 0;
